@@ -1,0 +1,9 @@
+//! rvs-core: the pure dataplane of the rvs load balancer.
+//!
+//! Everything rvs decides about a packet lives here, without DPDK, I/O, a clock or `unsafe`:
+//! time is passed in, buffers belong to the caller (anything implementing [`frame::Frame`]),
+//! and nothing allocates on the per-packet path. The daemon drives it over DPDK mbufs; tests
+//! drive it over [`frame::VecFrame`].
+#![forbid(unsafe_code)]
+
+pub mod frame;

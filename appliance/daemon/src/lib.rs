@@ -1,0 +1,6 @@
+//! rvsd: the rvs appliance daemon as a library, so that tools and lab tests can drive the same
+//! port layer and worker loop the daemon runs.
+#![deny(unsafe_code)]
+
+pub mod port;
+pub mod worker;

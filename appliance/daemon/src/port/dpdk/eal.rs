@@ -1,0 +1,88 @@
+//! The Environment Abstraction Layer: initialised once per process.
+
+use super::DpdkError;
+use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `rte_eal_init` may run only once in a process, even after `rte_eal_cleanup`.
+static EAL_USED: AtomicBool = AtomicBool::new(false);
+
+/// The initialised EAL. Dropping it runs `rte_eal_cleanup`; everything made from it borrows it,
+/// so nothing DPDK-owned can outlive the cleanup.
+#[derive(Debug)]
+pub struct Eal {
+    _private: (),
+}
+
+impl Eal {
+    /// Initialises EAL with `args` (without the program name, e.g.
+    /// `["--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0"]`).
+    ///
+    /// Fails if EAL was already initialised in this process, or with DPDK's error.
+    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal, DpdkError> {
+        if EAL_USED.swap(true, Ordering::SeqCst) {
+            return Err(DpdkError::invalid("rte_eal_init", "EAL was already initialised in this process"));
+        }
+        let mut owned = Vec::with_capacity(args.len() + 1);
+        owned.push(CString::new("rvs").expect("no NUL"));
+        for a in args {
+            let a = a.as_ref();
+            owned.push(
+                CString::new(a).map_err(|_| DpdkError::invalid("rte_eal_init", format!("argument {a:?} contains NUL")))?,
+            );
+        }
+        // EAL may permute argv; it keeps pointers into the strings, so they are leaked on
+        // purpose (a few bytes, once per process).
+        let owned: &'static [CString] = Box::leak(owned.into_boxed_slice());
+        let argv: &'static mut [*mut c_char] =
+            Box::leak(owned.iter().map(|s| s.as_ptr().cast_mut()).collect::<Vec<_>>().into_boxed_slice());
+        let argc = i32::try_from(argv.len()).map_err(|_| DpdkError::invalid("rte_eal_init", "too many arguments"))?;
+        // SAFETY: argv points to argc valid NUL-terminated strings that live for the rest of
+        // the process (leaked above); EAL_USED guarantees this is the only call.
+        let rc = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        if rc < 0 {
+            return Err(DpdkError::from_errno("rte_eal_init"));
+        }
+        Ok(Eal { _private: () })
+    }
+
+    /// Number of lcores EAL enabled (`-l` / `-c`).
+    pub fn lcore_count(&self) -> u32 {
+        // SAFETY: EAL is initialised (self exists); the call only reads its config.
+        unsafe { dpdk_sys::rte_lcore_count() }
+    }
+
+    /// The lcore the main thread runs on.
+    pub fn main_lcore(&self) -> u32 {
+        // SAFETY: as for lcore_count.
+        unsafe { dpdk_sys::rte_get_main_lcore() }
+    }
+
+    /// Worker lcores (all enabled lcores except the main one), in order.
+    pub fn worker_lcores(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut id = u32::MAX;
+        loop {
+            // SAFETY: rte_get_next_lcore walks EAL's lcore table; (u32::MAX, skip_main=1,
+            // wrap=0) starts from the beginning and returns RTE_MAX_LCORE at the end.
+            id = unsafe { dpdk_sys::rte_get_next_lcore(id, 1, 0) };
+            if id >= dpdk_sys::RTE_MAX_LCORE {
+                return out;
+            }
+            out.push(id);
+        }
+    }
+
+    /// Number of Ethernet ports DPDK knows of.
+    pub fn port_count(&self) -> u16 {
+        // SAFETY: reads EAL's device table.
+        unsafe { dpdk_sys::rte_eth_dev_count_avail() }
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        // SAFETY: every pool, port and mbuf borrows the Eal, so none is alive any more.
+        unsafe { dpdk_sys::rte_eal_cleanup() };
+    }
+}
