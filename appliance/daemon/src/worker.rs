@@ -20,7 +20,10 @@ impl IdleBackoff {
 
     /// A back-off; `enabled = false` never sleeps.
     pub fn new(enabled: bool) -> Self {
-        IdleBackoff { enabled, empty_polls: 0 }
+        IdleBackoff {
+            enabled,
+            empty_polls: 0,
+        }
     }
 
     /// The sleep due after a poll that received `packets` packets (None: poll again now).
@@ -30,7 +33,7 @@ impl IdleBackoff {
             return None;
         }
         self.empty_polls = self.empty_polls.saturating_add(1);
-        let over = self.empty_polls.checked_sub(Self::SPIN_POLLS)?;
+        let over = self.empty_polls.checked_sub(Self::SPIN_POLLS + 1)?;
         // 1, 2, 4 ... µs, capped.
         let us = 1u64 << over.min(16);
         Some(Duration::from_micros(us).min(Self::MAX_SLEEP))
@@ -54,6 +57,7 @@ mod tests {
         for _ in 0..IdleBackoff::SPIN_POLLS {
             assert_eq!(b.sleep_for(0), None);
         }
+        assert_eq!(b.sleep_for(0), Some(Duration::from_micros(1)));
         assert_eq!(b.sleep_for(0), Some(Duration::from_micros(2)));
         assert_eq!(b.sleep_for(0), Some(Duration::from_micros(4)));
         for _ in 0..40 {

@@ -31,9 +31,12 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     if args.ports.len() != 2 {
         bail!("--port: give exactly two ports, got {}", args.ports.len());
@@ -45,11 +48,23 @@ fn main() -> Result<()> {
 
     let mut eal_args: Vec<String> = if args.eal_args.is_empty() {
         let prefix = format!("rvs-bridge-{}", std::process::id());
-        ["--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0", "--log-level", "lib.eal:error", "--no-telemetry", "--file-prefix"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([prefix])
-            .collect()
+        [
+            "--no-huge",
+            "--no-pci",
+            "--no-shconf",
+            "-m",
+            "256",
+            "-l",
+            "0",
+            "--log-level",
+            "lib.eal:error",
+            "--no-telemetry",
+            "--file-prefix",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([prefix])
+        .collect()
     } else {
         args.eal_args.clone()
     };
@@ -76,9 +91,14 @@ fn bridge(eal: &Eal, args: &Args, stop: &AtomicBool) -> Result<()> {
     }
     let mut q0 = ports[0].take_queues().expect("fresh port").remove(0);
     let mut q1 = ports[1].take_queues().expect("fresh port").remove(0);
-    println!("rvs-bridge: forwarding between {} and {}", args.ports[0], args.ports[1]);
+    println!(
+        "rvs-bridge: forwarding between {} and {}",
+        args.ports[0], args.ports[1]
+    );
 
-    let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs(s));
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs(s));
     let mut burst = Burst::new();
     let mut forwarded = [0u64; 2];
     let mut tx_dropped = [0u64; 2];
@@ -87,7 +107,11 @@ fn bridge(eal: &Eal, args: &Args, stop: &AtomicBool) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
         let mut got = 0;
         for dir in 0..2 {
-            let (rx, tx) = if dir == 0 { (&mut q0, &mut q1) } else { (&mut q1, &mut q0) };
+            let (rx, tx) = if dir == 0 {
+                (&mut q0, &mut q1)
+            } else {
+                (&mut q1, &mut q0)
+            };
             let n = rx.rx(&mut burst);
             if n == 0 {
                 continue;
@@ -100,7 +124,7 @@ fn bridge(eal: &Eal, args: &Args, stop: &AtomicBool) -> Result<()> {
         }
         idle.after_poll(got);
         polls = polls.wrapping_add(1);
-        if polls % 1024 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+        if polls & 1023 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
     }
@@ -116,5 +140,8 @@ fn bridge(eal: &Eal, args: &Args, stop: &AtomicBool) -> Result<()> {
 }
 
 fn fmt_mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

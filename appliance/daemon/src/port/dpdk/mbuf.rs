@@ -19,7 +19,10 @@ unsafe impl Send for Mbuf<'_> {}
 
 impl std::fmt::Debug for Mbuf<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mbuf").field("ptr", &self.ptr).field("len", &self.len()).finish()
+        f.debug_struct("Mbuf")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -30,7 +33,10 @@ impl Mbuf<'_> {
     /// `ptr` must point to a valid mbuf that nobody else owns or frees, from a pool that
     /// outlives `'p`.
     pub(crate) unsafe fn from_raw(ptr: NonNull<dpdk_sys::rte_mbuf>) -> Self {
-        Mbuf { ptr, _pool: PhantomData }
+        Mbuf {
+            ptr,
+            _pool: PhantomData,
+        }
     }
 
     /// Gives up ownership without freeing (the caller hands the pointer to DPDK).
@@ -117,7 +123,9 @@ impl Frame for Mbuf<'_> {
 
     #[inline]
     fn adj(&mut self, len: usize) -> bool {
-        let Ok(l) = u16::try_from(len) else { return false };
+        let Ok(l) = u16::try_from(len) else {
+            return false;
+        };
         if len > self.len() {
             return false;
         }
@@ -127,7 +135,9 @@ impl Frame for Mbuf<'_> {
 
     #[inline]
     fn trim(&mut self, len: usize) -> bool {
-        let Ok(l) = u16::try_from(len) else { return false };
+        let Ok(l) = u16::try_from(len) else {
+            return false;
+        };
         if len > self.len() {
             return false;
         }

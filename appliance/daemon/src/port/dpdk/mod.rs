@@ -42,7 +42,11 @@ impl DpdkError {
         let text = unsafe { CStr::from_ptr(dpdk_sys::rte_strerror(code)) }
             .to_string_lossy()
             .into_owned();
-        DpdkError { op: op.into(), code, text }
+        DpdkError {
+            op: op.into(),
+            code,
+            text,
+        }
     }
 
     /// An error for `op` from `rte_errno` (for calls that report failure by a null pointer).
@@ -54,7 +58,11 @@ impl DpdkError {
 
     /// An error detected on the Rust side (bad argument), with an errno-style code.
     pub(crate) fn invalid(op: impl Into<String>, text: impl Into<String>) -> Self {
-        DpdkError { op: op.into(), code: libc::EINVAL, text: text.into() }
+        DpdkError {
+            op: op.into(),
+            code: libc::EINVAL,
+            text: text.into(),
+        }
     }
 }
 

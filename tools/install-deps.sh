@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages in tools/packages.txt that are missing. Idempotent: with all of
+# them present it changes nothing and touches no network.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$')
+missing=()
+for p in "${wanted[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || {
+  echo "install-deps: no Rust toolchain (cargo) found; install one with rustup (Rust >= 1.80)" >&2
+  exit 1
+}
+pkg-config --exists libdpdk || { echo "install-deps: libdpdk not visible to pkg-config" >&2; exit 1; }
+echo "install-deps: all packages present (DPDK $(pkg-config --modversion libdpdk), $(cargo --version))"
