@@ -1,0 +1,362 @@
+//! IPv4 headers (RFC 791 §3.1). Options are tolerated (skipped via IHL); fragments are
+//! recognised by their flags and offset.
+
+use super::{be16, checksum, get4, put16, WireError};
+use std::net::Ipv4Addr;
+
+mod field {
+    pub const VER_IHL: usize = 0;
+    pub const TOS: usize = 1;
+    pub const TOTAL_LEN: usize = 2;
+    pub const IDENT: usize = 4;
+    pub const FLAGS_FRAG: usize = 6;
+    pub const TTL: usize = 8;
+    pub const PROTOCOL: usize = 9;
+    pub const CHECKSUM: usize = 10;
+    pub const SRC: usize = 12;
+    pub const DST: usize = 16;
+}
+
+/// Length of a header without options.
+pub const HEADER_LEN: usize = 20;
+
+/// IP protocol numbers rvs handles (IANA).
+pub mod protocol {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// IP-in-IP (RFC 2003).
+    pub const IPIP: u8 = 4;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+}
+
+const DF: u16 = 0x4000;
+const MF: u16 = 0x2000;
+const OFFSET_MASK: u16 = 0x1fff;
+
+/// A view of an IPv4 packet.
+#[derive(Debug, Clone)]
+pub struct Ipv4Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    /// Wraps without checking.
+    pub fn new_unchecked(buffer: T) -> Self {
+        Ipv4Packet { buffer }
+    }
+
+    /// Wraps after [`Self::check_len`].
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    /// Version 4, IHL >= 5, and the buffer holds the header and the whole `total_len` (it may
+    /// be longer: Ethernet pads short frames).
+    pub fn check_len(&self) -> Result<(), WireError> {
+        let b = self.buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if b[field::VER_IHL] >> 4 != 4 {
+            return Err(WireError::BadVersion);
+        }
+        let hl = self.header_len();
+        if hl < HEADER_LEN {
+            return Err(WireError::BadHeaderLen);
+        }
+        let total = usize::from(self.total_len());
+        if total < hl {
+            return Err(WireError::BadTotalLen);
+        }
+        if b.len() < hl || b.len() < total {
+            return Err(WireError::Truncated);
+        }
+        Ok(())
+    }
+
+    /// Header length in bytes (IHL * 4).
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
+    }
+
+    /// Type of service / DSCP+ECN byte.
+    pub fn tos(&self) -> u8 {
+        self.buffer.as_ref()[field::TOS]
+    }
+
+    /// Total length (header + payload).
+    pub fn total_len(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::TOTAL_LEN)
+    }
+
+    /// Identification.
+    pub fn ident(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::IDENT)
+    }
+
+    /// Don't-fragment flag.
+    pub fn dont_frag(&self) -> bool {
+        be16(self.buffer.as_ref(), field::FLAGS_FRAG) & DF != 0
+    }
+
+    /// More-fragments flag.
+    pub fn more_frags(&self) -> bool {
+        be16(self.buffer.as_ref(), field::FLAGS_FRAG) & MF != 0
+    }
+
+    /// Fragment offset in bytes.
+    pub fn frag_offset(&self) -> u16 {
+        (be16(self.buffer.as_ref(), field::FLAGS_FRAG) & OFFSET_MASK) * 8
+    }
+
+    /// True for any fragment (first or later).
+    pub fn is_fragment(&self) -> bool {
+        be16(self.buffer.as_ref(), field::FLAGS_FRAG) & (MF | OFFSET_MASK) != 0
+    }
+
+    /// Time to live.
+    pub fn ttl(&self) -> u8 {
+        self.buffer.as_ref()[field::TTL]
+    }
+
+    /// Payload protocol.
+    pub fn protocol(&self) -> u8 {
+        self.buffer.as_ref()[field::PROTOCOL]
+    }
+
+    /// Header checksum field.
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// Source address.
+    pub fn src(&self) -> Ipv4Addr {
+        get4(self.buffer.as_ref(), field::SRC).into()
+    }
+
+    /// Destination address.
+    pub fn dst(&self) -> Ipv4Addr {
+        get4(self.buffer.as_ref(), field::DST).into()
+    }
+
+    /// True when the header checksum verifies.
+    pub fn verify_checksum(&self) -> bool {
+        checksum::fold(checksum::sum(&self.buffer.as_ref()[..self.header_len()])) == 0xffff
+    }
+
+    /// The payload (up to `total_len`, without Ethernet padding).
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..usize::from(self.total_len())]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Sets the source address (checksum untouched).
+    pub fn set_src(&mut self, a: Ipv4Addr) {
+        self.buffer.as_mut()[field::SRC..field::SRC + 4].copy_from_slice(&a.octets());
+    }
+
+    /// Sets the destination address (checksum untouched).
+    pub fn set_dst(&mut self, a: Ipv4Addr) {
+        self.buffer.as_mut()[field::DST..field::DST + 4].copy_from_slice(&a.octets());
+    }
+
+    /// Sets the TTL (checksum untouched).
+    pub fn set_ttl(&mut self, v: u8) {
+        self.buffer.as_mut()[field::TTL] = v;
+    }
+
+    /// Sets the total length (checksum untouched).
+    pub fn set_total_len(&mut self, v: u16) {
+        put16(self.buffer.as_mut(), field::TOTAL_LEN, v);
+    }
+
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, v: u16) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, v);
+    }
+
+    /// Recomputes the header checksum from scratch (for built packets, not rewrites).
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let hl = self.header_len();
+        let c = checksum::checksum(&self.buffer.as_ref()[..hl]);
+        self.set_checksum(c);
+    }
+
+    /// The payload, writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let (h, t) = (self.header_len(), usize::from(self.total_len()));
+        &mut self.buffer.as_mut()[h..t]
+    }
+}
+
+/// An IPv4 header without options, as values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Repr {
+    /// Source.
+    pub src: Ipv4Addr,
+    /// Destination.
+    pub dst: Ipv4Addr,
+    /// Payload protocol.
+    pub protocol: u8,
+    /// Payload length in bytes.
+    pub payload_len: u16,
+    /// Time to live.
+    pub ttl: u8,
+    /// Identification.
+    pub ident: u16,
+    /// Don't fragment.
+    pub dont_frag: bool,
+    /// TOS byte.
+    pub tos: u8,
+}
+
+impl Ipv4Repr {
+    /// Parses a checked packet (options are skipped, fragments are refused as `Unsupported`).
+    pub fn parse<T: AsRef<[u8]>>(p: &Ipv4Packet<T>) -> Result<Self, WireError> {
+        p.check_len()?;
+        if p.is_fragment() {
+            return Err(WireError::Unsupported);
+        }
+        Ok(Ipv4Repr {
+            src: p.src(),
+            dst: p.dst(),
+            protocol: p.protocol(),
+            payload_len: p.total_len() - p.header_len() as u16,
+            ttl: p.ttl(),
+            ident: p.ident(),
+            dont_frag: p.dont_frag(),
+            tos: p.tos(),
+        })
+    }
+
+    /// Writes a 20-byte header with a correct checksum at the start of `buf`.
+    pub fn emit(&self, buf: &mut [u8]) {
+        buf[field::VER_IHL] = 0x45;
+        buf[field::TOS] = self.tos;
+        put16(buf, field::TOTAL_LEN, self.payload_len + HEADER_LEN as u16);
+        put16(buf, field::IDENT, self.ident);
+        put16(buf, field::FLAGS_FRAG, if self.dont_frag { DF } else { 0 });
+        buf[field::TTL] = self.ttl;
+        buf[field::PROTOCOL] = self.protocol;
+        buf[field::SRC..field::SRC + 4].copy_from_slice(&self.src.octets());
+        buf[field::DST..field::DST + 4].copy_from_slice(&self.dst.octets());
+        put16(buf, field::CHECKSUM, 0);
+        let c = checksum::checksum(&buf[..HEADER_LEN]);
+        put16(buf, field::CHECKSUM, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 198.18.0.1 -> 198.18.0.100, TCP, 20 bytes payload, DF, TTL 64, id 0x1c46.
+    const HDR: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x28, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 198, 18, 0, 1, 198,
+        18, 0, 100,
+    ];
+
+    fn with_checksum() -> [u8; 40] {
+        let mut b = [0u8; 40];
+        b[..20].copy_from_slice(&HDR);
+        let c = checksum::checksum(&b[..20]);
+        b[10..12].copy_from_slice(&c.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn parse_field_by_field_and_rebuild() {
+        let b = with_checksum();
+        let p = Ipv4Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.header_len(), 20);
+        assert_eq!(p.total_len(), 40);
+        assert_eq!(p.ident(), 0x1c46);
+        assert!(p.dont_frag());
+        assert!(!p.is_fragment());
+        assert_eq!(p.ttl(), 64);
+        assert_eq!(p.protocol(), protocol::TCP);
+        assert_eq!(p.src(), Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(p.dst(), Ipv4Addr::new(198, 18, 0, 100));
+        assert!(p.verify_checksum());
+        assert_eq!(p.payload().len(), 20);
+        let r = Ipv4Repr::parse(&p).unwrap();
+        let mut out = [0u8; 20];
+        r.emit(&mut out);
+        assert_eq!(out[..], b[..20]);
+    }
+
+    #[test]
+    fn malformed_headers_each_have_their_error() {
+        let b = with_checksum();
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..19]).unwrap_err(),
+            WireError::Truncated
+        );
+        let mut v6 = b;
+        v6[0] = 0x65;
+        assert_eq!(
+            Ipv4Packet::new_checked(&v6[..]).unwrap_err(),
+            WireError::BadVersion
+        );
+        let mut ihl = b;
+        ihl[0] = 0x44;
+        assert_eq!(
+            Ipv4Packet::new_checked(&ihl[..]).unwrap_err(),
+            WireError::BadHeaderLen
+        );
+        let mut tl = b;
+        tl[3] = 19;
+        assert_eq!(
+            Ipv4Packet::new_checked(&tl[..]).unwrap_err(),
+            WireError::BadTotalLen
+        );
+        let mut long = b;
+        long[3] = 41;
+        assert_eq!(
+            Ipv4Packet::new_checked(&long[..]).unwrap_err(),
+            WireError::Truncated
+        );
+        let mut opts = b;
+        opts[0] = 0x4f; // 60-byte header claimed, buffer 40
+        assert_eq!(
+            Ipv4Packet::new_checked(&opts[..]).unwrap_err(),
+            WireError::BadTotalLen
+        );
+    }
+
+    #[test]
+    fn options_are_skipped_and_padding_ignored() {
+        let mut b = [0u8; 60];
+        b[..20].copy_from_slice(&HDR);
+        b[0] = 0x46; // one option word
+        b[3] = 44; // 24 header + 20 payload
+        b[20..24].copy_from_slice(&[1, 1, 1, 0]); // NOPs + EOL
+        let p = Ipv4Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.header_len(), 24);
+        assert_eq!(
+            p.payload().len(),
+            20,
+            "payload stops at total_len, not at the buffer end"
+        );
+    }
+
+    #[test]
+    fn fragments_are_recognised() {
+        let mut b = with_checksum();
+        b[6] = 0x20; // MF, offset 0: a first fragment
+        assert!(Ipv4Packet::new_checked(&b[..]).unwrap().is_fragment());
+        b[6] = 0x00;
+        b[7] = 0x03; // offset 24 bytes, last fragment
+        let p = Ipv4Packet::new_checked(&b[..]).unwrap();
+        assert!(p.is_fragment());
+        assert_eq!(p.frag_offset(), 24);
+        assert_eq!(Ipv4Repr::parse(&p).unwrap_err(), WireError::Unsupported);
+    }
+}

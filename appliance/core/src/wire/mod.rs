@@ -1,0 +1,62 @@
+//! Zero-copy packet views and typed representations, in smoltcp's style.
+//!
+//! Each header has a view `XxxPacket<T: AsRef<[u8]>>` over a buffer: a private `field` module of
+//! byte ranges, getters on `AsRef<[u8]>`, setters on `AsMut<[u8]>`, and one `check_len()` after
+//! which no getter panics. A `XxxRepr` parses a checked view into plain values and emits them
+//! back, for building packets and for tests. Setters that change an address or port do not
+//! touch checksums; the rewrite helpers in [`crate::xmit`] patch them (RFC 1624).
+
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+pub use ethernet::{EtherType, Mac};
+
+/// Why a header did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    /// The buffer is shorter than the header (or than the length the header claims).
+    Truncated,
+    /// IPv4 IHL below 5 (RFC 791 §3.1: at least 20 bytes).
+    BadHeaderLen,
+    /// IPv4 total length below the header length.
+    BadTotalLen,
+    /// IP version is not 4.
+    BadVersion,
+    /// A field holds a value this parser does not accept (e.g. an ARP for another protocol).
+    Unsupported,
+}
+
+impl core::fmt::Display for WireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            WireError::Truncated => "truncated",
+            WireError::BadHeaderLen => "bad header length",
+            WireError::BadTotalLen => "bad total length",
+            WireError::BadVersion => "bad IP version",
+            WireError::Unsupported => "unsupported",
+        })
+    }
+}
+
+/// Reads a big-endian u16 at `at` (caller checked the length).
+#[inline]
+pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Writes a big-endian u16 at `at`.
+#[inline]
+pub(crate) fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Reads 4 bytes at `at`.
+#[inline]
+pub(crate) fn get4(b: &[u8], at: usize) -> [u8; 4] {
+    [b[at], b[at + 1], b[at + 2], b[at + 3]]
+}
