@@ -6,5 +6,8 @@
 //! drive it over [`frame::VecFrame`].
 #![forbid(unsafe_code)]
 
+pub mod conn;
 pub mod frame;
+pub mod service;
+pub mod snapshot;
 pub mod wire;

@@ -1,0 +1,6 @@
+//! Connections: the per-core table ([`table`]) and IPVS's TCP state machine ([`state`]).
+pub mod state;
+pub mod table;
+
+pub use state::{next_tcp_state, Direction, State};
+pub use table::{Conn, ConnTable, TableFull};

@@ -1,0 +1,221 @@
+//! IPVS's TCP state tracking (net/netfilter/ipvs/ip_vs_proto_tcp.c, `tcp_states`).
+//!
+//! The balancer is not a TCP endpoint: it only follows the flags it sees to decide how long to
+//! keep a connection and whether it counts as *active* (ESTABLISHED) or *inactive*. NAT sees
+//! both directions (INPUT = client->server, OUTPUT = server->client). TUN and DR see only the
+//! client's half and use the INPUT-ONLY table, in which e.g. a client FIN moves ESTABLISHED to
+//! FIN_WAIT (not CLOSE_WAIT). A new NAT connection starts input-only too and switches to the
+//! two-direction tables at the first reply, exactly as IPVS's `IP_VS_CONN_F_NOOUTPUT` does.
+//!
+//! The event of a segment is, in IPVS's order of precedence: RST, else SYN, else FIN, else ACK;
+//! a segment with none of these leaves the state alone.
+
+use crate::service::Timeouts;
+use crate::wire::tcp::flags;
+
+/// A connection's state (TCP states as IPVS names them; UDP connections use `Udp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// No state yet.
+    None = 0,
+    /// ESTABLISHED.
+    Established,
+    /// SYN_SENT.
+    SynSent,
+    /// SYN_RECV.
+    SynRecv,
+    /// FIN_WAIT.
+    FinWait,
+    /// TIME_WAIT.
+    TimeWait,
+    /// CLOSE.
+    Close,
+    /// CLOSE_WAIT.
+    CloseWait,
+    /// LAST_ACK.
+    LastAck,
+    /// LISTEN.
+    Listen,
+    /// SYNACK.
+    SynAck,
+    /// A UDP "connection" (a flow with a timeout).
+    Udp,
+}
+
+impl State {
+    /// The name ipvsadm prints in `-L -c`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::None => "NONE",
+            State::Established => "ESTABLISHED",
+            State::SynSent => "SYN_SENT",
+            State::SynRecv => "SYN_RECV",
+            State::FinWait => "FIN_WAIT",
+            State::TimeWait => "TIME_WAIT",
+            State::Close => "CLOSE",
+            State::CloseWait => "CLOSE_WAIT",
+            State::LastAck => "LAST_ACK",
+            State::Listen => "LISTEN",
+            State::SynAck => "SYNACK",
+            State::Udp => "UDP",
+        }
+    }
+
+    /// Seconds a connection in this state lives without packets. ESTABLISHED, FIN_WAIT and UDP
+    /// come from `--set`; the rest are IPVS's fixed defaults.
+    pub fn timeout(self, t: &Timeouts) -> u32 {
+        match self {
+            State::None => 2,
+            State::Established => t.tcp,
+            State::SynSent => 120,
+            State::SynRecv => 60,
+            State::FinWait => t.tcpfin,
+            State::TimeWait => 120,
+            State::Close => 10,
+            State::CloseWait => 60,
+            State::LastAck => 30,
+            State::Listen => 120,
+            State::SynAck => 120,
+            State::Udp => t.udp,
+        }
+    }
+}
+
+/// Which way a segment travels, and so which IPVS table applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to server, on a connection whose replies we see (NAT after the first reply).
+    Input,
+    /// Server to client (NAT replies).
+    Output,
+    /// Client to server on a connection whose replies we never (yet) saw.
+    InputOnly,
+}
+
+use State::{
+    Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI,
+    SynRecv as SR, SynSent as SS, TimeWait as TW,
+};
+
+/// Rows: syn, fin, ack, rst. Columns: the current state in the order NO ES SS SR FW TW CL CW
+/// LA LI SA. Transcribed from IPVS's `tcp_states`.
+const INPUT: [[State; 11]; 4] = [
+    [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
+    [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW],
+    [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+    [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR],
+];
+const OUTPUT: [[State; 11]; 4] = [
+    [SS, ES, SS, SR, SS, SS, SS, SS, SS, LI, SR],
+    [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
+    [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
+    [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
+];
+const INPUT_ONLY: [[State; 11]; 4] = [
+    [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
+    [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
+    [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+    [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+];
+
+/// The state after a segment with TCP flags `tcp_flags` travelling in `dir`.
+#[inline]
+pub fn next_tcp_state(cur: State, dir: Direction, tcp_flags: u8) -> State {
+    let row = if tcp_flags & flags::RST != 0 {
+        3
+    } else if tcp_flags & flags::SYN != 0 {
+        0
+    } else if tcp_flags & flags::FIN != 0 {
+        1
+    } else if tcp_flags & flags::ACK != 0 {
+        2
+    } else {
+        return cur;
+    };
+    let col = cur as usize;
+    if col >= 11 {
+        return cur; // UDP never takes TCP transitions
+    }
+    let table = match dir {
+        Direction::Input => &INPUT,
+        Direction::Output => &OUTPUT,
+        Direction::InputOnly => &INPUT_ONLY,
+    };
+    table[row][col]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tcp::flags::{ACK, FIN, RST, SYN};
+
+    fn walk(dir_flags: &[(Direction, u8)]) -> Vec<State> {
+        let mut s = State::None;
+        dir_flags
+            .iter()
+            .map(|&(d, f)| {
+                s = next_tcp_state(s, d, f);
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nat_handshake_data_and_close_from_the_client() {
+        use Direction::*;
+        let states = walk(&[
+            (InputOnly, SYN),    // client SYN: not yet seen a reply
+            (Output, SYN | ACK), // server SYN-ACK
+            (Input, ACK),        // client ACK
+            (Input, ACK),        // data
+            (Input, FIN | ACK),  // client closes
+            (Output, ACK),       // server acks
+            (Output, FIN | ACK), // server closes
+            (Input, ACK),        // last ack
+        ]);
+        assert_eq!(states, vec![SR, SR, ES, ES, CW, CW, TW, TW]);
+    }
+
+    #[test]
+    fn dr_tun_see_only_the_client_half() {
+        use Direction::InputOnly;
+        let states = walk(&[
+            (InputOnly, SYN),
+            (InputOnly, ACK),
+            (InputOnly, FIN | ACK),
+            (InputOnly, ACK),
+        ]);
+        assert_eq!(states, vec![SR, ES, FW, FW]);
+    }
+
+    #[test]
+    fn rst_wins_over_other_flags_and_no_flags_changes_nothing() {
+        assert_eq!(next_tcp_state(ES, Direction::Input, RST | ACK | SYN), CL);
+        assert_eq!(next_tcp_state(ES, Direction::Input, 0), ES);
+        assert_eq!(
+            next_tcp_state(State::Udp, Direction::Input, SYN),
+            State::Udp
+        );
+        // In SYN_RECV a client RST keeps SYN_RECV in INPUT (IPVS guards against forged RSTs) ...
+        assert_eq!(next_tcp_state(SR, Direction::Input, RST), SR);
+        // ... and a SYN on a closed connection reopens it.
+        assert_eq!(next_tcp_state(CL, Direction::Input, SYN), SR);
+    }
+
+    #[test]
+    fn timeouts_follow_set_and_ipvs_defaults() {
+        let t = Timeouts {
+            tcp: 901,
+            tcpfin: 121,
+            udp: 301,
+        };
+        assert_eq!(ES.timeout(&t), 901);
+        assert_eq!(FW.timeout(&t), 121);
+        assert_eq!(State::Udp.timeout(&t), 301);
+        assert_eq!(SR.timeout(&t), 60);
+        assert_eq!(TW.timeout(&t), 120);
+        assert_eq!(CL.timeout(&t), 10);
+        assert_eq!(State::None.timeout(&t), 2);
+    }
+}

@@ -1,0 +1,483 @@
+//! A per-core connection table of fixed capacity: a slab of entries, two chained hash indexes
+//! and a timer wheel, all allocated once at start-up.
+//!
+//! - The *client-side* index finds a connection from a client's packet
+//!   (proto, CIP, cport, VIP, vport); the *reply-side* index finds a NAT connection from the
+//!   real server's reply (proto, RIP, rport, CIP, cport). Both are O(1) on average.
+//! - Expiry uses a hashed timer wheel of one-second slots with doubly-linked slot lists. A packet
+//!   that *extends* a connection's life only rewrites `expires`; the entry stays in its older
+//!   (earlier) slot and is refiled when that slot comes due. A change that *shortens* it (FIN,
+//!   RST) refiles it at once. So a slot's due time is never later than its entries' expiry.
+//! - A full table refuses the insert ([`TableFull`]); the pipeline counts that as a drop.
+//!
+//! Hash keys are mixed with a per-table seed so that clients cannot aim at one bucket without
+//! knowing it.
+
+use super::state::State;
+use crate::service::Forward;
+
+/// "No entry" in links and buckets.
+pub const NIL: u32 = u32::MAX;
+
+/// Flag: no reply seen yet (IPVS `IP_VS_CONN_F_NOOUTPUT`): TCP uses the input-only table.
+pub const F_NO_OUTPUT: u8 = 0x01;
+/// Flag: counted as inactive for its real server (not ESTABLISHED).
+pub const F_INACTIVE: u8 = 0x02;
+
+/// One connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn {
+    /// Client address (host order).
+    pub caddr: u32,
+    /// Virtual address.
+    pub vaddr: u32,
+    /// Real server address.
+    pub daddr: u32,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real server port.
+    pub dport: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// State.
+    pub state: State,
+    /// Forwarding method.
+    pub forward: Forward,
+    /// `F_*` flags.
+    pub flags: u8,
+    /// Real server id.
+    pub dest: u16,
+    /// Service id.
+    pub svc: u16,
+    /// Second (core clock) after which the connection expires.
+    pub expires: u32,
+    /// Packets client -> server.
+    pub pkts_in: u32,
+    /// Packets server -> client (NAT only).
+    pub pkts_out: u32,
+    /// Bytes client -> server.
+    pub bytes_in: u64,
+    /// Bytes server -> client.
+    pub bytes_out: u64,
+    next_c: u32,
+    next_r: u32,
+    t_prev: u32,
+    t_next: u32,
+    t_slot: u16,
+}
+
+impl Conn {
+    /// A new connection record (links unset).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        proto: u8,
+        caddr: u32,
+        cport: u16,
+        vaddr: u32,
+        vport: u16,
+        daddr: u32,
+        dport: u16,
+        forward: Forward,
+        svc: u16,
+        dest: u16,
+    ) -> Self {
+        Conn {
+            caddr,
+            vaddr,
+            daddr,
+            cport,
+            vport,
+            dport,
+            proto,
+            state: State::None,
+            forward,
+            flags: F_NO_OUTPUT | F_INACTIVE,
+            dest,
+            svc,
+            expires: 0,
+            pkts_in: 0,
+            pkts_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            next_c: NIL,
+            next_r: NIL,
+            t_prev: NIL,
+            t_next: NIL,
+            t_slot: 0,
+        }
+    }
+
+    /// True when the connection is indexed by its reply too (NAT).
+    #[inline]
+    pub fn has_reply_key(&self) -> bool {
+        self.forward == Forward::Nat
+    }
+}
+
+/// The table is at capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFull;
+
+/// Fixed-capacity connection table.
+#[derive(Debug)]
+pub struct ConnTable {
+    entries: Vec<Conn>,
+    live: Vec<bool>,
+    free_head: u32,
+    len: usize,
+    c_buckets: Vec<u32>,
+    r_buckets: Vec<u32>,
+    mask: usize,
+    seed: u64,
+    wheel: Vec<u32>,
+    wheel_mask: u32,
+    /// Last second whose slot was fully processed.
+    wheel_done: u32,
+}
+
+/// Timer wheel slots (seconds); timeouts beyond it cycle through until due.
+const WHEEL_SLOTS: u32 = 4096;
+
+#[inline]
+fn mix(proto: u8, a: u32, ap: u16, b: u32, bp: u16, seed: u64) -> u64 {
+    let k1 = (u64::from(a) << 32 | u64::from(b)) ^ seed;
+    let k2 = u64::from(ap) << 32 | u64::from(bp) << 16 | u64::from(proto);
+    let mut h = k1.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k2.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= h >> 31;
+    h = h.wrapping_mul(0x1656_67B1_9E37_79F9);
+    h ^ (h >> 29)
+}
+
+impl ConnTable {
+    /// A table for `capacity` connections, with hash seed `seed`, whose clock starts at
+    /// second `now`. Allocates everything it will ever use.
+    pub fn new(capacity: usize, seed: u64, now: u32) -> Self {
+        let capacity = capacity.clamp(1, (NIL - 1) as usize);
+        let buckets = capacity.next_power_of_two();
+        let proto = Conn::new(0, 0, 0, 0, 0, 0, 0, Forward::Nat, 0, 0);
+        let mut entries = vec![proto; capacity];
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.t_next = if i + 1 < capacity {
+                (i + 1) as u32
+            } else {
+                NIL
+            };
+        }
+        ConnTable {
+            entries,
+            live: vec![false; capacity],
+            free_head: 0,
+            len: 0,
+            c_buckets: vec![NIL; buckets],
+            r_buckets: vec![NIL; buckets],
+            mask: buckets - 1,
+            seed,
+            wheel: vec![NIL; WHEEL_SLOTS as usize],
+            wheel_mask: WHEEL_SLOTS - 1,
+            wheel_done: now,
+        }
+    }
+
+    /// Connections held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most connections it can hold.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[inline]
+    fn c_bucket(&self, proto: u8, caddr: u32, cport: u16, vaddr: u32, vport: u16) -> usize {
+        mix(proto, caddr, cport, vaddr, vport, self.seed) as usize & self.mask
+    }
+
+    #[inline]
+    fn r_bucket(&self, proto: u8, daddr: u32, dport: u16, caddr: u32, cport: u16) -> usize {
+        mix(proto, daddr, dport, caddr, cport, !self.seed) as usize & self.mask
+    }
+
+    /// The connection a client's packet (src=CIP:cport, dst=VIP:vport) belongs to.
+    #[inline]
+    pub fn lookup_client(
+        &self,
+        proto: u8,
+        src: u32,
+        sport: u16,
+        dst: u32,
+        dport: u16,
+    ) -> Option<u32> {
+        let mut i = self.c_buckets[self.c_bucket(proto, src, sport, dst, dport)];
+        while i != NIL {
+            let e = &self.entries[i as usize];
+            if e.caddr == src
+                && e.vaddr == dst
+                && e.cport == sport
+                && e.vport == dport
+                && e.proto == proto
+            {
+                return Some(i);
+            }
+            i = e.next_c;
+        }
+        None
+    }
+
+    /// The NAT connection a real server's reply (src=RIP:rport, dst=CIP:cport) belongs to.
+    #[inline]
+    pub fn lookup_reply(
+        &self,
+        proto: u8,
+        src: u32,
+        sport: u16,
+        dst: u32,
+        dport: u16,
+    ) -> Option<u32> {
+        let mut i = self.r_buckets[self.r_bucket(proto, src, sport, dst, dport)];
+        while i != NIL {
+            let e = &self.entries[i as usize];
+            if e.daddr == src
+                && e.caddr == dst
+                && e.dport == sport
+                && e.cport == dport
+                && e.proto == proto
+            {
+                return Some(i);
+            }
+            i = e.next_r;
+        }
+        None
+    }
+
+    /// Adds a connection expiring at `c.expires`; returns its index.
+    pub fn insert(&mut self, mut c: Conn) -> Result<u32, TableFull> {
+        let idx = self.free_head;
+        if idx == NIL {
+            return Err(TableFull);
+        }
+        self.free_head = self.entries[idx as usize].t_next;
+        let cb = self.c_bucket(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+        c.next_c = self.c_buckets[cb];
+        self.c_buckets[cb] = idx;
+        c.next_r = NIL;
+        if c.has_reply_key() {
+            let rb = self.r_bucket(c.proto, c.daddr, c.dport, c.caddr, c.cport);
+            c.next_r = self.r_buckets[rb];
+            self.r_buckets[rb] = idx;
+        }
+        self.entries[idx as usize] = c;
+        self.live[idx as usize] = true;
+        self.timer_link(idx);
+        self.len += 1;
+        Ok(idx)
+    }
+
+    /// The connection at `idx`.
+    #[inline]
+    pub fn get(&self, idx: u32) -> &Conn {
+        &self.entries[idx as usize]
+    }
+
+    /// The connection at `idx`, writable. Changing key fields through this breaks the
+    /// indexes; use [`ConnTable::rebind`] to move a connection to another real server.
+    #[inline]
+    pub fn get_mut(&mut self, idx: u32) -> &mut Conn {
+        &mut self.entries[idx as usize]
+    }
+
+    /// Moves a connection to another real server (IPVS reuses a TIME_WAIT connection for a
+    /// new SYN): re-keys the reply index and resets state and counters.
+    pub fn rebind(&mut self, idx: u32, daddr: u32, dport: u16, forward: Forward, dest: u16) {
+        let old = self.entries[idx as usize];
+        if old.has_reply_key() {
+            self.unlink_reply(idx);
+        }
+        {
+            let e = &mut self.entries[idx as usize];
+            e.daddr = daddr;
+            e.dport = dport;
+            e.forward = forward;
+            e.dest = dest;
+            e.state = State::None;
+            e.flags = F_NO_OUTPUT | F_INACTIVE;
+            e.pkts_in = 0;
+            e.pkts_out = 0;
+            e.bytes_in = 0;
+            e.bytes_out = 0;
+            e.next_r = NIL;
+        }
+        if forward == Forward::Nat {
+            let rb = self.r_bucket(old.proto, daddr, dport, old.caddr, old.cport);
+            self.entries[idx as usize].next_r = self.r_buckets[rb];
+            self.r_buckets[rb] = idx;
+        }
+    }
+
+    /// Sets a new expiry. Extending is free (lazy); shortening refiles the timer now.
+    #[inline]
+    pub fn set_expires(&mut self, idx: u32, expires: u32) {
+        let old = self.entries[idx as usize].expires;
+        self.entries[idx as usize].expires = expires;
+        if expires < old {
+            self.timer_unlink(idx);
+            self.timer_link(idx);
+        }
+    }
+
+    fn timer_link(&mut self, idx: u32) {
+        let slot = (self.entries[idx as usize].expires & self.wheel_mask) as usize;
+        let head = self.wheel[slot];
+        {
+            let e = &mut self.entries[idx as usize];
+            e.t_prev = NIL;
+            e.t_next = head;
+            e.t_slot = slot as u16;
+        }
+        if head != NIL {
+            self.entries[head as usize].t_prev = idx;
+        }
+        self.wheel[slot] = idx;
+    }
+
+    fn timer_unlink(&mut self, idx: u32) {
+        let (p, n) = {
+            let e = &self.entries[idx as usize];
+            (e.t_prev, e.t_next)
+        };
+        if p != NIL {
+            self.entries[p as usize].t_next = n;
+        } else {
+            let slot = usize::from(self.entries[idx as usize].t_slot);
+            if self.wheel[slot] == idx {
+                self.wheel[slot] = n;
+            }
+        }
+        if n != NIL {
+            self.entries[n as usize].t_prev = p;
+        }
+    }
+
+    fn unlink_client(&mut self, idx: u32) {
+        let e = self.entries[idx as usize];
+        let b = self.c_bucket(e.proto, e.caddr, e.cport, e.vaddr, e.vport);
+        let mut cur = self.c_buckets[b];
+        if cur == idx {
+            self.c_buckets[b] = e.next_c;
+            return;
+        }
+        while cur != NIL {
+            let next = self.entries[cur as usize].next_c;
+            if next == idx {
+                self.entries[cur as usize].next_c = e.next_c;
+                return;
+            }
+            cur = next;
+        }
+    }
+
+    fn unlink_reply(&mut self, idx: u32) {
+        let e = self.entries[idx as usize];
+        let b = self.r_bucket(e.proto, e.daddr, e.dport, e.caddr, e.cport);
+        let mut cur = self.r_buckets[b];
+        if cur == idx {
+            self.r_buckets[b] = e.next_r;
+            return;
+        }
+        while cur != NIL {
+            let next = self.entries[cur as usize].next_r;
+            if next == idx {
+                self.entries[cur as usize].next_r = e.next_r;
+                return;
+            }
+            cur = next;
+        }
+    }
+
+    /// Removes the connection at `idx` and returns it.
+    pub fn remove(&mut self, idx: u32) -> Conn {
+        let c = self.entries[idx as usize];
+        self.unlink_client(idx);
+        if c.has_reply_key() {
+            self.unlink_reply(idx);
+        }
+        self.timer_unlink(idx);
+        self.live[idx as usize] = false;
+        self.entries[idx as usize].t_next = self.free_head;
+        self.free_head = idx;
+        self.len -= 1;
+        c
+    }
+
+    /// Expires connections due at or before second `now`, at most `budget` of them; calls
+    /// `on_expire` for each before it is freed. Returns how many expired. Work left over
+    /// (budget reached) continues at the next call.
+    pub fn expire(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&Conn)) -> usize {
+        let mut done = 0;
+        while self.wheel_done < now {
+            let second = self.wheel_done.wrapping_add(1);
+            let slot = (second & self.wheel_mask) as usize;
+            let mut i = std::mem::replace(&mut self.wheel[slot], NIL);
+            while i != NIL {
+                let next = self.entries[i as usize].t_next;
+                if next != NIL {
+                    self.entries[next as usize].t_prev = NIL;
+                }
+                if done == budget {
+                    // Put the rest back; this second is not finished.
+                    self.reattach(slot, i);
+                    return done;
+                }
+                if self.entries[i as usize].expires <= second {
+                    on_expire(&self.entries[i as usize]);
+                    let c = self.entries[i as usize];
+                    self.unlink_client(i);
+                    if c.has_reply_key() {
+                        self.unlink_reply(i);
+                    }
+                    self.live[i as usize] = false;
+                    self.entries[i as usize].t_next = self.free_head;
+                    self.free_head = i;
+                    self.len -= 1;
+                    done += 1;
+                } else {
+                    self.timer_link(i);
+                }
+                i = next;
+            }
+            self.wheel_done = second;
+        }
+        done
+    }
+
+    /// Puts the list starting at `first` back in front of `slot`'s list.
+    fn reattach(&mut self, slot: usize, first: u32) {
+        let mut last = first;
+        while self.entries[last as usize].t_next != NIL {
+            last = self.entries[last as usize].t_next;
+        }
+        let head = self.wheel[slot];
+        self.entries[last as usize].t_next = head;
+        if head != NIL {
+            self.entries[head as usize].t_prev = last;
+        }
+        self.entries[first as usize].t_prev = NIL;
+        self.wheel[slot] = first;
+    }
+
+    /// Every live connection, for listings (`ipvsadm -L -c`); control path only.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.live[*i])
+            .map(|(i, c)| (i as u32, c))
+    }
+}

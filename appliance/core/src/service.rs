@@ -1,0 +1,197 @@
+//! Virtual services and their real servers ("destinations"), as IPVS models them, and the
+//! immutable snapshot of all configuration a worker applies between bursts.
+//!
+//! Identity rules the control plane keeps: a [`Dest::id`] and a [`Service::id`] name one
+//! object for its whole life and are not reused while connections to the old object may still
+//! exist (a deleted real server's connections drain, as in IPVS), so per-core counters indexed
+//! by id stay correct across snapshots.
+
+use crate::wire::Mac;
+use std::net::Ipv4Addr;
+
+/// Most real servers (over all services) a snapshot may hold; dest ids are below this.
+pub const MAX_DESTS: usize = 4096;
+/// Most services a snapshot may hold; service ids are below this.
+pub const MAX_SERVICES: usize = 1024;
+
+/// Transport protocol of a virtual service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// TCP (`-t`).
+    Tcp,
+    /// UDP (`-u`).
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => crate::wire::ipv4::protocol::TCP,
+            Protocol::Udp => crate::wire::ipv4::protocol::UDP,
+        }
+    }
+
+    /// From an IP protocol number.
+    pub fn from_number(n: u8) -> Option<Self> {
+        match n {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// LVS forwarding method of a real server (`ipvsadm -m / -i / -g`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Forward {
+    /// Masquerading: rewrite VIP:vport <-> RIP:rport; replies come back through us.
+    Nat,
+    /// IP-in-IP encapsulation to the real server (RFC 2003); it replies directly.
+    Tunnel,
+    /// Direct routing: rewrite the destination MAC only; it replies directly.
+    DirectRoute,
+}
+
+/// A real server of one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dest {
+    /// Stable id (index of per-core counters), below [`MAX_DESTS`].
+    pub id: u16,
+    /// Real server address.
+    pub addr: Ipv4Addr,
+    /// Real server port (NAT may differ from the virtual port; DR/TUN use the virtual port).
+    pub port: u16,
+    /// Weight; 0 = quiesced (no new connections, existing ones flow).
+    pub weight: u32,
+    /// Forwarding method.
+    pub forward: Forward,
+}
+
+/// A virtual service: (protocol, VIP, port) and its real servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Stable id, below [`MAX_SERVICES`].
+    pub id: u16,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Virtual IP.
+    pub vip: Ipv4Addr,
+    /// Virtual port.
+    pub port: u16,
+    /// Scheduler name as `ipvsadm -s` spells it.
+    pub scheduler: String,
+    /// Persistence timeout in seconds (0 = off).
+    pub persistence: u32,
+    /// Persistence netmask (`-M`), as a prefix length.
+    pub persistence_prefix: u8,
+    /// Real servers.
+    pub dests: Vec<Dest>,
+}
+
+/// One of the director's ports as the dataplane sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// The port's MAC.
+    pub mac: Mac,
+    /// The director's own address on it (DIP).
+    pub addr: Ipv4Addr,
+    /// Prefix length of the connected network.
+    pub prefix_len: u8,
+    /// Default next hop reached through this port.
+    pub gateway: Option<Ipv4Addr>,
+    /// Egress MTU (IP bytes).
+    pub mtu: u16,
+}
+
+impl Interface {
+    /// True if `a` is on this port's connected network.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        same_prefix(self.addr, a, self.prefix_len)
+    }
+}
+
+/// True when `a` and `b` share the first `prefix_len` bits.
+pub fn same_prefix(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
+    let mask = prefix_mask(prefix_len);
+    u32::from(a) & mask == u32::from(b) & mask
+}
+
+/// A netmask of `prefix_len` bits (0..=32).
+pub fn prefix_mask(prefix_len: u8) -> u32 {
+    match prefix_len {
+        0 => 0,
+        p if p >= 32 => u32::MAX,
+        p => u32::MAX << (32 - u32::from(p)),
+    }
+}
+
+/// Per-state timeouts in seconds, as `ipvsadm --set tcp tcpfin udp` sets the first three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// ESTABLISHED.
+    pub tcp: u32,
+    /// FIN_WAIT.
+    pub tcpfin: u32,
+    /// UDP.
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp: 900,
+            tcpfin: 120,
+            udp: 300,
+        }
+    }
+}
+
+/// Why a snapshot was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Two services with the same (protocol, VIP, port).
+    #[error("service {0}: defined twice")]
+    DuplicateService(String),
+    /// An id out of range or used twice.
+    #[error("{what} id {id}: out of range or used twice")]
+    BadId {
+        /// "service" or "real server".
+        what: &'static str,
+        /// The id.
+        id: u16,
+    },
+    /// A real server listed twice in one service.
+    #[error("service {svc}: real server {dest} listed twice")]
+    DuplicateDest {
+        /// The service.
+        svc: String,
+        /// The real server.
+        dest: String,
+    },
+    /// A tunnel or DR real server whose port differs from the virtual port.
+    #[error("service {svc}: real server {dest}: port must equal the virtual port for dr and tun")]
+    PortMismatch {
+        /// The service.
+        svc: String,
+        /// The real server.
+        dest: String,
+    },
+    /// A persistence netmask longer than 32 bits.
+    #[error("service {0}: persistence netmask /{1} is not 0..=32")]
+    BadNetmask(String, u8),
+    /// No interfaces.
+    #[error("no interface configured")]
+    NoInterface,
+}
+
+impl Service {
+    /// `tcp 198.18.0.100:80` style name for messages and listings.
+    pub fn name(&self) -> String {
+        let p = match self.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        format!("{p} {}:{}", self.vip, self.port)
+    }
+}

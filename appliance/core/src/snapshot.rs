@@ -1,0 +1,220 @@
+//! The immutable configuration a worker runs on: interfaces, services, neighbours, timeouts,
+//! plus the lookup indexes built once on the control path. Workers swap to a new snapshot at
+//! a burst boundary (`Pipeline::apply`); nothing in it changes while packets are processed.
+
+use crate::service::{
+    ConfigError, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES,
+};
+use crate::wire::Mac;
+use std::net::Ipv4Addr;
+
+/// Everything the dataplane needs to know about the configuration.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    interfaces: Vec<Interface>,
+    services: Vec<Service>,
+    /// Open-addressing index (protocol, vip, port) -> position in `services`; NONE = empty.
+    svc_index: Vec<u32>,
+    svc_mask: usize,
+    /// Sorted, distinct VIPs (answered for by ARP).
+    vips: Vec<u32>,
+    /// Sorted static neighbours (IPv4 -> MAC).
+    neighbours: Vec<(u32, Mac)>,
+    timeouts: Timeouts,
+}
+
+const NONE: u32 = u32::MAX;
+
+#[inline]
+fn svc_hash(proto: u8, vip: u32, port: u16) -> usize {
+    // Multiplicative mix (Fibonacci hashing); services are few and chosen by the operator.
+    let k = u64::from(vip) << 24 | u64::from(port) << 8 | u64::from(proto);
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+}
+
+/// Where to send a packet for an address: out of `port`, to the neighbour `next_hop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Egress port (index into the interfaces).
+    pub port: u16,
+    /// The on-link next hop (the address itself, or a gateway).
+    pub next_hop: Ipv4Addr,
+}
+
+impl Snapshot {
+    /// Validates and indexes a configuration. Nothing is changed on error.
+    pub fn new(
+        interfaces: Vec<Interface>,
+        services: Vec<Service>,
+        neighbours: Vec<(Ipv4Addr, Mac)>,
+        timeouts: Timeouts,
+    ) -> Result<Self, ConfigError> {
+        if interfaces.is_empty() {
+            return Err(ConfigError::NoInterface);
+        }
+        let mut seen_svc = vec![false; MAX_SERVICES];
+        let mut seen_dest = vec![false; MAX_DESTS];
+        for s in &services {
+            let sid = usize::from(s.id);
+            if sid >= MAX_SERVICES || std::mem::replace(&mut seen_svc[sid], true) {
+                return Err(ConfigError::BadId {
+                    what: "service",
+                    id: s.id,
+                });
+            }
+            if s.persistence_prefix > 32 {
+                return Err(ConfigError::BadNetmask(s.name(), s.persistence_prefix));
+            }
+            for (i, d) in s.dests.iter().enumerate() {
+                let did = usize::from(d.id);
+                if did >= MAX_DESTS || std::mem::replace(&mut seen_dest[did], true) {
+                    return Err(ConfigError::BadId {
+                        what: "real server",
+                        id: d.id,
+                    });
+                }
+                if s.dests[..i]
+                    .iter()
+                    .any(|o| o.addr == d.addr && o.port == d.port)
+                {
+                    return Err(ConfigError::DuplicateDest {
+                        svc: s.name(),
+                        dest: format!("{}:{}", d.addr, d.port),
+                    });
+                }
+                if d.forward != Forward::Nat && d.port != s.port {
+                    return Err(ConfigError::PortMismatch {
+                        svc: s.name(),
+                        dest: format!("{}:{}", d.addr, d.port),
+                    });
+                }
+            }
+        }
+        let size = (services.len() * 2).next_power_of_two().max(8);
+        let mut svc_index = vec![NONE; size];
+        let mask = size - 1;
+        for (pos, s) in services.iter().enumerate() {
+            let mut i = svc_hash(s.protocol.number(), u32::from(s.vip), s.port) & mask;
+            loop {
+                match svc_index[i] {
+                    NONE => {
+                        svc_index[i] = pos as u32;
+                        break;
+                    }
+                    other => {
+                        let o = &services[other as usize];
+                        if o.protocol == s.protocol && o.vip == s.vip && o.port == s.port {
+                            return Err(ConfigError::DuplicateService(s.name()));
+                        }
+                        i = (i + 1) & mask;
+                    }
+                }
+            }
+        }
+        let mut vips: Vec<u32> = services.iter().map(|s| u32::from(s.vip)).collect();
+        vips.sort_unstable();
+        vips.dedup();
+        let mut neighbours: Vec<(u32, Mac)> = neighbours
+            .into_iter()
+            .map(|(a, m)| (u32::from(a), m))
+            .collect();
+        neighbours.sort_unstable_by_key(|n| n.0);
+        neighbours.dedup_by_key(|n| n.0);
+        Ok(Snapshot {
+            interfaces,
+            services,
+            svc_index,
+            svc_mask: mask,
+            vips,
+            neighbours,
+            timeouts,
+        })
+    }
+
+    /// The interfaces (index = port number).
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+
+    /// All services.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// Timeouts.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// The service for (protocol, VIP, port), if any.
+    #[inline]
+    pub fn service(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<&Service> {
+        let v = u32::from(vip);
+        let mut i = svc_hash(proto, v, port) & self.svc_mask;
+        loop {
+            let pos = self.svc_index[i];
+            if pos == NONE {
+                return None;
+            }
+            let s = &self.services[pos as usize];
+            if s.port == port && u32::from(s.vip) == v && s.protocol.number() == proto {
+                return Some(s);
+            }
+            i = (i + 1) & self.svc_mask;
+        }
+    }
+
+    /// True if `a` is a VIP of some service.
+    #[inline]
+    pub fn is_vip(&self, a: Ipv4Addr) -> bool {
+        self.vips.binary_search(&u32::from(a)).is_ok()
+    }
+
+    /// The port whose own address (DIP) is `a`.
+    #[inline]
+    pub fn local_port(&self, a: Ipv4Addr) -> Option<u16> {
+        self.interfaces
+            .iter()
+            .position(|i| i.addr == a)
+            .map(|p| p as u16)
+    }
+
+    /// The static neighbour entry for `a`.
+    #[inline]
+    pub fn neighbour(&self, a: Ipv4Addr) -> Option<Mac> {
+        let k = u32::from(a);
+        self.neighbours
+            .binary_search_by_key(&k, |n| n.0)
+            .ok()
+            .map(|i| self.neighbours[i].1)
+    }
+
+    /// Route to `dst`: the connected network with the longest prefix, else the first port
+    /// with a gateway.
+    #[inline]
+    pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {
+        let mut best: Option<(usize, u8)> = None;
+        for (i, itf) in self.interfaces.iter().enumerate() {
+            if itf.contains(dst) && best.is_none_or(|(_, p)| itf.prefix_len > p) {
+                best = Some((i, itf.prefix_len));
+            }
+        }
+        if let Some((i, _)) = best {
+            return Some(Route {
+                port: i as u16,
+                next_hop: dst,
+            });
+        }
+        self.interfaces.iter().enumerate().find_map(|(i, itf)| {
+            itf.gateway.map(|g| Route {
+                port: i as u16,
+                next_hop: g,
+            })
+        })
+    }
+
+    /// Protocol of `n`, if a service protocol.
+    pub fn protocol(n: u8) -> Option<Protocol> {
+        Protocol::from_number(n)
+    }
+}
