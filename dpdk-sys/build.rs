@@ -8,21 +8,16 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn pkg_config(arg: &str) -> Vec<String> {
-    let out = Command::new("pkg-config")
-        .args([arg, "libdpdk"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run pkg-config ({e}); install pkg-config and libdpdk-dev (tools/setup.sh does)"));
+    let out = Command::new("pkg-config").args([arg, "libdpdk"]).output().unwrap_or_else(|e| {
+        panic!("cannot run pkg-config ({e}); install pkg-config and libdpdk-dev (tools/setup.sh does)")
+    });
     if !out.status.success() {
         panic!(
             "pkg-config {arg} libdpdk failed: {}\ninstall libdpdk-dev (tools/setup.sh does)",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    String::from_utf8(out.stdout)
-        .expect("pkg-config output is UTF-8")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8(out.stdout).expect("pkg-config output is UTF-8").split_whitespace().map(str::to_owned).collect()
 }
 
 fn main() {

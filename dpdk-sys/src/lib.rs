@@ -4,12 +4,7 @@
 //! (`rte_eth_rx_burst`, `rte_pktmbuf_alloc`, ...) are `static inline` in C and have no symbol;
 //! `src/shim.c` gives each one a real symbol under the `rvs_` prefix. Safe wrappers live in the
 //! daemon's `port::dpdk` module; nothing else should call these directly.
-#![allow(
-    non_upper_case_globals,
-    non_camel_case_types,
-    non_snake_case,
-    dead_code
-)]
+#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
 #![allow(clippy::all, clippy::undocumented_unsafe_blocks)]
 #![allow(missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 

@@ -24,21 +24,11 @@ use std::time::{Duration, Instant};
 /// Why lab tests cannot run here, or `None` when they can (root, with `ip` and `ethtool`).
 pub fn unavailable() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
-        return Some(
-            "not root: the lab needs network namespaces (run the test suite as root)".into(),
-        );
+        return Some("not root: the lab needs network namespaces (run the test suite as root)".into());
     }
     for tool in ["ip", "ethtool"] {
-        if Command::new(tool)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_err()
-        {
-            return Some(format!(
-                "`{tool}` is not installed (tools/setup.sh installs it)"
-            ));
+        if Command::new(tool).arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+            return Some(format!("`{tool}` is not installed (tools/setup.sh installs it)"));
         }
     }
     None
@@ -63,23 +53,14 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
         None => {
             // A test binary lives in target/<profile>/deps/.
             let exe = std::env::current_exe()?;
-            let deps = exe
-                .parent()
-                .ok_or_else(|| anyhow!("test binary has no parent dir"))?;
-            let profile = if deps.ends_with("deps") {
-                deps.parent().unwrap_or(deps)
-            } else {
-                deps
-            };
+            let deps = exe.parent().ok_or_else(|| anyhow!("test binary has no parent dir"))?;
+            let profile = if deps.ends_with("deps") { deps.parent().unwrap_or(deps) } else { deps };
             profile.to_path_buf()
         }
     };
     let path = dir.join(name);
     if !path.exists() {
-        bail!(
-            "{} is not built: run `cargo build --workspace --bins` first (tools/test.sh does)",
-            path.display()
-        );
+        bail!("{} is not built: run `cargo build --workspace --bins` first (tools/test.sh does)", path.display());
     }
     Ok(path)
 }
@@ -98,11 +79,7 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Output> {
     loop {
         if let Some(status) = child.try_wait()? {
             let (stdout, stderr) = out.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
-            return Ok(Output {
-                status,
-                stdout,
-                stderr,
-            });
+            return Ok(Output { status, stdout, stderr });
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
@@ -149,10 +126,7 @@ fn check(out: Output, what: &str) -> Result<String> {
 
 /// Runs `ip ARGS` in the root namespace; fails with ip's message.
 fn ip(args: &[&str]) -> Result<String> {
-    check(
-        run_bounded(Command::new("ip").args(args), Duration::from_secs(10))?,
-        &format!("ip {}", args.join(" ")),
-    )
+    check(run_bounded(Command::new("ip").args(args), Duration::from_secs(10))?, &format!("ip {}", args.join(" ")))
 }
 
 static LAB_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -193,10 +167,7 @@ impl Ns {
     /// Runs a command here with a time limit and returns its stdout; fails on a non-zero exit.
     pub fn exec(&self, program: &str, args: &[&str]) -> Result<String> {
         let out = self.run(program, args, Duration::from_secs(30))?;
-        check(
-            out,
-            &format!("[{}] {program} {}", self.name, args.join(" ")),
-        )
+        check(out, &format!("[{}] {program} {}", self.name, args.join(" ")))
     }
 
     /// Runs `ip ARGS` here.
@@ -208,8 +179,7 @@ impl Ns {
 
     /// Sets a sysctl here (`net.ipv4.conf.all.arp_ignore`, ...).
     pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
-        self.exec("sysctl", &["-qw", &format!("{key}={value}")])
-            .map(drop)
+        self.exec("sysctl", &["-qw", &format!("{key}={value}")]).map(drop)
     }
 
     /// Adds an address to a device here.
@@ -239,16 +209,8 @@ impl Lab {
     /// A new, empty lab. First removes namespaces of earlier labs whose process is gone.
     pub fn new() -> Result<Lab> {
         sweep_stale();
-        let id = format!(
-            "{NS_PREFIX}{}x{}",
-            std::process::id(),
-            LAB_SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        Ok(Lab {
-            id,
-            namespaces: Vec::new(),
-            procs: Vec::new(),
-        })
+        let id = format!("{NS_PREFIX}{}x{}", std::process::id(), LAB_SEQ.fetch_add(1, Ordering::Relaxed));
+        Ok(Lab { id, namespaces: Vec::new(), procs: Vec::new() })
     }
 
     /// This lab's unique id (the prefix of its namespace names).
@@ -269,20 +231,7 @@ impl Lab {
     /// Joins two hosts with a veth pair (`a_dev` in `a`, `b_dev` in `b`), both ends up, with
     /// TX checksum offload off and an MTU that fits af_packet's 2048-byte frames.
     pub fn veth(&self, a: &Ns, a_dev: &str, b: &Ns, b_dev: &str) -> Result<()> {
-        ip(&[
-            "link",
-            "add",
-            a_dev,
-            "netns",
-            a.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            b_dev,
-            "netns",
-            b.name(),
-        ])?;
+        ip(&["link", "add", a_dev, "netns", a.name(), "type", "veth", "peer", "name", b_dev, "netns", b.name()])?;
         for (ns, dev) in [(a, a_dev), (b, b_dev)] {
             ns.ip(&["link", "set", dev, "mtu", "1500", "up"])?;
             ns.exec("ethtool", &["-K", dev, "tx", "off"])?;
@@ -313,14 +262,8 @@ impl Lab {
             .with_context(|| format!("spawn {desc}"))?;
         let (tx, rx) = mpsc::channel();
         for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -334,12 +277,7 @@ impl Lab {
                 }
             });
         }
-        self.procs.push(Proc {
-            desc,
-            child: Some(child),
-            lines: rx,
-            seen: Vec::new(),
-        });
+        self.procs.push(Proc { desc, child: Some(child), lines: rx, seen: Vec::new() });
         Ok(self.procs.len() - 1)
     }
 
@@ -354,11 +292,7 @@ impl Lab {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!(
-                    "{} did not print {needle:?} within {limit:?}; it printed:\n{}",
-                    p.desc,
-                    p.seen.join("\n")
-                );
+                bail!("{} did not print {needle:?} within {limit:?}; it printed:\n{}", p.desc, p.seen.join("\n"));
             }
             match p.lines.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(line) => {
@@ -372,20 +306,12 @@ impl Lab {
                     if let Some(c) = p.child.as_mut() {
                         if let Some(st) = c.try_wait()? {
                             p.drain();
-                            bail!(
-                                "{} exited ({st}) before printing {needle:?}:\n{}",
-                                p.desc,
-                                p.seen.join("\n")
-                            );
+                            bail!("{} exited ({st}) before printing {needle:?}:\n{}", p.desc, p.seen.join("\n"));
                         }
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    bail!(
-                        "{} closed its output before printing {needle:?}:\n{}",
-                        p.desc,
-                        p.seen.join("\n")
-                    );
+                    bail!("{} closed its output before printing {needle:?}:\n{}", p.desc, p.seen.join("\n"));
                 }
             }
         }
@@ -448,10 +374,7 @@ impl Proc {
     /// Collects lines still in flight after the process ended (bounded).
     fn drain(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(2);
-        while let Ok(l) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        while let Ok(l) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             self.seen.push(l);
         }
     }
@@ -459,18 +382,9 @@ impl Proc {
 
 /// Kills whatever still runs inside namespace `ns` (e.g. a server a test forgot).
 fn kill_ns_processes(ns: &str) {
-    if let Ok(out) = run_bounded(
-        Command::new("ip").args(["netns", "pids", ns]),
-        Duration::from_secs(5),
-    ) {
-        for pid in String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+    if let Ok(out) = run_bounded(Command::new("ip").args(["netns", "pids", ns]), Duration::from_secs(5)) {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

@@ -20,13 +20,7 @@ fn l2_bridge_over_af_packet_carries_ping_and_tcp() {
     server.addr("eth0", "198.18.0.2/24").unwrap();
 
     // Before the bridge runs, nothing crosses: the two veths are not connected.
-    let out = client
-        .run(
-            "ping",
-            &["-c", "1", "-W", "1", "198.18.0.2"],
-            Duration::from_secs(5),
-        )
-        .unwrap();
+    let out = client.run("ping", &["-c", "1", "-W", "1", "198.18.0.2"], Duration::from_secs(5)).unwrap();
     assert!(!out.status.success(), "ping must fail without the bridge");
 
     let prefix = format!("{}-bridge", lab.id());
@@ -52,31 +46,17 @@ fn l2_bridge_over_af_packet_carries_ping_and_tcp() {
             ],
         )
         .unwrap();
-    lab.wait_for_line(h, "rvs-bridge: forwarding", Duration::from_secs(20))
-        .unwrap();
+    lab.wait_for_line(h, "rvs-bridge: forwarding", Duration::from_secs(20)).unwrap();
 
     // Real ICMP echo across the DPDK bridge (a few tries while ARP settles).
-    let out = client
-        .run(
-            "ping",
-            &["-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2"],
-            Duration::from_secs(15),
-        )
-        .unwrap();
+    let out = client.run("ping", &["-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2"], Duration::from_secs(15)).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ping across rvs-bridge failed:\n{text}"
-    );
+    assert!(out.status.success(), "ping across rvs-bridge failed:\n{text}");
     assert!(text.contains("3 received"), "{text}");
 
     // A real TCP exchange: socat echo server, 256 KiB through it and back unchanged.
-    let echo = lab
-        .spawn(&server, "socat", &["TCP-LISTEN:7000,reuseaddr", "EXEC:cat"])
-        .unwrap();
-    let payload: String = (0..256 * 1024)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    let echo = lab.spawn(&server, "socat", &["TCP-LISTEN:7000,reuseaddr", "EXEC:cat"]).unwrap();
+    let payload: String = (0..256 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
     let path = std::env::temp_dir().join(format!("{}-payload", lab.id()));
     std::fs::write(&path, &payload).unwrap();
     let mut reply = String::new();
@@ -84,14 +64,7 @@ fn l2_bridge_over_af_packet_carries_ping_and_tcp() {
         let out = client
             .run(
                 "socat",
-                &[
-                    "-t",
-                    "5",
-                    "-T",
-                    "10",
-                    &format!("OPEN:{},rdonly!!STDOUT", path.display()),
-                    "TCP:198.18.0.2:7000",
-                ],
+                &["-t", "5", "-T", "10", &format!("OPEN:{},rdonly!!STDOUT", path.display()), "TCP:198.18.0.2:7000"],
                 Duration::from_secs(20),
             )
             .unwrap();
@@ -108,10 +81,7 @@ fn l2_bridge_over_af_packet_carries_ping_and_tcp() {
 
     let lines = lab.stop(h, Duration::from_secs(10)).unwrap();
     let all = lines.join("\n");
-    assert!(
-        all.contains("rvs-bridge: stopped cleanly"),
-        "no clean stop:\n{all}"
-    );
+    assert!(all.contains("rvs-bridge: stopped cleanly"), "no clean stop:\n{all}");
     // The bridge's own counters saw the traffic in both directions.
     for port in ["port0", "port1"] {
         let line = lines

@@ -56,10 +56,7 @@ impl VecFrame {
     pub fn with_headroom(bytes: &[u8], headroom: usize) -> Self {
         let mut buf = vec![0u8; headroom + bytes.len()];
         buf[headroom..].copy_from_slice(bytes);
-        VecFrame {
-            buf,
-            start: headroom,
-        }
+        VecFrame { buf, start: headroom }
     }
 
     /// Replaces the contents, keeping the buffer's capacity (for allocation-free reuse).

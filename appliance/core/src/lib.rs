@@ -8,6 +8,15 @@
 
 pub mod conn;
 pub mod frame;
+pub mod pipeline;
+pub mod sched;
 pub mod service;
 pub mod snapshot;
+pub mod verdict;
 pub mod wire;
+pub mod xmit;
+
+pub use frame::{Frame, VecFrame};
+pub use pipeline::{Pipeline, PipelineConfig, Stats};
+pub use snapshot::Snapshot;
+pub use verdict::{Counters, DropReason, Verdict};

@@ -139,11 +139,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            tcp: 900,
-            tcpfin: 120,
-            udp: 300,
-        }
+        Timeouts { tcp: 900, tcpfin: 120, udp: 300 }
     }
 }
 
@@ -180,6 +176,14 @@ pub enum ConfigError {
     /// A persistence netmask longer than 32 bits.
     #[error("service {0}: persistence netmask /{1} is not 0..=32")]
     BadNetmask(String, u8),
+    /// A scheduler name rvs does not know.
+    #[error("service {svc}: unknown scheduler {name:?}")]
+    UnknownScheduler {
+        /// The service.
+        svc: String,
+        /// The name given.
+        name: String,
+    },
     /// No interfaces.
     #[error("no interface configured")]
     NoInterface,

@@ -2,9 +2,7 @@
 //! plus the lookup indexes built once on the control path. Workers swap to a new snapshot at
 //! a burst boundary (`Pipeline::apply`); nothing in it changes while packets are processed.
 
-use crate::service::{
-    ConfigError, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES,
-};
+use crate::service::{ConfigError, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
 use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
@@ -21,6 +19,7 @@ pub struct Snapshot {
     /// Sorted static neighbours (IPv4 -> MAC).
     neighbours: Vec<(u32, Mac)>,
     timeouts: Timeouts,
+    kernel_exception: bool,
 }
 
 const NONE: u32 = u32::MAX;
@@ -57,10 +56,10 @@ impl Snapshot {
         for s in &services {
             let sid = usize::from(s.id);
             if sid >= MAX_SERVICES || std::mem::replace(&mut seen_svc[sid], true) {
-                return Err(ConfigError::BadId {
-                    what: "service",
-                    id: s.id,
-                });
+                return Err(ConfigError::BadId { what: "service", id: s.id });
+            }
+            if crate::sched::new_scheduler(&s.scheduler).is_none() {
+                return Err(ConfigError::UnknownScheduler { svc: s.name(), name: s.scheduler.clone() });
             }
             if s.persistence_prefix > 32 {
                 return Err(ConfigError::BadNetmask(s.name(), s.persistence_prefix));
@@ -68,25 +67,13 @@ impl Snapshot {
             for (i, d) in s.dests.iter().enumerate() {
                 let did = usize::from(d.id);
                 if did >= MAX_DESTS || std::mem::replace(&mut seen_dest[did], true) {
-                    return Err(ConfigError::BadId {
-                        what: "real server",
-                        id: d.id,
-                    });
+                    return Err(ConfigError::BadId { what: "real server", id: d.id });
                 }
-                if s.dests[..i]
-                    .iter()
-                    .any(|o| o.addr == d.addr && o.port == d.port)
-                {
-                    return Err(ConfigError::DuplicateDest {
-                        svc: s.name(),
-                        dest: format!("{}:{}", d.addr, d.port),
-                    });
+                if s.dests[..i].iter().any(|o| o.addr == d.addr && o.port == d.port) {
+                    return Err(ConfigError::DuplicateDest { svc: s.name(), dest: format!("{}:{}", d.addr, d.port) });
                 }
                 if d.forward != Forward::Nat && d.port != s.port {
-                    return Err(ConfigError::PortMismatch {
-                        svc: s.name(),
-                        dest: format!("{}:{}", d.addr, d.port),
-                    });
+                    return Err(ConfigError::PortMismatch { svc: s.name(), dest: format!("{}:{}", d.addr, d.port) });
                 }
             }
         }
@@ -114,10 +101,7 @@ impl Snapshot {
         let mut vips: Vec<u32> = services.iter().map(|s| u32::from(s.vip)).collect();
         vips.sort_unstable();
         vips.dedup();
-        let mut neighbours: Vec<(u32, Mac)> = neighbours
-            .into_iter()
-            .map(|(a, m)| (u32::from(a), m))
-            .collect();
+        let mut neighbours: Vec<(u32, Mac)> = neighbours.into_iter().map(|(a, m)| (u32::from(a), m)).collect();
         neighbours.sort_unstable_by_key(|n| n.0);
         neighbours.dedup_by_key(|n| n.0);
         Ok(Snapshot {
@@ -128,7 +112,21 @@ impl Snapshot {
             vips,
             neighbours,
             timeouts,
+            kernel_exception: false,
         })
+    }
+
+    /// Hands traffic that is not ours to the kernel instead of dropping it (a TAP exception
+    /// port carries it to the host's stack).
+    pub fn with_kernel_exception(mut self, on: bool) -> Self {
+        self.kernel_exception = on;
+        self
+    }
+
+    /// True when traffic that is not ours goes to the kernel.
+    #[inline]
+    pub fn kernel_exception(&self) -> bool {
+        self.kernel_exception
     }
 
     /// The interfaces (index = port number).
@@ -173,20 +171,14 @@ impl Snapshot {
     /// The port whose own address (DIP) is `a`.
     #[inline]
     pub fn local_port(&self, a: Ipv4Addr) -> Option<u16> {
-        self.interfaces
-            .iter()
-            .position(|i| i.addr == a)
-            .map(|p| p as u16)
+        self.interfaces.iter().position(|i| i.addr == a).map(|p| p as u16)
     }
 
     /// The static neighbour entry for `a`.
     #[inline]
     pub fn neighbour(&self, a: Ipv4Addr) -> Option<Mac> {
         let k = u32::from(a);
-        self.neighbours
-            .binary_search_by_key(&k, |n| n.0)
-            .ok()
-            .map(|i| self.neighbours[i].1)
+        self.neighbours.binary_search_by_key(&k, |n| n.0).ok().map(|i| self.neighbours[i].1)
     }
 
     /// Route to `dst`: the connected network with the longest prefix, else the first port
@@ -200,17 +192,12 @@ impl Snapshot {
             }
         }
         if let Some((i, _)) = best {
-            return Some(Route {
-                port: i as u16,
-                next_hop: dst,
-            });
+            return Some(Route { port: i as u16, next_hop: dst });
         }
-        self.interfaces.iter().enumerate().find_map(|(i, itf)| {
-            itf.gateway.map(|g| Route {
-                port: i as u16,
-                next_hop: g,
-            })
-        })
+        self.interfaces
+            .iter()
+            .enumerate()
+            .find_map(|(i, itf)| itf.gateway.map(|g| Route { port: i as u16, next_hop: g }))
     }
 
     /// Protocol of `n`, if a service protocol.

@@ -7,18 +7,7 @@ use rvs_core::service::Forward;
 const TCP: u8 = 6;
 
 fn conn(i: u32, fwd: Forward, expires: u32) -> Conn {
-    let mut c = Conn::new(
-        TCP,
-        0xC612_0000 + i,
-        40000 + (i as u16),
-        0xC612_0164,
-        80,
-        0xC613_000B,
-        8080,
-        fwd,
-        0,
-        1,
-    );
+    let mut c = Conn::new(TCP, 0xC612_0000 + i, 40000 + (i as u16), 0xC612_0164, 80, 0xC613_000B, 8080, fwd, 0, 1);
     c.expires = expires;
     c
 }
@@ -29,33 +18,13 @@ fn both_directions_find_a_nat_connection_and_only_the_client_side_finds_dr() {
     let nat = t.insert(conn(1, Forward::Nat, 10)).unwrap();
     let dr = t.insert(conn(2, Forward::DirectRoute, 10)).unwrap();
     let c = *t.get(nat);
-    assert_eq!(
-        t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport),
-        Some(nat)
-    );
-    assert_eq!(
-        t.lookup_reply(TCP, c.daddr, c.dport, c.caddr, c.cport),
-        Some(nat)
-    );
-    assert_eq!(
-        t.lookup_client(17, c.caddr, c.cport, c.vaddr, c.vport),
-        None,
-        "protocol is part of the key"
-    );
-    assert_eq!(
-        t.lookup_client(TCP, c.caddr, c.cport + 1, c.vaddr, c.vport),
-        None
-    );
+    assert_eq!(t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport), Some(nat));
+    assert_eq!(t.lookup_reply(TCP, c.daddr, c.dport, c.caddr, c.cport), Some(nat));
+    assert_eq!(t.lookup_client(17, c.caddr, c.cport, c.vaddr, c.vport), None, "protocol is part of the key");
+    assert_eq!(t.lookup_client(TCP, c.caddr, c.cport + 1, c.vaddr, c.vport), None);
     let d = *t.get(dr);
-    assert_eq!(
-        t.lookup_client(TCP, d.caddr, d.cport, d.vaddr, d.vport),
-        Some(dr)
-    );
-    assert_eq!(
-        t.lookup_reply(TCP, d.daddr, d.dport, d.caddr, d.cport),
-        None,
-        "DR has no reply index"
-    );
+    assert_eq!(t.lookup_client(TCP, d.caddr, d.cport, d.vaddr, d.vport), Some(dr));
+    assert_eq!(t.lookup_reply(TCP, d.daddr, d.dport, d.caddr, d.cport), None, "DR has no reply index");
     assert_eq!(t.len(), 2);
 }
 
@@ -66,26 +35,15 @@ fn a_full_table_refuses_and_frees_slots_on_expiry() {
         t.insert(conn(i, Forward::Nat, 5)).unwrap();
     }
     assert_eq!(t.insert(conn(9, Forward::Nat, 5)), Err(TableFull));
-    assert_eq!(
-        t.expire(4, usize::MAX, |_| {}),
-        0,
-        "nothing due before second 5"
-    );
+    assert_eq!(t.expire(4, usize::MAX, |_| {}), 0, "nothing due before second 5");
     assert_eq!(t.expire(5, usize::MAX, |_| {}), 4);
     assert!(t.is_empty());
     let c = conn(9, Forward::Nat, 20);
     let idx = t.insert(c).unwrap();
-    assert_eq!(
-        t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport),
-        Some(idx)
-    );
+    assert_eq!(t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport), Some(idx));
     for i in 0..4 {
         let o = conn(i, Forward::Nat, 0);
-        assert_eq!(
-            t.lookup_client(TCP, o.caddr, o.cport, o.vaddr, o.vport),
-            None,
-            "expired entries are gone"
-        );
+        assert_eq!(t.lookup_client(TCP, o.caddr, o.cport, o.vaddr, o.vport), None, "expired entries are gone");
     }
 }
 
@@ -132,46 +90,16 @@ fn expiry_work_is_bounded_per_call_and_resumes() {
 #[test]
 fn removal_and_rebinding_keep_the_indexes_right() {
     let mut t = ConnTable::new(8, 9, 0);
-    let ids: Vec<u32> = (0..5)
-        .map(|i| t.insert(conn(i, Forward::Nat, 50)).unwrap())
-        .collect();
+    let ids: Vec<u32> = (0..5).map(|i| t.insert(conn(i, Forward::Nat, 50)).unwrap()).collect();
     let removed = t.remove(ids[2]);
-    assert_eq!(
-        t.lookup_client(
-            TCP,
-            removed.caddr,
-            removed.cport,
-            removed.vaddr,
-            removed.vport
-        ),
-        None
-    );
-    assert_eq!(
-        t.lookup_reply(
-            TCP,
-            removed.daddr,
-            removed.dport,
-            removed.caddr,
-            removed.cport
-        ),
-        None
-    );
+    assert_eq!(t.lookup_client(TCP, removed.caddr, removed.cport, removed.vaddr, removed.vport), None);
+    assert_eq!(t.lookup_reply(TCP, removed.daddr, removed.dport, removed.caddr, removed.cport), None);
     let c = *t.get(ids[3]);
     t.get_mut(ids[3]).state = State::TimeWait;
     t.rebind(ids[3], 0xC613_000C, 9090, Forward::Nat, 2);
-    assert_eq!(
-        t.lookup_reply(TCP, c.daddr, c.dport, c.caddr, c.cport),
-        None,
-        "old server no longer matches"
-    );
-    assert_eq!(
-        t.lookup_reply(TCP, 0xC613_000C, 9090, c.caddr, c.cport),
-        Some(ids[3])
-    );
-    assert_eq!(
-        t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport),
-        Some(ids[3])
-    );
+    assert_eq!(t.lookup_reply(TCP, c.daddr, c.dport, c.caddr, c.cport), None, "old server no longer matches");
+    assert_eq!(t.lookup_reply(TCP, 0xC613_000C, 9090, c.caddr, c.cport), Some(ids[3]));
+    assert_eq!(t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport), Some(ids[3]));
     assert_eq!(t.get(ids[3]).state, State::None);
     assert_eq!(t.get(ids[3]).dest, 2);
     assert_eq!(t.iter().count(), 4);

@@ -20,10 +20,7 @@ impl IdleBackoff {
 
     /// A back-off; `enabled = false` never sleeps.
     pub fn new(enabled: bool) -> Self {
-        IdleBackoff {
-            enabled,
-            empty_polls: 0,
-        }
+        IdleBackoff { enabled, empty_polls: 0 }
     }
 
     /// The sleep due after a poll that received `packets` packets (None: poll again now).

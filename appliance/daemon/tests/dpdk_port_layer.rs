@@ -84,11 +84,7 @@ fn mempool_and_mbufs(eal: &Eal) {
 fn null_port_rx_tx(eal: &Eal) {
     let pool = Mempool::new(eal, "t_null_pool", 4095, 0, 2048 + 128).expect("pool");
     let id = Port::attach(eal, "net_null0,size=64").expect("attach net_null0");
-    assert_eq!(
-        Port::attach(eal, "net_null0").unwrap(),
-        id,
-        "attaching again finds the same port"
-    );
+    assert_eq!(Port::attach(eal, "net_null0").unwrap(), id, "attaching again finds the same port");
     let port = Port::start(eal, id, &PortConfig::default(), &pool).expect("start");
     assert_eq!(port.driver(), "net_null");
     assert!(port.link().up);
@@ -127,12 +123,7 @@ fn null_port_rx_tx(eal: &Eal) {
 fn ring_port_multi_queue(eal: &Eal) {
     let pool = Mempool::new(eal, "t_ring_pool", 1023, 0, 2048 + 128).expect("pool");
     let id = Port::attach(eal, "net_ring0").expect("attach net_ring0");
-    let cfg = PortConfig {
-        queues: 2,
-        rx_desc: 128,
-        tx_desc: 128,
-        ..PortConfig::default()
-    };
+    let cfg = PortConfig { queues: 2, rx_desc: 128, tx_desc: 128, ..PortConfig::default() };
     let port = Port::start(eal, id, &cfg, &pool).expect("start with 2 queue pairs");
     assert_eq!(port.queue_count(), 2);
     let mut queues = port.take_queues().unwrap();
@@ -159,21 +150,12 @@ fn ring_port_multi_queue(eal: &Eal) {
 
 fn bad_devices_are_refused(eal: &Eal) {
     let err = Port::attach(eal, "net_nonexistent0").unwrap_err();
-    assert!(
-        err.to_string().contains("rte_dev_probe(net_nonexistent0)"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("rte_dev_probe(net_nonexistent0)"), "{err}");
     let pool = Mempool::new(eal, "t_bad_pool", 255, 0, 2048 + 128).expect("pool");
     let id = Port::attach(eal, "net_null1").unwrap();
-    let cfg = PortConfig {
-        queues: 0,
-        ..PortConfig::default()
-    };
+    let cfg = PortConfig { queues: 0, ..PortConfig::default() };
     let err = Port::start(eal, id, &cfg, &pool).unwrap_err();
     assert!(err.to_string().contains("0 queue pairs asked"), "{err}");
     let err = Mempool::new(eal, "t_bad_pool", 255, 0, 2048).unwrap_err();
-    assert!(
-        err.to_string().contains("t_bad_pool"),
-        "a duplicate pool name is refused: {err}"
-    );
+    assert!(err.to_string().contains("t_bad_pool"), "a duplicate pool name is refused: {err}");
 }

@@ -38,58 +38,28 @@ fn main() -> Result<()> {
     let h = lab.spawn(
         &mid,
         bridge.to_str().context("path")?,
-        &[
-            "--port",
-            "net_af_packet0,iface=p0",
-            "--port",
-            "net_af_packet1,iface=p1",
-        ],
+        &["--port", "net_af_packet0,iface=p0", "--port", "net_af_packet1,iface=p1"],
     )?;
     lab.wait_for_line(h, "rvs-bridge: forwarding", Duration::from_secs(20))?;
     println!("  rvs-bridge up (EAL --no-huge, 2 af_packet ports)");
 
-    let out = client.run(
-        "ping",
-        &["-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2"],
-        Duration::from_secs(15),
-    )?;
+    let out = client.run("ping", &["-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2"], Duration::from_secs(15))?;
     let text = String::from_utf8_lossy(&out.stdout);
     ensure!(out.status.success(), "ping through rvs failed:\n{text}");
-    let summary = text
-        .lines()
-        .find(|l| l.contains("received"))
-        .unwrap_or_default();
+    let summary = text.lines().find(|l| l.contains("received")).unwrap_or_default();
     println!("  ping client -> server through rvs: {summary}");
 
     // A real HTTP server on the far side, real curl on the near side.
     std::fs::create_dir_all(format!("/tmp/{}-www", lab.id()))?;
     let www = format!("/tmp/{}-www", lab.id());
-    std::fs::write(
-        format!("{www}/index.html"),
-        "hello from the real server behind rvs\n",
-    )?;
-    let _srv = lab.spawn(
-        &server,
-        "python3",
-        &[
-            "-m",
-            "http.server",
-            "80",
-            "--bind",
-            "198.18.0.2",
-            "--directory",
-            &www,
-        ],
-    )?;
+    std::fs::write(format!("{www}/index.html"), "hello from the real server behind rvs\n")?;
+    let _srv =
+        lab.spawn(&server, "python3", &["-m", "http.server", "80", "--bind", "198.18.0.2", "--directory", &www])?;
     let started = Instant::now();
     let mut ok = 0;
     let mut body = String::new();
     while ok < args.requests && started.elapsed() < Duration::from_secs(60) {
-        let out = client.run(
-            "curl",
-            &["-sS", "-m", "5", "http://198.18.0.2/index.html"],
-            Duration::from_secs(10),
-        )?;
+        let out = client.run("curl", &["-sS", "-m", "5", "http://198.18.0.2/index.html"], Duration::from_secs(10))?;
         if out.status.success() {
             ok += 1;
             body = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -98,15 +68,8 @@ fn main() -> Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&www);
-    ensure!(
-        ok == args.requests,
-        "only {ok} of {} HTTP requests succeeded",
-        args.requests
-    );
-    println!(
-        "  curl http://198.18.0.2/ through rvs: {ok}/{} OK, body {body:?}",
-        args.requests
-    );
+    ensure!(ok == args.requests, "only {ok} of {} HTTP requests succeeded", args.requests);
+    println!("  curl http://198.18.0.2/ through rvs: {ok}/{} OK, body {body:?}", args.requests);
 
     let lines = lab.stop(h, Duration::from_secs(10))?;
     for l in lines.iter().filter(|l| l.starts_with("rvs-bridge: port")) {

@@ -94,8 +94,8 @@ pub enum Direction {
 }
 
 use State::{
-    Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI,
-    SynRecv as SR, SynSent as SS, TimeWait as TW,
+    Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI, SynRecv as SR,
+    SynSent as SS, TimeWait as TW,
 };
 
 /// Rows: syn, fin, ack, rst. Columns: the current state in the order NO ES SS SR FW TW CL CW
@@ -180,12 +180,7 @@ mod tests {
     #[test]
     fn dr_tun_see_only_the_client_half() {
         use Direction::InputOnly;
-        let states = walk(&[
-            (InputOnly, SYN),
-            (InputOnly, ACK),
-            (InputOnly, FIN | ACK),
-            (InputOnly, ACK),
-        ]);
+        let states = walk(&[(InputOnly, SYN), (InputOnly, ACK), (InputOnly, FIN | ACK), (InputOnly, ACK)]);
         assert_eq!(states, vec![SR, ES, FW, FW]);
     }
 
@@ -193,10 +188,7 @@ mod tests {
     fn rst_wins_over_other_flags_and_no_flags_changes_nothing() {
         assert_eq!(next_tcp_state(ES, Direction::Input, RST | ACK | SYN), CL);
         assert_eq!(next_tcp_state(ES, Direction::Input, 0), ES);
-        assert_eq!(
-            next_tcp_state(State::Udp, Direction::Input, SYN),
-            State::Udp
-        );
+        assert_eq!(next_tcp_state(State::Udp, Direction::Input, SYN), State::Udp);
         // In SYN_RECV a client RST keeps SYN_RECV in INPUT (IPVS guards against forged RSTs) ...
         assert_eq!(next_tcp_state(SR, Direction::Input, RST), SR);
         // ... and a SYN on a closed connection reopens it.
@@ -205,11 +197,7 @@ mod tests {
 
     #[test]
     fn timeouts_follow_set_and_ipvs_defaults() {
-        let t = Timeouts {
-            tcp: 901,
-            tcpfin: 121,
-            udp: 301,
-        };
+        let t = Timeouts { tcp: 901, tcpfin: 121, udp: 301 };
         assert_eq!(ES.timeout(&t), 901);
         assert_eq!(FW.timeout(&t), 121);
         assert_eq!(State::Udp.timeout(&t), 301);

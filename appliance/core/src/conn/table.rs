@@ -159,11 +159,7 @@ impl ConnTable {
         let proto = Conn::new(0, 0, 0, 0, 0, 0, 0, Forward::Nat, 0, 0);
         let mut entries = vec![proto; capacity];
         for (i, e) in entries.iter_mut().enumerate() {
-            e.t_next = if i + 1 < capacity {
-                (i + 1) as u32
-            } else {
-                NIL
-            };
+            e.t_next = if i + 1 < capacity { (i + 1) as u32 } else { NIL };
         }
         ConnTable {
             entries,
@@ -207,23 +203,11 @@ impl ConnTable {
 
     /// The connection a client's packet (src=CIP:cport, dst=VIP:vport) belongs to.
     #[inline]
-    pub fn lookup_client(
-        &self,
-        proto: u8,
-        src: u32,
-        sport: u16,
-        dst: u32,
-        dport: u16,
-    ) -> Option<u32> {
+    pub fn lookup_client(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
         let mut i = self.c_buckets[self.c_bucket(proto, src, sport, dst, dport)];
         while i != NIL {
             let e = &self.entries[i as usize];
-            if e.caddr == src
-                && e.vaddr == dst
-                && e.cport == sport
-                && e.vport == dport
-                && e.proto == proto
-            {
+            if e.caddr == src && e.vaddr == dst && e.cport == sport && e.vport == dport && e.proto == proto {
                 return Some(i);
             }
             i = e.next_c;
@@ -233,23 +217,11 @@ impl ConnTable {
 
     /// The NAT connection a real server's reply (src=RIP:rport, dst=CIP:cport) belongs to.
     #[inline]
-    pub fn lookup_reply(
-        &self,
-        proto: u8,
-        src: u32,
-        sport: u16,
-        dst: u32,
-        dport: u16,
-    ) -> Option<u32> {
+    pub fn lookup_reply(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
         let mut i = self.r_buckets[self.r_bucket(proto, src, sport, dst, dport)];
         while i != NIL {
             let e = &self.entries[i as usize];
-            if e.daddr == src
-                && e.caddr == dst
-                && e.dport == sport
-                && e.cport == dport
-                && e.proto == proto
-            {
+            if e.daddr == src && e.caddr == dst && e.dport == sport && e.cport == dport && e.proto == proto {
                 return Some(i);
             }
             i = e.next_r;
@@ -474,10 +446,6 @@ impl ConnTable {
 
     /// Every live connection, for listings (`ipvsadm -L -c`); control path only.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.live[*i])
-            .map(|(i, c)| (i as u32, c))
+        self.entries.iter().enumerate().filter(|(i, _)| self.live[*i]).map(|(i, c)| (i as u32, c))
     }
 }

@@ -55,10 +55,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     /// True for hardware type Ethernet (1), protocol IPv4, lengths 6 and 4.
     pub fn is_ethernet_ipv4(&self) -> bool {
         let b = self.buffer.as_ref();
-        be16(b, field::HTYPE) == 1
-            && be16(b, field::PTYPE) == 0x0800
-            && b[field::HLEN] == 6
-            && b[field::PLEN] == 4
+        be16(b, field::HTYPE) == 1 && be16(b, field::PTYPE) == 0x0800 && b[field::HLEN] == 6 && b[field::PLEN] == 4
     }
 
     /// Operation (1 request, 2 reply).
@@ -141,9 +138,8 @@ mod tests {
     use super::*;
 
     // Who has 198.18.0.100? Tell 198.18.0.1 (02:00:00:00:00:01).
-    const REQUEST: [u8; 28] = [
-        0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 198, 18, 0, 100,
-    ];
+    const REQUEST: [u8; 28] =
+        [0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 198, 18, 0, 100];
 
     #[test]
     fn parse_field_by_field_and_rebuild() {
@@ -162,15 +158,9 @@ mod tests {
 
     #[test]
     fn refuses_short_and_non_ipv4() {
-        assert_eq!(
-            ArpPacket::new_checked(&REQUEST[..27]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(ArpPacket::new_checked(&REQUEST[..27]).unwrap_err(), WireError::Truncated);
         let mut other = REQUEST;
         other[3] = 0xdd; // ptype 0x08dd
-        assert_eq!(
-            ArpRepr::parse(&ArpPacket::new_unchecked(&other[..])).unwrap_err(),
-            WireError::Unsupported
-        );
+        assert_eq!(ArpRepr::parse(&ArpPacket::new_unchecked(&other[..])).unwrap_err(), WireError::Unsupported);
     }
 }

@@ -27,11 +27,7 @@ impl core::fmt::Debug for Mac {
 impl core::fmt::Display for Mac {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
     }
 }
 
@@ -207,12 +203,7 @@ impl EthernetRepr {
     /// Parses a checked frame.
     pub fn parse<T: AsRef<[u8]>>(f: &EthernetFrame<T>) -> Result<Self, WireError> {
         f.check_len()?;
-        Ok(EthernetRepr {
-            src: f.src(),
-            dst: f.dst(),
-            vlan: f.vlan(),
-            ethertype: f.ethertype(),
-        })
+        Ok(EthernetRepr { src: f.src(), dst: f.dst(), vlan: f.vlan(), ethertype: f.ethertype() })
     }
 
     /// Bytes [`Self::emit`] writes.
@@ -243,13 +234,9 @@ impl EthernetRepr {
 mod tests {
     use super::*;
 
-    const UNTAGGED: [u8; 16] = [
-        0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00, 0xaa, 0xbb,
-    ];
-    const TAGGED: [u8; 20] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x02, 0x81, 0x00, 0x20, 0x64, 0x08,
-        0x06, 0xaa, 0xbb,
-    ];
+    const UNTAGGED: [u8; 16] = [0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00, 0xaa, 0xbb];
+    const TAGGED: [u8; 20] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x02, 0x81, 0x00, 0x20, 0x64, 0x08, 0x06, 0xaa, 0xbb];
 
     #[test]
     fn parse_untagged_field_by_field_and_rebuild() {
@@ -285,14 +272,8 @@ mod tests {
 
     #[test]
     fn truncated_frames_are_refused() {
-        assert_eq!(
-            EthernetFrame::new_checked(&UNTAGGED[..13]).unwrap_err(),
-            WireError::Truncated
-        );
-        assert_eq!(
-            EthernetFrame::new_checked(&TAGGED[..17]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(EthernetFrame::new_checked(&UNTAGGED[..13]).unwrap_err(), WireError::Truncated);
+        assert_eq!(EthernetFrame::new_checked(&TAGGED[..17]).unwrap_err(), WireError::Truncated);
     }
 
     #[test]

@@ -40,11 +40,7 @@ pub const CODE_FRAG_NEEDED: u8 = 4;
 pub fn is_error(t: u8) -> bool {
     matches!(
         t,
-        kind::DEST_UNREACHABLE
-            | kind::SOURCE_QUENCH
-            | kind::REDIRECT
-            | kind::TIME_EXCEEDED
-            | kind::PARAMETER_PROBLEM
+        kind::DEST_UNREACHABLE | kind::SOURCE_QUENCH | kind::REDIRECT | kind::TIME_EXCEEDED | kind::PARAMETER_PROBLEM
     )
 }
 
@@ -151,22 +147,14 @@ impl IcmpRepr {
     /// "Fragmentation needed" with the next-hop MTU (RFC 1191 §4).
     pub fn frag_needed(mtu: u16) -> Self {
         let m = mtu.to_be_bytes();
-        IcmpRepr {
-            msg_type: kind::DEST_UNREACHABLE,
-            code: CODE_FRAG_NEEDED,
-            rest: [0, 0, m[0], m[1]],
-        }
+        IcmpRepr { msg_type: kind::DEST_UNREACHABLE, code: CODE_FRAG_NEEDED, rest: [0, 0, m[0], m[1]] }
     }
 
     /// Parses a checked message's header.
     pub fn parse<T: AsRef<[u8]>>(p: &IcmpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
         let b = p.buffer.as_ref();
-        Ok(IcmpRepr {
-            msg_type: p.msg_type(),
-            code: p.code(),
-            rest: [b[4], b[5], b[6], b[7]],
-        })
+        Ok(IcmpRepr { msg_type: p.msg_type(), code: p.code(), rest: [b[4], b[5], b[6], b[7]] })
     }
 
     /// Writes header + `data` into `buf` with the checksum.
@@ -186,10 +174,8 @@ mod tests {
 
     #[test]
     fn frag_needed_build_parse_rebuild() {
-        let quoted = [
-            0x45u8, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x9c, 0x40, 0,
-            80, 0, 0, 0, 1,
-        ];
+        let quoted =
+            [0x45u8, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x9c, 0x40, 0, 80, 0, 0, 0, 1];
         let mut b = [0u8; 8 + 28];
         IcmpRepr::frag_needed(1480).emit(&mut b, &quoted);
         assert_eq!(&b[..8], &[3, 4, b[2], b[3], 0, 0, 0x05, 0xc8]);
@@ -208,9 +194,6 @@ mod tests {
     #[test]
     fn echo_is_not_an_error_and_short_is_truncated() {
         assert!(!is_error(kind::ECHO_REQUEST));
-        assert_eq!(
-            IcmpPacket::new_checked(&[8u8, 0, 0, 0, 0, 1, 0][..]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(IcmpPacket::new_checked(&[8u8, 0, 0, 0, 0, 1, 0][..]).unwrap_err(), WireError::Truncated);
     }
 }

@@ -258,10 +258,8 @@ mod tests {
     use super::*;
 
     // 198.18.0.1 -> 198.18.0.100, TCP, 20 bytes payload, DF, TTL 64, id 0x1c46.
-    const HDR: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x28, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 198, 18, 0, 1, 198,
-        18, 0, 100,
-    ];
+    const HDR: [u8; 20] =
+        [0x45, 0x00, 0x00, 0x28, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 198, 18, 0, 1, 198, 18, 0, 100];
 
     fn with_checksum() -> [u8; 40] {
         let mut b = [0u8; 40];
@@ -295,40 +293,22 @@ mod tests {
     #[test]
     fn malformed_headers_each_have_their_error() {
         let b = with_checksum();
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..19]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Ipv4Packet::new_checked(&b[..19]).unwrap_err(), WireError::Truncated);
         let mut v6 = b;
         v6[0] = 0x65;
-        assert_eq!(
-            Ipv4Packet::new_checked(&v6[..]).unwrap_err(),
-            WireError::BadVersion
-        );
+        assert_eq!(Ipv4Packet::new_checked(&v6[..]).unwrap_err(), WireError::BadVersion);
         let mut ihl = b;
         ihl[0] = 0x44;
-        assert_eq!(
-            Ipv4Packet::new_checked(&ihl[..]).unwrap_err(),
-            WireError::BadHeaderLen
-        );
+        assert_eq!(Ipv4Packet::new_checked(&ihl[..]).unwrap_err(), WireError::BadHeaderLen);
         let mut tl = b;
         tl[3] = 19;
-        assert_eq!(
-            Ipv4Packet::new_checked(&tl[..]).unwrap_err(),
-            WireError::BadTotalLen
-        );
+        assert_eq!(Ipv4Packet::new_checked(&tl[..]).unwrap_err(), WireError::BadTotalLen);
         let mut long = b;
         long[3] = 41;
-        assert_eq!(
-            Ipv4Packet::new_checked(&long[..]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Ipv4Packet::new_checked(&long[..]).unwrap_err(), WireError::Truncated);
         let mut opts = b;
         opts[0] = 0x4f; // 60-byte header claimed, buffer 40
-        assert_eq!(
-            Ipv4Packet::new_checked(&opts[..]).unwrap_err(),
-            WireError::BadTotalLen
-        );
+        assert_eq!(Ipv4Packet::new_checked(&opts[..]).unwrap_err(), WireError::BadTotalLen);
     }
 
     #[test]
@@ -340,11 +320,7 @@ mod tests {
         b[20..24].copy_from_slice(&[1, 1, 1, 0]); // NOPs + EOL
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
         assert_eq!(p.header_len(), 24);
-        assert_eq!(
-            p.payload().len(),
-            20,
-            "payload stops at total_len, not at the buffer end"
-        );
+        assert_eq!(p.payload().len(), 20, "payload stops at total_len, not at the buffer end");
     }
 
     #[test]

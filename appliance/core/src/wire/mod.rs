@@ -7,6 +7,7 @@
 //! touch checksums; the rewrite helpers in [`crate::xmit`] patch them (RFC 1624).
 
 pub mod arp;
+pub mod build;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;

@@ -80,23 +80,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Sequence number.
     pub fn seq(&self) -> u32 {
         let b = self.buffer.as_ref();
-        u32::from_be_bytes([
-            b[field::SEQ],
-            b[field::SEQ + 1],
-            b[field::SEQ + 2],
-            b[field::SEQ + 3],
-        ])
+        u32::from_be_bytes([b[field::SEQ], b[field::SEQ + 1], b[field::SEQ + 2], b[field::SEQ + 3]])
     }
 
     /// Acknowledgment number.
     pub fn ack(&self) -> u32 {
         let b = self.buffer.as_ref();
-        u32::from_be_bytes([
-            b[field::ACK],
-            b[field::ACK + 1],
-            b[field::ACK + 2],
-            b[field::ACK + 3],
-        ])
+        u32::from_be_bytes([b[field::ACK], b[field::ACK + 1], b[field::ACK + 2], b[field::ACK + 3]])
     }
 
     /// Header length in bytes (data offset * 4).
@@ -122,8 +112,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// True when the checksum verifies over the pseudo-header and the whole segment.
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         let b = self.buffer.as_ref();
-        let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 6, b.len() as u16)
-            + checksum::sum(b);
+        let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 6, b.len() as u16) + checksum::sum(b);
         checksum::fold(acc) == 0xffff
     }
 }
@@ -148,8 +137,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();
-        let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 6, b.len() as u16)
-            + checksum::sum(b);
+        let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 6, b.len() as u16) + checksum::sum(b);
         let c = !checksum::fold(acc);
         self.set_checksum(c);
     }
@@ -213,14 +201,7 @@ mod tests {
 
     #[test]
     fn build_parse_and_rebuild_byte_for_byte() {
-        let r = TcpRepr {
-            src_port: 40000,
-            dst_port: 80,
-            seq: 0x01020304,
-            ack: 0,
-            flags: flags::SYN,
-            window: 64240,
-        };
+        let r = TcpRepr { src_port: 40000, dst_port: 80, seq: 0x01020304, ack: 0, flags: flags::SYN, window: 64240 };
         let mut b = [0u8; 24];
         r.emit(&mut b, b"ping", SRC, DST);
         assert_eq!(&b[..4], &[0x9c, 0x40, 0x00, 0x50]);
@@ -245,18 +226,9 @@ mod tests {
     fn bad_data_offsets_are_refused() {
         let mut b = [0u8; 20];
         b[12] = 0x40;
-        assert_eq!(
-            TcpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::BadHeaderLen
-        );
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), WireError::BadHeaderLen);
         b[12] = 0x60;
-        assert_eq!(
-            TcpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::Truncated
-        );
-        assert_eq!(
-            TcpPacket::new_checked(&b[..19]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(TcpPacket::new_checked(&b[..19]).unwrap_err(), WireError::Truncated);
     }
 }

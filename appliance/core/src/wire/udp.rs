@@ -75,8 +75,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
             return true;
         }
         let b = &self.buffer.as_ref()[..usize::from(self.len())];
-        let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 17, self.len())
-            + checksum::sum(b);
+        let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 17, self.len()) + checksum::sum(b);
         checksum::fold(acc) == 0xffff
     }
 
@@ -116,21 +115,11 @@ impl UdpRepr {
     /// Parses a checked datagram's header.
     pub fn parse<T: AsRef<[u8]>>(p: &UdpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
-        Ok(UdpRepr {
-            src_port: p.src_port(),
-            dst_port: p.dst_port(),
-        })
+        Ok(UdpRepr { src_port: p.src_port(), dst_port: p.dst_port() })
     }
 
     /// Writes header + payload into `buf` with a checksum (or 0 when `with_checksum` is false).
-    pub fn emit(
-        &self,
-        buf: &mut [u8],
-        payload: &[u8],
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        with_checksum: bool,
-    ) {
+    pub fn emit(&self, buf: &mut [u8], payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr, with_checksum: bool) {
         let len = HEADER_LEN + payload.len();
         let buf = &mut buf[..len];
         put16(buf, field::SRC_PORT, self.src_port);
@@ -139,13 +128,8 @@ impl UdpRepr {
         put16(buf, field::CHECKSUM, 0);
         buf[HEADER_LEN..].copy_from_slice(payload);
         if with_checksum {
-            let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 17, len as u16)
-                + checksum::sum(buf);
-            put16(
-                buf,
-                field::CHECKSUM,
-                checksum::udp_nonzero(!checksum::fold(acc)),
-            );
+            let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 17, len as u16) + checksum::sum(buf);
+            put16(buf, field::CHECKSUM, checksum::udp_nonzero(!checksum::fold(acc)));
         }
     }
 }
@@ -159,10 +143,7 @@ mod tests {
 
     #[test]
     fn build_parse_and_rebuild() {
-        let r = UdpRepr {
-            src_port: 5353,
-            dst_port: 53,
-        };
+        let r = UdpRepr { src_port: 5353, dst_port: 53 };
         let mut b = [0u8; 12];
         r.emit(&mut b, b"abcd", SRC, DST, true);
         assert_eq!(&b[..6], &[0x14, 0xe9, 0x00, 0x35, 0x00, 0x0c]);
@@ -172,9 +153,7 @@ mod tests {
         assert!(p.verify_checksum(SRC, DST));
         assert_eq!(p.payload(), b"abcd");
         let mut c = [0u8; 12];
-        UdpRepr::parse(&p)
-            .unwrap()
-            .emit(&mut c, b"abcd", SRC, DST, true);
+        UdpRepr::parse(&p).unwrap().emit(&mut c, b"abcd", SRC, DST, true);
         assert_eq!(b, c);
         let mut none = [0u8; 12];
         r.emit(&mut none, b"abcd", SRC, DST, false);
@@ -184,24 +163,11 @@ mod tests {
     #[test]
     fn bad_lengths_are_refused() {
         let mut b = [0u8; 12];
-        UdpRepr {
-            src_port: 1,
-            dst_port: 2,
-        }
-        .emit(&mut b, b"abcd", SRC, DST, false);
+        UdpRepr { src_port: 1, dst_port: 2 }.emit(&mut b, b"abcd", SRC, DST, false);
         b[5] = 7;
-        assert_eq!(
-            UdpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::BadTotalLen
-        );
+        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::BadTotalLen);
         b[5] = 13;
-        assert_eq!(
-            UdpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::Truncated
-        );
-        assert_eq!(
-            UdpPacket::new_checked(&b[..7]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(UdpPacket::new_checked(&b[..7]).unwrap_err(), WireError::Truncated);
     }
 }

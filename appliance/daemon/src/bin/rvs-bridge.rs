@@ -32,9 +32,7 @@ struct Args {
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
@@ -91,14 +89,9 @@ fn bridge(eal: &Eal, args: &Args, stop: &AtomicBool) -> Result<()> {
     }
     let mut q0 = ports[0].take_queues().expect("fresh port").remove(0);
     let mut q1 = ports[1].take_queues().expect("fresh port").remove(0);
-    println!(
-        "rvs-bridge: forwarding between {} and {}",
-        args.ports[0], args.ports[1]
-    );
+    println!("rvs-bridge: forwarding between {} and {}", args.ports[0], args.ports[1]);
 
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs(s));
+    let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs(s));
     let mut burst = Burst::new();
     let mut forwarded = [0u64; 2];
     let mut tx_dropped = [0u64; 2];
@@ -107,11 +100,7 @@ fn bridge(eal: &Eal, args: &Args, stop: &AtomicBool) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
         let mut got = 0;
         for dir in 0..2 {
-            let (rx, tx) = if dir == 0 {
-                (&mut q0, &mut q1)
-            } else {
-                (&mut q1, &mut q0)
-            };
+            let (rx, tx) = if dir == 0 { (&mut q0, &mut q1) } else { (&mut q1, &mut q0) };
             let n = rx.rx(&mut burst);
             if n == 0 {
                 continue;
@@ -140,8 +129,5 @@ fn bridge(eal: &Eal, args: &Args, stop: &AtomicBool) -> Result<()> {
 }
 
 fn fmt_mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }

@@ -22,10 +22,7 @@ impl Default for Burst<'_> {
 impl<'p> Burst<'p> {
     /// An empty burst.
     pub fn new() -> Self {
-        Burst {
-            slots: [const { None }; BURST_SIZE],
-            len: 0,
-        }
+        Burst { slots: [const { None }; BURST_SIZE], len: 0 }
     }
 
     /// Packets held.

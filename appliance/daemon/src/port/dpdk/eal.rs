@@ -21,31 +21,23 @@ impl Eal {
     /// Fails if EAL was already initialised in this process, or with DPDK's error.
     pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal, DpdkError> {
         if EAL_USED.swap(true, Ordering::SeqCst) {
-            return Err(DpdkError::invalid(
-                "rte_eal_init",
-                "EAL was already initialised in this process",
-            ));
+            return Err(DpdkError::invalid("rte_eal_init", "EAL was already initialised in this process"));
         }
         let mut owned = Vec::with_capacity(args.len() + 1);
         owned.push(CString::new("rvs").expect("no NUL"));
         for a in args {
             let a = a.as_ref();
-            owned.push(CString::new(a).map_err(|_| {
-                DpdkError::invalid("rte_eal_init", format!("argument {a:?} contains NUL"))
-            })?);
+            owned.push(
+                CString::new(a)
+                    .map_err(|_| DpdkError::invalid("rte_eal_init", format!("argument {a:?} contains NUL")))?,
+            );
         }
         // EAL may permute argv; it keeps pointers into the strings, so they are leaked on
         // purpose (a few bytes, once per process).
         let owned: &'static [CString] = Box::leak(owned.into_boxed_slice());
-        let argv: &'static mut [*mut c_char] = Box::leak(
-            owned
-                .iter()
-                .map(|s| s.as_ptr().cast_mut())
-                .collect::<Vec<_>>()
-                .into_boxed_slice(),
-        );
-        let argc = i32::try_from(argv.len())
-            .map_err(|_| DpdkError::invalid("rte_eal_init", "too many arguments"))?;
+        let argv: &'static mut [*mut c_char] =
+            Box::leak(owned.iter().map(|s| s.as_ptr().cast_mut()).collect::<Vec<_>>().into_boxed_slice());
+        let argc = i32::try_from(argv.len()).map_err(|_| DpdkError::invalid("rte_eal_init", "too many arguments"))?;
         // SAFETY: argv points to argc valid NUL-terminated strings that live for the rest of
         // the process (leaked above); EAL_USED guarantees this is the only call.
         let rc = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };

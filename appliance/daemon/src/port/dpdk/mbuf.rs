@@ -19,10 +19,7 @@ unsafe impl Send for Mbuf<'_> {}
 
 impl std::fmt::Debug for Mbuf<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mbuf")
-            .field("ptr", &self.ptr)
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("Mbuf").field("ptr", &self.ptr).field("len", &self.len()).finish()
     }
 }
 
@@ -33,10 +30,7 @@ impl Mbuf<'_> {
     /// `ptr` must point to a valid mbuf that nobody else owns or frees, from a pool that
     /// outlives `'p`.
     pub(crate) unsafe fn from_raw(ptr: NonNull<dpdk_sys::rte_mbuf>) -> Self {
-        Mbuf {
-            ptr,
-            _pool: PhantomData,
-        }
+        Mbuf { ptr, _pool: PhantomData }
     }
 
     /// Gives up ownership without freeing (the caller hands the pointer to DPDK).

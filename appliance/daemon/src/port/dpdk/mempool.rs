@@ -22,32 +22,14 @@ unsafe impl Sync for Mempool<'_> {}
 impl<'e> Mempool<'e> {
     /// Creates a pool named `name` of `count` mbufs, each with `data_room` bytes (including
     /// DPDK's 128-byte headroom), with a per-lcore cache of `cache` mbufs.
-    pub fn new(
-        _eal: &'e Eal,
-        name: &str,
-        count: u32,
-        cache: u32,
-        data_room: u16,
-    ) -> Result<Self, DpdkError> {
+    pub fn new(_eal: &'e Eal, name: &str, count: u32, cache: u32, data_room: u16) -> Result<Self, DpdkError> {
         let op = format!("rte_pktmbuf_pool_create({name})");
         let cname = CString::new(name).map_err(|_| DpdkError::invalid(&op, "name contains NUL"))?;
         // SAFETY: EAL is initialised (we hold &Eal); cname is a valid C string for the call.
         let ptr = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(
-                cname.as_ptr(),
-                count,
-                cache,
-                0,
-                data_room,
-                dpdk_sys::SOCKET_ID_ANY,
-            )
+            dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), count, cache, 0, data_room, dpdk_sys::SOCKET_ID_ANY)
         };
-        NonNull::new(ptr)
-            .map(|ptr| Mempool {
-                ptr,
-                _eal: PhantomData,
-            })
-            .ok_or_else(|| DpdkError::from_errno(op))
+        NonNull::new(ptr).map(|ptr| Mempool { ptr, _eal: PhantomData }).ok_or_else(|| DpdkError::from_errno(op))
     }
 
     /// Takes one mbuf (reset, empty, with default headroom), or `None` if the pool is empty.

@@ -39,14 +39,8 @@ impl DpdkError {
         let code = code.abs();
         // SAFETY: rte_strerror returns a pointer to a static or thread-local NUL-terminated
         // string for any code; it is copied out at once.
-        let text = unsafe { CStr::from_ptr(dpdk_sys::rte_strerror(code)) }
-            .to_string_lossy()
-            .into_owned();
-        DpdkError {
-            op: op.into(),
-            code,
-            text,
-        }
+        let text = unsafe { CStr::from_ptr(dpdk_sys::rte_strerror(code)) }.to_string_lossy().into_owned();
+        DpdkError { op: op.into(), code, text }
     }
 
     /// An error for `op` from `rte_errno` (for calls that report failure by a null pointer).
@@ -58,11 +52,7 @@ impl DpdkError {
 
     /// An error detected on the Rust side (bad argument), with an errno-style code.
     pub(crate) fn invalid(op: impl Into<String>, text: impl Into<String>) -> Self {
-        DpdkError {
-            op: op.into(),
-            code: libc::EINVAL,
-            text: text.into(),
-        }
+        DpdkError { op: op.into(), code: libc::EINVAL, text: text.into() }
     }
 }
 

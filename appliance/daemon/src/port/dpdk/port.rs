@@ -28,13 +28,7 @@ pub struct PortConfig {
 
 impl Default for PortConfig {
     fn default() -> Self {
-        PortConfig {
-            queues: 1,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            promiscuous: true,
-            mtu: None,
-        }
+        PortConfig { queues: 1, rx_desc: 1024, tx_desc: 1024, promiscuous: true, mtu: None }
     }
 }
 
@@ -92,15 +86,13 @@ impl<'p> Port<'p> {
             return Ok(id);
         }
         let op = format!("rte_dev_probe({device})");
-        let cdev = CString::new(device)
-            .map_err(|_| DpdkError::invalid(&op, "device string contains NUL"))?;
+        let cdev = CString::new(device).map_err(|_| DpdkError::invalid(&op, "device string contains NUL"))?;
         // SAFETY: EAL is initialised (&Eal); cdev is a valid C string for the call.
         let rc = unsafe { dpdk_sys::rte_dev_probe(cdev.as_ptr()) };
         if rc < 0 {
             return Err(DpdkError::new(op, rc));
         }
-        Self::lookup(name)?
-            .ok_or_else(|| DpdkError::invalid(op, format!("probed, but no port is named {name}")))
+        Self::lookup(name)?.ok_or_else(|| DpdkError::invalid(op, format!("probed, but no port is named {name}")))
     }
 
     fn lookup(name: &str) -> Result<Option<u16>, DpdkError> {
@@ -114,20 +106,13 @@ impl<'p> Port<'p> {
 
     /// Configures port `id` with `cfg.queues` rx/tx queue pairs whose receive buffers come
     /// from `pool`, and starts it.
-    pub fn start(
-        _eal: &Eal,
-        id: u16,
-        cfg: &PortConfig,
-        pool: &'p Mempool<'_>,
-    ) -> Result<Self, DpdkError> {
+    pub fn start(_eal: &Eal, id: u16, cfg: &PortConfig, pool: &'p Mempool<'_>) -> Result<Self, DpdkError> {
         let info = Self::info(id)?;
         let driver = if info.driver_name.is_null() {
             String::new()
         } else {
             // SAFETY: a non-null driver_name is a static C string owned by the driver.
-            unsafe { std::ffi::CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { std::ffi::CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
         if cfg.queues == 0 || cfg.queues > info.max_rx_queues || cfg.queues > info.max_tx_queues {
             return Err(DpdkError::invalid(
@@ -148,21 +133,14 @@ impl<'p> Port<'p> {
         // SAFETY: id names an attached port (info succeeded); conf is a valid config struct.
         let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf) };
         if rc < 0 {
-            return Err(DpdkError::new(
-                format!("rte_eth_dev_configure(port {id})"),
-                rc,
-            ));
+            return Err(DpdkError::new(format!("rte_eth_dev_configure(port {id})"), rc));
         }
         let mut rx_desc = cfg.rx_desc;
         let mut tx_desc = cfg.tx_desc;
         // SAFETY: port configured; the descriptor counts are valid out-pointers.
-        let rc =
-            unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
+        let rc = unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
         if rc < 0 {
-            return Err(DpdkError::new(
-                format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {id})"),
-                rc,
-            ));
+            return Err(DpdkError::new(format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {id})"), rc));
         }
         // SAFETY: id is a valid port; returns a NUMA socket id or SOCKET_ID_ANY.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
@@ -170,41 +148,22 @@ impl<'p> Port<'p> {
         for q in 0..cfg.queues {
             // SAFETY: port configured with cfg.queues queues; pool is a live pktmbuf pool that
             // outlives the port ('p); a null rx_conf means the driver's defaults.
-            let rc = unsafe {
-                dpdk_sys::rte_eth_rx_queue_setup(
-                    id,
-                    q,
-                    rx_desc,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
-            };
+            let rc =
+                unsafe { dpdk_sys::rte_eth_rx_queue_setup(id, q, rx_desc, socket, std::ptr::null(), pool.as_ptr()) };
             if rc < 0 {
-                return Err(DpdkError::new(
-                    format!("rte_eth_rx_queue_setup(port {id}, queue {q})"),
-                    rc,
-                ));
+                return Err(DpdkError::new(format!("rte_eth_rx_queue_setup(port {id}, queue {q})"), rc));
             }
             // SAFETY: as above; null tx_conf means defaults.
-            let rc = unsafe {
-                dpdk_sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null())
-            };
+            let rc = unsafe { dpdk_sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null()) };
             if rc < 0 {
-                return Err(DpdkError::new(
-                    format!("rte_eth_tx_queue_setup(port {id}, queue {q})"),
-                    rc,
-                ));
+                return Err(DpdkError::new(format!("rte_eth_tx_queue_setup(port {id}, queue {q})"), rc));
             }
         }
         if let Some(mtu) = cfg.mtu {
             // SAFETY: valid configured port.
             let rc = unsafe { dpdk_sys::rte_eth_dev_set_mtu(id, mtu) };
             if rc < 0 && rc != -libc::ENOTSUP {
-                return Err(DpdkError::new(
-                    format!("rte_eth_dev_set_mtu(port {id}, {mtu})"),
-                    rc,
-                ));
+                return Err(DpdkError::new(format!("rte_eth_dev_set_mtu(port {id}, {mtu})"), rc));
             }
         }
         // SAFETY: all queues are set up.
@@ -216,14 +175,7 @@ impl<'p> Port<'p> {
             // SAFETY: started port. Failure (PMD without the feature) is not fatal.
             let _ = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
         }
-        Ok(Port {
-            id,
-            name: driver,
-            queues: cfg.queues,
-            rss,
-            queues_taken: AtomicBool::new(false),
-            _pool: PhantomData,
-        })
+        Ok(Port { id, name: driver, queues: cfg.queues, rss, queues_taken: AtomicBool::new(false), _pool: PhantomData })
     }
 
     fn info(id: u16) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
@@ -231,10 +183,7 @@ impl<'p> Port<'p> {
         // SAFETY: info is a valid out-struct; an invalid id is reported by the return code.
         let rc = unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) };
         if rc < 0 {
-            return Err(DpdkError::new(
-                format!("rte_eth_dev_info_get(port {id})"),
-                rc,
-            ));
+            return Err(DpdkError::new(format!("rte_eth_dev_info_get(port {id})"), rc));
         }
         Ok(info)
     }
@@ -272,10 +221,7 @@ impl<'p> Port<'p> {
         let mut l = dpdk_sys::rte_eth_link::default();
         // SAFETY: started port, valid out-pointer.
         unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut l) };
-        LinkStatus {
-            up: l.link_status() != 0,
-            speed_mbps: l.link_speed,
-        }
+        LinkStatus { up: l.link_status() != 0, speed_mbps: l.link_speed }
     }
 
     /// The PMD's counters.
@@ -302,15 +248,7 @@ impl<'p> Port<'p> {
         if self.queues_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(
-            (0..self.queues)
-                .map(|q| Queue {
-                    port: self.id,
-                    queue: q,
-                    _port: PhantomData,
-                })
-                .collect(),
-        )
+        Some((0..self.queues).map(|q| Queue { port: self.id, queue: q, _port: PhantomData }).collect())
     }
 }
 

@@ -1,0 +1,667 @@
+//! The per-core pipeline: one call per packet, `process(now, port, frame) -> Verdict`.
+//!
+//! For each frame, in order:
+//! 1. Ethernet: drop what is not for this port's MAC (promiscuous ports see more); ARP and
+//!    IPv4 go on, anything else is dropped.
+//! 2. ARP requests for the director's addresses and for every VIP are answered in place (for
+//!    DR the VIP must be answered by the director only; real servers suppress it).
+//! 3. IPv4 is validated (lengths, IHL, header checksum); fragments are dropped (rvs does not
+//!    reassemble). Ethernet padding is trimmed.
+//! 4. TCP/UDP: a packet of a known connection is forwarded by its real server's method
+//!    (client side: NAT/TUN/DR; reply side: NAT only). A packet to a VIP that starts a
+//!    connection (any UDP datagram, a TCP SYN) is scheduled, recorded and forwarded. A SYN on
+//!    a TIME_WAIT connection reschedules it (IPVS's connection reuse).
+//! 5. ICMP: echo requests to the director or a VIP are answered; errors that quote a packet of
+//!    a connection follow that connection (translated for NAT).
+//! 6. Anything else for the director goes to the kernel; the rest is dropped as not ours, or
+//!    handed to the kernel where the snapshot says so.
+//!
+//! The pipeline owns all per-core state (connections, scheduler instances, loads, counters)
+//! and reads configuration from an immutable [`Snapshot`] swapped only between bursts by
+//! [`Pipeline::apply`]. After construction it does not allocate while processing packets.
+
+use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT};
+use crate::conn::{next_tcp_state, Conn, ConnTable, Direction, State};
+use crate::frame::Frame;
+use crate::sched::{new_scheduler, Flow, Load, Scheduler};
+use crate::service::{Forward, Service, MAX_DESTS, MAX_SERVICES};
+use crate::snapshot::Snapshot;
+use crate::verdict::{Counters, DropReason, Verdict};
+use crate::wire::arp::{self, ArpPacket, ArpRepr};
+use crate::wire::ethernet::{EtherType, EthernetFrame};
+use crate::wire::icmp::{self, kind};
+use crate::wire::ipv4::{protocol, Ipv4Packet};
+use crate::wire::tcp::flags;
+use crate::wire::{be16, get4, WireError};
+use crate::xmit::nat::{rewrite, End};
+use crate::xmit::{dec_ttl, route, tunnel};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Sizing of a pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineConfig {
+    /// Connections this core can hold.
+    pub conn_capacity: usize,
+    /// Seed of the connection hash (random per core in the daemon).
+    pub hash_seed: u64,
+    /// Most connections expired per [`Pipeline::poll_timers`] call, so a mass expiry never
+    /// stalls a burst.
+    pub expire_budget: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { conn_capacity: 1 << 16, hash_seed: 0x5eed, expire_budget: 1024 }
+    }
+}
+
+/// Traffic counters of a service or real server, as `ipvsadm -L --stats` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets client -> server.
+    pub pkts_in: u64,
+    /// Packets server -> client (NAT).
+    pub pkts_out: u64,
+    /// Bytes client -> server (IP length).
+    pub bytes_in: u64,
+    /// Bytes server -> client.
+    pub bytes_out: u64,
+}
+
+impl Stats {
+    /// Adds another core's figures.
+    pub fn add(&mut self, o: &Stats) {
+        self.conns += o.conns;
+        self.pkts_in += o.pkts_in;
+        self.pkts_out += o.pkts_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+    }
+}
+
+/// Per-core mutable state, apart from the snapshot (so both can be borrowed at once).
+#[derive(Debug)]
+struct Core {
+    conns: ConnTable,
+    counters: Counters,
+    loads: Vec<Load>,
+    dest_stats: Vec<Stats>,
+    svc_stats: Vec<Stats>,
+    scheds: Vec<Option<Box<dyn Scheduler>>>,
+    ident: u16,
+    expire_budget: usize,
+}
+
+/// One worker's dataplane.
+#[derive(Debug)]
+pub struct Pipeline {
+    snap: Arc<Snapshot>,
+    core: Core,
+}
+
+#[inline]
+fn secs(now_ms: u64) -> u32 {
+    (now_ms / 1000) as u32
+}
+
+impl Pipeline {
+    /// A pipeline on `snap`, its clock starting at `now_ms`.
+    pub fn new(cfg: PipelineConfig, snap: Arc<Snapshot>, now_ms: u64) -> Self {
+        let mut core = Core {
+            conns: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
+            counters: Counters::default(),
+            loads: vec![Load::default(); MAX_DESTS],
+            dest_stats: vec![Stats::default(); MAX_DESTS],
+            svc_stats: vec![Stats::default(); MAX_SERVICES],
+            scheds: (0..MAX_SERVICES).map(|_| None).collect(),
+            ident: (cfg.hash_seed as u16) | 1,
+            expire_budget: cfg.expire_budget.max(1),
+        };
+        core.rebuild_schedulers(&snap);
+        Pipeline { snap, core }
+    }
+
+    /// Switches to a new configuration (control path, between bursts). Connections keep their
+    /// real server; schedulers of services whose scheduler name is unchanged keep their state.
+    pub fn apply(&mut self, snap: Arc<Snapshot>) {
+        self.core.rebuild_schedulers(&snap);
+        self.snap = snap;
+    }
+
+    /// The configuration in force.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// Processes one frame that arrived on `port` at `now_ms`; the frame is rewritten for the
+    /// verdict (transmit it as it is now, or free it).
+    #[inline]
+    pub fn process<F: Frame>(&mut self, now_ms: u64, port: u16, frame: &mut F) -> Verdict {
+        let v = self.core.handle(&self.snap, secs(now_ms), port, frame);
+        self.core.counters.count(v);
+        v
+    }
+
+    /// Expires connections due by `now_ms` (at most the configured budget per call); returns
+    /// how many expired. Call once per burst.
+    pub fn poll_timers(&mut self, now_ms: u64) -> usize {
+        let Core { conns, loads, counters, expire_budget, .. } = &mut self.core;
+        let n = conns.expire(secs(now_ms), *expire_budget, |c| {
+            let l = &mut loads[usize::from(c.dest)];
+            if c.flags & F_INACTIVE != 0 {
+                l.inactive = l.inactive.saturating_sub(1);
+            } else {
+                l.active = l.active.saturating_sub(1);
+            }
+        });
+        counters.expired_conns += n as u64;
+        n
+    }
+
+    /// Packet counters of this core.
+    pub fn counters(&self) -> &Counters {
+        &self.core.counters
+    }
+
+    /// Active/inactive connection counts per real server id on this core.
+    pub fn loads(&self) -> &[Load] {
+        &self.core.loads
+    }
+
+    /// Traffic per real server id on this core.
+    pub fn dest_stats(&self) -> &[Stats] {
+        &self.core.dest_stats
+    }
+
+    /// Traffic per service id on this core.
+    pub fn service_stats(&self) -> &[Stats] {
+        &self.core.svc_stats
+    }
+
+    /// This core's connections (listings; control path).
+    pub fn connections(&self) -> &ConnTable {
+        &self.core.conns
+    }
+}
+
+/// Where the headers of an IPv4 packet are.
+#[derive(Debug, Clone, Copy)]
+struct Ip {
+    l3: usize,
+    l4: usize,
+    /// End of the IP packet (l3 + total length).
+    end: usize,
+    proto: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+}
+
+impl Ip {
+    fn len(&self) -> u64 {
+        (self.end - self.l3) as u64
+    }
+}
+
+fn ip_error(e: WireError) -> DropReason {
+    match e {
+        WireError::BadVersion => DropReason::Ipv4BadVersion,
+        WireError::BadHeaderLen => DropReason::Ipv4BadHeaderLen,
+        WireError::BadTotalLen => DropReason::Ipv4BadTotalLen,
+        WireError::Truncated | WireError::Unsupported => DropReason::Ipv4Truncated,
+    }
+}
+
+impl Core {
+    fn rebuild_schedulers(&mut self, snap: &Snapshot) {
+        let mut keep = vec![false; MAX_SERVICES];
+        for s in snap.services() {
+            let slot = &mut self.scheds[usize::from(s.id)];
+            if slot.as_ref().is_none_or(|x| x.name() != s.scheduler) {
+                *slot = new_scheduler(&s.scheduler);
+            }
+            if let Some(x) = slot.as_mut() {
+                x.rebuild(&s.dests);
+            }
+            keep[usize::from(s.id)] = true;
+        }
+        for (slot, k) in self.scheds.iter_mut().zip(keep) {
+            if !k {
+                *slot = None;
+            }
+        }
+    }
+
+    fn handle<F: Frame>(&mut self, snap: &Snapshot, now: u32, port: u16, frame: &mut F) -> Verdict {
+        let Some(itf) = snap.interfaces().get(usize::from(port)) else {
+            return Verdict::Drop(DropReason::NotForUs);
+        };
+        let eth = EthernetFrame::new_unchecked(frame.data());
+        if eth.check_len().is_err() {
+            return Verdict::Drop(DropReason::EthernetTruncated);
+        }
+        let dmac = eth.dst();
+        if !dmac.is_multicast() && dmac != itf.mac {
+            return Verdict::Drop(DropReason::OtherMac);
+        }
+        let l2 = eth.header_len();
+        match eth.ethertype() {
+            EtherType::ARP => self.arp(snap, port, frame, l2),
+            EtherType::IPV4 => self.ipv4(snap, now, port, frame, l2),
+            _ => Verdict::Drop(DropReason::UnsupportedEthertype),
+        }
+    }
+
+    fn arp<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, l2: usize) -> Verdict {
+        let Ok(repr) = ArpRepr::parse(&ArpPacket::new_unchecked(&frame.data()[l2..])) else {
+            return Verdict::Drop(DropReason::ArpMalformed);
+        };
+        let tip = repr.target_ip;
+        if repr.operation != arp::OP_REQUEST || !(snap.is_vip(tip) || snap.local_port(tip).is_some()) {
+            return Verdict::ToKernel;
+        }
+        let ours = snap.interfaces()[usize::from(port)].mac;
+        let d = frame.data_mut();
+        ArpRepr {
+            operation: arp::OP_REPLY,
+            sender_mac: ours,
+            sender_ip: tip,
+            target_mac: repr.sender_mac,
+            target_ip: repr.sender_ip,
+        }
+        .emit(&mut d[l2..]);
+        route::set_macs(d, ours, repr.sender_mac);
+        Verdict::Reply
+    }
+
+    fn not_ours(snap: &Snapshot, dst: Ipv4Addr) -> Verdict {
+        if snap.local_port(dst).is_some() || snap.kernel_exception() {
+            Verdict::ToKernel
+        } else {
+            Verdict::Drop(DropReason::NotForUs)
+        }
+    }
+
+    fn ipv4<F: Frame>(&mut self, snap: &Snapshot, now: u32, port: u16, frame: &mut F, l2: usize) -> Verdict {
+        let ip = {
+            let p = Ipv4Packet::new_unchecked(&frame.data()[l2..]);
+            if let Err(e) = p.check_len() {
+                return Verdict::Drop(ip_error(e));
+            }
+            if !p.verify_checksum() {
+                return Verdict::Drop(DropReason::Ipv4BadChecksum);
+            }
+            if p.is_fragment() {
+                return Verdict::Drop(DropReason::Fragment);
+            }
+            Ip {
+                l3: l2,
+                l4: l2 + p.header_len(),
+                end: l2 + usize::from(p.total_len()),
+                proto: p.protocol(),
+                src: p.src(),
+                dst: p.dst(),
+            }
+        };
+        if frame.len() > ip.end {
+            frame.truncate(ip.end); // Ethernet padding
+        }
+        match ip.proto {
+            protocol::TCP | protocol::UDP => self.transport(snap, now, frame, &ip),
+            protocol::ICMP => self.icmp(snap, now, port, frame, &ip),
+            _ if snap.is_vip(ip.dst) => Verdict::Drop(DropReason::UnsupportedProtocol),
+            _ => Self::not_ours(snap, ip.dst),
+        }
+    }
+
+    fn transport<F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip) -> Verdict {
+        let d = frame.data();
+        let seg = &d[ip.l4..ip.end];
+        let tcp_flags = if ip.proto == protocol::TCP {
+            if seg.len() < 20 {
+                return Verdict::Drop(DropReason::L4Truncated);
+            }
+            let off = usize::from(seg[12] >> 4) * 4;
+            if off < 20 || off > seg.len() {
+                return Verdict::Drop(DropReason::TcpBadHeaderLen);
+            }
+            seg[13]
+        } else {
+            if seg.len() < 8 {
+                return Verdict::Drop(DropReason::L4Truncated);
+            }
+            let ulen = usize::from(be16(seg, 4));
+            if ulen < 8 || ulen > seg.len() {
+                return Verdict::Drop(DropReason::UdpBadLength);
+            }
+            0
+        };
+        let sport = be16(seg, 0);
+        let dport = be16(seg, 2);
+        let (src, dst) = (u32::from(ip.src), u32::from(ip.dst));
+
+        if let Some(idx) = self.conns.lookup_client(ip.proto, src, sport, dst, dport) {
+            if ip.proto == protocol::TCP
+                && tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN
+                && self.conns.get(idx).state == State::TimeWait
+            {
+                if let Err(r) = self.reschedule(snap, idx, ip, sport, dport) {
+                    return Verdict::Drop(r);
+                }
+            }
+            return self.inbound(snap, now, frame, ip, idx, tcp_flags);
+        }
+        if let Some(idx) = self.conns.lookup_reply(ip.proto, src, sport, dst, dport) {
+            return self.outbound(snap, now, frame, ip, idx, tcp_flags);
+        }
+        if let Some(svc) = snap.service(ip.proto, ip.dst, dport) {
+            if ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
+                return Verdict::Drop(DropReason::NoConnection);
+            }
+            let idx = match self.schedule(svc, ip, sport, dport, now) {
+                Ok(i) => i,
+                Err(r) => return Verdict::Drop(r),
+            };
+            return self.inbound(snap, now, frame, ip, idx, tcp_flags);
+        }
+        Self::not_ours(snap, ip.dst)
+    }
+
+    /// Picks a real server for a new connection and records it.
+    fn schedule(&mut self, svc: &Service, ip: &Ip, sport: u16, dport: u16, now: u32) -> Result<u32, DropReason> {
+        let sched = self.scheds[usize::from(svc.id)].as_mut().ok_or(DropReason::NoDest)?;
+        let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
+        let i = sched.pick(&svc.dests, &self.loads, &flow).ok_or(DropReason::NoDest)?;
+        let dest = &svc.dests[i];
+        let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
+        let mut c = Conn::new(
+            ip.proto,
+            u32::from(ip.src),
+            sport,
+            u32::from(ip.dst),
+            dport,
+            u32::from(dest.addr),
+            rport,
+            dest.forward,
+            svc.id,
+            dest.id,
+        );
+        c.state = if ip.proto == protocol::UDP { State::Udp } else { State::None };
+        c.expires = now + 2;
+        let idx = self.conns.insert(c).map_err(|_| DropReason::TableFull)?;
+        self.loads[usize::from(dest.id)].inactive += 1;
+        self.dest_stats[usize::from(dest.id)].conns += 1;
+        self.svc_stats[usize::from(svc.id)].conns += 1;
+        self.counters.new_conns += 1;
+        Ok(idx)
+    }
+
+    /// A SYN on a TIME_WAIT connection: pick a real server afresh for the same client tuple.
+    fn reschedule(&mut self, snap: &Snapshot, idx: u32, ip: &Ip, sport: u16, dport: u16) -> Result<(), DropReason> {
+        let old = *self.conns.get(idx);
+        let Some(svc) = snap.service(ip.proto, ip.dst, dport) else {
+            return Ok(()); // service gone: the old connection keeps its server
+        };
+        let sched = self.scheds[usize::from(svc.id)].as_mut().ok_or(DropReason::NoDest)?;
+        let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
+        let i = sched.pick(&svc.dests, &self.loads, &flow).ok_or(DropReason::NoDest)?;
+        let dest = &svc.dests[i];
+        self.release(&old);
+        let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
+        self.conns.rebind(idx, u32::from(dest.addr), rport, dest.forward, dest.id);
+        self.conns.get_mut(idx).svc = svc.id;
+        self.loads[usize::from(dest.id)].inactive += 1;
+        self.dest_stats[usize::from(dest.id)].conns += 1;
+        self.svc_stats[usize::from(svc.id)].conns += 1;
+        self.counters.new_conns += 1;
+        Ok(())
+    }
+
+    /// Takes a connection off its real server's counts.
+    fn release(&mut self, c: &Conn) {
+        let l = &mut self.loads[usize::from(c.dest)];
+        if c.flags & F_INACTIVE != 0 {
+            l.inactive = l.inactive.saturating_sub(1);
+        } else {
+            l.active = l.active.saturating_sub(1);
+        }
+    }
+
+    /// Moves a connection to `new` state, keeping active/inactive counts and its timer right.
+    fn set_state(&mut self, snap: &Snapshot, idx: u32, new: State, now: u32) {
+        let c = self.conns.get_mut(idx);
+        if c.state != new {
+            c.state = new;
+            let was_active = c.flags & F_INACTIVE == 0;
+            let is_active = new == State::Established;
+            let l = &mut self.loads[usize::from(c.dest)];
+            if was_active && !is_active {
+                c.flags |= F_INACTIVE;
+                l.active = l.active.saturating_sub(1);
+                l.inactive += 1;
+            } else if !was_active && is_active {
+                c.flags &= !F_INACTIVE;
+                l.inactive = l.inactive.saturating_sub(1);
+                l.active += 1;
+            }
+        }
+        let expires = now + new.timeout(&snap.timeouts());
+        self.conns.set_expires(idx, expires);
+    }
+
+    /// Client -> server on connection `idx`.
+    fn inbound<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip,
+        idx: u32,
+        tcp_flags: u8,
+    ) -> Verdict {
+        let c = *self.conns.get(idx);
+        let new = if ip.proto == protocol::TCP {
+            let dir = if c.flags & F_NO_OUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
+            next_tcp_state(c.state, dir, tcp_flags)
+        } else {
+            State::Udp
+        };
+        self.set_state(snap, idx, new, now);
+        self.account_in(idx, ip.len());
+        self.send_to_real_server(snap, frame, ip, &c, false)
+    }
+
+    fn account_in(&mut self, idx: u32, bytes: u64) {
+        let c = self.conns.get_mut(idx);
+        c.pkts_in = c.pkts_in.wrapping_add(1);
+        c.bytes_in += bytes;
+        let (d, s) = (usize::from(c.dest), usize::from(c.svc));
+        for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
+            st.pkts_in += 1;
+            st.bytes_in += bytes;
+        }
+    }
+
+    fn account_out(&mut self, idx: u32, bytes: u64) {
+        let c = self.conns.get_mut(idx);
+        c.pkts_out = c.pkts_out.wrapping_add(1);
+        c.bytes_out += bytes;
+        let (d, s) = (usize::from(c.dest), usize::from(c.svc));
+        for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
+            st.pkts_out += 1;
+            st.bytes_out += bytes;
+        }
+    }
+
+    /// Sends a client-side packet (or an ICMP error about the flow, `icmp_error`) to the
+    /// connection's real server by its forwarding method.
+    fn send_to_real_server<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip,
+        c: &Conn,
+        icmp_error: bool,
+    ) -> Verdict {
+        let rip = Ipv4Addr::from(c.daddr);
+        let Some(rt) = snap.route(rip) else { return Verdict::Drop(DropReason::NoRoute) };
+        let Some(mac) = snap.neighbour(rt.next_hop) else { return Verdict::Drop(DropReason::NoNeighbour) };
+        let egress = &snap.interfaces()[usize::from(rt.port)];
+        match c.forward {
+            Forward::Nat => {
+                let d = frame.data_mut();
+                if !dec_ttl(d, ip.l3) {
+                    return Verdict::Drop(DropReason::TtlExceeded);
+                }
+                if icmp_error {
+                    crate::xmit::icmp::translate_nat_error(
+                        d,
+                        ip.l3,
+                        ip.l4,
+                        ip.end,
+                        End::Dst,
+                        rip.octets(),
+                        rip.octets(),
+                        c.dport,
+                    );
+                } else {
+                    rewrite(d, ip.l3, ip.l4, ip.proto, End::Dst, rip.octets(), c.dport, true);
+                }
+                route::set_macs(d, egress.mac, mac);
+            }
+            Forward::DirectRoute => {
+                if rt.next_hop != rip {
+                    return Verdict::Drop(DropReason::NoRoute); // DR needs the real server on-link
+                }
+                route::set_macs(frame.data_mut(), egress.mac, mac);
+            }
+            Forward::Tunnel => {
+                let inner = ip.end - ip.l3;
+                if inner + tunnel::OVERHEAD > usize::from(egress.mtu) {
+                    let df = frame.data()[ip.l3 + 6] & 0x40 != 0;
+                    let reply_len = ip.l3 + 28 + (ip.l4 - ip.l3) + 8;
+                    if !df || icmp_error || frame.len() < reply_len {
+                        return Verdict::Drop(DropReason::TooBig);
+                    }
+                    self.ident = self.ident.wrapping_add(1);
+                    let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
+                    let mtu = egress.mtu - tunnel::OVERHEAD as u16;
+                    tunnel::frag_needed(frame, ip.l3, in_mac, mtu, self.ident);
+                    return Verdict::Reply;
+                }
+                self.ident = self.ident.wrapping_add(1);
+                if let Err(r) = tunnel::encapsulate(frame, ip.l3, egress.addr, rip, self.ident) {
+                    return Verdict::Drop(r);
+                }
+                route::set_macs(frame.data_mut(), egress.mac, mac);
+            }
+        }
+        Verdict::Forward(rt.port)
+    }
+
+    /// Server -> client on NAT connection `idx`.
+    fn outbound<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip,
+        idx: u32,
+        tcp_flags: u8,
+    ) -> Verdict {
+        let c = {
+            let c = self.conns.get_mut(idx);
+            c.flags &= !F_NO_OUTPUT;
+            *c
+        };
+        let new =
+            if ip.proto == protocol::TCP { next_tcp_state(c.state, Direction::Output, tcp_flags) } else { State::Udp };
+        self.set_state(snap, idx, new, now);
+        self.account_out(idx, ip.len());
+        self.send_to_client(snap, frame, ip, &c, false)
+    }
+
+    /// Sends a NAT reply (or an ICMP error from the real-server side) to the client, with the
+    /// VIP:vport as its source.
+    fn send_to_client<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip,
+        c: &Conn,
+        icmp_error: bool,
+    ) -> Verdict {
+        let cip = Ipv4Addr::from(c.caddr);
+        let vip = Ipv4Addr::from(c.vaddr).octets();
+        let Some(rt) = snap.route(cip) else { return Verdict::Drop(DropReason::NoRoute) };
+        let Some(mac) = snap.neighbour(rt.next_hop) else { return Verdict::Drop(DropReason::NoNeighbour) };
+        let egress = &snap.interfaces()[usize::from(rt.port)];
+        let d = frame.data_mut();
+        if !dec_ttl(d, ip.l3) {
+            return Verdict::Drop(DropReason::TtlExceeded);
+        }
+        if icmp_error {
+            crate::xmit::icmp::translate_nat_error(d, ip.l3, ip.l4, ip.end, End::Src, vip, vip, c.vport);
+        } else {
+            rewrite(d, ip.l3, ip.l4, ip.proto, End::Src, vip, c.vport, true);
+        }
+        route::set_macs(d, egress.mac, mac);
+        Verdict::Forward(rt.port)
+    }
+
+    fn icmp<F: Frame>(&mut self, snap: &Snapshot, _now: u32, port: u16, frame: &mut F, ip: &Ip) -> Verdict {
+        let msg = &frame.data()[ip.l4..ip.end];
+        if msg.len() < icmp::HEADER_LEN {
+            return Verdict::Drop(DropReason::IcmpTruncated);
+        }
+        let t = msg[0];
+        let for_us = snap.is_vip(ip.dst) || snap.local_port(ip.dst).is_some();
+        if t == kind::ECHO_REQUEST && for_us {
+            let ours = snap.interfaces()[usize::from(port)].mac;
+            crate::xmit::icmp::echo_reply(frame.data_mut(), ip.l3, ip.l4, ours);
+            return Verdict::Reply;
+        }
+        if !icmp::is_error(t) {
+            return Self::not_ours(snap, ip.dst);
+        }
+        // The quoted packet: its IP header and at least 8 bytes of transport header.
+        let q = &msg[icmp::HEADER_LEN..];
+        if q.len() < 20 || q[0] >> 4 != 4 {
+            return Verdict::Drop(DropReason::IcmpTruncated);
+        }
+        let qhl = usize::from(q[0] & 0x0f) * 4;
+        if qhl < 20 || q.len() < qhl + 8 {
+            return Verdict::Drop(DropReason::IcmpTruncated);
+        }
+        let qproto = q[9];
+        let frag_off = be16(q, 6) & 0x1fff;
+        if !(qproto == protocol::TCP || qproto == protocol::UDP) || frag_off != 0 {
+            return if snap.local_port(ip.dst).is_some() {
+                Verdict::ToKernel
+            } else {
+                Verdict::Drop(DropReason::IcmpUnmatched)
+            };
+        }
+        let (qsrc, qdst) = (u32::from_be_bytes(get4(q, 12)), u32::from_be_bytes(get4(q, 16)));
+        let (qsport, qdport) = (be16(q, qhl), be16(q, qhl + 2));
+        // About a packet that went to the client (VIP -> CIP): follow the connection inbound.
+        if let Some(idx) = self.conns.lookup_client(qproto, qdst, qdport, qsrc, qsport) {
+            let c = *self.conns.get(idx);
+            self.account_in(idx, ip.len());
+            return self.send_to_real_server(snap, frame, ip, &c, true);
+        }
+        // About a packet a NAT real server sent (RIP -> CIP): follow the connection outbound.
+        if let Some(idx) = self.conns.lookup_reply(qproto, qsrc, qsport, qdst, qdport) {
+            let c = *self.conns.get(idx);
+            self.account_out(idx, ip.len());
+            return self.send_to_client(snap, frame, ip, &c, true);
+        }
+        if snap.local_port(ip.dst).is_some() {
+            Verdict::ToKernel
+        } else {
+            Verdict::Drop(DropReason::IcmpUnmatched)
+        }
+    }
+}

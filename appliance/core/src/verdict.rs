@@ -1,0 +1,198 @@
+//! What the pipeline decided about a packet, and the per-core counters of those decisions.
+//!
+//! Drops are data (VPP's error table): every drop has a [`DropReason`] with a stable name,
+//! counted per core and shown in stats.
+
+/// The pipeline's decision. The frame has already been rewritten for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit on this port.
+    Forward(u16),
+    /// Transmit back out of the port it arrived on (ARP reply, ICMP echo reply, frag-needed).
+    Reply,
+    /// Hand to the host's kernel (exception path): traffic for the director itself.
+    ToKernel,
+    /// Drop it, for this reason.
+    Drop(DropReason),
+}
+
+macro_rules! drop_reasons {
+    ($($(#[$doc:meta])* $name:ident = $text:literal,)*) => {
+        /// Why a packet was dropped.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+            /// Number of reasons.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Stable snake_case name for stats and metrics.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$name => $text,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Shorter than an Ethernet header (or its VLAN tag).
+    EthernetTruncated = "ethernet_truncated",
+    /// A unicast frame for another MAC (seen in promiscuous mode).
+    OtherMac = "other_mac",
+    /// Neither IPv4 nor ARP (IPv6, QinQ, ...).
+    UnsupportedEthertype = "unsupported_ethertype",
+    /// ARP shorter than 28 bytes, or not Ethernet/IPv4.
+    ArpMalformed = "arp_malformed",
+    /// Shorter than an IPv4 header, or than its total length.
+    Ipv4Truncated = "ipv4_truncated",
+    /// IP version is not 4.
+    Ipv4BadVersion = "ipv4_bad_version",
+    /// IHL below 5.
+    Ipv4BadHeaderLen = "ipv4_bad_header_len",
+    /// Total length below the header length.
+    Ipv4BadTotalLen = "ipv4_bad_total_len",
+    /// Header checksum wrong.
+    Ipv4BadChecksum = "ipv4_bad_checksum",
+    /// An IP fragment: rvs does not reassemble (IPVS would).
+    Fragment = "fragment",
+    /// TTL would reach zero on forwarding.
+    TtlExceeded = "ttl_exceeded",
+    /// TCP/UDP header shorter than its minimum.
+    L4Truncated = "l4_truncated",
+    /// TCP data offset below 5 or past the segment.
+    TcpBadHeaderLen = "tcp_bad_header_len",
+    /// UDP length field below 8 or past the datagram.
+    UdpBadLength = "udp_bad_length",
+    /// ICMP shorter than its header or than the quoted header it needs.
+    IcmpTruncated = "icmp_truncated",
+    /// An ICMP error that quotes no known connection.
+    IcmpUnmatched = "icmp_unmatched",
+    /// A protocol other than TCP/UDP/ICMP to a VIP.
+    UnsupportedProtocol = "unsupported_protocol",
+    /// Not for a VIP, a connection or the director.
+    NotForUs = "not_for_us",
+    /// A TCP segment other than a SYN for a VIP, with no connection.
+    NoConnection = "no_connection",
+    /// The service has no real server that may take a new connection (all weight 0).
+    NoDest = "no_dest",
+    /// The connection table is full.
+    TableFull = "table_full",
+    /// No route to the next hop (or DR to a real server that is not on a connected network).
+    NoRoute = "no_route",
+    /// The next hop's MAC is not known.
+    NoNeighbour = "no_neighbour",
+    /// Not enough headroom to encapsulate.
+    NoHeadroom = "no_headroom",
+    /// Too big for the egress MTU once encapsulated, and DF clear (rvs does not fragment).
+    TooBig = "too_big",
+}
+
+/// Per-core packet counters. Plain integers: one core writes them, the control plane reads
+/// copies it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets processed.
+    pub rx: u64,
+    /// Forwarded.
+    pub forwarded: u64,
+    /// Answered (ARP, ICMP echo, frag-needed).
+    pub replied: u64,
+    /// Handed to the kernel.
+    pub to_kernel: u64,
+    /// Dropped, by reason.
+    pub dropped: [u64; DropReason::COUNT],
+    /// Connections created.
+    pub new_conns: u64,
+    /// Connections expired.
+    pub expired_conns: u64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            rx: 0,
+            forwarded: 0,
+            replied: 0,
+            to_kernel: 0,
+            dropped: [0; DropReason::COUNT],
+            new_conns: 0,
+            expired_conns: 0,
+        }
+    }
+}
+
+impl Counters {
+    /// Counts a verdict.
+    #[inline]
+    pub fn count(&mut self, v: Verdict) {
+        self.rx += 1;
+        match v {
+            Verdict::Forward(_) => self.forwarded += 1,
+            Verdict::Reply => self.replied += 1,
+            Verdict::ToKernel => self.to_kernel += 1,
+            Verdict::Drop(r) => self.dropped[r as usize] += 1,
+        }
+    }
+
+    /// Drops for one reason.
+    pub fn drops(&self, r: DropReason) -> u64 {
+        self.dropped[r as usize]
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Adds another core's counters (aggregation on the control path).
+    pub fn add(&mut self, o: &Counters) {
+        self.rx += o.rx;
+        self.forwarded += o.forwarded;
+        self.replied += o.replied;
+        self.to_kernel += o.to_kernel;
+        for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {
+            *a += b;
+        }
+        self.new_conns += o.new_conns;
+        self.expired_conns += o.expired_conns;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut names: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "ALL is in discriminant order");
+        }
+    }
+
+    #[test]
+    fn counting_and_aggregation() {
+        let mut a = Counters::default();
+        a.count(Verdict::Forward(1));
+        a.count(Verdict::Drop(DropReason::Fragment));
+        a.count(Verdict::Drop(DropReason::Fragment));
+        a.count(Verdict::Reply);
+        let mut b = Counters::default();
+        b.count(Verdict::ToKernel);
+        b.add(&a);
+        assert_eq!((b.rx, b.forwarded, b.replied, b.to_kernel), (5, 1, 1, 1));
+        assert_eq!(b.drops(DropReason::Fragment), 2);
+        assert_eq!(b.total_drops(), 2);
+    }
+}

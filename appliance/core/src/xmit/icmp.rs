@@ -1,0 +1,74 @@
+//! ICMP the balancer handles itself: echo replies for its own addresses and VIPs, and the
+//! translation of ICMP errors that belong to a NAT connection (RFC 5508 §4 describes the same
+//! for NAT devices): the outer address, and the quoted packet's address and port, are changed
+//! the same way the connection's packets are, so the endpoint recognises its own packet.
+
+use super::nat::{rewrite, End};
+use super::IP_CSUM;
+use crate::wire::checksum::{self, update16};
+use crate::wire::ipv4::protocol;
+use crate::wire::{be16, get4, put16, Mac};
+
+/// Turns an echo request at `l3`/`l4` into the echo reply, in place: addresses swapped, TTL
+/// reset, type 0, checksums patched, MACs swapped (from `ours`).
+pub fn echo_reply(pkt: &mut [u8], l3: usize, l4: usize, ours: Mac) {
+    let src = get4(pkt, l3 + 12);
+    let dst = get4(pkt, l3 + 16);
+    // Swapping the addresses leaves the header sum (and the checksum) unchanged.
+    pkt[l3 + 12..l3 + 16].copy_from_slice(&dst);
+    pkt[l3 + 16..l3 + 20].copy_from_slice(&src);
+    let old = be16(pkt, l3 + 8);
+    let new = u16::from(super::tunnel::OUTER_TTL) << 8 | u16::from(pkt[l3 + 9]);
+    put16(pkt, l3 + 8, new);
+    put16(pkt, l3 + IP_CSUM, update16(be16(pkt, l3 + IP_CSUM), old, new));
+    let old_tc = be16(pkt, l4);
+    pkt[l4] = crate::wire::icmp::kind::ECHO_REPLY;
+    let new_tc = be16(pkt, l4);
+    put16(pkt, l4 + 2, update16(be16(pkt, l4 + 2), old_tc, new_tc));
+    super::route::reply_macs(pkt, ours);
+}
+
+/// Rewrites only an address of the outer header (ICMP has no pseudo-header).
+fn set_outer_addr(pkt: &mut [u8], l3: usize, end: End, addr: [u8; 4]) {
+    let off = match end {
+        End::Src => l3 + 12,
+        End::Dst => l3 + 16,
+    };
+    let old = get4(pkt, off);
+    pkt[off..off + 4].copy_from_slice(&addr);
+    put16(pkt, l3 + IP_CSUM, checksum::update32(be16(pkt, l3 + IP_CSUM), old, addr));
+}
+
+/// Translates an ICMP error of a NAT connection in place.
+///
+/// `outer` says which outer address becomes `outer_addr` (to the real server: Dst becomes RIP;
+/// to the client: Src becomes VIP). The quoted packet's *source* becomes `inner_addr:inner_port`
+/// (RIP:rport towards the real server, VIP:vport towards the client). `icmp_end` is where the
+/// ICMP message ends (the outer total length). The inner transport checksum is patched when
+/// the quote reaches it; the ICMP checksum is recomputed over the (short) message.
+#[allow(clippy::too_many_arguments)]
+pub fn translate_nat_error(
+    pkt: &mut [u8],
+    l3: usize,
+    l4: usize,
+    icmp_end: usize,
+    outer: End,
+    outer_addr: [u8; 4],
+    inner_addr: [u8; 4],
+    inner_port: u16,
+) {
+    set_outer_addr(pkt, l3, outer, outer_addr);
+    let il3 = l4 + crate::wire::icmp::HEADER_LEN;
+    let il4 = il3 + usize::from(pkt[il3] & 0x0f) * 4;
+    let proto = pkt[il3 + 9];
+    let quoted_l4 = icmp_end - il4;
+    let csum_present = match proto {
+        protocol::TCP => quoted_l4 >= 18,
+        protocol::UDP => quoted_l4 >= 8,
+        _ => false,
+    };
+    rewrite(pkt, il3, il4, proto, End::Src, inner_addr, inner_port, csum_present);
+    put16(pkt, l4 + 2, 0);
+    let c = checksum::checksum(&pkt[l4..icmp_end]);
+    put16(pkt, l4 + 2, c);
+}

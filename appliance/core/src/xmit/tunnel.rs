@@ -1,0 +1,83 @@
+//! IP-in-IP tunnelling (LVS/TUN, RFC 2003).
+//!
+//! The client's packet is left untouched and wrapped in an outer IPv4 header DIP -> RIP with
+//! protocol 4 (RFC 2003 §3): its own TTL, a fresh identification, a fresh checksum, the inner
+//! TOS and the inner DF bit (§3.1; PMTU discovery keeps working end to end). The outer header
+//! goes into the frame's headroom and the Ethernet header moves in front of it, so the payload
+//! is never copied.
+//!
+//! If the result would exceed the egress MTU and the inner packet forbids fragmentation, the
+//! client gets ICMP "fragmentation needed" (RFC 1191 §4) with the MTU it must use, from the VIP
+//! it was talking to, and nothing is forwarded.
+
+use crate::frame::Frame;
+use crate::verdict::DropReason;
+use crate::wire::icmp::{IcmpRepr, HEADER_LEN as ICMP_HEADER_LEN};
+use crate::wire::ipv4::{protocol, Ipv4Repr, HEADER_LEN as IP_HEADER_LEN};
+use crate::wire::{be16, get4, Mac};
+use std::net::Ipv4Addr;
+
+/// TTL of the outer header (the Linux default, `ip_default_ttl`).
+pub const OUTER_TTL: u8 = 64;
+
+/// Outer header overhead in bytes.
+pub const OVERHEAD: usize = IP_HEADER_LEN;
+
+/// Wraps the IPv4 packet at `l2_len` in an outer header `src -> dst`. The frame must hold
+/// exactly the L2 header and the inner packet (no Ethernet padding).
+pub fn encapsulate<F: Frame>(
+    frame: &mut F,
+    l2_len: usize,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+) -> Result<(), DropReason> {
+    let (tos, df, inner_len) = {
+        let d = frame.data();
+        (d[l2_len + 1], be16(d, l2_len + 6) & 0x4000 != 0, be16(d, l2_len + 2))
+    };
+    let outer_payload = inner_len;
+    let data = frame.prepend(OVERHEAD).ok_or(DropReason::NoHeadroom)?;
+    data.copy_within(OVERHEAD..OVERHEAD + l2_len, 0);
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: protocol::IPIP,
+        payload_len: outer_payload,
+        ttl: OUTER_TTL,
+        ident,
+        dont_frag: df,
+        tos,
+    }
+    .emit(&mut data[l2_len..]);
+    Ok(())
+}
+
+/// Turns the frame (an IPv4 packet at `l2_len` that is too big) into ICMP "fragmentation
+/// needed" back to its sender, advertising `mtu`, from the address the packet was sent to.
+/// The quoted part is the offending IP header and its first 8 payload bytes (RFC 792).
+pub fn frag_needed<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, mtu: u16, ident: u16) {
+    let d = frame.data_mut();
+    let ihl = usize::from(d[l2_len] & 0x0f) * 4;
+    let quoted = ihl + 8;
+    let client = Ipv4Addr::from(get4(d, l2_len + 12));
+    let vip = Ipv4Addr::from(get4(d, l2_len + 16));
+    let body = l2_len + IP_HEADER_LEN + ICMP_HEADER_LEN;
+    d.copy_within(l2_len..l2_len + quoted, body);
+    super::route::reply_macs(d, ours);
+    let mut q = [0u8; 68];
+    q[..quoted].copy_from_slice(&d[body..body + quoted]);
+    IcmpRepr::frag_needed(mtu).emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
+    Ipv4Repr {
+        src: vip,
+        dst: client,
+        protocol: protocol::ICMP,
+        payload_len: (ICMP_HEADER_LEN + quoted) as u16,
+        ttl: OUTER_TTL,
+        ident,
+        dont_frag: false,
+        tos: 0,
+    }
+    .emit(&mut d[l2_len..]);
+    frame.truncate(body + quoted);
+}

@@ -1,0 +1,100 @@
+//! The test network shared by rvs-core's tests and benches.
+//!
+//! ```text
+//!  client 203.0.113.7 -- router 198.18.0.254 --[port 0: 198.18.0.1/24]  rvs  [port 1: 198.19.0.1/24]-- real servers
+//! ```
+//! Services: tcp VIP_NAT:80 -> RS1:8080, RS2:8080 (NAT, rr); udp VIP_NAT:53 -> RS1:5353 (NAT);
+//! tcp VIP_DR:80 -> RS_DR (DR); tcp VIP_TUN:80 -> RS_TUN (TUN); tcp VIP_NAT:81 -> RS1:81 weight 0.
+#![allow(dead_code)]
+
+use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts};
+use rvs_core::wire::build::PacketBuilder;
+use rvs_core::wire::Mac;
+use rvs_core::{Pipeline, PipelineConfig, Snapshot};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+pub const OUT_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
+pub const IN_MAC: Mac = Mac([2, 0, 0, 0, 1, 1]);
+pub const ROUTER_MAC: Mac = Mac([2, 0, 0, 0, 0, 0xfe]);
+pub const RS1_MAC: Mac = Mac([2, 0, 0, 0, 2, 11]);
+pub const RS2_MAC: Mac = Mac([2, 0, 0, 0, 2, 12]);
+pub const RS_DR_MAC: Mac = Mac([2, 0, 0, 0, 2, 21]);
+pub const RS_TUN_MAC: Mac = Mac([2, 0, 0, 0, 2, 31]);
+
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+pub const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+pub const DIP_OUT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+pub const DIP_IN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+pub const VIP_NAT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+pub const VIP_DR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 101);
+pub const VIP_TUN: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 102);
+pub const RS1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 11);
+pub const RS2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 12);
+pub const RS_DR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 21);
+pub const RS_TUN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 31);
+
+fn dest(id: u16, addr: Ipv4Addr, port: u16, weight: u32, forward: Forward) -> Dest {
+    Dest { id, addr, port, weight, forward }
+}
+
+fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) -> Service {
+    Service { id, protocol, vip, port, scheduler: "rr".into(), persistence: 0, persistence_prefix: 32, dests }
+}
+
+pub fn services() -> Vec<Service> {
+    vec![
+        svc(
+            0,
+            Protocol::Tcp,
+            VIP_NAT,
+            80,
+            vec![dest(0, RS1, 8080, 1, Forward::Nat), dest(1, RS2, 8080, 1, Forward::Nat)],
+        ),
+        svc(1, Protocol::Udp, VIP_NAT, 53, vec![dest(2, RS1, 5353, 1, Forward::Nat)]),
+        svc(2, Protocol::Tcp, VIP_DR, 80, vec![dest(3, RS_DR, 80, 1, Forward::DirectRoute)]),
+        svc(3, Protocol::Tcp, VIP_TUN, 80, vec![dest(4, RS_TUN, 80, 1, Forward::Tunnel)]),
+        svc(4, Protocol::Tcp, VIP_NAT, 81, vec![dest(5, RS1, 81, 0, Forward::Nat)]),
+    ]
+}
+
+pub fn interfaces() -> Vec<Interface> {
+    vec![
+        Interface { mac: OUT_MAC, addr: DIP_OUT, prefix_len: 24, gateway: Some(ROUTER), mtu: 1500 },
+        Interface { mac: IN_MAC, addr: DIP_IN, prefix_len: 24, gateway: None, mtu: 1500 },
+    ]
+}
+
+pub fn neighbours() -> Vec<(Ipv4Addr, Mac)> {
+    vec![(ROUTER, ROUTER_MAC), (RS1, RS1_MAC), (RS2, RS2_MAC), (RS_DR, RS_DR_MAC), (RS_TUN, RS_TUN_MAC)]
+}
+
+pub fn snapshot() -> Snapshot {
+    Snapshot::new(interfaces(), services(), neighbours(), Timeouts::default()).expect("valid test config")
+}
+
+pub fn pipeline() -> Pipeline {
+    pipeline_with(PipelineConfig { conn_capacity: 1024, ..PipelineConfig::default() })
+}
+
+pub fn pipeline_with(cfg: PipelineConfig) -> Pipeline {
+    Pipeline::new(cfg, Arc::new(snapshot()), 1_000_000)
+}
+
+/// Frames from the client (through the router) to `dst`.
+pub fn from_client(dst: Ipv4Addr) -> PacketBuilder {
+    PacketBuilder::new(ROUTER_MAC, OUT_MAC, CLIENT, dst)
+}
+
+/// Frames from a real server to the client (NAT replies).
+pub fn from_real(src_mac: Mac, src: Ipv4Addr) -> PacketBuilder {
+    PacketBuilder::new(src_mac, IN_MAC, src, CLIENT)
+}
+
+/// Hex dump for assertion messages.
+pub fn hex(b: &[u8]) -> String {
+    b.chunks(16)
+        .map(|c| c.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
