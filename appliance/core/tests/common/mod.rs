@@ -7,6 +7,8 @@
 //! tcp VIP_DR:80 -> RS_DR (DR); tcp VIP_TUN:80 -> RS_TUN (TUN); tcp VIP_NAT:81 -> RS1:81 weight 0.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts};
 use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::Mac;
@@ -97,4 +99,54 @@ pub fn hex(b: &[u8]) -> String {
         .map(|c| c.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Fuzz seeds: named harness inputs covering every path with real frames.
+pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use rvs_core::wire::build::ip_part;
+    use rvs_core::wire::icmp::{kind, IcmpRepr};
+    use rvs_core::wire::tcp::flags::{ACK, FIN, RST, SYN};
+    let c = from_client(VIP_NAT);
+    let r1 = from_real(RS1_MAC, RS1);
+    let sent = PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT).tcp(80, 40000, SYN | ACK, 9, b"");
+    let echo = IcmpRepr { msg_type: kind::ECHO_REQUEST, code: 0, rest: [0, 1, 0, 1] };
+    let nat_flow = [
+        (0u8, c.tcp(40000, 80, SYN, 1, b"")),
+        (1, r1.tcp(8080, 40000, SYN | ACK, 9, b"")),
+        (0, c.tcp(40000, 80, ACK, 2, b"GET / HTTP/1.0\r\n\r\n")),
+        (1, r1.tcp(8080, 40000, ACK | FIN, 10, b"HTTP/1.0 200 OK\r\n\r\n")),
+        (2, c.tcp(40000, 80, FIN | ACK, 3, b"")),
+        (0, c.tcp(40000, 80, SYN, 100, b"")),
+    ];
+    let enc = |fs: &[(u8, Vec<u8>)]| harness::encode(&fs.iter().map(|(k, f)| (*k, &f[..])).collect::<Vec<_>>());
+    vec![
+        ("nat_tcp_flow", enc(&nat_flow)),
+        ("nat_udp", enc(&[(0, c.udp(5000, 53, b"q", true)), (1, r1.udp(5353, 5000, b"a", false))])),
+        (
+            "dr",
+            enc(&[(0, from_client(VIP_DR).tcp(1, 80, SYN, 1, b"")), (0, from_client(VIP_DR).tcp(1, 80, RST, 2, b""))]),
+        ),
+        (
+            "tun",
+            enc(&[
+                (0, from_client(VIP_TUN).tcp(2, 80, SYN, 1, b"")),
+                (0, from_client(VIP_TUN).tcp(2, 80, ACK, 2, &[1; 1460])),
+            ]),
+        ),
+        ("arp", enc(&[(0, PacketBuilder::new(ROUTER_MAC, OUT_MAC, ROUTER, ROUTER).arp_request(VIP_DR))])),
+        ("echo", enc(&[(0, c.icmp(echo, b"abcd"))])),
+        (
+            "icmp_error",
+            enc(&[
+                (0, c.tcp(40000, 80, SYN, 1, b"")),
+                (
+                    0,
+                    PacketBuilder::new(ROUTER_MAC, OUT_MAC, ROUTER, VIP_NAT)
+                        .icmp(IcmpRepr::frag_needed(1400), &ip_part(&sent)[..28]),
+                ),
+                (1, r1.icmp(IcmpRepr::frag_needed(1400), &ip_part(&r1.tcp(8080, 40000, ACK, 1, b""))[..28])),
+            ]),
+        ),
+        ("vlan", enc(&[(0, PacketBuilder { vlan: Some(7), ..from_client(VIP_DR) }.tcp(3, 80, SYN, 1, b""))])),
+    ]
 }

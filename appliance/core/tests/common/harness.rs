@@ -1,0 +1,59 @@
+//! The fuzz harness over `Pipeline::process`, shared by the cargo-fuzz target
+//! (`appliance/core/fuzz`) and the seed regression test, so CI runs the same code on stable.
+//!
+//! Input: a sequence of records `[ctl: u8][len: u16 BE][len bytes of frame]` (a short last
+//! record takes what is left). `ctl` bit 0 is the port; bits 1..7 advance the clock by that
+//! many seconds first (and poll the timers). One pipeline lives for the whole input, so later
+//! frames meet the connections earlier ones made.
+//!
+//! Invariants checked on every frame: no panic; a frame transmitted (Forward/Reply) that is
+//! IPv4 carries a valid IPv4 header checksum and fits its buffer; a Forward names a real port.
+
+use super::*;
+use rvs_core::wire::ethernet::{EtherType, EthernetFrame};
+use rvs_core::wire::ipv4::Ipv4Packet;
+use rvs_core::{Frame, VecFrame, Verdict};
+
+/// Encodes frames as a harness input.
+pub fn encode(frames: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (ctl, f) in frames {
+        out.push(*ctl);
+        out.extend_from_slice(&(f.len() as u16).to_be_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// Runs one input through a fresh pipeline; panics if an invariant breaks.
+pub fn run(mut data: &[u8]) {
+    let mut p = pipeline_with(rvs_core::PipelineConfig { conn_capacity: 64, ..Default::default() });
+    let mut now = 1_000_000u64;
+    let mut frame = VecFrame::with_headroom(&[], 128);
+    while data.len() >= 3 {
+        let ctl = data[0];
+        let len = usize::from(u16::from_be_bytes([data[1], data[2]])).min(data.len() - 3);
+        let bytes = &data[3..3 + len];
+        data = &data[3 + len..];
+        if ctl >> 1 != 0 {
+            now += u64::from(ctl >> 1) * 1000;
+            p.poll_timers(now);
+        }
+        frame.reset(bytes, 128);
+        let v = p.process(now, u16::from(ctl & 1), &mut frame);
+        match v {
+            Verdict::Forward(port) => assert!(port < 2, "forward to a port that does not exist"),
+            Verdict::Reply | Verdict::ToKernel | Verdict::Drop(_) => {}
+        }
+        if matches!(v, Verdict::Forward(_) | Verdict::Reply) {
+            let d = frame.data();
+            let eth = EthernetFrame::new_checked(d).expect("a transmitted frame has an Ethernet header");
+            if eth.ethertype() == EtherType::IPV4 {
+                let ip = Ipv4Packet::new_checked(eth.payload()).expect("a transmitted IPv4 packet is well formed");
+                assert!(ip.verify_checksum(), "a transmitted IPv4 header checksum is wrong");
+            }
+        }
+    }
+    let c = p.counters();
+    assert_eq!(c.rx, c.forwarded + c.replied + c.to_kernel + c.total_drops());
+}
