@@ -2,7 +2,6 @@
 //! `appliance/core/fuzz/seeds/process/`: `cargo run -p rvs-core --example fuzz_seeds`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 fn main() -> std::io::Result<()> {

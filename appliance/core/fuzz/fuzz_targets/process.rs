@@ -3,7 +3,7 @@
 #![no_main]
 
 #[path = "../../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| common::harness::run(data));
