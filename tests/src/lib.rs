@@ -39,7 +39,9 @@ pub fn unavailable() -> Option<String> {
 macro_rules! require_lab {
     () => {
         if let Some(why) = $crate::unavailable() {
-            eprintln!("SKIPPED {}: {}", module_path!(), why);
+            // Straight to stderr: libtest captures eprintln!, and a skip must be seen.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {}: {}", module_path!(), why);
             return;
         }
     };
