@@ -16,15 +16,27 @@
 //! 6. Anything else for the director goes to the kernel; the rest is dropped as not ours, or
 //!    handed to the kernel where the snapshot says so.
 //!
-//! The pipeline owns all per-core state (connections, scheduler instances, loads, counters)
-//! and reads configuration from an immutable [`Snapshot`] swapped only between bursts by
-//! [`Pipeline::apply`]. After construction it does not allocate while processing packets.
+//! The pipeline owns all per-core state (connections, scheduler replicas, loads, persistence
+//! templates, counters) and reads configuration from an immutable [`Snapshot`] swapped only
+//! between bursts by [`Pipeline::apply`]. Weights come from a shared [`WeightStore`], copied at
+//! a burst boundary ([`Pipeline::poll_timers`]) when it changed. After construction it does not
+//! allocate while processing packets.
+//!
+//! Persistence (`-p SECONDS`, `-M NETMASK`) follows IPVS's templates: the first connection of a
+//! client network to a persistent service creates a template (service, client network) -> real
+//! server. While the template lives, new connections from that network go to its server, even
+//! one quiesced since (IPVS's default `expire_quiescent_template = 0`); a server that is gone
+//! invalidates it. A template lives while connections it placed are alive and then for the
+//! persistence timeout after the last of them ends. Templates are per core: the daemon steers
+//! all connections of a client network for a persistent service to one core.
 
-use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT};
+use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST};
 use crate::conn::{next_tcp_state, Conn, ConnTable, Direction, State};
 use crate::frame::Frame;
-use crate::sched::{new_scheduler, Flow, Load, Scheduler};
-use crate::service::{Forward, Service, MAX_DESTS, MAX_SERVICES};
+use crate::sched::table::FixedMap;
+use crate::sched::weights::WeightStore;
+use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
+use crate::service::{prefix_mask, Forward, Service, MAX_DESTS, MAX_SERVICES};
 use crate::snapshot::Snapshot;
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
@@ -48,12 +60,30 @@ pub struct PipelineConfig {
     /// Most connections expired per [`Pipeline::poll_timers`] call, so a mass expiry never
     /// stalls a burst.
     pub expire_budget: usize,
+    /// Persistence templates this core can hold.
+    pub template_capacity: usize,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { conn_capacity: 1 << 16, hash_seed: 0x5eed, expire_budget: 1024 }
+        PipelineConfig { conn_capacity: 1 << 16, hash_seed: 0x5eed, expire_budget: 1024, template_capacity: 16384 }
     }
+}
+
+/// A persistence template: the real server a client network is pinned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    /// Real server id.
+    pub dest: u16,
+    /// Connections placed by it that are still alive.
+    pub n_control: u32,
+    /// Second after which it may go, once `n_control` is 0.
+    pub expires: u32,
+}
+
+#[inline]
+fn template_key(svc: &Service, caddr: u32) -> u64 {
+    u64::from(svc.id) << 32 | u64::from(caddr & prefix_mask(svc.persistence_prefix))
 }
 
 /// Traffic counters of a service or real server, as `ipvsadm -L --stats` shows them.
@@ -91,6 +121,11 @@ struct Core {
     dest_stats: Vec<Stats>,
     svc_stats: Vec<Stats>,
     scheds: Vec<Option<Box<dyn Scheduler>>>,
+    templates: FixedMap<Template>,
+    /// Weights by real-server id, copied from the store.
+    weights: Vec<u32>,
+    store: Arc<WeightStore>,
+    weights_gen: u64,
     ident: u16,
     expire_budget: usize,
 }
@@ -108,8 +143,16 @@ fn secs(now_ms: u64) -> u32 {
 }
 
 impl Pipeline {
-    /// A pipeline on `snap`, its clock starting at `now_ms`.
+    /// A pipeline on `snap` with a weight store of its own holding the snapshot's weights, its
+    /// clock starting at `now_ms`.
     pub fn new(cfg: PipelineConfig, snap: Arc<Snapshot>, now_ms: u64) -> Self {
+        let store = Arc::new(WeightStore::new());
+        store.publish(&snap);
+        Self::with_store(cfg, snap, store, now_ms)
+    }
+
+    /// A pipeline on `snap` reading weights from the shared `store`.
+    pub fn with_store(cfg: PipelineConfig, snap: Arc<Snapshot>, store: Arc<WeightStore>, now_ms: u64) -> Self {
         let mut core = Core {
             conns: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
             counters: Counters::default(),
@@ -117,23 +160,41 @@ impl Pipeline {
             dest_stats: vec![Stats::default(); MAX_DESTS],
             svc_stats: vec![Stats::default(); MAX_SERVICES],
             scheds: (0..MAX_SERVICES).map(|_| None).collect(),
+            templates: FixedMap::new(cfg.template_capacity, cfg.hash_seed ^ 0x7e3a),
+            weights: vec![0; MAX_DESTS],
+            store,
+            weights_gen: u64::MAX,
             ident: (cfg.hash_seed as u16) | 1,
             expire_budget: cfg.expire_budget.max(1),
         };
-        core.rebuild_schedulers(&snap);
+        core.sync_weights();
+        core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
     }
 
     /// Switches to a new configuration (control path, between bursts). Connections keep their
-    /// real server; schedulers of services whose scheduler name is unchanged keep their state.
+    /// real server; schedulers of services whose scheduler name is unchanged are kept and
+    /// rebuilt; templates of services that are gone or changed persistence are dropped. The
+    /// weights are the store's (write them there first: [`WeightStore::publish`]).
     pub fn apply(&mut self, snap: Arc<Snapshot>) {
-        self.core.rebuild_schedulers(&snap);
-        self.snap = snap;
+        self.core.sync_weights();
+        let old = std::mem::replace(&mut self.snap, snap);
+        self.core.rebuild_schedulers(&self.snap, Some(&old));
     }
 
     /// The configuration in force.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
+    }
+
+    /// The weight store this pipeline reads.
+    pub fn weight_store(&self) -> &Arc<WeightStore> {
+        &self.core.store
+    }
+
+    /// The weights this core schedules with, by real-server id.
+    pub fn weights(&self) -> &[u32] {
+        &self.core.weights
     }
 
     /// Processes one frame that arrived on `port` at `now_ms`; the frame is rewritten for the
@@ -145,19 +206,28 @@ impl Pipeline {
         v
     }
 
-    /// Expires connections due by `now_ms` (at most the configured budget per call); returns
-    /// how many expired. Call once per burst.
+    /// Burst-boundary work: picks up new weights from the store (rebuilding the scheduler
+    /// replicas), expires connections, templates and scheduler cache entries due by `now_ms`
+    /// (each within the configured budget). Returns how many connections expired.
     pub fn poll_timers(&mut self, now_ms: u64) -> usize {
-        let Core { conns, loads, counters, expire_budget, .. } = &mut self.core;
-        let n = conns.expire(secs(now_ms), *expire_budget, |c| {
-            let l = &mut loads[usize::from(c.dest)];
-            if c.flags & F_INACTIVE != 0 {
-                l.inactive = l.inactive.saturating_sub(1);
-            } else {
-                l.active = l.active.saturating_sub(1);
+        let now = secs(now_ms);
+        if self.core.sync_weights() {
+            self.core.rebuild_schedulers(&self.snap, None);
+        }
+        let snap = &self.snap;
+        let Core { conns, loads, counters, expire_budget, scheds, weights, templates, .. } = &mut self.core;
+        let n = conns.expire(now, *expire_budget, |c| {
+            Core::release_load(snap, scheds, weights, loads, c);
+            if c.flags & F_PERSIST != 0 {
+                Core::unpin(snap, templates, c, now);
             }
         });
         counters.expired_conns += n as u64;
+        let budget = *expire_budget;
+        templates.sweep(budget, |t| t.n_control == 0 && t.expires <= now);
+        for s in scheds.iter_mut().flatten() {
+            s.expire(now, budget / 8 + 1);
+        }
         n
     }
 
@@ -179,6 +249,11 @@ impl Pipeline {
     /// Traffic per service id on this core.
     pub fn service_stats(&self) -> &[Stats] {
         &self.core.svc_stats
+    }
+
+    /// This core's persistence templates: ((service id << 32) | client network, template).
+    pub fn templates(&self) -> impl Iterator<Item = (u64, &Template)> {
+        self.core.templates.iter()
     }
 
     /// This core's connections (listings; control path).
@@ -215,7 +290,21 @@ fn ip_error(e: WireError) -> DropReason {
 }
 
 impl Core {
-    fn rebuild_schedulers(&mut self, snap: &Snapshot) {
+    /// Copies the weights from the store if they changed; true if they did.
+    fn sync_weights(&mut self) -> bool {
+        match self.store.copy_if_newer(self.weights_gen, &mut self.weights) {
+            Some(g) => {
+                self.weights_gen = g;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Rebuilds every service's scheduler replica from `snap` and the current weights (new
+    /// instances where the scheduler changed); with `old`, also drops templates of services
+    /// that are gone or whose persistence changed.
+    fn rebuild_schedulers(&mut self, snap: &Snapshot, old: Option<&Snapshot>) {
         let mut keep = vec![false; MAX_SERVICES];
         for s in snap.services() {
             let slot = &mut self.scheds[usize::from(s.id)];
@@ -223,7 +312,7 @@ impl Core {
                 *slot = new_scheduler(&s.scheduler);
             }
             if let Some(x) = slot.as_mut() {
-                x.rebuild(&s.dests);
+                x.rebuild(&View { dests: &s.dests, weights: &self.weights, loads: &self.loads });
             }
             keep[usize::from(s.id)] = true;
         }
@@ -232,6 +321,99 @@ impl Core {
                 *slot = None;
             }
         }
+        if let Some(old) = old {
+            let stale: Vec<u64> = self
+                .templates
+                .iter()
+                .filter(|(k, _)| {
+                    let id = (k >> 32) as u16;
+                    match (snap.service_by_id(id), old.service_by_id(id)) {
+                        (Some(n), Some(o)) => {
+                            n.persistence == 0 || n.persistence_prefix != o.persistence_prefix || n.vip != o.vip
+                        }
+                        _ => true,
+                    }
+                })
+                .map(|(k, _)| k)
+                .collect();
+            for k in stale {
+                self.templates.remove(k);
+            }
+        }
+    }
+
+    /// Tells the scheduler of real server `dest`'s service that its load changed.
+    fn notify(snap: &Snapshot, scheds: &mut [Option<Box<dyn Scheduler>>], weights: &[u32], loads: &[Load], dest: u16) {
+        if let Some((svc, i)) = snap.dest_loc(dest) {
+            if let Some(s) = scheds[usize::from(svc.id)].as_mut() {
+                s.load_changed(&View { dests: &svc.dests, weights, loads }, i);
+            }
+        }
+    }
+
+    /// Takes an ending connection off its real server's counts.
+    fn release_load(
+        snap: &Snapshot,
+        scheds: &mut [Option<Box<dyn Scheduler>>],
+        weights: &[u32],
+        loads: &mut [Load],
+        c: &Conn,
+    ) {
+        let l = &mut loads[usize::from(c.dest)];
+        if c.flags & F_INACTIVE != 0 {
+            l.inactive = l.inactive.saturating_sub(1);
+        } else {
+            l.active = l.active.saturating_sub(1);
+        }
+        Self::notify(snap, scheds, weights, loads, c.dest);
+    }
+
+    /// A connection placed by a template ended: the template counts one fewer, and lives the
+    /// persistence timeout after the last one.
+    fn unpin(snap: &Snapshot, templates: &mut FixedMap<Template>, c: &Conn, now: u32) {
+        let Some(svc) = snap.service_by_id(c.svc) else { return };
+        if let Some(t) = templates.get_mut(template_key(svc, c.caddr)) {
+            t.n_control = t.n_control.saturating_sub(1);
+            if t.n_control == 0 {
+                t.expires = t.expires.max(now.saturating_add(svc.persistence));
+            }
+        }
+    }
+
+    /// The real server for a new connection: the persistence template's, or the scheduler's
+    /// (creating a template for a persistent service). Returns the index in `svc.dests` and
+    /// whether the connection is pinned by a template.
+    fn choose(&mut self, svc: &Service, flow: &Flow, now: u32) -> Result<(usize, bool), DropReason> {
+        let caddr = u32::from(flow.src);
+        if svc.persistence > 0 {
+            let key = template_key(svc, caddr);
+            if let Some(t) = self.templates.get_mut(key) {
+                let live = t.n_control > 0 || t.expires > now;
+                let pos = svc.dests.iter().position(|d| d.id == t.dest);
+                match (live, pos) {
+                    (true, Some(i)) => {
+                        t.n_control += 1;
+                        t.expires = t.expires.max(now.saturating_add(svc.persistence));
+                        return Ok((i, true));
+                    }
+                    _ => {
+                        self.templates.remove(key);
+                    }
+                }
+            }
+        }
+        let sched = self.scheds[usize::from(svc.id)].as_mut().ok_or(DropReason::NoDest)?;
+        let view = View { dests: &svc.dests, weights: &self.weights, loads: &self.loads };
+        let i = sched.pick(&view, flow, now).ok_or(DropReason::NoDest)?;
+        let mut pinned = false;
+        if svc.persistence > 0 {
+            let t = Template { dest: svc.dests[i].id, n_control: 1, expires: now.saturating_add(svc.persistence) };
+            pinned = self.templates.insert(template_key(svc, caddr), t);
+            if !pinned {
+                self.counters.template_full += 1;
+            }
+        }
+        Ok((i, pinned))
     }
 
     fn handle<F: Frame>(&mut self, snap: &Snapshot, now: u32, port: u16, frame: &mut F) -> Verdict {
@@ -347,7 +529,7 @@ impl Core {
                 && tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN
                 && self.conns.get(idx).state == State::TimeWait
             {
-                if let Err(r) = self.reschedule(snap, idx, ip, sport, dport) {
+                if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
                     return Verdict::Drop(r);
                 }
             }
@@ -360,7 +542,7 @@ impl Core {
             if ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
                 return Verdict::Drop(DropReason::NoConnection);
             }
-            let idx = match self.schedule(svc, ip, sport, dport, now) {
+            let idx = match self.schedule(snap, svc, ip, sport, dport, now) {
                 Ok(i) => i,
                 Err(r) => return Verdict::Drop(r),
             };
@@ -370,10 +552,17 @@ impl Core {
     }
 
     /// Picks a real server for a new connection and records it.
-    fn schedule(&mut self, svc: &Service, ip: &Ip, sport: u16, dport: u16, now: u32) -> Result<u32, DropReason> {
-        let sched = self.scheds[usize::from(svc.id)].as_mut().ok_or(DropReason::NoDest)?;
+    fn schedule(
+        &mut self,
+        snap: &Snapshot,
+        svc: &Service,
+        ip: &Ip,
+        sport: u16,
+        dport: u16,
+        now: u32,
+    ) -> Result<u32, DropReason> {
         let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
-        let i = sched.pick(&svc.dests, &self.loads, &flow).ok_or(DropReason::NoDest)?;
+        let (i, pinned) = self.choose(svc, &flow, now)?;
         let dest = &svc.dests[i];
         let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
         let mut c = Conn::new(
@@ -390,43 +579,61 @@ impl Core {
         );
         c.state = if ip.proto == protocol::UDP { State::Udp } else { State::None };
         c.expires = now + 2;
-        let idx = self.conns.insert(c).map_err(|_| DropReason::TableFull)?;
-        self.loads[usize::from(dest.id)].inactive += 1;
-        self.dest_stats[usize::from(dest.id)].conns += 1;
-        self.svc_stats[usize::from(svc.id)].conns += 1;
-        self.counters.new_conns += 1;
+        if pinned {
+            c.flags |= F_PERSIST;
+        }
+        let idx = match self.conns.insert(c) {
+            Ok(idx) => idx,
+            Err(_) => {
+                if pinned {
+                    Self::unpin(snap, &mut self.templates, &c, now);
+                }
+                return Err(DropReason::TableFull);
+            }
+        };
+        self.add_load(snap, dest.id, svc.id);
         Ok(idx)
     }
 
+    /// Counts a new connection on real server `dest` (inactive until established).
+    fn add_load(&mut self, snap: &Snapshot, dest: u16, svc: u16) {
+        self.loads[usize::from(dest)].inactive += 1;
+        self.dest_stats[usize::from(dest)].conns += 1;
+        self.svc_stats[usize::from(svc)].conns += 1;
+        self.counters.new_conns += 1;
+        Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, dest);
+    }
+
     /// A SYN on a TIME_WAIT connection: pick a real server afresh for the same client tuple.
-    fn reschedule(&mut self, snap: &Snapshot, idx: u32, ip: &Ip, sport: u16, dport: u16) -> Result<(), DropReason> {
+    fn reschedule(
+        &mut self,
+        snap: &Snapshot,
+        idx: u32,
+        ip: &Ip,
+        sport: u16,
+        dport: u16,
+        now: u32,
+    ) -> Result<(), DropReason> {
         let old = *self.conns.get(idx);
         let Some(svc) = snap.service(ip.proto, ip.dst, dport) else {
             return Ok(()); // service gone: the old connection keeps its server
         };
-        let sched = self.scheds[usize::from(svc.id)].as_mut().ok_or(DropReason::NoDest)?;
         let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
-        let i = sched.pick(&svc.dests, &self.loads, &flow).ok_or(DropReason::NoDest)?;
+        let (i, pinned) = self.choose(svc, &flow, now)?;
         let dest = &svc.dests[i];
-        self.release(&old);
+        Self::release_load(snap, &mut self.scheds, &self.weights, &mut self.loads, &old);
+        if old.flags & F_PERSIST != 0 {
+            Self::unpin(snap, &mut self.templates, &old, now);
+        }
         let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
         self.conns.rebind(idx, u32::from(dest.addr), rport, dest.forward, dest.id);
-        self.conns.get_mut(idx).svc = svc.id;
-        self.loads[usize::from(dest.id)].inactive += 1;
-        self.dest_stats[usize::from(dest.id)].conns += 1;
-        self.svc_stats[usize::from(svc.id)].conns += 1;
-        self.counters.new_conns += 1;
-        Ok(())
-    }
-
-    /// Takes a connection off its real server's counts.
-    fn release(&mut self, c: &Conn) {
-        let l = &mut self.loads[usize::from(c.dest)];
-        if c.flags & F_INACTIVE != 0 {
-            l.inactive = l.inactive.saturating_sub(1);
-        } else {
-            l.active = l.active.saturating_sub(1);
+        let c = self.conns.get_mut(idx);
+        c.svc = svc.id;
+        if pinned {
+            c.flags |= F_PERSIST;
         }
+        self.add_load(snap, dest.id, svc.id);
+        Ok(())
     }
 
     /// Moves a connection to `new` state, keeping active/inactive counts and its timer right.
@@ -445,6 +652,10 @@ impl Core {
                 c.flags &= !F_INACTIVE;
                 l.inactive = l.inactive.saturating_sub(1);
                 l.active += 1;
+            }
+            if was_active != is_active {
+                let dest = c.dest;
+                Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, dest);
             }
         }
         let expires = now + new.timeout(&snap.timeouts());

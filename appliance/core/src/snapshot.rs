@@ -20,6 +20,10 @@ pub struct Snapshot {
     neighbours: Vec<(u32, Mac)>,
     timeouts: Timeouts,
     kernel_exception: bool,
+    /// Service id -> position in `services` (NONE if absent).
+    svc_by_id: Vec<u32>,
+    /// Real-server id -> (service position, index in its list); NONE if absent.
+    dest_loc: Vec<(u32, u32)>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -104,7 +108,17 @@ impl Snapshot {
         let mut neighbours: Vec<(u32, Mac)> = neighbours.into_iter().map(|(a, m)| (u32::from(a), m)).collect();
         neighbours.sort_unstable_by_key(|n| n.0);
         neighbours.dedup_by_key(|n| n.0);
+        let mut svc_by_id = vec![NONE; MAX_SERVICES];
+        let mut dest_loc = vec![(NONE, NONE); MAX_DESTS];
+        for (pos, s) in services.iter().enumerate() {
+            svc_by_id[usize::from(s.id)] = pos as u32;
+            for (i, d) in s.dests.iter().enumerate() {
+                dest_loc[usize::from(d.id)] = (pos as u32, i as u32);
+            }
+        }
         Ok(Snapshot {
+            svc_by_id,
+            dest_loc,
             interfaces,
             services,
             svc_index,
@@ -142,6 +156,20 @@ impl Snapshot {
     /// Timeouts.
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// The service with id `id`.
+    #[inline]
+    pub fn service_by_id(&self, id: u16) -> Option<&Service> {
+        let p = *self.svc_by_id.get(usize::from(id))?;
+        (p != NONE).then(|| &self.services[p as usize])
+    }
+
+    /// Where real server `id` is: its service and its index in that service's list.
+    #[inline]
+    pub fn dest_loc(&self, id: u16) -> Option<(&Service, usize)> {
+        let (p, i) = *self.dest_loc.get(usize::from(id))?;
+        (p != NONE).then(|| (&self.services[p as usize], i as usize))
     }
 
     /// The service for (protocol, VIP, port), if any.

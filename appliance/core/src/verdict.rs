@@ -112,6 +112,8 @@ pub struct Counters {
     pub new_conns: u64,
     /// Connections expired.
     pub expired_conns: u64,
+    /// Persistent connections scheduled without a template because the template table was full.
+    pub template_full: u64,
 }
 
 impl Default for Counters {
@@ -124,6 +126,7 @@ impl Default for Counters {
             dropped: [0; DropReason::COUNT],
             new_conns: 0,
             expired_conns: 0,
+            template_full: 0,
         }
     }
 }
@@ -162,6 +165,7 @@ impl Counters {
         }
         self.new_conns += o.new_conns;
         self.expired_conns += o.expired_conns;
+        self.template_full += o.template_full;
     }
 }
 

@@ -23,6 +23,8 @@ pub const NIL: u32 = u32::MAX;
 pub const F_NO_OUTPUT: u8 = 0x01;
 /// Flag: counted as inactive for its real server (not ESTABLISHED).
 pub const F_INACTIVE: u8 = 0x02;
+/// Flag: placed by a persistence template (which counts it in `n_control`).
+pub const F_PERSIST: u8 = 0x04;
 
 /// One connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,7 +281,7 @@ impl ConnTable {
             e.forward = forward;
             e.dest = dest;
             e.state = State::None;
-            e.flags = F_NO_OUTPUT | F_INACTIVE;
+            e.flags = F_NO_OUTPUT | F_INACTIVE; // F_PERSIST cleared: the caller re-pins
             e.pkts_in = 0;
             e.pkts_out = 0;
             e.bytes_in = 0;

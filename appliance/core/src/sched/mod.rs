@@ -1,11 +1,32 @@
-//! Schedulers: which real server gets a new connection (`ipvsadm -s`).
+//! Schedulers: which real server gets a new connection (`ipvsadm -s`), with IPVS's semantics
+//! (`net/netfilter/ipvs/ip_vs_*.c`), one file each.
 //!
 //! Each scheduler splits a control-path [`Scheduler::rebuild`] (real servers or weights
 //! changed) from a hot-path [`Scheduler::pick`] (one new connection). A worker owns one
-//! instance per service, so cursors and tables are per core and need no locks. Weight 0 means
-//! quiesced: never picked for a new connection.
+//! instance per service — a per-core replica — so cursors and tables need no locks. Weights
+//! come from the shared [`weights::WeightStore`]; weight 0 means quiesced: never picked for a
+//! new connection. All arithmetic is integer; ratios are compared by cross-multiplication.
+//!
+//! Loads across cores: each core counts the connections *it* created (IPVS's activeconns and
+//! inactconns, per core) and lc/wlc/sed/nq/lblc/lblcr balance on those. RSS spreads clients
+//! evenly and independently over cores, so each core's counts are a fair sample of the whole
+//! and the per-core choices add up to a balanced whole; publishing aggregates instead would put
+//! cross-core cache traffic on the connection path for little gain (see `tests/sched_cores.rs`).
 
+pub mod dh;
+pub mod lblc;
+pub mod lblcr;
+pub mod lc;
+pub mod least;
+pub mod mh;
+pub mod nq;
 pub mod rr;
+pub mod sed;
+pub mod sh;
+pub mod table;
+pub mod weights;
+pub mod wlc;
+pub mod wrr;
 
 use crate::service::Dest;
 use std::net::Ipv4Addr;
@@ -21,12 +42,46 @@ pub struct Load {
 
 impl Load {
     /// IPVS's overhead figure: `active * 256 + inactive`.
+    #[inline]
     pub fn overhead(&self) -> u64 {
         u64::from(self.active) * 256 + u64::from(self.inactive)
     }
 }
 
-/// The first packet of a new connection, as the hashing schedulers see it.
+/// What a scheduler sees of its service: the real servers in list order, and the weights and
+/// loads of all real servers by id.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// The service's real servers, in list order.
+    pub dests: &'a [Dest],
+    /// Weights by real-server id (from the weight store).
+    pub weights: &'a [u32],
+    /// Loads by real-server id (this core's counts).
+    pub loads: &'a [Load],
+}
+
+impl View<'_> {
+    /// Weight of the `i`-th server.
+    #[inline]
+    pub fn weight(&self, i: usize) -> u32 {
+        self.weights[usize::from(self.dests[i].id)]
+    }
+
+    /// Load of the `i`-th server.
+    #[inline]
+    pub fn load(&self, i: usize) -> Load {
+        self.loads[usize::from(self.dests[i].id)]
+    }
+
+    /// IPVS's `is_overloaded` for lblc/lblcr: server `i` has more active connections than its
+    /// weight while some server of the service is under half load (`active * 2 < weight`).
+    pub fn lblc_overloaded(&self, i: usize) -> bool {
+        u64::from(self.load(i).active) > u64::from(self.weight(i))
+            && (0..self.dests.len()).any(|j| u64::from(self.load(j).active) * 2 < u64::from(self.weight(j)))
+    }
+}
+
+/// The first packet of a new connection, as schedulers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     /// IP protocol.
@@ -35,9 +90,9 @@ pub struct Flow {
     pub src: Ipv4Addr,
     /// Client port.
     pub sport: u16,
-    /// Virtual address.
+    /// Destination (virtual) address.
     pub dst: Ipv4Addr,
-    /// Virtual port.
+    /// Destination (virtual) port.
     pub dport: u16,
 }
 
@@ -46,19 +101,65 @@ pub trait Scheduler: Send + std::fmt::Debug {
     /// The name `ipvsadm -s` uses.
     fn name(&self) -> &'static str;
     /// Control path: the service's real servers or weights changed.
-    fn rebuild(&mut self, dests: &[Dest]);
-    /// Hot path: the index (into `dests`) of the real server for a new connection, or `None`
-    /// when no real server may take one. `loads` is indexed by [`Dest::id`].
-    fn pick(&mut self, dests: &[Dest], loads: &[Load], flow: &Flow) -> Option<usize>;
+    fn rebuild(&mut self, view: &View<'_>);
+    /// Hot path: the index (into `view.dests`) of the server for a new connection at second
+    /// `now`, or `None` when no server may take one.
+    fn pick(&mut self, view: &View<'_>, flow: &Flow, now: u32) -> Option<usize>;
+    /// The load of server `i` changed (connection made, established, closed or expired).
+    fn load_changed(&mut self, _view: &View<'_>, _i: usize) {}
+    /// Ages internal tables (lblc/lblcr): at most `budget` slots per call.
+    fn expire(&mut self, _now: u32, _budget: usize) {}
 }
 
-/// Scheduler names rvs implements.
-pub const NAMES: &[&str] = &["rr"];
+/// Scheduler names rvs implements, as `ipvsadm -s` spells them.
+pub const NAMES: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"];
+
+/// Seed for the hashing schedulers' tables: the same on every core and every director, so
+/// all replicas map a client to the same server (Maglev's point).
+pub const HASH_SEED: u64 = 0x7276_735f_6d68_0001;
 
 /// A new scheduler by its `ipvsadm -s` name.
 pub fn new_scheduler(name: &str) -> Option<Box<dyn Scheduler>> {
-    match name {
-        "rr" => Some(Box::new(rr::RoundRobin::default())),
-        _ => None,
+    Some(match name {
+        "rr" => Box::new(rr::RoundRobin::default()),
+        "wrr" => Box::new(wrr::WeightedRoundRobin::default()),
+        "lc" => Box::new(lc::LeastConnection::default()),
+        "wlc" => Box::new(wlc::WeightedLeastConnection::default()),
+        "sed" => Box::new(sed::ShortestExpectedDelay::default()),
+        "nq" => Box::new(nq::NeverQueue::default()),
+        "lblc" => Box::new(lblc::Lblc::new(lblc::DEFAULT_CAPACITY, lblc::DEFAULT_EXPIRATION)),
+        "lblcr" => Box::new(lblcr::Lblcr::new(lblcr::DEFAULT_CAPACITY, lblcr::DEFAULT_EXPIRATION)),
+        "dh" => Box::new(dh::DestinationHash::default()),
+        "sh" => Box::new(sh::SourceHash::default()),
+        "mh" => Box::new(mh::Maglev::new(mh::DEFAULT_TABLE_SIZE)),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+    use crate::service::{Forward, MAX_DESTS};
+
+    /// Servers 0..n with the given weights (ids = indices) and zero loads.
+    pub fn setup(weights: &[u32]) -> (Vec<Dest>, Vec<u32>, Vec<Load>) {
+        let dests = weights
+            .iter()
+            .enumerate()
+            .map(|(i, _)| Dest {
+                id: i as u16,
+                addr: Ipv4Addr::from(0xC613_0000 + i as u32),
+                port: 80,
+                weight: weights[i],
+                forward: Forward::Nat,
+            })
+            .collect();
+        let mut w = vec![0; MAX_DESTS];
+        w[..weights.len()].copy_from_slice(weights);
+        (dests, w, vec![Load::default(); MAX_DESTS])
+    }
+
+    pub fn flow(src: u32) -> Flow {
+        Flow { proto: 6, src: Ipv4Addr::from(src), sport: 1024, dst: Ipv4Addr::new(198, 18, 0, 100), dport: 80 }
     }
 }

@@ -1,17 +1,15 @@
-//! Round robin (`rr`), as `ip_vs_rr.c`:
+//! Round robin (`rr`, `ip_vs_rr.c`).
 //!
 //! ```text
-//! pick: starting after the last server picked, take the next one (in list order, wrapping)
-//!       whose weight is > 0; none -> no server.
+//! pick: from the server after the one picked last, in list order (wrapping), take the first
+//!       whose weight > 0; none -> no server.
 //! ```
 
-use super::{Flow, Load, Scheduler};
-use crate::service::Dest;
+use super::{Flow, Scheduler, View};
 
 /// Round-robin cursor.
 #[derive(Debug, Default, Clone)]
 pub struct RoundRobin {
-    /// Index of the server picked last (None before the first pick).
     last: Option<usize>,
 }
 
@@ -20,18 +18,18 @@ impl Scheduler for RoundRobin {
         "rr"
     }
 
-    fn rebuild(&mut self, dests: &[Dest]) {
-        if self.last.is_some_and(|l| l >= dests.len()) {
+    fn rebuild(&mut self, view: &View<'_>) {
+        if self.last.is_some_and(|l| l >= view.dests.len()) {
             self.last = None;
         }
     }
 
-    fn pick(&mut self, dests: &[Dest], _loads: &[Load], _flow: &Flow) -> Option<usize> {
-        let n = dests.len();
+    fn pick(&mut self, view: &View<'_>, _flow: &Flow, _now: u32) -> Option<usize> {
+        let n = view.dests.len();
         let start = self.last.map_or(0, |l| l + 1);
         for k in 0..n {
             let i = (start + k) % n;
-            if dests[i].weight > 0 {
+            if view.weight(i) > 0 {
                 self.last = Some(i);
                 return Some(i);
             }
@@ -43,44 +41,22 @@ impl Scheduler for RoundRobin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Forward;
-    use std::net::Ipv4Addr;
-
-    fn dests(weights: &[u32]) -> Vec<Dest> {
-        weights
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| Dest {
-                id: i as u16,
-                addr: Ipv4Addr::new(198, 19, 0, 10 + i as u8),
-                port: 80,
-                weight: w,
-                forward: Forward::Nat,
-            })
-            .collect()
-    }
-
-    const FLOW: Flow = Flow {
-        proto: 6,
-        src: Ipv4Addr::new(198, 18, 0, 1),
-        sport: 1000,
-        dst: Ipv4Addr::new(198, 18, 0, 100),
-        dport: 80,
-    };
+    use crate::sched::testutil::*;
 
     #[test]
-    fn cycles_in_order_skipping_quiesced() {
-        let d = dests(&[1, 0, 5, 1]);
-        let mut rr = RoundRobin::default();
-        let loads = vec![Load::default(); 4];
-        let picks: Vec<usize> = (0..6).map(|_| rr.pick(&d, &loads, &FLOW).unwrap()).collect();
+    fn cycles_in_list_order_skipping_quiesced() {
+        let (d, w, l) = setup(&[1, 0, 5, 1]);
+        let v = View { dests: &d, weights: &w, loads: &l };
+        let mut s = RoundRobin::default();
+        s.rebuild(&v);
+        let picks: Vec<usize> = (0..6).map(|_| s.pick(&v, &flow(1), 0).unwrap()).collect();
         assert_eq!(picks, vec![0, 2, 3, 0, 2, 3]);
     }
 
     #[test]
     fn all_quiesced_or_empty_gives_none() {
-        let mut rr = RoundRobin::default();
-        assert_eq!(rr.pick(&dests(&[0, 0]), &[Load::default(); 2], &FLOW), None);
-        assert_eq!(rr.pick(&[], &[], &FLOW), None);
+        let (d, w, l) = setup(&[0, 0]);
+        assert_eq!(RoundRobin::default().pick(&View { dests: &d, weights: &w, loads: &l }, &flow(1), 0), None);
+        assert_eq!(RoundRobin::default().pick(&View { dests: &[], weights: &w, loads: &l }, &flow(1), 0), None);
     }
 }
