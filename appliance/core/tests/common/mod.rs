@@ -150,3 +150,34 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("vlan", enc(&[(0, PacketBuilder { vlan: Some(7), ..from_client(VIP_DR) }.tcp(3, 80, SYN, 1, b""))])),
     ]
 }
+
+/// A snapshot of the test network with other services.
+pub fn snapshot_with(services: Vec<Service>) -> Snapshot {
+    Snapshot::new(interfaces(), services, neighbours(), Timeouts::default()).expect("valid test config")
+}
+
+/// A service on the test network (ids: service `id`, real servers `first_dest..`).
+pub fn service(
+    id: u16,
+    protocol: Protocol,
+    vip: Ipv4Addr,
+    sched: &str,
+    reals: &[(Ipv4Addr, u32)],
+    forward: Forward,
+    first_dest: u16,
+) -> Service {
+    Service {
+        id,
+        protocol,
+        vip,
+        port: 80,
+        scheduler: sched.into(),
+        persistence: 0,
+        persistence_prefix: 32,
+        dests: reals
+            .iter()
+            .enumerate()
+            .map(|(i, &(addr, weight))| Dest { id: first_dest + i as u16, addr, port: 80, weight, forward })
+            .collect(),
+    }
+}
