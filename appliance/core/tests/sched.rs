@@ -2,6 +2,9 @@
 //! comparing the O(1) tree picks with a literal transcription of IPVS's linear scans under
 //! random load changes, lblc/lblcr overload and replication, and Maglev's disruption.
 
+// The reference scans are literal transcriptions of IPVS's C loops, index for index.
+#![allow(clippy::needless_range_loop)]
+
 use proptest::prelude::*;
 use rvs_core::sched::{new_scheduler, Flow, Load, Scheduler, View};
 use rvs_core::service::{Dest, Forward, MAX_DESTS};
