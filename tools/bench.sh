@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo bench -p rvs-core --bench pipeline
+cargo bench -p rvs-core --bench pipeline --bench sched
 cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write docs/BENCHMARKS.md --command tools/bench.sh

@@ -8,35 +8,52 @@
 
 use super::View;
 
-const NONE: u32 = u32::MAX;
-
 /// The key of server `i` in a view: `Some((num, den))` with `den > 0`, or `None` if excluded.
 pub type KeyFn = fn(&View<'_>, usize) -> Option<(u64, u64)>;
 
-/// Winner tree; node `k` holds the index of the best server below it.
+/// A node: the winning server below it and that server's key, cached so that replaying a
+/// match reads two adjacent nodes instead of re-deriving keys from loads and weights.
+/// `den == 0` marks "no eligible server".
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    num: u64,
+    den: u64,
+    idx: u32,
+}
+
+const EMPTY: Node = Node { num: 0, den: 0, idx: u32::MAX };
+
+/// Winner tree; node `k` holds the best server below it.
 #[derive(Debug, Clone, Default)]
 pub struct LeastTree {
     leaves: usize,
-    nodes: Vec<u32>,
+    nodes: Vec<Node>,
 }
 
-/// True when server `a` beats server `b` under `key`.
+/// True when node `a` beats node `b`: smaller ratio, or equal ratio and lower index.
 #[inline]
-fn beats(view: &View<'_>, key: KeyFn, a: u32, b: u32) -> bool {
-    if a == NONE {
+fn beats(a: &Node, b: &Node) -> bool {
+    if a.den == 0 {
         return false;
     }
-    if b == NONE {
-        return key(view, a as usize).is_some();
+    if b.den == 0 {
+        return true;
     }
-    match (key(view, a as usize), key(view, b as usize)) {
-        (None, _) => false,
-        (Some(_), None) => true,
-        (Some((an, ad)), Some((bn, bd))) => {
-            let l = u128::from(an) * u128::from(bd);
-            let r = u128::from(bn) * u128::from(ad);
-            l < r || (l == r && a < b)
-        }
+    if (a.num | a.den | b.num | b.den) >> 32 == 0 {
+        // The usual case: both products fit in 64 bits.
+        let (l, r) = (a.num * b.den, b.num * a.den);
+        return l < r || (l == r && a.idx < b.idx);
+    }
+    let l = u128::from(a.num) * u128::from(b.den);
+    let r = u128::from(b.num) * u128::from(a.den);
+    l < r || (l == r && a.idx < b.idx)
+}
+
+#[inline]
+fn leaf(view: &View<'_>, key: KeyFn, i: usize) -> Node {
+    match key(view, i) {
+        Some((num, den)) if den > 0 => Node { num, den, idx: i as u32 },
+        _ => Node { idx: i as u32, ..EMPTY },
     }
 }
 
@@ -46,45 +63,44 @@ impl LeastTree {
         let n = view.dests.len();
         self.leaves = n.next_power_of_two().max(1);
         self.nodes.clear();
-        self.nodes.resize(2 * self.leaves, NONE);
+        self.nodes.resize(2 * self.leaves, EMPTY);
         for i in 0..n {
-            self.nodes[self.leaves + i] = i as u32;
+            self.nodes[self.leaves + i] = leaf(view, key, i);
         }
         for k in (1..self.leaves).rev() {
-            self.nodes[k] = self.winner(view, key, k);
+            self.nodes[k] = self.winner(k);
         }
     }
 
     #[inline]
-    fn winner(&self, view: &View<'_>, key: KeyFn, k: usize) -> u32 {
-        let (l, r) = (self.nodes[2 * k], self.nodes[2 * k + 1]);
-        if beats(view, key, r, l) {
-            r
+    fn winner(&self, k: usize) -> Node {
+        let (l, r) = (&self.nodes[2 * k], &self.nodes[2 * k + 1]);
+        if beats(r, l) {
+            *r
         } else {
-            l
+            *l
         }
     }
 
-    /// Server `i`'s key changed: replays its matches up to the root.
+    /// Server `i`'s key changed: recomputes its leaf and replays its matches up to the root.
     #[inline]
     pub fn update(&mut self, view: &View<'_>, key: KeyFn, i: usize) {
-        if i >= view.dests.len() || self.nodes.len() < 2 * self.leaves || self.leaves == 0 {
+        if i >= view.dests.len() || self.nodes.len() != 2 * self.leaves {
             return;
         }
-        let mut k = (self.leaves + i) / 2;
-        while k >= 1 {
-            self.nodes[k] = self.winner(view, key, k);
+        let mut k = self.leaves + i;
+        self.nodes[k] = leaf(view, key, i);
+        while k > 1 {
             k /= 2;
+            self.nodes[k] = self.winner(k);
         }
     }
 
     /// The server with the least key, if any server is eligible.
     #[inline]
-    pub fn min(&self, view: &View<'_>, key: KeyFn) -> Option<usize> {
-        let w = *self.nodes.get(1).or_else(|| self.nodes.get(self.leaves))?;
-        if w == NONE || key(view, w as usize).is_none() {
-            return None;
-        }
-        Some(w as usize)
+    pub fn min(&self, _view: &View<'_>, _key: KeyFn) -> Option<usize> {
+        // With one leaf, node 1 is that leaf; otherwise it is the final's winner.
+        let root = self.nodes.get(1)?;
+        (root.den != 0).then_some(root.idx as usize)
     }
 }
