@@ -72,13 +72,6 @@ impl View<'_> {
     pub fn load(&self, i: usize) -> Load {
         self.loads[usize::from(self.dests[i].id)]
     }
-
-    /// IPVS's `is_overloaded` for lblc/lblcr: server `i` has more active connections than its
-    /// weight while some server of the service is under half load (`active * 2 < weight`).
-    pub fn lblc_overloaded(&self, i: usize) -> bool {
-        u64::from(self.load(i).active) > u64::from(self.weight(i))
-            && (0..self.dests.len()).any(|j| u64::from(self.load(j).active) * 2 < u64::from(self.weight(j)))
-    }
 }
 
 /// The first packet of a new connection, as schedulers see it.
