@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod frame;
+pub mod neigh;
 pub mod pipeline;
 pub mod sched;
 pub mod service;

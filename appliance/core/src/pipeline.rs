@@ -33,6 +33,7 @@
 use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST};
 use crate::conn::{next_tcp_state, Conn, ConnTable, Direction, State};
 use crate::frame::Frame;
+use crate::neigh::{Learned, NeighbourTable};
 use crate::sched::table::FixedMap;
 use crate::sched::weights::WeightStore;
 use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
@@ -44,7 +45,7 @@ use crate::wire::ethernet::{EtherType, EthernetFrame};
 use crate::wire::icmp::{self, kind};
 use crate::wire::ipv4::{protocol, Ipv4Packet};
 use crate::wire::tcp::flags;
-use crate::wire::{be16, get4, WireError};
+use crate::wire::{be16, get4, Mac, WireError};
 use crate::xmit::nat::{rewrite, End};
 use crate::xmit::{dec_ttl, route, tunnel};
 use std::net::Ipv4Addr;
@@ -62,13 +63,37 @@ pub struct PipelineConfig {
     pub expire_budget: usize,
     /// Persistence templates this core can hold.
     pub template_capacity: usize,
+    /// This worker's index among `cores`.
+    pub core: u16,
+    /// Workers in the dataplane: with more than one, connections that need both directions
+    /// (NAT) or persistence are steered to an owner core ([`Snapshot::owner`]).
+    pub cores: u16,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { conn_capacity: 1 << 16, hash_seed: 0x5eed, expire_budget: 1024, template_capacity: 16384 }
+        PipelineConfig {
+            conn_capacity: 1 << 16,
+            hash_seed: 0x5eed,
+            expire_budget: 1024,
+            template_capacity: 16384,
+            core: 0,
+            cores: 1,
+        }
     }
 }
+
+/// State the workers share, written by the control plane: weights and neighbours.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    /// Real-server weights.
+    pub weights: Arc<WeightStore>,
+    /// Learned neighbours.
+    pub neighbours: Arc<NeighbourTable>,
+}
+
+/// ARP senders one burst may report before the rest are ignored (they come again).
+pub const LEARN_MAX: usize = 64;
 
 /// A persistence template: the real server a client network is pinned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +151,11 @@ struct Core {
     weights: Vec<u32>,
     store: Arc<WeightStore>,
     weights_gen: u64,
+    neigh: Arc<NeighbourTable>,
+    learned: [Learned; LEARN_MAX],
+    learned_len: usize,
+    core_id: u16,
+    cores: u16,
     ident: u16,
     expire_budget: usize,
 }
@@ -143,16 +173,16 @@ fn secs(now_ms: u64) -> u32 {
 }
 
 impl Pipeline {
-    /// A pipeline on `snap` with a weight store of its own holding the snapshot's weights, its
-    /// clock starting at `now_ms`.
+    /// A pipeline on `snap` with shared state of its own (weights from the snapshot, no learned
+    /// neighbours), its clock starting at `now_ms`.
     pub fn new(cfg: PipelineConfig, snap: Arc<Snapshot>, now_ms: u64) -> Self {
-        let store = Arc::new(WeightStore::new());
-        store.publish(&snap);
-        Self::with_store(cfg, snap, store, now_ms)
+        let shared = Shared::default();
+        shared.weights.publish(&snap);
+        Self::with_shared(cfg, snap, shared, now_ms)
     }
 
-    /// A pipeline on `snap` reading weights from the shared `store`.
-    pub fn with_store(cfg: PipelineConfig, snap: Arc<Snapshot>, store: Arc<WeightStore>, now_ms: u64) -> Self {
+    /// A pipeline on `snap` reading weights and neighbours from `shared`.
+    pub fn with_shared(cfg: PipelineConfig, snap: Arc<Snapshot>, shared: Shared, now_ms: u64) -> Self {
         let mut core = Core {
             conns: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
             counters: Counters::default(),
@@ -162,8 +192,13 @@ impl Pipeline {
             scheds: (0..MAX_SERVICES).map(|_| None).collect(),
             templates: FixedMap::new(cfg.template_capacity, cfg.hash_seed ^ 0x7e3a),
             weights: vec![0; MAX_DESTS],
-            store,
+            store: shared.weights,
             weights_gen: u64::MAX,
+            neigh: shared.neighbours,
+            learned: [Learned { ip: Ipv4Addr::UNSPECIFIED, mac: Mac::ZERO, port: 0 }; LEARN_MAX],
+            learned_len: 0,
+            core_id: cfg.core,
+            cores: cfg.cores.max(1),
             ident: (cfg.hash_seed as u16) | 1,
             expire_budget: cfg.expire_budget.max(1),
         };
@@ -190,6 +225,12 @@ impl Pipeline {
     /// The weight store this pipeline reads.
     pub fn weight_store(&self) -> &Arc<WeightStore> {
         &self.core.store
+    }
+
+    /// ARP senders seen since the last call (for the control plane to learn), then forgets them.
+    pub fn take_learned(&mut self) -> &[Learned] {
+        let n = std::mem::take(&mut self.core.learned_len);
+        &self.core.learned[..n]
     }
 
     /// The weights this core schedules with, by real-server id.
@@ -440,6 +481,11 @@ impl Core {
         let Ok(repr) = ArpRepr::parse(&ArpPacket::new_unchecked(&frame.data()[l2..])) else {
             return Verdict::Drop(DropReason::ArpMalformed);
         };
+        let itf = &snap.interfaces()[usize::from(port)];
+        if itf.contains(repr.sender_ip) && !repr.sender_ip.is_unspecified() && self.learned_len < LEARN_MAX {
+            self.learned[self.learned_len] = Learned { ip: repr.sender_ip, mac: repr.sender_mac, port };
+            self.learned_len += 1;
+        }
         let tip = repr.target_ip;
         if repr.operation != arp::OP_REQUEST || !(snap.is_vip(tip) || snap.local_port(tip).is_some()) {
             return Verdict::ToKernel;
@@ -538,7 +584,18 @@ impl Core {
         if let Some(idx) = self.conns.lookup_reply(ip.proto, src, sport, dst, dport) {
             return self.outbound(snap, now, frame, ip, idx, tcp_flags);
         }
-        if let Some(svc) = snap.service(ip.proto, ip.dst, dport) {
+        let svc = snap.service(ip.proto, ip.dst, dport);
+        if self.cores > 1 {
+            let client = match svc {
+                Some(s) if snap.steered(s.id) => Some(ip.src),
+                None if snap.is_nat_real(ip.proto, ip.src, sport) => Some(ip.dst),
+                _ => None,
+            };
+            if let Some(o) = client.map(|c| snap.owner(c, self.cores)).filter(|&o| o != self.core_id) {
+                return Verdict::Redirect(o);
+            }
+        }
+        if let Some(svc) = svc {
             if ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
                 return Verdict::Drop(DropReason::NoConnection);
             }
@@ -718,7 +775,8 @@ impl Core {
     ) -> Verdict {
         let rip = Ipv4Addr::from(c.daddr);
         let Some(rt) = snap.route(rip) else { return Verdict::Drop(DropReason::NoRoute) };
-        let Some(mac) = snap.neighbour(rt.next_hop) else { return Verdict::Drop(DropReason::NoNeighbour) };
+        let known = self.mac_for(snap, rt.next_hop);
+        let mac = known.unwrap_or(Mac::ZERO);
         let egress = &snap.interfaces()[usize::from(rt.port)];
         match c.forward {
             Forward::Nat => {
@@ -769,7 +827,22 @@ impl Core {
                 route::set_macs(frame.data_mut(), egress.mac, mac);
             }
         }
-        Verdict::Forward(rt.port)
+        Self::ready_or_pending(known, rt.port, rt.next_hop)
+    }
+
+    /// The MAC of an on-link next hop: a static entry of the configuration, else a learned one.
+    #[inline]
+    fn mac_for(&self, snap: &Snapshot, next_hop: Ipv4Addr) -> Option<Mac> {
+        snap.neighbour(next_hop).or_else(|| self.neigh.lookup(next_hop))
+    }
+
+    /// Forward if the next hop's MAC was known (and written), else hold for resolution.
+    #[inline]
+    fn ready_or_pending(mac: Option<Mac>, port: u16, next_hop: Ipv4Addr) -> Verdict {
+        match mac {
+            Some(_) => Verdict::Forward(port),
+            None => Verdict::Pending { port, next_hop },
+        }
     }
 
     /// Server -> client on NAT connection `idx`.
@@ -807,7 +880,7 @@ impl Core {
         let cip = Ipv4Addr::from(c.caddr);
         let vip = Ipv4Addr::from(c.vaddr).octets();
         let Some(rt) = snap.route(cip) else { return Verdict::Drop(DropReason::NoRoute) };
-        let Some(mac) = snap.neighbour(rt.next_hop) else { return Verdict::Drop(DropReason::NoNeighbour) };
+        let known = self.mac_for(snap, rt.next_hop);
         let egress = &snap.interfaces()[usize::from(rt.port)];
         let d = frame.data_mut();
         if !dec_ttl(d, ip.l3) {
@@ -818,8 +891,8 @@ impl Core {
         } else {
             rewrite(d, ip.l3, ip.l4, ip.proto, End::Src, vip, c.vport, true);
         }
-        route::set_macs(d, egress.mac, mac);
-        Verdict::Forward(rt.port)
+        route::set_macs(d, egress.mac, known.unwrap_or(Mac::ZERO));
+        Self::ready_or_pending(known, rt.port, rt.next_hop)
     }
 
     fn icmp<F: Frame>(&mut self, snap: &Snapshot, _now: u32, port: u16, frame: &mut F, ip: &Ip) -> Verdict {
@@ -868,6 +941,16 @@ impl Core {
             let c = *self.conns.get(idx);
             self.account_out(idx, ip.len());
             return self.send_to_client(snap, frame, ip, &c, true);
+        }
+        // Either may belong to a connection another core owns (the client is the quoted dst).
+        if self.cores > 1 {
+            let (qs, qd) = (Ipv4Addr::from(qsrc), Ipv4Addr::from(qdst));
+            let steered = snap.service(qproto, qs, qsport).is_some_and(|s| snap.steered(s.id))
+                || snap.is_nat_real(qproto, qs, qsport);
+            let o = snap.owner(qd, self.cores);
+            if steered && o != self.core_id {
+                return Verdict::Redirect(o);
+            }
         }
         if snap.local_port(ip.dst).is_some() {
             Verdict::ToKernel

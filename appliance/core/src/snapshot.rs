@@ -24,6 +24,14 @@ pub struct Snapshot {
     svc_by_id: Vec<u32>,
     /// Real-server id -> (service position, index in its list); NONE if absent.
     dest_loc: Vec<(u32, u32)>,
+    /// Service id -> its connections are steered to an owner core (NAT reals or persistence).
+    steered: Vec<bool>,
+    /// Sorted (protocol, address, port) of every NAT real server: sources of replies.
+    nat_reals: Vec<(u8, u32, u16)>,
+    /// Client addresses are masked to this prefix to pick the owner core: the coarsest
+    /// persistence netmask configured (32 when none), so a persistent client network stays on
+    /// one core.
+    steer_prefix: u8,
 }
 
 const NONE: u32 = u32::MAX;
@@ -108,6 +116,21 @@ impl Snapshot {
         let mut neighbours: Vec<(u32, Mac)> = neighbours.into_iter().map(|(a, m)| (u32::from(a), m)).collect();
         neighbours.sort_unstable_by_key(|n| n.0);
         neighbours.dedup_by_key(|n| n.0);
+        let mut steered = vec![false; MAX_SERVICES];
+        let mut nat_reals = Vec::new();
+        let mut steer_prefix = 32u8;
+        for s in &services {
+            let nat = s.dests.iter().any(|d| d.forward == Forward::Nat);
+            steered[usize::from(s.id)] = nat || s.persistence > 0;
+            if s.persistence > 0 {
+                steer_prefix = steer_prefix.min(s.persistence_prefix);
+            }
+            for d in s.dests.iter().filter(|d| d.forward == Forward::Nat) {
+                nat_reals.push((s.protocol.number(), u32::from(d.addr), d.port));
+            }
+        }
+        nat_reals.sort_unstable();
+        nat_reals.dedup();
         let mut svc_by_id = vec![NONE; MAX_SERVICES];
         let mut dest_loc = vec![(NONE, NONE); MAX_DESTS];
         for (pos, s) in services.iter().enumerate() {
@@ -117,6 +140,9 @@ impl Snapshot {
             }
         }
         Ok(Snapshot {
+            steered,
+            nat_reals,
+            steer_prefix,
             svc_by_id,
             dest_loc,
             interfaces,
@@ -156,6 +182,31 @@ impl Snapshot {
     /// Timeouts.
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// True when connections of service `id` are steered to an owner core.
+    #[inline]
+    pub fn steered(&self, id: u16) -> bool {
+        self.steered.get(usize::from(id)).copied().unwrap_or(false)
+    }
+
+    /// True when (protocol, address, port) is a NAT real server (its packets may be replies).
+    #[inline]
+    pub fn is_nat_real(&self, proto: u8, addr: Ipv4Addr, port: u16) -> bool {
+        self.nat_reals.binary_search(&(proto, u32::from(addr), port)).is_ok()
+    }
+
+    /// The core (of `cores`) that owns connections of client `client`: both directions of a
+    /// NAT connection compute the same one (from the client address), as do all clients of a
+    /// persistent network.
+    #[inline]
+    pub fn owner(&self, client: Ipv4Addr, cores: u16) -> u16 {
+        if cores <= 1 {
+            return 0;
+        }
+        let k = u32::from(client) & crate::service::prefix_mask(self.steer_prefix);
+        let h = (u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
+        ((u64::from(h) * u64::from(cores)) >> 32) as u16
     }
 
     /// The service with id `id`.

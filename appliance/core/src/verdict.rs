@@ -12,6 +12,16 @@ pub enum Verdict {
     Reply,
     /// Hand to the host's kernel (exception path): traffic for the director itself.
     ToKernel,
+    /// Ready to go out of `port` but for its destination MAC: hold it until `next_hop`
+    /// resolves (ARP), then write that MAC and send it.
+    Pending {
+        /// Egress port.
+        port: u16,
+        /// The on-link next hop whose MAC is missing.
+        next_hop: std::net::Ipv4Addr,
+    },
+    /// Belongs to a connection owned by another core: hand the frame, unchanged, to that core.
+    Redirect(u16),
     /// Drop it, for this reason.
     Drop(DropReason),
 }
@@ -106,6 +116,10 @@ pub struct Counters {
     pub replied: u64,
     /// Handed to the kernel.
     pub to_kernel: u64,
+    /// Held for neighbour resolution.
+    pub pending: u64,
+    /// Handed to the owning core.
+    pub redirected: u64,
     /// Dropped, by reason.
     pub dropped: [u64; DropReason::COUNT],
     /// Connections created.
@@ -123,6 +137,8 @@ impl Default for Counters {
             forwarded: 0,
             replied: 0,
             to_kernel: 0,
+            pending: 0,
+            redirected: 0,
             dropped: [0; DropReason::COUNT],
             new_conns: 0,
             expired_conns: 0,
@@ -140,6 +156,8 @@ impl Counters {
             Verdict::Forward(_) => self.forwarded += 1,
             Verdict::Reply => self.replied += 1,
             Verdict::ToKernel => self.to_kernel += 1,
+            Verdict::Pending { .. } => self.pending += 1,
+            Verdict::Redirect(_) => self.redirected += 1,
             Verdict::Drop(r) => self.dropped[r as usize] += 1,
         }
     }
@@ -160,6 +178,8 @@ impl Counters {
         self.forwarded += o.forwarded;
         self.replied += o.replied;
         self.to_kernel += o.to_kernel;
+        self.pending += o.pending;
+        self.redirected += o.redirected;
         for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {
             *a += b;
         }

@@ -23,7 +23,12 @@ fn cores(n: usize, weights: (u32, u32)) -> (Vec<Pipeline>, Arc<WeightStore>) {
     let ps = (0..n)
         .map(|k| {
             let cfg = PipelineConfig { hash_seed: 0x1000 + k as u64, ..PipelineConfig::default() };
-            Pipeline::with_store(cfg, Arc::clone(&snap), Arc::clone(&store), NOW)
+            Pipeline::with_shared(
+                cfg,
+                Arc::clone(&snap),
+                rvs_core::pipeline::Shared { weights: Arc::clone(&store), ..Default::default() },
+                NOW,
+            )
         })
         .collect();
     (ps, store)

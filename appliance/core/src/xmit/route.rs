@@ -21,3 +21,9 @@ pub fn reply_macs(pkt: &mut [u8], ours: Mac) {
     peer.copy_from_slice(&pkt[6..12]);
     set_macs(pkt, ours, Mac(peer));
 }
+
+/// Sets only the Ethernet destination MAC (a held frame whose next hop just resolved).
+#[inline]
+pub fn set_dst_mac(pkt: &mut [u8], dst: Mac) {
+    pkt[0..6].copy_from_slice(&dst.0);
+}

@@ -43,7 +43,8 @@ pub fn run(mut data: &[u8]) {
         let v = p.process(now, u16::from(ctl & 1), &mut frame);
         match v {
             Verdict::Forward(port) => assert!(port < 2, "forward to a port that does not exist"),
-            Verdict::Reply | Verdict::ToKernel | Verdict::Drop(_) => {}
+            Verdict::Redirect(_) => panic!("one core: nothing to redirect"),
+            Verdict::Pending { .. } | Verdict::Reply | Verdict::ToKernel | Verdict::Drop(_) => {}
         }
         if matches!(v, Verdict::Forward(_) | Verdict::Reply) {
             let d = frame.data();
@@ -55,5 +56,5 @@ pub fn run(mut data: &[u8]) {
         }
     }
     let c = p.counters();
-    assert_eq!(c.rx, c.forwarded + c.replied + c.to_kernel + c.total_drops());
+    assert_eq!(c.rx, c.forwarded + c.replied + c.to_kernel + c.pending + c.redirected + c.total_drops());
 }

@@ -1,0 +1,263 @@
+//! Neighbours (ARP, RFC 826): the shared table that maps on-link IPv4 next hops to MACs.
+//!
+//! One writer — the daemon's control thread — learns entries from ARP traffic the workers see
+//! (the pipeline reports every ARP sender on a connected network as a [`Learned`] event) and ages
+//! them; every worker reads the table on its forwarding path without locks (a sequence lock:
+//! a reader retries in the rare case the writer changed the table under it). Static entries from
+//! the configuration live in the [`crate::Snapshot`] and win over learned ones.
+//!
+//! A packet whose next hop is not known yet is not dropped: the pipeline returns
+//! [`crate::Verdict::Pending`], and the worker holds it (a bounded number per next hop) while it
+//! asks with an ARP request, then sends it once the answer is in the table.
+
+use crate::wire::Mac;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// An ARP sender seen by a worker: `ip` is at `mac` behind `port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    /// The sender's address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: Mac,
+    /// The port it was seen on.
+    pub port: u16,
+}
+
+/// Default capacity (entries).
+pub const DEFAULT_CAPACITY: usize = 4096;
+
+const EMPTY_IP: u32 = 0;
+
+/// The shared neighbour table (open addressing, linear probing, fixed capacity).
+#[derive(Debug)]
+pub struct NeighbourTable {
+    gen: AtomicU64,
+    ips: Vec<AtomicU32>,
+    /// MAC in the low 48 bits; bits 48..63 hold the second (mod 2^16) it was confirmed.
+    macs: Vec<AtomicU64>,
+    mask: usize,
+    cap: usize,
+    /// Entries held (written by the writer only).
+    count: AtomicUsize,
+}
+
+#[inline]
+fn slot_of(ip: u32, mask: usize) -> usize {
+    (ip.wrapping_mul(0x9E37_79B1) >> 8) as usize & mask
+}
+
+fn pack(mac: Mac, now: u32) -> u64 {
+    let m = mac.0;
+    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]) | u64::from(now as u16) << 48
+}
+
+fn unpack(v: u64) -> Mac {
+    let b = v.to_be_bytes();
+    Mac([b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+impl NeighbourTable {
+    /// A table for up to `capacity` neighbours.
+    pub fn new(capacity: usize) -> Self {
+        let size = (capacity.max(8) * 2).next_power_of_two();
+        NeighbourTable {
+            gen: AtomicU64::new(0),
+            ips: (0..size).map(|_| AtomicU32::new(EMPTY_IP)).collect(),
+            macs: (0..size).map(|_| AtomicU64::new(0)).collect(),
+            mask: size - 1,
+            cap: capacity.max(8),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    /// The MAC of `ip`, if known. Lock-free; never blocks the caller for long.
+    #[inline]
+    pub fn lookup(&self, ip: Ipv4Addr) -> Option<Mac> {
+        let key = u32::from(ip);
+        if key == EMPTY_IP {
+            return None;
+        }
+        loop {
+            let g = self.gen.load(Ordering::Acquire);
+            if g & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut i = slot_of(key, self.mask);
+            let mut found = None;
+            for _ in 0..=self.mask {
+                let k = self.ips[i].load(Ordering::Relaxed);
+                if k == EMPTY_IP {
+                    break;
+                }
+                if k == key {
+                    found = Some(unpack(self.macs[i].load(Ordering::Relaxed)));
+                    break;
+                }
+                i = (i + 1) & self.mask;
+            }
+            fence(Ordering::Acquire);
+            if self.gen.load(Ordering::Relaxed) == g {
+                return found;
+            }
+        }
+    }
+
+    /// Records `ip` at `mac`, confirmed at second `now` (writer only). `false` if full.
+    pub fn learn(&self, ip: Ipv4Addr, mac: Mac, now: u32) -> bool {
+        let key = u32::from(ip);
+        if key == EMPTY_IP {
+            return false;
+        }
+        let mut i = slot_of(key, self.mask);
+        for _ in 0..=self.mask {
+            let k = self.ips[i].load(Ordering::Relaxed);
+            if k == key || k == EMPTY_IP {
+                if k == EMPTY_IP {
+                    if self.len() >= self.cap {
+                        return false;
+                    }
+                    self.count.fetch_add(1, Ordering::Relaxed);
+                }
+                self.gen.fetch_add(1, Ordering::AcqRel);
+                self.macs[i].store(pack(mac, now), Ordering::Relaxed);
+                self.ips[i].store(key, Ordering::Relaxed);
+                self.gen.fetch_add(1, Ordering::Release);
+                return true;
+            }
+            i = (i + 1) & self.mask;
+        }
+        false
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry with the age (seconds, mod 2^16) at `now` (control path).
+    pub fn entries(&self, now: u32) -> Vec<(Ipv4Addr, Mac, u32)> {
+        self.ips
+            .iter()
+            .zip(self.macs.iter())
+            .filter_map(|(k, m)| {
+                let k = k.load(Ordering::Relaxed);
+                (k != EMPTY_IP).then(|| {
+                    let v = m.load(Ordering::Relaxed);
+                    let age = (now as u16).wrapping_sub((v >> 48) as u16);
+                    (Ipv4Addr::from(k), unpack(v), u32::from(age))
+                })
+            })
+            .collect()
+    }
+
+    /// Removes entries not confirmed for more than `max_age` seconds (writer only): rebuilds the
+    /// probe chains so lookups stay correct. Returns how many went.
+    pub fn age(&self, now: u32, max_age: u32) -> usize {
+        let keep: Vec<(u32, u64)> = self
+            .ips
+            .iter()
+            .zip(self.macs.iter())
+            .filter_map(|(k, m)| {
+                let k = k.load(Ordering::Relaxed);
+                let v = m.load(Ordering::Relaxed);
+                let age = u32::from((now as u16).wrapping_sub((v >> 48) as u16));
+                (k != EMPTY_IP && age <= max_age).then_some((k, v))
+            })
+            .collect();
+        let before = self.len();
+        if keep.len() == before {
+            return 0;
+        }
+        self.gen.fetch_add(1, Ordering::AcqRel);
+        for k in &self.ips {
+            k.store(EMPTY_IP, Ordering::Relaxed);
+        }
+        for (key, v) in &keep {
+            let mut i = slot_of(*key, self.mask);
+            while self.ips[i].load(Ordering::Relaxed) != EMPTY_IP {
+                i = (i + 1) & self.mask;
+            }
+            self.macs[i].store(*v, Ordering::Relaxed);
+            self.ips[i].store(*key, Ordering::Relaxed);
+        }
+        self.count.store(keep.len(), Ordering::Relaxed);
+        self.gen.fetch_add(1, Ordering::Release);
+        before - keep.len()
+    }
+}
+
+impl Default for NeighbourTable {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(0xC612_0000 + n)
+    }
+
+    #[test]
+    fn learn_lookup_update_and_age() {
+        let t = NeighbourTable::new(64);
+        assert_eq!(t.lookup(ip(1)), None);
+        assert!(t.learn(ip(1), Mac([2, 0, 0, 0, 0, 1]), 100));
+        assert!(t.learn(ip(2), Mac([2, 0, 0, 0, 0, 2]), 150));
+        assert_eq!(t.lookup(ip(1)), Some(Mac([2, 0, 0, 0, 0, 1])));
+        assert!(t.learn(ip(1), Mac([2, 0, 0, 0, 0, 9]), 160), "a new MAC replaces the old");
+        assert_eq!(t.lookup(ip(1)), Some(Mac([2, 0, 0, 0, 0, 9])));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.age(400, 300), 0, "both confirmed within 300 s");
+        assert_eq!(t.age(455, 300), 1, "ip(2) last confirmed at 150");
+        assert_eq!(t.lookup(ip(2)), None);
+        assert_eq!(t.lookup(ip(1)), Some(Mac([2, 0, 0, 0, 0, 9])));
+    }
+
+    #[test]
+    fn many_entries_and_colliding_probes_stay_findable_after_aging() {
+        let t = NeighbourTable::new(256);
+        for n in 1..=256u32 {
+            assert!(t.learn(
+                ip(n * 4096),
+                Mac([2, 0, 0, 0, (n >> 8) as u8, n as u8]),
+                if n % 2 == 0 { 10 } else { 500 }
+            ));
+        }
+        assert!(!t.learn(ip(1), Mac([2; 6]), 10), "full: a new entry is refused");
+        assert!(t.learn(ip(4096), Mac([2; 6]), 500), "an existing one can still be updated");
+        assert_eq!(t.age(500, 100), 128);
+        for n in 1..=256u32 {
+            assert_eq!(t.lookup(ip(n * 4096)).is_some(), n % 2 == 1, "entry {n}");
+        }
+    }
+
+    #[test]
+    fn readers_never_see_a_half_written_entry() {
+        use std::sync::Arc;
+        let t = Arc::new(NeighbourTable::new(64));
+        let w = Arc::clone(&t);
+        let writer = std::thread::spawn(move || {
+            for i in 0..20_000u32 {
+                let b = (i % 250) as u8;
+                w.learn(ip(7), Mac([b, b, b, b, b, b]), i);
+            }
+        });
+        while !writer.is_finished() {
+            if let Some(m) = t.lookup(ip(7)) {
+                assert!(m.0.iter().all(|&x| x == m.0[0]), "torn MAC {m}");
+            }
+        }
+        writer.join().unwrap();
+    }
+}
