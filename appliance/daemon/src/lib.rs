@@ -2,5 +2,6 @@
 //! port layer and worker loop the daemon runs.
 #![deny(unsafe_code)]
 
+pub mod config;
 pub mod port;
 pub mod worker;

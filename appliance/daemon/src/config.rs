@@ -1,0 +1,535 @@
+//! `rvs.toml`: the daemon's configuration, parsed with serde/toml into raw types that keep
+//! their source positions, then validated into [`Config`]. A bad file is refused with the file,
+//! line, column and key named; nothing starts half-configured. Shape: `../shared/spec/INTERFACE.md`.
+
+use rvs_core::service::{ConfigError, Dest, Forward, Interface, Protocol, Service, Timeouts};
+use rvs_core::wire::Mac;
+use rvs_core::Snapshot;
+use serde::Deserialize;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A configuration error: where, and what.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{col}: {key}: {msg}")]
+pub struct ConfigFileError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// The key (`service[1].real[0].address`).
+    pub key: String,
+    /// What is wrong.
+    pub msg: String,
+}
+
+/// Default worker connection-table capacity (per core).
+pub const DEFAULT_CONN_CAPACITY: usize = 262_144;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    dataplane: Option<RawDataplane>,
+    #[serde(default)]
+    port: Vec<RawPort>,
+    control: Option<RawControl>,
+    timeouts: Option<RawTimeouts>,
+    #[serde(default)]
+    service: Vec<RawService>,
+    #[serde(default)]
+    neighbour: Vec<RawNeighbour>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataplane {
+    #[serde(default)]
+    eal_args: Vec<String>,
+    lcores: Option<Spanned<Vec<u32>>>,
+    #[serde(default)]
+    busy_poll: bool,
+    conn_capacity: Option<Spanned<usize>>,
+    mbufs: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: Spanned<String>,
+    device: Spanned<String>,
+    address: Spanned<String>,
+    gateway: Option<Spanned<String>>,
+    mtu: Option<Spanned<u16>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    socket: Option<String>,
+    metrics: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    tcp: Option<Spanned<u32>>,
+    tcpfin: Option<Spanned<u32>>,
+    udp: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    protocol: Spanned<String>,
+    vip: Spanned<String>,
+    port: Spanned<u16>,
+    scheduler: Option<Spanned<String>>,
+    #[serde(default)]
+    persistence: u32,
+    netmask: Option<Spanned<String>>,
+    #[serde(default)]
+    real: Vec<RawReal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReal {
+    address: Spanned<String>,
+    port: Option<u16>,
+    weight: Option<u32>,
+    forward: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbour {
+    address: Spanned<String>,
+    mac: Spanned<String>,
+}
+
+/// A port as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConf {
+    /// Name (for logs and stats).
+    pub name: String,
+    /// DPDK device string (vdev or PCI address).
+    pub device: String,
+    /// The director's own address on the port.
+    pub addr: Ipv4Addr,
+    /// Prefix length of the connected network.
+    pub prefix_len: u8,
+    /// Default next hop through this port.
+    pub gateway: Option<Ipv4Addr>,
+    /// MTU.
+    pub mtu: u16,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from.
+    pub file: PathBuf,
+    /// Extra EAL arguments.
+    pub eal_args: Vec<String>,
+    /// CPUs of the worker cores, one worker each.
+    pub lcores: Vec<u32>,
+    /// Never sleep when idle.
+    pub busy_poll: bool,
+    /// Connections per worker.
+    pub conn_capacity: usize,
+    /// Mbufs in the pool.
+    pub mbufs: u32,
+    /// Ports, in order (interface index = position).
+    pub ports: Vec<PortConf>,
+    /// Control socket path.
+    pub socket: PathBuf,
+    /// Prometheus endpoint.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Services with their real servers (ids assigned in file order).
+    pub services: Vec<Service>,
+    /// Static neighbours.
+    pub neighbours: Vec<(Ipv4Addr, Mac)>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, key: impl Into<String>, msg: impl Into<String>) -> ConfigFileError {
+        let upto = &self.text[..span.start.min(self.text.len())];
+        let line = upto.matches('\n').count() + 1;
+        let col = upto.len() - upto.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ConfigFileError { file: self.file.to_owned(), line, col, key: key.into(), msg: msg.into() }
+    }
+
+    fn ip(&self, v: &Spanned<String>, key: &str) -> Result<Ipv4Addr, ConfigFileError> {
+        v.get_ref().parse().map_err(|_| self.err(v.span(), key, format!("{:?} is not an IPv4 address", v.get_ref())))
+    }
+}
+
+/// Parses a dotted netmask (`255.255.255.0`) into a prefix length, refusing non-contiguous masks.
+pub fn netmask_prefix(s: &str) -> Option<u8> {
+    let m = u32::from(s.parse::<Ipv4Addr>().ok()?);
+    let ones = m.leading_ones();
+    (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+            file: path.display().to_string(),
+            line: 0,
+            col: 0,
+            key: "(file)".into(),
+            msg: e.to_string(),
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Validates the text of a configuration named `file`.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigFileError> {
+        let cx = Ctx { file, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_owned();
+            let key = msg
+                .split('`')
+                .nth(1)
+                .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+                .unwrap_or("(syntax)")
+                .to_owned();
+            cx.err(span, key, msg)
+        })?;
+
+        let dp = raw.dataplane.unwrap_or(RawDataplane {
+            eal_args: vec![],
+            lcores: None,
+            busy_poll: false,
+            conn_capacity: None,
+            mbufs: None,
+        });
+        let lcores = match &dp.lcores {
+            Some(l) if l.get_ref().is_empty() => return Err(cx.err(l.span(), "dataplane.lcores", "needs at least one worker core")),
+            Some(l) => {
+                let mut v = l.get_ref().clone();
+                v.sort_unstable();
+                v.dedup();
+                if v.len() != l.get_ref().len() {
+                    return Err(cx.err(l.span(), "dataplane.lcores", "a core is listed twice"));
+                }
+                l.get_ref().clone()
+            }
+            None => vec![1],
+        };
+        let conn_capacity = match &dp.conn_capacity {
+            Some(c) if *c.get_ref() < 1024 || *c.get_ref() > 64 << 20 => {
+                return Err(cx.err(c.span(), "dataplane.conn_capacity", "must be 1024 ..= 67108864"))
+            }
+            Some(c) => *c.get_ref(),
+            None => DEFAULT_CONN_CAPACITY,
+        };
+        let mbufs = match &dp.mbufs {
+            Some(m) if *m.get_ref() < 1024 => return Err(cx.err(m.span(), "dataplane.mbufs", "at least 1024")),
+            Some(m) => *m.get_ref(),
+            None => 16383,
+        };
+
+        if raw.port.is_empty() {
+            return Err(cx.err(0..0, "port", "at least one [[port]] is needed"));
+        }
+        let mut ports = Vec::new();
+        for (i, p) in raw.port.iter().enumerate() {
+            let key = |k: &str| format!("port[{i}].{k}");
+            let (a, len) = p
+                .address
+                .get_ref()
+                .split_once('/')
+                .ok_or_else(|| cx.err(p.address.span(), key("address"), "expected ADDRESS/PREFIX, e.g. 10.0.0.1/24"))?;
+            let addr: Ipv4Addr = a
+                .parse()
+                .map_err(|_| cx.err(p.address.span(), key("address"), format!("{a:?} is not an IPv4 address")))?;
+            let prefix_len: u8 = len
+                .parse()
+                .ok()
+                .filter(|&l: &u8| (1..=32).contains(&l))
+                .ok_or_else(|| cx.err(p.address.span(), key("address"), format!("prefix {len:?} is not 1..=32")))?;
+            let gateway = p.gateway.as_ref().map(|g| cx.ip(g, &key("gateway"))).transpose()?;
+            if let (Some(g), Some(gs)) = (gateway, &p.gateway) {
+                if !rvs_core::service::same_prefix(addr, g, prefix_len) {
+                    return Err(cx.err(gs.span(), key("gateway"), format!("{g} is not on {addr}/{prefix_len}")));
+                }
+            }
+            let mtu = match &p.mtu {
+                Some(m) if !(576..=9000).contains(m.get_ref()) => {
+                    return Err(cx.err(m.span(), key("mtu"), "must be 576 ..= 9000"))
+                }
+                Some(m) => *m.get_ref(),
+                None => 1500,
+            };
+            if p.device.get_ref().trim().is_empty() {
+                return Err(cx.err(p.device.span(), key("device"), "empty device string"));
+            }
+            if ports.iter().any(|q: &PortConf| q.name == *p.name.get_ref()) {
+                return Err(cx.err(p.name.span(), key("name"), format!("port name {:?} used twice", p.name.get_ref())));
+            }
+            ports.push(PortConf {
+                name: p.name.get_ref().clone(),
+                device: p.device.get_ref().clone(),
+                addr,
+                prefix_len,
+                gateway,
+                mtu,
+            });
+        }
+
+        let control = raw.control.unwrap_or(RawControl { socket: None, metrics: None });
+        let metrics = control
+            .metrics
+            .as_ref()
+            .map(|m| {
+                m.get_ref().parse().map_err(|_| cx.err(m.span(), "control.metrics", "expected ADDRESS:PORT, e.g. 127.0.0.1:9390"))
+            })
+            .transpose()?;
+
+        let mut timeouts = Timeouts::default();
+        if let Some(t) = &raw.timeouts {
+            for (v, slot, name) in [(&t.tcp, &mut timeouts.tcp, "tcp"), (&t.tcpfin, &mut timeouts.tcpfin, "tcpfin"), (&t.udp, &mut timeouts.udp, "udp")] {
+                if let Some(v) = v {
+                    if *v.get_ref() == 0 || *v.get_ref() > 31 * 24 * 3600 {
+                        return Err(cx.err(v.span(), format!("timeouts.{name}"), "seconds, 1 ..= 2678400"));
+                    }
+                    *slot = *v.get_ref();
+                }
+            }
+        }
+
+        let mut services = Vec::new();
+        let mut next_dest = 0u16;
+        for (si, s) in raw.service.iter().enumerate() {
+            let key = |k: &str| format!("service[{si}].{k}");
+            let protocol = match s.protocol.get_ref().as_str() {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                other => return Err(cx.err(s.protocol.span(), key("protocol"), format!("{other:?}: expected tcp or udp"))),
+            };
+            let vip = cx.ip(&s.vip, &key("vip"))?;
+            if *s.port.get_ref() == 0 {
+                return Err(cx.err(s.port.span(), key("port"), "port 0 is not supported"));
+            }
+            let scheduler = s.scheduler.as_ref().map_or_else(|| "wlc".to_owned(), |x| x.get_ref().clone());
+            if rvs_core::sched::new_scheduler(&scheduler).is_none() {
+                let span = s.scheduler.as_ref().map_or(0..0, |x| x.span());
+                return Err(cx.err(span, key("scheduler"), format!("unknown scheduler {scheduler:?}; one of {}", rvs_core::sched::NAMES.join(" "))));
+            }
+            let persistence_prefix = match &s.netmask {
+                Some(m) => netmask_prefix(m.get_ref())
+                    .ok_or_else(|| cx.err(m.span(), key("netmask"), format!("{:?} is not a netmask", m.get_ref())))?,
+                None => 32,
+            };
+            let mut dests = Vec::new();
+            for (ri, r) in s.real.iter().enumerate() {
+                let rkey = |k: &str| format!("service[{si}].real[{ri}].{k}");
+                let addr = cx.ip(&r.address, &rkey("address"))?;
+                let forward = match r.forward.as_ref().map(|f| f.get_ref().as_str()) {
+                    None | Some("dr") => Forward::DirectRoute,
+                    Some("nat") => Forward::Nat,
+                    Some("tun") => Forward::Tunnel,
+                    Some(other) => {
+                        let span = r.forward.as_ref().map_or(0..0, |f| f.span());
+                        return Err(cx.err(span, rkey("forward"), format!("{other:?}: expected nat, dr or tun")));
+                    }
+                };
+                let port = r.port.unwrap_or(*s.port.get_ref());
+                if forward != Forward::Nat && port != *s.port.get_ref() {
+                    return Err(cx.err(r.address.span(), rkey("port"), "dr and tun real servers use the virtual port"));
+                }
+                if dests.iter().any(|d: &Dest| d.addr == addr && d.port == port) {
+                    return Err(cx.err(r.address.span(), rkey("address"), format!("{addr}:{port} listed twice")));
+                }
+                dests.push(Dest { id: next_dest, addr, port, weight: r.weight.unwrap_or(1), forward });
+                next_dest += 1;
+            }
+            let svc = Service {
+                id: si as u16,
+                protocol,
+                vip,
+                port: *s.port.get_ref(),
+                scheduler,
+                persistence: s.persistence,
+                persistence_prefix,
+                dests,
+            };
+            if services.iter().any(|o: &Service| o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port) {
+                return Err(cx.err(s.vip.span(), key("vip"), format!("service {} defined twice", svc.name())));
+            }
+            services.push(svc);
+        }
+
+        let mut neighbours = Vec::new();
+        for (i, n) in raw.neighbour.iter().enumerate() {
+            let ip = cx.ip(&n.address, &format!("neighbour[{i}].address"))?;
+            let mac: Mac = n
+                .mac
+                .get_ref()
+                .parse()
+                .map_err(|_| cx.err(n.mac.span(), format!("neighbour[{i}].mac"), format!("{:?} is not a MAC address", n.mac.get_ref())))?;
+            neighbours.push((ip, mac));
+        }
+
+        let cfg = Config {
+            file: PathBuf::from(file),
+            eal_args: dp.eal_args,
+            lcores,
+            busy_poll: dp.busy_poll,
+            conn_capacity,
+            mbufs,
+            ports,
+            socket: PathBuf::from(control.socket.unwrap_or_else(|| "/run/rvs/rvs.sock".into())),
+            metrics,
+            timeouts,
+            services,
+            neighbours,
+        };
+        // The dataplane's own checks (ids, duplicates) with the file named.
+        cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
+        Ok(cfg)
+    }
+
+    /// The dataplane snapshot of this configuration, for ports with the given MACs (missing
+    /// MACs are zero: fine for validation).
+    pub fn snapshot(&self, macs: &[Mac]) -> Result<Snapshot, ConfigError> {
+        let interfaces = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Interface {
+                mac: macs.get(i).copied().unwrap_or(Mac::ZERO),
+                addr: p.addr,
+                prefix_len: p.prefix_len,
+                gateway: p.gateway,
+                mtu: p.mtu,
+            })
+            .collect();
+        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[dataplane]
+eal_args = ["--no-huge"]
+lcores = [1]
+
+[[port]]
+name = "eth0"
+device = "net_af_packet0,iface=veth-lb"
+address = "10.0.0.1/24"
+gateway = "10.0.0.254"
+
+[control]
+socket = "/run/rvs/rvs.sock"
+metrics = "127.0.0.1:9390"
+
+[timeouts]
+tcp = 900
+tcpfin = 120
+udp = 300
+
+[[service]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "wlc"
+persistence = 0
+  [[service.real]]
+  address = "10.0.1.11"
+  port = 80
+  weight = 1
+  forward = "nat"
+"#;
+
+    #[test]
+    fn the_interface_example_parses() {
+        let c = Config::parse("rvs.toml", GOOD).unwrap();
+        assert_eq!(c.lcores, vec![1]);
+        assert_eq!(c.ports[0].addr, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(c.ports[0].prefix_len, 24);
+        assert_eq!(c.services[0].dests[0].forward, Forward::Nat);
+        assert_eq!(c.metrics.unwrap().port(), 9390);
+        assert_eq!(c.timeouts.tcp, 900);
+    }
+
+    #[test]
+    fn defaults_follow_ipvsadm() {
+        let text = r#"
+[[port]]
+name = "p"
+device = "net_null0"
+address = "10.0.0.1/24"
+[[service]]
+protocol = "udp"
+vip = "10.0.0.100"
+port = 53
+  [[service.real]]
+  address = "10.0.0.11"
+"#;
+        let c = Config::parse("x.toml", text).unwrap();
+        let s = &c.services[0];
+        assert_eq!(s.scheduler, "wlc");
+        assert_eq!(s.dests[0].forward, Forward::DirectRoute, "-g is ipvsadm's default");
+        assert_eq!((s.dests[0].weight, s.dests[0].port), (1, 53));
+        assert_eq!(c.socket, PathBuf::from("/run/rvs/rvs.sock"));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("vip = \"10.0.0.100\"", "vip = \"10.0.0.300\"", "service[0].vip", "is not an IPv4 address"),
+            ("scheduler = \"wlc\"", "scheduler = \"fastest\"", "service[0].scheduler", "unknown scheduler"),
+            ("forward = \"nat\"", "forward = \"masq\"", "service[0].real[0].forward", "expected nat, dr or tun"),
+            ("address = \"10.0.0.1/24\"", "address = \"10.0.0.1\"", "port[0].address", "ADDRESS/PREFIX"),
+            ("gateway = \"10.0.0.254\"", "gateway = \"10.9.0.254\"", "port[0].gateway", "is not on 10.0.0.1/24"),
+            ("udp = 300", "udp = 0", "timeouts.udp", "seconds"),
+            ("persistence = 0", "persistence = 0\nvipp = 1", "vipp", "unknown field"),
+            ("lcores = [1]", "lcores = []", "dataplane.lcores", "at least one"),
+            ("metrics = \"127.0.0.1:9390\"", "metrics = \"localhost\"", "control.metrics", "ADDRESS:PORT"),
+        ];
+        for (from, to, key, msg) in cases {
+            let text = GOOD.replace(from, to);
+            let e = Config::parse("rvs.toml", &text).unwrap_err();
+            let line = text[..text.find(to.lines().last().unwrap()).unwrap()].matches('\n').count() + 1;
+            assert_eq!(e.key, *key, "{e}");
+            assert!(e.msg.contains(msg), "{e}");
+            assert_eq!(e.file, "rvs.toml");
+            if *key != "vipp" {
+                assert_eq!(e.line, line, "{e}");
+            }
+            assert!(e.to_string().starts_with(&format!("rvs.toml:{}:", e.line)), "{e}");
+        }
+        let dup = GOOD.to_owned() + "\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
+        let e = Config::parse("rvs.toml", &dup).unwrap_err();
+        assert!(e.to_string().contains("defined twice"), "{e}");
+        let broken = GOOD.replace("[timeouts]", "[timeouts");
+        assert_eq!(Config::parse("rvs.toml", &broken).unwrap_err().key, "(syntax)");
+    }
+
+    #[test]
+    fn netmasks() {
+        assert_eq!(netmask_prefix("255.255.255.0"), Some(24));
+        assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
+        assert_eq!(netmask_prefix("0.0.0.0"), Some(0));
+        assert_eq!(netmask_prefix("255.0.255.0"), None);
+    }
+}
