@@ -140,6 +140,7 @@ pub struct Lab {
     id: String,
     namespaces: Vec<String>,
     procs: Vec<Proc>,
+    files: Vec<PathBuf>,
 }
 
 /// A host of the lab: one network namespace.
@@ -207,12 +208,28 @@ impl Ns {
     }
 }
 
+/// An L2 switch: a namespace holding one bridge; hosts are plugged into it by veth pairs.
+#[derive(Debug)]
+pub struct Switch {
+    ns: Ns,
+    ports: usize,
+}
+
+/// A running rvsd, started by [`Lab::rvsd`].
+#[derive(Debug, Clone, Copy)]
+pub struct Rvsd(usize);
+
+/// The directory of the lab's helper scripts (`tests/lab`).
+pub fn lab_scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab")
+}
+
 impl Lab {
     /// A new, empty lab. First removes namespaces of earlier labs whose process is gone.
     pub fn new() -> Result<Lab> {
         sweep_stale();
         let id = format!("{NS_PREFIX}{}x{}", std::process::id(), LAB_SEQ.fetch_add(1, Ordering::Relaxed));
-        Ok(Lab { id, namespaces: Vec::new(), procs: Vec::new() })
+        Ok(Lab { id, namespaces: Vec::new(), procs: Vec::new(), files: Vec::new() })
     }
 
     /// This lab's unique id (the prefix of its namespace names).
@@ -249,6 +266,49 @@ impl Lab {
             ns.ip(&["link", "set", p, "master", name])?;
         }
         Ok(())
+    }
+
+    /// Creates a switch (a namespace with bridge `br0`).
+    pub fn switch(&mut self, short: &str) -> Result<Switch> {
+        let ns = self.host(short)?;
+        ns.ip(&["link", "add", "br0", "type", "bridge"])?;
+        // Forward at once: no STP listening delay in a lab.
+        ns.ip(&["link", "set", "br0", "type", "bridge", "forward_delay", "0", "stp_state", "0"])?;
+        ns.ip(&["link", "set", "br0", "up"])?;
+        Ok(Switch { ns, ports: 0 })
+    }
+
+    /// Plugs `dev` of `host` into the switch.
+    pub fn plug(&self, sw: &mut Switch, host: &Ns, dev: &str) -> Result<()> {
+        sw.ports += 1;
+        let sp = format!("sp{}", sw.ports);
+        self.veth(host, dev, &sw.ns, &sp)?;
+        sw.ns.ip(&["link", "set", &sp, "master", "br0"])?;
+        Ok(())
+    }
+
+    /// Starts rvsd in `ns` with the configuration `toml` and waits until it is ready.
+    pub fn rvsd(&mut self, ns: &Ns, toml: &str) -> Result<Rvsd> {
+        let bin = workspace_bin("rvsd")?;
+        let path = std::env::temp_dir().join(format!("{}-{}-rvs.toml", self.id, ns.name()));
+        std::fs::write(&path, toml)?;
+        self.files.push(path.clone());
+        let h = self.spawn(ns, bin.to_str().context("path")?, &["--config", path.to_str().context("path")?])?;
+        self.wait_for_line(h, "rvsd: ready", Duration::from_secs(30))?;
+        Ok(Rvsd(h))
+    }
+
+    /// Stops rvsd (SIGTERM) and returns its final statistics (the `rvsd: stats` JSON).
+    pub fn stop_rvsd(&mut self, r: Rvsd) -> Result<serde_json::Value> {
+        let lines = self.stop(r.0, Duration::from_secs(15))?;
+        if !lines.iter().any(|l| l.contains("rvsd: stopped cleanly")) {
+            bail!("rvsd did not stop cleanly:\n{}", lines.join("\n"));
+        }
+        let json = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("rvsd: stats "))
+            .ok_or_else(|| anyhow!("no stats line:\n{}", lines.join("\n")))?;
+        Ok(serde_json::from_str(json)?)
     }
 
     /// Starts a long-running program in `ns`; it is stopped when the lab is dropped (or by
@@ -333,6 +393,9 @@ impl Drop for Lab {
     fn drop(&mut self) {
         for p in &mut self.procs {
             let _ = p.terminate(Duration::from_secs(3));
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
         }
         for ns in self.namespaces.iter().rev() {
             kill_ns_processes(ns);

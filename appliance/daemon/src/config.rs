@@ -218,7 +218,9 @@ impl Config {
             mbufs: None,
         });
         let lcores = match &dp.lcores {
-            Some(l) if l.get_ref().is_empty() => return Err(cx.err(l.span(), "dataplane.lcores", "needs at least one worker core")),
+            Some(l) if l.get_ref().is_empty() => {
+                return Err(cx.err(l.span(), "dataplane.lcores", "needs at least one worker core"))
+            }
             Some(l) => {
                 let mut v = l.get_ref().clone();
                 v.sort_unstable();
@@ -249,11 +251,10 @@ impl Config {
         let mut ports = Vec::new();
         for (i, p) in raw.port.iter().enumerate() {
             let key = |k: &str| format!("port[{i}].{k}");
-            let (a, len) = p
-                .address
-                .get_ref()
-                .split_once('/')
-                .ok_or_else(|| cx.err(p.address.span(), key("address"), "expected ADDRESS/PREFIX, e.g. 10.0.0.1/24"))?;
+            let (a, len) =
+                p.address.get_ref().split_once('/').ok_or_else(|| {
+                    cx.err(p.address.span(), key("address"), "expected ADDRESS/PREFIX, e.g. 10.0.0.1/24")
+                })?;
             let addr: Ipv4Addr = a
                 .parse()
                 .map_err(|_| cx.err(p.address.span(), key("address"), format!("{a:?} is not an IPv4 address")))?;
@@ -296,13 +297,19 @@ impl Config {
             .metrics
             .as_ref()
             .map(|m| {
-                m.get_ref().parse().map_err(|_| cx.err(m.span(), "control.metrics", "expected ADDRESS:PORT, e.g. 127.0.0.1:9390"))
+                m.get_ref()
+                    .parse()
+                    .map_err(|_| cx.err(m.span(), "control.metrics", "expected ADDRESS:PORT, e.g. 127.0.0.1:9390"))
             })
             .transpose()?;
 
         let mut timeouts = Timeouts::default();
         if let Some(t) = &raw.timeouts {
-            for (v, slot, name) in [(&t.tcp, &mut timeouts.tcp, "tcp"), (&t.tcpfin, &mut timeouts.tcpfin, "tcpfin"), (&t.udp, &mut timeouts.udp, "udp")] {
+            for (v, slot, name) in [
+                (&t.tcp, &mut timeouts.tcp, "tcp"),
+                (&t.tcpfin, &mut timeouts.tcpfin, "tcpfin"),
+                (&t.udp, &mut timeouts.udp, "udp"),
+            ] {
                 if let Some(v) = v {
                     if *v.get_ref() == 0 || *v.get_ref() > 31 * 24 * 3600 {
                         return Err(cx.err(v.span(), format!("timeouts.{name}"), "seconds, 1 ..= 2678400"));
@@ -319,7 +326,9 @@ impl Config {
             let protocol = match s.protocol.get_ref().as_str() {
                 "tcp" => Protocol::Tcp,
                 "udp" => Protocol::Udp,
-                other => return Err(cx.err(s.protocol.span(), key("protocol"), format!("{other:?}: expected tcp or udp"))),
+                other => {
+                    return Err(cx.err(s.protocol.span(), key("protocol"), format!("{other:?}: expected tcp or udp")))
+                }
             };
             let vip = cx.ip(&s.vip, &key("vip"))?;
             if *s.port.get_ref() == 0 {
@@ -328,7 +337,11 @@ impl Config {
             let scheduler = s.scheduler.as_ref().map_or_else(|| "wlc".to_owned(), |x| x.get_ref().clone());
             if rvs_core::sched::new_scheduler(&scheduler).is_none() {
                 let span = s.scheduler.as_ref().map_or(0..0, |x| x.span());
-                return Err(cx.err(span, key("scheduler"), format!("unknown scheduler {scheduler:?}; one of {}", rvs_core::sched::NAMES.join(" "))));
+                return Err(cx.err(
+                    span,
+                    key("scheduler"),
+                    format!("unknown scheduler {scheduler:?}; one of {}", rvs_core::sched::NAMES.join(" ")),
+                ));
             }
             let persistence_prefix = match &s.netmask {
                 Some(m) => netmask_prefix(m.get_ref())
@@ -377,11 +390,13 @@ impl Config {
         let mut neighbours = Vec::new();
         for (i, n) in raw.neighbour.iter().enumerate() {
             let ip = cx.ip(&n.address, &format!("neighbour[{i}].address"))?;
-            let mac: Mac = n
-                .mac
-                .get_ref()
-                .parse()
-                .map_err(|_| cx.err(n.mac.span(), format!("neighbour[{i}].mac"), format!("{:?} is not a MAC address", n.mac.get_ref())))?;
+            let mac: Mac = n.mac.get_ref().parse().map_err(|_| {
+                cx.err(
+                    n.mac.span(),
+                    format!("neighbour[{i}].mac"),
+                    format!("{:?} is not a MAC address", n.mac.get_ref()),
+                )
+            })?;
             neighbours.push((ip, mac));
         }
 

@@ -3,5 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod dataplane;
 pub mod port;
+pub mod stats;
 pub mod worker;

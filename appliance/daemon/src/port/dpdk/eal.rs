@@ -87,3 +87,89 @@ impl Drop for Eal {
         unsafe { dpdk_sys::rte_eal_cleanup() };
     }
 }
+
+/// Workers launched on EAL lcores that may borrow from the enclosing stack frame: like
+/// `std::thread::scope`, [`Eal::scope`] waits for every launched lcore before it returns (also
+/// when the scope's closure panics), so borrowed pools, ports and rings outlive the workers.
+pub struct LcoreScope<'scope, 'env: 'scope> {
+    launched: std::cell::RefCell<Vec<u32>>,
+    results: std::cell::RefCell<Vec<(u32, i32)>>,
+    _scope: std::marker::PhantomData<&'scope mut &'scope ()>,
+    _env: std::marker::PhantomData<&'env mut &'env ()>,
+}
+
+impl std::fmt::Debug for LcoreScope<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LcoreScope").field("launched", &self.launched.borrow()).finish()
+    }
+}
+
+type LcoreFn = Box<dyn FnOnce() -> i32 + Send + 'static>;
+
+unsafe extern "C" fn lcore_trampoline(arg: *mut std::ffi::c_void) -> std::ffi::c_int {
+    // SAFETY: `arg` is the Box<LcoreFn> leaked by LcoreScope::launch for this one call; it is
+    // reclaimed exactly once, here.
+    let f = unsafe { Box::from_raw(arg.cast::<LcoreFn>()) };
+    // Never unwind into C.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(-1)
+}
+
+impl<'scope> LcoreScope<'scope, '_> {
+    /// Runs `f` on worker lcore `lcore`. Fails if the lcore is not a free worker.
+    pub fn launch<F>(&'scope self, lcore: u32, f: F) -> Result<(), DpdkError>
+    where
+        F: FnOnce() -> i32 + Send + 'scope,
+    {
+        let f: Box<dyn FnOnce() -> i32 + Send + 'scope> = Box::new(f);
+        // SAFETY: only the lifetime is erased; Eal::scope waits for this lcore (rte_eal_wait_lcore)
+        // before 'scope ends, so nothing `f` borrows is gone while it runs.
+        let f: LcoreFn = unsafe { std::mem::transmute::<Box<dyn FnOnce() -> i32 + Send + 'scope>, LcoreFn>(f) };
+        let arg = Box::into_raw(Box::new(f));
+        // SAFETY: EAL is initialised (the scope borrows the Eal); the trampoline takes ownership of
+        // `arg` when the launch succeeds.
+        let rc = unsafe { dpdk_sys::rte_eal_remote_launch(Some(lcore_trampoline), arg.cast(), lcore) };
+        if rc != 0 {
+            // SAFETY: the launch failed, so the trampoline will never run: reclaim the box here.
+            drop(unsafe { Box::from_raw(arg) });
+            return Err(DpdkError::new(format!("rte_eal_remote_launch(lcore {lcore})"), rc));
+        }
+        self.launched.borrow_mut().push(lcore);
+        Ok(())
+    }
+
+    fn wait_all(&self) {
+        for lcore in self.launched.borrow_mut().drain(..) {
+            // SAFETY: waits for a worker this scope launched; returns its function's result.
+            let rc = unsafe { dpdk_sys::rte_eal_wait_lcore(lcore) };
+            self.results.borrow_mut().push((lcore, rc));
+        }
+    }
+}
+
+impl Eal {
+    /// Runs `f` with a scope in which worker lcores can be launched; returns `f`'s result and
+    /// each launched lcore's return value, after all of them have finished.
+    pub fn scope<'env, F, R>(&self, f: F) -> (R, Vec<(u32, i32)>)
+    where
+        F: for<'scope> FnOnce(&'scope LcoreScope<'scope, 'env>) -> R,
+    {
+        struct WaitOnDrop<'a, 'scope, 'env>(&'a LcoreScope<'scope, 'env>);
+        impl Drop for WaitOnDrop<'_, '_, '_> {
+            fn drop(&mut self) {
+                self.0.wait_all();
+            }
+        }
+        let scope = LcoreScope {
+            launched: std::cell::RefCell::new(Vec::new()),
+            results: std::cell::RefCell::new(Vec::new()),
+            _scope: std::marker::PhantomData,
+            _env: std::marker::PhantomData,
+        };
+        let r = {
+            let _guard = WaitOnDrop(&scope);
+            f(&scope)
+        };
+        let results = scope.results.take();
+        (r, results)
+    }
+}

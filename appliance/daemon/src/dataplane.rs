@@ -1,0 +1,205 @@
+//! Brings the dataplane up from a [`Config`]: EAL (with one lcore per worker), the mbuf pool,
+//! the ports (one rx/tx queue pair per worker; `qpairs=N` on af_packet), the shared state, and
+//! one worker per lcore launched the DPDK way. The calling thread (EAL's main lcore) runs the
+//! control loop: it learns and ages neighbours, asks for refreshes, and stops everything on
+//! SIGINT/SIGTERM. Returns the final statistics once every worker has stopped and every DPDK
+//! resource is released.
+//!
+//! Cross-core handoff: a NAT reply (or any packet of a steered connection) that lands on a core
+//! that does not own the connection is pushed, as is, into the owner's bounded lock-free ring
+//! (crossbeam `ArrayQueue`); the owner drains its ring every loop. A full ring drops the frame
+//! and counts it (`ring_full`): no core ever waits for another.
+
+use crate::config::Config;
+use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
+use crate::stats::{self, Report};
+use crate::worker::{PortIdentity, Shared, Worker, WorkerReport};
+use anyhow::{anyhow, Context, Result};
+use rvs_core::neigh::NeighbourTable;
+use rvs_core::pipeline::{PipelineConfig, Shared as CoreShared};
+use rvs_core::sched::weights::WeightStore;
+use rvs_core::Pipeline;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Frames one worker's handoff ring holds.
+pub const RING_SIZE: usize = 4096;
+/// Seconds after which a neighbour not confirmed again is forgotten, and after which the
+/// control loop asks for a refresh.
+pub const NEIGH_MAX_AGE: u32 = 300;
+/// Age at which a neighbour is refreshed.
+pub const NEIGH_REFRESH_AGE: u32 = 240;
+
+/// The EAL arguments for a configuration: the user's, plus (unless given) the lcore map — main
+/// lcore 0 on CPU 0 for the control thread, worker i on lcore i+1 pinned to its configured CPU
+/// (a CPU may be shared, as on a small lab VM) — a unique file prefix, and `--no-shconf` (rvsd
+/// runs no secondary processes).
+pub fn eal_args(cfg: &Config) -> Vec<String> {
+    let mut a = cfg.eal_args.clone();
+    let has = |a: &[String], k: &str| a.iter().any(|x| x == k || x.starts_with(&format!("{k}=")));
+    if !has(&a, "-l") && !has(&a, "--lcores") && !has(&a, "-c") {
+        let map: Vec<String> = std::iter::once("0@0".to_owned())
+            .chain(cfg.lcores.iter().enumerate().map(|(i, cpu)| format!("{}@{cpu}", i + 1)))
+            .collect();
+        a.push("--lcores".into());
+        a.push(map.join(","));
+    }
+    if !has(&a, "--file-prefix") {
+        a.push("--file-prefix".into());
+        a.push(format!("rvsd-{}", std::process::id()));
+    }
+    if !has(&a, "--no-shconf") {
+        a.push("--no-shconf".into());
+    }
+    a
+}
+
+/// The device string to attach: af_packet gets one queue pair per worker unless it says.
+pub fn device_string(device: &str, workers: usize) -> String {
+    if device.starts_with("net_af_packet") && !device.contains("qpairs=") {
+        format!("{device},qpairs={workers}")
+    } else {
+        device.to_owned()
+    }
+}
+
+/// Runs the dataplane until `stop` is set (or a signal arrives); calls `ready` once everything is
+/// up. Returns the final report.
+pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> Result<Report> {
+    let workers = cfg.lcores.len();
+    let eal = Eal::init(&eal_args(cfg)).context("EAL init")?;
+    let lcores = eal.worker_lcores();
+    if lcores.len() < workers {
+        return Err(anyhow!("EAL gave {} worker lcores, the config asks for {workers}", lcores.len()));
+    }
+    let report = {
+        let pool = Mempool::new(&eal, "rvsd_pool", cfg.mbufs, 256, 2048 + 128).context("mbuf pool")?;
+        let pcfg = PortConfig { queues: workers as u16, ..PortConfig::default() };
+        let mut ports = Vec::new();
+        for p in &cfg.ports {
+            let dev = device_string(&p.device, workers);
+            let id = Port::attach(&eal, &dev).with_context(|| format!("port {}: attach {dev}", p.name))?;
+            let port = Port::start(&eal, id, &PortConfig { mtu: Some(p.mtu), ..pcfg.clone() }, &pool)
+                .with_context(|| format!("port {}: start", p.name))?;
+            tracing::info!(port = %p.name, driver = port.driver(), mac = %rvs_core::wire::Mac(port.mac()), rss = port.rss(), queues = workers, "port up");
+            ports.push(port);
+        }
+        let macs: Vec<_> = ports.iter().map(|p| rvs_core::wire::Mac(p.mac())).collect();
+        let snap = Arc::new(cfg.snapshot(&macs).map_err(|e| anyhow!("{e}"))?);
+        let weights = Arc::new(WeightStore::new());
+        weights.publish(&snap);
+        let neighbours = Arc::new(NeighbourTable::default());
+        let shared = Shared::new(workers, RING_SIZE, Arc::clone(&neighbours));
+        let identities: Vec<PortIdentity> =
+            cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
+
+        // Queues: transpose per-port lists into per-worker lists.
+        let mut per_worker: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
+        for port in &ports {
+            let qs = port.take_queues().ok_or_else(|| anyhow!("queues already taken"))?;
+            for (w, q) in qs.into_iter().enumerate() {
+                per_worker[w].push(q);
+            }
+        }
+        let core_shared = CoreShared { weights: Arc::clone(&weights), neighbours: Arc::clone(&neighbours) };
+        let started = Instant::now();
+        // The workers stop when the scope's closure ends, however it ends (the scope then waits
+        // for them).
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let (control, results) = eal.scope(|s| -> Result<()> {
+            let _stop_workers = StopOnDrop(&shared.stop);
+            for (w, queues) in per_worker.into_iter().enumerate() {
+                let pcfg = PipelineConfig {
+                    conn_capacity: cfg.conn_capacity,
+                    hash_seed: seed(w),
+                    core: w as u16,
+                    cores: workers as u16,
+                    ..PipelineConfig::default()
+                };
+                let worker = Worker {
+                    index: w,
+                    queues,
+                    pipeline: Pipeline::with_shared(pcfg, Arc::clone(&snap), core_shared.clone(), 1_000_000),
+                    pool: &pool,
+                    shared: &shared,
+                    ports: identities.clone(),
+                    busy_poll: cfg.busy_poll,
+                };
+                s.launch(lcores[w], move || worker.run()).with_context(|| format!("launch worker {w}"))?;
+            }
+            tracing::info!(workers, services = snap.services().len(), "rvsd ready");
+            ready(&build_report(cfg, &ports, &shared, started));
+            control_loop(&shared, &stop, workers);
+            Ok(())
+        });
+        control?;
+        for (lcore, rc) in results {
+            if rc != 0 {
+                tracing::warn!(lcore, rc, "worker ended with an error");
+            }
+        }
+        // Leaving this block drops, in order: the shared state (frames still in its rings go
+        // back to the pool), the ports (stopped and closed), then the pool.
+        build_report(cfg, &ports, &shared, started)
+    };
+    drop(eal);
+    Ok(report)
+}
+
+fn seed(w: usize) -> u64 {
+    let t =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    t ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id())
+}
+
+/// The control thread's loop (on EAL's main lcore): neighbours in, refreshes out, stop.
+fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
+    let t0 = Instant::now();
+    let mut last_age = 0u32;
+    // Where each neighbour was seen, to send its refresh out of the right port.
+    let mut seen_on: std::collections::HashMap<std::net::Ipv4Addr, u16> = std::collections::HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let now = t0.elapsed().as_secs() as u32;
+        while let Some(l) = shared.learned.pop() {
+            let known = shared.neighbours.lookup(l.ip);
+            seen_on.insert(l.ip, l.port);
+            if !shared.neighbours.learn(l.ip, l.mac, now) {
+                tracing::warn!(ip = %l.ip, "neighbour table full");
+            } else if known != Some(l.mac) {
+                tracing::info!(ip = %l.ip, mac = %l.mac, port = l.port, "neighbour learned");
+            }
+        }
+        if now != last_age {
+            last_age = now;
+            let gone = shared.neighbours.age(now, NEIGH_MAX_AGE);
+            if gone > 0 {
+                tracing::info!(gone, "neighbours expired");
+                let live: std::collections::HashSet<_> =
+                    shared.neighbours.entries(now).into_iter().map(|e| e.0).collect();
+                seen_on.retain(|ip, _| live.contains(ip));
+            }
+            // Ask again (every 10 s) before entries expire; spread the work over the workers.
+            for (k, (ip, _, age)) in shared.neighbours.entries(now).into_iter().enumerate() {
+                if age >= NEIGH_REFRESH_AGE && age % 10 == 0 {
+                    if let Some(&port) = seen_on.get(&ip) {
+                        let _ = shared.arp_requests[k % workers].push((port, ip));
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn build_report(cfg: &Config, ports: &[Port<'_>], shared: &Shared<'_>, started: Instant) -> Report {
+    let port_stats: Vec<PortStats> = ports.iter().map(|p| p.stats()).collect();
+    let reports: Vec<WorkerReport> =
+        shared.reports.iter().map(|r| r.lock().map(|g| g.clone()).unwrap_or_default()).collect();
+    stats::Report::build(cfg, &port_stats, &reports, shared.neighbours.len(), started.elapsed())
+}

@@ -1,0 +1,226 @@
+//! Statistics: the per-core reports summed on request (never shared counters on the hot path),
+//! laid out per port, per service and per real server, as JSON.
+
+use crate::config::Config;
+use crate::port::dpdk::PortStats;
+use crate::worker::{IoCounters, WorkerReport};
+use rvs_core::pipeline::Stats;
+use rvs_core::service::Forward;
+use rvs_core::{Counters, DropReason};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A port's counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortReport {
+    /// Configured name.
+    pub name: String,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Dropped by the NIC (rx queues full).
+    pub rx_missed: u64,
+}
+
+/// A real server's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealReport {
+    /// Address.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+    /// nat, dr or tun.
+    pub forward: &'static str,
+    /// Weight configured.
+    pub weight: u32,
+    /// Established connections (all cores).
+    pub active: u64,
+    /// Other connections.
+    pub inactive: u64,
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets in.
+    pub pkts_in: u64,
+    /// Packets out.
+    pub pkts_out: u64,
+    /// Bytes in.
+    pub bytes_in: u64,
+    /// Bytes out.
+    pub bytes_out: u64,
+}
+
+/// A service's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    /// tcp or udp.
+    pub protocol: &'static str,
+    /// VIP.
+    pub vip: String,
+    /// Port.
+    pub port: u16,
+    /// Scheduler.
+    pub scheduler: String,
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets in.
+    pub pkts_in: u64,
+    /// Packets out.
+    pub pkts_out: u64,
+    /// Bytes in.
+    pub bytes_in: u64,
+    /// Bytes out.
+    pub bytes_out: u64,
+    /// Its real servers.
+    pub reals: Vec<RealReport>,
+}
+
+/// Everything rvsd reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Seconds since the dataplane started.
+    pub uptime_s: f64,
+    /// Workers.
+    pub workers: usize,
+    /// Connections held now (all cores).
+    pub conns: usize,
+    /// Neighbours learned.
+    pub neighbours: usize,
+    /// Ports.
+    pub ports: Vec<PortReport>,
+    /// Pipeline counters summed over cores.
+    pub dataplane: BTreeMap<&'static str, u64>,
+    /// Drops by reason (only reasons seen).
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Worker-loop counters summed over cores.
+    pub io: IoCounters,
+    /// Per-core packets processed (to see the spread).
+    pub per_core_rx: Vec<u64>,
+    /// Services.
+    pub services: Vec<ServiceReport>,
+}
+
+fn sum_io(a: &mut IoCounters, b: &IoCounters) {
+    a.tx_dropped += b.tx_dropped;
+    a.ring_full += b.ring_full;
+    a.ring_in += b.ring_in;
+    a.neigh_dropped += b.neigh_dropped;
+    a.arp_requests += b.arp_requests;
+    a.unlinearizable += b.unlinearizable;
+    a.to_kernel_dropped += b.to_kernel_dropped;
+}
+
+impl Report {
+    /// Sums the workers' reports.
+    pub fn build(
+        cfg: &Config,
+        ports: &[PortStats],
+        workers: &[WorkerReport],
+        neighbours: usize,
+        uptime: std::time::Duration,
+    ) -> Report {
+        let mut c = Counters::default();
+        let mut io = IoCounters::default();
+        for w in workers {
+            c.add(&w.counters);
+            sum_io(&mut io, &w.io);
+        }
+        let at = |v: &Vec<Stats>, i: usize| v.get(i).copied().unwrap_or_default();
+        let services = cfg
+            .services
+            .iter()
+            .map(|s| {
+                let mut st = Stats::default();
+                for w in workers {
+                    st.add(&at(&w.svc_stats, usize::from(s.id)));
+                }
+                ServiceReport {
+                    protocol: match s.protocol {
+                        rvs_core::service::Protocol::Tcp => "tcp",
+                        rvs_core::service::Protocol::Udp => "udp",
+                    },
+                    vip: s.vip.to_string(),
+                    port: s.port,
+                    scheduler: s.scheduler.clone(),
+                    conns: st.conns,
+                    pkts_in: st.pkts_in,
+                    pkts_out: st.pkts_out,
+                    bytes_in: st.bytes_in,
+                    bytes_out: st.bytes_out,
+                    reals: s
+                        .dests
+                        .iter()
+                        .map(|d| {
+                            let mut ds = Stats::default();
+                            let (mut active, mut inactive) = (0u64, 0u64);
+                            for w in workers {
+                                ds.add(&at(&w.dest_stats, usize::from(d.id)));
+                                if let Some(l) = w.loads.get(usize::from(d.id)) {
+                                    active += u64::from(l.active);
+                                    inactive += u64::from(l.inactive);
+                                }
+                            }
+                            RealReport {
+                                address: d.addr.to_string(),
+                                port: d.port,
+                                forward: match d.forward {
+                                    Forward::Nat => "nat",
+                                    Forward::DirectRoute => "dr",
+                                    Forward::Tunnel => "tun",
+                                },
+                                weight: d.weight,
+                                active,
+                                inactive,
+                                conns: ds.conns,
+                                pkts_in: ds.pkts_in,
+                                pkts_out: ds.pkts_out,
+                                bytes_in: ds.bytes_in,
+                                bytes_out: ds.bytes_out,
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let dataplane = BTreeMap::from([
+            ("rx", c.rx),
+            ("forwarded", c.forwarded),
+            ("replied", c.replied),
+            ("to_kernel", c.to_kernel),
+            ("pending", c.pending),
+            ("redirected", c.redirected),
+            ("dropped", c.total_drops()),
+            ("new_conns", c.new_conns),
+            ("expired_conns", c.expired_conns),
+        ]);
+        let drops = DropReason::ALL.iter().filter(|r| c.drops(**r) > 0).map(|r| (r.name(), c.drops(*r))).collect();
+        Report {
+            uptime_s: uptime.as_secs_f64(),
+            workers: workers.len(),
+            conns: workers.iter().map(|w| w.conns).sum(),
+            neighbours,
+            ports: cfg
+                .ports
+                .iter()
+                .zip(ports)
+                .map(|(p, s)| PortReport {
+                    name: p.name.clone(),
+                    rx_packets: s.ipackets,
+                    tx_packets: s.opackets,
+                    rx_bytes: s.ibytes,
+                    tx_bytes: s.obytes,
+                    rx_missed: s.imissed,
+                })
+                .collect(),
+            dataplane,
+            drops,
+            io,
+            per_core_rx: workers.iter().map(|w| w.counters.rx).collect(),
+            services,
+        }
+    }
+}
