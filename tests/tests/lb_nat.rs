@@ -7,60 +7,22 @@
 //! The real servers route back through rvsd (default route 198.19.0.1). Real HTTP servers
 //! (python http.server) answer with their name; a UDP echo server with its name too.
 
-use rvs_lab::{lab_scripts, require_lab, Lab, Ns};
-use std::collections::BTreeMap;
+use rvs_lab::{http, lab_scripts, require_lab, Lab, Ns};
 use std::time::Duration;
 
 const EAL: &str =
     r#"eal_args = ["--no-huge", "--no-pci", "-m", "256", "--no-telemetry", "--log-level", "lib.eal:error"]"#;
 
 fn real_server(lab: &mut Lab, ns: &Ns, name: &str, addr: &str) {
-    let dir = std::env::temp_dir().join(format!("{}-{name}-www", lab.id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.html"), format!("{name}\n")).unwrap();
-    let d = dir.to_str().unwrap().to_owned();
-    for port in ["80", "8080"] {
-        let root = if port == "80" {
-            d.clone()
-        } else {
-            let d2 = format!("{d}-{port}");
-            std::fs::create_dir_all(&d2).unwrap();
-            std::fs::write(format!("{d2}/index.html"), format!("{name}-{port}\n")).unwrap();
-            d2
-        };
-        let h =
-            lab.spawn(ns, "python3", &["-u", "-m", "http.server", port, "--bind", addr, "--directory", &root]).unwrap();
-        lab.wait_for_line(h, "Serving HTTP", Duration::from_secs(10)).unwrap();
-    }
+    http::serve(lab, ns, name, addr, 80, 0).unwrap();
+    http::serve(lab, ns, &format!("{name}-8080"), addr, 8080, 0).unwrap();
     let echo = lab_scripts().join("udp_echo.py");
     let h = lab.spawn(ns, "python3", &[echo.to_str().unwrap(), name, addr, "5353"]).unwrap();
     lab.wait_for_line(h, "listening", Duration::from_secs(10)).unwrap();
 }
 
-/// `n` HTTP GETs to `url` from `client` (one connection each); returns body -> count.
-fn tally(client: &Ns, url: &str, n: usize) -> BTreeMap<String, usize> {
-    let urls: Vec<&str> = std::iter::repeat_n(url, n).collect();
-    let mut args = vec!["-s", "-m", "60", "--retry", "0", "-H", "Connection: close"];
-    args.extend(urls);
-    let out = client.run("curl", &args, Duration::from_secs(90)).unwrap();
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
-    let mut t = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        *t.entry(line.to_owned()).or_insert(0) += 1;
-    }
-    t
-}
-
-/// Requests `url` until it answers; returns how many requests (connections) that took.
-fn wait_http(client: &Ns, url: &str) -> u64 {
-    for attempt in 1..=100 {
-        let out = client.run("curl", &["-s", "-m", "2", url], Duration::from_secs(5)).unwrap();
-        if out.status.success() {
-            return attempt;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{url} never answered");
+fn tally(client: &Ns, url: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
+    http::tally(client, url, n).unwrap()
 }
 
 #[test]
@@ -155,7 +117,7 @@ scheduler = "wrr"
 "#
     );
     let rvsd = lab.rvsd(&lb, &config).unwrap();
-    let warmup = wait_http(&client, "http://198.18.0.100/");
+    let warmup = http::wait_ready(&client, "http://198.18.0.100/").unwrap();
 
     // rr: both servers, evenly (one connection per request). The warm-up request went to one.
     let t = tally(&client, "http://198.18.0.100/", 20);
