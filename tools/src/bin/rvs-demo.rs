@@ -1,21 +1,90 @@
-//! rvs-demo: the README's main job. Builds a netns lab, starts rvs's DPDK dataplane on
-//! net_af_packet in the middle, sends real traffic through it, prints what it proved and the
-//! dataplane's counters, and tears the lab down (also on failure).
+//! rvs-demo: the README's main job. Builds a throw-away network-namespace lab, starts rvsd (the
+//! DPDK dataplane on net_af_packet) with a NAT, a DR and a TUN service, sends real HTTP
+//! requests from a real client through each, prints which real server answered, rvsd's
+//! counters, and tears the lab down (also on failure).
 //!
-//! Today it runs rvs-bridge (the port layer, L2); the load-balancing demo replaces it when
-//! rvsd lands.
+//! ```text
+//!   front switch: client 198.18.0.2, rvsd p0 198.18.0.1,
+//!                 DR reals 198.18.0.21/.22 (VIP .110 on lo), TUN reals .31/.32 (VIP .120 on tun0)
+//!   back switch:  rvsd p1 198.19.0.1, NAT reals 198.19.0.11/.12 (default route via rvsd)
+//! ```
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
-use rvs_lab::{unavailable, workspace_bin, Lab};
-use std::time::{Duration, Instant};
+use rvs_lab::{http, lab_scripts, unavailable, Lab, Ns};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(about = "Run the rvs demo in a throw-away network-namespace lab (needs root)")]
+#[command(about = "Run the rvs demo (NAT, DR and TUN through rvsd) in a throw-away netns lab (needs root)")]
 struct Args {
-    /// HTTP requests to send through the dataplane.
-    #[arg(long, default_value_t = 20)]
-    requests: u32,
+    /// Requests per service.
+    #[arg(long, default_value_t = 6)]
+    requests: usize,
+}
+
+const CONFIG: &str = r#"
+[dataplane]
+eal_args = ["--no-huge", "--no-pci", "-m", "256", "--no-telemetry", "--log-level", "lib.eal:error"]
+lcores = [1]
+
+[[port]]
+name = "front"
+device = "net_af_packet0,iface=p0"
+address = "198.18.0.1/24"
+
+[[port]]
+name = "back"
+device = "net_af_packet1,iface=p1"
+address = "198.19.0.1/24"
+
+[[service]]
+protocol = "tcp"
+vip = "198.18.0.100"
+port = 80
+scheduler = "rr"
+  [[service.real]]
+  address = "198.19.0.11"
+  forward = "nat"
+  [[service.real]]
+  address = "198.19.0.12"
+  forward = "nat"
+
+[[service]]
+protocol = "tcp"
+vip = "198.18.0.110"
+port = 80
+scheduler = "rr"
+  [[service.real]]
+  address = "198.18.0.21"
+  forward = "dr"
+  [[service.real]]
+  address = "198.18.0.22"
+  forward = "dr"
+
+[[service]]
+protocol = "tcp"
+vip = "198.18.0.120"
+port = 80
+scheduler = "rr"
+  [[service.real]]
+  address = "198.18.0.31"
+  forward = "tun"
+  [[service.real]]
+  address = "198.18.0.32"
+  forward = "tun"
+"#;
+
+fn suppress_arp(rs: &Ns) -> Result<()> {
+    for (k, v) in [
+        ("net.ipv4.conf.all.arp_ignore", "1"),
+        ("net.ipv4.conf.all.arp_announce", "2"),
+        ("net.ipv4.conf.all.rp_filter", "0"),
+        ("net.ipv4.conf.default.rp_filter", "0"),
+    ] {
+        rs.sysctl(k, v)?;
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -23,64 +92,112 @@ fn main() -> Result<()> {
     if let Some(why) = unavailable() {
         bail!("cannot run the demo: {why}");
     }
-    let bridge = workspace_bin("rvs-bridge")?;
     let mut lab = Lab::new()?;
-    println!("rvs demo: lab {}", lab.id());
+    println!("rvs demo: building lab {} (network namespaces, veth pairs, two switches)", lab.id());
     let client = lab.host("client")?;
-    let mid = lab.host("rvs")?;
-    let server = lab.host("server")?;
-    lab.veth(&client, "eth0", &mid, "p0")?;
-    lab.veth(&mid, "p1", &server, "eth0")?;
-    client.addr("eth0", "198.18.0.1/24")?;
-    server.addr("eth0", "198.18.0.2/24")?;
-    println!("  client 198.18.0.1 --veth-- [rvs: DPDK net_af_packet p0 <-> p1] --veth-- server 198.18.0.2");
+    let lb = lab.host("rvs")?;
+    let mut front = lab.switch("front")?;
+    let mut back = lab.switch("back")?;
+    lab.plug(&mut front, &client, "eth0")?;
+    lab.plug(&mut front, &lb, "p0")?;
+    lab.plug(&mut back, &lb, "p1")?;
+    client.addr("eth0", "198.18.0.2/24")?;
+    client.route(&["default", "via", "198.18.0.1"])?;
 
-    let h = lab.spawn(
-        &mid,
-        bridge.to_str().context("path")?,
-        &["--port", "net_af_packet0,iface=p0", "--port", "net_af_packet1,iface=p1"],
-    )?;
-    lab.wait_for_line(h, "rvs-bridge: forwarding", Duration::from_secs(20))?;
-    println!("  rvs-bridge up (EAL --no-huge, 2 af_packet ports)");
+    for (name, addr) in [("nat-rs1", "198.19.0.11"), ("nat-rs2", "198.19.0.12")] {
+        let rs = lab.host(name)?;
+        lab.plug(&mut back, &rs, "eth0")?;
+        rs.addr("eth0", &format!("{addr}/24"))?;
+        rs.route(&["default", "via", "198.19.0.1"])?;
+        http::serve(&mut lab, &rs, name, addr, 80, 0)?;
+    }
+    for (name, addr) in [("dr-rs1", "198.18.0.21"), ("dr-rs2", "198.18.0.22")] {
+        let rs = lab.host(name)?;
+        lab.plug(&mut front, &rs, "eth0")?;
+        rs.addr("eth0", &format!("{addr}/24"))?;
+        suppress_arp(&rs)?;
+        rs.addr("lo", "198.18.0.110/32")?;
+        http::serve(&mut lab, &rs, name, "0.0.0.0", 80, 0)?;
+    }
+    let decap = lab_scripts().join("ipip_decap.py");
+    for (name, addr) in [("tun-rs1", "198.18.0.31"), ("tun-rs2", "198.18.0.32")] {
+        let rs = lab.host(name)?;
+        lab.plug(&mut front, &rs, "eth0")?;
+        rs.addr("eth0", &format!("{addr}/24"))?;
+        suppress_arp(&rs)?;
+        let h = lab.spawn(&rs, "python3", &["-u", decap.to_str().context("path")?, "tun0"])?;
+        lab.wait_for_line(h, "ready", Duration::from_secs(10))?;
+        rs.ip(&["link", "set", "tun0", "up"])?;
+        rs.addr("tun0", "198.18.0.120/32")?;
+        rs.sysctl("net.ipv4.conf.tun0.rp_filter", "0")?;
+        http::serve(&mut lab, &rs, name, "0.0.0.0", 80, 0)?;
+    }
+    println!("  client 198.18.0.2 | rvsd on DPDK net_af_packet (front 198.18.0.1, back 198.19.0.1)");
+    println!("  NAT 198.18.0.100 -> 198.19.0.11/.12 | DR 198.18.0.110 -> .21/.22 | TUN 198.18.0.120 -> .31/.32");
 
-    let out = client.run("ping", &["-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2"], Duration::from_secs(15))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success(), "ping through rvs failed:\n{text}");
-    let summary = text.lines().find(|l| l.contains("received")).unwrap_or_default();
-    println!("  ping client -> server through rvs: {summary}");
-
-    // A real HTTP server on the far side, real curl on the near side.
-    std::fs::create_dir_all(format!("/tmp/{}-www", lab.id()))?;
-    let www = format!("/tmp/{}-www", lab.id());
-    std::fs::write(format!("{www}/index.html"), "hello from the real server behind rvs\n")?;
-    let _srv =
-        lab.spawn(&server, "python3", &["-m", "http.server", "80", "--bind", "198.18.0.2", "--directory", &www])?;
-    let started = Instant::now();
-    let mut ok = 0;
-    let mut body = String::new();
-    while ok < args.requests && started.elapsed() < Duration::from_secs(60) {
-        let out = client.run("curl", &["-sS", "-m", "5", "http://198.18.0.2/index.html"], Duration::from_secs(10))?;
-        if out.status.success() {
-            ok += 1;
-            body = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        } else {
-            std::thread::sleep(Duration::from_millis(100));
+    let rvsd = lab.rvsd(&lb, CONFIG)?;
+    println!("  rvsd up");
+    let mut results = Vec::new();
+    for (mode, vip) in [("NAT", "198.18.0.100"), ("DR ", "198.18.0.110"), ("TUN", "198.18.0.120")] {
+        let url = format!("http://{vip}/");
+        http::wait_ready(&client, &url)?;
+        let mut answers = Vec::new();
+        for _ in 0..args.requests {
+            let out = client.run("curl", &["-s", "-m", "10", &url], Duration::from_secs(15))?;
+            ensure!(out.status.success(), "{mode}: curl {url} failed");
+            answers.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         }
+        let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+        for a in &answers {
+            *by.entry(a.as_str()).or_default() += 1;
+        }
+        println!("  {mode} curl {url} x{}: answered by {}", args.requests, answers.join(", "));
+        ensure!(by.len() == 2, "{mode}: expected both real servers to answer, got {by:?}");
+        results.push(mode);
     }
-    let _ = std::fs::remove_dir_all(&www);
-    ensure!(ok == args.requests, "only {ok} of {} HTTP requests succeeded", args.requests);
-    println!("  curl http://198.18.0.2/ through rvs: {ok}/{} OK, body {body:?}", args.requests);
-
-    let lines = lab.stop(h, Duration::from_secs(10))?;
-    for l in lines.iter().filter(|l| l.starts_with("rvs-bridge: port")) {
-        println!("  {}", l.trim_start_matches("rvs-bridge: "));
+    let stats = lab.stop_rvsd(rvsd)?;
+    println!("  rvsd counters:");
+    for p in stats["ports"].as_array().context("ports")? {
+        println!(
+            "    port {:<5} rx {:>5} packets {:>8} bytes | tx {:>5} packets {:>8} bytes",
+            p["name"].as_str().unwrap_or("?"),
+            p["rx_packets"],
+            p["rx_bytes"],
+            p["tx_packets"],
+            p["tx_bytes"]
+        );
     }
-    ensure!(
-        lines.iter().any(|l| l.contains("stopped cleanly")),
-        "rvs-bridge did not stop cleanly:\n{}",
-        lines.join("\n")
-    );
+    for s in stats["services"].as_array().context("services")? {
+        let reals: Vec<String> = s["reals"]
+            .as_array()
+            .context("reals")?
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({}) {} conns",
+                    r["address"].as_str().unwrap_or("?"),
+                    r["forward"].as_str().unwrap_or("?"),
+                    r["conns"]
+                )
+            })
+            .collect();
+        println!(
+            "    {} {}:{} {}: {} conns, {} packets in, {} out | {}",
+            s["protocol"].as_str().unwrap_or("?"),
+            s["vip"].as_str().unwrap_or("?"),
+            s["port"],
+            s["scheduler"].as_str().unwrap_or("?"),
+            s["conns"],
+            s["pkts_in"],
+            s["pkts_out"],
+            reals.join(", ")
+        );
+    }
+    println!("    dataplane {} | drops {}", stats["dataplane"], stats["drops"]);
     drop(lab);
-    println!("rvs demo: OK: real ICMP and HTTP crossed rvs's DPDK dataplane; lab torn down");
+    println!(
+        "rvs demo: OK: real HTTP through {} (NAT replies through rvsd; DR and TUN replies straight to the client); lab torn down",
+        results.join(", ").replace(' ', "")
+    );
     Ok(())
 }
