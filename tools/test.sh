@@ -16,7 +16,7 @@ status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
-     END { printf "rvs test suite: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+     END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 skipped=$(grep -c '^SKIPPED' "$log" || true)
 [ "$skipped" -eq 0 ] || echo "($skipped lab tests skipped: not root)"
 exit "$status"
