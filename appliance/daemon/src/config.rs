@@ -64,6 +64,11 @@ struct RawPort {
     address: Spanned<String>,
     gateway: Option<Spanned<String>>,
     mtu: Option<Spanned<u16>>,
+    /// Hand traffic that is not for a VIP or connection to the kernel through a TAP device.
+    #[serde(default)]
+    exception: bool,
+    /// The kernel-side name of that TAP device (default: the port's name).
+    exception_iface: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +131,8 @@ pub struct PortConf {
     pub gateway: Option<Ipv4Addr>,
     /// MTU.
     pub mtu: u16,
+    /// Kernel-side interface of the TAP exception port, if any.
+    pub exception_iface: Option<String>,
 }
 
 /// The validated configuration.
@@ -282,6 +289,35 @@ impl Config {
             if ports.iter().any(|q: &PortConf| q.name == *p.name.get_ref()) {
                 return Err(cx.err(p.name.span(), key("name"), format!("port name {:?} used twice", p.name.get_ref())));
             }
+            let exception_iface = match (&p.exception_iface, p.exception) {
+                (Some(i), true) => {
+                    let n = i.get_ref();
+                    if n.is_empty()
+                        || n.len() > 15
+                        || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                    {
+                        return Err(cx.err(
+                            i.span(),
+                            key("exception_iface"),
+                            "an interface name of 1..=15 characters [A-Za-z0-9-_.]",
+                        ));
+                    }
+                    Some(n.clone())
+                }
+                (Some(i), false) => return Err(cx.err(i.span(), key("exception_iface"), "needs exception = true")),
+                (None, true) => {
+                    let n = p.name.get_ref();
+                    if n.len() > 15 {
+                        return Err(cx.err(
+                            p.name.span(),
+                            key("name"),
+                            "longer than 15 characters: set exception_iface",
+                        ));
+                    }
+                    Some(n.clone())
+                }
+                (None, false) => None,
+            };
             ports.push(PortConf {
                 name: p.name.get_ref().clone(),
                 device: p.device.get_ref().clone(),
@@ -289,6 +325,7 @@ impl Config {
                 prefix_len,
                 gateway,
                 mtu,
+                exception_iface,
             });
         }
 
@@ -435,6 +472,7 @@ impl Config {
             })
             .collect();
         Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
+            .map(|s| s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some())))
     }
 }
 

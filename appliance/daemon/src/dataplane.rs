@@ -86,6 +86,21 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
             ports.push(port);
         }
         let macs: Vec<_> = ports.iter().map(|p| rvs_core::wire::Mac(p.mac())).collect();
+        // TAP exception devices: the kernel side carries the port's MAC, so that what the kernel
+        // sends out through rvsd looks like the director's own traffic.
+        let mut taps = Vec::new();
+        for (k, (p, mac)) in cfg.ports.iter().zip(&macs).enumerate() {
+            let Some(iface) = &p.exception_iface else {
+                taps.push(None);
+                continue;
+            };
+            let dev = format!("net_tap{k},iface={iface},mac={mac}");
+            let id = Port::attach(&eal, &dev).with_context(|| format!("port {}: exception device {dev}", p.name))?;
+            let tap = Port::start(&eal, id, &PortConfig { promiscuous: false, ..pcfg.clone() }, &pool)
+                .with_context(|| format!("port {}: start exception device", p.name))?;
+            tracing::info!(port = %p.name, iface = %iface, "kernel exception device up");
+            taps.push(Some(tap));
+        }
         let snap = Arc::new(cfg.snapshot(&macs).map_err(|e| anyhow!("{e}"))?);
         let weights = Arc::new(WeightStore::new());
         weights.publish(&snap);
@@ -102,6 +117,18 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
                 per_worker[w].push(q);
             }
         }
+        let mut exc_per_worker: Vec<Vec<Option<_>>> = (0..workers).map(|_| Vec::new()).collect();
+        for tap in &taps {
+            match tap {
+                Some(t) => {
+                    let qs = t.take_queues().ok_or_else(|| anyhow!("queues already taken"))?;
+                    for (w, q) in qs.into_iter().enumerate() {
+                        exc_per_worker[w].push(Some(q));
+                    }
+                }
+                None => exc_per_worker.iter_mut().for_each(|v| v.push(None)),
+            }
+        }
         let core_shared = CoreShared { weights: Arc::clone(&weights), neighbours: Arc::clone(&neighbours) };
         let started = Instant::now();
         // The workers stop when the scope's closure ends, however it ends (the scope then waits
@@ -114,7 +141,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
         }
         let (control, results) = eal.scope(|s| -> Result<()> {
             let _stop_workers = StopOnDrop(&shared.stop);
-            for (w, queues) in per_worker.into_iter().enumerate() {
+            for (w, (queues, exceptions)) in per_worker.into_iter().zip(exc_per_worker).enumerate() {
                 let pcfg = PipelineConfig {
                     conn_capacity: cfg.conn_capacity,
                     hash_seed: seed(w),
@@ -125,6 +152,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
                 let worker = Worker {
                     index: w,
                     queues,
+                    exceptions,
                     pipeline: Pipeline::with_shared(pcfg, Arc::clone(&snap), core_shared.clone(), 1_000_000),
                     pool: &pool,
                     shared: &shared,

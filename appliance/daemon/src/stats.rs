@@ -112,6 +112,8 @@ fn sum_io(a: &mut IoCounters, b: &IoCounters) {
     a.arp_requests += b.arp_requests;
     a.unlinearizable += b.unlinearizable;
     a.to_kernel_dropped += b.to_kernel_dropped;
+    a.to_kernel += b.to_kernel;
+    a.from_kernel += b.from_kernel;
 }
 
 impl Report {

@@ -127,6 +127,10 @@ pub struct IoCounters {
     pub unlinearizable: u64,
     /// Frames handed to the kernel path and dropped (no exception port configured).
     pub to_kernel_dropped: u64,
+    /// Frames handed to the kernel through the TAP exception port.
+    pub to_kernel: u64,
+    /// Frames the kernel sent out through the TAP exception port.
+    pub from_kernel: u64,
 }
 
 /// State shared by all workers and the control thread.
@@ -228,6 +232,8 @@ pub struct Worker<'a, 'p> {
     pub index: usize,
     /// One queue pair per port (index = interface).
     pub queues: Vec<Queue<'a, 'p>>,
+    /// Per port: this worker's queue pair on the port's TAP exception device, if it has one.
+    pub exceptions: Vec<Option<Queue<'a, 'p>>>,
     /// The dataplane.
     pub pipeline: Pipeline,
     /// Buffers for ARP requests.
@@ -249,6 +255,8 @@ impl std::fmt::Debug for Worker<'_, '_> {
 struct Loop<'a, 'p> {
     w: Worker<'a, 'p>,
     tx: Vec<Burst<'p>>,
+    /// Per port: frames for the kernel (TAP exception device).
+    to_kernel: Vec<Burst<'p>>,
     pending: PendingQueue<'p>,
     io: IoCounters,
 }
@@ -261,6 +269,7 @@ impl<'a, 'p> Worker<'a, 'p> {
         let mut l = Loop {
             w: self,
             tx: (0..n_ports).map(|_| Burst::new()).collect(),
+            to_kernel: (0..n_ports).map(|_| Burst::new()).collect(),
             pending: PendingQueue::new(),
             io: IoCounters::default(),
         };
@@ -276,6 +285,16 @@ impl<'a, 'p> Worker<'a, 'p> {
                 got += n;
                 for m in rx.drain() {
                     l.handle(p as u16, m, now);
+                }
+            }
+            // The kernel's own traffic leaves through the port its TAP device stands for.
+            for p in 0..n_ports {
+                let Some(q) = l.w.exceptions[p].as_mut() else { continue };
+                let n = q.rx(&mut rx);
+                got += n;
+                l.io.from_kernel += n as u64;
+                for m in rx.drain() {
+                    l.tx(p as u16, m);
                 }
             }
             for _ in 0..BURST_SIZE {
@@ -321,7 +340,7 @@ impl<'p> Loop<'_, 'p> {
             Verdict::Forward(p) => self.tx(p, m),
             Verdict::Reply => self.tx(port, m),
             Verdict::Drop(_) => {}
-            Verdict::ToKernel => self.io.to_kernel_dropped += 1,
+            Verdict::ToKernel => self.kernel(port, m),
             Verdict::Pending { port: p, next_hop } => self.hold(p, next_hop, m, now),
             Verdict::Redirect(core) => {
                 if let Some(q) = self.w.shared.inbound.get(usize::from(core)) {
@@ -357,6 +376,31 @@ impl<'p> Loop<'_, 'p> {
     fn flush_all(&mut self) {
         for p in 0..self.tx.len() {
             self.flush(p);
+            if let Some(q) = self.w.exceptions[p].as_mut() {
+                if !self.to_kernel[p].is_empty() {
+                    q.tx(&mut self.to_kernel[p]);
+                    self.io.tx_dropped += self.to_kernel[p].len() as u64;
+                    self.to_kernel[p].clear();
+                }
+            }
+        }
+    }
+
+    /// Hands a frame that arrived on `port` to the kernel, if the port has an exception device.
+    fn kernel(&mut self, port: u16, m: Mbuf<'p>) {
+        let p = usize::from(port);
+        if self.w.exceptions.get(p).is_none_or(|q| q.is_none()) {
+            self.io.to_kernel_dropped += 1;
+            return;
+        }
+        self.io.to_kernel += 1;
+        if let Err(m) = self.to_kernel[p].push(m) {
+            if let Some(q) = self.w.exceptions[p].as_mut() {
+                q.tx(&mut self.to_kernel[p]);
+                self.io.tx_dropped += self.to_kernel[p].len() as u64;
+                self.to_kernel[p].clear();
+            }
+            let _ = self.to_kernel[p].push(m);
         }
     }
 
