@@ -527,3 +527,39 @@ pub mod http {
         anyhow::bail!("{url} never answered")
     }
 }
+
+/// Building rvs.toml text for lab runs.
+pub mod conf {
+    /// `[dataplane]` for the lab: no hugepages, no PCI, quiet EAL; workers on `lcores`.
+    pub fn dataplane(lcores: &[u32]) -> String {
+        let l: Vec<String> = lcores.iter().map(u32::to_string).collect();
+        format!(
+            "[dataplane]\neal_args = [\"--no-huge\", \"--no-pci\", \"-m\", \"256\", \"--no-telemetry\", \"--log-level\", \"lib.eal:error\"]\nlcores = [{}]\n\n",
+            l.join(", ")
+        )
+    }
+
+    /// A `[[port]]` on `net_af_packet<index>` over veth `iface`, owning `address` (CIDR).
+    pub fn port(name: &str, index: usize, iface: &str, address: &str) -> String {
+        format!(
+            "[[port]]\nname = \"{name}\"\ndevice = \"net_af_packet{index},iface={iface}\"\naddress = \"{address}\"\n\n"
+        )
+    }
+
+    /// A real server: address, real port (None = the virtual port), weight, forward method.
+    pub type Real<'a> = (&'a str, Option<u16>, u32, &'a str);
+
+    /// A `[[service]]` with its `[[service.real]]` entries.
+    pub fn service(protocol: &str, vip: &str, port: u16, scheduler: &str, reals: &[Real<'_>]) -> String {
+        let mut s = format!(
+            "[[service]]\nprotocol = \"{protocol}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"{scheduler}\"\n"
+        );
+        for (addr, rport, weight, fwd) in reals {
+            s += &format!("  [[service.real]]\n  address = \"{addr}\"\n  weight = {weight}\n  forward = \"{fwd}\"\n");
+            if let Some(p) = rport {
+                s += &format!("  port = {p}\n");
+            }
+        }
+        s + "\n"
+    }
+}

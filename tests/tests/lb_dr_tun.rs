@@ -9,11 +9,9 @@
 //! ```
 //! The proof that replies bypass rvsd: the client downloads far more than rvsd ever sends.
 
-use rvs_lab::{http, lab_scripts, require_lab, Lab, Ns};
+use rvs_lab::{conf, http, lab_scripts, require_lab, Lab, Ns};
 use std::time::Duration;
 
-const EAL: &str =
-    r#"eal_args = ["--no-huge", "--no-pci", "-m", "256", "--no-telemetry", "--log-level", "lib.eal:error"]"#;
 const BIG: usize = 200_000;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -59,30 +57,15 @@ fn lab_for(mode: Mode) -> (Lab, Ns, Ns) {
 }
 
 fn config(forward: &str) -> String {
-    format!(
-        r#"
-[dataplane]
-{EAL}
-lcores = [1]
-
-[[port]]
-name = "lan"
-device = "net_af_packet0,iface=p0"
-address = "198.18.0.1/24"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.100"
-port = 80
-scheduler = "rr"
-  [[service.real]]
-  address = "198.18.0.11"
-  forward = "{forward}"
-  [[service.real]]
-  address = "198.18.0.12"
-  forward = "{forward}"
-"#
-    )
+    conf::dataplane(&[1])
+        + &conf::port("lan", 0, "p0", "198.18.0.1/24")
+        + &conf::service(
+            "tcp",
+            "198.18.0.100",
+            80,
+            "rr",
+            &[("198.18.0.11", None, 1, forward), ("198.18.0.12", None, 1, forward)],
+        )
 }
 
 fn run(mode: Mode) {

@@ -3,11 +3,8 @@
 //! (RIP -> CIP) often lands on the other worker than its request (CIP -> VIP): it must be handed
 //! to the owning core through the ring, and every request must still succeed.
 
-use rvs_lab::{http, require_lab, Lab};
+use rvs_lab::{conf, http, require_lab, Lab};
 use std::time::Duration;
-
-const EAL: &str =
-    r#"eal_args = ["--no-huge", "--no-pci", "-m", "256", "--no-telemetry", "--log-level", "lib.eal:error"]"#;
 
 #[test]
 fn two_workers_nat_under_parallel_load_with_replies_crossing_cores() {
@@ -35,35 +32,16 @@ fn two_workers_nat_under_parallel_load_with_replies_crossing_cores() {
         rs.route(&["default", "via", "198.19.0.1"]).unwrap();
         http::serve(&mut lab, &rs, name, &a, 80, 0).unwrap();
     }
-    let config = format!(
-        r#"
-[dataplane]
-{EAL}
-lcores = [0, 1]
-
-[[port]]
-name = "out"
-device = "net_af_packet0,iface=p0"
-address = "198.18.0.1/24"
-
-[[port]]
-name = "in"
-device = "net_af_packet1,iface=p1"
-address = "198.19.0.1/24"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.100"
-port = 80
-scheduler = "wlc"
-  [[service.real]]
-  address = "198.19.0.11"
-  forward = "nat"
-  [[service.real]]
-  address = "198.19.0.12"
-  forward = "nat"
-"#
-    );
+    let config = conf::dataplane(&[0, 1])
+        + &conf::port("out", 0, "p0", "198.18.0.1/24")
+        + &conf::port("in", 1, "p1", "198.19.0.1/24")
+        + &conf::service(
+            "tcp",
+            "198.18.0.100",
+            80,
+            "wlc",
+            &[("198.19.0.11", None, 1, "nat"), ("198.19.0.12", None, 1, "nat")],
+        );
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let mut warm = 0;
     for c in &clients {

@@ -7,11 +7,8 @@
 //! The real servers route back through rvsd (default route 198.19.0.1). Real HTTP servers
 //! (python http.server) answer with their name; a UDP echo server with its name too.
 
-use rvs_lab::{http, lab_scripts, require_lab, Lab, Ns};
+use rvs_lab::{conf, http, lab_scripts, require_lab, Lab, Ns};
 use std::time::Duration;
-
-const EAL: &str =
-    r#"eal_args = ["--no-huge", "--no-pci", "-m", "256", "--no-telemetry", "--log-level", "lib.eal:error"]"#;
 
 fn real_server(lab: &mut Lab, ns: &Ns, name: &str, addr: &str) {
     http::serve(lab, ns, name, addr, 80, 0).unwrap();
@@ -45,77 +42,20 @@ fn nat_http_udp_rr_and_wrr_through_rvsd() {
         ns.route(&["default", "via", "198.19.0.1"]).unwrap();
         real_server(&mut lab, ns, name, a);
     }
-    let config = format!(
-        r#"
-[dataplane]
-{EAL}
-lcores = [1]
-
-[[port]]
-name = "out"
-device = "net_af_packet0,iface=p0"
-address = "198.18.0.1/24"
-
-[[port]]
-name = "in"
-device = "net_af_packet1,iface=p1"
-address = "198.19.0.1/24"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.100"
-port = 80
-scheduler = "rr"
-  [[service.real]]
-  address = "198.19.0.11"
-  forward = "nat"
-  [[service.real]]
-  address = "198.19.0.12"
-  forward = "nat"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.101"
-port = 80
-scheduler = "rr"
-  [[service.real]]
-  address = "198.19.0.11"
-  port = 8080
-  forward = "nat"
-  [[service.real]]
-  address = "198.19.0.12"
-  port = 8080
-  forward = "nat"
-
-[[service]]
-protocol = "udp"
-vip = "198.18.0.100"
-port = 53
-scheduler = "rr"
-  [[service.real]]
-  address = "198.19.0.11"
-  port = 5353
-  forward = "nat"
-  [[service.real]]
-  address = "198.19.0.12"
-  port = 5353
-  forward = "nat"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.102"
-port = 80
-scheduler = "wrr"
-  [[service.real]]
-  address = "198.19.0.11"
-  weight = 3
-  forward = "nat"
-  [[service.real]]
-  address = "198.19.0.12"
-  weight = 1
-  forward = "nat"
-"#
-    );
+    let nat = |port| [("198.19.0.11", port, 1, "nat"), ("198.19.0.12", port, 1, "nat")];
+    let config = conf::dataplane(&[1])
+        + &conf::port("out", 0, "p0", "198.18.0.1/24")
+        + &conf::port("in", 1, "p1", "198.19.0.1/24")
+        + &conf::service("tcp", "198.18.0.100", 80, "rr", &nat(None))
+        + &conf::service("tcp", "198.18.0.101", 80, "rr", &nat(Some(8080)))
+        + &conf::service("udp", "198.18.0.100", 53, "rr", &nat(Some(5353)))
+        + &conf::service(
+            "tcp",
+            "198.18.0.102",
+            80,
+            "wrr",
+            &[("198.19.0.11", None, 3, "nat"), ("198.19.0.12", None, 1, "nat")],
+        );
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let warmup = http::wait_ready(&client, "http://198.18.0.100/").unwrap();
 

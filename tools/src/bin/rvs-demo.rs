@@ -11,7 +11,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
-use rvs_lab::{http, lab_scripts, unavailable, Lab, Ns};
+use rvs_lab::{conf, http, lab_scripts, unavailable, Lab, Ns};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -23,57 +23,16 @@ struct Args {
     requests: usize,
 }
 
-const CONFIG: &str = r#"
-[dataplane]
-eal_args = ["--no-huge", "--no-pci", "-m", "256", "--no-telemetry", "--log-level", "lib.eal:error"]
-lcores = [1]
-
-[[port]]
-name = "front"
-device = "net_af_packet0,iface=p0"
-address = "198.18.0.1/24"
-
-[[port]]
-name = "back"
-device = "net_af_packet1,iface=p1"
-address = "198.19.0.1/24"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.100"
-port = 80
-scheduler = "rr"
-  [[service.real]]
-  address = "198.19.0.11"
-  forward = "nat"
-  [[service.real]]
-  address = "198.19.0.12"
-  forward = "nat"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.110"
-port = 80
-scheduler = "rr"
-  [[service.real]]
-  address = "198.18.0.21"
-  forward = "dr"
-  [[service.real]]
-  address = "198.18.0.22"
-  forward = "dr"
-
-[[service]]
-protocol = "tcp"
-vip = "198.18.0.120"
-port = 80
-scheduler = "rr"
-  [[service.real]]
-  address = "198.18.0.31"
-  forward = "tun"
-  [[service.real]]
-  address = "198.18.0.32"
-  forward = "tun"
-"#;
+/// rvsd's configuration for the demo: three services, one per forwarding method.
+fn config() -> String {
+    let two = |a: &'static str, b: &'static str, fwd: &'static str| [(a, None, 1, fwd), (b, None, 1, fwd)];
+    conf::dataplane(&[1])
+        + &conf::port("front", 0, "p0", "198.18.0.1/24")
+        + &conf::port("back", 1, "p1", "198.19.0.1/24")
+        + &conf::service("tcp", "198.18.0.100", 80, "rr", &two("198.19.0.11", "198.19.0.12", "nat"))
+        + &conf::service("tcp", "198.18.0.110", 80, "rr", &two("198.18.0.21", "198.18.0.22", "dr"))
+        + &conf::service("tcp", "198.18.0.120", 80, "rr", &two("198.18.0.31", "198.18.0.32", "tun"))
+}
 
 fn suppress_arp(rs: &Ns) -> Result<()> {
     for (k, v) in [
@@ -135,7 +94,7 @@ fn main() -> Result<()> {
     println!("  client 198.18.0.2 | rvsd on DPDK net_af_packet (front 198.18.0.1, back 198.19.0.1)");
     println!("  NAT 198.18.0.100 -> 198.19.0.11/.12 | DR 198.18.0.110 -> .21/.22 | TUN 198.18.0.120 -> .31/.32");
 
-    let rvsd = lab.rvsd(&lb, CONFIG)?;
+    let rvsd = lab.rvsd(&lb, &config())?;
     println!("  rvsd up");
     let mut results = Vec::new();
     for (mode, vip) in [("NAT", "198.18.0.100"), ("DR ", "198.18.0.110"), ("TUN", "198.18.0.120")] {

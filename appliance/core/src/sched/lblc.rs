@@ -140,11 +140,8 @@ impl Scheduler for Lblc {
         }
         let i = self.wlc.min(view, super::wlc::key)?;
         let entry = Entry { dest_id: view.dests[i].id, lastuse: now };
-        if !self.cache.insert(key, entry) {
-            let (exp, budget) = (now.saturating_sub(FULL_ENTRY_TIMEOUT), 256);
-            self.cache.sweep(budget, |e| e.lastuse < exp);
-            let _ = self.cache.insert(key, entry); // still full: not cached
-        }
+        let exp = now.saturating_sub(FULL_ENTRY_TIMEOUT);
+        let _ = self.cache.insert_evicting(key, entry, 256, |e| e.lastuse < exp); // full: not cached
         Some(i)
     }
 

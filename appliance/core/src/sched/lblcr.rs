@@ -154,11 +154,8 @@ impl Scheduler for Lblcr {
         let mut set = [0u16; SET_MAX];
         set[0] = view.dests[i].id;
         let entry = Entry { set, len: 1, lastuse: now, lastmod: now };
-        if !self.cache.insert(key, entry) {
-            let exp = now.saturating_sub(FULL_ENTRY_TIMEOUT);
-            self.cache.sweep(256, |e| e.lastuse < exp);
-            let _ = self.cache.insert(key, entry);
-        }
+        let exp = now.saturating_sub(FULL_ENTRY_TIMEOUT);
+        let _ = self.cache.insert_evicting(key, entry, 256, |e| e.lastuse < exp); // full: not cached
         Some(i)
     }
 

@@ -104,3 +104,33 @@ impl LeastTree {
         (root.den != 0).then_some(root.idx as usize)
     }
 }
+
+/// A scheduler that is nothing but a least-key tree: lc, wlc and sed differ only in their key.
+#[derive(Debug, Clone)]
+pub struct TreeScheduler {
+    name: &'static str,
+    key: KeyFn,
+    tree: LeastTree,
+}
+
+impl TreeScheduler {
+    /// A scheduler called `name` picking the least `key`.
+    pub fn new(name: &'static str, key: KeyFn) -> Self {
+        TreeScheduler { name, key, tree: LeastTree::default() }
+    }
+}
+
+impl super::Scheduler for TreeScheduler {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn rebuild(&mut self, view: &View<'_>) {
+        self.tree.build(view, self.key);
+    }
+    fn pick(&mut self, view: &View<'_>, _flow: &super::Flow, _now: u32) -> Option<usize> {
+        self.tree.min(view, self.key)
+    }
+    fn load_changed(&mut self, view: &View<'_>, i: usize) {
+        self.tree.update(view, self.key, i);
+    }
+}

@@ -116,9 +116,9 @@ pub fn new_scheduler(name: &str) -> Option<Box<dyn Scheduler>> {
     Some(match name {
         "rr" => Box::new(rr::RoundRobin::default()),
         "wrr" => Box::new(wrr::WeightedRoundRobin::default()),
-        "lc" => Box::new(lc::LeastConnection::default()),
-        "wlc" => Box::new(wlc::WeightedLeastConnection::default()),
-        "sed" => Box::new(sed::ShortestExpectedDelay::default()),
+        "lc" => Box::new(lc::new()),
+        "wlc" => Box::new(wlc::new()),
+        "sed" => Box::new(sed::new()),
         "nq" => Box::new(nq::NeverQueue::default()),
         "lblc" => Box::new(lblc::Lblc::new(lblc::DEFAULT_CAPACITY, lblc::DEFAULT_EXPIRATION)),
         "lblcr" => Box::new(lblcr::Lblcr::new(lblcr::DEFAULT_CAPACITY, lblcr::DEFAULT_EXPIRATION)),

@@ -96,6 +96,16 @@ impl<V: Clone> FixedMap<V> {
         }
     }
 
+    /// Inserts; when the map is full, first sweeps up to `budget` slots for entries `stale`
+    /// says may go. `false` if it is still full (the value is then simply not stored).
+    pub fn insert_evicting(&mut self, key: u64, val: V, budget: usize, stale: impl FnMut(&V) -> bool) -> bool {
+        if self.insert(key, val.clone()) {
+            return true;
+        }
+        self.sweep(budget, stale);
+        self.insert(key, val)
+    }
+
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: u64) -> Option<V> {
         let i = self.find(key).ok()?;

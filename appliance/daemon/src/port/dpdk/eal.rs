@@ -106,6 +106,11 @@ impl std::fmt::Debug for LcoreScope<'_, '_> {
 
 type LcoreFn = Box<dyn FnOnce() -> i32 + Send + 'static>;
 
+/// Entry point EAL calls on a worker lcore: runs the boxed closure `launch` leaked.
+///
+/// # Safety
+/// `arg` must be a pointer from `Box::into_raw(Box<LcoreFn>)` not used anywhere else; EAL
+/// passes each launch's argument to exactly one call.
 unsafe extern "C" fn lcore_trampoline(arg: *mut std::ffi::c_void) -> std::ffi::c_int {
     // SAFETY: `arg` is the Box<LcoreFn> leaked by LcoreScope::launch for this one call; it is
     // reclaimed exactly once, here.
