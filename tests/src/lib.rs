@@ -215,9 +215,13 @@ pub struct Switch {
     ports: usize,
 }
 
-/// A running rvsd, started by [`Lab::rvsd`].
-#[derive(Debug, Clone, Copy)]
-pub struct Rvsd(usize);
+/// A running rvsd, started by [`Lab::rvsd`]: its process and its control socket.
+#[derive(Debug, Clone)]
+pub struct Rvsd {
+    handle: usize,
+    /// The control socket (unique per lab run).
+    pub socket: PathBuf,
+}
 
 /// The directory of the lab's helper scripts (`tests/lab`).
 pub fn lab_scripts() -> PathBuf {
@@ -291,16 +295,22 @@ impl Lab {
     pub fn rvsd(&mut self, ns: &Ns, toml: &str) -> Result<Rvsd> {
         let bin = workspace_bin("rvsd")?;
         let path = std::env::temp_dir().join(format!("{}-{}-rvs.toml", self.id, ns.name()));
-        std::fs::write(&path, toml)?;
+        let socket = std::env::temp_dir().join(format!("{}-{}.sock", self.id, ns.name()));
+        let mut text = toml.to_owned();
+        if !text.contains("[control]") {
+            text += &format!("\n[control]\nsocket = \"{}\"\n", socket.display());
+        }
+        std::fs::write(&path, text)?;
         self.files.push(path.clone());
+        self.files.push(socket.clone());
         let h = self.spawn(ns, bin.to_str().context("path")?, &["--config", path.to_str().context("path")?])?;
         self.wait_for_line(h, "rvsd: ready", Duration::from_secs(30))?;
-        Ok(Rvsd(h))
+        Ok(Rvsd { handle: h, socket })
     }
 
     /// Stops rvsd (SIGTERM) and returns its final statistics (the `rvsd: stats` JSON).
     pub fn stop_rvsd(&mut self, r: Rvsd) -> Result<serde_json::Value> {
-        let lines = self.stop(r.0, Duration::from_secs(15))?;
+        let lines = self.stop(r.handle, Duration::from_secs(15))?;
         if !lines.iter().any(|l| l.contains("rvsd: stopped cleanly")) {
             bail!("rvsd did not stop cleanly:\n{}", lines.join("\n"));
         }

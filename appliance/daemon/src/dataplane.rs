@@ -11,8 +11,10 @@
 //! and counts it (`ring_full`): no core ever waits for another.
 
 use crate::config::Config;
+use crate::control::server::{self, Control};
+use crate::control::state::State;
 use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
-use crate::stats::{self, Report};
+use crate::stats::{self, Baseline, Report};
 use crate::worker::{PortIdentity, Shared, Worker, WorkerReport};
 use anyhow::{anyhow, Context, Result};
 use rvs_core::neigh::NeighbourTable;
@@ -20,7 +22,7 @@ use rvs_core::pipeline::{PipelineConfig, Shared as CoreShared};
 use rvs_core::sched::weights::WeightStore;
 use rvs_core::Pipeline;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Frames one worker's handoff ring holds.
@@ -105,7 +107,23 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
         let weights = Arc::new(WeightStore::new());
         weights.publish(&snap);
         let neighbours = Arc::new(NeighbourTable::default());
-        let shared = Shared::new(workers, RING_SIZE, Arc::clone(&neighbours));
+        let started = Instant::now();
+        let shared = Shared::new(workers, RING_SIZE, Arc::clone(&neighbours), Arc::clone(&snap));
+        let listener = server::bind(&cfg.socket).with_context(|| format!("control socket {}", cfg.socket.display()))?;
+        let ctl = Control {
+            state: Mutex::new(State::from_config(cfg, macs.clone())),
+            publish: Box::new(|st: &State| {
+                let snap = st.snapshot()?;
+                weights.publish(&snap);
+                shared.publish(snap);
+                Ok(())
+            }),
+            report: Box::new(|st: &State, base: &Baseline| {
+                build_report(cfg, &st.services, &ports, &shared, started, base)
+            }),
+            baseline: Mutex::new(Baseline::default()),
+            t0: Instant::now(),
+        };
         let identities: Vec<PortIdentity> =
             cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
 
@@ -130,7 +148,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
             }
         }
         let core_shared = CoreShared { weights: Arc::clone(&weights), neighbours: Arc::clone(&neighbours) };
-        let started = Instant::now();
+
         // The workers stop when the scope's closure ends, however it ends (the scope then waits
         // for them).
         struct StopOnDrop<'a>(&'a AtomicBool);
@@ -162,8 +180,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
                 s.launch(lcores[w], move || worker.run()).with_context(|| format!("launch worker {w}"))?;
             }
             tracing::info!(workers, services = snap.services().len(), "rvsd ready");
-            ready(&build_report(cfg, &ports, &shared, started));
-            control_loop(&shared, &stop, workers);
+            ready(&(ctl.report)(&*ctl.state.lock().map_err(|_| anyhow!("poisoned"))?, &Baseline::default()));
+            tracing::info!(socket = %cfg.socket.display(), "control socket listening");
+            std::thread::scope(|ts| {
+                ts.spawn(|| server::serve(&listener, &ctl, &stop));
+                control_loop(&shared, &stop, workers);
+            });
             Ok(())
         });
         control?;
@@ -174,7 +196,10 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
         }
         // Leaving this block drops, in order: the shared state (frames still in its rings go
         // back to the pool), the ports (stopped and closed), then the pool.
-        build_report(cfg, &ports, &shared, started)
+        let _ = std::fs::remove_file(&cfg.socket);
+        let st = ctl.state.lock().map_err(|_| anyhow!("poisoned"))?;
+        let base = ctl.baseline.lock().map_err(|_| anyhow!("poisoned"))?;
+        build_report(cfg, &st.services, &ports, &shared, started, &base)
     };
     drop(eal);
     Ok(report)
@@ -225,9 +250,16 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
     }
 }
 
-fn build_report(cfg: &Config, ports: &[Port<'_>], shared: &Shared<'_>, started: Instant) -> Report {
+fn build_report(
+    cfg: &Config,
+    services: &[rvs_core::service::Service],
+    ports: &[Port<'_>],
+    shared: &Shared<'_>,
+    started: Instant,
+    base: &Baseline,
+) -> Report {
     let port_stats: Vec<PortStats> = ports.iter().map(|p| p.stats()).collect();
     let reports: Vec<WorkerReport> =
         shared.reports.iter().map(|r| r.lock().map(|g| g.clone()).unwrap_or_default()).collect();
-    stats::Report::build(cfg, &port_stats, &reports, shared.neighbours.len(), started.elapsed())
+    stats::Report::build(&cfg.ports, services, &port_stats, &reports, shared.neighbours.len(), started.elapsed(), base)
 }

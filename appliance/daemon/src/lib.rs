@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod control;
 pub mod dataplane;
 pub mod port;
 pub mod stats;

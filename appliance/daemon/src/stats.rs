@@ -1,11 +1,12 @@
 //! Statistics: the per-core reports summed on request (never shared counters on the hot path),
 //! laid out per port, per service and per real server, as JSON.
 
-use crate::config::Config;
+use crate::config::PortConf;
+use crate::control::state::{State, SvcKey};
 use crate::port::dpdk::PortStats;
 use crate::worker::{IoCounters, WorkerReport};
 use rvs_core::pipeline::Stats;
-use rvs_core::service::Forward;
+use rvs_core::service::{Forward, Service};
 use rvs_core::{Counters, DropReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ pub struct RealReport {
     pub port: u16,
     /// nat, dr or tun.
     pub forward: &'static str,
-    /// Weight configured.
+    /// Weight now.
     pub weight: u32,
     /// Established connections (all cores).
     pub active: u64,
@@ -65,6 +66,10 @@ pub struct ServiceReport {
     pub port: u16,
     /// Scheduler.
     pub scheduler: String,
+    /// Persistence seconds (0 = off).
+    pub persistence: u32,
+    /// Persistence netmask as a prefix length.
+    pub netmask: u8,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -116,14 +121,73 @@ fn sum_io(a: &mut IoCounters, b: &IoCounters) {
     a.from_kernel += b.from_kernel;
 }
 
+/// Counter values `-Z` set aside, by service id and real-server id: listings show the
+/// difference (per-core counters themselves are never written by the control plane).
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    svc: BTreeMap<u16, Stats>,
+    dest: BTreeMap<u16, Stats>,
+}
+
+fn minus(a: Stats, b: Option<&Stats>) -> Stats {
+    let Some(b) = b else { return a };
+    Stats {
+        conns: a.conns.saturating_sub(b.conns),
+        pkts_in: a.pkts_in.saturating_sub(b.pkts_in),
+        pkts_out: a.pkts_out.saturating_sub(b.pkts_out),
+        bytes_in: a.bytes_in.saturating_sub(b.bytes_in),
+        bytes_out: a.bytes_out.saturating_sub(b.bytes_out),
+    }
+}
+
+fn raw_stats(r: &ServiceReport) -> Stats {
+    Stats { conns: r.conns, pkts_in: r.pkts_in, pkts_out: r.pkts_out, bytes_in: r.bytes_in, bytes_out: r.bytes_out }
+}
+
+fn raw_real(r: &RealReport) -> Stats {
+    Stats { conns: r.conns, pkts_in: r.pkts_in, pkts_out: r.pkts_out, bytes_in: r.bytes_in, bytes_out: r.bytes_out }
+}
+
+impl Baseline {
+    /// `-Z`: the counters of `only` (or of everything) count from zero again. `raw` is a report
+    /// built with an empty baseline.
+    pub fn zero(&mut self, state: &State, raw: &Report, only: Option<&SvcKey>) {
+        for (svc, r) in state.services.iter().zip(&raw.services) {
+            if only.is_some_and(|k| k.protocol != svc.protocol || k.vip != svc.vip || k.port != svc.port) {
+                continue;
+            }
+            self.svc.insert(svc.id, raw_stats(r));
+            for (d, rr) in svc.dests.iter().zip(&r.reals) {
+                self.dest.insert(d.id, raw_real(rr));
+            }
+        }
+    }
+
+    /// New objects (possibly reusing ids) start from zero.
+    pub fn reset_ids(&mut self, state: &State, raw: &Report, ids: &[(u16, Option<u16>)]) {
+        for (svc, r) in state.services.iter().zip(&raw.services) {
+            if ids.contains(&(svc.id, None)) {
+                self.svc.insert(svc.id, raw_stats(r));
+            }
+            for (d, rr) in svc.dests.iter().zip(&r.reals) {
+                if ids.contains(&(svc.id, Some(d.id))) {
+                    self.dest.insert(d.id, raw_real(rr));
+                }
+            }
+        }
+    }
+}
+
 impl Report {
-    /// Sums the workers' reports.
+    /// Sums the workers' reports for `services` (listing order), less `base`.
     pub fn build(
-        cfg: &Config,
+        ports_conf: &[PortConf],
+        services: &[Service],
         ports: &[PortStats],
         workers: &[WorkerReport],
         neighbours: usize,
         uptime: std::time::Duration,
+        base: &Baseline,
     ) -> Report {
         let mut c = Counters::default();
         let mut io = IoCounters::default();
@@ -132,14 +196,14 @@ impl Report {
             sum_io(&mut io, &w.io);
         }
         let at = |v: &Vec<Stats>, i: usize| v.get(i).copied().unwrap_or_default();
-        let services = cfg
-            .services
+        let services = services
             .iter()
             .map(|s| {
                 let mut st = Stats::default();
                 for w in workers {
                     st.add(&at(&w.svc_stats, usize::from(s.id)));
                 }
+                let st = minus(st, base.svc.get(&s.id));
                 ServiceReport {
                     protocol: match s.protocol {
                         rvs_core::service::Protocol::Tcp => "tcp",
@@ -148,6 +212,8 @@ impl Report {
                     vip: s.vip.to_string(),
                     port: s.port,
                     scheduler: s.scheduler.clone(),
+                    persistence: s.persistence,
+                    netmask: s.persistence_prefix,
                     conns: st.conns,
                     pkts_in: st.pkts_in,
                     pkts_out: st.pkts_out,
@@ -166,6 +232,7 @@ impl Report {
                                     inactive += u64::from(l.inactive);
                                 }
                             }
+                            let ds = minus(ds, base.dest.get(&d.id));
                             RealReport {
                                 address: d.addr.to_string(),
                                 port: d.port,
@@ -205,8 +272,7 @@ impl Report {
             workers: workers.len(),
             conns: workers.iter().map(|w| w.conns).sum(),
             neighbours,
-            ports: cfg
-                .ports
+            ports: ports_conf
                 .iter()
                 .zip(ports)
                 .map(|(p, s)| PortReport {

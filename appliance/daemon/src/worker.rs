@@ -85,7 +85,7 @@ use rvs_core::wire::Mac;
 use rvs_core::xmit::route::set_dst_mac;
 use rvs_core::{Counters, Frame, Pipeline, Verdict};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -148,11 +148,21 @@ pub struct Shared<'p> {
     pub reports: Vec<Mutex<WorkerReport>>,
     /// The learned neighbours.
     pub neighbours: Arc<NeighbourTable>,
+    /// The configuration in force, replaced by the control plane; workers pick it up at a
+    /// burst boundary when `snapshot_gen` moves (try_lock: a worker never waits for it).
+    pub snapshot: Mutex<Arc<rvs_core::Snapshot>>,
+    /// Bumped after each replacement of `snapshot`.
+    pub snapshot_gen: AtomicU64,
 }
 
 impl Shared<'_> {
     /// Shared state for `workers` workers, each ring holding `ring` frames.
-    pub fn new(workers: usize, ring: usize, neighbours: Arc<NeighbourTable>) -> Self {
+    pub fn new(
+        workers: usize,
+        ring: usize,
+        neighbours: Arc<NeighbourTable>,
+        snapshot: Arc<rvs_core::Snapshot>,
+    ) -> Self {
         Shared {
             stop: AtomicBool::new(false),
             inbound: (0..workers).map(|_| ArrayQueue::new(ring)).collect(),
@@ -160,6 +170,16 @@ impl Shared<'_> {
             arp_requests: (0..workers).map(|_| ArrayQueue::new(256)).collect(),
             reports: (0..workers).map(|_| Mutex::new(WorkerReport::default())).collect(),
             neighbours,
+            snapshot: Mutex::new(snapshot),
+            snapshot_gen: AtomicU64::new(0),
+        }
+    }
+
+    /// Installs a new configuration for the workers (control plane only).
+    pub fn publish(&self, snap: rvs_core::Snapshot) {
+        if let Ok(mut slot) = self.snapshot.lock() {
+            *slot = Arc::new(snap);
+            self.snapshot_gen.fetch_add(1, Ordering::Release);
         }
     }
 }
@@ -276,6 +296,7 @@ impl<'a, 'p> Worker<'a, 'p> {
         let mut idle = IdleBackoff::new(!l.w.busy_poll);
         let mut rx = Burst::new();
         let (mut last_timers, mut last_report) = (0u64, 0u64);
+        let mut snap_gen = 0u64;
         let base_ms = 1_000_000u64; // the pipeline's clock starts here (see dataplane)
         while !l.w.shared.stop.load(Ordering::Relaxed) {
             let now = base_ms + clock.elapsed().as_millis() as u64;
@@ -311,6 +332,13 @@ impl<'a, 'p> Worker<'a, 'p> {
                 let _ = l.w.shared.learned.push(*k);
             }
             l.flush_all();
+            let g = l.w.shared.snapshot_gen.load(Ordering::Acquire);
+            if g != snap_gen {
+                if let Ok(slot) = l.w.shared.snapshot.try_lock() {
+                    l.w.pipeline.apply(Arc::clone(&slot));
+                    snap_gen = g;
+                }
+            }
             if now - last_timers >= 10 {
                 l.w.pipeline.poll_timers(now);
                 last_timers = now;

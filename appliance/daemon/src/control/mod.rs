@@ -1,0 +1,11 @@
+//! The control plane: the configuration as it is now (after live changes), the operations
+//! ipvsadm's verbs map to, the JSON-lines protocol, and the Unix control socket.
+//!
+//! Changes are applied to a copy of the state; only a copy that validates as a dataplane
+//! snapshot replaces the current one, so a refused request changes nothing. A new state reaches
+//! the workers as an immutable snapshot (picked up at their next burst boundary) with the weights
+//! written to the shared store first.
+
+pub mod proto;
+pub mod server;
+pub mod state;

@@ -1,0 +1,177 @@
+//! The control protocol: one JSON request per line, one JSON reply per line
+//! (`{"ok":true,"result":...}` or `{"ok":false,"error":"..."}`). rvsadm is a thin client of it;
+//! a script can speak it directly, e.g.
+//! `{"op":"add_real","service":{"protocol":"tcp","address":"10.0.0.100:80"},"address":"10.0.1.11:8080","forward":"nat","weight":2}`.
+
+use super::state::{RealOpts, SvcKey, SvcOpts};
+use crate::config::netmask_prefix;
+use rvs_core::service::{Forward, Protocol};
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// A service named by protocol and `VIP:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SvcSpec {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// `VIP:PORT`.
+    pub address: String,
+}
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// `-A`.
+    AddService {
+        /// The service.
+        service: SvcSpec,
+        /// `-s`.
+        scheduler: Option<String>,
+        /// `-p` seconds.
+        persistence: Option<u32>,
+        /// `-M` dotted netmask.
+        netmask: Option<String>,
+    },
+    /// `-E`.
+    EditService {
+        /// The service.
+        service: SvcSpec,
+        /// `-s`.
+        scheduler: Option<String>,
+        /// `-p` seconds.
+        persistence: Option<u32>,
+        /// `-M` dotted netmask.
+        netmask: Option<String>,
+    },
+    /// `-D`.
+    DelService {
+        /// The service.
+        service: SvcSpec,
+    },
+    /// `-C`.
+    Clear,
+    /// `-a`.
+    AddReal {
+        /// The service.
+        service: SvcSpec,
+        /// `RIP` or `RIP:PORT`.
+        address: String,
+        /// `nat`, `dr` or `tun`.
+        forward: Option<String>,
+        /// `-w`.
+        weight: Option<u32>,
+    },
+    /// `-e`.
+    EditReal {
+        /// The service.
+        service: SvcSpec,
+        /// `RIP` or `RIP:PORT`.
+        address: String,
+        /// `nat`, `dr` or `tun`.
+        forward: Option<String>,
+        /// `-w`.
+        weight: Option<u32>,
+    },
+    /// `-d`.
+    DelReal {
+        /// The service.
+        service: SvcSpec,
+        /// `RIP` or `RIP:PORT`.
+        address: String,
+    },
+    /// `-L`: services, real servers, counts and stats.
+    List {
+        /// Only this service.
+        service: Option<SvcSpec>,
+    },
+    /// `-Z`: zero the counters.
+    Zero {
+        /// Only this service.
+        service: Option<SvcSpec>,
+    },
+    /// `--set`.
+    SetTimeouts {
+        /// ESTABLISHED seconds (0 = unchanged).
+        tcp: u32,
+        /// FIN_WAIT seconds (0 = unchanged).
+        tcpfin: u32,
+        /// UDP seconds (0 = unchanged).
+        udp: u32,
+    },
+    /// `-L --timeout`.
+    Timeouts,
+}
+
+/// Why a request could not even be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {msg}")]
+pub struct BadRequest {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong.
+    pub msg: String,
+}
+
+fn bad(field: &'static str, msg: impl Into<String>) -> BadRequest {
+    BadRequest { field, msg: msg.into() }
+}
+
+impl SvcSpec {
+    /// The service key.
+    pub fn key(&self) -> Result<SvcKey, BadRequest> {
+        let protocol = match self.protocol.as_str() {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            p => return Err(bad("service.protocol", format!("{p:?}: expected tcp or udp"))),
+        };
+        let (vip, port) = parse_addr_port(&self.address, "service.address")?;
+        let port = port.ok_or_else(|| bad("service.address", format!("{:?}: expected VIP:PORT", self.address)))?;
+        Ok(SvcKey { protocol, vip, port })
+    }
+}
+
+/// `A.B.C.D` or `A.B.C.D:PORT`.
+pub fn parse_addr_port(s: &str, field: &'static str) -> Result<(Ipv4Addr, Option<u16>), BadRequest> {
+    let (a, p) = match s.split_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let ip = a.parse().map_err(|_| bad(field, format!("{s:?}: {a:?} is not an IPv4 address")))?;
+    let port = match p {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| bad(field, format!("{s:?}: {p:?} is not a port 1..=65535")))?,
+        ),
+    };
+    Ok((ip, port))
+}
+
+/// Service options from a request.
+pub fn svc_opts(
+    scheduler: &Option<String>,
+    persistence: Option<u32>,
+    netmask: &Option<String>,
+) -> Result<SvcOpts, BadRequest> {
+    let netmask = match netmask {
+        None => None,
+        Some(m) => Some(netmask_prefix(m).ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask")))?),
+    };
+    Ok(SvcOpts { scheduler: scheduler.clone(), persistence, netmask })
+}
+
+/// Real-server options from a request.
+pub fn real_opts(forward: &Option<String>, weight: Option<u32>) -> Result<RealOpts, BadRequest> {
+    let forward = match forward.as_deref() {
+        None => None,
+        Some("nat") => Some(Forward::Nat),
+        Some("dr") => Some(Forward::DirectRoute),
+        Some("tun") => Some(Forward::Tunnel),
+        Some(f) => return Err(bad("forward", format!("{f:?}: expected nat, dr or tun"))),
+    };
+    Ok(RealOpts { forward, weight })
+}

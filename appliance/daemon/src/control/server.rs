@@ -1,0 +1,223 @@
+//! The control socket: a Unix stream socket (mode 0600), one JSON request per line, one JSON
+//! reply per line. Each client is served on its own thread with an idle timeout, a line-length
+//! limit and a cap on concurrent clients, so a slow or dead client never stalls the daemon (the
+//! dataplane never waits for the control plane at all).
+
+use super::proto::{parse_addr_port, real_opts, svc_opts, Request};
+use super::state::{OpError, State};
+use crate::stats::{Baseline, Report};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Longest request line accepted.
+pub const MAX_LINE: u64 = 64 * 1024;
+/// Clients served at once.
+pub const MAX_CLIENTS: usize = 16;
+/// A client idle this long is disconnected.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+/// What the server needs from the daemon.
+pub struct Control<'a> {
+    /// The live configuration.
+    pub state: Mutex<State>,
+    /// Publishes a state to the dataplane (snapshot + weights); may refuse it.
+    pub publish: Box<dyn Fn(&State) -> Result<(), OpError> + Sync + 'a>,
+    /// The current statistics for a state.
+    pub report: Box<dyn Fn(&State, &Baseline) -> Report + Sync + 'a>,
+    /// Counter baselines set by `-Z`.
+    pub baseline: Mutex<Baseline>,
+    /// Seconds clock for id quarantine.
+    pub t0: Instant,
+}
+
+impl std::fmt::Debug for Control<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").finish_non_exhaustive()
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> Value {
+    json!({ "ok": false, "error": e.to_string() })
+}
+
+impl Control<'_> {
+    /// Handles one request line; returns the reply. A refused request changes nothing.
+    pub fn handle(&self, line: &str) -> Value {
+        let req: Request = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(e) => return err(format!("bad request: {e}")),
+        };
+        match self.run(req) {
+            Ok(v) => json!({ "ok": true, "result": v }),
+            Err(e) => err(e),
+        }
+    }
+
+    fn run(&self, req: Request) -> Result<Value, Box<dyn std::error::Error>> {
+        let now = self.t0.elapsed().as_secs();
+        let mut guard = self.state.lock().map_err(|_| "state lock poisoned")?;
+        let mut next = guard.clone();
+        let before_ids = ids(&next);
+        match &req {
+            Request::List { service } => {
+                let base = self.baseline.lock().map_err(|_| "lock poisoned")?;
+                let mut r = (self.report)(&guard, &base);
+                if let Some(s) = service {
+                    let k = s.key()?;
+                    guard.service(&k)?;
+                    r.services
+                        .retain(|x| x.vip == k.vip.to_string() && x.port == k.port && x.protocol == proto_name(k));
+                }
+                return Ok(serde_json::to_value(r)?);
+            }
+            Request::Timeouts => {
+                let t = guard.timeouts;
+                return Ok(json!({ "tcp": t.tcp, "tcpfin": t.tcpfin, "udp": t.udp }));
+            }
+            Request::Zero { service } => {
+                let only = service.as_ref().map(|s| s.key()).transpose()?;
+                if let Some(k) = &only {
+                    guard.service(k)?;
+                }
+                let mut base = self.baseline.lock().map_err(|_| "lock poisoned")?;
+                let current = (self.report)(&guard, &Baseline::default());
+                base.zero(&guard, &current, only.as_ref());
+                return Ok(Value::Null);
+            }
+            Request::AddService { service, scheduler, persistence, netmask } => {
+                next.add_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?)?
+            }
+            Request::EditService { service, scheduler, persistence, netmask } => {
+                next.edit_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?)?
+            }
+            Request::DelService { service } => next.del_service(service.key()?, now)?,
+            Request::Clear => next.clear(now),
+            Request::AddReal { service, address, forward, weight } => {
+                let (ip, port) = parse_addr_port(address, "address")?;
+                next.add_real(service.key()?, ip, port, real_opts(forward, *weight)?, now)?
+            }
+            Request::EditReal { service, address, forward, weight } => {
+                let (ip, port) = parse_addr_port(address, "address")?;
+                next.edit_real(service.key()?, ip, port, real_opts(forward, *weight)?)?
+            }
+            Request::DelReal { service, address } => {
+                let (ip, port) = parse_addr_port(address, "address")?;
+                next.del_real(service.key()?, ip, port, now)?
+            }
+            Request::SetTimeouts { tcp, tcpfin, udp } => next.set_timeouts(*tcp, *tcpfin, *udp)?,
+        }
+        next.snapshot()?;
+        (self.publish)(&next)?;
+        // New objects start from zero even when they reuse an id.
+        let fresh: Vec<_> = ids(&next).into_iter().filter(|i| !before_ids.contains(i)).collect();
+        if !fresh.is_empty() {
+            let current = (self.report)(&next, &Baseline::default());
+            self.baseline.lock().map_err(|_| "lock poisoned")?.reset_ids(&next, &current, &fresh);
+        }
+        *guard = next;
+        Ok(Value::Null)
+    }
+}
+
+/// Object ids of a state: (service id, None) and (service id, Some(real id)).
+fn ids(s: &State) -> Vec<(u16, Option<u16>)> {
+    s.services
+        .iter()
+        .flat_map(|v| std::iter::once((v.id, None)).chain(v.dests.iter().map(move |d| (v.id, Some(d.id)))))
+        .collect()
+}
+
+fn proto_name(k: super::state::SvcKey) -> &'static str {
+    if k.protocol == rvs_core::service::Protocol::Tcp {
+        "tcp"
+    } else {
+        "udp"
+    }
+}
+
+/// Binds the control socket at `path` (creating its directory, replacing a stale socket),
+/// mode 0600.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running daemon", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Serves clients until `stop`; returns when every client thread has ended.
+pub fn serve(listener: &UnixListener, ctl: &Control<'_>, stop: &AtomicBool) {
+    let clients = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+                        clients.fetch_sub(1, Ordering::AcqRel);
+                        let mut w = stream;
+                        let _ = writeln!(w, "{}", err("too many control clients"));
+                        continue;
+                    }
+                    let clients = &clients;
+                    s.spawn(move || {
+                        serve_client(stream, ctl, stop);
+                        clients.fetch_sub(1, Ordering::AcqRel);
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    });
+}
+
+fn serve_client(stream: UnixStream, ctl: &Control<'_>, stop: &AtomicBool) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let Ok(mut out) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    let mut idle = Instant::now();
+    let mut line = String::new();
+    while !stop.load(Ordering::Relaxed) && idle.elapsed() < IDLE {
+        let n = match (&mut reader).take(MAX_LINE + 1).read_line(&mut line) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(_) => return,
+        };
+        if n as u64 > MAX_LINE || (!line.ends_with('\n') && n as u64 == MAX_LINE + 1) {
+            let _ = writeln!(out, "{}", err(format!("request longer than {MAX_LINE} bytes")));
+            return;
+        }
+        if !line.ends_with('\n') {
+            continue; // partial line (timeout mid-line): keep reading
+        }
+        idle = Instant::now();
+        let reply = if line.trim().is_empty() { err("empty request") } else { ctl.handle(line.trim()) };
+        line.clear();
+        if writeln!(out, "{reply}").is_err() {
+            return;
+        }
+    }
+}

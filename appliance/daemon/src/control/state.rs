@@ -1,0 +1,400 @@
+//! The live configuration and its operations (ipvsadm's -A -E -D -C -a -e -d --set).
+
+use crate::config::{Config, PortConf};
+use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
+use rvs_core::wire::Mac;
+use rvs_core::Snapshot;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpError {
+    /// The service named does not exist.
+    #[error("no such service: {0}")]
+    NoService(String),
+    /// The service already exists.
+    #[error("service already exists: {0}")]
+    ServiceExists(String),
+    /// The real server named does not exist.
+    #[error("no such real server: {0}")]
+    NoReal(String),
+    /// The real server already exists.
+    #[error("real server already exists: {0}")]
+    RealExists(String),
+    /// A field has a bad value.
+    #[error("{field}: {msg}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Out of ids.
+    #[error("too many {0}")]
+    Full(&'static str),
+}
+
+/// A service's identity: (protocol, VIP, port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SvcKey {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// VIP.
+    pub vip: Ipv4Addr,
+    /// Port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for SvcKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = if self.protocol == Protocol::Tcp { "tcp" } else { "udp" };
+        write!(f, "{p} {}:{}", self.vip, self.port)
+    }
+}
+
+/// Service options (`-s -p -M`); `None` keeps the current value on edit, or the default on add.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SvcOpts {
+    /// Scheduler.
+    pub scheduler: Option<String>,
+    /// Persistence seconds (0 = off).
+    pub persistence: Option<u32>,
+    /// Persistence netmask prefix.
+    pub netmask: Option<u8>,
+}
+
+/// Real-server options (`-m -g -i -w`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RealOpts {
+    /// Forwarding method.
+    pub forward: Option<Forward>,
+    /// Weight.
+    pub weight: Option<u32>,
+}
+
+/// Seconds a freed real-server id rests before reuse, so per-core counters of connections that
+/// still drain to the old server are not credited to a new one.
+pub const ID_QUARANTINE_S: u64 = 3600;
+
+/// The live configuration.
+#[derive(Debug, Clone)]
+pub struct State {
+    ports: Vec<PortConf>,
+    /// Port MACs (as the dataplane found them).
+    pub macs: Vec<Mac>,
+    neighbours: Vec<(Ipv4Addr, Mac)>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Services in order (listing order, as ipvsadm keeps insertion order).
+    pub services: Vec<Service>,
+    kernel_exception: bool,
+    never_used: u16,
+    freed: VecDeque<(u16, u64)>,
+}
+
+fn check_weight(w: u32) -> Result<u32, OpError> {
+    if w > 65535 {
+        return Err(OpError::Invalid { field: "weight", msg: format!("{w} is not 0..=65535") });
+    }
+    Ok(w)
+}
+
+impl State {
+    /// The state a configuration file describes.
+    pub fn from_config(cfg: &Config, macs: Vec<Mac>) -> Self {
+        let next = cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id + 1)).max().unwrap_or(0);
+        State {
+            ports: cfg.ports.clone(),
+            macs,
+            neighbours: cfg.neighbours.clone(),
+            timeouts: cfg.timeouts,
+            services: cfg.services.clone(),
+            kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
+            never_used: next,
+            freed: VecDeque::new(),
+        }
+    }
+
+    /// The dataplane snapshot of this state.
+    pub fn snapshot(&self) -> Result<Snapshot, OpError> {
+        let interfaces = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Interface {
+                mac: self.macs.get(i).copied().unwrap_or(Mac::ZERO),
+                addr: p.addr,
+                prefix_len: p.prefix_len,
+                gateway: p.gateway,
+                mtu: p.mtu,
+            })
+            .collect();
+        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
+            .map(|s| s.with_kernel_exception(self.kernel_exception))
+            .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
+    }
+
+    fn find(&self, k: &SvcKey) -> Option<usize> {
+        self.services.iter().position(|s| s.protocol == k.protocol && s.vip == k.vip && s.port == k.port)
+    }
+
+    /// The service `k`.
+    pub fn service(&self, k: &SvcKey) -> Result<&Service, OpError> {
+        self.find(k).map(|i| &self.services[i]).ok_or_else(|| OpError::NoService(k.to_string()))
+    }
+
+    fn new_dest_id(&mut self, now: u64) -> Result<u16, OpError> {
+        if usize::from(self.never_used) < MAX_DESTS {
+            self.never_used += 1;
+            return Ok(self.never_used - 1);
+        }
+        match self.freed.front() {
+            Some(&(id, at)) if now.saturating_sub(at) >= ID_QUARANTINE_S => {
+                self.freed.pop_front();
+                Ok(id)
+            }
+            _ => Err(OpError::Full("real servers (ids rest an hour after deletion)")),
+        }
+    }
+
+    fn free_dest_ids(&mut self, ids: impl IntoIterator<Item = u16>, now: u64) {
+        self.freed.extend(ids.into_iter().map(|id| (id, now)));
+    }
+
+    fn apply_opts(s: &mut Service, o: &SvcOpts) -> Result<(), OpError> {
+        if let Some(sch) = &o.scheduler {
+            if rvs_core::sched::new_scheduler(sch).is_none() {
+                return Err(OpError::Invalid {
+                    field: "scheduler",
+                    msg: format!("unknown scheduler {sch:?}; one of {}", rvs_core::sched::NAMES.join(" ")),
+                });
+            }
+            s.scheduler = sch.clone();
+        }
+        if let Some(p) = o.persistence {
+            s.persistence = p;
+        }
+        if let Some(m) = o.netmask {
+            if m > 32 {
+                return Err(OpError::Invalid { field: "netmask", msg: format!("/{m} is not 0..=32") });
+            }
+            s.persistence_prefix = m;
+        }
+        Ok(())
+    }
+
+    /// `-A`: adds a service.
+    pub fn add_service(&mut self, k: SvcKey, o: &SvcOpts) -> Result<(), OpError> {
+        if self.find(&k).is_some() {
+            return Err(OpError::ServiceExists(k.to_string()));
+        }
+        if k.port == 0 {
+            return Err(OpError::Invalid { field: "port", msg: "port 0 is not supported".into() });
+        }
+        let mut used = vec![false; MAX_SERVICES];
+        for s in &self.services {
+            used[usize::from(s.id)] = true;
+        }
+        let id = used.iter().position(|u| !u).ok_or(OpError::Full("services"))? as u16;
+        let mut s = Service {
+            id,
+            protocol: k.protocol,
+            vip: k.vip,
+            port: k.port,
+            scheduler: "wlc".into(),
+            persistence: 0,
+            persistence_prefix: 32,
+            dests: vec![],
+        };
+        Self::apply_opts(&mut s, o)?;
+        self.services.push(s);
+        Ok(())
+    }
+
+    /// `-E`: edits a service.
+    pub fn edit_service(&mut self, k: SvcKey, o: &SvcOpts) -> Result<(), OpError> {
+        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
+        Self::apply_opts(&mut self.services[i], o)
+    }
+
+    /// `-D`: deletes a service (its connections drain to their servers until they expire).
+    pub fn del_service(&mut self, k: SvcKey, now: u64) -> Result<(), OpError> {
+        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
+        let s = self.services.remove(i);
+        self.free_dest_ids(s.dests.iter().map(|d| d.id), now);
+        Ok(())
+    }
+
+    /// `-C`: deletes every service.
+    pub fn clear(&mut self, now: u64) {
+        let ids: Vec<u16> = self.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id)).collect();
+        self.free_dest_ids(ids, now);
+        self.services.clear();
+    }
+
+    /// `-a`: adds a real server (port None = the virtual port).
+    pub fn add_real(
+        &mut self,
+        k: SvcKey,
+        addr: Ipv4Addr,
+        port: Option<u16>,
+        o: RealOpts,
+        now: u64,
+    ) -> Result<(), OpError> {
+        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
+        let port = port.unwrap_or(k.port);
+        if self.services[i].dests.iter().any(|d| d.addr == addr && d.port == port) {
+            return Err(OpError::RealExists(format!("{addr}:{port}")));
+        }
+        let forward = o.forward.unwrap_or(Forward::DirectRoute);
+        if forward != Forward::Nat && port != k.port {
+            return Err(OpError::Invalid {
+                field: "real server",
+                msg: "dr and tun real servers use the virtual port".into(),
+            });
+        }
+        let weight = check_weight(o.weight.unwrap_or(1))?;
+        let id = self.new_dest_id(now)?;
+        self.services[i].dests.push(Dest { id, addr, port, weight, forward });
+        Ok(())
+    }
+
+    /// `-e`: edits a real server.
+    pub fn edit_real(&mut self, k: SvcKey, addr: Ipv4Addr, port: Option<u16>, o: RealOpts) -> Result<(), OpError> {
+        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
+        let port = port.unwrap_or(k.port);
+        let d = self.services[i]
+            .dests
+            .iter_mut()
+            .find(|d| d.addr == addr && d.port == port)
+            .ok_or_else(|| OpError::NoReal(format!("{addr}:{port}")))?;
+        let mut new = d.clone();
+        if let Some(f) = o.forward {
+            new.forward = f;
+        }
+        if let Some(w) = o.weight {
+            new.weight = check_weight(w)?;
+        }
+        if new.forward != Forward::Nat && new.port != k.port {
+            return Err(OpError::Invalid {
+                field: "real server",
+                msg: "dr and tun real servers use the virtual port".into(),
+            });
+        }
+        *d = new;
+        Ok(())
+    }
+
+    /// `-d`: deletes a real server (its connections drain).
+    pub fn del_real(&mut self, k: SvcKey, addr: Ipv4Addr, port: Option<u16>, now: u64) -> Result<(), OpError> {
+        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
+        let port = port.unwrap_or(k.port);
+        let pos = self.services[i]
+            .dests
+            .iter()
+            .position(|d| d.addr == addr && d.port == port)
+            .ok_or_else(|| OpError::NoReal(format!("{addr}:{port}")))?;
+        let d = self.services[i].dests.remove(pos);
+        self.free_dest_ids([d.id], now);
+        Ok(())
+    }
+
+    /// `--set tcp tcpfin udp` (0 keeps a value, as in ipvsadm).
+    pub fn set_timeouts(&mut self, tcp: u32, tcpfin: u32, udp: u32) -> Result<(), OpError> {
+        for (v, f) in [(tcp, "tcp"), (tcpfin, "tcpfin"), (udp, "udp")] {
+            if v > 31 * 24 * 3600 {
+                return Err(OpError::Invalid { field: f, msg: format!("{v} s is more than 31 days") });
+            }
+        }
+        let t = &mut self.timeouts;
+        if tcp > 0 {
+            t.tcp = tcp;
+        }
+        if tcpfin > 0 {
+            t.tcpfin = tcpfin;
+        }
+        if udp > 0 {
+            t.udp = udp;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        let cfg = Config::parse(
+            "t.toml",
+            "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n  [[service.real]]\n  address = \"10.0.0.11\"\n",
+        )
+        .unwrap();
+        State::from_config(&cfg, vec![])
+    }
+
+    fn key(port: u16) -> SvcKey {
+        SvcKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), port }
+    }
+
+    #[test]
+    fn verbs_change_the_state_and_refusals_change_nothing() {
+        let mut s = state();
+        let before = s.services.clone();
+        assert_eq!(
+            s.add_service(key(80), &SvcOpts::default()).unwrap_err(),
+            OpError::ServiceExists("tcp 10.0.0.100:80".into())
+        );
+        let bad = SvcOpts { scheduler: Some("fastest".into()), ..Default::default() };
+        assert!(s.add_service(key(81), &bad).unwrap_err().to_string().starts_with("scheduler: unknown scheduler"));
+        assert!(s.edit_service(key(80), &bad).is_err());
+        assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 0).is_err(), "exists");
+        let w = RealOpts { weight: Some(70000), ..Default::default() };
+        assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, w, 0).is_err());
+        let dr_port = RealOpts { forward: Some(Forward::DirectRoute), ..Default::default() };
+        assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), Some(8080), dr_port, 0).is_err());
+        assert_eq!(s.services, before, "nothing changed");
+
+        s.add_service(key(81), &SvcOpts { scheduler: Some("rr".into()), persistence: Some(300), netmask: Some(24) })
+            .unwrap();
+        s.add_real(
+            key(81),
+            Ipv4Addr::new(10, 0, 0, 12),
+            Some(8081),
+            RealOpts { forward: Some(Forward::Nat), weight: Some(3) },
+            0,
+        )
+        .unwrap();
+        let svc = s.service(&key(81)).unwrap();
+        assert_eq!((svc.scheduler.as_str(), svc.persistence, svc.persistence_prefix), ("rr", 300, 24));
+        assert_eq!((svc.dests[0].id, svc.dests[0].weight, svc.dests[0].port), (1, 3, 8081));
+        s.edit_real(
+            key(81),
+            Ipv4Addr::new(10, 0, 0, 12),
+            Some(8081),
+            RealOpts { weight: Some(0), ..Default::default() },
+        )
+        .unwrap();
+        assert_eq!(s.service(&key(81)).unwrap().dests[0].weight, 0);
+        assert!(s.snapshot().is_ok());
+        s.del_real(key(81), Ipv4Addr::new(10, 0, 0, 12), Some(8081), 10).unwrap();
+        s.del_service(key(80), 10).unwrap();
+        assert_eq!(s.services.len(), 1);
+        s.set_timeouts(0, 60, 0).unwrap();
+        assert_eq!((s.timeouts.tcp, s.timeouts.tcpfin, s.timeouts.udp), (900, 60, 300));
+        s.clear(11);
+        assert!(s.services.is_empty());
+    }
+
+    #[test]
+    fn deleted_ids_rest_before_reuse() {
+        let mut s = state();
+        s.never_used = MAX_DESTS as u16;
+        s.del_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, 100).unwrap();
+        let e = s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 200).unwrap_err();
+        assert!(matches!(e, OpError::Full(_)), "{e}");
+        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 100 + ID_QUARANTINE_S).unwrap();
+        assert_eq!(s.service(&key(80)).unwrap().dests[0].id, 0);
+    }
+}
