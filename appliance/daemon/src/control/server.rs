@@ -22,14 +22,19 @@ pub const MAX_CLIENTS: usize = 16;
 /// A client idle this long is disconnected.
 pub const IDLE: Duration = Duration::from_secs(30);
 
+/// Publishes a state to the dataplane (snapshot + weights); may refuse it.
+pub type PublishFn<'a> = Box<dyn Fn(&State) -> Result<(), OpError> + Sync + 'a>;
+/// The current statistics of a state, less a baseline.
+pub type ReportFn<'a> = Box<dyn Fn(&State, &Baseline) -> Report + Sync + 'a>;
+
 /// What the server needs from the daemon.
 pub struct Control<'a> {
     /// The live configuration.
     pub state: Mutex<State>,
     /// Publishes a state to the dataplane (snapshot + weights); may refuse it.
-    pub publish: Box<dyn Fn(&State) -> Result<(), OpError> + Sync + 'a>,
+    pub publish: PublishFn<'a>,
     /// The current statistics for a state.
-    pub report: Box<dyn Fn(&State, &Baseline) -> Report + Sync + 'a>,
+    pub report: ReportFn<'a>,
     /// Counter baselines set by `-Z`.
     pub baseline: Mutex<Baseline>,
     /// Seconds clock for id quarantine.
