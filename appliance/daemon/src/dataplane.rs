@@ -258,6 +258,15 @@ fn build_report(
     started: Instant,
     base: &Baseline,
 ) -> Report {
+    // Ask every worker for a fresh report and wait (bounded) for them: listings are current.
+    let asked = shared.report_req.fetch_add(1, Ordering::AcqRel) + 1;
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !shared.stop.load(Ordering::Relaxed)
+        && Instant::now() < deadline
+        && !shared.reports.iter().all(|r| r.lock().map(|g| g.gen >= asked).unwrap_or(true))
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let port_stats: Vec<PortStats> = ports.iter().map(|p| p.stats()).collect();
     let reports: Vec<WorkerReport> =
         shared.reports.iter().map(|r| r.lock().map(|g| g.clone()).unwrap_or_default()).collect();

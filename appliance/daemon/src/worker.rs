@@ -108,6 +108,8 @@ pub struct WorkerReport {
     pub conns: usize,
     /// Worker-level counters.
     pub io: IoCounters,
+    /// The report request (`Shared::report_req`) this report answers.
+    pub gen: u64,
 }
 
 /// Counters of the worker loop itself (beyond the pipeline's verdicts).
@@ -153,6 +155,8 @@ pub struct Shared<'p> {
     pub snapshot: Mutex<Arc<rvs_core::Snapshot>>,
     /// Bumped after each replacement of `snapshot`.
     pub snapshot_gen: AtomicU64,
+    /// Bumped by the control plane to ask every worker for a fresh report now.
+    pub report_req: AtomicU64,
 }
 
 impl Shared<'_> {
@@ -172,6 +176,7 @@ impl Shared<'_> {
             neighbours,
             snapshot: Mutex::new(snapshot),
             snapshot_gen: AtomicU64::new(0),
+            report_req: AtomicU64::new(0),
         }
     }
 
@@ -279,6 +284,8 @@ struct Loop<'a, 'p> {
     to_kernel: Vec<Burst<'p>>,
     pending: PendingQueue<'p>,
     io: IoCounters,
+    /// The last report request answered.
+    reported: u64,
 }
 
 impl<'a, 'p> Worker<'a, 'p> {
@@ -292,6 +299,7 @@ impl<'a, 'p> Worker<'a, 'p> {
             to_kernel: (0..n_ports).map(|_| Burst::new()).collect(),
             pending: PendingQueue::new(),
             io: IoCounters::default(),
+            reported: 0,
         };
         let mut idle = IdleBackoff::new(!l.w.busy_poll);
         let mut rx = Burst::new();
@@ -343,7 +351,8 @@ impl<'a, 'p> Worker<'a, 'p> {
                 l.w.pipeline.poll_timers(now);
                 last_timers = now;
             }
-            if now - last_report >= 200 {
+            let asked = l.w.shared.report_req.load(Ordering::Acquire);
+            if now - last_report >= 200 || asked != l.reported {
                 l.report();
                 last_report = now;
             }
@@ -509,7 +518,10 @@ impl<'p> Loop<'_, 'p> {
 
     fn report(&mut self) {
         let p = &self.w.pipeline;
+        let asked = self.w.shared.report_req.load(Ordering::Acquire);
         if let Ok(mut r) = self.w.shared.reports[self.w.index].try_lock() {
+            r.gen = asked;
+            self.reported = asked;
             r.counters.clone_from(p.counters());
             r.loads.clone_from_slice_or_extend(p.loads());
             r.dest_stats.clone_from_slice_or_extend(p.dest_stats());

@@ -91,6 +91,10 @@ pub struct State {
     kernel_exception: bool,
     never_used: u16,
     freed: VecDeque<(u16, u64)>,
+    /// Deleted real servers by identity (service, address, port) -> id, as IPVS's dest trash:
+    /// one re-added within the quarantine gets its old id back, so the connections still
+    /// draining to it keep counting on it.
+    trash: Vec<(SvcKey, Ipv4Addr, u16, u16)>,
 }
 
 fn check_weight(w: u32) -> Result<u32, OpError> {
@@ -113,6 +117,7 @@ impl State {
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
             never_used: next,
             freed: VecDeque::new(),
+            trash: Vec::new(),
         }
     }
 
@@ -158,8 +163,24 @@ impl State {
         }
     }
 
-    fn free_dest_ids(&mut self, ids: impl IntoIterator<Item = u16>, now: u64) {
-        self.freed.extend(ids.into_iter().map(|id| (id, now)));
+    fn free_dests(&mut self, k: SvcKey, dests: &[Dest], now: u64) {
+        for d in dests {
+            self.freed.push_back((d.id, now));
+            self.trash.retain(|t| t.3 != d.id);
+            self.trash.push((k, d.addr, d.port, d.id));
+        }
+    }
+
+    /// The id of a real server: its old one from the trash if it comes back, else a fresh one.
+    fn dest_id_for(&mut self, k: SvcKey, addr: Ipv4Addr, port: u16, now: u64) -> Result<u16, OpError> {
+        if let Some(pos) = self.trash.iter().position(|t| t.0 == k && t.1 == addr && t.2 == port) {
+            let id = self.trash.remove(pos).3;
+            self.freed.retain(|f| f.0 != id);
+            return Ok(id);
+        }
+        let id = self.new_dest_id(now)?;
+        self.trash.retain(|t| t.3 != id);
+        Ok(id)
     }
 
     fn apply_opts(s: &mut Service, o: &SvcOpts) -> Result<(), OpError> {
@@ -222,15 +243,16 @@ impl State {
     pub fn del_service(&mut self, k: SvcKey, now: u64) -> Result<(), OpError> {
         let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
         let s = self.services.remove(i);
-        self.free_dest_ids(s.dests.iter().map(|d| d.id), now);
+        self.free_dests(k, &s.dests, now);
         Ok(())
     }
 
     /// `-C`: deletes every service.
     pub fn clear(&mut self, now: u64) {
-        let ids: Vec<u16> = self.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id)).collect();
-        self.free_dest_ids(ids, now);
-        self.services.clear();
+        for s in std::mem::take(&mut self.services) {
+            let k = SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
+            self.free_dests(k, &s.dests, now);
+        }
     }
 
     /// `-a`: adds a real server (port None = the virtual port).
@@ -255,7 +277,7 @@ impl State {
             });
         }
         let weight = check_weight(o.weight.unwrap_or(1))?;
-        let id = self.new_dest_id(now)?;
+        let id = self.dest_id_for(k, addr, port, now)?;
         self.services[i].dests.push(Dest { id, addr, port, weight, forward });
         Ok(())
     }
@@ -296,7 +318,7 @@ impl State {
             .position(|d| d.addr == addr && d.port == port)
             .ok_or_else(|| OpError::NoReal(format!("{addr}:{port}")))?;
         let d = self.services[i].dests.remove(pos);
-        self.free_dest_ids([d.id], now);
+        self.free_dests(k, &[d], now);
         Ok(())
     }
 
@@ -388,6 +410,20 @@ mod tests {
     }
 
     #[test]
+    fn a_real_server_that_comes_back_gets_its_old_id() {
+        let mut s = state();
+        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, RealOpts::default(), 0).unwrap();
+        let ids = |s: &State| s.service(&key(80)).unwrap().dests.iter().map(|d| d.id).collect::<Vec<_>>();
+        assert_eq!(ids(&s), vec![0, 1]);
+        s.clear(5);
+        s.add_service(key(80), &SvcOpts::default()).unwrap();
+        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, RealOpts::default(), 6).unwrap();
+        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 6).unwrap();
+        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 6).unwrap();
+        assert_eq!(ids(&s), vec![1, 0, 2], "old ids back; a new server gets a fresh one");
+    }
+
+    #[test]
     fn deleted_ids_rest_before_reuse() {
         let mut s = state();
         s.never_used = MAX_DESTS as u16;
@@ -395,6 +431,6 @@ mod tests {
         let e = s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 200).unwrap_err();
         assert!(matches!(e, OpError::Full(_)), "{e}");
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 100 + ID_QUARANTINE_S).unwrap();
-        assert_eq!(s.service(&key(80)).unwrap().dests[0].id, 0);
+        assert_eq!(s.service(&key(80)).unwrap().dests[0].id, 0, "a different server reuses the rested id");
     }
 }

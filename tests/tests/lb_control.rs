@@ -1,0 +1,186 @@
+//! Lab: driving a running rvsd with rvsadm over its control socket, as an LVS operator would:
+//! services and real servers added, changed and deleted live with traffic flowing; counters
+//! zeroed and compared with the requests sent; rules saved and restored; bad command lines and
+//! bad socket requests refused with their error, the state unchanged.
+
+use rvs_lab::{conf, http, require_lab, workspace_bin, Lab, Ns};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Runs rvsadm with `args` (and `stdin`); returns (exit code, stdout, stderr).
+fn rvsadm(socket: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(workspace_bin("rvsadm").unwrap())
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(socket: &Path, args: &[&str]) -> String {
+    let (code, out, err) = rvsadm(socket, args, "");
+    assert_eq!(code, 0, "rvsadm {args:?}: {err}");
+    out
+}
+
+fn split(client: &Ns, n: usize) -> (usize, usize) {
+    let t = http::tally(client, "http://198.18.0.100/", n).unwrap();
+    (t.get("rs1").copied().unwrap_or(0), t.get("rs2").copied().unwrap_or(0))
+}
+
+#[test]
+fn rvsadm_drives_a_running_rvsd() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb = lab.host("lb").unwrap();
+    let mut sw = lab.switch("sw").unwrap();
+    lab.veth(&client, "eth0", &lb, "p0").unwrap();
+    lab.plug(&mut sw, &lb, "p1").unwrap();
+    client.addr("eth0", "198.18.0.2/24").unwrap();
+    client.route(&["default", "via", "198.18.0.1"]).unwrap();
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let rs = lab.host(name).unwrap();
+        lab.plug(&mut sw, &rs, "eth0").unwrap();
+        let a = format!("198.19.0.{}", 11 + i);
+        rs.addr("eth0", &format!("{a}/24")).unwrap();
+        rs.route(&["default", "via", "198.19.0.1"]).unwrap();
+        http::serve(&mut lab, &rs, name, &a, 80, 0).unwrap();
+    }
+    // No services at start: everything comes through rvsadm.
+    let config = conf::dataplane(&[1])
+        + &conf::port("out", 0, "p0", "198.18.0.1/24")
+        + &conf::port("in", 1, "p1", "198.19.0.1/24");
+    let rvsd = lab.rvsd(&lb, &config).unwrap();
+    let s = rvsd.socket.clone();
+    let meta = std::fs::metadata(&s).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "control socket mode");
+
+    ok(&s, &["-A", "-t", "198.18.0.100:80", "-s", "rr"]);
+    ok(&s, &["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11:80", "-m"]);
+    ok(&s, &["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.12:80", "-m"]);
+    let listing = ok(&s, &["-L", "-n"]);
+    assert_eq!(
+        listing,
+        "IP Virtual Server version 1.2.1 (rvs)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+         TCP  198.18.0.100:80 rr\n\
+         \x20 -> 198.19.0.11:80               Masq    1      0          0         \n\
+         \x20 -> 198.19.0.12:80               Masq    1      0          0         \n"
+    );
+    let warm = http::wait_ready(&client, "http://198.18.0.100/").unwrap() as usize;
+    assert_eq!(split(&client, 20), (10, 10), "rr through a service added live");
+
+    // Weights and scheduler changed live: wrr 3:1.
+    ok(&s, &["-E", "-t", "198.18.0.100:80", "-s", "wrr"]);
+    ok(&s, &["-e", "-t", "198.18.0.100:80", "-r", "198.19.0.11:80", "-m", "-w", "3"]);
+    assert_eq!(split(&client, 40), (30, 10), "3:1 after the live weight change");
+
+    // Counters: zero, send a known number of requests, compare.
+    ok(&s, &["-Z"]);
+    assert_eq!(split(&client, 8), (6, 2));
+    let stats = ok(&s, &["-L", "-n", "--stats"]);
+    let svc_line = stats.lines().find(|l| l.starts_with("TCP  198.18.0.100:80")).unwrap();
+    let conns: u64 = svc_line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(conns, 8, "--stats counts exactly the connections sent since -Z:\n{stats}");
+    let json = ok(&s, &["-L", "-n", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["services"][0]["reals"][0]["conns"], 6);
+    assert_eq!(v["services"][0]["reals"][1]["conns"], 2);
+    assert!(v["services"][0]["pkts_in"].as_u64().unwrap() >= 8 * 5, "SYN, ACK, request, ACKs, FIN per connection");
+
+    // -S | -C | -R gives back the same table.
+    ok(&s, &["-A", "-u", "198.18.0.100:53", "-s", "sh", "-p", "600", "-M", "255.255.255.0"]);
+    ok(&s, &["-a", "-u", "198.18.0.100:53", "-r", "198.19.0.11:5353", "-m", "-w", "2"]);
+    let before = ok(&s, &["-L", "-n"]);
+    let rules = ok(&s, &["-S", "-n"]);
+    assert_eq!(
+        rules,
+        "-A -t 198.18.0.100:80 -s wrr\n-a -t 198.18.0.100:80 -r 198.19.0.11:80 -m -w 3\n-a -t 198.18.0.100:80 -r 198.19.0.12:80 -m -w 1\n\
+         -A -u 198.18.0.100:53 -s sh -p 600 -M 255.255.255.0\n-a -u 198.18.0.100:53 -r 198.19.0.11:5353 -m -w 2\n"
+    );
+    ok(&s, &["-C"]);
+    assert!(!ok(&s, &["-L", "-n"]).contains("TCP"), "cleared");
+    let (code, _, err) = rvsadm(&s, &["-R"], &rules);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ok(&s, &["-L", "-n"]), before, "-S | -R round-trips");
+    assert!(ok(&s, &["-L", "-n"]).contains("persistent 600 mask 255.255.255.0"));
+
+    // Bad inputs: each refused with its error, nothing changed.
+    let cases: &[(&[&str], &str)] = &[
+        (&["-A", "-t", "198.18.0.100:80"], "service already exists: tcp 198.18.0.100:80"),
+        (&["-A", "-t", "198.18.0.300:80"], "is not an IPv4 address"),
+        (&["-A", "-t", "198.18.0.101"], "expected VIP:PORT"),
+        (&["-A", "-t", "198.18.0.101:80", "-s", "fastest"], "unknown scheduler \"fastest\""),
+        (&["-A", "-t", "198.18.0.101:80", "-M", "255.0.255.0", "-p"], "is not a netmask"),
+        (&["-E", "-t", "198.18.0.101:80"], "no such service: tcp 198.18.0.101:80"),
+        (&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.11:80", "-m"], "real server already exists"),
+        (
+            &["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.13:8080", "-g"],
+            "dr and tun real servers use the virtual port",
+        ),
+        (&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.13:80", "-w", "70000"], "weight: 70000 is not 0..=65535"),
+        (&["-a", "-t", "198.18.0.100:80"], "a real server is needed"),
+        (&["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.99"], "no such real server: 198.19.0.99:80"),
+        (&["-D", "-u", "198.18.0.100:80"], "no such service: udp 198.18.0.100:80"),
+        (&["-L", "-n", "--rate"], "--rate: rate estimation is not available"),
+        (&["-L", "-o", "yaml"], "the only output format is json"),
+        (&["--set", "0", "0", "99999999"], "udp: 99999999 s is more than 31 days"),
+    ];
+    let rules_before = ok(&s, &["-S", "-n"]);
+    for (args, want) in cases {
+        let (code, out, err) = rvsadm(&s, args, "");
+        assert_eq!(code, 1, "rvsadm {args:?} must fail: {out}{err}");
+        assert!(err.starts_with("rvsadm: ") && err.contains(want), "rvsadm {args:?}: {err:?} should say {want:?}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err:?}");
+        assert_eq!(ok(&s, &["-S", "-n"]), rules_before, "state unchanged after {args:?}");
+    }
+    let (code, _, _) = rvsadm(&s, &["-A", "--bogus"], "");
+    assert_eq!(code, 2, "a command line clap cannot parse exits 2");
+
+    // The socket itself: malformed requests get an error line, and change nothing.
+    let mut sock = std::os::unix::net::UnixStream::connect(&s).unwrap();
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    for (req, want) in [
+        ("not json", "bad request"),
+        (r#"{"op":"explode"}"#, "unknown variant `explode`"),
+        (r#"{"op":"add_service","service":{"protocol":"sctp","address":"1.2.3.4:5"}}"#, "expected tcp or udp"),
+        (
+            r#"{"op":"del_service","service":{"protocol":"tcp","address":"198.18.0.100:80"},"extra":1}"#,
+            "unknown field `extra`",
+        ),
+    ] {
+        writeln!(sock, "{req}").unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["ok"], false, "{req}");
+        assert!(v["error"].as_str().unwrap().contains(want), "{req}: {line}");
+    }
+    assert_eq!(ok(&s, &["-S", "-n"]), rules_before);
+
+    // Timeouts, then deleting a real server: new connections go to the other one only.
+    ok(&s, &["--set", "600", "0", "0"]);
+    assert_eq!(ok(&s, &["-L", "--timeout"]), "Timeout (tcp tcpfin udp): 600 120 300\n");
+    ok(&s, &["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.12:80"]);
+    assert_eq!(split(&client, 6), (6, 0), "rs2 deleted: everything to rs1");
+    ok(&s, &["-e", "-t", "198.18.0.100:80", "-r", "198.19.0.11:80", "-m", "-w", "0"]);
+    let out =
+        client.run("curl", &["-s", "-m", "3", "http://198.18.0.100/"], std::time::Duration::from_secs(10)).unwrap();
+    assert!(!out.status.success(), "weight 0: no new connections");
+
+    let stats = lab.stop_rvsd(rvsd).unwrap();
+    assert!(stats["dataplane"]["new_conns"].as_u64().unwrap() >= (warm + 20 + 40 + 8 + 6) as u64);
+}

@@ -1,0 +1,399 @@
+//! rvsadm: ipvsadm's verbs for rvsd, over its control socket (one JSON request per line).
+//!
+//! ```text
+//! rvsadm -A -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
+//! rvsadm -E -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
+//! rvsadm -D -t|-u VIP:PORT            rvsadm -C
+//! rvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-m|-g|-i] [-w WEIGHT]
+//! rvsadm -d -t|-u VIP:PORT -r RIP[:PORT]
+//! rvsadm -L|-l [-n] [--stats|--timeout] [-t|-u VIP:PORT] [-o json]
+//! rvsadm -Z [-t|-u VIP:PORT]          rvsadm --set TCP TCPFIN UDP
+//! rvsadm -S [-n]                      rvsadm -R < rules
+//! ```
+//! Errors: one line on stderr naming what was wrong, exit status 1 (2 for a bad command line);
+//! the daemon's state is unchanged.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{ArgGroup, Parser};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug, Default)]
+#[command(name = "rvsadm", version, about = "ipvsadm's verbs for rvsd", disable_version_flag = true)]
+#[command(group(ArgGroup::new("cmd").required(true).args([
+    "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
+    "delete_server", "list", "zero", "set", "save", "restore", "version"
+])))]
+struct Cli {
+    /// Add a virtual service.
+    #[arg(short = 'A', long = "add-service")]
+    add_service: bool,
+    /// Edit a virtual service.
+    #[arg(short = 'E', long = "edit-service")]
+    edit_service: bool,
+    /// Delete a virtual service.
+    #[arg(short = 'D', long = "delete-service")]
+    delete_service: bool,
+    /// Clear every virtual service.
+    #[arg(short = 'C', long = "clear")]
+    clear: bool,
+    /// Add a real server.
+    #[arg(short = 'a', long = "add-server")]
+    add_server: bool,
+    /// Edit a real server.
+    #[arg(short = 'e', long = "edit-server")]
+    edit_server: bool,
+    /// Delete a real server.
+    #[arg(short = 'd', long = "delete-server")]
+    delete_server: bool,
+    /// List the table.
+    #[arg(short = 'L', long = "list", visible_short_alias = 'l')]
+    list: bool,
+    /// Zero the counters.
+    #[arg(short = 'Z', long = "zero")]
+    zero: bool,
+    /// Timeouts: TCP TCPFIN UDP seconds (0 keeps a value).
+    #[arg(long = "set", num_args = 3, value_names = ["TCP", "TCPFIN", "UDP"])]
+    set: Option<Vec<u32>>,
+    /// Print the rules, one command per line (for -R).
+    #[arg(short = 'S', long = "save")]
+    save: bool,
+    /// Read rules (as -S prints them) from standard input and apply them.
+    #[arg(short = 'R', long = "restore")]
+    restore: bool,
+    /// Print the version.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// A TCP service, VIP:PORT.
+    #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT", conflicts_with = "udp")]
+    tcp: Option<String>,
+    /// A UDP service, VIP:PORT.
+    #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
+    udp: Option<String>,
+    /// Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq mh.
+    #[arg(short = 's', long = "scheduler")]
+    scheduler: Option<String>,
+    /// Persistence, seconds (300 when given without a value).
+    #[arg(short = 'p', long = "persistent", num_args = 0..=1, default_missing_value = "300", value_name = "SECONDS")]
+    persistent: Option<u32>,
+    /// Persistence netmask.
+    #[arg(short = 'M', long = "netmask")]
+    netmask: Option<String>,
+    /// Real server RIP[:PORT].
+    #[arg(short = 'r', long = "real-server", value_name = "RIP[:PORT]")]
+    real: Option<String>,
+    /// Forward by masquerading (NAT).
+    #[arg(short = 'm', long = "masquerading", conflicts_with_all = ["gatewaying", "ipip"])]
+    masquerading: bool,
+    /// Forward by direct routing (DR, the default).
+    #[arg(short = 'g', long = "gatewaying", conflicts_with = "ipip")]
+    gatewaying: bool,
+    /// Forward by IP-in-IP tunnelling (TUN).
+    #[arg(short = 'i', long = "ipip")]
+    ipip: bool,
+    /// Weight.
+    #[arg(short = 'w', long = "weight")]
+    weight: Option<u32>,
+    /// Numeric output (rvsadm never resolves names).
+    #[arg(short = 'n', long = "numeric")]
+    numeric: bool,
+    /// With -L: traffic counters.
+    #[arg(long = "stats")]
+    stats: bool,
+    /// With -L: rates.
+    #[arg(long = "rate")]
+    rate: bool,
+    /// With -L: connections.
+    #[arg(short = 'c', long = "connection")]
+    connection: bool,
+    /// With -L: timeouts.
+    #[arg(long = "timeout")]
+    timeout: bool,
+    /// With -L: exact numbers (rvsadm always prints them).
+    #[arg(short = 'x', long = "exact")]
+    exact: bool,
+    /// Output format: json.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT")]
+    output: Option<String>,
+    /// Same as -o json.
+    #[arg(long = "json")]
+    json: bool,
+    /// rvsd's control socket (default: [control] socket of --config, else /run/rvs/rvs.sock).
+    #[arg(long = "socket")]
+    socket: Option<PathBuf>,
+    /// rvsd's configuration, to find its control socket.
+    #[arg(long = "config", default_value = "/etc/rvs/rvs.toml")]
+    config: PathBuf,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("rvsadm: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+struct Client {
+    out: UnixStream,
+    inp: BufReader<UnixStream>,
+}
+
+impl Client {
+    fn connect(cli: &Cli) -> Result<Client> {
+        let path = match &cli.socket {
+            Some(p) => p.clone(),
+            None => rvsd::config::Config::load(&cli.config)
+                .map(|c| c.socket)
+                .unwrap_or_else(|_| PathBuf::from("/run/rvs/rvs.sock")),
+        };
+        let s = UnixStream::connect(&path).with_context(|| format!("cannot reach rvsd at {}", path.display()))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Client { out: s.try_clone()?, inp: BufReader::new(s) })
+    }
+
+    fn call(&mut self, req: Value) -> Result<Value> {
+        writeln!(self.out, "{req}")?;
+        let mut line = String::new();
+        self.inp.read_line(&mut line).context("no answer from rvsd")?;
+        let v: Value = serde_json::from_str(&line).context("unreadable answer from rvsd")?;
+        if v["ok"] == true {
+            Ok(v["result"].clone())
+        } else {
+            Err(anyhow!("{}", v["error"].as_str().unwrap_or("request refused")))
+        }
+    }
+}
+
+fn service(cli: &Cli) -> Result<Option<Value>> {
+    Ok(match (&cli.tcp, &cli.udp) {
+        (Some(a), None) => Some(json!({ "protocol": "tcp", "address": a })),
+        (None, Some(a)) => Some(json!({ "protocol": "udp", "address": a })),
+        (None, None) => None,
+        (Some(_), Some(_)) => bail!("-t and -u: give one service"),
+    })
+}
+
+fn need_service(cli: &Cli) -> Result<Value> {
+    service(cli)?.ok_or_else(|| anyhow!("a service is needed: -t VIP:PORT or -u VIP:PORT"))
+}
+
+fn forward(cli: &Cli) -> Option<&'static str> {
+    if cli.masquerading {
+        Some("nat")
+    } else if cli.ipip {
+        Some("tun")
+    } else if cli.gatewaying {
+        Some("dr")
+    } else {
+        None
+    }
+}
+
+/// The request a command line stands for (None: a listing or -S/-R).
+fn request(cli: &Cli) -> Result<Option<Value>> {
+    let real = || cli.real.clone().ok_or_else(|| anyhow!("a real server is needed: -r RIP[:PORT]"));
+    let svc_opts = |op: &str| -> Result<Value> {
+        Ok(
+            json!({ "op": op, "service": need_service(cli)?, "scheduler": cli.scheduler, "persistence": cli.persistent, "netmask": cli.netmask }),
+        )
+    };
+    Ok(Some(if cli.add_service {
+        svc_opts("add_service")?
+    } else if cli.edit_service {
+        svc_opts("edit_service")?
+    } else if cli.delete_service {
+        json!({ "op": "del_service", "service": need_service(cli)? })
+    } else if cli.clear {
+        json!({ "op": "clear" })
+    } else if cli.add_server || cli.edit_server {
+        let op = if cli.add_server { "add_real" } else { "edit_real" };
+        json!({ "op": op, "service": need_service(cli)?, "address": real()?, "forward": forward(cli), "weight": cli.weight })
+    } else if cli.delete_server {
+        json!({ "op": "del_real", "service": need_service(cli)?, "address": real()? })
+    } else if cli.zero {
+        json!({ "op": "zero", "service": service(cli)? })
+    } else if let Some(s) = &cli.set {
+        json!({ "op": "set_timeouts", "tcp": s[0], "tcpfin": s[1], "udp": s[2] })
+    } else {
+        return Ok(None);
+    }))
+}
+
+fn run(cli: &Cli) -> Result<String> {
+    if cli.version {
+        return Ok(format!("rvsadm {} (ipvsadm-compatible verbs for rvsd)\n", env!("CARGO_PKG_VERSION")));
+    }
+    let json_out = cli.json || cli.output.as_deref() == Some("json");
+    if let Some(f) = cli.output.as_deref().filter(|f| *f != "json") {
+        bail!("-o {f}: the only output format is json");
+    }
+    if cli.rate {
+        bail!("--rate: rate estimation is not available in this rvsd yet");
+    }
+    if cli.connection {
+        bail!("-c: the connection listing is not available in this rvsd yet");
+    }
+    if cli.restore {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        let mut c = Client::connect(cli)?;
+        for (n, line) in
+            text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
+            let words = std::iter::once("rvsadm").chain(line.split_whitespace());
+            let rule = Cli::try_parse_from(words)
+                .map_err(|e| anyhow!("line {}: {}", n + 1, e.to_string().lines().next().unwrap_or("")))?;
+            let req = request(&rule)?.ok_or_else(|| anyhow!("line {}: not a rule: {line}", n + 1))?;
+            c.call(req).with_context(|| format!("line {}: {line}", n + 1))?;
+        }
+        return Ok(String::new());
+    }
+    let mut c = Client::connect(cli)?;
+    if let Some(req) = request(cli)? {
+        c.call(req)?;
+        return Ok(String::new());
+    }
+    if cli.list && cli.timeout {
+        let t = c.call(json!({ "op": "timeouts" }))?;
+        return Ok(if json_out {
+            format!("{t}\n")
+        } else {
+            format!("Timeout (tcp tcpfin udp): {} {} {}\n", t["tcp"], t["tcpfin"], t["udp"])
+        });
+    }
+    let list = c.call(json!({ "op": "list", "service": service(cli)? }))?;
+    let services = list["services"].as_array().cloned().unwrap_or_default();
+    if json_out {
+        return Ok(format!("{}\n", if cli.save { json!(services) } else { list }));
+    }
+    Ok(if cli.save {
+        save(&services)
+    } else if cli.stats {
+        stats_table(&services)
+    } else {
+        table(&services)
+    })
+}
+
+/// A JSON number as u64 (Value's Display ignores widths).
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn fwd_name(f: &str) -> &'static str {
+    match f {
+        "nat" => "Masq",
+        "tun" => "Tunnel",
+        _ => "Route",
+    }
+}
+
+fn mask(prefix: u64) -> String {
+    let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32)) };
+    std::net::Ipv4Addr::from(m).to_string()
+}
+
+fn svc_name(s: &Value) -> (String, String) {
+    let proto = s["protocol"].as_str().unwrap_or("?").to_uppercase();
+    (proto, format!("{}:{}", s["vip"].as_str().unwrap_or("?"), s["port"]))
+}
+
+fn persistence_flags(s: &Value) -> String {
+    let p = s["persistence"].as_u64().unwrap_or(0);
+    let m = s["netmask"].as_u64().unwrap_or(32);
+    match (p, m) {
+        (0, _) => String::new(),
+        (p, 32) => format!(" persistent {p}"),
+        (p, m) => format!(" persistent {p} mask {}", mask(m)),
+    }
+}
+
+/// `-L -n`, as ipvsadm lays it out.
+fn table(services: &[Value]) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += "Prot LocalAddress:Port Scheduler Flags\n";
+    o += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &format!("{proto}  {name} {}{}\n", s["scheduler"].as_str().unwrap_or("?"), persistence_flags(s));
+        for r in s["reals"].as_array().into_iter().flatten() {
+            let addr = format!("{}:{}", r["address"].as_str().unwrap_or("?"), r["port"]);
+            o += &format!(
+                "  -> {addr:<28} {:<7} {:<6} {:<10} {:<10}\n",
+                fwd_name(r["forward"].as_str().unwrap_or("")),
+                num(&r["weight"]),
+                num(&r["active"]),
+                num(&r["inactive"])
+            );
+        }
+    }
+    o
+}
+
+/// `-L -n --stats`, exact numbers.
+fn stats_table(services: &[Value]) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += &format!(
+        "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+    );
+    o += "  -> RemoteAddress:Port\n";
+    let row = |label: String, v: &Value| {
+        format!(
+            "{label:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            num(&v["conns"]),
+            num(&v["pkts_in"]),
+            num(&v["pkts_out"]),
+            num(&v["bytes_in"]),
+            num(&v["bytes_out"])
+        )
+    };
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &row(format!("{proto}  {name}"), s);
+        for r in s["reals"].as_array().into_iter().flatten() {
+            o += &row(format!("  -> {}:{}", r["address"].as_str().unwrap_or("?"), r["port"]), r);
+        }
+    }
+    o
+}
+
+/// `-S -n`: the rules as ipvsadm prints them.
+fn save(services: &[Value]) -> String {
+    let mut o = String::new();
+    for s in services {
+        let flag = if s["protocol"] == "udp" { "-u" } else { "-t" };
+        let name = format!("{}:{}", s["vip"].as_str().unwrap_or("?"), s["port"]);
+        o += &format!("-A {flag} {name} -s {}", s["scheduler"].as_str().unwrap_or("wlc"));
+        let p = s["persistence"].as_u64().unwrap_or(0);
+        if p > 0 {
+            o += &format!(" -p {p}");
+            let m = s["netmask"].as_u64().unwrap_or(32);
+            if m != 32 {
+                o += &format!(" -M {}", mask(m));
+            }
+        }
+        o += "\n";
+        for r in s["reals"].as_array().into_iter().flatten() {
+            let f = match r["forward"].as_str() {
+                Some("nat") => "-m",
+                Some("tun") => "-i",
+                _ => "-g",
+            };
+            o += &format!(
+                "-a {flag} {name} -r {}:{} {f} -w {}\n",
+                r["address"].as_str().unwrap_or("?"),
+                r["port"],
+                r["weight"]
+            );
+        }
+    }
+    o
+}
