@@ -246,6 +246,11 @@ impl Lab {
         let name = format!("{}-{short}", self.id);
         ip(&["netns", "add", &name])?;
         self.namespaces.push(name.clone());
+        // No DNS in the lab: `ip netns exec` bind-mounts this over /etc/resolv.conf, so lookups
+        // (python's getfqdn, curl) fail at once instead of sending queries anywhere.
+        let etc = PathBuf::from("/etc/netns").join(&name);
+        std::fs::create_dir_all(&etc)?;
+        std::fs::write(etc.join("resolv.conf"), "# rvs lab: no name service\noptions timeout:1 attempts:1\n")?;
         let ns = Ns { name };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
@@ -412,6 +417,7 @@ impl Drop for Lab {
             if let Err(e) = ip(&["netns", "del", ns]) {
                 eprintln!("lab teardown: {e}");
             }
+            let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(ns));
         }
     }
 }
@@ -485,6 +491,7 @@ fn sweep_stale() {
         if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             kill_ns_processes(name);
             let _ = ip(&["netns", "del", name]);
+            let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(name));
         }
     }
 }
@@ -497,8 +504,8 @@ pub mod http {
     use std::time::Duration;
 
     /// Serves `name` (as `index.html`, plus `big.bin` of `big` bytes) on `bind:port` in `ns`,
-    /// and waits until it listens.
-    pub fn serve(lab: &mut Lab, ns: &Ns, name: &str, bind: &str, port: u16, big: usize) -> anyhow::Result<()> {
+    /// and waits until it listens; returns the server's handle (for [`Lab::stop`]).
+    pub fn serve(lab: &mut Lab, ns: &Ns, name: &str, bind: &str, port: u16, big: usize) -> anyhow::Result<usize> {
         let dir = std::env::temp_dir().join(format!("{}-{}-{name}-{port}", lab.id(), ns.name()));
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("index.html"), format!("{name}\n"))?;
@@ -508,7 +515,7 @@ pub mod http {
         let (p, d) = (port.to_string(), dir.to_string_lossy().into_owned());
         let h = lab.spawn(ns, "python3", &["-u", "-m", "http.server", &p, "--bind", bind, "--directory", &d])?;
         lab.wait_for_line(h, "Serving HTTP", Duration::from_secs(10))?;
-        Ok(())
+        Ok(h)
     }
 
     /// `n` GETs of `url` from `client`, one connection each (HTTP/1.0 servers close); returns

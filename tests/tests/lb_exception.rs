@@ -28,9 +28,9 @@ exception = true
 exception_iface = "rvs-out"
 "#;
     let rvsd = lab.rvsd(&lb, config).unwrap();
-    // The host's side of the exception port carries the director's address.
-    lb.ip(&["link", "set", "rvs-out", "up"]).unwrap();
-    lb.addr("rvs-out", "198.18.0.1/24").unwrap();
+    // rvsd gave the host's side of the exception port the director's address.
+    let addrs = lb.ip(&["-o", "addr", "show", "dev", "rvs-out"]).unwrap();
+    assert!(addrs.contains("198.18.0.1/24"), "{addrs}");
     let mac_tap = lb.mac("rvs-out").unwrap();
     let server = lab
         .spawn(&lb, "socat", &["TCP-LISTEN:2222,bind=198.18.0.1,reuseaddr,fork", "SYSTEM:echo from-kernel"])

@@ -107,6 +107,44 @@ struct RawReal {
     port: Option<u16>,
     weight: Option<u32>,
     forward: Option<Spanned<String>>,
+    check: Option<Spanned<RawCheck>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    kind: Spanned<String>,
+    interval: Option<u32>,
+    timeout: Option<u32>,
+    rise: Option<u32>,
+    fall: Option<u32>,
+    port: Option<u16>,
+    path: Option<String>,
+    expect: Option<u16>,
+    action: Option<Spanned<String>>,
+}
+
+/// A health check of one real server (keepalived's TCP_CHECK / HTTP_GET).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// HTTP GET (with `path` and `expect`) rather than a TCP connect.
+    pub http: bool,
+    /// Seconds between probes.
+    pub interval: u32,
+    /// Seconds a probe may take.
+    pub timeout: u32,
+    /// Successes in a row that bring a failed server back.
+    pub rise: u32,
+    /// Failures in a row that take a server out.
+    pub fall: u32,
+    /// Port probed (default: the real server's).
+    pub port: Option<u16>,
+    /// HTTP path.
+    pub path: String,
+    /// Expected HTTP status.
+    pub expect: u16,
+    /// Remove a failed server instead of setting its weight to 0.
+    pub remove: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +200,8 @@ pub struct Config {
     pub services: Vec<Service>,
     /// Static neighbours.
     pub neighbours: Vec<(Ipv4Addr, Mac)>,
+    /// Health checks by real-server id.
+    pub checks: Vec<(u16, Check)>,
 }
 
 struct Ctx<'a> {
@@ -357,6 +397,7 @@ impl Config {
         }
 
         let mut services = Vec::new();
+        let mut checks = Vec::new();
         let mut next_dest = 0u16;
         for (si, s) in raw.service.iter().enumerate() {
             let key = |k: &str| format!("service[{si}].{k}");
@@ -405,6 +446,60 @@ impl Config {
                 if dests.iter().any(|d: &Dest| d.addr == addr && d.port == port) {
                     return Err(cx.err(r.address.span(), rkey("address"), format!("{addr}:{port} listed twice")));
                 }
+                if let Some(c) = &r.check {
+                    let ck = rkey("check");
+                    let c_ref = c.get_ref();
+                    let http = match c_ref.kind.get_ref().as_str() {
+                        "tcp" => false,
+                        "http" => true,
+                        k => {
+                            return Err(cx.err(
+                                c_ref.kind.span(),
+                                format!("{ck}.kind"),
+                                format!("{k:?}: expected tcp or http"),
+                            ))
+                        }
+                    };
+                    let remove = match &c_ref.action {
+                        None => false,
+                        Some(a) => match a.get_ref().as_str() {
+                            "quiesce" => false,
+                            "remove" => true,
+                            other => {
+                                return Err(cx.err(
+                                    a.span(),
+                                    format!("{ck}.action"),
+                                    format!("{other:?}: expected quiesce or remove"),
+                                ))
+                            }
+                        },
+                    };
+                    let check = Check {
+                        http,
+                        interval: c_ref.interval.unwrap_or(2),
+                        timeout: c_ref.timeout.unwrap_or(1),
+                        rise: c_ref.rise.unwrap_or(2),
+                        fall: c_ref.fall.unwrap_or(2),
+                        port: c_ref.port,
+                        path: c_ref.path.clone().unwrap_or_else(|| "/".into()),
+                        expect: c_ref.expect.unwrap_or(200),
+                        remove,
+                    };
+                    for (v, name, lo, hi) in [
+                        (check.interval, "interval", 1, 3600),
+                        (check.timeout, "timeout", 1, 60),
+                        (check.rise, "rise", 1, 100),
+                        (check.fall, "fall", 1, 100),
+                    ] {
+                        if !(lo..=hi).contains(&v) {
+                            return Err(cx.err(c.span(), format!("{ck}.{name}"), format!("{v} is not {lo}..={hi}")));
+                        }
+                    }
+                    if !check.path.starts_with('/') {
+                        return Err(cx.err(c.span(), format!("{ck}.path"), "must start with /"));
+                    }
+                    checks.push((next_dest, check));
+                }
                 dests.push(Dest { id: next_dest, addr, port, weight: r.weight.unwrap_or(1), forward });
                 next_dest += 1;
             }
@@ -450,6 +545,7 @@ impl Config {
             timeouts,
             services,
             neighbours,
+            checks,
         };
         // The dataplane's own checks (ids, duplicates) with the file named.
         cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
@@ -511,6 +607,8 @@ persistence = 0
   port = 80
   weight = 1
   forward = "nat"
+  [service.real.check]
+  kind = "tcp"
 "#;
 
     #[test]
@@ -522,6 +620,8 @@ persistence = 0
         assert_eq!(c.services[0].dests[0].forward, Forward::Nat);
         assert_eq!(c.metrics.unwrap().port(), 9390);
         assert_eq!(c.timeouts.tcp, 900);
+        let (id, ck) = &c.checks[0];
+        assert_eq!((*id, ck.http, ck.interval, ck.fall, ck.rise, ck.remove), (0, false, 2, 2, 2, false));
     }
 
     #[test]
@@ -558,6 +658,7 @@ port = 53
             ("persistence = 0", "persistence = 0\nvipp = 1", "vipp", "unknown field"),
             ("lcores = [1]", "lcores = []", "dataplane.lcores", "at least one"),
             ("metrics = \"127.0.0.1:9390\"", "metrics = \"localhost\"", "control.metrics", "ADDRESS:PORT"),
+            ("kind = \"tcp\"", "kind = \"icmp\"", "service[0].real[0].check.kind", "expected tcp or http"),
         ];
         for (from, to, key, msg) in cases {
             let text = GOOD.replace(from, to);

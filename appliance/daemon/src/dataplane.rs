@@ -101,6 +101,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
             let tap = Port::start(&eal, id, &PortConfig { promiscuous: false, ..pcfg.clone() }, &pool)
                 .with_context(|| format!("port {}: start exception device", p.name))?;
             tracing::info!(port = %p.name, iface = %iface, "kernel exception device up");
+            give_address(iface, &format!("{}/{}", p.addr, p.prefix_len));
             taps.push(Some(tap));
         }
         let snap = Arc::new(cfg.snapshot(&macs).map_err(|e| anyhow!("{e}"))?);
@@ -109,6 +110,16 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
         let neighbours = Arc::new(NeighbourTable::default());
         let started = Instant::now();
         let shared = Shared::new(workers, RING_SIZE, Arc::clone(&neighbours), Arc::clone(&snap));
+        for (id, _) in &cfg.checks {
+            let checkable = cfg.services.iter().flat_map(|s| &s.dests).find(|d| d.id == *id).is_some_and(|d| {
+                cfg.ports.iter().any(|p| {
+                    p.exception_iface.is_some() && rvs_core::service::same_prefix(p.addr, d.addr, p.prefix_len)
+                }) || cfg.ports.iter().any(|p| p.exception_iface.is_some() && p.gateway.is_some())
+            });
+            if !checkable {
+                tracing::warn!(real = id, "health check cannot reach this real server: no exception port on its network (set exception = true)");
+            }
+        }
         let listener = server::bind(&cfg.socket).with_context(|| format!("control socket {}", cfg.socket.display()))?;
         let ctl = Control {
             state: Mutex::new(State::from_config(cfg, macs.clone())),
@@ -118,9 +129,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
                 shared.publish(snap);
                 Ok(())
             }),
-            report: Box::new(|st: &State, base: &Baseline| {
-                build_report(cfg, &st.services, &ports, &shared, started, base)
-            }),
+            report: Box::new(|st: &State, base: &Baseline| build_report(cfg, st, &ports, &shared, started, base)),
             baseline: Mutex::new(Baseline::default()),
             t0: Instant::now(),
         };
@@ -184,6 +193,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
             tracing::info!(socket = %cfg.socket.display(), "control socket listening");
             std::thread::scope(|ts| {
                 ts.spawn(|| server::serve(&listener, &ctl, &stop));
+                ts.spawn(|| crate::control::health::run(&ctl, &stop));
                 control_loop(&shared, &stop, workers);
             });
             Ok(())
@@ -199,7 +209,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
         let _ = std::fs::remove_file(&cfg.socket);
         let st = ctl.state.lock().map_err(|_| anyhow!("poisoned"))?;
         let base = ctl.baseline.lock().map_err(|_| anyhow!("poisoned"))?;
-        build_report(cfg, &st.services, &ports, &shared, started, &base)
+        build_report(cfg, &st, &ports, &shared, started, &base)
     };
     drop(eal);
     Ok(report)
@@ -252,7 +262,7 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
 
 fn build_report(
     cfg: &Config,
-    services: &[rvs_core::service::Service],
+    st: &State,
     ports: &[Port<'_>],
     shared: &Shared<'_>,
     started: Instant,
@@ -270,5 +280,27 @@ fn build_report(
     let port_stats: Vec<PortStats> = ports.iter().map(|p| p.stats()).collect();
     let reports: Vec<WorkerReport> =
         shared.reports.iter().map(|r| r.lock().map(|g| g.clone()).unwrap_or_default()).collect();
-    stats::Report::build(&cfg.ports, services, &port_stats, &reports, shared.neighbours.len(), started.elapsed(), base)
+    let health = |id: u16| st.checks.contains_key(&id).then(|| !st.down.contains(&id));
+    let mut r = stats::Report::build(
+        &cfg.ports,
+        &st.services,
+        &health,
+        &port_stats,
+        &reports,
+        shared.neighbours.len(),
+        started.elapsed(),
+        base,
+    );
+    r.health_transitions = st.health_transitions;
+    r
+}
+
+/// Gives the kernel side of an exception device the port's address (and brings it up), so the
+/// host's own traffic — health checks, ssh — uses the director's address through the DPDK port.
+fn give_address(iface: &str, cidr: &str) {
+    let run =
+        |args: &[&str]| std::process::Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false);
+    if !(run(&["link", "set", iface, "up"]) && run(&["addr", "replace", cidr, "dev", iface])) {
+        tracing::warn!(iface, cidr, "could not set the exception device's address (is iproute2 installed?)");
+    }
 }

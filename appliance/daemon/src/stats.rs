@@ -37,8 +37,12 @@ pub struct RealReport {
     pub port: u16,
     /// nat, dr or tun.
     pub forward: &'static str,
-    /// Weight now.
+    /// Weight in force (0 while its health check fails).
     pub weight: u32,
+    /// Weight configured.
+    pub configured_weight: u32,
+    /// Health: "up", "down", or "unchecked".
+    pub health: &'static str,
     /// Established connections (all cores).
     pub active: u64,
     /// Other connections.
@@ -95,6 +99,8 @@ pub struct Report {
     pub conns: usize,
     /// Neighbours learned.
     pub neighbours: usize,
+    /// Health-check transitions (filled in by the daemon).
+    pub health_transitions: u64,
     /// Ports.
     pub ports: Vec<PortReport>,
     /// Pipeline counters summed over cores.
@@ -183,6 +189,7 @@ impl Report {
     pub fn build(
         ports_conf: &[PortConf],
         services: &[Service],
+        health: &dyn Fn(u16) -> Option<bool>,
         ports: &[PortStats],
         workers: &[WorkerReport],
         neighbours: usize,
@@ -241,7 +248,13 @@ impl Report {
                                     Forward::DirectRoute => "dr",
                                     Forward::Tunnel => "tun",
                                 },
-                                weight: d.weight,
+                                weight: if health(d.id) == Some(false) { 0 } else { d.weight },
+                                configured_weight: d.weight,
+                                health: match health(d.id) {
+                                    Some(true) => "up",
+                                    Some(false) => "down",
+                                    None => "unchecked",
+                                },
                                 active,
                                 inactive,
                                 conns: ds.conns,
@@ -272,6 +285,7 @@ impl Report {
             workers: workers.len(),
             conns: workers.iter().map(|w| w.conns).sum(),
             neighbours,
+            health_transitions: 0,
             ports: ports_conf
                 .iter()
                 .zip(ports)

@@ -6,6 +6,7 @@
 //! the workers as an immutable snapshot (picked up at their next burst boundary) with the weights
 //! written to the shared store first.
 
+pub mod health;
 pub mod proto;
 pub mod server;
 pub mod state;

@@ -1,10 +1,11 @@
 //! The live configuration and its operations (ipvsadm's -A -E -D -C -a -e -d --set).
 
-use crate::config::{Config, PortConf};
+use crate::config::{Check, Config, PortConf};
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
 use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 /// Why an operation was refused.
@@ -95,6 +96,12 @@ pub struct State {
     /// one re-added within the quarantine gets its old id back, so the connections still
     /// draining to it keep counting on it.
     trash: Vec<(SvcKey, Ipv4Addr, u16, u16)>,
+    /// Health checks by real-server id.
+    pub checks: BTreeMap<u16, Check>,
+    /// Real servers whose health check failed.
+    pub down: BTreeSet<u16>,
+    /// Health transitions so far (up or down).
+    pub health_transitions: u64,
 }
 
 fn check_weight(w: u32) -> Result<u32, OpError> {
@@ -118,7 +125,25 @@ impl State {
             never_used: next,
             freed: VecDeque::new(),
             trash: Vec::new(),
+            checks: cfg.checks.iter().cloned().collect(),
+            down: BTreeSet::new(),
+            health_transitions: 0,
         }
+    }
+
+    /// The services as the dataplane gets them: failed real servers quiesced (weight 0) or,
+    /// where their check says so, removed.
+    pub fn effective_services(&self) -> Vec<Service> {
+        let mut v = self.services.clone();
+        for s in &mut v {
+            s.dests.retain(|d| !(self.down.contains(&d.id) && self.checks.get(&d.id).is_some_and(|c| c.remove)));
+            for d in &mut s.dests {
+                if self.down.contains(&d.id) {
+                    d.weight = 0;
+                }
+            }
+        }
+        v
     }
 
     /// The dataplane snapshot of this state.
@@ -135,7 +160,7 @@ impl State {
                 mtu: p.mtu,
             })
             .collect();
-        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
+        Snapshot::new(interfaces, self.effective_services(), self.neighbours.clone(), self.timeouts)
             .map(|s| s.with_kernel_exception(self.kernel_exception))
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }
@@ -165,6 +190,8 @@ impl State {
 
     fn free_dests(&mut self, k: SvcKey, dests: &[Dest], now: u64) {
         for d in dests {
+            self.checks.remove(&d.id);
+            self.down.remove(&d.id);
             self.freed.push_back((d.id, now));
             self.trash.retain(|t| t.3 != d.id);
             self.trash.push((k, d.addr, d.port, d.id));

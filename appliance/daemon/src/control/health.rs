@@ -1,0 +1,128 @@
+//! Health checks, keepalived-style: per real server a TCP connect or an HTTP GET (path,
+//! expected status), every `interval` seconds with a `timeout`; `fall` failures in a row take
+//! the server out (weight 0, or removed), `rise` successes bring it back. Transitions are
+//! logged and counted.
+//!
+//! Probes are ordinary sockets of the daemon's host, on control-plane threads (never on the
+//! dataplane cores). They reach the real servers the way the dataplane does: through the
+//! kernel exception port of the real servers' network, whose TAP device carries the director's
+//! address (rvsd sets it), so the kernel's packets leave through the DPDK port and the answers
+//! come back to the kernel as traffic for the director. A real server's network without an
+//! exception port cannot be checked from the host; rvsd says so at start.
+
+use super::server::Control;
+use crate::config::Check;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// One probe: true when the server answered as expected.
+pub fn probe(addr: Ipv4Addr, port: u16, c: &Check) -> bool {
+    let timeout = Duration::from_secs(u64::from(c.timeout));
+    let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::from((addr, port)), timeout) else { return false };
+    if !c.http {
+        return true;
+    }
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    let req = format!("GET {} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: rvsd-check\r\nConnection: close\r\n\r\n", c.path);
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 64];
+    let mut n = 0;
+    while n < 12 {
+        match s.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    // "HTTP/1.x NNN"
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.starts_with("HTTP/") && line.get(9..12).and_then(|c| c.parse::<u16>().ok()) == Some(c.expect)
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    due: Option<Instant>,
+    inflight: bool,
+    oks: u32,
+    fails: u32,
+}
+
+/// Runs the checks of the live state until `stop`.
+pub fn run(ctl: &Control<'_>, stop: &AtomicBool) {
+    let (tx, rx) = mpsc::channel::<(u16, bool)>();
+    let mut track: HashMap<u16, Track> = HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let targets: Vec<(u16, Check, Ipv4Addr, u16)> = match ctl.state.lock() {
+            Ok(st) => st
+                .services
+                .iter()
+                .flat_map(|s| s.dests.iter())
+                .filter_map(|d| st.checks.get(&d.id).map(|c| (d.id, c.clone(), d.addr, c.port.unwrap_or(d.port))))
+                .collect(),
+            Err(_) => return,
+        };
+        track.retain(|id, _| targets.iter().any(|t| t.0 == *id));
+        let now = Instant::now();
+        for (id, check, addr, port) in targets {
+            let t = track.entry(id).or_default();
+            if t.inflight || t.due.is_some_and(|d| now < d) {
+                continue;
+            }
+            t.inflight = true;
+            t.due = Some(now + Duration::from_secs(u64::from(check.interval)));
+            let tx = tx.clone();
+            // Detached: a probe ends within its timeout; nothing it holds is borrowed.
+            std::thread::spawn(move || {
+                let _ = tx.send((id, probe(addr, port, &check)));
+            });
+        }
+        while let Ok((id, ok)) = rx.try_recv() {
+            let Some(t) = track.get_mut(&id) else { continue };
+            t.inflight = false;
+            if ok {
+                t.oks += 1;
+                t.fails = 0;
+            } else {
+                t.fails += 1;
+                t.oks = 0;
+            }
+            transition(ctl, id, t);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Applies rise/fall to server `id` and republishes on a change.
+fn transition(ctl: &Control<'_>, id: u16, t: &Track) {
+    let Ok(mut st) = ctl.state.lock() else { return };
+    let Some(c) = st.checks.get(&id).cloned() else { return };
+    let is_down = st.down.contains(&id);
+    let change = if !is_down && t.fails >= c.fall {
+        st.down.insert(id);
+        Some("down")
+    } else if is_down && t.oks >= c.rise {
+        st.down.remove(&id);
+        Some("up")
+    } else {
+        None
+    };
+    let Some(now) = change else { return };
+    st.health_transitions += 1;
+    let who =
+        st.services.iter().flat_map(|s| s.dests.iter()).find(|d| d.id == id).map(|d| format!("{}:{}", d.addr, d.port));
+    match (ctl.publish)(&st) {
+        Ok(()) => tracing::warn!(
+            real = who.as_deref().unwrap_or("?"),
+            health = now,
+            action = if c.remove { "remove" } else { "quiesce" },
+            "health check transition"
+        ),
+        Err(e) => tracing::error!(error = %e, "health transition not published"),
+    }
+}
