@@ -184,18 +184,31 @@ impl Baseline {
     }
 }
 
+/// What the dataplane says of itself when a report is built.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The ports as configured.
+    pub ports_conf: &'a [PortConf],
+    /// Their PMD counters.
+    pub ports: &'a [PortStats],
+    /// Each worker's latest report.
+    pub workers: &'a [WorkerReport],
+    /// Neighbours learned.
+    pub neighbours: usize,
+    /// Time since start.
+    pub uptime: std::time::Duration,
+}
+
 impl Report {
-    /// Sums the workers' reports for `services` (listing order), less `base`.
+    /// Sums the workers' reports for `services` (listing order), less `base`; `health` says
+    /// whether a checked real server is up.
     pub fn build(
-        ports_conf: &[PortConf],
+        inp: &Inputs<'_>,
         services: &[Service],
         health: &dyn Fn(u16) -> Option<bool>,
-        ports: &[PortStats],
-        workers: &[WorkerReport],
-        neighbours: usize,
-        uptime: std::time::Duration,
         base: &Baseline,
     ) -> Report {
+        let Inputs { ports_conf, ports, workers, neighbours, uptime } = *inp;
         let mut c = Counters::default();
         let mut io = IoCounters::default();
         for w in workers {
