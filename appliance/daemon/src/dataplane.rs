@@ -281,16 +281,14 @@ fn build_report(
     let reports: Vec<WorkerReport> =
         shared.reports.iter().map(|r| r.lock().map(|g| g.clone()).unwrap_or_default()).collect();
     let health = |id: u16| st.checks.contains_key(&id).then(|| !st.down.contains(&id));
-    let mut r = stats::Report::build(
-        &cfg.ports,
-        &st.services,
-        &health,
-        &port_stats,
-        &reports,
-        shared.neighbours.len(),
-        started.elapsed(),
-        base,
-    );
+    let inputs = stats::Inputs {
+        ports_conf: &cfg.ports,
+        ports: &port_stats,
+        workers: &reports,
+        neighbours: shared.neighbours.len(),
+        uptime: started.elapsed(),
+    };
+    let mut r = stats::Report::build(&inputs, &st.services, &health, base);
     r.health_transitions = st.health_transitions;
     r
 }
