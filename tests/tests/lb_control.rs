@@ -101,6 +101,15 @@ fn rvsadm_drives_a_running_rvsd() {
     assert_eq!(v["services"][0]["reals"][1]["conns"], 2);
     assert!(v["services"][0]["pkts_in"].as_u64().unwrap() >= 8 * 5, "SYN, ACK, request, ACKs, FIN per connection");
 
+    // Rates: sampled every 2 s and smoothed as IPVS does; traffic shows up as connections/s.
+    assert_eq!(split(&client, 40), (30, 10));
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    let v: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--rate", "-o", "json"])).unwrap();
+    assert!(v["services"][0]["rates"]["cps"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["services"][0]["rates"]["inbps"].as_u64().unwrap() > 0, "{v}");
+    let table = ok(&s, &["-L", "-n", "--rate"]);
+    assert!(table.contains("CPS    InPPS   OutPPS    InBPS   OutBPS"), "{table}");
+
     // -S | -C | -R gives back the same table.
     ok(&s, &["-A", "-u", "198.18.0.100:53", "-s", "sh", "-p", "600", "-M", "255.255.255.0"]);
     ok(&s, &["-a", "-u", "198.18.0.100:53", "-r", "198.19.0.11:5353", "-m", "-w", "2"]);
@@ -135,7 +144,7 @@ fn rvsadm_drives_a_running_rvsd() {
         (&["-a", "-t", "198.18.0.100:80"], "a real server is needed"),
         (&["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.99"], "no such real server: 198.19.0.99:80"),
         (&["-D", "-u", "198.18.0.100:80"], "no such service: udp 198.18.0.100:80"),
-        (&["-L", "-n", "--rate"], "--rate: rate estimation is not available"),
+        (&["-L", "-n", "-c"], "-c: the connection listing is not available"),
         (&["-L", "-o", "yaml"], "the only output format is json"),
         (&["--set", "0", "0", "99999999"], "udp: 99999999 s is more than 31 days"),
     ];
@@ -182,5 +191,5 @@ fn rvsadm_drives_a_running_rvsd() {
     assert!(!out.status.success(), "weight 0: no new connections");
 
     let stats = lab.stop_rvsd(rvsd).unwrap();
-    assert!(stats["dataplane"]["new_conns"].as_u64().unwrap() >= (warm + 20 + 40 + 8 + 6) as u64);
+    assert!(stats["dataplane"]["new_conns"].as_u64().unwrap() >= (warm + 20 + 40 + 8 + 40 + 6) as u64);
 }

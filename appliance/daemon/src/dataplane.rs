@@ -132,6 +132,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
             report: Box::new(|st: &State, base: &Baseline| build_report(cfg, st, &ports, &shared, started, base)),
             baseline: Mutex::new(Baseline::default()),
             t0: Instant::now(),
+            rates: Mutex::new(Default::default()),
         };
         let identities: Vec<PortIdentity> =
             cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
@@ -194,6 +195,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
             std::thread::scope(|ts| {
                 ts.spawn(|| server::serve(&listener, &ctl, &stop));
                 ts.spawn(|| crate::control::health::run(&ctl, &stop));
+                ts.spawn(|| server::estimate(&ctl, &stop));
                 control_loop(&shared, &stop, workers);
             });
             Ok(())

@@ -57,6 +57,8 @@ pub struct RealReport {
     pub bytes_in: u64,
     /// Bytes out.
     pub bytes_out: u64,
+    /// Smoothed per-second rates.
+    pub rates: crate::control::rates::Rates,
 }
 
 /// A service's figures.
@@ -84,6 +86,8 @@ pub struct ServiceReport {
     pub bytes_in: u64,
     /// Bytes out.
     pub bytes_out: u64,
+    /// Smoothed per-second rates.
+    pub rates: crate::control::rates::Rates,
     /// Its real servers.
     pub reals: Vec<RealReport>,
 }
@@ -239,6 +243,7 @@ impl Report {
                     pkts_out: st.pkts_out,
                     bytes_in: st.bytes_in,
                     bytes_out: st.bytes_out,
+                    rates: Default::default(),
                     reals: s
                         .dests
                         .iter()
@@ -275,6 +280,7 @@ impl Report {
                                 pkts_out: ds.pkts_out,
                                 bytes_in: ds.bytes_in,
                                 bytes_out: ds.bytes_out,
+                                rates: Default::default(),
                             }
                         })
                         .collect(),

@@ -234,9 +234,6 @@ fn run(cli: &Cli) -> Result<String> {
     if let Some(f) = cli.output.as_deref().filter(|f| *f != "json") {
         bail!("-o {f}: the only output format is json");
     }
-    if cli.rate {
-        bail!("--rate: rate estimation is not available in this rvsd yet");
-    }
     if cli.connection {
         bail!("-c: the connection listing is not available in this rvsd yet");
     }
@@ -275,6 +272,8 @@ fn run(cli: &Cli) -> Result<String> {
     }
     Ok(if cli.save {
         save(&services)
+    } else if cli.rate {
+        rate_table(&services)
     } else if cli.stats {
         stats_table(&services)
     } else {
@@ -353,6 +352,35 @@ fn stats_table(services: &[Value]) -> String {
             num(&v["pkts_out"]),
             num(&v["bytes_in"]),
             num(&v["bytes_out"])
+        )
+    };
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &row(format!("{proto}  {name}"), s);
+        for r in s["reals"].as_array().into_iter().flatten() {
+            o += &row(format!("  -> {}:{}", r["address"].as_str().unwrap_or("?"), r["port"]), r);
+        }
+    }
+    o
+}
+
+/// `-L -n --rate`: smoothed per-second rates, as ipvsadm's columns.
+fn rate_table(services: &[Value]) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += &format!(
+        "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+    );
+    o += "  -> RemoteAddress:Port\n";
+    let row = |label: String, v: &Value| {
+        let r = &v["rates"];
+        format!(
+            "{label:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            num(&r["cps"]),
+            num(&r["inpps"]),
+            num(&r["outpps"]),
+            num(&r["inbps"]),
+            num(&r["outbps"])
         )
     };
     for s in services {

@@ -8,5 +8,6 @@
 
 pub mod health;
 pub mod proto;
+pub mod rates;
 pub mod server;
 pub mod state;

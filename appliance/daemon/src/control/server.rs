@@ -39,6 +39,8 @@ pub struct Control<'a> {
     pub baseline: Mutex<Baseline>,
     /// Seconds clock for id quarantine.
     pub t0: Instant,
+    /// Rate estimators, sampled every 2 s.
+    pub rates: Mutex<super::rates::Estimator>,
 }
 
 impl std::fmt::Debug for Control<'_> {
@@ -73,6 +75,9 @@ impl Control<'_> {
             Request::List { service } => {
                 let base = self.baseline.lock().map_err(|_| "lock poisoned")?;
                 let mut r = (self.report)(&guard, &base);
+                if let Ok(e) = self.rates.lock() {
+                    e.fill(&mut r);
+                }
                 if let Some(s) = service {
                     let k = s.key()?;
                     guard.service(&k)?;
@@ -224,5 +229,23 @@ fn serve_client(stream: UnixStream, ctl: &Control<'_>, stop: &AtomicBool) {
         if writeln!(out, "{reply}").is_err() {
             return;
         }
+    }
+}
+
+/// Samples the counters for the rate estimators every [`super::rates::PERIOD_S`] seconds.
+pub fn estimate(ctl: &Control<'_>, stop: &AtomicBool) {
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next {
+            next += Duration::from_secs(super::rates::PERIOD_S);
+            let raw = match ctl.state.lock() {
+                Ok(st) => (ctl.report)(&st, &Baseline::default()),
+                Err(_) => return,
+            };
+            if let Ok(mut e) = ctl.rates.lock() {
+                e.sample(&raw);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
