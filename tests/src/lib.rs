@@ -221,6 +221,8 @@ pub struct Rvsd {
     handle: usize,
     /// The control socket (unique per lab run).
     pub socket: PathBuf,
+    /// The configuration file rvsd runs on (rewrite it, then reload).
+    pub config: PathBuf,
 }
 
 /// The directory of the lab's helper scripts (`tests/lab`).
@@ -310,7 +312,14 @@ impl Lab {
         self.files.push(socket.clone());
         let h = self.spawn(ns, bin.to_str().context("path")?, &["--config", path.to_str().context("path")?])?;
         self.wait_for_line(h, "rvsd: ready", Duration::from_secs(30))?;
-        Ok(Rvsd { handle: h, socket })
+        Ok(Rvsd { handle: h, socket, config: path })
+    }
+
+    /// Sends `sig` to rvsd.
+    pub fn signal(&self, r: &Rvsd, sig: nix::sys::signal::Signal) -> Result<()> {
+        let child = self.procs[r.handle].child.as_ref().ok_or_else(|| anyhow!("rvsd is not running"))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig)?;
+        Ok(())
     }
 
     /// Stops rvsd (SIGTERM) and returns its final statistics (the `rvsd: stats` JSON).

@@ -190,6 +190,38 @@ fn rvsadm_drives_a_running_rvsd() {
         client.run("curl", &["-s", "-m", "3", "http://198.18.0.100/"], std::time::Duration::from_secs(10)).unwrap();
     assert!(!out.status.success(), "weight 0: no new connections");
 
+    // Reload: the file becomes the truth again, by the socket verb and by SIGHUP.
+    let base_conf = std::fs::read_to_string(&rvsd.config).unwrap();
+    let with = |extra: &str| format!("{base_conf}\n{extra}");
+    let nat2 = conf::service(
+        "tcp",
+        "198.18.0.100",
+        80,
+        "rr",
+        &[("198.19.0.11", None, 1, "nat"), ("198.19.0.12", None, 1, "nat")],
+    );
+    // The socket section rvsd added at start must stay last-free: put services before [control].
+    let place = |svcs: &str| with("").replacen("[control]", &format!("{svcs}\n[control]"), 1);
+    std::fs::write(&rvsd.config, place(&nat2)).unwrap();
+    assert_eq!(ok(&s, &["--reload"]), "reloaded: 0 service(s) added, 1 changed, 1 removed\n");
+    assert_eq!(ok(&s, &["-S", "-n"]), "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.19.0.11:80 -m -w 1\n-a -t 198.18.0.100:80 -r 198.19.0.12:80 -m -w 1\n");
+    assert_eq!(split(&client, 10), (5, 5), "the reloaded service serves");
+    let udp = conf::service("udp", "198.18.0.100", 53, "rr", &[("198.19.0.11", Some(5353), 1, "nat")]);
+    std::fs::write(&rvsd.config, place(&(nat2.clone() + &udp))).unwrap();
+    lab.signal(&rvsd, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let t0 = std::time::Instant::now();
+    while !ok(&s, &["-L", "-n"]).contains("UDP  198.18.0.100:53") {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "SIGHUP reload not applied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A broken file is refused, naming where; nothing changes.
+    let rules = ok(&s, &["-S", "-n"]);
+    std::fs::write(&rvsd.config, place("[[service]]\nprotocol = \"tcp\"\nvip = \"not-an-ip\"\nport = 80\n")).unwrap();
+    let (code, _, err) = rvsadm(&s, &["--reload"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("{}:", rvsd.config.display())) && err.contains("service[0].vip"), "{err}");
+    assert_eq!(ok(&s, &["-S", "-n"]), rules);
+
     let stats = lab.stop_rvsd(rvsd).unwrap();
     assert!(stats["dataplane"]["new_conns"].as_u64().unwrap() >= (warm + 20 + 40 + 8 + 40 + 6) as u64);
 }

@@ -68,7 +68,7 @@ pub fn device_string(device: &str, workers: usize) -> String {
 
 /// Runs the dataplane until `stop` is set (or a signal arrives); calls `ready` once everything is
 /// up. Returns the final report.
-pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> Result<Report> {
+pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> Result<Report> {
     let workers = cfg.lcores.len();
     let eal = Eal::init(&eal_args(cfg)).context("EAL init")?;
     let lcores = eal.worker_lcores();
@@ -133,6 +133,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
             baseline: Mutex::new(Baseline::default()),
             t0: Instant::now(),
             rates: Mutex::new(Default::default()),
+            config_path: cfg.file.clone(),
         };
         let identities: Vec<PortIdentity> =
             cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
@@ -196,6 +197,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, ready: impl FnOnce(&Report)) -> 
                 ts.spawn(|| server::serve(&listener, &ctl, &stop));
                 ts.spawn(|| crate::control::health::run(&ctl, &stop));
                 ts.spawn(|| server::estimate(&ctl, &stop));
+                ts.spawn(|| server::watch_reload(&ctl, &hup, &stop));
                 control_loop(&shared, &stop, workers);
             });
             Ok(())

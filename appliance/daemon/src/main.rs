@@ -1,5 +1,6 @@
 //! rvsd: the rvs load-balancer daemon. `rvsd --config rvs.toml` runs the dataplane until
-//! SIGINT/SIGTERM; `--check` validates the configuration and exits.
+//! SIGINT/SIGTERM (SIGHUP re-reads the configuration and applies the difference); `--check`
+//! validates the configuration and exits.
 
 use anyhow::Result;
 use clap::Parser;
@@ -54,7 +55,9 @@ fn run() -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
-    let report = rvsd::dataplane::run(&cfg, stop, |_| println!("rvsd: ready"))?;
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
+    let report = rvsd::dataplane::run(&cfg, stop, hup, |_| println!("rvsd: ready"))?;
     println!("rvsd: stats {}", serde_json::to_string(&report)?);
     println!("rvsd: stopped cleanly");
     Ok(())

@@ -25,7 +25,7 @@ use std::time::Duration;
 #[command(name = "rvsadm", version, about = "ipvsadm's verbs for rvsd", disable_version_flag = true)]
 #[command(group(ArgGroup::new("cmd").required(true).args([
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
-    "delete_server", "list", "zero", "set", "save", "restore", "version"
+    "delete_server", "list", "zero", "set", "save", "restore", "version", "reload"
 ])))]
 struct Cli {
     /// Add a virtual service.
@@ -67,6 +67,9 @@ struct Cli {
     /// Print the version.
     #[arg(short = 'V', long = "version")]
     version: bool,
+    /// Make rvsd re-read its configuration file and apply the difference (as SIGHUP).
+    #[arg(long = "reload")]
+    reload: bool,
     /// A TCP service, VIP:PORT.
     #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT", conflicts_with = "udp")]
     tcp: Option<String>,
@@ -219,6 +222,8 @@ fn request(cli: &Cli) -> Result<Option<Value>> {
         json!({ "op": "del_real", "service": need_service(cli)?, "address": real()? })
     } else if cli.zero {
         json!({ "op": "zero", "service": service(cli)? })
+    } else if cli.reload {
+        json!({ "op": "reload" })
     } else if let Some(s) = &cli.set {
         json!({ "op": "set_timeouts", "tcp": s[0], "tcpfin": s[1], "udp": s[2] })
     } else {
@@ -254,8 +259,8 @@ fn run(cli: &Cli) -> Result<String> {
     }
     let mut c = Client::connect(cli)?;
     if let Some(req) = request(cli)? {
-        c.call(req)?;
-        return Ok(String::new());
+        let r = c.call(req)?;
+        return Ok(r.as_str().map(|s| format!("{s}\n")).unwrap_or_default());
     }
     if cli.list && cli.timeout {
         let t = c.call(json!({ "op": "timeouts" }))?;

@@ -102,6 +102,8 @@ pub enum Request {
     },
     /// `-L --timeout`.
     Timeouts,
+    /// Re-read the configuration file and apply the difference (also on SIGHUP).
+    Reload,
 }
 
 /// Why a request could not even be understood.

@@ -41,6 +41,8 @@ pub struct Control<'a> {
     pub t0: Instant,
     /// Rate estimators, sampled every 2 s.
     pub rates: Mutex<super::rates::Estimator>,
+    /// The configuration file, for reloads.
+    pub config_path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Control<'_> {
@@ -71,6 +73,7 @@ impl Control<'_> {
         let mut guard = self.state.lock().map_err(|_| "state lock poisoned")?;
         let mut next = guard.clone();
         let before_ids = ids(&next);
+        let mut result = Value::Null;
         match &req {
             Request::List { service } => {
                 let base = self.baseline.lock().map_err(|_| "lock poisoned")?;
@@ -121,6 +124,10 @@ impl Control<'_> {
                 next.del_real(service.key()?, ip, port, now)?
             }
             Request::SetTimeouts { tcp, tcpfin, udp } => next.set_timeouts(*tcp, *tcpfin, *udp)?,
+            Request::Reload => {
+                let cfg = crate::config::Config::load(&self.config_path)?;
+                result = Value::String(next.reload(&cfg, now)?);
+            }
         }
         next.snapshot()?;
         (self.publish)(&next)?;
@@ -131,7 +138,7 @@ impl Control<'_> {
             self.baseline.lock().map_err(|_| "lock poisoned")?.reset_ids(&next, &current, &fresh);
         }
         *guard = next;
-        Ok(Value::Null)
+        Ok(result)
     }
 }
 
@@ -244,6 +251,21 @@ pub fn estimate(ctl: &Control<'_>, stop: &AtomicBool) {
             };
             if let Ok(mut e) = ctl.rates.lock() {
                 e.sample(&raw);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reloads the configuration when `hup` is raised (SIGHUP), logging the outcome.
+pub fn watch_reload(ctl: &Control<'_>, hup: &AtomicBool, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        if hup.swap(false, Ordering::AcqRel) {
+            let reply = ctl.handle(r#"{"op":"reload"}"#);
+            if reply["ok"] == true {
+                tracing::info!(result = %reply["result"], "SIGHUP: configuration reloaded");
+            } else {
+                tracing::error!(error = %reply["error"], "SIGHUP: reload refused; running configuration unchanged");
             }
         }
         std::thread::sleep(Duration::from_millis(50));

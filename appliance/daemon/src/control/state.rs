@@ -232,6 +232,71 @@ impl State {
         Ok(())
     }
 
+    /// Re-reads a configuration: services, real servers, checks, timeouts and static neighbours
+    /// become the file's, keeping the ids of what continues (so its connections, counters and
+    /// scheduler state carry on). Ports and dataplane settings need a restart. Returns a
+    /// summary; on error nothing changed.
+    pub fn reload(&mut self, cfg: &Config, now: u64) -> Result<String, OpError> {
+        if cfg.ports != self.ports {
+            return Err(OpError::Invalid { field: "port", msg: "ports cannot change without a restart".into() });
+        }
+        let mut next = self.clone();
+        next.timeouts = cfg.timeouts;
+        next.neighbours = cfg.neighbours.clone();
+        let old = std::mem::take(&mut next.services);
+        let key = |s: &Service| SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
+        let continuing: Vec<u16> =
+            old.iter().filter(|o| cfg.services.iter().any(|n| key(n) == key(o))).map(|o| o.id).collect();
+        let (mut added, mut changed) = (0, 0);
+        let mut checks = BTreeMap::new();
+        let mut services = Vec::new();
+        for s in &cfg.services {
+            let k = key(s);
+            let prev = old.iter().find(|o| key(o) == k);
+            let id = match prev {
+                Some(p) => p.id,
+                None => {
+                    added += 1;
+                    (0..MAX_SERVICES as u16)
+                        .find(|i| !continuing.contains(i) && !services.iter().any(|x: &Service| x.id == *i))
+                        .ok_or(OpError::Full("services"))?
+                }
+            };
+            let mut dests = Vec::new();
+            for d in &s.dests {
+                let did = match prev.and_then(|p| p.dests.iter().find(|o| o.addr == d.addr && o.port == d.port)) {
+                    Some(o) => o.id,
+                    None => next.dest_id_for(k, d.addr, d.port, now)?,
+                };
+                if let Some((_, c)) = cfg.checks.iter().find(|(cid, _)| *cid == d.id) {
+                    checks.insert(did, c.clone());
+                }
+                dests.push(Dest { id: did, ..d.clone() });
+            }
+            let svc = Service { id, dests, ..s.clone() };
+            if prev.is_some_and(|p| *p != svc) {
+                changed += 1;
+            }
+            services.push(svc);
+        }
+        let removed_svcs: Vec<Service> =
+            old.iter().filter(|o| !services.iter().any(|n| key(n) == key(o))).cloned().collect();
+        for o in &old {
+            let gone: Vec<Dest> = match services.iter().find(|n| key(n) == key(o)) {
+                Some(n) => o.dests.iter().filter(|d| !n.dests.iter().any(|x| x.id == d.id)).cloned().collect(),
+                None => o.dests.clone(),
+            };
+            next.free_dests(key(o), &gone, now);
+        }
+        next.services = services;
+        next.checks = checks;
+        let live: BTreeSet<u16> = next.checks.keys().copied().collect();
+        next.down.retain(|id| live.contains(id));
+        next.snapshot()?;
+        *self = next;
+        Ok(format!("reloaded: {added} service(s) added, {changed} changed, {} removed", removed_svcs.len()))
+    }
+
     /// `-A`: adds a service.
     pub fn add_service(&mut self, k: SvcKey, o: &SvcOpts) -> Result<(), OpError> {
         if self.find(&k).is_some() {
@@ -448,6 +513,47 @@ mod tests {
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 6).unwrap();
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 6).unwrap();
         assert_eq!(ids(&s), vec![1, 0, 2], "old ids back; a new server gets a fresh one");
+    }
+
+    #[test]
+    fn reload_keeps_what_continues_and_refuses_port_changes() {
+        let base = "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n";
+        let svc = |vip: &str, reals: &[&str]| {
+            let mut t = format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{vip}\"\nport = 80\nscheduler = \"rr\"\n");
+            for r in reals {
+                t += &format!("  [[service.real]]\n  address = \"{r}\"\n");
+            }
+            t
+        };
+        let a = Config::parse(
+            "a.toml",
+            &(base.to_owned() + &svc("10.0.0.100", &["10.0.0.11", "10.0.0.12"]) + &svc("10.0.0.101", &["10.0.0.13"])),
+        )
+        .unwrap();
+        let mut s = State::from_config(&a, vec![]);
+        let ids = |s: &State, vip: &str| -> Vec<u16> {
+            s.services
+                .iter()
+                .find(|x| x.vip.to_string() == vip)
+                .map(|x| x.dests.iter().map(|d| d.id).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!((ids(&s, "10.0.0.100"), ids(&s, "10.0.0.101")), (vec![0, 1], vec![2]));
+        // .101 goes, .102 comes, .12 leaves .100 and .14 joins it, first in the file.
+        let b = Config::parse(
+            "b.toml",
+            &(base.to_owned() + &svc("10.0.0.102", &["10.0.0.15"]) + &svc("10.0.0.100", &["10.0.0.14", "10.0.0.11"])),
+        )
+        .unwrap();
+        let summary = s.reload(&b, 10).unwrap();
+        assert_eq!(summary, "reloaded: 1 service(s) added, 1 changed, 1 removed");
+        assert_eq!(ids(&s, "10.0.0.100"), vec![4, 0], ".11 keeps id 0; .14 is new");
+        assert_eq!(ids(&s, "10.0.0.102"), vec![3]);
+        assert_eq!(s.services.iter().find(|x| x.vip.to_string() == "10.0.0.100").unwrap().id, 0, "service id kept");
+        let moved = Config::parse("c.toml", &base.replace("10.0.0.1/24", "10.0.0.2/24")).unwrap();
+        let before = s.services.clone();
+        assert!(s.reload(&moved, 11).unwrap_err().to_string().contains("ports cannot change without a restart"));
+        assert_eq!(s.services, before);
     }
 
     #[test]
