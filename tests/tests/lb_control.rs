@@ -101,6 +101,21 @@ fn rvsadm_drives_a_running_rvsd() {
     assert_eq!(v["services"][0]["reals"][1]["conns"], 2);
     assert!(v["services"][0]["pkts_in"].as_u64().unwrap() >= 8 * 5, "SYN, ACK, request, ACKs, FIN per connection");
 
+    // Connections, as -L -c lists them: the 8 just made, in TIME_WAIT at the director.
+    let conns = ok(&s, &["-L", "-n", "-c"]);
+    assert!(conns.starts_with("IPVS connection entries\npro expire state"), "{conns}");
+    let tw = conns
+        .lines()
+        .filter(|l| l.starts_with("TCP") && l.contains("TIME_WAIT") && l.contains("198.18.0.100:80"))
+        .count();
+    assert!(tw >= 8, "{conns}");
+    let j: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-c", "-o", "json"])).unwrap();
+    assert!(j
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["destination"] == "198.19.0.12:80" && c["source"].as_str().unwrap().starts_with("198.18.0.2:")));
+
     // Rates: sampled every 2 s and smoothed as IPVS does; traffic shows up as connections/s.
     assert_eq!(split(&client, 40), (30, 10));
     std::thread::sleep(std::time::Duration::from_millis(4500));
@@ -144,7 +159,7 @@ fn rvsadm_drives_a_running_rvsd() {
         (&["-a", "-t", "198.18.0.100:80"], "a real server is needed"),
         (&["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.99"], "no such real server: 198.19.0.99:80"),
         (&["-D", "-u", "198.18.0.100:80"], "no such service: udp 198.18.0.100:80"),
-        (&["-L", "-n", "-c"], "-c: the connection listing is not available"),
+        (&["-L", "-u", "198.18.0.100:99"], "no such service: udp 198.18.0.100:99"),
         (&["-L", "-o", "yaml"], "the only output format is json"),
         (&["--set", "0", "0", "99999999"], "udp: 99999999 s is more than 31 days"),
     ];

@@ -134,6 +134,16 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             t0: Instant::now(),
             rates: Mutex::new(Default::default()),
             config_path: cfg.file.clone(),
+            connections: Box::new(|| {
+                let asked = shared.conn_req.fetch_add(1, Ordering::AcqRel) + 1;
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < deadline
+                    && !shared.conn_lists.iter().all(|l| l.lock().map(|g| g.0 >= asked).unwrap_or(true))
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                shared.conn_lists.iter().filter_map(|l| l.lock().ok().map(|g| g.1.clone())).flatten().collect()
+            }),
         };
         let identities: Vec<PortIdentity> =
             cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();

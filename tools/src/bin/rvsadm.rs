@@ -239,9 +239,6 @@ fn run(cli: &Cli) -> Result<String> {
     if let Some(f) = cli.output.as_deref().filter(|f| *f != "json") {
         bail!("-o {f}: the only output format is json");
     }
-    if cli.connection {
-        bail!("-c: the connection listing is not available in this rvsd yet");
-    }
     if cli.restore {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text)?;
@@ -261,6 +258,29 @@ fn run(cli: &Cli) -> Result<String> {
     if let Some(req) = request(cli)? {
         let r = c.call(req)?;
         return Ok(r.as_str().map(|s| format!("{s}\n")).unwrap_or_default());
+    }
+    if cli.list && cli.connection {
+        let conns = c.call(json!({ "op": "connections" }))?;
+        if json_out {
+            return Ok(format!("{conns}\n"));
+        }
+        let mut o = String::from(
+            "IPVS connection entries\npro expire state       source                virtual               destination\n",
+        );
+        for k in conns.as_array().into_iter().flatten() {
+            let e = num(&k["expires_in"]);
+            o += &format!(
+                "{:<3} {:02}:{:02}  {:<11} {:<21} {:<21} {}\n",
+                k["protocol"].as_str().unwrap_or("?").to_uppercase(),
+                e / 60,
+                e % 60,
+                k["state"].as_str().unwrap_or("?"),
+                k["source"].as_str().unwrap_or("?"),
+                k["virtual"].as_str().unwrap_or("?"),
+                k["destination"].as_str().unwrap_or("?")
+            );
+        }
+        return Ok(o);
     }
     if cli.list && cli.timeout {
         let t = c.call(json!({ "op": "timeouts" }))?;

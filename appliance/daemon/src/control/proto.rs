@@ -102,6 +102,8 @@ pub enum Request {
     },
     /// `-L --timeout`.
     Timeouts,
+    /// `-L -c`: the connections of every worker.
+    Connections,
     /// Re-read the configuration file and apply the difference (also on SIGHUP).
     Reload,
 }

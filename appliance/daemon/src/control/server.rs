@@ -27,6 +27,9 @@ pub type PublishFn<'a> = Box<dyn Fn(&State) -> Result<(), OpError> + Sync + 'a>;
 /// The current statistics of a state, less a baseline.
 pub type ReportFn<'a> = Box<dyn Fn(&State, &Baseline) -> Report + Sync + 'a>;
 
+/// Lists the connections of every worker.
+pub type ConnFn<'a> = Box<dyn Fn() -> Vec<crate::worker::ConnInfo> + Sync + 'a>;
+
 /// What the server needs from the daemon.
 pub struct Control<'a> {
     /// The live configuration.
@@ -43,6 +46,8 @@ pub struct Control<'a> {
     pub rates: Mutex<super::rates::Estimator>,
     /// The configuration file, for reloads.
     pub config_path: std::path::PathBuf,
+    /// Lists every worker's connections.
+    pub connections: ConnFn<'a>,
 }
 
 impl std::fmt::Debug for Control<'_> {
@@ -88,6 +93,10 @@ impl Control<'_> {
                         .retain(|x| x.vip == k.vip.to_string() && x.port == k.port && x.protocol == proto_name(k));
                 }
                 return Ok(serde_json::to_value(r)?);
+            }
+            Request::Connections => {
+                drop(guard);
+                return Ok(serde_json::to_value((self.connections)())?);
             }
             Request::Timeouts => {
                 let t = guard.timeouts;
