@@ -59,11 +59,13 @@ fn rvsadm_drives_a_running_rvsd() {
         http::serve(&mut lab, &rs, name, &a, 80, 0).unwrap();
     }
     // No services at start: everything comes through rvsadm.
+    let socket = std::env::temp_dir().join(format!("{}-ctl.sock", lab.id()));
     let config = conf::dataplane(&[1])
         + &conf::port("out", 0, "p0", "198.18.0.1/24")
-        + &conf::port("in", 1, "p1", "198.19.0.1/24");
+        + &conf::port("in", 1, "p1", "198.19.0.1/24")
+        + &format!("[control]\nsocket = \"{}\"\nmetrics = \"127.0.0.1:9390\"\n", socket.display());
     let rvsd = lab.rvsd(&lb, &config).unwrap();
-    let s = rvsd.socket.clone();
+    let s = socket.clone();
     let meta = std::fs::metadata(&s).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600, "control socket mode");
@@ -124,6 +126,12 @@ fn rvsadm_drives_a_running_rvsd() {
     assert!(v["services"][0]["rates"]["inbps"].as_u64().unwrap() > 0, "{v}");
     let table = ok(&s, &["-L", "-n", "--rate"]);
     assert!(table.contains("CPS    InPPS   OutPPS    InBPS   OutBPS"), "{table}");
+
+    // The Prometheus endpoint (in the director's namespace) tells the same story.
+    let m = lb.exec("curl", &["-s", "-m", "5", "http://127.0.0.1:9390/metrics"]).unwrap();
+    assert!(m.contains("# TYPE rvs_real_connections_total counter"), "{m}");
+    assert!(m.contains("rvs_real_weight{protocol=\"tcp\",vip=\"198.18.0.100\",port=\"80\",real=\"198.19.0.11:80\",forward=\"nat\"} 3"), "{m}");
+    assert!(m.lines().any(|l| l.starts_with("rvs_port_rx_packets_total{port=\"out\"} ") && !l.ends_with(" 0")), "{m}");
 
     // -S | -C | -R gives back the same table.
     ok(&s, &["-A", "-u", "198.18.0.100:53", "-s", "sh", "-p", "600", "-M", "255.255.255.0"]);

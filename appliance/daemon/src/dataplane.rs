@@ -120,6 +120,10 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                 tracing::warn!(real = id, "health check cannot reach this real server: no exception port on its network (set exception = true)");
             }
         }
+        let metrics = cfg
+            .metrics
+            .map(|a| tiny_http::Server::http(a).map_err(|e| anyhow!("metrics endpoint {a}: {e}")))
+            .transpose()?;
         let listener = server::bind(&cfg.socket).with_context(|| format!("control socket {}", cfg.socket.display()))?;
         let ctl = Control {
             state: Mutex::new(State::from_config(cfg, macs.clone())),
@@ -208,6 +212,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                 ts.spawn(|| crate::control::health::run(&ctl, &stop));
                 ts.spawn(|| server::estimate(&ctl, &stop));
                 ts.spawn(|| server::watch_reload(&ctl, &hup, &stop));
+                if let Some(m) = &metrics {
+                    ts.spawn(|| crate::control::metrics::serve(m, &ctl, &stop));
+                }
                 control_loop(&shared, &stop, workers);
             });
             Ok(())

@@ -7,6 +7,7 @@
 //! written to the shared store first.
 
 pub mod health;
+pub mod metrics;
 pub mod proto;
 pub mod rates;
 pub mod server;

@@ -1,0 +1,138 @@
+//! The Prometheus endpoint (`[control] metrics = "ADDR:PORT"`): `GET /metrics` returns the
+//! text exposition format (version 0.0.4) of the same counters rvsadm lists: ports, dataplane
+//! verdicts and drop reasons, services and real servers (connections, packets, bytes, active and
+//! inactive connections, weight, health), taken fresh from the workers at each scrape.
+
+use super::server::Control;
+use crate::stats::{Baseline, Report};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Renders a report in Prometheus' text format.
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = if labels.is_empty() { writeln!(o, "{name} {v}") } else { writeln!(o, "{name}{{{labels}}} {v}") };
+        }
+    };
+    let port = |f: fn(&crate::stats::PortReport) -> u64| {
+        r.ports.iter().map(|p| (format!("port=\"{}\"", esc(&p.name)), f(p))).collect()
+    };
+    family("rvs_port_rx_packets_total", "counter", "Packets received on a port.", port(|p| p.rx_packets));
+    family("rvs_port_tx_packets_total", "counter", "Packets sent on a port.", port(|p| p.tx_packets));
+    family("rvs_port_rx_bytes_total", "counter", "Bytes received on a port.", port(|p| p.rx_bytes));
+    family("rvs_port_tx_bytes_total", "counter", "Bytes sent on a port.", port(|p| p.tx_bytes));
+    family("rvs_port_rx_missed_total", "counter", "Packets the NIC dropped (rx queues full).", port(|p| p.rx_missed));
+    family(
+        "rvs_dataplane_total",
+        "counter",
+        "Dataplane events by kind (rx, forwarded, replied, to_kernel, pending, redirected, dropped, new_conns, expired_conns).",
+        r.dataplane.iter().map(|(k, v)| (format!("kind=\"{k}\""), *v)).collect(),
+    );
+    family(
+        "rvs_drops_total",
+        "counter",
+        "Dropped packets by reason.",
+        r.drops.iter().map(|(k, v)| (format!("reason=\"{k}\""), *v)).collect(),
+    );
+    family("rvs_connections", "gauge", "Connections held by all workers.", vec![(String::new(), r.conns as u64)]);
+    family("rvs_neighbours", "gauge", "Learned neighbours.", vec![(String::new(), r.neighbours as u64)]);
+    family(
+        "rvs_health_transitions_total",
+        "counter",
+        "Health-check transitions.",
+        vec![(String::new(), r.health_transitions)],
+    );
+    let svc =
+        |s: &crate::stats::ServiceReport| format!("protocol=\"{}\",vip=\"{}\",port=\"{}\"", s.protocol, s.vip, s.port);
+    let per_svc = |f: fn(&crate::stats::ServiceReport) -> u64| r.services.iter().map(|s| (svc(s), f(s))).collect();
+    family("rvs_service_connections_total", "counter", "Connections scheduled for a service.", per_svc(|s| s.conns));
+    family("rvs_service_in_packets_total", "counter", "Client-to-server packets of a service.", per_svc(|s| s.pkts_in));
+    family(
+        "rvs_service_out_packets_total",
+        "counter",
+        "Server-to-client packets of a service (NAT).",
+        per_svc(|s| s.pkts_out),
+    );
+    family("rvs_service_in_bytes_total", "counter", "Client-to-server bytes of a service.", per_svc(|s| s.bytes_in));
+    family(
+        "rvs_service_out_bytes_total",
+        "counter",
+        "Server-to-client bytes of a service (NAT).",
+        per_svc(|s| s.bytes_out),
+    );
+    let per_real = |f: fn(&crate::stats::RealReport) -> u64| {
+        r.services
+            .iter()
+            .flat_map(|s| {
+                s.reals.iter().map(move |x| {
+                    (format!("{},real=\"{}:{}\",forward=\"{}\"", svc(s), x.address, x.port, x.forward), f(x))
+                })
+            })
+            .collect()
+    };
+    family("rvs_real_connections_total", "counter", "Connections scheduled to a real server.", per_real(|x| x.conns));
+    family("rvs_real_in_packets_total", "counter", "Packets forwarded to a real server.", per_real(|x| x.pkts_in));
+    family(
+        "rvs_real_out_packets_total",
+        "counter",
+        "Reply packets from a real server (NAT).",
+        per_real(|x| x.pkts_out),
+    );
+    family("rvs_real_in_bytes_total", "counter", "Bytes forwarded to a real server.", per_real(|x| x.bytes_in));
+    family("rvs_real_out_bytes_total", "counter", "Reply bytes from a real server (NAT).", per_real(|x| x.bytes_out));
+    family(
+        "rvs_real_active_connections",
+        "gauge",
+        "Established connections (ipvsadm's ActiveConn).",
+        per_real(|x| x.active),
+    );
+    family(
+        "rvs_real_inactive_connections",
+        "gauge",
+        "Other connections (ipvsadm's InActConn).",
+        per_real(|x| x.inactive),
+    );
+    family(
+        "rvs_real_weight",
+        "gauge",
+        "Weight in force (0 while a health check fails).",
+        per_real(|x| u64::from(x.weight)),
+    );
+    family(
+        "rvs_real_up",
+        "gauge",
+        "1 unless the real server's health check fails.",
+        per_real(|x| u64::from(x.health != "down")),
+    );
+    o
+}
+
+/// Serves `/metrics` on `server` until `stop`.
+pub fn serve(server: &tiny_http::Server, ctl: &Control<'_>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(200)) else { continue };
+        let resp = if req.url() == "/metrics" && *req.method() == tiny_http::Method::Get {
+            let body = match ctl.state.lock() {
+                Ok(st) => {
+                    let base = ctl.baseline.lock().map(|b| b.clone()).unwrap_or_else(|_| Baseline::default());
+                    render(&(ctl.report)(&st, &base))
+                }
+                Err(_) => return,
+            };
+            let ct = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/plain; version=0.0.4"[..])
+                .expect("static header");
+            tiny_http::Response::from_string(body).with_header(ct)
+        } else {
+            tiny_http::Response::from_string("not found: GET /metrics\n").with_status_code(404)
+        };
+        let _ = req.respond(resp);
+    }
+}
