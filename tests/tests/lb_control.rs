@@ -56,7 +56,7 @@ fn rvsadm_drives_a_running_rvsd() {
         let a = format!("198.19.0.{}", 11 + i);
         rs.addr("eth0", &format!("{a}/24")).unwrap();
         rs.route(&["default", "via", "198.19.0.1"]).unwrap();
-        http::serve(&mut lab, &rs, name, &a, 80, 0).unwrap();
+        http::serve(&mut lab, &rs, name, &a, 80, 400_000).unwrap();
     }
     // No services at start: everything comes through rvsadm.
     let socket = std::env::temp_dir().join(format!("{}-ctl.sock", lab.id()));
@@ -244,6 +244,48 @@ fn rvsadm_drives_a_running_rvsd() {
     assert_eq!(code, 1);
     assert!(err.contains(&format!("{}:", rvsd.config.display())) && err.contains("service[0].vip"), "{err}");
     assert_eq!(ok(&s, &["-S", "-n"]), rules);
+
+    // Deleting a real server drains its connections: two slow downloads (rr puts one on each
+    // server), rs2 deleted mid-transfer, both finish whole; new connections go to rs1 only.
+    let downloads: Vec<_> = (0..2)
+        .map(|_| {
+            let c = client.clone();
+            let h = std::thread::spawn(move || {
+                let out = c
+                    .run(
+                        "curl",
+                        &[
+                            "-s",
+                            "-m",
+                            "30",
+                            "--limit-rate",
+                            "100k",
+                            "-o",
+                            "/dev/null",
+                            "-w",
+                            "%{size_download}",
+                            "http://198.18.0.100/big.bin",
+                        ],
+                        std::time::Duration::from_secs(40),
+                    )
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            h
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    ok(&s, &["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.12:80"]);
+    let conns = ok(&s, &["-L", "-n", "-c"]);
+    assert!(
+        conns.lines().any(|l| l.contains("ESTABLISHED") && l.ends_with("198.19.0.12:80")),
+        "the deleted server's connection is still listed, established:\n{conns}"
+    );
+    assert_eq!(split(&client, 4), (4, 0), "new connections avoid the deleted server");
+    for h in downloads {
+        assert_eq!(h.join().unwrap(), "400000", "a download finished whole");
+    }
 
     let stats = lab.stop_rvsd(rvsd).unwrap();
     assert!(stats["dataplane"]["new_conns"].as_u64().unwrap() >= (warm + 20 + 40 + 8 + 40 + 6) as u64);
