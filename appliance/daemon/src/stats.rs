@@ -115,6 +115,8 @@ pub struct Report {
     pub io: IoCounters,
     /// Per-core packets processed (to see the spread).
     pub per_core_rx: Vec<u64>,
+    /// Per-core drops by reason (only reasons seen).
+    pub per_core_drops: Vec<BTreeMap<&'static str, u64>>,
     /// Services.
     pub services: Vec<ServiceReport>,
 }
@@ -321,6 +323,16 @@ impl Report {
             drops,
             io,
             per_core_rx: workers.iter().map(|w| w.counters.rx).collect(),
+            per_core_drops: workers
+                .iter()
+                .map(|w| {
+                    DropReason::ALL
+                        .iter()
+                        .filter(|r| w.counters.drops(**r) > 0)
+                        .map(|r| (r.name(), w.counters.drops(*r)))
+                        .collect()
+                })
+                .collect(),
             services,
         }
     }

@@ -126,3 +126,50 @@ fn transition(ctl: &Control<'_>, id: u16, t: &Track) {
         Err(e) => tracing::error!(error = %e, "health transition not published"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn check(http: bool, expect: u16) -> Check {
+        Check {
+            http,
+            interval: 1,
+            timeout: 1,
+            rise: 1,
+            fall: 1,
+            port: None,
+            path: "/health".into(),
+            expect,
+            remove: false,
+        }
+    }
+
+    /// A one-shot HTTP server on loopback answering `status`; returns its port.
+    fn server(status: &'static str) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for s in l.incoming().take(1).flatten() {
+                let mut s = s;
+                let mut buf = [0u8; 512];
+                let n = s.read(&mut buf).unwrap_or(0);
+                assert!(String::from_utf8_lossy(&buf[..n]).starts_with("GET /health HTTP/1.0\r\n"));
+                let _ = s.write_all(format!("HTTP/1.0 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn tcp_and_http_probes() {
+        let lo = Ipv4Addr::LOCALHOST;
+        assert!(probe(lo, server("200 OK"), &check(false, 200)), "TCP connect");
+        assert!(probe(lo, server("200 OK"), &check(true, 200)), "HTTP 200 as expected");
+        assert!(!probe(lo, server("503 Service Unavailable"), &check(true, 200)), "wrong status");
+        assert!(probe(lo, server("503 Service Unavailable"), &check(true, 503)), "expect is configurable");
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert!(!probe(lo, closed, &check(false, 200)), "nothing listening");
+    }
+}
