@@ -114,6 +114,13 @@ fn main() -> Result<()> {
         ensure!(by.len() == 2, "{mode}: expected both real servers to answer, got {by:?}");
         results.push(mode);
     }
+    let adm = rvs_lab::workspace_bin("rvsadm")?;
+    let listing = std::process::Command::new(adm).arg("--socket").arg(&rvsd.socket).args(["-L", "-n"]).output()?;
+    ensure!(listing.status.success(), "rvsadm -L -n failed: {}", String::from_utf8_lossy(&listing.stderr));
+    println!("  rvsadm -L -n:");
+    for l in String::from_utf8_lossy(&listing.stdout).lines() {
+        println!("    {l}");
+    }
     let stats = lab.stop_rvsd(rvsd)?;
     println!("  rvsd counters:");
     for p in stats["ports"].as_array().context("ports")? {
