@@ -17,7 +17,7 @@ RUN apt-get update \
  && grep -v '^\s*#' /tmp/packages.txt | grep -v '^\s*$' \
     | xargs env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/target/release/rvsd /src/target/release/rvs-bridge /src/target/release/rvs-demo /usr/local/bin/
+COPY --from=build /src/target/release/rvsd /src/target/release/rvsadm /src/target/release/rvs-bridge /src/target/release/rvs-demo /usr/local/bin/
 COPY docs/rvs.example.toml /etc/rvs/rvs.example.toml
 # Mount the real configuration at /etc/rvs/rvs.toml.
 ENTRYPOINT ["rvsd", "--config", "/etc/rvs/rvs.toml"]
