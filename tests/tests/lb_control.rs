@@ -3,7 +3,7 @@
 //! zeroed and compared with the requests sent; rules saved and restored; bad command lines and
 //! bad socket requests refused with their error, the state unchanged.
 
-use rvs_lab::{conf, http, require_lab, workspace_bin, Lab, Ns};
+use rvs_lab::{conf, http, require_lab, topo, workspace_bin, Lab, Ns};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -43,21 +43,7 @@ fn split(client: &Ns, n: usize) -> (usize, usize) {
 fn rvsadm_drives_a_running_rvsd() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut sw = lab.switch("sw").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut sw, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
-    client.route(&["default", "via", "198.18.0.1"]).unwrap();
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
-        lab.plug(&mut sw, &rs, "eth0").unwrap();
-        let a = format!("198.19.0.{}", 11 + i);
-        rs.addr("eth0", &format!("{a}/24")).unwrap();
-        rs.route(&["default", "via", "198.19.0.1"]).unwrap();
-        http::serve(&mut lab, &rs, name, &a, 80, 400_000).unwrap();
-    }
+    let topo::NatPair { client, lb, .. } = topo::nat_pair(&mut lab, 400_000).unwrap();
     // No services at start: everything comes through rvsadm.
     let socket = std::env::temp_dir().join(format!("{}-ctl.sock", lab.id()));
     let config = conf::dataplane(&[1])

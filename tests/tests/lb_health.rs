@@ -3,7 +3,7 @@
 //! Killing one server's HTTP process takes its weight to 0 within the fall time while requests
 //! keep succeeding on the other; restarting it brings it back.
 
-use rvs_lab::{http, require_lab, workspace_bin, Lab, Ns};
+use rvs_lab::{http, require_lab, topo, workspace_bin, Lab, Ns};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,23 +37,7 @@ fn split(client: &Ns, n: usize) -> (usize, usize) {
 fn a_failing_server_is_quiesced_within_the_fall_time_and_comes_back() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut sw = lab.switch("sw").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut sw, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
-    client.route(&["default", "via", "198.18.0.1"]).unwrap();
-    let mut servers = Vec::new();
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
-        lab.plug(&mut sw, &rs, "eth0").unwrap();
-        let a = format!("198.19.0.{}", 11 + i);
-        rs.addr("eth0", &format!("{a}/24")).unwrap();
-        rs.route(&["default", "via", "198.19.0.1"]).unwrap();
-        let h = http::serve(&mut lab, &rs, name, &a, 80, 0).unwrap();
-        servers.push((rs, a, h));
-    }
+    let topo::NatPair { client, lb, servers } = topo::nat_pair(&mut lab, 0).unwrap();
     let mut config = rvs_lab::conf::dataplane(&[1])
         + &rvs_lab::conf::port("out", 0, "p0", "198.18.0.1/24")
         + &rvs_lab::conf::port("in", 1, "p1", "198.19.0.1/24")
