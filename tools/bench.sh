@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo bench -p rvs-core --bench pipeline --bench sched
 cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write docs/BENCHMARKS.md --command tools/bench.sh
+cargo run --release -q -p rvs-tools --bin rvs-bench -- --seconds 3 --write docs/BENCHMARKS.md

@@ -166,14 +166,7 @@ fn main() -> Result<()> {
             println!("{group}/{}: {} per element", label(r), human(r.ns / r.elements as f64));
         }
         let new = section(group, rows, &args.command);
-        let (b, e) = (format!("<!-- BEGIN {group} -->"), format!("<!-- END {group} -->"));
-        match (doc.find(&b), doc.find(&e)) {
-            (Some(i), Some(j)) if j > i => doc.replace_range(i..j + e.len() + 1, &new),
-            _ => {
-                doc.push('\n');
-                doc.push_str(&new);
-            }
-        }
+        rvs_tools::replace_section(&mut doc, group, &new);
     }
     std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
     println!("updated {}", args.write.display());
