@@ -1,5 +1,5 @@
 //! Fuzz `Pipeline::process` (see `tests/common/harness.rs` for the input format and the
-//! invariants). Run: `cd appliance/core/fuzz && cargo +nightly fuzz run process seeds/process`.
+//! invariants). Run: `cd appliance/core/fuzz && cargo +nightly fuzz run process corpus/process seeds/process`.
 #![no_main]
 
 #[path = "../../tests/common/mod.rs"]
