@@ -2,7 +2,7 @@
 //! plus the lookup indexes built once on the control path. Workers swap to a new snapshot at
 //! a burst boundary (`Pipeline::apply`); nothing in it changes while packets are processed.
 
-use crate::service::{ConfigError, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
+use crate::service::{ConfigError, Forward, Interface, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
 use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
@@ -277,10 +277,5 @@ impl Snapshot {
             .iter()
             .enumerate()
             .find_map(|(i, itf)| itf.gateway.map(|g| Route { port: i as u16, next_hop: g }))
-    }
-
-    /// Protocol of `n`, if a service protocol.
-    pub fn protocol(n: u8) -> Option<Protocol> {
-        Protocol::from_number(n)
     }
 }

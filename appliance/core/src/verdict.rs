@@ -96,8 +96,6 @@ drop_reasons! {
     TableFull = "table_full",
     /// No route to the next hop (or DR to a real server that is not on a connected network).
     NoRoute = "no_route",
-    /// The next hop's MAC is not known.
-    NoNeighbour = "no_neighbour",
     /// Not enough headroom to encapsulate.
     NoHeadroom = "no_headroom",
     /// Too big for the egress MTU once encapsulated, and DF clear (rvs does not fragment).

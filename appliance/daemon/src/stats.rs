@@ -121,18 +121,6 @@ pub struct Report {
     pub services: Vec<ServiceReport>,
 }
 
-fn sum_io(a: &mut IoCounters, b: &IoCounters) {
-    a.tx_dropped += b.tx_dropped;
-    a.ring_full += b.ring_full;
-    a.ring_in += b.ring_in;
-    a.neigh_dropped += b.neigh_dropped;
-    a.arp_requests += b.arp_requests;
-    a.unlinearizable += b.unlinearizable;
-    a.to_kernel_dropped += b.to_kernel_dropped;
-    a.to_kernel += b.to_kernel;
-    a.from_kernel += b.from_kernel;
-}
-
 /// Counter values `-Z` set aside, by service id and real-server id: listings show the
 /// difference (per-core counters themselves are never written by the control plane).
 #[derive(Debug, Clone, Default)]
@@ -219,7 +207,7 @@ impl Report {
         let mut io = IoCounters::default();
         for w in workers {
             c.add(&w.counters);
-            sum_io(&mut io, &w.io);
+            io.add(&w.io);
         }
         let at = |v: &Vec<Stats>, i: usize| v.get(i).copied().unwrap_or_default();
         let services = services

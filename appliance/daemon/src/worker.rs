@@ -158,6 +158,21 @@ pub struct IoCounters {
     pub from_kernel: u64,
 }
 
+impl IoCounters {
+    /// Adds another worker's counters (aggregation on the control path).
+    pub fn add(&mut self, b: &IoCounters) {
+        self.tx_dropped += b.tx_dropped;
+        self.ring_full += b.ring_full;
+        self.ring_in += b.ring_in;
+        self.neigh_dropped += b.neigh_dropped;
+        self.arp_requests += b.arp_requests;
+        self.unlinearizable += b.unlinearizable;
+        self.to_kernel_dropped += b.to_kernel_dropped;
+        self.to_kernel += b.to_kernel;
+        self.from_kernel += b.from_kernel;
+    }
+}
+
 /// State shared by all workers and the control thread.
 #[derive(Debug)]
 pub struct Shared<'p> {
@@ -266,11 +281,6 @@ impl<'p> PendingQueue<'p> {
                 })
                 .collect(),
         }
-    }
-
-    /// Next hops being resolved.
-    pub fn active(&self) -> usize {
-        self.hops.iter().filter(|h| !h.next_hop.is_unspecified()).count()
     }
 }
 

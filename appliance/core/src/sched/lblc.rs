@@ -89,26 +89,49 @@ impl IdIndex {
     }
 }
 
+/// What lblc and lblcr both keep beside their caches: the wlc choice over the whole service,
+/// the "some server is at half load" count, and real-server id -> list index.
+#[derive(Debug, Clone)]
+pub(crate) struct Locality {
+    wlc: LeastTree,
+    pub(crate) half: HalfLoad,
+    pub(crate) index: IdIndex,
+}
+
+impl Locality {
+    pub(crate) fn new() -> Self {
+        Locality { wlc: LeastTree::default(), half: HalfLoad::default(), index: IdIndex::new() }
+    }
+
+    pub(crate) fn rebuild(&mut self, view: &View<'_>) {
+        self.wlc.build(view, super::wlc::key);
+        self.half.rebuild(view);
+        self.index.rebuild(view);
+    }
+
+    pub(crate) fn load_changed(&mut self, view: &View<'_>, i: usize) {
+        self.wlc.update(view, super::wlc::key, i);
+        self.half.update(view, i);
+    }
+
+    /// The wlc choice over the whole service.
+    pub(crate) fn wlc(&self, view: &View<'_>) -> Option<usize> {
+        self.wlc.min(view, super::wlc::key)
+    }
+}
+
 /// lblc state.
 #[derive(Debug, Clone)]
 pub struct Lblc {
     cache: FixedMap<Entry>,
     expiration: u32,
-    wlc: LeastTree,
-    half: HalfLoad,
-    index: IdIndex,
+    loc: Locality,
 }
 
 impl Lblc {
     /// A scheduler caching up to `capacity` destinations for `expiration` idle seconds.
     pub fn new(capacity: usize, expiration: u32) -> Self {
-        Lblc {
-            cache: FixedMap::new(capacity, super::HASH_SEED),
-            expiration,
-            wlc: LeastTree::default(),
-            half: HalfLoad::default(),
-            index: IdIndex::new(),
-        }
+        Lblc { cache: FixedMap::new(capacity, super::HASH_SEED), expiration, loc: Locality::new() }
     }
 
     /// Cached destinations.
@@ -123,22 +146,20 @@ impl Scheduler for Lblc {
     }
 
     fn rebuild(&mut self, view: &View<'_>) {
-        self.wlc.build(view, super::wlc::key);
-        self.half.rebuild(view);
-        self.index.rebuild(view);
+        self.loc.rebuild(view);
     }
 
     fn pick(&mut self, view: &View<'_>, flow: &Flow, now: u32) -> Option<usize> {
         let key = u64::from(u32::from(flow.dst));
         if let Some(e) = self.cache.get_mut(key) {
             e.lastuse = now;
-            if let Some(i) = self.index.get(e.dest_id) {
-                if view.weight(i) > 0 && !self.half.overloaded(view, i) {
+            if let Some(i) = self.loc.index.get(e.dest_id) {
+                if view.weight(i) > 0 && !self.loc.half.overloaded(view, i) {
                     return Some(i);
                 }
             }
         }
-        let i = self.wlc.min(view, super::wlc::key)?;
+        let i = self.loc.wlc(view)?;
         let entry = Entry { dest_id: view.dests[i].id, lastuse: now };
         let exp = now.saturating_sub(FULL_ENTRY_TIMEOUT);
         let _ = self.cache.insert_evicting(key, entry, 256, |e| e.lastuse < exp); // full: not cached
@@ -146,8 +167,7 @@ impl Scheduler for Lblc {
     }
 
     fn load_changed(&mut self, view: &View<'_>, i: usize) {
-        self.wlc.update(view, super::wlc::key, i);
-        self.half.update(view, i);
+        self.loc.load_changed(view, i);
     }
 
     fn expire(&mut self, now: u32, budget: usize) {

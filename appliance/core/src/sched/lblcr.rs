@@ -16,8 +16,7 @@
 //! a 17th is used without being added.
 //! ```
 
-use super::lblc::{HalfLoad, IdIndex, FULL_ENTRY_TIMEOUT};
-use super::least::LeastTree;
+use super::lblc::{Locality, FULL_ENTRY_TIMEOUT};
 use super::table::FixedMap;
 use super::{Flow, Scheduler, View};
 
@@ -48,9 +47,7 @@ impl Entry {
 pub struct Lblcr {
     cache: FixedMap<Entry>,
     expiration: u32,
-    wlc: LeastTree,
-    half: HalfLoad,
-    index: IdIndex,
+    loc: Locality,
 }
 
 /// `a` is less loaded than `b` under wlc's order (`oh(a) * w(b) < oh(b) * w(a)`).
@@ -63,13 +60,7 @@ impl Lblcr {
     /// A scheduler caching up to `capacity` destinations; sets shrink and entries expire after
     /// `expiration` seconds.
     pub fn new(capacity: usize, expiration: u32) -> Self {
-        Lblcr {
-            cache: FixedMap::new(capacity, super::HASH_SEED),
-            expiration,
-            wlc: LeastTree::default(),
-            half: HalfLoad::default(),
-            index: IdIndex::new(),
-        }
+        Lblcr { cache: FixedMap::new(capacity, super::HASH_SEED), expiration, loc: Locality::new() }
     }
 
     /// The server ids in the set for destination `dst` (tests, listings).
@@ -81,7 +72,7 @@ impl Lblcr {
     fn set_min(&self, view: &View<'_>, e: &Entry) -> Option<usize> {
         let mut best: Option<usize> = None;
         for &id in e.members() {
-            let Some(i) = self.index.get(id) else { continue };
+            let Some(i) = self.loc.index.get(id) else { continue };
             if view.weight(i) == 0 {
                 continue;
             }
@@ -96,7 +87,7 @@ impl Lblcr {
     fn set_max(&self, view: &View<'_>, e: &Entry) -> Option<u16> {
         let mut most: Option<(usize, u16)> = None;
         for &id in e.members() {
-            let Some(i) = self.index.get(id) else { continue };
+            let Some(i) = self.loc.index.get(id) else { continue };
             if view.weight(i) == 0 {
                 continue;
             }
@@ -114,9 +105,7 @@ impl Scheduler for Lblcr {
     }
 
     fn rebuild(&mut self, view: &View<'_>) {
-        self.wlc.build(view, super::wlc::key);
-        self.half.rebuild(view);
-        self.index.rebuild(view);
+        self.loc.rebuild(view);
     }
 
     fn pick(&mut self, view: &View<'_>, flow: &Flow, now: u32) -> Option<usize> {
@@ -133,9 +122,9 @@ impl Scheduler for Lblcr {
                 }
             }
             let chosen = match min {
-                Some(i) if !self.half.overloaded(view, i) => Some(i),
+                Some(i) if !self.loc.half.overloaded(view, i) => Some(i),
                 _ => {
-                    let i = self.wlc.min(view, super::wlc::key);
+                    let i = self.loc.wlc(view);
                     if let Some(i) = i {
                         let id = view.dests[i].id;
                         if !e.members().contains(&id) && usize::from(e.len) < SET_MAX {
@@ -150,7 +139,7 @@ impl Scheduler for Lblcr {
             self.cache.insert(key, e);
             return chosen;
         }
-        let i = self.wlc.min(view, super::wlc::key)?;
+        let i = self.loc.wlc(view)?;
         let mut set = [0u16; SET_MAX];
         set[0] = view.dests[i].id;
         let entry = Entry { set, len: 1, lastuse: now, lastmod: now };
@@ -160,8 +149,7 @@ impl Scheduler for Lblcr {
     }
 
     fn load_changed(&mut self, view: &View<'_>, i: usize) {
-        self.wlc.update(view, super::wlc::key, i);
-        self.half.update(view, i);
+        self.loc.load_changed(view, i);
     }
 
     fn expire(&mut self, now: u32, budget: usize) {
