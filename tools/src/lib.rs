@@ -1,5 +1,7 @@
 //! Helpers shared by rvs's tools.
 
+pub mod replay;
+
 /// Replaces the generated section `group` of a markdown document (between
 /// `<!-- BEGIN group -->` and `<!-- END group -->`, markers included) with `body`, which must
 /// carry the markers; appends it when the document has no such section.
@@ -15,6 +17,29 @@ pub fn replace_section(doc: &mut String, group: &str, body: &str) {
             doc.push_str(body);
         }
     }
+}
+
+/// The machine a figure was measured on: CPU model and core count.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cpu}, {cores} cores")
+}
+
+/// Today's date (UTC, YYYY-MM-DD), for stamping generated figures.
+pub fn today() -> String {
+    std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -290,14 +290,36 @@ impl Default for PendingQueue<'_> {
     }
 }
 
+/// A worker's rx/tx queue pair on one port. rvsd's is a DPDK [`Queue`]; `rvs-bench` drives the
+/// same loop through a replay port. The loop is generic over it, so each use is monomorphised
+/// and the DPDK one costs nothing extra.
+pub trait QueuePair<'p> {
+    /// Receives into the free slots of `burst`; returns how many packets arrived.
+    fn rx(&mut self, burst: &mut Burst<'p>) -> usize;
+    /// Sends what `burst` holds; returns how many were taken. Unsent ones stay in the burst.
+    fn tx(&mut self, burst: &mut Burst<'p>) -> usize;
+}
+
+impl<'p> QueuePair<'p> for Queue<'_, 'p> {
+    #[inline]
+    fn rx(&mut self, burst: &mut Burst<'p>) -> usize {
+        Queue::rx(self, burst)
+    }
+
+    #[inline]
+    fn tx(&mut self, burst: &mut Burst<'p>) -> usize {
+        Queue::tx(self, burst)
+    }
+}
+
 /// One worker: its queues on every port, its pipeline and its share of the shared state.
-pub struct Worker<'a, 'p> {
+pub struct Worker<'a, 'p, Q: QueuePair<'p> = Queue<'a, 'p>> {
     /// Index among the workers.
     pub index: usize,
     /// One queue pair per port (index = interface).
-    pub queues: Vec<Queue<'a, 'p>>,
+    pub queues: Vec<Q>,
     /// Per port: this worker's queue pair on the port's TAP exception device, if it has one.
-    pub exceptions: Vec<Option<Queue<'a, 'p>>>,
+    pub exceptions: Vec<Option<Q>>,
     /// The dataplane.
     pub pipeline: Pipeline,
     /// Buffers for ARP requests.
@@ -310,14 +332,14 @@ pub struct Worker<'a, 'p> {
     pub busy_poll: bool,
 }
 
-impl std::fmt::Debug for Worker<'_, '_> {
+impl<'p, Q: QueuePair<'p>> std::fmt::Debug for Worker<'_, 'p, Q> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker").field("index", &self.index).finish()
     }
 }
 
-struct Loop<'a, 'p> {
-    w: Worker<'a, 'p>,
+struct Loop<'a, 'p, Q: QueuePair<'p>> {
+    w: Worker<'a, 'p, Q>,
     tx: Vec<Burst<'p>>,
     /// Per port: frames for the kernel (TAP exception device).
     to_kernel: Vec<Burst<'p>>,
@@ -329,7 +351,7 @@ struct Loop<'a, 'p> {
     listed: u64,
 }
 
-impl<'a, 'p> Worker<'a, 'p> {
+impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
     /// Polls until `shared.stop`; returns 0. Frees everything it holds on the way out.
     pub fn run(self) -> i32 {
         let clock = Instant::now();
@@ -412,7 +434,7 @@ impl<'a, 'p> Worker<'a, 'p> {
     }
 }
 
-impl<'p> Loop<'_, 'p> {
+impl<'p, Q: QueuePair<'p>> Loop<'_, 'p, Q> {
     #[inline]
     fn handle(&mut self, port: u16, mut m: Mbuf<'p>, now: u64) {
         if m.segments() > 1 && !m.linearize() {

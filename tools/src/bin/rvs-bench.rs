@@ -1,178 +1,426 @@
-//! rvs-bench: the dataplane's cost per packet on real DPDK mbufs, in process.
+//! rvs-bench: rvsd's worker loop measured in process, on real DPDK mbufs.
 //!
-//! EAL runs without hugepages; a pool of real mbufs feeds `Pipeline::process` exactly as the
-//! worker loop does: each burst of 32 is allocated from the pool (as a PMD refills its rx ring),
-//! filled with 64-byte frames of established flows, processed, and freed (as a PMD frees sent
-//! mbufs). A baseline loop does the same without `process`, so the dataplane's own share is
-//! reported apart from the mbuf handling. Prints Mpps, ns and TSC cycles per packet, and
-//! percentiles of the per-burst time (hdrhistogram).
+//! Each worker is rvsd's own [`Worker::run`] on its own EAL lcore, with a replay port
+//! ([`rvs_tools::replay`]) in place of the NIC: its rx takes mbufs from a DPDK mempool and fills
+//! them with frames of the configured flows (as a PMD refills its ring), its tx frees what the
+//! loop sends. Before a run the connections of every flow are established through the same
+//! pipeline. Per run it prints, per core: Mpps, ns and TSC cycles per packet (and how much of
+//! that is the replay port's own mbuf work), new connections per second, percentiles of the loop
+//! iteration time (hdrhistogram), and the connection table's memory per connection.
+//!
+//! EAL runs without hugepages (`--no-huge`); workers busy-poll as on bare metal.
 
-use anyhow::{ensure, Context, Result};
-use clap::Parser;
+use anyhow::{bail, ensure, Context, Result};
+use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
+use rvs_core::conn::Conn;
+use rvs_core::pipeline::PipelineConfig;
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts};
 use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::tcp::flags::{ACK, SYN};
 use rvs_core::wire::Mac;
-use rvs_core::{Pipeline, PipelineConfig, Snapshot, VecFrame, Verdict};
-use rvsd::port::dpdk::{rdtsc, tsc_hz, Eal, Mbuf, Mempool};
+use rvs_core::{Pipeline, Snapshot, VecFrame, Verdict};
+use rvs_tools::replay::{Flows, QueueStats, ReplayQueue, Template, Traffic};
+use rvsd::port::dpdk::{rdtsc, tsc_hz, Eal, Mempool};
+use rvsd::worker::{PortIdentity, Shared, Worker};
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-#[derive(Parser, Debug)]
-#[command(about = "Per-packet cost of rvs's dataplane on real DPDK mbufs (in process)")]
-struct Args {
-    /// Modes to run: dr, tun, nat-in, nat-out.
-    #[arg(long, value_delimiter = ',', default_value = "dr,tun,nat-in,nat-out")]
-    modes: Vec<String>,
-    /// Established flows cycled through.
-    #[arg(long, default_value_t = 1024)]
-    flows: u16,
-    /// Seconds per measurement.
-    #[arg(long, default_value_t = 2.0)]
-    seconds: f64,
-    /// Also write the results as the `rvs_bench` section of this markdown file.
-    #[arg(long)]
-    write: Option<std::path::PathBuf>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Direct routing, client to server.
+    Dr,
+    /// IP-in-IP tunnelling, client to server.
+    Tun,
+    /// NAT, client to server.
+    NatIn,
+    /// NAT, server replies to client.
+    NatOut,
+    /// NAT, both directions (one burst of each per loop).
+    Nat,
 }
 
-const BURST: usize = 32;
-const OUT: Mac = Mac([2, 0, 0, 0, 0, 1]);
-const IN: Mac = Mac([2, 0, 0, 0, 1, 1]);
-const ROUTER: Mac = Mac([2, 0, 0, 0, 0, 0xfe]);
-const RS_MAC: Mac = Mac([2, 0, 0, 0, 2, 11]);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
-const RS: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 11);
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Dr => "dr",
+            Mode::Tun => "tun",
+            Mode::NatIn => "nat-in",
+            Mode::NatOut => "nat-out",
+            Mode::Nat => "nat",
+        }
+    }
+    fn vip(self) -> Ipv4Addr {
+        match self {
+            Mode::Dr => Ipv4Addr::new(198, 18, 0, 101),
+            Mode::Tun => Ipv4Addr::new(198, 18, 0, 102),
+            _ => Ipv4Addr::new(198, 18, 0, 100),
+        }
+    }
+    fn nat(self) -> bool {
+        matches!(self, Mode::NatIn | Mode::NatOut | Mode::Nat)
+    }
+    fn client_side(self) -> bool {
+        self != Mode::NatOut
+    }
+    fn reply_side(self) -> bool {
+        matches!(self, Mode::NatOut | Mode::Nat)
+    }
+}
 
-fn snapshot() -> Snapshot {
-    let svc = |id: u16, vip: [u8; 4], fwd: Forward, port: u16| Service {
+#[derive(Parser, Debug)]
+#[command(about = "rvsd's worker loop on real DPDK mbufs, in process: Mpps, ns and cycles per packet, new connections/s, loop latency")]
+struct Args {
+    /// Forwarding modes to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "dr,tun,nat-in,nat-out,nat")]
+    modes: Vec<Mode>,
+    /// Frame sizes on the wire: a byte count (64..=1518) or `imix` (64:594:1518 as 7:4:1).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    sizes: Vec<String>,
+    /// Established flows (connections) in total, spread over the workers.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    flows: Vec<u32>,
+    /// Worker cores.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    cores: Vec<usize>,
+    /// Per cent of client frames that are SYNs of new connections.
+    #[arg(long, default_value_t = 0)]
+    syn_percent: u32,
+    /// Scheduler of the services (ipvsadm's names).
+    #[arg(long, default_value = "wlc")]
+    scheduler: String,
+    /// Real servers per service.
+    #[arg(long, default_value_t = 10)]
+    reals: u16,
+    /// Seconds measured per run (after a quarter of a second of warm-up).
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Write the results as section SECTION of this markdown file.
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Section name (between `<!-- BEGIN name -->` and `<!-- END name -->`).
+    #[arg(long, default_value = "rvs_bench")]
+    section: String,
+    /// Append each run's figures as a JSON line to this file (for plots).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+const OUT_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
+const IN_MAC: Mac = Mac([2, 0, 0, 0, 1, 1]);
+const ROUTER: Mac = Mac([2, 0, 0, 0, 0, 0xfe]);
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+const NAT_PORT: u16 = 8080;
+/// Established flows' clients start here; new flows' clients elsewhere.
+const CLIENTS: u32 = u32::from_be_bytes([100, 64, 0, 0]);
+const NEW_CLIENTS: u32 = u32::from_be_bytes([100, 96, 0, 0]);
+/// Loop warm-up before counting starts.
+const WARM: Duration = Duration::from_millis(250);
+
+fn rs_addr(i: u16) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 0, 11)) + u32::from(i))
+}
+
+fn rs_mac(i: u16) -> Mac {
+    Mac([2, 0, 0, 0, 2, i as u8])
+}
+
+/// Three services (NAT, DR, TUN) of `reals` real servers each, on a jumbo-frame back end so
+/// that IMIX's largest frames still fit once tunnelled.
+fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
+    let svc = |id: u16, vip: Ipv4Addr, fwd: Forward, port: u16| Service {
         id,
         protocol: Protocol::Tcp,
-        vip: Ipv4Addr::from(vip),
+        vip,
         port: 80,
-        scheduler: "wlc".into(),
+        scheduler: scheduler.into(),
         persistence: 0,
         persistence_prefix: 32,
-        dests: vec![Dest { id, addr: RS, port, weight: 1, forward: fwd }],
+        dests: (0..reals)
+            .map(|i| Dest { id: id * reals + i, addr: rs_addr(i), port, weight: 1 + u32::from(i % 3), forward: fwd })
+            .collect(),
     };
+    let mut neighbours: Vec<_> = (0..reals).map(|i| (rs_addr(i), rs_mac(i))).collect();
+    neighbours.push((GATEWAY, ROUTER));
     Snapshot::new(
         vec![
             Interface {
-                mac: OUT,
+                mac: OUT_MAC,
                 addr: Ipv4Addr::new(198, 18, 0, 1),
                 prefix_len: 24,
-                gateway: Some(Ipv4Addr::new(198, 18, 0, 254)),
+                gateway: Some(GATEWAY),
                 mtu: 1500,
             },
-            Interface { mac: IN, addr: Ipv4Addr::new(198, 19, 0, 1), prefix_len: 24, gateway: None, mtu: 1500 },
+            Interface { mac: IN_MAC, addr: Ipv4Addr::new(198, 19, 0, 1), prefix_len: 24, gateway: None, mtu: 9000 },
         ],
         vec![
-            svc(0, [198, 18, 0, 100], Forward::Nat, 8080),
-            svc(1, [198, 18, 0, 101], Forward::DirectRoute, 80),
-            svc(2, [198, 18, 0, 102], Forward::Tunnel, 80),
+            svc(0, Mode::Nat.vip(), Forward::Nat, NAT_PORT),
+            svc(1, Mode::Dr.vip(), Forward::DirectRoute, 80),
+            svc(2, Mode::Tun.vip(), Forward::Tunnel, 80),
         ],
-        vec![(Ipv4Addr::new(198, 18, 0, 254), ROUTER), (RS, RS_MAC)],
+        neighbours,
         Timeouts::default(),
     )
-    .expect("bench config")
+    .map_err(|e| anyhow::anyhow!("bench config: {e}"))
 }
 
-/// Frames to replay: (arrival port, bytes).
-type Frames = Vec<(u16, Vec<u8>)>;
-
-/// A pipeline with `flows` established flows of `mode`, and one 64-byte frame per flow.
-fn setup(mode: &str, flows: u16) -> Result<(Pipeline, Frames)> {
-    let mut p = Pipeline::new(
-        PipelineConfig { conn_capacity: 1 << 16, ..PipelineConfig::default() },
-        Arc::new(snapshot()),
-        1_000_000,
-    );
-    let vip = match mode {
-        "nat-in" | "nat-out" => Ipv4Addr::new(198, 18, 0, 100),
-        "dr" => Ipv4Addr::new(198, 18, 0, 101),
-        "tun" => Ipv4Addr::new(198, 18, 0, 102),
-        m => anyhow::bail!("--modes: unknown mode {m:?} (dr, tun, nat-in, nat-out)"),
-    };
-    let c = PacketBuilder::new(ROUTER, OUT, CLIENT, vip);
-    let r = PacketBuilder::new(RS_MAC, IN, RS, CLIENT);
-    let mut frames = Vec::new();
-    for i in 0..flows {
-        let port = 10_000 + i;
-        let mut f = VecFrame::new(&c.tcp(port, 80, SYN, 1, b""));
-        ensure!(matches!(p.process(1_000_000, 0, &mut f), Verdict::Forward(_)), "setup SYN not forwarded");
-        if mode.starts_with("nat") {
-            let mut f = VecFrame::new(&r.tcp(8080, port, SYN | ACK, 1, b""));
-            ensure!(p.process(1_000_000, 1, &mut f) == Verdict::Forward(0), "setup reply not forwarded");
-        }
-        // 14 + 20 + 20 + 6 = 60 bytes, 64 on the wire with the FCS.
-        frames.push(if mode == "nat-out" {
-            (1, r.tcp(8080, port, ACK, 2, &[0; 6]))
-        } else {
-            (0, c.tcp(port, 80, ACK, 2, &[0; 6]))
-        });
+/// Wire sizes (with FCS) of a size spec.
+fn sizes(spec: &str) -> Result<Vec<usize>> {
+    if spec == "imix" {
+        // Simple IMIX, 7:4:1, interleaved so every burst carries the mix.
+        return Ok(vec![64, 594, 64, 64, 594, 64, 1518, 64, 594, 64, 64, 594]);
     }
-    Ok((p, frames))
+    let n: usize = spec.parse().with_context(|| format!("--sizes: {spec:?} is not a size or imix"))?;
+    ensure!((64..=1518).contains(&n), "--sizes: {n} is outside 64..=1518");
+    Ok(vec![n])
 }
 
+/// An ACK (TCP, 20-byte headers) frame of `wire` bytes on the wire, from `b`.
+fn ack_frame(b: &PacketBuilder, sport: u16, dport: u16, wire: usize) -> Vec<u8> {
+    b.tcp(sport, dport, ACK, 2, &vec![0; wire - 4 - 54])
+}
+
+#[derive(Debug)]
+struct RunSpec {
+    mode: Mode,
+    size: String,
+    flows: u32,
+    cores: usize,
+}
+
+#[derive(Debug, serde::Serialize)]
 struct Figures {
+    mode: &'static str,
+    size: String,
+    flows: u32,
+    cores: usize,
+    syn_percent: u32,
+    scheduler: String,
     mpps: f64,
+    mpps_per_core: f64,
+    gbps: f64,
     ns: f64,
+    port_ns: f64,
+    dataplane_ns: f64,
     cycles: f64,
-    p50_ns: u64,
-    p99_ns: u64,
-    p999_ns: u64,
+    new_conns_per_s: f64,
+    loop_p50_ns: u64,
+    loop_p99_ns: u64,
+    loop_p999_ns: u64,
+    packets_per_loop: f64,
+    conn_entry_bytes: usize,
+    table_bytes_per_conn: f64,
+    drops: u64,
 }
 
-/// Runs bursts for `secs`; `process` decides whether the pipeline runs or only the mbuf work.
-fn measure(
-    pool: &Mempool<'_>,
-    p: &mut Pipeline,
-    frames: &[(u16, Vec<u8>)],
-    secs: f64,
-    process: bool,
-) -> Result<Figures> {
-    let hz = tsc_hz().max(1);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3)?;
-    let mut burst: Vec<Mbuf<'_>> = Vec::with_capacity(BURST);
-    let (mut next, mut packets) = (0usize, 0u64);
-    let end = Instant::now() + Duration::from_secs_f64(secs);
-    let t0 = rdtsc();
-    let mut bursts = 0u64;
-    while bursts & 255 != 0 || Instant::now() < end {
-        let b0 = rdtsc();
-        for _ in 0..BURST {
-            let (_, bytes) = &frames[next];
-            let mut m = pool.alloc().context("pool empty")?;
-            m.append(bytes.len()).context("tailroom")?.copy_from_slice(bytes);
-            burst.push(m);
-            next = (next + 1) % frames.len();
+/// Per worker: its pipeline (connections established) and the traffic of its two ports.
+struct Prepared {
+    pipeline: Pipeline,
+    traffic: [Option<Traffic>; 2],
+    table_bytes: usize,
+}
+
+fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Result<Prepared> {
+    let mode = spec.mode;
+    let cores = spec.cores as u16;
+    let per = spec.flows.div_ceil(spec.cores as u32).max(1);
+    let owned = |ip: u32| snap.owner(Ipv4Addr::from(ip), cores) == w as u16;
+    let flows = Arc::new(Flows::new(per, CLIENTS.., owned));
+    let syn = if mode.client_side() { args.syn_percent } else { 0 };
+    // Room for every SYN a run can send at up to 8 M/s per core.
+    let new_max = if syn > 0 { (8e6 * (args.seconds + 1.0)) as u32 } else { 0 };
+    let new_flows = Arc::new(Flows::new(new_max, NEW_CLIENTS.., owned));
+    let cfg = PipelineConfig {
+        conn_capacity: (per + new_max) as usize + 1024,
+        hash_seed: 0x9E37_79B9_7F4A_7C15 ^ w as u64,
+        core: w as u16,
+        cores,
+        ..PipelineConfig::default()
+    };
+    let mut p = Pipeline::new(cfg, Arc::clone(snap), 1_000_000);
+    let vip = mode.vip();
+    let c = PacketBuilder::new(ROUTER, OUT_MAC, Ipv4Addr::from(CLIENTS), vip);
+    let syn_t = Template::tcp(&c.tcp(1024, 80, SYN, 1, b""), 60, true);
+    let ack_t = Template::tcp(&c.tcp(1024, 80, ACK, 2, b""), 60, true);
+    let dport = if mode.nat() { NAT_PORT } else { 80 };
+    let reply = |i: u16| PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), Ipv4Addr::from(CLIENTS));
+    let synack: Vec<Template> =
+        (0..args.reals).map(|i| Template::tcp(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), 60, false)).collect();
+
+    // Establish every flow: SYN, (NAT: the server's SYN-ACK), ACK.
+    let mut buf = vec![0u8; 64];
+    let mut send = |p: &mut Pipeline, t: &Template, ip: u32, port: u16, on: u16| -> Verdict {
+        t.fill(&mut buf, ip, port);
+        p.process(1_000_000, on, &mut VecFrame::new(&buf[..t.len()]))
+    };
+    for f in 0..flows.len {
+        let (ip, port) = flows.flow(f);
+        let v = send(&mut p, &syn_t, ip, port, 0);
+        ensure!(matches!(v, Verdict::Forward(_)), "setup: SYN of flow {f}: {v:?}");
+    }
+    let mut flow_set = vec![0u8; if mode.nat() { flows.len as usize } else { 0 }];
+    if mode.nat() {
+        for (_, conn) in p.connections().iter() {
+            let f = flows.index_of(conn.caddr, conn.cport).context("setup: a connection of no flow")?;
+            flow_set[f as usize] = (conn.daddr - u32::from(rs_addr(0))) as u8;
         }
-        if process {
-            for (k, m) in burst.iter_mut().enumerate() {
-                let port = frames[(next + frames.len() - BURST + k) % frames.len()].0;
-                std::hint::black_box(p.process(1_000_000, port, m));
+    }
+    for f in 0..flows.len {
+        let (ip, port) = flows.flow(f);
+        if mode.nat() {
+            let v = send(&mut p, &synack[usize::from(flow_set[f as usize])], ip, port, 1);
+            ensure!(v == Verdict::Forward(0), "setup: SYN-ACK of flow {f}: {v:?}");
+        }
+        let v = send(&mut p, &ack_t, ip, port, 0);
+        ensure!(matches!(v, Verdict::Forward(_)), "setup: ACK of flow {f}: {v:?}");
+    }
+    ensure!(p.connections().len() == flows.len as usize, "setup: {} connections", p.connections().len());
+
+    let wire = sizes(&spec.size)?;
+    let client = mode.client_side().then(|| Traffic {
+        flows: Arc::clone(&flows),
+        flow_set: Arc::new(Vec::new()),
+        sets: vec![wire.iter().map(|&n| Template::tcp(&ack_frame(&c, 1024, 80, n), n - 4, true)).collect()],
+        syn_percent: syn,
+        syn: Some(syn_t.clone()),
+        new_flows: Arc::clone(&new_flows),
+    });
+    let replies = mode.reply_side().then(|| Traffic {
+        flows: Arc::clone(&flows),
+        flow_set: Arc::new(flow_set),
+        sets: (0..args.reals)
+            .map(|i| wire.iter().map(|&n| Template::tcp(&ack_frame(&reply(i), dport, 1024, n), n - 4, false)).collect())
+            .collect(),
+        syn_percent: 0,
+        syn: None,
+        new_flows: Arc::new(Flows { ips: Vec::new(), len: 0 }),
+    });
+    let table_bytes = p.connections().memory_bytes();
+    Ok(Prepared { pipeline: p, traffic: [client, replies], table_bytes })
+}
+
+fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpec) -> Result<Figures> {
+    ensure!(spec.cores >= 1 && spec.cores <= lcores.len(), "--cores {}: EAL has {} worker lcores", spec.cores, lcores.len());
+    ensure!(!(args.syn_percent > 0 && spec.mode == Mode::NatOut), "--syn-percent needs a mode with client traffic");
+    let snap = Arc::new(snapshot(&args.scheduler, args.reals)?);
+    let mut prepared = Vec::new();
+    for w in 0..spec.cores {
+        prepared.push(prepare(args, spec, &snap, w)?);
+    }
+    let table_bytes: usize = prepared.iter().map(|p| p.table_bytes).sum();
+    let capacity: usize = prepared.iter().map(|p| p.pipeline.connections().capacity()).sum();
+    let shared = Shared::new(spec.cores, rvsd::dataplane::RING_SIZE, Default::default(), Arc::clone(&snap));
+    let identities = vec![
+        PortIdentity { mac: OUT_MAC, addr: Ipv4Addr::new(198, 18, 0, 1) },
+        PortIdentity { mac: IN_MAC, addr: Ipv4Addr::new(198, 19, 0, 1) },
+    ];
+    let hz = tsc_hz().max(1);
+    let measure_from = rdtsc() + (WARM.as_secs_f64() * hz as f64) as u64;
+    let outs: Vec<_> = (0..spec.cores).map(|_| Arc::new(Mutex::new(Vec::<QueueStats>::new()))).collect();
+    let (launched, results) = eal.scope(|s| -> Result<()> {
+        for (w, prep) in prepared.into_iter().enumerate() {
+            let Prepared { pipeline, traffic: [client, replies], .. } = prep;
+            let times_reply_side = client.is_none();
+            let queues = vec![
+                ReplayQueue::new(pool, client, measure_from, !times_reply_side, Arc::clone(&outs[w])),
+                ReplayQueue::new(pool, replies, measure_from, times_reply_side, Arc::clone(&outs[w])),
+            ];
+            let worker = Worker {
+                index: w,
+                queues,
+                exceptions: vec![None, None],
+                pipeline,
+                pool,
+                shared: &shared,
+                ports: identities.clone(),
+                busy_poll: true,
+            };
+            if let Err(e) = s.launch(lcores[w], move || worker.run()) {
+                shared.stop.store(true, Ordering::SeqCst);
+                bail!("launch worker {w}: {e}");
             }
         }
-        burst.clear(); // frees the mbufs, as a PMD does after tx
-        hist.saturating_record(((rdtsc() - b0) as u128 * 1_000_000_000 / u128::from(hz)) as u64);
-        packets += BURST as u64;
-        bursts += 1;
+        std::thread::sleep(WARM + Duration::from_secs_f64(args.seconds));
+        shared.stop.store(true, Ordering::SeqCst);
+        Ok(())
+    });
+    launched?;
+    ensure!(results.iter().all(|&(_, rc)| rc == 0), "a worker failed: {results:?}");
+
+    let (mut mpps, mut cycles_sum, mut port_sum, mut syn_rate, mut bytes) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut rx_all, mut loops) = (0u64, 0u64);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3)?;
+    let wire = sizes(&spec.size)?;
+    let avg_wire = wire.iter().sum::<usize>() as f64 / wire.len() as f64;
+    for (w, out) in outs.iter().enumerate() {
+        let qs = out.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let rx: u64 = qs.iter().map(|q| q.rx).sum();
+        let tx: u64 = qs.iter().map(|q| q.tx).sum();
+        let window = qs.iter().map(|q| q.last_tsc.saturating_sub(q.first_tsc)).max().unwrap_or(0);
+        ensure!(rx > 0 && window > 0, "worker {w} measured nothing");
+        // The loop may have sent a burst more or less than it received inside the window.
+        ensure!(tx + 2 * 64 >= rx && tx <= rx + 2 * 64, "worker {w}: received {rx}, sent {tx}");
+        let secs = window as f64 / hz as f64;
+        mpps += rx as f64 / secs / 1e6;
+        cycles_sum += window as f64 / rx as f64;
+        port_sum += qs.iter().map(|q| q.port_cycles).sum::<u64>() as f64 / rx as f64;
+        syn_rate += qs.iter().map(|q| q.syns).sum::<u64>() as f64 / secs;
+        bytes += rx as f64 * avg_wire * 8.0 / secs;
+        rx_all += rx;
+        for h in qs.iter().filter_map(|q| q.loop_cycles.as_ref()) {
+            loops += h.len();
+            hist.add(h)?;
+        }
     }
-    let cycles = (rdtsc() - t0) as f64;
-    let ns = cycles * 1e9 / hz as f64 / packets as f64;
+    let drops: u64 = shared.reports.iter().map(|r| r.lock().map(|g| g.counters.total_drops()).unwrap_or(0)).sum();
+    let cores = spec.cores as f64;
+    let cycles = cycles_sum / cores;
+    let ns_of = |c: f64| c * 1e9 / hz as f64;
+    let q = |x: f64| (ns_of(hist.value_at_quantile(x) as f64)) as u64;
     Ok(Figures {
-        mpps: 1e3 / ns,
-        ns,
-        cycles: cycles / packets as f64,
-        p50_ns: hist.value_at_quantile(0.5),
-        p99_ns: hist.value_at_quantile(0.99),
-        p999_ns: hist.value_at_quantile(0.999),
+        mode: spec.mode.name(),
+        size: spec.size.clone(),
+        flows: spec.flows,
+        cores: spec.cores,
+        syn_percent: args.syn_percent,
+        scheduler: args.scheduler.clone(),
+        mpps,
+        mpps_per_core: mpps / cores,
+        gbps: bytes / 1e9,
+        ns: ns_of(cycles),
+        port_ns: ns_of(port_sum / cores),
+        dataplane_ns: ns_of(cycles - port_sum / cores),
+        cycles,
+        new_conns_per_s: syn_rate,
+        loop_p50_ns: q(0.5),
+        loop_p99_ns: q(0.99),
+        loop_p999_ns: q(0.999),
+        packets_per_loop: rx_all as f64 / loops.max(1) as f64 / cores,
+        conn_entry_bytes: std::mem::size_of::<Conn>(),
+        table_bytes_per_conn: table_bytes as f64 / capacity as f64,
+        drops,
     })
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    ensure!(args.syn_percent <= 100, "--syn-percent: {} is over 100", args.syn_percent);
+    ensure!((1..=255).contains(&args.reals), "--reals: 1..=255");
+    for s in &args.sizes {
+        sizes(s)?;
+    }
+    // Before EAL init, which pins this thread to one CPU.
+    let machine = rvs_tools::machine();
+    let max_cores = args.cores.iter().copied().max().unwrap_or(1);
+    // Main lcore 0 (sleeps) on CPU 0; worker i on CPU (i + 1) mod CPUs: one worker gets a CPU of
+    // its own, two share the machine with the sleeping main thread.
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let map: Vec<String> =
+        std::iter::once("0@0".to_owned()).chain((0..max_cores).map(|i| format!("{}@{}", i + 1, (i + 1) % cpus))).collect();
     let prefix = format!("rvs-bench-{}", std::process::id());
     let eal = Eal::init(&[
         "--no-huge",
@@ -180,49 +428,97 @@ fn main() -> Result<()> {
         "--no-shconf",
         "--no-telemetry",
         "-m",
-        "256",
-        "-l",
-        "0",
+        "512",
+        "--lcores",
+        &map.join(","),
         "--log-level",
         "lib.eal:error",
         "--file-prefix",
         &prefix,
     ])
     .context("EAL init")?;
-    let pool = Mempool::new(&eal, "bench_pool", 4095, 256, 2048 + 128).context("mbuf pool")?;
+    let lcores = eal.worker_lcores();
+    let pool = Mempool::new(&eal, "bench_pool", 16383, 256, 2048 + 128).context("mbuf pool")?;
     let hz = tsc_hz();
     println!(
-        "rvs-bench: TSC {:.2} GHz, {} flows, bursts of {BURST}, 64-byte frames, real mbufs",
+        "rvs-bench: TSC {:.2} GHz, {}; rvsd's worker loop on a replay port, real mbufs, scheduler {}, {} reals per service",
         hz as f64 / 1e9,
-        args.flows
+        machine,
+        args.scheduler,
+        args.reals
     );
-    let mut md = String::from("<!-- BEGIN rvs_bench -->\n");
-    md += &format!("Generated by `tools/bench.sh` ({} flows, {} s per mode).\n\n", args.flows, args.seconds);
-    md += "| mode | Mpps/core | ns/packet | of which dataplane | of which mbuf alloc/fill/free | cycles/packet | burst p50 / p99 / p99.9 |\n";
-    md += "|---|---:|---:|---:|---:|---:|---:|\n";
-    for mode in &args.modes {
-        let (mut p, frames) = setup(mode, args.flows)?;
-        let base = measure(&pool, &mut p, &frames, args.seconds / 2.0, false)?;
-        let f = measure(&pool, &mut p, &frames, args.seconds, true)?;
-        ensure!(p.counters().total_drops() == 0, "{mode}: the bench dropped packets: {:?}", p.counters());
-        let own = (f.ns - base.ns).max(0.0);
-        md += &format!(
-            "| {mode} | {:.2} | {:.1} | {own:.1} | {:.1} | {:.0} | {} / {} / {} ns |\n",
-            f.mpps, f.ns, base.ns, f.cycles, f.p50_ns, f.p99_ns, f.p999_ns
-        );
-        {
-            println!(
-                "{mode:<8} {:>6.2} Mpps  {:>6.1} ns/packet ({own:.1} dataplane + {:.1} mbuf alloc/fill/free)  {:>5.0} cycles/packet  burst p50 {} ns p99 {} ns p99.9 {} ns",
-                f.mpps, f.ns, base.ns, f.cycles, f.p50_ns, f.p99_ns, f.p999_ns
-            );
+    let mut rows = Vec::new();
+    for &cores in &args.cores {
+        for &flows in &args.flows {
+            for size in &args.sizes {
+                for &mode in &args.modes {
+                    let spec = RunSpec { mode, size: size.clone(), flows, cores };
+                    let f = run(&args, &eal, &pool, &lcores, &spec)
+                        .with_context(|| format!("{} {} B, {flows} flows, {cores} cores", mode.name(), size))?;
+                    println!(
+                        "{:<8} {:>5} {:>9} flows {} core(s): {:>6.2} Mpps ({:.2}/core, {:.2} Gb/s)  {:>5.1} ns/packet ({:.1} dataplane + {:.1} port)  {:>4.0} cycles  {:.2} M new conn/s  loop p50 {} p99 {} p99.9 {} ns  {} B/conn entry, {:.1} B/conn table  drops {}",
+                        f.mode, f.size, f.flows, f.cores, f.mpps, f.mpps_per_core, f.gbps, f.ns, f.dataplane_ns,
+                        f.port_ns, f.cycles, f.new_conns_per_s / 1e6, f.loop_p50_ns, f.loop_p99_ns, f.loop_p999_ns,
+                        f.conn_entry_bytes, f.table_bytes_per_conn, f.drops
+                    );
+                    if let Some(path) = &args.json {
+                        use std::io::Write as _;
+                        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                        writeln!(file, "{}", serde_json::to_string(&f)?)?;
+                    }
+                    rows.push(f);
+                }
+            }
         }
     }
-    md += "<!-- END rvs_bench -->\n";
     if let Some(path) = &args.write {
         let mut doc = std::fs::read_to_string(path).unwrap_or_default();
-        rvs_tools::replace_section(&mut doc, "rvs_bench", &md);
+        rvs_tools::replace_section(&mut doc, &args.section, &section(&args, &machine, &rows));
         std::fs::write(path, doc).with_context(|| format!("write {}", path.display()))?;
-        println!("updated {}", path.display());
+        println!("updated {} ({})", path.display(), args.section);
     }
     Ok(())
+}
+
+/// The markdown section for `rows`, with the command that produced it.
+fn section(args: &Args, machine: &str, rows: &[Figures]) -> String {
+    let cmd: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--write") && !a.starts_with("--json") && !a.starts_with("--section"))
+        .collect();
+    let mut s = format!("<!-- BEGIN {} -->\n", args.section);
+    let _ = writeln!(
+        s,
+        "Generated by `tools/bench.sh` on {machine} ({}): `rvs-bench {}`.\n",
+        rvs_tools::today(),
+        cmd.join(" ")
+    );
+    s += "| mode | frame | flows | cores | Mpps (total) | Mpps/core | ns/packet | of which dataplane / port | cycles/packet | new conn/s | loop p50 / p99 / p99.9 (packets/loop) | bytes/conn (entry, table) | drops |\n";
+    s += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for f in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} ns ({:.0}) | {}, {:.1} | {} |",
+            f.mode,
+            if f.size == "imix" { "IMIX".to_owned() } else { format!("{} B", f.size) },
+            f.flows,
+            f.cores,
+            f.mpps,
+            f.mpps_per_core,
+            f.ns,
+            f.dataplane_ns,
+            f.port_ns,
+            f.cycles,
+            if f.new_conns_per_s > 0.0 { format!("{:.2} M", f.new_conns_per_s / 1e6) } else { "-".into() },
+            f.loop_p50_ns,
+            f.loop_p99_ns,
+            f.loop_p999_ns,
+            f.packets_per_loop,
+            f.conn_entry_bytes,
+            f.table_bytes_per_conn,
+            f.drops
+        );
+    }
+    let _ = writeln!(s, "<!-- END {} -->", args.section);
+    s
 }

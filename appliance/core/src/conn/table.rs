@@ -193,6 +193,14 @@ impl ConnTable {
         self.entries.len()
     }
 
+    /// Bytes the table holds allocated: entries, their live flags, both hash indexes and the
+    /// timer wheel (all sized at creation, so this never changes).
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Conn>()
+            + self.live.capacity()
+            + (self.c_buckets.capacity() + self.r_buckets.capacity() + self.wheel.capacity()) * 4
+    }
+
     #[inline]
     fn c_bucket(&self, proto: u8, caddr: u32, cport: u16, vaddr: u32, vport: u16) -> usize {
         mix(proto, caddr, cport, vaddr, vport, self.seed) as usize & self.mask
