@@ -1,9 +1,40 @@
 #!/usr/bin/env bash
 # Reproduces every figure in docs/BENCHMARKS.md: runs the benches, then writes their results
-# into the generated sections of that file. Benches are separate from `cargo test`.
+# into the generated sections of that file (and the plots beside it). Benches are separate
+# from `cargo test`. Takes about ten minutes on a 2-core VM; needs ~6 GiB of memory (the
+# 10 M-connection run and the new-connection runs size their tables up front).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tools/install-deps.sh
+tools/install-deps.sh tools/bench-packages.txt
 export PATH="$HOME/.cargo/bin:$PATH"
+doc=docs/BENCHMARKS.md
+
+# The pure core on frames in plain memory (criterion), and the schedulers.
 cargo bench -p rvs-core --bench pipeline --bench sched
-cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write docs/BENCHMARKS.md --command tools/bench.sh
-cargo run --release -q -p rvs-tools --bin rvs-bench -- --seconds 3 --write docs/BENCHMARKS.md
+cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --command tools/bench.sh
+
+# rvsd's worker loop on real mbufs (rvs-bench); every run appends its figures to $json.
+cargo build --release -q -p rvs-tools --bin rvs-bench
+mkdir -p target/bench
+json=target/bench/rvs-bench.jsonl
+rm -f "$json"
+run() { target/release/rvs-bench --write "$doc" --json "$json" "$@"; }
+run --section rvs_bench --modes dr,tun,nat-in,nat-out,nat --sizes 64,imix --flows 1000 --seconds 3
+run --section rvs_bench_newconn --modes dr,tun,nat-in --syn-percent 100 --flows 1000 --seconds 1
+run --section rvs_bench_scale --modes dr,nat-in --flows 1000,100000,1000000,10000000 --seconds 2
+run --section rvs_bench_cores --modes dr,nat --cores 1,2 --flows 1000,1000000 --seconds 2
+
+# Instructions per packet under callgrind (repeatable where timings are not).
+cargo build --release -q -p rvs-core --example ipp
+run_ipp() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp "$@" 2>&1; }
+cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --ipp-from <(
+  for mode in dr tun nat-in nat-out; do
+    for n in 100000 200000; do
+      printf '%s %s ' "$mode" "$n"
+      run_ipp "$mode" "$n" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    done
+  done)
+
+tools/bench-plot.sh "$json" docs
+echo "bench.sh: docs/BENCHMARKS.md and docs/bench-*.png regenerated"

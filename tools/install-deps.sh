@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages in tools/packages.txt that are missing. Idempotent: with all of
-# them present it changes nothing and touches no network.
+# Installs the Debian packages in tools/packages.txt (or the list file given as $1, e.g.
+# tools/bench-packages.txt) that are missing. Idempotent: with all of them present it changes
+# nothing and touches no network.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$')
+list="${1:-$here/packages.txt}"
+mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
 missing=()
 for p in "${wanted[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then

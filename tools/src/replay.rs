@@ -339,8 +339,9 @@ mod tests {
         let t = Template::tcp(&b.tcp(1000, 80, ACK, 7, &[0; 6]), 60, true);
         let mut buf = vec![0u8; t.len()];
         t.fill(&mut buf, u32::from(Ipv4Addr::new(100, 64, 3, 9)), 4321);
-        let want = PacketBuilder::new(Mac([2; 6]), Mac([4; 6]), Ipv4Addr::new(100, 64, 3, 9), Ipv4Addr::new(10, 0, 1, 1))
-            .tcp(4321, 80, ACK, 7, &[0; 6]);
+        let want =
+            PacketBuilder::new(Mac([2; 6]), Mac([4; 6]), Ipv4Addr::new(100, 64, 3, 9), Ipv4Addr::new(10, 0, 1, 1))
+                .tcp(4321, 80, ACK, 7, &[0; 6]);
         assert_eq!(buf, want, "patched frame equals one built for that flow");
     }
 }

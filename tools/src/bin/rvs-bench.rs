@@ -73,7 +73,9 @@ impl Mode {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "rvsd's worker loop on real DPDK mbufs, in process: Mpps, ns and cycles per packet, new connections/s, loop latency")]
+#[command(
+    about = "rvsd's worker loop on real DPDK mbufs, in process: Mpps, ns and cycles per packet, new connections/s, loop latency"
+)]
 struct Args {
     /// Forwarding modes to run.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "dr,tun,nat-in,nat-out,nat")]
@@ -304,7 +306,12 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
 }
 
 fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpec) -> Result<Figures> {
-    ensure!(spec.cores >= 1 && spec.cores <= lcores.len(), "--cores {}: EAL has {} worker lcores", spec.cores, lcores.len());
+    ensure!(
+        spec.cores >= 1 && spec.cores <= lcores.len(),
+        "--cores {}: EAL has {} worker lcores",
+        spec.cores,
+        lcores.len()
+    );
     ensure!(!(args.syn_percent > 0 && spec.mode == Mode::NatOut), "--syn-percent needs a mode with client traffic");
     let snap = Arc::new(snapshot(&args.scheduler, args.reals)?);
     let mut prepared = Vec::new();
@@ -419,8 +426,9 @@ fn main() -> Result<()> {
     // Main lcore 0 (sleeps) on CPU 0; worker i on CPU (i + 1) mod CPUs: one worker gets a CPU of
     // its own, two share the machine with the sleeping main thread.
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let map: Vec<String> =
-        std::iter::once("0@0".to_owned()).chain((0..max_cores).map(|i| format!("{}@{}", i + 1, (i + 1) % cpus))).collect();
+    let map: Vec<String> = std::iter::once("0@0".to_owned())
+        .chain((0..max_cores).map(|i| format!("{}@{}", i + 1, (i + 1) % cpus)))
+        .collect();
     let prefix = format!("rvs-bench-{}", std::process::id());
     let eal = Eal::init(&[
         "--no-huge",

@@ -211,6 +211,31 @@ impl ConnTable {
         mix(proto, daddr, dport, caddr, cport, !self.seed) as usize & self.mask
     }
 
+    /// The heads of the two index chains a packet with this tuple (as it arrives) would look
+    /// up: its client-side bucket and its reply-side bucket. Reading them early is the first
+    /// stage of a burst's look-ahead ([`crate::Pipeline::lookahead`]).
+    #[inline]
+    pub fn bucket_heads(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> (u32, u32) {
+        (
+            self.c_buckets[self.c_bucket(proto, src, sport, dst, dport)],
+            self.r_buckets[self.r_bucket(proto, src, sport, dst, dport)],
+        )
+    }
+
+    /// Reads the first entry of each chain found by [`ConnTable::bucket_heads`] (the second
+    /// stage of the look-ahead); returns a value only so that the reads are not optimised away.
+    #[inline]
+    pub fn touch_heads(&self, (c, r): (u32, u32)) -> u32 {
+        let mut x = 0;
+        if let Some(e) = self.entries.get(c as usize) {
+            x ^= e.caddr;
+        }
+        if let Some(e) = self.entries.get(r as usize) {
+            x ^= e.daddr;
+        }
+        x
+    }
+
     /// The connection a client's packet (src=CIP:cport, dst=VIP:vport) belongs to.
     #[inline]
     pub fn lookup_client(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {

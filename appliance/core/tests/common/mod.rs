@@ -12,7 +12,7 @@ pub mod harness;
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts};
 use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::Mac;
-use rvs_core::{Pipeline, PipelineConfig, Snapshot};
+use rvs_core::{Pipeline, PipelineConfig, Snapshot, VecFrame, Verdict};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -180,4 +180,42 @@ pub fn service(
             .map(|(i, &(addr, weight))| Dest { id: first_dest + i as u16, addr, port: 80, weight, forward })
             .collect(),
     }
+}
+
+/// The clock (ms) at which [`established`] sets its flows up.
+pub const ESTABLISHED_NOW: u64 = 1_000_000;
+/// Flows [`established`] sets up.
+pub const ESTABLISHED_FLOWS: u16 = 1024;
+
+/// A pipeline with [`ESTABLISHED_FLOWS`] established TCP flows of `mode` (`nat_in`, `nat_out`,
+/// `dr`, `tun`), and one 64-byte frame (with FCS) per flow to replay: (arrival port, bytes).
+/// NAT flows alternate between RS1 and RS2 (rr).
+pub fn established(mode: &str) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
+    use rvs_core::wire::tcp::flags::{ACK, SYN};
+    let mut p = pipeline_with(PipelineConfig { conn_capacity: 1 << 16, ..PipelineConfig::default() });
+    let vip = match mode {
+        "nat_in" | "nat_out" => VIP_NAT,
+        "dr" => VIP_DR,
+        "tun" => VIP_TUN,
+        m => panic!("unknown mode {m:?}"),
+    };
+    let tmpl = from_client(vip);
+    let mut frames = Vec::new();
+    for i in 0..ESTABLISHED_FLOWS {
+        let port = 10_000 + i;
+        let mut f = VecFrame::new(&tmpl.tcp(port, 80, SYN, 1, b""));
+        assert!(matches!(p.process(ESTABLISHED_NOW, 0, &mut f), Verdict::Forward(_)));
+        let (mac, rs) = if i % 2 == 0 { (RS1_MAC, RS1) } else { (RS2_MAC, RS2) };
+        if mode.starts_with("nat") {
+            let mut r = VecFrame::new(&from_real(mac, rs).tcp(8080, port, SYN | ACK, 1, b""));
+            assert_eq!(p.process(ESTABLISHED_NOW, 1, &mut r), Verdict::Forward(0));
+        }
+        // 14 + 20 + 20 + 6 bytes of payload: 64 on the wire with the FCS.
+        if mode == "nat_out" {
+            frames.push((1, from_real(mac, rs).tcp(8080, port, ACK, 2, &[0; 6])));
+        } else {
+            frames.push((0, tmpl.tcp(port, 80, ACK, 2, &[0; 6])));
+        }
+    }
+    (p, frames)
 }

@@ -56,6 +56,11 @@ impl<'p> Burst<'p> {
         self.slots[..n].iter_mut().filter_map(Option::take)
     }
 
+    /// The packets, to read.
+    pub fn iter(&self) -> impl Iterator<Item = &Mbuf<'p>> {
+        self.slots[..self.len].iter().flatten()
+    }
+
     /// The packets, for processing in place.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Mbuf<'p>> {
         self.slots[..self.len].iter_mut().flatten()

@@ -41,9 +41,10 @@ impl Mbuf<'_> {
     }
 
     /// Number of segments; the dataplane works on single-segment packets.
+    #[inline]
     pub fn segments(&self) -> u16 {
-        // SAFETY: self.ptr is a valid mbuf we own.
-        unsafe { dpdk_sys::rvs_pktmbuf_nb_segs(self.ptr.as_ptr()) }
+        // SAFETY: self.ptr is a valid mbuf we own; nb_segs is a plain field.
+        unsafe { (*self.ptr.as_ptr()).nb_segs }
     }
 
     /// Makes a multi-segment packet contiguous; `false` if there is not enough tailroom.
@@ -86,12 +87,14 @@ impl Frame for Mbuf<'_> {
     #[inline]
     fn data(&self) -> &[u8] {
         let m = self.ptr.as_ptr();
-        // SAFETY: m is a valid mbuf we own; mtod..mtod+data_len is the first segment's data,
-        // initialised and inside the buffer; the slice borrows self, so the mbuf stays alive
-        // and cannot change while it exists.
+        // SAFETY: m is a valid mbuf we own; buf_addr + data_off .. + data_len is the first
+        // segment's data (what rte_pktmbuf_mtod and data_len give), initialised and inside the
+        // buffer; the slice borrows self, so the mbuf stays alive and cannot change while it
+        // exists. The fields are read here rather than through the C shim: one call fewer per
+        // access on the hot path.
         unsafe {
-            let p = dpdk_sys::rvs_pktmbuf_data(m);
-            std::slice::from_raw_parts(p, usize::from(dpdk_sys::rvs_pktmbuf_data_len(m)))
+            let p = (*m).buf_addr.cast::<u8>().add(usize::from((*m).data_off));
+            std::slice::from_raw_parts(p, usize::from((*m).data_len))
         }
     }
 
@@ -100,8 +103,8 @@ impl Frame for Mbuf<'_> {
         let m = self.ptr.as_ptr();
         // SAFETY: as in data(); &mut self makes this the only reference to the bytes.
         unsafe {
-            let p = dpdk_sys::rvs_pktmbuf_data(m);
-            std::slice::from_raw_parts_mut(p, usize::from(dpdk_sys::rvs_pktmbuf_data_len(m)))
+            let p = (*m).buf_addr.cast::<u8>().add(usize::from((*m).data_off));
+            std::slice::from_raw_parts_mut(p, usize::from((*m).data_len))
         }
     }
 

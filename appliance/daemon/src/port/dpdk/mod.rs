@@ -59,8 +59,12 @@ impl DpdkError {
 /// Reads the TSC (cycles since reset); used for timing in benches and idle back-off.
 #[inline]
 pub fn rdtsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: RDTSC only reads the time-stamp counter (inline: no call into the shim).
+    return unsafe { core::arch::x86_64::_rdtsc() };
+    #[cfg(not(target_arch = "x86_64"))]
     // SAFETY: rte_rdtsc only reads the time-stamp counter.
-    unsafe { dpdk_sys::rvs_rdtsc() }
+    return unsafe { dpdk_sys::rvs_rdtsc() };
 }
 
 /// TSC ticks per second as EAL measured it (valid after [`Eal::init`]).
