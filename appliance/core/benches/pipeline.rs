@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
                     burst
                 },
                 |burst| {
-                    p.lookahead(burst.iter().map(|(_, f)| f));
+                    p.lookahead(burst.iter().map(|(_, f)| f), |_| {});
                     for (port, f) in burst.iter_mut() {
                         black_box(p.process(NOW, *port, f));
                     }

@@ -247,28 +247,31 @@ impl Pipeline {
         v
     }
 
-    /// Looks ahead over a burst before it is processed: reads the connection-index buckets,
-    /// then the entries, that its packets will look up, all packets' reads of one stage issued
-    /// back to back. On a table larger than the caches each packet costs a few dependent misses
-    /// (bucket, then entry); this lets the misses of a whole burst overlap instead of coming one
-    /// packet at a time (the two-pass burst of VPP and DPVS, in safe code: plain reads the CPU
-    /// runs ahead of, where C would use a prefetch instruction). Frames it cannot parse are
-    /// skipped; it changes nothing.
-    pub fn lookahead<'f, F: Frame + 'f>(&self, frames: impl Iterator<Item = &'f F>) {
+    /// Looks ahead over a burst before it is processed, as VPP and DPVS do: asks `prefetch`
+    /// to fetch the connection-index bucket of every packet, then reads the buckets and asks
+    /// for the entries they lead to. On a table larger than the caches each packet costs a
+    /// couple of dependent misses (bucket, then entry); this way the misses of a whole burst
+    /// overlap instead of coming one packet at a time. `prefetch` is the platform's cache
+    /// prefetch (the daemon's issues the CPU instruction; this crate has no `unsafe`), or a
+    /// no-op. Frames it cannot parse are skipped; it changes nothing.
+    pub fn lookahead<'f, F: Frame + 'f>(&self, frames: impl Iterator<Item = &'f F>, prefetch: impl Fn(*const u8)) {
         let table = &self.core.conns;
-        let mut heads = [(NIL, NIL); LOOKAHEAD];
+        let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
         let mut n = 0;
         for f in frames.take(LOOKAHEAD) {
             if let Some((proto, src, sport, dst, dport)) = flow_tuple(f.data()) {
-                heads[n] = table.bucket_heads(proto, src, sport, dst, dport);
+                let to_vip = self.snap.is_vip(Ipv4Addr::from(dst));
+                let b = table.bucket_ref(to_vip, proto, src, sport, dst, dport);
+                prefetch(std::ptr::from_ref(b).cast());
+                buckets[n] = b;
                 n += 1;
             }
         }
-        let mut x = 0;
-        for h in &heads[..n] {
-            x ^= table.touch_heads(*h);
+        for b in &buckets[..n] {
+            if let Some(e) = table.entry_ref(**b) {
+                prefetch(std::ptr::from_ref(e).cast());
+            }
         }
-        std::hint::black_box(x);
     }
 
     /// Burst-boundary work: picks up new weights from the store (rebuilding the scheduler

@@ -48,7 +48,7 @@ fn traffic(round: u16) -> Vec<(u16, Vec<u8>)> {
 }
 
 #[test]
-fn process_and_poll_timers_never_allocate() {
+fn lookahead_process_and_poll_timers_never_allocate() {
     let mut p = pipeline_with(PipelineConfig { conn_capacity: 4096, ..PipelineConfig::default() });
     let rounds: Vec<Vec<(u16, Vec<u8>)>> = (0..200).map(traffic).collect();
     let mut frame = VecFrame::with_headroom(&[0u8; 2048], 128);
@@ -73,6 +73,9 @@ fn process_and_poll_timers_never_allocate() {
         now += 100;
         for (port, bytes) in round {
             frame.reset(bytes, 128);
+            p.lookahead(std::iter::once(&frame), |a| {
+                std::hint::black_box(a);
+            });
             if matches!(p.process(now, *port, &mut frame), rvs_core::Verdict::Forward(_)) {
                 forwarded += 1;
             }

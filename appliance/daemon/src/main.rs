@@ -20,6 +20,10 @@ struct Args {
     check: bool,
 }
 
+/// Large tables (connections, indexes) on transparent huge pages.
+#[global_allocator]
+static ALLOC: rvsd::port::dpdk::HugePageAlloc = rvsd::port::dpdk::HugePageAlloc;
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("rvsd: {e:#}");

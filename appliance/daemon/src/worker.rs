@@ -376,7 +376,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             for p in 0..n_ports {
                 let n = l.w.queues[p].rx(&mut rx);
                 got += n;
-                l.w.pipeline.lookahead(rx.iter());
+                l.w.pipeline.lookahead(rx.iter(), crate::port::dpdk::prefetch);
                 for m in rx.drain() {
                     l.handle(p as u16, m, now);
                 }

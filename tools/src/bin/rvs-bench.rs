@@ -30,6 +30,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Large tables (connections, indexes) on transparent huge pages.
+#[global_allocator]
+static ALLOC: rvsd::port::dpdk::HugePageAlloc = rvsd::port::dpdk::HugePageAlloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
     /// Direct routing, client to server.

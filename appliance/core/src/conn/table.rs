@@ -26,8 +26,10 @@ pub const F_INACTIVE: u8 = 0x02;
 /// Flag: placed by a persistence template (which counts it in `n_control`).
 pub const F_PERSIST: u8 = 0x04;
 
-/// One connection.
+/// One connection: 64 bytes, aligned to a cache line, so a packet's lookup and update read
+/// and write exactly one line of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(64))]
 pub struct Conn {
     /// Client address (host order).
     pub caddr: u32,
@@ -65,9 +67,18 @@ pub struct Conn {
     pub bytes_out: u64,
     next_c: u32,
     next_r: u32,
-    t_prev: u32,
-    t_next: u32,
-    t_slot: u16,
+}
+
+// A connection is one cache line; a new field must fit or go to a side array like `Timer`.
+const _: () = assert!(std::mem::size_of::<Conn>() == 64);
+
+/// Timer-wheel links of one entry, kept apart from its [`Conn`]: a packet never touches them
+/// (extending a connection's life is lazy), so what a packet does touch fits one cache line.
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    prev: u32,
+    next: u32,
+    slot: u16,
 }
 
 impl Conn {
@@ -105,9 +116,6 @@ impl Conn {
             bytes_out: 0,
             next_c: NIL,
             next_r: NIL,
-            t_prev: NIL,
-            t_next: NIL,
-            t_slot: 0,
         }
     }
 
@@ -126,6 +134,8 @@ pub struct TableFull;
 #[derive(Debug)]
 pub struct ConnTable {
     entries: Vec<Conn>,
+    /// Per entry: its timer links; for a free entry, `next` links the free list.
+    timers: Vec<Timer>,
     live: Vec<bool>,
     free_head: u32,
     len: usize,
@@ -157,14 +167,15 @@ impl ConnTable {
     /// second `now`. Allocates everything it will ever use.
     pub fn new(capacity: usize, seed: u64, now: u32) -> Self {
         let capacity = capacity.clamp(1, (NIL - 1) as usize);
-        let buckets = capacity.next_power_of_two();
+        let buckets = (2 * capacity).next_power_of_two();
         let proto = Conn::new(0, 0, 0, 0, 0, 0, 0, Forward::Nat, 0, 0);
-        let mut entries = vec![proto; capacity];
-        for (i, e) in entries.iter_mut().enumerate() {
-            e.t_next = if i + 1 < capacity { (i + 1) as u32 } else { NIL };
-        }
+        let entries = vec![proto; capacity];
+        let timers = (0..capacity)
+            .map(|i| Timer { prev: NIL, next: if i + 1 < capacity { (i + 1) as u32 } else { NIL }, slot: 0 })
+            .collect();
         ConnTable {
             entries,
+            timers,
             live: vec![false; capacity],
             free_head: 0,
             len: 0,
@@ -197,6 +208,7 @@ impl ConnTable {
     /// timer wheel (all sized at creation, so this never changes).
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Conn>()
+            + self.timers.capacity() * std::mem::size_of::<Timer>()
             + self.live.capacity()
             + (self.c_buckets.capacity() + self.r_buckets.capacity() + self.wheel.capacity()) * 4
     }
@@ -211,29 +223,22 @@ impl ConnTable {
         mix(proto, daddr, dport, caddr, cport, !self.seed) as usize & self.mask
     }
 
-    /// The heads of the two index chains a packet with this tuple (as it arrives) would look
-    /// up: its client-side bucket and its reply-side bucket. Reading them early is the first
+    /// Where the index bucket a packet with this tuple (as it arrives) will read is: the
+    /// client-side index for a packet to a VIP (`to_vip`), else the reply-side one. The first
     /// stage of a burst's look-ahead ([`crate::Pipeline::lookahead`]).
     #[inline]
-    pub fn bucket_heads(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> (u32, u32) {
-        (
-            self.c_buckets[self.c_bucket(proto, src, sport, dst, dport)],
-            self.r_buckets[self.r_bucket(proto, src, sport, dst, dport)],
-        )
+    pub fn bucket_ref(&self, to_vip: bool, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> &u32 {
+        if to_vip {
+            &self.c_buckets[self.c_bucket(proto, src, sport, dst, dport)]
+        } else {
+            &self.r_buckets[self.r_bucket(proto, src, sport, dst, dport)]
+        }
     }
 
-    /// Reads the first entry of each chain found by [`ConnTable::bucket_heads`] (the second
-    /// stage of the look-ahead); returns a value only so that the reads are not optimised away.
+    /// The entry a chain starting at `head` begins with, if any (the look-ahead's second stage).
     #[inline]
-    pub fn touch_heads(&self, (c, r): (u32, u32)) -> u32 {
-        let mut x = 0;
-        if let Some(e) = self.entries.get(c as usize) {
-            x ^= e.caddr;
-        }
-        if let Some(e) = self.entries.get(r as usize) {
-            x ^= e.daddr;
-        }
-        x
+    pub fn entry_ref(&self, head: u32) -> Option<&Conn> {
+        self.entries.get(head as usize)
     }
 
     /// The connection a client's packet (src=CIP:cport, dst=VIP:vport) belongs to.
@@ -270,7 +275,7 @@ impl ConnTable {
         if idx == NIL {
             return Err(TableFull);
         }
-        self.free_head = self.entries[idx as usize].t_next;
+        self.free_head = self.timers[idx as usize].next;
         let cb = self.c_bucket(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
         c.next_c = self.c_buckets[cb];
         self.c_buckets[cb] = idx;
@@ -342,33 +347,25 @@ impl ConnTable {
     fn timer_link(&mut self, idx: u32) {
         let slot = (self.entries[idx as usize].expires & self.wheel_mask) as usize;
         let head = self.wheel[slot];
-        {
-            let e = &mut self.entries[idx as usize];
-            e.t_prev = NIL;
-            e.t_next = head;
-            e.t_slot = slot as u16;
-        }
+        self.timers[idx as usize] = Timer { prev: NIL, next: head, slot: slot as u16 };
         if head != NIL {
-            self.entries[head as usize].t_prev = idx;
+            self.timers[head as usize].prev = idx;
         }
         self.wheel[slot] = idx;
     }
 
     fn timer_unlink(&mut self, idx: u32) {
-        let (p, n) = {
-            let e = &self.entries[idx as usize];
-            (e.t_prev, e.t_next)
-        };
+        let Timer { prev: p, next: n, slot } = self.timers[idx as usize];
         if p != NIL {
-            self.entries[p as usize].t_next = n;
+            self.timers[p as usize].next = n;
         } else {
-            let slot = usize::from(self.entries[idx as usize].t_slot);
+            let slot = usize::from(slot);
             if self.wheel[slot] == idx {
                 self.wheel[slot] = n;
             }
         }
         if n != NIL {
-            self.entries[n as usize].t_prev = p;
+            self.timers[n as usize].prev = p;
         }
     }
 
@@ -417,7 +414,7 @@ impl ConnTable {
         }
         self.timer_unlink(idx);
         self.live[idx as usize] = false;
-        self.entries[idx as usize].t_next = self.free_head;
+        self.timers[idx as usize].next = self.free_head;
         self.free_head = idx;
         self.len -= 1;
         c
@@ -433,9 +430,9 @@ impl ConnTable {
             let slot = (second & self.wheel_mask) as usize;
             let mut i = std::mem::replace(&mut self.wheel[slot], NIL);
             while i != NIL {
-                let next = self.entries[i as usize].t_next;
+                let next = self.timers[i as usize].next;
                 if next != NIL {
-                    self.entries[next as usize].t_prev = NIL;
+                    self.timers[next as usize].prev = NIL;
                 }
                 if done == budget {
                     // Put the rest back; this second is not finished.
@@ -450,7 +447,7 @@ impl ConnTable {
                         self.unlink_reply(i);
                     }
                     self.live[i as usize] = false;
-                    self.entries[i as usize].t_next = self.free_head;
+                    self.timers[i as usize].next = self.free_head;
                     self.free_head = i;
                     self.len -= 1;
                     done += 1;
@@ -467,15 +464,15 @@ impl ConnTable {
     /// Puts the list starting at `first` back in front of `slot`'s list.
     fn reattach(&mut self, slot: usize, first: u32) {
         let mut last = first;
-        while self.entries[last as usize].t_next != NIL {
-            last = self.entries[last as usize].t_next;
+        while self.timers[last as usize].next != NIL {
+            last = self.timers[last as usize].next;
         }
         let head = self.wheel[slot];
-        self.entries[last as usize].t_next = head;
+        self.timers[last as usize].next = head;
         if head != NIL {
-            self.entries[head as usize].t_prev = last;
+            self.timers[head as usize].prev = last;
         }
-        self.entries[first as usize].t_prev = NIL;
+        self.timers[first as usize].prev = NIL;
         self.wheel[slot] = first;
     }
 

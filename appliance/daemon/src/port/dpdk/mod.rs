@@ -9,12 +9,14 @@
 
 mod burst;
 mod eal;
+mod hugealloc;
 mod mbuf;
 mod mempool;
 mod port;
 
 pub use burst::{Burst, BURST_SIZE};
 pub use eal::Eal;
+pub use hugealloc::HugePageAlloc;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortConfig, PortStats, Queue};
@@ -65,6 +67,20 @@ pub fn rdtsc() -> u64 {
     #[cfg(not(target_arch = "x86_64"))]
     // SAFETY: rte_rdtsc only reads the time-stamp counter.
     return unsafe { dpdk_sys::rvs_rdtsc() };
+}
+
+/// Asks the CPU to bring the cache line at `p` into all cache levels (DPDK's `rte_prefetch0`),
+/// for [`rvs_core::Pipeline::lookahead`]. Never faults, whatever `p` is.
+#[inline]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint: it reads nothing architecturally and never faults, even for
+    // an invalid address; SSE is part of the x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// TSC ticks per second as EAL measured it (valid after [`Eal::init`]).
