@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Plots rvs-bench's figures (JSON lines, as tools/bench.sh collects them) with gnuplot:
-#   DIR/bench-flows.png  Mpps per core against concurrent connections (1 worker, 64-byte frames)
-#   DIR/bench-cores.png  Mpps in total against worker cores
+#   DIR/bench-flows.png  Mpps per core against concurrent connections (section rvs_bench_scale)
+#   DIR/bench-cores.png  Mpps in total against worker cores (section rvs_bench_cores)
 # Usage: tools/bench-plot.sh FILE.jsonl DIR
 set -euo pipefail
 json="$1"
@@ -17,9 +17,10 @@ cores = collections.defaultdict(dict)
 for r in rows:
     if r["size"] != "64" or r["syn_percent"] != 0:
         continue
-    if r["cores"] == 1:
+    if r["section"] == "rvs_bench_scale" and r["cores"] == 1:
         flows[r["mode"]][r["flows"]] = r["mpps_per_core"]
-    cores[(r["mode"], r["flows"])][r["cores"]] = r["mpps"]
+    if r["section"] == "rvs_bench_cores":
+        cores[(r["mode"], r["flows"])][r["cores"]] = r["mpps"]
 for mode, pts in flows.items():
     if len(pts) > 1:
         with open(f"{out}/flows-{mode}.dat", "w") as f:
@@ -52,7 +53,7 @@ GP
 }
 shopt -s nullglob
 f=("$tmp"/flows-*.dat)
-[ ${#f[@]} -gt 0 ] && plot "$dir/bench-flows.png" 'concurrent connections (1 worker core, 64-byte frames)' 'set logscale x' "${f[@]}"
+[ ${#f[@]} -gt 0 ] && plot "$dir/bench-flows.png" 'concurrent connections (1 worker core, 64-byte frames)' 'set logscale x; set format x "%.0s%c"' "${f[@]}"
 c=("$tmp"/cores-*.dat)
 [ ${#c[@]} -gt 0 ] && plot "$dir/bench-cores.png" 'worker cores (64-byte frames; series: mode-flows)' 'set xtics 1' "${c[@]}"
 echo "bench-plot: wrote $(ls "$dir"/bench-*.png 2>/dev/null | tr '\n' ' ')"

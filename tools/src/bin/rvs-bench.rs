@@ -200,6 +200,8 @@ struct RunSpec {
 
 #[derive(Debug, serde::Serialize)]
 struct Figures {
+    /// The markdown section the run was written to (groups runs for plots).
+    section: String,
     mode: &'static str,
     size: String,
     flows: u32,
@@ -393,6 +395,7 @@ fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpe
     let ns_of = |c: f64| c * 1e9 / hz as f64;
     let q = |x: f64| (ns_of(hist.value_at_quantile(x) as f64)) as u64;
     Ok(Figures {
+        section: args.section.clone(),
         mode: spec.mode.name(),
         size: spec.size.clone(),
         flows: spec.flows,
