@@ -248,7 +248,7 @@ impl Pipeline {
     }
 
     /// Looks ahead over a burst before it is processed, as VPP and DPVS do: asks `prefetch`
-    /// to fetch the connection-index bucket of every packet, then reads the buckets and asks
+    /// to fetch the connection-index buckets of every packet, then reads the buckets and asks
     /// for the entries they lead to. On a table larger than the caches each packet costs a
     /// couple of dependent misses (bucket, then entry); this way the misses of a whole burst
     /// overlap instead of coming one packet at a time. `prefetch` is the platform's cache
@@ -260,10 +260,17 @@ impl Pipeline {
         let mut n = 0;
         for f in frames.take(LOOKAHEAD) {
             if let Some((proto, src, sport, dst, dport)) = flow_tuple(f.data()) {
-                let to_vip = self.snap.is_vip(Ipv4Addr::from(dst));
-                let b = table.bucket_ref(to_vip, proto, src, sport, dst, dport);
-                prefetch(std::ptr::from_ref(b).cast());
-                buckets[n] = b;
+                // `process` looks a packet up client-side first, then (not found) reply-side: a
+                // packet to a VIP is found client-side; any other, if at all, reply-side.
+                let client = table.bucket_ref(true, proto, src, sport, dst, dport);
+                prefetch(std::ptr::from_ref(client).cast());
+                buckets[n] = if self.snap.is_vip(Ipv4Addr::from(dst)) {
+                    client
+                } else {
+                    let reply = table.bucket_ref(false, proto, src, sport, dst, dport);
+                    prefetch(std::ptr::from_ref(reply).cast());
+                    reply
+                };
                 n += 1;
             }
         }
@@ -825,8 +832,14 @@ impl Core {
         icmp_error: bool,
     ) -> Verdict {
         let rip = Ipv4Addr::from(c.daddr);
-        let Some(rt) = snap.route(rip) else { return Verdict::Drop(DropReason::NoRoute) };
-        let known = self.mac_for(snap, rt.next_hop);
+        // The snapshot's precomputed hop; a real server no longer in it (draining) is routed.
+        let (rt, known) = match snap.dest_hop(c.dest, c.daddr) {
+            Some(h) => (h.route, h.mac.or_else(|| self.neigh.lookup(h.route.next_hop))),
+            None => {
+                let Some(rt) = snap.route(rip) else { return Verdict::Drop(DropReason::NoRoute) };
+                (rt, self.mac_for(snap, rt.next_hop))
+            }
+        };
         let mac = known.unwrap_or(Mac::ZERO);
         let egress = &snap.interfaces()[usize::from(rt.port)];
         match c.forward {

@@ -32,6 +32,20 @@ pub struct Snapshot {
     /// persistence netmask configured (32 when none), so a persistent client network stays on
     /// one core.
     steer_prefix: u8,
+    /// By real-server id: its route and static next-hop MAC, worked out once here so that a
+    /// packet to a real server does no route or neighbour search.
+    dest_hops: Vec<Option<DestHop>>,
+}
+
+/// How to reach one real server: computed per snapshot, read per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestHop {
+    /// The real server's address (a connection's `daddr` must match to use the hop).
+    pub addr: Ipv4Addr,
+    /// Its route.
+    pub route: Route,
+    /// The next hop's MAC when the configuration gives it; otherwise learned by ARP.
+    pub mac: Option<Mac>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -139,7 +153,7 @@ impl Snapshot {
                 dest_loc[usize::from(d.id)] = (pos as u32, i as u32);
             }
         }
-        Ok(Snapshot {
+        let mut snap = Snapshot {
             steered,
             nat_reals,
             steer_prefix,
@@ -153,7 +167,21 @@ impl Snapshot {
             neighbours,
             timeouts,
             kernel_exception: false,
-        })
+            dest_hops: Vec::new(),
+        };
+        let mut hops = vec![None; MAX_DESTS];
+        for d in snap.services.iter().flat_map(|s| &s.dests) {
+            hops[usize::from(d.id)] =
+                snap.route(d.addr).map(|route| DestHop { addr: d.addr, route, mac: snap.neighbour(route.next_hop) });
+        }
+        snap.dest_hops = hops;
+        Ok(snap)
+    }
+
+    /// How to reach real server `id`, if it is in this snapshot at address `addr` and routed.
+    #[inline]
+    pub fn dest_hop(&self, id: u16, addr: u32) -> Option<&DestHop> {
+        self.dest_hops.get(usize::from(id))?.as_ref().filter(|h| u32::from(h.addr) == addr)
     }
 
     /// Hands traffic that is not ours to the kernel instead of dropping it (a TAP exception

@@ -1,4 +1,4 @@
-//! `Pipeline::lookahead`: asks for the bucket and the entry of each parsable packet of a burst,
+//! `Pipeline::lookahead`: asks for the buckets and the entry of each parsable packet of a burst,
 //! skips what it cannot parse (never panics), and changes nothing.
 
 mod common;
@@ -18,7 +18,9 @@ fn asks_for_bucket_and_entry_of_each_established_packet_and_changes_nothing() {
             assert!(!a.is_null());
             calls.set(calls.get() + 1);
         });
-        assert_eq!(calls.get(), 64, "{mode}: one bucket and one entry per packet");
+        // Client-side bucket and entry; a reply also has its reply-side bucket fetched.
+        let want = if mode == "nat_out" { 96 } else { 64 };
+        assert_eq!(calls.get(), want, "{mode}: buckets and entry per packet");
         assert_eq!(p.counters(), &before, "{mode}: lookahead counts nothing");
         // Processing after a look-ahead forwards exactly as without one.
         for ((port, _), mut f) in frames.iter().zip(burst) {
