@@ -132,17 +132,6 @@ fn human(ns: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ipp_is_the_slope_between_two_runs() {
-        let rows = super::ipp("dr 100 1500\ndr 200 2500\nnat-in 100 900\nnat-in 300 1300\n").unwrap();
-        assert_eq!(rows, vec![("dr".to_owned(), 10.0), ("nat-in".to_owned(), 2.0)]);
-        assert!(super::ipp("dr 100 1500\n").is_err());
-        assert!(super::ipp("dr x 1\n").unwrap_err().to_string().contains("line 1"));
-    }
-}
-
 fn label(r: &Row) -> String {
     match &r.param {
         Some(p) => format!("{} / {p}", r.function),
@@ -205,4 +194,15 @@ fn main() -> Result<()> {
     std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
     println!("updated {}", args.write.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ipp_is_the_slope_between_two_runs() {
+        let rows = super::ipp("dr 100 1500\ndr 200 2500\nnat-in 100 900\nnat-in 300 1300\n").unwrap();
+        assert_eq!(rows, vec![("dr".to_owned(), 10.0), ("nat-in".to_owned(), 2.0)]);
+        assert!(super::ipp("dr 100 1500\n").is_err());
+        assert!(super::ipp("dr x 1\n").unwrap_err().to_string().contains("line 1"));
+    }
 }
