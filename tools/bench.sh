@@ -36,5 +36,13 @@ cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --i
     done
   done)
 
+# rvsd against nftables, HAProxy and nginx stream in one lab (needs root for namespaces).
+cargo build --release -q -p rvsd -p rvs-tools --bins
+if [ "$(id -u)" -eq 0 ]; then
+  target/release/rvs-compare --seconds 10 --write "$doc"
+else
+  echo "bench.sh: not root: the comparison section (rvs-compare) is left as it was"
+fi
+
 tools/bench-plot.sh "$json" docs
 echo "bench.sh: docs/BENCHMARKS.md and docs/bench-*.png regenerated"

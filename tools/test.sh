@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
+tools/install-deps.sh tools/bench-packages.txt # the comparison's balancers, for its smoke test
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
