@@ -65,6 +65,8 @@ pub struct Template {
     base_ip: [u8; 4],
     base_port: u16,
     ip_csum: u16,
+    /// Where the L4 checksum is (None: a UDP datagram without one).
+    l4_at: Option<usize>,
     l4_csum: u16,
 }
 
@@ -75,16 +77,23 @@ const DST_IP: usize = 30;
 const SRC_PORT: usize = 34;
 const DST_PORT: usize = 36;
 const TCP_CSUM: usize = 50;
+const UDP_CSUM: usize = 40;
 /// Bytes copied into each mbuf: Ethernet, IPv4 and TCP headers (and a 64-byte frame's all).
 const HEADER: usize = 60;
 
 impl Template {
-    /// A template from a built TCP frame (no VLAN, no IP options) of `len` bytes on the wire
-    /// (without FCS); the client is its source (`client_is_src`) or its destination (replies).
-    pub fn tcp(frame: &[u8], len: usize, client_is_src: bool) -> Self {
+    /// A template from a built TCP or UDP frame (no VLAN, no IP options) of `len` bytes on the
+    /// wire (without FCS); the client is its source (`client_is_src`) or its destination
+    /// (replies).
+    pub fn new(frame: &[u8], len: usize, client_is_src: bool) -> Self {
         let (ip_at, port_at) = if client_is_src { (SRC_IP, SRC_PORT) } else { (DST_IP, DST_PORT) };
         let h = frame.len().min(HEADER);
         let be16 = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
+        let l4_at = match frame[23] {
+            17 if be16(UDP_CSUM) == 0 => None,
+            17 => Some(UDP_CSUM),
+            _ => Some(TCP_CSUM),
+        };
         Template {
             bytes: frame[..h].to_vec(),
             len: len.max(h),
@@ -93,7 +102,8 @@ impl Template {
             base_ip: [frame[ip_at], frame[ip_at + 1], frame[ip_at + 2], frame[ip_at + 3]],
             base_port: be16(port_at),
             ip_csum: be16(IP_CSUM),
-            l4_csum: be16(TCP_CSUM),
+            l4_at,
+            l4_csum: l4_at.map_or(0, be16),
         }
     }
 
@@ -107,8 +117,10 @@ impl Template {
         buf[self.port_at..self.port_at + 2].copy_from_slice(&port.to_be_bytes());
         let ipc = update32(self.ip_csum, self.base_ip, ipb);
         buf[IP_CSUM..IP_CSUM + 2].copy_from_slice(&ipc.to_be_bytes());
-        let l4 = update16(update32(self.l4_csum, self.base_ip, ipb), self.base_port, port);
-        buf[TCP_CSUM..TCP_CSUM + 2].copy_from_slice(&l4.to_be_bytes());
+        if let Some(at) = self.l4_at {
+            let l4 = update16(update32(self.l4_csum, self.base_ip, ipb), self.base_port, port);
+            buf[at..at + 2].copy_from_slice(&l4.to_be_bytes());
+        }
     }
 
     /// Frame length.
@@ -336,12 +348,21 @@ mod tests {
         use rvs_core::wire::Mac;
         use std::net::Ipv4Addr;
         let b = PacketBuilder::new(Mac([2; 6]), Mac([4; 6]), Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 1, 1));
-        let t = Template::tcp(&b.tcp(1000, 80, ACK, 7, &[0; 6]), 60, true);
+        let t = Template::new(&b.tcp(1000, 80, ACK, 7, &[0; 6]), 60, true);
         let mut buf = vec![0u8; t.len()];
         t.fill(&mut buf, u32::from(Ipv4Addr::new(100, 64, 3, 9)), 4321);
         let want =
             PacketBuilder::new(Mac([2; 6]), Mac([4; 6]), Ipv4Addr::new(100, 64, 3, 9), Ipv4Addr::new(10, 0, 1, 1))
                 .tcp(4321, 80, ACK, 7, &[0; 6]);
         assert_eq!(buf, want, "patched frame equals one built for that flow");
+        for csum in [true, false] {
+            let u = Template::new(&b.udp(1000, 53, &[1; 18], csum), 60, true);
+            let mut buf = vec![0u8; u.len()];
+            u.fill(&mut buf, u32::from(Ipv4Addr::new(100, 64, 3, 9)), 4321);
+            let want =
+                PacketBuilder::new(Mac([2; 6]), Mac([4; 6]), Ipv4Addr::new(100, 64, 3, 9), Ipv4Addr::new(10, 0, 1, 1))
+                    .udp(4321, 53, &[1; 18], csum);
+            assert_eq!(buf, want, "UDP with checksum {csum}");
+        }
     }
 }

@@ -252,12 +252,12 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
     let mut p = Pipeline::new(cfg, Arc::clone(snap), 1_000_000);
     let vip = mode.vip();
     let c = PacketBuilder::new(ROUTER, OUT_MAC, Ipv4Addr::from(CLIENTS), vip);
-    let syn_t = Template::tcp(&c.tcp(1024, 80, SYN, 1, b""), 60, true);
-    let ack_t = Template::tcp(&c.tcp(1024, 80, ACK, 2, b""), 60, true);
+    let syn_t = Template::new(&c.tcp(1024, 80, SYN, 1, b""), 60, true);
+    let ack_t = Template::new(&c.tcp(1024, 80, ACK, 2, b""), 60, true);
     let dport = if mode.nat() { NAT_PORT } else { 80 };
     let reply = |i: u16| PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), Ipv4Addr::from(CLIENTS));
     let synack: Vec<Template> =
-        (0..args.reals).map(|i| Template::tcp(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), 60, false)).collect();
+        (0..args.reals).map(|i| Template::new(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), 60, false)).collect();
 
     // Establish every flow: SYN, (NAT: the server's SYN-ACK), ACK.
     let mut buf = vec![0u8; 64];
@@ -292,7 +292,7 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
     let client = mode.client_side().then(|| Traffic {
         flows: Arc::clone(&flows),
         flow_set: Arc::new(Vec::new()),
-        sets: vec![wire.iter().map(|&n| Template::tcp(&ack_frame(&c, 1024, 80, n), n - 4, true)).collect()],
+        sets: vec![wire.iter().map(|&n| Template::new(&ack_frame(&c, 1024, 80, n), n - 4, true)).collect()],
         syn_percent: syn,
         syn: Some(syn_t.clone()),
         new_flows: Arc::clone(&new_flows),
@@ -301,7 +301,7 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
         flows: Arc::clone(&flows),
         flow_set: Arc::new(flow_set),
         sets: (0..args.reals)
-            .map(|i| wire.iter().map(|&n| Template::tcp(&ack_frame(&reply(i), dport, 1024, n), n - 4, false)).collect())
+            .map(|i| wire.iter().map(|&n| Template::new(&ack_frame(&reply(i), dport, 1024, n), n - 4, false)).collect())
             .collect(),
         syn_percent: 0,
         syn: None,

@@ -32,6 +32,9 @@ struct Args {
     /// Contenders, in order (rvsd first: ratios are against it).
     #[arg(long, value_delimiter = ',', default_value = "rvsd,nftables,haproxy,nginx")]
     only: Vec<String>,
+    /// Seconds of 64-byte UDP from `rvs-gen` per contender that balances UDP (0: none).
+    #[arg(long, default_value_t = 5.0)]
+    pps_seconds: f64,
     /// Write the results as the `compare` section of this markdown file.
     #[arg(long)]
     write: Option<PathBuf>,
@@ -49,6 +52,60 @@ struct Figures {
     errors: u64,
     /// Requests each real server answered (from a check run after the load).
     split: (usize, usize),
+    /// 64-byte UDP: what the generator sent and what reached the real servers (packets/s).
+    pps: Option<(f64, f64)>,
+}
+
+/// Packets both real servers' interfaces have received.
+fn rs_rx(t: &topo::NatPair) -> Result<u64> {
+    let mut n = 0;
+    for (ns, _, _) in &t.servers {
+        let v: serde_json::Value = serde_json::from_str(&ns.ip(&["-j", "-s", "link", "show", "eth0"])?)?;
+        n += v[0]["stats64"]["rx"]["packets"].as_u64().context("ip -s -j: no rx packets")?;
+    }
+    Ok(n)
+}
+
+/// 64-byte UDP to VIP:53 from rvs-gen on the client's veth for `--pps-seconds`: (sent/s,
+/// reached the real servers/s).
+fn pps(args: &Args, t: &topo::NatPair) -> Result<Option<(f64, f64)>> {
+    if args.pps_seconds <= 0.0 {
+        return Ok(None);
+    }
+    let gen = rvs_lab::workspace_bin("rvs-gen")?;
+    let mac = t.lb.mac("p0")?;
+    let secs = args.pps_seconds.to_string();
+    let before = rs_rx(t)?;
+    let out = t.client.run(
+        gen.to_str().context("path")?,
+        &[
+            "--device",
+            "net_af_packet0,iface=eth0",
+            "--src",
+            "198.18.0.2",
+            "--dst",
+            VIP,
+            "--dport",
+            "53",
+            "--dst-mac",
+            &mac,
+            "--flows",
+            "1000",
+            "--seconds",
+            &secs,
+            "--cpu",
+            "0",
+        ],
+        Duration::from_secs_f64(args.pps_seconds + 60.0),
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "rvs-gen failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(Duration::from_millis(300)); // what is still in flight
+    let reached = rs_rx(t)? - before;
+    let line = text.lines().find_map(|l| l.strip_prefix("rvs-gen: ")).context("no rvs-gen report")?;
+    let r: serde_json::Value = serde_json::from_str(line)?;
+    let secs = r["seconds"].as_f64().context("seconds")?;
+    Ok(Some((r["pps"].as_f64().context("pps")?, reached as f64 / secs)))
 }
 
 /// A scratch directory removed on drop.
@@ -151,19 +208,22 @@ fn kernel_addresses(lb: &Ns, on: bool) -> Result<()> {
 
 fn run_one(args: &Args, lab: &mut Lab, t: &topo::NatPair, dir: &Path, name: &str) -> Result<Figures> {
     let url = format!("http://{VIP}/");
+    let udp = matches!(name, "rvsd" | "nftables");
     let measure = |lab: &mut Lab| -> Result<Figures> {
         let _ = lab; // the contender runs in the lab; the client drives it
         http::wait_ready(&t.client, &url)?;
         let (rps, p50_ms, p99_ms, errors) = wrk(args, &t.client)?;
         let split = split(&t.client, 20)?;
-        Ok(Figures { name: name.to_owned(), rps, p50_ms, p99_ms, errors, split })
+        let pps = if udp { pps(args, t)? } else { None };
+        Ok(Figures { name: name.to_owned(), rps, p50_ms, p99_ms, errors, split, pps })
     };
     match name {
         "rvsd" => {
             let toml = conf::dataplane(&[1])
                 + &conf::port("out", 0, "p0", "198.18.0.1/24")
                 + &conf::port("in", 1, "p1", "198.19.0.1/24")
-                + &conf::service("tcp", VIP, 80, "rr", &[(RS[0], None, 1, "nat"), (RS[1], None, 1, "nat")]);
+                + &conf::service("tcp", VIP, 80, "rr", &[(RS[0], None, 1, "nat"), (RS[1], None, 1, "nat")])
+                + &conf::service("udp", VIP, 53, "rr", &[(RS[0], None, 1, "nat"), (RS[1], None, 1, "nat")]);
             let r = lab.rvsd(&t.lb, &toml)?;
             let f = measure(lab);
             let stats = lab.stop_rvsd(r)?;
@@ -177,7 +237,8 @@ fn run_one(args: &Args, lab: &mut Lab, t: &topo::NatPair, dir: &Path, name: &str
             t.lb.sysctl("net.ipv4.ip_forward", "1")?;
             let rules = format!(
                 "table ip rvs_compare {{\n  chain pre {{\n    type nat hook prerouting priority dstnat;\n    \
-                 ip daddr {VIP} tcp dport 80 dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}\n  }}\n}}\n",
+                 ip daddr {VIP} tcp dport 80 dnat to numgen inc mod 2 map {{ 0 : {0}, 1 : {1} }}\n    \
+                 ip daddr {VIP} udp dport 53 dnat to numgen inc mod 2 map {{ 0 : {0}, 1 : {1} }}\n  }}\n}}\n",
                 RS[0], RS[1]
             );
             let path = dir.join("rules.nft");
@@ -259,8 +320,12 @@ fn main() -> Result<()> {
     let mut rows: Vec<Figures> = Vec::new();
     for name in &args.only {
         let f = run_one(&args, &mut lab, &t, &scratch.0, name).with_context(|| format!("contender {name}"))?;
+        let pps = f
+            .pps
+            .map(|(s, r)| format!("  udp 64 B: sent {s:.0} pps, {r:.0} pps reached the servers"))
+            .unwrap_or_default();
         println!(
-            "{:<9} {:>9.0} requests/s  p50 {:.2} ms  p99 {:.2} ms  errors {}  split {}:{}",
+            "{:<9} {:>9.0} requests/s  p50 {:.2} ms  p99 {:.2} ms  errors {}  split {}:{}{pps}",
             f.name, f.rps, f.p50_ms, f.p99_ms, f.errors, f.split.0, f.split.1
         );
         rows.push(f);
