@@ -31,6 +31,24 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// This program's arguments as a shell line, without the options named in `skip` (and their
+/// values, given as `--opt value` or `--opt=value`): what to record with generated figures.
+pub fn command_line(skip: &[&str]) -> String {
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let name = a.split('=').next().unwrap_or("");
+        if skip.contains(&name) {
+            if !a.contains('=') {
+                args.next();
+            }
+            continue;
+        }
+        out.push(a);
+    }
+    out.join(" ")
+}
+
 /// Today's date (UTC, YYYY-MM-DD), for stamping generated figures.
 pub fn today() -> String {
     std::process::Command::new("date")

@@ -152,9 +152,13 @@ pub struct Traffic {
     pub new_flows: Arc<Flows>,
 }
 
-/// Figures one replay queue gathered in its measuring window.
-#[derive(Debug, Clone)]
-pub struct QueueStats {
+/// Slices of a measuring window: figures are kept per slice, so that a run can report its
+/// median slice (and the spread) rather than one average a burst of host noise can skew.
+pub const SLICES: usize = 5;
+
+/// Figures of one slice of the measuring window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Slice {
     /// Frames handed to the loop.
     pub rx: u64,
     /// Frames the loop sent.
@@ -167,6 +171,13 @@ pub struct QueueStats {
     pub first_tsc: u64,
     /// See `first_tsc`.
     pub last_tsc: u64,
+}
+
+/// Figures one replay queue gathered in its measuring window.
+#[derive(Debug, Clone)]
+pub struct QueueStats {
+    /// Per slice of the window, in order.
+    pub slices: [Slice; SLICES],
     /// Cycles per loop iteration (rx to rx), when this queue times the loop.
     pub loop_cycles: Option<Histogram<u64>>,
 }
@@ -183,6 +194,7 @@ pub struct ReplayQueue<'p> {
     syn_acc: u32,
     next_new: u32,
     measure_from: u64,
+    slice_cycles: u64,
     prev_rx: u64,
     st: QueueStats,
     out: Arc<Mutex<Vec<QueueStats>>>,
@@ -207,12 +219,13 @@ fn gcd(mut a: u32, mut b: u32) -> u32 {
 
 impl<'p> ReplayQueue<'p> {
     /// A queue receiving `traffic` (None: a port that receives nothing). Counting starts at TSC
-    /// `measure_from`; `times_loop` records the loop iteration time; on drop the figures are
-    /// pushed to `out`.
+    /// `measure_from`, in [`SLICES`] slices of `slice_cycles` (the last takes any overrun);
+    /// `times_loop` records the loop iteration time; on drop the figures are pushed to `out`.
     pub fn new(
         pool: &'p Mempool<'p>,
         traffic: Option<Traffic>,
         measure_from: u64,
+        slice_cycles: u64,
         times_loop: bool,
         out: Arc<Mutex<Vec<QueueStats>>>,
     ) -> Self {
@@ -226,18 +239,22 @@ impl<'p> ReplayQueue<'p> {
             syn_acc: 0,
             next_new: 0,
             measure_from,
+            slice_cycles: slice_cycles.max(1),
             prev_rx: 0,
             st: QueueStats {
-                rx: 0,
-                tx: 0,
-                syns: 0,
-                port_cycles: 0,
-                first_tsc: 0,
-                last_tsc: 0,
+                slices: [Slice::default(); SLICES],
                 loop_cycles: times_loop.then(|| Histogram::new_with_bounds(1, 1 << 40, 3).expect("bounds")),
             },
             out,
         }
+    }
+}
+
+impl ReplayQueue<'_> {
+    /// The slice TSC `t` (at or after `measure_from`) falls in.
+    #[inline]
+    fn slice(&self, t: u64) -> usize {
+        (((t - self.measure_from) / self.slice_cycles) as usize).min(SLICES - 1)
     }
 }
 
@@ -280,15 +297,19 @@ impl<'p> QueuePair<'p> for ReplayQueue<'p> {
         }
         let t1 = rdtsc();
         if counting {
-            if self.st.first_tsc == 0 {
-                self.st.first_tsc = t0;
-            } else if let Some(h) = self.st.loop_cycles.as_mut() {
-                h.saturating_record(t0 - self.prev_rx);
+            if self.prev_rx >= self.measure_from {
+                if let Some(h) = self.st.loop_cycles.as_mut() {
+                    h.saturating_record(t0 - self.prev_rx);
+                }
             }
-            self.st.rx += n as u64;
-            self.st.syns += syns;
-            self.st.port_cycles += t1 - t0;
-            self.st.last_tsc = t0;
+            let s = &mut self.st.slices[self.slice(t0)];
+            if s.first_tsc == 0 {
+                s.first_tsc = t0;
+            }
+            s.rx += n as u64;
+            s.syns += syns;
+            s.port_cycles += t1 - t0;
+            s.last_tsc = t0;
         }
         self.prev_rx = t0;
         n
@@ -300,8 +321,10 @@ impl<'p> QueuePair<'p> for ReplayQueue<'p> {
         let n = burst.len();
         burst.clear();
         if t0 >= self.measure_from {
-            self.st.tx += n as u64;
-            self.st.port_cycles += rdtsc() - t0;
+            let k = self.slice(t0);
+            let s = &mut self.st.slices[k];
+            s.tx += n as u64;
+            s.port_cycles += rdtsc() - t0;
         }
         n
     }
@@ -309,7 +332,7 @@ impl<'p> QueuePair<'p> for ReplayQueue<'p> {
 
 impl Drop for ReplayQueue<'_> {
     fn drop(&mut self) {
-        if self.traffic.is_some() || self.st.tx > 0 {
+        if self.traffic.is_some() || self.st.slices.iter().any(|s| s.tx > 0) {
             if let Ok(mut v) = self.out.lock() {
                 v.push(self.st.clone());
             }

@@ -20,7 +20,7 @@ use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::tcp::flags::{ACK, SYN};
 use rvs_core::wire::Mac;
 use rvs_core::{Pipeline, Snapshot, VecFrame, Verdict};
-use rvs_tools::replay::{Flows, QueueStats, ReplayQueue, Template, Traffic};
+use rvs_tools::replay::{Flows, QueueStats, ReplayQueue, Slice, Template, Traffic, SLICES};
 use rvsd::port::dpdk::{rdtsc, tsc_hz, Eal, Mempool};
 use rvsd::worker::{PortIdentity, Shared, Worker};
 use std::fmt::Write as _;
@@ -211,7 +211,10 @@ struct Figures {
     mpps: f64,
     mpps_per_core: f64,
     gbps: f64,
+    /// ns/packet of the median slice (the figures are that slice's) ...
     ns: f64,
+    /// ... and of the fastest and slowest slices.
+    ns_range: (f64, f64),
     port_ns: f64,
     dataplane_ns: f64,
     cycles: f64,
@@ -333,14 +336,15 @@ fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpe
     ];
     let hz = tsc_hz().max(1);
     let measure_from = rdtsc() + (WARM.as_secs_f64() * hz as f64) as u64;
+    let slice_cycles = (args.seconds * hz as f64 / SLICES as f64) as u64;
     let outs: Vec<_> = (0..spec.cores).map(|_| Arc::new(Mutex::new(Vec::<QueueStats>::new()))).collect();
     let (launched, results) = eal.scope(|s| -> Result<()> {
         for (w, prep) in prepared.into_iter().enumerate() {
             let Prepared { pipeline, traffic: [client, replies], .. } = prep;
             let times_reply_side = client.is_none();
             let queues = vec![
-                ReplayQueue::new(pool, client, measure_from, !times_reply_side, Arc::clone(&outs[w])),
-                ReplayQueue::new(pool, replies, measure_from, times_reply_side, Arc::clone(&outs[w])),
+                ReplayQueue::new(pool, client, measure_from, slice_cycles, !times_reply_side, Arc::clone(&outs[w])),
+                ReplayQueue::new(pool, replies, measure_from, slice_cycles, times_reply_side, Arc::clone(&outs[w])),
             ];
             let worker = Worker {
                 index: w,
@@ -369,25 +373,46 @@ fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpe
     let mut hist = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3)?;
     let wire = sizes(&spec.size)?;
     let avg_wire = wire.iter().sum::<usize>() as f64 / wire.len() as f64;
+    let (mut ns_lo, mut ns_hi) = (f64::MAX, 0.0f64);
     for (w, out) in outs.iter().enumerate() {
         let qs = out.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        let rx: u64 = qs.iter().map(|q| q.rx).sum();
-        let tx: u64 = qs.iter().map(|q| q.tx).sum();
-        let window = qs.iter().map(|q| q.last_tsc.saturating_sub(q.first_tsc)).max().unwrap_or(0);
-        ensure!(rx > 0 && window > 0, "worker {w} measured nothing");
+        let rx: u64 = qs.iter().flat_map(|q| &q.slices).map(|s| s.rx).sum();
+        let tx: u64 = qs.iter().flat_map(|q| &q.slices).map(|s| s.tx).sum();
+        ensure!(rx > 0, "worker {w} measured nothing");
         // The loop may have sent a burst more or less than it received inside the window.
         ensure!(tx + 2 * 64 >= rx && tx <= rx + 2 * 64, "worker {w}: received {rx}, sent {tx}");
+        // This worker's slices (both queues summed), then its median slice by cycles/packet:
+        // host noise on a shared VM comes in bursts that a median steps over.
+        let mut slices: Vec<(f64, Slice, u64)> = (0..SLICES)
+            .filter_map(|k| {
+                let mut sum = Slice::default();
+                let mut window = 0;
+                for q in qs.iter() {
+                    let s = q.slices[k];
+                    sum.rx += s.rx;
+                    sum.syns += s.syns;
+                    sum.port_cycles += s.port_cycles;
+                    window = window.max(s.last_tsc.saturating_sub(s.first_tsc));
+                }
+                (sum.rx > 0 && window > 0).then(|| (window as f64 / sum.rx as f64, sum, window))
+            })
+            .collect();
+        ensure!(!slices.is_empty(), "worker {w} measured nothing");
+        slices.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ns_lo = ns_lo.min(slices[0].0);
+        ns_hi = ns_hi.max(slices[slices.len() - 1].0);
+        let (per, med, window) = slices[slices.len() / 2];
         let secs = window as f64 / hz as f64;
-        mpps += rx as f64 / secs / 1e6;
-        cycles_sum += window as f64 / rx as f64;
-        port_sum += qs.iter().map(|q| q.port_cycles).sum::<u64>() as f64 / rx as f64;
-        syn_rate += qs.iter().map(|q| q.syns).sum::<u64>() as f64 / secs;
-        bytes += rx as f64 * avg_wire * 8.0 / secs;
-        rx_all += rx;
+        mpps += med.rx as f64 / secs / 1e6;
+        cycles_sum += per;
+        port_sum += med.port_cycles as f64 / med.rx as f64;
+        syn_rate += med.syns as f64 / secs;
+        bytes += med.rx as f64 * avg_wire * 8.0 / secs;
         for h in qs.iter().filter_map(|q| q.loop_cycles.as_ref()) {
             loops += h.len();
             hist.add(h)?;
         }
+        rx_all += rx;
     }
     let drops: u64 = shared.reports.iter().map(|r| r.lock().map(|g| g.counters.total_drops()).unwrap_or(0)).sum();
     let cores = spec.cores as f64;
@@ -406,6 +431,7 @@ fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpe
         mpps_per_core: mpps / cores,
         gbps: bytes / 1e9,
         ns: ns_of(cycles),
+        ns_range: (ns_of(ns_lo), ns_of(ns_hi)),
         port_ns: ns_of(port_sum / cores),
         dataplane_ns: ns_of(cycles - port_sum / cores),
         cycles,
@@ -497,23 +523,19 @@ fn main() -> Result<()> {
 
 /// The markdown section for `rows`, with the command that produced it.
 fn section(args: &Args, machine: &str, rows: &[Figures]) -> String {
-    let cmd: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--write") && !a.starts_with("--json") && !a.starts_with("--section"))
-        .collect();
     let mut s = format!("<!-- BEGIN {} -->\n", args.section);
     let _ = writeln!(
         s,
         "Generated by `tools/bench.sh` on {machine} ({}): `rvs-bench {}`.\n",
         rvs_tools::today(),
-        cmd.join(" ")
+        rvs_tools::command_line(&["--write", "--json", "--section"])
     );
-    s += "| mode | frame | flows | cores | Mpps (total) | Mpps/core | ns/packet | of which dataplane / port | cycles/packet | new conn/s | loop p50 / p99 / p99.9 (packets/loop) | bytes/conn (entry, table) | drops |\n";
+    s += "| mode | frame | flows | cores | Mpps (total) | Mpps/core | ns/packet (slices' range) | of which dataplane / port | cycles/packet | new conn/s | loop p50 / p99 / p99.9 (packets/loop) | bytes/conn (entry, table) | drops |\n";
     s += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for f in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} ns ({:.0}) | {}, {:.1} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} ({:.0}-{:.0}) | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} ns ({:.0}) | {}, {:.1} | {} |",
             f.mode,
             if f.size == "imix" { "IMIX".to_owned() } else { format!("{} B", f.size) },
             f.flows,
@@ -521,6 +543,8 @@ fn section(args: &Args, machine: &str, rows: &[Figures]) -> String {
             f.mpps,
             f.mpps_per_core,
             f.ns,
+            f.ns_range.0,
+            f.ns_range.1,
             f.dataplane_ns,
             f.port_ns,
             f.cycles,
