@@ -943,8 +943,8 @@ impl Core {
     ) -> Verdict {
         let cip = Ipv4Addr::from(c.caddr);
         let vip = Ipv4Addr::from(c.vaddr).octets();
-        let Some(rt) = snap.route(cip) else { return Verdict::Drop(DropReason::NoRoute) };
-        let known = self.mac_for(snap, rt.next_hop);
+        let Some((rt, gw_mac)) = snap.hop(cip) else { return Verdict::Drop(DropReason::NoRoute) };
+        let known = gw_mac.or_else(|| self.mac_for(snap, rt.next_hop));
         let egress = &snap.interfaces()[usize::from(rt.port)];
         let d = frame.data_mut();
         if !dec_ttl(d, ip.l3) {

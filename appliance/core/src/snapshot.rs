@@ -35,6 +35,10 @@ pub struct Snapshot {
     /// By real-server id: its route and static next-hop MAC, worked out once here so that a
     /// packet to a real server does no route or neighbour search.
     dest_hops: Vec<Option<DestHop>>,
+    /// Connected networks, longest prefix first (ties in port order): (network, mask, port).
+    connected: Vec<(u32, u32, u16)>,
+    /// The default route (the first port with a gateway) and the gateway's static MAC.
+    default_route: Option<(Route, Option<Mac>)>,
 }
 
 /// How to reach one real server: computed per snapshot, read per packet.
@@ -168,7 +172,25 @@ impl Snapshot {
             timeouts,
             kernel_exception: false,
             dest_hops: Vec::new(),
+            connected: Vec::new(),
+            default_route: None,
         };
+        let mut connected: Vec<(u32, u32, u16, u8)> = snap
+            .interfaces
+            .iter()
+            .enumerate()
+            .map(|(i, itf)| {
+                let mask = crate::service::prefix_mask(itf.prefix_len);
+                (u32::from(itf.addr) & mask, mask, i as u16, itf.prefix_len)
+            })
+            .collect();
+        connected.sort_by(|a, b| b.3.cmp(&a.3)); // stable: equal prefixes keep port order
+        snap.connected = connected.into_iter().map(|(n, m, p, _)| (n, m, p)).collect();
+        snap.default_route = snap
+            .interfaces
+            .iter()
+            .enumerate()
+            .find_map(|(i, itf)| itf.gateway.map(|g| (Route { port: i as u16, next_hop: g }, snap.neighbour(g))));
         let mut hops = vec![None; MAX_DESTS];
         for d in snap.services.iter().flat_map(|s| &s.dests) {
             hops[usize::from(d.id)] =
@@ -292,18 +314,19 @@ impl Snapshot {
     /// with a gateway.
     #[inline]
     pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {
-        let mut best: Option<(usize, u8)> = None;
-        for (i, itf) in self.interfaces.iter().enumerate() {
-            if itf.contains(dst) && best.is_none_or(|(_, p)| itf.prefix_len > p) {
-                best = Some((i, itf.prefix_len));
+        self.hop(dst).map(|(r, _)| r)
+    }
+
+    /// [`Snapshot::route`], with the next hop's static MAC where the route is the default one
+    /// and the configuration gives the gateway's MAC (a connected next hop: `None`, look it up).
+    #[inline]
+    pub fn hop(&self, dst: Ipv4Addr) -> Option<(Route, Option<Mac>)> {
+        let a = u32::from(dst);
+        for &(net, mask, port) in &self.connected {
+            if a & mask == net {
+                return Some((Route { port, next_hop: dst }, None));
             }
         }
-        if let Some((i, _)) = best {
-            return Some(Route { port: i as u16, next_hop: dst });
-        }
-        self.interfaces
-            .iter()
-            .enumerate()
-            .find_map(|(i, itf)| itf.gateway.map(|g| Route { port: i as u16, next_hop: g }))
+        self.default_route
     }
 }
