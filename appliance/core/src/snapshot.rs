@@ -184,7 +184,7 @@ impl Snapshot {
                 (u32::from(itf.addr) & mask, mask, i as u16, itf.prefix_len)
             })
             .collect();
-        connected.sort_by(|a, b| b.3.cmp(&a.3)); // stable: equal prefixes keep port order
+        connected.sort_by_key(|c| std::cmp::Reverse(c.3)); // stable: equal prefixes keep port order
         snap.connected = connected.into_iter().map(|(n, m, p, _)| (n, m, p)).collect();
         snap.default_route = snap
             .interfaces
