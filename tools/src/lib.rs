@@ -19,6 +19,32 @@ pub fn replace_section(doc: &mut String, group: &str, body: &str) {
     }
 }
 
+/// EAL for a tool that runs in process without hugepages or PCI devices (benches, the lab's
+/// generator): `memory_mb` of plain memory, the `--lcores` map given, a file prefix unique to
+/// this process and no shared config, so several tools can run at once.
+pub fn eal_in_process(
+    tool: &str,
+    memory_mb: u32,
+    lcores: &str,
+) -> Result<rvsd::port::dpdk::Eal, rvsd::port::dpdk::DpdkError> {
+    let prefix = format!("{tool}-{}", std::process::id());
+    let memory = memory_mb.to_string();
+    rvsd::port::dpdk::Eal::init(&[
+        "--no-huge",
+        "--no-pci",
+        "--no-shconf",
+        "--no-telemetry",
+        "-m",
+        &memory,
+        "--lcores",
+        lcores,
+        "--log-level",
+        "lib.eal:error",
+        "--file-prefix",
+        &prefix,
+    ])
+}
+
 /// The machine a figure was measured on: CPU model and core count.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

@@ -462,22 +462,7 @@ fn main() -> Result<()> {
     let map: Vec<String> = std::iter::once("0@0".to_owned())
         .chain((0..max_cores).map(|i| format!("{}@{}", i + 1, (i + 1) % cpus)))
         .collect();
-    let prefix = format!("rvs-bench-{}", std::process::id());
-    let eal = Eal::init(&[
-        "--no-huge",
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "-m",
-        "512",
-        "--lcores",
-        &map.join(","),
-        "--log-level",
-        "lib.eal:error",
-        "--file-prefix",
-        &prefix,
-    ])
-    .context("EAL init")?;
+    let eal = rvs_tools::eal_in_process("rvs-bench", 512, &map.join(",")).context("EAL init")?;
     let lcores = eal.worker_lcores();
     let pool = Mempool::new(&eal, "bench_pool", 16383, 256, 2048 + 128).context("mbuf pool")?;
     let hz = tsc_hz();

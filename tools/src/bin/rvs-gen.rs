@@ -14,7 +14,7 @@ use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::tcp::flags::SYN;
 use rvs_core::wire::Mac;
 use rvs_tools::replay::{Flows, Template};
-use rvsd::port::dpdk::{Burst, Eal, Mempool, Port, PortConfig, BURST_SIZE};
+use rvsd::port::dpdk::{Burst, Mempool, Port, PortConfig, BURST_SIZE};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -79,23 +79,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     ensure!((1..=rvs_tools::replay::PORTS_PER_IP).contains(&args.flows), "--flows: 1..=50000");
     ensure!((64..=1518).contains(&args.size), "--size: 64..=1518");
-    let prefix = format!("rvs-gen-{}", std::process::id());
-    let lcores = format!("0@{}", args.cpu);
-    let eal = Eal::init(&[
-        "--no-huge",
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "-m",
-        "256",
-        "--lcores",
-        &lcores,
-        "--log-level",
-        "lib.eal:error",
-        "--file-prefix",
-        &prefix,
-    ])
-    .context("EAL init")?;
+    let eal = rvs_tools::eal_in_process("rvs-gen", 256, &format!("0@{}", args.cpu)).context("EAL init")?;
     let pool = Mempool::new(&eal, "gen_pool", 8191, 256, 2048 + 128).context("mbuf pool")?;
     let id = Port::attach(&eal, &args.device).with_context(|| format!("attach {}", args.device))?;
     let port = Port::start(&eal, id, &PortConfig::default(), &pool).context("port start")?;
