@@ -42,9 +42,12 @@ fn a_failing_server_is_quiesced_within_the_fall_time_and_comes_back() {
         + &rvs_lab::conf::port("out", 0, "p0", "198.18.0.1/24")
         + &rvs_lab::conf::port("in", 1, "p1", "198.19.0.1/24")
         + "[[service]]\nprotocol = \"tcp\"\nvip = \"198.18.0.100\"\nport = 80\nscheduler = \"rr\"\n";
+    // A killed server refuses at once, so the fall time does not depend on the timeout; 2 s
+    // keeps a healthy server's probe from timing out on a loaded CI machine (seen once with 1 s:
+    // rs1 went down for two slow probes).
     for a in ["198.19.0.11", "198.19.0.12"] {
         config += &format!(
-            "  [[service.real]]\n  address = \"{a}\"\n  forward = \"nat\"\n  [service.real.check]\n  kind = \"http\"\n  path = \"/index.html\"\n  interval = 1\n  timeout = 1\n  fall = 2\n  rise = 2\n"
+            "  [[service.real]]\n  address = \"{a}\"\n  forward = \"nat\"\n  [service.real.check]\n  kind = \"http\"\n  path = \"/index.html\"\n  interval = 1\n  timeout = 2\n  fall = 2\n  rise = 2\n"
         );
     }
     // The inside network needs an exception port: the checks leave through it.
