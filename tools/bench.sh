@@ -14,6 +14,11 @@ doc=docs/BENCHMARKS.md
 cargo bench -p rvs-core --bench pipeline --bench sched
 cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --command tools/bench.sh
 
+# Maglev disruption (deterministic: printed by the scheduler test).
+mh=$(cargo test -q -p rvs-core --test sched -- --nocapture maglev 2>&1 | grep '^mh: removing')
+cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --section mh_disruption \
+  --body "\`cargo test -p rvs-core --test sched -- --nocapture maglev\`: ${mh#mh: }"
+
 # rvsd's worker loop on real mbufs (rvs-bench); every run appends its figures to $json.
 cargo build --release -q -p rvs-tools --bin rvs-bench
 mkdir -p target/bench

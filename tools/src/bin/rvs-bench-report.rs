@@ -27,6 +27,13 @@ struct Args {
     /// two packet counts per mode, so that set-up cancels out.
     #[arg(long)]
     ipp_from: Option<PathBuf>,
+    /// Instead of criterion's results, write section SECTION with the text BODY (a figure
+    /// another command printed).
+    #[arg(long, requires = "body")]
+    section: Option<String>,
+    /// See `--section`.
+    #[arg(long, requires = "section")]
+    body: Option<String>,
 }
 
 /// Instructions per packet per mode from `MODE PACKETS TOTAL` lines (two counts per mode).
@@ -165,6 +172,12 @@ fn section(group: &str, rows: &[Row], command: &str) -> String {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let (Some(name), Some(body)) = (&args.section, &args.body) {
+        let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
+        rvs_tools::replace_section(&mut doc, name, &format!("<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->\n"));
+        std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
+        return Ok(());
+    }
     if let Some(path) = &args.ipp_from {
         let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
         let rows = ipp(&text)?;
