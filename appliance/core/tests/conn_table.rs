@@ -115,3 +115,32 @@ fn an_entry_is_one_cache_line_and_memory_is_counted_whole() {
     // 64 (entry) + 12 (timer links) + 1 (live flag) + two indexes at load <= 1/2 (<= 32).
     assert!((64.0 + 12.0 + 1.0 + 8.0..=64.0 + 12.0 + 1.0 + 32.0 + 1.0).contains(&per), "{per} bytes per connection");
 }
+
+/// The defect an outside review found: more connections due in one second than the expiry
+/// budget, a budget stop, then a FIN (a shorter expiry) on a connection of the put-back list
+/// before its second is walked again. The put-back list lost a back link, so the refiled entry
+/// stayed linked from its predecessor: entries were lost from the wheel, expired twice, or the
+/// wheel looped. Run on a thread with a deadline, since the broken wheel can loop forever.
+#[test]
+fn a_shortened_expiry_after_a_budget_stop_expires_every_connection_once() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut t = ConnTable::new(8, 3, 0);
+        // Second 10's slot lists the newest first: 2 and 1 are due, 0 was extended by traffic
+        // (lazily: it stays in the slot until walked).
+        let ids: Vec<u32> = (0..3).map(|i| t.insert(conn(i, Forward::DirectRoute, 10)).unwrap()).collect();
+        t.set_expires(ids[0], 1000);
+        let mut fired = Vec::new();
+        assert_eq!(t.expire(10, 1, |c| fired.push(c.cport)), 1, "budget 1: 2 expires, 1 and 0 are put back");
+        t.set_expires(ids[0], 130); // a FIN on a put-back entry: refiled at once
+        for now in [12, 200, 2000, 5000, 9000] {
+            t.expire(now, usize::MAX, |c| fired.push(c.cport));
+        }
+        fired.sort_unstable();
+        tx.send((fired, t.len())).unwrap();
+    });
+    let (fired, len) =
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the timer wheel looped (a corrupted list)");
+    assert_eq!(fired, vec![40000, 40001, 40002], "each connection expires exactly once");
+    assert_eq!(len, 0);
+}

@@ -19,8 +19,20 @@ use crate::service::Forward;
 /// "No entry" in links and buckets.
 pub const NIL: u32 = u32::MAX;
 
-/// Flag: no reply seen yet (IPVS `IP_VS_CONN_F_NOOUTPUT`): TCP uses the input-only table.
+/// Flag: replies are never seen (IPVS `IP_VS_CONN_F_NOOUTPUT`): TCP uses the input-only table.
+/// Set, as IPVS's `__ip_vs_update_dest` does, only for DR and TUN: a NAT connection uses the
+/// INPUT/OUTPUT tables from its first packet.
 pub const F_NO_OUTPUT: u8 = 0x01;
+
+/// The flags a new connection to a real server forwarded by `forward` starts with.
+#[inline]
+pub fn initial_flags(forward: Forward) -> u8 {
+    if forward == Forward::Nat {
+        F_INACTIVE
+    } else {
+        F_NO_OUTPUT | F_INACTIVE
+    }
+}
 /// Flag: counted as inactive for its real server (not ESTABLISHED).
 pub const F_INACTIVE: u8 = 0x02;
 /// Flag: placed by a persistence template (which counts it in `n_control`).
@@ -106,7 +118,7 @@ impl Conn {
             proto,
             state: State::None,
             forward,
-            flags: F_NO_OUTPUT | F_INACTIVE,
+            flags: initial_flags(forward),
             dest,
             svc,
             expires: 0,
@@ -319,7 +331,7 @@ impl ConnTable {
             e.forward = forward;
             e.dest = dest;
             e.state = State::None;
-            e.flags = F_NO_OUTPUT | F_INACTIVE; // F_PERSIST cleared: the caller re-pins
+            e.flags = initial_flags(forward); // F_PERSIST cleared: the caller re-pins
             e.pkts_in = 0;
             e.pkts_out = 0;
             e.bytes_in = 0;
@@ -345,7 +357,9 @@ impl ConnTable {
     }
 
     fn timer_link(&mut self, idx: u32) {
-        let slot = (self.entries[idx as usize].expires & self.wheel_mask) as usize;
+        // A second already walked is filed in the next one to walk, never behind the hand.
+        let due = self.entries[idx as usize].expires.max(self.wheel_done.wrapping_add(1));
+        let slot = (due & self.wheel_mask) as usize;
         let head = self.wheel[slot];
         self.timers[idx as usize] = Timer { prev: NIL, next: head, slot: slot as u16 };
         if head != NIL {
@@ -430,14 +444,15 @@ impl ConnTable {
             let slot = (second & self.wheel_mask) as usize;
             let mut i = std::mem::replace(&mut self.wheel[slot], NIL);
             while i != NIL {
+                if done == budget {
+                    // Put the rest back, links intact; this second is not finished.
+                    self.reattach(slot, i);
+                    return done;
+                }
+                // `i` leaves the list: its successor becomes the head of what is left.
                 let next = self.timers[i as usize].next;
                 if next != NIL {
                     self.timers[next as usize].prev = NIL;
-                }
-                if done == budget {
-                    // Put the rest back; this second is not finished.
-                    self.reattach(slot, i);
-                    return done;
                 }
                 if self.entries[i as usize].expires <= second {
                     on_expire(&self.entries[i as usize]);
