@@ -630,7 +630,7 @@ impl Core {
 
         if let Some(idx) = self.conns.lookup_client(ip.proto, src, sport, dst, dport) {
             if ip.proto == protocol::TCP
-                && tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN
+                && tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
                 && self.conns.get(idx).state == State::TimeWait
             {
                 if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
@@ -654,7 +654,9 @@ impl Core {
             }
         }
         if let Some(svc) = svc {
-            if ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
+            // IPVS's `tcp_conn_schedule`: a SYN without RST starts a connection (SYN|ACK too,
+            // which IPVS allows for active FTP); anything else without an entry is dropped.
+            if ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::RST) != flags::SYN {
                 return Verdict::Drop(DropReason::NoConnection);
             }
             let idx = match self.schedule(snap, svc, ip, sport, dport, now) {
@@ -1000,19 +1002,25 @@ impl Core {
             self.account_in(idx, ip.len());
             return self.send_to_real_server(snap, frame, ip, &c, true);
         }
-        // About a packet a NAT real server sent (RIP -> CIP): follow the connection outbound.
-        if let Some(idx) = self.conns.lookup_reply(qproto, qsrc, qsport, qdst, qdport) {
+        // About a packet rvsd sent a NAT real server (CIP -> RIP:rport: its port unreachable, a
+        // router's frag-needed): the quote read in reverse is a reply of the connection
+        // (IPVS's `ip_vs_out_icmp`); it goes back to the client, translated.
+        if let Some(idx) = self.conns.lookup_reply(qproto, qdst, qdport, qsrc, qsport) {
             let c = *self.conns.get(idx);
             self.account_out(idx, ip.len());
             return self.send_to_client(snap, frame, ip, &c, true);
         }
-        // Either may belong to a connection another core owns (the client is the quoted dst).
+        // Either may belong to a connection another core owns (the owner is the client's).
         if self.cores > 1 {
             let (qs, qd) = (Ipv4Addr::from(qsrc), Ipv4Addr::from(qdst));
-            let steered = snap.service(qproto, qs, qsport).is_some_and(|s| snap.steered(s.id))
-                || snap.is_nat_real(qproto, qs, qsport);
-            let o = snap.owner(qd, self.cores);
-            if steered && o != self.core_id {
+            let client = if snap.service(qproto, qs, qsport).is_some_and(|s| snap.steered(s.id)) {
+                Some(qd) // quoted VIP:vport -> CIP
+            } else if snap.is_nat_real(qproto, qd, qdport) {
+                Some(qs) // quoted CIP -> RIP:rport
+            } else {
+                None
+            };
+            if let Some(o) = client.map(|c| snap.owner(c, self.cores)).filter(|&o| o != self.core_id) {
                 return Verdict::Redirect(o);
             }
         }

@@ -291,16 +291,6 @@ fn icmp_echo_and_error_translation() {
     let as_rs_sent = PacketBuilder { ttl: 63, ..from_real(RS1_MAC, RS1) }.tcp(8080, 40000, SYN | ACK, 9, b"");
     let rs_quote = ip_part(&as_rs_sent)[..28].to_vec(); // RS1:8080 -> CLIENT:40000
     let mut orig_rs_quote = ip_part(&from_real(RS1_MAC, RS1).tcp(8080, 40000, SYN | ACK, 9, b""))[..28].to_vec();
-    let vip_quote_of_orig = {
-        let f = PacketBuilder { ttl: 64, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) }.tcp(
-            80,
-            40000,
-            SYN | ACK,
-            9,
-            b"",
-        );
-        ip_part(&f)[..28].to_vec()
-    };
     let frag = IcmpRepr::frag_needed(1400);
     run(
         &mut p,
@@ -333,14 +323,11 @@ fn icmp_echo_and_error_translation() {
                 ),
             ),
             step(
-                "an error from RS1 about its packet to the client goes out from the VIP",
+                "an error quoting RS1 -> client (no real server reports its own packet) matches nothing",
                 1,
                 PacketBuilder::new(RS1_MAC, IN_MAC, RS1, CLIENT).icmp(frag, &orig_rs_quote),
-                Verdict::Forward(0),
-                Some(
-                    PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) }
-                        .icmp(frag, &vip_quote_of_orig),
-                ),
+                Verdict::Drop(DropReason::IcmpUnmatched),
+                None,
             ),
             step(
                 "an error quoting no connection",
@@ -361,6 +348,67 @@ fn icmp_echo_and_error_translation() {
             ),
         ],
     );
+}
+
+/// Errors from the real-server side of a NAT service quote the packet rvsd sent there
+/// (CLIENT -> RS1:rport). IPVS (`ip_vs_out_icmp`) finds the connection from the quote read in
+/// reverse and sends the error to the client from the VIP, with the quote's destination put
+/// back to VIP:vport, so the client's socket recognises its own packet (ECONNREFUSED for UDP,
+/// path MTU for TCP).
+#[test]
+fn nat_icmp_errors_from_the_real_server_side_reach_the_client_translated() {
+    let mut p = pipeline();
+    let c = from_client(VIP_NAT);
+    let inside_router = Ipv4Addr::new(198, 19, 0, 254);
+    let out = run(
+        &mut p,
+        &[
+            step("TCP SYN to VIP:80", 0, c.tcp(40000, 80, SYN, 1, b""), Verdict::Forward(1), None),
+            step("UDP to VIP:53", 0, c.udp(5000, 53, b"query", true), Verdict::Forward(1), None),
+        ],
+    );
+    // What the client sent, as rvsd would have forwarded it had it been addressed to the VIP.
+    let client_tcp = PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, RS1_MAC, CLIENT, VIP_NAT) };
+    let tcp_as_sent = ip_part(&out[0]).to_vec(); // CLIENT:40000 -> RS1:8080
+    let udp_as_sent = ip_part(&out[1]).to_vec(); // CLIENT:5000 -> RS1:5353
+    let unreach = IcmpRepr { msg_type: kind::DEST_UNREACHABLE, code: 3, rest: [0; 4] };
+    let frag = IcmpRepr::frag_needed(1400);
+    run(
+        &mut p,
+        &[
+            step(
+                "RS1's port unreachable for the UDP flow goes to the client from VIP, quoting VIP:53",
+                1,
+                PacketBuilder::new(RS1_MAC, IN_MAC, RS1, CLIENT).icmp(unreach, &udp_as_sent),
+                Verdict::Forward(0),
+                Some(
+                    PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) }
+                        .icmp(unreach, ip_part(&client_tcp.udp(5000, 53, b"query", true))),
+                ),
+            ),
+            step(
+                "a router between rvsd and RS1 sends frag-needed for the TCP flow: the client gets it from VIP",
+                1,
+                PacketBuilder::new(RS1_MAC, IN_MAC, inside_router, CLIENT).icmp(frag, &tcp_as_sent[..28]),
+                Verdict::Forward(0),
+                Some(
+                    PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) }
+                        .icmp(frag, &ip_part(&client_tcp.tcp(40000, 80, SYN, 1, b""))[..28]),
+                ),
+            ),
+            step(
+                "a quote long enough to hold the TCP checksum: it is patched too",
+                1,
+                PacketBuilder::new(RS1_MAC, IN_MAC, inside_router, CLIENT).icmp(frag, &tcp_as_sent),
+                Verdict::Forward(0),
+                Some(
+                    PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) }
+                        .icmp(frag, ip_part(&client_tcp.tcp(40000, 80, SYN, 1, b""))),
+                ),
+            ),
+        ],
+    );
+    assert_eq!(p.service_stats()[1].pkts_out, 1, "the error is counted on the UDP service, outbound");
 }
 
 #[test]

@@ -41,11 +41,18 @@ fn set_outer_addr(pkt: &mut [u8], l3: usize, end: End, addr: [u8; 4]) {
 
 /// Translates an ICMP error of a NAT connection in place.
 ///
-/// `outer` says which outer address becomes `outer_addr` (to the real server: Dst becomes RIP;
-/// to the client: Src becomes VIP). The quoted packet's *source* becomes `inner_addr:inner_port`
-/// (RIP:rport towards the real server, VIP:vport towards the client). `icmp_end` is where the
-/// ICMP message ends (the outer total length). The inner transport checksum is patched when
-/// the quote reaches it; the ICMP checksum is recomputed over the (short) message.
+/// `outer` says which outer address becomes `outer_addr`; the quoted packet, which travelled
+/// the other way, has its opposite end rewritten to `inner_addr:inner_port`, as IPVS's
+/// `ip_vs_nat_icmp` does:
+/// - towards the real server (an error from the client side about VIP:vport -> CIP): outer Dst
+///   VIP becomes RIP, the quote's source VIP:vport becomes RIP:rport;
+/// - towards the client (an error from the real-server side about CIP -> RIP:rport, e.g. the
+///   real server's port unreachable or a router's frag-needed): outer Src becomes VIP, the
+///   quote's destination RIP:rport becomes VIP:vport.
+///
+/// `icmp_end` is where the ICMP message ends (the outer total length). The inner transport
+/// checksum is patched when the quote reaches it; the ICMP checksum is recomputed over the
+/// (short) message.
 #[allow(clippy::too_many_arguments)]
 pub fn translate_nat_error(
     pkt: &mut [u8],
@@ -67,7 +74,11 @@ pub fn translate_nat_error(
         protocol::UDP => quoted_l4 >= 8,
         _ => false,
     };
-    rewrite(pkt, il3, il4, proto, End::Src, inner_addr, inner_port, csum_present);
+    let quoted = match outer {
+        End::Dst => End::Src,
+        End::Src => End::Dst,
+    };
+    rewrite(pkt, il3, il4, proto, quoted, inner_addr, inner_port, csum_present);
     put16(pkt, l4 + 2, 0);
     let c = checksum::checksum(&pkt[l4..icmp_end]);
     put16(pkt, l4 + 2, c);
