@@ -7,8 +7,16 @@
 //! FIN_WAIT (not CLOSE_WAIT). A new NAT connection starts input-only too and switches to the
 //! two-direction tables at the first reply, exactly as IPVS's `IP_VS_CONN_F_NOOUTPUT` does.
 //!
-//! The event of a segment is, in IPVS's order of precedence: RST, else SYN, else FIN, else ACK;
-//! a segment with none of these leaves the state alone.
+//! The event of a segment is, in IPVS's order of precedence: RST, else SYN, else FIN, else ACK
+//! (so SYN|FIN is a SYN, and RST wins over everything). A segment with none of these four flags
+//! moves the connection to CLOSE, as `set_tcp_state` does (its `new_state` starts as CLOSE and
+//! a negative `tcp_state_idx` skips the table).
+//!
+//! Where rvs and IPVS differ, and why:
+//! - No `secure_tcp` (`tcp_states_dos`) table: rvs has no memory-pressure defence levels yet;
+//!   the overload work adds its own (short SYN_RECV timeouts), not this table.
+//! - Timeouts of the states `--set` does not cover (SYN_RECV 60 s, TIME_WAIT 120 s, ...) are
+//!   IPVS's defaults and not configurable, as without `/proc/sys/net/ipv4/vs/` tuning.
 
 use crate::service::Timeouts;
 use crate::wire::tcp::flags;
@@ -131,11 +139,14 @@ pub fn next_tcp_state(cur: State, dir: Direction, tcp_flags: u8) -> State {
     } else if tcp_flags & flags::ACK != 0 {
         2
     } else {
-        return cur;
+        4 // no flag of the four: CLOSE (IPVS)
     };
     let col = cur as usize;
     if col >= 11 {
         return cur; // UDP never takes TCP transitions
+    }
+    if row == 4 {
+        return State::Close;
     }
     let table = match dir {
         Direction::Input => &INPUT,
@@ -185,9 +196,10 @@ mod tests {
     }
 
     #[test]
-    fn rst_wins_over_other_flags_and_no_flags_changes_nothing() {
+    fn rst_wins_over_other_flags_and_no_flags_closes() {
         assert_eq!(next_tcp_state(ES, Direction::Input, RST | ACK | SYN), CL);
-        assert_eq!(next_tcp_state(ES, Direction::Input, 0), ES);
+        assert_eq!(next_tcp_state(ES, Direction::Input, 0), CL, "no flags: CLOSE, as IPVS");
+        assert_eq!(next_tcp_state(ES, Direction::Input, SYN | FIN), ES, "SYN|FIN is a SYN");
         assert_eq!(next_tcp_state(State::Udp, Direction::Input, SYN), State::Udp);
         // In SYN_RECV a client RST keeps SYN_RECV in INPUT (IPVS guards against forged RSTs) ...
         assert_eq!(next_tcp_state(SR, Direction::Input, RST), SR);
