@@ -11,6 +11,7 @@ pub mod frame;
 pub mod neigh;
 pub mod pipeline;
 pub mod sched;
+pub mod seqlock;
 pub mod service;
 pub mod snapshot;
 pub mod verdict;

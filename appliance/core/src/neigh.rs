@@ -10,9 +10,10 @@
 //! [`crate::Verdict::Pending`], and the worker holds it (a bounded number per next hop) while it
 //! asks with an ARP request, then sends it once the answer is in the table.
 
+use crate::seqlock::SeqLock;
 use crate::wire::Mac;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// An ARP sender seen by a worker: `ip` is at `mac` behind `port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ const EMPTY_IP: u32 = 0;
 /// The shared neighbour table (open addressing, linear probing, fixed capacity).
 #[derive(Debug)]
 pub struct NeighbourTable {
-    gen: AtomicU64,
+    lock: SeqLock,
     ips: Vec<AtomicU32>,
     /// MAC in the low 48 bits; bits 48..63 hold the second (mod 2^16) it was confirmed.
     macs: Vec<AtomicU64>,
@@ -63,7 +64,7 @@ impl NeighbourTable {
     pub fn new(capacity: usize) -> Self {
         let size = (capacity.max(8) * 2).next_power_of_two();
         NeighbourTable {
-            gen: AtomicU64::new(0),
+            lock: SeqLock::new(),
             ips: (0..size).map(|_| AtomicU32::new(EMPTY_IP)).collect(),
             macs: (0..size).map(|_| AtomicU64::new(0)).collect(),
             mask: size - 1,
@@ -79,30 +80,20 @@ impl NeighbourTable {
         if key == EMPTY_IP {
             return None;
         }
-        loop {
-            let g = self.gen.load(Ordering::Acquire);
-            if g & 1 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
+        self.lock.read(|| {
             let mut i = slot_of(key, self.mask);
-            let mut found = None;
             for _ in 0..=self.mask {
                 let k = self.ips[i].load(Ordering::Relaxed);
                 if k == EMPTY_IP {
-                    break;
+                    return None;
                 }
                 if k == key {
-                    found = Some(unpack(self.macs[i].load(Ordering::Relaxed)));
-                    break;
+                    return Some(unpack(self.macs[i].load(Ordering::Relaxed)));
                 }
                 i = (i + 1) & self.mask;
             }
-            fence(Ordering::Acquire);
-            if self.gen.load(Ordering::Relaxed) == g {
-                return found;
-            }
-        }
+            None
+        })
     }
 
     /// Records `ip` at `mac`, confirmed at second `now` (writer only). `false` if full.
@@ -121,10 +112,10 @@ impl NeighbourTable {
                     }
                     self.count.fetch_add(1, Ordering::Relaxed);
                 }
-                self.gen.fetch_add(1, Ordering::AcqRel);
-                self.macs[i].store(pack(mac, now), Ordering::Relaxed);
-                self.ips[i].store(key, Ordering::Relaxed);
-                self.gen.fetch_add(1, Ordering::Release);
+                self.lock.write(|| {
+                    self.macs[i].store(pack(mac, now), Ordering::Relaxed);
+                    self.ips[i].store(key, Ordering::Relaxed);
+                });
                 return true;
             }
             i = (i + 1) & self.mask;
@@ -176,20 +167,20 @@ impl NeighbourTable {
         if keep.len() == before {
             return 0;
         }
-        self.gen.fetch_add(1, Ordering::AcqRel);
-        for k in &self.ips {
-            k.store(EMPTY_IP, Ordering::Relaxed);
-        }
-        for (key, v) in &keep {
-            let mut i = slot_of(*key, self.mask);
-            while self.ips[i].load(Ordering::Relaxed) != EMPTY_IP {
-                i = (i + 1) & self.mask;
+        self.lock.write(|| {
+            for k in &self.ips {
+                k.store(EMPTY_IP, Ordering::Relaxed);
             }
-            self.macs[i].store(*v, Ordering::Relaxed);
-            self.ips[i].store(*key, Ordering::Relaxed);
-        }
+            for (key, v) in &keep {
+                let mut i = slot_of(*key, self.mask);
+                while self.ips[i].load(Ordering::Relaxed) != EMPTY_IP {
+                    i = (i + 1) & self.mask;
+                }
+                self.macs[i].store(*v, Ordering::Relaxed);
+                self.ips[i].store(*key, Ordering::Relaxed);
+            }
+        });
         self.count.store(keep.len(), Ordering::Relaxed);
-        self.gen.fetch_add(1, Ordering::Release);
         before - keep.len()
     }
 }

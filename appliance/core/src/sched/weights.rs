@@ -1,26 +1,27 @@
 //! The shared weight store: one array of weights, indexed by real-server id, that the control
 //! plane writes and every worker reads without locks.
 //!
-//! A writer makes the generation odd, stores the weights, then makes it even again (a
-//! sequence lock); a worker, at a burst boundary, sees a new even generation, copies the
-//! weights, checks the generation did not move meanwhile (else retries later), and rebuilds
-//! its scheduler replicas. Weights change only which server *new* connections go to;
-//! established connections keep theirs.
+//! A [`SeqLock`] guards the array: the control plane writes a change as one generation; a
+//! worker, at a burst boundary, sees a new generation, copies the weights, and keeps the copy
+//! only if no write overlapped it (else it tries again at the next burst), then rebuilds its
+//! scheduler replicas. Weights change only which server *new* connections go to; established
+//! connections keep theirs.
 
+use crate::seqlock::SeqLock;
 use crate::service::MAX_DESTS;
 use crate::snapshot::Snapshot;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Weights by real-server id.
 #[derive(Debug)]
 pub struct WeightStore {
-    gen: AtomicU64,
+    lock: SeqLock,
     weights: Vec<AtomicU32>,
 }
 
 impl Default for WeightStore {
     fn default() -> Self {
-        WeightStore { gen: AtomicU64::new(0), weights: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect() }
+        WeightStore { lock: SeqLock::new(), weights: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect() }
     }
 }
 
@@ -32,13 +33,13 @@ impl WeightStore {
 
     /// Sets weights (`(id, weight)` pairs) as one change. Single writer: the control plane.
     pub fn set(&self, changes: impl IntoIterator<Item = (u16, u32)>) {
-        self.gen.fetch_add(1, Ordering::AcqRel); // odd: writing
-        for (id, w) in changes {
-            if let Some(slot) = self.weights.get(usize::from(id)) {
-                slot.store(w, Ordering::Relaxed);
+        self.lock.write(|| {
+            for (id, w) in changes {
+                if let Some(slot) = self.weights.get(usize::from(id)) {
+                    slot.store(w, Ordering::Relaxed);
+                }
             }
-        }
-        self.gen.fetch_add(1, Ordering::Release); // even: done
+        });
     }
 
     /// Writes the configured weight of every real server in `snap`.
@@ -51,24 +52,20 @@ impl WeightStore {
         self.weights.get(usize::from(id)).map_or(0, |w| w.load(Ordering::Relaxed))
     }
 
-    /// The generation (even when no write is in progress).
-    pub fn generation(&self) -> u64 {
-        self.gen.load(Ordering::Acquire)
-    }
-
     /// Copies all weights into `out` if the store holds a complete generation other than
     /// `seen`; returns the generation copied, or `None` (nothing new, or a write in progress:
     /// try again at the next burst).
     pub fn copy_if_newer(&self, seen: u64, out: &mut [u32]) -> Option<u64> {
-        let g = self.gen.load(Ordering::Acquire);
-        if g == seen || g % 2 == 1 {
+        if self.lock.sequence() == seen {
             return None;
         }
-        for (o, w) in out.iter_mut().zip(self.weights.iter()) {
-            *o = w.load(Ordering::Relaxed);
-        }
-        std::sync::atomic::fence(Ordering::Acquire);
-        (self.gen.load(Ordering::Relaxed) == g).then_some(g)
+        self.lock
+            .try_read(|| {
+                for (o, w) in out.iter_mut().zip(self.weights.iter()) {
+                    *o = w.load(Ordering::Relaxed);
+                }
+            })
+            .map(|(g, ())| g)
     }
 }
 
