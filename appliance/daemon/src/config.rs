@@ -93,8 +93,7 @@ struct RawService {
     vip: Spanned<String>,
     port: Spanned<u16>,
     scheduler: Option<Spanned<String>>,
-    #[serde(default)]
-    persistence: u32,
+    persistence: Option<Spanned<u32>>,
     netmask: Option<Spanned<String>>,
     #[serde(default)]
     real: Vec<RawReal>,
@@ -105,7 +104,7 @@ struct RawService {
 struct RawReal {
     address: Spanned<String>,
     port: Option<u16>,
-    weight: Option<u32>,
+    weight: Option<Spanned<u32>>,
     forward: Option<Spanned<String>>,
     check: Option<Spanned<RawCheck>>,
 }
@@ -388,8 +387,8 @@ impl Config {
                 (&t.udp, &mut timeouts.udp, "udp"),
             ] {
                 if let Some(v) = v {
-                    if *v.get_ref() == 0 || *v.get_ref() > 31 * 24 * 3600 {
-                        return Err(cx.err(v.span(), format!("timeouts.{name}"), "seconds, 1 ..= 2678400"));
+                    if let Err(e) = crate::limits::timeout(*v.get_ref()) {
+                        return Err(cx.err(v.span(), format!("timeouts.{name}"), format!("{e} seconds")));
                     }
                     *slot = *v.get_ref();
                 }
@@ -485,14 +484,14 @@ impl Config {
                         expect: c_ref.expect.unwrap_or(200),
                         remove,
                     };
-                    for (v, name, lo, hi) in [
-                        (check.interval, "interval", 1, 3600),
-                        (check.timeout, "timeout", 1, 60),
-                        (check.rise, "rise", 1, 100),
-                        (check.fall, "fall", 1, 100),
+                    for (v, name) in [
+                        (check.interval, "interval"),
+                        (check.timeout, "timeout"),
+                        (check.rise, "rise"),
+                        (check.fall, "fall"),
                     ] {
-                        if !(lo..=hi).contains(&v) {
-                            return Err(cx.err(c.span(), format!("{ck}.{name}"), format!("{v} is not {lo}..={hi}")));
+                        if let Err(e) = crate::limits::check_setting(name, v) {
+                            return Err(cx.err(c.span(), format!("{ck}.{name}"), e.to_string()));
                         }
                     }
                     if !check.path.starts_with('/') {
@@ -500,16 +499,26 @@ impl Config {
                     }
                     checks.push((next_dest, check));
                 }
-                dests.push(Dest { id: next_dest, addr, port, weight: r.weight.unwrap_or(1), forward });
+                let weight = match &r.weight {
+                    None => 1,
+                    Some(w) => crate::limits::weight(*w.get_ref())
+                        .map_err(|e| cx.err(w.span(), rkey("weight"), e.to_string()))?,
+                };
+                dests.push(Dest { id: next_dest, addr, port, weight, forward });
                 next_dest += 1;
             }
+            let persistence = match &s.persistence {
+                None => 0,
+                Some(p) => crate::limits::persistence(*p.get_ref())
+                    .map_err(|e| cx.err(p.span(), key("persistence"), format!("{e} seconds")))?,
+            };
             let svc = Service {
                 id: si as u16,
                 protocol,
                 vip,
                 port: *s.port.get_ref(),
                 scheduler,
-                persistence: s.persistence,
+                persistence,
                 persistence_prefix,
                 dests,
             };
@@ -655,6 +664,9 @@ port = 53
             ("address = \"10.0.0.1/24\"", "address = \"10.0.0.1\"", "port[0].address", "ADDRESS/PREFIX"),
             ("gateway = \"10.0.0.254\"", "gateway = \"10.9.0.254\"", "port[0].gateway", "is not on 10.0.0.1/24"),
             ("udp = 300", "udp = 0", "timeouts.udp", "seconds"),
+            ("udp = 300", "udp = 2678401", "timeouts.udp", "1..=2678400"),
+            ("weight = 1", "weight = 65536", "service[0].real[0].weight", "0..=65535"),
+            ("persistence = 0", "persistence = 2678401", "service[0].persistence", "0..=2678400"),
             ("persistence = 0", "persistence = 0\nvipp = 1", "vipp", "unknown field"),
             ("lcores = [1]", "lcores = []", "dataplane.lcores", "at least one"),
             ("metrics = \"127.0.0.1:9390\"", "metrics = \"localhost\"", "control.metrics", "ADDRESS:PORT"),

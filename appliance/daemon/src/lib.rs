@@ -5,6 +5,7 @@
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod limits;
 pub mod port;
 pub mod stats;
 pub mod worker;

@@ -7,7 +7,7 @@ use super::proto::{parse_addr_port, real_opts, svc_opts, Request};
 use super::state::{OpError, State};
 use crate::stats::{Baseline, Report};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -15,12 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Longest request line accepted.
-pub const MAX_LINE: u64 = 64 * 1024;
-/// Clients served at once.
-pub const MAX_CLIENTS: usize = 16;
-/// A client idle this long is disconnected.
-pub const IDLE: Duration = Duration::from_secs(30);
+use crate::limits::{read_line_bounded, LineRead, IDLE, MAX_CLIENTS, MAX_LINE};
 
 /// Publishes a state to the dataplane (snapshot + weights); may refuse it.
 pub type PublishFn<'a> = Box<dyn Fn(&State) -> Result<(), OpError> + Sync + 'a>;
@@ -113,7 +108,7 @@ impl Control<'_> {
                 return Ok(Value::Null);
             }
             Request::AddService { service, scheduler, persistence, netmask } => {
-                next.add_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?)?
+                next.add_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?, now)?
             }
             Request::EditService { service, scheduler, persistence, netmask } => {
                 next.edit_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?)?
@@ -224,23 +219,20 @@ fn serve_client(stream: UnixStream, ctl: &Control<'_>, stop: &AtomicBool) {
     let Ok(mut out) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
     let mut idle = Instant::now();
-    let mut line = String::new();
+    let mut line = Vec::new();
     while !stop.load(Ordering::Relaxed) && idle.elapsed() < IDLE {
-        let n = match (&mut reader).take(MAX_LINE + 1).read_line(&mut line) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
-            Err(_) => return,
-        };
-        if n as u64 > MAX_LINE || (!line.ends_with('\n') && n as u64 == MAX_LINE + 1) {
-            let _ = writeln!(out, "{}", err(format!("request longer than {MAX_LINE} bytes")));
-            return;
-        }
-        if !line.ends_with('\n') {
-            continue; // partial line (timeout mid-line): keep reading
+        match read_line_bounded(&mut reader, &mut line) {
+            Ok(LineRead::Line) => {}
+            Ok(LineRead::Pending) => continue, // timeout, perhaps mid-line: keep what came
+            Ok(LineRead::TooLong) => {
+                let _ = writeln!(out, "{}", err(format!("request longer than {MAX_LINE} bytes")));
+                return;
+            }
+            Ok(LineRead::Closed) | Err(_) => return,
         }
         idle = Instant::now();
-        let reply = if line.trim().is_empty() { err("empty request") } else { ctl.handle(line.trim()) };
+        let text = String::from_utf8_lossy(&line);
+        let reply = if text.trim().is_empty() { err("empty request") } else { ctl.handle(text.trim()) };
         line.clear();
         if writeln!(out, "{reply}").is_err() {
             return;

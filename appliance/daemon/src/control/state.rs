@@ -74,9 +74,50 @@ pub struct RealOpts {
     pub weight: Option<u32>,
 }
 
-/// Seconds a freed real-server id rests before reuse, so per-core counters of connections that
-/// still drain to the old server are not credited to a new one.
+/// Seconds a freed service or real-server id rests before reuse, so per-core counters and
+/// persistence templates of connections that still drain are not credited to a new object.
 pub const ID_QUARANTINE_S: u64 = 3600;
+
+/// Ids below `limit`: fresh ones first, then freed ones once they have rested
+/// [`ID_QUARANTINE_S`] (IPVS's dest trash in spirit: a deleted object's id stays out of use
+/// while its connections may still drain).
+#[derive(Debug, Clone)]
+struct IdPool {
+    limit: usize,
+    never_used: usize,
+    freed: VecDeque<(u16, u64)>,
+}
+
+impl IdPool {
+    fn new(limit: usize, in_use: impl Iterator<Item = u16>) -> Self {
+        IdPool { limit, never_used: in_use.map(|i| usize::from(i) + 1).max().unwrap_or(0), freed: VecDeque::new() }
+    }
+
+    /// A fresh id, or the longest-rested freed one, if it has rested enough.
+    fn take(&mut self, now: u64, what: &'static str) -> Result<u16, OpError> {
+        if self.never_used < self.limit {
+            self.never_used += 1;
+            return Ok((self.never_used - 1) as u16);
+        }
+        match self.freed.front() {
+            Some(&(id, at)) if now.saturating_sub(at) >= ID_QUARANTINE_S => {
+                self.freed.pop_front();
+                Ok(id)
+            }
+            _ => Err(OpError::Full(what)),
+        }
+    }
+
+    fn free(&mut self, id: u16, now: u64) {
+        self.freed.retain(|f| f.0 != id);
+        self.freed.push_back((id, now));
+    }
+
+    /// Takes `id` back out of quarantine (an object that returns gets its old id).
+    fn reclaim(&mut self, id: u16) {
+        self.freed.retain(|f| f.0 != id);
+    }
+}
 
 /// The live configuration.
 #[derive(Debug, Clone)]
@@ -90,8 +131,10 @@ pub struct State {
     /// Services in order (listing order, as ipvsadm keeps insertion order).
     pub services: Vec<Service>,
     kernel_exception: bool,
-    never_used: u16,
-    freed: VecDeque<(u16, u64)>,
+    dest_ids: IdPool,
+    svc_ids: IdPool,
+    /// Deleted services by identity -> id: one re-added within the quarantine gets its id back.
+    svc_trash: Vec<(SvcKey, u16)>,
     /// Deleted real servers by identity (service, address, port) -> id, as IPVS's dest trash:
     /// one re-added within the quarantine gets its old id back, so the connections still
     /// draining to it keep counting on it.
@@ -105,16 +148,12 @@ pub struct State {
 }
 
 fn check_weight(w: u32) -> Result<u32, OpError> {
-    if w > 65535 {
-        return Err(OpError::Invalid { field: "weight", msg: format!("{w} is not 0..=65535") });
-    }
-    Ok(w)
+    crate::limits::weight(w).map_err(|e| OpError::Invalid { field: "weight", msg: e.to_string() })
 }
 
 impl State {
     /// The state a configuration file describes.
     pub fn from_config(cfg: &Config, macs: Vec<Mac>) -> Self {
-        let next = cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id + 1)).max().unwrap_or(0);
         State {
             ports: cfg.ports.clone(),
             macs,
@@ -122,8 +161,9 @@ impl State {
             timeouts: cfg.timeouts,
             services: cfg.services.clone(),
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
-            never_used: next,
-            freed: VecDeque::new(),
+            dest_ids: IdPool::new(MAX_DESTS, cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id))),
+            svc_ids: IdPool::new(MAX_SERVICES, cfg.services.iter().map(|s| s.id)),
+            svc_trash: Vec::new(),
             trash: Vec::new(),
             checks: cfg.checks.iter().cloned().collect(),
             down: BTreeSet::new(),
@@ -174,25 +214,11 @@ impl State {
         self.find(k).map(|i| &self.services[i]).ok_or_else(|| OpError::NoService(k.to_string()))
     }
 
-    fn new_dest_id(&mut self, now: u64) -> Result<u16, OpError> {
-        if usize::from(self.never_used) < MAX_DESTS {
-            self.never_used += 1;
-            return Ok(self.never_used - 1);
-        }
-        match self.freed.front() {
-            Some(&(id, at)) if now.saturating_sub(at) >= ID_QUARANTINE_S => {
-                self.freed.pop_front();
-                Ok(id)
-            }
-            _ => Err(OpError::Full("real servers (ids rest an hour after deletion)")),
-        }
-    }
-
     fn free_dests(&mut self, k: SvcKey, dests: &[Dest], now: u64) {
         for d in dests {
             self.checks.remove(&d.id);
             self.down.remove(&d.id);
-            self.freed.push_back((d.id, now));
+            self.dest_ids.free(d.id, now);
             self.trash.retain(|t| t.3 != d.id);
             self.trash.push((k, d.addr, d.port, d.id));
         }
@@ -202,12 +228,34 @@ impl State {
     fn dest_id_for(&mut self, k: SvcKey, addr: Ipv4Addr, port: u16, now: u64) -> Result<u16, OpError> {
         if let Some(pos) = self.trash.iter().position(|t| t.0 == k && t.1 == addr && t.2 == port) {
             let id = self.trash.remove(pos).3;
-            self.freed.retain(|f| f.0 != id);
+            self.dest_ids.reclaim(id);
             return Ok(id);
         }
-        let id = self.new_dest_id(now)?;
+        let id = self.dest_ids.take(now, "real servers (ids rest an hour after deletion)")?;
         self.trash.retain(|t| t.3 != id);
         Ok(id)
+    }
+
+    /// The id of a service: its old one if it comes back within the quarantine, else a fresh
+    /// or rested one. Never the id of a service deleted less than [`ID_QUARANTINE_S`] ago:
+    /// its connections may still drain and unpin its persistence templates.
+    fn svc_id_for(&mut self, k: SvcKey, now: u64) -> Result<u16, OpError> {
+        if let Some(pos) = self.svc_trash.iter().position(|t| t.0 == k) {
+            let id = self.svc_trash.remove(pos).1;
+            self.svc_ids.reclaim(id);
+            return Ok(id);
+        }
+        let id = self.svc_ids.take(now, "services (ids rest an hour after deletion)")?;
+        self.svc_trash.retain(|t| t.1 != id);
+        Ok(id)
+    }
+
+    fn free_service(&mut self, s: &Service, now: u64) {
+        let k = SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
+        self.free_dests(k, &s.dests, now);
+        self.svc_ids.free(s.id, now);
+        self.svc_trash.retain(|t| t.1 != s.id);
+        self.svc_trash.push((k, s.id));
     }
 
     fn apply_opts(s: &mut Service, o: &SvcOpts) -> Result<(), OpError> {
@@ -221,13 +269,12 @@ impl State {
             s.scheduler = sch.clone();
         }
         if let Some(p) = o.persistence {
-            s.persistence = p;
+            s.persistence = crate::limits::persistence(p)
+                .map_err(|e| OpError::Invalid { field: "persistent", msg: e.to_string() })?;
         }
         if let Some(m) = o.netmask {
-            if m > 32 {
-                return Err(OpError::Invalid { field: "netmask", msg: format!("/{m} is not 0..=32") });
-            }
-            s.persistence_prefix = m;
+            s.persistence_prefix =
+                crate::limits::prefix(m).map_err(|e| OpError::Invalid { field: "netmask", msg: e.to_string() })?;
         }
         Ok(())
     }
@@ -245,8 +292,6 @@ impl State {
         next.neighbours = cfg.neighbours.clone();
         let old = std::mem::take(&mut next.services);
         let key = |s: &Service| SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
-        let continuing: Vec<u16> =
-            old.iter().filter(|o| cfg.services.iter().any(|n| key(n) == key(o))).map(|o| o.id).collect();
         let (mut added, mut changed) = (0, 0);
         let mut checks = BTreeMap::new();
         let mut services = Vec::new();
@@ -257,9 +302,7 @@ impl State {
                 Some(p) => p.id,
                 None => {
                     added += 1;
-                    (0..MAX_SERVICES as u16)
-                        .find(|i| !continuing.contains(i) && !services.iter().any(|x: &Service| x.id == *i))
-                        .ok_or(OpError::Full("services"))?
+                    next.svc_id_for(k, now)?
                 }
             };
             let mut dests = Vec::new();
@@ -282,11 +325,14 @@ impl State {
         let removed_svcs: Vec<Service> =
             old.iter().filter(|o| !services.iter().any(|n| key(n) == key(o))).cloned().collect();
         for o in &old {
-            let gone: Vec<Dest> = match services.iter().find(|n| key(n) == key(o)) {
-                Some(n) => o.dests.iter().filter(|d| !n.dests.iter().any(|x| x.id == d.id)).cloned().collect(),
-                None => o.dests.clone(),
-            };
-            next.free_dests(key(o), &gone, now);
+            match services.iter().find(|n| key(n) == key(o)) {
+                Some(n) => {
+                    let gone: Vec<Dest> =
+                        o.dests.iter().filter(|d| !n.dests.iter().any(|x| x.id == d.id)).cloned().collect();
+                    next.free_dests(key(o), &gone, now);
+                }
+                None => next.free_service(o, now),
+            }
         }
         next.services = services;
         next.checks = checks;
@@ -298,18 +344,15 @@ impl State {
     }
 
     /// `-A`: adds a service.
-    pub fn add_service(&mut self, k: SvcKey, o: &SvcOpts) -> Result<(), OpError> {
+    pub fn add_service(&mut self, k: SvcKey, o: &SvcOpts, now: u64) -> Result<(), OpError> {
         if self.find(&k).is_some() {
             return Err(OpError::ServiceExists(k.to_string()));
         }
         if k.port == 0 {
             return Err(OpError::Invalid { field: "port", msg: "port 0 is not supported".into() });
         }
-        let mut used = vec![false; MAX_SERVICES];
-        for s in &self.services {
-            used[usize::from(s.id)] = true;
-        }
-        let id = used.iter().position(|u| !u).ok_or(OpError::Full("services"))? as u16;
+        let mut next = self.clone();
+        let id = next.svc_id_for(k, now)?;
         let mut s = Service {
             id,
             protocol: k.protocol,
@@ -321,7 +364,8 @@ impl State {
             dests: vec![],
         };
         Self::apply_opts(&mut s, o)?;
-        self.services.push(s);
+        next.services.push(s);
+        *self = next;
         Ok(())
     }
 
@@ -335,15 +379,14 @@ impl State {
     pub fn del_service(&mut self, k: SvcKey, now: u64) -> Result<(), OpError> {
         let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
         let s = self.services.remove(i);
-        self.free_dests(k, &s.dests, now);
+        self.free_service(&s, now);
         Ok(())
     }
 
     /// `-C`: deletes every service.
     pub fn clear(&mut self, now: u64) {
         for s in std::mem::take(&mut self.services) {
-            let k = SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
-            self.free_dests(k, &s.dests, now);
+            self.free_service(&s, now);
         }
     }
 
@@ -417,8 +460,8 @@ impl State {
     /// `--set tcp tcpfin udp` (0 keeps a value, as in ipvsadm).
     pub fn set_timeouts(&mut self, tcp: u32, tcpfin: u32, udp: u32) -> Result<(), OpError> {
         for (v, f) in [(tcp, "tcp"), (tcpfin, "tcpfin"), (udp, "udp")] {
-            if v > 31 * 24 * 3600 {
-                return Err(OpError::Invalid { field: f, msg: format!("{v} s is more than 31 days") });
+            if v != 0 {
+                crate::limits::timeout(v).map_err(|e| OpError::Invalid { field: f, msg: format!("{e} seconds") })?;
             }
         }
         let t = &mut self.timeouts;
@@ -457,11 +500,11 @@ mod tests {
         let mut s = state();
         let before = s.services.clone();
         assert_eq!(
-            s.add_service(key(80), &SvcOpts::default()).unwrap_err(),
+            s.add_service(key(80), &SvcOpts::default(), 0).unwrap_err(),
             OpError::ServiceExists("tcp 10.0.0.100:80".into())
         );
         let bad = SvcOpts { scheduler: Some("fastest".into()), ..Default::default() };
-        assert!(s.add_service(key(81), &bad).unwrap_err().to_string().starts_with("scheduler: unknown scheduler"));
+        assert!(s.add_service(key(81), &bad, 0).unwrap_err().to_string().starts_with("scheduler: unknown scheduler"));
         assert!(s.edit_service(key(80), &bad).is_err());
         assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 0).is_err(), "exists");
         let w = RealOpts { weight: Some(70000), ..Default::default() };
@@ -470,7 +513,7 @@ mod tests {
         assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), Some(8080), dr_port, 0).is_err());
         assert_eq!(s.services, before, "nothing changed");
 
-        s.add_service(key(81), &SvcOpts { scheduler: Some("rr".into()), persistence: Some(300), netmask: Some(24) })
+        s.add_service(key(81), &SvcOpts { scheduler: Some("rr".into()), persistence: Some(300), netmask: Some(24) }, 0)
             .unwrap();
         s.add_real(
             key(81),
@@ -508,7 +551,7 @@ mod tests {
         let ids = |s: &State| s.service(&key(80)).unwrap().dests.iter().map(|d| d.id).collect::<Vec<_>>();
         assert_eq!(ids(&s), vec![0, 1]);
         s.clear(5);
-        s.add_service(key(80), &SvcOpts::default()).unwrap();
+        s.add_service(key(80), &SvcOpts::default(), 0).unwrap();
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, RealOpts::default(), 6).unwrap();
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 6).unwrap();
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 6).unwrap();
@@ -559,11 +602,49 @@ mod tests {
     #[test]
     fn deleted_ids_rest_before_reuse() {
         let mut s = state();
-        s.never_used = MAX_DESTS as u16;
+        s.dest_ids.never_used = MAX_DESTS;
         s.del_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, 100).unwrap();
         let e = s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 200).unwrap_err();
         assert!(matches!(e, OpError::Full(_)), "{e}");
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 100 + ID_QUARANTINE_S).unwrap();
         assert_eq!(s.service(&key(80)).unwrap().dests[0].id, 0, "a different server reuses the rested id");
+    }
+
+    #[test]
+    fn a_deleted_service_id_rests_before_another_service_gets_it() {
+        let mut s = state();
+        let id = |s: &State, port: u16| s.service(&key(port)).unwrap().id;
+        let first = id(&s, 80);
+        s.del_service(key(80), 10).unwrap();
+        s.add_service(key(81), &SvcOpts::default(), 20).unwrap();
+        assert_ne!(id(&s, 81), first, "a new service never takes a draining service's id");
+        s.add_service(key(80), &SvcOpts::default(), 30).unwrap();
+        assert_eq!(id(&s, 80), first, "the same service back within the quarantine gets its id back");
+        // Use up every fresh id; then a freed one is handed out only after it rested.
+        s.del_service(key(80), 40).unwrap();
+        let mut port = 1000;
+        let refused = loop {
+            match s.add_service(key(port), &SvcOpts::default(), 50) {
+                Ok(()) => port += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(refused.to_string().contains("rest"), "{refused}");
+        assert!(s.services.iter().all(|x| x.id != first), "the quarantined id stayed out of use");
+        s.add_service(key(port), &SvcOpts::default(), 40 + ID_QUARANTINE_S).unwrap();
+        assert_eq!(id(&s, port), first, "rested: reused");
+    }
+
+    #[test]
+    fn a_reload_gives_a_new_service_a_fresh_id_not_a_just_deleted_one() {
+        let mut s = state();
+        let first = s.service(&key(80)).unwrap().id;
+        let cfg = Config::parse(
+            "t.toml",
+            "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 81\n  [[service.real]]\n  address = \"10.0.0.11\"\n",
+        )
+        .unwrap();
+        s.reload(&cfg, 100).unwrap();
+        assert_ne!(s.service(&key(81)).unwrap().id, first, "port 80's id is draining");
     }
 }
