@@ -14,6 +14,9 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The seqlock under loom's model checker (its own cfg, so its own target directory).
+RUSTFLAGS="--cfg loom" cargo test -p rvs-core --release --test seqlock_loom --target-dir target/loom 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
