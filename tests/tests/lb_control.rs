@@ -83,7 +83,7 @@ fn rvsadm_drives_a_running_rvsd() {
     let svc_line = stats.lines().find(|l| l.starts_with("TCP  198.18.0.100:80")).unwrap();
     let conns: u64 = svc_line.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert_eq!(conns, 8, "--stats counts exactly the connections sent since -Z:\n{stats}");
-    let json = ok(&s, &["-L", "-n", "-o", "json"]);
+    let json = ok(&s, &["-L", "-n", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["services"][0]["reals"][0]["conns"], 6);
     assert_eq!(v["services"][0]["reals"][1]["conns"], 2);
@@ -97,7 +97,7 @@ fn rvsadm_drives_a_running_rvsd() {
         .filter(|l| l.starts_with("TCP") && l.contains("TIME_WAIT") && l.contains("198.18.0.100:80"))
         .count();
     assert!(tw >= 8, "{conns}");
-    let j: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-c", "-o", "json"])).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-c", "--json"])).unwrap();
     assert!(j
         .as_array()
         .unwrap()
@@ -107,7 +107,7 @@ fn rvsadm_drives_a_running_rvsd() {
     // Rates: sampled every 2 s and smoothed as IPVS does; traffic shows up as connections/s.
     assert_eq!(split(&client, 40), (30, 10));
     std::thread::sleep(std::time::Duration::from_millis(4500));
-    let v: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--rate", "-o", "json"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--rate", "--json"])).unwrap();
     assert!(v["services"][0]["rates"]["cps"].as_u64().unwrap() > 0, "{v}");
     assert!(v["services"][0]["rates"]["inbps"].as_u64().unwrap() > 0, "{v}");
     let table = ok(&s, &["-L", "-n", "--rate"]);
@@ -154,8 +154,10 @@ fn rvsadm_drives_a_running_rvsd() {
         (&["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.99"], "no such real server: 198.19.0.99:80"),
         (&["-D", "-u", "198.18.0.100:80"], "no such service: udp 198.18.0.100:80"),
         (&["-L", "-u", "198.18.0.100:99"], "no such service: udp 198.18.0.100:99"),
-        (&["-L", "-o", "yaml"], "the only output format is json"),
-        (&["--set", "0", "0", "99999999"], "udp: 99999999 s is more than 31 days"),
+        (&["-L", "--output", "yaml"], "the only output format is json"),
+        (&["-L", "-o"], "-o/--ops: one-packet scheduling is not supported"),
+        (&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.13:80", "-x", "5"], "-x/--u-threshold"),
+        (&["--set", "0", "0", "99999999"], "udp: 99999999 is not 1..=2678400 seconds"),
     ];
     let rules_before = ok(&s, &["-S", "-n"]);
     for (args, want) in cases {

@@ -6,7 +6,7 @@
 //! rvsadm -D -t|-u VIP:PORT            rvsadm -C
 //! rvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-m|-g|-i] [-w WEIGHT]
 //! rvsadm -d -t|-u VIP:PORT -r RIP[:PORT]
-//! rvsadm -L|-l [-n] [--stats|--timeout] [-t|-u VIP:PORT] [-o json]
+//! rvsadm -L|-l [-n] [--stats|--rate|-c|--timeout] [--nosort] [-t|-u VIP:PORT] [--json]
 //! rvsadm -Z [-t|-u VIP:PORT]          rvsadm --set TCP TCPFIN UDP
 //! rvsadm -S [-n]                      rvsadm -R < rules
 //! ```
@@ -64,8 +64,8 @@ struct Cli {
     /// Read rules (as -S prints them) from standard input and apply them.
     #[arg(short = 'R', long = "restore")]
     restore: bool,
-    /// Print the version.
-    #[arg(short = 'V', long = "version")]
+    /// Print the version (ipvsadm's -v; -V is accepted too).
+    #[arg(short = 'v', long = "version", visible_short_alias = 'V')]
     version: bool,
     /// Make rvsd re-read its configuration file and apply the difference (as SIGHUP).
     #[arg(long = "reload")]
@@ -116,11 +116,38 @@ struct Cli {
     #[arg(long = "timeout")]
     timeout: bool,
     /// With -L: exact numbers (rvsadm always prints them).
-    #[arg(short = 'x', long = "exact")]
+    #[arg(short = 'X', long = "exact")]
     exact: bool,
-    /// Output format: json.
-    #[arg(short = 'o', long = "output", value_name = "FORMAT")]
+    /// With -L: keep the daemon's order instead of sorting services and real servers.
+    #[arg(long = "nosort")]
+    nosort: bool,
+    /// With -L: sort (the default; accepted for ipvsadm compatibility).
+    #[arg(long = "sort")]
+    sort: bool,
+    /// Output format: json (long option only: -o is ipvsadm's --ops).
+    #[arg(long = "output", value_name = "FORMAT")]
     output: Option<String>,
+    /// ipvsadm's upper connection threshold of a real server (not supported by rvsd yet).
+    #[arg(short = 'x', long = "u-threshold", value_name = "UTHRESHOLD")]
+    u_threshold: Option<u32>,
+    /// ipvsadm's lower connection threshold of a real server (not supported by rvsd yet).
+    #[arg(short = 'y', long = "l-threshold", value_name = "LTHRESHOLD")]
+    l_threshold: Option<u32>,
+    /// ipvsadm's one-packet scheduling (not supported by rvsd).
+    #[arg(short = 'o', long = "ops")]
+    ops: bool,
+    /// ipvsadm's firewall-mark service (not supported by rvsd).
+    #[arg(short = 'f', long = "fwmark-service", value_name = "FWMARK")]
+    fwmark: Option<String>,
+    /// ipvsadm's IPv6 firewall-mark flag (not supported by rvsd).
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+    /// ipvsadm's scheduler flags (not supported by rvsd yet).
+    #[arg(short = 'b', long = "sched-flags", value_name = "FLAGS")]
+    sched_flags: Option<String>,
+    /// ipvsadm's persistence engine (not supported by rvsd).
+    #[arg(long = "pe", value_name = "ENGINE")]
+    pe: Option<String>,
     /// Same as -o json.
     #[arg(long = "json")]
     json: bool,
@@ -231,7 +258,25 @@ fn request(cli: &Cli) -> Result<Option<Value>> {
     }))
 }
 
+/// ipvsadm options rvsd cannot honour: refused by name, never taken for something else.
+fn unsupported(cli: &Cli) -> Option<&'static str> {
+    [
+        (cli.u_threshold.is_some(), "-x/--u-threshold: per-real-server connection thresholds are not supported yet"),
+        (cli.l_threshold.is_some(), "-y/--l-threshold: per-real-server connection thresholds are not supported yet"),
+        (cli.ops, "-o/--ops: one-packet scheduling is not supported (for JSON output use --json)"),
+        (cli.fwmark.is_some(), "-f/--fwmark-service: firewall-mark services are not supported"),
+        (cli.ipv6, "-6/--ipv6: firewall-mark services are not supported"),
+        (cli.sched_flags.is_some(), "-b/--sched-flags: scheduler flags are not supported yet"),
+        (cli.pe.is_some(), "--pe: persistence engines are not supported"),
+    ]
+    .into_iter()
+    .find_map(|(given, why)| given.then_some(why))
+}
+
 fn run(cli: &Cli) -> Result<String> {
+    if let Some(why) = unsupported(cli) {
+        bail!("{why}");
+    }
     if cli.version {
         return Ok(format!("rvsadm {} (ipvsadm-compatible verbs for rvsd)\n", env!("CARGO_PKG_VERSION")));
     }
@@ -249,6 +294,9 @@ fn run(cli: &Cli) -> Result<String> {
             let words = std::iter::once("rvsadm").chain(line.split_whitespace());
             let rule = Cli::try_parse_from(words)
                 .map_err(|e| anyhow!("line {}: {}", n + 1, e.to_string().lines().next().unwrap_or("")))?;
+            if let Some(why) = unsupported(&rule) {
+                bail!("line {}: {why}", n + 1);
+            }
             let req = request(&rule)?.ok_or_else(|| anyhow!("line {}: not a rule: {line}", n + 1))?;
             c.call(req).with_context(|| format!("line {}: {line}", n + 1))?;
         }
@@ -290,7 +338,10 @@ fn run(cli: &Cli) -> Result<String> {
             format!("Timeout (tcp tcpfin udp): {} {} {}\n", t["tcp"], t["tcpfin"], t["udp"])
         });
     }
-    let list = c.call(json!({ "op": "list", "service": service(cli)? }))?;
+    let mut list = c.call(json!({ "op": "list", "service": service(cli)? }))?;
+    if !cli.nosort {
+        sort_listing(&mut list);
+    }
     let services = list["services"].as_array().cloned().unwrap_or_default();
     if json_out {
         return Ok(format!("{}\n", if cli.save { json!(services) } else { list }));
@@ -304,6 +355,28 @@ fn run(cli: &Cli) -> Result<String> {
     } else {
         table(&services)
     })
+}
+
+/// Sorts services by protocol, address and port and each one's real servers by address and
+/// port, as ipvsadm does unless `--nosort` (`ipvs_cmp_services`, `ipvs_cmp_dests`).
+fn sort_listing(list: &mut Value) {
+    fn addr(v: &Value) -> u32 {
+        v.as_str().and_then(|a| a.parse::<std::net::Ipv4Addr>().ok()).map_or(0, u32::from)
+    }
+    fn proto(v: &Value) -> u8 {
+        if v == "udp" {
+            17
+        } else {
+            6
+        }
+    }
+    let Some(services) = list["services"].as_array_mut() else { return };
+    services.sort_by_key(|s| (proto(&s["protocol"]), addr(&s["vip"]), num(&s["port"])));
+    for s in services {
+        if let Some(reals) = s["reals"].as_array_mut() {
+            reals.sort_by_key(|r| (addr(&r["address"]), num(&r["port"])));
+        }
+    }
 }
 
 /// A JSON number as u64 (Value's Display ignores widths).
@@ -449,4 +522,94 @@ fn save(services: &[Value]) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("rvsadm").chain(args.split_whitespace()))
+    }
+
+    /// Every option of ipvsadm 1.31 that takes a short letter, with the meaning ipvsadm gives it.
+    #[test]
+    fn short_options_mean_what_ipvsadm_s_mean() {
+        let c = parse("-A -t 10.0.0.1:80 -s rr -p 60 -M 255.255.255.0").unwrap();
+        assert!(c.add_service && c.tcp.is_some() && c.scheduler.as_deref() == Some("rr"));
+        assert_eq!((c.persistent, c.netmask.as_deref()), (Some(60), Some("255.255.255.0")));
+        assert_eq!(parse("-E -u 10.0.0.1:53 -p").unwrap().persistent, Some(300), "-p alone: 300 s");
+        assert!(parse("-D -t 10.0.0.1:80").unwrap().delete_service);
+        assert!(parse("-C").unwrap().clear);
+        let r = parse("-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 3 -x 50 -y 20").unwrap();
+        assert!(r.add_server && r.masquerading && r.weight == Some(3));
+        assert_eq!((r.u_threshold, r.l_threshold), (Some(50), Some(20)), "-x/-y are the thresholds");
+        assert!(parse("-e -t 10.0.0.1:80 -r 10.0.1.1 -g").unwrap().gatewaying);
+        assert!(parse("-d -t 10.0.0.1:80 -r 10.0.1.1 -i").unwrap().ipip);
+        for l in ["-L", "-l"] {
+            assert!(parse(l).unwrap().list);
+        }
+        let l = parse("-L -n -c -X").unwrap();
+        assert!(l.numeric && l.connection && l.exact, "-X is --exact");
+        assert!(parse("-Z").unwrap().zero);
+        assert!(parse("-S -n").unwrap().save);
+        assert!(parse("-R").unwrap().restore);
+        assert!(parse("-v").unwrap().version, "-v is --version");
+        assert!(parse("-A -u 10.0.0.1:53 -o").unwrap().ops, "-o is --ops, not an output format");
+        assert!(parse("-L -o json").is_err(), "-o takes no value");
+        assert_eq!(parse("-A -f 1").unwrap().fwmark.as_deref(), Some("1"));
+        assert!(parse("-A -f 1 -6").unwrap().ipv6);
+        assert_eq!(parse("-A -t 10.0.0.1:80 -s mh -b mh-port").unwrap().sched_flags.as_deref(), Some("mh-port"));
+        assert!(parse("-h").is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayHelp));
+    }
+
+    #[test]
+    fn long_only_options_of_ipvsadm() {
+        assert_eq!(parse("--set 900 120 300").unwrap().set, Some(vec![900, 120, 300]));
+        let l = parse("-L --stats --rate --timeout --nosort --sort --exact").unwrap();
+        assert!(l.stats && l.rate && l.timeout && l.nosort && l.sort && l.exact);
+        assert!(parse("-L --json").unwrap().json);
+        assert_eq!(parse("-L --output json").unwrap().output.as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn options_rvsd_cannot_honour_are_refused_by_name() {
+        for (args, name) in [
+            ("-a -t 10.0.0.1:80 -r 10.0.1.1 -x 5", "-x/--u-threshold"),
+            ("-a -t 10.0.0.1:80 -r 10.0.1.1 -y 5", "-y/--l-threshold"),
+            ("-A -u 10.0.0.1:53 -o", "-o/--ops"),
+            ("-A -f 1", "-f/--fwmark-service"),
+            ("-A -t 10.0.0.1:80 -b sh-port", "-b/--sched-flags"),
+            ("-A -t 10.0.0.1:80 --pe sip", "--pe"),
+        ] {
+            let e = run(&parse(args).unwrap()).unwrap_err().to_string();
+            assert!(e.starts_with(name), "{args}: {e}");
+        }
+    }
+
+    #[test]
+    fn listings_sort_as_ipvsadm_unless_nosort() {
+        let mut l = json!({ "services": [
+            { "protocol": "udp", "vip": "10.0.0.1", "port": 53, "reals": [] },
+            { "protocol": "tcp", "vip": "10.0.0.9", "port": 80, "reals": [] },
+            { "protocol": "tcp", "vip": "10.0.0.10", "port": 80, "reals": [
+                { "address": "10.0.1.12", "port": 80 }, { "address": "10.0.1.2", "port": 81 }, { "address": "10.0.1.2", "port": 80 }
+            ] },
+        ] });
+        sort_listing(&mut l);
+        let order: Vec<String> = l["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {}", s["protocol"].as_str().unwrap(), s["vip"].as_str().unwrap()))
+            .collect();
+        assert_eq!(order, ["tcp 10.0.0.9", "tcp 10.0.0.10", "udp 10.0.0.1"], "numeric order, TCP before UDP");
+        let reals: Vec<String> = l["services"][1]["reals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{}:{}", r["address"].as_str().unwrap(), r["port"]))
+            .collect();
+        assert_eq!(reals, ["10.0.1.2:80", "10.0.1.2:81", "10.0.1.12:80"]);
+    }
 }
