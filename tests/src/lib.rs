@@ -21,12 +21,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Why lab tests cannot run here, or `None` when they can (root, with `ip` and `ethtool`).
+/// Why lab tests cannot run here, or `None` when they can (root, with `ip`, `ethtool`, `nft`).
 pub fn unavailable() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("not root: the lab needs network namespaces (run the test suite as root)".into());
     }
-    for tool in ["ip", "ethtool"] {
+    for tool in ["ip", "ethtool", "nft"] {
         if Command::new(tool).arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
             return Some(format!("`{tool}` is not installed (tools/setup.sh installs it)"));
         }
@@ -45,6 +45,15 @@ macro_rules! require_lab {
             return;
         }
     };
+}
+
+/// The interfaces of the `net_af_packet` devices a configuration names (`iface=...`).
+pub fn af_packet_ifaces(toml: &str) -> Vec<String> {
+    toml.lines()
+        .filter(|l| l.contains("net_af_packet"))
+        .filter_map(|l| l.split("iface=").nth(1))
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect())
+        .collect()
 }
 
 /// Path of a binary of this workspace built in the same profile as the running test
@@ -197,6 +206,17 @@ impl Ns {
         self.ip(&full).map(drop)
     }
 
+    /// Makes `dev` behave as a NIC that DPDK owns: its frames no longer reach this namespace's
+    /// kernel (an nftables netdev ingress chain drops them), while DPDK's af_packet socket,
+    /// whose taps see frames before that hook, still receives and sends them. Without this the
+    /// kernel also answers what rvsd answers, and the exception path (TAP) is never proven.
+    pub fn own_by_dpdk(&self, dev: &str) -> Result<()> {
+        self.exec("nft", &["add", "table", "netdev", "lab"])?;
+        let chain = format!("in_{}", dev.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let spec = format!("{{ type filter hook ingress device {dev} priority 0 ; policy drop ; }}");
+        self.exec("nft", &["add", "chain", "netdev", "lab", &chain, &spec]).map(drop)
+    }
+
     /// The MAC address of a device here.
     pub fn mac(&self, dev: &str) -> Result<String> {
         let out = self.ip(&["-o", "link", "show", dev])?;
@@ -223,6 +243,8 @@ pub struct Rvsd {
     pub socket: PathBuf,
     /// The configuration file rvsd runs on (rewrite it, then reload).
     pub config: PathBuf,
+    /// Its namespace, whose af_packet interfaces the kernel no longer sees while it runs.
+    ns: Ns,
 }
 
 /// The directory of the lab's helper scripts (`tests/lab`).
@@ -310,9 +332,12 @@ impl Lab {
         std::fs::write(&path, text)?;
         self.files.push(path.clone());
         self.files.push(socket.clone());
+        for dev in af_packet_ifaces(toml) {
+            ns.own_by_dpdk(&dev)?;
+        }
         let h = self.spawn(ns, bin.to_str().context("path")?, &["--config", path.to_str().context("path")?])?;
         self.wait_for_line(h, "rvsd: ready", Duration::from_secs(30))?;
-        Ok(Rvsd { handle: h, socket, config: path })
+        Ok(Rvsd { handle: h, socket, config: path, ns: ns.clone() })
     }
 
     /// Sends `sig` to rvsd.
@@ -325,6 +350,8 @@ impl Lab {
     /// Stops rvsd (SIGTERM) and returns its final statistics (the `rvsd: stats` JSON).
     pub fn stop_rvsd(&mut self, r: Rvsd) -> Result<serde_json::Value> {
         let lines = self.stop(r.handle, Duration::from_secs(15))?;
+        // The interfaces go back to the kernel (a kernel balancer may use them next).
+        let _ = r.ns.run("nft", &["delete", "table", "netdev", "lab"], Duration::from_secs(10));
         if !lines.iter().any(|l| l.contains("rvsd: stopped cleanly")) {
             bail!("rvsd did not stop cleanly:\n{}", lines.join("\n"));
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 fn list(socket: &Path) -> serde_json::Value {
     let out = std::process::Command::new(workspace_bin("rvsadm").unwrap())
-        .args(["--socket", socket.to_str().unwrap(), "-L", "-n", "-o", "json"])
+        .args(["--socket", socket.to_str().unwrap(), "-L", "-n", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -148,7 +148,7 @@ struct Cli {
     /// ipvsadm's persistence engine (not supported by rvsd).
     #[arg(long = "pe", value_name = "ENGINE")]
     pe: Option<String>,
-    /// Same as -o json.
+    /// JSON output (same as --output json).
     #[arg(long = "json")]
     json: bool,
     /// rvsd's control socket (default: [control] socket of --config, else /run/rvs/rvs.sock).

@@ -25,9 +25,29 @@ pub fn encode(frames: &[(u8, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// Runs one input through a fresh pipeline; panics if an invariant breaks.
-pub fn run(mut data: &[u8]) {
-    let mut p = pipeline_with(rvs_core::PipelineConfig { conn_capacity: 64, ..Default::default() });
+/// Runs one input through fresh pipelines of two sizes: the everyday one, and a tiny one (4
+/// connections, 2 templates, expiry budget 1) where a full table, budget stops and put-back
+/// timer lists are the common case. Panics if an invariant breaks.
+pub fn run(data: &[u8]) {
+    run_with(data, rvs_core::PipelineConfig { conn_capacity: 64, ..Default::default() });
+    run_with(
+        data,
+        rvs_core::PipelineConfig { conn_capacity: 4, template_capacity: 2, expire_budget: 1, ..Default::default() },
+    );
+}
+
+/// Load accounting matches the table: every connection counts once on its real server.
+fn check_loads(p: &rvs_core::Pipeline, capacity: usize) {
+    let n = p.connections().len();
+    assert!(n <= capacity, "{n} connections in a table of {capacity}");
+    assert_eq!(p.connections().iter().count(), n, "the table's length matches its live entries");
+    let counted: u64 = p.loads().iter().map(|l| u64::from(l.active) + u64::from(l.inactive)).sum();
+    assert_eq!(counted, n as u64, "active + inactive over all real servers = connections held");
+}
+
+fn run_with(mut data: &[u8], cfg: rvs_core::PipelineConfig) {
+    let capacity = cfg.conn_capacity;
+    let mut p = pipeline_with(cfg);
     let mut now = 1_000_000u64;
     let mut frame = VecFrame::with_headroom(&[], 128);
     while data.len() >= 3 {
@@ -38,6 +58,7 @@ pub fn run(mut data: &[u8]) {
         if ctl >> 1 != 0 {
             now += u64::from(ctl >> 1) * 1000;
             p.poll_timers(now);
+            check_loads(&p, capacity);
         }
         frame.reset(bytes, 128);
         let v = p.process(now, u16::from(ctl & 1), &mut frame);
@@ -55,6 +76,12 @@ pub fn run(mut data: &[u8]) {
             }
         }
     }
+    check_loads(&p, capacity);
+    for _ in 0..8 {
+        now += 4000 * 1000; // past every timeout: everything expires, once
+        p.poll_timers(now);
+    }
+    check_loads(&p, capacity);
     let c = p.counters();
     assert_eq!(c.rx, c.forwarded + c.replied + c.to_kernel + c.pending + c.redirected + c.total_drops());
 }
