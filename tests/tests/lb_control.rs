@@ -3,36 +3,9 @@
 //! zeroed and compared with the requests sent; rules saved and restored; bad command lines and
 //! bad socket requests refused with their error, the state unchanged.
 
-use rvs_lab::{conf, http, require_lab, topo, workspace_bin, Lab, Ns};
+use rvs_lab::admin::{ok, rvsadm};
+use rvs_lab::{conf, http, require_lab, topo, Lab, Ns};
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-/// Runs rvsadm with `args` (and `stdin`); returns (exit code, stdout, stderr).
-fn rvsadm(socket: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(workspace_bin("rvsadm").unwrap())
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(socket: &Path, args: &[&str]) -> String {
-    let (code, out, err) = rvsadm(socket, args, "");
-    assert_eq!(code, 0, "rvsadm {args:?}: {err}");
-    out
-}
 
 fn split(client: &Ns, n: usize) -> (usize, usize) {
     let t = http::tally(client, "http://198.18.0.100/", n).unwrap();

@@ -28,9 +28,10 @@ pub struct Snapshot {
     steered: Vec<bool>,
     /// Sorted (protocol, address, port) of every NAT real server: sources of replies.
     nat_reals: Vec<(u8, u32, u16)>,
-    /// Client addresses are masked to this prefix to pick the owner core: the coarsest
-    /// persistence netmask configured (32 when none), so a persistent client network stays on
-    /// one core.
+    /// Client addresses are masked to this prefix to pick the owner core, so a persistent
+    /// client network stays on one core. Set by the daemon once for its life
+    /// ([`Snapshot::with_steer_prefix`]): if it moved with live edits, established connections
+    /// would be looked for on another core than the one holding them.
     steer_prefix: u8,
     /// By real-server id: its route and static next-hop MAC, worked out once here so that a
     /// packet to a real server does no route or neighbour search.
@@ -136,13 +137,9 @@ impl Snapshot {
         neighbours.dedup_by_key(|n| n.0);
         let mut steered = vec![false; MAX_SERVICES];
         let mut nat_reals = Vec::new();
-        let mut steer_prefix = 32u8;
         for s in &services {
             let nat = s.dests.iter().any(|d| d.forward == Forward::Nat);
             steered[usize::from(s.id)] = nat || s.persistence > 0;
-            if s.persistence > 0 {
-                steer_prefix = steer_prefix.min(s.persistence_prefix);
-            }
             for d in s.dests.iter().filter(|d| d.forward == Forward::Nat) {
                 nat_reals.push((s.protocol.number(), u32::from(d.addr), d.port));
             }
@@ -160,7 +157,7 @@ impl Snapshot {
         let mut snap = Snapshot {
             steered,
             nat_reals,
-            steer_prefix,
+            steer_prefix: 32,
             svc_by_id,
             dest_loc,
             interfaces,
@@ -211,6 +208,18 @@ impl Snapshot {
     pub fn with_kernel_exception(mut self, on: bool) -> Self {
         self.kernel_exception = on;
         self
+    }
+
+    /// The prefix client addresses are masked to for the owner core (32 by default). The
+    /// daemon fixes it at start; the control plane refuses persistence netmasks coarser than it.
+    pub fn with_steer_prefix(mut self, prefix: u8) -> Self {
+        self.steer_prefix = prefix.min(32);
+        self
+    }
+
+    /// The prefix client addresses are masked to for the owner core.
+    pub fn steer_prefix(&self) -> u8 {
+        self.steer_prefix
     }
 
     /// True when traffic that is not ours goes to the kernel.

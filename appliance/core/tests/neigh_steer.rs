@@ -101,7 +101,7 @@ fn a_persistent_client_network_has_one_owner_core() {
     let mut svc = service(0, Protocol::Tcp, VIP_DR, "rr", &[(RS_DR, 1)], Forward::DirectRoute, 0);
     svc.persistence = 60;
     svc.persistence_prefix = 24;
-    let snap = Arc::new(snapshot_with(vec![svc]));
+    let snap = Arc::new(snapshot_with(vec![svc.clone()]).with_steer_prefix(24));
     for net in 0..50u8 {
         let owners: Vec<u16> = (1..255u8).map(|h| snap.owner(Ipv4Addr::new(198, 51, net, h), 4)).collect();
         assert!(owners.iter().all(|&o| o == owners[0]), "network {net}: {owners:?}");
@@ -114,4 +114,28 @@ fn a_persistent_client_network_has_one_owner_core() {
     let c = (1..255u8).map(|k| Ipv4Addr::new(203, 0, k, 1)).find(|&a| snap.owner(a, 2) == 1).unwrap();
     let syn = PacketBuilder::new(ROUTER_MAC, OUT_MAC, c, VIP_DR).tcp(1, 80, SYN, 1, b"");
     assert_eq!(cores[0].process(NOW, 0, &mut VecFrame::new(&syn)), Verdict::Redirect(1));
+}
+
+/// The owner of a client depends only on the daemon's steering prefix, never on the services of
+/// the live snapshot: turning persistence on or changing its netmask must not re-home
+/// established connections (they would be looked for on a core that does not hold them).
+#[test]
+fn the_owner_core_does_not_move_with_live_persistence_edits() {
+    let plain = service(0, Protocol::Tcp, VIP_NAT, "rr", &[(RS1, 1)], Forward::Nat, 0);
+    let mut persistent = plain.clone();
+    persistent.persistence = 300;
+    persistent.persistence_prefix = 24;
+    let mut coarse = persistent.clone();
+    coarse.persistence_prefix = 16;
+    for prefix in [32, 24] {
+        let snaps: Vec<_> = [&plain, &persistent, &coarse]
+            .iter()
+            .map(|s| snapshot_with(vec![(*s).clone()]).with_steer_prefix(prefix))
+            .collect();
+        for k in 0..=255u8 {
+            let client = Ipv4Addr::new(203, 0, k, 7);
+            let owners: Vec<u16> = snaps.iter().map(|s| s.owner(client, 2)).collect();
+            assert!(owners.iter().all(|&o| o == owners[0]), "prefix /{prefix}, client {client}: {owners:?}");
+        }
+    }
 }

@@ -54,6 +54,7 @@ struct RawDataplane {
     busy_poll: bool,
     conn_capacity: Option<Spanned<usize>>,
     mbufs: Option<Spanned<u32>>,
+    steer_prefix: Option<Spanned<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +188,9 @@ pub struct Config {
     pub conn_capacity: usize,
     /// Mbufs in the pool.
     pub mbufs: u32,
+    /// Client addresses are masked to this prefix to pick a connection's owner core; fixed for
+    /// the daemon's life (see [`Config::steer_prefix`]'s key in the README).
+    pub steer_prefix: u8,
     /// Ports, in order (interface index = position).
     pub ports: Vec<PortConf>,
     /// Control socket path.
@@ -262,6 +266,7 @@ impl Config {
             busy_poll: false,
             conn_capacity: None,
             mbufs: None,
+            steer_prefix: None,
         });
         let lcores = match &dp.lcores {
             Some(l) if l.get_ref().is_empty() => {
@@ -541,6 +546,27 @@ impl Config {
             neighbours.push((ip, mac));
         }
 
+        // The owner core of a connection must not move while it lives, so the prefix is fixed
+        // at start: the file's, else the coarsest persistence netmask configured (32 if none).
+        let steer_prefix = match &dp.steer_prefix {
+            Some(p) => crate::limits::prefix(*p.get_ref())
+                .map_err(|e| cx.err(p.span(), "dataplane.steer_prefix", e.to_string()))?,
+            None => services.iter().filter(|s| s.persistence > 0).map(|s| s.persistence_prefix).min().unwrap_or(32),
+        };
+        if lcores.len() > 1 {
+            if let Some(s) = services.iter().find(|s| s.persistence > 0 && s.persistence_prefix < steer_prefix) {
+                let span = dp.steer_prefix.as_ref().map_or(0..0, |p| p.span());
+                return Err(cx.err(
+                    span,
+                    "dataplane.steer_prefix",
+                    format!(
+                        "{steer_prefix} is finer than service {}'s persistence netmask /{}",
+                        s.name(),
+                        s.persistence_prefix
+                    ),
+                ));
+            }
+        }
         let cfg = Config {
             file: PathBuf::from(file),
             eal_args: dp.eal_args,
@@ -548,6 +574,7 @@ impl Config {
             busy_poll: dp.busy_poll,
             conn_capacity,
             mbufs,
+            steer_prefix,
             ports,
             socket: PathBuf::from(control.socket.unwrap_or_else(|| "/run/rvs/rvs.sock".into())),
             metrics,
@@ -576,8 +603,10 @@ impl Config {
                 mtu: p.mtu,
             })
             .collect();
-        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
-            .map(|s| s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some())))
+        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts).map(|s| {
+            s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
+                .with_steer_prefix(self.steer_prefix)
+        })
     }
 }
 
@@ -689,6 +718,21 @@ port = 53
         assert!(e.to_string().contains("defined twice"), "{e}");
         let broken = GOOD.replace("[timeouts]", "[timeouts");
         assert_eq!(Config::parse("rvs.toml", &broken).unwrap_err().key, "(syntax)");
+    }
+
+    #[test]
+    fn the_steering_prefix_is_fixed_at_start_and_covers_every_persistent_network() {
+        let two = GOOD.replace("lcores = [1]", "lcores = [1, 2]");
+        assert_eq!(Config::parse("rvs.toml", &two).unwrap().steer_prefix, 32, "no persistence: /32");
+        let persistent = two.replace("persistence = 0", "persistence = 300\nnetmask = \"255.255.255.0\"");
+        assert_eq!(Config::parse("rvs.toml", &persistent).unwrap().steer_prefix, 24, "the coarsest netmask");
+        let set = persistent.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 16");
+        assert_eq!(Config::parse("rvs.toml", &set).unwrap().steer_prefix, 16);
+        let too_fine = persistent.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 28");
+        let e = Config::parse("rvs.toml", &too_fine).unwrap_err().to_string();
+        assert!(e.contains("dataplane.steer_prefix") && e.contains("/24"), "{e}");
+        let bad = two.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 33");
+        assert!(Config::parse("rvs.toml", &bad).unwrap_err().to_string().contains("0..=32"));
     }
 
     #[test]

@@ -131,6 +131,9 @@ pub struct State {
     /// Services in order (listing order, as ipvsadm keeps insertion order).
     pub services: Vec<Service>,
     kernel_exception: bool,
+    /// Fixed at start: the owner-core prefix, and whether there is more than one worker.
+    steer_prefix: u8,
+    multi_worker: bool,
     dest_ids: IdPool,
     svc_ids: IdPool,
     /// Deleted services by identity -> id: one re-added within the quarantine gets its id back.
@@ -161,6 +164,8 @@ impl State {
             timeouts: cfg.timeouts,
             services: cfg.services.clone(),
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
+            steer_prefix: cfg.steer_prefix,
+            multi_worker: cfg.lcores.len() > 1,
             dest_ids: IdPool::new(MAX_DESTS, cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id))),
             svc_ids: IdPool::new(MAX_SERVICES, cfg.services.iter().map(|s| s.id)),
             svc_trash: Vec::new(),
@@ -200,8 +205,24 @@ impl State {
                 mtu: p.mtu,
             })
             .collect();
+        if self.multi_worker {
+            // Templates are per core: a persistent client network must map to one owner core.
+            if let Some(s) =
+                self.services.iter().find(|s| s.persistence > 0 && s.persistence_prefix < self.steer_prefix)
+            {
+                return Err(OpError::Invalid {
+                    field: "netmask",
+                    msg: format!(
+                        "/{} for {} is coarser than the workers' steering prefix /{} ([dataplane] steer_prefix, fixed at start)",
+                        s.persistence_prefix,
+                        s.name(),
+                        self.steer_prefix
+                    ),
+                });
+            }
+        }
         Snapshot::new(interfaces, self.effective_services(), self.neighbours.clone(), self.timeouts)
-            .map(|s| s.with_kernel_exception(self.kernel_exception))
+            .map(|s| s.with_kernel_exception(self.kernel_exception).with_steer_prefix(self.steer_prefix))
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }
 
