@@ -11,7 +11,7 @@
 //! and counts it (`ring_full`): no core ever waits for another.
 
 use crate::config::Config;
-use crate::control::server::{self, Control};
+use crate::control::server::{self, Control, Freshness};
 use crate::control::state::State;
 use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
 use crate::stats::{self, Baseline, Report};
@@ -133,21 +133,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                 shared.publish(snap);
                 Ok(())
             }),
-            report: Box::new(|st: &State, base: &Baseline| build_report(cfg, st, &ports, &shared, started, base)),
+            report: Box::new(|st: &State, base: &Baseline, fresh: Freshness| {
+                build_report(cfg, st, &ports, &shared, started, base, fresh)
+            }),
             baseline: Mutex::new(Baseline::default()),
             t0: Instant::now(),
             rates: Mutex::new(Default::default()),
             config_path: cfg.file.clone(),
-            connections: Box::new(|| {
-                let asked = shared.conn_req.fetch_add(1, Ordering::AcqRel) + 1;
-                let deadline = Instant::now() + Duration::from_secs(1);
-                while Instant::now() < deadline
-                    && !shared.conn_lists.iter().all(|l| l.lock().map(|g| g.0 >= asked).unwrap_or(true))
-                {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                shared.conn_lists.iter().filter_map(|l| l.lock().ok().map(|g| g.1.clone())).flatten().collect()
-            }),
+            connections: Box::new(|| shared.listing.collect()),
         };
         let identities: Vec<PortIdentity> =
             cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
@@ -205,7 +198,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                 s.launch(lcores[w], move || worker.run()).with_context(|| format!("launch worker {w}"))?;
             }
             tracing::info!(workers, services = snap.services().len(), "rvsd ready");
-            ready(&(ctl.report)(&*ctl.state.lock().map_err(|_| anyhow!("poisoned"))?, &Baseline::default()));
+            ready(&ctl.fresh_report(&Baseline::default()).map_err(|e| anyhow!(e))?.1);
             tracing::info!(socket = %cfg.socket.display(), "control socket listening");
             std::thread::scope(|ts| {
                 ts.spawn(|| server::serve(&listener, &ctl, &stop));
@@ -230,7 +223,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
         let _ = std::fs::remove_file(&cfg.socket);
         let st = ctl.state.lock().map_err(|_| anyhow!("poisoned"))?;
         let base = ctl.baseline.lock().map_err(|_| anyhow!("poisoned"))?;
-        build_report(cfg, &st, &ports, &shared, started, &base)
+        build_report(cfg, &st, &ports, &shared, started, &base, Freshness::Wait)
     };
     drop(eal);
     Ok(report)
@@ -288,11 +281,13 @@ fn build_report(
     shared: &Shared<'_>,
     started: Instant,
     base: &Baseline,
+    fresh: Freshness,
 ) -> Report {
     // Ask every worker for a fresh report and wait (bounded) for them: listings are current.
     let asked = shared.report_req.fetch_add(1, Ordering::AcqRel) + 1;
     let deadline = Instant::now() + Duration::from_millis(500);
-    while !shared.stop.load(Ordering::Relaxed)
+    while fresh == Freshness::Wait
+        && !shared.stop.load(Ordering::Relaxed)
         && Instant::now() < deadline
         && !shared.reports.iter().all(|r| r.lock().map(|g| g.gen >= asked).unwrap_or(true))
     {

@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod conn_list;
 pub mod control;
 pub mod dataplane;
 pub mod limits;

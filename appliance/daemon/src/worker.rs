@@ -112,29 +112,6 @@ pub struct WorkerReport {
     pub gen: u64,
 }
 
-/// One connection as `ipvsadm -L -c` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ConnInfo {
-    /// tcp or udp.
-    pub protocol: &'static str,
-    /// Client address:port.
-    pub source: String,
-    /// Virtual address:port.
-    #[serde(rename = "virtual")]
-    pub virtual_: String,
-    /// Real server address:port.
-    pub destination: String,
-    /// State as IPVS names it.
-    pub state: &'static str,
-    /// Seconds until it expires without traffic.
-    pub expires_in: u32,
-    /// Which worker holds it.
-    pub core: usize,
-}
-
-/// Most connections one worker lists per request.
-pub const CONN_LIST_MAX: usize = 65_536;
-
 /// Counters of the worker loop itself (beyond the pipeline's verdicts).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IoCounters {
@@ -195,10 +172,8 @@ pub struct Shared<'p> {
     pub snapshot_gen: AtomicU64,
     /// Bumped by the control plane to ask every worker for a fresh report now.
     pub report_req: AtomicU64,
-    /// Bumped by the control plane to ask every worker to list its connections.
-    pub conn_req: AtomicU64,
-    /// Per worker: the request answered and its connections.
-    pub conn_lists: Vec<Mutex<(u64, Vec<ConnInfo>)>>,
+    /// Connection listings (`-L -c`), copied out a chunk per burst boundary.
+    pub listing: crate::conn_list::ConnListing,
 }
 
 impl Shared<'_> {
@@ -219,8 +194,7 @@ impl Shared<'_> {
             snapshot: Mutex::new(snapshot),
             snapshot_gen: AtomicU64::new(0),
             report_req: AtomicU64::new(0),
-            conn_req: AtomicU64::new(0),
-            conn_lists: (0..workers).map(|_| Mutex::new((0, Vec::new()))).collect(),
+            listing: crate::conn_list::ConnListing::new(workers),
         }
     }
 
@@ -347,8 +321,8 @@ struct Loop<'a, 'p, Q: QueuePair<'p>> {
     io: IoCounters,
     /// The last report request answered.
     reported: u64,
-    /// The last connection-list request answered.
-    listed: u64,
+    /// Progress through the current connection listing.
+    listing: crate::conn_list::WorkerListing,
 }
 
 impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
@@ -363,7 +337,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             pending: PendingQueue::new(),
             io: IoCounters::default(),
             reported: 0,
-            listed: 0,
+            listing: Default::default(),
         };
         let mut idle = IdleBackoff::new(!l.w.busy_poll);
         let mut rx = Burst::new();
@@ -416,10 +390,8 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
                 l.w.pipeline.poll_timers(now);
                 last_timers = now;
             }
-            let want = l.w.shared.conn_req.load(Ordering::Acquire);
-            if want != l.listed {
-                l.list_connections(want, now);
-            }
+            let table = l.w.pipeline.connections();
+            l.w.shared.listing.serve(l.w.index, &mut l.listing, table, (now / 1000) as u32);
             let asked = l.w.shared.report_req.load(Ordering::Acquire);
             if now - last_report >= 200 || asked != l.reported {
                 l.report();
@@ -583,31 +555,6 @@ impl<'p, Q: QueuePair<'p>> Loop<'_, 'p, Q> {
         .emit(&mut buf[ETH_LEN..]);
         self.io.arp_requests += 1;
         self.tx(port, m);
-    }
-
-    /// Answers a connection-list request (control path: it allocates, once per request).
-    fn list_connections(&mut self, want: u64, now_ms: u64) {
-        let Ok(mut slot) = self.w.shared.conn_lists[self.w.index].try_lock() else { return };
-        let now = (now_ms / 1000) as u32;
-        let a = |ip: u32, port: u16| format!("{}:{port}", Ipv4Addr::from(ip));
-        slot.1 = self
-            .w
-            .pipeline
-            .connections()
-            .iter()
-            .take(CONN_LIST_MAX)
-            .map(|(_, c)| ConnInfo {
-                protocol: if c.proto == 6 { "tcp" } else { "udp" },
-                source: a(c.caddr, c.cport),
-                virtual_: a(c.vaddr, c.vport),
-                destination: a(c.daddr, c.dport),
-                state: c.state.name(),
-                expires_in: c.expires.saturating_sub(now),
-                core: self.w.index,
-            })
-            .collect();
-        slot.0 = want;
-        self.listed = want;
     }
 
     fn report(&mut self) {

@@ -491,6 +491,23 @@ impl ConnTable {
         self.wheel[slot] = first;
     }
 
+    /// Copies the live connections of slots `from..` into `out`, scanning at most `max_slots`
+    /// slots and never past `out`'s capacity (so it never allocates); returns the slot to go
+    /// on from, or `None` when the table has been walked to its end. For listings taken a
+    /// bounded piece at a time at burst boundaries.
+    pub fn copy_live(&self, from: u32, max_slots: usize, out: &mut Vec<Conn>) -> Option<u32> {
+        let end = (from as usize).saturating_add(max_slots).min(self.entries.len());
+        for i in from as usize..end {
+            if self.live[i] {
+                if out.len() == out.capacity() {
+                    return Some(i as u32);
+                }
+                out.push(self.entries[i]);
+            }
+        }
+        (end < self.entries.len()).then_some(end as u32)
+    }
+
     /// Every live connection, for listings (`ipvsadm -L -c`); control path only.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
         self.entries.iter().enumerate().filter(|(i, _)| self.live[*i]).map(|(i, c)| (i as u32, c))

@@ -120,11 +120,9 @@ pub fn serve(server: &tiny_http::Server, ctl: &Control<'_>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(200)) else { continue };
         let resp = if req.url() == "/metrics" && *req.method() == tiny_http::Method::Get {
-            let body = match ctl.state.lock() {
-                Ok(st) => {
-                    let base = ctl.baseline.lock().map(|b| b.clone()).unwrap_or_else(|_| Baseline::default());
-                    render(&(ctl.report)(&st, &base))
-                }
+            let base = ctl.baseline.lock().map(|b| b.clone()).unwrap_or_else(|_| Baseline::default());
+            let body = match ctl.fresh_report(&base) {
+                Ok((_, r)) => render(&r),
                 Err(_) => return,
             };
             let ct = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/plain; version=0.0.4"[..])

@@ -19,11 +19,21 @@ use crate::limits::{read_line_bounded, LineRead, IDLE, MAX_CLIENTS, MAX_LINE};
 
 /// Publishes a state to the dataplane (snapshot + weights); may refuse it.
 pub type PublishFn<'a> = Box<dyn Fn(&State) -> Result<(), OpError> + Sync + 'a>;
-/// The current statistics of a state, less a baseline.
-pub type ReportFn<'a> = Box<dyn Fn(&State, &Baseline) -> Report + Sync + 'a>;
+/// How current a report must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Ask every worker for a report now and wait (bounded) for them: for listings. Never
+    /// called with the State mutex held.
+    Wait,
+    /// The workers' latest reports (at most ~200 ms old), without waiting.
+    Latest,
+}
 
-/// Lists the connections of every worker.
-pub type ConnFn<'a> = Box<dyn Fn() -> Vec<crate::worker::ConnInfo> + Sync + 'a>;
+/// The current statistics of a state, less a baseline.
+pub type ReportFn<'a> = Box<dyn Fn(&State, &Baseline, Freshness) -> Report + Sync + 'a>;
+
+/// Lists the connections of every worker (copies, collected without holding the State mutex).
+pub type ConnFn<'a> = Box<dyn Fn() -> Result<Vec<crate::conn_list::ConnRecord>, String> + Sync + 'a>;
 
 /// What the server needs from the daemon.
 pub struct Control<'a> {
@@ -56,57 +66,85 @@ fn err(e: impl std::fmt::Display) -> Value {
 }
 
 impl Control<'_> {
-    /// Handles one request line; returns the reply. A refused request changes nothing.
-    pub fn handle(&self, line: &str) -> Value {
+    /// A copy of the live state, taken under the State mutex and released at once, for work
+    /// that waits (reports): no request waits behind a slow listing.
+    pub fn state_copy(&self) -> Result<State, &'static str> {
+        self.state.lock().map(|g| g.clone()).map_err(|_| "state lock poisoned")
+    }
+
+    /// A report with fresh worker figures, taken outside the State mutex.
+    pub fn fresh_report(&self, base: &Baseline) -> Result<(State, Report), &'static str> {
+        let st = self.state_copy()?;
+        let r = (self.report)(&st, base, Freshness::Wait);
+        Ok((st, r))
+    }
+
+    /// Handles one request line; returns the reply line. A refused request changes nothing.
+    pub fn handle(&self, line: &str) -> String {
         let req: Request = match serde_json::from_str(line) {
             Ok(r) => r,
-            Err(e) => return err(format!("bad request: {e}")),
+            Err(e) => return err(format!("bad request: {e}")).to_string(),
         };
+        if let Request::Connections = req {
+            // Serialized straight from the copies: a million connections never become a tree.
+            #[derive(serde::Serialize)]
+            struct Listing<'a> {
+                ok: bool,
+                result: &'a [crate::conn_list::ConnRecord],
+            }
+            return match (self.connections)() {
+                Ok(list) => {
+                    serde_json::to_string(&Listing { ok: true, result: &list }).unwrap_or_else(|e| err(e).to_string())
+                }
+                Err(e) => err(e).to_string(),
+            };
+        }
         match self.run(req) {
-            Ok(v) => json!({ "ok": true, "result": v }),
-            Err(e) => err(e),
+            Ok(v) => json!({ "ok": true, "result": v }).to_string(),
+            Err(e) => err(e).to_string(),
         }
     }
 
     fn run(&self, req: Request) -> Result<Value, Box<dyn std::error::Error>> {
         let now = self.t0.elapsed().as_secs();
-        let mut guard = self.state.lock().map_err(|_| "state lock poisoned")?;
-        let mut next = guard.clone();
-        let before_ids = ids(&next);
-        let mut result = Value::Null;
+        // Reads that wait for the workers work on a copy, outside the State mutex.
         match &req {
             Request::List { service } => {
-                let base = self.baseline.lock().map_err(|_| "lock poisoned")?;
-                let mut r = (self.report)(&guard, &base);
+                let base = self.baseline.lock().map_err(|_| "lock poisoned")?.clone();
+                let (st, mut r) = self.fresh_report(&base)?;
                 if let Ok(e) = self.rates.lock() {
                     e.fill(&mut r);
                 }
                 if let Some(s) = service {
                     let k = s.key()?;
-                    guard.service(&k)?;
+                    st.service(&k)?;
                     r.services
                         .retain(|x| x.vip == k.vip.to_string() && x.port == k.port && x.protocol == proto_name(k));
                 }
                 return Ok(serde_json::to_value(r)?);
             }
-            Request::Connections => {
-                drop(guard);
-                return Ok(serde_json::to_value((self.connections)())?);
-            }
+            Request::Connections => unreachable!("answered by Control::handle"),
             Request::Timeouts => {
-                let t = guard.timeouts;
+                let t = self.state_copy()?.timeouts;
                 return Ok(json!({ "tcp": t.tcp, "tcpfin": t.tcpfin, "udp": t.udp }));
             }
             Request::Zero { service } => {
                 let only = service.as_ref().map(|s| s.key()).transpose()?;
+                let (st, current) = self.fresh_report(&Baseline::default())?;
                 if let Some(k) = &only {
-                    guard.service(k)?;
+                    st.service(k)?;
                 }
-                let mut base = self.baseline.lock().map_err(|_| "lock poisoned")?;
-                let current = (self.report)(&guard, &Baseline::default());
-                base.zero(&guard, &current, only.as_ref());
+                self.baseline.lock().map_err(|_| "lock poisoned")?.zero(&st, &current, only.as_ref());
                 return Ok(Value::Null);
             }
+            _ => {}
+        }
+        let mut guard = self.state.lock().map_err(|_| "state lock poisoned")?;
+        let mut next = guard.clone();
+        let before_ids = ids(&next);
+        let mut result = Value::Null;
+        match &req {
+            Request::List { .. } | Request::Connections | Request::Timeouts | Request::Zero { .. } => {}
             Request::AddService { service, scheduler, persistence, netmask } => {
                 next.add_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?, now)?
             }
@@ -138,7 +176,7 @@ impl Control<'_> {
         // New objects start from zero even when they reuse an id.
         let fresh: Vec<_> = ids(&next).into_iter().filter(|i| !before_ids.contains(i)).collect();
         if !fresh.is_empty() {
-            let current = (self.report)(&next, &Baseline::default());
+            let current = (self.report)(&next, &Baseline::default(), Freshness::Latest);
             self.baseline.lock().map_err(|_| "lock poisoned")?.reset_ids(&next, &current, &fresh);
         }
         *guard = next;
@@ -232,7 +270,7 @@ fn serve_client(stream: UnixStream, ctl: &Control<'_>, stop: &AtomicBool) {
         }
         idle = Instant::now();
         let text = String::from_utf8_lossy(&line);
-        let reply = if text.trim().is_empty() { err("empty request") } else { ctl.handle(text.trim()) };
+        let reply = if text.trim().is_empty() { err("empty request").to_string() } else { ctl.handle(text.trim()) };
         line.clear();
         if writeln!(out, "{reply}").is_err() {
             return;
@@ -246,8 +284,8 @@ pub fn estimate(ctl: &Control<'_>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next {
             next += Duration::from_secs(super::rates::PERIOD_S);
-            let raw = match ctl.state.lock() {
-                Ok(st) => (ctl.report)(&st, &Baseline::default()),
+            let raw = match ctl.fresh_report(&Baseline::default()) {
+                Ok((_, r)) => r,
                 Err(_) => return,
             };
             if let Ok(mut e) = ctl.rates.lock() {
@@ -262,7 +300,7 @@ pub fn estimate(ctl: &Control<'_>, stop: &AtomicBool) {
 pub fn watch_reload(ctl: &Control<'_>, hup: &AtomicBool, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         if hup.swap(false, Ordering::AcqRel) {
-            let reply = ctl.handle(r#"{"op":"reload"}"#);
+            let reply: Value = serde_json::from_str(&ctl.handle(r#"{"op":"reload"}"#)).unwrap_or_default();
             if reply["ok"] == true {
                 tracing::info!(result = %reply["result"], "SIGHUP: configuration reloaded");
             } else {
