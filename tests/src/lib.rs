@@ -328,6 +328,8 @@ impl Lab {
         let mut text = toml.to_owned();
         if !text.contains("[control]") {
             text += &format!("\n[control]\nsocket = \"{}\"\n", socket.display());
+        } else if !text.contains("socket =") {
+            text = text.replacen("[control]\n", &format!("[control]\nsocket = \"{}\"\n", socket.display()), 1);
         }
         std::fs::write(&path, text)?;
         self.files.push(path.clone());

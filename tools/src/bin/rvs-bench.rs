@@ -28,7 +28,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Large tables (connections, indexes) on transparent huge pages.
 #[global_allocator]
@@ -114,6 +114,10 @@ struct Args {
     /// Append each run's figures as a JSON line to this file (for plots).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// While measuring, list every worker's connections again and again from the control
+    /// thread, as `rvsadm -L -c` does (the loop's latency then shows what listings cost it).
+    #[arg(long)]
+    listing: bool,
 }
 
 const OUT_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
@@ -226,6 +230,9 @@ struct Figures {
     conn_entry_bytes: usize,
     table_bytes_per_conn: f64,
     drops: u64,
+    /// Whole connection listings (`--listing`) completed during the run, and connections each.
+    listings: u32,
+    listed_conns: usize,
 }
 
 /// Per worker: its pipeline (connections established) and the traffic of its two ports.
@@ -338,6 +345,7 @@ fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpe
     let measure_from = rdtsc() + (WARM.as_secs_f64() * hz as f64) as u64;
     let slice_cycles = (args.seconds * hz as f64 / SLICES as f64) as u64;
     let outs: Vec<_> = (0..spec.cores).map(|_| Arc::new(Mutex::new(Vec::<QueueStats>::new()))).collect();
+    let mut listed = (0u32, 0usize);
     let (launched, results) = eal.scope(|s| -> Result<()> {
         for (w, prep) in prepared.into_iter().enumerate() {
             let Prepared { pipeline, traffic: [client, replies], .. } = prep;
@@ -361,7 +369,19 @@ fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpe
                 bail!("launch worker {w}: {e}");
             }
         }
-        std::thread::sleep(WARM + Duration::from_secs_f64(args.seconds));
+        let deadline = Instant::now() + WARM + Duration::from_secs_f64(args.seconds);
+        while args.listing && Instant::now() < deadline {
+            match shared.listing.collect() {
+                Ok(list) => {
+                    listed = (listed.0 + 1, list.len());
+                }
+                Err(e) => {
+                    shared.stop.store(true, Ordering::SeqCst);
+                    bail!("listing: {e}");
+                }
+            }
+        }
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
         shared.stop.store(true, Ordering::SeqCst);
         Ok(())
     });
@@ -443,6 +463,8 @@ fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], spec: &RunSpe
         conn_entry_bytes: std::mem::size_of::<Conn>(),
         table_bytes_per_conn: table_bytes as f64 / capacity as f64,
         drops,
+        listings: listed.0,
+        listed_conns: listed.1,
     })
 }
 
@@ -544,6 +566,15 @@ fn section(args: &Args, machine: &str, rows: &[Figures]) -> String {
             f.table_bytes_per_conn,
             f.drops
         );
+    }
+    if rows.iter().any(|f| f.listings > 0) {
+        for f in rows.iter().filter(|f| f.listings > 0) {
+            let _ = writeln!(
+                s,
+                "\n{} {} flows: {} whole `-L -c` listings of {} connections ran on the control thread during the run.",
+                f.mode, f.flows, f.listings, f.listed_conns
+            );
+        }
     }
     let _ = writeln!(s, "<!-- END {} -->", args.section);
     s
