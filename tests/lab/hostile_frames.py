@@ -11,6 +11,8 @@ import struct
 import sys
 import time
 
+from labnet import checksum
+
 iface, dst_mac, src_ip, vip = sys.argv[1:5]
 count, seconds = int(sys.argv[5]), float(sys.argv[6])
 rng = random.Random(20261129)
@@ -19,15 +21,6 @@ sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 sock.bind((iface, 0))
 src = sock.getsockname()[4][:6]
 SRC, VIP = socket.inet_aton(src_ip), socket.inet_aton(vip)
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
 
 
 def eth(payload, ethertype=0x0800):
@@ -39,7 +32,7 @@ def ip(proto, l4, ihl=5, total=None, frag=0, good_csum=True, options=b"", versio
     total = 20 + len(options) + len(l4) if total is None else total
     h = struct.pack("!BBHHHBBH4s4s", version << 4 | (ihl & 0xF), 0, total & 0xFFFF, rng.getrandbits(16), frag, 64, proto, 0, SRC, VIP)
     h += options
-    c = csum(h) if good_csum else rng.getrandbits(16)
+    c = checksum(h) if good_csum else rng.getrandbits(16)
     h = h[:10] + struct.pack("!H", c) + h[12:]
     return h + l4
 

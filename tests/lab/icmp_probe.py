@@ -19,6 +19,8 @@ import struct
 import sys
 import time
 
+from labnet import checksum
+
 IP_MTU = 14
 
 
@@ -51,15 +53,6 @@ def tcp_mtu(vip, port):
             break
         time.sleep(0.2)
     print(f"mtu {mtu}", flush=True)
-
-
-def checksum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
 
 
 def frag_needed(iface, client, port, mtu):

@@ -621,7 +621,7 @@ pub mod conf {
 
 /// Topologies more than one lab test uses.
 pub mod topo {
-    use super::{http, Lab, Ns};
+    use super::{http, Lab, Ns, Switch};
 
     /// The NAT lab: a client (198.18.0.2, default route via the director's 198.18.0.1) on veth
     /// `p0` of the director's namespace; the director's `p1` on a switch with real servers rs1
@@ -637,6 +637,16 @@ pub mod topo {
         pub servers: Vec<(Ns, String, usize)>,
     }
 
+    /// A real server `name` at `addr` (/24) on switch `sw`, routing through the director's
+    /// `gateway` (NAT replies must cross it).
+    pub fn real_server(lab: &mut Lab, sw: &mut Switch, name: &str, addr: &str, gateway: &str) -> anyhow::Result<Ns> {
+        let rs = lab.host(name)?;
+        lab.plug(sw, &rs, "eth0")?;
+        rs.addr("eth0", &format!("{addr}/24"))?;
+        rs.route(&["default", "via", gateway])?;
+        Ok(rs)
+    }
+
     /// Builds [`NatPair`] in `lab`.
     pub fn nat_pair(lab: &mut Lab, big: usize) -> anyhow::Result<NatPair> {
         let client = lab.host("c")?;
@@ -648,11 +658,8 @@ pub mod topo {
         client.route(&["default", "via", "198.18.0.1"])?;
         let mut servers = Vec::new();
         for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-            let rs = lab.host(name)?;
-            lab.plug(&mut sw, &rs, "eth0")?;
             let a = format!("198.19.0.{}", 11 + i);
-            rs.addr("eth0", &format!("{a}/24"))?;
-            rs.route(&["default", "via", "198.19.0.1"])?;
+            let rs = real_server(lab, &mut sw, name, &a, "198.19.0.1")?;
             let h = http::serve(lab, &rs, name, &a, 80, big)?;
             servers.push((rs, a, h));
         }

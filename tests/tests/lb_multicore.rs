@@ -3,7 +3,7 @@
 //! (RIP -> CIP) often lands on the other worker than its request (CIP -> VIP): it must be handed
 //! to the owning core through the ring, and every request must still succeed.
 
-use rvs_lab::{conf, http, require_lab, Lab};
+use rvs_lab::{conf, http, require_lab, topo, Lab};
 use std::time::Duration;
 
 #[test]
@@ -25,11 +25,8 @@ fn two_workers_nat_under_parallel_load_with_replies_crossing_cores() {
         clients.push(c);
     }
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
-        lab.plug(&mut inside, &rs, "eth0").unwrap();
         let a = format!("198.19.0.{}", 11 + i);
-        rs.addr("eth0", &format!("{a}/24")).unwrap();
-        rs.route(&["default", "via", "198.19.0.1"]).unwrap();
+        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
         http::serve(&mut lab, &rs, name, &a, 80, 0).unwrap();
     }
     let config = conf::dataplane(&[0, 1])

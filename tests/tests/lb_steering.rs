@@ -9,7 +9,7 @@
 //! working, answered by the same real server.
 
 use rvs_lab::admin::{ok, rvsadm};
-use rvs_lab::{conf, lab_scripts, require_lab, Lab};
+use rvs_lab::{conf, lab_scripts, require_lab, topo, Lab};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -30,11 +30,8 @@ fn persistence_edits_on_two_workers_keep_every_held_nat_connection() {
     }
     let echo = lab_scripts().join("tcp_echo.py");
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
-        lab.plug(&mut inside, &rs, "eth0").unwrap();
         let a = format!("198.19.0.{}", 11 + i);
-        rs.addr("eth0", &format!("{a}/24")).unwrap();
-        rs.route(&["default", "via", "198.19.0.1"]).unwrap();
+        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
         let h = lab.spawn(&rs, "python3", &["-u", echo.to_str().unwrap(), name, &a, "7"]).unwrap();
         lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
     }
