@@ -29,6 +29,9 @@ run --section rvs_bench --modes dr,tun,nat-in,nat-out,nat --sizes 64,imix --flow
 run --section rvs_bench_newconn --modes dr,tun,nat-in --syn-percent 100 --flows 1000 --seconds 1
 run --section rvs_bench_scale --modes dr,nat-in --flows 1000,100000,1000000,10000000 --seconds 2
 run --section rvs_bench_cores --modes dr,nat --cores 1,2 --flows 1000,1000000 --seconds 2
+# The loop's latency while the control thread lists 1 M connections (rvsadm -L -c), and without.
+run --section rvs_bench_listing_idle --modes dr --flows 1000000 --seconds 4
+run --section rvs_bench_listing --modes dr --flows 1000000 --seconds 4 --listing
 
 # Instructions per packet under callgrind (repeatable where timings are not).
 cargo build --release -q -p rvs-core --example ipp
