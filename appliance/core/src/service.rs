@@ -32,12 +32,42 @@ impl Protocol {
         }
     }
 
-    /// From an IP protocol number.
-    pub fn from_number(n: u8) -> Option<Self> {
-        match n {
-            6 => Some(Protocol::Tcp),
-            17 => Some(Protocol::Udp),
-            _ => None,
+    /// The name rvs.toml, the control socket and listings use: `tcp` or `udp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// The name of an IP protocol number as listings show it (`tcp`, `udp`; else `ip`).
+    pub fn name_of(number: u8) -> &'static str {
+        match number {
+            crate::wire::ipv4::protocol::TCP => "tcp",
+            crate::wire::ipv4::protocol::UDP => "udp",
+            _ => "ip",
+        }
+    }
+}
+
+/// A word that names no protocol or forwarding method; says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected {1}")]
+pub struct UnknownName(pub String, pub &'static str);
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        match s {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            other => Err(UnknownName(other.to_owned(), "tcp or udp")),
         }
     }
 }
@@ -51,6 +81,35 @@ pub enum Forward {
     Tunnel,
     /// Direct routing: rewrite the destination MAC only; it replies directly.
     DirectRoute,
+}
+
+impl Forward {
+    /// The name rvs.toml, the control socket and listings use: `nat`, `dr` or `tun`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forward::Nat => "nat",
+            Forward::DirectRoute => "dr",
+            Forward::Tunnel => "tun",
+        }
+    }
+}
+
+impl std::fmt::Display for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Forward {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        match s {
+            "nat" => Ok(Forward::Nat),
+            "dr" => Ok(Forward::DirectRoute),
+            "tun" => Ok(Forward::Tunnel),
+            other => Err(UnknownName(other.to_owned(), "nat, dr or tun")),
+        }
+    }
 }
 
 /// A real server of one service.
@@ -192,10 +251,6 @@ pub enum ConfigError {
 impl Service {
     /// `tcp 198.18.0.100:80` style name for messages and listings.
     pub fn name(&self) -> String {
-        let p = match self.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        format!("{p} {}:{}", self.vip, self.port)
+        format!("{} {}:{}", self.protocol, self.vip, self.port)
     }
 }

@@ -405,13 +405,8 @@ impl Config {
         let mut next_dest = 0u16;
         for (si, s) in raw.service.iter().enumerate() {
             let key = |k: &str| format!("service[{si}].{k}");
-            let protocol = match s.protocol.get_ref().as_str() {
-                "tcp" => Protocol::Tcp,
-                "udp" => Protocol::Udp,
-                other => {
-                    return Err(cx.err(s.protocol.span(), key("protocol"), format!("{other:?}: expected tcp or udp")))
-                }
-            };
+            let protocol: Protocol =
+                s.protocol.get_ref().parse().map_err(|e| cx.err(s.protocol.span(), key("protocol"), format!("{e}")))?;
             let vip = cx.ip(&s.vip, &key("vip"))?;
             if *s.port.get_ref() == 0 {
                 return Err(cx.err(s.port.span(), key("port"), "port 0 is not supported"));
@@ -434,14 +429,9 @@ impl Config {
             for (ri, r) in s.real.iter().enumerate() {
                 let rkey = |k: &str| format!("service[{si}].real[{ri}].{k}");
                 let addr = cx.ip(&r.address, &rkey("address"))?;
-                let forward = match r.forward.as_ref().map(|f| f.get_ref().as_str()) {
-                    None | Some("dr") => Forward::DirectRoute,
-                    Some("nat") => Forward::Nat,
-                    Some("tun") => Forward::Tunnel,
-                    Some(other) => {
-                        let span = r.forward.as_ref().map_or(0..0, |f| f.span());
-                        return Err(cx.err(span, rkey("forward"), format!("{other:?}: expected nat, dr or tun")));
-                    }
+                let forward = match &r.forward {
+                    None => Forward::DirectRoute,
+                    Some(f) => f.get_ref().parse().map_err(|e| cx.err(f.span(), rkey("forward"), format!("{e}")))?,
                 };
                 let port = r.port.unwrap_or(*s.port.get_ref());
                 if forward != Forward::Nat && port != *s.port.get_ref() {

@@ -138,7 +138,7 @@ impl serde::Serialize for ConnRecord {
         let c = &self.conn;
         let a = |ip: u32, port: u16| format!("{}:{port}", Ipv4Addr::from(ip));
         let mut m = s.serialize_map(Some(7))?;
-        m.serialize_entry("protocol", if c.proto == 6 { "tcp" } else { "udp" })?;
+        m.serialize_entry("protocol", rvs_core::service::Protocol::name_of(c.proto))?;
         m.serialize_entry("source", &a(c.caddr, c.cport))?;
         m.serialize_entry("virtual", &a(c.vaddr, c.vport))?;
         m.serialize_entry("destination", &a(c.daddr, c.dport))?;

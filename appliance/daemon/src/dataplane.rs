@@ -189,7 +189,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                     index: w,
                     queues,
                     exceptions,
-                    pipeline: Pipeline::with_shared(pcfg, Arc::clone(&snap), core_shared.clone(), 1_000_000),
+                    pipeline: Pipeline::with_shared(
+                        pcfg,
+                        Arc::clone(&snap),
+                        core_shared.clone(),
+                        rvs_core::pipeline::CLOCK_EPOCH_MS,
+                    ),
                     pool: &pool,
                     shared: &shared,
                     ports: identities.clone(),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod conn_list;
 pub mod control;
 pub mod dataplane;
+pub mod hugepage_alloc;
 pub mod limits;
 pub mod port;
 pub mod stats;

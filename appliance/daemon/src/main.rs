@@ -22,7 +22,7 @@ struct Args {
 
 /// Large tables (connections, indexes) on transparent huge pages.
 #[global_allocator]
-static ALLOC: rvsd::port::dpdk::HugePageAlloc = rvsd::port::dpdk::HugePageAlloc;
+static ALLOC: rvsd::hugepage_alloc::HugePageAlloc = rvsd::hugepage_alloc::HugePageAlloc;
 
 fn main() {
     if let Err(e) = run() {

@@ -6,7 +6,7 @@ use crate::control::state::{State, SvcKey};
 use crate::port::dpdk::PortStats;
 use crate::worker::{IoCounters, WorkerReport};
 use rvs_core::pipeline::Stats;
-use rvs_core::service::{Forward, Service};
+use rvs_core::service::Service;
 use rvs_core::{Counters, DropReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -219,10 +219,7 @@ impl Report {
                 }
                 let st = minus(st, base.svc.get(&s.id));
                 ServiceReport {
-                    protocol: match s.protocol {
-                        rvs_core::service::Protocol::Tcp => "tcp",
-                        rvs_core::service::Protocol::Udp => "udp",
-                    },
+                    protocol: s.protocol.as_str(),
                     vip: s.vip.to_string(),
                     port: s.port,
                     scheduler: s.scheduler.clone(),
@@ -251,11 +248,7 @@ impl Report {
                             RealReport {
                                 address: d.addr.to_string(),
                                 port: d.port,
-                                forward: match d.forward {
-                                    Forward::Nat => "nat",
-                                    Forward::DirectRoute => "dr",
-                                    Forward::Tunnel => "tun",
-                                },
+                                forward: d.forward.as_str(),
                                 weight: if health(d.id) == Some(false) { 0 } else { d.weight },
                                 configured_weight: d.weight,
                                 health: match health(d.id) {

@@ -343,7 +343,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
         let mut rx = Burst::new();
         let (mut last_timers, mut last_report) = (0u64, 0u64);
         let mut snap_gen = 0u64;
-        let base_ms = 1_000_000u64; // the pipeline's clock starts here (see dataplane)
+        let base_ms = rvs_core::pipeline::CLOCK_EPOCH_MS;
         while !l.w.shared.stop.load(Ordering::Relaxed) {
             let now = base_ms + clock.elapsed().as_millis() as u64;
             let mut got = 0;

@@ -14,7 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use rvs_core::conn::Conn;
-use rvs_core::pipeline::PipelineConfig;
+use rvs_core::pipeline::{PipelineConfig, CLOCK_EPOCH_MS};
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts};
 use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::tcp::flags::{ACK, SYN};
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 /// Large tables (connections, indexes) on transparent huge pages.
 #[global_allocator]
-static ALLOC: rvsd::port::dpdk::HugePageAlloc = rvsd::port::dpdk::HugePageAlloc;
+static ALLOC: rvsd::hugepage_alloc::HugePageAlloc = rvsd::hugepage_alloc::HugePageAlloc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -259,7 +259,7 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
         cores,
         ..PipelineConfig::default()
     };
-    let mut p = Pipeline::new(cfg, Arc::clone(snap), 1_000_000);
+    let mut p = Pipeline::new(cfg, Arc::clone(snap), CLOCK_EPOCH_MS);
     let vip = mode.vip();
     let c = PacketBuilder::new(ROUTER, OUT_MAC, Ipv4Addr::from(CLIENTS), vip);
     let syn_t = Template::new(&c.tcp(1024, 80, SYN, 1, b""), 60, true);
@@ -273,7 +273,7 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
     let mut buf = vec![0u8; 64];
     let mut send = |p: &mut Pipeline, t: &Template, ip: u32, port: u16, on: u16| -> Verdict {
         t.fill(&mut buf, ip, port);
-        p.process(1_000_000, on, &mut VecFrame::new(&buf[..t.len()]))
+        p.process(CLOCK_EPOCH_MS, on, &mut VecFrame::new(&buf[..t.len()]))
     };
     for f in 0..flows.len {
         let (ip, port) = flows.flow(f);

@@ -125,11 +125,7 @@ fn bad(field: &'static str, msg: impl Into<String>) -> BadRequest {
 impl SvcSpec {
     /// The service key.
     pub fn key(&self) -> Result<SvcKey, BadRequest> {
-        let protocol = match self.protocol.as_str() {
-            "tcp" => Protocol::Tcp,
-            "udp" => Protocol::Udp,
-            p => return Err(bad("service.protocol", format!("{p:?}: expected tcp or udp"))),
-        };
+        let protocol: Protocol = self.protocol.parse().map_err(|e| bad("service.protocol", format!("{e}")))?;
         let (vip, port) = parse_addr_port(&self.address, "service.address")?;
         let port = port.ok_or_else(|| bad("service.address", format!("{:?}: expected VIP:PORT", self.address)))?;
         Ok(SvcKey { protocol, vip, port })
@@ -170,12 +166,7 @@ pub fn svc_opts(
 
 /// Real-server options from a request.
 pub fn real_opts(forward: &Option<String>, weight: Option<u32>) -> Result<RealOpts, BadRequest> {
-    let forward = match forward.as_deref() {
-        None => None,
-        Some("nat") => Some(Forward::Nat),
-        Some("dr") => Some(Forward::DirectRoute),
-        Some("tun") => Some(Forward::Tunnel),
-        Some(f) => return Err(bad("forward", format!("{f:?}: expected nat, dr or tun"))),
-    };
+    let forward =
+        forward.as_deref().map(str::parse::<Forward>).transpose().map_err(|e| bad("forward", e.to_string()))?;
     Ok(RealOpts { forward, weight })
 }

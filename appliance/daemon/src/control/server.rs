@@ -118,8 +118,9 @@ impl Control<'_> {
                 if let Some(s) = service {
                     let k = s.key()?;
                     st.service(&k)?;
-                    r.services
-                        .retain(|x| x.vip == k.vip.to_string() && x.port == k.port && x.protocol == proto_name(k));
+                    r.services.retain(|x| {
+                        x.vip == k.vip.to_string() && x.port == k.port && x.protocol == k.protocol.as_str()
+                    });
                 }
                 return Ok(serde_json::to_value(r)?);
             }
@@ -190,14 +191,6 @@ fn ids(s: &State) -> Vec<(u16, Option<u16>)> {
         .iter()
         .flat_map(|v| std::iter::once((v.id, None)).chain(v.dests.iter().map(move |d| (v.id, Some(d.id)))))
         .collect()
-}
-
-fn proto_name(k: super::state::SvcKey) -> &'static str {
-    if k.protocol == rvs_core::service::Protocol::Tcp {
-        "tcp"
-    } else {
-        "udp"
-    }
 }
 
 /// Binds the control socket at `path` (creating its directory, replacing a stale socket),

@@ -49,7 +49,7 @@ pub struct SvcKey {
 
 impl std::fmt::Display for SvcKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = if self.protocol == Protocol::Tcp { "tcp" } else { "udp" };
+        let p = self.protocol;
         write!(f, "{p} {}:{}", self.vip, self.port)
     }
 }

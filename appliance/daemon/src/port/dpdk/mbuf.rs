@@ -53,24 +53,6 @@ impl Mbuf<'_> {
         unsafe { dpdk_sys::rvs_pktmbuf_linearize(self.ptr.as_ptr()) == 0 }
     }
 
-    /// The port the packet arrived on (as set by the PMD).
-    pub fn port(&self) -> u16 {
-        // SAFETY: self.ptr is a valid mbuf.
-        unsafe { dpdk_sys::rvs_pktmbuf_port(self.ptr.as_ptr()) }
-    }
-
-    /// The NIC's RSS hash of the packet (0 where the PMD gives none).
-    pub fn rss_hash(&self) -> u32 {
-        // SAFETY: self.ptr is a valid mbuf.
-        unsafe { dpdk_sys::rvs_pktmbuf_rss_hash(self.ptr.as_ptr()) }
-    }
-
-    /// Room left at the end of the first segment.
-    pub fn tailroom(&self) -> usize {
-        // SAFETY: self.ptr is a valid mbuf.
-        usize::from(unsafe { dpdk_sys::rvs_pktmbuf_tailroom(self.ptr.as_ptr()) })
-    }
-
     /// Grows the packet at the end by `len` bytes; the new bytes are returned for writing.
     pub fn append(&mut self, len: usize) -> Option<&mut [u8]> {
         let l = u16::try_from(len).ok()?;

@@ -9,14 +9,12 @@
 
 mod burst;
 mod eal;
-mod hugealloc;
 mod mbuf;
 mod mempool;
 mod port;
 
 pub use burst::{Burst, BURST_SIZE};
 pub use eal::Eal;
-pub use hugealloc::HugePageAlloc;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortConfig, PortStats, Queue};

@@ -7,6 +7,10 @@
 //! to 2 MiB and advised `MADV_HUGEPAGE` before it is first touched, and the kernel backs it
 //! with transparent huge pages (Linux's default THP mode, `madvise`, honours exactly this).
 //! Smaller allocations go to the system allocator unchanged.
+//!
+//! Inside the unsafe fence (with `dpdk-sys` and `port::dpdk`): a global allocator is `unsafe`
+//! by its trait, and `madvise` is a system call on raw memory.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
