@@ -55,7 +55,7 @@ impl Flows {
 
 /// A frame to replay, with where the flow's client address and port go.
 #[derive(Debug, Clone)]
-pub struct Template {
+pub struct FrameTemplate {
     bytes: Vec<u8>,
     /// Frame length (bytes past the template's header are left as the buffer has them: only
     /// headers matter to a layer-4 balancer, and a NIC's DMA would fill them at no CPU cost).
@@ -81,7 +81,7 @@ const UDP_CSUM: usize = 40;
 /// Bytes copied into each mbuf: Ethernet, IPv4 and TCP headers (and a 64-byte frame's all).
 const HEADER: usize = 60;
 
-impl Template {
+impl FrameTemplate {
     /// A template from a built TCP or UDP frame (no VLAN, no IP options) of `len` bytes on the
     /// wire (without FCS); the client is its source (`client_is_src`) or its destination
     /// (replies).
@@ -94,7 +94,7 @@ impl Template {
             17 => Some(UDP_CSUM),
             _ => Some(TCP_CSUM),
         };
-        Template {
+        FrameTemplate {
             bytes: frame[..h].to_vec(),
             len: len.max(h),
             ip_at,
@@ -141,13 +141,13 @@ pub struct Traffic {
     pub flows: Arc<Flows>,
     /// Per flow: which template set (real server) its frames use; empty = set 0 for all.
     pub flow_set: Arc<Vec<u8>>,
-    /// Template sets (one per real server for replies, one for client frames); within a set,
+    /// FrameTemplate sets (one per real server for replies, one for client frames); within a set,
     /// one template per frame size, cycled through in order (the size mix).
-    pub sets: Vec<Vec<Template>>,
+    pub sets: Vec<Vec<FrameTemplate>>,
     /// Per cent of frames that are SYNs of new flows (0..=100).
     pub syn_percent: u32,
     /// The SYN template (client side).
-    pub syn: Option<Template>,
+    pub syn: Option<FrameTemplate>,
     /// New flows, used in order for SYNs.
     pub new_flows: Arc<Flows>,
 }
@@ -371,7 +371,7 @@ mod tests {
         use rvs_core::wire::Mac;
         use std::net::Ipv4Addr;
         let b = PacketBuilder::new(Mac([2; 6]), Mac([4; 6]), Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 1, 1));
-        let t = Template::new(&b.tcp(1000, 80, ACK, 7, &[0; 6]), 60, true);
+        let t = FrameTemplate::new(&b.tcp(1000, 80, ACK, 7, &[0; 6]), 60, true);
         let mut buf = vec![0u8; t.len()];
         t.fill(&mut buf, u32::from(Ipv4Addr::new(100, 64, 3, 9)), 4321);
         let want =
@@ -379,7 +379,7 @@ mod tests {
                 .tcp(4321, 80, ACK, 7, &[0; 6]);
         assert_eq!(buf, want, "patched frame equals one built for that flow");
         for csum in [true, false] {
-            let u = Template::new(&b.udp(1000, 53, &[1; 18], csum), 60, true);
+            let u = FrameTemplate::new(&b.udp(1000, 53, &[1; 18], csum), 60, true);
             let mut buf = vec![0u8; u.len()];
             u.fill(&mut buf, u32::from(Ipv4Addr::new(100, 64, 3, 9)), 4321);
             let want =

@@ -31,7 +31,7 @@
 //! all connections of a client network for a persistent service to one core.
 
 use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, NIL};
-use crate::conn::{next_tcp_state, Conn, ConnTable, Direction, State};
+use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
 use crate::frame::Frame;
 use crate::neigh::{Learned, NeighbourTable};
 use crate::sched::table::FixedMap;
@@ -88,7 +88,7 @@ impl Default for PipelineConfig {
     }
 }
 
-/// State the workers share, written by the control plane: weights and neighbours.
+/// ConnState the workers share, written by the control plane: weights and neighbours.
 #[derive(Debug, Clone, Default)]
 pub struct Shared {
     /// Real-server weights.
@@ -102,7 +102,7 @@ pub const LEARN_MAX: usize = 64;
 
 /// A persistence template: the real server a client network is pinned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Template {
+pub struct PersistTemplate {
     /// Real server id.
     pub dest: u16,
     /// Connections placed by it that are still alive.
@@ -144,14 +144,14 @@ impl Stats {
 
 /// Per-core mutable state, apart from the snapshot (so both can be borrowed at once).
 #[derive(Debug)]
-struct Core {
+struct PerCore {
     conns: ConnTable,
     counters: Counters,
     loads: Vec<Load>,
     dest_stats: Vec<Stats>,
     svc_stats: Vec<Stats>,
     scheds: Vec<Option<Box<dyn Scheduler>>>,
-    templates: FixedMap<Template>,
+    templates: FixedMap<PersistTemplate>,
     /// Weights by real-server id, copied from the store.
     weights: Vec<u32>,
     store: Arc<WeightStore>,
@@ -169,7 +169,7 @@ struct Core {
 #[derive(Debug)]
 pub struct Pipeline {
     snap: Arc<Snapshot>,
-    core: Core,
+    core: PerCore,
 }
 
 #[inline]
@@ -188,7 +188,7 @@ impl Pipeline {
 
     /// A pipeline on `snap` reading weights and neighbours from `shared`.
     pub fn with_shared(cfg: PipelineConfig, snap: Arc<Snapshot>, shared: Shared, now_ms: u64) -> Self {
-        let mut core = Core {
+        let mut core = PerCore {
             conns: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
             counters: Counters::default(),
             loads: vec![Load::default(); MAX_DESTS],
@@ -295,11 +295,11 @@ impl Pipeline {
             self.core.rebuild_schedulers(&self.snap, None);
         }
         let snap = &self.snap;
-        let Core { conns, loads, counters, expire_budget, scheds, weights, templates, .. } = &mut self.core;
+        let PerCore { conns, loads, counters, expire_budget, scheds, weights, templates, .. } = &mut self.core;
         let n = conns.expire(now, *expire_budget, |c| {
-            Core::release_load(snap, scheds, weights, loads, c);
+            PerCore::release_load(snap, scheds, weights, loads, c);
             if c.flags & F_PERSIST != 0 {
-                Core::unpin(snap, templates, c, now);
+                PerCore::unpin(snap, templates, c, now);
             }
         });
         counters.expired_conns += n as u64;
@@ -332,7 +332,7 @@ impl Pipeline {
     }
 
     /// This core's persistence templates: ((service id << 32) | client network, template).
-    pub fn templates(&self) -> impl Iterator<Item = (u64, &Template)> {
+    pub fn templates(&self) -> impl Iterator<Item = (u64, &PersistTemplate)> {
         self.core.templates.iter()
     }
 
@@ -393,7 +393,7 @@ fn ip_error(e: WireError) -> DropReason {
     }
 }
 
-impl Core {
+impl PerCore {
     /// Copies the weights from the store if they changed; true if they did.
     fn sync_weights(&mut self) -> bool {
         match self.store.copy_if_newer(self.weights_gen, &mut self.weights) {
@@ -474,7 +474,7 @@ impl Core {
 
     /// A connection placed by a template ended: the template counts one fewer, and lives the
     /// persistence timeout after the last one.
-    fn unpin(snap: &Snapshot, templates: &mut FixedMap<Template>, c: &Conn, now: u32) {
+    fn unpin(snap: &Snapshot, templates: &mut FixedMap<PersistTemplate>, c: &Conn, now: u32) {
         let Some(svc) = snap.service_by_id(c.svc) else { return };
         if let Some(t) = templates.get_mut(template_key(svc, c.caddr)) {
             t.n_control = t.n_control.saturating_sub(1);
@@ -511,7 +511,8 @@ impl Core {
         let i = sched.pick(&view, flow, now).ok_or(DropReason::NoDest)?;
         let mut pinned = false;
         if svc.persistence > 0 {
-            let t = Template { dest: svc.dests[i].id, n_control: 1, expires: now.saturating_add(svc.persistence) };
+            let t =
+                PersistTemplate { dest: svc.dests[i].id, n_control: 1, expires: now.saturating_add(svc.persistence) };
             pinned = self.templates.insert(template_key(svc, caddr), t);
             if !pinned {
                 self.counters.template_full += 1;
@@ -636,7 +637,7 @@ impl Core {
         if let Some(idx) = self.conns.lookup_client(ip.proto, src, sport, dst, dport) {
             if ip.proto == protocol::TCP
                 && tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
-                && self.conns.get(idx).state == State::TimeWait
+                && self.conns.get(idx).state == ConnState::TimeWait
             {
                 if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
                     return Verdict::Drop(r);
@@ -699,7 +700,7 @@ impl Core {
             svc.id,
             dest.id,
         );
-        c.state = if ip.proto == protocol::UDP { State::Udp } else { State::None };
+        c.state = if ip.proto == protocol::UDP { ConnState::Udp } else { ConnState::None };
         c.expires = now + 2;
         if pinned {
             c.flags |= F_PERSIST;
@@ -759,12 +760,12 @@ impl Core {
     }
 
     /// Moves a connection to `new` state, keeping active/inactive counts and its timer right.
-    fn set_state(&mut self, snap: &Snapshot, idx: u32, new: State, now: u32) {
+    fn set_state(&mut self, snap: &Snapshot, idx: u32, new: ConnState, now: u32) {
         let c = self.conns.get_mut(idx);
         if c.state != new {
             c.state = new;
             let was_active = c.flags & F_INACTIVE == 0;
-            let is_active = new == State::Established;
+            let is_active = new == ConnState::Established;
             let l = &mut self.loads[usize::from(c.dest)];
             if was_active && !is_active {
                 c.flags |= F_INACTIVE;
@@ -799,7 +800,7 @@ impl Core {
             let dir = if c.flags & F_NO_OUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
             next_tcp_state(c.state, dir, tcp_flags)
         } else {
-            State::Udp
+            ConnState::Udp
         };
         self.set_state(snap, idx, new, now);
         self.account_in(idx, ip.len());
@@ -840,7 +841,7 @@ impl Core {
     ) -> Verdict {
         let rip = Ipv4Addr::from(c.daddr);
         // The snapshot's precomputed hop; a real server no longer in it (draining) is routed.
-        let (rt, known) = match snap.dest_hop(c.dest, c.daddr) {
+        let (rt, known) = match snap.real_server_route(c.dest, c.daddr) {
             Some(h) => (h.route, h.mac.or_else(|| self.neigh.lookup(h.route.next_hop))),
             None => {
                 let Some(rt) = snap.route(rip) else { return Verdict::Drop(DropReason::NoRoute) };
@@ -931,8 +932,11 @@ impl Core {
             c.flags &= !F_NO_OUTPUT;
             *c
         };
-        let new =
-            if ip.proto == protocol::TCP { next_tcp_state(c.state, Direction::Output, tcp_flags) } else { State::Udp };
+        let new = if ip.proto == protocol::TCP {
+            next_tcp_state(c.state, Direction::Output, tcp_flags)
+        } else {
+            ConnState::Udp
+        };
         self.set_state(snap, idx, new, now);
         self.account_out(idx, ip.len());
         self.send_to_client(snap, frame, ip, &c, false)
@@ -950,7 +954,7 @@ impl Core {
     ) -> Verdict {
         let cip = Ipv4Addr::from(c.caddr);
         let vip = Ipv4Addr::from(c.vaddr).octets();
-        let Some((rt, gw_mac)) = snap.hop(cip) else { return Verdict::Drop(DropReason::NoRoute) };
+        let Some((rt, gw_mac)) = snap.route_with_mac(cip) else { return Verdict::Drop(DropReason::NoRoute) };
         let known = gw_mac.or_else(|| self.mac_for(snap, rt.next_hop));
         let egress = &snap.interfaces()[usize::from(rt.port)];
         let d = frame.data_mut();

@@ -35,7 +35,7 @@ pub struct Snapshot {
     steer_prefix: u8,
     /// By real-server id: its route and static next-hop MAC, worked out once here so that a
     /// packet to a real server does no route or neighbour search.
-    dest_hops: Vec<Option<DestHop>>,
+    real_routes: Vec<Option<RealServerRoute>>,
     /// Connected networks, longest prefix first (ties in port order): (network, mask, port).
     connected: Vec<(u32, u32, u16)>,
     /// The default route (the first port with a gateway) and the gateway's static MAC.
@@ -44,7 +44,7 @@ pub struct Snapshot {
 
 /// How to reach one real server: computed per snapshot, read per packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DestHop {
+pub struct RealServerRoute {
     /// The real server's address (a connection's `daddr` must match to use the hop).
     pub addr: Ipv4Addr,
     /// Its route.
@@ -168,7 +168,7 @@ impl Snapshot {
             neighbours,
             timeouts,
             kernel_exception: false,
-            dest_hops: Vec::new(),
+            real_routes: Vec::new(),
             connected: Vec::new(),
             default_route: None,
         };
@@ -190,17 +190,20 @@ impl Snapshot {
             .find_map(|(i, itf)| itf.gateway.map(|g| (Route { port: i as u16, next_hop: g }, snap.neighbour(g))));
         let mut hops = vec![None; MAX_DESTS];
         for d in snap.services.iter().flat_map(|s| &s.dests) {
-            hops[usize::from(d.id)] =
-                snap.route(d.addr).map(|route| DestHop { addr: d.addr, route, mac: snap.neighbour(route.next_hop) });
+            hops[usize::from(d.id)] = snap.route(d.addr).map(|route| RealServerRoute {
+                addr: d.addr,
+                route,
+                mac: snap.neighbour(route.next_hop),
+            });
         }
-        snap.dest_hops = hops;
+        snap.real_routes = hops;
         Ok(snap)
     }
 
     /// How to reach real server `id`, if it is in this snapshot at address `addr` and routed.
     #[inline]
-    pub fn dest_hop(&self, id: u16, addr: u32) -> Option<&DestHop> {
-        self.dest_hops.get(usize::from(id))?.as_ref().filter(|h| u32::from(h.addr) == addr)
+    pub fn real_server_route(&self, id: u16, addr: u32) -> Option<&RealServerRoute> {
+        self.real_routes.get(usize::from(id))?.as_ref().filter(|h| u32::from(h.addr) == addr)
     }
 
     /// Hands traffic that is not ours to the kernel instead of dropping it (a TAP exception
@@ -323,13 +326,13 @@ impl Snapshot {
     /// with a gateway.
     #[inline]
     pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {
-        self.hop(dst).map(|(r, _)| r)
+        self.route_with_mac(dst).map(|(r, _)| r)
     }
 
     /// [`Snapshot::route`], with the next hop's static MAC where the route is the default one
     /// and the configuration gives the gateway's MAC (a connected next hop: `None`, look it up).
     #[inline]
-    pub fn hop(&self, dst: Ipv4Addr) -> Option<(Route, Option<Mac>)> {
+    pub fn route_with_mac(&self, dst: Ipv4Addr) -> Option<(Route, Option<Mac>)> {
         let a = u32::from(dst);
         for &(net, mask, port) in &self.connected {
             if a & mask == net {

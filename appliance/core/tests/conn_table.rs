@@ -1,7 +1,7 @@
 //! The connection table on a simulated clock: both lookups, capacity, lazy and eager timer
 //! refiling, expiry budget, rebinding.
 
-use rvs_core::conn::{Conn, ConnTable, State, TableFull};
+use rvs_core::conn::{Conn, ConnState, ConnTable, TableFull};
 use rvs_core::service::Forward;
 
 const TCP: u8 = 6;
@@ -95,12 +95,12 @@ fn removal_and_rebinding_keep_the_indexes_right() {
     assert_eq!(t.lookup_client(TCP, removed.caddr, removed.cport, removed.vaddr, removed.vport), None);
     assert_eq!(t.lookup_reply(TCP, removed.daddr, removed.dport, removed.caddr, removed.cport), None);
     let c = *t.get(ids[3]);
-    t.get_mut(ids[3]).state = State::TimeWait;
+    t.get_mut(ids[3]).state = ConnState::TimeWait;
     t.rebind(ids[3], 0xC613_000C, 9090, Forward::Nat, 2);
     assert_eq!(t.lookup_reply(TCP, c.daddr, c.dport, c.caddr, c.cport), None, "old server no longer matches");
     assert_eq!(t.lookup_reply(TCP, 0xC613_000C, 9090, c.caddr, c.cport), Some(ids[3]));
     assert_eq!(t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport), Some(ids[3]));
-    assert_eq!(t.get(ids[3]).state, State::None);
+    assert_eq!(t.get(ids[3]).state, ConnState::None);
     assert_eq!(t.get(ids[3]).dest, 2);
     assert_eq!(t.iter().count(), 4);
     assert_eq!(t.expire(50, usize::MAX, |_| {}), 4);

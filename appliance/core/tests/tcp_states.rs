@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use rvs_core::conn::{next_tcp_state, Direction, State};
+use rvs_core::conn::{next_tcp_state, ConnState, Direction};
 use rvs_core::wire::tcp::flags::{ACK, FIN, PSH, RST, SYN};
 
 const URG: u8 = 0x20;
@@ -31,19 +31,19 @@ INPUT-ONLY
 /*rst*/ {{sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL }},
 ";
 
-fn state(name: &str) -> State {
+fn state(name: &str) -> ConnState {
     match name {
-        "sNO" => State::None,
-        "sES" => State::Established,
-        "sSS" => State::SynSent,
-        "sSR" => State::SynRecv,
-        "sFW" => State::FinWait,
-        "sTW" => State::TimeWait,
-        "sCL" => State::Close,
-        "sCW" => State::CloseWait,
-        "sLA" => State::LastAck,
-        "sLI" => State::Listen,
-        "sSA" => State::SynAck,
+        "sNO" => ConnState::None,
+        "sES" => ConnState::Established,
+        "sSS" => ConnState::SynSent,
+        "sSR" => ConnState::SynRecv,
+        "sFW" => ConnState::FinWait,
+        "sTW" => ConnState::TimeWait,
+        "sCL" => ConnState::Close,
+        "sCW" => ConnState::CloseWait,
+        "sLA" => ConnState::LastAck,
+        "sLI" => ConnState::Listen,
+        "sSA" => ConnState::SynAck,
         other => panic!("unknown IPVS state {other}"),
     }
 }
@@ -92,11 +92,11 @@ fn flag_precedence_and_segments_without_flags() {
             assert_eq!(next_tcp_state(s, dir, FIN | ACK | PSH), next_tcp_state(s, dir, FIN));
             assert_eq!(next_tcp_state(s, dir, ACK | PSH | URG), next_tcp_state(s, dir, ACK));
             // No SYN/FIN/ACK/RST: IPVS's set_tcp_state leaves new_state at CLOSE.
-            assert_eq!(next_tcp_state(s, dir, 0), State::Close, "no flags from {col}");
-            assert_eq!(next_tcp_state(s, dir, PSH | URG), State::Close, "PSH|URG only from {col}");
+            assert_eq!(next_tcp_state(s, dir, 0), ConnState::Close, "no flags from {col}");
+            assert_eq!(next_tcp_state(s, dir, PSH | URG), ConnState::Close, "PSH|URG only from {col}");
         }
     }
-    assert_eq!(next_tcp_state(State::Udp, Direction::Input, 0), State::Udp, "UDP never takes TCP states");
+    assert_eq!(next_tcp_state(ConnState::Udp, Direction::Input, 0), ConnState::Udp, "UDP never takes TCP states");
 }
 
 fn state_of(p: &Pipeline, cport: u16) -> &'static str {

@@ -1,7 +1,7 @@
 //! `ipvsadm -L -c` without control work on dataplane cores: a worker copies its connections,
 //! as plain records, into buffers the control plane lends it, one bounded chunk per burst
 //! boundary; the control side collects, formats and waits — never a worker, and never under
-//! the State mutex.
+//! the LiveConfig mutex.
 //!
 //! Per worker there are two bounded lock-free queues: `free` (control -> worker: empty chunks,
 //! allocated once at start) and `full` (worker -> control: filled chunks). A listing request

@@ -11,8 +11,8 @@
 //! and counts it (`ring_full`): no core ever waits for another.
 
 use crate::config::Config;
+use crate::control::live_config::LiveConfig;
 use crate::control::server::{self, Control, Freshness};
-use crate::control::state::State;
 use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
 use crate::stats::{self, Baseline, Report};
 use crate::worker::{PortIdentity, Shared, Worker, WorkerReport};
@@ -126,14 +126,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             .transpose()?;
         let listener = server::bind(&cfg.socket).with_context(|| format!("control socket {}", cfg.socket.display()))?;
         let ctl = Control {
-            state: Mutex::new(State::from_config(cfg, macs.clone())),
-            publish: Box::new(|st: &State| {
+            state: Mutex::new(LiveConfig::from_config(cfg, macs.clone())),
+            publish: Box::new(|st: &LiveConfig| {
                 let snap = st.snapshot()?;
                 weights.publish(&snap);
                 shared.publish(snap);
                 Ok(())
             }),
-            report: Box::new(|st: &State, base: &Baseline, fresh: Freshness| {
+            report: Box::new(|st: &LiveConfig, base: &Baseline, fresh: Freshness| {
                 build_report(cfg, st, &ports, &shared, started, base, fresh)
             }),
             baseline: Mutex::new(Baseline::default()),
@@ -281,7 +281,7 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
 
 fn build_report(
     cfg: &Config,
-    st: &State,
+    st: &LiveConfig,
     ports: &[Port<'_>],
     shared: &Shared<'_>,
     started: Instant,

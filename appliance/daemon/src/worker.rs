@@ -150,7 +150,7 @@ impl IoCounters {
     }
 }
 
-/// State shared by all workers and the control thread.
+/// What all workers and the control thread share.
 #[derive(Debug)]
 pub struct Shared<'p> {
     /// Set to stop every loop.
@@ -227,7 +227,7 @@ pub const ARP_RETRY_MS: u64 = 1000;
 pub const ARP_TRIES: u32 = 3;
 
 #[derive(Debug)]
-struct Hop<'p> {
+struct PendingHop<'p> {
     next_hop: Ipv4Addr,
     port: u16,
     frames: Vec<Mbuf<'p>>,
@@ -238,7 +238,7 @@ struct Hop<'p> {
 /// Frames waiting for their next hop's MAC (bounded, allocated once).
 #[derive(Debug)]
 pub struct PendingQueue<'p> {
-    hops: Vec<Hop<'p>>,
+    hops: Vec<PendingHop<'p>>,
 }
 
 impl<'p> PendingQueue<'p> {
@@ -246,7 +246,7 @@ impl<'p> PendingQueue<'p> {
     pub fn new() -> Self {
         PendingQueue {
             hops: (0..PENDING_HOPS)
-                .map(|_| Hop {
+                .map(|_| PendingHop {
                     next_hop: Ipv4Addr::UNSPECIFIED,
                     port: 0,
                     frames: Vec::with_capacity(PENDING_FRAMES),

@@ -20,7 +20,7 @@ use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::tcp::flags::{ACK, SYN};
 use rvs_core::wire::Mac;
 use rvs_core::{Pipeline, Snapshot, VecFrame, Verdict};
-use rvs_tools::replay::{Flows, QueueStats, ReplayQueue, Slice, Template, Traffic, SLICES};
+use rvs_tools::replay::{Flows, FrameTemplate, QueueStats, ReplayQueue, Slice, Traffic, SLICES};
 use rvsd::port::dpdk::{rdtsc, tsc_hz, Eal, Mempool};
 use rvsd::worker::{PortIdentity, Shared, Worker};
 use std::fmt::Write as _;
@@ -262,16 +262,16 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
     let mut p = Pipeline::new(cfg, Arc::clone(snap), CLOCK_EPOCH_MS);
     let vip = mode.vip();
     let c = PacketBuilder::new(ROUTER, OUT_MAC, Ipv4Addr::from(CLIENTS), vip);
-    let syn_t = Template::new(&c.tcp(1024, 80, SYN, 1, b""), 60, true);
-    let ack_t = Template::new(&c.tcp(1024, 80, ACK, 2, b""), 60, true);
+    let syn_t = FrameTemplate::new(&c.tcp(1024, 80, SYN, 1, b""), 60, true);
+    let ack_t = FrameTemplate::new(&c.tcp(1024, 80, ACK, 2, b""), 60, true);
     let dport = if mode.nat() { NAT_PORT } else { 80 };
     let reply = |i: u16| PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), Ipv4Addr::from(CLIENTS));
-    let synack: Vec<Template> =
-        (0..args.reals).map(|i| Template::new(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), 60, false)).collect();
+    let synack: Vec<FrameTemplate> =
+        (0..args.reals).map(|i| FrameTemplate::new(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), 60, false)).collect();
 
     // Establish every flow: SYN, (NAT: the server's SYN-ACK), ACK.
     let mut buf = vec![0u8; 64];
-    let mut send = |p: &mut Pipeline, t: &Template, ip: u32, port: u16, on: u16| -> Verdict {
+    let mut send = |p: &mut Pipeline, t: &FrameTemplate, ip: u32, port: u16, on: u16| -> Verdict {
         t.fill(&mut buf, ip, port);
         p.process(CLOCK_EPOCH_MS, on, &mut VecFrame::new(&buf[..t.len()]))
     };
@@ -302,7 +302,7 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
     let client = mode.client_side().then(|| Traffic {
         flows: Arc::clone(&flows),
         flow_set: Arc::new(Vec::new()),
-        sets: vec![wire.iter().map(|&n| Template::new(&ack_frame(&c, 1024, 80, n), n - 4, true)).collect()],
+        sets: vec![wire.iter().map(|&n| FrameTemplate::new(&ack_frame(&c, 1024, 80, n), n - 4, true)).collect()],
         syn_percent: syn,
         syn: Some(syn_t.clone()),
         new_flows: Arc::clone(&new_flows),
@@ -311,7 +311,9 @@ fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usize) -> Resul
         flows: Arc::clone(&flows),
         flow_set: Arc::new(flow_set),
         sets: (0..args.reals)
-            .map(|i| wire.iter().map(|&n| Template::new(&ack_frame(&reply(i), dport, 1024, n), n - 4, false)).collect())
+            .map(|i| {
+                wire.iter().map(|&n| FrameTemplate::new(&ack_frame(&reply(i), dport, 1024, n), n - 4, false)).collect()
+            })
             .collect(),
         syn_percent: 0,
         syn: None,

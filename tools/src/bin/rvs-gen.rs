@@ -13,7 +13,7 @@ use clap::{Parser, ValueEnum};
 use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::tcp::flags::SYN;
 use rvs_core::wire::Mac;
-use rvs_tools::replay::{Flows, Template};
+use rvs_tools::replay::{Flows, FrameTemplate};
 use rvsd::port::dpdk::{Burst, Mempool, Port, PortConfig, BURST_SIZE};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ fn main() -> Result<()> {
         Kind::Udp => b.udp(1024, args.dport, &vec![0; args.size - 4 - 42], true),
         Kind::Syn => b.tcp(1024, args.dport, SYN, 1, &vec![0; args.size - 4 - 54]),
     };
-    let tmpl = Template::new(&frame, args.size - 4, true);
+    let tmpl = FrameTemplate::new(&frame, args.size - 4, true);
     let flows = Flows { ips: vec![u32::from(args.src)], len: args.flows };
 
     let (mut offered, mut sent, mut received, mut f) = (0u64, 0u64, 0u64, 0u32);

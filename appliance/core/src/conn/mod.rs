@@ -2,5 +2,5 @@
 pub mod state;
 pub mod table;
 
-pub use state::{next_tcp_state, Direction, State};
+pub use state::{next_tcp_state, ConnState, Direction};
 pub use table::{Conn, ConnTable, TableFull};

@@ -24,7 +24,7 @@ use crate::wire::tcp::flags;
 /// A connection's state (TCP states as IPVS names them; UDP connections use `Udp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
-pub enum State {
+pub enum ConnState {
     /// No state yet.
     None = 0,
     /// ESTABLISHED.
@@ -51,22 +51,22 @@ pub enum State {
     Udp,
 }
 
-impl State {
+impl ConnState {
     /// The name ipvsadm prints in `-L -c`.
     pub fn name(self) -> &'static str {
         match self {
-            State::None => "NONE",
-            State::Established => "ESTABLISHED",
-            State::SynSent => "SYN_SENT",
-            State::SynRecv => "SYN_RECV",
-            State::FinWait => "FIN_WAIT",
-            State::TimeWait => "TIME_WAIT",
-            State::Close => "CLOSE",
-            State::CloseWait => "CLOSE_WAIT",
-            State::LastAck => "LAST_ACK",
-            State::Listen => "LISTEN",
-            State::SynAck => "SYNACK",
-            State::Udp => "UDP",
+            ConnState::None => "NONE",
+            ConnState::Established => "ESTABLISHED",
+            ConnState::SynSent => "SYN_SENT",
+            ConnState::SynRecv => "SYN_RECV",
+            ConnState::FinWait => "FIN_WAIT",
+            ConnState::TimeWait => "TIME_WAIT",
+            ConnState::Close => "CLOSE",
+            ConnState::CloseWait => "CLOSE_WAIT",
+            ConnState::LastAck => "LAST_ACK",
+            ConnState::Listen => "LISTEN",
+            ConnState::SynAck => "SYNACK",
+            ConnState::Udp => "UDP",
         }
     }
 
@@ -74,18 +74,18 @@ impl State {
     /// come from `--set`; the rest are IPVS's fixed defaults.
     pub fn timeout(self, t: &Timeouts) -> u32 {
         match self {
-            State::None => 2,
-            State::Established => t.tcp,
-            State::SynSent => 120,
-            State::SynRecv => 60,
-            State::FinWait => t.tcpfin,
-            State::TimeWait => 120,
-            State::Close => 10,
-            State::CloseWait => 60,
-            State::LastAck => 30,
-            State::Listen => 120,
-            State::SynAck => 120,
-            State::Udp => t.udp,
+            ConnState::None => 2,
+            ConnState::Established => t.tcp,
+            ConnState::SynSent => 120,
+            ConnState::SynRecv => 60,
+            ConnState::FinWait => t.tcpfin,
+            ConnState::TimeWait => 120,
+            ConnState::Close => 10,
+            ConnState::CloseWait => 60,
+            ConnState::LastAck => 30,
+            ConnState::Listen => 120,
+            ConnState::SynAck => 120,
+            ConnState::Udp => t.udp,
         }
     }
 }
@@ -101,26 +101,26 @@ pub enum Direction {
     InputOnly,
 }
 
-use State::{
+use ConnState::{
     Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI, SynRecv as SR,
     SynSent as SS, TimeWait as TW,
 };
 
 /// Rows: syn, fin, ack, rst. Columns: the current state in the order NO ES SS SR FW TW CL CW
 /// LA LI SA. Transcribed from IPVS's `tcp_states`.
-const INPUT: [[State; 11]; 4] = [
+const INPUT: [[ConnState; 11]; 4] = [
     [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
     [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW],
     [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
     [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR],
 ];
-const OUTPUT: [[State; 11]; 4] = [
+const OUTPUT: [[ConnState; 11]; 4] = [
     [SS, ES, SS, SR, SS, SS, SS, SS, SS, LI, SR],
     [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
     [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
     [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
 ];
-const INPUT_ONLY: [[State; 11]; 4] = [
+const INPUT_ONLY: [[ConnState; 11]; 4] = [
     [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
     [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
     [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
@@ -129,7 +129,7 @@ const INPUT_ONLY: [[State; 11]; 4] = [
 
 /// The state after a segment with TCP flags `tcp_flags` travelling in `dir`.
 #[inline]
-pub fn next_tcp_state(cur: State, dir: Direction, tcp_flags: u8) -> State {
+pub fn next_tcp_state(cur: ConnState, dir: Direction, tcp_flags: u8) -> ConnState {
     let row = if tcp_flags & flags::RST != 0 {
         3
     } else if tcp_flags & flags::SYN != 0 {
@@ -146,7 +146,7 @@ pub fn next_tcp_state(cur: State, dir: Direction, tcp_flags: u8) -> State {
         return cur; // UDP never takes TCP transitions
     }
     if row == 4 {
-        return State::Close;
+        return ConnState::Close;
     }
     let table = match dir {
         Direction::Input => &INPUT,
@@ -161,8 +161,8 @@ mod tests {
     use super::*;
     use crate::wire::tcp::flags::{ACK, FIN, RST, SYN};
 
-    fn walk(dir_flags: &[(Direction, u8)]) -> Vec<State> {
-        let mut s = State::None;
+    fn walk(dir_flags: &[(Direction, u8)]) -> Vec<ConnState> {
+        let mut s = ConnState::None;
         dir_flags
             .iter()
             .map(|&(d, f)| {
@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(next_tcp_state(ES, Direction::Input, RST | ACK | SYN), CL);
         assert_eq!(next_tcp_state(ES, Direction::Input, 0), CL, "no flags: CLOSE, as IPVS");
         assert_eq!(next_tcp_state(ES, Direction::Input, SYN | FIN), ES, "SYN|FIN is a SYN");
-        assert_eq!(next_tcp_state(State::Udp, Direction::Input, SYN), State::Udp);
+        assert_eq!(next_tcp_state(ConnState::Udp, Direction::Input, SYN), ConnState::Udp);
         // In SYN_RECV a client RST keeps SYN_RECV in INPUT (IPVS guards against forged RSTs) ...
         assert_eq!(next_tcp_state(SR, Direction::Input, RST), SR);
         // ... and a SYN on a closed connection reopens it.
@@ -212,10 +212,10 @@ mod tests {
         let t = Timeouts { tcp: 901, tcpfin: 121, udp: 301 };
         assert_eq!(ES.timeout(&t), 901);
         assert_eq!(FW.timeout(&t), 121);
-        assert_eq!(State::Udp.timeout(&t), 301);
+        assert_eq!(ConnState::Udp.timeout(&t), 301);
         assert_eq!(SR.timeout(&t), 60);
         assert_eq!(TW.timeout(&t), 120);
         assert_eq!(CL.timeout(&t), 10);
-        assert_eq!(State::None.timeout(&t), 2);
+        assert_eq!(ConnState::None.timeout(&t), 2);
     }
 }

@@ -13,7 +13,7 @@
 //! Hash keys are mixed with a per-table seed so that clients cannot aim at one bucket without
 //! knowing it.
 
-use super::state::State;
+use super::state::ConnState;
 use crate::service::Forward;
 
 /// "No entry" in links and buckets.
@@ -57,8 +57,8 @@ pub struct Conn {
     pub dport: u16,
     /// IP protocol number.
     pub proto: u8,
-    /// State.
-    pub state: State,
+    /// ConnState.
+    pub state: ConnState,
     /// Forwarding method.
     pub forward: Forward,
     /// `F_*` flags.
@@ -116,7 +116,7 @@ impl Conn {
             vport,
             dport,
             proto,
-            state: State::None,
+            state: ConnState::None,
             forward,
             flags: initial_flags(forward),
             dest,
@@ -330,7 +330,7 @@ impl ConnTable {
             e.dport = dport;
             e.forward = forward;
             e.dest = dest;
-            e.state = State::None;
+            e.state = ConnState::None;
             e.flags = initial_flags(forward); // F_PERSIST cleared: the caller re-pins
             e.pkts_in = 0;
             e.pkts_out = 0;

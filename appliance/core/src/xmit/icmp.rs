@@ -9,6 +9,10 @@ use crate::wire::checksum::{self, update16};
 use crate::wire::ipv4::protocol;
 use crate::wire::{be16, get4, put16, Mac};
 
+/// TTL of the packets rvsd originates (echo replies, frag-needed): Linux's default
+/// (`net.ipv4.ip_default_ttl`).
+pub const ORIGIN_TTL: u8 = 64;
+
 /// Turns an echo request at `l3`/`l4` into the echo reply, in place: addresses swapped, TTL
 /// reset, type 0, checksums patched, MACs swapped (from `ours`).
 pub fn echo_reply(pkt: &mut [u8], l3: usize, l4: usize, ours: Mac) {
@@ -18,7 +22,7 @@ pub fn echo_reply(pkt: &mut [u8], l3: usize, l4: usize, ours: Mac) {
     pkt[l3 + 12..l3 + 16].copy_from_slice(&dst);
     pkt[l3 + 16..l3 + 20].copy_from_slice(&src);
     let old = be16(pkt, l3 + 8);
-    let new = u16::from(super::tunnel::OUTER_TTL) << 8 | u16::from(pkt[l3 + 9]);
+    let new = u16::from(ORIGIN_TTL) << 8 | u16::from(pkt[l3 + 9]);
     put16(pkt, l3 + 8, new);
     put16(pkt, l3 + IP_CSUM, update16(be16(pkt, l3 + IP_CSUM), old, new));
     let old_tc = be16(pkt, l4);

@@ -7,8 +7,9 @@
 //! written to the shared store first.
 
 pub mod health;
+pub mod ids;
+pub mod live_config;
 pub mod metrics;
 pub mod proto;
 pub mod rates;
 pub mod server;
-pub mod state;

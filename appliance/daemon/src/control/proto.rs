@@ -3,7 +3,7 @@
 //! a script can speak it directly, e.g.
 //! `{"op":"add_real","service":{"protocol":"tcp","address":"10.0.0.100:80"},"address":"10.0.1.11:8080","forward":"nat","weight":2}`.
 
-use super::state::{RealOpts, SvcKey, SvcOpts};
+use super::live_config::{RealOpts, SvcKey, SvcOpts};
 use crate::config::netmask_prefix;
 use rvs_core::service::{Forward, Protocol};
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,8 @@
 //! limit and a cap on concurrent clients, so a slow or dead client never stalls the daemon (the
 //! dataplane never waits for the control plane at all).
 
+use super::live_config::{LiveConfig, OpError};
 use super::proto::{parse_addr_port, real_opts, svc_opts, Request};
-use super::state::{OpError, State};
 use crate::stats::{Baseline, Report};
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
@@ -18,27 +18,27 @@ use std::time::{Duration, Instant};
 use crate::limits::{read_line_bounded, LineRead, IDLE, MAX_CLIENTS, MAX_LINE};
 
 /// Publishes a state to the dataplane (snapshot + weights); may refuse it.
-pub type PublishFn<'a> = Box<dyn Fn(&State) -> Result<(), OpError> + Sync + 'a>;
+pub type PublishFn<'a> = Box<dyn Fn(&LiveConfig) -> Result<(), OpError> + Sync + 'a>;
 /// How current a report must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
     /// Ask every worker for a report now and wait (bounded) for them: for listings. Never
-    /// called with the State mutex held.
+    /// called with the LiveConfig mutex held.
     Wait,
     /// The workers' latest reports (at most ~200 ms old), without waiting.
     Latest,
 }
 
 /// The current statistics of a state, less a baseline.
-pub type ReportFn<'a> = Box<dyn Fn(&State, &Baseline, Freshness) -> Report + Sync + 'a>;
+pub type ReportFn<'a> = Box<dyn Fn(&LiveConfig, &Baseline, Freshness) -> Report + Sync + 'a>;
 
-/// Lists the connections of every worker (copies, collected without holding the State mutex).
+/// Lists the connections of every worker (copies, collected without holding the LiveConfig mutex).
 pub type ConnFn<'a> = Box<dyn Fn() -> Result<Vec<crate::conn_list::ConnRecord>, String> + Sync + 'a>;
 
 /// What the server needs from the daemon.
 pub struct Control<'a> {
     /// The live configuration.
-    pub state: Mutex<State>,
+    pub state: Mutex<LiveConfig>,
     /// Publishes a state to the dataplane (snapshot + weights); may refuse it.
     pub publish: PublishFn<'a>,
     /// The current statistics for a state.
@@ -66,14 +66,14 @@ fn err(e: impl std::fmt::Display) -> Value {
 }
 
 impl Control<'_> {
-    /// A copy of the live state, taken under the State mutex and released at once, for work
+    /// A copy of the live state, taken under the LiveConfig mutex and released at once, for work
     /// that waits (reports): no request waits behind a slow listing.
-    pub fn state_copy(&self) -> Result<State, &'static str> {
+    pub fn state_copy(&self) -> Result<LiveConfig, &'static str> {
         self.state.lock().map(|g| g.clone()).map_err(|_| "state lock poisoned")
     }
 
-    /// A report with fresh worker figures, taken outside the State mutex.
-    pub fn fresh_report(&self, base: &Baseline) -> Result<(State, Report), &'static str> {
+    /// A report with fresh worker figures, taken outside the LiveConfig mutex.
+    pub fn fresh_report(&self, base: &Baseline) -> Result<(LiveConfig, Report), &'static str> {
         let st = self.state_copy()?;
         let r = (self.report)(&st, base, Freshness::Wait);
         Ok((st, r))
@@ -107,7 +107,7 @@ impl Control<'_> {
 
     fn run(&self, req: Request) -> Result<Value, Box<dyn std::error::Error>> {
         let now = self.t0.elapsed().as_secs();
-        // Reads that wait for the workers work on a copy, outside the State mutex.
+        // Reads that wait for the workers work on a copy, outside the LiveConfig mutex.
         match &req {
             Request::List { service } => {
                 let base = self.baseline.lock().map_err(|_| "lock poisoned")?.clone();
@@ -186,7 +186,7 @@ impl Control<'_> {
 }
 
 /// Object ids of a state: (service id, None) and (service id, Some(real id)).
-fn ids(s: &State) -> Vec<(u16, Option<u16>)> {
+fn ids(s: &LiveConfig) -> Vec<(u16, Option<u16>)> {
     s.services
         .iter()
         .flat_map(|v| std::iter::once((v.id, None)).chain(v.dests.iter().map(move |d| (v.id, Some(d.id)))))

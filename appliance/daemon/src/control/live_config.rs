@@ -4,7 +4,6 @@ use crate::config::{Check, Config, PortConf};
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
-use std::collections::VecDeque;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
@@ -74,54 +73,12 @@ pub struct RealOpts {
     pub weight: Option<u32>,
 }
 
-/// Seconds a freed service or real-server id rests before reuse, so per-core counters and
-/// persistence templates of connections that still drain are not credited to a new object.
-pub const ID_QUARANTINE_S: u64 = 3600;
-
-/// Ids below `limit`: fresh ones first, then freed ones once they have rested
-/// [`ID_QUARANTINE_S`] (IPVS's dest trash in spirit: a deleted object's id stays out of use
-/// while its connections may still drain).
-#[derive(Debug, Clone)]
-struct IdPool {
-    limit: usize,
-    never_used: usize,
-    freed: VecDeque<(u16, u64)>,
-}
-
-impl IdPool {
-    fn new(limit: usize, in_use: impl Iterator<Item = u16>) -> Self {
-        IdPool { limit, never_used: in_use.map(|i| usize::from(i) + 1).max().unwrap_or(0), freed: VecDeque::new() }
-    }
-
-    /// A fresh id, or the longest-rested freed one, if it has rested enough.
-    fn take(&mut self, now: u64, what: &'static str) -> Result<u16, OpError> {
-        if self.never_used < self.limit {
-            self.never_used += 1;
-            return Ok((self.never_used - 1) as u16);
-        }
-        match self.freed.front() {
-            Some(&(id, at)) if now.saturating_sub(at) >= ID_QUARANTINE_S => {
-                self.freed.pop_front();
-                Ok(id)
-            }
-            _ => Err(OpError::Full(what)),
-        }
-    }
-
-    fn free(&mut self, id: u16, now: u64) {
-        self.freed.retain(|f| f.0 != id);
-        self.freed.push_back((id, now));
-    }
-
-    /// Takes `id` back out of quarantine (an object that returns gets its old id).
-    fn reclaim(&mut self, id: u16) {
-        self.freed.retain(|f| f.0 != id);
-    }
-}
+use super::ids::IdPool;
+pub use super::ids::ID_QUARANTINE_S;
 
 /// The live configuration.
 #[derive(Debug, Clone)]
-pub struct State {
+pub struct LiveConfig {
     ports: Vec<PortConf>,
     /// Port MACs (as the dataplane found them).
     pub macs: Vec<Mac>,
@@ -154,10 +111,10 @@ fn check_weight(w: u32) -> Result<u32, OpError> {
     crate::limits::weight(w).map_err(|e| OpError::Invalid { field: "weight", msg: e.to_string() })
 }
 
-impl State {
+impl LiveConfig {
     /// The state a configuration file describes.
     pub fn from_config(cfg: &Config, macs: Vec<Mac>) -> Self {
-        State {
+        LiveConfig {
             ports: cfg.ports.clone(),
             macs,
             neighbours: cfg.neighbours.clone(),
@@ -503,13 +460,13 @@ impl State {
 mod tests {
     use super::*;
 
-    fn state() -> State {
+    fn state() -> LiveConfig {
         let cfg = Config::parse(
             "t.toml",
             "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n  [[service.real]]\n  address = \"10.0.0.11\"\n",
         )
         .unwrap();
-        State::from_config(&cfg, vec![])
+        LiveConfig::from_config(&cfg, vec![])
     }
 
     fn key(port: u16) -> SvcKey {
@@ -569,7 +526,7 @@ mod tests {
     fn a_real_server_that_comes_back_gets_its_old_id() {
         let mut s = state();
         s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, RealOpts::default(), 0).unwrap();
-        let ids = |s: &State| s.service(&key(80)).unwrap().dests.iter().map(|d| d.id).collect::<Vec<_>>();
+        let ids = |s: &LiveConfig| s.service(&key(80)).unwrap().dests.iter().map(|d| d.id).collect::<Vec<_>>();
         assert_eq!(ids(&s), vec![0, 1]);
         s.clear(5);
         s.add_service(key(80), &SvcOpts::default(), 0).unwrap();
@@ -594,8 +551,8 @@ mod tests {
             &(base.to_owned() + &svc("10.0.0.100", &["10.0.0.11", "10.0.0.12"]) + &svc("10.0.0.101", &["10.0.0.13"])),
         )
         .unwrap();
-        let mut s = State::from_config(&a, vec![]);
-        let ids = |s: &State, vip: &str| -> Vec<u16> {
+        let mut s = LiveConfig::from_config(&a, vec![]);
+        let ids = |s: &LiveConfig, vip: &str| -> Vec<u16> {
             s.services
                 .iter()
                 .find(|x| x.vip.to_string() == vip)
@@ -634,7 +591,7 @@ mod tests {
     #[test]
     fn a_deleted_service_id_rests_before_another_service_gets_it() {
         let mut s = state();
-        let id = |s: &State, port: u16| s.service(&key(port)).unwrap().id;
+        let id = |s: &LiveConfig, port: u16| s.service(&key(port)).unwrap().id;
         let first = id(&s, 80);
         s.del_service(key(80), 10).unwrap();
         s.add_service(key(81), &SvcOpts::default(), 20).unwrap();
