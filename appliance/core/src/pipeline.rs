@@ -18,9 +18,9 @@
 //!
 //! The pipeline owns all per-core state (connections, scheduler replicas, loads, persistence
 //! templates, counters) and reads configuration from an immutable [`Snapshot`] swapped only
-//! between bursts by [`Pipeline::apply`]. Weights come from a shared [`WeightStore`], copied at
-//! a burst boundary ([`Pipeline::poll_timers`]) when it changed. After construction it does not
-//! allocate while processing packets.
+//! between bursts by [`Pipeline::apply`]; weights are part of it (one configuration channel:
+//! a weight change is a new snapshot). After construction it does not allocate while
+//! processing packets.
 //!
 //! Persistence (`-p SECONDS`, `-M NETMASK`) follows IPVS's templates: the first connection of a
 //! client network to a persistent service creates a template (service, client network) -> real
@@ -35,7 +35,6 @@ use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
 use crate::frame::Frame;
 use crate::neigh::{Learned, NeighbourTable};
 use crate::sched::table::FixedMap;
-use crate::sched::weights::WeightStore;
 use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
 use crate::service::{prefix_mask, Forward, Service, MAX_DESTS, MAX_SERVICES};
 use crate::snapshot::Snapshot;
@@ -86,15 +85,6 @@ impl Default for PipelineConfig {
             cores: 1,
         }
     }
-}
-
-/// ConnState the workers share, written by the control plane: weights and neighbours.
-#[derive(Debug, Clone, Default)]
-pub struct Shared {
-    /// Real-server weights.
-    pub weights: Arc<WeightStore>,
-    /// Learned neighbours.
-    pub neighbours: Arc<NeighbourTable>,
 }
 
 /// ARP senders one burst may report before the rest are ignored (they come again).
@@ -152,10 +142,8 @@ struct PerCore {
     svc_stats: Vec<Stats>,
     scheds: Vec<Option<Box<dyn Scheduler>>>,
     templates: FixedMap<PersistTemplate>,
-    /// Weights by real-server id, copied from the store.
+    /// Weights by real-server id, from the snapshot.
     weights: Vec<u32>,
-    store: Arc<WeightStore>,
-    weights_gen: u64,
     neigh: Arc<NeighbourTable>,
     learned: [Learned; LEARN_MAX],
     learned_len: usize,
@@ -178,16 +166,19 @@ fn secs(now_ms: u64) -> u32 {
 }
 
 impl Pipeline {
-    /// A pipeline on `snap` with shared state of its own (weights from the snapshot, no learned
-    /// neighbours), its clock starting at `now_ms`.
+    /// A pipeline on `snap` with a neighbour table of its own (nothing learned), its clock
+    /// starting at `now_ms`.
     pub fn new(cfg: PipelineConfig, snap: Arc<Snapshot>, now_ms: u64) -> Self {
-        let shared = Shared::default();
-        shared.weights.publish(&snap);
-        Self::with_shared(cfg, snap, shared, now_ms)
+        Self::with_neighbours(cfg, snap, Arc::default(), now_ms)
     }
 
-    /// A pipeline on `snap` reading weights and neighbours from `shared`.
-    pub fn with_shared(cfg: PipelineConfig, snap: Arc<Snapshot>, shared: Shared, now_ms: u64) -> Self {
+    /// A pipeline on `snap` reading learned neighbours from the shared table `neighbours`.
+    pub fn with_neighbours(
+        cfg: PipelineConfig,
+        snap: Arc<Snapshot>,
+        neighbours: Arc<NeighbourTable>,
+        now_ms: u64,
+    ) -> Self {
         let mut core = PerCore {
             conns: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
             counters: Counters::default(),
@@ -197,9 +188,7 @@ impl Pipeline {
             scheds: (0..MAX_SERVICES).map(|_| None).collect(),
             templates: FixedMap::new(cfg.template_capacity, cfg.hash_seed ^ 0x7e3a),
             weights: vec![0; MAX_DESTS],
-            store: shared.weights,
-            weights_gen: u64::MAX,
-            neigh: shared.neighbours,
+            neigh: neighbours,
             learned: [Learned { ip: Ipv4Addr::UNSPECIFIED, mac: Mac::ZERO, port: 0 }; LEARN_MAX],
             learned_len: 0,
             core_id: cfg.core,
@@ -207,17 +196,15 @@ impl Pipeline {
             ident: (cfg.hash_seed as u16) | 1,
             expire_budget: cfg.expire_budget.max(1),
         };
-        core.sync_weights();
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
     }
 
     /// Switches to a new configuration (control path, between bursts). Connections keep their
     /// real server; schedulers of services whose scheduler name is unchanged are kept and
-    /// rebuilt; templates of services that are gone or changed persistence are dropped. The
-    /// weights are the store's (write them there first: [`WeightStore::publish`]).
+    /// rebuilt with the snapshot's weights; templates of services that are gone or changed
+    /// persistence are dropped.
     pub fn apply(&mut self, snap: Arc<Snapshot>) {
-        self.core.sync_weights();
         let old = std::mem::replace(&mut self.snap, snap);
         self.core.rebuild_schedulers(&self.snap, Some(&old));
     }
@@ -225,11 +212,6 @@ impl Pipeline {
     /// The configuration in force.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
-    }
-
-    /// The weight store this pipeline reads.
-    pub fn weight_store(&self) -> &Arc<WeightStore> {
-        &self.core.store
     }
 
     /// ARP senders seen since the last call (for the control plane to learn), then forgets them.
@@ -286,14 +268,10 @@ impl Pipeline {
         }
     }
 
-    /// Burst-boundary work: picks up new weights from the store (rebuilding the scheduler
-    /// replicas), expires connections, templates and scheduler cache entries due by `now_ms`
-    /// (each within the configured budget). Returns how many connections expired.
+    /// Burst-boundary work: expires connections, templates and scheduler cache entries due by
+    /// `now_ms` (each within the configured budget). Returns how many connections expired.
     pub fn poll_timers(&mut self, now_ms: u64) -> usize {
         let now = secs(now_ms);
-        if self.core.sync_weights() {
-            self.core.rebuild_schedulers(&self.snap, None);
-        }
         let snap = &self.snap;
         let PerCore { conns, loads, counters, expire_budget, scheds, weights, templates, .. } = &mut self.core;
         let n = conns.expire(now, *expire_budget, |c| {
@@ -394,21 +372,14 @@ fn ip_error(e: WireError) -> DropReason {
 }
 
 impl PerCore {
-    /// Copies the weights from the store if they changed; true if they did.
-    fn sync_weights(&mut self) -> bool {
-        match self.store.copy_if_newer(self.weights_gen, &mut self.weights) {
-            Some(g) => {
-                self.weights_gen = g;
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Rebuilds every service's scheduler replica from `snap` and the current weights (new
     /// instances where the scheduler changed); with `old`, also drops templates of services
     /// that are gone or whose persistence changed.
     fn rebuild_schedulers(&mut self, snap: &Snapshot, old: Option<&Snapshot>) {
+        self.weights.fill(0);
+        for d in snap.services().iter().flat_map(|s| &s.dests) {
+            self.weights[usize::from(d.id)] = d.weight;
+        }
         let mut keep = vec![false; MAX_SERVICES];
         for s in snap.services() {
             let slot = &mut self.scheds[usize::from(s.id)];

@@ -116,9 +116,7 @@ fn snapshot_swaps_keep_established_connections_on_their_real_server() {
     let mut svcs = services();
     svcs[0].dests[0].weight = 0;
     svcs[0].dests.truncate(1);
-    // The control plane's order: weights into the store, then the snapshot to the workers.
     let snap = Arc::new(Snapshot::new(interfaces(), svcs.clone(), neighbours(), Timeouts::default()).unwrap());
-    p.weight_store().publish(&snap);
     p.apply(snap);
     assert_eq!(send(&mut p, secs(1), 0, c.tcp(40000, 80, ACK, 2, b"")), Verdict::Forward(1), "existing conn flows");
     assert_eq!(

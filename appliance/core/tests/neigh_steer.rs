@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use rvs_core::pipeline::Shared;
+use rvs_core::neigh::NeighbourTable;
 use rvs_core::service::{Forward, Protocol, Timeouts};
 use rvs_core::wire::build::PacketBuilder;
 use rvs_core::wire::tcp::flags::{ACK, SYN};
@@ -21,9 +21,8 @@ const NOW: u64 = 1_000_000;
 #[test]
 fn unknown_next_hops_are_held_rewritten_and_learned_from_arp() {
     let snap = Arc::new(Snapshot::new(interfaces(), services(), vec![], Timeouts::default()).unwrap());
-    let shared = Shared::default();
-    shared.weights.publish(&snap);
-    let mut p = Pipeline::with_shared(PipelineConfig::default(), Arc::clone(&snap), shared.clone(), NOW);
+    let neighbours = Arc::new(NeighbourTable::default());
+    let mut p = Pipeline::with_neighbours(PipelineConfig::default(), Arc::clone(&snap), Arc::clone(&neighbours), NOW);
 
     let syn = from_client(VIP_NAT).tcp(40000, 80, SYN, 1, b"");
     let mut f = VecFrame::new(&syn);
@@ -47,7 +46,7 @@ fn unknown_next_hops_are_held_rewritten_and_learned_from_arp() {
     assert!(p.take_learned().is_empty());
 
     // The control plane learns it; the held frame gets its MAC; new packets go straight out.
-    shared.neighbours.learn(RS1, RS1_MAC, 1000);
+    neighbours.learn(RS1, RS1_MAC, 1000);
     set_dst_mac(f.data_mut(), RS1_MAC);
     set_dst_mac(&mut want, RS1_MAC);
     assert!(f.data() == &want[..]);
@@ -61,12 +60,11 @@ fn unknown_next_hops_are_held_rewritten_and_learned_from_arp() {
 }
 
 fn two_cores(snap: &Arc<Snapshot>) -> Vec<Pipeline> {
-    let shared = Shared::default();
-    shared.weights.publish(snap);
+    let neighbours = Arc::new(NeighbourTable::default());
     (0..2)
         .map(|k| {
             let cfg = PipelineConfig { core: k, cores: 2, ..PipelineConfig::default() };
-            Pipeline::with_shared(cfg, Arc::clone(snap), shared.clone(), NOW)
+            Pipeline::with_neighbours(cfg, Arc::clone(snap), Arc::clone(&neighbours), NOW)
         })
         .collect()
 }

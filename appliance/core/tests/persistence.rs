@@ -45,9 +45,7 @@ fn send(p: &mut Pipeline, now: u64, client: Ipv4Addr, port: u16) -> Option<Ipv4A
 }
 
 fn apply(p: &mut Pipeline, s: Snapshot) {
-    let s = Arc::new(s);
-    p.weight_store().publish(&s);
-    p.apply(s);
+    p.apply(Arc::new(s));
 }
 
 #[test]

@@ -1,11 +1,10 @@
-//! Per-core scheduler replicas over one shared weight store: a weight change reaches every
-//! replica at its next burst boundary and never moves established connections; each core
+//! Per-core scheduler replicas of one configuration: a weight change (a new snapshot) reaches
+//! every replica when it applies the snapshot and never moves established connections; each core
 //! balances on its own connection counts, and the cores' choices add up to a balanced whole.
 
 mod common;
 
 use common::*;
-use rvs_core::sched::weights::WeightStore;
 use rvs_core::service::{Forward, Protocol};
 use rvs_core::wire::tcp::flags::{ACK, SYN};
 use rvs_core::{Frame, Pipeline, PipelineConfig, VecFrame, Verdict};
@@ -15,23 +14,19 @@ use std::sync::Arc;
 const NOW: u64 = 1_000_000;
 
 /// DR service VIP_DR:80, wlc over RS1 (dest 0) and RS2 (dest 1).
-fn cores(n: usize, weights: (u32, u32)) -> (Vec<Pipeline>, Arc<WeightStore>) {
+fn dr_snapshot(weights: (u32, u32)) -> Arc<rvs_core::Snapshot> {
     let svc = service(0, Protocol::Tcp, VIP_DR, "wlc", &[(RS1, weights.0), (RS2, weights.1)], Forward::DirectRoute, 0);
-    let snap = Arc::new(snapshot_with(vec![svc]));
-    let store = Arc::new(WeightStore::new());
-    store.publish(&snap);
-    let ps = (0..n)
+    Arc::new(snapshot_with(vec![svc]))
+}
+
+fn cores(n: usize, weights: (u32, u32)) -> Vec<Pipeline> {
+    let snap = dr_snapshot(weights);
+    (0..n)
         .map(|k| {
             let cfg = PipelineConfig { hash_seed: 0x1000 + k as u64, ..PipelineConfig::default() };
-            Pipeline::with_shared(
-                cfg,
-                Arc::clone(&snap),
-                rvs_core::pipeline::Shared { weights: Arc::clone(&store), ..Default::default() },
-                NOW,
-            )
+            Pipeline::new(cfg, Arc::clone(&snap), NOW)
         })
-        .collect();
-    (ps, store)
+        .collect()
 }
 
 /// Opens an established connection from `port` on `p`; returns the real server's MAC byte.
@@ -52,7 +47,7 @@ fn counts(picks: &[u8]) -> (usize, usize) {
 
 #[test]
 fn each_core_balances_its_own_share_and_the_sum_is_balanced_even_with_skewed_cores() {
-    let (mut ps, _) = cores(2, (1, 1));
+    let mut ps = cores(2, (1, 1));
     let mut picks = Vec::new();
     // Core 0 gets three times the connections of core 1 (RSS is not perfectly even).
     for port in 0..800u16 {
@@ -68,18 +63,18 @@ fn each_core_balances_its_own_share_and_the_sum_is_balanced_even_with_skewed_cor
 }
 
 #[test]
-fn a_weight_change_reaches_every_replica_at_its_next_burst_and_moves_no_connection() {
-    let (mut ps, store) = cores(2, (1, 1));
+fn a_weight_change_reaches_every_replica_with_its_snapshot_and_moves_no_connection() {
+    let mut ps = cores(2, (1, 1));
     let mut old = Vec::new();
     for port in 0..40u16 {
         let k = usize::from(port % 2);
         old.push((k, port, open(&mut ps[k], 20_000 + port)));
     }
-    store.set([(0, 3)]); // RS1 weight 1 -> 3
-    assert_eq!(ps[0].weights()[0], 1, "not before the burst boundary");
+    let heavier = dr_snapshot((3, 1)); // RS1 weight 1 -> 3
+    assert_eq!(ps[0].weights()[0], 1, "not before the snapshot is applied");
     for p in ps.iter_mut() {
-        p.poll_timers(NOW);
-        assert_eq!(p.weights()[0], 3, "every replica after its next burst boundary");
+        p.apply(Arc::clone(&heavier));
+        assert_eq!(p.weights()[0], 3, "every replica once it applies the snapshot");
     }
     // Established connections stay where they were.
     for &(k, port, rs) in &old {
@@ -97,10 +92,10 @@ fn a_weight_change_reaches_every_replica_at_its_next_burst_and_moves_no_connecti
     // 20 + a : 20 + b ends near 3:1 over all connections.
     let ratio = (20 + a) as f64 / (20 + b) as f64;
     assert!((2.7..3.3).contains(&ratio), "RS1:RS2 = {} : {} (ratio {ratio:.2})", 20 + a, 20 + b);
-    // Quiesce RS2 through the store: no new connection goes there.
-    store.set([(1, 0)]);
+    // Quiesce RS2: no new connection goes there.
+    let quiesced = dr_snapshot((3, 0));
     for p in ps.iter_mut() {
-        p.poll_timers(NOW);
+        p.apply(Arc::clone(&quiesced));
     }
     for port in 0..20u16 {
         assert_eq!(open(&mut ps[usize::from(port % 2)], 40_000 + port), RS1_MAC.0[5]);

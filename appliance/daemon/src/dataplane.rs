@@ -12,14 +12,13 @@
 
 use crate::config::Config;
 use crate::control::live_config::LiveConfig;
-use crate::control::server::{self, Control, Freshness};
+use crate::control::server::{self, Control, Dataplane, Freshness};
 use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
 use crate::stats::{self, Baseline, Report};
 use crate::worker::{PortIdentity, Shared, Worker, WorkerReport};
 use anyhow::{anyhow, Context, Result};
 use rvs_core::neigh::NeighbourTable;
-use rvs_core::pipeline::{PipelineConfig, Shared as CoreShared};
-use rvs_core::sched::weights::WeightStore;
+use rvs_core::pipeline::PipelineConfig;
 use rvs_core::Pipeline;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -105,8 +104,6 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             taps.push(Some(tap));
         }
         let snap = Arc::new(cfg.snapshot(&macs).map_err(|e| anyhow!("{e}"))?);
-        let weights = Arc::new(WeightStore::new());
-        weights.publish(&snap);
         let neighbours = Arc::new(NeighbourTable::default());
         let started = Instant::now();
         let shared = Shared::new(workers, RING_SIZE, Arc::clone(&neighbours), Arc::clone(&snap));
@@ -125,22 +122,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             .map(|a| tiny_http::Server::http(a).map_err(|e| anyhow!("metrics endpoint {a}: {e}")))
             .transpose()?;
         let listener = server::bind(&cfg.socket).with_context(|| format!("control socket {}", cfg.socket.display()))?;
+        let workers_side = Workers { cfg, ports: &ports, shared: &shared, started };
         let ctl = Control {
             state: Mutex::new(LiveConfig::from_config(cfg, macs.clone())),
-            publish: Box::new(|st: &LiveConfig| {
-                let snap = st.snapshot()?;
-                weights.publish(&snap);
-                shared.publish(snap);
-                Ok(())
-            }),
-            report: Box::new(|st: &LiveConfig, base: &Baseline, fresh: Freshness| {
-                build_report(cfg, st, &ports, &shared, started, base, fresh)
-            }),
+            dataplane: &workers_side,
             baseline: Mutex::new(Baseline::default()),
             t0: Instant::now(),
             rates: Mutex::new(Default::default()),
             config_path: cfg.file.clone(),
-            connections: Box::new(|| shared.listing.collect()),
         };
         let identities: Vec<PortIdentity> =
             cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
@@ -165,7 +154,6 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                 None => exc_per_worker.iter_mut().for_each(|v| v.push(None)),
             }
         }
-        let core_shared = CoreShared { weights: Arc::clone(&weights), neighbours: Arc::clone(&neighbours) };
 
         // The workers stop when the scope's closure ends, however it ends (the scope then waits
         // for them).
@@ -189,10 +177,10 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                     index: w,
                     queues,
                     exceptions,
-                    pipeline: Pipeline::with_shared(
+                    pipeline: Pipeline::with_neighbours(
                         pcfg,
                         Arc::clone(&snap),
-                        core_shared.clone(),
+                        Arc::clone(&neighbours),
                         rvs_core::pipeline::CLOCK_EPOCH_MS,
                     ),
                     pool: &pool,
@@ -276,6 +264,28 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
             }
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The daemon's dataplane as the control plane sees it: the running workers and their ports.
+struct Workers<'a, 'p> {
+    cfg: &'a Config,
+    ports: &'a [Port<'p>],
+    shared: &'a Shared<'p>,
+    started: Instant,
+}
+
+impl Dataplane for Workers<'_, '_> {
+    fn publish(&self, snap: rvs_core::Snapshot) {
+        self.shared.publish(snap);
+    }
+
+    fn report(&self, config: &LiveConfig, base: &Baseline, fresh: Freshness) -> Report {
+        build_report(self.cfg, config, self.ports, self.shared, self.started, base, fresh)
+    }
+
+    fn connections(&self) -> Result<Vec<crate::conn_list::ConnRecord>, String> {
+        self.shared.listing.collect()
     }
 }
 

@@ -165,9 +165,10 @@ pub struct Shared<'p> {
     pub reports: Vec<Mutex<WorkerReport>>,
     /// The learned neighbours.
     pub neighbours: Arc<NeighbourTable>,
-    /// The configuration in force, replaced by the control plane; workers pick it up at a
-    /// burst boundary when `snapshot_gen` moves (try_lock: a worker never waits for it).
-    pub snapshot: Mutex<Arc<rvs_core::Snapshot>>,
+    /// The configuration in force: one immutable snapshot in one atomic slot, replaced by the
+    /// control plane; a worker picks a new one up at a burst boundary when `snapshot_gen` moves
+    /// (a lock-free load: it never waits for the control plane).
+    pub snapshot: arc_swap::ArcSwap<rvs_core::Snapshot>,
     /// Bumped after each replacement of `snapshot`.
     pub snapshot_gen: AtomicU64,
     /// Bumped by the control plane to ask every worker for a fresh report now.
@@ -191,7 +192,7 @@ impl Shared<'_> {
             arp_requests: (0..workers).map(|_| ArrayQueue::new(256)).collect(),
             reports: (0..workers).map(|_| Mutex::new(WorkerReport::default())).collect(),
             neighbours,
-            snapshot: Mutex::new(snapshot),
+            snapshot: arc_swap::ArcSwap::new(snapshot),
             snapshot_gen: AtomicU64::new(0),
             report_req: AtomicU64::new(0),
             listing: crate::conn_list::ConnListing::new(workers),
@@ -200,10 +201,8 @@ impl Shared<'_> {
 
     /// Installs a new configuration for the workers (control plane only).
     pub fn publish(&self, snap: rvs_core::Snapshot) {
-        if let Ok(mut slot) = self.snapshot.lock() {
-            *slot = Arc::new(snap);
-            self.snapshot_gen.fetch_add(1, Ordering::Release);
-        }
+        self.snapshot.store(Arc::new(snap));
+        self.snapshot_gen.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -381,10 +380,8 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             l.flush_all();
             let g = l.w.shared.snapshot_gen.load(Ordering::Acquire);
             if g != snap_gen {
-                if let Ok(slot) = l.w.shared.snapshot.try_lock() {
-                    l.w.pipeline.apply(Arc::clone(&slot));
-                    snap_gen = g;
-                }
+                snap_gen = g;
+                l.w.pipeline.apply(l.w.shared.snapshot.load_full());
             }
             if now - last_timers >= 10 {
                 l.w.pipeline.poll_timers(now);

@@ -4,7 +4,7 @@
 //! Each scheduler splits a control-path [`Scheduler::rebuild`] (real servers or weights
 //! changed) from a hot-path [`Scheduler::pick`] (one new connection). A worker owns one
 //! instance per service — a per-core replica — so cursors and tables need no locks. Weights
-//! come from the shared [`weights::WeightStore`]; weight 0 means quiesced: never picked for a
+//! come with the configuration snapshot; weight 0 means quiesced: never picked for a
 //! new connection. All arithmetic is integer; ratios are compared by cross-multiplication.
 //!
 //! Loads across cores: each core counts the connections *it* created (IPVS's activeconns and
@@ -24,7 +24,6 @@ pub mod rr;
 pub mod sed;
 pub mod sh;
 pub mod table;
-pub mod weights;
 pub mod wlc;
 pub mod wrr;
 

@@ -116,7 +116,7 @@ fn transition(ctl: &Control<'_>, id: u16, t: &Track) {
     st.health_transitions += 1;
     let who =
         st.services.iter().flat_map(|s| s.dests.iter()).find(|d| d.id == id).map(|d| format!("{}:{}", d.addr, d.port));
-    match (ctl.publish)(&st) {
+    match ctl.publish(&st) {
         Ok(()) => tracing::warn!(
             real = who.as_deref().unwrap_or("?"),
             health = now,

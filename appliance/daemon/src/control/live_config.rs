@@ -260,7 +260,8 @@ impl LiveConfig {
     /// Re-reads a configuration: services, real servers, checks, timeouts and static neighbours
     /// become the file's, keeping the ids of what continues (so its connections, counters and
     /// scheduler state carry on). Ports and dataplane settings need a restart. Returns a
-    /// summary; on error nothing changed.
+    /// summary; on error nothing changed. The result is validated as a snapshot when it is
+    /// published ([`super::server::Control::publish`]), before it takes effect.
     pub fn reload(&mut self, cfg: &Config, now: u64) -> Result<String, OpError> {
         if cfg.ports != self.ports {
             return Err(OpError::Invalid { field: "port", msg: "ports cannot change without a restart".into() });
@@ -316,7 +317,6 @@ impl LiveConfig {
         next.checks = checks;
         let live: BTreeSet<u16> = next.checks.keys().copied().collect();
         next.down.retain(|id| live.contains(id));
-        next.snapshot()?;
         *self = next;
         Ok(format!("reloaded: {added} service(s) added, {changed} changed, {} removed", removed_svcs.len()))
     }

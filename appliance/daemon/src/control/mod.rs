@@ -3,8 +3,8 @@
 //!
 //! Changes are applied to a copy of the state; only a copy that validates as a dataplane
 //! snapshot replaces the current one, so a refused request changes nothing. A new state reaches
-//! the workers as an immutable snapshot (picked up at their next burst boundary) with the weights
-//! written to the shared store first.
+//! the workers as one immutable snapshot, built once per change (weights included), which they
+//! pick up at their next burst boundary.
 
 pub mod health;
 pub mod ids;

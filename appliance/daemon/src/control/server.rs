@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 
 use crate::limits::{read_line_bounded, LineRead, IDLE, MAX_CLIENTS, MAX_LINE};
 
-/// Publishes a state to the dataplane (snapshot + weights); may refuse it.
-pub type PublishFn<'a> = Box<dyn Fn(&LiveConfig) -> Result<(), OpError> + Sync + 'a>;
 /// How current a report must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -29,20 +27,22 @@ pub enum Freshness {
     Latest,
 }
 
-/// The current statistics of a state, less a baseline.
-pub type ReportFn<'a> = Box<dyn Fn(&LiveConfig, &Baseline, Freshness) -> Report + Sync + 'a>;
+/// What the control plane needs from the dataplane: the daemon's workers, or a stand-in.
+pub trait Dataplane: Sync {
+    /// Hands the workers a new configuration (they pick it up at their next burst boundary).
+    fn publish(&self, snap: rvs_core::Snapshot);
+    /// The statistics of `config`'s objects, less `base`.
+    fn report(&self, config: &LiveConfig, base: &Baseline, fresh: Freshness) -> Report;
+    /// Every worker's connections (copies, collected without the LiveConfig mutex).
+    fn connections(&self) -> Result<Vec<crate::conn_list::ConnRecord>, String>;
+}
 
-/// Lists the connections of every worker (copies, collected without holding the LiveConfig mutex).
-pub type ConnFn<'a> = Box<dyn Fn() -> Result<Vec<crate::conn_list::ConnRecord>, String> + Sync + 'a>;
-
-/// What the server needs from the daemon.
+/// The control plane: the live configuration and what the requests share.
 pub struct Control<'a> {
     /// The live configuration.
     pub state: Mutex<LiveConfig>,
-    /// Publishes a state to the dataplane (snapshot + weights); may refuse it.
-    pub publish: PublishFn<'a>,
-    /// The current statistics for a state.
-    pub report: ReportFn<'a>,
+    /// The workers it configures and reads.
+    pub dataplane: &'a dyn Dataplane,
     /// Counter baselines set by `-Z`.
     pub baseline: Mutex<Baseline>,
     /// Seconds clock for id quarantine.
@@ -51,8 +51,6 @@ pub struct Control<'a> {
     pub rates: Mutex<super::rates::Estimator>,
     /// The configuration file, for reloads.
     pub config_path: std::path::PathBuf,
-    /// Lists every worker's connections.
-    pub connections: ConnFn<'a>,
 }
 
 impl std::fmt::Debug for Control<'_> {
@@ -75,8 +73,15 @@ impl Control<'_> {
     /// A report with fresh worker figures, taken outside the LiveConfig mutex.
     pub fn fresh_report(&self, base: &Baseline) -> Result<(LiveConfig, Report), &'static str> {
         let st = self.state_copy()?;
-        let r = (self.report)(&st, base, Freshness::Wait);
+        let r = self.dataplane.report(&st, base, Freshness::Wait);
         Ok((st, r))
+    }
+
+    /// Builds `config`'s snapshot (once) and hands it to the workers; refuses a configuration
+    /// that does not validate, changing nothing.
+    pub fn publish(&self, config: &LiveConfig) -> Result<(), OpError> {
+        self.dataplane.publish(config.snapshot()?);
+        Ok(())
     }
 
     /// Handles one request line; returns the reply line. A refused request changes nothing.
@@ -92,7 +97,7 @@ impl Control<'_> {
                 ok: bool,
                 result: &'a [crate::conn_list::ConnRecord],
             }
-            return match (self.connections)() {
+            return match self.dataplane.connections() {
                 Ok(list) => {
                     serde_json::to_string(&Listing { ok: true, result: &list }).unwrap_or_else(|e| err(e).to_string())
                 }
@@ -172,12 +177,11 @@ impl Control<'_> {
                 result = Value::String(next.reload(&cfg, now)?);
             }
         }
-        next.snapshot()?;
-        (self.publish)(&next)?;
+        self.publish(&next)?;
         // New objects start from zero even when they reuse an id.
         let fresh: Vec<_> = ids(&next).into_iter().filter(|i| !before_ids.contains(i)).collect();
         if !fresh.is_empty() {
-            let current = (self.report)(&next, &Baseline::default(), Freshness::Latest);
+            let current = self.dataplane.report(&next, &Baseline::default(), Freshness::Latest);
             self.baseline.lock().map_err(|_| "lock poisoned")?.reset_ids(&next, &current, &fresh);
         }
         *guard = next;
