@@ -1,0 +1,93 @@
+//! The per-core scheduler replicas and the loads they balance on: replicas are rebuilt from
+//! each snapshot (weights included), and every connection counts once on its real server —
+//! inactive until ESTABLISHED, then active (IPVS's `activeconns`/`inactconns`, per core).
+
+use super::*;
+
+impl PerCore {
+    /// Rebuilds every service's scheduler replica from `snap` and the current weights (new
+    /// instances where the scheduler changed); with `old`, also drops templates of services
+    /// that are gone or whose persistence changed.
+    pub(super) fn rebuild_schedulers(&mut self, snap: &Snapshot, old: Option<&Snapshot>) {
+        self.weights.fill(0);
+        for d in snap.services().iter().flat_map(|s| &s.dests) {
+            self.weights[usize::from(d.id)] = d.weight;
+        }
+        let mut keep = vec![false; MAX_SERVICES];
+        for s in snap.services() {
+            let slot = &mut self.scheds[usize::from(s.id)];
+            if slot.as_ref().is_none_or(|x| x.name() != s.scheduler) {
+                *slot = new_scheduler(&s.scheduler);
+            }
+            if let Some(x) = slot.as_mut() {
+                x.rebuild(&View { dests: &s.dests, weights: &self.weights, loads: &self.loads });
+            }
+            keep[usize::from(s.id)] = true;
+        }
+        for (slot, k) in self.scheds.iter_mut().zip(keep) {
+            if !k {
+                *slot = None;
+            }
+        }
+        if let Some(old) = old {
+            let stale: Vec<u64> = self
+                .templates
+                .iter()
+                .filter(|(k, _)| {
+                    let id = (k >> 32) as u16;
+                    match (snap.service_by_id(id), old.service_by_id(id)) {
+                        (Some(n), Some(o)) => {
+                            n.persistence == 0 || n.persistence_prefix != o.persistence_prefix || n.vip != o.vip
+                        }
+                        _ => true,
+                    }
+                })
+                .map(|(k, _)| k)
+                .collect();
+            for k in stale {
+                self.templates.remove(k);
+            }
+        }
+    }
+
+    /// Tells the scheduler of real server `dest`'s service that its load changed.
+    pub(super) fn notify(
+        snap: &Snapshot,
+        scheds: &mut [Option<Box<dyn Scheduler>>],
+        weights: &[u32],
+        loads: &[Load],
+        dest: u16,
+    ) {
+        if let Some((svc, i)) = snap.dest_loc(dest) {
+            if let Some(s) = scheds[usize::from(svc.id)].as_mut() {
+                s.load_changed(&View { dests: &svc.dests, weights, loads }, i);
+            }
+        }
+    }
+
+    /// Takes an ending connection off its real server's counts.
+    pub(super) fn release_load(
+        snap: &Snapshot,
+        scheds: &mut [Option<Box<dyn Scheduler>>],
+        weights: &[u32],
+        loads: &mut [Load],
+        c: &Conn,
+    ) {
+        let l = &mut loads[usize::from(c.dest)];
+        if c.flags & F_INACTIVE != 0 {
+            l.inactive = l.inactive.saturating_sub(1);
+        } else {
+            l.active = l.active.saturating_sub(1);
+        }
+        Self::notify(snap, scheds, weights, loads, c.dest);
+    }
+
+    /// Counts a new connection on real server `dest` (inactive until established).
+    pub(super) fn add_load(&mut self, snap: &Snapshot, dest: u16, svc: u16) {
+        self.loads[usize::from(dest)].inactive += 1;
+        self.dest_stats[usize::from(dest)].conns += 1;
+        self.svc_stats[usize::from(svc)].conns += 1;
+        self.counters.new_conns += 1;
+        Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, dest);
+    }
+}

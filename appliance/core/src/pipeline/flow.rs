@@ -1,0 +1,244 @@
+//! The life of a connection: a client's packet found, started (scheduled and recorded) or
+//! refused; IPVS's TCP states followed in both directions; a TIME_WAIT connection reused by a
+//! new SYN; the per-connection and per-object counters kept.
+
+use super::*;
+
+impl PerCore {
+    pub(super) fn transport<F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip) -> Verdict {
+        let d = frame.data();
+        let seg = &d[ip.l4..ip.end];
+        let tcp_flags = if ip.proto == protocol::TCP {
+            if seg.len() < 20 {
+                return Verdict::Drop(DropReason::L4Truncated);
+            }
+            let off = usize::from(seg[12] >> 4) * 4;
+            if off < 20 || off > seg.len() {
+                return Verdict::Drop(DropReason::TcpBadHeaderLen);
+            }
+            seg[13]
+        } else {
+            if seg.len() < 8 {
+                return Verdict::Drop(DropReason::L4Truncated);
+            }
+            let ulen = usize::from(be16(seg, 4));
+            if ulen < 8 || ulen > seg.len() {
+                return Verdict::Drop(DropReason::UdpBadLength);
+            }
+            0
+        };
+        let sport = be16(seg, 0);
+        let dport = be16(seg, 2);
+        let (src, dst) = (u32::from(ip.src), u32::from(ip.dst));
+
+        if let Some(idx) = self.conns.lookup_client(ip.proto, src, sport, dst, dport) {
+            if ip.proto == protocol::TCP
+                && tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
+                && self.conns.get(idx).state == ConnState::TimeWait
+            {
+                if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
+                    return Verdict::Drop(r);
+                }
+            }
+            return self.inbound(snap, now, frame, ip, idx, tcp_flags);
+        }
+        if let Some(idx) = self.conns.lookup_reply(ip.proto, src, sport, dst, dport) {
+            return self.outbound(snap, now, frame, ip, idx, tcp_flags);
+        }
+        let svc = snap.service(ip.proto, ip.dst, dport);
+        if self.cores > 1 {
+            let client = match svc {
+                Some(s) if snap.steered(s.id) => Some(ip.src),
+                None if snap.is_nat_real(ip.proto, ip.src, sport) => Some(ip.dst),
+                _ => None,
+            };
+            if let Some(o) = client.map(|c| snap.owner(c, self.cores)).filter(|&o| o != self.core_id) {
+                return Verdict::Redirect(o);
+            }
+        }
+        if let Some(svc) = svc {
+            // IPVS's `tcp_conn_schedule`: a SYN without RST starts a connection (SYN|ACK too,
+            // which IPVS allows for active FTP); anything else without an entry is dropped.
+            if ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::RST) != flags::SYN {
+                return Verdict::Drop(DropReason::NoConnection);
+            }
+            let idx = match self.schedule(snap, svc, ip, sport, dport, now) {
+                Ok(i) => i,
+                Err(r) => return Verdict::Drop(r),
+            };
+            return self.inbound(snap, now, frame, ip, idx, tcp_flags);
+        }
+        Self::not_ours(snap, ip.dst)
+    }
+
+    /// Picks a real server for a new connection and records it.
+    pub(super) fn schedule(
+        &mut self,
+        snap: &Snapshot,
+        svc: &Service,
+        ip: &Ip,
+        sport: u16,
+        dport: u16,
+        now: u32,
+    ) -> Result<u32, DropReason> {
+        let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
+        let (i, pinned) = self.choose(svc, &flow, now)?;
+        let dest = &svc.dests[i];
+        let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
+        let mut c = Conn::new(
+            ip.proto,
+            u32::from(ip.src),
+            sport,
+            u32::from(ip.dst),
+            dport,
+            u32::from(dest.addr),
+            rport,
+            dest.forward,
+            svc.id,
+            dest.id,
+        );
+        c.state = if ip.proto == protocol::UDP { ConnState::Udp } else { ConnState::None };
+        c.expires = now + 2;
+        if pinned {
+            c.flags |= F_PERSIST;
+        }
+        let idx = match self.conns.insert(c) {
+            Ok(idx) => idx,
+            Err(_) => {
+                if pinned {
+                    Self::unpin(snap, &mut self.templates, &c, now);
+                }
+                return Err(DropReason::TableFull);
+            }
+        };
+        self.add_load(snap, dest.id, svc.id);
+        Ok(idx)
+    }
+
+    /// A SYN on a TIME_WAIT connection: pick a real server afresh for the same client tuple.
+    pub(super) fn reschedule(
+        &mut self,
+        snap: &Snapshot,
+        idx: u32,
+        ip: &Ip,
+        sport: u16,
+        dport: u16,
+        now: u32,
+    ) -> Result<(), DropReason> {
+        let old = *self.conns.get(idx);
+        let Some(svc) = snap.service(ip.proto, ip.dst, dport) else {
+            return Ok(()); // service gone: the old connection keeps its server
+        };
+        let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
+        let (i, pinned) = self.choose(svc, &flow, now)?;
+        let dest = &svc.dests[i];
+        Self::release_load(snap, &mut self.scheds, &self.weights, &mut self.loads, &old);
+        if old.flags & F_PERSIST != 0 {
+            Self::unpin(snap, &mut self.templates, &old, now);
+        }
+        let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
+        self.conns.rebind(idx, u32::from(dest.addr), rport, dest.forward, dest.id);
+        let c = self.conns.get_mut(idx);
+        c.svc = svc.id;
+        if pinned {
+            c.flags |= F_PERSIST;
+        }
+        self.add_load(snap, dest.id, svc.id);
+        Ok(())
+    }
+
+    /// Moves a connection to `new` state, keeping active/inactive counts and its timer right.
+    pub(super) fn set_state(&mut self, snap: &Snapshot, idx: u32, new: ConnState, now: u32) {
+        let c = self.conns.get_mut(idx);
+        if c.state != new {
+            c.state = new;
+            let was_active = c.flags & F_INACTIVE == 0;
+            let is_active = new == ConnState::Established;
+            let l = &mut self.loads[usize::from(c.dest)];
+            if was_active && !is_active {
+                c.flags |= F_INACTIVE;
+                l.active = l.active.saturating_sub(1);
+                l.inactive += 1;
+            } else if !was_active && is_active {
+                c.flags &= !F_INACTIVE;
+                l.inactive = l.inactive.saturating_sub(1);
+                l.active += 1;
+            }
+            if was_active != is_active {
+                let dest = c.dest;
+                Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, dest);
+            }
+        }
+        let expires = now + new.timeout(&snap.timeouts());
+        self.conns.set_expires(idx, expires);
+    }
+
+    /// Client -> server on connection `idx`.
+    pub(super) fn inbound<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip,
+        idx: u32,
+        tcp_flags: u8,
+    ) -> Verdict {
+        let c = *self.conns.get(idx);
+        let new = if ip.proto == protocol::TCP {
+            let dir = if c.flags & F_NO_OUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
+            next_tcp_state(c.state, dir, tcp_flags)
+        } else {
+            ConnState::Udp
+        };
+        self.set_state(snap, idx, new, now);
+        self.account_in(idx, ip.len());
+        self.send_to_real_server(snap, frame, ip, &c, false)
+    }
+
+    /// Server -> client on NAT connection `idx`.
+    pub(super) fn outbound<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip,
+        idx: u32,
+        tcp_flags: u8,
+    ) -> Verdict {
+        let c = {
+            let c = self.conns.get_mut(idx);
+            c.flags &= !F_NO_OUTPUT;
+            *c
+        };
+        let new = if ip.proto == protocol::TCP {
+            next_tcp_state(c.state, Direction::Output, tcp_flags)
+        } else {
+            ConnState::Udp
+        };
+        self.set_state(snap, idx, new, now);
+        self.account_out(idx, ip.len());
+        self.send_to_client(snap, frame, ip, &c, false)
+    }
+
+    pub(super) fn account_in(&mut self, idx: u32, bytes: u64) {
+        let c = self.conns.get_mut(idx);
+        c.pkts_in = c.pkts_in.wrapping_add(1);
+        c.bytes_in += bytes;
+        let (d, s) = (usize::from(c.dest), usize::from(c.svc));
+        for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
+            st.pkts_in += 1;
+            st.bytes_in += bytes;
+        }
+    }
+
+    pub(super) fn account_out(&mut self, idx: u32, bytes: u64) {
+        let c = self.conns.get_mut(idx);
+        c.pkts_out = c.pkts_out.wrapping_add(1);
+        c.bytes_out += bytes;
+        let (d, s) = (usize::from(c.dest), usize::from(c.svc));
+        for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
+            st.pkts_out += 1;
+            st.bytes_out += bytes;
+        }
+    }
+}

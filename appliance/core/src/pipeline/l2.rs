@@ -1,0 +1,52 @@
+//! Layer 2: ARP requests for the director's addresses and every VIP answered in place (RFC
+//! 826), ARP senders reported for the shared neighbour table, and next hops' MACs found (static
+//! entries first) or the packet held for resolution.
+
+use super::*;
+
+/// ARP senders one burst may report before the rest are ignored (they come again).
+pub const LEARN_MAX: usize = 64;
+
+impl PerCore {
+    pub(super) fn arp<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, l2: usize) -> Verdict {
+        let Ok(repr) = ArpRepr::parse(&ArpPacket::new_unchecked(&frame.data()[l2..])) else {
+            return Verdict::Drop(DropReason::ArpMalformed);
+        };
+        let itf = &snap.interfaces()[usize::from(port)];
+        if itf.contains(repr.sender_ip) && !repr.sender_ip.is_unspecified() && self.learned_len < LEARN_MAX {
+            self.learned[self.learned_len] = Learned { ip: repr.sender_ip, mac: repr.sender_mac, port };
+            self.learned_len += 1;
+        }
+        let tip = repr.target_ip;
+        if repr.operation != arp::OP_REQUEST || !(snap.is_vip(tip) || snap.local_port(tip).is_some()) {
+            return Verdict::ToKernel;
+        }
+        let ours = snap.interfaces()[usize::from(port)].mac;
+        let d = frame.data_mut();
+        ArpRepr {
+            operation: arp::OP_REPLY,
+            sender_mac: ours,
+            sender_ip: tip,
+            target_mac: repr.sender_mac,
+            target_ip: repr.sender_ip,
+        }
+        .emit(&mut d[l2..]);
+        route::set_macs(d, ours, repr.sender_mac);
+        Verdict::Reply
+    }
+
+    /// The MAC of an on-link next hop: a static entry of the configuration, else a learned one.
+    #[inline]
+    pub(super) fn mac_for(&self, snap: &Snapshot, next_hop: Ipv4Addr) -> Option<Mac> {
+        snap.neighbour(next_hop).or_else(|| self.neigh.lookup(next_hop))
+    }
+
+    /// Forward if the next hop's MAC was known (and written), else hold for resolution.
+    #[inline]
+    pub(super) fn ready_or_pending(mac: Option<Mac>, port: u16, next_hop: Ipv4Addr) -> Verdict {
+        match mac {
+            Some(_) => Verdict::Forward(port),
+            None => Verdict::Pending { port, next_hop },
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The per-core pipeline: one call per packet, `process(now, port, frame) -> Verdict`.
+//!
+//! For each frame, in order:
+//! 1. Ethernet: drop what is not for this port's MAC (promiscuous ports see more); ARP and
+//!    IPv4 go on, anything else is dropped.
+//! 2. ARP requests for the director's addresses and for every VIP are answered in place (for
+//!    DR the VIP must be answered by the director only; real servers suppress it).
+//! 3. IPv4 is validated (lengths, IHL, header checksum); fragments are dropped (rvs does not
+//!    reassemble). Ethernet padding is trimmed.
+//! 4. TCP/UDP: a packet of a known connection is forwarded by its real server's method
+//!    (client side: NAT/TUN/DR; reply side: NAT only). A packet to a VIP that starts a
+//!    connection (any UDP datagram, a TCP SYN) is scheduled, recorded and forwarded. A SYN on
+//!    a TIME_WAIT connection reschedules it (IPVS's connection reuse).
+//! 5. ICMP: echo requests to the director or a VIP are answered; errors that quote a packet of
+//!    a connection follow that connection (translated for NAT).
+//! 6. Anything else for the director goes to the kernel; the rest is dropped as not ours, or
+//!    handed to the kernel where the snapshot says so.
+//!
+//! The pipeline owns all per-core state (connections, scheduler replicas, loads, persistence
+//! templates, counters) and reads configuration from an immutable [`Snapshot`] swapped only
+//! between bursts by [`Pipeline::apply`]; weights are part of it (one configuration channel:
+//! a weight change is a new snapshot). After construction it does not allocate while
+//! processing packets.
+//!
+//! One concept per file: [`ingress`] (Ethernet, ARP or IPv4, validation), [`l2`] (ARP, next
+//! hops), [`flow`] (a connection's life and TCP states), [`balancer`] (scheduler replicas and
+//! loads), [`persistence`] (templates), [`egress`] (forwarding methods, replies), [`icmp_errors`] (echo and errors),
+//! [`lookahead`] (prefetching a burst).
+
+use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, NIL};
+use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
+use crate::frame::Frame;
+use crate::neigh::{Learned, NeighbourTable};
+use crate::sched::table::FixedMap;
+use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
+use crate::service::{prefix_mask, Forward, Service, MAX_DESTS, MAX_SERVICES};
+use crate::snapshot::Snapshot;
+use crate::verdict::{Counters, DropReason, Verdict};
+use crate::wire::arp::{self, ArpPacket, ArpRepr};
+use crate::wire::ethernet::{EtherType, EthernetFrame};
+use crate::wire::icmp::{self as icmp_wire, kind};
+use crate::wire::ipv4::{protocol, Ipv4Packet};
+use crate::wire::tcp::flags;
+use crate::wire::{be16, get4, Mac, WireError};
+use crate::xmit::nat::{rewrite, End};
+use crate::xmit::{dec_ttl, route, tunnel};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+mod balancer;
+mod egress;
+mod flow;
+mod icmp_errors;
+mod ingress;
+mod l2;
+mod lookahead;
+mod persistence;
+
+use ingress::Ip;
+pub use l2::LEARN_MAX;
+pub use lookahead::LOOKAHEAD;
+pub use persistence::PersistTemplate;
+
+/// The millisecond a worker's pipeline clock reads when the worker starts. Not 0: connection
+/// expiry seconds then never sit at the wheel's origin, and a test that starts a pipeline at
+/// this time sees what rvsd sees.
+pub const CLOCK_EPOCH_MS: u64 = 1_000_000;
+
+/// Sizing of a pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineConfig {
+    /// Connections this core can hold.
+    pub conn_capacity: usize,
+    /// Seed of the connection hash (random per core in the daemon).
+    pub hash_seed: u64,
+    /// Most connections expired per [`Pipeline::poll_timers`] call, so a mass expiry never
+    /// stalls a burst.
+    pub expire_budget: usize,
+    /// Persistence templates this core can hold.
+    pub template_capacity: usize,
+    /// This worker's index among `cores`.
+    pub core: u16,
+    /// Workers in the dataplane: with more than one, connections that need both directions
+    /// (NAT) or persistence are steered to an owner core ([`Snapshot::owner`]).
+    pub cores: u16,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            conn_capacity: 1 << 16,
+            hash_seed: 0x5eed,
+            expire_budget: 1024,
+            template_capacity: 16384,
+            core: 0,
+            cores: 1,
+        }
+    }
+}
+
+/// Traffic counters of a service or real server, as `ipvsadm -L --stats` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets client -> server.
+    pub pkts_in: u64,
+    /// Packets server -> client (NAT).
+    pub pkts_out: u64,
+    /// Bytes client -> server (IP length).
+    pub bytes_in: u64,
+    /// Bytes server -> client.
+    pub bytes_out: u64,
+}
+
+impl Stats {
+    /// Adds another core's figures.
+    pub fn add(&mut self, o: &Stats) {
+        self.conns += o.conns;
+        self.pkts_in += o.pkts_in;
+        self.pkts_out += o.pkts_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+    }
+}
+
+/// Per-core mutable state, apart from the snapshot (so both can be borrowed at once).
+#[derive(Debug)]
+struct PerCore {
+    conns: ConnTable,
+    counters: Counters,
+    loads: Vec<Load>,
+    dest_stats: Vec<Stats>,
+    svc_stats: Vec<Stats>,
+    scheds: Vec<Option<Box<dyn Scheduler>>>,
+    templates: FixedMap<PersistTemplate>,
+    /// Weights by real-server id, from the snapshot.
+    weights: Vec<u32>,
+    neigh: Arc<NeighbourTable>,
+    learned: [Learned; LEARN_MAX],
+    learned_len: usize,
+    core_id: u16,
+    cores: u16,
+    ident: u16,
+    expire_budget: usize,
+}
+
+/// One worker's dataplane.
+#[derive(Debug)]
+pub struct Pipeline {
+    snap: Arc<Snapshot>,
+    core: PerCore,
+}
+
+#[inline]
+fn secs(now_ms: u64) -> u32 {
+    (now_ms / 1000) as u32
+}
+
+impl Pipeline {
+    /// A pipeline on `snap` with a neighbour table of its own (nothing learned), its clock
+    /// starting at `now_ms`.
+    pub fn new(cfg: PipelineConfig, snap: Arc<Snapshot>, now_ms: u64) -> Self {
+        Self::with_neighbours(cfg, snap, Arc::default(), now_ms)
+    }
+
+    /// A pipeline on `snap` reading learned neighbours from the shared table `neighbours`.
+    pub fn with_neighbours(
+        cfg: PipelineConfig,
+        snap: Arc<Snapshot>,
+        neighbours: Arc<NeighbourTable>,
+        now_ms: u64,
+    ) -> Self {
+        let mut core = PerCore {
+            conns: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
+            counters: Counters::default(),
+            loads: vec![Load::default(); MAX_DESTS],
+            dest_stats: vec![Stats::default(); MAX_DESTS],
+            svc_stats: vec![Stats::default(); MAX_SERVICES],
+            scheds: (0..MAX_SERVICES).map(|_| None).collect(),
+            templates: FixedMap::new(cfg.template_capacity, cfg.hash_seed ^ 0x7e3a),
+            weights: vec![0; MAX_DESTS],
+            neigh: neighbours,
+            learned: [Learned { ip: Ipv4Addr::UNSPECIFIED, mac: Mac::ZERO, port: 0 }; LEARN_MAX],
+            learned_len: 0,
+            core_id: cfg.core,
+            cores: cfg.cores.max(1),
+            ident: (cfg.hash_seed as u16) | 1,
+            expire_budget: cfg.expire_budget.max(1),
+        };
+        core.rebuild_schedulers(&snap, None);
+        Pipeline { snap, core }
+    }
+
+    /// Switches to a new configuration (control path, between bursts). Connections keep their
+    /// real server; schedulers of services whose scheduler name is unchanged are kept and
+    /// rebuilt with the snapshot's weights; templates of services that are gone or changed
+    /// persistence are dropped.
+    pub fn apply(&mut self, snap: Arc<Snapshot>) {
+        let old = std::mem::replace(&mut self.snap, snap);
+        self.core.rebuild_schedulers(&self.snap, Some(&old));
+    }
+
+    /// The configuration in force.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// ARP senders seen since the last call (for the control plane to learn), then forgets them.
+    pub fn take_learned(&mut self) -> &[Learned] {
+        let n = std::mem::take(&mut self.core.learned_len);
+        &self.core.learned[..n]
+    }
+
+    /// The weights this core schedules with, by real-server id.
+    pub fn weights(&self) -> &[u32] {
+        &self.core.weights
+    }
+
+    /// Processes one frame that arrived on `port` at `now_ms`; the frame is rewritten for the
+    /// verdict (transmit it as it is now, or free it).
+    #[inline]
+    pub fn process<F: Frame>(&mut self, now_ms: u64, port: u16, frame: &mut F) -> Verdict {
+        let v = self.core.handle(&self.snap, secs(now_ms), port, frame);
+        self.core.counters.count(v);
+        v
+    }
+
+    /// Burst-boundary work: expires connections, templates and scheduler cache entries due by
+    /// `now_ms` (each within the configured budget). Returns how many connections expired.
+    pub fn poll_timers(&mut self, now_ms: u64) -> usize {
+        let now = secs(now_ms);
+        let snap = &self.snap;
+        let PerCore { conns, loads, counters, expire_budget, scheds, weights, templates, .. } = &mut self.core;
+        let n = conns.expire(now, *expire_budget, |c| {
+            PerCore::release_load(snap, scheds, weights, loads, c);
+            if c.flags & F_PERSIST != 0 {
+                PerCore::unpin(snap, templates, c, now);
+            }
+        });
+        counters.expired_conns += n as u64;
+        let budget = *expire_budget;
+        templates.sweep(budget, |t| t.n_control == 0 && t.expires <= now);
+        for s in scheds.iter_mut().flatten() {
+            s.expire(now, budget / 8 + 1);
+        }
+        n
+    }
+
+    /// Packet counters of this core.
+    pub fn counters(&self) -> &Counters {
+        &self.core.counters
+    }
+
+    /// Active/inactive connection counts per real server id on this core.
+    pub fn loads(&self) -> &[Load] {
+        &self.core.loads
+    }
+
+    /// Traffic per real server id on this core.
+    pub fn dest_stats(&self) -> &[Stats] {
+        &self.core.dest_stats
+    }
+
+    /// Traffic per service id on this core.
+    pub fn service_stats(&self) -> &[Stats] {
+        &self.core.svc_stats
+    }
+
+    /// This core's persistence templates: ((service id << 32) | client network, template).
+    pub fn templates(&self) -> impl Iterator<Item = (u64, &PersistTemplate)> {
+        self.core.templates.iter()
+    }
+
+    /// This core's connections (listings; control path).
+    pub fn connections(&self) -> &ConnTable {
+        &self.core.conns
+    }
+}

@@ -1,0 +1,76 @@
+//! Persistence (`-p SECONDS`, `-M NETMASK`) as IPVS's templates: the first connection of a
+//! client network to a persistent service creates a template (service, client network) -> real
+//! server. While the template lives, new connections from that network go to its server, even
+//! one quiesced since (IPVS's default `expire_quiescent_template = 0`); a server that is gone
+//! invalidates it. A template lives while connections it placed are alive and then for the
+//! persistence timeout after the last of them ends. Templates are per core: the daemon steers
+//! all connections of a client network for a persistent service to one core.
+
+use super::*;
+
+/// A persistence template: the real server a client network is pinned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersistTemplate {
+    /// Real server id.
+    pub dest: u16,
+    /// Connections placed by it that are still alive.
+    pub n_control: u32,
+    /// Second after which it may go, once `n_control` is 0.
+    pub expires: u32,
+}
+
+#[inline]
+pub(super) fn template_key(svc: &Service, caddr: u32) -> u64 {
+    u64::from(svc.id) << 32 | u64::from(caddr & prefix_mask(svc.persistence_prefix))
+}
+
+impl PerCore {
+    /// A connection placed by a template ended: the template counts one fewer, and lives the
+    /// persistence timeout after the last one.
+    pub(super) fn unpin(snap: &Snapshot, templates: &mut FixedMap<PersistTemplate>, c: &Conn, now: u32) {
+        let Some(svc) = snap.service_by_id(c.svc) else { return };
+        if let Some(t) = templates.get_mut(template_key(svc, c.caddr)) {
+            t.n_control = t.n_control.saturating_sub(1);
+            if t.n_control == 0 {
+                t.expires = t.expires.max(now.saturating_add(svc.persistence));
+            }
+        }
+    }
+
+    /// The real server for a new connection: the persistence template's, or the scheduler's
+    /// (creating a template for a persistent service). Returns the index in `svc.dests` and
+    /// whether the connection is pinned by a template.
+    pub(super) fn choose(&mut self, svc: &Service, flow: &Flow, now: u32) -> Result<(usize, bool), DropReason> {
+        let caddr = u32::from(flow.src);
+        if svc.persistence > 0 {
+            let key = template_key(svc, caddr);
+            if let Some(t) = self.templates.get_mut(key) {
+                let live = t.n_control > 0 || t.expires > now;
+                let pos = svc.dests.iter().position(|d| d.id == t.dest);
+                match (live, pos) {
+                    (true, Some(i)) => {
+                        t.n_control += 1;
+                        t.expires = t.expires.max(now.saturating_add(svc.persistence));
+                        return Ok((i, true));
+                    }
+                    _ => {
+                        self.templates.remove(key);
+                    }
+                }
+            }
+        }
+        let sched = self.scheds[usize::from(svc.id)].as_mut().ok_or(DropReason::NoDest)?;
+        let view = View { dests: &svc.dests, weights: &self.weights, loads: &self.loads };
+        let i = sched.pick(&view, flow, now).ok_or(DropReason::NoDest)?;
+        let mut pinned = false;
+        if svc.persistence > 0 {
+            let t =
+                PersistTemplate { dest: svc.dests[i].id, n_control: 1, expires: now.saturating_add(svc.persistence) };
+            pinned = self.templates.insert(template_key(svc, caddr), t);
+            if !pinned {
+                self.counters.template_full += 1;
+            }
+        }
+        Ok((i, pinned))
+    }
+}
