@@ -8,11 +8,14 @@
 //! The difference of the two totals over the difference of the counts is the per-packet figure
 //! without set-up (it includes copying each frame into the reused buffer, ~10 instructions).
 //! `tools/bench.sh` does this for every mode. Modes: nat_in, nat_out, dr, tun (or with `-`).
+//! With `--burst` (third argument) it runs what rvsd's worker runs per packet: the look-ahead
+//! over a burst of 32, then the processing of each frame.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use rvs_core::frame::DEFAULT_HEADROOM;
+use rvs_core::pipeline::LOOKAHEAD;
 use rvs_core::VecFrame;
 use std::hint::black_box;
 
@@ -23,11 +26,31 @@ fn main() {
         std::process::exit(2);
     };
     let (mut p, frames) = common::established(&mode.replace('-', "_"));
-    let mut f = VecFrame::new(&frames[0].1);
-    for i in 0..n {
-        let (port, bytes) = &frames[i % frames.len()];
-        f.reset(bytes, DEFAULT_HEADROOM);
-        black_box(p.process(common::ESTABLISHED_NOW, *port, &mut f));
+    if args.get(3).map(String::as_str) == Some("--burst") {
+        // As rvsd's worker loop: a burst of 32 (one port) looked ahead over, then processed.
+        let mut burst: Vec<VecFrame> = (0..LOOKAHEAD).map(|_| VecFrame::new(&frames[0].1)).collect();
+        let mut i = 0;
+        while i < n {
+            let port = frames[i % frames.len()].0;
+            let k = (n - i).min(LOOKAHEAD);
+            for (j, f) in burst.iter_mut().take(k).enumerate() {
+                f.reset(&frames[(i + j) % frames.len()].1, DEFAULT_HEADROOM);
+            }
+            p.lookahead(burst.iter().take(k), |a| {
+                black_box(a);
+            });
+            for f in burst.iter_mut().take(k) {
+                black_box(p.process(common::ESTABLISHED_NOW, port, f));
+            }
+            i += k;
+        }
+    } else {
+        let mut f = VecFrame::new(&frames[0].1);
+        for i in 0..n {
+            let (port, bytes) = &frames[i % frames.len()];
+            f.reset(bytes, DEFAULT_HEADROOM);
+            black_box(p.process(common::ESTABLISHED_NOW, *port, &mut f));
+        }
     }
     assert_eq!(p.counters().total_drops(), 0, "{mode}: drops");
     println!("{mode}: {n} packets");
