@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rvs_core::pipeline::{Parsed, LOOKAHEAD};
 use rvs_core::VecFrame;
 use std::hint::black_box;
 use std::time::Duration;
@@ -35,9 +36,10 @@ fn bench(c: &mut Criterion) {
                     burst
                 },
                 |burst| {
-                    p.lookahead(burst.iter().map(|(_, f)| f), |_| {});
-                    for (port, f) in burst.iter_mut() {
-                        black_box(p.process(NOW, *port, f));
+                    let mut parsed = [Parsed::default(); LOOKAHEAD];
+                    p.lookahead(burst[0].0, burst.iter().map(|(_, f)| f), &mut parsed, |_| {});
+                    for ((port, f), read) in burst.iter_mut().zip(parsed.iter()) {
+                        black_box(p.process_parsed(NOW, *port, f, read));
                     }
                 },
                 BatchSize::SmallInput,

@@ -15,7 +15,7 @@
 mod common;
 
 use rvs_core::frame::DEFAULT_HEADROOM;
-use rvs_core::pipeline::LOOKAHEAD;
+use rvs_core::pipeline::{Parsed, LOOKAHEAD};
 use rvs_core::VecFrame;
 use std::hint::black_box;
 
@@ -36,11 +36,12 @@ fn main() {
             for (j, f) in burst.iter_mut().take(k).enumerate() {
                 f.reset(&frames[(i + j) % frames.len()].1, DEFAULT_HEADROOM);
             }
-            p.lookahead(burst.iter().take(k), |a| {
+            let mut parsed = [Parsed::default(); LOOKAHEAD];
+            p.lookahead(port, burst.iter().take(k), &mut parsed, |a| {
                 black_box(a);
             });
-            for f in burst.iter_mut().take(k) {
-                black_box(p.process(common::ESTABLISHED_NOW, port, f));
+            for (f, read) in burst.iter_mut().take(k).zip(parsed.iter()) {
+                black_box(p.process_parsed(common::ESTABLISHED_NOW, port, f, read));
             }
             i += k;
         }

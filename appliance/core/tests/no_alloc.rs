@@ -73,10 +73,11 @@ fn lookahead_process_and_poll_timers_never_allocate() {
         now += 100;
         for (port, bytes) in round {
             frame.reset(bytes, 128);
-            p.lookahead(std::iter::once(&frame), |a| {
+            let mut parsed = [rvs_core::pipeline::Parsed::default(); rvs_core::pipeline::LOOKAHEAD];
+            p.lookahead(*port, std::iter::once(&frame), &mut parsed, |a| {
                 std::hint::black_box(a);
             });
-            if matches!(p.process(now, *port, &mut frame), rvs_core::Verdict::Forward(_)) {
+            if matches!(p.process_parsed(now, *port, &mut frame, &parsed[0]), rvs_core::Verdict::Forward(_)) {
                 forwarded += 1;
             }
             assert!(frame.len() <= 2048 + 128);

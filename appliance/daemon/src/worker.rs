@@ -77,7 +77,7 @@ mod tests {
 use crate::port::dpdk::{Burst, Mbuf, Mempool, Queue, BURST_SIZE};
 use crossbeam_queue::ArrayQueue;
 use rvs_core::neigh::{Learned, NeighbourTable};
-use rvs_core::pipeline::Stats;
+use rvs_core::pipeline::{Parsed, Stats, LOOKAHEAD};
 use rvs_core::sched::Load;
 use rvs_core::wire::arp::{ArpRepr, OP_REQUEST, PACKET_LEN as ARP_LEN};
 use rvs_core::wire::ethernet::{EtherType, EthernetRepr, HEADER_LEN as ETH_LEN};
@@ -340,6 +340,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
         };
         let mut idle = IdleBackoff::new(!l.w.busy_poll);
         let mut rx = Burst::new();
+        let mut parsed = [Parsed::default(); LOOKAHEAD];
         let (mut last_timers, mut last_report) = (0u64, 0u64);
         let mut snap_gen = 0u64;
         let base_ms = rvs_core::pipeline::CLOCK_EPOCH_MS;
@@ -349,9 +350,9 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             for p in 0..n_ports {
                 let n = l.w.queues[p].rx(&mut rx);
                 got += n;
-                l.w.pipeline.lookahead(rx.iter(), crate::port::dpdk::prefetch);
-                for m in rx.drain() {
-                    l.handle(p as u16, m, now);
+                l.w.pipeline.lookahead(p as u16, rx.iter(), &mut parsed, crate::port::dpdk::prefetch);
+                for (m, read) in rx.drain().zip(parsed.iter()) {
+                    l.handle_parsed(p as u16, m, Some(read), now);
                 }
             }
             // The kernel's own traffic leaves through the port its TAP device stands for.
@@ -406,12 +407,22 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
 
 impl<'p, Q: QueuePair<'p>> Loop<'_, 'p, Q> {
     #[inline]
-    fn handle(&mut self, port: u16, mut m: Mbuf<'p>, now: u64) {
+    fn handle(&mut self, port: u16, m: Mbuf<'p>, now: u64) {
+        self.handle_parsed(port, m, None, now);
+    }
+
+    /// Handles a frame the burst's look-ahead read (`read`), or reads it now (a default one).
+    #[inline]
+    fn handle_parsed(&mut self, port: u16, mut m: Mbuf<'p>, read: Option<&Parsed>, now: u64) {
         if m.segments() > 1 && !m.linearize() {
             self.io.unlinearizable += 1;
             return;
         }
-        match self.w.pipeline.process(now, port, &mut m) {
+        let v = match read {
+            Some(read) => self.w.pipeline.process_parsed(now, port, &mut m, read),
+            None => self.w.pipeline.process(now, port, &mut m),
+        };
+        match v {
             Verdict::Forward(p) => self.tx(p, m),
             Verdict::Reply => self.tx(port, m),
             Verdict::Drop(_) => {}

@@ -225,26 +225,41 @@ impl ConnTable {
             + (self.c_buckets.capacity() + self.r_buckets.capacity() + self.wheel.capacity()) * 4
     }
 
+    /// The hash of a client's packet (src=CIP:cport, dst=VIP:vport) in the client-side index:
+    /// computed once per packet (by the parse) and carried to [`ConnTable::lookup_client_hashed`].
+    #[inline]
+    pub fn client_hash(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> u64 {
+        mix(proto, src, sport, dst, dport, self.seed)
+    }
+
     #[inline]
     fn c_bucket(&self, proto: u8, caddr: u32, cport: u16, vaddr: u32, vport: u16) -> usize {
-        mix(proto, caddr, cport, vaddr, vport, self.seed) as usize & self.mask
+        self.client_hash(proto, caddr, cport, vaddr, vport) as usize & self.mask
+    }
+
+    /// The hash of a real server's reply (src=RIP:rport, dst=CIP:cport) in the reply-side
+    /// index, for [`ConnTable::lookup_reply_hashed`].
+    #[inline]
+    pub fn reply_hash(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> u64 {
+        mix(proto, src, sport, dst, dport, !self.seed)
     }
 
     #[inline]
     fn r_bucket(&self, proto: u8, daddr: u32, dport: u16, caddr: u32, cport: u16) -> usize {
-        mix(proto, daddr, dport, caddr, cport, !self.seed) as usize & self.mask
+        self.reply_hash(proto, daddr, dport, caddr, cport) as usize & self.mask
     }
 
-    /// Where the index bucket a packet with this tuple (as it arrives) will read is: the
-    /// client-side index for a packet to a VIP (`to_vip`), else the reply-side one. The first
-    /// stage of a burst's look-ahead ([`crate::Pipeline::lookahead`]).
+    /// The client-side index bucket of a packet whose [`ConnTable::client_hash`] is `hash` (the
+    /// look-ahead's first stage, [`crate::Pipeline::lookahead`]).
     #[inline]
-    pub fn bucket_ref(&self, to_vip: bool, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> &u32 {
-        if to_vip {
-            &self.c_buckets[self.c_bucket(proto, src, sport, dst, dport)]
-        } else {
-            &self.r_buckets[self.r_bucket(proto, src, sport, dst, dport)]
-        }
+    pub fn client_bucket_ref(&self, hash: u64) -> &u32 {
+        &self.c_buckets[hash as usize & self.mask]
+    }
+
+    /// The reply-side index bucket of a packet whose [`ConnTable::reply_hash`] is `hash`.
+    #[inline]
+    pub fn reply_bucket_ref(&self, hash: u64) -> &u32 {
+        &self.r_buckets[hash as usize & self.mask]
     }
 
     /// The entry a chain starting at `head` begins with, if any (the look-ahead's second stage).
@@ -256,7 +271,22 @@ impl ConnTable {
     /// The connection a client's packet (src=CIP:cport, dst=VIP:vport) belongs to.
     #[inline]
     pub fn lookup_client(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
-        let mut i = self.c_buckets[self.c_bucket(proto, src, sport, dst, dport)];
+        self.lookup_client_hashed(self.client_hash(proto, src, sport, dst, dport), proto, src, sport, dst, dport)
+    }
+
+    /// [`ConnTable::lookup_client`] with the packet's [`ConnTable::client_hash`] already known.
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // the flow key's fields and its hash
+    pub fn lookup_client_hashed(
+        &self,
+        hash: u64,
+        proto: u8,
+        src: u32,
+        sport: u16,
+        dst: u32,
+        dport: u16,
+    ) -> Option<u32> {
+        let mut i = self.c_buckets[hash as usize & self.mask];
         while i != NIL {
             let e = &self.entries[i as usize];
             if e.caddr == src && e.vaddr == dst && e.cport == sport && e.vport == dport && e.proto == proto {
@@ -270,7 +300,14 @@ impl ConnTable {
     /// The NAT connection a real server's reply (src=RIP:rport, dst=CIP:cport) belongs to.
     #[inline]
     pub fn lookup_reply(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
-        let mut i = self.r_buckets[self.r_bucket(proto, src, sport, dst, dport)];
+        self.lookup_reply_hashed(self.reply_hash(proto, src, sport, dst, dport), proto, src, sport, dst, dport)
+    }
+
+    /// [`ConnTable::lookup_reply`] with the packet's [`ConnTable::reply_hash`] already known.
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // the flow key's fields and its hash
+    pub fn lookup_reply_hashed(&self, hash: u64, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
+        let mut i = self.r_buckets[hash as usize & self.mask];
         while i != NIL {
             let e = &self.entries[i as usize];
             if e.daddr == src && e.caddr == dst && e.dport == sport && e.cport == dport && e.proto == proto {

@@ -29,22 +29,22 @@ impl PerCore {
         match c.forward {
             Forward::Nat => {
                 let d = frame.data_mut();
-                if !dec_ttl(d, ip.l3) {
+                if !dec_ttl(d, ip.l3()) {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
                 if icmp_error {
                     crate::xmit::icmp::translate_nat_error(
                         d,
-                        ip.l3,
-                        ip.l4,
-                        ip.end,
+                        ip.l3(),
+                        ip.l4(),
+                        ip.end(),
                         End::Dst,
                         rip.octets(),
                         rip.octets(),
                         c.dport,
                     );
                 } else {
-                    rewrite(d, ip.l3, ip.l4, ip.proto, End::Dst, rip.octets(), c.dport, true);
+                    rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Dst, rip.octets(), c.dport, true);
                 }
                 route::set_macs(d, egress.mac, mac);
             }
@@ -55,21 +55,21 @@ impl PerCore {
                 route::set_macs(frame.data_mut(), egress.mac, mac);
             }
             Forward::Tunnel => {
-                let inner = ip.end - ip.l3;
+                let inner = ip.end() - ip.l3();
                 if inner + tunnel::OVERHEAD > usize::from(egress.mtu) {
-                    let df = frame.data()[ip.l3 + 6] & 0x40 != 0;
-                    let reply_len = ip.l3 + 28 + (ip.l4 - ip.l3) + 8;
+                    let df = frame.data()[ip.l3() + 6] & 0x40 != 0;
+                    let reply_len = ip.l3() + 28 + (ip.l4() - ip.l3()) + 8;
                     if !df || icmp_error || frame.len() < reply_len {
                         return Verdict::Drop(DropReason::TooBig);
                     }
                     self.ident = self.ident.wrapping_add(1);
                     let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
                     let mtu = egress.mtu - tunnel::OVERHEAD as u16;
-                    tunnel::frag_needed(frame, ip.l3, in_mac, mtu, self.ident);
+                    tunnel::frag_needed(frame, ip.l3(), in_mac, mtu, self.ident);
                     return Verdict::Reply;
                 }
                 self.ident = self.ident.wrapping_add(1);
-                if let Err(r) = tunnel::encapsulate(frame, ip.l3, egress.addr, rip, self.ident) {
+                if let Err(r) = tunnel::encapsulate(frame, ip.l3(), egress.addr, rip, self.ident) {
                     return Verdict::Drop(r);
                 }
                 route::set_macs(frame.data_mut(), egress.mac, mac);
@@ -94,13 +94,13 @@ impl PerCore {
         let known = gw_mac.or_else(|| self.mac_for(snap, rt.next_hop));
         let egress = &snap.interfaces()[usize::from(rt.port)];
         let d = frame.data_mut();
-        if !dec_ttl(d, ip.l3) {
+        if !dec_ttl(d, ip.l3()) {
             return Verdict::Drop(DropReason::TtlExceeded);
         }
         if icmp_error {
-            crate::xmit::icmp::translate_nat_error(d, ip.l3, ip.l4, ip.end, End::Src, vip, vip, c.vport);
+            crate::xmit::icmp::translate_nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Src, vip, vip, c.vport);
         } else {
-            rewrite(d, ip.l3, ip.l4, ip.proto, End::Src, vip, c.vport, true);
+            rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, vip, c.vport, true);
         }
         route::set_macs(d, egress.mac, known.unwrap_or(Mac::ZERO));
         Self::ready_or_pending(known, rt.port, rt.next_hop)

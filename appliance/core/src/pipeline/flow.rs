@@ -6,32 +6,10 @@ use super::*;
 
 impl PerCore {
     pub(super) fn transport<F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip) -> Verdict {
-        let d = frame.data();
-        let seg = &d[ip.l4..ip.end];
-        let tcp_flags = if ip.proto == protocol::TCP {
-            if seg.len() < 20 {
-                return Verdict::Drop(DropReason::L4Truncated);
-            }
-            let off = usize::from(seg[12] >> 4) * 4;
-            if off < 20 || off > seg.len() {
-                return Verdict::Drop(DropReason::TcpBadHeaderLen);
-            }
-            seg[13]
-        } else {
-            if seg.len() < 8 {
-                return Verdict::Drop(DropReason::L4Truncated);
-            }
-            let ulen = usize::from(be16(seg, 4));
-            if ulen < 8 || ulen > seg.len() {
-                return Verdict::Drop(DropReason::UdpBadLength);
-            }
-            0
-        };
-        let sport = be16(seg, 0);
-        let dport = be16(seg, 2);
+        let (tcp_flags, sport, dport) = (ip.tcp_flags, ip.sport, ip.dport);
         let (src, dst) = (u32::from(ip.src), u32::from(ip.dst));
 
-        if let Some(idx) = self.conns.lookup_client(ip.proto, src, sport, dst, dport) {
+        if let Some(idx) = self.conns.lookup_client_hashed(ip.c_hash(), ip.proto, src, sport, dst, dport) {
             if ip.proto == protocol::TCP
                 && tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
                 && self.conns.get(idx).state == ConnState::TimeWait

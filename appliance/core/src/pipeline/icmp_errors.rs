@@ -7,7 +7,7 @@ use super::*;
 
 impl PerCore {
     pub(super) fn icmp<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, ip: &Ip) -> Verdict {
-        let msg = &frame.data()[ip.l4..ip.end];
+        let msg = &frame.data()[ip.l4()..ip.end()];
         if msg.len() < icmp_wire::HEADER_LEN {
             return Verdict::Drop(DropReason::IcmpTruncated);
         }
@@ -15,7 +15,7 @@ impl PerCore {
         let for_us = snap.is_vip(ip.dst) || snap.local_port(ip.dst).is_some();
         if t == kind::ECHO_REQUEST && for_us {
             let ours = snap.interfaces()[usize::from(port)].mac;
-            crate::xmit::icmp::echo_reply(frame.data_mut(), ip.l3, ip.l4, ours);
+            crate::xmit::icmp::echo_reply(frame.data_mut(), ip.l3(), ip.l4(), ours);
             return Verdict::Reply;
         }
         if !icmp_wire::is_error(t) {

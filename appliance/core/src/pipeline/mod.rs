@@ -57,6 +57,7 @@ mod lookahead;
 mod persistence;
 
 use ingress::Ip;
+pub use ingress::Parsed;
 pub use l2::LEARN_MAX;
 pub use lookahead::LOOKAHEAD;
 pub use persistence::PersistTemplate;
@@ -221,7 +222,17 @@ impl Pipeline {
     /// verdict (transmit it as it is now, or free it).
     #[inline]
     pub fn process<F: Frame>(&mut self, now_ms: u64, port: u16, frame: &mut F) -> Verdict {
-        let v = self.core.handle(&self.snap, secs(now_ms), port, frame);
+        let v = self.core.dispatch(&self.snap, secs(now_ms), port, frame, None);
+        self.core.counters.count(v);
+        v
+    }
+
+    /// [`Pipeline::process`] for a frame the look-ahead has read: its headers are not read
+    /// again. `parsed` must be the one [`Pipeline::lookahead`] gave for this frame (one of
+    /// another length, or a default one, makes it read the frame).
+    #[inline]
+    pub fn process_parsed<F: Frame>(&mut self, now_ms: u64, port: u16, frame: &mut F, parsed: &Parsed) -> Verdict {
+        let v = self.core.dispatch(&self.snap, secs(now_ms), port, frame, Some(parsed));
         self.core.counters.count(v);
         v
     }

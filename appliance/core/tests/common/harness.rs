@@ -25,6 +25,17 @@ pub fn encode(frames: &[(u8, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// The frames of a harness input: (port, bytes), in order.
+pub fn decode(mut data: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    while data.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([data[1], data[2]])).min(data.len() - 3);
+        out.push((u16::from(data[0] & 1), data[3..3 + len].to_vec()));
+        data = &data[3 + len..];
+    }
+    out
+}
+
 /// Runs one input through fresh pipelines of two sizes: the everyday one, and a tiny one (4
 /// connections, 2 templates, expiry budget 1) where a full table, budget stops and put-back
 /// timer lists are the common case. Panics if an invariant breaks.
