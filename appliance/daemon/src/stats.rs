@@ -11,6 +11,21 @@ use rvs_core::{Counters, DropReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// Smoothed per-second rates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Rates {
+    /// Connections per second.
+    pub cps: u64,
+    /// Packets in per second.
+    pub inpps: u64,
+    /// Packets out per second.
+    pub outpps: u64,
+    /// Bytes in per second.
+    pub inbps: u64,
+    /// Bytes out per second.
+    pub outbps: u64,
+}
+
 /// A port's counters.
 #[derive(Debug, Clone, Serialize)]
 pub struct PortReport {
@@ -58,7 +73,7 @@ pub struct RealReport {
     /// Bytes out.
     pub bytes_out: u64,
     /// Smoothed per-second rates.
-    pub rates: crate::control::rates::Rates,
+    pub rates: Rates,
 }
 
 /// A service's figures.
@@ -87,7 +102,7 @@ pub struct ServiceReport {
     /// Bytes out.
     pub bytes_out: u64,
     /// Smoothed per-second rates.
-    pub rates: crate::control::rates::Rates,
+    pub rates: Rates,
     /// Its real servers.
     pub reals: Vec<RealReport>,
 }

@@ -2,28 +2,12 @@
 //! each rate follows `avg += (sample - avg) / 4`, in fixed point (x1024) with integer maths.
 //! The figures are per second: connections, packets and bytes, in and out.
 
-use crate::stats::Report;
+use crate::stats::{Rates, Report};
 use rvs_core::pipeline::Stats;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Seconds between samples.
 pub const PERIOD_S: u64 = 2;
-
-/// Smoothed per-second rates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Rates {
-    /// Connections per second.
-    pub cps: u64,
-    /// Packets in per second.
-    pub inpps: u64,
-    /// Packets out per second.
-    pub outpps: u64,
-    /// Bytes in per second.
-    pub inbps: u64,
-    /// Bytes out per second.
-    pub outbps: u64,
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Est {
