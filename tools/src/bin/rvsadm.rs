@@ -15,7 +15,9 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
-use serde_json::{json, Value};
+use rvs_core::service::{Forward, Protocol};
+use rvsd::control::proto::{Reply, Request, SvcSpec};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -188,71 +190,65 @@ impl Client {
         Ok(Client { out: s.try_clone()?, inp: BufReader::new(s) })
     }
 
-    fn call(&mut self, req: Value) -> Result<Value> {
-        writeln!(self.out, "{req}")?;
+    fn call(&mut self, req: &Request) -> Result<Value> {
+        writeln!(self.out, "{}", serde_json::to_string(req)?)?;
         let mut line = String::new();
         self.inp.read_line(&mut line).context("no answer from rvsd")?;
-        let v: Value = serde_json::from_str(&line).context("unreadable answer from rvsd")?;
-        if v["ok"] == true {
-            Ok(v["result"].clone())
-        } else {
-            Err(anyhow!("{}", v["error"].as_str().unwrap_or("request refused")))
-        }
+        let reply: Reply<Value> = serde_json::from_str(&line).context("unreadable answer from rvsd")?;
+        Ok(reply.into_result().map_err(|e| anyhow!("{e}"))?.unwrap_or(Value::Null))
     }
 }
 
-fn service(cli: &Cli) -> Result<Option<Value>> {
+fn service(cli: &Cli) -> Result<Option<SvcSpec>> {
     Ok(match (&cli.tcp, &cli.udp) {
-        (Some(a), None) => Some(json!({ "protocol": "tcp", "address": a })),
-        (None, Some(a)) => Some(json!({ "protocol": "udp", "address": a })),
+        (Some(a), None) => Some(SvcSpec { protocol: Protocol::Tcp.to_string(), address: a.clone() }),
+        (None, Some(a)) => Some(SvcSpec { protocol: Protocol::Udp.to_string(), address: a.clone() }),
         (None, None) => None,
         (Some(_), Some(_)) => bail!("-t and -u: give one service"),
     })
 }
 
-fn need_service(cli: &Cli) -> Result<Value> {
+fn need_service(cli: &Cli) -> Result<SvcSpec> {
     service(cli)?.ok_or_else(|| anyhow!("a service is needed: -t VIP:PORT or -u VIP:PORT"))
 }
 
-fn forward(cli: &Cli) -> Option<&'static str> {
-    if cli.masquerading {
-        Some("nat")
+fn forward(cli: &Cli) -> Option<String> {
+    let f = if cli.masquerading {
+        Forward::Nat
     } else if cli.ipip {
-        Some("tun")
+        Forward::Tunnel
     } else if cli.gatewaying {
-        Some("dr")
+        Forward::DirectRoute
     } else {
-        None
-    }
+        return None;
+    };
+    Some(f.to_string())
 }
 
 /// The request a command line stands for (None: a listing or -S/-R).
-fn request(cli: &Cli) -> Result<Option<Value>> {
+fn request(cli: &Cli) -> Result<Option<Request>> {
     let real = || cli.real.clone().ok_or_else(|| anyhow!("a real server is needed: -r RIP[:PORT]"));
-    let svc_opts = |op: &str| -> Result<Value> {
-        Ok(
-            json!({ "op": op, "service": need_service(cli)?, "scheduler": cli.scheduler, "persistence": cli.persistent, "netmask": cli.netmask }),
-        )
-    };
+    let (scheduler, persistence, netmask) = (cli.scheduler.clone(), cli.persistent, cli.netmask.clone());
     Ok(Some(if cli.add_service {
-        svc_opts("add_service")?
+        Request::AddService { service: need_service(cli)?, scheduler, persistence, netmask }
     } else if cli.edit_service {
-        svc_opts("edit_service")?
+        Request::EditService { service: need_service(cli)?, scheduler, persistence, netmask }
     } else if cli.delete_service {
-        json!({ "op": "del_service", "service": need_service(cli)? })
+        Request::DelService { service: need_service(cli)? }
     } else if cli.clear {
-        json!({ "op": "clear" })
-    } else if cli.add_server || cli.edit_server {
-        let op = if cli.add_server { "add_real" } else { "edit_real" };
-        json!({ "op": op, "service": need_service(cli)?, "address": real()?, "forward": forward(cli), "weight": cli.weight })
+        Request::Clear
+    } else if cli.add_server {
+        Request::AddReal { service: need_service(cli)?, address: real()?, forward: forward(cli), weight: cli.weight }
+    } else if cli.edit_server {
+        Request::EditReal { service: need_service(cli)?, address: real()?, forward: forward(cli), weight: cli.weight }
     } else if cli.delete_server {
-        json!({ "op": "del_real", "service": need_service(cli)?, "address": real()? })
+        Request::DelReal { service: need_service(cli)?, address: real()? }
     } else if cli.zero {
-        json!({ "op": "zero", "service": service(cli)? })
+        Request::Zero { service: service(cli)? }
     } else if cli.reload {
-        json!({ "op": "reload" })
+        Request::Reload
     } else if let Some(s) = &cli.set {
-        json!({ "op": "set_timeouts", "tcp": s[0], "tcpfin": s[1], "udp": s[2] })
+        Request::SetTimeouts { tcp: s[0], tcpfin: s[1], udp: s[2] }
     } else {
         return Ok(None);
     }))
@@ -298,17 +294,17 @@ fn run(cli: &Cli) -> Result<String> {
                 bail!("line {}: {why}", n + 1);
             }
             let req = request(&rule)?.ok_or_else(|| anyhow!("line {}: not a rule: {line}", n + 1))?;
-            c.call(req).with_context(|| format!("line {}: {line}", n + 1))?;
+            c.call(&req).with_context(|| format!("line {}: {line}", n + 1))?;
         }
         return Ok(String::new());
     }
     let mut c = Client::connect(cli)?;
     if let Some(req) = request(cli)? {
-        let r = c.call(req)?;
+        let r = c.call(&req)?;
         return Ok(r.as_str().map(|s| format!("{s}\n")).unwrap_or_default());
     }
     if cli.list && cli.connection {
-        let conns = c.call(json!({ "op": "connections" }))?;
+        let conns = c.call(&Request::Connections)?;
         if json_out {
             return Ok(format!("{conns}\n"));
         }
@@ -331,20 +327,20 @@ fn run(cli: &Cli) -> Result<String> {
         return Ok(o);
     }
     if cli.list && cli.timeout {
-        let t = c.call(json!({ "op": "timeouts" }))?;
+        let t = c.call(&Request::Timeouts)?;
         return Ok(if json_out {
             format!("{t}\n")
         } else {
             format!("Timeout (tcp tcpfin udp): {} {} {}\n", t["tcp"], t["tcpfin"], t["udp"])
         });
     }
-    let mut list = c.call(json!({ "op": "list", "service": service(cli)? }))?;
+    let mut list = c.call(&Request::List { service: service(cli)? })?;
     if !cli.nosort {
         sort_listing(&mut list);
     }
     let services = list["services"].as_array().cloned().unwrap_or_default();
     if json_out {
-        return Ok(format!("{}\n", if cli.save { json!(services) } else { list }));
+        return Ok(format!("{}\n", if cli.save { Value::Array(services) } else { list }));
     }
     Ok(if cli.save {
         save(&services)
@@ -527,6 +523,7 @@ fn save(services: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(args: &str) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("rvsadm").chain(args.split_whitespace()))

@@ -108,6 +108,41 @@ pub enum Request {
     Reload,
 }
 
+/// A reply: `{"ok":true,"result":...}` or `{"ok":false,"error":"..."}`. The server writes it,
+/// rvsadm reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply<T> {
+    /// Whether the request was carried out.
+    pub ok: bool,
+    /// What it gave (a listing, a message), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<T>,
+    /// Why not, when it was refused (nothing changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<T> Reply<T> {
+    /// A reply carrying `result`.
+    pub fn ok(result: T) -> Self {
+        Reply { ok: true, result: Some(result), error: None }
+    }
+
+    /// A refusal saying why.
+    pub fn refused(why: impl std::fmt::Display) -> Self {
+        Reply { ok: false, result: None, error: Some(why.to_string()) }
+    }
+
+    /// The result, or the refusal as an error.
+    pub fn into_result(self) -> Result<Option<T>, String> {
+        if self.ok {
+            Ok(self.result)
+        } else {
+            Err(self.error.unwrap_or_else(|| "request refused".into()))
+        }
+    }
+}
+
 /// Why a request could not even be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {msg}")]

@@ -4,7 +4,7 @@
 //! dataplane never waits for the control plane at all).
 
 use super::live_config::{LiveConfig, OpError};
-use super::proto::{parse_addr_port, real_opts, svc_opts, Request};
+use super::proto::{parse_addr_port, real_opts, svc_opts, Reply, Request};
 use crate::stats::{Baseline, Report};
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
@@ -59,8 +59,8 @@ impl std::fmt::Debug for Control<'_> {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> Value {
-    json!({ "ok": false, "error": e.to_string() })
+fn err(e: impl std::fmt::Display) -> String {
+    serde_json::to_string(&Reply::<()>::refused(e)).unwrap_or_default()
 }
 
 impl Control<'_> {
@@ -88,7 +88,7 @@ impl Control<'_> {
     pub fn handle(&self, line: &str) -> String {
         let req: Request = match serde_json::from_str(line) {
             Ok(r) => r,
-            Err(e) => return err(format!("bad request: {e}")).to_string(),
+            Err(e) => return err(format!("bad request: {e}")),
         };
         if let Request::Connections = req {
             // Serialized straight from the copies: a million connections never become a tree.
@@ -105,8 +105,8 @@ impl Control<'_> {
             };
         }
         match self.run(req) {
-            Ok(v) => json!({ "ok": true, "result": v }).to_string(),
-            Err(e) => err(e).to_string(),
+            Ok(v) => serde_json::to_string(&Reply::ok(v)).unwrap_or_else(err),
+            Err(e) => err(e),
         }
     }
 
@@ -267,7 +267,7 @@ fn serve_client(stream: UnixStream, ctl: &Control<'_>, stop: &AtomicBool) {
         }
         idle = Instant::now();
         let text = String::from_utf8_lossy(&line);
-        let reply = if text.trim().is_empty() { err("empty request").to_string() } else { ctl.handle(text.trim()) };
+        let reply = if text.trim().is_empty() { err("empty request") } else { ctl.handle(text.trim()) };
         line.clear();
         if writeln!(out, "{reply}").is_err() {
             return;
