@@ -77,7 +77,7 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
 }
 
 /// Runs a command with a time limit; an error if it cannot start or runs over.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Output> {
+pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Output> {
     let desc = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -123,7 +123,7 @@ fn read_pipes(child: &mut Child) -> mpsc::Receiver<(Vec<u8>, Vec<u8>)> {
     rx
 }
 
-fn check(out: Output, what: &str) -> Result<String> {
+pub(crate) fn check(out: Output, what: &str) -> Result<String> {
     if !out.status.success() {
         bail!(
             "{what} failed ({}): {}{}",
@@ -136,7 +136,7 @@ fn check(out: Output, what: &str) -> Result<String> {
 }
 
 /// Runs `ip ARGS` in the root namespace; fails with ip's message.
-fn ip(args: &[&str]) -> Result<String> {
+pub(crate) fn ip(args: &[&str]) -> Result<String> {
     check(run_bounded(Command::new("ip").args(args), Duration::from_secs(10))?, &format!("ip {}", args.join(" ")))
 }
 
@@ -150,82 +150,6 @@ pub struct Lab {
     namespaces: Vec<String>,
     procs: Vec<Proc>,
     files: Vec<PathBuf>,
-}
-
-/// A host of the lab: one network namespace.
-#[derive(Debug, Clone)]
-pub struct Ns {
-    name: String,
-}
-
-impl Ns {
-    /// The namespace's name (for `ip netns exec`).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// A command that runs `program args` inside this namespace.
-    pub fn command(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, program]).args(args);
-        c
-    }
-
-    /// Runs a command here with a time limit; returns its output whatever its exit status.
-    pub fn run(&self, program: &str, args: &[&str], limit: Duration) -> Result<Output> {
-        run_bounded(&mut self.command(program, args), limit)
-    }
-
-    /// Runs a command here with a time limit and returns its stdout; fails on a non-zero exit.
-    pub fn exec(&self, program: &str, args: &[&str]) -> Result<String> {
-        let out = self.run(program, args, Duration::from_secs(30))?;
-        check(out, &format!("[{}] {program} {}", self.name, args.join(" ")))
-    }
-
-    /// Runs `ip ARGS` here.
-    pub fn ip(&self, args: &[&str]) -> Result<String> {
-        let mut full = vec!["-n", &self.name];
-        full.extend_from_slice(args);
-        ip(&full)
-    }
-
-    /// Sets a sysctl here (`net.ipv4.conf.all.arp_ignore`, ...).
-    pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
-        self.exec("sysctl", &["-qw", &format!("{key}={value}")]).map(drop)
-    }
-
-    /// Adds an address to a device here.
-    pub fn addr(&self, dev: &str, cidr: &str) -> Result<()> {
-        self.ip(&["addr", "add", cidr, "dev", dev]).map(drop)
-    }
-
-    /// Adds a route here (`["default", "via", "198.18.0.1"]`).
-    pub fn route(&self, args: &[&str]) -> Result<()> {
-        let mut full = vec!["route", "add"];
-        full.extend_from_slice(args);
-        self.ip(&full).map(drop)
-    }
-
-    /// Makes `dev` behave as a NIC that DPDK owns: its frames no longer reach this namespace's
-    /// kernel (an nftables netdev ingress chain drops them), while DPDK's af_packet socket,
-    /// whose taps see frames before that hook, still receives and sends them. Without this the
-    /// kernel also answers what rvsd answers, and the exception path (TAP) is never proven.
-    pub fn own_by_dpdk(&self, dev: &str) -> Result<()> {
-        self.exec("nft", &["add", "table", "netdev", "lab"])?;
-        let chain = format!("in_{}", dev.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
-        let spec = format!("{{ type filter hook ingress device {dev} priority 0 ; policy drop ; }}");
-        self.exec("nft", &["add", "chain", "netdev", "lab", &chain, &spec]).map(drop)
-    }
-
-    /// The MAC address of a device here.
-    pub fn mac(&self, dev: &str) -> Result<String> {
-        let out = self.ip(&["-o", "link", "show", dev])?;
-        out.split_whitespace()
-            .skip_while(|w| *w != "link/ether")
-            .nth(1)
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no MAC for {dev} in {}", self.name))
-    }
 }
 
 /// An L2 switch: a namespace holding one bridge; hosts are plugged into it by veth pairs.
@@ -534,171 +458,12 @@ fn sweep_stale() {
     }
 }
 
-/// Real servers and clients for the lab: python's http.server answering with the server's name,
-/// curl as the client.
-pub mod http {
-    use super::{Lab, Ns};
-    use std::collections::BTreeMap;
-    use std::time::Duration;
+pub mod http;
 
-    /// Serves `name` (as `index.html`, plus `big.bin` of `big` bytes) on `bind:port` in `ns`,
-    /// and waits until it listens; returns the server's handle (for [`Lab::stop`]).
-    pub fn serve(lab: &mut Lab, ns: &Ns, name: &str, bind: &str, port: u16, big: usize) -> anyhow::Result<usize> {
-        let dir = std::env::temp_dir().join(format!("{}-{}-{name}-{port}", lab.id(), ns.name()));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("index.html"), format!("{name}\n"))?;
-        std::fs::write(dir.join("big.bin"), vec![b'x'; big])?;
-        lab.files.push(dir.join("index.html"));
-        lab.files.push(dir.join("big.bin"));
-        let (p, d) = (port.to_string(), dir.to_string_lossy().into_owned());
-        let h = lab.spawn(ns, "python3", &["-u", "-m", "http.server", &p, "--bind", bind, "--directory", &d])?;
-        lab.wait_for_line(h, "Serving HTTP", Duration::from_secs(10))?;
-        Ok(h)
-    }
+pub mod conf;
 
-    /// `n` GETs of `url` from `client`, one connection each (HTTP/1.0 servers close); returns
-    /// body line -> count.
-    pub fn tally(client: &Ns, url: &str, n: usize) -> anyhow::Result<BTreeMap<String, usize>> {
-        let mut args = vec!["-s", "-m", "60", "-H", "Connection: close"];
-        args.extend(std::iter::repeat_n(url, n));
-        let out = client.run("curl", &args, Duration::from_secs(120))?;
-        anyhow::ensure!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut t = BTreeMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            *t.entry(line.to_owned()).or_insert(0) += 1;
-        }
-        Ok(t)
-    }
+pub mod topo;
 
-    /// Requests `url` until it answers; returns how many requests (connections) that took.
-    pub fn wait_ready(client: &Ns, url: &str) -> anyhow::Result<u64> {
-        for attempt in 1..=100 {
-            let out = client.run("curl", &["-s", "-m", "2", "-o", "/dev/null", url], Duration::from_secs(5))?;
-            if out.status.success() {
-                return Ok(attempt);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        anyhow::bail!("{url} never answered")
-    }
-}
-
-/// Building rvs.toml text for lab runs.
-pub mod conf {
-    /// `[dataplane]` for the lab: no hugepages, no PCI, quiet EAL; workers on `lcores`.
-    pub fn dataplane(lcores: &[u32]) -> String {
-        let l: Vec<String> = lcores.iter().map(u32::to_string).collect();
-        format!(
-            "[dataplane]\neal_args = [\"--no-huge\", \"--no-pci\", \"-m\", \"256\", \"--no-telemetry\", \"--log-level\", \"lib.eal:error\"]\nlcores = [{}]\n\n",
-            l.join(", ")
-        )
-    }
-
-    /// A `[[port]]` on `net_af_packet<index>` over veth `iface`, owning `address` (CIDR).
-    pub fn port(name: &str, index: usize, iface: &str, address: &str) -> String {
-        format!(
-            "[[port]]\nname = \"{name}\"\ndevice = \"net_af_packet{index},iface={iface}\"\naddress = \"{address}\"\n\n"
-        )
-    }
-
-    /// A real server: address, real port (None = the virtual port), weight, forward method.
-    pub type Real<'a> = (&'a str, Option<u16>, u32, &'a str);
-
-    /// A `[[service]]` with its `[[service.real]]` entries.
-    pub fn service(protocol: &str, vip: &str, port: u16, scheduler: &str, reals: &[Real<'_>]) -> String {
-        let mut s = format!(
-            "[[service]]\nprotocol = \"{protocol}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"{scheduler}\"\n"
-        );
-        for (addr, rport, weight, fwd) in reals {
-            s += &format!("  [[service.real]]\n  address = \"{addr}\"\n  weight = {weight}\n  forward = \"{fwd}\"\n");
-            if let Some(p) = rport {
-                s += &format!("  port = {p}\n");
-            }
-        }
-        s + "\n"
-    }
-}
-
-/// Topologies more than one lab test uses.
-pub mod topo {
-    use super::{http, Lab, Ns, Switch};
-
-    /// The NAT lab: a client (198.18.0.2, default route via the director's 198.18.0.1) on veth
-    /// `p0` of the director's namespace; the director's `p1` on a switch with real servers rs1
-    /// (198.19.0.11) and rs2 (198.19.0.12), whose default route is the director's 198.19.0.1.
-    /// Each real server runs an HTTP server answering its name (and `big.bin` of `big` bytes).
-    #[derive(Debug)]
-    pub struct NatPair {
-        /// The client.
-        pub client: Ns,
-        /// The director's namespace (rvsd runs here).
-        pub lb: Ns,
-        /// (namespace, address, HTTP server handle) of rs1 and rs2.
-        pub servers: Vec<(Ns, String, usize)>,
-    }
-
-    /// A real server `name` at `addr` (/24) on switch `sw`, routing through the director's
-    /// `gateway` (NAT replies must cross it).
-    pub fn real_server(lab: &mut Lab, sw: &mut Switch, name: &str, addr: &str, gateway: &str) -> anyhow::Result<Ns> {
-        let rs = lab.host(name)?;
-        lab.plug(sw, &rs, "eth0")?;
-        rs.addr("eth0", &format!("{addr}/24"))?;
-        rs.route(&["default", "via", gateway])?;
-        Ok(rs)
-    }
-
-    /// Builds [`NatPair`] in `lab`.
-    pub fn nat_pair(lab: &mut Lab, big: usize) -> anyhow::Result<NatPair> {
-        let client = lab.host("c")?;
-        let lb = lab.host("lb")?;
-        let mut sw = lab.switch("sw")?;
-        lab.veth(&client, "eth0", &lb, "p0")?;
-        lab.plug(&mut sw, &lb, "p1")?;
-        client.addr("eth0", "198.18.0.2/24")?;
-        client.route(&["default", "via", "198.18.0.1"])?;
-        let mut servers = Vec::new();
-        for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-            let a = format!("198.19.0.{}", 11 + i);
-            let rs = real_server(lab, &mut sw, name, &a, "198.19.0.1")?;
-            let h = http::serve(lab, &rs, name, &a, 80, big)?;
-            servers.push((rs, a, h));
-        }
-        Ok(NatPair { client, lb, servers })
-    }
-}
-
-/// rvsadm against a running rvsd, as an operator types it.
-pub mod admin {
-    use super::workspace_bin;
-    use std::io::Write;
-    use std::path::Path;
-    use std::process::{Command, Stdio};
-
-    /// Runs rvsadm with `args` (and `stdin`) on the control socket `socket`; returns (exit
-    /// code, stdout, stderr).
-    pub fn rvsadm(socket: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-        let mut child = Command::new(workspace_bin("rvsadm").expect("rvsadm is built"))
-            .arg("--socket")
-            .arg(socket)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("rvsadm starts");
-        let _ = child.stdin.take().map(|mut i| i.write_all(stdin.as_bytes()));
-        let out = child.wait_with_output().expect("rvsadm ends");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// rvsadm that must succeed; its stdout.
-    pub fn ok(socket: &Path, args: &[&str]) -> String {
-        let (code, out, err) = rvsadm(socket, args, "");
-        assert_eq!(code, 0, "rvsadm {args:?}: {err}");
-        out
-    }
-}
+pub mod admin;
+mod ns;
+pub use ns::Ns;

@@ -4,6 +4,7 @@
 //! bad socket requests refused with their error, the state unchanged.
 
 use rvs_lab::admin::{ok, rvsadm};
+use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, require_lab, topo, Lab, Ns};
 use std::io::{BufRead, BufReader, Write};
 
@@ -182,7 +183,10 @@ fn rvsadm_drives_a_running_rvsd() {
         "198.18.0.100",
         80,
         "rr",
-        &[("198.19.0.11", None, 1, "nat"), ("198.19.0.12", None, 1, "nat")],
+        &[
+            Real { addr: "198.19.0.11", port: None, weight: 1, forward: "nat" },
+            Real { addr: "198.19.0.12", port: None, weight: 1, forward: "nat" },
+        ],
     );
     // The socket section rvsd added at start must stay last-free: put services before [control].
     let place = |svcs: &str| with("").replacen("[control]", &format!("{svcs}\n[control]"), 1);
@@ -190,7 +194,13 @@ fn rvsadm_drives_a_running_rvsd() {
     assert_eq!(ok(&s, &["--reload"]), "reloaded: 0 service(s) added, 1 changed, 1 removed\n");
     assert_eq!(ok(&s, &["-S", "-n"]), "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.19.0.11:80 -m -w 1\n-a -t 198.18.0.100:80 -r 198.19.0.12:80 -m -w 1\n");
     assert_eq!(split(&client, 10), (5, 5), "the reloaded service serves");
-    let udp = conf::service("udp", "198.18.0.100", 53, "rr", &[("198.19.0.11", Some(5353), 1, "nat")]);
+    let udp = conf::service(
+        "udp",
+        "198.18.0.100",
+        53,
+        "rr",
+        &[Real { addr: "198.19.0.11", port: Some(5353), weight: 1, forward: "nat" }],
+    );
     std::fs::write(&rvsd.config, place(&(nat2.clone() + &udp))).unwrap();
     lab.signal(&rvsd, nix::sys::signal::Signal::SIGHUP).unwrap();
     let t0 = std::time::Instant::now();

@@ -9,6 +9,7 @@
 //! ```
 //! The proof that replies bypass rvsd: the client downloads far more than rvsd ever sends.
 
+use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, lab_scripts, require_lab, Lab, Ns};
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ fn config(forward: &str) -> String {
             "198.18.0.100",
             80,
             "rr",
-            &[("198.18.0.11", None, 1, forward), ("198.18.0.12", None, 1, forward)],
+            &["198.18.0.11", "198.18.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward }),
         )
 }
 

@@ -8,6 +8,7 @@
 //!   socket answers, and the drops show by reason in /metrics.
 
 use rvs_lab::admin::ok;
+use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, lab_scripts, require_lab, topo, Lab};
 use std::time::Duration;
 
@@ -30,10 +31,10 @@ fn icmp_errors_through_nat_and_a_flood_of_malformed_frames() {
         + &conf::port("out", 0, "p0", "198.18.0.1/24")
         + &conf::port("in", 1, "p1", "198.19.0.1/24")
         + "[control]\nmetrics = \"127.0.0.1:9390\"\n"
-        + &conf::service("tcp", VIP, 80, "rr", &[(&rs1_addr, None, 1, "nat")])
-        + &conf::service("tcp", VIP, 7, "rr", &[(&rs1_addr, None, 1, "nat")])
+        + &conf::service("tcp", VIP, 80, "rr", &[Real { addr: &rs1_addr, port: None, weight: 1, forward: "nat" }])
+        + &conf::service("tcp", VIP, 7, "rr", &[Real { addr: &rs1_addr, port: None, weight: 1, forward: "nat" }])
         // Nothing listens on rs1's UDP port 5353.
-        + &conf::service("udp", VIP, 53, "rr", &[(&rs1_addr, Some(5353), 1, "nat")]);
+        + &conf::service("udp", VIP, 53, "rr", &[Real { addr: &rs1_addr, port: Some(5353), weight: 1, forward: "nat" }]);
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let s = rvsd.socket.clone();
     http::wait_ready(&client, &format!("http://{VIP}/")).unwrap();

@@ -3,6 +3,7 @@
 //! (RIP -> CIP) often lands on the other worker than its request (CIP -> VIP): it must be handed
 //! to the owning core through the ring, and every request must still succeed.
 
+use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, require_lab, topo, Lab};
 use std::time::Duration;
 
@@ -37,7 +38,10 @@ fn two_workers_nat_under_parallel_load_with_replies_crossing_cores() {
             "198.18.0.100",
             80,
             "wlc",
-            &[("198.19.0.11", None, 1, "nat"), ("198.19.0.12", None, 1, "nat")],
+            &[
+                Real { addr: "198.19.0.11", port: None, weight: 1, forward: "nat" },
+                Real { addr: "198.19.0.12", port: None, weight: 1, forward: "nat" },
+            ],
         );
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let mut warm = 0;

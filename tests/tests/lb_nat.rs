@@ -7,6 +7,7 @@
 //! The real servers route back through rvsd (default route 198.19.0.1). Real HTTP servers
 //! (python http.server) answer with their name; a UDP echo server with its name too.
 
+use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, lab_scripts, require_lab, Lab, Ns};
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ fn nat_http_udp_rr_and_wrr_through_rvsd() {
         ns.route(&["default", "via", "198.19.0.1"]).unwrap();
         real_server(&mut lab, ns, name, a);
     }
-    let nat = |port| [("198.19.0.11", port, 1, "nat"), ("198.19.0.12", port, 1, "nat")];
+    let nat = |port| ["198.19.0.11", "198.19.0.12"].map(|addr| Real { addr, port, weight: 1, forward: "nat" });
     let config = conf::dataplane(&[1])
         + &conf::port("out", 0, "p0", "198.18.0.1/24")
         + &conf::port("in", 1, "p1", "198.19.0.1/24")
@@ -54,7 +55,10 @@ fn nat_http_udp_rr_and_wrr_through_rvsd() {
             "198.18.0.102",
             80,
             "wrr",
-            &[("198.19.0.11", None, 3, "nat"), ("198.19.0.12", None, 1, "nat")],
+            &[
+                Real { addr: "198.19.0.11", port: None, weight: 3, forward: "nat" },
+                Real { addr: "198.19.0.12", port: None, weight: 1, forward: "nat" },
+            ],
         );
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let warmup = http::wait_ready(&client, "http://198.18.0.100/").unwrap();

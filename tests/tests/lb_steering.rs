@@ -9,6 +9,7 @@
 //! working, answered by the same real server.
 
 use rvs_lab::admin::{ok, rvsadm};
+use rvs_lab::conf::Real;
 use rvs_lab::{conf, lab_scripts, require_lab, topo, Lab};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -38,7 +39,16 @@ fn persistence_edits_on_two_workers_keep_every_held_nat_connection() {
     let config = conf::dataplane(&[0, 1]).replace("lcores = [0, 1]\n", "lcores = [0, 1]\nsteer_prefix = 24\n")
         + &conf::port("out", 0, "p0", "198.18.0.1/16")
         + &conf::port("in", 1, "p1", "198.19.0.1/24")
-        + &conf::service("tcp", VIP, 7, "wlc", &[("198.19.0.11", None, 1, "nat"), ("198.19.0.12", None, 1, "nat")]);
+        + &conf::service(
+            "tcp",
+            VIP,
+            7,
+            "wlc",
+            &[
+                Real { addr: "198.19.0.11", port: None, weight: 1, forward: "nat" },
+                Real { addr: "198.19.0.12", port: None, weight: 1, forward: "nat" },
+            ],
+        );
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let s = rvsd.socket.clone();
 

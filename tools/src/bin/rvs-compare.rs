@@ -12,6 +12,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
+use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, topo, Lab, Ns};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -222,8 +223,26 @@ fn run_one(args: &Args, lab: &mut Lab, t: &topo::NatPair, dir: &Path, name: &str
             let toml = conf::dataplane(&[1])
                 + &conf::port("out", 0, "p0", "198.18.0.1/24")
                 + &conf::port("in", 1, "p1", "198.19.0.1/24")
-                + &conf::service("tcp", VIP, 80, "rr", &[(RS[0], None, 1, "nat"), (RS[1], None, 1, "nat")])
-                + &conf::service("udp", VIP, 53, "rr", &[(RS[0], None, 1, "nat"), (RS[1], None, 1, "nat")]);
+                + &conf::service(
+                    "tcp",
+                    VIP,
+                    80,
+                    "rr",
+                    &[
+                        Real { addr: RS[0], port: None, weight: 1, forward: "nat" },
+                        Real { addr: RS[1], port: None, weight: 1, forward: "nat" },
+                    ],
+                )
+                + &conf::service(
+                    "udp",
+                    VIP,
+                    53,
+                    "rr",
+                    &[
+                        Real { addr: RS[0], port: None, weight: 1, forward: "nat" },
+                        Real { addr: RS[1], port: None, weight: 1, forward: "nat" },
+                    ],
+                );
             let r = lab.rvsd(&t.lb, &toml)?;
             let f = measure(args, t, name);
             let stats = lab.stop_rvsd(r)?;

@@ -25,7 +25,9 @@ struct Args {
 
 /// rvsd's configuration for the demo: three services, one per forwarding method.
 fn config() -> String {
-    let two = |a: &'static str, b: &'static str, fwd: &'static str| [(a, None, 1, fwd), (b, None, 1, fwd)];
+    let two = |a: &'static str, b: &'static str, forward: &'static str| {
+        [a, b].map(|addr| conf::Real { addr, port: None, weight: 1, forward })
+    };
     conf::dataplane(&[1])
         + &conf::port("front", 0, "p0", "198.18.0.1/24")
         + &conf::port("back", 1, "p1", "198.19.0.1/24")

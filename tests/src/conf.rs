@@ -1,0 +1,42 @@
+//! Building rvs.toml text for lab runs.
+
+/// `[dataplane]` for the lab: no hugepages, no PCI, quiet EAL; workers on `lcores`.
+pub fn dataplane(lcores: &[u32]) -> String {
+    let l: Vec<String> = lcores.iter().map(u32::to_string).collect();
+    format!(
+        "[dataplane]\neal_args = [\"--no-huge\", \"--no-pci\", \"-m\", \"256\", \"--no-telemetry\", \"--log-level\", \"lib.eal:error\"]\nlcores = [{}]\n\n",
+        l.join(", ")
+    )
+}
+
+/// A `[[port]]` on `net_af_packet<index>` over veth `iface`, owning `address` (CIDR).
+pub fn port(name: &str, index: usize, iface: &str, address: &str) -> String {
+    format!("[[port]]\nname = \"{name}\"\ndevice = \"net_af_packet{index},iface={iface}\"\naddress = \"{address}\"\n\n")
+}
+
+/// A real server of a lab service.
+#[derive(Debug, Clone, Copy)]
+pub struct Real<'a> {
+    /// Its address.
+    pub addr: &'a str,
+    /// Its port (None = the virtual port).
+    pub port: Option<u16>,
+    /// Its weight.
+    pub weight: u32,
+    /// `nat`, `dr` or `tun`.
+    pub forward: &'a str,
+}
+
+/// A `[[service]]` with its `[[service.real]]` entries.
+pub fn service(protocol: &str, vip: &str, port: u16, scheduler: &str, reals: &[Real<'_>]) -> String {
+    let mut s = format!(
+        "[[service]]\nprotocol = \"{protocol}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"{scheduler}\"\n"
+    );
+    for Real { addr, port: rport, weight, forward: fwd } in reals {
+        s += &format!("  [[service.real]]\n  address = \"{addr}\"\n  weight = {weight}\n  forward = \"{fwd}\"\n");
+        if let Some(p) = rport {
+            s += &format!("  port = {p}\n");
+        }
+    }
+    s + "\n"
+}

@@ -1,0 +1,47 @@
+//! Real servers and clients for the lab: python's http.server answering with the server's name,
+//! curl as the client.
+
+use super::{Lab, Ns};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Serves `name` (as `index.html`, plus `big.bin` of `big` bytes) on `bind:port` in `ns`,
+/// and waits until it listens; returns the server's handle (for [`Lab::stop`]).
+pub fn serve(lab: &mut Lab, ns: &Ns, name: &str, bind: &str, port: u16, big: usize) -> anyhow::Result<usize> {
+    let dir = std::env::temp_dir().join(format!("{}-{}-{name}-{port}", lab.id(), ns.name()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("index.html"), format!("{name}\n"))?;
+    std::fs::write(dir.join("big.bin"), vec![b'x'; big])?;
+    lab.files.push(dir.join("index.html"));
+    lab.files.push(dir.join("big.bin"));
+    let (p, d) = (port.to_string(), dir.to_string_lossy().into_owned());
+    let h = lab.spawn(ns, "python3", &["-u", "-m", "http.server", &p, "--bind", bind, "--directory", &d])?;
+    lab.wait_for_line(h, "Serving HTTP", Duration::from_secs(10))?;
+    Ok(h)
+}
+
+/// `n` GETs of `url` from `client`, one connection each (HTTP/1.0 servers close); returns
+/// body line -> count.
+pub fn tally(client: &Ns, url: &str, n: usize) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut args = vec!["-s", "-m", "60", "-H", "Connection: close"];
+    args.extend(std::iter::repeat_n(url, n));
+    let out = client.run("curl", &args, Duration::from_secs(120))?;
+    anyhow::ensure!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut t = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        *t.entry(line.to_owned()).or_insert(0) += 1;
+    }
+    Ok(t)
+}
+
+/// Requests `url` until it answers; returns how many requests (connections) that took.
+pub fn wait_ready(client: &Ns, url: &str) -> anyhow::Result<u64> {
+    for attempt in 1..=100 {
+        let out = client.run("curl", &["-s", "-m", "2", "-o", "/dev/null", url], Duration::from_secs(5))?;
+        if out.status.success() {
+            return Ok(attempt);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!("{url} never answered")
+}
