@@ -1,0 +1,347 @@
+//! `rvs.toml`: the daemon's configuration, parsed with serde/toml into raw types that keep
+//! their source positions, then validated into [`Config`]. A bad file is refused with the file,
+//! line, column and key named; nothing starts half-configured. Shape: `../shared/spec/INTERFACE.md`.
+
+use rvs_core::service::{ConfigError, Dest, Forward, Interface, Protocol, Service, Timeouts};
+use rvs_core::wire::Mac;
+use rvs_core::Snapshot;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+mod raw;
+mod sections;
+use raw::RawConfig;
+
+/// A configuration error: where, and what.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{col}: {key}: {msg}")]
+pub struct ConfigFileError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// The key (`service[1].real[0].address`).
+    pub key: String,
+    /// What is wrong.
+    pub msg: String,
+}
+
+/// Default worker connection-table capacity (per core).
+pub const DEFAULT_CONN_CAPACITY: usize = 262_144;
+
+/// A health check of one real server (keepalived's TCP_CHECK / HTTP_GET).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// HTTP GET (with `path` and `expect`) rather than a TCP connect.
+    pub http: bool,
+    /// Seconds between probes.
+    pub interval: u32,
+    /// Seconds a probe may take.
+    pub timeout: u32,
+    /// Successes in a row that bring a failed server back.
+    pub rise: u32,
+    /// Failures in a row that take a server out.
+    pub fall: u32,
+    /// Port probed (default: the real server's).
+    pub port: Option<u16>,
+    /// HTTP path.
+    pub path: String,
+    /// Expected HTTP status.
+    pub expect: u16,
+    /// Remove a failed server instead of setting its weight to 0.
+    pub remove: bool,
+}
+
+/// A port as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConf {
+    /// Name (for logs and stats).
+    pub name: String,
+    /// DPDK device string (vdev or PCI address).
+    pub device: String,
+    /// The director's own address on the port.
+    pub addr: Ipv4Addr,
+    /// Prefix length of the connected network.
+    pub prefix_len: u8,
+    /// Default next hop through this port.
+    pub gateway: Option<Ipv4Addr>,
+    /// MTU.
+    pub mtu: u16,
+    /// Kernel-side interface of the TAP exception port, if any.
+    pub exception_iface: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from.
+    pub file: PathBuf,
+    /// Extra EAL arguments.
+    pub eal_args: Vec<String>,
+    /// CPUs of the worker cores, one worker each.
+    pub lcores: Vec<u32>,
+    /// Never sleep when idle.
+    pub busy_poll: bool,
+    /// Connections per worker.
+    pub conn_capacity: usize,
+    /// Mbufs in the pool.
+    pub mbufs: u32,
+    /// Client addresses are masked to this prefix to pick a connection's owner core; fixed for
+    /// the daemon's life (see [`Config::steer_prefix`]'s key in the README).
+    pub steer_prefix: u8,
+    /// Ports, in order (interface index = position).
+    pub ports: Vec<PortConf>,
+    /// Control socket path.
+    pub socket: PathBuf,
+    /// Prometheus endpoint.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Services with their real servers (ids assigned in file order).
+    pub services: Vec<Service>,
+    /// Static neighbours.
+    pub neighbours: Vec<(Ipv4Addr, Mac)>,
+    /// Health checks by real-server id.
+    pub checks: Vec<(u16, Check)>,
+}
+
+pub(crate) struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, key: impl Into<String>, msg: impl Into<String>) -> ConfigFileError {
+        let upto = &self.text[..span.start.min(self.text.len())];
+        let line = upto.matches('\n').count() + 1;
+        let col = upto.len() - upto.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ConfigFileError { file: self.file.to_owned(), line, col, key: key.into(), msg: msg.into() }
+    }
+
+    fn ip(&self, v: &Spanned<String>, key: &str) -> Result<Ipv4Addr, ConfigFileError> {
+        v.get_ref().parse().map_err(|_| self.err(v.span(), key, format!("{:?} is not an IPv4 address", v.get_ref())))
+    }
+}
+
+/// Parses a dotted netmask (`255.255.255.0`) into a prefix length, refusing non-contiguous masks.
+pub fn netmask_prefix(s: &str) -> Option<u8> {
+    let m = u32::from(s.parse::<Ipv4Addr>().ok()?);
+    let ones = m.leading_ones();
+    (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+            file: path.display().to_string(),
+            line: 0,
+            col: 0,
+            key: "(file)".into(),
+            msg: e.to_string(),
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Validates the text of a configuration named `file`.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigFileError> {
+        let cx = Ctx { file, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_owned();
+            let key = msg
+                .split('`')
+                .nth(1)
+                .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+                .unwrap_or("(syntax)")
+                .to_owned();
+            cx.err(span, key, msg)
+        })?;
+
+        let dp = cx.dataplane(raw.dataplane)?;
+        let ports = cx.ports(&raw.port)?;
+        let (socket, metrics) = cx.control(raw.control)?;
+        let timeouts = cx.timeouts(raw.timeouts.as_ref())?;
+        let (services, checks) = cx.services(&raw.service)?;
+        let neighbours = cx.neighbours(&raw.neighbour)?;
+        let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len())?;
+        let cfg = Config {
+            file: PathBuf::from(file),
+            eal_args: dp.eal_args,
+            lcores: dp.lcores,
+            busy_poll: dp.busy_poll,
+            conn_capacity: dp.conn_capacity,
+            mbufs: dp.mbufs,
+            steer_prefix,
+            ports,
+            socket,
+            metrics,
+            timeouts,
+            services,
+            neighbours,
+            checks,
+        };
+        // The dataplane's own checks (ids, duplicates) with the file named.
+        cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
+        Ok(cfg)
+    }
+
+    /// The dataplane snapshot of this configuration, for ports with the given MACs (missing
+    /// MACs are zero: fine for validation).
+    pub fn snapshot(&self, macs: &[Mac]) -> Result<Snapshot, ConfigError> {
+        let interfaces = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Interface {
+                mac: macs.get(i).copied().unwrap_or(Mac::ZERO),
+                addr: p.addr,
+                prefix_len: p.prefix_len,
+                gateway: p.gateway,
+                mtu: p.mtu,
+            })
+            .collect();
+        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts).map(|s| {
+            s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
+                .with_steer_prefix(self.steer_prefix)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[dataplane]
+eal_args = ["--no-huge"]
+lcores = [1]
+
+[[port]]
+name = "eth0"
+device = "net_af_packet0,iface=veth-lb"
+address = "10.0.0.1/24"
+gateway = "10.0.0.254"
+
+[control]
+socket = "/run/rvs/rvs.sock"
+metrics = "127.0.0.1:9390"
+
+[timeouts]
+tcp = 900
+tcpfin = 120
+udp = 300
+
+[[service]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "wlc"
+persistence = 0
+  [[service.real]]
+  address = "10.0.1.11"
+  port = 80
+  weight = 1
+  forward = "nat"
+  [service.real.check]
+  kind = "tcp"
+"#;
+
+    #[test]
+    fn the_interface_example_parses() {
+        let c = Config::parse("rvs.toml", GOOD).unwrap();
+        assert_eq!(c.lcores, vec![1]);
+        assert_eq!(c.ports[0].addr, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(c.ports[0].prefix_len, 24);
+        assert_eq!(c.services[0].dests[0].forward, Forward::Nat);
+        assert_eq!(c.metrics.unwrap().port(), 9390);
+        assert_eq!(c.timeouts.tcp, 900);
+        let (id, ck) = &c.checks[0];
+        assert_eq!((*id, ck.http, ck.interval, ck.fall, ck.rise, ck.remove), (0, false, 2, 2, 2, false));
+    }
+
+    #[test]
+    fn defaults_follow_ipvsadm() {
+        let text = r#"
+[[port]]
+name = "p"
+device = "net_null0"
+address = "10.0.0.1/24"
+[[service]]
+protocol = "udp"
+vip = "10.0.0.100"
+port = 53
+  [[service.real]]
+  address = "10.0.0.11"
+"#;
+        let c = Config::parse("x.toml", text).unwrap();
+        let s = &c.services[0];
+        assert_eq!(s.scheduler, "wlc");
+        assert_eq!(s.dests[0].forward, Forward::DirectRoute, "-g is ipvsadm's default");
+        assert_eq!((s.dests[0].weight, s.dests[0].port), (1, 53));
+        assert_eq!(c.socket, PathBuf::from("/run/rvs/rvs.sock"));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("vip = \"10.0.0.100\"", "vip = \"10.0.0.300\"", "service[0].vip", "is not an IPv4 address"),
+            ("scheduler = \"wlc\"", "scheduler = \"fastest\"", "service[0].scheduler", "unknown scheduler"),
+            ("forward = \"nat\"", "forward = \"masq\"", "service[0].real[0].forward", "expected nat, dr or tun"),
+            ("address = \"10.0.0.1/24\"", "address = \"10.0.0.1\"", "port[0].address", "ADDRESS/PREFIX"),
+            ("gateway = \"10.0.0.254\"", "gateway = \"10.9.0.254\"", "port[0].gateway", "is not on 10.0.0.1/24"),
+            ("udp = 300", "udp = 0", "timeouts.udp", "seconds"),
+            ("udp = 300", "udp = 2678401", "timeouts.udp", "1..=2678400"),
+            ("weight = 1", "weight = 65536", "service[0].real[0].weight", "0..=65535"),
+            ("persistence = 0", "persistence = 2678401", "service[0].persistence", "0..=2678400"),
+            ("persistence = 0", "persistence = 0\nvipp = 1", "vipp", "unknown field"),
+            ("lcores = [1]", "lcores = []", "dataplane.lcores", "at least one"),
+            ("metrics = \"127.0.0.1:9390\"", "metrics = \"localhost\"", "control.metrics", "ADDRESS:PORT"),
+            ("kind = \"tcp\"", "kind = \"icmp\"", "service[0].real[0].check.kind", "expected tcp or http"),
+        ];
+        for (from, to, key, msg) in cases {
+            let text = GOOD.replace(from, to);
+            let e = Config::parse("rvs.toml", &text).unwrap_err();
+            let line = text[..text.find(to.lines().last().unwrap()).unwrap()].matches('\n').count() + 1;
+            assert_eq!(e.key, *key, "{e}");
+            assert!(e.msg.contains(msg), "{e}");
+            assert_eq!(e.file, "rvs.toml");
+            if *key != "vipp" {
+                assert_eq!(e.line, line, "{e}");
+            }
+            assert!(e.to_string().starts_with(&format!("rvs.toml:{}:", e.line)), "{e}");
+        }
+        let dup = GOOD.to_owned() + "\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
+        let e = Config::parse("rvs.toml", &dup).unwrap_err();
+        assert!(e.to_string().contains("defined twice"), "{e}");
+        let broken = GOOD.replace("[timeouts]", "[timeouts");
+        assert_eq!(Config::parse("rvs.toml", &broken).unwrap_err().key, "(syntax)");
+    }
+
+    #[test]
+    fn the_steering_prefix_is_fixed_at_start_and_covers_every_persistent_network() {
+        let two = GOOD.replace("lcores = [1]", "lcores = [1, 2]");
+        assert_eq!(Config::parse("rvs.toml", &two).unwrap().steer_prefix, 32, "no persistence: /32");
+        let persistent = two.replace("persistence = 0", "persistence = 300\nnetmask = \"255.255.255.0\"");
+        assert_eq!(Config::parse("rvs.toml", &persistent).unwrap().steer_prefix, 24, "the coarsest netmask");
+        let set = persistent.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 16");
+        assert_eq!(Config::parse("rvs.toml", &set).unwrap().steer_prefix, 16);
+        let too_fine = persistent.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 28");
+        let e = Config::parse("rvs.toml", &too_fine).unwrap_err().to_string();
+        assert!(e.contains("dataplane.steer_prefix") && e.contains("/24"), "{e}");
+        let bad = two.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 33");
+        assert!(Config::parse("rvs.toml", &bad).unwrap_err().to_string().contains("0..=32"));
+    }
+
+    #[test]
+    fn netmasks() {
+        assert_eq!(netmask_prefix("255.255.255.0"), Some(24));
+        assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
+        assert_eq!(netmask_prefix("0.0.0.0"), Some(0));
+        assert_eq!(netmask_prefix("255.0.255.0"), None);
+    }
+}

@@ -1,0 +1,106 @@
+//! The file as serde reads it: every section and key, positions kept (`Spanned`) for error
+//! messages, unknown keys refused. Validation into [`super::Config`] is the parent module's.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) dataplane: Option<RawDataplane>,
+    #[serde(default)]
+    pub(super) port: Vec<RawPort>,
+    pub(super) control: Option<RawControl>,
+    pub(super) timeouts: Option<RawTimeouts>,
+    #[serde(default)]
+    pub(super) service: Vec<RawService>,
+    #[serde(default)]
+    pub(super) neighbour: Vec<RawNeighbour>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDataplane {
+    #[serde(default)]
+    pub(super) eal_args: Vec<String>,
+    pub(super) lcores: Option<Spanned<Vec<u32>>>,
+    #[serde(default)]
+    pub(super) busy_poll: bool,
+    pub(super) conn_capacity: Option<Spanned<usize>>,
+    pub(super) mbufs: Option<Spanned<u32>>,
+    pub(super) steer_prefix: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPort {
+    pub(super) name: Spanned<String>,
+    pub(super) device: Spanned<String>,
+    pub(super) address: Spanned<String>,
+    pub(super) gateway: Option<Spanned<String>>,
+    pub(super) mtu: Option<Spanned<u16>>,
+    /// Hand traffic that is not for a VIP or connection to the kernel through a TAP device.
+    #[serde(default)]
+    pub(super) exception: bool,
+    /// The kernel-side name of that TAP device (default: the port's name).
+    pub(super) exception_iface: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControl {
+    pub(super) socket: Option<String>,
+    pub(super) metrics: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeouts {
+    pub(super) tcp: Option<Spanned<u32>>,
+    pub(super) tcpfin: Option<Spanned<u32>>,
+    pub(super) udp: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub(super) protocol: Spanned<String>,
+    pub(super) vip: Spanned<String>,
+    pub(super) port: Spanned<u16>,
+    pub(super) scheduler: Option<Spanned<String>>,
+    pub(super) persistence: Option<Spanned<u32>>,
+    pub(super) netmask: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) real: Vec<RawReal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReal {
+    pub(super) address: Spanned<String>,
+    pub(super) port: Option<u16>,
+    pub(super) weight: Option<Spanned<u32>>,
+    pub(super) forward: Option<Spanned<String>>,
+    pub(super) check: Option<Spanned<RawCheck>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCheck {
+    pub(super) kind: Spanned<String>,
+    pub(super) interval: Option<u32>,
+    pub(super) timeout: Option<u32>,
+    pub(super) rise: Option<u32>,
+    pub(super) fall: Option<u32>,
+    pub(super) port: Option<u16>,
+    pub(super) path: Option<String>,
+    pub(super) expect: Option<u16>,
+    pub(super) action: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNeighbour {
+    pub(super) address: Spanned<String>,
+    pub(super) mac: Spanned<String>,
+}

@@ -1,0 +1,371 @@
+//! Validation of each section of rvs.toml, one function per section; each error names the file,
+//! line, column and key.
+
+use super::raw::{RawControl, RawDataplane, RawNeighbour, RawPort, RawService, RawTimeouts};
+use super::*;
+
+/// A service list and the health checks of its real servers (by real-server id).
+type ServicesAndChecks = (Vec<Service>, Vec<(u16, Check)>);
+
+/// The `[dataplane]` section, validated.
+pub(super) struct Dataplane {
+    pub(super) eal_args: Vec<String>,
+    pub(super) lcores: Vec<u32>,
+    pub(super) busy_poll: bool,
+    pub(super) conn_capacity: usize,
+    pub(super) mbufs: u32,
+    pub(super) steer_prefix: Option<Spanned<u8>>,
+}
+
+/// One function per section of the file; each names the keys it refuses.
+impl Ctx<'_> {
+    /// `[dataplane]`.
+    pub(super) fn dataplane(&self, raw: Option<RawDataplane>) -> Result<Dataplane, ConfigFileError> {
+        let dp = raw.unwrap_or(RawDataplane {
+            eal_args: vec![],
+            lcores: None,
+            busy_poll: false,
+            conn_capacity: None,
+            mbufs: None,
+            steer_prefix: None,
+        });
+        let lcores = match &dp.lcores {
+            Some(l) if l.get_ref().is_empty() => {
+                return Err(self.err(l.span(), "dataplane.lcores", "needs at least one worker core"))
+            }
+            Some(l) => {
+                let mut v = l.get_ref().clone();
+                v.sort_unstable();
+                v.dedup();
+                if v.len() != l.get_ref().len() {
+                    return Err(self.err(l.span(), "dataplane.lcores", "a core is listed twice"));
+                }
+                l.get_ref().clone()
+            }
+            None => vec![1],
+        };
+        let conn_capacity = match &dp.conn_capacity {
+            Some(c) if *c.get_ref() < 1024 || *c.get_ref() > 64 << 20 => {
+                return Err(self.err(c.span(), "dataplane.conn_capacity", "must be 1024 ..= 67108864"))
+            }
+            Some(c) => *c.get_ref(),
+            None => DEFAULT_CONN_CAPACITY,
+        };
+        let mbufs = match &dp.mbufs {
+            Some(m) if *m.get_ref() < 1024 => return Err(self.err(m.span(), "dataplane.mbufs", "at least 1024")),
+            Some(m) => *m.get_ref(),
+            None => 16383,
+        };
+        Ok(Dataplane {
+            eal_args: dp.eal_args,
+            lcores,
+            busy_poll: dp.busy_poll,
+            conn_capacity,
+            mbufs,
+            steer_prefix: dp.steer_prefix,
+        })
+    }
+
+    /// `[[port]]`.
+    pub(super) fn ports(&self, raw: &[RawPort]) -> Result<Vec<PortConf>, ConfigFileError> {
+        if raw.is_empty() {
+            return Err(self.err(0..0, "port", "at least one [[port]] is needed"));
+        }
+        let mut ports = Vec::new();
+        for (i, p) in raw.iter().enumerate() {
+            let key = |k: &str| format!("port[{i}].{k}");
+            let (a, len) = p.address.get_ref().split_once('/').ok_or_else(|| {
+                self.err(p.address.span(), key("address"), "expected ADDRESS/PREFIX, e.g. 10.0.0.1/24")
+            })?;
+            let addr: Ipv4Addr = a
+                .parse()
+                .map_err(|_| self.err(p.address.span(), key("address"), format!("{a:?} is not an IPv4 address")))?;
+            let prefix_len: u8 =
+                len.parse().ok().filter(|&l: &u8| (1..=32).contains(&l)).ok_or_else(|| {
+                    self.err(p.address.span(), key("address"), format!("prefix {len:?} is not 1..=32"))
+                })?;
+            let gateway = p.gateway.as_ref().map(|g| self.ip(g, &key("gateway"))).transpose()?;
+            if let (Some(g), Some(gs)) = (gateway, &p.gateway) {
+                if !rvs_core::service::same_prefix(addr, g, prefix_len) {
+                    return Err(self.err(gs.span(), key("gateway"), format!("{g} is not on {addr}/{prefix_len}")));
+                }
+            }
+            let mtu = match &p.mtu {
+                Some(m) if !(576..=9000).contains(m.get_ref()) => {
+                    return Err(self.err(m.span(), key("mtu"), "must be 576 ..= 9000"))
+                }
+                Some(m) => *m.get_ref(),
+                None => 1500,
+            };
+            if p.device.get_ref().trim().is_empty() {
+                return Err(self.err(p.device.span(), key("device"), "empty device string"));
+            }
+            if ports.iter().any(|q: &PortConf| q.name == *p.name.get_ref()) {
+                return Err(self.err(
+                    p.name.span(),
+                    key("name"),
+                    format!("port name {:?} used twice", p.name.get_ref()),
+                ));
+            }
+            let exception_iface = match (&p.exception_iface, p.exception) {
+                (Some(i), true) => {
+                    let n = i.get_ref();
+                    if n.is_empty()
+                        || n.len() > 15
+                        || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                    {
+                        return Err(self.err(
+                            i.span(),
+                            key("exception_iface"),
+                            "an interface name of 1..=15 characters [A-Za-z0-9-_.]",
+                        ));
+                    }
+                    Some(n.clone())
+                }
+                (Some(i), false) => return Err(self.err(i.span(), key("exception_iface"), "needs exception = true")),
+                (None, true) => {
+                    let n = p.name.get_ref();
+                    if n.len() > 15 {
+                        return Err(self.err(
+                            p.name.span(),
+                            key("name"),
+                            "longer than 15 characters: set exception_iface",
+                        ));
+                    }
+                    Some(n.clone())
+                }
+                (None, false) => None,
+            };
+            ports.push(PortConf {
+                name: p.name.get_ref().clone(),
+                device: p.device.get_ref().clone(),
+                addr,
+                prefix_len,
+                gateway,
+                mtu,
+                exception_iface,
+            });
+        }
+        Ok(ports)
+    }
+
+    /// `[control]`: the socket path and the metrics endpoint.
+    pub(super) fn control(
+        &self,
+        raw: Option<RawControl>,
+    ) -> Result<(PathBuf, Option<std::net::SocketAddr>), ConfigFileError> {
+        let control = raw.unwrap_or(RawControl { socket: None, metrics: None });
+        let metrics = control
+            .metrics
+            .as_ref()
+            .map(|m| {
+                m.get_ref()
+                    .parse()
+                    .map_err(|_| self.err(m.span(), "control.metrics", "expected ADDRESS:PORT, e.g. 127.0.0.1:9390"))
+            })
+            .transpose()?;
+        Ok((PathBuf::from(control.socket.unwrap_or_else(|| "/run/rvs/rvs.sock".into())), metrics))
+    }
+
+    /// `[timeouts]`.
+    pub(super) fn timeouts(&self, raw: Option<&RawTimeouts>) -> Result<Timeouts, ConfigFileError> {
+        let mut timeouts = Timeouts::default();
+        if let Some(t) = raw {
+            for (v, slot, name) in [
+                (&t.tcp, &mut timeouts.tcp, "tcp"),
+                (&t.tcpfin, &mut timeouts.tcpfin, "tcpfin"),
+                (&t.udp, &mut timeouts.udp, "udp"),
+            ] {
+                if let Some(v) = v {
+                    if let Err(e) = crate::limits::timeout(*v.get_ref()) {
+                        return Err(self.err(v.span(), format!("timeouts.{name}"), format!("{e} seconds")));
+                    }
+                    *slot = *v.get_ref();
+                }
+            }
+        }
+        Ok(timeouts)
+    }
+
+    /// `[[service]]` with their `[[service.real]]` and checks (ids in file order).
+    pub(super) fn services(&self, raw: &[RawService]) -> Result<ServicesAndChecks, ConfigFileError> {
+        let mut services = Vec::new();
+        let mut checks = Vec::new();
+        let mut next_dest = 0u16;
+        for (si, s) in raw.iter().enumerate() {
+            let key = |k: &str| format!("service[{si}].{k}");
+            let protocol: Protocol = s
+                .protocol
+                .get_ref()
+                .parse()
+                .map_err(|e| self.err(s.protocol.span(), key("protocol"), format!("{e}")))?;
+            let vip = self.ip(&s.vip, &key("vip"))?;
+            if *s.port.get_ref() == 0 {
+                return Err(self.err(s.port.span(), key("port"), "port 0 is not supported"));
+            }
+            let scheduler = s.scheduler.as_ref().map_or_else(|| "wlc".to_owned(), |x| x.get_ref().clone());
+            if rvs_core::sched::new_scheduler(&scheduler).is_none() {
+                let span = s.scheduler.as_ref().map_or(0..0, |x| x.span());
+                return Err(self.err(
+                    span,
+                    key("scheduler"),
+                    format!("unknown scheduler {scheduler:?}; one of {}", rvs_core::sched::NAMES.join(" ")),
+                ));
+            }
+            let persistence_prefix = match &s.netmask {
+                Some(m) => netmask_prefix(m.get_ref())
+                    .ok_or_else(|| self.err(m.span(), key("netmask"), format!("{:?} is not a netmask", m.get_ref())))?,
+                None => 32,
+            };
+            let mut dests = Vec::new();
+            for (ri, r) in s.real.iter().enumerate() {
+                let rkey = |k: &str| format!("service[{si}].real[{ri}].{k}");
+                let addr = self.ip(&r.address, &rkey("address"))?;
+                let forward = match &r.forward {
+                    None => Forward::DirectRoute,
+                    Some(f) => f.get_ref().parse().map_err(|e| self.err(f.span(), rkey("forward"), format!("{e}")))?,
+                };
+                let port = r.port.unwrap_or(*s.port.get_ref());
+                if forward != Forward::Nat && port != *s.port.get_ref() {
+                    return Err(self.err(
+                        r.address.span(),
+                        rkey("port"),
+                        "dr and tun real servers use the virtual port",
+                    ));
+                }
+                if dests.iter().any(|d: &Dest| d.addr == addr && d.port == port) {
+                    return Err(self.err(r.address.span(), rkey("address"), format!("{addr}:{port} listed twice")));
+                }
+                if let Some(c) = &r.check {
+                    let ck = rkey("check");
+                    let c_ref = c.get_ref();
+                    let http = match c_ref.kind.get_ref().as_str() {
+                        "tcp" => false,
+                        "http" => true,
+                        k => {
+                            return Err(self.err(
+                                c_ref.kind.span(),
+                                format!("{ck}.kind"),
+                                format!("{k:?}: expected tcp or http"),
+                            ))
+                        }
+                    };
+                    let remove = match &c_ref.action {
+                        None => false,
+                        Some(a) => match a.get_ref().as_str() {
+                            "quiesce" => false,
+                            "remove" => true,
+                            other => {
+                                return Err(self.err(
+                                    a.span(),
+                                    format!("{ck}.action"),
+                                    format!("{other:?}: expected quiesce or remove"),
+                                ))
+                            }
+                        },
+                    };
+                    let check = Check {
+                        http,
+                        interval: c_ref.interval.unwrap_or(2),
+                        timeout: c_ref.timeout.unwrap_or(1),
+                        rise: c_ref.rise.unwrap_or(2),
+                        fall: c_ref.fall.unwrap_or(2),
+                        port: c_ref.port,
+                        path: c_ref.path.clone().unwrap_or_else(|| "/".into()),
+                        expect: c_ref.expect.unwrap_or(200),
+                        remove,
+                    };
+                    for (v, name) in [
+                        (check.interval, "interval"),
+                        (check.timeout, "timeout"),
+                        (check.rise, "rise"),
+                        (check.fall, "fall"),
+                    ] {
+                        if let Err(e) = crate::limits::check_setting(name, v) {
+                            return Err(self.err(c.span(), format!("{ck}.{name}"), e.to_string()));
+                        }
+                    }
+                    if !check.path.starts_with('/') {
+                        return Err(self.err(c.span(), format!("{ck}.path"), "must start with /"));
+                    }
+                    checks.push((next_dest, check));
+                }
+                let weight = match &r.weight {
+                    None => 1,
+                    Some(w) => crate::limits::weight(*w.get_ref())
+                        .map_err(|e| self.err(w.span(), rkey("weight"), e.to_string()))?,
+                };
+                dests.push(Dest { id: next_dest, addr, port, weight, forward });
+                next_dest += 1;
+            }
+            let persistence = match &s.persistence {
+                None => 0,
+                Some(p) => crate::limits::persistence(*p.get_ref())
+                    .map_err(|e| self.err(p.span(), key("persistence"), format!("{e} seconds")))?,
+            };
+            let svc = Service {
+                id: si as u16,
+                protocol,
+                vip,
+                port: *s.port.get_ref(),
+                scheduler,
+                persistence,
+                persistence_prefix,
+                dests,
+            };
+            if services.iter().any(|o: &Service| o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port) {
+                return Err(self.err(s.vip.span(), key("vip"), format!("service {} defined twice", svc.name())));
+            }
+            services.push(svc);
+        }
+        Ok((services, checks))
+    }
+
+    /// `[[neighbour]]`.
+    pub(super) fn neighbours(&self, raw: &[RawNeighbour]) -> Result<Vec<(Ipv4Addr, Mac)>, ConfigFileError> {
+        let mut neighbours = Vec::new();
+        for (i, n) in raw.iter().enumerate() {
+            let ip = self.ip(&n.address, &format!("neighbour[{i}].address"))?;
+            let mac: Mac = n.mac.get_ref().parse().map_err(|_| {
+                self.err(
+                    n.mac.span(),
+                    format!("neighbour[{i}].mac"),
+                    format!("{:?} is not a MAC address", n.mac.get_ref()),
+                )
+            })?;
+            neighbours.push((ip, mac));
+        }
+        Ok(neighbours)
+    }
+
+    /// `[dataplane] steer_prefix`, or its default from the services.
+    pub(super) fn steer_prefix(
+        &self,
+        set: Option<&Spanned<u8>>,
+        services: &[Service],
+        workers: usize,
+    ) -> Result<u8, ConfigFileError> {
+        // The owner core of a connection must not move while it lives, so the prefix is fixed
+        // at start: the file's, else the coarsest persistence netmask configured (32 if none).
+        let steer_prefix = match set {
+            Some(p) => crate::limits::prefix(*p.get_ref())
+                .map_err(|e| self.err(p.span(), "dataplane.steer_prefix", e.to_string()))?,
+            None => services.iter().filter(|s| s.persistence > 0).map(|s| s.persistence_prefix).min().unwrap_or(32),
+        };
+        if workers > 1 {
+            if let Some(s) = services.iter().find(|s| s.persistence > 0 && s.persistence_prefix < steer_prefix) {
+                let span = set.map_or(0..0, |p| p.span());
+                return Err(self.err(
+                    span,
+                    "dataplane.steer_prefix",
+                    format!(
+                        "{steer_prefix} is finer than service {}'s persistence netmask /{}",
+                        s.name(),
+                        s.persistence_prefix
+                    ),
+                ));
+            }
+        }
+        Ok(steer_prefix)
+    }
+}
