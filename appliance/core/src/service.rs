@@ -1,10 +1,10 @@
-//! Virtual services and their real servers ("destinations"), as IPVS models them, and the
-//! immutable snapshot of all configuration a worker applies between bursts.
+//! Virtual services and their real servers ("destinations"), as IPVS models them; the
+//! snapshot that carries them to the workers is [`crate::Snapshot`].
 //!
 //! Identity rules the control plane keeps: a [`Dest::id`] and a [`Service::id`] name one
-//! object for its whole life and are not reused while connections to the old object may still
-//! exist (a deleted real server's connections drain, as in IPVS), so per-core counters indexed
-//! by id stay correct across snapshots.
+//! object for its whole life; a freed id rests an hour before another object gets it
+//! (rvsd's `control::ids`), so per-core counters, loads and persistence templates indexed by
+//! id stay with the connections that still drain to the old object.
 
 use crate::wire::Mac;
 use std::net::Ipv4Addr;

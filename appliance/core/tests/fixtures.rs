@@ -1,4 +1,5 @@
-//! Katran-style fixture tables: each step is {description, input frame, expected verdict,
+//! Katran-style fixture tables (one file, as the forwarding methods share one test network and
+//! one step format): each step is {description, input frame, expected verdict,
 //! expected output frame}, run in order against one pipeline (steps build on the connections
 //! earlier steps created). Expected frames are built independently with the packet builder,
 //! whose checksums are computed in full, so they also check every incremental checksum patch.

@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 
 /// Frames one worker's handoff ring holds.
 pub const RING_SIZE: usize = 4096;
-/// Seconds after which a neighbour not confirmed again is forgotten, and after which the
-/// control loop asks for a refresh.
+/// Seconds after which a neighbour not confirmed again is forgotten.
 pub const NEIGH_MAX_AGE: u32 = 300;
 /// Age at which a neighbour is refreshed.
 pub const NEIGH_REFRESH_AGE: u32 = 240;

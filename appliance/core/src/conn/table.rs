@@ -1,5 +1,7 @@
 //! A per-core connection table of fixed capacity: a slab of entries, two chained hash indexes
-//! and a timer wheel, all allocated once at start-up.
+//! and a timer wheel, all allocated once at start-up. One concept in one file, though long:
+//! the indexes and the wheel are links through the same slab, and every operation (insert,
+//! remove, expire, rebind) must keep all three consistent at once.
 //!
 //! - The *client-side* index finds a connection from a client's packet
 //!   (proto, CIP, cport, VIP, vport); the *reply-side* index finds a NAT connection from the

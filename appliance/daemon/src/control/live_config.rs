@@ -79,10 +79,10 @@ pub use super::ids::ID_QUARANTINE_S;
 /// The live configuration.
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
-    ports: Vec<PortConf>,
+    pub(super) ports: Vec<PortConf>,
     /// Port MACs (as the dataplane found them).
     pub macs: Vec<Mac>,
-    neighbours: Vec<(Ipv4Addr, Mac)>,
+    pub(super) neighbours: Vec<(Ipv4Addr, Mac)>,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// Services in order (listing order, as ipvsadm keeps insertion order).
@@ -192,7 +192,7 @@ impl LiveConfig {
         self.find(k).map(|i| &self.services[i]).ok_or_else(|| OpError::NoService(k.to_string()))
     }
 
-    fn free_dests(&mut self, k: SvcKey, dests: &[Dest], now: u64) {
+    pub(super) fn free_dests(&mut self, k: SvcKey, dests: &[Dest], now: u64) {
         for d in dests {
             self.checks.remove(&d.id);
             self.down.remove(&d.id);
@@ -203,7 +203,7 @@ impl LiveConfig {
     }
 
     /// The id of a real server: its old one from the trash if it comes back, else a fresh one.
-    fn dest_id_for(&mut self, k: SvcKey, addr: Ipv4Addr, port: u16, now: u64) -> Result<u16, OpError> {
+    pub(super) fn dest_id_for(&mut self, k: SvcKey, addr: Ipv4Addr, port: u16, now: u64) -> Result<u16, OpError> {
         if let Some(pos) = self.trash.iter().position(|t| t.0 == k && t.1 == addr && t.2 == port) {
             let id = self.trash.remove(pos).3;
             self.dest_ids.reclaim(id);
@@ -217,7 +217,7 @@ impl LiveConfig {
     /// The id of a service: its old one if it comes back within the quarantine, else a fresh
     /// or rested one. Never the id of a service deleted less than [`ID_QUARANTINE_S`] ago:
     /// its connections may still drain and unpin its persistence templates.
-    fn svc_id_for(&mut self, k: SvcKey, now: u64) -> Result<u16, OpError> {
+    pub(super) fn svc_id_for(&mut self, k: SvcKey, now: u64) -> Result<u16, OpError> {
         if let Some(pos) = self.svc_trash.iter().position(|t| t.0 == k) {
             let id = self.svc_trash.remove(pos).1;
             self.svc_ids.reclaim(id);
@@ -228,7 +228,7 @@ impl LiveConfig {
         Ok(id)
     }
 
-    fn free_service(&mut self, s: &Service, now: u64) {
+    pub(super) fn free_service(&mut self, s: &Service, now: u64) {
         let k = SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
         self.free_dests(k, &s.dests, now);
         self.svc_ids.free(s.id, now);
@@ -255,70 +255,6 @@ impl LiveConfig {
                 crate::limits::prefix(m).map_err(|e| OpError::Invalid { field: "netmask", msg: e.to_string() })?;
         }
         Ok(())
-    }
-
-    /// Re-reads a configuration: services, real servers, checks, timeouts and static neighbours
-    /// become the file's, keeping the ids of what continues (so its connections, counters and
-    /// scheduler state carry on). Ports and dataplane settings need a restart. Returns a
-    /// summary; on error nothing changed. The result is validated as a snapshot when it is
-    /// published ([`super::server::Control::publish`]), before it takes effect.
-    pub fn reload(&mut self, cfg: &Config, now: u64) -> Result<String, OpError> {
-        if cfg.ports != self.ports {
-            return Err(OpError::Invalid { field: "port", msg: "ports cannot change without a restart".into() });
-        }
-        let mut next = self.clone();
-        next.timeouts = cfg.timeouts;
-        next.neighbours = cfg.neighbours.clone();
-        let old = std::mem::take(&mut next.services);
-        let key = |s: &Service| SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
-        let (mut added, mut changed) = (0, 0);
-        let mut checks = BTreeMap::new();
-        let mut services = Vec::new();
-        for s in &cfg.services {
-            let k = key(s);
-            let prev = old.iter().find(|o| key(o) == k);
-            let id = match prev {
-                Some(p) => p.id,
-                None => {
-                    added += 1;
-                    next.svc_id_for(k, now)?
-                }
-            };
-            let mut dests = Vec::new();
-            for d in &s.dests {
-                let did = match prev.and_then(|p| p.dests.iter().find(|o| o.addr == d.addr && o.port == d.port)) {
-                    Some(o) => o.id,
-                    None => next.dest_id_for(k, d.addr, d.port, now)?,
-                };
-                if let Some((_, c)) = cfg.checks.iter().find(|(cid, _)| *cid == d.id) {
-                    checks.insert(did, c.clone());
-                }
-                dests.push(Dest { id: did, ..d.clone() });
-            }
-            let svc = Service { id, dests, ..s.clone() };
-            if prev.is_some_and(|p| *p != svc) {
-                changed += 1;
-            }
-            services.push(svc);
-        }
-        let removed_svcs: Vec<Service> =
-            old.iter().filter(|o| !services.iter().any(|n| key(n) == key(o))).cloned().collect();
-        for o in &old {
-            match services.iter().find(|n| key(n) == key(o)) {
-                Some(n) => {
-                    let gone: Vec<Dest> =
-                        o.dests.iter().filter(|d| !n.dests.iter().any(|x| x.id == d.id)).cloned().collect();
-                    next.free_dests(key(o), &gone, now);
-                }
-                None => next.free_service(o, now),
-            }
-        }
-        next.services = services;
-        next.checks = checks;
-        let live: BTreeSet<u16> = next.checks.keys().copied().collect();
-        next.down.retain(|id| live.contains(id));
-        *self = next;
-        Ok(format!("reloaded: {added} service(s) added, {changed} changed, {} removed", removed_svcs.len()))
     }
 
     /// `-A`: adds a service.

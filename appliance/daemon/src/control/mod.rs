@@ -12,4 +12,5 @@ pub mod live_config;
 pub mod metrics;
 pub mod proto;
 pub mod rates;
+pub mod reload;
 pub mod server;

@@ -1,0 +1,74 @@
+//! A configuration reload (SIGHUP, `rvsadm --reload`) as a difference: what continues keeps
+//! its ids (so its connections, counters and scheduler state carry on), what is new gets ids
+//! from the pool, what is gone goes to the trash to drain.
+
+use super::live_config::{LiveConfig, OpError, SvcKey};
+use crate::config::Config;
+use rvs_core::service::{Dest, Service};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl LiveConfig {
+    /// Re-reads a configuration: services, real servers, checks, timeouts and static neighbours
+    /// become the file's, keeping the ids of what continues (so its connections, counters and
+    /// scheduler state carry on). Ports and dataplane settings need a restart. Returns a
+    /// summary; on error nothing changed. The result is validated as a snapshot when it is
+    /// published ([`super::server::Control::publish`]), before it takes effect.
+    pub fn reload(&mut self, cfg: &Config, now: u64) -> Result<String, OpError> {
+        if cfg.ports != self.ports {
+            return Err(OpError::Invalid { field: "port", msg: "ports cannot change without a restart".into() });
+        }
+        let mut next = self.clone();
+        next.timeouts = cfg.timeouts;
+        next.neighbours = cfg.neighbours.clone();
+        let old = std::mem::take(&mut next.services);
+        let key = |s: &Service| SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
+        let (mut added, mut changed) = (0, 0);
+        let mut checks = BTreeMap::new();
+        let mut services = Vec::new();
+        for s in &cfg.services {
+            let k = key(s);
+            let prev = old.iter().find(|o| key(o) == k);
+            let id = match prev {
+                Some(p) => p.id,
+                None => {
+                    added += 1;
+                    next.svc_id_for(k, now)?
+                }
+            };
+            let mut dests = Vec::new();
+            for d in &s.dests {
+                let did = match prev.and_then(|p| p.dests.iter().find(|o| o.addr == d.addr && o.port == d.port)) {
+                    Some(o) => o.id,
+                    None => next.dest_id_for(k, d.addr, d.port, now)?,
+                };
+                if let Some((_, c)) = cfg.checks.iter().find(|(cid, _)| *cid == d.id) {
+                    checks.insert(did, c.clone());
+                }
+                dests.push(Dest { id: did, ..d.clone() });
+            }
+            let svc = Service { id, dests, ..s.clone() };
+            if prev.is_some_and(|p| *p != svc) {
+                changed += 1;
+            }
+            services.push(svc);
+        }
+        let removed_svcs: Vec<Service> =
+            old.iter().filter(|o| !services.iter().any(|n| key(n) == key(o))).cloned().collect();
+        for o in &old {
+            match services.iter().find(|n| key(n) == key(o)) {
+                Some(n) => {
+                    let gone: Vec<Dest> =
+                        o.dests.iter().filter(|d| !n.dests.iter().any(|x| x.id == d.id)).cloned().collect();
+                    next.free_dests(key(o), &gone, now);
+                }
+                None => next.free_service(o, now),
+            }
+        }
+        next.services = services;
+        next.checks = checks;
+        let live: BTreeSet<u16> = next.checks.keys().copied().collect();
+        next.down.retain(|id| live.contains(id));
+        *self = next;
+        Ok(format!("reloaded: {added} service(s) added, {changed} changed, {} removed", removed_svcs.len()))
+    }
+}
