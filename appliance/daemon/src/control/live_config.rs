@@ -1,4 +1,6 @@
-//! The live configuration and its operations (ipvsadm's -A -E -D -C -a -e -d --set).
+//! The live configuration and its operations (ipvsadm's -A -E -D -C -a -e -d --set). One concept:
+//! each verb is a small change to the same state with the same refusal rules; a third of the
+//! file is their tests. Ids live in `ids.rs`, reloads in `reload.rs`.
 
 use crate::config::{Check, Config, PortConf};
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
