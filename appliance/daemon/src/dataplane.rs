@@ -13,7 +13,7 @@
 use crate::config::Config;
 use crate::control::live_config::LiveConfig;
 use crate::control::server::{self, Control, Dataplane, Freshness};
-use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
+use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats, Queue};
 use crate::stats::{self, Baseline, Report};
 use crate::worker::{PortIdentity, Shared, Worker, WorkerReport};
 use anyhow::{anyhow, Context, Result};
@@ -75,47 +75,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
     }
     let report = {
         let pool = Mempool::new(&eal, "rvsd_pool", cfg.mbufs, 256, 2048 + 128).context("mbuf pool")?;
-        let pcfg = PortConfig { queues: workers as u16, ..PortConfig::default() };
-        let mut ports = Vec::new();
-        for p in &cfg.ports {
-            let dev = device_string(&p.device, workers);
-            let id = Port::attach(&eal, &dev).with_context(|| format!("port {}: attach {dev}", p.name))?;
-            let port = Port::start(&eal, id, &PortConfig { mtu: Some(p.mtu), ..pcfg.clone() }, &pool)
-                .with_context(|| format!("port {}: start", p.name))?;
-            tracing::info!(port = %p.name, driver = port.driver(), mac = %rvs_core::wire::Mac(port.mac()), rss = port.rss(), queues = workers, "port up");
-            ports.push(port);
-        }
+        let ports = start_ports(&eal, cfg, &pool, workers)?;
         let macs: Vec<_> = ports.iter().map(|p| rvs_core::wire::Mac(p.mac())).collect();
-        // TAP exception devices: the kernel side carries the port's MAC, so that what the kernel
-        // sends out through rvsd looks like the director's own traffic.
-        let mut taps = Vec::new();
-        for (k, (p, mac)) in cfg.ports.iter().zip(&macs).enumerate() {
-            let Some(iface) = &p.exception_iface else {
-                taps.push(None);
-                continue;
-            };
-            let dev = format!("net_tap{k},iface={iface},mac={mac}");
-            let id = Port::attach(&eal, &dev).with_context(|| format!("port {}: exception device {dev}", p.name))?;
-            let tap = Port::start(&eal, id, &PortConfig { promiscuous: false, ..pcfg.clone() }, &pool)
-                .with_context(|| format!("port {}: start exception device", p.name))?;
-            tracing::info!(port = %p.name, iface = %iface, "kernel exception device up");
-            give_address(iface, &format!("{}/{}", p.addr, p.prefix_len));
-            taps.push(Some(tap));
-        }
+        let taps = start_exception_devices(&eal, cfg, &macs, &pool, workers)?;
         let snap = Arc::new(cfg.snapshot(&macs).map_err(|e| anyhow!("{e}"))?);
         let neighbours = Arc::new(NeighbourTable::default());
         let started = Instant::now();
         let shared = Shared::new(workers, RING_SIZE, Arc::clone(&neighbours), Arc::clone(&snap));
-        for (id, _) in &cfg.checks {
-            let checkable = cfg.services.iter().flat_map(|s| &s.dests).find(|d| d.id == *id).is_some_and(|d| {
-                cfg.ports.iter().any(|p| {
-                    p.exception_iface.is_some() && rvs_core::service::same_prefix(p.addr, d.addr, p.prefix_len)
-                }) || cfg.ports.iter().any(|p| p.exception_iface.is_some() && p.gateway.is_some())
-            });
-            if !checkable {
-                tracing::warn!(real = id, "health check cannot reach this real server: no exception port on its network (set exception = true)");
-            }
-        }
+        warn_unreachable_checks(cfg);
         let metrics = cfg
             .metrics
             .map(|a| tiny_http::Server::http(a).map_err(|e| anyhow!("metrics endpoint {a}: {e}")))
@@ -133,26 +100,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
         let identities: Vec<PortIdentity> =
             cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
 
-        // Queues: transpose per-port lists into per-worker lists.
-        let mut per_worker: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
-        for port in &ports {
-            let qs = port.take_queues().ok_or_else(|| anyhow!("queues already taken"))?;
-            for (w, q) in qs.into_iter().enumerate() {
-                per_worker[w].push(q);
-            }
-        }
-        let mut exc_per_worker: Vec<Vec<Option<_>>> = (0..workers).map(|_| Vec::new()).collect();
-        for tap in &taps {
-            match tap {
-                Some(t) => {
-                    let qs = t.take_queues().ok_or_else(|| anyhow!("queues already taken"))?;
-                    for (w, q) in qs.into_iter().enumerate() {
-                        exc_per_worker[w].push(Some(q));
-                    }
-                }
-                None => exc_per_worker.iter_mut().for_each(|v| v.push(None)),
-            }
-        }
+        let (per_worker, exc_per_worker) = queues_per_worker(&ports, &taps, workers)?;
 
         // The workers stop when the scope's closure ends, however it ends (the scope then waits
         // for them).
@@ -192,16 +140,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             tracing::info!(workers, services = snap.services().len(), "rvsd ready");
             ready(&ctl.fresh_report(&Baseline::default()).map_err(|e| anyhow!(e))?.1);
             tracing::info!(socket = %cfg.socket.display(), "control socket listening");
-            std::thread::scope(|ts| {
-                ts.spawn(|| server::serve(&listener, &ctl, &stop));
-                ts.spawn(|| crate::control::health::run(&ctl, &stop));
-                ts.spawn(|| server::estimate(&ctl, &stop));
-                ts.spawn(|| server::watch_reload(&ctl, &hup, &stop));
-                if let Some(m) = &metrics {
-                    ts.spawn(|| crate::control::metrics::serve(m, &ctl, &stop));
-                }
-                control_loop(&shared, &stop, workers);
-            });
+            serve_control(&ctl, &listener, metrics.as_ref(), &shared, &stop, &hup, workers);
             Ok(())
         });
         control?;
@@ -219,6 +158,124 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
     };
     drop(eal);
     Ok(report)
+}
+
+/// The control plane until `stop`: the socket's clients, health checks, the rate estimator,
+/// SIGHUP reloads and /metrics on threads of their own; the neighbour loop on this one (EAL's
+/// main lcore).
+fn serve_control(
+    ctl: &Control<'_>,
+    listener: &std::os::unix::net::UnixListener,
+    metrics: Option<&tiny_http::Server>,
+    shared: &Shared<'_>,
+    stop: &AtomicBool,
+    hup: &AtomicBool,
+    workers: usize,
+) {
+    std::thread::scope(|ts| {
+        ts.spawn(|| server::serve(listener, ctl, stop));
+        ts.spawn(|| crate::control::health::run(ctl, stop));
+        ts.spawn(|| server::estimate(ctl, stop));
+        ts.spawn(|| server::watch_reload(ctl, hup, stop));
+        if let Some(m) = metrics {
+            ts.spawn(|| crate::control::metrics::serve(m, ctl, stop));
+        }
+        control_loop(shared, stop, workers);
+    });
+}
+
+/// Start-up step: attaches and starts every configured port, one queue pair per worker.
+fn start_ports<'p>(eal: &Eal, cfg: &Config, pool: &'p Mempool<'_>, workers: usize) -> Result<Vec<Port<'p>>> {
+    let pcfg = PortConfig { queues: workers as u16, ..PortConfig::default() };
+    let mut ports = Vec::new();
+    for p in &cfg.ports {
+        let dev = device_string(&p.device, workers);
+        let id = Port::attach(eal, &dev).with_context(|| format!("port {}: attach {dev}", p.name))?;
+        let port = Port::start(eal, id, &PortConfig { mtu: Some(p.mtu), ..pcfg.clone() }, pool)
+            .with_context(|| format!("port {}: start", p.name))?;
+        tracing::info!(port = %p.name, driver = port.driver(), mac = %rvs_core::wire::Mac(port.mac()), rss = port.rss(), queues = workers, "port up");
+        ports.push(port);
+    }
+    Ok(ports)
+}
+
+/// Start-up step: the TAP exception devices of the ports that have one (None for the others).
+/// The kernel side carries the port's MAC and address, so that what the kernel sends out
+/// through rvsd looks like the director's own traffic.
+fn start_exception_devices<'p>(
+    eal: &Eal,
+    cfg: &Config,
+    macs: &[rvs_core::wire::Mac],
+    pool: &'p Mempool<'_>,
+    workers: usize,
+) -> Result<Vec<Option<Port<'p>>>> {
+    let pcfg = PortConfig { queues: workers as u16, promiscuous: false, ..PortConfig::default() };
+    let mut taps = Vec::new();
+    for (k, (p, mac)) in cfg.ports.iter().zip(macs).enumerate() {
+        let Some(iface) = &p.exception_iface else {
+            taps.push(None);
+            continue;
+        };
+        let dev = format!("net_tap{k},iface={iface},mac={mac}");
+        let id = Port::attach(eal, &dev).with_context(|| format!("port {}: exception device {dev}", p.name))?;
+        let tap =
+            Port::start(eal, id, &pcfg, pool).with_context(|| format!("port {}: start exception device", p.name))?;
+        tracing::info!(port = %p.name, iface = %iface, "kernel exception device up");
+        give_address(iface, &format!("{}/{}", p.addr, p.prefix_len));
+        taps.push(Some(tap));
+    }
+    Ok(taps)
+}
+
+/// Start-up step: says which health checks cannot reach their real server (no exception port on
+/// its network, nor a gateway behind one).
+fn warn_unreachable_checks(cfg: &Config) {
+    for (id, _) in &cfg.checks {
+        let checkable = cfg.services.iter().flat_map(|s| &s.dests).find(|d| d.id == *id).is_some_and(|d| {
+            cfg.ports
+                .iter()
+                .any(|p| p.exception_iface.is_some() && rvs_core::service::same_prefix(p.addr, d.addr, p.prefix_len))
+                || cfg.ports.iter().any(|p| p.exception_iface.is_some() && p.gateway.is_some())
+        });
+        if !checkable {
+            tracing::warn!(
+                real = id,
+                "health check cannot reach this real server: no exception port on its network (set exception = true)"
+            );
+        }
+    }
+}
+
+/// Per-worker queue lists and their exception queues.
+type WorkerQueues<'a, 'p> = (Vec<Vec<Queue<'a, 'p>>>, Vec<Vec<Option<Queue<'a, 'p>>>>);
+
+/// Start-up step: the ports' queue pairs transposed into per-worker lists (worker w gets queue
+/// w of every port, and of every exception device).
+fn queues_per_worker<'a, 'p>(
+    ports: &'a [Port<'p>],
+    taps: &'a [Option<Port<'p>>],
+    workers: usize,
+) -> Result<WorkerQueues<'a, 'p>> {
+    let mut per_worker: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
+    for port in ports {
+        let qs = port.take_queues().ok_or_else(|| anyhow!("queues already taken"))?;
+        for (w, q) in qs.into_iter().enumerate() {
+            per_worker[w].push(q);
+        }
+    }
+    let mut exc_per_worker: Vec<Vec<Option<_>>> = (0..workers).map(|_| Vec::new()).collect();
+    for tap in taps {
+        match tap {
+            Some(t) => {
+                let qs = t.take_queues().ok_or_else(|| anyhow!("queues already taken"))?;
+                for (w, q) in qs.into_iter().enumerate() {
+                    exc_per_worker[w].push(Some(q));
+                }
+            }
+            None => exc_per_worker.iter_mut().for_each(|v| v.push(None)),
+        }
+    }
+    Ok((per_worker, exc_per_worker))
 }
 
 fn seed(w: usize) -> u64 {
