@@ -166,24 +166,61 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
-    /// Sets the source address (checksum untouched).
-    pub fn set_src(&mut self, a: Ipv4Addr) {
-        self.buffer.as_mut()[field::SRC..field::SRC + 4].copy_from_slice(&a.octets());
+    /// Rewrites the address at `at` (source or destination), patching the header checksum
+    /// incrementally (RFC 1624 eqn. 3); returns the old address, which a TCP/UDP checksum's
+    /// pseudo-header also covered.
+    #[inline]
+    fn set_addr_patched(&mut self, at: usize, a: [u8; 4]) -> [u8; 4] {
+        let b = self.buffer.as_mut();
+        let old = get4(b, at);
+        b[at..at + 4].copy_from_slice(&a);
+        let c = checksum::update32(be16(b, field::CHECKSUM), old, a);
+        put16(b, field::CHECKSUM, c);
+        old
     }
 
-    /// Sets the destination address (checksum untouched).
-    pub fn set_dst(&mut self, a: Ipv4Addr) {
-        self.buffer.as_mut()[field::DST..field::DST + 4].copy_from_slice(&a.octets());
+    /// Sets the source address, patching the header checksum; returns the old one.
+    #[inline]
+    pub fn set_src_patched(&mut self, a: [u8; 4]) -> [u8; 4] {
+        self.set_addr_patched(field::SRC, a)
     }
 
-    /// Sets the TTL (checksum untouched).
-    pub fn set_ttl(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TTL] = v;
+    /// Sets the destination address, patching the header checksum; returns the old one.
+    #[inline]
+    pub fn set_dst_patched(&mut self, a: [u8; 4]) -> [u8; 4] {
+        self.set_addr_patched(field::DST, a)
     }
 
-    /// Sets the total length (checksum untouched).
-    pub fn set_total_len(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), field::TOTAL_LEN, v);
+    /// Swaps source and destination (the header checksum is unchanged: same sum).
+    #[inline]
+    pub fn swap_addrs(&mut self) {
+        let b = self.buffer.as_mut();
+        let (src, dst) = (get4(b, field::SRC), get4(b, field::DST));
+        b[field::SRC..field::SRC + 4].copy_from_slice(&dst);
+        b[field::DST..field::DST + 4].copy_from_slice(&src);
+    }
+
+    /// Sets the TTL, patching the header checksum (the TTL shares a word with the protocol).
+    #[inline]
+    pub fn set_ttl_patched(&mut self, ttl: u8) {
+        let b = self.buffer.as_mut();
+        let old = be16(b, field::TTL);
+        b[field::TTL] = ttl;
+        let new = be16(b, field::TTL);
+        let c = checksum::update16(be16(b, field::CHECKSUM), old, new);
+        put16(b, field::CHECKSUM, c);
+    }
+
+    /// Decrements the TTL with an incremental checksum patch; `false` (and no change) when the
+    /// TTL is 1 or 0, i.e. the packet must not be forwarded (RFC 1812 §5.3.1).
+    #[inline]
+    pub fn dec_ttl_patched(&mut self) -> bool {
+        let ttl = self.ttl();
+        if ttl <= 1 {
+            return false;
+        }
+        self.set_ttl_patched(ttl - 1);
+        true
     }
 
     /// Sets the checksum field.

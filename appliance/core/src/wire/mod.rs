@@ -3,8 +3,9 @@
 //! Each header has a view `XxxPacket<T: AsRef<[u8]>>` over a buffer: a private `field` module of
 //! byte ranges, getters on `AsRef<[u8]>`, setters on `AsMut<[u8]>`, and one `check_len()` after
 //! which no getter panics. A `XxxRepr` parses a checked view into plain values and emits them
-//! back, for building packets and for tests. Setters that change an address or port do not
-//! touch checksums; the rewrite helpers in [`crate::xmit`] patch them (RFC 1624).
+//! back, for building packets and for tests. The hot path rewrites through the `*_patched`
+//! setters, which patch the IPv4 header and TCP/UDP checksums incrementally (RFC 1624 eqn. 3);
+//! the plain setters leave checksums alone (for building, and for quoted headers).
 
 pub mod arp;
 pub mod build;

@@ -100,6 +100,33 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
+
+    /// Sets the source port, patching the checksum for it and for the pseudo-header's address
+    /// change from `addr_was` to `addr_now` (RFC 1624; the pseudo-header of RFC 793 §3.1 and
+    /// RFC 768). A checksum of 0 (none) stays 0.
+    #[inline]
+    pub fn set_src_port_patched(&mut self, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
+        self.set_port_patched(field::SRC_PORT, port, addr_was, addr_now);
+    }
+
+    /// Sets the destination port, patching the checksum as [`Self::set_src_port_patched`].
+    #[inline]
+    pub fn set_dst_port_patched(&mut self, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
+        self.set_port_patched(field::DST_PORT, port, addr_was, addr_now);
+    }
+
+    #[inline]
+    fn set_port_patched(&mut self, at: usize, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
+        let b = self.buffer.as_mut();
+        let old_port = be16(b, at);
+        put16(b, at, port);
+        let old = be16(b, field::CHECKSUM);
+        if old == 0 {
+            return; // RFC 768: no checksum, and it stays that way
+        }
+        let c = checksum::update16(checksum::update32(old, addr_was, addr_now), old_port, port);
+        put16(b, field::CHECKSUM, if c == 0 { 0xffff } else { c });
+    }
 }
 
 /// A UDP header as values.

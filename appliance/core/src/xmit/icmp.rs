@@ -4,10 +4,10 @@
 //! the same way the connection's packets are, so the endpoint recognises its own packet.
 
 use super::nat::{rewrite, End};
-use super::IP_CSUM;
 use crate::wire::checksum::{self, update16};
+use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv4::protocol;
-use crate::wire::{be16, get4, put16, Mac};
+use crate::wire::{be16, put16, Mac};
 
 /// TTL of the packets rvsd originates (echo replies, frag-needed): Linux's default
 /// (`net.ipv4.ip_default_ttl`).
@@ -16,15 +16,11 @@ pub const ORIGIN_TTL: u8 = 64;
 /// Turns an echo request at `l3`/`l4` into the echo reply, in place: addresses swapped, TTL
 /// reset, type 0, checksums patched, MACs swapped (from `ours`).
 pub fn echo_reply(pkt: &mut [u8], l3: usize, l4: usize, ours: Mac) {
-    let src = get4(pkt, l3 + 12);
-    let dst = get4(pkt, l3 + 16);
-    // Swapping the addresses leaves the header sum (and the checksum) unchanged.
-    pkt[l3 + 12..l3 + 16].copy_from_slice(&dst);
-    pkt[l3 + 16..l3 + 20].copy_from_slice(&src);
-    let old = be16(pkt, l3 + 8);
-    let new = u16::from(ORIGIN_TTL) << 8 | u16::from(pkt[l3 + 9]);
-    put16(pkt, l3 + 8, new);
-    put16(pkt, l3 + IP_CSUM, update16(be16(pkt, l3 + IP_CSUM), old, new));
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut pkt[l3..l4]);
+        ip.swap_addrs(); // the header sum, and so its checksum, is unchanged
+        ip.set_ttl_patched(ORIGIN_TTL);
+    }
     let old_tc = be16(pkt, l4);
     pkt[l4] = crate::wire::icmp::kind::ECHO_REPLY;
     let new_tc = be16(pkt, l4);
@@ -34,13 +30,11 @@ pub fn echo_reply(pkt: &mut [u8], l3: usize, l4: usize, ours: Mac) {
 
 /// Rewrites only an address of the outer header (ICMP has no pseudo-header).
 fn set_outer_addr(pkt: &mut [u8], l3: usize, end: End, addr: [u8; 4]) {
-    let off = match end {
-        End::Src => l3 + 12,
-        End::Dst => l3 + 16,
+    let mut ip = Ipv4Packet::new_unchecked(&mut pkt[l3..]);
+    match end {
+        End::Src => ip.set_src_patched(addr),
+        End::Dst => ip.set_dst_patched(addr),
     };
-    let old = get4(pkt, off);
-    pkt[off..off + 4].copy_from_slice(&addr);
-    put16(pkt, l3 + IP_CSUM, checksum::update32(be16(pkt, l3 + IP_CSUM), old, addr));
 }
 
 /// Translates an ICMP error of a NAT connection in place.

@@ -4,32 +4,21 @@
 //!
 //! Offsets: `l3` is where the IPv4 header starts (after Ethernet and any VLAN tag), `l4` where
 //! the transport header starts. Callers have checked the lengths; these functions index
-//! without further checks. Every address or port change patches the IPv4 and TCP/UDP
-//! checksums incrementally (RFC 1624 eqn. 3); a UDP checksum of 0 ("none") stays 0.
+//! without further checks. Headers are read and written through the `wire` views, whose
+//! setters patch the IPv4 and TCP/UDP checksums incrementally (RFC 1624 eqn. 3); a UDP checksum
+//! of 0 ("none") stays 0.
 
 pub mod icmp;
 pub mod nat;
 pub mod route;
 pub mod tunnel;
 
-use crate::wire::checksum;
-use crate::wire::{be16, put16};
+use crate::wire::ipv4::Ipv4Packet;
 
-/// IPv4 header checksum offset from `l3`.
-pub(crate) const IP_CSUM: usize = 10;
-
-/// Decrements the TTL with an incremental checksum patch; `false` (and no change) when the
-/// TTL is 1 or 0, i.e. the packet must not be forwarded (RFC 1812 §5.3.1).
+/// Decrements the TTL of the IPv4 packet at `l3` with an incremental checksum patch; `false`
+/// (and no change) when the TTL is 1 or 0, i.e. the packet must not be forwarded (RFC 1812
+/// §5.3.1).
 #[inline]
 pub fn dec_ttl(pkt: &mut [u8], l3: usize) -> bool {
-    let ttl = pkt[l3 + 8];
-    if ttl <= 1 {
-        return false;
-    }
-    let old = be16(pkt, l3 + 8);
-    let new = old - 0x0100;
-    pkt[l3 + 8] = ttl - 1;
-    let c = checksum::update16(be16(pkt, l3 + IP_CSUM), old, new);
-    put16(pkt, l3 + IP_CSUM, c);
-    true
+    Ipv4Packet::new_unchecked(&mut pkt[l3..]).dec_ttl_patched()
 }
