@@ -395,6 +395,14 @@ impl ConnTable {
         }
     }
 
+    /// Refiles `idx`'s timer after its `expires` was made shorter through [`ConnTable::get_mut`]
+    /// (the caller saw it shrink): the slot it sits in may now come due too late.
+    #[inline]
+    pub fn refile(&mut self, idx: u32) {
+        self.timer_unlink(idx);
+        self.timer_link(idx);
+    }
+
     fn timer_link(&mut self, idx: u32) {
         // A second already walked is filed in the next one to walk, never behind the hand.
         let due = self.entries[idx as usize].expires.max(self.wheel_done.wrapping_add(1));

@@ -125,9 +125,33 @@ impl PerCore {
         Ok(())
     }
 
-    /// Moves a connection to `new` state, keeping active/inactive counts and its timer right.
-    pub(super) fn set_state(&mut self, snap: &Snapshot, idx: u32, new: ConnState, now: u32) {
+    /// One packet on connection `idx`, in one access to its entry: the TCP state moved by the
+    /// segment (`tcp_flags`, in direction `dir`; UDP keeps its state), active/inactive counts
+    /// and the timer kept right, the packet counted in its direction. Returns a copy of the
+    /// connection for the egress.
+    #[inline(always)] // specialised per direction at its two call sites
+    #[allow(clippy::too_many_arguments)] // one packet's facts about one connection
+    fn step(
+        &mut self,
+        snap: &Snapshot,
+        idx: u32,
+        tcp: bool,
+        dir: Direction,
+        tcp_flags: u8,
+        bytes: u64,
+        now: u32,
+    ) -> Conn {
         let c = self.conns.get_mut(idx);
+        let dir = if dir == Direction::Output {
+            c.flags &= !F_NO_OUTPUT;
+            dir
+        } else if c.flags & F_NO_OUTPUT != 0 {
+            Direction::InputOnly
+        } else {
+            Direction::Input
+        };
+        let new = if tcp { next_tcp_state(c.state, dir, tcp_flags) } else { ConnState::Udp };
+        let mut notify = false;
         if c.state != new {
             c.state = new;
             let was_active = c.flags & F_INACTIVE == 0;
@@ -142,13 +166,35 @@ impl PerCore {
                 l.inactive = l.inactive.saturating_sub(1);
                 l.active += 1;
             }
-            if was_active != is_active {
-                let dest = c.dest;
-                Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, dest);
-            }
+            notify = was_active != is_active;
         }
         let expires = now + new.timeout(&snap.timeouts());
-        self.conns.set_expires(idx, expires);
+        let shortened = expires < c.expires;
+        c.expires = expires; // extending is lazy: the timer is refiled when its slot comes due
+        let (d, s) = (usize::from(c.dest), usize::from(c.svc));
+        if dir == Direction::Output {
+            c.pkts_out = c.pkts_out.wrapping_add(1);
+            c.bytes_out += bytes;
+            for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
+                st.pkts_out += 1;
+                st.bytes_out += bytes;
+            }
+        } else {
+            c.pkts_in = c.pkts_in.wrapping_add(1);
+            c.bytes_in += bytes;
+            for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
+                st.pkts_in += 1;
+                st.bytes_in += bytes;
+            }
+        }
+        let copy = *c;
+        if shortened {
+            self.conns.refile(idx);
+        }
+        if notify {
+            Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, copy.dest);
+        }
+        copy
     }
 
     /// Client -> server on connection `idx`.
@@ -161,15 +207,7 @@ impl PerCore {
         idx: u32,
         tcp_flags: u8,
     ) -> Verdict {
-        let c = *self.conns.get(idx);
-        let new = if ip.proto == protocol::TCP {
-            let dir = if c.flags & F_NO_OUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
-            next_tcp_state(c.state, dir, tcp_flags)
-        } else {
-            ConnState::Udp
-        };
-        self.set_state(snap, idx, new, now);
-        self.account_in(idx, ip.len());
+        let c = self.step(snap, idx, ip.proto == protocol::TCP, Direction::Input, tcp_flags, ip.len(), now);
         self.send_to_real_server(snap, frame, ip, &c, false)
     }
 
@@ -183,18 +221,7 @@ impl PerCore {
         idx: u32,
         tcp_flags: u8,
     ) -> Verdict {
-        let c = {
-            let c = self.conns.get_mut(idx);
-            c.flags &= !F_NO_OUTPUT;
-            *c
-        };
-        let new = if ip.proto == protocol::TCP {
-            next_tcp_state(c.state, Direction::Output, tcp_flags)
-        } else {
-            ConnState::Udp
-        };
-        self.set_state(snap, idx, new, now);
-        self.account_out(idx, ip.len());
+        let c = self.step(snap, idx, ip.proto == protocol::TCP, Direction::Output, tcp_flags, ip.len(), now);
         self.send_to_client(snap, frame, ip, &c, false)
     }
 

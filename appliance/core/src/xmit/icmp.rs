@@ -5,8 +5,8 @@
 
 use super::nat::{rewrite, End};
 use crate::wire::checksum::{self, update16};
-use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv4::protocol;
+use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::{be16, put16, Mac};
 
 /// TTL of the packets rvsd originates (echo replies, frag-needed): Linux's default
