@@ -57,7 +57,7 @@ impl PerCore {
             Forward::Tunnel => {
                 let inner = ip.end() - ip.l3();
                 if inner + tunnel::OVERHEAD > usize::from(egress.mtu) {
-                    let df = frame.data()[ip.l3() + 6] & 0x40 != 0;
+                    let df = Ipv4Packet::new_unchecked(&frame.data()[ip.l3()..]).dont_frag();
                     let reply_len = ip.l3() + 28 + (ip.l4() - ip.l3()) + 8;
                     if !df || icmp_error || frame.len() < reply_len {
                         return Verdict::Drop(DropReason::TooBig);

@@ -6,6 +6,7 @@
 use super::*;
 
 impl PerCore {
+    #[inline(never)] // the cold path: kept out of the forwarding path's code
     pub(super) fn icmp<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, ip: &Ip) -> Verdict {
         let msg = &frame.data()[ip.l4()..ip.end()];
         if msg.len() < icmp_wire::HEADER_LEN {
@@ -22,25 +23,28 @@ impl PerCore {
             return Self::not_ours(snap, ip.dst);
         }
         // The quoted packet: its IP header and at least 8 bytes of transport header.
+        // The quote is an IPv4 header and at least 8 bytes of its payload (RFC 792), often no
+        // more: the views read its fields, never its lengths' promises.
         let q = &msg[icmp_wire::HEADER_LEN..];
-        if q.len() < 20 || q[0] >> 4 != 4 {
+        let quoted = Ipv4Packet::new_unchecked(q);
+        if q.len() < crate::wire::ipv4::HEADER_LEN || q[0] >> 4 != 4 {
             return Verdict::Drop(DropReason::IcmpTruncated);
         }
-        let qhl = usize::from(q[0] & 0x0f) * 4;
-        if qhl < 20 || q.len() < qhl + 8 {
+        let qhl = quoted.header_len();
+        if qhl < crate::wire::ipv4::HEADER_LEN || q.len() < qhl + 8 {
             return Verdict::Drop(DropReason::IcmpTruncated);
         }
-        let qproto = q[9];
-        let frag_off = be16(q, 6) & 0x1fff;
-        if !(qproto == protocol::TCP || qproto == protocol::UDP) || frag_off != 0 {
+        let qproto = quoted.protocol();
+        if !(qproto == protocol::TCP || qproto == protocol::UDP) || quoted.frag_offset() != 0 {
             return if snap.local_port(ip.dst).is_some() {
                 Verdict::ToKernel
             } else {
                 Verdict::Drop(DropReason::IcmpUnmatched)
             };
         }
-        let (qsrc, qdst) = (u32::from_be_bytes(get4(q, 12)), u32::from_be_bytes(get4(q, 16)));
-        let (qsport, qdport) = (be16(q, qhl), be16(q, qhl + 2));
+        let (qsrc, qdst) = (u32::from(quoted.src()), u32::from(quoted.dst()));
+        let ports = crate::wire::udp::UdpPacket::new_unchecked(&q[qhl..]); // TCP's ports sit alike
+        let (qsport, qdport) = (ports.src_port(), ports.dst_port());
         // About a packet that went to the client (VIP -> CIP): follow the connection inbound.
         if let Some(idx) = self.conns.lookup_client(qproto, qdst, qdport, qsrc, qsport) {
             let c = *self.conns.get(idx);

@@ -41,7 +41,7 @@ use crate::wire::ethernet::{EtherType, EthernetFrame};
 use crate::wire::icmp::{self as icmp_wire, kind};
 use crate::wire::ipv4::{protocol, Ipv4Packet};
 use crate::wire::tcp::flags;
-use crate::wire::{be16, get4, Mac, WireError};
+use crate::wire::{Mac, WireError};
 use crate::xmit::nat::{rewrite, End};
 use crate::xmit::{dec_ttl, route, tunnel};
 use std::net::Ipv4Addr;

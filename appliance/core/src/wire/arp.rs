@@ -32,11 +32,13 @@ pub struct ArpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> ArpPacket<T> {
     /// Wraps without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         ArpPacket { buffer }
     }
 
     /// Wraps after [`Self::check_len`].
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -44,6 +46,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// The 28 bytes of Ethernet/IPv4 ARP are present.
+    #[inline]
     pub fn check_len(&self) -> Result<(), WireError> {
         if self.buffer.as_ref().len() < PACKET_LEN {
             Err(WireError::Truncated)
@@ -53,17 +56,20 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// True for hardware type Ethernet (1), protocol IPv4, lengths 6 and 4.
+    #[inline]
     pub fn is_ethernet_ipv4(&self) -> bool {
         let b = self.buffer.as_ref();
         be16(b, field::HTYPE) == 1 && be16(b, field::PTYPE) == 0x0800 && b[field::HLEN] == 6 && b[field::PLEN] == 4
     }
 
     /// Operation (1 request, 2 reply).
+    #[inline]
     pub fn operation(&self) -> u16 {
         be16(self.buffer.as_ref(), field::OPER)
     }
 
     /// Sender hardware address.
+    #[inline]
     pub fn sender_mac(&self) -> Mac {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::SHA]);
@@ -71,11 +77,13 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Sender protocol address.
+    #[inline]
     pub fn sender_ip(&self) -> Ipv4Addr {
         get4(self.buffer.as_ref(), field::SPA).into()
     }
 
     /// Target hardware address.
+    #[inline]
     pub fn target_mac(&self) -> Mac {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::THA]);
@@ -83,6 +91,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Target protocol address.
+    #[inline]
     pub fn target_ip(&self) -> Ipv4Addr {
         get4(self.buffer.as_ref(), field::TPA).into()
     }
@@ -105,6 +114,7 @@ pub struct ArpRepr {
 
 impl ArpRepr {
     /// Parses a checked packet; other hardware/protocol types are `Unsupported`.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &ArpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
         if !p.is_ethernet_ipv4() {
@@ -120,6 +130,7 @@ impl ArpRepr {
     }
 
     /// Writes the 28 bytes at the start of `buf`.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) {
         put16(buf, field::HTYPE, 1);
         put16(buf, field::PTYPE, 0x0800);

@@ -13,6 +13,7 @@ impl Mac {
     pub const ZERO: Mac = Mac([0; 6]);
 
     /// True for broadcast and multicast addresses (group bit set).
+    #[inline(always)]
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
     }
@@ -86,11 +87,13 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// Wraps a buffer without checking it.
+    #[inline(always)]
     pub fn new_unchecked(buffer: T) -> Self {
         EthernetFrame { buffer }
     }
 
     /// Wraps a buffer after [`Self::check_len`].
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let f = Self::new_unchecked(buffer);
         f.check_len()?;
@@ -98,6 +101,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// After this succeeds no getter panics: the header (and the VLAN tag, if any) is present.
+    #[inline(always)]
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -110,6 +114,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Destination MAC.
+    #[inline(always)]
     pub fn dst(&self) -> Mac {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::DST]);
@@ -117,6 +122,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Source MAC.
+    #[inline(always)]
     pub fn src(&self) -> Mac {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::SRC]);
@@ -124,17 +130,20 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// The outer EtherType (0x8100 for a tagged frame).
+    #[inline(always)]
     pub fn outer_ethertype(&self) -> u16 {
         be16(self.buffer.as_ref(), field::ETHERTYPE)
     }
 
     /// The VLAN id (12 bits) of a tagged frame.
+    #[inline(always)]
     pub fn vlan(&self) -> Option<u16> {
         let b = self.buffer.as_ref();
         (self.outer_ethertype() == EtherType::VLAN).then(|| be16(b, field::VLAN_TCI) & 0x0fff)
     }
 
     /// The payload's EtherType (past a VLAN tag).
+    #[inline(always)]
     pub fn ethertype(&self) -> u16 {
         if self.outer_ethertype() == EtherType::VLAN {
             be16(self.buffer.as_ref(), field::VLAN_INNER_TYPE)
@@ -144,6 +153,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Header length: 14, or 18 with a VLAN tag.
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         if self.outer_ethertype() == EtherType::VLAN {
             HEADER_LEN + VLAN_TAG_LEN
@@ -153,11 +163,13 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// The payload.
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
     }
 
     /// The underlying buffer.
+    #[inline(always)]
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -165,21 +177,25 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the destination MAC.
+    #[inline(always)]
     pub fn set_dst(&mut self, m: Mac) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&m.0);
     }
 
     /// Sets the source MAC.
+    #[inline(always)]
     pub fn set_src(&mut self, m: Mac) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&m.0);
     }
 
     /// Sets the outer EtherType.
+    #[inline(always)]
     pub fn set_outer_ethertype(&mut self, t: u16) {
         put16(self.buffer.as_mut(), field::ETHERTYPE, t);
     }
 
     /// The payload, writable.
+    #[inline(always)]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let h = self.header_len();
         &mut self.buffer.as_mut()[h..]
@@ -201,12 +217,14 @@ pub struct EthernetRepr {
 
 impl EthernetRepr {
     /// Parses a checked frame.
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(f: &EthernetFrame<T>) -> Result<Self, WireError> {
         f.check_len()?;
         Ok(EthernetRepr { src: f.src(), dst: f.dst(), vlan: f.vlan(), ethertype: f.ethertype() })
     }
 
     /// Bytes [`Self::emit`] writes.
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         if self.vlan.is_some() {
             HEADER_LEN + VLAN_TAG_LEN
@@ -216,6 +234,7 @@ impl EthernetRepr {
     }
 
     /// Writes the header at the start of `buf` (at least `header_len()` bytes).
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) {
         buf[field::DST].copy_from_slice(&self.dst.0);
         buf[field::SRC].copy_from_slice(&self.src.0);

@@ -52,11 +52,13 @@ pub struct IcmpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> IcmpPacket<T> {
     /// Wraps without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         IcmpPacket { buffer }
     }
 
     /// Wraps after [`Self::check_len`].
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -64,6 +66,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     }
 
     /// The 8-byte header is present.
+    #[inline]
     pub fn check_len(&self) -> Result<(), WireError> {
         if self.buffer.as_ref().len() < HEADER_LEN {
             Err(WireError::Truncated)
@@ -73,36 +76,43 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     }
 
     /// Message type.
+    #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
 
     /// Code.
+    #[inline]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[field::CODE]
     }
 
     /// Checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Next-hop MTU of a "fragmentation needed" message.
+    #[inline]
     pub fn next_hop_mtu(&self) -> u16 {
         be16(self.buffer.as_ref(), field::MTU)
     }
 
     /// Echo identifier (echo request/reply).
+    #[inline]
     pub fn echo_ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::REST)
     }
 
     /// True when the checksum verifies over the whole message.
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         checksum::fold(checksum::sum(self.buffer.as_ref())) == 0xffff
     }
 
     /// What follows the header: for errors, the quoted IP header and payload start.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
@@ -110,16 +120,19 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     /// Sets the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Sets the message type (checksum untouched).
+    #[inline]
     pub fn set_msg_type(&mut self, t: u8) {
         self.buffer.as_mut()[field::TYPE] = t;
     }
 
     /// Recomputes the checksum over the whole buffer.
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let c = checksum::checksum(self.buffer.as_ref());
@@ -127,6 +140,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     }
 
     /// The data after the header, writable.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[HEADER_LEN..]
     }
@@ -145,12 +159,14 @@ pub struct IcmpRepr {
 
 impl IcmpRepr {
     /// "Fragmentation needed" with the next-hop MTU (RFC 1191 §4).
+    #[inline]
     pub fn frag_needed(mtu: u16) -> Self {
         let m = mtu.to_be_bytes();
         IcmpRepr { msg_type: kind::DEST_UNREACHABLE, code: CODE_FRAG_NEEDED, rest: [0, 0, m[0], m[1]] }
     }
 
     /// Parses a checked message's header.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &IcmpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
         let b = p.buffer.as_ref();
@@ -158,6 +174,7 @@ impl IcmpRepr {
     }
 
     /// Writes header + `data` into `buf` with the checksum.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8], data: &[u8]) {
         let buf = &mut buf[..HEADER_LEN + data.len()];
         buf[field::TYPE] = self.msg_type;

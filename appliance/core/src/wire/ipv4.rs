@@ -44,11 +44,13 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Wraps without checking.
+    #[inline(always)]
     pub fn new_unchecked(buffer: T) -> Self {
         Ipv4Packet { buffer }
     }
 
     /// Wraps after [`Self::check_len`].
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -57,6 +59,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Version 4, IHL >= 5, and the buffer holds the header and the whole `total_len` (it may
     /// be longer: Ethernet pads short frames).
+    #[inline(always)]
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -80,71 +83,85 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Header length in bytes (IHL * 4).
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
     /// Type of service / DSCP+ECN byte.
+    #[inline(always)]
     pub fn tos(&self) -> u8 {
         self.buffer.as_ref()[field::TOS]
     }
 
     /// Total length (header + payload).
+    #[inline(always)]
     pub fn total_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::TOTAL_LEN)
     }
 
     /// Identification.
+    #[inline(always)]
     pub fn ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::IDENT)
     }
 
     /// Don't-fragment flag.
+    #[inline(always)]
     pub fn dont_frag(&self) -> bool {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG) & DF != 0
     }
 
     /// More-fragments flag.
+    #[inline(always)]
     pub fn more_frags(&self) -> bool {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG) & MF != 0
     }
 
     /// Fragment offset in bytes.
+    #[inline(always)]
     pub fn frag_offset(&self) -> u16 {
         (be16(self.buffer.as_ref(), field::FLAGS_FRAG) & OFFSET_MASK) * 8
     }
 
     /// True for any fragment (first or later).
+    #[inline(always)]
     pub fn is_fragment(&self) -> bool {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG) & (MF | OFFSET_MASK) != 0
     }
 
     /// Time to live.
+    #[inline(always)]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
     /// Payload protocol.
+    #[inline(always)]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[field::PROTOCOL]
     }
 
     /// Header checksum field.
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Source address.
+    #[inline(always)]
     pub fn src(&self) -> Ipv4Addr {
         get4(self.buffer.as_ref(), field::SRC).into()
     }
 
     /// Destination address.
+    #[inline(always)]
     pub fn dst(&self) -> Ipv4Addr {
         get4(self.buffer.as_ref(), field::DST).into()
     }
 
     /// True when the header checksum verifies.
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         let b = self.buffer.as_ref();
         let sum = match b.first_chunk::<HEADER_LEN>() {
@@ -160,6 +177,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// The payload (up to `total_len`, without Ethernet padding).
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..usize::from(self.total_len())]
     }
@@ -169,7 +187,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Rewrites the address at `at` (source or destination), patching the header checksum
     /// incrementally (RFC 1624 eqn. 3); returns the old address, which a TCP/UDP checksum's
     /// pseudo-header also covered.
-    #[inline]
+    #[inline(always)]
     fn set_addr_patched(&mut self, at: usize, a: [u8; 4]) -> [u8; 4] {
         let b = self.buffer.as_mut();
         let old = get4(b, at);
@@ -180,19 +198,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets the source address, patching the header checksum; returns the old one.
-    #[inline]
+    #[inline(always)]
     pub fn set_src_patched(&mut self, a: [u8; 4]) -> [u8; 4] {
         self.set_addr_patched(field::SRC, a)
     }
 
     /// Sets the destination address, patching the header checksum; returns the old one.
-    #[inline]
+    #[inline(always)]
     pub fn set_dst_patched(&mut self, a: [u8; 4]) -> [u8; 4] {
         self.set_addr_patched(field::DST, a)
     }
 
     /// Swaps source and destination (the header checksum is unchanged: same sum).
-    #[inline]
+    #[inline(always)]
     pub fn swap_addrs(&mut self) {
         let b = self.buffer.as_mut();
         let (src, dst) = (get4(b, field::SRC), get4(b, field::DST));
@@ -201,7 +219,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets the TTL, patching the header checksum (the TTL shares a word with the protocol).
-    #[inline]
+    #[inline(always)]
     pub fn set_ttl_patched(&mut self, ttl: u8) {
         let b = self.buffer.as_mut();
         let old = be16(b, field::TTL);
@@ -213,7 +231,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Decrements the TTL with an incremental checksum patch; `false` (and no change) when the
     /// TTL is 1 or 0, i.e. the packet must not be forwarded (RFC 1812 §5.3.1).
-    #[inline]
+    #[inline(always)]
     pub fn dec_ttl_patched(&mut self) -> bool {
         let ttl = self.ttl();
         if ttl <= 1 {
@@ -224,11 +242,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets the checksum field.
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Recomputes the header checksum from scratch (for built packets, not rewrites).
+    #[inline(always)]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
@@ -237,6 +257,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// The payload, writable.
+    #[inline(always)]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (h, t) = (self.header_len(), usize::from(self.total_len()));
         &mut self.buffer.as_mut()[h..t]
@@ -266,6 +287,7 @@ pub struct Ipv4Repr {
 
 impl Ipv4Repr {
     /// Parses a checked packet (options are skipped, fragments are refused as `Unsupported`).
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &Ipv4Packet<T>) -> Result<Self, WireError> {
         p.check_len()?;
         if p.is_fragment() {
@@ -284,6 +306,7 @@ impl Ipv4Repr {
     }
 
     /// Writes a 20-byte header with a correct checksum at the start of `buf`.
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) {
         buf[field::VER_IHL] = 0x45;
         buf[field::TOS] = self.tos;

@@ -40,11 +40,13 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Wraps without checking.
+    #[inline(always)]
     pub fn new_unchecked(buffer: T) -> Self {
         TcpPacket { buffer }
     }
 
     /// Wraps after [`Self::check_len`].
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -52,6 +54,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// The 20-byte header is present and the data offset is sane (5..=len/4).
+    #[inline(always)]
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -68,48 +71,57 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Source port.
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination port.
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// Sequence number.
+    #[inline(always)]
     pub fn seq(&self) -> u32 {
         let b = self.buffer.as_ref();
         u32::from_be_bytes([b[field::SEQ], b[field::SEQ + 1], b[field::SEQ + 2], b[field::SEQ + 3]])
     }
 
     /// Acknowledgment number.
+    #[inline(always)]
     pub fn ack(&self) -> u32 {
         let b = self.buffer.as_ref();
         u32::from_be_bytes([b[field::ACK], b[field::ACK + 1], b[field::ACK + 2], b[field::ACK + 3]])
     }
 
     /// Header length in bytes (data offset * 4).
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::OFF_FLAGS] >> 4) * 4
     }
 
     /// Flag bits (see [`flags`]).
+    #[inline(always)]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::OFF_FLAGS + 1]
     }
 
     /// Window.
+    #[inline(always)]
     pub fn window(&self) -> u16 {
         be16(self.buffer.as_ref(), field::WINDOW)
     }
 
     /// Checksum field.
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// True when the checksum verifies over the pseudo-header and the whole segment.
+    #[inline(always)]
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         let b = self.buffer.as_ref();
         let acc = checksum::pseudo_header_sum(src.octets(), dst.octets(), 6, b.len() as u16) + checksum::sum(b);
@@ -119,16 +131,19 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets the source port (checksum untouched).
+    #[inline(always)]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::SRC_PORT, v);
     }
 
     /// Sets the destination port (checksum untouched).
+    #[inline(always)]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::DST_PORT, v);
     }
 
     /// Sets the checksum field.
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
@@ -136,18 +151,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets the source port, patching the checksum for it and for the pseudo-header's address
     /// change from `addr_was` to `addr_now` (RFC 1624; the pseudo-header of RFC 793 §3.1 and
     /// RFC 768).
-    #[inline]
+    #[inline(always)]
     pub fn set_src_port_patched(&mut self, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
         self.set_port_patched(field::SRC_PORT, port, addr_was, addr_now);
     }
 
     /// Sets the destination port, patching the checksum as [`Self::set_src_port_patched`].
-    #[inline]
+    #[inline(always)]
     pub fn set_dst_port_patched(&mut self, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
         self.set_port_patched(field::DST_PORT, port, addr_was, addr_now);
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_port_patched(&mut self, at: usize, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
         let b = self.buffer.as_mut();
         let old_port = be16(b, at);
@@ -158,6 +173,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Recomputes the checksum from scratch over the whole buffer as the segment.
+    #[inline(always)]
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();
@@ -186,6 +202,7 @@ pub struct TcpRepr {
 
 impl TcpRepr {
     /// Parses a checked segment's header.
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &TcpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
         Ok(TcpRepr {
@@ -200,6 +217,7 @@ impl TcpRepr {
 
     /// Writes the 20-byte header followed by `payload` into `buf` (at least 20 + payload
     /// bytes) with the checksum for `src -> dst`.
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr) {
         let len = HEADER_LEN + payload.len();
         let buf = &mut buf[..len];

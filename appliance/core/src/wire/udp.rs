@@ -21,11 +21,13 @@ pub struct UdpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// Wraps without checking.
+    #[inline(always)]
     pub fn new_unchecked(buffer: T) -> Self {
         UdpPacket { buffer }
     }
 
     /// Wraps after [`Self::check_len`].
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -33,6 +35,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// Header present; the length field is at least 8 and within the buffer.
+    #[inline(always)]
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -49,27 +52,32 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// Source port.
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination port.
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// Length field (header + payload).
     #[allow(clippy::len_without_is_empty)]
+    #[inline(always)]
     pub fn len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::LENGTH)
     }
 
     /// Checksum field (0 = none).
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// True when the checksum is absent or verifies.
+    #[inline(always)]
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         if self.checksum() == 0 {
             return true;
@@ -80,6 +88,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// The payload.
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..usize::from(self.len())]
     }
@@ -87,16 +96,19 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// Sets the source port (checksum untouched).
+    #[inline(always)]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::SRC_PORT, v);
     }
 
     /// Sets the destination port (checksum untouched).
+    #[inline(always)]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::DST_PORT, v);
     }
 
     /// Sets the checksum field.
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
@@ -104,18 +116,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// Sets the source port, patching the checksum for it and for the pseudo-header's address
     /// change from `addr_was` to `addr_now` (RFC 1624; the pseudo-header of RFC 793 §3.1 and
     /// RFC 768). A checksum of 0 (none) stays 0.
-    #[inline]
+    #[inline(always)]
     pub fn set_src_port_patched(&mut self, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
         self.set_port_patched(field::SRC_PORT, port, addr_was, addr_now);
     }
 
     /// Sets the destination port, patching the checksum as [`Self::set_src_port_patched`].
-    #[inline]
+    #[inline(always)]
     pub fn set_dst_port_patched(&mut self, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
         self.set_port_patched(field::DST_PORT, port, addr_was, addr_now);
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_port_patched(&mut self, at: usize, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
         let b = self.buffer.as_mut();
         let old_port = be16(b, at);
@@ -140,12 +152,14 @@ pub struct UdpRepr {
 
 impl UdpRepr {
     /// Parses a checked datagram's header.
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &UdpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
         Ok(UdpRepr { src_port: p.src_port(), dst_port: p.dst_port() })
     }
 
     /// Writes header + payload into `buf` with a checksum (or 0 when `with_checksum` is false).
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr, with_checksum: bool) {
         let len = HEADER_LEN + payload.len();
         let buf = &mut buf[..len];

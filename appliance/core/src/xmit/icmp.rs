@@ -64,8 +64,10 @@ pub fn translate_nat_error(
 ) {
     set_outer_addr(pkt, l3, outer, outer_addr);
     let il3 = l4 + crate::wire::icmp::HEADER_LEN;
-    let il4 = il3 + usize::from(pkt[il3] & 0x0f) * 4;
-    let proto = pkt[il3 + 9];
+    let (il4, proto) = {
+        let q = Ipv4Packet::new_unchecked(&pkt[il3..]);
+        (il3 + q.header_len(), q.protocol())
+    };
     let quoted_l4 = icmp_end - il4;
     let csum_present = match proto {
         protocol::TCP => quoted_l4 >= 18,

@@ -13,8 +13,8 @@
 use crate::frame::Frame;
 use crate::verdict::DropReason;
 use crate::wire::icmp::{IcmpRepr, HEADER_LEN as ICMP_HEADER_LEN};
-use crate::wire::ipv4::{protocol, Ipv4Repr, HEADER_LEN as IP_HEADER_LEN};
-use crate::wire::{be16, get4, Mac};
+use crate::wire::ipv4::{protocol, Ipv4Packet, Ipv4Repr, HEADER_LEN as IP_HEADER_LEN};
+use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
 /// TTL of the outer header (the Linux default, `ip_default_ttl`).
@@ -33,8 +33,8 @@ pub fn encapsulate<F: Frame>(
     ident: u16,
 ) -> Result<(), DropReason> {
     let (tos, df, inner_len) = {
-        let d = frame.data();
-        (d[l2_len + 1], be16(d, l2_len + 6) & 0x4000 != 0, be16(d, l2_len + 2))
+        let inner = Ipv4Packet::new_unchecked(&frame.data()[l2_len..]);
+        (inner.tos(), inner.dont_frag(), inner.total_len())
     };
     let outer_payload = inner_len;
     let data = frame.prepend(OVERHEAD).ok_or(DropReason::NoHeadroom)?;
@@ -58,10 +58,10 @@ pub fn encapsulate<F: Frame>(
 /// The quoted part is the offending IP header and its first 8 payload bytes (RFC 792).
 pub fn frag_needed<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, mtu: u16, ident: u16) {
     let d = frame.data_mut();
-    let ihl = usize::from(d[l2_len] & 0x0f) * 4;
-    let quoted = ihl + 8;
-    let client = Ipv4Addr::from(get4(d, l2_len + 12));
-    let vip = Ipv4Addr::from(get4(d, l2_len + 16));
+    let (quoted, client, vip) = {
+        let p = Ipv4Packet::new_unchecked(&d[l2_len..]);
+        (p.header_len() + 8, p.src(), p.dst())
+    };
     let body = l2_len + IP_HEADER_LEN + ICMP_HEADER_LEN;
     d.copy_within(l2_len..l2_len + quoted, body);
     super::route::reply_macs(d, ours);
