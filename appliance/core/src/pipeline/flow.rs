@@ -18,10 +18,10 @@ impl PerCore {
                     return Verdict::Drop(r);
                 }
             }
-            return self.inbound(snap, now, frame, ip, idx, tcp_flags);
+            return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
         }
         if let Some(idx) = self.conns.lookup_reply(ip.proto, src, sport, dst, dport) {
-            return self.outbound(snap, now, frame, ip, idx, tcp_flags);
+            return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Output);
         }
         let svc = snap.service(ip.proto, ip.dst, dport);
         if self.cores > 1 {
@@ -44,7 +44,7 @@ impl PerCore {
                 Ok(i) => i,
                 Err(r) => return Verdict::Drop(r),
             };
-            return self.inbound(snap, now, frame, ip, idx, tcp_flags);
+            return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
         }
         Self::not_ours(snap, ip.dst)
     }
@@ -197,8 +197,11 @@ impl PerCore {
         copy
     }
 
-    /// Client -> server on connection `idx`.
-    pub(super) fn inbound<F: Frame>(
+    /// A packet of connection `idx` travelling `dir`: client -> server (`Input`) to the real
+    /// server, server -> client (`Output`, NAT) back to the client.
+    #[inline(always)] // specialised per direction at its call sites
+    #[allow(clippy::too_many_arguments)]
+    fn follow<F: Frame>(
         &mut self,
         snap: &Snapshot,
         now: u32,
@@ -206,23 +209,14 @@ impl PerCore {
         ip: &Ip,
         idx: u32,
         tcp_flags: u8,
+        dir: Direction,
     ) -> Verdict {
-        let c = self.step(snap, idx, ip.proto == protocol::TCP, Direction::Input, tcp_flags, ip.len(), now);
-        self.send_to_real_server(snap, frame, ip, &c, false)
-    }
-
-    /// Server -> client on NAT connection `idx`.
-    pub(super) fn outbound<F: Frame>(
-        &mut self,
-        snap: &Snapshot,
-        now: u32,
-        frame: &mut F,
-        ip: &Ip,
-        idx: u32,
-        tcp_flags: u8,
-    ) -> Verdict {
-        let c = self.step(snap, idx, ip.proto == protocol::TCP, Direction::Output, tcp_flags, ip.len(), now);
-        self.send_to_client(snap, frame, ip, &c, false)
+        let c = self.step(snap, idx, ip.proto == protocol::TCP, dir, tcp_flags, ip.len(), now);
+        if dir == Direction::Output {
+            self.send_to_client(snap, frame, ip, &c, false)
+        } else {
+            self.send_to_real_server(snap, frame, ip, &c, false)
+        }
     }
 
     pub(super) fn account_in(&mut self, idx: u32, bytes: u64) {

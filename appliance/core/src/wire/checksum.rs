@@ -68,6 +68,13 @@ pub fn update32(hc: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
     !fold(acc)
 }
 
+/// A TCP/UDP checksum after one port changed from `port_was` to `port_now` and an address of
+/// its pseudo-header from `addr_was` to `addr_now` (RFC 1624 eqn. 3, twice).
+#[inline(always)]
+pub fn update_port_and_addr(hc: u16, addr_was: [u8; 4], addr_now: [u8; 4], port_was: u16, port_now: u16) -> u16 {
+    update16(update32(hc, addr_was, addr_now), port_was, port_now)
+}
+
 /// UDP's rule (RFC 768): a computed checksum of 0 is sent as 0xffff, because 0 means "none".
 #[inline]
 pub fn udp_nonzero(c: u16) -> u16 {

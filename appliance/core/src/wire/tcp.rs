@@ -168,7 +168,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         let old_port = be16(b, at);
         put16(b, at, port);
         let old = be16(b, field::CHECKSUM);
-        let c = checksum::update16(checksum::update32(old, addr_was, addr_now), old_port, port);
+        let c = checksum::update_port_and_addr(old, addr_was, addr_now, old_port, port);
         put16(b, field::CHECKSUM, c);
     }
 

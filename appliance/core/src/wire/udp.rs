@@ -136,7 +136,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
         if old == 0 {
             return; // RFC 768: no checksum, and it stays that way
         }
-        let c = checksum::update16(checksum::update32(old, addr_was, addr_now), old_port, port);
+        let c = checksum::update_port_and_addr(old, addr_was, addr_now, old_port, port);
         put16(b, field::CHECKSUM, if c == 0 { 0xffff } else { c });
     }
 }
