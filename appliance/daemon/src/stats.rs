@@ -8,11 +8,11 @@ use crate::worker::{IoCounters, WorkerReport};
 use rvs_core::pipeline::Stats;
 use rvs_core::service::Service;
 use rvs_core::{Counters, DropReason};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Smoothed per-second rates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rates {
     /// Connections per second.
     pub cps: u64,
@@ -27,7 +27,7 @@ pub struct Rates {
 }
 
 /// A port's counters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PortReport {
     /// Configured name.
     pub name: String,
@@ -44,20 +44,20 @@ pub struct PortReport {
 }
 
 /// A real server's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RealReport {
     /// Address.
     pub address: String,
     /// Port.
     pub port: u16,
     /// nat, dr or tun.
-    pub forward: &'static str,
+    pub forward: String,
     /// Weight in force (0 while its health check fails).
     pub weight: u32,
     /// Weight configured.
     pub configured_weight: u32,
     /// Health: "up", "down", or "unchecked".
-    pub health: &'static str,
+    pub health: String,
     /// Established connections (all cores).
     pub active: u64,
     /// Other connections.
@@ -77,10 +77,10 @@ pub struct RealReport {
 }
 
 /// A service's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceReport {
     /// tcp or udp.
-    pub protocol: &'static str,
+    pub protocol: String,
     /// VIP.
     pub vip: String,
     /// Port.
@@ -108,7 +108,7 @@ pub struct ServiceReport {
 }
 
 /// Everything rvsd reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Seconds since the dataplane started.
     pub uptime_s: f64,
@@ -123,15 +123,15 @@ pub struct Report {
     /// Ports.
     pub ports: Vec<PortReport>,
     /// Pipeline counters summed over cores.
-    pub dataplane: BTreeMap<&'static str, u64>,
+    pub dataplane: BTreeMap<String, u64>,
     /// Drops by reason (only reasons seen).
-    pub drops: BTreeMap<&'static str, u64>,
+    pub drops: BTreeMap<String, u64>,
     /// Worker-loop counters summed over cores.
     pub io: IoCounters,
     /// Per-core packets processed (to see the spread).
     pub per_core_rx: Vec<u64>,
     /// Per-core drops by reason (only reasons seen).
-    pub per_core_drops: Vec<BTreeMap<&'static str, u64>>,
+    pub per_core_drops: Vec<BTreeMap<String, u64>>,
     /// Services.
     pub services: Vec<ServiceReport>,
 }
@@ -234,7 +234,7 @@ impl Report {
                 }
                 let st = minus(st, base.svc.get(&s.id));
                 ServiceReport {
-                    protocol: s.protocol.as_str(),
+                    protocol: s.protocol.to_string(),
                     vip: s.vip.to_string(),
                     port: s.port,
                     scheduler: s.scheduler.clone(),
@@ -263,14 +263,15 @@ impl Report {
                             RealReport {
                                 address: d.addr.to_string(),
                                 port: d.port,
-                                forward: d.forward.as_str(),
+                                forward: d.forward.to_string(),
                                 weight: if health(d.id) == Some(false) { 0 } else { d.weight },
                                 configured_weight: d.weight,
                                 health: match health(d.id) {
                                     Some(true) => "up",
                                     Some(false) => "down",
                                     None => "unchecked",
-                                },
+                                }
+                                .to_owned(),
                                 active,
                                 inactive,
                                 conns: ds.conns,
@@ -285,7 +286,7 @@ impl Report {
                 }
             })
             .collect();
-        let dataplane = BTreeMap::from([
+        let dataplane: BTreeMap<String, u64> = [
             ("rx", c.rx),
             ("forwarded", c.forwarded),
             ("replied", c.replied),
@@ -295,8 +296,12 @@ impl Report {
             ("dropped", c.total_drops()),
             ("new_conns", c.new_conns),
             ("expired_conns", c.expired_conns),
-        ]);
-        let drops = DropReason::ALL.iter().filter(|r| c.drops(**r) > 0).map(|r| (r.name(), c.drops(*r))).collect();
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let drops =
+            DropReason::ALL.iter().filter(|r| c.drops(**r) > 0).map(|r| (r.name().to_owned(), c.drops(*r))).collect();
         Report {
             uptime_s: uptime.as_secs_f64(),
             workers: workers.len(),
@@ -325,7 +330,7 @@ impl Report {
                     DropReason::ALL
                         .iter()
                         .filter(|r| w.counters.drops(**r) > 0)
-                        .map(|r| (r.name(), w.counters.drops(*r)))
+                        .map(|r| (r.name().to_owned(), w.counters.drops(*r)))
                         .collect()
                 })
                 .collect(),

@@ -16,7 +16,8 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 use rvs_core::service::{Forward, Protocol};
-use rvsd::control::proto::{Reply, Request, SvcSpec};
+use rvsd::control::proto::{ConnEntry, Reply, Request, SvcSpec, TimeoutsReply};
+use rvsd::stats::{RealReport, Report, ServiceReport};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -190,12 +191,13 @@ impl Client {
         Ok(Client { out: s.try_clone()?, inp: BufReader::new(s) })
     }
 
-    fn call(&mut self, req: &Request) -> Result<Value> {
+    /// Sends `req`; returns its result (`T`: what the request gives, `Value` where nothing).
+    fn call<T: serde::de::DeserializeOwned>(&mut self, req: &Request) -> Result<Option<T>> {
         writeln!(self.out, "{}", serde_json::to_string(req)?)?;
         let mut line = String::new();
         self.inp.read_line(&mut line).context("no answer from rvsd")?;
-        let reply: Reply<Value> = serde_json::from_str(&line).context("unreadable answer from rvsd")?;
-        Ok(reply.into_result().map_err(|e| anyhow!("{e}"))?.unwrap_or(Value::Null))
+        let reply: Reply<T> = serde_json::from_str(&line).context("unreadable answer from rvsd")?;
+        reply.into_result().map_err(|e| anyhow!("{e}"))
     }
 }
 
@@ -294,114 +296,100 @@ fn run(cli: &Cli) -> Result<String> {
                 bail!("line {}: {why}", n + 1);
             }
             let req = request(&rule)?.ok_or_else(|| anyhow!("line {}: not a rule: {line}", n + 1))?;
-            c.call(&req).with_context(|| format!("line {}: {line}", n + 1))?;
+            c.call::<Value>(&req).with_context(|| format!("line {}: {line}", n + 1))?;
         }
         return Ok(String::new());
     }
     let mut c = Client::connect(cli)?;
     if let Some(req) = request(cli)? {
-        let r = c.call(&req)?;
-        return Ok(r.as_str().map(|s| format!("{s}\n")).unwrap_or_default());
+        let r: Option<Value> = c.call(&req)?;
+        return Ok(r.as_ref().and_then(Value::as_str).map(|s| format!("{s}\n")).unwrap_or_default());
     }
     if cli.list && cli.connection {
-        let conns = c.call(&Request::Connections)?;
+        let conns: Vec<ConnEntry> = c.call(&Request::Connections)?.unwrap_or_default();
         if json_out {
-            return Ok(format!("{conns}\n"));
+            return Ok(format!("{}\n", serde_json::to_string(&conns)?));
         }
         let mut o = String::from(
             "IPVS connection entries\npro expire state       source                virtual               destination\n",
         );
-        for k in conns.as_array().into_iter().flatten() {
-            let e = num(&k["expires_in"]);
+        for k in &conns {
+            let e = k.expires_in;
             o += &format!(
                 "{:<3} {:02}:{:02}  {:<11} {:<21} {:<21} {}\n",
-                k["protocol"].as_str().unwrap_or("?").to_uppercase(),
+                k.protocol.to_uppercase(),
                 e / 60,
                 e % 60,
-                k["state"].as_str().unwrap_or("?"),
-                k["source"].as_str().unwrap_or("?"),
-                k["virtual"].as_str().unwrap_or("?"),
-                k["destination"].as_str().unwrap_or("?")
+                k.state,
+                k.source,
+                k.virtual_,
+                k.destination
             );
         }
         return Ok(o);
     }
     if cli.list && cli.timeout {
-        let t = c.call(&Request::Timeouts)?;
+        let t: TimeoutsReply = c.call(&Request::Timeouts)?.context("no timeouts in the answer")?;
         return Ok(if json_out {
-            format!("{t}\n")
+            format!("{}\n", serde_json::to_string(&t)?)
         } else {
-            format!("Timeout (tcp tcpfin udp): {} {} {}\n", t["tcp"], t["tcpfin"], t["udp"])
+            format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
         });
     }
-    let mut list = c.call(&Request::List { service: service(cli)? })?;
+    let mut list: Report = c.call(&Request::List { service: service(cli)? })?.context("no listing in the answer")?;
     if !cli.nosort {
-        sort_listing(&mut list);
+        sort_listing(&mut list.services);
     }
-    let services = list["services"].as_array().cloned().unwrap_or_default();
     if json_out {
-        return Ok(format!("{}\n", if cli.save { Value::Array(services) } else { list }));
+        return Ok(format!(
+            "{}\n",
+            if cli.save { serde_json::to_string(&list.services)? } else { serde_json::to_string(&list)? }
+        ));
     }
+    let services = &list.services;
     Ok(if cli.save {
-        save(&services)
+        save(services)
     } else if cli.rate {
-        rate_table(&services)
+        rate_table(services)
     } else if cli.stats {
-        stats_table(&services)
+        stats_table(services)
     } else {
-        table(&services)
+        table(services)
     })
 }
 
 /// Sorts services by protocol, address and port and each one's real servers by address and
 /// port, as ipvsadm does unless `--nosort` (`ipvs_cmp_services`, `ipvs_cmp_dests`).
-fn sort_listing(list: &mut Value) {
-    fn addr(v: &Value) -> u32 {
-        v.as_str().and_then(|a| a.parse::<std::net::Ipv4Addr>().ok()).map_or(0, u32::from)
+fn sort_listing(services: &mut [ServiceReport]) {
+    fn addr(a: &str) -> u32 {
+        a.parse::<std::net::Ipv4Addr>().map_or(0, u32::from)
     }
-    fn proto(v: &Value) -> u8 {
-        if v == "udp" {
-            17
-        } else {
-            6
-        }
-    }
-    let Some(services) = list["services"].as_array_mut() else { return };
-    services.sort_by_key(|s| (proto(&s["protocol"]), addr(&s["vip"]), num(&s["port"])));
+    let proto = |p: &str| p.parse::<Protocol>().map_or(0, Protocol::number);
+    services.sort_by_key(|s| (proto(&s.protocol), addr(&s.vip), s.port));
     for s in services {
-        if let Some(reals) = s["reals"].as_array_mut() {
-            reals.sort_by_key(|r| (addr(&r["address"]), num(&r["port"])));
-        }
+        s.reals.sort_by_key(|r| (addr(&r.address), r.port));
     }
-}
-
-/// A JSON number as u64 (Value's Display ignores widths).
-fn num(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
 }
 
 fn fwd_name(f: &str) -> &'static str {
-    match f {
-        "nat" => "Masq",
-        "tun" => "Tunnel",
+    match f.parse::<Forward>() {
+        Ok(Forward::Nat) => "Masq",
+        Ok(Forward::Tunnel) => "Tunnel",
         _ => "Route",
     }
 }
 
-fn mask(prefix: u64) -> String {
-    let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32)) };
+fn mask(prefix: u8) -> String {
+    let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
     std::net::Ipv4Addr::from(m).to_string()
 }
 
-fn svc_name(s: &Value) -> (String, String) {
-    let proto = s["protocol"].as_str().unwrap_or("?").to_uppercase();
-    (proto, format!("{}:{}", s["vip"].as_str().unwrap_or("?"), s["port"]))
+fn svc_name(s: &ServiceReport) -> (String, String) {
+    (s.protocol.to_uppercase(), format!("{}:{}", s.vip, s.port))
 }
 
-fn persistence_flags(s: &Value) -> String {
-    let p = s["persistence"].as_u64().unwrap_or(0);
-    let m = s["netmask"].as_u64().unwrap_or(32);
-    match (p, m) {
+fn persistence_flags(s: &ServiceReport) -> String {
+    match (s.persistence, s.netmask) {
         (0, _) => String::new(),
         (p, 32) => format!(" persistent {p}"),
         (p, m) => format!(" persistent {p} mask {}", mask(m)),
@@ -409,112 +397,89 @@ fn persistence_flags(s: &Value) -> String {
 }
 
 /// `-L -n`, as ipvsadm lays it out.
-fn table(services: &[Value]) -> String {
+fn table(services: &[ServiceReport]) -> String {
     let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
     o += "Prot LocalAddress:Port Scheduler Flags\n";
     o += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
     for s in services {
         let (proto, name) = svc_name(s);
-        o += &format!("{proto}  {name} {}{}\n", s["scheduler"].as_str().unwrap_or("?"), persistence_flags(s));
-        for r in s["reals"].as_array().into_iter().flatten() {
-            let addr = format!("{}:{}", r["address"].as_str().unwrap_or("?"), r["port"]);
+        o += &format!("{proto}  {name} {}{}\n", s.scheduler, persistence_flags(s));
+        for r in &s.reals {
+            let addr = format!("{}:{}", r.address, r.port);
             o += &format!(
                 "  -> {addr:<28} {:<7} {:<6} {:<10} {:<10}\n",
-                fwd_name(r["forward"].as_str().unwrap_or("")),
-                num(&r["weight"]),
-                num(&r["active"]),
-                num(&r["inactive"])
+                fwd_name(&r.forward),
+                r.weight,
+                r.active,
+                r.inactive
             );
+        }
+    }
+    o
+}
+
+/// Five counters per service and per real server under `header` (`--stats`, `--rate`).
+fn counters_table(
+    services: &[ServiceReport],
+    header: [&str; 5],
+    figures: impl Fn(&ServiceReport, Option<&RealReport>) -> [u64; 5],
+) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += &format!(
+        "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "Prot LocalAddress:Port", header[0], header[1], header[2], header[3], header[4]
+    );
+    o += "  -> RemoteAddress:Port\n";
+    let row = |label: String, f: [u64; 5]| {
+        format!("{label:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n", f[0], f[1], f[2], f[3], f[4])
+    };
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &row(format!("{proto}  {name}"), figures(s, None));
+        for r in &s.reals {
+            o += &row(format!("  -> {}:{}", r.address, r.port), figures(s, Some(r)));
         }
     }
     o
 }
 
 /// `-L -n --stats`, exact numbers.
-fn stats_table(services: &[Value]) -> String {
-    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
-    o += &format!(
-        "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-        "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
-    );
-    o += "  -> RemoteAddress:Port\n";
-    let row = |label: String, v: &Value| {
-        format!(
-            "{label:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-            num(&v["conns"]),
-            num(&v["pkts_in"]),
-            num(&v["pkts_out"]),
-            num(&v["bytes_in"]),
-            num(&v["bytes_out"])
-        )
-    };
-    for s in services {
-        let (proto, name) = svc_name(s);
-        o += &row(format!("{proto}  {name}"), s);
-        for r in s["reals"].as_array().into_iter().flatten() {
-            o += &row(format!("  -> {}:{}", r["address"].as_str().unwrap_or("?"), r["port"]), r);
-        }
-    }
-    o
+fn stats_table(services: &[ServiceReport]) -> String {
+    counters_table(services, ["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"], |s, r| match r {
+        Some(r) => [r.conns, r.pkts_in, r.pkts_out, r.bytes_in, r.bytes_out],
+        None => [s.conns, s.pkts_in, s.pkts_out, s.bytes_in, s.bytes_out],
+    })
 }
 
 /// `-L -n --rate`: smoothed per-second rates, as ipvsadm's columns.
-fn rate_table(services: &[Value]) -> String {
-    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
-    o += &format!(
-        "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-        "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
-    );
-    o += "  -> RemoteAddress:Port\n";
-    let row = |label: String, v: &Value| {
-        let r = &v["rates"];
-        format!(
-            "{label:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-            num(&r["cps"]),
-            num(&r["inpps"]),
-            num(&r["outpps"]),
-            num(&r["inbps"]),
-            num(&r["outbps"])
-        )
-    };
-    for s in services {
-        let (proto, name) = svc_name(s);
-        o += &row(format!("{proto}  {name}"), s);
-        for r in s["reals"].as_array().into_iter().flatten() {
-            o += &row(format!("  -> {}:{}", r["address"].as_str().unwrap_or("?"), r["port"]), r);
-        }
-    }
-    o
+fn rate_table(services: &[ServiceReport]) -> String {
+    counters_table(services, ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"], |s, r| {
+        let t = r.map_or(&s.rates, |r| &r.rates);
+        [t.cps, t.inpps, t.outpps, t.inbps, t.outbps]
+    })
 }
 
 /// `-S -n`: the rules as ipvsadm prints them.
-fn save(services: &[Value]) -> String {
+fn save(services: &[ServiceReport]) -> String {
     let mut o = String::new();
     for s in services {
-        let flag = if s["protocol"] == "udp" { "-u" } else { "-t" };
-        let name = format!("{}:{}", s["vip"].as_str().unwrap_or("?"), s["port"]);
-        o += &format!("-A {flag} {name} -s {}", s["scheduler"].as_str().unwrap_or("wlc"));
-        let p = s["persistence"].as_u64().unwrap_or(0);
-        if p > 0 {
-            o += &format!(" -p {p}");
-            let m = s["netmask"].as_u64().unwrap_or(32);
-            if m != 32 {
-                o += &format!(" -M {}", mask(m));
+        let flag = if s.protocol == "udp" { "-u" } else { "-t" };
+        let name = format!("{}:{}", s.vip, s.port);
+        o += &format!("-A {flag} {name} -s {}", s.scheduler);
+        if s.persistence > 0 {
+            o += &format!(" -p {}", s.persistence);
+            if s.netmask != 32 {
+                o += &format!(" -M {}", mask(s.netmask));
             }
         }
         o += "\n";
-        for r in s["reals"].as_array().into_iter().flatten() {
-            let f = match r["forward"].as_str() {
-                Some("nat") => "-m",
-                Some("tun") => "-i",
+        for r in &s.reals {
+            let f = match r.forward.parse::<Forward>() {
+                Ok(Forward::Nat) => "-m",
+                Ok(Forward::Tunnel) => "-i",
                 _ => "-g",
             };
-            o += &format!(
-                "-a {flag} {name} -r {}:{} {f} -w {}\n",
-                r["address"].as_str().unwrap_or("?"),
-                r["port"],
-                r["weight"]
-            );
+            o += &format!("-a {flag} {name} -r {}:{} {f} -w {}\n", r.address, r.port, r.configured_weight);
         }
     }
     o
@@ -523,7 +488,6 @@ fn save(services: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn parse(args: &str) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("rvsadm").chain(args.split_whitespace()))
@@ -584,29 +548,51 @@ mod tests {
         }
     }
 
+    fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
+        let real = |(address, port): &(&str, u16)| RealReport {
+            address: (*address).into(),
+            port: *port,
+            forward: "dr".into(),
+            weight: 1,
+            configured_weight: 1,
+            health: "unchecked".into(),
+            active: 0,
+            inactive: 0,
+            conns: 0,
+            pkts_in: 0,
+            pkts_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            rates: Default::default(),
+        };
+        ServiceReport {
+            protocol: protocol.into(),
+            vip: vip.into(),
+            port: 80,
+            scheduler: "wlc".into(),
+            persistence: 0,
+            netmask: 32,
+            conns: 0,
+            pkts_in: 0,
+            pkts_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            rates: Default::default(),
+            reals: reals.iter().map(real).collect(),
+        }
+    }
+
     #[test]
     fn listings_sort_as_ipvsadm_unless_nosort() {
-        let mut l = json!({ "services": [
-            { "protocol": "udp", "vip": "10.0.0.1", "port": 53, "reals": [] },
-            { "protocol": "tcp", "vip": "10.0.0.9", "port": 80, "reals": [] },
-            { "protocol": "tcp", "vip": "10.0.0.10", "port": 80, "reals": [
-                { "address": "10.0.1.12", "port": 80 }, { "address": "10.0.1.2", "port": 81 }, { "address": "10.0.1.2", "port": 80 }
-            ] },
-        ] });
+        let mut l = vec![
+            svc("udp", "10.0.0.1", &[]),
+            svc("tcp", "10.0.0.9", &[]),
+            svc("tcp", "10.0.0.10", &[("10.0.1.12", 80), ("10.0.1.2", 81), ("10.0.1.2", 80)]),
+        ];
         sort_listing(&mut l);
-        let order: Vec<String> = l["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| format!("{} {}", s["protocol"].as_str().unwrap(), s["vip"].as_str().unwrap()))
-            .collect();
+        let order: Vec<String> = l.iter().map(|s| format!("{} {}", s.protocol, s.vip)).collect();
         assert_eq!(order, ["tcp 10.0.0.9", "tcp 10.0.0.10", "udp 10.0.0.1"], "numeric order, TCP before UDP");
-        let reals: Vec<String> = l["services"][1]["reals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| format!("{}:{}", r["address"].as_str().unwrap(), r["port"]))
-            .collect();
+        let reals: Vec<String> = l[1].reals.iter().map(|r| format!("{}:{}", r.address, r.port)).collect();
         assert_eq!(reals, ["10.0.1.2:80", "10.0.1.2:81", "10.0.1.12:80"]);
     }
 }

@@ -115,10 +115,10 @@ pub struct Reply<T> {
     /// Whether the request was carried out.
     pub ok: bool,
     /// What it gave (a listing, a message), when it was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<T>,
     /// Why not, when it was refused (nothing changed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -141,6 +141,38 @@ impl<T> Reply<T> {
             Err(self.error.unwrap_or_else(|| "request refused".into()))
         }
     }
+}
+
+/// One connection of a `connections` reply (`-L -c`), as the server writes it
+/// ([`crate::conn_list::ConnRecord`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnEntry {
+    /// tcp or udp.
+    pub protocol: String,
+    /// CIP:cport.
+    pub source: String,
+    /// VIP:vport.
+    #[serde(rename = "virtual")]
+    pub virtual_: String,
+    /// RIP:rport.
+    pub destination: String,
+    /// The state as IPVS names it.
+    pub state: String,
+    /// Seconds until it expires without traffic.
+    pub expires_in: u32,
+    /// The worker holding it.
+    pub core: usize,
+}
+
+/// A `timeouts` reply (`-L --timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutsReply {
+    /// ESTABLISHED seconds.
+    pub tcp: u32,
+    /// FIN_WAIT seconds.
+    pub tcpfin: u32,
+    /// UDP seconds.
+    pub udp: u32,
 }
 
 /// Why a request could not even be understood.

@@ -4,9 +4,9 @@
 //! dataplane never waits for the control plane at all).
 
 use super::live_config::{LiveConfig, OpError};
-use super::proto::{parse_addr_port, real_opts, svc_opts, Reply, Request};
+use super::proto::{parse_addr_port, real_opts, svc_opts, Reply, Request, TimeoutsReply};
 use crate::stats::{Baseline, Report};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -132,7 +132,7 @@ impl Control<'_> {
             Request::Connections => unreachable!("answered by Control::handle"),
             Request::Timeouts => {
                 let t = self.state_copy()?.timeouts;
-                return Ok(json!({ "tcp": t.tcp, "tcpfin": t.tcpfin, "udp": t.udp }));
+                return Ok(serde_json::to_value(TimeoutsReply { tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp })?);
             }
             Request::Zero { service } => {
                 let only = service.as_ref().map(|s| s.key()).transpose()?;

@@ -24,7 +24,7 @@ pub struct WorkerReport {
 }
 
 /// Counters of the worker loop itself (beyond the pipeline's verdicts).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IoCounters {
     /// Frames the PMD did not take on transmit (dropped).
     pub tx_dropped: u64,
