@@ -2,7 +2,6 @@
 //! laid out per port, per service and per real server, as JSON.
 
 use crate::config::PortConf;
-use crate::control::live_config::{LiveConfig, SvcKey};
 use crate::port::dpdk::PortStats;
 use crate::worker::{IoCounters, WorkerReport};
 use rvs_core::pipeline::Stats;
@@ -164,11 +163,11 @@ fn raw_real(r: &RealReport) -> Stats {
 }
 
 impl Baseline {
-    /// `-Z`: the counters of `only` (or of everything) count from zero again. `raw` is a report
-    /// built with an empty baseline.
-    pub fn zero(&mut self, state: &LiveConfig, raw: &Report, only: Option<&SvcKey>) {
-        for (svc, r) in state.services.iter().zip(&raw.services) {
-            if only.is_some_and(|k| k.protocol != svc.protocol || k.vip != svc.vip || k.port != svc.port) {
+    /// `-Z`: the counters of the service with id `only` (or of everything) count from zero
+    /// again. `raw` is a report of `services` built with an empty baseline.
+    pub fn zero(&mut self, services: &[Service], raw: &Report, only: Option<u16>) {
+        for (svc, r) in services.iter().zip(&raw.services) {
+            if only.is_some_and(|id| id != svc.id) {
                 continue;
             }
             self.svc.insert(svc.id, raw_stats(r));
@@ -179,8 +178,8 @@ impl Baseline {
     }
 
     /// New objects (possibly reusing ids) start from zero.
-    pub fn reset_ids(&mut self, state: &LiveConfig, raw: &Report, ids: &[(u16, Option<u16>)]) {
-        for (svc, r) in state.services.iter().zip(&raw.services) {
+    pub fn reset_ids(&mut self, services: &[Service], raw: &Report, ids: &[(u16, Option<u16>)]) {
+        for (svc, r) in services.iter().zip(&raw.services) {
             if ids.contains(&(svc.id, None)) {
                 self.svc.insert(svc.id, raw_stats(r));
             }

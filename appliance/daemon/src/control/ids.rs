@@ -3,7 +3,6 @@
 //! the old one may still drain: a freed id rests [`ID_QUARANTINE_S`] before reuse (IPVS keeps a
 //! deleted real server in its dest trash for the same reason).
 
-use super::live_config::OpError;
 use std::collections::VecDeque;
 
 /// Seconds a freed service or real-server id rests before reuse.
@@ -24,18 +23,19 @@ impl IdPool {
         IdPool { limit, never_used: in_use.map(|i| usize::from(i) + 1).max().unwrap_or(0), freed: VecDeque::new() }
     }
 
-    /// A fresh id, or the longest-rested freed one, if it has rested enough.
-    pub(crate) fn take(&mut self, now: u64, what: &'static str) -> Result<u16, OpError> {
+    /// A fresh id, or the longest-rested freed one, if it has rested enough; `None` when every
+    /// id is in use or still resting.
+    pub(crate) fn take(&mut self, now: u64) -> Option<u16> {
         if self.never_used < self.limit {
             self.never_used += 1;
-            return Ok((self.never_used - 1) as u16);
+            return Some((self.never_used - 1) as u16);
         }
         match self.freed.front() {
             Some(&(id, at)) if now.saturating_sub(at) >= ID_QUARANTINE_S => {
                 self.freed.pop_front();
-                Ok(id)
+                Some(id)
             }
-            _ => Err(OpError::Full(what)),
+            _ => None,
         }
     }
 

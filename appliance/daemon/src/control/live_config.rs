@@ -211,7 +211,7 @@ impl LiveConfig {
             self.dest_ids.reclaim(id);
             return Ok(id);
         }
-        let id = self.dest_ids.take(now, "real servers (ids rest an hour after deletion)")?;
+        let id = self.dest_ids.take(now).ok_or(OpError::Full("real servers (ids rest an hour after deletion)"))?;
         self.trash.retain(|t| t.3 != id);
         Ok(id)
     }
@@ -225,7 +225,7 @@ impl LiveConfig {
             self.svc_ids.reclaim(id);
             return Ok(id);
         }
-        let id = self.svc_ids.take(now, "services (ids rest an hour after deletion)")?;
+        let id = self.svc_ids.take(now).ok_or(OpError::Full("services (ids rest an hour after deletion)"))?;
         self.svc_trash.retain(|t| t.1 != id);
         Ok(id)
     }

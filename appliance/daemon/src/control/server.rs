@@ -137,10 +137,11 @@ impl Control<'_> {
             Request::Zero { service } => {
                 let only = service.as_ref().map(|s| s.key()).transpose()?;
                 let (st, current) = self.fresh_report(&Baseline::default())?;
-                if let Some(k) = &only {
-                    st.service(k)?;
-                }
-                self.baseline.lock().map_err(|_| "lock poisoned")?.zero(&st, &current, only.as_ref());
+                let only = match &only {
+                    Some(k) => Some(st.service(k)?.id),
+                    None => None,
+                };
+                self.baseline.lock().map_err(|_| "lock poisoned")?.zero(&st.services, &current, only);
                 return Ok(Value::Null);
             }
             _ => {}
@@ -182,7 +183,7 @@ impl Control<'_> {
         let fresh: Vec<_> = ids(&next).into_iter().filter(|i| !before_ids.contains(i)).collect();
         if !fresh.is_empty() {
             let current = self.dataplane.report(&next, &Baseline::default(), Freshness::Latest);
-            self.baseline.lock().map_err(|_| "lock poisoned")?.reset_ids(&next, &current, &fresh);
+            self.baseline.lock().map_err(|_| "lock poisoned")?.reset_ids(&next.services, &current, &fresh);
         }
         *guard = next;
         Ok(result)
