@@ -52,13 +52,13 @@ pub struct IcmpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> IcmpPacket<T> {
     /// Wraps without checking.
-    #[inline]
+    #[inline(always)]
     pub fn new_unchecked(buffer: T) -> Self {
         IcmpPacket { buffer }
     }
 
     /// Wraps after [`Self::check_len`].
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -66,7 +66,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     }
 
     /// The 8-byte header is present.
-    #[inline]
+    #[inline(always)]
     pub fn check_len(&self) -> Result<(), WireError> {
         if self.buffer.as_ref().len() < HEADER_LEN {
             Err(WireError::Truncated)
@@ -76,43 +76,43 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     }
 
     /// Message type.
-    #[inline]
+    #[inline(always)]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
 
     /// Code.
-    #[inline]
+    #[inline(always)]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[field::CODE]
     }
 
     /// Checksum field.
-    #[inline]
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Next-hop MTU of a "fragmentation needed" message.
-    #[inline]
+    #[inline(always)]
     pub fn next_hop_mtu(&self) -> u16 {
         be16(self.buffer.as_ref(), field::MTU)
     }
 
     /// Echo identifier (echo request/reply).
-    #[inline]
+    #[inline(always)]
     pub fn echo_ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::REST)
     }
 
     /// True when the checksum verifies over the whole message.
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         checksum::fold(checksum::sum(self.buffer.as_ref())) == 0xffff
     }
 
     /// What follows the header: for errors, the quoted IP header and payload start.
-    #[inline]
+    #[inline(always)]
     pub fn data(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
@@ -120,19 +120,19 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     /// Sets the checksum field.
-    #[inline]
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Sets the message type (checksum untouched).
-    #[inline]
+    #[inline(always)]
     pub fn set_msg_type(&mut self, t: u8) {
         self.buffer.as_mut()[field::TYPE] = t;
     }
 
     /// Recomputes the checksum over the whole buffer.
-    #[inline]
+    #[inline(always)]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let c = checksum::checksum(self.buffer.as_ref());
@@ -140,7 +140,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     }
 
     /// The data after the header, writable.
-    #[inline]
+    #[inline(always)]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[HEADER_LEN..]
     }
@@ -159,14 +159,14 @@ pub struct IcmpRepr {
 
 impl IcmpRepr {
     /// "Fragmentation needed" with the next-hop MTU (RFC 1191 §4).
-    #[inline]
+    #[inline(always)]
     pub fn frag_needed(mtu: u16) -> Self {
         let m = mtu.to_be_bytes();
         IcmpRepr { msg_type: kind::DEST_UNREACHABLE, code: CODE_FRAG_NEEDED, rest: [0, 0, m[0], m[1]] }
     }
 
     /// Parses a checked message's header.
-    #[inline]
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &IcmpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
         let b = p.buffer.as_ref();
@@ -174,7 +174,7 @@ impl IcmpRepr {
     }
 
     /// Writes header + `data` into `buf` with the checksum.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], data: &[u8]) {
         let buf = &mut buf[..HEADER_LEN + data.len()];
         buf[field::TYPE] = self.msg_type;

@@ -4,10 +4,11 @@
 //! the same way the connection's packets are, so the endpoint recognises its own packet.
 
 use super::nat::{rewrite, End};
-use crate::wire::checksum::{self, update16};
+use crate::wire::checksum::update16;
+use crate::wire::icmp::IcmpPacket;
 use crate::wire::ipv4::protocol;
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::{be16, put16, Mac};
+use crate::wire::Mac;
 
 /// TTL of the packets rvsd originates (echo replies, frag-needed): Linux's default
 /// (`net.ipv4.ip_default_ttl`).
@@ -21,10 +22,15 @@ pub fn echo_reply(pkt: &mut [u8], l3: usize, l4: usize, ours: Mac) {
         ip.swap_addrs(); // the header sum, and so its checksum, is unchanged
         ip.set_ttl_patched(ORIGIN_TTL);
     }
-    let old_tc = be16(pkt, l4);
-    pkt[l4] = crate::wire::icmp::kind::ECHO_REPLY;
-    let new_tc = be16(pkt, l4);
-    put16(pkt, l4 + 2, update16(be16(pkt, l4 + 2), old_tc, new_tc));
+    {
+        // The type shares a checksum word with the code: patch for that word.
+        let mut icmp = IcmpPacket::new_unchecked(&mut pkt[l4..]);
+        let old = u16::from(icmp.msg_type()) << 8 | u16::from(icmp.code());
+        icmp.set_msg_type(crate::wire::icmp::kind::ECHO_REPLY);
+        let new = u16::from(icmp.msg_type()) << 8 | u16::from(icmp.code());
+        let c = update16(icmp.checksum(), old, new);
+        icmp.set_checksum(c);
+    }
     super::route::reply_macs(pkt, ours);
 }
 
@@ -79,7 +85,5 @@ pub fn translate_nat_error(
         End::Src => End::Dst,
     };
     rewrite(pkt, il3, il4, proto, quoted, inner_addr, inner_port, csum_present);
-    put16(pkt, l4 + 2, 0);
-    let c = checksum::checksum(&pkt[l4..icmp_end]);
-    put16(pkt, l4 + 2, c);
+    IcmpPacket::new_unchecked(&mut pkt[l4..icmp_end]).fill_checksum();
 }

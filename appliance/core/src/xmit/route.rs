@@ -5,25 +5,26 @@
 //! directly. Only the Ethernet addresses change, so DR needs the real server on a connected
 //! network (one L2 segment).
 
+use crate::wire::ethernet::EthernetFrame;
 use crate::wire::Mac;
 
 /// Sets the Ethernet source and destination MACs.
 #[inline]
 pub fn set_macs(pkt: &mut [u8], src: Mac, dst: Mac) {
-    pkt[0..6].copy_from_slice(&dst.0);
-    pkt[6..12].copy_from_slice(&src.0);
+    let mut eth = EthernetFrame::new_unchecked(pkt);
+    eth.set_dst(dst);
+    eth.set_src(src);
 }
 
 /// Swaps the Ethernet addresses to send a frame back where it came from, from `ours`.
 #[inline]
 pub fn reply_macs(pkt: &mut [u8], ours: Mac) {
-    let mut peer = [0u8; 6];
-    peer.copy_from_slice(&pkt[6..12]);
-    set_macs(pkt, ours, Mac(peer));
+    let peer = EthernetFrame::new_unchecked(&*pkt).src();
+    set_macs(pkt, ours, peer);
 }
 
 /// Sets only the Ethernet destination MAC (a held frame whose next hop just resolved).
 #[inline]
 pub fn set_dst_mac(pkt: &mut [u8], dst: Mac) {
-    pkt[0..6].copy_from_slice(&dst.0);
+    EthernetFrame::new_unchecked(pkt).set_dst(dst);
 }
