@@ -75,6 +75,30 @@ pub fn update_port_and_addr(hc: u16, addr_was: [u8; 4], addr_now: [u8; 4], port_
     update16(update32(hc, addr_was, addr_now), port_was, port_now)
 }
 
+/// Writes `port` at `port_at` of a TCP/UDP header `b` and patches its checksum at `csum_at`
+/// for the port and for the pseudo-header's address change from `addr_was` to `addr_now`.
+/// With `zero_is_none` (UDP, RFC 768) a checksum of 0 stays 0 and a result of 0 is sent as
+/// 0xffff.
+#[inline(always)]
+pub(crate) fn set_port_patched(
+    b: &mut [u8],
+    port_at: usize,
+    csum_at: usize,
+    port: u16,
+    addr_was: [u8; 4],
+    addr_now: [u8; 4],
+    zero_is_none: bool,
+) {
+    let old_port = super::be16(b, port_at);
+    super::put16(b, port_at, port);
+    let old = super::be16(b, csum_at);
+    if zero_is_none && old == 0 {
+        return;
+    }
+    let c = update_port_and_addr(old, addr_was, addr_now, old_port, port);
+    super::put16(b, csum_at, if zero_is_none && c == 0 { 0xffff } else { c });
+}
+
 /// UDP's rule (RFC 768): a computed checksum of 0 is sent as 0xffff, because 0 means "none".
 #[inline]
 pub fn udp_nonzero(c: u16) -> u16 {

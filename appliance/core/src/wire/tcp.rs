@@ -164,12 +164,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 
     #[inline(always)]
     fn set_port_patched(&mut self, at: usize, port: u16, addr_was: [u8; 4], addr_now: [u8; 4]) {
-        let b = self.buffer.as_mut();
-        let old_port = be16(b, at);
-        put16(b, at, port);
-        let old = be16(b, field::CHECKSUM);
-        let c = checksum::update_port_and_addr(old, addr_was, addr_now, old_port, port);
-        put16(b, field::CHECKSUM, c);
+        checksum::set_port_patched(self.buffer.as_mut(), at, field::CHECKSUM, port, addr_was, addr_now, false);
     }
 
     /// Recomputes the checksum from scratch over the whole buffer as the segment.
