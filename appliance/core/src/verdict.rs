@@ -100,6 +100,10 @@ drop_reasons! {
     NoHeadroom = "no_headroom",
     /// Too big for the egress MTU once encapsulated, and DF clear (rvs does not fragment).
     TooBig = "too_big",
+    /// TCP or UDP to a VIP on a port with no service: nothing is created. (IPVS hands such a
+    /// packet to the local stack, where the VIP is an address; rvs's kernel owns no VIP, so it
+    /// would only answer with a reset, or a flood would reach it.)
+    NoService = "no_service",
 }
 
 /// Per-core packet counters. Plain integers: one core writes them, the control plane reads

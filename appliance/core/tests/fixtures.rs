@@ -513,6 +513,20 @@ fn malformed_and_unwanted_inputs_each_have_their_drop_reason() {
             None,
         ),
         step("SCTP to a VIP", 0, c.ip(132, &[0u8; 12]), Verdict::Drop(DropReason::UnsupportedProtocol), None),
+        step(
+            "a SYN to a VIP port with no service",
+            0,
+            c.tcp(1, 9999, SYN, 1, b""),
+            Verdict::Drop(DropReason::NoService),
+            None,
+        ),
+        step(
+            "UDP to a VIP port with no service",
+            0,
+            c.udp(1, 9999, b"x", true),
+            Verdict::Drop(DropReason::NoService),
+            None,
+        ),
         step("TCP to the director itself", 0, from_client(DIP_OUT).tcp(1, 22, SYN, 1, b""), Verdict::ToKernel, None),
     ];
     run(&mut p, &steps);
@@ -537,4 +551,36 @@ fn ethernet_padding_is_trimmed_before_forwarding() {
     let mut f = VecFrame::new(&padded);
     assert_eq!(p.process(NOW, 0, &mut f), Verdict::Forward(1));
     assert_eq!(f.len(), 54);
+}
+
+/// A packet to a VIP port with no service creates nothing and is counted, also where traffic
+/// that is not ours goes to the kernel (whose stack owns no VIP and would answer with resets).
+#[test]
+fn a_vip_port_with_no_service_creates_nothing_even_with_a_kernel_exception_port() {
+    let snap = std::sync::Arc::new(snapshot().with_kernel_exception(true));
+    let mut p = Pipeline::new(rvs_core::PipelineConfig::default(), snap, NOW);
+    let c = from_client(VIP_NAT);
+    run(
+        &mut p,
+        &[
+            step("SYN flood to VIP:9999", 0, c.tcp(7, 9999, SYN, 1, b""), Verdict::Drop(DropReason::NoService), None),
+            step("UDP to VIP:9999", 0, c.udp(7, 9999, b"x", true), Verdict::Drop(DropReason::NoService), None),
+            step(
+                "ssh to the director's own address",
+                0,
+                from_client(DIP_OUT).tcp(7, 22, SYN, 1, b""),
+                Verdict::ToKernel,
+                None,
+            ),
+            step(
+                "another address: the kernel's business",
+                0,
+                from_client(Ipv4Addr::new(198, 18, 0, 77)).tcp(7, 80, SYN, 1, b""),
+                Verdict::ToKernel,
+                None,
+            ),
+        ],
+    );
+    assert_eq!(p.connections().len(), 0, "nothing was created");
+    assert_eq!(p.counters().drops(DropReason::NoService), 2);
 }

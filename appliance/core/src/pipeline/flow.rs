@@ -46,6 +46,9 @@ impl PerCore {
             };
             return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
         }
+        if snap.is_vip(ip.dst) && snap.local_port(ip.dst).is_none() {
+            return Verdict::Drop(DropReason::NoService);
+        }
         Self::not_ours(snap, ip.dst)
     }
 
