@@ -1,0 +1,459 @@
+//! IPVS connection synchronisation, protocol version 1, as the Linux kernel speaks it
+//! (`net/netfilter/ipvs/ip_vs_sync.c`): a master director sends the connections it holds to
+//! backups in UDP datagrams (multicast 224.0.0.81:8848 by default, TTL 1), so that a backup that
+//! takes over the VIP already knows where each established connection goes.
+//!
+//! A message is an 8-byte header and `nr_conns` connection records:
+//!
+//! ```text
+//! header   | 0 (reserved) | syncid | size (be16, whole message) |
+//!          | nr_conns     | version (1) | spare (0, be16)      |
+//! record   | type (0 = IPv4) | protocol | ver_size (be16: version << 12 | size) |
+//!          | flags (be32) | state (be16) | cport | vport | dport | fwmark (be32) |
+//!          | timeout (be32, seconds) | caddr | vaddr | daddr |      (36 bytes for IPv4)
+//!          | options: (type, length, data)* ... padded to 4 bytes before the next record
+//! ```
+//!
+//! The receiver checks what `ip_vs_process_message` checks: the size field equals the datagram,
+//! the syncid matches (0 accepts any), version 1 with reserved and spare zero; per record the
+//! version nibble, the size within the message, known option lengths (each option once), the
+//! protocol and the state in range. A malformed record drops the rest of the message, as IPVS
+//! does; a record of an unknown protocol or state, an IPv6 record, or one with an unknown
+//! mandatory option is skipped alone. Flags are masked to IPVS's backup mask.
+
+use std::net::Ipv4Addr;
+
+/// The default multicast group (224.0.0.81).
+pub const SYNC_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
+/// The default UDP port.
+pub const SYNC_PORT: u16 = 8848;
+/// The protocol version this module speaks.
+pub const SYNC_VERSION: u8 = 1;
+/// Message header bytes.
+pub const HEADER_LEN: usize = 8;
+/// Bytes of an IPv4 connection record without options.
+pub const V4_RECORD_LEN: usize = 36;
+/// Bytes of an IPv6 connection record without options.
+pub const V6_RECORD_LEN: usize = 72;
+/// The default largest message: a 1500-byte MTU less the IPv4 and UDP headers.
+pub const DEFAULT_MAXLEN: usize = 1500 - 20 - 8;
+
+/// IPVS connection flags (`include/uapi/linux/ip_vs.h`) that sync records carry.
+pub mod conn_flags {
+    /// The forwarding method's bits.
+    pub const FWD_MASK: u32 = 0x0007;
+    /// Masquerading (NAT).
+    pub const MASQ: u32 = 0x0000;
+    /// IP-in-IP tunnel.
+    pub const TUNNEL: u32 = 0x0002;
+    /// Direct routing.
+    pub const DROUTE: u32 = 0x0003;
+    /// Created by sync (set by the receiver).
+    pub const SYNC: u32 = 0x0020;
+    /// Hashed (never sent).
+    pub const HASHED: u32 = 0x0040;
+    /// No output packets (DR, TUN).
+    pub const NOOUTPUT: u32 = 0x0080;
+    /// Not established.
+    pub const INACTIVE: u32 = 0x0100;
+    /// Sequence adjustment (application helpers): the SEQ option follows.
+    pub const SEQ_MASK: u32 = 0x0600;
+    /// No client port yet.
+    pub const NO_CPORT: u32 = 0x0800;
+    /// A persistence template, not a connection.
+    pub const TEMPLATE: u32 = 0x1000;
+    /// What a backup keeps of a record's flags (`IP_VS_CONN_F_BACKUP_MASK`).
+    pub const BACKUP_MASK: u32 = FWD_MASK | NOOUTPUT | INACTIVE | SEQ_MASK | NO_CPORT | TEMPLATE;
+}
+
+/// Option types (`IPVS_OPT_*`); `F_PARAM` marks an option a receiver may ignore.
+mod opt {
+    pub const SEQ_DATA: u8 = 1;
+    pub const PE_DATA: u8 = 2;
+    pub const PE_NAME: u8 = 3;
+    pub const F_PARAM: u8 = 1 << (7 - 1);
+    pub const SEQ_LEN: usize = 24;
+    pub const PE_DATA_MAX: usize = 255;
+    pub const PE_NAME_MAX: usize = 16;
+}
+
+/// TCP states as IPVS numbers them (`IP_VS_TCP_S_*`: NONE 0 .. SYNACK 10); UDP has one (0).
+const TCP_STATES: u16 = 11;
+const UDP_STATES: u16 = 1;
+
+/// One connection (or persistence template) of a sync message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncConn {
+    /// IP protocol (TCP or UDP; a template carries its service's).
+    pub protocol: u8,
+    /// IPVS connection flags ([`conn_flags`]).
+    pub flags: u32,
+    /// IPVS state number (for TCP: `IP_VS_TCP_S_*`, the order of rvs's `ConnState`).
+    pub state: u16,
+    /// Client port (0 in a template).
+    pub cport: u16,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real server port.
+    pub dport: u16,
+    /// Firewall mark (0: rvs has none).
+    pub fwmark: u32,
+    /// Seconds the receiver should keep it.
+    pub timeout: u32,
+    /// Client address (masked client network in a template).
+    pub caddr: Ipv4Addr,
+    /// Virtual address.
+    pub vaddr: Ipv4Addr,
+    /// Real server address.
+    pub daddr: Ipv4Addr,
+}
+
+/// Why a whole message was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// Shorter than a header, or the size field differs from the datagram's length.
+    #[error("bad size")]
+    BadSize,
+    /// Another sync group's message.
+    #[error("another syncid")]
+    OtherSyncid,
+    /// Not version 1 (or version 0's layout): reserved, version or spare wrong.
+    #[error("unsupported version")]
+    Version,
+    /// A record runs past the message, has another version, a bad type or bad options.
+    #[error("malformed record")]
+    BadRecord,
+}
+
+/// What one message held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Received {
+    /// Its records that can be applied, in order (flags masked, `SYNC` set).
+    pub conns: Vec<SyncConn>,
+    /// Records skipped alone: unknown protocol or state, IPv6, unknown mandatory option.
+    pub skipped: u32,
+}
+
+#[inline]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Reads a message received on the sync socket, for the group `syncid` (0: any).
+pub fn parse(msg: &[u8], syncid: u8) -> Result<Received, SyncError> {
+    if msg.len() < HEADER_LEN || usize::from(be16(msg, 2)) != msg.len() {
+        return Err(SyncError::BadSize);
+    }
+    if syncid != 0 && msg[1] != syncid {
+        return Err(SyncError::OtherSyncid);
+    }
+    if msg[0] != 0 || msg[5] != SYNC_VERSION || be16(msg, 6) != 0 {
+        return Err(SyncError::Version);
+    }
+    let mut out = Received::default();
+    let mut at = HEADER_LEN;
+    for _ in 0..msg[4] {
+        if at + V4_RECORD_LEN > msg.len() {
+            return Err(SyncError::BadRecord);
+        }
+        let ver_size = be16(msg, at + 2);
+        let size = usize::from(ver_size & 0x0fff);
+        let end = at + size;
+        // A record shorter than its fixed part ends the message too (IPVS's "-20").
+        if end > msg.len() || ver_size >> 12 != 0 || size < V4_RECORD_LEN {
+            return Err(SyncError::BadRecord);
+        }
+        match record(&msg[at..end])? {
+            Some(c) => out.conns.push(c),
+            None => out.skipped += 1,
+        }
+        at += (size + 3) & !3;
+    }
+    Ok(out)
+}
+
+/// One record (its `size` bytes): `Ok(None)` when it is to be skipped alone.
+fn record(r: &[u8]) -> Result<Option<SyncConn>, SyncError> {
+    let ipv6 = r[0] & 1 != 0;
+    if r[0] & !1 != 0 {
+        return Err(SyncError::BadRecord);
+    }
+    let fixed = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
+    if r.len() < fixed {
+        return Err(SyncError::BadRecord);
+    }
+    // Options: each (type, length > 0) within the record; the known ones once, sized right.
+    let (mut p, mut seen) = (fixed, 0u8);
+    let mut skip = ipv6; // rvs does not serve IPv6 yet: such a record is skipped, as IPVS without v6 does
+    while p < r.len() {
+        if p + 2 > r.len() {
+            return Err(SyncError::BadRecord);
+        }
+        let (ty, len) = (r[p], usize::from(r[p + 1]));
+        p += 2;
+        if len == 0 || p + len > r.len() {
+            return Err(SyncError::BadRecord);
+        }
+        let (bit, ok) = match ty & !opt::F_PARAM {
+            opt::SEQ_DATA => (1, len == opt::SEQ_LEN),
+            opt::PE_DATA => (2, len <= opt::PE_DATA_MAX),
+            opt::PE_NAME => (4, len <= opt::PE_NAME_MAX),
+            _ => {
+                skip |= ty & opt::F_PARAM == 0; // an unknown option the sender says we must know
+                (0, true)
+            }
+        };
+        if !ok || seen & bit != 0 {
+            return Err(SyncError::BadRecord);
+        }
+        seen |= bit;
+        p += len;
+    }
+    if skip {
+        return Ok(None);
+    }
+    let c = SyncConn {
+        protocol: r[1],
+        flags: (be32(r, 4) & conn_flags::BACKUP_MASK) | conn_flags::SYNC,
+        state: be16(r, 8),
+        cport: be16(r, 10),
+        vport: be16(r, 12),
+        dport: be16(r, 14),
+        fwmark: be32(r, 16),
+        timeout: be32(r, 20),
+        caddr: Ipv4Addr::from(be32(r, 24)),
+        vaddr: Ipv4Addr::from(be32(r, 28)),
+        daddr: Ipv4Addr::from(be32(r, 32)),
+    };
+    let states = match c.protocol {
+        crate::wire::ipv4::protocol::TCP => TCP_STATES,
+        crate::wire::ipv4::protocol::UDP => UDP_STATES,
+        _ => return Ok(None),
+    };
+    if c.flags & conn_flags::TEMPLATE == 0 && c.state >= states {
+        return Ok(None);
+    }
+    Ok(Some(c))
+}
+
+/// Builds messages of at most `maxlen` bytes, as the master's sync buffer does.
+#[derive(Debug)]
+pub struct SyncWriter {
+    buf: Vec<u8>,
+    maxlen: usize,
+    syncid: u8,
+}
+
+impl SyncWriter {
+    /// A writer for group `syncid` whose messages stay within `maxlen` bytes (at least a header
+    /// and one record).
+    pub fn new(syncid: u8, maxlen: usize) -> Self {
+        let maxlen = maxlen.clamp(HEADER_LEN + V4_RECORD_LEN, usize::from(u16::MAX));
+        let mut w = SyncWriter { buf: Vec::with_capacity(maxlen), maxlen, syncid };
+        w.reset();
+        w
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0, self.syncid, 0, HEADER_LEN as u8, 0, SYNC_VERSION, 0, 0]);
+    }
+
+    /// Records in the message being built.
+    pub fn count(&self) -> u8 {
+        self.buf[4]
+    }
+
+    /// Adds a record; `false` when the message has no room left (take it, then add again).
+    pub fn push(&mut self, c: &SyncConn) -> bool {
+        let pad = (4 - self.buf.len() % 4) % 4;
+        if self.buf.len() + pad + V4_RECORD_LEN > self.maxlen || self.count() == u8::MAX {
+            return false;
+        }
+        self.buf.resize(self.buf.len() + pad, 0);
+        let mut r = [0u8; V4_RECORD_LEN];
+        r[0] = 0; // IPv4
+        r[1] = c.protocol;
+        r[2..4].copy_from_slice(&(V4_RECORD_LEN as u16).to_be_bytes()); // version 0 in the top nibble
+        r[4..8].copy_from_slice(&(c.flags & !conn_flags::HASHED).to_be_bytes());
+        r[8..10].copy_from_slice(&c.state.to_be_bytes());
+        r[10..12].copy_from_slice(&c.cport.to_be_bytes());
+        r[12..14].copy_from_slice(&c.vport.to_be_bytes());
+        r[14..16].copy_from_slice(&c.dport.to_be_bytes());
+        r[16..20].copy_from_slice(&c.fwmark.to_be_bytes());
+        r[20..24].copy_from_slice(&c.timeout.to_be_bytes());
+        r[24..28].copy_from_slice(&c.caddr.octets());
+        r[28..32].copy_from_slice(&c.vaddr.octets());
+        r[32..36].copy_from_slice(&c.daddr.octets());
+        self.buf.extend_from_slice(&r);
+        self.buf[4] += 1;
+        let size = self.buf.len() as u16;
+        self.buf[2..4].copy_from_slice(&size.to_be_bytes());
+        true
+    }
+
+    /// The message built so far, if it holds a record; the writer starts a new one.
+    pub fn take(&mut self) -> Option<Vec<u8>> {
+        if self.count() == 0 {
+            return None;
+        }
+        let m = self.buf.clone();
+        self.reset();
+        Some(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> SyncConn {
+        SyncConn {
+            protocol: 6,
+            flags: conn_flags::DROUTE | conn_flags::NOOUTPUT,
+            state: 1, // ESTABLISHED
+            cport: 40000,
+            vport: 80,
+            dport: 80,
+            fwmark: 0,
+            timeout: 900,
+            caddr: Ipv4Addr::new(198, 18, 0, 2),
+            vaddr: Ipv4Addr::new(198, 18, 0, 100),
+            daddr: Ipv4Addr::new(198, 18, 0, 21),
+        }
+    }
+
+    /// A connection and its persistence template, field by field as `struct ip_vs_sync_mesg`
+    /// and `struct ip_vs_sync_v4` lay them out.
+    #[test]
+    fn golden_bytes_of_a_connection_and_a_template() {
+        let mut w = SyncWriter::new(7, DEFAULT_MAXLEN);
+        assert!(w.push(&conn()));
+        let tmpl = SyncConn {
+            flags: conn_flags::DROUTE | conn_flags::TEMPLATE,
+            state: 0,
+            cport: 0,
+            timeout: 300,
+            caddr: Ipv4Addr::new(198, 18, 0, 0),
+            ..conn()
+        };
+        assert!(w.push(&tmpl));
+        let m = w.take().unwrap();
+        #[rustfmt::skip]
+        let want: Vec<u8> = vec![
+            // header: reserved, syncid 7, size 80; nr_conns 2, version 1, spare 0
+            0, 7, 0, 80, 2, 1, 0, 0,
+            // record 1: type 0 (IPv4), TCP, ver_size 36
+            0, 6, 0, 36,
+            0, 0, 0, 0x83,          // flags: DROUTE | NOOUTPUT
+            0, 1,                   // state ESTABLISHED
+            0x9c, 0x40, 0, 80, 0, 80, // cport 40000, vport 80, dport 80
+            0, 0, 0, 0,             // fwmark
+            0, 0, 0x03, 0x84,       // timeout 900 s
+            198, 18, 0, 2, 198, 18, 0, 100, 198, 18, 0, 21,
+            // record 2: the template (flag 0x1000, masked client, port 0)
+            0, 6, 0, 36,
+            0, 0, 0x10, 0x03,
+            0, 0,
+            0, 0, 0, 80, 0, 80,
+            0, 0, 0, 0,
+            0, 0, 0x01, 0x2c,       // timeout 300 s
+            198, 18, 0, 0, 198, 18, 0, 100, 198, 18, 0, 21,
+        ];
+        assert_eq!(m, want);
+        let got = parse(&m, 7).unwrap();
+        assert_eq!(got.skipped, 0);
+        assert_eq!(
+            got.conns,
+            vec![
+                SyncConn { flags: conn().flags | conn_flags::SYNC, ..conn() },
+                SyncConn { flags: tmpl.flags | conn_flags::SYNC, ..tmpl },
+            ]
+        );
+    }
+
+    /// Options after a record: the SEQ option (24 bytes) makes the record 62 bytes, padded to 64
+    /// before the next; a PE name is read once; an unknown optional one is ignored, an unknown
+    /// mandatory one skips its record; a bad length drops the message.
+    #[test]
+    fn options_padding_and_their_rules() {
+        let rec = |opts: &[u8]| {
+            let mut w = SyncWriter::new(1, DEFAULT_MAXLEN);
+            w.push(&conn());
+            let mut m = w.take().unwrap();
+            m.extend_from_slice(opts);
+            let size = (V4_RECORD_LEN + opts.len()) as u16;
+            m[8 + 2..8 + 4].copy_from_slice(&size.to_be_bytes());
+            while !m.len().is_multiple_of(4) {
+                m.push(0);
+            }
+            let total = m.len() as u16;
+            m[2..4].copy_from_slice(&total.to_be_bytes());
+            m
+        };
+        let mut seq = vec![opt::SEQ_DATA, 24];
+        seq.extend_from_slice(&[0; 24]);
+        assert_eq!(parse(&rec(&seq), 1).unwrap().conns.len(), 1, "SEQ option, padded");
+        assert_eq!(parse(&rec(&[opt::PE_NAME, 3, b's', b'i', b'p']), 1).unwrap().conns.len(), 1);
+        assert_eq!(parse(&rec(&[9 | opt::F_PARAM, 1, 0]), 1).unwrap().conns.len(), 1, "optional: ignored");
+        assert_eq!(parse(&rec(&[9, 1, 0]), 1).unwrap().skipped, 1, "unknown mandatory: record skipped");
+        assert_eq!(parse(&rec(&[opt::SEQ_DATA, 3, 0, 0, 0]), 1), Err(SyncError::BadRecord), "bad SEQ length");
+        assert_eq!(
+            parse(&rec(&[opt::PE_NAME, 1, b'x', opt::PE_NAME, 1, b'y']), 1),
+            Err(SyncError::BadRecord),
+            "an option twice"
+        );
+        assert_eq!(parse(&rec(&[opt::PE_NAME, 0]), 1), Err(SyncError::BadRecord), "zero length");
+    }
+
+    #[test]
+    fn header_checks_and_records_skipped_alone() {
+        let mut w = SyncWriter::new(3, DEFAULT_MAXLEN);
+        w.push(&conn());
+        let m = w.take().unwrap();
+        assert!(parse(&m, 3).is_ok());
+        assert!(parse(&m, 0).is_ok(), "syncid 0 accepts any group");
+        assert_eq!(parse(&m, 4), Err(SyncError::OtherSyncid));
+        assert_eq!(parse(&m[..m.len() - 1], 3), Err(SyncError::BadSize));
+        let mut v0 = m.clone();
+        v0[0] = 1; // version 0's layout starts with nr_conns
+        assert_eq!(parse(&v0, 3), Err(SyncError::Version));
+        let mut spare = m.clone();
+        spare[7] = 1;
+        assert_eq!(parse(&spare, 3), Err(SyncError::Version));
+        let mut ver = m.clone();
+        ver[10] |= 0x10; // a record of version 1
+        assert_eq!(parse(&ver, 3), Err(SyncError::BadRecord));
+        let mut sctp = m.clone();
+        sctp[9] = 132;
+        assert_eq!(parse(&sctp, 3).unwrap(), Received { conns: vec![], skipped: 1 });
+        let mut state = m.clone();
+        state[17] = 11; // past SYNACK
+        assert_eq!(parse(&state, 3).unwrap().skipped, 1);
+        let mut tiny = m.clone();
+        tiny[10..12].copy_from_slice(&[0, 0]); // a record of size 0 (the property test found it)
+        assert_eq!(parse(&tiny, 3), Err(SyncError::BadRecord));
+        let mut more = m.clone();
+        more[4] = 2; // claims a second record that is not there
+        assert_eq!(parse(&more, 3), Err(SyncError::BadRecord));
+    }
+
+    #[test]
+    fn messages_stay_within_maxlen() {
+        let mut w = SyncWriter::new(1, 200);
+        let mut n = 0;
+        while w.push(&conn()) {
+            n += 1;
+        }
+        assert_eq!(n, (200 - HEADER_LEN) / V4_RECORD_LEN);
+        let m = w.take().unwrap();
+        assert!(m.len() <= 200);
+        assert_eq!(parse(&m, 1).unwrap().conns.len(), n);
+        assert!(w.take().is_none(), "a new, empty message");
+    }
+}
