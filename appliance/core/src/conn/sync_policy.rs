@@ -1,0 +1,206 @@
+//! When a master director sends a connection to its backups: IPVS's `ip_vs_sync_conn_needed`
+//! (`net/netfilter/ipvs/ip_vs_sync.c`) with its default tuning, `sync_threshold = 3 50`
+//! (`/proc/sys/net/ipv4/vs/sync_threshold`: threshold, period) and `sync_refresh_period = 0`.
+//!
+//! A connection is counted by its incoming packets. It is sent when that count, modulo the
+//! period, equals the threshold (the 3rd, 53rd, 103rd packet, ...), so a backup learns every
+//! connection that lives a few packets and hears again while it lives. A TCP connection is sent
+//! only in states a backup can use (ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT, TIME_WAIT); a change
+//! into one of those other than ESTABLISHED is sent at once, so a backup does not keep a closing
+//! connection for the long ESTABLISHED timeout. A persistence template is sent whenever a
+//! connection it controls is (IPVS sends the template first). With period 0 only the packet
+//! whose count equals the threshold is sent.
+//!
+//! Not modelled: `sync_refresh_period` (time-based resends; it needs a clock and the default
+//! is off) and `sync_persist_mode` (default off). The caller owns the connection, so there is
+//! no race on the "last synced" marks that IPVS settles with `cmpxchg`.
+
+use super::state::ConnState;
+
+/// The sender's tuning: `sync_threshold` and `sync_period` as the IPVS sysctl pairs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPolicy {
+    threshold: u32,
+    period: u32,
+}
+
+/// A refused `sync_threshold`/`sync_period` pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("sync_threshold ({threshold}) must be below sync_period ({period}) unless the period is 0")]
+pub struct BadSyncThreshold {
+    /// The threshold given.
+    pub threshold: u32,
+    /// The period given.
+    pub period: u32,
+}
+
+/// What the sender knows of one connection when a packet arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncCandidate {
+    /// TCP (state-tracked) rather than UDP.
+    pub tcp: bool,
+    /// A persistence template rather than a connection.
+    pub template: bool,
+    /// The state now.
+    pub state: ConnState,
+    /// The state when it was last sent (`ConnState::None` if never).
+    pub synced_state: ConnState,
+    /// Incoming packets so far, this one included.
+    pub pkts: u32,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy { threshold: 3, period: 50 }
+    }
+}
+
+impl SyncPolicy {
+    /// A policy, refused as the sysctl refuses it: the threshold must be below a non-zero period.
+    pub fn new(threshold: u32, period: u32) -> Result<Self, BadSyncThreshold> {
+        if period != 0 && threshold >= period {
+            return Err(BadSyncThreshold { threshold, period });
+        }
+        Ok(SyncPolicy { threshold, period })
+    }
+
+    /// The threshold (packets before the first send).
+    pub fn threshold(&self) -> u32 {
+        self.threshold
+    }
+
+    /// The period (packets between sends; 0 = once).
+    pub fn period(&self) -> u32 {
+        self.period
+    }
+
+    /// Whether to send the connection now. When it returns true the caller records
+    /// `c.state` as the connection's synced state.
+    pub fn wants(&self, c: &SyncCandidate) -> bool {
+        if c.template {
+            // Templates ride with their connections: no packet rule when a period is set.
+            return self.period != 0 || c.pkts == self.threshold;
+        }
+        if c.tcp {
+            if !matches!(
+                c.state,
+                ConnState::Established
+                    | ConnState::FinWait
+                    | ConnState::Close
+                    | ConnState::CloseWait
+                    | ConnState::TimeWait
+            ) {
+                return false;
+            }
+            if c.state != c.synced_state && c.state != ConnState::Established {
+                return true;
+            }
+        }
+        if self.period != 0 {
+            c.pkts % self.period == self.threshold
+        } else {
+            c.pkts == self.threshold
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(state: ConnState, synced_state: ConnState, pkts: u32) -> SyncCandidate {
+        SyncCandidate { tcp: true, template: false, state, synced_state, pkts }
+    }
+
+    fn sent_packets(p: &SyncPolicy, mut c: SyncCandidate, upto: u32) -> Vec<u32> {
+        (1..=upto)
+            .filter(|&n| {
+                c.pkts = n;
+                let send = p.wants(&c);
+                if send {
+                    c.synced_state = c.state;
+                }
+                send
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_established_connection_is_sent_at_the_threshold_then_every_period() {
+        let p = SyncPolicy::default();
+        let c = tcp(ConnState::Established, ConnState::None, 0);
+        assert_eq!(sent_packets(&p, c, 160), vec![3, 53, 103, 153]);
+    }
+
+    #[test]
+    fn a_udp_flow_follows_the_packet_rule_only() {
+        let p = SyncPolicy::default();
+        let c = SyncCandidate {
+            tcp: false,
+            template: false,
+            state: ConnState::Udp,
+            synced_state: ConnState::None,
+            pkts: 0,
+        };
+        assert_eq!(sent_packets(&p, c, 110), vec![3, 53, 103]);
+    }
+
+    #[test]
+    fn half_open_and_other_useless_tcp_states_are_never_sent() {
+        let p = SyncPolicy::default();
+        for s in [ConnState::SynRecv, ConnState::SynSent, ConnState::LastAck, ConnState::None] {
+            assert!(sent_packets(&p, tcp(s, ConnState::None, 0), 120).is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_move_to_a_closing_state_is_sent_at_once_and_only_once() {
+        let p = SyncPolicy::default();
+        for s in [ConnState::FinWait, ConnState::CloseWait, ConnState::TimeWait, ConnState::Close] {
+            assert!(p.wants(&tcp(s, ConnState::Established, 7)), "{s:?} at packet 7");
+            // Once recorded, only the packet rule applies.
+            assert!(!p.wants(&tcp(s, s, 8)), "{s:?} again at packet 8");
+            assert!(p.wants(&tcp(s, s, 53)), "{s:?} at packet 53");
+        }
+    }
+
+    #[test]
+    fn reaching_established_waits_for_the_packet_rule() {
+        // IPVS forces only non-ESTABLISHED changes: a handshake's end is not sent by itself.
+        let p = SyncPolicy::default();
+        assert!(!p.wants(&tcp(ConnState::Established, ConnState::None, 2)));
+        assert!(p.wants(&tcp(ConnState::Established, ConnState::None, 3)));
+    }
+
+    #[test]
+    fn templates_ride_with_their_connections() {
+        let p = SyncPolicy::default();
+        let t = SyncCandidate {
+            tcp: false,
+            template: true,
+            state: ConnState::None,
+            synced_state: ConnState::None,
+            pkts: 17,
+        };
+        assert!(p.wants(&t));
+        let once = SyncPolicy::new(3, 0).unwrap();
+        assert!(!once.wants(&t));
+        assert!(once.wants(&SyncCandidate { pkts: 3, ..t }));
+    }
+
+    #[test]
+    fn period_zero_sends_once_at_the_threshold() {
+        let p = SyncPolicy::new(3, 0).unwrap();
+        let c = tcp(ConnState::Established, ConnState::None, 0);
+        assert_eq!(sent_packets(&p, c, 200), vec![3]);
+    }
+
+    #[test]
+    fn the_sysctl_pairs_are_checked_as_ipvs_checks_them() {
+        assert_eq!(SyncPolicy::new(50, 50), Err(BadSyncThreshold { threshold: 50, period: 50 }));
+        assert!(SyncPolicy::new(60, 50).is_err());
+        assert_eq!(SyncPolicy::new(49, 50).map(|p| (p.threshold(), p.period())), Ok((49, 50)));
+        assert!(SyncPolicy::new(1000, 0).is_ok());
+        assert_eq!(SyncPolicy::default(), SyncPolicy::new(3, 50).unwrap());
+    }
+}
