@@ -23,6 +23,8 @@
 
 use std::net::Ipv4Addr;
 
+use super::{be16, be32, put16};
+
 /// The default multicast group (224.0.0.81).
 pub const SYNC_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
 /// The default UDP port.
@@ -132,16 +134,6 @@ pub struct Received {
     pub conns: Vec<SyncConn>,
     /// Records skipped alone: unknown protocol or state, IPv6, unknown mandatory option.
     pub skipped: u32,
-}
-
-#[inline]
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline]
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// Reads a message received on the sync socket, for the group `syncid` (0: any).
@@ -293,7 +285,7 @@ impl SyncWriter {
         self.buf.extend_from_slice(&r);
         self.buf[4] += 1;
         let size = self.buf.len() as u16;
-        self.buf[2..4].copy_from_slice(&size.to_be_bytes());
+        put16(&mut self.buf, 2, size);
         true
     }
 
@@ -302,7 +294,7 @@ impl SyncWriter {
         if self.count() == 0 {
             return None;
         }
-        let m = self.buf.clone();
+        let m = std::mem::replace(&mut self.buf, Vec::with_capacity(self.maxlen));
         self.reset();
         Some(m)
     }

@@ -52,6 +52,12 @@ pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
+/// Reads a big-endian u32 at `at` (caller checked the length).
+#[inline]
+pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(get4(b, at))
+}
+
 /// Writes a big-endian u16 at `at`.
 #[inline]
 pub(crate) fn put16(b: &mut [u8], at: usize, v: u16) {

@@ -1,7 +1,7 @@
 //! TCP headers (RFC 793 §3.1): what a layer-4 balancer reads (ports, flags) and rewrites
 //! (ports, checksum). Payload is never looked at.
 
-use super::{be16, checksum, put16, WireError};
+use super::{be16, be32, checksum, put16, WireError};
 use std::net::Ipv4Addr;
 
 mod field {
@@ -85,15 +85,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Sequence number.
     #[inline(always)]
     pub fn seq(&self) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[field::SEQ], b[field::SEQ + 1], b[field::SEQ + 2], b[field::SEQ + 3]])
+        be32(self.buffer.as_ref(), field::SEQ)
     }
 
     /// Acknowledgment number.
     #[inline(always)]
     pub fn ack(&self) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[field::ACK], b[field::ACK + 1], b[field::ACK + 2], b[field::ACK + 3]])
+        be32(self.buffer.as_ref(), field::ACK)
     }
 
     /// Header length in bytes (data offset * 4).
