@@ -130,7 +130,10 @@ fn rvsadm_drives_a_running_rvsd() {
         (&["-L", "-u", "198.18.0.100:99"], "no such service: udp 198.18.0.100:99"),
         (&["-L", "--output", "yaml"], "the only output format is json"),
         (&["-L", "-o"], "-o/--ops: one-packet scheduling is not supported"),
-        (&["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.13:80", "-x", "5"], "-x/--u-threshold"),
+        (
+            &["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.13:80", "-x", "3000000000"],
+            "u_threshold: 3000000000 is above 2147483647",
+        ),
         (&["--set", "0", "0", "99999999"], "udp: 99999999 is not 1..=2678400 seconds"),
     ];
     let rules_before = ok(&s, &["-S", "-n"]);

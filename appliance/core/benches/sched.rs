@@ -18,6 +18,8 @@ fn setup(n: usize) -> (Vec<Dest>, Vec<u32>, Vec<Load>) {
             port: 80,
             weight: 1 + (i as u32 * 7) % 10,
             forward: Forward::DirectRoute,
+            u_threshold: 0,
+            l_threshold: 0,
         })
         .collect();
     let mut w = vec![0u32; MAX_DESTS];

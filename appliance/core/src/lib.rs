@@ -14,6 +14,7 @@ pub mod sched;
 pub mod seqlock;
 pub mod service;
 pub mod snapshot;
+pub mod threshold;
 pub mod verdict;
 pub mod wire;
 pub mod xmit;

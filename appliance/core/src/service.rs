@@ -125,6 +125,19 @@ pub struct Dest {
     pub weight: u32,
     /// Forwarding method.
     pub forward: Forward,
+    /// Upper connection threshold (`ipvsadm -x`): at this many connections (active and
+    /// inactive, all cores) the server is overloaded and gets no new ones; 0 = none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`ipvsadm -y`): an overloaded server takes new connections
+    /// again below it (below 3/4 of the upper when 0).
+    pub l_threshold: u32,
+}
+
+impl Dest {
+    /// A real server without connection thresholds.
+    pub fn new(id: u16, addr: Ipv4Addr, port: u16, weight: u32, forward: Forward) -> Self {
+        Dest { id, addr, port, weight, forward, u_threshold: 0, l_threshold: 0 }
+    }
 }
 
 /// A virtual service: (protocol, VIP, port) and its real servers.
@@ -199,6 +212,31 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts { tcp: 900, tcpfin: 120, udp: 300 }
+    }
+}
+
+/// How a core defends its connection table (rvs.toml `[overload]`). A core is under
+/// *pressure* when its table is `pressure_percent` full (it leaves below that less 10 points),
+/// and *full* when a new connection found no free entry (it leaves below 95%).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverloadPolicy {
+    /// Fill (percent of a core's table) at which the core is under pressure.
+    pub pressure_percent: u8,
+    /// Seconds a connection that has not completed its handshake (SYN_RECV) lives while the
+    /// core is under pressure or full, instead of 60.
+    pub syn_timeout: u32,
+    /// Services with a hash scheduler (mh, sh, dh; no persistence) whose real servers are all
+    /// DR or TUN forward new flows by the hash, creating no entry, when the table is full or the
+    /// core's new-connection rate is above `new_conn_rate`; packets of flows without an entry
+    /// are forwarded by the same hash instead of dropped.
+    pub stateless_fallback: bool,
+    /// New connections per second per core above which such services go stateless; 0 = no limit.
+    pub new_conn_rate: u32,
+}
+
+impl Default for OverloadPolicy {
+    fn default() -> Self {
+        OverloadPolicy { pressure_percent: 75, syn_timeout: 5, stateless_fallback: true, new_conn_rate: 0 }
     }
 }
 

@@ -2,7 +2,7 @@
 //! plus the lookup indexes built once on the control path. Workers swap to a new snapshot at
 //! a burst boundary (`Pipeline::apply`); nothing in it changes while packets are processed.
 
-use crate::service::{ConfigError, Forward, Interface, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
+use crate::service::{ConfigError, Forward, Interface, OverloadPolicy, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
 use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
@@ -40,6 +40,12 @@ pub struct Snapshot {
     connected: Vec<(u32, u32, u16)>,
     /// The default route (the first port with a gateway) and the gateway's static MAC.
     default_route: Option<(Route, Option<Mac>)>,
+    /// How cores defend their tables.
+    overload: OverloadPolicy,
+    /// Service id -> may forward without an entry (see [`OverloadPolicy::stateless_fallback`]).
+    stateless: Vec<bool>,
+    /// Ids of the real servers with an upper connection threshold.
+    thresholded: Vec<u16>,
 }
 
 /// How to reach one real server: computed per snapshot, read per packet.
@@ -146,6 +152,14 @@ impl Snapshot {
         }
         nat_reals.sort_unstable();
         nat_reals.dedup();
+        let mut stateless = vec![false; MAX_SERVICES];
+        for s in &services {
+            stateless[usize::from(s.id)] = matches!(s.scheduler.as_str(), "mh" | "sh" | "dh")
+                && s.persistence == 0
+                && !s.dests.is_empty()
+                && s.dests.iter().all(|d| d.forward != Forward::Nat);
+        }
+        let thresholded = services.iter().flat_map(|s| &s.dests).filter(|d| d.u_threshold > 0).map(|d| d.id).collect();
         let mut svc_by_id = vec![NONE; MAX_SERVICES];
         let mut dest_loc = vec![(NONE, NONE); MAX_DESTS];
         for (pos, s) in services.iter().enumerate() {
@@ -171,6 +185,9 @@ impl Snapshot {
             real_routes: Vec::new(),
             connected: Vec::new(),
             default_route: None,
+            overload: OverloadPolicy::default(),
+            stateless,
+            thresholded,
         };
         let mut connected: Vec<(u32, u32, u16, u8)> = snap
             .interfaces
@@ -218,6 +235,30 @@ impl Snapshot {
     pub fn with_steer_prefix(mut self, prefix: u8) -> Self {
         self.steer_prefix = prefix.min(32);
         self
+    }
+
+    /// The table defences cores apply (rvs.toml `[overload]`).
+    pub fn with_overload(mut self, policy: OverloadPolicy) -> Self {
+        self.overload = policy;
+        self
+    }
+
+    /// The table defences in force.
+    #[inline]
+    pub fn overload(&self) -> &OverloadPolicy {
+        &self.overload
+    }
+
+    /// True when service `id` forwards flows without an entry by its hash under overload
+    /// (a hash scheduler, no persistence, only DR/TUN real servers, and the policy allows it).
+    #[inline]
+    pub fn stateless_capable(&self, id: u16) -> bool {
+        self.overload.stateless_fallback && self.stateless.get(usize::from(id)).copied().unwrap_or(false)
+    }
+
+    /// Ids of the real servers that have an upper connection threshold.
+    pub fn thresholded(&self) -> &[u16] {
+        &self.thresholded
     }
 
     /// The prefix client addresses are masked to for the owner core.

@@ -92,7 +92,8 @@ drop_reasons! {
     NoConnection = "no_connection",
     /// The service has no real server that may take a new connection (all weight 0).
     NoDest = "no_dest",
-    /// The connection table is full.
+    /// The connection table is full and no embryonic entry could be evicted (a new connection
+    /// refused).
     TableFull = "table_full",
     /// No route to the next hop (or DR to a real server that is not on a connected network).
     NoRoute = "no_route",
@@ -130,6 +131,12 @@ pub struct Counters {
     pub expired_conns: u64,
     /// Persistent connections scheduled without a template because the template table was full.
     pub template_full: u64,
+    /// Embryonic connections evicted to make room for a new one (the table was full).
+    pub evicted: u64,
+    /// Packets forwarded by a hash scheduler's pick without a connection entry.
+    pub stateless_forwarded: u64,
+    /// Changes of the table's pressure level.
+    pub level_changes: u64,
 }
 
 impl Default for Counters {
@@ -145,6 +152,9 @@ impl Default for Counters {
             new_conns: 0,
             expired_conns: 0,
             template_full: 0,
+            evicted: 0,
+            stateless_forwarded: 0,
+            level_changes: 0,
         }
     }
 }
@@ -188,6 +198,9 @@ impl Counters {
         self.new_conns += o.new_conns;
         self.expired_conns += o.expired_conns;
         self.template_full += o.template_full;
+        self.evicted += o.evicted;
+        self.stateless_forwarded += o.stateless_forwarded;
+        self.level_changes += o.level_changes;
     }
 }
 

@@ -133,16 +133,26 @@ fn snapshot_swaps_keep_established_connections_on_their_real_server() {
 }
 
 #[test]
-fn a_full_table_is_a_counted_drop() {
+fn a_table_full_of_established_connections_refuses_a_new_one_and_counts_it() {
     let mut p =
         Pipeline::new(PipelineConfig { conn_capacity: 2, ..PipelineConfig::default() }, Arc::new(snapshot()), T0);
     let c = from_client(VIP_NAT);
-    assert_eq!(send(&mut p, secs(0), 0, c.tcp(1, 80, SYN, 1, b"")), Verdict::Forward(1));
-    assert_eq!(send(&mut p, secs(0), 0, c.tcp(2, 80, SYN, 1, b"")), Verdict::Forward(1));
+    let r = from_real(RS1_MAC, RS1);
+    for port in [1, 2] {
+        assert_eq!(send(&mut p, secs(0), 0, c.tcp(port, 80, SYN, 1, b"")), Verdict::Forward(1));
+    }
+    // Both complete their handshakes (rr: port 1 went to RS1, port 2 to RS2).
+    let r2 = from_real(RS2_MAC, RS2);
+    assert_eq!(send(&mut p, secs(0), 1, r.tcp(8080, 1, SYN | ACK, 1, b"")), Verdict::Forward(0));
+    assert_eq!(send(&mut p, secs(0), 1, r2.tcp(8080, 2, SYN | ACK, 1, b"")), Verdict::Forward(0));
+    for port in [1, 2] {
+        assert_eq!(send(&mut p, secs(0), 0, c.tcp(port, 80, ACK, 2, b"")), Verdict::Forward(1));
+    }
     assert_eq!(send(&mut p, secs(0), 0, c.tcp(3, 80, SYN, 1, b"")), Verdict::Drop(DropReason::TableFull));
     assert_eq!(p.counters().drops(DropReason::TableFull), 1);
-    p.poll_timers(secs(60));
-    assert_eq!(send(&mut p, secs(60), 0, c.tcp(3, 80, SYN, 1, b"")), Verdict::Forward(1), "room again after expiry");
+    assert_eq!(p.counters().evicted, 0, "an established connection is never evicted");
+    p.poll_timers(secs(901));
+    assert_eq!(send(&mut p, secs(901), 0, c.tcp(3, 80, SYN, 1, b"")), Verdict::Forward(1), "room again after expiry");
 }
 
 #[test]

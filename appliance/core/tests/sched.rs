@@ -18,6 +18,8 @@ fn dests(n: usize) -> Vec<Dest> {
             port: 80,
             weight: 1,
             forward: Forward::Nat,
+            u_threshold: 0,
+            l_threshold: 0,
         })
         .collect()
 }

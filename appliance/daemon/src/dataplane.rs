@@ -120,16 +120,18 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                     cores: workers as u16,
                     ..PipelineConfig::default()
                 };
+                let mut pipeline = Pipeline::with_neighbours(
+                    pcfg,
+                    Arc::clone(&snap),
+                    Arc::clone(&neighbours),
+                    rvs_core::pipeline::CLOCK_EPOCH_MS,
+                );
+                pipeline.share_thresholds(Arc::clone(&shared.thresholds));
                 let worker = Worker {
                     index: w,
                     queues,
                     exceptions,
-                    pipeline: Pipeline::with_neighbours(
-                        pcfg,
-                        Arc::clone(&snap),
-                        Arc::clone(&neighbours),
-                        rvs_core::pipeline::CLOCK_EPOCH_MS,
-                    ),
+                    pipeline,
                     pool: &pool,
                     shared: &shared,
                     ports: identities.clone(),
@@ -295,8 +297,26 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
     let mut last_age = 0u32;
     // Where each neighbour was seen, to send its refresh out of the right port.
     let mut seen_on: std::collections::HashMap<std::net::Ipv4Addr, u16> = std::collections::HashMap::new();
+    let mut levels = vec![rvs_core::pipeline::PressureLevel::Normal; workers];
     while !stop.load(Ordering::Relaxed) {
         let now = t0.elapsed().as_secs() as u32;
+        // Each change of a worker's table pressure, once (workers report every 200 ms).
+        for (w, seen) in levels.iter_mut().enumerate() {
+            let Ok(r) = shared.reports[w].try_lock() else { continue };
+            if r.level != *seen {
+                tracing::warn!(
+                    worker = w,
+                    from = seen.name(),
+                    to = r.level.name(),
+                    conns = r.conns,
+                    evicted = r.counters.evicted,
+                    refused = r.counters.drops(rvs_core::DropReason::TableFull),
+                    stateless = r.counters.stateless_forwarded,
+                    "connection table pressure changed"
+                );
+                *seen = r.level;
+            }
+        }
         while let Some(l) = shared.learned.pop() {
             let known = shared.neighbours.lookup(l.ip);
             seen_on.insert(l.ip, l.port);
@@ -379,6 +399,9 @@ fn build_report(
         workers: &reports,
         neighbours: shared.neighbours.len(),
         uptime: started.elapsed(),
+        overloaded: &(0..rvs_core::service::MAX_DESTS as u16)
+            .map(|id| shared.thresholds.is_overloaded(id))
+            .collect::<Vec<_>>(),
     };
     let mut r = stats::Report::build(&inputs, &st.services, &health, base);
     r.health_transitions = st.health_transitions;

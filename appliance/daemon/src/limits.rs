@@ -7,6 +7,8 @@ use std::time::Duration;
 
 /// Largest real-server weight (ipvsadm `-w`: 0..=65535).
 pub const MAX_WEIGHT: u32 = 65_535;
+/// Most a connection threshold (`-x`, `-y`) may be: ipvsadm's INT_MAX.
+pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
 /// Longest timeout, seconds (ipvsadm's `MAX_TIMEOUT`: 31 days), for `--set`, `[timeouts]` and
 /// persistence (`-p`).
 pub const MAX_TIMEOUT_S: u32 = 31 * 24 * 3600;

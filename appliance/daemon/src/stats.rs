@@ -57,6 +57,14 @@ pub struct RealReport {
     pub configured_weight: u32,
     /// Health: "up", "down", or "unchecked".
     pub health: String,
+    /// Upper connection threshold (`-x`; 0 = none).
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`).
+    pub l_threshold: u32,
+    /// At its upper threshold: no new connections until below the lower.
+    pub overloaded: bool,
+    /// Persistence templates pointing at it (ipvsadm's PersistConn).
+    pub persist_conns: u64,
     /// Established connections (all cores).
     pub active: u64,
     /// Other connections.
@@ -131,6 +139,9 @@ pub struct Report {
     pub per_core_rx: Vec<u64>,
     /// Per-core drops by reason (only reasons seen).
     pub per_core_drops: Vec<BTreeMap<String, u64>>,
+    /// Per-core connection-table pressure: normal, pressure or full.
+    #[serde(default)]
+    pub per_core_pressure: Vec<String>,
     /// Services.
     pub services: Vec<ServiceReport>,
 }
@@ -205,6 +216,8 @@ pub struct Inputs<'a> {
     pub neighbours: usize,
     /// Time since start.
     pub uptime: std::time::Duration,
+    /// By real-server id: at its connection threshold (empty: none is).
+    pub overloaded: &'a [bool],
 }
 
 impl Report {
@@ -216,7 +229,7 @@ impl Report {
         health: &dyn Fn(u16) -> Option<bool>,
         base: &Baseline,
     ) -> Report {
-        let Inputs { ports_conf, ports, workers, neighbours, uptime } = *inp;
+        let Inputs { ports_conf, ports, workers, neighbours, uptime, overloaded } = *inp;
         let mut c = Counters::default();
         let mut io = IoCounters::default();
         for w in workers {
@@ -250,8 +263,9 @@ impl Report {
                         .iter()
                         .map(|d| {
                             let mut ds = Stats::default();
-                            let (mut active, mut inactive) = (0u64, 0u64);
+                            let (mut active, mut inactive, mut persist_conns) = (0u64, 0u64, 0u64);
                             for w in workers {
+                                persist_conns += u64::from(w.persist.get(usize::from(d.id)).copied().unwrap_or(0));
                                 ds.add(&at(&w.dest_stats, usize::from(d.id)));
                                 if let Some(l) = w.loads.get(usize::from(d.id)) {
                                     active += u64::from(l.active);
@@ -271,6 +285,10 @@ impl Report {
                                     None => "unchecked",
                                 }
                                 .to_owned(),
+                                u_threshold: d.u_threshold,
+                                l_threshold: d.l_threshold,
+                                overloaded: d.u_threshold > 0 && overloaded.get(usize::from(d.id)) == Some(&true),
+                                persist_conns,
                                 active,
                                 inactive,
                                 conns: ds.conns,
@@ -295,6 +313,10 @@ impl Report {
             ("dropped", c.total_drops()),
             ("new_conns", c.new_conns),
             ("expired_conns", c.expired_conns),
+            ("evicted", c.evicted),
+            ("stateless_forwarded", c.stateless_forwarded),
+            ("refused", c.drops(DropReason::TableFull)),
+            ("level_changes", c.level_changes),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -323,6 +345,7 @@ impl Report {
             drops,
             io,
             per_core_rx: workers.iter().map(|w| w.counters.rx).collect(),
+            per_core_pressure: workers.iter().map(|w| w.level.name().to_owned()).collect(),
             per_core_drops: workers
                 .iter()
                 .map(|w| {

@@ -4,9 +4,10 @@
 //! rvsadm -A -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
 //! rvsadm -E -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
 //! rvsadm -D -t|-u VIP:PORT            rvsadm -C
-//! rvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-m|-g|-i] [-w WEIGHT]
+//! rvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-m|-g|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]
 //! rvsadm -d -t|-u VIP:PORT -r RIP[:PORT]
-//! rvsadm -L|-l [-n] [--stats|--rate|-c|--timeout] [--nosort] [-t|-u VIP:PORT] [--json]
+//! rvsadm -L|-l [-n] [--stats|--rate|--thresholds|--persistent-conn|-c|--timeout] [--nosort]
+//!              [-t|-u VIP:PORT] [--json]
 //! rvsadm -Z [-t|-u VIP:PORT]          rvsadm --set TCP TCPFIN UDP
 //! rvsadm -S [-n]                      rvsadm -R < rules
 //! ```
@@ -130,12 +131,20 @@ struct Cli {
     /// Output format: json (long option only: -o is ipvsadm's --ops).
     #[arg(long = "output", value_name = "FORMAT")]
     output: Option<String>,
-    /// ipvsadm's upper connection threshold of a real server (not supported by rvsd yet).
+    /// Upper connection threshold of a real server: at this many connections it gets no new
+    /// ones (0 = none).
     #[arg(short = 'x', long = "u-threshold", value_name = "UTHRESHOLD")]
     u_threshold: Option<u32>,
-    /// ipvsadm's lower connection threshold of a real server (not supported by rvsd yet).
+    /// Lower connection threshold: an overloaded real server takes new connections again
+    /// below it (0: below 3/4 of the upper).
     #[arg(short = 'y', long = "l-threshold", value_name = "LTHRESHOLD")]
     l_threshold: Option<u32>,
+    /// With -L: the real servers' connection thresholds.
+    #[arg(long = "thresholds")]
+    thresholds: bool,
+    /// With -L: the real servers' persistence templates (PersistConn).
+    #[arg(long = "persistent-conn")]
+    persistent_conn: bool,
     /// ipvsadm's one-packet scheduling (not supported by rvsd).
     #[arg(short = 'o', long = "ops")]
     ops: bool,
@@ -240,9 +249,23 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
     } else if cli.clear {
         Request::Clear
     } else if cli.add_server {
-        Request::AddReal { service: need_service(cli)?, address: real()?, forward: forward(cli), weight: cli.weight }
+        Request::AddReal {
+            service: need_service(cli)?,
+            address: real()?,
+            forward: forward(cli),
+            weight: cli.weight,
+            u_threshold: cli.u_threshold,
+            l_threshold: cli.l_threshold,
+        }
     } else if cli.edit_server {
-        Request::EditReal { service: need_service(cli)?, address: real()?, forward: forward(cli), weight: cli.weight }
+        Request::EditReal {
+            service: need_service(cli)?,
+            address: real()?,
+            forward: forward(cli),
+            weight: cli.weight,
+            u_threshold: cli.u_threshold,
+            l_threshold: cli.l_threshold,
+        }
     } else if cli.delete_server {
         Request::DelReal { service: need_service(cli)?, address: real()? }
     } else if cli.zero {
@@ -259,8 +282,6 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
 /// ipvsadm options rvsd cannot honour: refused by name, never taken for something else.
 fn unsupported(cli: &Cli) -> Option<&'static str> {
     [
-        (cli.u_threshold.is_some(), "-x/--u-threshold: per-real-server connection thresholds are not supported yet"),
-        (cli.l_threshold.is_some(), "-y/--l-threshold: per-real-server connection thresholds are not supported yet"),
         (cli.ops, "-o/--ops: one-packet scheduling is not supported (for JSON output use --json)"),
         (cli.fwmark.is_some(), "-f/--fwmark-service: firewall-mark services are not supported"),
         (cli.ipv6, "-6/--ipv6: firewall-mark services are not supported"),
@@ -352,7 +373,15 @@ fn run(cli: &Cli) -> Result<String> {
     } else if cli.rate {
         rate_table(services)
     } else if cli.stats {
-        stats_table(services)
+        stats_table(services) + &defences(&list)
+    } else if cli.thresholds {
+        real_columns_table(services, "Uthreshold Lthreshold ActiveConn InActConn", |r| {
+            format!("{:<10} {:<10} {:<10} {:<10}", r.u_threshold, r.l_threshold, r.active, r.inactive)
+        })
+    } else if cli.persistent_conn {
+        real_columns_table(services, "Weight    PersistConn ActiveConn InActConn", |r| {
+            format!("{:<9} {:<11} {:<10} {:<10}", r.weight, r.persist_conns, r.active, r.inactive)
+        })
     } else {
         table(services)
     })
@@ -407,12 +436,39 @@ fn table(services: &[ServiceReport]) -> String {
         for r in &s.reals {
             let addr = format!("{}:{}", r.address, r.port);
             o += &format!(
-                "  -> {addr:<28} {:<7} {:<6} {:<10} {:<10}\n",
+                "  -> {addr:<28} {:<7} {:<6} {:<10} {:<10}{}\n",
                 fwd_name(&r.forward),
                 r.weight,
                 r.active,
-                r.inactive
+                r.inactive,
+                overload_mark(r)
             );
+        }
+    }
+    o
+}
+
+/// After a real server's row while it is at its upper threshold (ipvsadm shows nothing; a
+/// row without the mark reads exactly as ipvsadm's).
+fn overload_mark(r: &RealReport) -> &'static str {
+    if r.overloaded {
+        " overloaded"
+    } else {
+        ""
+    }
+}
+
+/// `-L -n --thresholds` and `--persistent-conn`: ipvsadm's layout, four columns per real server.
+fn real_columns_table(services: &[ServiceReport], header: &str, row: impl Fn(&RealReport) -> String) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += &format!("Prot LocalAddress:Port            {header}\n");
+    o += "  -> RemoteAddress:Port\n";
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &format!("{proto}  {name} {}{}\n", s.scheduler, persistence_flags(s));
+        for r in &s.reals {
+            let addr = format!("{}:{}", r.address, r.port);
+            o += &format!("  -> {addr:<28} {}{}\n", row(r), overload_mark(r));
         }
     }
     o
@@ -451,6 +507,20 @@ fn stats_table(services: &[ServiceReport]) -> String {
     })
 }
 
+/// Below `--stats`' table (after a blank line, so that ipvsadm's rows stay as they are): what
+/// the overload defences did, summed over workers, and each worker's table pressure.
+fn defences(r: &Report) -> String {
+    let n = |k: &str| r.dataplane.get(k).copied().unwrap_or(0);
+    format!(
+        "\nOverload defences: evicted {} stateless_forwarded {} refused {} level_changes {} pressure {}\n",
+        n("evicted"),
+        n("stateless_forwarded"),
+        n("refused"),
+        n("level_changes"),
+        if r.per_core_pressure.is_empty() { "-".to_owned() } else { r.per_core_pressure.join(",") }
+    )
+}
+
 /// `-L -n --rate`: smoothed per-second rates, as ipvsadm's columns.
 fn rate_table(services: &[ServiceReport]) -> String {
     counters_table(services, ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"], |s, r| {
@@ -479,7 +549,14 @@ fn save(services: &[ServiceReport]) -> String {
                 Ok(Forward::Tunnel) => "-i",
                 _ => "-g",
             };
-            o += &format!("-a {flag} {name} -r {}:{} {f} -w {}\n", r.address, r.port, r.configured_weight);
+            o += &format!("-a {flag} {name} -r {}:{} {f} -w {}", r.address, r.port, r.configured_weight);
+            if r.u_threshold > 0 {
+                o += &format!(" -x {}", r.u_threshold);
+            }
+            if r.l_threshold > 0 {
+                o += &format!(" -y {}", r.l_threshold);
+            }
+            o += "\n";
         }
     }
     o
@@ -536,8 +613,6 @@ mod tests {
     #[test]
     fn options_rvsd_cannot_honour_are_refused_by_name() {
         for (args, name) in [
-            ("-a -t 10.0.0.1:80 -r 10.0.1.1 -x 5", "-x/--u-threshold"),
-            ("-a -t 10.0.0.1:80 -r 10.0.1.1 -y 5", "-y/--l-threshold"),
             ("-A -u 10.0.0.1:53 -o", "-o/--ops"),
             ("-A -f 1", "-f/--fwmark-service"),
             ("-A -t 10.0.0.1:80 -b sh-port", "-b/--sched-flags"),
@@ -556,6 +631,10 @@ mod tests {
             weight: 1,
             configured_weight: 1,
             health: "unchecked".into(),
+            u_threshold: 0,
+            l_threshold: 0,
+            overloaded: false,
+            persist_conns: 0,
             active: 0,
             inactive: 0,
             conns: 0,
@@ -594,5 +673,33 @@ mod tests {
         assert_eq!(order, ["tcp 10.0.0.9", "tcp 10.0.0.10", "udp 10.0.0.1"], "numeric order, TCP before UDP");
         let reals: Vec<String> = l[1].reals.iter().map(|r| format!("{}:{}", r.address, r.port)).collect();
         assert_eq!(reals, ["10.0.1.2:80", "10.0.1.2:81", "10.0.1.12:80"]);
+    }
+
+    #[test]
+    fn thresholds_and_persistent_conn_listings_as_ipvsadm_with_the_overload_mark() {
+        let mut s = svc("tcp", "172.25.116.175", &[("192.168.1.180", 80), ("192.168.1.182", 80)]);
+        s.scheduler = "rr".into();
+        s.reals[1].u_threshold = 10000;
+        s.reals[1].l_threshold = 100;
+        s.reals[1].active = 7;
+        s.reals[1].persist_conns = 3;
+        let t = real_columns_table(std::slice::from_ref(&s), "Uthreshold Lthreshold ActiveConn InActConn", |r| {
+            format!("{:<10} {:<10} {:<10} {:<10}", r.u_threshold, r.l_threshold, r.active, r.inactive)
+        });
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[1], "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn");
+        assert_eq!(lines[3], "TCP  172.25.116.175:80 rr");
+        assert_eq!(lines[4], "  -> 192.168.1.180:80             0          0          0          0         ");
+        assert_eq!(lines[5], "  -> 192.168.1.182:80             10000      100        7          0         ");
+        s.reals[1].overloaded = true;
+        let plain = table(std::slice::from_ref(&s));
+        assert!(plain.lines().nth(5).unwrap().ends_with(" overloaded"), "{plain}");
+        assert!(!plain.lines().nth(4).unwrap().contains("overloaded"), "{plain}");
+        let saved = save(std::slice::from_ref(&s));
+        assert!(saved.contains("-a -t 172.25.116.175:80 -r 192.168.1.182:80 -g -w 1 -x 10000 -y 100\n"), "{saved}");
+        let p = parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -x 5 -y 2").unwrap();
+        assert_eq!((p.u_threshold, p.l_threshold), (Some(5), Some(2)));
+        assert!(parse("-L -n --thresholds").unwrap().thresholds);
+        assert!(parse("-L -n --persistent-conn").unwrap().persistent_conn);
     }
 }

@@ -10,7 +10,10 @@
 //!   that *extends* a connection's life only rewrites `expires`; the entry stays in its older
 //!   (earlier) slot and is refiled when that slot comes due. A change that *shortens* it (FIN,
 //!   RST) refiles it at once. So a slot's due time is never later than its entries' expiry.
-//! - A full table refuses the insert ([`TableFull`]); the pipeline counts that as a drop.
+//! - A full table refuses the insert ([`TableFull`]); the pipeline may then make room by
+//!   evicting an *embryonic* entry ([`Conn::is_embryonic`]) that [`ConnTable::find_embryonic`]
+//!   finds with a clock hand over the slab, a bounded number of entries per call (IPVS's
+//!   `drop_entry` scans random buckets in the same spirit), or count the drop.
 //!
 //! Hash keys are mixed with a per-table seed so that clients cannot aim at one bucket without
 //! knowing it.
@@ -133,6 +136,21 @@ impl Conn {
         }
     }
 
+    /// True for an entry that has not shown a live peer and may be evicted for a new connection
+    /// when the table is full: a TCP handshake the client never completed (NONE, SYN_RECV,
+    /// SYNACK: a spoofed SYN leaves exactly this), a NAT UDP flow never answered, a DR/TUN UDP
+    /// flow of one datagram (replies to those bypass us, so one-way is all we can know).
+    /// Never an established connection, nor one that is closing.
+    #[inline]
+    pub fn is_embryonic(&self) -> bool {
+        match self.state {
+            ConnState::None | ConnState::SynRecv | ConnState::SynAck => true,
+            ConnState::Udp if self.forward == Forward::Nat => self.pkts_out == 0,
+            ConnState::Udp => self.pkts_in <= 1,
+            _ => false,
+        }
+    }
+
     /// True when the connection is indexed by its reply too (NAT).
     #[inline]
     pub fn has_reply_key(&self) -> bool {
@@ -161,6 +179,8 @@ pub struct ConnTable {
     wheel_mask: u32,
     /// Last second whose slot was fully processed.
     wheel_done: u32,
+    /// Where [`ConnTable::find_embryonic`] looks next.
+    evict_hand: u32,
 }
 
 /// Timer wheel slots (seconds); timeouts beyond it cycle through until due.
@@ -200,6 +220,7 @@ impl ConnTable {
             wheel: vec![NIL; WHEEL_SLOTS as usize],
             wheel_mask: WHEEL_SLOTS - 1,
             wheel_done: now,
+            evict_hand: 0,
         }
     }
 
@@ -464,6 +485,22 @@ impl ConnTable {
             }
             cur = next;
         }
+    }
+
+    /// An embryonic entry ([`Conn::is_embryonic`]) to evict, looking at no more than `budget`
+    /// slots from where the last search stopped (a clock hand: every entry is looked at in turn,
+    /// and a just-inserted entry is the last the hand comes back to). `None` when none was found
+    /// within the budget.
+    pub fn find_embryonic(&mut self, budget: usize) -> Option<u32> {
+        let n = self.entries.len() as u32;
+        for _ in 0..budget.min(n as usize) {
+            let i = self.evict_hand;
+            self.evict_hand = if i + 1 >= n { 0 } else { i + 1 };
+            if self.live[i as usize] && self.entries[i as usize].is_embryonic() {
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// Removes the connection at `idx` and returns it.

@@ -13,6 +13,7 @@ impl PerCore {
         for d in snap.services().iter().flat_map(|s| &s.dests) {
             self.weights[usize::from(d.id)] = d.weight;
         }
+        self.load_thresholds(snap);
         let mut keep = vec![false; MAX_SERVICES];
         for s in snap.services() {
             let slot = &mut self.scheds[usize::from(s.id)];
@@ -65,12 +66,13 @@ impl PerCore {
         }
     }
 
-    /// Takes an ending connection off its real server's counts.
+    /// Takes an ending connection off its real server's counts (and its threshold's).
     pub(super) fn release_load(
         snap: &Snapshot,
         scheds: &mut [Option<Box<dyn Scheduler>>],
-        weights: &[u32],
+        weights: &mut [u32],
         loads: &mut [Load],
+        thr: &mut Thresholds,
         c: &Conn,
     ) {
         let l = &mut loads[usize::from(c.dest)];
@@ -79,15 +81,24 @@ impl PerCore {
         } else {
             l.active = l.active.saturating_sub(1);
         }
+        let count = l.active + l.inactive;
+        if let Some(over) = thr.counted(c.dest, count) {
+            Self::apply_overload(snap, scheds, weights, loads, c.dest, over);
+        }
         Self::notify(snap, scheds, weights, loads, c.dest);
     }
 
     /// Counts a new connection on real server `dest` (inactive until established).
     pub(super) fn add_load(&mut self, snap: &Snapshot, dest: u16, svc: u16) {
-        self.loads[usize::from(dest)].inactive += 1;
+        let l = &mut self.loads[usize::from(dest)];
+        l.inactive += 1;
+        let count = l.active + l.inactive;
         self.dest_stats[usize::from(dest)].conns += 1;
         self.svc_stats[usize::from(svc)].conns += 1;
         self.counters.new_conns += 1;
+        if let Some(over) = self.thr.counted(dest, count) {
+            Self::apply_overload(snap, &mut self.scheds, &mut self.weights, &self.loads, dest, over);
+        }
         Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, dest);
     }
 }

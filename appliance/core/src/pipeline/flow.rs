@@ -37,7 +37,11 @@ impl PerCore {
         if let Some(svc) = svc {
             // IPVS's `tcp_conn_schedule`: a SYN without RST starts a connection (SYN|ACK too,
             // which IPVS allows for active FTP); anything else without an entry is dropped.
-            if ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::RST) != flags::SYN {
+            let starts = ip.proto != protocol::TCP || tcp_flags & (flags::SYN | flags::RST) == flags::SYN;
+            if snap.stateless_capable(svc.id) && (!starts || self.stateless_now(snap, now)) {
+                return self.forward_stateless(snap, frame, ip, svc, now);
+            }
+            if !starts {
                 return Verdict::Drop(DropReason::NoConnection);
             }
             let idx = match self.schedule(snap, svc, ip, sport, dport, now) {
@@ -83,15 +87,19 @@ impl PerCore {
         if pinned {
             c.flags |= F_PERSIST;
         }
-        let idx = match self.conns.insert(c) {
-            Ok(idx) => idx,
-            Err(_) => {
-                if pinned {
-                    Self::unpin(snap, &mut self.templates, &c, now);
-                }
-                return Err(DropReason::TableFull);
+        let mut inserted = self.conns.insert(c);
+        let no_room = inserted.is_err();
+        if no_room && self.evict_embryonic(snap, now) {
+            inserted = self.conns.insert(c);
+        }
+        self.update_level(snap, no_room);
+        let Ok(idx) = inserted else {
+            if pinned {
+                Self::unpin(snap, &mut self.templates, &c, now);
             }
+            return Err(DropReason::TableFull);
         };
+        self.note_new_conn(now);
         self.add_load(snap, dest.id, svc.id);
         Ok(idx)
     }
@@ -113,7 +121,7 @@ impl PerCore {
         let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
         let (i, pinned) = self.choose(svc, &flow, now)?;
         let dest = &svc.dests[i];
-        Self::release_load(snap, &mut self.scheds, &self.weights, &mut self.loads, &old);
+        Self::release_load(snap, &mut self.scheds, &mut self.weights, &mut self.loads, &mut self.thr, &old);
         if old.flags & F_PERSIST != 0 {
             Self::unpin(snap, &mut self.templates, &old, now);
         }
@@ -171,7 +179,11 @@ impl PerCore {
             }
             notify = was_active != is_active;
         }
-        let expires = now + new.timeout(&snap.timeouts());
+        let mut timeout = new.timeout(&snap.timeouts());
+        if new == ConnState::SynRecv && self.level != PressureLevel::Normal {
+            timeout = timeout.min(snap.overload().syn_timeout); // under pressure: a short handshake
+        }
+        let expires = now + timeout;
         let shortened = expires < c.expires;
         c.expires = expires; // extending is lazy: the timer is refiled when its slot comes due
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));

@@ -54,12 +54,15 @@ mod icmp_errors;
 mod ingress;
 mod l2;
 mod lookahead;
+mod overload;
 mod persistence;
 
 use ingress::Ip;
 pub use ingress::Parsed;
 pub use l2::LEARN_MAX;
 pub use lookahead::LOOKAHEAD;
+use overload::Thresholds;
+pub use overload::{PressureLevel, EVICT_SCAN};
 pub use persistence::PersistTemplate;
 
 /// The millisecond a worker's pipeline clock reads when the worker starts. Not 0: connection
@@ -144,6 +147,13 @@ struct PerCore {
     cores: u16,
     ident: u16,
     expire_budget: usize,
+    /// Per-real thresholds: the shared gauge and what this core applied of it.
+    thr: Thresholds,
+    /// How full the connection table is, as the defences see it.
+    level: PressureLevel,
+    /// The second `rate_count` counts new connections in.
+    rate_sec: u32,
+    rate_count: u32,
 }
 
 /// One worker's dataplane.
@@ -188,6 +198,10 @@ impl Pipeline {
             cores: cfg.cores.max(1),
             ident: (cfg.hash_seed as u16) | 1,
             expire_budget: cfg.expire_budget.max(1),
+            thr: Thresholds::new(cfg.cores.max(1), cfg.core),
+            level: PressureLevel::Normal,
+            rate_sec: 0,
+            rate_count: 0,
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -200,6 +214,20 @@ impl Pipeline {
     pub fn apply(&mut self, snap: Arc<Snapshot>) {
         let old = std::mem::replace(&mut self.snap, snap);
         self.core.rebuild_schedulers(&self.snap, Some(&old));
+    }
+
+    /// Shares the per-real threshold counts with the other workers (all pipelines of one
+    /// dataplane get the same gauge, made for their number of cores). Control path.
+    pub fn share_thresholds(&mut self, gauge: Arc<crate::threshold::ThresholdGauge>) {
+        self.core.thr.gauge = gauge;
+        self.core.load_thresholds(&self.snap);
+        let snap = Arc::clone(&self.snap);
+        self.core.rebuild_schedulers(&snap, None);
+    }
+
+    /// How full this core's connection table is, as the overload defences see it.
+    pub fn pressure_level(&self) -> PressureLevel {
+        self.core.level
     }
 
     /// The configuration in force.
@@ -242,9 +270,9 @@ impl Pipeline {
     pub fn poll_timers(&mut self, now_ms: u64) -> usize {
         let now = secs(now_ms);
         let snap = &self.snap;
-        let PerCore { conns, loads, counters, expire_budget, scheds, weights, templates, .. } = &mut self.core;
+        let PerCore { conns, loads, counters, expire_budget, scheds, weights, templates, thr, .. } = &mut self.core;
         let n = conns.expire(now, *expire_budget, |c| {
-            PerCore::release_load(snap, scheds, weights, loads, c);
+            PerCore::release_load(snap, scheds, weights, loads, thr, c);
             if c.flags & F_PERSIST != 0 {
                 PerCore::unpin(snap, templates, c, now);
             }
@@ -255,6 +283,8 @@ impl Pipeline {
         for s in scheds.iter_mut().flatten() {
             s.expire(now, budget / 8 + 1);
         }
+        self.core.update_level(snap, false);
+        self.core.follow_overload_marks(snap);
         n
     }
 

@@ -144,6 +144,8 @@ pub(crate) mod testutil {
                 port: 80,
                 weight: weights[i],
                 forward: Forward::Nat,
+                u_threshold: 0,
+                l_threshold: 0,
             })
             .collect();
         let mut w = vec![0; MAX_DESTS];

@@ -37,7 +37,7 @@ pub const RS_DR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 21);
 pub const RS_TUN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 31);
 
 fn dest(id: u16, addr: Ipv4Addr, port: u16, weight: u32, forward: Forward) -> Dest {
-    Dest { id, addr, port, weight, forward }
+    Dest::new(id, addr, port, weight, forward)
 }
 
 fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) -> Service {
@@ -177,7 +177,7 @@ pub fn service(
         dests: reals
             .iter()
             .enumerate()
-            .map(|(i, &(addr, weight))| Dest { id: first_dest + i as u16, addr, port: 80, weight, forward })
+            .map(|(i, &(addr, weight))| Dest::new(first_dest + i as u16, addr, 80, weight, forward))
             .collect(),
     }
 }

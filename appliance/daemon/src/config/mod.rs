@@ -2,7 +2,7 @@
 //! their source positions, then validated into [`Config`]. A bad file is refused with the file,
 //! line, column and key named; nothing starts half-configured. Shape: `../shared/spec/INTERFACE.md`.
 
-use rvs_core::service::{ConfigError, Dest, Forward, Interface, Protocol, Service, Timeouts};
+use rvs_core::service::{ConfigError, Dest, Forward, Interface, OverloadPolicy, Protocol, Service, Timeouts};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
 use std::net::Ipv4Addr;
@@ -101,6 +101,8 @@ pub struct Config {
     pub metrics: Option<std::net::SocketAddr>,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// The connection table's defences (`[overload]`).
+    pub overload: OverloadPolicy,
     /// Services with their real servers (ids assigned in file order).
     pub services: Vec<Service>,
     /// Static neighbours.
@@ -166,6 +168,7 @@ impl Config {
         let ports = cx.ports(&raw.port)?;
         let (socket, metrics) = cx.control(raw.control)?;
         let timeouts = cx.timeouts(raw.timeouts.as_ref())?;
+        let overload = cx.overload(raw.overload.as_ref())?;
         let (services, checks) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
         let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len())?;
@@ -181,6 +184,7 @@ impl Config {
             socket,
             metrics,
             timeouts,
+            overload,
             services,
             neighbours,
             checks,
@@ -208,6 +212,7 @@ impl Config {
         Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts).map(|s| {
             s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
                 .with_steer_prefix(self.steer_prefix)
+                .with_overload(self.overload)
         })
     }
 }

@@ -12,6 +12,7 @@ pub(super) struct RawConfig {
     pub(super) port: Vec<RawPort>,
     pub(super) control: Option<RawControl>,
     pub(super) timeouts: Option<RawTimeouts>,
+    pub(super) overload: Option<RawOverload>,
     #[serde(default)]
     pub(super) service: Vec<RawService>,
     #[serde(default)]
@@ -29,6 +30,15 @@ pub(super) struct RawDataplane {
     pub(super) conn_capacity: Option<Spanned<usize>>,
     pub(super) mbufs: Option<Spanned<u32>>,
     pub(super) steer_prefix: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOverload {
+    pub(super) pressure_percent: Option<Spanned<u8>>,
+    pub(super) syn_timeout: Option<Spanned<u32>>,
+    pub(super) stateless_fallback: Option<bool>,
+    pub(super) new_conn_rate: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +90,8 @@ pub(super) struct RawReal {
     pub(super) address: Spanned<String>,
     pub(super) port: Option<u16>,
     pub(super) weight: Option<Spanned<u32>>,
+    pub(super) u_threshold: Option<Spanned<u32>>,
+    pub(super) l_threshold: Option<Spanned<u32>>,
     pub(super) forward: Option<Spanned<String>>,
     pub(super) check: Option<Spanned<RawCheck>>,
 }

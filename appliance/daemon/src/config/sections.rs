@@ -1,7 +1,7 @@
 //! Validation of each section of rvs.toml, one function per section; each error names the file,
 //! line, column and key.
 
-use super::raw::{RawControl, RawDataplane, RawNeighbour, RawPort, RawService, RawTimeouts};
+use super::raw::{RawControl, RawDataplane, RawNeighbour, RawOverload, RawPort, RawService, RawTimeouts};
 use super::*;
 
 /// A service list and the health checks of its real servers (by real-server id).
@@ -187,6 +187,27 @@ impl Ctx<'_> {
         Ok(timeouts)
     }
 
+    /// `[overload]`: the connection table's defences (defaults: [`OverloadPolicy::default`]).
+    pub(super) fn overload(&self, raw: Option<&RawOverload>) -> Result<OverloadPolicy, ConfigFileError> {
+        let mut o = OverloadPolicy::default();
+        let Some(r) = raw else { return Ok(o) };
+        if let Some(p) = &r.pressure_percent {
+            if !(10..=100).contains(p.get_ref()) {
+                return Err(self.err(p.span(), "overload.pressure_percent", "must be 10 ..= 100"));
+            }
+            o.pressure_percent = *p.get_ref();
+        }
+        if let Some(t) = &r.syn_timeout {
+            if !(1..=60).contains(t.get_ref()) {
+                return Err(self.err(t.span(), "overload.syn_timeout", "must be 1 ..= 60 seconds"));
+            }
+            o.syn_timeout = *t.get_ref();
+        }
+        o.stateless_fallback = r.stateless_fallback.unwrap_or(o.stateless_fallback);
+        o.new_conn_rate = r.new_conn_rate.unwrap_or(o.new_conn_rate);
+        Ok(o)
+    }
+
     /// `[[service]]` with their `[[service.real]]` and checks (ids in file order).
     pub(super) fn services(&self, raw: &[RawService]) -> Result<ServicesAndChecks, ConfigFileError> {
         let mut services = Vec::new();
@@ -295,7 +316,16 @@ impl Ctx<'_> {
                     Some(w) => crate::limits::weight(*w.get_ref())
                         .map_err(|e| self.err(w.span(), rkey("weight"), e.to_string()))?,
                 };
-                dests.push(Dest { id: next_dest, addr, port, weight, forward });
+                let threshold = |v: &Option<Spanned<u32>>, k: &str| match v {
+                    Some(t) if *t.get_ref() > crate::limits::MAX_THRESHOLD => {
+                        Err(self.err(t.span(), rkey(k), format!("must be 0 ..= {}", crate::limits::MAX_THRESHOLD)))
+                    }
+                    Some(t) => Ok(*t.get_ref()),
+                    None => Ok(0),
+                };
+                let u_threshold = threshold(&r.u_threshold, "u_threshold")?;
+                let l_threshold = threshold(&r.l_threshold, "l_threshold")?;
+                dests.push(Dest { id: next_dest, addr, port, weight, forward, u_threshold, l_threshold });
                 next_dest += 1;
             }
             let persistence = match &s.persistence {

@@ -66,13 +66,17 @@ pub struct SvcOpts {
     pub netmask: Option<u8>,
 }
 
-/// Real-server options (`-m -g -i -w`).
+/// Real-server options (`-m -g -i -w -x -y`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RealOpts {
     /// Forwarding method.
     pub forward: Option<Forward>,
     /// Weight.
     pub weight: Option<u32>,
+    /// Upper connection threshold.
+    pub u_threshold: Option<u32>,
+    /// Lower connection threshold.
+    pub l_threshold: Option<u32>,
 }
 
 use super::ids::IdPool;
@@ -87,6 +91,8 @@ pub struct LiveConfig {
     pub(super) neighbours: Vec<(Ipv4Addr, Mac)>,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// The connection table's defences (`[overload]`).
+    pub overload: rvs_core::service::OverloadPolicy,
     /// Services in order (listing order, as ipvsadm keeps insertion order).
     pub services: Vec<Service>,
     kernel_exception: bool,
@@ -109,6 +115,15 @@ pub struct LiveConfig {
     pub health_transitions: u64,
 }
 
+fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
+    for (v, field) in [(upper, "u_threshold"), (lower, "l_threshold")] {
+        if v > crate::limits::MAX_THRESHOLD {
+            return Err(OpError::Invalid { field, msg: format!("{v} is above {}", crate::limits::MAX_THRESHOLD) });
+        }
+    }
+    Ok(())
+}
+
 fn check_weight(w: u32) -> Result<u32, OpError> {
     crate::limits::weight(w).map_err(|e| OpError::Invalid { field: "weight", msg: e.to_string() })
 }
@@ -121,6 +136,7 @@ impl LiveConfig {
             macs,
             neighbours: cfg.neighbours.clone(),
             timeouts: cfg.timeouts,
+            overload: cfg.overload,
             services: cfg.services.clone(),
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
             steer_prefix: cfg.steer_prefix,
@@ -181,7 +197,11 @@ impl LiveConfig {
             }
         }
         Snapshot::new(interfaces, self.effective_services(), self.neighbours.clone(), self.timeouts)
-            .map(|s| s.with_kernel_exception(self.kernel_exception).with_steer_prefix(self.steer_prefix))
+            .map(|s| {
+                s.with_kernel_exception(self.kernel_exception)
+                    .with_steer_prefix(self.steer_prefix)
+                    .with_overload(self.overload)
+            })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }
 
@@ -329,7 +349,9 @@ impl LiveConfig {
         }
         let weight = check_weight(o.weight.unwrap_or(1))?;
         let id = self.dest_id_for(k, addr, port, now)?;
-        self.services[i].dests.push(Dest { id, addr, port, weight, forward });
+        let (u_threshold, l_threshold) = (o.u_threshold.unwrap_or(0), o.l_threshold.unwrap_or(0));
+        check_thresholds(u_threshold, l_threshold)?;
+        self.services[i].dests.push(Dest { id, addr, port, weight, forward, u_threshold, l_threshold });
         Ok(())
     }
 
@@ -349,6 +371,9 @@ impl LiveConfig {
         if let Some(w) = o.weight {
             new.weight = check_weight(w)?;
         }
+        new.u_threshold = o.u_threshold.unwrap_or(new.u_threshold);
+        new.l_threshold = o.l_threshold.unwrap_or(new.l_threshold);
+        check_thresholds(new.u_threshold, new.l_threshold)?;
         if new.forward != Forward::Nat && new.port != k.port {
             return Err(OpError::Invalid {
                 field: "real server",
@@ -435,7 +460,7 @@ mod tests {
             key(81),
             Ipv4Addr::new(10, 0, 0, 12),
             Some(8081),
-            RealOpts { forward: Some(Forward::Nat), weight: Some(3) },
+            RealOpts { forward: Some(Forward::Nat), weight: Some(3), ..Default::default() },
             0,
         )
         .unwrap();

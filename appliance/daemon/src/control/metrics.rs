@@ -33,7 +33,7 @@ pub fn render(r: &Report) -> String {
     family(
         "rvs_dataplane_total",
         "counter",
-        "Dataplane events by kind (rx, forwarded, replied, to_kernel, pending, redirected, dropped, new_conns, expired_conns).",
+        "Dataplane events by kind (rx, forwarded, replied, to_kernel, pending, redirected, dropped, new_conns, expired_conns, evicted, stateless_forwarded, refused, level_changes).",
         r.dataplane.iter().map(|(k, v)| (format!("kind=\"{k}\""), *v)).collect(),
     );
     family(
@@ -105,6 +105,42 @@ pub fn render(r: &Report) -> String {
         "gauge",
         "Weight in force (0 while a health check fails).",
         per_real(|x| u64::from(x.weight)),
+    );
+    family(
+        "rvs_real_overloaded",
+        "gauge",
+        "1 while the real server is at its upper connection threshold (ipvsadm -x): no new connections.",
+        per_real(|x| u64::from(x.overloaded)),
+    );
+    family(
+        "rvs_real_u_threshold",
+        "gauge",
+        "Upper connection threshold (0 = none).",
+        per_real(|x| u64::from(x.u_threshold)),
+    );
+    family("rvs_real_l_threshold", "gauge", "Lower connection threshold.", per_real(|x| u64::from(x.l_threshold)));
+    family(
+        "rvs_real_persistent_connections",
+        "gauge",
+        "Persistence templates pointing at the real server (ipvsadm's PersistConn).",
+        per_real(|x| x.persist_conns),
+    );
+    family(
+        "rvs_worker_table_pressure",
+        "gauge",
+        "A worker's connection-table pressure: 0 normal, 1 pressure (short SYN_RECV timeout), 2 full (evicting).",
+        r.per_core_pressure
+            .iter()
+            .enumerate()
+            .map(|(w, l)| {
+                let level = match l.as_str() {
+                    "pressure" => 1,
+                    "full" => 2,
+                    _ => 0,
+                };
+                (format!("worker=\"{w}\""), level)
+            })
+            .collect(),
     );
     family(
         "rvs_real_up",

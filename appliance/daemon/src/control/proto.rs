@@ -62,6 +62,12 @@ pub enum Request {
         forward: Option<String>,
         /// `-w`.
         weight: Option<u32>,
+        /// `-x`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        u_threshold: Option<u32>,
+        /// `-y`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        l_threshold: Option<u32>,
     },
     /// `-e`.
     EditReal {
@@ -73,6 +79,12 @@ pub enum Request {
         forward: Option<String>,
         /// `-w`.
         weight: Option<u32>,
+        /// `-x`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        u_threshold: Option<u32>,
+        /// `-y`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        l_threshold: Option<u32>,
     },
     /// `-d`.
     DelReal {
@@ -232,8 +244,12 @@ pub fn svc_opts(
 }
 
 /// Real-server options from a request.
-pub fn real_opts(forward: &Option<String>, weight: Option<u32>) -> Result<RealOpts, BadRequest> {
+pub fn real_opts(
+    forward: &Option<String>,
+    weight: Option<u32>,
+    thresholds: (Option<u32>, Option<u32>),
+) -> Result<RealOpts, BadRequest> {
     let forward =
         forward.as_deref().map(str::parse::<Forward>).transpose().map_err(|e| bad("forward", e.to_string()))?;
-    Ok(RealOpts { forward, weight })
+    Ok(RealOpts { forward, weight, u_threshold: thresholds.0, l_threshold: thresholds.1 })
 }

@@ -160,13 +160,19 @@ impl Control<'_> {
             }
             Request::DelService { service } => next.del_service(service.key()?, now)?,
             Request::Clear => next.clear(now),
-            Request::AddReal { service, address, forward, weight } => {
+            Request::AddReal { service, address, forward, weight, u_threshold, l_threshold } => {
                 let (ip, port) = parse_addr_port(address, "address")?;
-                next.add_real(service.key()?, ip, port, real_opts(forward, *weight)?, now)?
+                next.add_real(
+                    service.key()?,
+                    ip,
+                    port,
+                    real_opts(forward, *weight, (*u_threshold, *l_threshold))?,
+                    now,
+                )?
             }
-            Request::EditReal { service, address, forward, weight } => {
+            Request::EditReal { service, address, forward, weight, u_threshold, l_threshold } => {
                 let (ip, port) = parse_addr_port(address, "address")?;
-                next.edit_real(service.key()?, ip, port, real_opts(forward, *weight)?)?
+                next.edit_real(service.key()?, ip, port, real_opts(forward, *weight, (*u_threshold, *l_threshold))?)?
             }
             Request::DelReal { service, address } => {
                 let (ip, port) = parse_addr_port(address, "address")?;

@@ -31,6 +31,8 @@ pub struct Shared<'p> {
     pub report_req: AtomicU64,
     /// Connection listings (`-L -c`), copied out a chunk per burst boundary.
     pub listing: crate::conn_list::ConnListing,
+    /// Per-real connection counts and overload marks (`-x/-y`), shared by the pipelines.
+    pub thresholds: Arc<rvs_core::threshold::ThresholdGauge>,
 }
 
 impl Shared<'_> {
@@ -52,6 +54,7 @@ impl Shared<'_> {
             snapshot_gen: AtomicU64::new(0),
             report_req: AtomicU64::new(0),
             listing: crate::conn_list::ConnListing::new(workers),
+            thresholds: Arc::new(rvs_core::threshold::ThresholdGauge::new(workers as u16)),
         }
     }
 

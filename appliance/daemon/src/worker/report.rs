@@ -17,6 +17,10 @@ pub struct WorkerReport {
     pub svc_stats: Vec<Stats>,
     /// Connections held.
     pub conns: usize,
+    /// The connection table's pressure level.
+    pub level: rvs_core::pipeline::PressureLevel,
+    /// Persistence templates by real-server id (ipvsadm's PersistConn).
+    pub persist: Vec<u32>,
     /// Worker-level counters.
     pub io: IoCounters,
     /// The report request (`Shared::report_req`) this report answers.
@@ -73,6 +77,12 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
             refill(&mut r.dest_stats, p.dest_stats());
             refill(&mut r.svc_stats, p.service_stats());
             r.conns = p.connections().len();
+            r.level = p.pressure_level();
+            r.persist.resize(rvs_core::service::MAX_DESTS, 0);
+            r.persist.fill(0);
+            for (_, t) in p.templates() {
+                r.persist[usize::from(t.dest)] += 1;
+            }
             r.io = self.io;
         }
     }

@@ -76,9 +76,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         scheduler: scheduler.into(),
         persistence: 0,
         persistence_prefix: 32,
-        dests: (0..reals)
-            .map(|i| Dest { id: id * reals + i, addr: rs_addr(i), port, weight: 1 + u32::from(i % 3), forward: fwd })
-            .collect(),
+        dests: (0..reals).map(|i| Dest::new(id * reals + i, rs_addr(i), port, 1 + u32::from(i % 3), fwd)).collect(),
     };
     let mut neighbours: Vec<_> = (0..reals).map(|i| (rs_addr(i), rs_mac(i))).collect();
     neighbours.push((GATEWAY, ROUTER));

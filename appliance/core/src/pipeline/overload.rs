@@ -1,0 +1,234 @@
+//! Defences of a core's connection table and of overloaded real servers: a flood of SYNs from
+//! spoofed clients, a full table or a real server at its connection threshold never stops
+//! legitimate traffic.
+//!
+//! - **Embryonic entries go first.** A new connection that finds the table full evicts an
+//!   entry that never showed a live peer ([`Conn::is_embryonic`]), looking at no more than
+//!   [`EVICT_SCAN`] entries (IPVS's `drop_entry` in spirit, bounded work per packet). An
+//!   established or closing entry is never evicted; with none to evict the packet is dropped
+//!   (`table_full`, the "refused" count).
+//! - **Pressure levels.** At `pressure_percent` fill a core is under *pressure*; after an insert
+//!   found no room it is *full*. In both a connection entering SYN_RECV gets the short
+//!   `syn_timeout` (IPVS's `secure_tcp` shortens the handshake states the same way). Each change
+//!   is counted; the daemon logs it.
+//! - **Stateless fallback** (Katran's answer to the same flood: "compute is cheaper than
+//!   lookup"). A service whose scheduler is a hash and whose real servers are all DR/TUN does not
+//!   need an entry to send a flow to the same server again: when the table is full or the core
+//!   makes more new connections a second than `new_conn_rate`, a new flow is forwarded by the
+//!   hash without an entry, and a later packet of a flow without an entry is forwarded by the
+//!   same hash rather than dropped. NAT needs state: it evicts or refuses.
+//! - **Per-real thresholds** (`ipvsadm -x/-y`, [`crate::threshold`]): an overloaded server is
+//!   given weight 0 in this core's scheduler replicas until the mark clears.
+
+use super::*;
+use crate::threshold::ThresholdGauge;
+
+/// Entries [`ConnTable::find_embryonic`] looks at, at most, for one new connection.
+pub const EVICT_SCAN: usize = 16;
+
+/// How full a core's connection table is, as the defences see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[repr(u8)]
+pub enum PressureLevel {
+    /// Room to spare.
+    #[default]
+    Normal = 0,
+    /// At `pressure_percent` fill or above (until 10 points below it).
+    Pressure = 1,
+    /// A new connection found no free entry (until the fill is below 95%).
+    Full = 2,
+}
+
+impl PressureLevel {
+    /// The name logs, stats and metrics use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PressureLevel::Normal => "normal",
+            PressureLevel::Pressure => "pressure",
+            PressureLevel::Full => "full",
+        }
+    }
+
+    /// The level after a change of fill: `len` of `cap` entries held, `no_room` when an insert
+    /// has just found none.
+    pub fn next(self, len: usize, cap: usize, pressure_percent: u8, no_room: bool) -> PressureLevel {
+        let (fill, cap) = (len as u64 * 100, cap as u64);
+        let p = u64::from(pressure_percent);
+        if no_room {
+            return PressureLevel::Full;
+        }
+        match self {
+            PressureLevel::Full if fill >= cap * 95 => PressureLevel::Full,
+            PressureLevel::Full | PressureLevel::Pressure if fill >= cap * p.saturating_sub(10) => {
+                PressureLevel::Pressure
+            }
+            _ if fill >= cap * p => PressureLevel::Pressure,
+            _ => PressureLevel::Normal,
+        }
+    }
+}
+
+/// This core's side of the per-real thresholds.
+#[derive(Debug)]
+pub(super) struct Thresholds {
+    pub(super) gauge: Arc<ThresholdGauge>,
+    /// (upper, lower) by real-server id, from the snapshot.
+    pub(super) limits: Vec<(u32, u32)>,
+    /// The overload mark as this core last applied it to its weights, by real-server id.
+    pub(super) applied: Vec<bool>,
+    pub(super) core: u16,
+}
+
+impl Thresholds {
+    pub(super) fn new(cores: u16, core: u16) -> Self {
+        Thresholds {
+            gauge: Arc::new(ThresholdGauge::new(cores)),
+            limits: vec![(0, 0); MAX_DESTS],
+            applied: vec![false; MAX_DESTS],
+            core,
+        }
+    }
+
+    /// Real server `dest`'s count on this core changed to `count`: publishes it and applies
+    /// IPVS's rule. Returns the new mark when this core's weights must change.
+    #[inline]
+    pub(super) fn counted(&mut self, dest: u16, count: u32) -> Option<bool> {
+        let (upper, lower) = self.limits[usize::from(dest)];
+        if upper == 0 {
+            return None;
+        }
+        self.gauge.publish(self.core, dest, count);
+        let over = self.gauge.evaluate(dest, upper, lower);
+        (std::mem::replace(&mut self.applied[usize::from(dest)], over) != over).then_some(over)
+    }
+}
+
+impl PerCore {
+    /// Gives real server `dest` weight 0 in this core's schedulers while it is overloaded, and
+    /// its configured weight again after.
+    pub(super) fn apply_overload(
+        snap: &Snapshot,
+        scheds: &mut [Option<Box<dyn Scheduler>>],
+        weights: &mut [u32],
+        loads: &[Load],
+        dest: u16,
+        over: bool,
+    ) {
+        let configured = snap.dest_loc(dest).map_or(0, |(s, i)| s.dests[i].weight);
+        weights[usize::from(dest)] = if over { 0 } else { configured };
+        Self::notify(snap, scheds, weights, loads, dest);
+    }
+
+    /// Takes the thresholds of a new snapshot (after its weights were loaded) and reapplies
+    /// the overload marks to them.
+    pub(super) fn load_thresholds(&mut self, snap: &Snapshot) {
+        let thr = &mut self.thr;
+        for (id, l) in thr.limits.iter_mut().enumerate() {
+            if l.0 > 0 && !snap.thresholded().contains(&(id as u16)) {
+                thr.gauge.clear(id as u16);
+            }
+            *l = (0, 0);
+        }
+        thr.applied.fill(false);
+        for d in snap.services().iter().flat_map(|s| &s.dests).filter(|d| d.u_threshold > 0) {
+            let l = self.loads[usize::from(d.id)];
+            thr.limits[usize::from(d.id)] = (d.u_threshold, d.l_threshold);
+            thr.gauge.publish(thr.core, d.id, l.active + l.inactive);
+            let over = thr.gauge.evaluate(d.id, d.u_threshold, d.l_threshold);
+            thr.applied[usize::from(d.id)] = over;
+            if over {
+                self.weights[usize::from(d.id)] = 0;
+            }
+        }
+    }
+
+    /// Burst boundary: takes up overload marks other cores moved.
+    pub(super) fn follow_overload_marks(&mut self, snap: &Snapshot) {
+        for &d in snap.thresholded() {
+            let over = self.thr.gauge.is_overloaded(d);
+            if std::mem::replace(&mut self.thr.applied[usize::from(d)], over) != over {
+                Self::apply_overload(snap, &mut self.scheds, &mut self.weights, &self.loads, d, over);
+            }
+        }
+    }
+
+    /// Re-reads the pressure level after the table's fill changed (`no_room`: an insert has
+    /// just found no free entry); a change is counted.
+    #[inline]
+    pub(super) fn update_level(&mut self, snap: &Snapshot, no_room: bool) {
+        let next = self.level.next(self.conns.len(), self.conns.capacity(), snap.overload().pressure_percent, no_room);
+        if next != self.level {
+            self.level = next;
+            self.counters.level_changes += 1;
+        }
+    }
+
+    /// Makes room for a new connection by evicting an embryonic entry; false when none was
+    /// found within [`EVICT_SCAN`] entries.
+    pub(super) fn evict_embryonic(&mut self, snap: &Snapshot, now: u32) -> bool {
+        let Some(victim) = self.conns.find_embryonic(EVICT_SCAN) else { return false };
+        let c = self.conns.remove(victim);
+        Self::release_load(snap, &mut self.scheds, &mut self.weights, &mut self.loads, &mut self.thr, &c);
+        if c.flags & F_PERSIST != 0 {
+            Self::unpin(snap, &mut self.templates, &c, now);
+        }
+        self.counters.evicted += 1;
+        true
+    }
+
+    /// True when a new flow of a stateless-capable service should get no entry: the table is
+    /// full, or this second's new connections reached the configured rate.
+    #[inline]
+    pub(super) fn stateless_now(&self, snap: &Snapshot, now: u32) -> bool {
+        let rate = snap.overload().new_conn_rate;
+        self.conns.len() >= self.conns.capacity() || (rate != 0 && self.rate_sec == now && self.rate_count >= rate)
+    }
+
+    /// Counts a new connection towards this second's rate.
+    #[inline]
+    pub(super) fn note_new_conn(&mut self, now: u32) {
+        if self.rate_sec != now {
+            self.rate_sec = now;
+            self.rate_count = 0;
+        }
+        self.rate_count += 1;
+    }
+
+    /// Forwards a packet of `svc` (stateless-capable) to the real server its hash picks,
+    /// creating no entry.
+    pub(super) fn forward_stateless<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip,
+        svc: &Service,
+        now: u32,
+    ) -> Verdict {
+        let flow = Flow { proto: ip.proto, src: ip.src, sport: ip.sport, dst: ip.dst, dport: ip.dport };
+        let Some(sched) = self.scheds[usize::from(svc.id)].as_mut() else {
+            return Verdict::Drop(DropReason::NoDest);
+        };
+        let view = View { dests: &svc.dests, weights: &self.weights, loads: &self.loads };
+        let Some(i) = sched.pick(&view, &flow, now) else { return Verdict::Drop(DropReason::NoDest) };
+        let d = &svc.dests[i];
+        let c = Conn::new(
+            ip.proto,
+            u32::from(ip.src),
+            ip.sport,
+            u32::from(ip.dst),
+            ip.dport,
+            u32::from(d.addr),
+            ip.dport,
+            d.forward,
+            svc.id,
+            d.id,
+        );
+        let bytes = ip.len();
+        for st in [&mut self.dest_stats[usize::from(d.id)], &mut self.svc_stats[usize::from(svc.id)]] {
+            st.pkts_in += 1;
+            st.bytes_in += bytes;
+        }
+        self.counters.stateless_forwarded += 1;
+        self.send_to_real_server(snap, frame, ip, &c, false)
+    }
+}
