@@ -8,6 +8,7 @@ connection sends a line and must get it back within 3 s. Prints, per round,
 Usage: hold_conns.py VIP PORT DIR ROUNDS SRC [SRC ...]"""
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -43,4 +44,9 @@ for r in range(1, rounds + 1):
             fail += 1
             servers.append(f"{src}:-")
     print(f"round {r} ok={ok} fail={fail} servers={','.join(servers)}", flush=True)
+if os.environ.get("HOLD_RST") == "1":
+    for _, s, f in conns:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        f.close()
+        s.close()
 print("done", flush=True)

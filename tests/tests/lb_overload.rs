@@ -1,0 +1,252 @@
+//! Lab: a SYN flood from spoofed sources against a full connection table, and a real server at
+//! its connection threshold (`-x`), never stop legitimate traffic.
+//!
+//! ```text
+//!  client 198.18.1.k/16 ---+-- switch "out" --+-- rvsd p0 198.18.0.1/16     p1 198.19.0.1/24 --+-- switch "in"
+//!  rs3 198.18.0.13, rs4 .14 (DR, VIP on lo) --+                                                 +-- rs1 .11, rs2 .12 (NAT)
+//! ```
+//! One worker with `conn_capacity = 1024`: 20 connections held through the NAT VIP (wlc) and 20
+//! through the DR VIP (mh), then 10,240 SYNs from spoofed 100.64/16 sources at both VIPs over
+//! 4 s. The NAT flood fills the table with embryonic entries that new SYNs evict; the DR service,
+//! a hash, forwards by the hash without entries once the table is full.
+
+use rvs_lab::admin::ok;
+use rvs_lab::conf::Real;
+use rvs_lab::{conf, lab_scripts, require_lab, topo, Lab, Ns};
+use std::time::{Duration, Instant};
+
+const VIP_NAT: &str = "198.18.0.100";
+const VIP_DR: &str = "198.18.0.101";
+
+fn script(name: &str) -> String {
+    lab_scripts().join(name).to_str().unwrap().to_owned()
+}
+
+/// Starts a line echo server `name` on port 7 in `ns`.
+fn echo(lab: &mut Lab, ns: &Ns, name: &str, bind: &str) {
+    let h = lab.spawn(ns, "python3", &["-u", &script("tcp_echo.py"), name, bind, "7"]).unwrap();
+    lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+}
+
+/// One new connection from `src` to `vip`:7; the real server that answered, or why not.
+fn connect_once(client: &Ns, vip: &str, src: &str) -> Result<String, String> {
+    let out = client
+        .run("python3", &[&script("echo_once.py"), vip, "7", src], Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    match text.strip_prefix("echo_once: ") {
+        Some(name) if out.status.success() => Ok(name.to_owned()),
+        _ => Err(text),
+    }
+}
+
+/// Holds one connection per source to `vip`:7 (hold_conns.py) for `rounds` rounds.
+struct Holder {
+    handle: usize,
+    dir: std::path::PathBuf,
+}
+
+impl Holder {
+    fn start(lab: &mut Lab, client: &Ns, vip: &str, sources: &[String], rounds: u32, rst: bool) -> Holder {
+        let dir = std::env::temp_dir().join(format!("{}-{vip}-{}-rounds", lab.id(), sources[0]));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = vec![format!("HOLD_RST={}", u8::from(rst)), "python3".into(), "-u".into()];
+        args.extend([script("hold_conns.py"), vip.into(), "7".into(), dir.to_str().unwrap().into()]);
+        args.push(rounds.to_string());
+        args.extend(sources.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let handle = lab.spawn(client, "env", &args).unwrap();
+        lab.wait_for_line(handle, &format!("connected {}", sources.len()), Duration::from_secs(30)).unwrap();
+        Holder { handle, dir }
+    }
+
+    /// Runs round `r`; returns its "servers=" part after asserting every connection answered.
+    fn round(&self, lab: &mut Lab, r: u32, n: usize, what: &str) -> String {
+        std::fs::write(self.dir.join(format!("round-{r}")), b"").unwrap();
+        let line = lab.wait_for_line(self.handle, &format!("round {r} "), Duration::from_secs(60)).unwrap();
+        assert!(line.contains(&format!("ok={n} fail=0")), "{what}, round {r}: {line}");
+        line.split("servers=").nth(1).unwrap().to_owned()
+    }
+}
+
+#[test]
+fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb = lab.host("lb").unwrap();
+    let mut out = lab.switch("out").unwrap();
+    let mut inside = lab.switch("in").unwrap();
+    lab.plug(&mut out, &client, "eth0").unwrap();
+    lab.plug(&mut out, &lb, "p0").unwrap();
+    lab.plug(&mut inside, &lb, "p1").unwrap();
+    let held: Vec<String> = (1..=20).map(|k| format!("198.18.1.{k}")).collect();
+    let fresh: Vec<String> = (1..=6).map(|k| format!("198.18.2.{k}")).collect();
+    for a in held.iter().chain(&fresh) {
+        client.addr("eth0", &format!("{a}/16")).unwrap();
+    }
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
+        echo(&mut lab, &rs, name, &a);
+    }
+    for (i, name) in ["rs3", "rs4"].iter().enumerate() {
+        let rs = lab.host(name).unwrap();
+        lab.plug(&mut out, &rs, "eth0").unwrap();
+        rs.addr("eth0", &format!("198.18.0.{}/16", 13 + i)).unwrap();
+        for (k, v) in [
+            ("net.ipv4.conf.all.arp_ignore", "1"),
+            ("net.ipv4.conf.all.arp_announce", "2"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+        ] {
+            rs.sysctl(k, v).unwrap();
+        }
+        rs.addr("lo", &format!("{VIP_DR}/32")).unwrap();
+        echo(&mut lab, &rs, name, "0.0.0.0");
+    }
+    let config = conf::dataplane(&[1]).replace("lcores = [1]\n", "lcores = [1]\nconn_capacity = 1024\n")
+        + &conf::port("out", 0, "p0", "198.18.0.1/16")
+        + &conf::port("in", 1, "p1", "198.19.0.1/24")
+        + &conf::service(
+            "tcp",
+            VIP_NAT,
+            7,
+            "wlc",
+            &["198.19.0.11", "198.19.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward: "nat" }),
+        )
+        + &conf::service(
+            "tcp",
+            VIP_DR,
+            7,
+            "mh",
+            &["198.18.0.13", "198.18.0.14"].map(|addr| Real { addr, port: None, weight: 1, forward: "dr" }),
+        );
+    let rvsd = lab.rvsd(&lb, &config).unwrap();
+    let s = rvsd.socket.clone();
+
+    let nat = Holder::start(&mut lab, &client, VIP_NAT, &held, 3, false);
+    let dr = Holder::start(&mut lab, &client, VIP_DR, &held, 3, false);
+    let nat_servers = nat.round(&mut lab, 1, 20, "NAT before the flood");
+    let dr_servers = dr.round(&mut lab, 1, 20, "DR before the flood");
+
+    // 10,240 spoofed SYNs over 4 s, both VIPs in turn.
+    let flood = lab
+        .spawn(
+            &client,
+            "python3",
+            &[
+                "-u",
+                &script("syn_flood.py"),
+                "10240",
+                "4",
+                "100.64.0.0",
+                &format!("{VIP_NAT}:7"),
+                &format!("{VIP_DR}:7"),
+            ],
+        )
+        .unwrap();
+    lab.wait_for_line(flood, "flood: started", Duration::from_secs(10)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // ~3,800 SYNs in: the table is full
+
+    // During the flood: the table is full and defending; held and new connections work.
+    let during: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--json"])).unwrap();
+    assert_eq!(during["per_core_pressure"][0], "full", "the flood filled the table: {during}");
+    assert_eq!(during["conns"], 1024, "{during}");
+    assert_eq!(nat.round(&mut lab, 2, 20, "NAT during the flood"), nat_servers, "same servers");
+    assert_eq!(dr.round(&mut lab, 2, 20, "DR during the flood"), dr_servers, "same servers");
+    connect_once(&client, VIP_NAT, &fresh[0]).expect("a new NAT connection during the flood");
+    connect_once(&client, VIP_DR, &fresh[1]).expect("a new DR connection during the flood");
+    let still = lab.wait_for_line(flood, "flood: sent", Duration::from_secs(30)).unwrap();
+    let ended = Instant::now();
+    assert!(still.contains("sent 10240 "), "{still}");
+
+    // Right after: new connections within 5 s of its end, and the held ones.
+    connect_once(&client, VIP_NAT, &fresh[2]).expect("a new NAT connection after the flood");
+    connect_once(&client, VIP_DR, &fresh[3]).expect("a new DR connection after the flood");
+    let after = ended.elapsed();
+    eprintln!("new NAT and DR connections made {:.0} ms after the flood's end", after.as_secs_f64() * 1000.0);
+    assert!(after < Duration::from_secs(5), "{after:?}");
+    assert_eq!(nat.round(&mut lab, 3, 20, "NAT after the flood"), nat_servers);
+    assert_eq!(dr.round(&mut lab, 3, 20, "DR after the flood"), dr_servers);
+
+    // The defences show in --stats and in the counters.
+    let stats = ok(&s, &["-L", "-n", "--stats"]);
+    let line = stats.lines().find(|l| l.starts_with("Overload defences:")).expect(&stats).to_owned();
+    let figure = |k: &str| -> u64 {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        w[w.iter().position(|x| *x == k).unwrap() + 1].parse().unwrap()
+    };
+    assert!(figure("evicted") > 1000, "NAT SYNs evicted embryonic entries: {line}");
+    assert!(figure("stateless_forwarded") > 1000, "the DR hash service went stateless: {line}");
+    assert!(figure("level_changes") >= 1, "{line}");
+    let report = lab.stop_rvsd(rvsd).unwrap();
+    assert_eq!(report["io"]["ring_full"], 0, "{report}");
+}
+
+#[test]
+fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_lower() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb = lab.host("lb").unwrap();
+    let mut inside = lab.switch("in").unwrap();
+    lab.veth(&client, "eth0", &lb, "p0").unwrap();
+    lab.plug(&mut inside, &lb, "p1").unwrap();
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
+        echo(&mut lab, &rs, name, &a);
+    }
+    let sources: Vec<String> = (1..=12).map(|k| format!("198.18.0.{}", 20 + k)).collect();
+    for a in &sources {
+        client.addr("eth0", &format!("{a}/24")).unwrap();
+    }
+    // wrr 10:1 would give rs1 the first nine; with -x 5 the sixth goes to rs2.
+    let config = conf::dataplane(&[1])
+        + &conf::port("out", 0, "p0", "198.18.0.1/24")
+        + &conf::port("in", 1, "p1", "198.19.0.1/24")
+        + &conf::service(
+            "tcp",
+            VIP_NAT,
+            7,
+            "wrr",
+            &[
+                Real { addr: "198.19.0.11", port: None, weight: 10, forward: "nat" },
+                Real { addr: "198.19.0.12", port: None, weight: 1, forward: "nat" },
+            ],
+        )
+        .replace("  weight = 10\n", "  weight = 10\n  u_threshold = 5\n");
+    let rvsd = lab.rvsd(&lb, &config).unwrap();
+    let s = rvsd.socket.clone();
+
+    let first = Holder::start(&mut lab, &client, VIP_NAT, &sources[..6], 2, true);
+    let servers = first.round(&mut lab, 1, 6, "six held connections");
+    let names: Vec<&str> = servers.split(',').map(|x| x.split(':').nth(1).unwrap()).collect();
+    assert_eq!(names, ["rs1", "rs1", "rs1", "rs1", "rs1", "rs2"], "the sixth goes to the other real server");
+    let listing = ok(&s, &["-L", "-n", "--thresholds"]);
+    let row = listing.lines().find(|l| l.contains("198.19.0.11:7")).expect(&listing);
+    assert!(row.ends_with(" overloaded"), "{listing}");
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[2..5], ["5", "0", "5"], "Uthreshold Lthreshold ActiveConn: {listing}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--json"])).unwrap();
+    assert_eq!(json["services"][0]["reals"][0]["overloaded"], true, "{json}");
+    first.round(&mut lab, 2, 6, "still held");
+
+    // The holder resets its connections (CLOSE, 10 s); once they expire rs1 is below the lower
+    // threshold (3/4 of 5) and takes new connections again.
+    lab.wait_for_line(first.handle, "done", Duration::from_secs(10)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let json: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--json"])).unwrap();
+        if json["services"][0]["reals"][0]["overloaded"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rs1 still overloaded: {json}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let second = Holder::start(&mut lab, &client, VIP_NAT, &sources[6..], 1, false);
+    let servers = second.round(&mut lab, 1, 6, "after the reset");
+    assert!(servers.contains(":rs1"), "rs1 takes connections again: {servers}");
+    lab.stop_rvsd(rvsd).unwrap();
+}
