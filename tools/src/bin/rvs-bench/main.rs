@@ -42,7 +42,7 @@ use scenario::*;
 #[global_allocator]
 static ALLOC: rvsd::hugepage_alloc::HugePageAlloc = rvsd::hugepage_alloc::HugePageAlloc;
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     about = "rvsd's worker loop on real DPDK mbufs, in process: Mpps, ns and cycles per packet, new connections/s, loop latency"
 )]
@@ -84,6 +84,12 @@ pub(crate) struct Args {
     /// thread, as `rvsadm -L -c` does (the loop's latency then shows what listings cost it).
     #[arg(long)]
     pub(crate) listing: bool,
+    /// A SYN flood: each worker's table holds its established flows and 1,024 more, so the
+    /// --syn-percent SYNs (new flows, from ever new clients) fill it at once and keep it full;
+    /// each mode also runs without SYNs, and the section compares the established packets'
+    /// rates.
+    #[arg(long)]
+    pub(crate) flood: bool,
 }
 
 fn main() -> Result<()> {
@@ -119,20 +125,31 @@ fn main() -> Result<()> {
             for size in &args.sizes {
                 for &mode in &args.modes {
                     let spec = RunSpec { mode, size: size.clone(), flows, cores };
-                    let f = run(&args, &eal, &pool, &lcores, &spec)
-                        .with_context(|| format!("{} {} B, {flows} flows, {cores} cores", mode.name(), size))?;
-                    println!(
+                    // A flood is compared with the same run without it.
+                    let baseline = Args { syn_percent: 0, ..args.clone() };
+                    let variants = if args.flood { vec![&baseline, &args] } else { vec![&args] };
+                    for a in variants {
+                        let f = run(a, &eal, &pool, &lcores, &spec)
+                            .with_context(|| format!("{} {} B, {flows} flows, {cores} cores", mode.name(), size))?;
+                        println!(
                         "{:<8} {:>5} {:>9} flows {} core(s): {:>6.2} Mpps ({:.2}/core, {:.2} Gb/s)  {:>5.1} ns/packet ({:.1} dataplane + {:.1} port)  {:>4.0} cycles  {:.2} M new conn/s  loop p50 {} p99 {} p99.9 {} ns  {} B/conn entry, {:.1} B/conn table  drops {}",
                         f.mode, f.size, f.flows, f.cores, f.mpps, f.mpps_per_core, f.gbps, f.ns, f.dataplane_ns,
                         f.port_ns, f.cycles, f.new_conns_per_s / 1e6, f.loop_p50_ns, f.loop_p99_ns, f.loop_p999_ns,
                         f.conn_entry_bytes, f.table_bytes_per_conn, f.drops
                     );
-                    if let Some(path) = &args.json {
-                        use std::io::Write as _;
-                        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-                        writeln!(file, "{}", serde_json::to_string(&f)?)?;
+                        if args.flood {
+                            println!(
+                                "         SYN {}%: established {:.2} Mpps; evicted {}, stateless {}, refused {}",
+                                f.syn_percent, f.established_mpps, f.evicted, f.stateless_forwarded, f.refused
+                            );
+                        }
+                        if let Some(path) = &args.json {
+                            use std::io::Write as _;
+                            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                            writeln!(file, "{}", serde_json::to_string(&f)?)?;
+                        }
+                        rows.push(f);
                     }
-                    rows.push(f);
                 }
             }
         }

@@ -50,6 +50,27 @@ pub(crate) fn section(args: &Args, machine: &str, rows: &[Figures]) -> String {
             );
         }
     }
+    if args.flood {
+        s += "\nUnder the flood (each worker's table: its flows + 1,024 entries, full from the first SYNs):\n\n";
+        s += "| mode | scheduler | SYN share | established Mpps without flood | with flood | ratio | evicted | stateless | refused |\n";
+        s += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+        for pair in rows.chunks(2) {
+            let [base, flood] = pair else { continue };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {}% | {:.2} | {:.2} | {:.0}% | {} | {} | {} |",
+                flood.mode,
+                flood.scheduler,
+                flood.syn_percent,
+                base.established_mpps,
+                flood.established_mpps,
+                100.0 * flood.established_mpps / base.established_mpps.max(1e-9),
+                flood.evicted,
+                flood.stateless_forwarded,
+                flood.refused
+            );
+        }
+    }
     let _ = writeln!(s, "<!-- END {} -->", args.section);
     s
 }

@@ -144,7 +144,7 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
     let new_max = if syn > 0 { (8e6 * (args.seconds + 1.0)) as u32 } else { 0 };
     let new_flows = Arc::new(Flows::new(new_max, NEW_CLIENTS.., owned));
     let cfg = PipelineConfig {
-        conn_capacity: (per + new_max) as usize + 1024,
+        conn_capacity: if args.flood { per as usize + 1024 } else { (per + new_max) as usize + 1024 },
         hash_seed: 0x9E37_79B9_7F4A_7C15 ^ w as u64,
         core: w as u16,
         cores,
