@@ -1,7 +1,9 @@
 //! Model-based test of the connection table: random inserts, removes, re-arms (longer and
-//! shorter) and budgeted `expire` calls against a plain reference — a map of live connections
-//! and their expiry second. Small capacities and budgets 1..4 make budget stops, put-back lists
-//! and re-arms of entries on a put-back list common (the case that once expired entries twice).
+//! shorter), budgeted `expire` calls, connections growing up (established) and evictions of the
+//! oldest embryonic one, against a plain reference — a map of live connections and their expiry
+//! second, and the insertion order of those still young. Small capacities and budgets 1..4 make
+//! budget stops, put-back lists and re-arms of entries on a put-back list common (the case that
+//! once expired entries twice).
 
 use proptest::prelude::*;
 use rvs_core::conn::{Conn, ConnTable};
@@ -18,6 +20,10 @@ enum Op {
     Rearm(usize, u32),
     /// Advance the clock by `dt` seconds and expire with `budget`.
     Tick { dt: u32, budget: usize },
+    /// The n-th live connection completes its handshake (no longer embryonic).
+    Grow(usize),
+    /// Evict the oldest embryonic connection, looking at no more than `budget` young entries.
+    Evict { budget: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -26,6 +32,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Remove),
         3 => (any::<usize>(), 0u32..6).prop_map(|(n, ttl)| Op::Rearm(n, ttl)),
         3 => (0u32..3, 1usize..=4).prop_map(|(dt, budget)| Op::Tick { dt, budget }),
+        2 => any::<usize>().prop_map(Op::Grow),
+        2 => (1usize..=4).prop_map(|budget| Op::Evict { budget }),
     ]
 }
 
@@ -52,6 +60,9 @@ proptest! {
         let mut t = ConnTable::new(cap, 9, now);
         // Reference: live key -> expiry second.
         let mut model: BTreeMap<u16, u32> = BTreeMap::new();
+        // Live keys in insertion order while in the young queue, and which of them grew up.
+        let mut young: Vec<u16> = Vec::new();
+        let mut grown: std::collections::BTreeSet<u16> = Default::default();
         // Keys expired (or removed) since their last insert: each may expire once per life.
         for op in ops {
             match op {
@@ -63,6 +74,8 @@ proptest! {
                     if model.len() < cap {
                         prop_assert!(r.is_ok(), "room left but insert refused");
                         model.insert(key, now + ttl);
+                        young.push(key);
+                        grown.remove(&key);
                     } else {
                         prop_assert!(r.is_err(), "full table accepted an insert");
                     }
@@ -76,6 +89,7 @@ proptest! {
                     let c = t.remove(idx);
                     prop_assert_eq!(c.cport, 1000 + key);
                     model.remove(&key);
+                    young.retain(|k| *k != key);
                 }
                 Op::Rearm(n, ttl) => {
                     if model.is_empty() {
@@ -96,6 +110,34 @@ proptest! {
                         let due = model.remove(key);
                         prop_assert!(due.is_some(), "connection {} expired twice or was never live", key);
                         prop_assert!(due.unwrap() <= now, "connection {} expired early: due {} now {}", key, due.unwrap(), now);
+                        young.retain(|k| k != key);
+                    }
+                }
+                Op::Grow(n) => {
+                    if model.is_empty() {
+                        continue;
+                    }
+                    let key = *model.keys().nth(n % model.len()).unwrap();
+                    let idx = find(&t, key).expect("live connection not found");
+                    t.get_mut(idx).state = rvs_core::conn::ConnState::Established;
+                    grown.insert(key);
+                }
+                Op::Evict { budget } => {
+                    let mut want = None;
+                    for _ in 0..budget {
+                        if young.is_empty() {
+                            break;
+                        }
+                        let k = young.remove(0);
+                        if !grown.contains(&k) {
+                            want = Some(k);
+                            break;
+                        }
+                    }
+                    let got = t.find_embryonic(budget).map(|idx| t.remove(idx).cport - 1000);
+                    prop_assert_eq!(got, want, "the oldest embryonic connection");
+                    if let Some(k) = got {
+                        model.remove(&k);
                     }
                 }
             }

@@ -11,9 +11,12 @@
 //!   (earlier) slot and is refiled when that slot comes due. A change that *shortens* it (FIN,
 //!   RST) refiles it at once. So a slot's due time is never later than its entries' expiry.
 //! - A full table refuses the insert ([`TableFull`]); the pipeline may then make room by
-//!   evicting an *embryonic* entry ([`Conn::is_embryonic`]) that [`ConnTable::find_embryonic`]
-//!   finds with a clock hand over the slab, a bounded number of entries per call (IPVS's
-//!   `drop_entry` scans random buckets in the same spirit), or count the drop.
+//!   evicting an *embryonic* entry ([`Conn::is_embryonic`]), the oldest one first. Every new
+//!   entry joins a FIFO of young entries (links in a side array, like the timer's); an entry
+//!   leaves it when it goes, or when [`ConnTable::find_embryonic`] takes it from the front and
+//!   finds it grew up (established, answered) — lazily, so no packet pays for the queue. IPVS's
+//!   `drop_entry` looks at random buckets instead: the queue finds a victim in O(1) whatever the
+//!   table's layout, and the newest handshakes are the last to go.
 //!
 //! Hash keys are mixed with a per-table seed so that clients cannot aim at one bucket without
 //! knowing it.
@@ -179,9 +182,21 @@ pub struct ConnTable {
     wheel_mask: u32,
     /// Last second whose slot was fully processed.
     wheel_done: u32,
-    /// Where [`ConnTable::find_embryonic`] looks next.
-    evict_hand: u32,
+    /// The FIFO of young entries: links by entry (`prev`, `next`), head (oldest) and tail.
+    young: Vec<YoungLink>,
+    young_head: u32,
+    young_tail: u32,
 }
+
+/// An entry's links in the young FIFO; `prev` is [`OFF_QUEUE`] once it left it.
+#[derive(Debug, Clone, Copy)]
+struct YoungLink {
+    prev: u32,
+    next: u32,
+}
+
+/// `YoungLink::prev` of an entry not in the young FIFO (never an index: capacity < `NIL - 1`).
+const OFF_QUEUE: u32 = NIL - 1;
 
 /// Timer wheel slots (seconds); timeouts beyond it cycle through until due.
 const WHEEL_SLOTS: u32 = 4096;
@@ -220,7 +235,9 @@ impl ConnTable {
             wheel: vec![NIL; WHEEL_SLOTS as usize],
             wheel_mask: WHEEL_SLOTS - 1,
             wheel_done: now,
-            evict_hand: 0,
+            young: vec![YoungLink { prev: OFF_QUEUE, next: NIL }; capacity],
+            young_head: NIL,
+            young_tail: NIL,
         }
     }
 
@@ -245,6 +262,7 @@ impl ConnTable {
         self.entries.capacity() * std::mem::size_of::<Conn>()
             + self.timers.capacity() * std::mem::size_of::<Timer>()
             + self.live.capacity()
+            + self.young.capacity() * std::mem::size_of::<YoungLink>()
             + (self.c_buckets.capacity() + self.r_buckets.capacity() + self.wheel.capacity()) * 4
     }
 
@@ -360,6 +378,9 @@ impl ConnTable {
         self.entries[idx as usize] = c;
         self.live[idx as usize] = true;
         self.timer_link(idx);
+        if c.is_embryonic() {
+            self.young_push(idx);
+        }
         self.len += 1;
         Ok(idx)
     }
@@ -487,20 +508,46 @@ impl ConnTable {
         }
     }
 
-    /// An embryonic entry ([`Conn::is_embryonic`]) to evict, looking at no more than `budget`
-    /// slots from where the last search stopped (a clock hand: every entry is looked at in turn,
-    /// and a just-inserted entry is the last the hand comes back to). `None` when none was found
-    /// within the budget.
+    /// The oldest embryonic entry ([`Conn::is_embryonic`]) to evict, taking at most `budget`
+    /// entries off the front of the young FIFO (those that grew up leave it for good). `None`
+    /// when none was found within the budget.
     pub fn find_embryonic(&mut self, budget: usize) -> Option<u32> {
-        let n = self.entries.len() as u32;
-        for _ in 0..budget.min(n as usize) {
-            let i = self.evict_hand;
-            self.evict_hand = if i + 1 >= n { 0 } else { i + 1 };
-            if self.live[i as usize] && self.entries[i as usize].is_embryonic() {
+        for _ in 0..budget {
+            let i = self.young_head;
+            if i == NIL {
+                return None;
+            }
+            self.young_unlink(i);
+            if self.entries[i as usize].is_embryonic() {
                 return Some(i);
             }
         }
         None
+    }
+
+    fn young_push(&mut self, idx: u32) {
+        self.young[idx as usize] = YoungLink { prev: self.young_tail, next: NIL };
+        match self.young_tail {
+            NIL => self.young_head = idx,
+            t => self.young[t as usize].next = idx,
+        }
+        self.young_tail = idx;
+    }
+
+    fn young_unlink(&mut self, idx: u32) {
+        let YoungLink { prev, next } = self.young[idx as usize];
+        if prev == OFF_QUEUE {
+            return;
+        }
+        match prev {
+            NIL => self.young_head = next,
+            p => self.young[p as usize].next = next,
+        }
+        match next {
+            NIL => self.young_tail = prev,
+            n => self.young[n as usize].prev = prev,
+        }
+        self.young[idx as usize].prev = OFF_QUEUE;
     }
 
     /// Removes the connection at `idx` and returns it.
@@ -511,6 +558,7 @@ impl ConnTable {
             self.unlink_reply(idx);
         }
         self.timer_unlink(idx);
+        self.young_unlink(idx);
         self.live[idx as usize] = false;
         self.timers[idx as usize].next = self.free_head;
         self.free_head = idx;
@@ -545,6 +593,7 @@ impl ConnTable {
                     if c.has_reply_key() {
                         self.unlink_reply(i);
                     }
+                    self.young_unlink(i);
                     self.live[i as usize] = false;
                     self.timers[i as usize].next = self.free_head;
                     self.free_head = i;

@@ -48,7 +48,11 @@ impl PerCore {
                 Ok(i) => i,
                 Err(r) => return Verdict::Drop(r),
             };
-            return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
+            let v = self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
+            if self.level != PressureLevel::Normal {
+                self.shorten_handshake(snap, idx, now);
+            }
+            return v;
         }
         if snap.is_vip(ip.dst) && snap.local_port(ip.dst).is_none() {
             return Verdict::Drop(DropReason::NoService);
@@ -179,11 +183,7 @@ impl PerCore {
             }
             notify = was_active != is_active;
         }
-        let mut timeout = new.timeout(&snap.timeouts());
-        if new == ConnState::SynRecv && self.level != PressureLevel::Normal {
-            timeout = timeout.min(snap.overload().syn_timeout); // under pressure: a short handshake
-        }
-        let expires = now + timeout;
+        let expires = now + new.timeout(&snap.timeouts());
         let shortened = expires < c.expires;
         c.expires = expires; // extending is lazy: the timer is refiled when its slot comes due
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));

@@ -8,7 +8,7 @@
 //!   established or closing entry is never evicted; with none to evict the packet is dropped
 //!   (`table_full`, the "refused" count).
 //! - **Pressure levels.** At `pressure_percent` fill a core is under *pressure*; after an insert
-//!   found no room it is *full*. In both a connection entering SYN_RECV gets the short
+//!   found no room it is *full*. In both a new connection's handshake (SYN_RECV) gets the short
 //!   `syn_timeout` (IPVS's `secure_tcp` shortens the handshake states the same way). Each change
 //!   is counted; the daemon logs it.
 //! - **Stateless fallback** (Katran's answer to the same flood: "compute is cheaper than
@@ -160,6 +160,18 @@ impl PerCore {
         if next != self.level {
             self.level = next;
             self.counters.level_changes += 1;
+        }
+    }
+
+    /// Under pressure a new connection's handshake (SYN_RECV) lives `syn_timeout`, not 60 s.
+    /// Done where connections start, so that packets of established ones pay nothing for it.
+    pub(super) fn shorten_handshake(&mut self, snap: &Snapshot, idx: u32, now: u32) {
+        let c = self.conns.get(idx);
+        if c.state == ConnState::SynRecv {
+            let short = now + snap.overload().syn_timeout;
+            if short < c.expires {
+                self.conns.set_expires(idx, short);
+            }
         }
     }
 
