@@ -29,18 +29,27 @@ run --section rvs_bench --modes dr,tun,nat-in,nat-out,nat --sizes 64,imix --flow
 run --section rvs_bench_newconn --modes dr,tun,nat-in --syn-percent 100 --flows 1000 --seconds 1
 run --section rvs_bench_scale --modes dr,nat-in --flows 1000,100000,1000000,10000000 --seconds 2
 run --section rvs_bench_cores --modes dr,nat --cores 1,2 --flows 1000,1000000 --seconds 2
+# A SYN flood (10% of the frames) on a full table: established packets' rate with and without it.
+run --section rvs_bench_flood --modes dr,nat-in --flood --syn-percent 10 --scheduler mh --flows 1000 --seconds 2
 # The loop's latency while the control thread lists 1 M connections (rvsadm -L -c), and without.
 run --section rvs_bench_listing_idle --modes dr --flows 1000000 --seconds 4
 run --section rvs_bench_listing --modes dr --flows 1000000 --seconds 4 --listing
 
 # Instructions per packet under callgrind (repeatable where timings are not).
-cargo build --release -q -p rvs-core --example ipp
+cargo build --release -q -p rvs-core --example ipp --example ipp_flood
 run_ipp() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp "$@" 2>&1; }
+run_ipp_flood() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp_flood "$@" 2>&1; }
 cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --ipp-from <(
   for mode in dr tun nat-in nat-out; do
     for n in 100000 200000; do
       printf '%s %s ' "$mode" "$n"
       run_ipp "$mode" "$n" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    done
+  done
+  for mode in dr nat-in; do
+    for n in 100000 200000; do
+      printf 'flood-%s %s ' "$mode" "$n"
+      run_ipp_flood "$mode" "$n" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     done
   done)
 

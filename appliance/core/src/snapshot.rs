@@ -46,6 +46,8 @@ pub struct Snapshot {
     stateless: Vec<bool>,
     /// Ids of the real servers with an upper connection threshold.
     thresholded: Vec<u16>,
+    /// Real-server id -> its service's scheduler follows loads ([`crate::sched::follows_loads`]).
+    load_followed: Vec<bool>,
 }
 
 /// How to reach one real server: computed per snapshot, read per packet.
@@ -160,6 +162,12 @@ impl Snapshot {
                 && s.dests.iter().all(|d| d.forward != Forward::Nat);
         }
         let thresholded = services.iter().flat_map(|s| &s.dests).filter(|d| d.u_threshold > 0).map(|d| d.id).collect();
+        let mut load_followed = vec![false; MAX_DESTS];
+        for s in services.iter().filter(|s| crate::sched::follows_loads(&s.scheduler)) {
+            for d in &s.dests {
+                load_followed[usize::from(d.id)] = true;
+            }
+        }
         let mut svc_by_id = vec![NONE; MAX_SERVICES];
         let mut dest_loc = vec![(NONE, NONE); MAX_DESTS];
         for (pos, s) in services.iter().enumerate() {
@@ -188,6 +196,7 @@ impl Snapshot {
             overload: OverloadPolicy::default(),
             stateless,
             thresholded,
+            load_followed,
         };
         let mut connected: Vec<(u32, u32, u16, u8)> = snap
             .interfaces
@@ -254,6 +263,12 @@ impl Snapshot {
     #[inline]
     pub fn stateless_capable(&self, id: u16) -> bool {
         self.overload.stateless_fallback && self.stateless.get(usize::from(id)).copied().unwrap_or(false)
+    }
+
+    /// True when real server `id`'s scheduler must hear of its load changes.
+    #[inline]
+    pub fn load_followed(&self, id: u16) -> bool {
+        self.load_followed.get(usize::from(id)).copied().unwrap_or(false)
     }
 
     /// Ids of the real servers that have an upper connection threshold.

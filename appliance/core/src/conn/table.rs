@@ -360,13 +360,20 @@ impl ConnTable {
     }
 
     /// Adds a connection expiring at `c.expires`; returns its index.
-    pub fn insert(&mut self, mut c: Conn) -> Result<u32, TableFull> {
+    pub fn insert(&mut self, c: Conn) -> Result<u32, TableFull> {
+        let hash = self.client_hash(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+        self.insert_hashed(c, hash)
+    }
+
+    /// [`ConnTable::insert`] with the connection's [`ConnTable::client_hash`] already known
+    /// (the packet's parse computed it).
+    pub fn insert_hashed(&mut self, mut c: Conn, client_hash: u64) -> Result<u32, TableFull> {
         let idx = self.free_head;
         if idx == NIL {
             return Err(TableFull);
         }
         self.free_head = self.timers[idx as usize].next;
-        let cb = self.c_bucket(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+        let cb = client_hash as usize & self.mask;
         c.next_c = self.c_buckets[cb];
         self.c_buckets[cb] = idx;
         c.next_r = NIL;

@@ -14,6 +14,8 @@ impl PerCore {
             self.weights[usize::from(d.id)] = d.weight;
         }
         self.load_thresholds(snap);
+        let cap = self.conns.capacity();
+        self.calm_below = (cap * usize::from(snap.overload().pressure_percent)).div_ceil(100);
         let mut keep = vec![false; MAX_SERVICES];
         for s in snap.services() {
             let slot = &mut self.scheds[usize::from(s.id)];
@@ -59,6 +61,9 @@ impl PerCore {
         loads: &[Load],
         dest: u16,
     ) {
+        if !snap.load_followed(dest) {
+            return;
+        }
         if let Some((svc, i)) = snap.dest_loc(dest) {
             if let Some(s) = scheds[usize::from(svc.id)].as_mut() {
                 s.load_changed(&View { dests: &svc.dests, weights, loads }, i);

@@ -87,14 +87,14 @@ impl PerCore {
             dest.id,
         );
         c.state = if ip.proto == protocol::UDP { ConnState::Udp } else { ConnState::None };
-        c.expires = now + 2;
+        c.expires = now + ConnState::None.timeout(&snap.timeouts()); // filed here; the first packet extends it
         if pinned {
             c.flags |= F_PERSIST;
         }
-        let mut inserted = self.conns.insert(c);
+        let mut inserted = self.conns.insert_hashed(c, ip.c_hash());
         let no_room = inserted.is_err();
         if no_room && self.evict_embryonic(snap, now) {
-            inserted = self.conns.insert(c);
+            inserted = self.conns.insert_hashed(c, ip.c_hash());
         }
         self.update_level(snap, no_room);
         let Ok(idx) = inserted else {

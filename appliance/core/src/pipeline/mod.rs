@@ -151,6 +151,9 @@ struct PerCore {
     thr: Thresholds,
     /// How full the connection table is, as the defences see it.
     level: PressureLevel,
+    /// Below this many connections a core at the normal level stays there (from the snapshot's
+    /// `pressure_percent`).
+    calm_below: usize,
     /// The second `rate_count` counts new connections in.
     rate_sec: u32,
     rate_count: u32,
@@ -200,6 +203,7 @@ impl Pipeline {
             expire_budget: cfg.expire_budget.max(1),
             thr: Thresholds::new(cfg.cores.max(1), cfg.core),
             level: PressureLevel::Normal,
+            calm_below: 0,
             rate_sec: 0,
             rate_count: 0,
         };

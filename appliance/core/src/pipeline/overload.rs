@@ -156,6 +156,9 @@ impl PerCore {
     /// just found no free entry); a change is counted.
     #[inline]
     pub(super) fn update_level(&mut self, snap: &Snapshot, no_room: bool) {
+        if !no_room && self.level == PressureLevel::Normal && self.conns.len() < self.calm_below {
+            return; // the common case, in two comparisons
+        }
         let next = self.level.next(self.conns.len(), self.conns.capacity(), snap.overload().pressure_percent, no_room);
         if next != self.level {
             self.level = next;
@@ -165,13 +168,13 @@ impl PerCore {
 
     /// Under pressure a new connection's handshake (SYN_RECV) lives `syn_timeout`, not 60 s.
     /// Done where connections start, so that packets of established ones pay nothing for it.
+    /// The entry was filed in the timer wheel at its first expiry (NONE's, 2 s) when inserted
+    /// this very packet, so any expiry from then on is reached without refiling it.
     pub(super) fn shorten_handshake(&mut self, snap: &Snapshot, idx: u32, now: u32) {
-        let c = self.conns.get(idx);
+        let filed = now + ConnState::None.timeout(&snap.timeouts());
+        let c = self.conns.get_mut(idx);
         if c.state == ConnState::SynRecv {
-            let short = now + snap.overload().syn_timeout;
-            if short < c.expires {
-                self.conns.set_expires(idx, short);
-            }
+            c.expires = c.expires.min(filed.max(now + snap.overload().syn_timeout));
         }
     }
 

@@ -106,6 +106,13 @@ pub trait Scheduler: Send + std::fmt::Debug {
 /// Scheduler names rvs implements, as `ipvsadm -s` spells them.
 pub const NAMES: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"];
 
+/// True for a scheduler whose picks depend on connection counts, so that it must hear of
+/// every change ([`Scheduler::load_changed`]); rr, wrr and the hashes ignore them, and the
+/// pipeline skips telling them (a new connection then costs less).
+pub fn follows_loads(name: &str) -> bool {
+    !matches!(name, "rr" | "wrr" | "dh" | "sh" | "mh")
+}
+
 /// Seed for the hashing schedulers' tables: the same on every core and every director, so
 /// all replicas map a client to the same server (Maglev's point).
 pub const HASH_SEED: u64 = 0x7276_735f_6d68_0001;

@@ -191,8 +191,13 @@ pub const ESTABLISHED_FLOWS: u16 = 1024;
 /// `dr`, `tun`), and one 64-byte frame (with FCS) per flow to replay: (arrival port, bytes).
 /// NAT flows alternate between RS1 and RS2 (rr).
 pub fn established(mode: &str) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
+    established_in(mode, 1 << 16)
+}
+
+/// [`established`] on a table of `capacity` connections.
+pub fn established_in(mode: &str, capacity: usize) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
     use rvs_core::wire::tcp::flags::{ACK, SYN};
-    let mut p = pipeline_with(PipelineConfig { conn_capacity: 1 << 16, ..PipelineConfig::default() });
+    let mut p = pipeline_with(PipelineConfig { conn_capacity: capacity, ..PipelineConfig::default() });
     let vip = match mode {
         "nat_in" | "nat_out" => VIP_NAT,
         "dr" => VIP_DR,

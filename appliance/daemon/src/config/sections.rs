@@ -198,8 +198,8 @@ impl Ctx<'_> {
             o.pressure_percent = *p.get_ref();
         }
         if let Some(t) = &r.syn_timeout {
-            if !(1..=60).contains(t.get_ref()) {
-                return Err(self.err(t.span(), "overload.syn_timeout", "must be 1 ..= 60 seconds"));
+            if !(2..=60).contains(t.get_ref()) {
+                return Err(self.err(t.span(), "overload.syn_timeout", "must be 2 ..= 60 seconds"));
             }
             o.syn_timeout = *t.get_ref();
         }

@@ -86,8 +86,8 @@ pub(crate) struct Args {
     pub(crate) listing: bool,
     /// A SYN flood: each worker's table holds its established flows and 1,024 more, so the
     /// --syn-percent SYNs (new flows, from ever new clients) fill it at once and keep it full;
-    /// each mode also runs without SYNs, and the section compares the established packets'
-    /// rates.
+    /// each mode also runs without SYNs (in turn with the flood, three times each), and the
+    /// section compares the established packets' median rates.
     #[arg(long)]
     pub(crate) flood: bool,
 }
@@ -125,9 +125,10 @@ fn main() -> Result<()> {
             for size in &args.sizes {
                 for &mode in &args.modes {
                     let spec = RunSpec { mode, size: size.clone(), flows, cores };
-                    // A flood is compared with the same run without it.
+                    // A flood is compared with the same run without it, three times in turn (the
+                    // section takes medians: a shared VM's speed drifts between runs).
                     let baseline = Args { syn_percent: 0, ..args.clone() };
-                    let variants = if args.flood { vec![&baseline, &args] } else { vec![&args] };
+                    let variants = if args.flood { [&baseline, &args].repeat(FLOOD_PAIRS) } else { vec![&args] };
                     for a in variants {
                         let f = run(a, &eal, &pool, &lcores, &spec)
                             .with_context(|| format!("{} {} B, {flows} flows, {cores} cores", mode.name(), size))?;

@@ -51,23 +51,31 @@ pub(crate) fn section(args: &Args, machine: &str, rows: &[Figures]) -> String {
         }
     }
     if args.flood {
-        s += "\nUnder the flood (each worker's table: its flows + 1,024 entries, full from the first SYNs):\n\n";
+        s += "\nUnder the flood (each worker's table: its flows + 1,024 entries, full from the first SYNs); medians of the runs above, counts summed over the flood runs:\n\n";
         s += "| mode | scheduler | SYN share | established Mpps without flood | with flood | ratio | evicted | stateless | refused |\n";
         s += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
-        for pair in rows.chunks(2) {
-            let [base, flood] = pair else { continue };
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        };
+        for group in rows.chunks(2 * FLOOD_PAIRS) {
+            let (base, flood): (Vec<&Figures>, Vec<&Figures>) = group.iter().partition(|f| f.syn_percent == 0);
+            let Some(last) = flood.last() else { continue };
+            let b = median(base.iter().map(|f| f.established_mpps).collect());
+            let f = median(flood.iter().map(|f| f.established_mpps).collect());
+            let sum = |k: fn(&Figures) -> u64| flood.iter().map(|f| k(f)).sum::<u64>();
             let _ = writeln!(
                 s,
                 "| {} | {} | {}% | {:.2} | {:.2} | {:.0}% | {} | {} | {} |",
-                flood.mode,
-                flood.scheduler,
-                flood.syn_percent,
-                base.established_mpps,
-                flood.established_mpps,
-                100.0 * flood.established_mpps / base.established_mpps.max(1e-9),
-                flood.evicted,
-                flood.stateless_forwarded,
-                flood.refused
+                last.mode,
+                last.scheduler,
+                last.syn_percent,
+                b,
+                f,
+                100.0 * f / b.max(1e-9),
+                sum(|f| f.evicted),
+                sum(|f| f.stateless_forwarded),
+                sum(|f| f.refused)
             );
         }
     }

@@ -54,6 +54,8 @@ pub(crate) const NAT_PORT: u16 = 8080;
 /// Established flows' clients start here; new flows' clients elsewhere.
 pub(crate) const CLIENTS: u32 = u32::from_be_bytes([100, 64, 0, 0]);
 pub(crate) const NEW_CLIENTS: u32 = u32::from_be_bytes([100, 96, 0, 0]);
+/// Runs with and without the flood, in turn, per mode (`--flood`).
+pub(crate) const FLOOD_PAIRS: usize = 3;
 /// Loop warm-up before counting starts.
 pub(crate) const WARM: Duration = Duration::from_millis(250);
 
