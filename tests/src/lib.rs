@@ -266,6 +266,11 @@ impl Lab {
         Ok(Rvsd { handle: h, socket, config: path, ns: ns.clone() })
     }
 
+    /// Waits (bounded) until rvsd logs a line containing `needle`; returns that line.
+    pub fn rvsd_line(&mut self, r: &Rvsd, needle: &str, limit: Duration) -> Result<String> {
+        self.wait_for_line(r.handle, needle, limit)
+    }
+
     /// Sends `sig` to rvsd.
     pub fn signal(&self, r: &Rvsd, sig: nix::sys::signal::Signal) -> Result<()> {
         let child = self.procs[r.handle].child.as_ref().ok_or_else(|| anyhow!("rvsd is not running"))?;

@@ -180,6 +180,9 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     assert!(figure("evicted") > 1000, "NAT SYNs evicted embryonic entries: {line}");
     assert!(figure("stateless_forwarded") > 1000, "the DR hash service went stateless: {line}");
     assert!(figure("level_changes") >= 1, "{line}");
+    // Each change is logged once, with its figures.
+    let logged = lab.rvsd_line(&rvsd, "to=\"full\"", Duration::from_secs(5)).unwrap();
+    assert!(logged.contains("connection table pressure changed worker=0"), "{logged}");
     let report = lab.stop_rvsd(rvsd).unwrap();
     assert_eq!(report["io"]["ring_full"], 0, "{report}");
 }
