@@ -307,6 +307,14 @@ port = 53
             ("lcores = [1]", "lcores = []", "dataplane.lcores", "at least one"),
             ("metrics = \"127.0.0.1:9390\"", "metrics = \"localhost\"", "control.metrics", "ADDRESS:PORT"),
             ("kind = \"tcp\"", "kind = \"icmp\"", "service[0].real[0].check.kind", "expected tcp or http"),
+            (
+                "weight = 1",
+                "weight = 1\n  u_threshold = 3000000000",
+                "service[0].real[0].u_threshold",
+                "0 ..= 2147483647",
+            ),
+            ("udp = 300", "udp = 300\n[overload]\npressure_percent = 5", "overload.pressure_percent", "10 ..= 100"),
+            ("udp = 300", "udp = 300\n[overload]\nsyn_timeout = 1", "overload.syn_timeout", "2 ..= 60"),
         ];
         for (from, to, key, msg) in cases {
             let text = GOOD.replace(from, to);
@@ -340,6 +348,23 @@ port = 53
         assert!(e.contains("dataplane.steer_prefix") && e.contains("/24"), "{e}");
         let bad = two.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 33");
         assert!(Config::parse("rvs.toml", &bad).unwrap_err().to_string().contains("0..=32"));
+    }
+
+    #[test]
+    fn overload_and_thresholds_reach_the_snapshot() {
+        let c = Config::parse("rvs.toml", GOOD).unwrap();
+        assert_eq!(c.overload, OverloadPolicy::default(), "IPVS-like defaults when the section is absent");
+        let text = GOOD
+            .replace("udp = 300", "udp = 300\n[overload]\npressure_percent = 60\nsyn_timeout = 3\nstateless_fallback = false\nnew_conn_rate = 50000")
+            .replace("weight = 1", "weight = 1\n  u_threshold = 50\n  l_threshold = 20");
+        let c = Config::parse("rvs.toml", &text).unwrap();
+        let want =
+            OverloadPolicy { pressure_percent: 60, syn_timeout: 3, stateless_fallback: false, new_conn_rate: 50000 };
+        assert_eq!(c.overload, want);
+        assert_eq!((c.services[0].dests[0].u_threshold, c.services[0].dests[0].l_threshold), (50, 20));
+        let snap = c.snapshot(&[]).unwrap();
+        assert_eq!(*snap.overload(), want);
+        assert_eq!(snap.thresholded(), &[c.services[0].dests[0].id]);
     }
 
     #[test]

@@ -475,6 +475,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.service(&key(81)).unwrap().dests[0].weight, 0);
+        // -x/-y: set, kept by an edit that leaves them out, refused above ipvsadm's INT_MAX.
+        let rip = Ipv4Addr::new(10, 0, 0, 12);
+        let x = |u: Option<u32>, l: Option<u32>| RealOpts { u_threshold: u, l_threshold: l, ..Default::default() };
+        s.edit_real(key(81), rip, Some(8081), x(Some(50), Some(20))).unwrap();
+        s.edit_real(key(81), rip, Some(8081), RealOpts { weight: Some(2), ..Default::default() }).unwrap();
+        let d = s.service(&key(81)).unwrap().dests[0].clone();
+        assert_eq!((d.weight, d.u_threshold, d.l_threshold), (2, 50, 20));
+        let before = s.services.clone();
+        let e = s.edit_real(key(81), rip, Some(8081), x(Some(u32::MAX), None)).unwrap_err();
+        assert!(e.to_string().contains("u_threshold"), "{e}");
+        assert_eq!(s.services, before, "a refused threshold changes nothing");
+        assert_eq!(s.snapshot().unwrap().thresholded(), &[d.id]);
         assert!(s.snapshot().is_ok());
         s.del_real(key(81), Ipv4Addr::new(10, 0, 0, 12), Some(8081), 10).unwrap();
         s.del_service(key(80), 10).unwrap();
