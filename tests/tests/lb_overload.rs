@@ -28,6 +28,14 @@ fn echo(lab: &mut Lab, ns: &Ns, name: &str, bind: &str) {
     lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
 }
 
+/// The value of the /metrics series whose line starts with `series` (name and labels, as
+/// rvsd prints them), fetched inside rvsd's namespace.
+fn metric(lb: &Ns, series: &str) -> u64 {
+    let text = lb.exec("curl", &["-s", "-m", "5", "http://127.0.0.1:9390/metrics"]).unwrap();
+    let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 /// One new connection from `src` to `vip`:7; the real server that answered, or why not.
 fn connect_once(client: &Ns, vip: &str, src: &str) -> Result<String, String> {
     let out = client
@@ -121,7 +129,8 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
             7,
             "mh",
             &["198.18.0.13", "198.18.0.14"].map(|addr| Real { addr, port: None, weight: 1, forward: "dr" }),
-        );
+        )
+        + "[control]\nmetrics = \"127.0.0.1:9390\"\n";
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let s = rvsd.socket.clone();
 
@@ -153,6 +162,7 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     let during: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--json"])).unwrap();
     assert_eq!(during["per_core_pressure"][0], "full", "the flood filled the table: {during}");
     assert_eq!(during["conns"], 1024, "{during}");
+    assert_eq!(metric(&lb, "rvs_worker_table_pressure{worker=\"0\"}"), 2, "full, in /metrics too");
     assert_eq!(nat.round(&mut lab, 2, 20, "NAT during the flood"), nat_servers, "same servers");
     assert_eq!(dr.round(&mut lab, 2, 20, "DR during the flood"), dr_servers, "same servers");
     connect_once(&client, VIP_NAT, &fresh[0]).expect("a new NAT connection during the flood");
@@ -180,6 +190,8 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     assert!(figure("evicted") > 1000, "NAT SYNs evicted embryonic entries: {line}");
     assert!(figure("stateless_forwarded") > 1000, "the DR hash service went stateless: {line}");
     assert!(figure("level_changes") >= 1, "{line}");
+    assert_eq!(metric(&lb, "rvs_dataplane_total{kind=\"evicted\"}"), figure("evicted"), "/metrics agrees");
+    assert!(metric(&lb, "rvs_dataplane_total{kind=\"stateless_forwarded\"}") >= figure("stateless_forwarded"));
     // Each change is logged once, with its figures.
     let logged = lab.rvsd_line(&rvsd, "to=\"full\"", Duration::from_secs(5)).unwrap();
     assert!(logged.contains("connection table pressure changed worker=0"), "{logged}");
@@ -205,7 +217,7 @@ fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_
     for a in &sources {
         client.addr("eth0", &format!("{a}/24")).unwrap();
     }
-    // wrr 10:1 would give rs1 the first nine; with -x 5 the sixth goes to rs2.
+    // wrr 10:1 would give rs1 the first nine; with -x 5 (set live below) the sixth goes to rs2.
     let config = conf::dataplane(&[1])
         + &conf::port("out", 0, "p0", "198.18.0.1/24")
         + &conf::port("in", 1, "p1", "198.19.0.1/24")
@@ -219,9 +231,11 @@ fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_
                 Real { addr: "198.19.0.12", port: None, weight: 1, forward: "nat" },
             ],
         )
-        .replace("  weight = 10\n", "  weight = 10\n  u_threshold = 5\n");
+        + "[control]\nmetrics = \"127.0.0.1:9390\"\n";
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let s = rvsd.socket.clone();
+    ok(&s, &["-e", "-t", &format!("{VIP_NAT}:7"), "-r", "198.19.0.11:7", "-m", "-w", "10", "-x", "5"]);
+    assert!(ok(&s, &["-S", "-n"]).contains("-r 198.19.0.11:7 -m -w 10 -x 5\n"), "-S keeps the threshold");
 
     let first = Holder::start(&mut lab, &client, VIP_NAT, &sources[..6], 2, true);
     let servers = first.round(&mut lab, 1, 6, "six held connections");
@@ -234,6 +248,8 @@ fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_
     assert_eq!(&cols[2..5], ["5", "0", "5"], "Uthreshold Lthreshold ActiveConn: {listing}");
     let json: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--json"])).unwrap();
     assert_eq!(json["services"][0]["reals"][0]["overloaded"], true, "{json}");
+    let series = format!("rvs_real_overloaded{{protocol=\"tcp\",vip=\"{VIP_NAT}\",port=\"7\",real=\"198.19.0.11:7\"");
+    assert_eq!(metric(&lb, &series), 1, "overloaded in /metrics");
     first.round(&mut lab, 2, 6, "still held");
 
     // The holder resets its connections (CLOSE, 10 s); once they expire rs1 is below the lower
