@@ -11,6 +11,10 @@ use std::net::Ipv4Addr;
 
 /// Most real servers (over all services) a snapshot may hold; dest ids are below this.
 pub const MAX_DESTS: usize = 4096;
+/// The real-server id of synced connections whose real server this director does not have:
+/// IPVS keeps such a connection unbound, still forwarding to its address. Never given to a
+/// configured real server.
+pub const UNBOUND_DEST: u16 = (MAX_DESTS - 1) as u16;
 /// Most services a snapshot may hold; service ids are below this.
 pub const MAX_SERVICES: usize = 1024;
 

@@ -48,6 +48,8 @@ pub struct Snapshot {
     thresholded: Vec<u16>,
     /// Real-server id -> its service's scheduler follows loads ([`crate::sched::follows_loads`]).
     load_followed: Vec<bool>,
+    /// The sync master role: when set, client packets queue connection records for backups.
+    sync_master: Option<crate::conn::SyncPolicy>,
 }
 
 /// How to reach one real server: computed per snapshot, read per packet.
@@ -105,7 +107,7 @@ impl Snapshot {
             }
             for (i, d) in s.dests.iter().enumerate() {
                 let did = usize::from(d.id);
-                if did >= MAX_DESTS || std::mem::replace(&mut seen_dest[did], true) {
+                if d.id >= crate::service::UNBOUND_DEST || std::mem::replace(&mut seen_dest[did], true) {
                     return Err(ConfigError::BadId { what: "real server", id: d.id });
                 }
                 if s.dests[..i].iter().any(|o| o.addr == d.addr && o.port == d.port) {
@@ -197,6 +199,7 @@ impl Snapshot {
             stateless,
             thresholded,
             load_followed,
+            sync_master: None,
         };
         let mut connected: Vec<(u32, u32, u16, u8)> = snap
             .interfaces
@@ -263,6 +266,18 @@ impl Snapshot {
     #[inline]
     pub fn stateless_capable(&self, id: u16) -> bool {
         self.overload.stateless_fallback && self.stateless.get(usize::from(id)).copied().unwrap_or(false)
+    }
+
+    /// Runs the sync master role with `policy` (or stops it with `None`).
+    pub fn with_sync_master(mut self, policy: Option<crate::conn::SyncPolicy>) -> Self {
+        self.sync_master = policy;
+        self
+    }
+
+    /// The sync master role's policy, when it runs.
+    #[inline]
+    pub fn sync_master(&self) -> Option<&crate::conn::SyncPolicy> {
+        self.sync_master.as_ref()
     }
 
     /// True when real server `id`'s scheduler must hear of its load changes.

@@ -137,6 +137,14 @@ pub struct Counters {
     pub stateless_forwarded: u64,
     /// Changes of the table's pressure level.
     pub level_changes: u64,
+    /// Sync records queued for the backups (master role).
+    pub sync_sent: u64,
+    /// Sync records dropped because the outbox was full.
+    pub sync_dropped: u64,
+    /// Received sync records installed or refreshed (backup role).
+    pub sync_installed: u64,
+    /// Received sync records ignored: no such service here, or the table was full.
+    pub sync_ignored: u64,
 }
 
 impl Default for Counters {
@@ -155,6 +163,10 @@ impl Default for Counters {
             evicted: 0,
             stateless_forwarded: 0,
             level_changes: 0,
+            sync_sent: 0,
+            sync_dropped: 0,
+            sync_installed: 0,
+            sync_ignored: 0,
         }
     }
 }
@@ -201,6 +213,10 @@ impl Counters {
         self.evicted += o.evicted;
         self.stateless_forwarded += o.stateless_forwarded;
         self.level_changes += o.level_changes;
+        self.sync_sent += o.sync_sent;
+        self.sync_dropped += o.sync_dropped;
+        self.sync_installed += o.sync_installed;
+        self.sync_ignored += o.sync_ignored;
     }
 }
 

@@ -70,6 +70,15 @@ impl ConnState {
         }
     }
 
+    /// The state of IPVS's number `n` (`IP_VS_TCP_S_*`, the order of this enum), as sync
+    /// records carry it.
+    pub fn from_ipvs(n: u16) -> Option<ConnState> {
+        use ConnState::*;
+        [None, Established, SynSent, SynRecv, FinWait, TimeWait, Close, CloseWait, LastAck, Listen, SynAck]
+            .get(usize::from(n))
+            .copied()
+    }
+
     /// Seconds a connection in this state lives without packets. ESTABLISHED, FIN_WAIT and UDP
     /// come from `--set`; the rest are IPVS's fixed defaults.
     pub fn timeout(self, t: &Timeouts) -> u32 {

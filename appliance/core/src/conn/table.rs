@@ -45,6 +45,8 @@ pub fn initial_flags(forward: Forward) -> u8 {
 pub const F_INACTIVE: u8 = 0x02;
 /// Flag: placed by a persistence template (which counts it in `n_control`).
 pub const F_PERSIST: u8 = 0x04;
+/// Flag: created from a sync record (IPVS's `IP_VS_CONN_F_SYNC`), not by a packet here.
+pub const F_SYNCED: u8 = 0x08;
 
 /// One connection: 64 bytes, aligned to a cache line, so a packet's lookup and update read
 /// and write exactly one line of the table.
@@ -71,6 +73,9 @@ pub struct Conn {
     pub forward: Forward,
     /// `F_*` flags.
     pub flags: u8,
+    /// The state this connection was last sent to backups in (IPVS's `old_state`; `None`
+    /// until it is first sent).
+    pub synced: ConnState,
     /// Real server id.
     pub dest: u16,
     /// Service id.
@@ -127,6 +132,7 @@ impl Conn {
             state: ConnState::None,
             forward,
             flags: initial_flags(forward),
+            synced: ConnState::None,
             dest,
             svc,
             expires: 0,

@@ -227,6 +227,11 @@ impl PerCore {
         dir: Direction,
     ) -> Verdict {
         let c = self.step(snap, idx, ip.proto == protocol::TCP, dir, tcp_flags, ip.len(), now);
+        if dir != Direction::Output {
+            if let Some(policy) = snap.sync_master() {
+                self.sync_after_input(snap, policy, idx);
+            }
+        }
         if dir == Direction::Output {
             self.send_to_client(snap, frame, ip, &c, false)
         } else {

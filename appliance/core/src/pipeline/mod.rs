@@ -27,13 +27,13 @@
 //! loads), [`persistence`] (templates), [`egress`] (forwarding methods, replies), [`icmp_errors`] (echo and errors),
 //! [`lookahead`] (prefetching a burst).
 
-use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, NIL};
+use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_SYNCED, NIL};
 use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
 use crate::frame::Frame;
 use crate::neigh::{Learned, NeighbourTable};
 use crate::sched::table::FixedMap;
 use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
-use crate::service::{prefix_mask, Forward, Service, MAX_DESTS, MAX_SERVICES};
+use crate::service::{prefix_mask, Forward, Service, MAX_DESTS, MAX_SERVICES, UNBOUND_DEST};
 use crate::snapshot::Snapshot;
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
@@ -56,6 +56,7 @@ mod l2;
 mod lookahead;
 mod overload;
 mod persistence;
+mod sync;
 
 use ingress::Ip;
 pub use ingress::Parsed;
@@ -64,6 +65,7 @@ pub use lookahead::LOOKAHEAD;
 use overload::Thresholds;
 pub use overload::{PressureLevel, EVICT_SCAN};
 pub use persistence::PersistTemplate;
+pub use sync::{conn_record, Installed, SYNC_OUTBOX};
 
 /// The millisecond a worker's pipeline clock reads when the worker starts. Not 0: connection
 /// expiry seconds then never sit at the wheel's origin, and a test that starts a pipeline at
@@ -157,6 +159,8 @@ struct PerCore {
     /// The second `rate_count` counts new connections in.
     rate_sec: u32,
     rate_count: u32,
+    /// Sync records queued for the backups since the last burst boundary.
+    sync_out: Vec<crate::wire::ipvs_sync::SyncConn>,
 }
 
 /// One worker's dataplane.
@@ -206,6 +210,7 @@ impl Pipeline {
             calm_below: 0,
             rate_sec: 0,
             rate_count: 0,
+            sync_out: Vec::with_capacity(SYNC_OUTBOX),
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -227,6 +232,23 @@ impl Pipeline {
         self.core.load_thresholds(&self.snap);
         let snap = Arc::clone(&self.snap);
         self.core.rebuild_schedulers(&snap, None);
+    }
+
+    /// The sync records queued since the last call (master role), oldest first; the caller
+    /// sends them to the backups.
+    pub fn drain_sync(&mut self) -> std::vec::Drain<'_, crate::wire::ipvs_sync::SyncConn> {
+        self.core.sync_out.drain(..)
+    }
+
+    /// Installs a sync record received from a master (backup role) at `now_ms`; the caller
+    /// gives each record to the core that owns its flow.
+    pub fn install_synced(&mut self, r: &crate::wire::ipvs_sync::SyncConn, now_ms: u64) -> Installed {
+        let v = self.core.install(&self.snap, r, secs(now_ms));
+        match v {
+            Installed::Created | Installed::Refreshed => self.core.counters.sync_installed += 1,
+            Installed::NoService | Installed::Full => self.core.counters.sync_ignored += 1,
+        }
+        v
     }
 
     /// How full this core's connection table is, as the overload defences see it.

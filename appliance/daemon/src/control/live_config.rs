@@ -3,7 +3,7 @@
 //! file is their tests. Ids live in `ids.rs`, reloads in `reload.rs`.
 
 use crate::config::{Check, Config, PortConf};
-use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
+use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_SERVICES, UNBOUND_DEST};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,7 +141,10 @@ impl LiveConfig {
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
             steer_prefix: cfg.steer_prefix,
             multi_worker: cfg.lcores.len() > 1,
-            dest_ids: IdPool::new(MAX_DESTS, cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id))),
+            dest_ids: IdPool::new(
+                usize::from(UNBOUND_DEST),
+                cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id)),
+            ),
             svc_ids: IdPool::new(MAX_SERVICES, cfg.services.iter().map(|s| s.id)),
             svc_trash: Vec::new(),
             trash: Vec::new(),
@@ -555,7 +558,7 @@ mod tests {
     #[test]
     fn deleted_ids_rest_before_reuse() {
         let mut s = state();
-        s.dest_ids.never_used = MAX_DESTS;
+        s.dest_ids.never_used = usize::from(UNBOUND_DEST);
         s.del_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, 100).unwrap();
         let e = s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 200).unwrap_err();
         assert!(matches!(e, OpError::Full(_)), "{e}");

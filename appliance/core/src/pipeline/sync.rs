@@ -1,0 +1,203 @@
+//! Connection sync in the pipeline (IPVS's `ip_vs_sync_conn` and `ip_vs_proc_conn`): the
+//! master side decides per client packet whether the connection goes to the backups
+//! ([`SyncPolicy`]) and queues its record, with its persistence template before it, in a
+//! bounded per-core outbox the worker empties at each burst boundary; the backup side installs
+//! received records in the table of the core that owns the flow.
+//!
+//! A record carries what a backup needs to forward the flow: addresses and ports, the
+//! forwarding method and IPVS's flags, the state and the state's whole timeout (as IPVS sends
+//! `cp->timeout`, not what is left of it).
+
+use super::*;
+use crate::conn::{SyncCandidate, SyncPolicy};
+use crate::wire::ipvs_sync::{conn_flags, SyncConn};
+
+/// Records a core queues between two burst boundaries, at most; more are dropped and counted.
+pub const SYNC_OUTBOX: usize = 1024;
+
+/// What became of a received record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installed {
+    /// A new connection (or template) in this core's table.
+    Created,
+    /// An existing one took the record's state and timeout.
+    Refreshed,
+    /// No service for it here (or a template for a service without persistence): ignored.
+    NoService,
+    /// The table (or the template table) is full: ignored.
+    Full,
+}
+
+/// IPVS's forwarding-method flag of `f`.
+fn fwd_flags(f: Forward) -> u32 {
+    match f {
+        Forward::Nat => conn_flags::MASQ,
+        Forward::Tunnel => conn_flags::TUNNEL | conn_flags::NOOUTPUT,
+        Forward::DirectRoute => conn_flags::DROUTE | conn_flags::NOOUTPUT,
+    }
+}
+
+/// The forwarding method of IPVS flags `flags`, if one rvs has.
+fn fwd_of(flags: u32) -> Option<Forward> {
+    match flags & conn_flags::FWD_MASK {
+        conn_flags::MASQ => Some(Forward::Nat),
+        conn_flags::TUNNEL => Some(Forward::Tunnel),
+        conn_flags::DROUTE => Some(Forward::DirectRoute),
+        _ => None,
+    }
+}
+
+/// The sync record of connection `c`.
+pub fn conn_record(c: &Conn, snap: &Snapshot) -> SyncConn {
+    let mut flags = fwd_flags(c.forward) & !conn_flags::NOOUTPUT;
+    if c.flags & F_NO_OUTPUT != 0 {
+        flags |= conn_flags::NOOUTPUT;
+    }
+    if c.flags & F_INACTIVE != 0 {
+        flags |= conn_flags::INACTIVE;
+    }
+    SyncConn {
+        protocol: c.proto,
+        flags,
+        state: if c.proto == protocol::TCP { c.state as u16 } else { 0 },
+        cport: c.cport,
+        vport: c.vport,
+        dport: c.dport,
+        fwmark: 0,
+        timeout: c.state.timeout(&snap.timeouts()),
+        caddr: Ipv4Addr::from(c.caddr),
+        vaddr: Ipv4Addr::from(c.vaddr),
+        daddr: Ipv4Addr::from(c.daddr),
+    }
+}
+
+/// The record of the persistence template that placed `c` in service `svc` (IPVS: the client
+/// network, port 0, the template flag, the persistence timeout, state NONE).
+fn template_record(c: &Conn, svc: &Service) -> SyncConn {
+    SyncConn {
+        protocol: c.proto,
+        flags: conn_flags::TEMPLATE | fwd_flags(c.forward),
+        state: 0,
+        cport: 0,
+        vport: c.vport,
+        dport: c.dport,
+        fwmark: 0,
+        timeout: svc.persistence,
+        caddr: Ipv4Addr::from(c.caddr & prefix_mask(svc.persistence_prefix)),
+        vaddr: Ipv4Addr::from(c.vaddr),
+        daddr: Ipv4Addr::from(c.daddr),
+    }
+}
+
+impl PerCore {
+    /// A client packet moved connection `idx` (state and packet count already updated): queues
+    /// its record for the backups if `policy` wants it now.
+    #[inline]
+    pub(super) fn sync_after_input(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32) {
+        let c = *self.conns.get(idx);
+        let cand = SyncCandidate {
+            tcp: c.proto == protocol::TCP,
+            template: false,
+            state: c.state,
+            synced_state: c.synced,
+            pkts: c.pkts_in,
+        };
+        if !policy.wants(&cand) {
+            return;
+        }
+        self.conns.get_mut(idx).synced = c.state;
+        if c.flags & F_PERSIST != 0 {
+            if let Some(svc) = snap.service_by_id(c.svc) {
+                self.queue_sync(template_record(&c, svc));
+            }
+        }
+        self.queue_sync(conn_record(&c, snap));
+    }
+
+    fn queue_sync(&mut self, r: SyncConn) {
+        if self.sync_out.len() < SYNC_OUTBOX {
+            self.sync_out.push(r);
+            self.counters.sync_sent += 1;
+        } else {
+            self.counters.sync_dropped += 1;
+        }
+    }
+
+    /// Installs a received record (a backup's side of `ip_vs_proc_conn`): a template into the
+    /// template table, a connection into the connection table with the record's state, flags and
+    /// timeout (counted on its real server), or refreshes the one already there. A record whose
+    /// real server this configuration lacks is kept with its address and method, as IPVS keeps
+    /// such a connection unbound: it still forwards there.
+    pub(super) fn install(&mut self, snap: &Snapshot, r: &SyncConn, now: u32) -> Installed {
+        let Some(svc) = snap.service(r.protocol, r.vaddr, r.vport) else { return Installed::NoService };
+        let Some(forward) = fwd_of(r.flags) else { return Installed::NoService };
+        let dest = svc.dests.iter().find(|d| d.addr == r.daddr && (d.port == r.dport || forward != Forward::Nat));
+        if r.flags & conn_flags::TEMPLATE != 0 {
+            let (Some(d), true) = (dest, svc.persistence > 0) else { return Installed::NoService };
+            let key = persistence::template_key(svc, u32::from(r.caddr));
+            let expires = now.saturating_add(r.timeout);
+            if let Some(t) = self.templates.get_mut(key) {
+                t.dest = d.id;
+                t.expires = t.expires.max(expires);
+                return Installed::Refreshed;
+            }
+            let t = PersistTemplate { dest: d.id, n_control: 0, expires };
+            return if self.templates.insert(key, t) { Installed::Created } else { Installed::Full };
+        }
+        let state = if r.protocol == protocol::TCP {
+            match ConnState::from_ipvs(r.state) {
+                Some(s) => s,
+                None => return Installed::NoService,
+            }
+        } else {
+            ConnState::Udp
+        };
+        let (src, dst) = (u32::from(r.caddr), u32::from(r.vaddr));
+        let expires = now.saturating_add(r.timeout);
+        let inactive = r.flags & conn_flags::INACTIVE != 0;
+        if let Some(idx) = self.conns.lookup_client(r.protocol, src, r.cport, dst, r.vport) {
+            let c = self.conns.get_mut(idx);
+            let was_inactive = c.flags & F_INACTIVE != 0;
+            c.state = state;
+            c.synced = state;
+            let shorter = expires < c.expires;
+            c.expires = expires;
+            let d = usize::from(c.dest);
+            if was_inactive != inactive {
+                let l = &mut self.loads[d];
+                if inactive {
+                    c.flags |= F_INACTIVE;
+                    l.active = l.active.saturating_sub(1);
+                    l.inactive += 1;
+                } else {
+                    c.flags &= !F_INACTIVE;
+                    l.inactive = l.inactive.saturating_sub(1);
+                    l.active += 1;
+                }
+            }
+            if shorter {
+                self.conns.refile(idx);
+            }
+            return Installed::Refreshed;
+        }
+        let dest_id = dest.map_or(UNBOUND_DEST, |d| d.id);
+        let mut c =
+            Conn::new(r.protocol, src, r.cport, dst, r.vport, u32::from(r.daddr), r.dport, forward, svc.id, dest_id);
+        c.state = state;
+        c.synced = state;
+        c.expires = expires;
+        c.flags = (if r.flags & conn_flags::NOOUTPUT != 0 { F_NO_OUTPUT } else { 0 })
+            | (if inactive { F_INACTIVE } else { 0 })
+            | F_SYNCED;
+        if self.conns.insert(c).is_err() {
+            return Installed::Full;
+        }
+        let l = &mut self.loads[usize::from(dest_id)];
+        if inactive {
+            l.inactive += 1;
+        } else {
+            l.active += 1;
+        }
+        Installed::Created
+    }
+}
