@@ -50,6 +50,9 @@ pub struct Snapshot {
     load_followed: Vec<bool>,
     /// The sync master role: when set, client packets queue connection records for backups.
     sync_master: Option<crate::conn::SyncPolicy>,
+    /// Every service's connections live on their client's owner core (the sync backup role:
+    /// a received record is installed on the owner core, which must then see the flow).
+    steer_all: bool,
 }
 
 /// How to reach one real server: computed per snapshot, read per packet.
@@ -200,6 +203,7 @@ impl Snapshot {
             thresholded,
             load_followed,
             sync_master: None,
+            steer_all: false,
         };
         let mut connected: Vec<(u32, u32, u16, u8)> = snap
             .interfaces
@@ -274,6 +278,13 @@ impl Snapshot {
         self
     }
 
+    /// Steers every service's connections to their client's owner core, as persistent and NAT
+    /// services are (the sync backup role needs it with more than one worker).
+    pub fn with_steer_all(mut self, on: bool) -> Self {
+        self.steer_all = on;
+        self
+    }
+
     /// The sync master role's policy, when it runs.
     #[inline]
     pub fn sync_master(&self) -> Option<&crate::conn::SyncPolicy> {
@@ -320,7 +331,7 @@ impl Snapshot {
     /// True when connections of service `id` are steered to an owner core.
     #[inline]
     pub fn steered(&self, id: u16) -> bool {
-        self.steered.get(usize::from(id)).copied().unwrap_or(false)
+        self.steer_all || self.steered.get(usize::from(id)).copied().unwrap_or(false)
     }
 
     /// True when (protocol, address, port) is a NAT real server (its packets may be replies).

@@ -179,6 +179,7 @@ fn serve_control(
         ts.spawn(|| crate::control::health::run(ctl, stop));
         ts.spawn(|| server::estimate(ctl, stop));
         ts.spawn(|| server::watch_reload(ctl, hup, stop));
+        ts.spawn(|| crate::sync_daemon::run(ctl, shared, stop, workers));
         if let Some(m) = metrics {
             ts.spawn(|| crate::control::metrics::serve(m, ctl, stop));
         }
@@ -405,6 +406,8 @@ fn build_report(
     };
     let mut r = stats::Report::build(&inputs, &st.services, &health, base);
     r.health_transitions = st.health_transitions;
+    r.sync = shared.sync_counters.figures();
+    r.sync.insert("out_full".into(), r.io.sync_out_full);
     r
 }
 

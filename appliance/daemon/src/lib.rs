@@ -10,4 +10,5 @@ pub mod hugepage_alloc;
 pub mod limits;
 pub mod port;
 pub mod stats;
+pub mod sync_daemon;
 pub mod worker;

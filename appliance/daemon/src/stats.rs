@@ -142,6 +142,10 @@ pub struct Report {
     /// Per-core connection-table pressure: normal, pressure or full.
     #[serde(default)]
     pub per_core_pressure: Vec<String>,
+    /// The connection sync daemon: datagrams and records sent and received, and why any were
+    /// dropped (filled in by the daemon).
+    #[serde(default)]
+    pub sync: BTreeMap<String, u64>,
     /// Services.
     pub services: Vec<ServiceReport>,
 }
@@ -317,6 +321,10 @@ impl Report {
             ("stateless_forwarded", c.stateless_forwarded),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),
+            ("sync_queued", c.sync_sent),
+            ("sync_dropped", c.sync_dropped),
+            ("sync_installed", c.sync_installed),
+            ("sync_ignored", c.sync_ignored),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -346,6 +354,7 @@ impl Report {
             io,
             per_core_rx: workers.iter().map(|w| w.counters.rx).collect(),
             per_core_pressure: workers.iter().map(|w| w.level.name().to_owned()).collect(),
+            sync: BTreeMap::new(),
             per_core_drops: workers
                 .iter()
                 .map(|w| {

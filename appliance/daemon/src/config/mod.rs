@@ -12,7 +12,9 @@ use toml::Spanned;
 
 mod raw;
 mod sections;
+mod sync_conf;
 use raw::RawConfig;
+pub use sync_conf::SyncConf;
 
 /// A configuration error: where, and what.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The connection table's defences (`[overload]`).
     pub overload: OverloadPolicy,
+    /// The connection sync daemon (`[sync]`), if configured.
+    pub sync: Option<SyncConf>,
     /// Services with their real servers (ids assigned in file order).
     pub services: Vec<Service>,
     /// Static neighbours.
@@ -169,6 +173,7 @@ impl Config {
         let (socket, metrics) = cx.control(raw.control)?;
         let timeouts = cx.timeouts(raw.timeouts.as_ref())?;
         let overload = cx.overload(raw.overload.as_ref())?;
+        let sync = cx.sync(raw.sync.as_ref(), &ports)?;
         let (services, checks) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
         let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len())?;
@@ -185,6 +190,7 @@ impl Config {
             metrics,
             timeouts,
             overload,
+            sync,
             services,
             neighbours,
             checks,
@@ -192,6 +198,13 @@ impl Config {
         // The dataplane's own checks (ids, duplicates) with the file named.
         cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
         Ok(cfg)
+    }
+
+    /// Whether every service is steered to owner cores, fixed for the daemon's life: with more
+    /// than one worker and `[sync]` configured, a received record must land on the core that
+    /// will see its flow (and moving this live would strand established connections).
+    pub fn steer_all(&self) -> bool {
+        self.lcores.len() > 1 && self.sync.is_some()
     }
 
     /// The dataplane snapshot of this configuration, for ports with the given MACs (missing
@@ -213,6 +226,8 @@ impl Config {
             s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
                 .with_steer_prefix(self.steer_prefix)
                 .with_overload(self.overload)
+                .with_sync_master(self.sync.as_ref().filter(|s| s.master).map(|s| s.policy))
+                .with_steer_all(self.steer_all())
         })
     }
 }

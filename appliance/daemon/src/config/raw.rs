@@ -13,6 +13,7 @@ pub(super) struct RawConfig {
     pub(super) control: Option<RawControl>,
     pub(super) timeouts: Option<RawTimeouts>,
     pub(super) overload: Option<RawOverload>,
+    pub(super) sync: Option<RawSync>,
     #[serde(default)]
     pub(super) service: Vec<RawService>,
     #[serde(default)]
@@ -30,6 +31,19 @@ pub(super) struct RawDataplane {
     pub(super) conn_capacity: Option<Spanned<usize>>,
     pub(super) mbufs: Option<Spanned<u32>>,
     pub(super) steer_prefix: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSync {
+    pub(super) interface: Spanned<String>,
+    pub(super) syncid: Option<u8>,
+    pub(super) group: Option<Spanned<String>>,
+    pub(super) port: Option<Spanned<u16>>,
+    pub(super) ttl: Option<Spanned<u8>>,
+    pub(super) maxlen: Option<Spanned<usize>>,
+    pub(super) threshold: Option<Spanned<Vec<u32>>>,
+    pub(super) role: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

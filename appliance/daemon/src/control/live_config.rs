@@ -93,6 +93,10 @@ pub struct LiveConfig {
     pub timeouts: Timeouts,
     /// The connection table's defences (`[overload]`).
     pub overload: rvs_core::service::OverloadPolicy,
+    /// The sync daemon's settings and running roles (`[sync]`, `--start-daemon`).
+    pub sync: Option<crate::config::SyncConf>,
+    /// Every service steered to owner cores (fixed at start: [`crate::config::Config::steer_all`]).
+    pub steer_all: bool,
     /// Services in order (listing order, as ipvsadm keeps insertion order).
     pub services: Vec<Service>,
     kernel_exception: bool,
@@ -137,6 +141,8 @@ impl LiveConfig {
             neighbours: cfg.neighbours.clone(),
             timeouts: cfg.timeouts,
             overload: cfg.overload,
+            sync: cfg.sync.clone(),
+            steer_all: cfg.steer_all(),
             services: cfg.services.clone(),
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
             steer_prefix: cfg.steer_prefix,
@@ -204,6 +210,8 @@ impl LiveConfig {
                 s.with_kernel_exception(self.kernel_exception)
                     .with_steer_prefix(self.steer_prefix)
                     .with_overload(self.overload)
+                    .with_sync_master(self.sync.as_ref().filter(|s| s.master).map(|s| s.policy))
+                    .with_steer_all(self.steer_all)
             })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }

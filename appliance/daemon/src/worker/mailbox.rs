@@ -33,7 +33,16 @@ pub struct Shared<'p> {
     pub listing: crate::conn_list::ConnListing,
     /// Per-real connection counts and overload marks (`-x/-y`), shared by the pipelines.
     pub thresholds: Arc<rvs_core::threshold::ThresholdGauge>,
+    /// Per worker: connection records for the backups (master role), to the sync thread.
+    pub sync_out: Vec<ArrayQueue<rvs_core::wire::ipvs_sync::SyncConn>>,
+    /// Per worker: records received from a master (backup role), for the worker to install.
+    pub sync_in: Vec<ArrayQueue<rvs_core::wire::ipvs_sync::SyncConn>>,
+    /// What the sync daemon's thread did.
+    pub sync_counters: crate::sync_daemon::SyncCounters,
 }
+
+/// Records a sync ring holds per worker (each way): a burst's worth many times over.
+pub const SYNC_RING: usize = 8192;
 
 impl Shared<'_> {
     /// Shared state for `workers` workers, each ring holding `ring` frames.
@@ -55,6 +64,9 @@ impl Shared<'_> {
             report_req: AtomicU64::new(0),
             listing: crate::conn_list::ConnListing::new(workers),
             thresholds: Arc::new(rvs_core::threshold::ThresholdGauge::new(workers as u16)),
+            sync_out: (0..workers).map(|_| ArrayQueue::new(SYNC_RING)).collect(),
+            sync_in: (0..workers).map(|_| ArrayQueue::new(SYNC_RING)).collect(),
+            sync_counters: Default::default(),
         }
     }
 
@@ -72,4 +84,25 @@ pub struct PortIdentity {
     pub mac: Mac,
     /// Its address.
     pub addr: Ipv4Addr,
+}
+
+/// Most received sync records a worker installs per burst boundary (the rest wait for the next).
+const SYNC_INSTALL_PER_BURST: usize = 256;
+
+impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
+    /// Burst boundary: this worker's records for the backups out to the sync thread, and
+    /// records received from a master installed (a bounded number per call).
+    pub(super) fn exchange_sync(&mut self, now: u64) {
+        let w = self.worker.index;
+        let shared = self.worker.shared;
+        for r in self.worker.pipeline.drain_sync() {
+            if shared.sync_out[w].push(r).is_err() {
+                self.io.sync_out_full += 1;
+            }
+        }
+        for _ in 0..SYNC_INSTALL_PER_BURST {
+            let Some(r) = shared.sync_in[w].pop() else { break };
+            self.worker.pipeline.install_synced(&r, now);
+        }
+    }
 }

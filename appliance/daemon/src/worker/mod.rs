@@ -148,6 +148,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             for k in l.worker.pipeline.take_learned().iter() {
                 let _ = l.worker.shared.learned.push(*k);
             }
+            l.exchange_sync(now);
             l.flush_all();
             let g = l.worker.shared.snapshot_gen.load(Ordering::Acquire);
             if g != snap_gen {

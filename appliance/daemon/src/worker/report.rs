@@ -48,6 +48,9 @@ pub struct IoCounters {
     pub to_kernel: u64,
     /// Frames the kernel sent out through the TAP exception port.
     pub from_kernel: u64,
+    /// Sync records for the backups dropped because the sync thread's ring was full.
+    #[serde(default)]
+    pub sync_out_full: u64,
 }
 
 impl IoCounters {
@@ -62,6 +65,7 @@ impl IoCounters {
         self.to_kernel_dropped += b.to_kernel_dropped;
         self.to_kernel += b.to_kernel;
         self.from_kernel += b.from_kernel;
+        self.sync_out_full += b.sync_out_full;
     }
 }
 

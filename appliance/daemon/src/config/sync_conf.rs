@@ -1,0 +1,121 @@
+//! `[sync]`: IPVS's connection sync daemon (protocol version 1) as rvs.toml configures it, with
+//! IPVS's defaults: group 224.0.0.81, port 8848, TTL 1, datagrams of at most 1472 bytes,
+//! `sync_threshold = [3, 50]`. The datagrams are ordinary UDP of the host's kernel, sent and
+//! received through the exception interface (TAP) of the port `interface` names, so that they
+//! leave and arrive through that port as the director's own traffic.
+
+use super::raw::RawSync;
+use super::{ConfigFileError, Ctx, PortConf};
+use rvs_core::conn::SyncPolicy;
+use rvs_core::wire::ipvs_sync::{DEFAULT_MAXLEN, HEADER_LEN, SYNC_GROUP, SYNC_PORT, V4_RECORD_LEN};
+use std::net::Ipv4Addr;
+
+/// The sync daemon's settings (ipvsadm's `--start-daemon` options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConf {
+    /// The port whose exception interface carries the datagrams (ipvsadm's `--mcast-interface`
+    /// names an interface; rvs names the port).
+    pub port: String,
+    /// That port's exception interface (the kernel's name).
+    pub iface: String,
+    /// The port's own address: the datagrams' source.
+    pub addr: Ipv4Addr,
+    /// Sync group id (0: a backup accepts any).
+    pub syncid: u8,
+    /// Multicast group, or a unicast peer's address.
+    pub group: Ipv4Addr,
+    /// UDP port.
+    pub udp_port: u16,
+    /// Multicast TTL.
+    pub ttl: u8,
+    /// Largest datagram payload.
+    pub maxlen: usize,
+    /// IPVS's sender rule (`sync_threshold`).
+    pub policy: SyncPolicy,
+    /// Run the master role (send this director's connections).
+    pub master: bool,
+    /// Run the backup role (install a master's connections).
+    pub backup: bool,
+}
+
+impl SyncConf {
+    /// IPVS's defaults on `port` (its exception interface `iface`, address `addr`), no role.
+    pub fn defaults(port: &str, iface: &str, addr: Ipv4Addr) -> Self {
+        SyncConf {
+            port: port.to_owned(),
+            iface: iface.to_owned(),
+            addr,
+            syncid: 0,
+            group: SYNC_GROUP,
+            udp_port: SYNC_PORT,
+            ttl: 1,
+            maxlen: DEFAULT_MAXLEN,
+            policy: SyncPolicy::default(),
+            master: false,
+            backup: false,
+        }
+    }
+}
+
+/// Smallest datagram that holds a header and one record.
+pub const MIN_MAXLEN: usize = HEADER_LEN + V4_RECORD_LEN;
+/// Largest UDP payload over IPv4.
+pub const MAX_MAXLEN: usize = 65_507;
+
+impl Ctx<'_> {
+    /// `[sync]`.
+    pub(super) fn sync(&self, raw: Option<&RawSync>, ports: &[PortConf]) -> Result<Option<SyncConf>, ConfigFileError> {
+        let Some(r) = raw else { return Ok(None) };
+        let port = ports.iter().find(|p| p.name == *r.interface.get_ref()).ok_or_else(|| {
+            self.err(r.interface.span(), "sync.interface", format!("no [[port]] named {:?}", r.interface.get_ref()))
+        })?;
+        let iface = port.exception_iface.as_ref().ok_or_else(|| {
+            self.err(
+                r.interface.span(),
+                "sync.interface",
+                format!(
+                    "port {:?} needs exception = true: sync datagrams travel through its kernel interface",
+                    port.name
+                ),
+            )
+        })?;
+        let mut c = SyncConf::defaults(&port.name, iface, port.addr);
+        c.syncid = r.syncid.unwrap_or(0);
+        if let Some(g) = &r.group {
+            c.group = self.ip(g, "sync.group")?;
+        }
+        c.udp_port = match &r.port {
+            Some(p) if *p.get_ref() == 0 => return Err(self.err(p.span(), "sync.port", "must be 1 ..= 65535")),
+            Some(p) => *p.get_ref(),
+            None => SYNC_PORT,
+        };
+        c.ttl = match &r.ttl {
+            Some(t) if *t.get_ref() == 0 => return Err(self.err(t.span(), "sync.ttl", "must be 1 ..= 255")),
+            Some(t) => *t.get_ref(),
+            None => 1,
+        };
+        if let Some(m) = &r.maxlen {
+            if !(MIN_MAXLEN..=MAX_MAXLEN).contains(m.get_ref()) {
+                return Err(self.err(m.span(), "sync.maxlen", format!("must be {MIN_MAXLEN} ..= {MAX_MAXLEN}")));
+            }
+            c.maxlen = *m.get_ref();
+        }
+        if let Some(t) = &r.threshold {
+            let [threshold, period] = t.get_ref()[..] else {
+                return Err(self.err(t.span(), "sync.threshold", "expected [THRESHOLD, PERIOD], e.g. [3, 50]"));
+            };
+            c.policy =
+                SyncPolicy::new(threshold, period).map_err(|e| self.err(t.span(), "sync.threshold", e.to_string()))?;
+        }
+        (c.master, c.backup) = match r.role.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("both") => (true, true),
+            Some("master") => (true, false),
+            Some("backup") => (false, true),
+            Some(other) => {
+                let span = r.role.as_ref().map_or(0..0, |s| s.span());
+                return Err(self.err(span, "sync.role", format!("{other:?}: expected master, backup or both")));
+            }
+        };
+        Ok(Some(c))
+    }
+}

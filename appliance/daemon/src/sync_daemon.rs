@@ -1,0 +1,266 @@
+//! The connection sync daemon (IPVS's `ip_vs_sync` master and backup threads), on a thread of
+//! the control plane, never a worker's.
+//!
+//! - **Master:** workers queue connection records in their sync rings at burst boundaries (the
+//!   pipeline decides which, by IPVS's sender rule); this thread packs them into sync v1
+//!   datagrams of at most `maxlen` bytes and sends each when it is full, or when its oldest
+//!   record has waited [`FLUSH_AFTER`].
+//! - **Backup:** datagrams received on the group are checked ([`ipvs_sync::parse`]: size,
+//!   syncid, version, records; anything else is counted and dropped whole) and each record goes
+//!   to the ring of the worker that owns its client ([`rvs_core::Snapshot::owner`]), which
+//!   installs it at its next burst boundary.
+//!
+//! The datagrams are the host kernel's UDP on the exception interface (TAP) of the configured
+//! port, bound to that device: they leave and arrive through the port as the director's own
+//! traffic, with IPVS's defaults (224.0.0.81:8848, TTL 1). Roles start and stop as the live
+//! configuration says (`[sync]`, `rvsadm --start-daemon/--stop-daemon`).
+
+use crate::config::SyncConf;
+use crate::control::server::Control;
+use crate::worker::Shared;
+use rvs_core::wire::ipvs_sync::{self, SyncError, SyncWriter};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest a record waits in a partly filled datagram (IPVS: 2 s at most).
+pub const FLUSH_AFTER: Duration = Duration::from_secs(1);
+/// The thread's period when idle.
+const TICK: Duration = Duration::from_millis(5);
+
+/// What the sync daemon did (written by its thread, read by reports).
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    sent_msgs: AtomicU64,
+    sent_conns: AtomicU64,
+    send_errors: AtomicU64,
+    recv_msgs: AtomicU64,
+    recv_conns: AtomicU64,
+    recv_skipped: AtomicU64,
+    bad_size: AtomicU64,
+    other_syncid: AtomicU64,
+    bad_version: AtomicU64,
+    bad_record: AtomicU64,
+    in_full: AtomicU64,
+    role_changes: AtomicU64,
+}
+
+impl SyncCounters {
+    fn bump(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Every counter by name (stable names for stats and metrics).
+    pub fn figures(&self) -> BTreeMap<String, u64> {
+        [
+            ("sent_msgs", &self.sent_msgs),
+            ("sent_conns", &self.sent_conns),
+            ("send_errors", &self.send_errors),
+            ("recv_msgs", &self.recv_msgs),
+            ("recv_conns", &self.recv_conns),
+            ("recv_skipped", &self.recv_skipped),
+            ("bad_size", &self.bad_size),
+            ("other_syncid", &self.other_syncid),
+            ("bad_version", &self.bad_version),
+            ("bad_record", &self.bad_record),
+            ("in_full", &self.in_full),
+            ("role_changes", &self.role_changes),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.load(Ordering::Relaxed)))
+        .collect()
+    }
+}
+
+struct Master {
+    conf: SyncConf,
+    sock: UdpSocket,
+    writer: SyncWriter,
+    oldest: Option<Instant>,
+}
+
+struct Backup {
+    conf: SyncConf,
+    sock: UdpSocket,
+}
+
+/// A socket on the sync port's exception interface (`SO_BINDTODEVICE`).
+fn socket_on(conf: &SyncConf) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.bind_device(Some(conf.iface.as_bytes()))?;
+    Ok(s)
+}
+
+fn open_master(conf: &SyncConf) -> std::io::Result<UdpSocket> {
+    let s = socket_on(conf)?;
+    if conf.group.is_multicast() {
+        s.set_multicast_if_v4(&conf.addr)?;
+        s.set_multicast_ttl_v4(u32::from(conf.ttl))?;
+        s.set_multicast_loop_v4(false)?;
+    } else {
+        s.set_ttl_v4(u32::from(conf.ttl))?;
+    }
+    s.bind(&SocketAddrV4::new(conf.addr, 0).into())?;
+    Ok(s.into())
+}
+
+fn open_backup(conf: &SyncConf) -> std::io::Result<UdpSocket> {
+    let s = socket_on(conf)?;
+    s.set_reuse_address(true)?;
+    let on = if conf.group.is_multicast() { conf.group } else { Ipv4Addr::UNSPECIFIED };
+    s.bind(&SocketAddrV4::new(on, conf.udp_port).into())?;
+    if conf.group.is_multicast() {
+        s.join_multicast_v4(&conf.group, &conf.addr)?;
+    }
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+impl Master {
+    fn send(&mut self, counters: &SyncCounters) {
+        let n = u64::from(self.writer.count());
+        let Some(msg) = self.writer.take() else { return };
+        self.oldest = None;
+        match self.sock.send_to(&msg, SocketAddrV4::new(self.conf.group, self.conf.udp_port)) {
+            Ok(_) => {
+                SyncCounters::bump(&counters.sent_msgs, 1);
+                SyncCounters::bump(&counters.sent_conns, n);
+            }
+            Err(e) => {
+                SyncCounters::bump(&counters.send_errors, 1);
+                tracing::debug!(error = %e, "sync: send failed");
+            }
+        }
+    }
+
+    /// Packs what the workers queued; sends full datagrams, and a partial one that waited long
+    /// enough.
+    fn pump(&mut self, shared: &Shared<'_>, counters: &SyncCounters) {
+        for ring in &shared.sync_out {
+            while let Some(r) = ring.pop() {
+                if !self.writer.push(&r) {
+                    self.send(counters);
+                    let pushed = self.writer.push(&r);
+                    debug_assert!(pushed, "an empty datagram takes a record");
+                }
+                self.oldest.get_or_insert_with(Instant::now);
+            }
+        }
+        if self.oldest.is_some_and(|t| t.elapsed() >= FLUSH_AFTER) {
+            self.send(counters);
+        }
+    }
+}
+
+impl Backup {
+    /// Reads what arrived (bounded per call) and hands each record to its owner worker.
+    fn receive(&mut self, shared: &Shared<'_>, workers: usize, buf: &mut [u8], counters: &SyncCounters) {
+        for _ in 0..256 {
+            let (n, from) = match self.sock.recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "sync: receive failed");
+                    return;
+                }
+            };
+            if matches!(from, std::net::SocketAddr::V4(a) if *a.ip() == self.conf.addr) {
+                continue; // our own datagram (a unicast peer set to ourselves)
+            }
+            SyncCounters::bump(&counters.recv_msgs, 1);
+            let got = match ipvs_sync::parse(&buf[..n], self.conf.syncid) {
+                Ok(g) => g,
+                Err(e) => {
+                    let c = match e {
+                        SyncError::BadSize => &counters.bad_size,
+                        SyncError::OtherSyncid => &counters.other_syncid,
+                        SyncError::Version => &counters.bad_version,
+                        SyncError::BadRecord => &counters.bad_record,
+                    };
+                    SyncCounters::bump(c, 1);
+                    continue;
+                }
+            };
+            SyncCounters::bump(&counters.recv_skipped, u64::from(got.skipped));
+            SyncCounters::bump(&counters.recv_conns, got.conns.len() as u64);
+            let snap = shared.snapshot.load();
+            for r in got.conns {
+                let w = usize::from(snap.owner(r.caddr, workers as u16)).min(workers - 1);
+                if shared.sync_in[w].push(r).is_err() {
+                    SyncCounters::bump(&counters.in_full, 1);
+                }
+            }
+        }
+    }
+}
+
+/// The sync daemon's thread until `stop`: follows the live configuration's roles.
+pub fn run(ctl: &Control<'_>, shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
+    let counters = &shared.sync_counters;
+    let (mut master, mut backup): (Option<Master>, Option<Backup>) = (None, None);
+    let mut buf = vec![0u8; 65_536];
+    let mut failed_at: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let want = ctl.state.lock().ok().and_then(|s| s.sync.clone());
+        let want_master = want.as_ref().filter(|c| c.master);
+        let want_backup = want.as_ref().filter(|c| c.backup);
+        if master.as_ref().map(|m| &m.conf) != want_master {
+            if let Some(mut m) = master.take() {
+                m.send(counters);
+                tracing::info!(port = %m.conf.port, "sync: master role stopped");
+                SyncCounters::bump(&counters.role_changes, 1);
+            }
+            if let Some(c) = want_master.filter(|_| failed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(5))) {
+                match open_master(c) {
+                    Ok(sock) => {
+                        tracing::info!(port = %c.port, iface = %c.iface, group = %c.group, syncid = c.syncid, "sync: master role started");
+                        SyncCounters::bump(&counters.role_changes, 1);
+                        master = Some(Master {
+                            conf: c.clone(),
+                            sock,
+                            writer: SyncWriter::new(c.syncid, c.maxlen),
+                            oldest: None,
+                        });
+                    }
+                    Err(e) => {
+                        failed_at = Some(Instant::now());
+                        tracing::warn!(iface = %c.iface, error = %e, "sync: cannot open the master socket (retrying)");
+                    }
+                }
+            }
+        }
+        if backup.as_ref().map(|b| &b.conf) != want_backup {
+            if let Some(b) = backup.take() {
+                tracing::info!(port = %b.conf.port, "sync: backup role stopped");
+                SyncCounters::bump(&counters.role_changes, 1);
+            }
+            if let Some(c) = want_backup.filter(|_| failed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(5))) {
+                match open_backup(c) {
+                    Ok(sock) => {
+                        tracing::info!(port = %c.port, iface = %c.iface, group = %c.group, syncid = c.syncid, "sync: backup role started");
+                        SyncCounters::bump(&counters.role_changes, 1);
+                        backup = Some(Backup { conf: c.clone(), sock });
+                    }
+                    Err(e) => {
+                        failed_at = Some(Instant::now());
+                        tracing::warn!(iface = %c.iface, error = %e, "sync: cannot open the backup socket (retrying)");
+                    }
+                }
+            }
+        }
+        match master.as_mut() {
+            Some(m) => m.pump(shared, counters),
+            // Records queued before the role stopped go nowhere.
+            None => shared.sync_out.iter().for_each(|r| while r.pop().is_some() {}),
+        }
+        if let Some(b) = backup.as_mut() {
+            b.receive(shared, workers, &mut buf, counters);
+        }
+        std::thread::sleep(TICK);
+    }
+    if let Some(mut m) = master {
+        m.send(counters);
+    }
+}
