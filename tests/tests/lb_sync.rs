@@ -80,8 +80,20 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
         let h = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, "0.0.0.0", "7"]).unwrap();
         lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
     }
-    let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "master")).unwrap();
+    // lb1 starts both roles (the default), then stops its backup role as ipvsadm would.
+    let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "both")).unwrap();
     let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "sync2", "backup")).unwrap();
+    ok(&r1.socket, &["--stop-daemon", "backup"]);
+    assert_eq!(
+        ok(&r1.socket, &["-L", "--daemon"]),
+        "master sync daemon (mcast=sync1, syncid=5, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+    );
+    assert_eq!(
+        ok(&r2.socket, &["-L", "--daemon"]),
+        "backup sync daemon (mcast=sync2, syncid=5, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+    );
+    let (code, _, err) = rvs_lab::admin::rvsadm(&r2.socket, &["--start-daemon", "primary"], "");
+    assert!(code == 1 && err.contains("expected master or backup"), "{err}");
     vip_to(&client, &lb1);
 
     let dir = std::env::temp_dir().join(format!("{}-sync-rounds", lab.id()));

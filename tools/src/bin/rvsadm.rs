@@ -10,6 +10,9 @@
 //!              [-t|-u VIP:PORT] [--json]
 //! rvsadm -Z [-t|-u VIP:PORT]          rvsadm --set TCP TCPFIN UDP
 //! rvsadm -S [-n]                      rvsadm -R < rules
+//! rvsadm --start-daemon master|backup [--mcast-interface PORT] [--syncid N] [--sync-maxlen N]
+//!        [--mcast-group ADDR] [--mcast-port N] [--mcast-ttl N]
+//! rvsadm --stop-daemon master|backup   rvsadm -L --daemon
 //! ```
 //! Errors: one line on stderr naming what was wrong, exit status 1 (2 for a bad command line);
 //! the daemon's state is unchanged.
@@ -17,7 +20,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 use rvs_core::service::{Forward, Protocol};
-use rvsd::control::proto::{ConnEntry, Reply, Request, SvcSpec, TimeoutsReply};
+use rvsd::control::proto::{ConnEntry, DaemonReply, Reply, Request, SvcSpec, TimeoutsReply};
 use rvsd::stats::{RealReport, Report, ServiceReport};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -29,7 +32,8 @@ use std::time::Duration;
 #[command(name = "rvsadm", version, about = "ipvsadm's verbs for rvsd", disable_version_flag = true)]
 #[command(group(ArgGroup::new("cmd").required(true).args([
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
-    "delete_server", "list", "zero", "set", "save", "restore", "version", "reload"
+    "delete_server", "list", "zero", "set", "save", "restore", "version", "reload", "start_daemon",
+    "stop_daemon"
 ])))]
 struct Cli {
     /// Add a virtual service.
@@ -139,6 +143,33 @@ struct Cli {
     /// below it (0: below 3/4 of the upper).
     #[arg(short = 'y', long = "l-threshold", value_name = "LTHRESHOLD")]
     l_threshold: Option<u32>,
+    /// Start a connection sync daemon role: master or backup.
+    #[arg(long = "start-daemon", value_name = "STATE")]
+    start_daemon: Option<String>,
+    /// Stop a connection sync daemon role: master or backup.
+    #[arg(long = "stop-daemon", value_name = "STATE")]
+    stop_daemon: Option<String>,
+    /// With --start-daemon: the port (or its exception interface) the sync datagrams use.
+    #[arg(long = "mcast-interface", value_name = "INTERFACE")]
+    mcast_interface: Option<String>,
+    /// With --start-daemon: the sync group id (0..=255).
+    #[arg(long = "syncid", value_name = "SYNCID")]
+    syncid: Option<u8>,
+    /// With --start-daemon: the largest sync datagram.
+    #[arg(long = "sync-maxlen", value_name = "LENGTH")]
+    sync_maxlen: Option<usize>,
+    /// With --start-daemon: the multicast group (or a unicast peer).
+    #[arg(long = "mcast-group", value_name = "ADDRESS")]
+    mcast_group: Option<String>,
+    /// With --start-daemon: the UDP port.
+    #[arg(long = "mcast-port", value_name = "PORT")]
+    mcast_port: Option<u16>,
+    /// With --start-daemon: the multicast TTL.
+    #[arg(long = "mcast-ttl", value_name = "TTL")]
+    mcast_ttl: Option<u8>,
+    /// With -L: the sync daemon roles running.
+    #[arg(long = "daemon")]
+    daemon: bool,
     /// With -L: the real servers' connection thresholds.
     #[arg(long = "thresholds")]
     thresholds: bool,
@@ -274,6 +305,18 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Request::Reload
     } else if let Some(s) = &cli.set {
         Request::SetTimeouts { tcp: s[0], tcpfin: s[1], udp: s[2] }
+    } else if let Some(state) = &cli.start_daemon {
+        Request::StartDaemon {
+            state: state.clone(),
+            mcast_interface: cli.mcast_interface.clone(),
+            syncid: cli.syncid,
+            sync_maxlen: cli.sync_maxlen,
+            mcast_group: cli.mcast_group.clone(),
+            mcast_port: cli.mcast_port,
+            mcast_ttl: cli.mcast_ttl,
+        }
+    } else if let Some(state) = &cli.stop_daemon {
+        Request::StopDaemon { state: state.clone() }
     } else {
         return Ok(None);
     }))
@@ -348,6 +391,10 @@ fn run(cli: &Cli) -> Result<String> {
             );
         }
         return Ok(o);
+    }
+    if cli.list && cli.daemon {
+        let d: Vec<DaemonReply> = c.call(&Request::Daemons)?.unwrap_or_default();
+        return Ok(if json_out { format!("{}\n", serde_json::to_string(&d)?) } else { daemon_lines(&d) });
     }
     if cli.list && cli.timeout {
         let t: TimeoutsReply = c.call(&Request::Timeouts)?.context("no timeouts in the answer")?;
@@ -527,6 +574,18 @@ fn rate_table(services: &[ServiceReport]) -> String {
         let t = r.map_or(&s.rates, |r| &r.rates);
         [t.cps, t.inpps, t.outpps, t.inbps, t.outbps]
     })
+}
+
+/// `-L --daemon`, as ipvsadm 1.31 prints it.
+fn daemon_lines(d: &[DaemonReply]) -> String {
+    d.iter()
+        .map(|r| {
+            format!(
+                "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})\n",
+                r.state, r.mcast_ifn, r.syncid, r.maxlen, r.group, r.mcast_port, r.ttl
+            )
+        })
+        .collect()
 }
 
 /// `-S -n`: the rules as ipvsadm prints them.

@@ -12,7 +12,7 @@ use toml::Spanned;
 
 mod raw;
 mod sections;
-mod sync_conf;
+pub mod sync_conf;
 use raw::RawConfig;
 pub use sync_conf::SyncConf;
 

@@ -102,7 +102,7 @@ pub struct LiveConfig {
     kernel_exception: bool,
     /// Fixed at start: the owner-core prefix, and whether there is more than one worker.
     steer_prefix: u8,
-    multi_worker: bool,
+    pub(super) multi_worker: bool,
     dest_ids: IdPool,
     svc_ids: IdPool,
     /// Deleted services by identity -> id: one re-added within the quarantine gets its id back.

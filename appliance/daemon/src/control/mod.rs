@@ -14,3 +14,4 @@ pub mod proto;
 pub mod rates;
 pub mod reload;
 pub mod server;
+pub mod sync_roles;

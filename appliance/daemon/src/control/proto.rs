@@ -118,6 +118,58 @@ pub enum Request {
     Connections,
     /// Re-read the configuration file and apply the difference (also on SIGHUP).
     Reload,
+    /// `--start-daemon master|backup`: start a sync role (options as ipvsadm's; unset ones
+    /// keep the `[sync]` settings or IPVS's defaults).
+    StartDaemon {
+        /// `master` or `backup`.
+        state: String,
+        /// `--mcast-interface`: the port (or its exception interface) the datagrams use.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mcast_interface: Option<String>,
+        /// `--syncid`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        syncid: Option<u8>,
+        /// `--sync-maxlen`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sync_maxlen: Option<usize>,
+        /// `--mcast-group`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mcast_group: Option<String>,
+        /// `--mcast-port`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mcast_port: Option<u16>,
+        /// `--mcast-ttl`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mcast_ttl: Option<u8>,
+    },
+    /// `--stop-daemon master|backup`.
+    StopDaemon {
+        /// `master` or `backup`.
+        state: String,
+    },
+    /// `-L --daemon`: the sync roles running.
+    Daemons,
+}
+
+/// One running sync role, as `-L --daemon` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonReply {
+    /// `master` or `backup`.
+    pub state: String,
+    /// The exception interface the datagrams use.
+    pub mcast_ifn: String,
+    /// The port it belongs to.
+    pub port: String,
+    /// Sync group id.
+    pub syncid: u8,
+    /// Largest datagram.
+    pub maxlen: usize,
+    /// Multicast group (or unicast peer).
+    pub group: String,
+    /// UDP port.
+    pub mcast_port: u16,
+    /// TTL.
+    pub ttl: u8,
 }
 
 /// A reply: `{"ok":true,"result":...}` or `{"ok":false,"error":"..."}`. The server writes it,

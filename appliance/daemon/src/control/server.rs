@@ -152,6 +152,30 @@ impl Control<'_> {
         let mut result = Value::Null;
         match &req {
             Request::List { .. } | Request::Connections | Request::Timeouts | Request::Zero { .. } => {}
+            Request::Daemons => return Ok(serde_json::to_value(guard.daemons())?),
+            Request::StartDaemon {
+                state,
+                mcast_interface,
+                syncid,
+                sync_maxlen,
+                mcast_group,
+                mcast_port,
+                mcast_ttl,
+            } => {
+                let opts = crate::control::sync_roles::DaemonOpts {
+                    interface: mcast_interface.clone(),
+                    syncid: *syncid,
+                    maxlen: *sync_maxlen,
+                    group: mcast_group
+                        .as_deref()
+                        .map(|g| parse_addr_port(g, "mcast_group").map(|a| a.0))
+                        .transpose()?,
+                    port: *mcast_port,
+                    ttl: *mcast_ttl,
+                };
+                next.start_daemon(state, &opts)?
+            }
+            Request::StopDaemon { state } => next.stop_daemon(state)?,
             Request::AddService { service, scheduler, persistence, netmask } => {
                 next.add_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?, now)?
             }
