@@ -50,6 +50,9 @@ pub struct Snapshot {
     load_followed: Vec<bool>,
     /// The sync master role: when set, client packets queue connection records for backups.
     sync_master: Option<crate::conn::SyncPolicy>,
+    /// False when only some VIPs are held here (VRRP): `vips` then lists those, and a new
+    /// connection is made only to them.
+    serves_all: bool,
     /// Every service's connections live on their client's owner core (the sync backup role:
     /// a received record is installed on the owner core, which must then see the flow).
     steer_all: bool,
@@ -203,6 +206,7 @@ impl Snapshot {
             thresholded,
             load_followed,
             sync_master: None,
+            serves_all: true,
             steer_all: false,
         };
         let mut connected: Vec<(u32, u32, u16, u8)> = snap
@@ -385,7 +389,33 @@ impl Snapshot {
         }
     }
 
-    /// True if `a` is a VIP of some service.
+    /// Serves only the VIPs in `held` (VRRP: those keepalived put on an exception interface);
+    /// `None` serves every VIP. A VIP not held is not answered by ARP or ICMP and gets no new
+    /// connection; connections already made keep flowing, and sync records still install.
+    pub fn with_held_vips(mut self, held: Option<&[Ipv4Addr]>) -> Self {
+        let mut all: Vec<u32> = self.services.iter().map(|s| u32::from(s.vip)).collect();
+        all.sort_unstable();
+        all.dedup();
+        self.serves_all = held.is_none();
+        self.vips = match held {
+            None => all,
+            Some(h) => all.into_iter().filter(|v| h.contains(&Ipv4Addr::from(*v))).collect(),
+        };
+        self
+    }
+
+    /// True when new connections to `vip` are made here (it is held, or every VIP is).
+    #[inline]
+    pub fn serves(&self, vip: Ipv4Addr) -> bool {
+        self.serves_all || self.is_vip(vip)
+    }
+
+    /// The VIPs served here: every configured one, or those held (VRRP).
+    pub fn served_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.vips.iter().map(|v| Ipv4Addr::from(*v))
+    }
+
+    /// True if `a` is a VIP of some service, served here (see [`Snapshot::with_held_vips`]).
     #[inline]
     pub fn is_vip(&self, a: Ipv4Addr) -> bool {
         self.vips.binary_search(&u32::from(a)).is_ok()

@@ -142,7 +142,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             tracing::info!(workers, services = snap.services().len(), "rvsd ready");
             ready(&ctl.fresh_report(&Baseline::default()).map_err(|e| anyhow!(e))?.1);
             tracing::info!(socket = %cfg.socket.display(), "control socket listening");
-            serve_control(&ctl, &listener, metrics.as_ref(), &shared, &stop, &hup, workers);
+            let vrrp_ifaces: Vec<String> = if cfg.vrrp {
+                cfg.ports.iter().filter_map(|p| p.exception_iface.clone()).collect()
+            } else {
+                Vec::new()
+            };
+            serve_control(&ctl, &listener, metrics.as_ref(), &shared, &stop, &hup, workers, &vrrp_ifaces);
             Ok(())
         });
         control?;
@@ -165,6 +170,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
 /// The control plane until `stop`: the socket's clients, health checks, the rate estimator,
 /// SIGHUP reloads and /metrics on threads of their own; the neighbour loop on this one (EAL's
 /// main lcore).
+#[allow(clippy::too_many_arguments)] // the control plane's parts, each borrowed from the start-up scope
 fn serve_control(
     ctl: &Control<'_>,
     listener: &std::os::unix::net::UnixListener,
@@ -173,6 +179,7 @@ fn serve_control(
     stop: &AtomicBool,
     hup: &AtomicBool,
     workers: usize,
+    vrrp_ifaces: &[String],
 ) {
     std::thread::scope(|ts| {
         ts.spawn(|| server::serve(listener, ctl, stop));
@@ -180,6 +187,9 @@ fn serve_control(
         ts.spawn(|| server::estimate(ctl, stop));
         ts.spawn(|| server::watch_reload(ctl, hup, stop));
         ts.spawn(|| crate::sync_daemon::run(ctl, shared, stop, workers));
+        if !vrrp_ifaces.is_empty() {
+            ts.spawn(|| crate::vip_watch::run(ctl, vrrp_ifaces, stop));
+        }
         if let Some(m) = metrics {
             ts.spawn(|| crate::control::metrics::serve(m, ctl, stop));
         }
@@ -407,6 +417,14 @@ fn build_report(
     let mut r = stats::Report::build(&inputs, &st.services, &health, base);
     r.health_transitions = st.health_transitions;
     r.sync = shared.sync_counters.figures();
+    r.ha = crate::stats::HaReport {
+        mode: if st.vrrp { "vrrp" } else { "standalone" }.to_owned(),
+        held: st.held.iter().map(|v| v.to_string()).collect(),
+        vip_changes: st.vip_changes,
+    };
+    for s in &mut r.services {
+        s.held = !st.vrrp || s.vip.parse().is_ok_and(|v| st.held.contains(&v));
+    }
     r.sync.insert("out_full".into(), r.io.sync_out_full);
     r
 }

@@ -11,4 +11,5 @@ pub mod limits;
 pub mod port;
 pub mod stats;
 pub mod sync_daemon;
+pub mod vip_watch;
 pub mod worker;

@@ -110,8 +110,27 @@ pub struct ServiceReport {
     pub bytes_out: u64,
     /// Smoothed per-second rates.
     pub rates: Rates,
+    /// Whether this director serves the VIP now (always, unless `[ha] mode = "vrrp"` and
+    /// keepalived is BACKUP for it).
+    #[serde(default = "held_by_default")]
+    pub held: bool,
     /// Its real servers.
     pub reals: Vec<RealReport>,
+}
+
+fn held_by_default() -> bool {
+    true
+}
+
+/// High availability as it stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HaReport {
+    /// `standalone` or `vrrp`.
+    pub mode: String,
+    /// VRRP: the VIPs held (MASTER).
+    pub held: Vec<String>,
+    /// VRRP: VIPs taken or released so far.
+    pub vip_changes: u64,
 }
 
 /// Everything rvsd reports.
@@ -146,6 +165,9 @@ pub struct Report {
     /// dropped (filled in by the daemon).
     #[serde(default)]
     pub sync: BTreeMap<String, u64>,
+    /// VIP ownership (filled in by the daemon).
+    #[serde(default)]
+    pub ha: HaReport,
     /// Services.
     pub services: Vec<ServiceReport>,
 }
@@ -262,6 +284,7 @@ impl Report {
                     bytes_in: st.bytes_in,
                     bytes_out: st.bytes_out,
                     rates: Default::default(),
+                    held: true,
                     reals: s
                         .dests
                         .iter()
@@ -355,6 +378,7 @@ impl Report {
             per_core_rx: workers.iter().map(|w| w.counters.rx).collect(),
             per_core_pressure: workers.iter().map(|w| w.level.name().to_owned()).collect(),
             sync: BTreeMap::new(),
+            ha: HaReport::default(),
             per_core_drops: workers
                 .iter()
                 .map(|w| {

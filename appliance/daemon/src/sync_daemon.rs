@@ -203,7 +203,7 @@ pub fn run(ctl: &Control<'_>, shared: &Shared<'_>, stop: &AtomicBool, workers: u
     let mut buf = vec![0u8; 65_536];
     let mut failed_at: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let want = ctl.state.lock().ok().and_then(|s| s.sync.clone());
+        let want = ctl.state.lock().ok().and_then(|s| s.effective_sync());
         let want_master = want.as_ref().filter(|c| c.master);
         let want_backup = want.as_ref().filter(|c| c.backup);
         if master.as_ref().map(|m| &m.conf) != want_master {

@@ -479,7 +479,7 @@ fn table(services: &[ServiceReport]) -> String {
     o += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
     for s in services {
         let (proto, name) = svc_name(s);
-        o += &format!("{proto}  {name} {}{}\n", s.scheduler, persistence_flags(s));
+        o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
         for r in &s.reals {
             let addr = format!("{}:{}", r.address, r.port);
             o += &format!(
@@ -493,6 +493,15 @@ fn table(services: &[ServiceReport]) -> String {
         }
     }
     o
+}
+
+/// After a service's row while this director does not serve its VIP (VRRP BACKUP for it).
+fn held_mark(s: &ServiceReport) -> &'static str {
+    if s.held {
+        ""
+    } else {
+        " (VIP not held: VRRP backup)"
+    }
 }
 
 /// After a real server's row while it is at its upper threshold (ipvsadm shows nothing; a
@@ -512,7 +521,7 @@ fn real_columns_table(services: &[ServiceReport], header: &str, row: impl Fn(&Re
     o += "  -> RemoteAddress:Port\n";
     for s in services {
         let (proto, name) = svc_name(s);
-        o += &format!("{proto}  {name} {}{}\n", s.scheduler, persistence_flags(s));
+        o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
         for r in &s.reals {
             let addr = format!("{}:{}", r.address, r.port);
             o += &format!("  -> {addr:<28} {}{}\n", row(r), overload_mark(r));
@@ -716,6 +725,7 @@ mod tests {
             bytes_in: 0,
             bytes_out: 0,
             rates: Default::default(),
+            held: true,
             reals: reals.iter().map(real).collect(),
         }
     }

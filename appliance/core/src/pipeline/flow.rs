@@ -23,7 +23,7 @@ impl PerCore {
         if let Some(idx) = self.conns.lookup_reply(ip.proto, src, sport, dst, dport) {
             return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Output);
         }
-        let svc = snap.service(ip.proto, ip.dst, dport);
+        let svc = snap.service(ip.proto, ip.dst, dport).filter(|_| snap.serves(ip.dst));
         if self.cores > 1 {
             let client = match svc {
                 Some(s) if snap.steered(s.id) => Some(ip.src),

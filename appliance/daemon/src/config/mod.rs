@@ -107,6 +107,9 @@ pub struct Config {
     pub overload: OverloadPolicy,
     /// The connection sync daemon (`[sync]`), if configured.
     pub sync: Option<SyncConf>,
+    /// `[ha] mode = "vrrp"`: serve a VIP only while keepalived has put it on an exception
+    /// interface (else every VIP, as standalone).
+    pub vrrp: bool,
     /// Services with their real servers (ids assigned in file order).
     pub services: Vec<Service>,
     /// Static neighbours.
@@ -173,7 +176,11 @@ impl Config {
         let (socket, metrics) = cx.control(raw.control)?;
         let timeouts = cx.timeouts(raw.timeouts.as_ref())?;
         let overload = cx.overload(raw.overload.as_ref())?;
-        let sync = cx.sync(raw.sync.as_ref(), &ports)?;
+        let vrrp = cx.ha(raw.ha.as_ref(), &ports)?;
+        let mut sync = cx.sync(raw.sync.as_ref(), &ports)?;
+        if let (Some(s), true) = (sync.as_mut(), vrrp) {
+            s.follow_vrrp = raw.sync.as_ref().is_none_or(|r| r.role.is_none());
+        }
         let (services, checks) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
         let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len())?;
@@ -191,6 +198,7 @@ impl Config {
             timeouts,
             overload,
             sync,
+            vrrp,
             services,
             neighbours,
             checks,
@@ -226,8 +234,12 @@ impl Config {
             s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
                 .with_steer_prefix(self.steer_prefix)
                 .with_overload(self.overload)
-                .with_sync_master(self.sync.as_ref().filter(|s| s.master).map(|s| s.policy))
+                // Following VRRP, the master role waits for a VIP (none is held at start).
+                .with_sync_master(
+                    self.sync.as_ref().filter(|s| s.master && !(s.follow_vrrp && self.vrrp)).map(|s| s.policy),
+                )
                 .with_steer_all(self.steer_all())
+                .with_held_vips(self.vrrp.then_some(&[][..]))
         })
     }
 }

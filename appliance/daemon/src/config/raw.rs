@@ -14,6 +14,7 @@ pub(super) struct RawConfig {
     pub(super) timeouts: Option<RawTimeouts>,
     pub(super) overload: Option<RawOverload>,
     pub(super) sync: Option<RawSync>,
+    pub(super) ha: Option<RawHa>,
     #[serde(default)]
     pub(super) service: Vec<RawService>,
     #[serde(default)]
@@ -31,6 +32,12 @@ pub(super) struct RawDataplane {
     pub(super) conn_capacity: Option<Spanned<usize>>,
     pub(super) mbufs: Option<Spanned<u32>>,
     pub(super) steer_prefix: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHa {
+    pub(super) mode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

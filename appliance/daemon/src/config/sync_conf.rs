@@ -36,6 +36,9 @@ pub struct SyncConf {
     pub master: bool,
     /// Run the backup role (install a master's connections).
     pub backup: bool,
+    /// In `[ha] mode = "vrrp"` without a `role`: master while this director holds a VIP, backup
+    /// while it holds none (keepalived's `lvs_sync_daemon`).
+    pub follow_vrrp: bool,
 }
 
 impl SyncConf {
@@ -53,6 +56,7 @@ impl SyncConf {
             policy: SyncPolicy::default(),
             master: false,
             backup: false,
+            follow_vrrp: false,
         }
     }
 }
@@ -63,6 +67,22 @@ pub const MIN_MAXLEN: usize = HEADER_LEN + V4_RECORD_LEN;
 pub const MAX_MAXLEN: usize = 65_507;
 
 impl Ctx<'_> {
+    /// `[ha]`: true for `mode = "vrrp"`.
+    pub(super) fn ha(&self, raw: Option<&super::raw::RawHa>, ports: &[PortConf]) -> Result<bool, ConfigFileError> {
+        let Some(m) = raw.and_then(|r| r.mode.as_ref()) else { return Ok(false) };
+        match m.get_ref().as_str() {
+            "standalone" => Ok(false),
+            "vrrp" if ports.iter().any(|p| p.exception_iface.is_some()) => Ok(true),
+            "vrrp" => Err(self.err(
+                m.span(),
+                "ha.mode",
+                "vrrp needs a port with exception = true: keepalived runs on its exception interface",
+            )),
+            "ecmp" => Err(self.err(m.span(), "ha.mode", "ecmp (scale-out behind a BGP router) is not available yet")),
+            other => Err(self.err(m.span(), "ha.mode", format!("{other:?}: expected standalone or vrrp"))),
+        }
+    }
+
     /// `[sync]`.
     pub(super) fn sync(&self, raw: Option<&RawSync>, ports: &[PortConf]) -> Result<Option<SyncConf>, ConfigFileError> {
         let Some(r) = raw else { return Ok(None) };

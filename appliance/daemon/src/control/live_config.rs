@@ -97,6 +97,12 @@ pub struct LiveConfig {
     pub sync: Option<crate::config::SyncConf>,
     /// Every service steered to owner cores (fixed at start: [`crate::config::Config::steer_all`]).
     pub steer_all: bool,
+    /// `[ha] mode = "vrrp"`: only the VIPs in `held` are served.
+    pub vrrp: bool,
+    /// The VIPs keepalived put on an exception interface (VRRP MASTER for them).
+    pub held: BTreeSet<Ipv4Addr>,
+    /// Changes of `held` so far.
+    pub vip_changes: u64,
     /// Services in order (listing order, as ipvsadm keeps insertion order).
     pub services: Vec<Service>,
     kernel_exception: bool,
@@ -143,6 +149,9 @@ impl LiveConfig {
             overload: cfg.overload,
             sync: cfg.sync.clone(),
             steer_all: cfg.steer_all(),
+            vrrp: cfg.vrrp,
+            held: BTreeSet::new(),
+            vip_changes: 0,
             services: cfg.services.clone(),
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
             steer_prefix: cfg.steer_prefix,
@@ -210,8 +219,9 @@ impl LiveConfig {
                 s.with_kernel_exception(self.kernel_exception)
                     .with_steer_prefix(self.steer_prefix)
                     .with_overload(self.overload)
-                    .with_sync_master(self.sync.as_ref().filter(|s| s.master).map(|s| s.policy))
+                    .with_sync_master(self.effective_sync().filter(|s| s.master).map(|s| s.policy))
                     .with_steer_all(self.steer_all)
+                    .with_held_vips(self.vrrp.then(|| self.held.iter().copied().collect::<Vec<_>>()).as_deref())
             })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }

@@ -43,6 +43,21 @@ pub fn render(r: &Report) -> String {
         r.drops.iter().map(|(k, v)| (format!("reason=\"{k}\""), *v)).collect(),
     );
     family(
+        "rvs_vip_held",
+        "gauge",
+        "1 while this director serves the service's VIP (always, unless [ha] mode = vrrp and keepalived is BACKUP).",
+        r.services
+            .iter()
+            .map(|s| (format!("protocol=\"{}\",vip=\"{}\",port=\"{}\"", s.protocol, s.vip, s.port), u64::from(s.held)))
+            .collect(),
+    );
+    family(
+        "rvs_vip_changes_total",
+        "counter",
+        "VRRP: VIPs taken or released.",
+        vec![(String::new(), r.ha.vip_changes)],
+    );
+    family(
         "rvs_sync_total",
         "counter",
         "Connection sync daemon events by kind (sent_msgs, sent_conns, recv_msgs, recv_conns, bad_size, other_syncid, bad_version, bad_record, ...).",

@@ -84,6 +84,33 @@ impl Control<'_> {
         Ok(())
     }
 
+    /// VRRP: `on_taps` are the addresses now on the exception interfaces; the VIPs among them
+    /// are served from now on, the others not. Each change is logged and counted.
+    pub fn set_held_vips(&self, on_taps: &std::collections::BTreeSet<std::net::Ipv4Addr>) {
+        let Ok(mut guard) = self.state.lock() else { return };
+        if !guard.vrrp {
+            return;
+        }
+        let vips: std::collections::BTreeSet<_> = guard.services.iter().map(|s| s.vip).collect();
+        let held: std::collections::BTreeSet<_> = on_taps.intersection(&vips).copied().collect();
+        if held == guard.held {
+            return;
+        }
+        let mut next = guard.clone();
+        for v in held.difference(&guard.held) {
+            tracing::warn!(vip = %v, "vrrp: VIP taken (MASTER): serving it");
+        }
+        for v in guard.held.difference(&held) {
+            tracing::warn!(vip = %v, "vrrp: VIP released (BACKUP): no longer serving it");
+        }
+        next.vip_changes += (held.symmetric_difference(&guard.held).count()) as u64;
+        next.held = held;
+        match self.publish(&next) {
+            Ok(()) => *guard = next,
+            Err(e) => tracing::error!(error = %e, "vrrp: the new ownership could not be published"),
+        }
+    }
+
     /// Handles one request line; returns the reply line. A refused request changes nothing.
     pub fn handle(&self, line: &str) -> String {
         let req: Request = match serde_json::from_str(line) {

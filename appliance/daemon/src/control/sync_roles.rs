@@ -44,6 +44,17 @@ fn role(state: &str) -> Result<bool, OpError> {
 }
 
 impl LiveConfig {
+    /// The sync settings with the roles in force: as configured, or, following VRRP, master
+    /// while a VIP is held and backup while none is.
+    pub fn effective_sync(&self) -> Option<SyncConf> {
+        let mut c = self.sync.clone()?;
+        if c.follow_vrrp && self.vrrp {
+            c.master = !self.held.is_empty();
+            c.backup = self.held.is_empty();
+        }
+        Some(c)
+    }
+
     /// `--start-daemon STATE [options]`.
     pub fn start_daemon(&mut self, state: &str, o: &DaemonOpts) -> Result<(), OpError> {
         let master = role(state)?;
@@ -53,7 +64,8 @@ impl LiveConfig {
                 "the backup role with more than one worker needs [sync] in rvs.toml at start (it steers every service to owner cores)",
             ));
         }
-        let mut c = match (&self.sync, &o.interface) {
+        let current = self.effective_sync();
+        let mut c = match (&current, &o.interface) {
             (Some(c), None) => c.clone(),
             (current, name) => {
                 let name = name.as_deref().or(current.as_ref().map(|c| c.port.as_str())).ok_or_else(|| {
@@ -99,6 +111,7 @@ impl LiveConfig {
         } else {
             c.backup = true;
         }
+        c.follow_vrrp = false; // the operator's roles from now on
         self.sync = Some(c);
         Ok(())
     }
@@ -106,19 +119,23 @@ impl LiveConfig {
     /// `--stop-daemon STATE`.
     pub fn stop_daemon(&mut self, state: &str) -> Result<(), OpError> {
         let master = role(state)?;
-        let running = self.sync.as_mut().filter(|c| if master { c.master } else { c.backup });
-        let c = running.ok_or_else(|| invalid("state", format!("no {state} sync daemon is running")))?;
+        let mut c = self
+            .effective_sync()
+            .filter(|c| if master { c.master } else { c.backup })
+            .ok_or_else(|| invalid("state", format!("no {state} sync daemon is running")))?;
         if master {
             c.master = false;
         } else {
             c.backup = false;
         }
+        c.follow_vrrp = false;
+        self.sync = Some(c);
         Ok(())
     }
 
     /// `-L --daemon`: the roles running.
     pub fn daemons(&self) -> Vec<DaemonReply> {
-        let Some(c) = &self.sync else { return Vec::new() };
+        let Some(c) = self.effective_sync() else { return Vec::new() };
         [(c.master, "master"), (c.backup, "backup")]
             .into_iter()
             .filter(|(on, _)| *on)
