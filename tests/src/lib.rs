@@ -150,6 +150,7 @@ pub struct Lab {
     namespaces: Vec<String>,
     procs: Vec<Proc>,
     files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
 }
 
 /// An L2 switch: a namespace holding one bridge; hosts are plugged into it by veth pairs.
@@ -181,7 +182,7 @@ impl Lab {
     pub fn new() -> Result<Lab> {
         sweep_stale();
         let id = format!("{NS_PREFIX}{}x{}", std::process::id(), LAB_SEQ.fetch_add(1, Ordering::Relaxed));
-        Ok(Lab { id, namespaces: Vec::new(), procs: Vec::new(), files: Vec::new() })
+        Ok(Lab { id, namespaces: Vec::new(), procs: Vec::new(), files: Vec::new(), dirs: Vec::new() })
     }
 
     /// This lab's unique id (the prefix of its namespace names).
@@ -269,6 +270,19 @@ impl Lab {
     /// Waits (bounded) until rvsd logs a line containing `needle`; returns that line.
     pub fn rvsd_line(&mut self, r: &Rvsd, needle: &str, limit: Duration) -> Result<String> {
         self.wait_for_line(r.handle, needle, limit)
+    }
+
+    /// A fresh directory `/tmp/LABID-NAME` for this run's files, removed with the lab.
+    pub fn scratch_dir(&mut self, name: &str) -> Result<PathBuf> {
+        let dir = std::env::temp_dir().join(format!("{}-{name}", self.id));
+        std::fs::create_dir_all(&dir)?;
+        self.dirs.push(dir.clone());
+        Ok(dir)
+    }
+
+    /// Kills (SIGKILL) every process in `ns`, as a power cut would: rvsd, keepalived, anything.
+    pub fn kill_all_in(&self, ns: &Ns) {
+        kill_ns_processes(ns.name());
     }
 
     /// Sends `sig` to rvsd.
@@ -378,6 +392,9 @@ impl Drop for Lab {
         }
         for f in &self.files {
             let _ = std::fs::remove_file(f);
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
         }
         for ns in self.namespaces.iter().rev() {
             kill_ns_processes(ns);

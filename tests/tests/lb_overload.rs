@@ -56,8 +56,7 @@ struct Holder {
 
 impl Holder {
     fn start(lab: &mut Lab, client: &Ns, vip: &str, sources: &[String], rounds: u32, rst: bool) -> Holder {
-        let dir = std::env::temp_dir().join(format!("{}-{vip}-{}-rounds", lab.id(), sources[0]));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = lab.scratch_dir(&format!("{vip}-{}-rounds", sources[0])).unwrap();
         let mut args = vec![format!("HOLD_RST={}", u8::from(rst)), "python3".into(), "-u".into()];
         args.extend([script("hold_conns.py"), vip.into(), "7".into(), dir.to_str().unwrap().into()]);
         args.push(rounds.to_string());

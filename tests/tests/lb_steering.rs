@@ -52,8 +52,7 @@ fn persistence_edits_on_two_workers_keep_every_held_nat_connection() {
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let s = rvsd.socket.clone();
 
-    let dir = std::env::temp_dir().join(format!("{}-rounds", lab.id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lab.scratch_dir("rounds").unwrap();
     let mut args = vec!["-u".to_owned(), lab_scripts().join("hold_conns.py").to_str().unwrap().to_owned()];
     args.extend([VIP.to_owned(), "7".into(), dir.to_str().unwrap().into(), "5".into()]);
     args.extend(sources.iter().cloned());

@@ -96,8 +96,7 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
     assert!(code == 1 && err.contains("expected master or backup"), "{err}");
     vip_to(&client, &lb1);
 
-    let dir = std::env::temp_dir().join(format!("{}-sync-rounds", lab.id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lab.scratch_dir("sync-rounds").unwrap();
     let mut args = vec!["-u".to_owned(), script("hold_conns.py"), VIP.into(), "7".into()];
     args.extend([dir.to_str().unwrap().to_owned(), "3".into()]);
     args.extend(sources.iter().cloned());

@@ -1,0 +1,216 @@
+//! Lab: a keepalived VRRP pair of rvsd (DR) with IPVS connection sync; failover and failback
+//! without losing a connection.
+//!
+//! ```text
+//!  client 198.18.0.2 (+ 20 held sources) --+
+//!  lb1 p0 198.18.0.1   rvsd + keepalived 150 --+-- switch     DR service 198.18.0.100:7,
+//!  lb2 p0 198.18.0.3   rvsd + keepalived 100 --+              [ha] mode = "vrrp", [sync]
+//!  rs1 198.18.0.11, rs2 .12 (VIP on lo) -------+
+//! ```
+//! keepalived (Debian's, unmodified, only VRRP) runs on each rvsd's exception interface and puts
+//! the VIP there when MASTER; rvsd serves the VIP only then, and its sync role follows (master
+//! while it holds the VIP). lb1 wins, 20 connections are held through it and synced to lb2;
+//! lb1's rvsd and keepalived are killed: lb2 takes the VIP, new connections succeed within 5 s
+//! and the 20 carry on. lb1 comes back (rvsd first, as a backup that lb2's sync refills, then
+//! keepalived): it takes the VIP back and the 20 still work.
+
+use rvs_lab::admin::ok;
+use rvs_lab::conf::Real;
+use rvs_lab::{conf, lab_scripts, require_lab, Lab, Ns, Rvsd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const VIP: &str = "198.18.0.100";
+
+fn script(name: &str) -> String {
+    lab_scripts().join(name).to_str().unwrap().to_owned()
+}
+
+fn config(addr: &str, iface: &str) -> String {
+    conf::dataplane(&[1])
+        + "[ha]\nmode = \"vrrp\"\n\n"
+        + &conf::port("lan", 0, "p0", &format!("{addr}/24"))
+            .replace("address = ", &format!("exception = true\nexception_iface = \"{iface}\"\naddress = "))
+        + &conf::service(
+            "tcp",
+            VIP,
+            7,
+            "wlc",
+            &["198.18.0.11", "198.18.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward: "dr" }),
+        )
+        + "[sync]\ninterface = \"lan\"\nsyncid = 7\n\n"
+}
+
+/// Starts keepalived (VRRP only) in `ns` on `iface` with `priority`.
+fn keepalived(lab: &mut Lab, ns: &Ns, iface: &str, priority: u32) -> usize {
+    let conf = std::fs::read_to_string(lab_scripts().join("keepalived.conf.in"))
+        .unwrap()
+        .replace("@IFACE@", iface)
+        .replace("@PRIO@", &priority.to_string())
+        .replace("@ID@", ns.name())
+        .replace("@VIP@", VIP);
+    let dir = lab.scratch_dir(&format!("keepalived-{}", ns.name())).unwrap();
+    let path = dir.join("keepalived.conf");
+    std::fs::write(&path, conf).unwrap();
+    let (pid, vrrp_pid) = (dir.join("keepalived.pid"), dir.join("vrrp.pid"));
+    // A killed keepalived leaves its pid files; a new one must not take them for a live daemon.
+    let _ = std::fs::remove_file(&pid);
+    let _ = std::fs::remove_file(&vrrp_pid);
+    lab.spawn(
+        ns,
+        "keepalived",
+        &[
+            "-n",
+            "-l",
+            "-P",
+            "-f",
+            path.to_str().unwrap(),
+            "-p",
+            pid.to_str().unwrap(),
+            "-r",
+            vrrp_pid.to_str().unwrap(),
+        ],
+    )
+    .unwrap()
+}
+
+fn report(s: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(s, &["-L", "-n", "--json"])).unwrap()
+}
+
+/// Waits (bounded) until `r` serves the VIP (`held`) or not.
+fn wait_held(r: &Rvsd, held: bool, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let h = report(&r.socket)["services"][0]["held"].as_bool().unwrap();
+        if h == held {
+            return t0.elapsed();
+        }
+        assert!(t0.elapsed() < limit, "VIP held = {h} after {limit:?}: {}", report(&r.socket)["ha"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (bounded) until `r` holds `n` ESTABLISHED connections.
+fn wait_synced(r: &Rvsd, n: usize, limit: Duration) {
+    let t0 = Instant::now();
+    loop {
+        let conns: serde_json::Value = serde_json::from_str(&ok(&r.socket, &["-L", "-n", "-c", "--json"])).unwrap();
+        let got = conns.as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
+        if got >= n {
+            return;
+        }
+        assert!(t0.elapsed() < limit, "{got} of {n} connections synced after {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One new connection from `src`; Ok(real server) or the failure.
+fn connect_once(client: &Ns, src: &str) -> Result<String, String> {
+    let out = client
+        .run("python3", &[&script("echo_once.py"), VIP, "7", src], Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    match text.strip_prefix("echo_once: ") {
+        Some(name) if out.status.success() => Ok(name.to_owned()),
+        _ => Err(text),
+    }
+}
+
+#[test]
+fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb1 = lab.host("lb1").unwrap();
+    let lb2 = lab.host("lb2").unwrap();
+    let mut sw = lab.switch("sw").unwrap();
+    lab.plug(&mut sw, &client, "eth0").unwrap();
+    lab.plug(&mut sw, &lb1, "p0").unwrap();
+    lab.plug(&mut sw, &lb2, "p0").unwrap();
+    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let sources: Vec<String> = (1..=20).map(|k| format!("198.18.0.{}", 100 + k)).collect();
+    let fresh: Vec<String> = (1..=40).map(|k| format!("198.18.0.{}", 150 + k)).collect();
+    for a in sources.iter().chain(&fresh) {
+        client.addr("eth0", &format!("{a}/24")).unwrap();
+    }
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let rs = lab.host(name).unwrap();
+        lab.plug(&mut sw, &rs, "eth0").unwrap();
+        rs.addr("eth0", &format!("198.18.0.{}/24", 11 + i)).unwrap();
+        for (k, v) in [
+            ("net.ipv4.conf.all.arp_ignore", "1"),
+            ("net.ipv4.conf.all.arp_announce", "2"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+        ] {
+            rs.sysctl(k, v).unwrap();
+        }
+        rs.addr("lo", &format!("{VIP}/32")).unwrap();
+        let h = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, "0.0.0.0", "7"]).unwrap();
+        lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+    }
+    let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "vrrp1")).unwrap();
+    let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "vrrp2")).unwrap();
+    wait_held(&r1, false, Duration::from_secs(1)); // no VIP before VRRP
+    keepalived(&mut lab, &lb1, "vrrp1", 150);
+    keepalived(&mut lab, &lb2, "vrrp2", 100);
+    wait_held(&r1, true, Duration::from_secs(15));
+    wait_held(&r2, false, Duration::from_secs(1));
+    assert_eq!(
+        ok(&r1.socket, &["-L", "--daemon"]).lines().next().unwrap_or(""),
+        "master sync daemon (mcast=vrrp1, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)"
+    );
+    assert!(ok(&r2.socket, &["-L", "-n"]).contains("(VIP not held: VRRP backup)"));
+    connect_once(&client, &fresh[0]).expect("a connection through lb1");
+
+    let dir = lab.scratch_dir("vrrp-rounds").unwrap();
+    let mut args = vec!["-u".to_owned(), script("hold_conns.py"), VIP.into(), "7".into()];
+    args.extend([dir.to_str().unwrap().to_owned(), "5".into()]);
+    args.extend(sources.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let holder = lab.spawn(&client, "python3", &args).unwrap();
+    lab.wait_for_line(holder, "connected 20", Duration::from_secs(30)).unwrap();
+    let round = |lab: &mut Lab, r: u32| -> String {
+        std::fs::write(dir.join(format!("round-{r}")), b"").unwrap();
+        let line = lab.wait_for_line(holder, &format!("round {r} "), Duration::from_secs(60)).unwrap();
+        assert!(line.contains("ok=20 fail=0"), "round {r}: {line}");
+        line.split("servers=").nth(1).unwrap().to_owned()
+    };
+    let servers = round(&mut lab, 1);
+    wait_synced(&r2, 20, Duration::from_secs(10));
+
+    // lb1 dies: rvsd and keepalived at once.
+    lab.kill_all_in(&lb1);
+    let killed = Instant::now();
+    let mut k = 1;
+    let first = loop {
+        match connect_once(&client, &fresh[k]) {
+            Ok(_) => break killed.elapsed(),
+            Err(e) => assert!(killed.elapsed() < Duration::from_secs(15), "no new connection after the kill: {e}"),
+        }
+        k += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("failover: first new connection through lb2 {:.2} s after lb1 was killed", first.as_secs_f64());
+    assert!(first < Duration::from_secs(5), "{first:?}");
+    assert_eq!(round(&mut lab, 2), servers, "the 20 held connections carry on through lb2");
+    assert!(report(&r2.socket)["ha"]["held"].as_array().unwrap().iter().any(|v| v == VIP));
+
+    // lb1 comes back: rvsd first (a backup: no VIP yet), refilled by lb2's sync, then keepalived.
+    let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "vrrp1")).unwrap();
+    round(&mut lab, 3); // a few packets more on each connection: lb2 sends them to lb1
+    wait_synced(&r1, 20, Duration::from_secs(10));
+    let k1 = keepalived(&mut lab, &lb1, "vrrp1", 150);
+    lab.wait_for_line(k1, "Entering MASTER STATE", Duration::from_secs(15)).unwrap();
+    let back = wait_held(&r1, true, Duration::from_secs(15));
+    wait_held(&r2, false, Duration::from_secs(5));
+    eprintln!("failback: lb1 served the VIP {:.2} s after its keepalived entered MASTER", back.as_secs_f64());
+    std::thread::sleep(Duration::from_millis(1500)); // the client's ARP entry follows the gratuitous ARPs
+    assert_eq!(round(&mut lab, 4), servers, "after failback, through lb1");
+    connect_once(&client, &fresh[k + 1]).expect("a new connection through lb1 again");
+    assert_eq!(round(&mut lab, 5), servers);
+    let r1_report = report(&r1.socket);
+    assert!(r1_report["dataplane"]["forwarded"].as_u64().unwrap() >= 20, "lb1 carried round 4: {r1_report}");
+    assert!(r1_report["ha"]["vip_changes"].as_u64().unwrap() >= 1);
+}
