@@ -49,6 +49,11 @@ fn keepalived(lab: &mut Lab, ns: &Ns, iface: &str, priority: u32) -> usize {
         .replace("@PRIO@", &priority.to_string())
         .replace("@ID@", ns.name())
         .replace("@VIP@", VIP);
+    keepalived_with(lab, ns, &conf)
+}
+
+/// Starts keepalived (VRRP only) in `ns` with configuration text `conf`.
+fn keepalived_with(lab: &mut Lab, ns: &Ns, conf: &str) -> usize {
     let dir = lab.scratch_dir(&format!("keepalived-{}", ns.name())).unwrap();
     let path = dir.join("keepalived.conf");
     std::fs::write(&path, conf).unwrap();
@@ -213,4 +218,102 @@ fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
     let r1_report = report(&r1.socket);
     assert!(r1_report["dataplane"]["forwarded"].as_u64().unwrap() >= 20, "lb1 carried round 4: {r1_report}");
     assert!(r1_report["ha"]["vip_changes"].as_u64().unwrap() >= 1);
+}
+
+fn nat_config(out_addr: &str, in_addr: &str, k: u32) -> String {
+    let exc = |iface: &str| format!("exception = true\nexception_iface = \"{iface}\"\naddress = ");
+    conf::dataplane(&[1])
+        + "[ha]\nmode = \"vrrp\"\n\n"
+        + &conf::port("out", 0, "p0", &format!("{out_addr}/24")).replace("address = ", &exc(&format!("vout{k}")))
+        + &conf::port("in", 1, "p1", &format!("{in_addr}/24")).replace("address = ", &exc(&format!("vin{k}")))
+        + &conf::service(
+            "tcp",
+            VIP,
+            7,
+            "wlc",
+            &["198.19.0.11", "198.19.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward: "nat" }),
+        )
+        + "[sync]\ninterface = \"out\"\nsyncid = 8\n\n"
+}
+
+fn nat_keepalived(lab: &mut Lab, ns: &Ns, k: u32, priority: u32) -> usize {
+    let conf = std::fs::read_to_string(lab_scripts().join("keepalived-nat.conf.in"))
+        .unwrap()
+        .replace("@OUT@", &format!("vout{k}"))
+        .replace("@IN@", &format!("vin{k}"))
+        .replace("@PRIO@", &priority.to_string())
+        .replace("@ID@", ns.name())
+        .replace("@VIP@", VIP)
+        .replace("@GW@", "198.19.0.254");
+    keepalived_with(lab, ns, &conf)
+}
+
+#[test]
+fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb1 = lab.host("lb1").unwrap();
+    let lb2 = lab.host("lb2").unwrap();
+    let mut out = lab.switch("out").unwrap();
+    let mut inside = lab.switch("in").unwrap();
+    lab.plug(&mut out, &client, "eth0").unwrap();
+    for lb in [&lb1, &lb2] {
+        lab.plug(&mut out, lb, "p0").unwrap();
+        lab.plug(&mut inside, lb, "p1").unwrap();
+    }
+    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let sources: Vec<String> = (1..=20).map(|k| format!("198.18.0.{}", 100 + k)).collect();
+    let fresh: Vec<String> = (1..=40).map(|k| format!("198.18.0.{}", 150 + k)).collect();
+    for a in sources.iter().chain(&fresh) {
+        client.addr("eth0", &format!("{a}/24")).unwrap();
+    }
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        // The real servers route through the pair's floating gateway, wherever it is.
+        let rs = rvs_lab::topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.254").unwrap();
+        let h = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, &a, "7"]).unwrap();
+        lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+    }
+    let r1 = lab.rvsd(&lb1, &nat_config("198.18.0.1", "198.19.0.1", 1)).unwrap();
+    let r2 = lab.rvsd(&lb2, &nat_config("198.18.0.3", "198.19.0.2", 2)).unwrap();
+    nat_keepalived(&mut lab, &lb1, 1, 150);
+    nat_keepalived(&mut lab, &lb2, 2, 100);
+    wait_held(&r1, true, Duration::from_secs(15));
+    wait_held(&r2, false, Duration::from_secs(1));
+    connect_once(&client, &fresh[0]).expect("a NAT connection through lb1");
+
+    let dir = lab.scratch_dir("nat-rounds").unwrap();
+    let mut args = vec!["-u".to_owned(), script("hold_conns.py"), VIP.into(), "7".into()];
+    args.extend([dir.to_str().unwrap().to_owned(), "3".into()]);
+    args.extend(sources.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let holder = lab.spawn(&client, "python3", &args).unwrap();
+    lab.wait_for_line(holder, "connected 20", Duration::from_secs(30)).unwrap();
+    let round = |lab: &mut Lab, r: u32| -> String {
+        std::fs::write(dir.join(format!("round-{r}")), b"").unwrap();
+        let line = lab.wait_for_line(holder, &format!("round {r} "), Duration::from_secs(60)).unwrap();
+        assert!(line.contains("ok=20 fail=0"), "round {r}: {line}");
+        line.split("servers=").nth(1).unwrap().to_owned()
+    };
+    let servers = round(&mut lab, 1);
+    wait_synced(&r2, 20, Duration::from_secs(10));
+
+    lab.kill_all_in(&lb1);
+    let killed = Instant::now();
+    let mut k = 1;
+    let first = loop {
+        match connect_once(&client, &fresh[k]) {
+            Ok(_) => break killed.elapsed(),
+            Err(e) => assert!(killed.elapsed() < Duration::from_secs(15), "no new connection after the kill: {e}"),
+        }
+        k += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("NAT failover: first new connection through lb2 {:.2} s after lb1 was killed", first.as_secs_f64());
+    assert!(first < Duration::from_secs(5), "{first:?}");
+    assert_eq!(round(&mut lab, 2), servers, "the 20 held NAT connections carry on: both directions through lb2");
+    assert_eq!(round(&mut lab, 3), servers);
+    let r2_report = report(&r2.socket);
+    assert!(r2_report["services"][0]["pkts_out"].as_u64().unwrap() >= 40, "replies crossed lb2: {r2_report}");
 }
