@@ -1,5 +1,6 @@
 //! Helpers shared by rvs's tools.
 
+pub mod keepalived_import;
 pub mod replay;
 
 /// Replaces the generated section `group` of a markdown document (between

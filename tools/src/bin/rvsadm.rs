@@ -13,6 +13,7 @@
 //! rvsadm --start-daemon master|backup [--mcast-interface PORT] [--syncid N] [--sync-maxlen N]
 //!        [--mcast-group ADDR] [--mcast-port N] [--mcast-ttl N]
 //! rvsadm --stop-daemon master|backup   rvsadm -L --daemon
+//! rvsadm --import-keepalived keepalived.conf >> rvs.toml
 //! ```
 //! Errors: one line on stderr naming what was wrong, exit status 1 (2 for a bad command line);
 //! the daemon's state is unchanged.
@@ -33,7 +34,7 @@ use std::time::Duration;
 #[command(group(ArgGroup::new("cmd").required(true).args([
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
     "delete_server", "list", "zero", "set", "save", "restore", "version", "reload", "start_daemon",
-    "stop_daemon"
+    "stop_daemon", "import_keepalived"
 ])))]
 struct Cli {
     /// Add a virtual service.
@@ -167,6 +168,10 @@ struct Cli {
     /// With --start-daemon: the multicast TTL.
     #[arg(long = "mcast-ttl", value_name = "TTL")]
     mcast_ttl: Option<u8>,
+    /// Print keepalived.conf's virtual_server blocks as rvs.toml services (what cannot be carried
+    /// over is named on standard error).
+    #[arg(long = "import-keepalived", value_name = "FILE")]
+    import_keepalived: Option<PathBuf>,
     /// With -L: the sync daemon roles running.
     #[arg(long = "daemon")]
     daemon: bool,
@@ -338,6 +343,20 @@ fn unsupported(cli: &Cli) -> Option<&'static str> {
 fn run(cli: &Cli) -> Result<String> {
     if let Some(why) = unsupported(cli) {
         bail!("{why}");
+    }
+    if let Some(path) = &cli.import_keepalived {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let r = rvs_tools::keepalived_import::import(&text);
+        for s in &r.skipped {
+            eprintln!("rvsadm: {}: not carried over: {s}", path.display());
+        }
+        let head = format!(
+            "# {} service(s) imported from {} by rvsadm --import-keepalived; {} item(s) not carried over (see stderr)\n\n",
+            r.services,
+            path.display(),
+            r.skipped.len()
+        );
+        return Ok(head + &r.toml);
     }
     if cli.version {
         return Ok(format!("rvsadm {} (ipvsadm-compatible verbs for rvsd)\n", env!("CARGO_PKG_VERSION")));
