@@ -186,3 +186,26 @@ fn a_record_of_an_unknown_real_server_is_kept_unbound_and_still_forwards() {
     assert_eq!(b.install_synced(&other, T0), Installed::NoService);
     assert_eq!(b.counters().sync_ignored, 1);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 1000, ..Default::default() })]
+
+    /// A valid header over random records: the receiver never panics, and installs exactly what
+    /// it reports as created (nothing from a rejected message).
+    #[test]
+    fn garbage_never_panics_nor_inserts_what_was_not_a_record(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        n in 0u8..12,
+    ) {
+        let mut msg = vec![0, 0, 0, 0, n, 1, 0, 0];
+        msg.extend(&body);
+        let len = msg.len() as u16;
+        msg[2..4].copy_from_slice(&len.to_be_bytes());
+        let mut b = pipe(false);
+        let created = match ipvs_sync::parse(&msg, 0) {
+            Err(_) => 0,
+            Ok(got) => got.conns.iter().filter(|r| b.install_synced(r, T0) == Installed::Created && r.flags & conn_flags::TEMPLATE == 0).count(),
+        };
+        proptest::prop_assert_eq!(b.connections().len(), created);
+    }
+}
