@@ -209,3 +209,23 @@ proptest::proptest! {
         proptest::prop_assert_eq!(b.connections().len(), created);
     }
 }
+
+#[test]
+fn with_a_refresh_period_a_long_connection_is_sent_again_once_the_period_passes() {
+    let policy = SyncPolicy::new(3, 0).unwrap().with_refresh(60, 0);
+    let snap = Snapshot::new(interfaces(), services(), neighbours(), Timeouts::default())
+        .unwrap()
+        .with_sync_master(Some(policy));
+    let mut m = Pipeline::new(PipelineConfig { conn_capacity: 64, ..PipelineConfig::default() }, Arc::new(snap), T0);
+    let c = from_client(VIP_DR);
+    let at = |m: &mut Pipeline, s: u64, flags: u8| {
+        m.process(T0 + s * 1000, 0, &mut VecFrame::new(&c.tcp(7000, 80, flags, 1, b"x")));
+        m.drain_sync().count()
+    };
+    assert_eq!(at(&mut m, 0, SYN), 0, "SYN_RECV is never sent");
+    assert_eq!(at(&mut m, 0, ACK), 1, "established: sent (time decides, not the packet count)");
+    assert_eq!(at(&mut m, 10, ACK), 0);
+    assert_eq!(at(&mut m, 59, ACK), 0, "within the refresh period");
+    assert_eq!(at(&mut m, 61, ACK), 1, "the period passed: sent again");
+    assert_eq!(at(&mut m, 62, ACK), 0);
+}

@@ -11,9 +11,12 @@
 //! connection it controls is (IPVS sends the template first). With period 0 only the packet
 //! whose count equals the threshold is sent.
 //!
-//! Not modelled: `sync_refresh_period` (time-based resends; it needs a clock and the default
-//! is off) and `sync_persist_mode` (default off). The caller owns the connection, so there is
-//! no race on the "last synced" marks that IPVS settles with `cmpxchg`.
+//! With `sync_refresh_period` (seconds; default 0, off) a connection is also sent again once
+//! that long has passed since it was last sent (or half its timeout, at least 10 s, if that is
+//! shorter), and not before: IPVS's `sync_endtime` mark, kept here per connection by the caller
+//! ([`SyncPolicy::wants_at`]), with `sync_retries` (0..=3) resends allowed within the period.
+//! Not modelled: `sync_persist_mode` (default off). The caller owns the connection, so there is
+//! no race on the marks that IPVS settles with `cmpxchg`.
 
 use super::state::ConnState;
 
@@ -22,6 +25,8 @@ use super::state::ConnState;
 pub struct SyncPolicy {
     threshold: u32,
     period: u32,
+    refresh_period: u32,
+    retries: u32,
 }
 
 /// A refused `sync_threshold`/`sync_period` pair.
@@ -51,7 +56,7 @@ pub struct SyncCandidate {
 
 impl Default for SyncPolicy {
     fn default() -> Self {
-        SyncPolicy { threshold: 3, period: 50 }
+        SyncPolicy { threshold: 3, period: 50, refresh_period: 0, retries: 0 }
     }
 }
 
@@ -61,7 +66,19 @@ impl SyncPolicy {
         if period != 0 && threshold >= period {
             return Err(BadSyncThreshold { threshold, period });
         }
-        Ok(SyncPolicy { threshold, period })
+        Ok(SyncPolicy { threshold, period, refresh_period: 0, retries: 0 })
+    }
+
+    /// With IPVS's `sync_refresh_period` (seconds, 0 = off) and `sync_retries` (at most 3).
+    pub fn with_refresh(mut self, refresh_period: u32, retries: u32) -> Self {
+        self.refresh_period = refresh_period;
+        self.retries = retries.min(3);
+        self
+    }
+
+    /// `sync_refresh_period` in seconds (0: off).
+    pub fn refresh_period(&self) -> u32 {
+        self.refresh_period
     }
 
     /// The threshold (packets before the first send).
@@ -74,8 +91,57 @@ impl SyncPolicy {
         self.period
     }
 
-    /// Whether to send the connection now. When it returns true the caller records
-    /// `c.state` as the connection's synced state.
+    /// IPVS's whole rule (`ip_vs_sync_conn_needed`) at second `now` for a connection whose
+    /// state lasts `timeout` seconds and whose mark (`sync_endtime`: when it would expire as last
+    /// sent, shifted left by 2 over a resend count; 0 = never sent) is `mark`. Returns the new
+    /// mark when the connection is to be sent now; the caller stores it and `c.state` as the
+    /// synced state.
+    pub fn wants_at(&self, c: &SyncCandidate, now: u32, timeout: u32, mark: u32) -> Option<u32> {
+        let mut n = now.saturating_add(timeout) << 2;
+        if !c.template && c.tcp {
+            if !matches!(
+                c.state,
+                ConnState::Established
+                    | ConnState::FinWait
+                    | ConnState::Close
+                    | ConnState::CloseWait
+                    | ConnState::TimeWait
+            ) {
+                return None;
+            }
+            if c.state != c.synced_state && c.state != ConnState::Established {
+                return Some(n);
+            }
+        }
+        if self.refresh_period > 0 && mark != 0 {
+            let last_end = mark >> 2;
+            let diff = i64::from(n >> 2) - i64::from(last_end);
+            let min_diff = (timeout / 2).max(10);
+            if diff.abs() < i64::from(self.refresh_period.min(min_diff)) {
+                let retries = mark & 3;
+                if retries >= self.retries {
+                    return None;
+                }
+                let last_sent = last_end.saturating_sub(timeout);
+                if now < last_sent.saturating_add(self.refresh_period >> 3) {
+                    return None;
+                }
+                n |= retries + 1;
+            }
+        }
+        if self.period > 0 {
+            if !c.template && c.pkts % self.period != self.threshold {
+                return None;
+            }
+        } else if self.refresh_period == 0 && c.pkts != self.threshold {
+            return None;
+        }
+        Some(n)
+    }
+
+    /// Whether to send the connection now, by the packet and state rules alone (no refresh
+    /// period). When it returns true the caller records `c.state` as the connection's synced
+    /// state.
     pub fn wants(&self, c: &SyncCandidate) -> bool {
         if c.template {
             // Templates ride with their connections: no packet rule when a period is set.
@@ -193,6 +259,43 @@ mod tests {
         let p = SyncPolicy::new(3, 0).unwrap();
         let c = tcp(ConnState::Established, ConnState::None, 0);
         assert_eq!(sent_packets(&p, c, 200), vec![3]);
+    }
+
+    #[test]
+    fn without_a_refresh_period_the_full_rule_is_the_packet_rule() {
+        let p = SyncPolicy::default();
+        for pkts in 1..120 {
+            for (state, synced) in
+                [(ConnState::Established, ConnState::Established), (ConnState::FinWait, ConnState::Established)]
+            {
+                let c = tcp(state, synced, pkts);
+                assert_eq!(p.wants_at(&c, 1000, 900, 0).is_some(), p.wants(&c), "{state:?} {pkts}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refresh_period_resends_a_long_connection_once_the_period_has_passed() {
+        // Period 0 with a refresh period: time decides (as IPVS with sync_period 0).
+        let p = SyncPolicy::new(3, 0).unwrap().with_refresh(60, 0);
+        let c = tcp(ConnState::Established, ConnState::Established, 7);
+        let first = p.wants_at(&c, 1000, 900, 0).expect("never sent: sent");
+        assert_eq!(first >> 2, 1900);
+        assert!(p.wants_at(&c, 1030, 900, first).is_none(), "30 s later: within the period");
+        let again = p.wants_at(&c, 1061, 900, first).expect("61 s later: sent again");
+        assert_eq!(again >> 2, 1961);
+        // A short state (timeout 20): half of it, at least 10 s, is the bound.
+        let fw = tcp(ConnState::FinWait, ConnState::FinWait, 9);
+        let m = p.wants_at(&fw, 2000, 20, 0).unwrap();
+        assert!(p.wants_at(&fw, 2005, 20, m).is_none());
+        assert!(p.wants_at(&fw, 2011, 20, m).is_some());
+        // With retries, a resend within the period is allowed once, after period / 8.
+        let r = SyncPolicy::new(3, 0).unwrap().with_refresh(80, 1);
+        let m = r.wants_at(&c, 1000, 900, 0).unwrap();
+        assert!(r.wants_at(&c, 1005, 900, m).is_none(), "before period / 8 = 10 s");
+        let m2 = r.wants_at(&c, 1011, 900, m).expect("one retry");
+        assert_eq!(m2 & 3, 1);
+        assert!(r.wants_at(&c, 1020, 900, m2).is_none(), "retries spent");
     }
 
     #[test]

@@ -16,6 +16,9 @@ impl PerCore {
         self.load_thresholds(snap);
         let cap = self.conns.capacity();
         self.calm_below = (cap * usize::from(snap.overload().pressure_percent)).div_ceil(100);
+        if snap.sync_master().is_some_and(|p| p.refresh_period() > 0) && self.sync_marks.is_empty() {
+            self.sync_marks = vec![0; cap]; // control path: the refresh rule's per-connection marks
+        }
         let mut keep = vec![false; MAX_SERVICES];
         for s in snap.services() {
             let slot = &mut self.scheds[usize::from(s.id)];

@@ -104,6 +104,9 @@ impl PerCore {
             return Err(DropReason::TableFull);
         };
         self.note_new_conn(now);
+        if let Some(m) = self.sync_marks.get_mut(idx as usize) {
+            *m = 0; // never sent
+        }
         self.add_load(snap, dest.id, svc.id);
         Ok(idx)
     }
@@ -229,7 +232,7 @@ impl PerCore {
         let c = self.step(snap, idx, ip.proto == protocol::TCP, dir, tcp_flags, ip.len(), now);
         if dir != Direction::Output {
             if let Some(policy) = snap.sync_master() {
-                self.sync_after_input(snap, policy, idx);
+                self.sync_after_input(snap, policy, idx, now);
             }
         }
         if dir == Direction::Output {

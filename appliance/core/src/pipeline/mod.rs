@@ -161,6 +161,9 @@ struct PerCore {
     rate_count: u32,
     /// Sync records queued for the backups since the last burst boundary.
     sync_out: Vec<crate::wire::ipvs_sync::SyncConn>,
+    /// By connection index: when it was last sent to the backups (IPVS's `sync_endtime`),
+    /// kept only while a sync refresh period is configured (allocated on the control path).
+    sync_marks: Vec<u32>,
 }
 
 /// One worker's dataplane.
@@ -211,6 +214,7 @@ impl Pipeline {
             rate_sec: 0,
             rate_count: 0,
             sync_out: Vec::with_capacity(SYNC_OUTBOX),
+            sync_marks: Vec::new(),
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }

@@ -93,7 +93,7 @@ impl PerCore {
     /// A client packet moved connection `idx` (state and packet count already updated): queues
     /// its record for the backups if `policy` wants it now.
     #[inline]
-    pub(super) fn sync_after_input(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32) {
+    pub(super) fn sync_after_input(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32, now: u32) {
         let c = *self.conns.get(idx);
         let cand = SyncCandidate {
             tcp: c.proto == protocol::TCP,
@@ -102,7 +102,22 @@ impl PerCore {
             synced_state: c.synced,
             pkts: c.pkts_in,
         };
-        if !policy.wants(&cand) {
+        let send = if policy.refresh_period() == 0 {
+            policy.wants(&cand)
+        } else {
+            // The refresh rule needs when each connection was last sent (`sync_marks`).
+            let mark = self.sync_marks.get(idx as usize).copied().unwrap_or(0);
+            match policy.wants_at(&cand, now, c.state.timeout(&snap.timeouts()), mark) {
+                Some(m) => {
+                    if let Some(slot) = self.sync_marks.get_mut(idx as usize) {
+                        *slot = m;
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        if !send {
             return;
         }
         self.conns.get_mut(idx).synced = c.state;
@@ -189,8 +204,11 @@ impl PerCore {
         c.flags = (if r.flags & conn_flags::NOOUTPUT != 0 { F_NO_OUTPUT } else { 0 })
             | (if inactive { F_INACTIVE } else { 0 })
             | F_SYNCED;
-        if self.conns.insert(c).is_err() {
+        let Ok(idx) = self.conns.insert(c) else {
             return Installed::Full;
+        };
+        if let Some(m) = self.sync_marks.get_mut(idx as usize) {
+            *m = 0;
         }
         let l = &mut self.loads[usize::from(dest_id)];
         if inactive {

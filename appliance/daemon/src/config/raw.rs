@@ -50,6 +50,8 @@ pub(super) struct RawSync {
     pub(super) ttl: Option<Spanned<u8>>,
     pub(super) maxlen: Option<Spanned<usize>>,
     pub(super) threshold: Option<Spanned<Vec<u32>>>,
+    pub(super) refresh_period: Option<u32>,
+    pub(super) retries: Option<Spanned<u32>>,
     pub(super) role: Option<Spanned<String>>,
 }
 

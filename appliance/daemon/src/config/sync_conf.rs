@@ -127,6 +127,12 @@ impl Ctx<'_> {
             c.policy =
                 SyncPolicy::new(threshold, period).map_err(|e| self.err(t.span(), "sync.threshold", e.to_string()))?;
         }
+        if let Some(n) = &r.retries {
+            if *n.get_ref() > 3 {
+                return Err(self.err(n.span(), "sync.retries", "must be 0 ..= 3"));
+            }
+        }
+        c.policy = c.policy.with_refresh(r.refresh_period.unwrap_or(0), r.retries.as_ref().map_or(0, |n| *n.get_ref()));
         (c.master, c.backup) = match r.role.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("both") => (true, true),
             Some("master") => (true, false),

@@ -220,6 +220,7 @@ mod tests {
             ("[sync]\ninterface = \"lan\"\nthreshold = [3]\n", "sync.threshold", "[THRESHOLD, PERIOD]"),
             ("[sync]\ninterface = \"lan\"\nmaxlen = 20\n", "sync.maxlen", "44"),
             ("[sync]\ninterface = \"lan\"\nrole = \"primary\"\n", "sync.role", "master, backup or both"),
+            ("[sync]\ninterface = \"lan\"\nretries = 4\n", "sync.retries", "0 ..= 3"),
             ("[sync]\ninterface = \"lan\"\ngroup = \"224.0.0\"\n", "sync.group", "IPv4"),
         ] {
             let e = parse(extra).unwrap_err();
