@@ -252,9 +252,11 @@ fn rvsadm_drives_a_running_rvsd() {
     std::thread::sleep(std::time::Duration::from_millis(700));
     ok(&s, &["-d", "-t", "198.18.0.100:80", "-r", "198.19.0.12:80"]);
     let conns = ok(&s, &["-L", "-n", "-c"]);
+    // Still listed and alive: ESTABLISHED, or FIN_WAIT when rs2 has already written the whole
+    // file into the client's (autotuned) receive window and closed while curl reads slowly.
     assert!(
-        conns.lines().any(|l| l.contains("ESTABLISHED") && l.ends_with("198.19.0.12:80")),
-        "the deleted server's connection is still listed, established:\n{conns}"
+        conns.lines().any(|l| (l.contains("ESTABLISHED") || l.contains("FIN_WAIT")) && l.ends_with("198.19.0.12:80")),
+        "the deleted server's connection is still listed:\n{conns}"
     );
     assert_eq!(split(&client, 4), (4, 0), "new connections avoid the deleted server");
     for h in downloads {
