@@ -6,8 +6,11 @@
 //!          offset, offset + skip, offset + 2 skip, ... (mod M).
 //!          turns = weight / gcd(weights) (shifted right so the largest stays within
 //!          2^(log2(M)/2)); a quiesced server keeps its last non-zero weight here, so quiescing
-//!          moves nobody else. Servers take turns in list order; in its turn a server claims
-//!          `turns` slots, each the next free one on its preference list, until the table is full.
+//!          moves nobody else. Servers take turns in the order of their (address, port), not of
+//!          the list (IPVS uses list order): every director builds the same table for the same
+//!          servers and weights however they were added, so that ECMP nodes agree (Maglev §3.4).
+//!          In its turn a server claims `turns` slots, each the next free one on its preference
+//!          list, until the table is full.
 //! pick:    slot = h(src_ip [, src_port]) mod M; its server if weight > 0, else the next slot
 //!          (wrapping) whose server has weight > 0.
 //! ```
@@ -104,9 +107,11 @@ impl Scheduler for Maglev {
             .collect();
         self.scratch_next.clear();
         self.scratch_next.resize(n, 0);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (u32::from(view.dests[i].addr), view.dests[i].port));
         let mut filled = 0u64;
         'fill: loop {
-            for i in 0..n {
+            for &i in &order {
                 for _ in 0..turns[i] {
                     let (offset, skip) = perm[i];
                     loop {
@@ -154,6 +159,33 @@ mod tests {
         assert_eq!(c.iter().sum::<usize>(), 65537);
         assert!((c[1] as f64 / 65537.0 - 0.5).abs() < 0.01, "{c:?}");
         assert!((c[0] as f64 / 65537.0 - 0.25).abs() < 0.01, "{c:?}");
+    }
+
+    #[test]
+    fn the_table_depends_on_the_servers_not_on_the_order_they_were_added() {
+        let (d, w, l) = setup(&[1, 2, 1, 3, 1]);
+        let mut a = Maglev::new(65537);
+        let va = View { dests: &d, weights: &w, loads: &l };
+        a.rebuild(&va);
+        // The same servers and weights, listed in other orders and under other ids.
+        for rotate in 1..5 {
+            let mut p = d.clone();
+            p.reverse();
+            p.rotate_left(rotate);
+            let mut pw = vec![0; MAX_DESTS];
+            for (k, x) in p.iter_mut().enumerate() {
+                pw[100 + k] = w[usize::from(x.id)];
+                x.id = 100 + k as u16;
+            }
+            let mut b = Maglev::new(65537);
+            let vb = View { dests: &p, weights: &pw, loads: &l };
+            b.rebuild(&vb);
+            for k in 0..5000u32 {
+                let f = flow(k.wrapping_mul(2_654_435_761));
+                let (x, y) = (a.pick(&va, &f, 0).unwrap(), b.pick(&vb, &f, 0).unwrap());
+                assert_eq!(d[x].addr, p[y].addr, "client {k}, order {rotate}");
+            }
+        }
     }
 
     #[test]
