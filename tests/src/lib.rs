@@ -480,6 +480,7 @@ fn sweep_stale() {
     }
 }
 
+pub mod hold;
 pub mod http;
 
 pub mod conf;

@@ -1,6 +1,7 @@
 //! Topologies more than one lab test uses.
 
-use super::{http, Lab, Ns, Switch};
+use super::{hold, http, Lab, Ns, Switch};
+use std::time::Duration;
 
 /// The NAT lab: a client (198.18.0.2, default route via the director's 198.18.0.1) on veth
 /// `p0` of the director's namespace; the director's `p1` on a switch with real servers rs1
@@ -24,6 +25,33 @@ pub fn real_server(lab: &mut Lab, sw: &mut Switch, name: &str, addr: &str, gatew
     rs.addr("eth0", &format!("{addr}/24"))?;
     rs.route(&["default", "via", gateway])?;
     Ok(rs)
+}
+
+/// A DR (or TUN) real server `name` at `cidr` on switch `sw` that takes packets for `vip`
+/// without announcing it: the VIP on `lo`, `arp_ignore=1`, `arp_announce=2`, no reverse-path
+/// filter (the director alone answers ARP for the VIP).
+pub fn dr_real_server(lab: &mut Lab, sw: &mut Switch, name: &str, cidr: &str, vip: &str) -> anyhow::Result<Ns> {
+    let rs = lab.host(name)?;
+    lab.plug(sw, &rs, "eth0")?;
+    rs.addr("eth0", cidr)?;
+    for (k, v) in [
+        ("net.ipv4.conf.all.arp_ignore", "1"),
+        ("net.ipv4.conf.all.arp_announce", "2"),
+        ("net.ipv4.conf.all.rp_filter", "0"),
+        ("net.ipv4.conf.default.rp_filter", "0"),
+    ] {
+        rs.sysctl(k, v)?;
+    }
+    rs.addr("lo", &format!("{vip}/32"))?;
+    Ok(rs)
+}
+
+/// Starts the line echo service (`lab/tcp_echo.py`) as `name` on `bind`:7 in `ns`, and waits
+/// until it listens.
+pub fn echo_server(lab: &mut Lab, ns: &Ns, name: &str, bind: &str) -> anyhow::Result<usize> {
+    let h = lab.spawn(ns, "python3", &["-u", &hold::script("tcp_echo.py"), name, bind, "7"])?;
+    lab.wait_for_line(h, "echo: listening", Duration::from_secs(10))?;
+    Ok(h)
 }
 
 /// Builds [`NatPair`] in `lab`.

@@ -12,21 +12,12 @@
 
 use rvs_lab::admin::ok;
 use rvs_lab::conf::Real;
-use rvs_lab::{conf, lab_scripts, require_lab, topo, Lab, Ns};
+use rvs_lab::hold::{connect_once, script, Holder};
+use rvs_lab::{conf, require_lab, topo, Lab, Ns};
 use std::time::{Duration, Instant};
 
 const VIP_NAT: &str = "198.18.0.100";
 const VIP_DR: &str = "198.18.0.101";
-
-fn script(name: &str) -> String {
-    lab_scripts().join(name).to_str().unwrap().to_owned()
-}
-
-/// Starts a line echo server `name` on port 7 in `ns`.
-fn echo(lab: &mut Lab, ns: &Ns, name: &str, bind: &str) {
-    let h = lab.spawn(ns, "python3", &["-u", &script("tcp_echo.py"), name, bind, "7"]).unwrap();
-    lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
-}
 
 /// The value of the /metrics series whose line starts with `series` (name and labels, as
 /// rvsd prints them), fetched inside rvsd's namespace.
@@ -34,46 +25,6 @@ fn metric(lb: &Ns, series: &str) -> u64 {
     let text = lb.exec("curl", &["-s", "-m", "5", "http://127.0.0.1:9390/metrics"]).unwrap();
     let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
     line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
-/// One new connection from `src` to `vip`:7; the real server that answered, or why not.
-fn connect_once(client: &Ns, vip: &str, src: &str) -> Result<String, String> {
-    let out = client
-        .run("python3", &[&script("echo_once.py"), vip, "7", src], Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    match text.strip_prefix("echo_once: ") {
-        Some(name) if out.status.success() => Ok(name.to_owned()),
-        _ => Err(text),
-    }
-}
-
-/// Holds one connection per source to `vip`:7 (hold_conns.py) for `rounds` rounds.
-struct Holder {
-    handle: usize,
-    dir: std::path::PathBuf,
-}
-
-impl Holder {
-    fn start(lab: &mut Lab, client: &Ns, vip: &str, sources: &[String], rounds: u32, rst: bool) -> Holder {
-        let dir = lab.scratch_dir(&format!("{vip}-{}-rounds", sources[0])).unwrap();
-        let mut args = vec![format!("HOLD_RST={}", u8::from(rst)), "python3".into(), "-u".into()];
-        args.extend([script("hold_conns.py"), vip.into(), "7".into(), dir.to_str().unwrap().into()]);
-        args.push(rounds.to_string());
-        args.extend(sources.iter().cloned());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let handle = lab.spawn(client, "env", &args).unwrap();
-        lab.wait_for_line(handle, &format!("connected {}", sources.len()), Duration::from_secs(30)).unwrap();
-        Holder { handle, dir }
-    }
-
-    /// Runs round `r`; returns its "servers=" part after asserting every connection answered.
-    fn round(&self, lab: &mut Lab, r: u32, n: usize, what: &str) -> String {
-        std::fs::write(self.dir.join(format!("round-{r}")), b"").unwrap();
-        let line = lab.wait_for_line(self.handle, &format!("round {r} "), Duration::from_secs(60)).unwrap();
-        assert!(line.contains(&format!("ok={n} fail=0")), "{what}, round {r}: {line}");
-        line.split("servers=").nth(1).unwrap().to_owned()
-    }
 }
 
 #[test]
@@ -95,22 +46,11 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
-        echo(&mut lab, &rs, name, &a);
+        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
     for (i, name) in ["rs3", "rs4"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
-        lab.plug(&mut out, &rs, "eth0").unwrap();
-        rs.addr("eth0", &format!("198.18.0.{}/16", 13 + i)).unwrap();
-        for (k, v) in [
-            ("net.ipv4.conf.all.arp_ignore", "1"),
-            ("net.ipv4.conf.all.arp_announce", "2"),
-            ("net.ipv4.conf.all.rp_filter", "0"),
-            ("net.ipv4.conf.default.rp_filter", "0"),
-        ] {
-            rs.sysctl(k, v).unwrap();
-        }
-        rs.addr("lo", &format!("{VIP_DR}/32")).unwrap();
-        echo(&mut lab, &rs, name, "0.0.0.0");
+        let rs = topo::dr_real_server(&mut lab, &mut out, name, &format!("198.18.0.{}/16", 13 + i), VIP_DR).unwrap();
+        topo::echo_server(&mut lab, &rs, name, "0.0.0.0").unwrap();
     }
     let config = conf::dataplane(&[1]).replace("lcores = [1]\n", "lcores = [1]\nconn_capacity = 1024\n")
         + &conf::port("out", 0, "p0", "198.18.0.1/16")
@@ -133,10 +73,10 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let s = rvsd.socket.clone();
 
-    let nat = Holder::start(&mut lab, &client, VIP_NAT, &held, 3, false);
-    let dr = Holder::start(&mut lab, &client, VIP_DR, &held, 3, false);
-    let nat_servers = nat.round(&mut lab, 1, 20, "NAT before the flood");
-    let dr_servers = dr.round(&mut lab, 1, 20, "DR before the flood");
+    let nat = Holder::start(&mut lab, &client, VIP_NAT, 7, &held, 3, false);
+    let dr = Holder::start(&mut lab, &client, VIP_DR, 7, &held, 3, false);
+    let nat_servers = nat.round(&mut lab, 1, "NAT before the flood");
+    let dr_servers = dr.round(&mut lab, 1, "DR before the flood");
 
     // 10,240 spoofed SYNs over 4 s, both VIPs in turn.
     let flood = lab
@@ -162,22 +102,22 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     assert_eq!(during["per_core_pressure"][0], "full", "the flood filled the table: {during}");
     assert_eq!(during["conns"], 1024, "{during}");
     assert_eq!(metric(&lb, "rvs_worker_table_pressure{worker=\"0\"}"), 2, "full, in /metrics too");
-    assert_eq!(nat.round(&mut lab, 2, 20, "NAT during the flood"), nat_servers, "same servers");
-    assert_eq!(dr.round(&mut lab, 2, 20, "DR during the flood"), dr_servers, "same servers");
-    connect_once(&client, VIP_NAT, &fresh[0]).expect("a new NAT connection during the flood");
-    connect_once(&client, VIP_DR, &fresh[1]).expect("a new DR connection during the flood");
+    assert_eq!(nat.round(&mut lab, 2, "NAT during the flood"), nat_servers, "same servers");
+    assert_eq!(dr.round(&mut lab, 2, "DR during the flood"), dr_servers, "same servers");
+    connect_once(&client, VIP_NAT, 7, &fresh[0]).expect("a new NAT connection during the flood");
+    connect_once(&client, VIP_DR, 7, &fresh[1]).expect("a new DR connection during the flood");
     let still = lab.wait_for_line(flood, "flood: sent", Duration::from_secs(30)).unwrap();
     let ended = Instant::now();
     assert!(still.contains("sent 10240 "), "{still}");
 
     // Right after: new connections within 5 s of its end, and the held ones.
-    connect_once(&client, VIP_NAT, &fresh[2]).expect("a new NAT connection after the flood");
-    connect_once(&client, VIP_DR, &fresh[3]).expect("a new DR connection after the flood");
+    connect_once(&client, VIP_NAT, 7, &fresh[2]).expect("a new NAT connection after the flood");
+    connect_once(&client, VIP_DR, 7, &fresh[3]).expect("a new DR connection after the flood");
     let after = ended.elapsed();
     eprintln!("new NAT and DR connections made {:.0} ms after the flood's end", after.as_secs_f64() * 1000.0);
     assert!(after < Duration::from_secs(5), "{after:?}");
-    assert_eq!(nat.round(&mut lab, 3, 20, "NAT after the flood"), nat_servers);
-    assert_eq!(dr.round(&mut lab, 3, 20, "DR after the flood"), dr_servers);
+    assert_eq!(nat.round(&mut lab, 3, "NAT after the flood"), nat_servers);
+    assert_eq!(dr.round(&mut lab, 3, "DR after the flood"), dr_servers);
 
     // The defences show in --stats and in the counters.
     let stats = ok(&s, &["-L", "-n", "--stats"]);
@@ -210,7 +150,7 @@ fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
-        echo(&mut lab, &rs, name, &a);
+        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
     let sources: Vec<String> = (1..=12).map(|k| format!("198.18.0.{}", 20 + k)).collect();
     for a in &sources {
@@ -236,8 +176,8 @@ fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_
     ok(&s, &["-e", "-t", &format!("{VIP_NAT}:7"), "-r", "198.19.0.11:7", "-m", "-w", "10", "-x", "5"]);
     assert!(ok(&s, &["-S", "-n"]).contains("-r 198.19.0.11:7 -m -w 10 -x 5\n"), "-S keeps the threshold");
 
-    let first = Holder::start(&mut lab, &client, VIP_NAT, &sources[..6], 2, true);
-    let servers = first.round(&mut lab, 1, 6, "six held connections");
+    let first = Holder::start(&mut lab, &client, VIP_NAT, 7, &sources[..6], 2, true);
+    let servers = first.round(&mut lab, 1, "six held connections");
     let names: Vec<&str> = servers.split(',').map(|x| x.split(':').nth(1).unwrap()).collect();
     assert_eq!(names, ["rs1", "rs1", "rs1", "rs1", "rs1", "rs2"], "the sixth goes to the other real server");
     let listing = ok(&s, &["-L", "-n", "--thresholds"]);
@@ -249,7 +189,7 @@ fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_
     assert_eq!(json["services"][0]["reals"][0]["overloaded"], true, "{json}");
     let series = format!("rvs_real_overloaded{{protocol=\"tcp\",vip=\"{VIP_NAT}\",port=\"7\",real=\"198.19.0.11:7\"");
     assert_eq!(metric(&lb, &series), 1, "overloaded in /metrics");
-    first.round(&mut lab, 2, 6, "still held");
+    first.round(&mut lab, 2, "still held");
 
     // The holder resets its connections (CLOSE, 10 s); once they expire rs1 is below the lower
     // threshold (3/4 of 5) and takes new connections again.
@@ -263,8 +203,8 @@ fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_
         assert!(Instant::now() < deadline, "rs1 still overloaded: {json}");
         std::thread::sleep(Duration::from_millis(500));
     }
-    let second = Holder::start(&mut lab, &client, VIP_NAT, &sources[6..], 1, false);
-    let servers = second.round(&mut lab, 1, 6, "after the reset");
+    let second = Holder::start(&mut lab, &client, VIP_NAT, 7, &sources[6..], 1, false);
+    let servers = second.round(&mut lab, 1, "after the reset");
     assert!(servers.contains(":rs1"), "rs1 takes connections again: {servers}");
     lab.stop_rvsd(rvsd).unwrap();
 }

@@ -10,7 +10,8 @@
 
 use rvs_lab::admin::{ok, rvsadm};
 use rvs_lab::conf::Real;
-use rvs_lab::{conf, lab_scripts, require_lab, topo, Lab};
+use rvs_lab::hold::Holder;
+use rvs_lab::{conf, require_lab, topo, Lab};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -29,12 +30,10 @@ fn persistence_edits_on_two_workers_keep_every_held_nat_connection() {
     for s in &sources {
         client.addr("eth0", &format!("{s}/16")).unwrap();
     }
-    let echo = lab_scripts().join("tcp_echo.py");
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
-        let h = lab.spawn(&rs, "python3", &["-u", echo.to_str().unwrap(), name, &a, "7"]).unwrap();
-        lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
     let config = conf::dataplane(&[0, 1]).replace("lcores = [0, 1]\n", "lcores = [0, 1]\nsteer_prefix = 24\n")
         + &conf::port("out", 0, "p0", "198.18.0.1/16")
@@ -52,19 +51,8 @@ fn persistence_edits_on_two_workers_keep_every_held_nat_connection() {
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let s = rvsd.socket.clone();
 
-    let dir = lab.scratch_dir("rounds").unwrap();
-    let mut args = vec!["-u".to_owned(), lab_scripts().join("hold_conns.py").to_str().unwrap().to_owned()];
-    args.extend([VIP.to_owned(), "7".into(), dir.to_str().unwrap().into(), "5".into()]);
-    args.extend(sources.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let holder = lab.spawn(&client, "python3", &args).unwrap();
-    lab.wait_for_line(holder, "connected 20", Duration::from_secs(30)).unwrap();
-    let round = |lab: &mut Lab, r: u32| -> String {
-        std::fs::write(dir.join(format!("round-{r}")), b"").unwrap();
-        let line = lab.wait_for_line(holder, &format!("round {r} "), Duration::from_secs(90)).unwrap();
-        assert!(line.contains("ok=20 fail=0"), "round {r}: {line}");
-        line.split("servers=").nth(1).unwrap().to_owned()
-    };
+    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 5, false);
+    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held NAT connections");
     let servers = round(&mut lab, 1);
 
     // The 20 connections are spread over both workers (the owner rule on 20 /24s).
@@ -84,7 +72,7 @@ fn persistence_edits_on_two_workers_keep_every_held_nat_connection() {
     // A config reload with the same service keeps them too.
     ok(&s, &["--reload"]);
     assert_eq!(round(&mut lab, 5), servers, "after a reload");
-    lab.wait_for_line(holder, "done", Duration::from_secs(10)).unwrap();
+    lab.wait_for_line(holder.handle, "done", Duration::from_secs(10)).unwrap();
     let stats = lab.stop_rvsd(rvsd).unwrap();
     assert_eq!(stats["io"]["ring_full"], 0, "{stats}");
 }

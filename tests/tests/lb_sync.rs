@@ -14,14 +14,11 @@
 
 use rvs_lab::admin::ok;
 use rvs_lab::conf::Real;
-use rvs_lab::{conf, lab_scripts, require_lab, Lab, Ns};
+use rvs_lab::hold::{script, Holder};
+use rvs_lab::{conf, require_lab, topo, Lab, Ns};
 use std::time::{Duration, Instant};
 
 const VIP: &str = "198.18.0.100";
-
-fn script(name: &str) -> String {
-    lab_scripts().join(name).to_str().unwrap().to_owned()
-}
 
 fn config(addr: &str, iface: &str, role: &str) -> String {
     conf::dataplane(&[1])
@@ -65,20 +62,8 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
         client.addr("eth0", &format!("{a}/24")).unwrap();
     }
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
-        lab.plug(&mut sw, &rs, "eth0").unwrap();
-        rs.addr("eth0", &format!("198.18.0.{}/24", 11 + i)).unwrap();
-        for (k, v) in [
-            ("net.ipv4.conf.all.arp_ignore", "1"),
-            ("net.ipv4.conf.all.arp_announce", "2"),
-            ("net.ipv4.conf.all.rp_filter", "0"),
-            ("net.ipv4.conf.default.rp_filter", "0"),
-        ] {
-            rs.sysctl(k, v).unwrap();
-        }
-        rs.addr("lo", &format!("{VIP}/32")).unwrap();
-        let h = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, "0.0.0.0", "7"]).unwrap();
-        lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+        let rs = topo::dr_real_server(&mut lab, &mut sw, name, &format!("198.18.0.{}/24", 11 + i), VIP).unwrap();
+        topo::echo_server(&mut lab, &rs, name, "0.0.0.0").unwrap();
     }
     // lb1 starts both roles (the default), then stops its backup role as ipvsadm would.
     let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "both")).unwrap();
@@ -96,19 +81,8 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
     assert!(code == 1 && err.contains("expected master or backup"), "{err}");
     vip_to(&client, &lb1);
 
-    let dir = lab.scratch_dir("sync-rounds").unwrap();
-    let mut args = vec!["-u".to_owned(), script("hold_conns.py"), VIP.into(), "7".into()];
-    args.extend([dir.to_str().unwrap().to_owned(), "3".into()]);
-    args.extend(sources.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let holder = lab.spawn(&client, "python3", &args).unwrap();
-    lab.wait_for_line(holder, "connected 20", Duration::from_secs(30)).unwrap();
-    let round = |lab: &mut Lab, r: u32| -> String {
-        std::fs::write(dir.join(format!("round-{r}")), b"").unwrap();
-        let line = lab.wait_for_line(holder, &format!("round {r} "), Duration::from_secs(60)).unwrap();
-        assert!(line.contains("ok=20 fail=0"), "round {r}: {line}");
-        line.split("servers=").nth(1).unwrap().to_owned()
-    };
+    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
+    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held DR connections");
     // SYN, ACK, then a line each: the third client packet sends the connection to the backup.
     let servers = round(&mut lab, 1);
 

@@ -16,15 +16,12 @@
 
 use rvs_lab::admin::ok;
 use rvs_lab::conf::Real;
-use rvs_lab::{conf, lab_scripts, require_lab, Lab, Ns, Rvsd};
+use rvs_lab::hold::{connect_once, Holder};
+use rvs_lab::{conf, lab_scripts, require_lab, topo, Lab, Ns, Rvsd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const VIP: &str = "198.18.0.100";
-
-fn script(name: &str) -> String {
-    lab_scripts().join(name).to_str().unwrap().to_owned()
-}
 
 fn config(addr: &str, iface: &str) -> String {
     conf::dataplane(&[1])
@@ -110,18 +107,6 @@ fn wait_synced(r: &Rvsd, n: usize, limit: Duration) {
     }
 }
 
-/// One new connection from `src`; Ok(real server) or the failure.
-fn connect_once(client: &Ns, src: &str) -> Result<String, String> {
-    let out = client
-        .run("python3", &[&script("echo_once.py"), VIP, "7", src], Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    match text.strip_prefix("echo_once: ") {
-        Some(name) if out.status.success() => Ok(name.to_owned()),
-        _ => Err(text),
-    }
-}
-
 #[test]
 fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
     require_lab!();
@@ -140,20 +125,8 @@ fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
         client.addr("eth0", &format!("{a}/24")).unwrap();
     }
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
-        lab.plug(&mut sw, &rs, "eth0").unwrap();
-        rs.addr("eth0", &format!("198.18.0.{}/24", 11 + i)).unwrap();
-        for (k, v) in [
-            ("net.ipv4.conf.all.arp_ignore", "1"),
-            ("net.ipv4.conf.all.arp_announce", "2"),
-            ("net.ipv4.conf.all.rp_filter", "0"),
-            ("net.ipv4.conf.default.rp_filter", "0"),
-        ] {
-            rs.sysctl(k, v).unwrap();
-        }
-        rs.addr("lo", &format!("{VIP}/32")).unwrap();
-        let h = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, "0.0.0.0", "7"]).unwrap();
-        lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+        let rs = topo::dr_real_server(&mut lab, &mut sw, name, &format!("198.18.0.{}/24", 11 + i), VIP).unwrap();
+        topo::echo_server(&mut lab, &rs, name, "0.0.0.0").unwrap();
     }
     let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "vrrp1")).unwrap();
     let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "vrrp2")).unwrap();
@@ -167,21 +140,10 @@ fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
         "master sync daemon (mcast=vrrp1, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)"
     );
     assert!(ok(&r2.socket, &["-L", "-n"]).contains("(VIP not held: VRRP backup)"));
-    connect_once(&client, &fresh[0]).expect("a connection through lb1");
+    connect_once(&client, VIP, 7, &fresh[0]).expect("a connection through lb1");
 
-    let dir = lab.scratch_dir("vrrp-rounds").unwrap();
-    let mut args = vec!["-u".to_owned(), script("hold_conns.py"), VIP.into(), "7".into()];
-    args.extend([dir.to_str().unwrap().to_owned(), "5".into()]);
-    args.extend(sources.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let holder = lab.spawn(&client, "python3", &args).unwrap();
-    lab.wait_for_line(holder, "connected 20", Duration::from_secs(30)).unwrap();
-    let round = |lab: &mut Lab, r: u32| -> String {
-        std::fs::write(dir.join(format!("round-{r}")), b"").unwrap();
-        let line = lab.wait_for_line(holder, &format!("round {r} "), Duration::from_secs(60)).unwrap();
-        assert!(line.contains("ok=20 fail=0"), "round {r}: {line}");
-        line.split("servers=").nth(1).unwrap().to_owned()
-    };
+    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 5, false);
+    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held DR connections");
     let servers = round(&mut lab, 1);
     wait_synced(&r2, 20, Duration::from_secs(10));
 
@@ -190,7 +152,7 @@ fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
     let killed = Instant::now();
     let mut k = 1;
     let first = loop {
-        match connect_once(&client, &fresh[k]) {
+        match connect_once(&client, VIP, 7, &fresh[k]) {
             Ok(_) => break killed.elapsed(),
             Err(e) => assert!(killed.elapsed() < Duration::from_secs(15), "no new connection after the kill: {e}"),
         }
@@ -213,7 +175,7 @@ fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
     eprintln!("failback: lb1 served the VIP {:.2} s after its keepalived entered MASTER", back.as_secs_f64());
     std::thread::sleep(Duration::from_millis(1500)); // the client's ARP entry follows the gratuitous ARPs
     assert_eq!(round(&mut lab, 4), servers, "after failback, through lb1");
-    connect_once(&client, &fresh[k + 1]).expect("a new connection through lb1 again");
+    connect_once(&client, VIP, 7, &fresh[k + 1]).expect("a new connection through lb1 again");
     assert_eq!(round(&mut lab, 5), servers);
     let r1_report = report(&r1.socket);
     assert!(r1_report["dataplane"]["forwarded"].as_u64().unwrap() >= 20, "lb1 carried round 4: {r1_report}");
@@ -271,9 +233,8 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         // The real servers route through the pair's floating gateway, wherever it is.
-        let rs = rvs_lab::topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.254").unwrap();
-        let h = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, &a, "7"]).unwrap();
-        lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.254").unwrap();
+        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
     let r1 = lab.rvsd(&lb1, &nat_config("198.18.0.1", "198.19.0.1", 1)).unwrap();
     let r2 = lab.rvsd(&lb2, &nat_config("198.18.0.3", "198.19.0.2", 2)).unwrap();
@@ -281,21 +242,10 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
     nat_keepalived(&mut lab, &lb2, 2, 100);
     wait_held(&r1, true, Duration::from_secs(15));
     wait_held(&r2, false, Duration::from_secs(1));
-    connect_once(&client, &fresh[0]).expect("a NAT connection through lb1");
+    connect_once(&client, VIP, 7, &fresh[0]).expect("a NAT connection through lb1");
 
-    let dir = lab.scratch_dir("nat-rounds").unwrap();
-    let mut args = vec!["-u".to_owned(), script("hold_conns.py"), VIP.into(), "7".into()];
-    args.extend([dir.to_str().unwrap().to_owned(), "3".into()]);
-    args.extend(sources.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let holder = lab.spawn(&client, "python3", &args).unwrap();
-    lab.wait_for_line(holder, "connected 20", Duration::from_secs(30)).unwrap();
-    let round = |lab: &mut Lab, r: u32| -> String {
-        std::fs::write(dir.join(format!("round-{r}")), b"").unwrap();
-        let line = lab.wait_for_line(holder, &format!("round {r} "), Duration::from_secs(60)).unwrap();
-        assert!(line.contains("ok=20 fail=0"), "round {r}: {line}");
-        line.split("servers=").nth(1).unwrap().to_owned()
-    };
+    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
+    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held NAT connections");
     let servers = round(&mut lab, 1);
     wait_synced(&r2, 20, Duration::from_secs(10));
 
@@ -303,7 +253,7 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
     let killed = Instant::now();
     let mut k = 1;
     let first = loop {
-        match connect_once(&client, &fresh[k]) {
+        match connect_once(&client, VIP, 7, &fresh[k]) {
             Ok(_) => break killed.elapsed(),
             Err(e) => assert!(killed.elapsed() < Duration::from_secs(15), "no new connection after the kill: {e}"),
         }

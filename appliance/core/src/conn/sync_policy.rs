@@ -143,30 +143,7 @@ impl SyncPolicy {
     /// period). When it returns true the caller records `c.state` as the connection's synced
     /// state.
     pub fn wants(&self, c: &SyncCandidate) -> bool {
-        if c.template {
-            // Templates ride with their connections: no packet rule when a period is set.
-            return self.period != 0 || c.pkts == self.threshold;
-        }
-        if c.tcp {
-            if !matches!(
-                c.state,
-                ConnState::Established
-                    | ConnState::FinWait
-                    | ConnState::Close
-                    | ConnState::CloseWait
-                    | ConnState::TimeWait
-            ) {
-                return false;
-            }
-            if c.state != c.synced_state && c.state != ConnState::Established {
-                return true;
-            }
-        }
-        if self.period != 0 {
-            c.pkts % self.period == self.threshold
-        } else {
-            c.pkts == self.threshold
-        }
+        SyncPolicy { refresh_period: 0, ..*self }.wants_at(c, 0, 0, 0).is_some()
     }
 }
 

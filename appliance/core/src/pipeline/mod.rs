@@ -233,7 +233,6 @@ impl Pipeline {
     /// dataplane get the same gauge, made for their number of cores). Control path.
     pub fn share_thresholds(&mut self, gauge: Arc<crate::threshold::ThresholdGauge>) {
         self.core.thr.gauge = gauge;
-        self.core.load_thresholds(&self.snap);
         let snap = Arc::clone(&self.snap);
         self.core.rebuild_schedulers(&snap, None);
     }

@@ -102,23 +102,11 @@ impl PerCore {
             synced_state: c.synced,
             pkts: c.pkts_in,
         };
-        let send = if policy.refresh_period() == 0 {
-            policy.wants(&cand)
-        } else {
-            // The refresh rule needs when each connection was last sent (`sync_marks`).
-            let mark = self.sync_marks.get(idx as usize).copied().unwrap_or(0);
-            match policy.wants_at(&cand, now, c.state.timeout(&snap.timeouts()), mark) {
-                Some(m) => {
-                    if let Some(slot) = self.sync_marks.get_mut(idx as usize) {
-                        *slot = m;
-                    }
-                    true
-                }
-                None => false,
-            }
-        };
-        if !send {
-            return;
+        // The marks (when each connection was last sent) exist only with a refresh period.
+        let mark = self.sync_marks.get(idx as usize).copied().unwrap_or(0);
+        let Some(m) = policy.wants_at(&cand, now, c.state.timeout(&snap.timeouts()), mark) else { return };
+        if let Some(slot) = self.sync_marks.get_mut(idx as usize) {
+            *slot = m;
         }
         self.conns.get_mut(idx).synced = c.state;
         if c.flags & F_PERSIST != 0 {
