@@ -56,6 +56,13 @@ pub struct Snapshot {
     /// Every service's connections live on their client's owner core (the sync backup role:
     /// a received record is installed on the owner core, which must then see the flow).
     steer_all: bool,
+    /// Scale-out behind a router (`[ha] mode = "ecmp"`): VIPs are routed here, not on-link.
+    ecmp: bool,
+    /// `sloppy_tcp` is on.
+    sloppy_tcp: bool,
+    /// Per service id: a TCP segment other than a SYN may start a connection (`sloppy_tcp`
+    /// and a hash scheduler).
+    picks_up: Vec<bool>,
 }
 
 /// How to reach one real server: computed per snapshot, read per packet.
@@ -164,7 +171,7 @@ impl Snapshot {
         nat_reals.dedup();
         let mut stateless = vec![false; MAX_SERVICES];
         for s in &services {
-            stateless[usize::from(s.id)] = matches!(s.scheduler.as_str(), "mh" | "sh" | "dh")
+            stateless[usize::from(s.id)] = crate::sched::is_hash(&s.scheduler)
                 && s.persistence == 0
                 && !s.dests.is_empty()
                 && s.dests.iter().all(|d| d.forward != Forward::Nat);
@@ -208,6 +215,9 @@ impl Snapshot {
             sync_master: None,
             serves_all: true,
             steer_all: false,
+            ecmp: false,
+            sloppy_tcp: false,
+            picks_up: vec![false; MAX_SERVICES],
         };
         let mut connected: Vec<(u32, u32, u16, u8)> = snap
             .interfaces
@@ -287,6 +297,36 @@ impl Snapshot {
     pub fn with_steer_all(mut self, on: bool) -> Self {
         self.steer_all = on;
         self
+    }
+
+    /// Scale-out behind a router (`ecmp`: VIPs are routed here, so no ARP for them) and IPVS's
+    /// `sloppy_tcp` (a segment other than a SYN starts a connection, for hash schedulers only).
+    pub fn with_ecmp(mut self, ecmp: bool, sloppy_tcp: bool) -> Self {
+        self.ecmp = ecmp;
+        self.sloppy_tcp = sloppy_tcp;
+        self.picks_up = vec![false; MAX_SERVICES];
+        for s in self.services.iter().filter(|s| sloppy_tcp && crate::sched::is_hash(&s.scheduler)) {
+            self.picks_up[usize::from(s.id)] = true;
+        }
+        self
+    }
+
+    /// True when VIPs are routed to this director, not on-link (`ecmp`).
+    #[inline]
+    pub fn vips_routed(&self) -> bool {
+        self.ecmp
+    }
+
+    /// True when `sloppy_tcp` is on.
+    #[inline]
+    pub fn sloppy_tcp(&self) -> bool {
+        self.sloppy_tcp
+    }
+
+    /// True when a TCP segment other than a SYN may start a connection of service `id`.
+    #[inline]
+    pub fn picks_up(&self, id: u16) -> bool {
+        self.picks_up.get(usize::from(id)).copied().unwrap_or(false)
     }
 
     /// The sync master role's policy, when it runs.

@@ -105,6 +105,13 @@ drop_reasons! {
     /// packet to the local stack, where the VIP is an address; rvs's kernel owns no VIP, so it
     /// would only answer with a reset, or a flood would reach it.)
     NoService = "no_service",
+    /// `sloppy_tcp`: a TCP segment other than a SYN with no connection, for a service whose
+    /// scheduler is not a hash. Only a hash sends a flow to the real server every director
+    /// would pick; another scheduler could hand it to one that never saw the connection.
+    NotHashedPickup = "not_hashed_pickup",
+    /// `[ha] mode = "ecmp"`: an ARP request for a VIP. The VIPs are routed to the directors,
+    /// never on-link; every node answering would split a segment's traffic at random.
+    ArpForRoutedVip = "arp_for_routed_vip",
 }
 
 /// Per-core packet counters. Plain integers: one core writes them, the control plane reads

@@ -10,7 +10,7 @@
 //! (crossbeam `ArrayQueue`); the owner drains its ring every loop. A full ring drops the frame
 //! and counts it (`ring_full`): no core ever waits for another.
 
-use crate::config::Config;
+use crate::config::{Config, HaMode};
 use crate::control::live_config::LiveConfig;
 use crate::control::server::{self, Control, Dataplane, Freshness};
 use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats, Queue};
@@ -142,12 +142,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             tracing::info!(workers, services = snap.services().len(), "rvsd ready");
             ready(&ctl.fresh_report(&Baseline::default()).map_err(|e| anyhow!(e))?.1);
             tracing::info!(socket = %cfg.socket.display(), "control socket listening");
-            let vrrp_ifaces: Vec<String> = if cfg.vrrp {
-                cfg.ports.iter().filter_map(|p| p.exception_iface.clone()).collect()
-            } else {
-                Vec::new()
-            };
-            serve_control(&ctl, &listener, metrics.as_ref(), &shared, &stop, &hup, workers, &vrrp_ifaces);
+            serve_control(&ctl, &listener, metrics.as_ref(), &shared, &stop, &hup, workers, cfg);
             Ok(())
         });
         control?;
@@ -179,16 +174,23 @@ fn serve_control(
     stop: &AtomicBool,
     hup: &AtomicBool,
     workers: usize,
-    vrrp_ifaces: &[String],
+    cfg: &Config,
 ) {
+    let taps: Vec<String> = cfg.ports.iter().filter_map(|p| p.exception_iface.clone()).collect();
     std::thread::scope(|ts| {
         ts.spawn(|| server::serve(listener, ctl, stop));
         ts.spawn(|| crate::control::health::run(ctl, stop));
         ts.spawn(|| server::estimate(ctl, stop));
         ts.spawn(|| server::watch_reload(ctl, hup, stop));
         ts.spawn(|| crate::sync_daemon::run(ctl, shared, stop, workers));
-        if !vrrp_ifaces.is_empty() {
-            ts.spawn(|| crate::vip_watch::run(ctl, vrrp_ifaces, stop));
+        match cfg.ha.mode {
+            HaMode::Vrrp => {
+                ts.spawn(|| crate::vip_watch::run(ctl, &taps, stop));
+            }
+            HaMode::Ecmp => {
+                ts.spawn(|| crate::vip_announce::run(ctl, &cfg.ports, stop));
+            }
+            HaMode::Standalone => {}
         }
         if let Some(m) = metrics {
             ts.spawn(|| crate::control::metrics::serve(m, ctl, stop));
@@ -418,12 +420,13 @@ fn build_report(
     r.health_transitions = st.health_transitions;
     r.sync = shared.sync_counters.figures();
     r.ha = crate::stats::HaReport {
-        mode: if st.vrrp { "vrrp" } else { "standalone" }.to_owned(),
+        mode: st.ha.mode.name().to_owned(),
+        sloppy_tcp: st.ha.sloppy_tcp,
         held: st.held.iter().map(|v| v.to_string()).collect(),
         vip_changes: st.vip_changes,
     };
     for s in &mut r.services {
-        s.held = !st.vrrp || s.vip.parse().is_ok_and(|v| st.held.contains(&v));
+        s.held = !st.vrrp() || s.vip.parse().is_ok_and(|v| st.held.contains(&v));
     }
     r.sync.insert("out_full".into(), r.io.sync_out_full);
     r

@@ -11,5 +11,7 @@ pub mod limits;
 pub mod port;
 pub mod stats;
 pub mod sync_daemon;
+pub mod tap_addresses;
+pub mod vip_announce;
 pub mod vip_watch;
 pub mod worker;

@@ -125,12 +125,15 @@ fn held_by_default() -> bool {
 /// High availability as it stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HaReport {
-    /// `standalone` or `vrrp`.
+    /// `standalone`, `vrrp` or `ecmp`.
     pub mode: String,
-    /// VRRP: the VIPs held (MASTER).
+    /// VRRP: the VIPs held (MASTER). ECMP: the VIPs announced (on the exception interface).
     pub held: Vec<String>,
-    /// VRRP: VIPs taken or released so far.
+    /// VIPs taken or released (VRRP), announced or withdrawn (ECMP) so far.
     pub vip_changes: u64,
+    /// IPVS's `sloppy_tcp` in force.
+    #[serde(default)]
+    pub sloppy_tcp: bool,
 }
 
 /// Everything rvsd reports.

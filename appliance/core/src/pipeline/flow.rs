@@ -36,13 +36,20 @@ impl PerCore {
         }
         if let Some(svc) = svc {
             // IPVS's `tcp_conn_schedule`: a SYN without RST starts a connection (SYN|ACK too,
-            // which IPVS allows for active FTP); anything else without an entry is dropped.
-            let starts = ip.proto != protocol::TCP || tcp_flags & (flags::SYN | flags::RST) == flags::SYN;
+            // which IPVS allows for active FTP); with `sloppy_tcp` any segment without RST does,
+            // here for hash schedulers only. Anything else without an entry is dropped.
+            let starts = ip.proto != protocol::TCP
+                || tcp_flags & (flags::SYN | flags::RST) == flags::SYN
+                || (tcp_flags & flags::RST == 0 && snap.picks_up(svc.id));
             if snap.stateless_capable(svc.id) && (!starts || self.stateless_now(snap, now)) {
                 return self.forward_stateless(snap, frame, ip, svc, now);
             }
             if !starts {
-                return Verdict::Drop(DropReason::NoConnection);
+                return Verdict::Drop(if snap.sloppy_tcp() && tcp_flags & flags::RST == 0 {
+                    DropReason::NotHashedPickup
+                } else {
+                    DropReason::NoConnection
+                });
             }
             let idx = match self.schedule(snap, svc, ip, sport, dport, now) {
                 Ok(i) => i,

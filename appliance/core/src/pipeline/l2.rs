@@ -18,6 +18,9 @@ impl PerCore {
             self.learned_len += 1;
         }
         let tip = repr.target_ip;
+        if snap.vips_routed() && snap.is_vip(tip) {
+            return Verdict::Drop(DropReason::ArpForRoutedVip); // the kernel would answer too: the VIP is on its TAP
+        }
         if repr.operation != arp::OP_REQUEST || !(snap.is_vip(tip) || snap.local_port(tip).is_some()) {
             return Verdict::ToKernel;
         }

@@ -113,6 +113,13 @@ pub fn follows_loads(name: &str) -> bool {
     !matches!(name, "rr" | "wrr" | "dh" | "sh" | "mh")
 }
 
+/// True for the hash schedulers (dh, sh, mh): the real server follows from the packet and the
+/// servers alone, so every core and every director picks the same one for a flow, whatever
+/// it saw before.
+pub fn is_hash(name: &str) -> bool {
+    matches!(name, "dh" | "sh" | "mh")
+}
+
 /// Seed for the hashing schedulers' tables: the same on every core and every director, so
 /// all replicas map a client to the same server (Maglev's point).
 pub const HASH_SEED: u64 = 0x7276_735f_6d68_0001;

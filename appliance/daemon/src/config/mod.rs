@@ -14,7 +14,7 @@ mod raw;
 mod sections;
 pub mod sync_conf;
 use raw::RawConfig;
-pub use sync_conf::SyncConf;
+pub use sync_conf::{HaConf, HaMode, SyncConf};
 
 /// A configuration error: where, and what.
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +107,9 @@ pub struct Config {
     pub overload: OverloadPolicy,
     /// The connection sync daemon (`[sync]`), if configured.
     pub sync: Option<SyncConf>,
-    /// `[ha] mode = "vrrp"`: serve a VIP only while keepalived has put it on an exception
-    /// interface (else every VIP, as standalone).
-    pub vrrp: bool,
+    /// `[ha]`: VRRP (serve a VIP only while keepalived has put it on an exception interface),
+    /// ECMP (announce the usable VIPs there), or standalone.
+    pub ha: HaConf,
     /// Services with their real servers (ids assigned in file order).
     pub services: Vec<Service>,
     /// Static neighbours.
@@ -176,9 +176,9 @@ impl Config {
         let (socket, metrics) = cx.control(raw.control)?;
         let timeouts = cx.timeouts(raw.timeouts.as_ref())?;
         let overload = cx.overload(raw.overload.as_ref())?;
-        let vrrp = cx.ha(raw.ha.as_ref(), &ports)?;
+        let ha = cx.ha(raw.ha.as_ref(), &ports)?;
         let mut sync = cx.sync(raw.sync.as_ref(), &ports)?;
-        if let (Some(s), true) = (sync.as_mut(), vrrp) {
+        if let (Some(s), HaMode::Vrrp) = (sync.as_mut(), ha.mode) {
             s.follow_vrrp = raw.sync.as_ref().is_none_or(|r| r.role.is_none());
         }
         let (services, checks) = cx.services(&raw.service)?;
@@ -198,7 +198,7 @@ impl Config {
             timeouts,
             overload,
             sync,
-            vrrp,
+            ha,
             services,
             neighbours,
             checks,
@@ -206,6 +206,11 @@ impl Config {
         // The dataplane's own checks (ids, duplicates) with the file named.
         cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
         Ok(cfg)
+    }
+
+    /// True in `[ha] mode = "vrrp"`.
+    pub fn vrrp(&self) -> bool {
+        self.ha.mode == HaMode::Vrrp
     }
 
     /// Whether every service is steered to owner cores, fixed for the daemon's life: with more
@@ -236,10 +241,11 @@ impl Config {
                 .with_overload(self.overload)
                 // Following VRRP, the master role waits for a VIP (none is held at start).
                 .with_sync_master(
-                    self.sync.as_ref().filter(|s| s.master && !(s.follow_vrrp && self.vrrp)).map(|s| s.policy),
+                    self.sync.as_ref().filter(|s| s.master && !(s.follow_vrrp && self.vrrp())).map(|s| s.policy),
                 )
                 .with_steer_all(self.steer_all())
-                .with_held_vips(self.vrrp.then_some(&[][..]))
+                .with_held_vips(self.vrrp().then_some(&[][..]))
+                .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
         })
     }
 }
@@ -392,6 +398,26 @@ port = 53
         let snap = c.snapshot(&[]).unwrap();
         assert_eq!(*snap.overload(), want);
         assert_eq!(snap.thresholded(), &[c.services[0].dests[0].id]);
+    }
+
+    #[test]
+    fn ecmp_mode_turns_sloppy_tcp_on_and_refuses_sloppy_udp() {
+        let with_tap = GOOD.replace("address = \"10.0.0.1/24\"", "exception = true\naddress = \"10.0.0.1/24\"");
+        let ha = |body: &str| with_tap.replace("udp = 300", &format!("udp = 300\n[ha]\n{body}"));
+        let c = Config::parse("rvs.toml", &ha("mode = \"ecmp\"")).unwrap();
+        assert_eq!(c.ha, HaConf { mode: HaMode::Ecmp, sloppy_tcp: true });
+        assert!(c.snapshot(&[]).unwrap().vips_routed());
+        let c = Config::parse("rvs.toml", &ha("mode = \"ecmp\"\nsloppy_tcp = false")).unwrap();
+        assert!(!c.ha.sloppy_tcp);
+        let c = Config::parse("rvs.toml", &ha("sloppy_tcp = true")).unwrap();
+        assert_eq!(c.ha, HaConf { mode: HaMode::Standalone, sloppy_tcp: true });
+        assert_eq!(Config::parse("rvs.toml", &with_tap).unwrap().ha, HaConf::default(), "standalone, not sloppy");
+        let e = Config::parse("rvs.toml", &ha("sloppy_udp = true")).unwrap_err();
+        assert_eq!(e.key, "ha.sloppy_udp", "{e}");
+        let e = Config::parse("rvs.toml", &GOOD.replace("udp = 300", "udp = 300\n[ha]\nmode = \"ecmp\"")).unwrap_err();
+        assert!(e.key == "ha.mode" && e.msg.contains("exception = true"), "{e}");
+        let e = Config::parse("rvs.toml", &ha("mode = \"bgp\"")).unwrap_err();
+        assert!(e.msg.contains("standalone, vrrp or ecmp"), "{e}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(super) struct RawDataplane {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHa {
     pub(super) mode: Option<Spanned<String>>,
+    pub(super) sloppy_tcp: Option<bool>,
+    pub(super) sloppy_udp: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

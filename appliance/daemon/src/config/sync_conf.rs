@@ -66,21 +66,78 @@ pub const MIN_MAXLEN: usize = HEADER_LEN + V4_RECORD_LEN;
 /// Largest UDP payload over IPv4.
 pub const MAX_MAXLEN: usize = 65_507;
 
-impl Ctx<'_> {
-    /// `[ha]`: true for `mode = "vrrp"`.
-    pub(super) fn ha(&self, raw: Option<&super::raw::RawHa>, ports: &[PortConf]) -> Result<bool, ConfigFileError> {
-        let Some(m) = raw.and_then(|r| r.mode.as_ref()) else { return Ok(false) };
-        match m.get_ref().as_str() {
-            "standalone" => Ok(false),
-            "vrrp" if ports.iter().any(|p| p.exception_iface.is_some()) => Ok(true),
-            "vrrp" => Err(self.err(
-                m.span(),
-                "ha.mode",
-                "vrrp needs a port with exception = true: keepalived runs on its exception interface",
-            )),
-            "ecmp" => Err(self.err(m.span(), "ha.mode", "ecmp (scale-out behind a BGP router) is not available yet")),
-            other => Err(self.err(m.span(), "ha.mode", format!("{other:?}: expected standalone or vrrp"))),
+/// `[ha] mode`: how this director shares its VIPs with others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HaMode {
+    /// Serve every VIP, announce nothing.
+    #[default]
+    Standalone,
+    /// Serve a VIP only while keepalived has put it on an exception interface.
+    Vrrp,
+    /// Active-active behind a router: serve every VIP, and put each VIP with a usable real
+    /// server on an exception interface as a /32 for the node's routing daemon to announce.
+    Ecmp,
+}
+
+impl HaMode {
+    /// The name rvs.toml and the reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            HaMode::Standalone => "standalone",
+            HaMode::Vrrp => "vrrp",
+            HaMode::Ecmp => "ecmp",
         }
+    }
+}
+
+/// `[ha]` as validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HaConf {
+    /// The mode.
+    pub mode: HaMode,
+    /// IPVS's `sloppy_tcp`: a TCP segment other than a SYN, of a connection this director has
+    /// no entry for, starts one (hash schedulers only). On by default in `ecmp` mode.
+    pub sloppy_tcp: bool,
+}
+
+impl Ctx<'_> {
+    /// `[ha]`.
+    pub(super) fn ha(&self, raw: Option<&super::raw::RawHa>, ports: &[PortConf]) -> Result<HaConf, ConfigFileError> {
+        let Some(raw) = raw else { return Ok(HaConf::default()) };
+        let exception = ports.iter().any(|p| p.exception_iface.is_some());
+        let mode = match raw.mode.as_ref() {
+            None => HaMode::Standalone,
+            Some(m) => match m.get_ref().as_str() {
+                "standalone" => HaMode::Standalone,
+                "vrrp" if exception => HaMode::Vrrp,
+                "vrrp" => {
+                    return Err(self.err(
+                        m.span(),
+                        "ha.mode",
+                        "vrrp needs a port with exception = true: keepalived runs on its exception interface",
+                    ))
+                }
+                "ecmp" if exception => HaMode::Ecmp,
+                "ecmp" => {
+                    return Err(self.err(
+                        m.span(),
+                        "ha.mode",
+                        "ecmp needs a port with exception = true: the VIPs go on its exception interface for the routing daemon",
+                    ))
+                }
+                other => {
+                    return Err(self.err(m.span(), "ha.mode", format!("{other:?}: expected standalone, vrrp or ecmp")))
+                }
+            },
+        };
+        if let Some(u) = &raw.sloppy_udp {
+            return Err(self.err(
+                u.span(),
+                "ha.sloppy_udp",
+                "UDP needs no sloppy mode: every datagram without an entry already starts a flow (IPVS has only sloppy_tcp and sloppy_sctp)",
+            ));
+        }
+        Ok(HaConf { mode, sloppy_tcp: raw.sloppy_tcp.unwrap_or(mode == HaMode::Ecmp) })
     }
 
     /// `[sync]`.

@@ -2,7 +2,7 @@
 //! each verb is a small change to the same state with the same refusal rules; a third of the
 //! file is their tests. Ids live in `ids.rs`, reloads in `reload.rs`.
 
-use crate::config::{Check, Config, PortConf};
+use crate::config::{Check, Config, HaMode, PortConf};
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_SERVICES, UNBOUND_DEST};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
@@ -97,9 +97,11 @@ pub struct LiveConfig {
     pub sync: Option<crate::config::SyncConf>,
     /// Every service steered to owner cores (fixed at start: [`crate::config::Config::steer_all`]).
     pub steer_all: bool,
-    /// `[ha] mode = "vrrp"`: only the VIPs in `held` are served.
-    pub vrrp: bool,
-    /// The VIPs keepalived put on an exception interface (VRRP MASTER for them).
+    /// `[ha]`: in `vrrp` mode only the VIPs in `held` are served; in `ecmp` mode `held` are
+    /// the VIPs announced.
+    pub ha: crate::config::HaConf,
+    /// VRRP: the VIPs keepalived put on an exception interface (MASTER for them). ECMP: the
+    /// VIPs rvsd put there for the routing daemon.
     pub held: BTreeSet<Ipv4Addr>,
     /// Changes of `held` so far.
     pub vip_changes: u64,
@@ -149,7 +151,7 @@ impl LiveConfig {
             overload: cfg.overload,
             sync: cfg.sync.clone(),
             steer_all: cfg.steer_all(),
-            vrrp: cfg.vrrp,
+            ha: cfg.ha,
             held: BTreeSet::new(),
             vip_changes: 0,
             services: cfg.services.clone(),
@@ -167,6 +169,11 @@ impl LiveConfig {
             down: BTreeSet::new(),
             health_transitions: 0,
         }
+    }
+
+    /// True in `[ha] mode = "vrrp"`.
+    pub fn vrrp(&self) -> bool {
+        self.ha.mode == HaMode::Vrrp
     }
 
     /// The services as the dataplane gets them: failed real servers quiesced (weight 0) or,
@@ -221,7 +228,8 @@ impl LiveConfig {
                     .with_overload(self.overload)
                     .with_sync_master(self.effective_sync().filter(|s| s.master).map(|s| s.policy))
                     .with_steer_all(self.steer_all)
-                    .with_held_vips(self.vrrp.then(|| self.held.iter().copied().collect::<Vec<_>>()).as_deref())
+                    .with_held_vips(self.vrrp().then(|| self.held.iter().copied().collect::<Vec<_>>()).as_deref())
+                    .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
             })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }

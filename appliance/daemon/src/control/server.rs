@@ -88,7 +88,7 @@ impl Control<'_> {
     /// are served from now on, the others not. Each change is logged and counted.
     pub fn set_held_vips(&self, on_taps: &std::collections::BTreeSet<std::net::Ipv4Addr>) {
         let Ok(mut guard) = self.state.lock() else { return };
-        if !guard.vrrp {
+        if !guard.vrrp() {
             return;
         }
         let vips: std::collections::BTreeSet<_> = guard.services.iter().map(|s| s.vip).collect();
@@ -109,6 +109,26 @@ impl Control<'_> {
             Ok(()) => *guard = next,
             Err(e) => tracing::error!(error = %e, "vrrp: the new ownership could not be published"),
         }
+    }
+
+    /// ECMP: the VIPs with at least one real server that may take a new connection (weight
+    /// above 0 after health checks).
+    pub fn usable_vips(&self) -> std::collections::BTreeSet<std::net::Ipv4Addr> {
+        let Ok(guard) = self.state.lock() else { return Default::default() };
+        guard.effective_services().iter().filter(|s| s.dests.iter().any(|d| d.weight > 0)).map(|s| s.vip).collect()
+    }
+
+    /// The VIPs held (VRRP) or announced (ECMP).
+    pub fn held_vips(&self) -> std::collections::BTreeSet<std::net::Ipv4Addr> {
+        self.state.lock().map(|g| g.held.clone()).unwrap_or_default()
+    }
+
+    /// ECMP: `announced` are now the VIPs on the exception interfaces. Nothing changes in the
+    /// dataplane (it serves every VIP); the report and the change count follow.
+    pub fn set_announced_vips(&self, announced: std::collections::BTreeSet<std::net::Ipv4Addr>) {
+        let Ok(mut guard) = self.state.lock() else { return };
+        guard.vip_changes += announced.symmetric_difference(&guard.held).count() as u64;
+        guard.held = announced;
     }
 
     /// Handles one request line; returns the reply line. A refused request changes nothing.

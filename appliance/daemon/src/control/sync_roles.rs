@@ -48,7 +48,7 @@ impl LiveConfig {
     /// while a VIP is held and backup while none is.
     pub fn effective_sync(&self) -> Option<SyncConf> {
         let mut c = self.sync.clone()?;
-        if c.follow_vrrp && self.vrrp {
+        if c.follow_vrrp && self.vrrp() {
             c.master = !self.held.is_empty();
             c.backup = self.held.is_empty();
         }
