@@ -47,10 +47,27 @@ impl Holder {
     /// Runs round `r` and asserts every connection answered (`what` names the moment); returns
     /// the "servers=" part: which real server answered each connection.
     pub fn round(&self, lab: &mut Lab, r: u32, what: &str) -> String {
-        std::fs::write(self.dir.join(format!("round-{r}")), b"").expect("trigger file");
-        let line = lab.wait_for_line(self.handle, &format!("round {r} "), Duration::from_secs(60)).expect("round line");
+        let line = self.round_line(lab, r);
         assert!(line.contains(&format!("ok={} fail=0", self.conns)), "{what}, round {r}: {line}");
         line.split("servers=").nth(1).unwrap_or("").to_owned()
+    }
+
+    /// Runs round `r`; returns, per connection in source order, the real server that answered
+    /// it, or None where it failed.
+    pub fn round_answers(&self, lab: &mut Lab, r: u32) -> Vec<Option<String>> {
+        let line = self.round_line(lab, r);
+        let servers = line.split("servers=").nth(1).unwrap_or("");
+        let answers: Vec<Option<String>> = servers
+            .split(',')
+            .map(|e| e.rsplit(':').next().filter(|n| !["?", "-"].contains(n)).map(str::to_owned))
+            .collect();
+        assert_eq!(answers.len(), self.conns, "round {r}: {line}");
+        answers
+    }
+
+    fn round_line(&self, lab: &mut Lab, r: u32) -> String {
+        std::fs::write(self.dir.join(format!("round-{r}")), b"").expect("trigger file");
+        lab.wait_for_line(self.handle, &format!("round {r} "), Duration::from_secs(60)).expect("round line")
     }
 }
 
