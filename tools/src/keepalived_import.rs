@@ -136,6 +136,7 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
     let (mut sched, mut method, mut protocol) = ("wlc", "nat", "tcp");
     let (mut persistence, mut netmask, mut delay_loop) = (None, None, None);
     let mut reals = Vec::new();
+    let mut sched_flags: Vec<&str> = Vec::new();
     for k in &s.block {
         let a = k.arg(1).unwrap_or("");
         match k.key() {
@@ -159,6 +160,10 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
             "persistence_timeout" => persistence = a.parse::<u32>().ok().or(Some(360)),
             "persistence_granularity" => netmask = Some(a.to_owned()),
             "delay_loop" => delay_loop = a.parse::<u32>().ok(),
+            // keepalived's scheduler flags, one keyword each (ipvsadm's -b names).
+            f @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2" | "flag-3") => {
+                sched_flags.push(f)
+            }
             "real_server" => reals.push(k),
             "sorry_server" | "sorry_server_inhibit" => {
                 r.skipped.push(format!("line {}: {}: rvs has no sorry server", k.line(), k.key()))
@@ -169,6 +174,14 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
     }
     let _ = writeln!(r.toml, "[[service]]  # keepalived.conf line {line}");
     let _ = writeln!(r.toml, "protocol = \"{protocol}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"{sched}\"");
+    let flags = sched_flags.join(",");
+    match rvs_core::sched::flags::parse(sched, &flags) {
+        Ok(0) => {}
+        Ok(_) => {
+            let _ = writeln!(r.toml, "sched_flags = \"{flags}\"");
+        }
+        Err(e) => r.skipped.push(format!("line {line}: {flags}: {e} (ignored)")),
+    }
     if let Some(p) = persistence {
         let _ = writeln!(r.toml, "persistence = {p}");
     }
@@ -326,7 +339,9 @@ virtual_server 192.168.200.100 443 {
 }
 virtual_server 10.10.10.2 1358 {
     delay_loop 6
-    lvs_sched wlc
+    lvs_sched mh
+    mh-port
+    mh-fallback
     lvs_method DR
     protocol TCP
     real_server 192.168.200.2 1358 {
@@ -364,8 +379,9 @@ virtual_server fwmark 5 {
         let dr = &c.services[1];
         assert_eq!(
             (dr.scheduler.as_str(), dr.dests[0].forward, dr.dests[0].weight),
-            ("wlc", rvs_core::service::Forward::DirectRoute, 2)
+            ("mh", rvs_core::service::Forward::DirectRoute, 2)
         );
+        assert_eq!(rvs_core::sched::flags::format(&dr.scheduler, dr.sched_flags), "mh-fallback,mh-port");
         assert!(c.checks[1].1.remove, "keepalived removes a failed server by default");
         assert_eq!(c.checks[1].1.port, Some(1358));
         let skipped = r.skipped.join("\n");

@@ -157,6 +157,8 @@ pub struct Service {
     pub port: u16,
     /// Scheduler name as `ipvsadm -s` spells it.
     pub scheduler: String,
+    /// Scheduler flags (`ipvsadm -b`), IPVS's bits: [`crate::sched::flags`].
+    pub sched_flags: u32,
     /// Persistence timeout in seconds (0 = off).
     pub persistence: u32,
     /// Persistence netmask (`-M`), as a prefix length.

@@ -127,3 +127,24 @@ fn arp_for_a_routed_vip_is_not_answered_but_the_directors_own_address_is() {
     let mut standalone = Pipeline::new(PipelineConfig::default(), Arc::new(snap), T0);
     assert_eq!(send(&mut standalone, 0, asker.arp_request(VIP_DR)).0, Verdict::Reply);
 }
+
+#[test]
+fn the_port_flag_spreads_one_clients_connections_and_every_node_agrees() {
+    for (sched, port_flag) in [("mh", "mh-port"), ("sh", "sh-port")] {
+        let plain = dr(sched);
+        let mut flagged = dr(sched);
+        flagged[0].sched_flags = rvs_core::sched::flags::parse(sched, port_flag).unwrap();
+        let (mut a, mut b, mut c) = (node(plain, true), node(flagged.clone(), true), node(flagged, true));
+        let (mut unflagged_macs, mut flagged_macs) =
+            (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+        for sport in 2000..2064u16 {
+            unflagged_macs.insert(send(&mut a, 0, client(1).tcp(sport, 80, SYN, 1, b"")).1);
+            let (_, mb) = send(&mut b, 0, client(1).tcp(sport, 80, SYN, 1, b""));
+            let (_, mc) = send(&mut c, 0, client(1).tcp(sport, 80, ACK, 2, b"mid-flow"));
+            assert_eq!(mb, mc, "{sched}: another node picks up the flow on the same server");
+            flagged_macs.insert(mb);
+        }
+        assert_eq!(unflagged_macs.len(), 1, "{sched}: without {port_flag} one client, one server");
+        assert_eq!(flagged_macs.len(), 2, "{sched}: with {port_flag} its connections spread");
+    }
+}

@@ -94,6 +94,9 @@ pub struct ServiceReport {
     pub port: u16,
     /// Scheduler.
     pub scheduler: String,
+    /// Scheduler flags as ipvsadm names them (`mh-fallback,mh-port`), empty when none.
+    #[serde(default)]
+    pub sched_flags: String,
     /// Persistence seconds (0 = off).
     pub persistence: u32,
     /// Persistence netmask as a prefix length.
@@ -279,6 +282,7 @@ impl Report {
                     vip: s.vip.to_string(),
                     port: s.port,
                     scheduler: s.scheduler.clone(),
+                    sched_flags: rvs_core::sched::flags::format(&s.scheduler, s.sched_flags),
                     persistence: s.persistence,
                     netmask: s.persistence_prefix,
                     conns: st.conns,

@@ -190,7 +190,7 @@ struct Cli {
     /// ipvsadm's IPv6 firewall-mark flag (not supported by rvsd).
     #[arg(short = '6', long = "ipv6")]
     ipv6: bool,
-    /// ipvsadm's scheduler flags (not supported by rvsd yet).
+    /// Scheduler flags: sh-fallback,sh-port for sh; mh-fallback,mh-port for mh; flag-1..3.
     #[arg(short = 'b', long = "sched-flags", value_name = "FLAGS")]
     sched_flags: Option<String>,
     /// ipvsadm's persistence engine (not supported by rvsd).
@@ -276,10 +276,11 @@ fn forward(cli: &Cli) -> Option<String> {
 fn request(cli: &Cli) -> Result<Option<Request>> {
     let real = || cli.real.clone().ok_or_else(|| anyhow!("a real server is needed: -r RIP[:PORT]"));
     let (scheduler, persistence, netmask) = (cli.scheduler.clone(), cli.persistent, cli.netmask.clone());
+    let sched_flags = cli.sched_flags.clone();
     Ok(Some(if cli.add_service {
-        Request::AddService { service: need_service(cli)?, scheduler, persistence, netmask }
+        Request::AddService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask }
     } else if cli.edit_service {
-        Request::EditService { service: need_service(cli)?, scheduler, persistence, netmask }
+        Request::EditService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask }
     } else if cli.delete_service {
         Request::DelService { service: need_service(cli)? }
     } else if cli.clear {
@@ -333,7 +334,6 @@ fn unsupported(cli: &Cli) -> Option<&'static str> {
         (cli.ops, "-o/--ops: one-packet scheduling is not supported (for JSON output use --json)"),
         (cli.fwmark.is_some(), "-f/--fwmark-service: firewall-mark services are not supported"),
         (cli.ipv6, "-6/--ipv6: firewall-mark services are not supported"),
-        (cli.sched_flags.is_some(), "-b/--sched-flags: scheduler flags are not supported yet"),
         (cli.pe.is_some(), "--pe: persistence engines are not supported"),
     ]
     .into_iter()
@@ -484,10 +484,11 @@ fn svc_name(s: &ServiceReport) -> (String, String) {
 }
 
 fn persistence_flags(s: &ServiceReport) -> String {
+    let sched = if s.sched_flags.is_empty() { String::new() } else { format!(" ({})", s.sched_flags) };
     match (s.persistence, s.netmask) {
-        (0, _) => String::new(),
-        (p, 32) => format!(" persistent {p}"),
-        (p, m) => format!(" persistent {p} mask {}", mask(m)),
+        (0, _) => sched,
+        (p, 32) => format!("{sched} persistent {p}"),
+        (p, m) => format!("{sched} persistent {p} mask {}", mask(m)),
     }
 }
 
@@ -623,6 +624,9 @@ fn save(services: &[ServiceReport]) -> String {
         let flag = if s.protocol == "udp" { "-u" } else { "-t" };
         let name = format!("{}:{}", s.vip, s.port);
         o += &format!("-A {flag} {name} -s {}", s.scheduler);
+        if !s.sched_flags.is_empty() {
+            o += &format!(" -b {}", s.sched_flags);
+        }
         if s.persistence > 0 {
             o += &format!(" -p {}", s.persistence);
             if s.netmask != 32 {
@@ -702,7 +706,6 @@ mod tests {
         for (args, name) in [
             ("-A -u 10.0.0.1:53 -o", "-o/--ops"),
             ("-A -f 1", "-f/--fwmark-service"),
-            ("-A -t 10.0.0.1:80 -b sh-port", "-b/--sched-flags"),
             ("-A -t 10.0.0.1:80 --pe sip", "--pe"),
         ] {
             let e = run(&parse(args).unwrap()).unwrap_err().to_string();
@@ -736,6 +739,7 @@ mod tests {
             vip: vip.into(),
             port: 80,
             scheduler: "wlc".into(),
+            sched_flags: String::new(),
             persistence: 0,
             netmask: 32,
             conns: 0,
@@ -746,6 +750,28 @@ mod tests {
             rates: Default::default(),
             held: true,
             reals: reals.iter().map(real).collect(),
+        }
+    }
+
+    #[test]
+    fn scheduler_flags_list_and_save_as_ipvsadm() {
+        let mut s = svc("tcp", "10.0.0.1", &[]);
+        s.scheduler = "mh".into();
+        s.sched_flags = "mh-fallback,mh-port".into();
+        assert!(table(&[s.clone()]).contains("TCP  10.0.0.1:80 mh (mh-fallback,mh-port)\n"), "{}", table(&[s.clone()]));
+        assert!(
+            save(&[s.clone()]).starts_with("-A -t 10.0.0.1:80 -s mh -b mh-fallback,mh-port\n"),
+            "{}",
+            save(&[s.clone()])
+        );
+        s.persistence = 300;
+        assert!(table(&[s.clone()]).contains("mh (mh-fallback,mh-port) persistent 300\n"));
+        let c = parse("-A -t 10.0.0.1:80 -s sh -b sh-fallback,sh-port").unwrap();
+        match request(&c).unwrap() {
+            Some(Request::AddService { sched_flags, .. }) => {
+                assert_eq!(sched_flags.as_deref(), Some("sh-fallback,sh-port"))
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -26,6 +26,7 @@ impl PerCore {
                 *slot = new_scheduler(&s.scheduler);
             }
             if let Some(x) = slot.as_mut() {
+                x.set_flags(s.sched_flags);
                 x.rebuild(&View { dests: &s.dests, weights: &self.weights, loads: &self.loads });
             }
             keep[usize::from(s.id)] = true;

@@ -77,6 +77,10 @@ impl Scheduler for Maglev {
         "mh"
     }
 
+    fn set_flags(&mut self, flags: u32) {
+        self.with_port = flags & super::flags::FLAG_2 != 0;
+    }
+
     fn rebuild(&mut self, view: &View<'_>) {
         let m = u64::from(self.size);
         let n = view.dests.len();

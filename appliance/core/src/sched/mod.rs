@@ -14,6 +14,7 @@
 //! cross-core cache traffic on the connection path for little gain (see `tests/sched_cores.rs`).
 
 pub mod dh;
+pub mod flags;
 pub mod lblc;
 pub mod lblcr;
 pub mod lc;
@@ -99,6 +100,8 @@ pub trait Scheduler: Send + std::fmt::Debug {
     fn pick(&mut self, view: &View<'_>, flow: &Flow, now: u32) -> Option<usize>;
     /// The load of server `i` changed (connection made, established, closed or expired).
     fn load_changed(&mut self, _view: &View<'_>, _i: usize) {}
+    /// Control path: the service's scheduler flags (`ipvsadm -b`, [`flags`]) before a rebuild.
+    fn set_flags(&mut self, _flags: u32) {}
     /// Ages internal tables (lblc/lblcr): at most `budget` slots per call.
     fn expire(&mut self, _now: u32, _budget: usize) {}
 }

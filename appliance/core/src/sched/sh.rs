@@ -33,6 +33,10 @@ impl Scheduler for SourceHash {
         "sh"
     }
 
+    fn set_flags(&mut self, flags: u32) {
+        self.with_port = flags & super::flags::FLAG_2 != 0;
+    }
+
     fn rebuild(&mut self, view: &View<'_>) {
         let n = view.dests.len();
         self.table.clear();

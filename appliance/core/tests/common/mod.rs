@@ -41,7 +41,17 @@ fn dest(id: u16, addr: Ipv4Addr, port: u16, weight: u32, forward: Forward) -> De
 }
 
 fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) -> Service {
-    Service { id, protocol, vip, port, scheduler: "rr".into(), persistence: 0, persistence_prefix: 32, dests }
+    Service {
+        id,
+        protocol,
+        vip,
+        port,
+        scheduler: "rr".into(),
+        sched_flags: 0,
+        persistence: 0,
+        persistence_prefix: 32,
+        dests,
+    }
 }
 
 pub fn services() -> Vec<Service> {
@@ -174,6 +184,7 @@ pub fn service(
         scheduler: sched.into(),
         persistence: 0,
         persistence_prefix: 32,
+        sched_flags: 0,
         dests: reals
             .iter()
             .enumerate()

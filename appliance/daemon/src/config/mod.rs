@@ -340,6 +340,7 @@ port = 53
             ("lcores = [1]", "lcores = []", "dataplane.lcores", "at least one"),
             ("metrics = \"127.0.0.1:9390\"", "metrics = \"localhost\"", "control.metrics", "ADDRESS:PORT"),
             ("kind = \"tcp\"", "kind = \"icmp\"", "service[0].real[0].check.kind", "expected tcp or http"),
+            ("persistence = 0", "persistence = 0\nsched_flags = \"mh-port\"", "service[0].sched_flags", "incompatible"),
             (
                 "weight = 1",
                 "weight = 1\n  u_threshold = 3000000000",

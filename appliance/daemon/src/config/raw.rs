@@ -103,6 +103,7 @@ pub(super) struct RawService {
     pub(super) vip: Spanned<String>,
     pub(super) port: Spanned<u16>,
     pub(super) scheduler: Option<Spanned<String>>,
+    pub(super) sched_flags: Option<Spanned<String>>,
     pub(super) persistence: Option<Spanned<u32>>,
     pub(super) netmask: Option<Spanned<String>>,
     #[serde(default)]

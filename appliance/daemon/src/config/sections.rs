@@ -233,6 +233,11 @@ impl Ctx<'_> {
                     format!("unknown scheduler {scheduler:?}; one of {}", rvs_core::sched::NAMES.join(" ")),
                 ));
             }
+            let sched_flags = match &s.sched_flags {
+                Some(f) => rvs_core::sched::flags::parse(&scheduler, f.get_ref())
+                    .map_err(|e| self.err(f.span(), key("sched_flags"), e))?,
+                None => 0,
+            };
             let persistence_prefix = match &s.netmask {
                 Some(m) => netmask_prefix(m.get_ref())
                     .ok_or_else(|| self.err(m.span(), key("netmask"), format!("{:?} is not a netmask", m.get_ref())))?,
@@ -339,6 +344,7 @@ impl Ctx<'_> {
                 vip,
                 port: *s.port.get_ref(),
                 scheduler,
+                sched_flags,
                 persistence,
                 persistence_prefix,
                 dests,

@@ -55,11 +55,13 @@ impl std::fmt::Display for SvcKey {
     }
 }
 
-/// Service options (`-s -p -M`); `None` keeps the current value on edit, or the default on add.
+/// Service options (`-s -b -p -M`); `None` keeps the current value on edit, or the default on add.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SvcOpts {
     /// Scheduler.
     pub scheduler: Option<String>,
+    /// Scheduler flags, as ipvsadm's `-b` names them.
+    pub sched_flags: Option<String>,
     /// Persistence seconds (0 = off).
     pub persistence: Option<u32>,
     /// Persistence netmask prefix.
@@ -297,6 +299,10 @@ impl LiveConfig {
             }
             s.scheduler = sch.clone();
         }
+        if let Some(f) = &o.sched_flags {
+            s.sched_flags = rvs_core::sched::flags::parse(&s.scheduler, f)
+                .map_err(|msg| OpError::Invalid { field: "sched-flags", msg })?;
+        }
         if let Some(p) = o.persistence {
             s.persistence = crate::limits::persistence(p)
                 .map_err(|e| OpError::Invalid { field: "persistent", msg: e.to_string() })?;
@@ -326,6 +332,7 @@ impl LiveConfig {
             scheduler: "wlc".into(),
             persistence: 0,
             persistence_prefix: 32,
+            sched_flags: 0,
             dests: vec![],
         };
         Self::apply_opts(&mut s, o)?;
@@ -476,15 +483,32 @@ mod tests {
         let bad = SvcOpts { scheduler: Some("fastest".into()), ..Default::default() };
         assert!(s.add_service(key(81), &bad, 0).unwrap_err().to_string().starts_with("scheduler: unknown scheduler"));
         assert!(s.edit_service(key(80), &bad).is_err());
+        let flags = |f: &str| SvcOpts { sched_flags: Some(f.into()), ..Default::default() };
+        let e = s.edit_service(key(80), &flags("mh-port")).unwrap_err().to_string();
+        assert!(e.starts_with("sched-flags: incompatible scheduler flag `mh-port'"), "{e}");
         assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 0).is_err(), "exists");
         let w = RealOpts { weight: Some(70000), ..Default::default() };
         assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, w, 0).is_err());
         let dr_port = RealOpts { forward: Some(Forward::DirectRoute), ..Default::default() };
         assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), Some(8080), dr_port, 0).is_err());
         assert_eq!(s.services, before, "nothing changed");
+        let mut mh = s.clone();
+        let to_mh = SvcOpts {
+            scheduler: Some("mh".into()),
+            sched_flags: Some("mh-fallback,mh-port".into()),
+            ..Default::default()
+        };
+        mh.edit_service(key(80), &to_mh).unwrap();
+        assert_eq!(mh.services[0].sched_flags, rvs_core::sched::flags::FLAG_1 | rvs_core::sched::flags::FLAG_2);
+        mh.edit_service(key(80), &SvcOpts { persistence: Some(60), ..Default::default() }).unwrap();
+        assert_eq!(mh.services[0].sched_flags, rvs_core::sched::flags::FLAG_1 | rvs_core::sched::flags::FLAG_2, "kept");
 
-        s.add_service(key(81), &SvcOpts { scheduler: Some("rr".into()), persistence: Some(300), netmask: Some(24) }, 0)
-            .unwrap();
+        s.add_service(
+            key(81),
+            &SvcOpts { scheduler: Some("rr".into()), persistence: Some(300), netmask: Some(24), ..Default::default() },
+            0,
+        )
+        .unwrap();
         s.add_real(
             key(81),
             Ipv4Addr::new(10, 0, 0, 12),

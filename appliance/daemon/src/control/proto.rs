@@ -29,6 +29,9 @@ pub enum Request {
         service: SvcSpec,
         /// `-s`.
         scheduler: Option<String>,
+        /// `-b` (ipvsadm's names, comma-separated).
+        #[serde(default)]
+        sched_flags: Option<String>,
         /// `-p` seconds.
         persistence: Option<u32>,
         /// `-M` dotted netmask.
@@ -40,6 +43,9 @@ pub enum Request {
         service: SvcSpec,
         /// `-s`.
         scheduler: Option<String>,
+        /// `-b` (ipvsadm's names, comma-separated).
+        #[serde(default)]
+        sched_flags: Option<String>,
         /// `-p` seconds.
         persistence: Option<u32>,
         /// `-M` dotted netmask.
@@ -285,6 +291,7 @@ pub fn parse_addr_port(s: &str, field: &'static str) -> Result<(Ipv4Addr, Option
 /// Service options from a request.
 pub fn svc_opts(
     scheduler: &Option<String>,
+    sched_flags: &Option<String>,
     persistence: Option<u32>,
     netmask: &Option<String>,
 ) -> Result<SvcOpts, BadRequest> {
@@ -292,7 +299,7 @@ pub fn svc_opts(
         None => None,
         Some(m) => Some(netmask_prefix(m).ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask")))?),
     };
-    Ok(SvcOpts { scheduler: scheduler.clone(), persistence, netmask })
+    Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask })
 }
 
 /// Real-server options from a request.

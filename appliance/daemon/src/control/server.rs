@@ -223,11 +223,11 @@ impl Control<'_> {
                 next.start_daemon(state, &opts)?
             }
             Request::StopDaemon { state } => next.stop_daemon(state)?,
-            Request::AddService { service, scheduler, persistence, netmask } => {
-                next.add_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?, now)?
+            Request::AddService { service, scheduler, sched_flags, persistence, netmask } => {
+                next.add_service(service.key()?, &svc_opts(scheduler, sched_flags, *persistence, netmask)?, now)?
             }
-            Request::EditService { service, scheduler, persistence, netmask } => {
-                next.edit_service(service.key()?, &svc_opts(scheduler, *persistence, netmask)?)?
+            Request::EditService { service, scheduler, sched_flags, persistence, netmask } => {
+                next.edit_service(service.key()?, &svc_opts(scheduler, sched_flags, *persistence, netmask)?)?
             }
             Request::DelService { service } => next.del_service(service.key()?, now)?,
             Request::Clear => next.clear(now),

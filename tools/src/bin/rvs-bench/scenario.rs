@@ -78,6 +78,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         scheduler: scheduler.into(),
         persistence: 0,
         persistence_prefix: 32,
+        sched_flags: 0,
         dests: (0..reals).map(|i| Dest::new(id * reals + i, rs_addr(i), port, 1 + u32::from(i % 3), fwd)).collect(),
     };
     let mut neighbours: Vec<_> = (0..reals).map(|i| (rs_addr(i), rs_mac(i))).collect();
