@@ -2,7 +2,10 @@
 //! in DR mode) each announce the VIP from their own BIRD over their exception interface; the
 //! router (a Linux namespace running BIRD, `merge paths on`, L4 multipath hash) spreads the
 //! client's flows over them. Losing, regaining and adding a node rehashes flows at the router;
-//! identical mh tables and sloppy pick-up keep every connection on its real server.
+//! identical mh tables and sloppy pick-up keep every connection on its real server. A wlc
+//! service beside it survives a node's loss through multi-master connection sync (every node
+//! sends and receives IPVS sync), since a moved flow of a non-hash scheduler cannot be picked
+//! up; a node that joins has only what sync sent it since it started.
 //!
 //! ```text
 //!  client 198.18.1.2 (+ 60 held sources) -- router 198.18.1.254 / 198.18.0.254 (BIRD, AS 65000)
@@ -78,7 +81,7 @@ fn bird(lab: &mut Lab, ns: &Ns, conf: &str) -> std::path::PathBuf {
 }
 
 /// DR real servers rs1..rs3 on the switch (VIP on lo, replies straight to the router), each
-/// running the line echo service; returns their namespaces.
+/// running the line echo service on ports 7 and 8; returns their namespaces.
 fn real_servers(lab: &mut Lab, sw: &mut Switch, n: usize) -> Vec<Ns> {
     (0..n)
         .map(|i| {
@@ -86,13 +89,16 @@ fn real_servers(lab: &mut Lab, sw: &mut Switch, n: usize) -> Vec<Ns> {
             let rs = topo::dr_real_server(lab, sw, &name, &format!("{}/24", REALS[i]), VIP).unwrap();
             rs.route(&["default", "via", ROUTER_LAN]).unwrap();
             topo::echo_server(lab, &rs, &name, "0.0.0.0").unwrap();
+            let h = lab.spawn(&rs, "python3", &["-u", &rvs_lab::hold::script("tcp_echo.py"), &name, "0.0.0.0", "8"]);
+            lab.wait_for_line(h.unwrap(), "echo: listening", Duration::from_secs(10)).unwrap();
             rs
         })
         .collect()
 }
 
 /// Node `k`'s rvs.toml: port p0 at 198.18.0.k with its exception interface `bgpK`, the mh
-/// service over `reals` (with a TCP check each when `checks`).
+/// service on port 7 over `reals` (with a TCP check each when `checks`); without checks also
+/// a wlc service on port 8 and multi-master sync.
 fn node_config(k: usize, reals: &[&str], checks: bool) -> String {
     let port = conf::port("lan", 0, "p0", &format!("198.18.0.{k}/24")).replace(
         "address = ",
@@ -104,6 +110,13 @@ fn node_config(k: usize, reals: &[&str], checks: bool) -> String {
         if checks {
             svc += "  [service.real.check]\n  kind = \"tcp\"\n  interval = 1\n  timeout = 1\n  fall = 2\n  rise = 2\n";
         }
+    }
+    if !checks {
+        svc += &format!("\n[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP}\"\nport = 8\nscheduler = \"wlc\"\n");
+        for r in reals {
+            svc += &format!("  [[service.real]]\n  address = \"{r}\"\n  weight = 1\n  forward = \"dr\"\n");
+        }
+        svc += "\n[sync]\ninterface = \"lan\"\nsyncid = 9\nrole = \"both\"\n";
     }
     conf::dataplane(&[1]) + "[ha]\nmode = \"ecmp\"\n\n" + &port + &svc + "\n"
 }
@@ -156,6 +169,26 @@ fn wait_hops(f: &Fabric, ks: &[usize], limit: Duration) -> Duration {
     }
 }
 
+/// Waits (bounded) until every running node holds at least `n` connections: its own and
+/// those the others' sync sent it.
+fn wait_synced(nodes: &[Option<Rvsd>], n: usize) {
+    let t0 = Instant::now();
+    for r in nodes.iter().flatten() {
+        loop {
+            let got = report(r)["conns"].as_u64().unwrap() as usize;
+            if got >= n {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "{got} of {n} connections on a node: {}",
+                report(r)["sync"]
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 fn report(r: &Rvsd) -> serde_json::Value {
     serde_json::from_str(&ok(&r.socket, &["-L", "-n", "--json"])).unwrap()
 }
@@ -177,7 +210,8 @@ fn nodes_lost_regained_and_added_keep_established_connections_on_their_servers()
     let mut lab = Lab::new().unwrap();
     let mut f = fabric(&mut lab, 4);
     let sources: Vec<String> = (1..=60).map(|k| format!("198.18.1.{}", 100 + k)).collect();
-    for a in &sources {
+    let wlc_sources: Vec<String> = (1..=20).map(|k| format!("198.18.1.{}", 10 + k)).collect();
+    for a in sources.iter().chain(&wlc_sources) {
         f.client.addr("eth0", &format!("{a}/24")).unwrap();
     }
     f.client.addr("eth0", "198.18.1.200/24").unwrap();
@@ -192,6 +226,11 @@ fn nodes_lost_regained_and_added_keep_established_connections_on_their_servers()
     let holder = Holder::start(&mut lab, &f.client, VIP, 7, &sources, 4, false);
     let first = holder.round_answers(&mut lab, 1);
     assert!(first.iter().all(Option::is_some), "round 1: {first:?}");
+    let wlc = Holder::start(&mut lab, &f.client, VIP, 8, &wlc_sources, 4, false);
+    let wlc_first = wlc.round_answers(&mut lab, 1);
+    assert!(wlc_first.iter().all(Option::is_some), "wlc round 1: {wlc_first:?}");
+    // IPVS's sync_threshold [3, 50]: a DR connection is sent once its third packet passed.
+    wait_synced(&rvsd, 60 + 20);
     let carried: Vec<u64> =
         rvsd.iter().map(|r| report(r.as_ref().unwrap())["dataplane"]["forwarded"].as_u64().unwrap()).collect();
     eprintln!("ecmp: packets forwarded per node after round 1: {carried:?}");
@@ -205,6 +244,8 @@ fn nodes_lost_regained_and_added_keep_established_connections_on_their_servers()
     assert!(gone <= Duration::from_secs(3), "withdrawn within 3 s: {gone:?}");
     let n = kept(&mut lab, &holder, 2, &first, "node 2 lost");
     assert!(n >= 59, "{n} of 60");
+    let n = kept(&mut lab, &wlc, 2, &wlc_first, "node 2 lost, wlc with sync");
+    assert!(n >= 19, "{n} of 20");
 
     // Node 2 comes back: its BIRD (still running) sees the TAP again and reconnects.
     rvsd[1] = Some(start_node(&mut lab, &mut f, &nodes[1], 2, &REALS, false, false));
@@ -212,6 +253,9 @@ fn nodes_lost_regained_and_added_keep_established_connections_on_their_servers()
     eprintln!("ecmp: node 2's route back {:.2} s after its rvsd was ready", back.as_secs_f64());
     let n = kept(&mut lab, &holder, 3, &first, "node 2 back");
     assert!(n >= 59, "{n} of 60");
+    // A node that (re)joins knows only what sync sent it since: wlc flows the router moves
+    // to it may break (sync sends on traffic, which now reaches the joining node); reported.
+    kept(&mut lab, &wlc, 3, &wlc_first, "node 2 back, wlc with sync");
 
     // A fourth node joins.
     rvsd.push(Some(start_node(&mut lab, &mut f, &nodes[3], 4, &REALS, false, true)));
@@ -219,6 +263,9 @@ fn nodes_lost_regained_and_added_keep_established_connections_on_their_servers()
     eprintln!("ecmp: node 4's route in {:.2} s after its rvsd was ready", added.as_secs_f64());
     let n = kept(&mut lab, &holder, 4, &first, "node 4 added");
     assert!(n >= 59, "{n} of 60");
+    // A node that (re)joins knows only what sync sent it since: wlc flows the router moves
+    // to it may break (sync sends on traffic, which now reaches the joining node); reported.
+    kept(&mut lab, &wlc, 4, &wlc_first, "node 4 added, wlc with sync");
     let r4 = report(rvsd[3].as_ref().unwrap());
     eprintln!("ecmp: node 4 after round 4: {} connections, dataplane {}", r4["conns"], r4["dataplane"]);
     assert!(r4["dataplane"]["forwarded"].as_u64().unwrap() > 0, "node 4 carries part of the held flows");
