@@ -36,4 +36,9 @@ command -v cargo >/dev/null 2>&1 || {
   exit 1
 }
 pkg-config --exists libdpdk || { echo "install-deps: libdpdk not visible to pkg-config" >&2; exit 1; }
+# cargo-deb builds the Debian package (tools/package.sh; the test suite checks the package).
+if [ "$list" = "$here/packages.txt" ] && ! cargo deb --version >/dev/null 2>&1; then
+  echo "install-deps: installing cargo-deb"
+  cargo install cargo-deb --locked --quiet
+fi
 echo "install-deps: all packages present (DPDK $(pkg-config --modversion libdpdk), $(cargo --version))"

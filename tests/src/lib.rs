@@ -247,6 +247,11 @@ impl Lab {
 
     /// Starts rvsd in `ns` with the configuration `toml` and waits until it is ready.
     pub fn rvsd(&mut self, ns: &Ns, toml: &str) -> Result<Rvsd> {
+        self.rvsd_env(ns, toml, &[])
+    }
+
+    /// [`Lab::rvsd`] with environment variables `env` (systemd's `NOTIFY_SOCKET`, ...).
+    pub fn rvsd_env(&mut self, ns: &Ns, toml: &str, env: &[(&str, &str)]) -> Result<Rvsd> {
         let bin = workspace_bin("rvsd")?;
         let path = std::env::temp_dir().join(format!("{}-{}-rvs.toml", self.id, ns.name()));
         let socket = std::env::temp_dir().join(format!("{}-{}.sock", self.id, ns.name()));
@@ -262,7 +267,8 @@ impl Lab {
         for dev in af_packet_ifaces(toml) {
             ns.own_by_dpdk(&dev)?;
         }
-        let h = self.spawn(ns, bin.to_str().context("path")?, &["--config", path.to_str().context("path")?])?;
+        let h =
+            self.spawn_env(ns, bin.to_str().context("path")?, &["--config", path.to_str().context("path")?], env)?;
         self.wait_for_line(h, "rvsd: ready", Duration::from_secs(30))?;
         Ok(Rvsd { handle: h, socket, config: path, ns: ns.clone() })
     }
@@ -310,7 +316,13 @@ impl Lab {
     /// Starts a long-running program in `ns`; it is stopped when the lab is dropped (or by
     /// [`Lab::stop`]). Returns its handle index.
     pub fn spawn(&mut self, ns: &Ns, program: &str, args: &[&str]) -> Result<usize> {
+        self.spawn_env(ns, program, args, &[])
+    }
+
+    /// [`Lab::spawn`] with environment variables `env` added.
+    pub fn spawn_env(&mut self, ns: &Ns, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<usize> {
         let mut cmd = ns.command(program, args);
+        cmd.envs(env.iter().copied());
         let desc = format!("[{}] {program} {}", ns.name(), args.join(" "));
         let mut child = cmd
             .stdin(Stdio::null())

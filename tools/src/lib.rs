@@ -1,5 +1,6 @@
 //! Helpers shared by rvs's tools.
 
+pub mod check_host;
 pub mod keepalived_import;
 pub mod replay;
 

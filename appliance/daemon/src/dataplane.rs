@@ -183,6 +183,7 @@ fn serve_control(
         ts.spawn(|| server::estimate(ctl, stop));
         ts.spawn(|| server::watch_reload(ctl, hup, stop));
         ts.spawn(|| crate::sync_daemon::run(ctl, shared, stop, workers));
+        ts.spawn(|| crate::supervision::watchdog(&shared.heartbeats, shared.started, stop));
         match cfg.ha.mode {
             HaMode::Vrrp => {
                 ts.spawn(|| crate::vip_watch::run(ctl, &taps, stop));
@@ -381,6 +382,12 @@ impl Dataplane for Workers<'_, '_> {
     fn connections(&self) -> Result<Vec<crate::conn_list::ConnRecord>, String> {
         self.shared.listing.collect()
     }
+
+    fn pause_worker(&self, w: usize, ms: u64) -> Result<(), String> {
+        let beat = self.shared.heartbeats.get(w).ok_or_else(|| format!("worker: no worker {w}"))?;
+        beat.pause_until(self.shared.started.elapsed().as_millis() as u64 + ms);
+        Ok(())
+    }
 }
 
 fn build_report(
@@ -425,6 +432,11 @@ fn build_report(
         held: st.held.iter().map(|v| v.to_string()).collect(),
         vip_changes: st.vip_changes,
     };
+    for (s, conf) in r.services.iter_mut().zip(&st.services) {
+        for (real, d) in s.reals.iter_mut().zip(&conf.dests) {
+            real.last_check = st.last_check.get(&d.id).map(|(at, ok)| (at.elapsed().as_secs(), *ok));
+        }
+    }
     for s in &mut r.services {
         s.held = !st.vrrp() || s.vip.parse().is_ok_and(|v| st.held.contains(&v));
     }

@@ -2,6 +2,7 @@
 //! port layer and worker loop the daemon runs.
 #![deny(unsafe_code)]
 
+pub mod cli_docs;
 pub mod config;
 pub mod conn_list;
 pub mod control;
@@ -10,6 +11,7 @@ pub mod hugepage_alloc;
 pub mod limits;
 pub mod port;
 pub mod stats;
+pub mod supervision;
 pub mod sync_daemon;
 pub mod tap_addresses;
 pub mod vip_announce;

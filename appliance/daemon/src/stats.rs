@@ -57,6 +57,10 @@ pub struct RealReport {
     pub configured_weight: u32,
     /// Health: "up", "down", or "unchecked".
     pub health: String,
+    /// Seconds since its last health probe ended, and whether that probe passed (checked
+    /// servers, once probed).
+    #[serde(default)]
+    pub last_check: Option<(u64, bool)>,
     /// Upper connection threshold (`-x`; 0 = none).
     pub u_threshold: u32,
     /// Lower connection threshold (`-y`).
@@ -319,6 +323,7 @@ impl Report {
                                     None => "unchecked",
                                 }
                                 .to_owned(),
+                                last_check: None,
                                 u_threshold: d.u_threshold,
                                 l_threshold: d.l_threshold,
                                 overloaded: d.u_threshold > 0 && overloaded.get(usize::from(d.id)) == Some(&true),

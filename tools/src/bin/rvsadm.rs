@@ -19,7 +19,7 @@
 //! the daemon's state is unchanged.
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{ArgGroup, Parser};
+use clap::{ArgGroup, CommandFactory, Parser};
 use rvs_core::service::{Forward, Protocol};
 use rvsd::control::proto::{ConnEntry, DaemonReply, Reply, Request, SvcSpec, TimeoutsReply};
 use rvsd::stats::{RealReport, Report, ServiceReport};
@@ -34,7 +34,7 @@ use std::time::Duration;
 #[command(group(ArgGroup::new("cmd").required(true).args([
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
     "delete_server", "list", "zero", "set", "save", "restore", "version", "reload", "start_daemon",
-    "stop_daemon", "import_keepalived"
+    "stop_daemon", "import_keepalived", "pause_worker", "man_page", "completions", "check_host"
 ])))]
 struct Cli {
     /// Add a virtual service.
@@ -150,6 +150,19 @@ struct Cli {
     /// Stop a connection sync daemon role: master or backup.
     #[arg(long = "stop-daemon", value_name = "STATE")]
     stop_daemon: Option<String>,
+    /// Print the manual page (roff) and exit.
+    #[arg(long = "man-page", hide = true)]
+    man_page: bool,
+    /// Print the shell completion script for SHELL (bash, zsh, fish, ...) and exit.
+    #[arg(long = "completions", value_name = "SHELL")]
+    completions: Option<clap_complete::Shell>,
+    /// Fault injection (rvs): worker N stops polling for --for MS milliseconds, so that a
+    /// supervisor's watchdog (systemd's WatchdogSec) can be seen to act.
+    #[arg(long = "pause-worker", value_name = "N")]
+    pause_worker: Option<usize>,
+    /// With --pause-worker: how long, in milliseconds (1 ..= 60000).
+    #[arg(long = "for", value_name = "MS", requires = "pause_worker", default_value_t = 5000)]
+    pause_ms: u64,
     /// With --start-daemon: the port (or its exception interface) the sync datagrams use.
     #[arg(long = "mcast-interface", value_name = "INTERFACE")]
     mcast_interface: Option<String>,
@@ -172,6 +185,12 @@ struct Cli {
     /// over is named on standard error).
     #[arg(long = "import-keepalived", value_name = "FILE")]
     import_keepalived: Option<PathBuf>,
+    /// Say what this host still lacks for rvsd's DPDK ports (hugepages, IOMMU and vfio-pci,
+    /// NIC binding, isolated CPUs, NUMA placement), with the command that fixes each; reads the
+    /// configuration (--config) for the ports and workers. Changes nothing; exit status 1 when
+    /// something is missing.
+    #[arg(long = "check-host")]
+    check_host: bool,
     /// With -L: the sync daemon roles running.
     #[arg(long = "daemon")]
     daemon: bool,
@@ -209,6 +228,14 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
+    if cli.man_page {
+        let _ = rvsd::cli_docs::man_page(Cli::command(), &mut std::io::stdout());
+        return;
+    }
+    if let Some(shell) = cli.completions {
+        rvsd::cli_docs::completions(Cli::command(), shell, &mut std::io::stdout());
+        return;
+    }
     match run(&cli) {
         Ok(out) => print!("{out}"),
         Err(e) => {
@@ -323,6 +350,8 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         }
     } else if let Some(state) = &cli.stop_daemon {
         Request::StopDaemon { state: state.clone() }
+    } else if let Some(worker) = cli.pause_worker {
+        Request::PauseWorker { worker, ms: cli.pause_ms }
     } else {
         return Ok(None);
     }))
@@ -343,6 +372,25 @@ fn unsupported(cli: &Cli) -> Option<&'static str> {
 fn run(cli: &Cli) -> Result<String> {
     if let Some(why) = unsupported(cli) {
         bail!("{why}");
+    }
+    if cli.check_host {
+        let d = match rvsd::config::Config::load(&cli.config) {
+            Ok(c) => rvs_tools::check_host::Deployment {
+                devices: c.ports.iter().map(|p| p.device.clone()).collect(),
+                lcores: c.lcores.clone(),
+            },
+            Err(e) => {
+                eprintln!("rvsadm: {e}: checking the host without ports or workers");
+                Default::default()
+            }
+        };
+        let (text, all) =
+            rvs_tools::check_host::render(&rvs_tools::check_host::check(&rvs_tools::check_host::this_host(), &d));
+        if !all {
+            print!("{text}");
+            std::process::exit(1);
+        }
+        return Ok(text);
     }
     if let Some(path) = &cli.import_keepalived {
         let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
@@ -721,6 +769,7 @@ mod tests {
             weight: 1,
             configured_weight: 1,
             health: "unchecked".into(),
+            last_check: None,
             u_threshold: 0,
             l_threshold: 0,
             overloaded: false,

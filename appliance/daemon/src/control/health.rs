@@ -92,16 +92,17 @@ pub fn run(ctl: &Control<'_>, stop: &AtomicBool) {
                 t.fails += 1;
                 t.oks = 0;
             }
-            transition(ctl, id, t);
+            transition(ctl, id, t, ok);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-/// Applies rise/fall to server `id` and republishes on a change.
-fn transition(ctl: &Control<'_>, id: u16, t: &Track) {
+/// Records probe result `ok` of server `id`, applies rise/fall and republishes on a change.
+fn transition(ctl: &Control<'_>, id: u16, t: &Track, ok: bool) {
     let Ok(mut st) = ctl.state.lock() else { return };
     let Some(c) = st.checks.get(&id).cloned() else { return };
+    st.last_check.insert(id, (Instant::now(), ok));
     let is_down = st.down.contains(&id);
     let change = if !is_down && t.fails >= c.fall {
         st.down.insert(id);

@@ -125,6 +125,8 @@ pub struct LiveConfig {
     pub checks: BTreeMap<u16, Check>,
     /// Real servers whose health check failed.
     pub down: BTreeSet<u16>,
+    /// Per checked real server: when its last probe ended, and whether it passed.
+    pub last_check: BTreeMap<u16, (std::time::Instant, bool)>,
     /// Health transitions so far (up or down).
     pub health_transitions: u64,
 }
@@ -169,6 +171,7 @@ impl LiveConfig {
             trash: Vec::new(),
             checks: cfg.checks.iter().cloned().collect(),
             down: BTreeSet::new(),
+            last_check: BTreeMap::new(),
             health_transitions: 0,
         }
     }

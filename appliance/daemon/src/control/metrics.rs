@@ -1,4 +1,5 @@
-//! The Prometheus endpoint (`[control] metrics = "ADDR:PORT"`): `GET /metrics` returns the
+//! The Prometheus endpoint (`[control] metrics = "ADDR:PORT"`; `GET /` there is the status
+//! page, [`super::status_page`]): `GET /metrics` returns the
 //! text exposition format (version 0.0.4) of the same counters rvsadm lists: ports, dataplane
 //! verdicts and drop reasons, services and real servers (connections, packets, bytes, active and
 //! inactive connections, weight, health), taken fresh from the workers at each scrape.
@@ -176,7 +177,19 @@ pub fn render(r: &Report) -> String {
 pub fn serve(server: &tiny_http::Server, ctl: &Control<'_>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(200)) else { continue };
-        let resp = if req.url() == "/metrics" && *req.method() == tiny_http::Method::Get {
+        let get = *req.method() == tiny_http::Method::Get;
+        let resp = if get && (req.url() == "/" || req.url().starts_with("/?")) {
+            let base = ctl.baseline.lock().map(|b| b.clone()).unwrap_or_else(|_| Baseline::default());
+            let Ok((_, mut r)) = ctl.fresh_report(&base) else { return };
+            if let Ok(e) = ctl.rates.lock() {
+                e.fill(&mut r);
+            }
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let body = super::status_page::render(&r, host.trim());
+            let ct = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/html; charset=utf-8"[..])
+                .expect("static header");
+            tiny_http::Response::from_string(body).with_header(ct)
+        } else if req.url() == "/metrics" && get {
             let base = ctl.baseline.lock().map(|b| b.clone()).unwrap_or_else(|_| Baseline::default());
             let body = match ctl.fresh_report(&base) {
                 Ok((_, r)) => render(&r),
@@ -186,7 +199,7 @@ pub fn serve(server: &tiny_http::Server, ctl: &Control<'_>, stop: &AtomicBool) {
                 .expect("static header");
             tiny_http::Response::from_string(body).with_header(ct)
         } else {
-            tiny_http::Response::from_string("not found: GET /metrics\n").with_status_code(404)
+            tiny_http::Response::from_string("not found: GET / (status page) or GET /metrics\n").with_status_code(404)
         };
         let _ = req.respond(resp);
     }

@@ -14,4 +14,5 @@ pub mod proto;
 pub mod rates;
 pub mod reload;
 pub mod server;
+pub mod status_page;
 pub mod sync_roles;

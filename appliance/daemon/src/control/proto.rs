@@ -155,6 +155,14 @@ pub enum Request {
     },
     /// `-L --daemon`: the sync roles running.
     Daemons,
+    /// `--pause-worker N --for MS`: fault injection for supervision tests — worker `worker`
+    /// stops polling (and beating) for `ms` milliseconds, so systemd's watchdog sees it stall.
+    PauseWorker {
+        /// The worker's index.
+        worker: usize,
+        /// How long (1 ..= 60000 ms).
+        ms: u64,
+    },
 }
 
 /// One running sync role, as `-L --daemon` lists it.

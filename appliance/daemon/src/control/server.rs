@@ -35,6 +35,8 @@ pub trait Dataplane: Sync {
     fn report(&self, config: &LiveConfig, base: &Baseline, fresh: Freshness) -> Report;
     /// Every worker's connections (copies, collected without the LiveConfig mutex).
     fn connections(&self) -> Result<Vec<crate::conn_list::ConnRecord>, String>;
+    /// Fault injection: worker `w` stops polling for `ms` milliseconds.
+    fn pause_worker(&self, w: usize, ms: u64) -> Result<(), String>;
 }
 
 /// The control plane: the live configuration and what the requests share.
@@ -177,6 +179,14 @@ impl Control<'_> {
                 return Ok(serde_json::to_value(r)?);
             }
             Request::Connections => unreachable!("answered by Control::handle"),
+            Request::PauseWorker { worker, ms } => {
+                if *ms == 0 || *ms > 60_000 {
+                    return Err("ms: 1 ..= 60000".into());
+                }
+                self.dataplane.pause_worker(*worker, *ms)?;
+                tracing::warn!(worker, ms, "worker paused on request (supervision test)");
+                return Ok(Value::Null);
+            }
             Request::Timeouts => {
                 let t = self.state_copy()?.timeouts;
                 return Ok(serde_json::to_value(TimeoutsReply { tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp })?);
@@ -198,7 +208,11 @@ impl Control<'_> {
         let before_ids = ids(&next);
         let mut result = Value::Null;
         match &req {
-            Request::List { .. } | Request::Connections | Request::Timeouts | Request::Zero { .. } => {}
+            Request::List { .. }
+            | Request::Connections
+            | Request::Timeouts
+            | Request::Zero { .. }
+            | Request::PauseWorker { .. } => {}
             Request::Daemons => return Ok(serde_json::to_value(guard.daemons())?),
             Request::StartDaemon {
                 state,

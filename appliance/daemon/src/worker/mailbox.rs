@@ -39,6 +39,10 @@ pub struct Shared<'p> {
     pub sync_in: Vec<ArrayQueue<rvs_core::wire::ipvs_sync::SyncConn>>,
     /// What the sync daemon's thread did.
     pub sync_counters: crate::sync_daemon::SyncCounters,
+    /// The clock heartbeats count from.
+    pub started: Instant,
+    /// Per worker: its heartbeat, for systemd's watchdog ([`crate::supervision`]).
+    pub heartbeats: Vec<crate::supervision::Heartbeat>,
 }
 
 /// Records a sync ring holds per worker (each way): a burst's worth many times over.
@@ -67,6 +71,8 @@ impl Shared<'_> {
             sync_out: (0..workers).map(|_| ArrayQueue::new(SYNC_RING)).collect(),
             sync_in: (0..workers).map(|_| ArrayQueue::new(SYNC_RING)).collect(),
             sync_counters: Default::default(),
+            started: Instant::now(),
+            heartbeats: (0..workers).map(|_| Default::default()).collect(),
         }
     }
 

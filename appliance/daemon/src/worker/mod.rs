@@ -115,6 +115,8 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
         let mut snap_gen = 0u64;
         let base_ms = rvs_core::pipeline::CLOCK_EPOCH_MS;
         while !l.worker.shared.stop.load(Ordering::Relaxed) {
+            let shared = l.worker.shared;
+            shared.heartbeats[l.worker.index].honour_pause(&shared.started, &shared.stop);
             let now = base_ms + clock.elapsed().as_millis() as u64;
             let mut got = 0;
             for p in 0..n_ports {

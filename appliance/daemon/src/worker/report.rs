@@ -71,6 +71,8 @@ impl IoCounters {
 
 impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
     pub(super) fn report(&mut self) {
+        let shared = self.worker.shared;
+        shared.heartbeats[self.worker.index].beat(shared.started.elapsed().as_millis() as u64);
         let p = &self.worker.pipeline;
         let asked = self.worker.shared.report_req.load(Ordering::Acquire);
         if let Ok(mut r) = self.worker.shared.reports[self.worker.index].try_lock() {
