@@ -11,7 +11,7 @@ if ! cargo deb --version >/dev/null 2>&1; then
   cargo install cargo-deb --locked --quiet
 fi
 cargo build --release --workspace --bins --quiet
-gen=target/package-docs
+gen=target/release/package-docs
 rm -rf "$gen" && mkdir -p "$gen/man" "$gen/completions"
 for b in rvsd rvsadm; do
   "target/release/$b" --man-page > "$gen/man/$b.8"

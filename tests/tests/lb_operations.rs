@@ -148,7 +148,7 @@ fn systemd_hears_ready_after_the_ports_and_no_watchdog_ping_while_a_worker_stall
     let dir = lab.scratch_dir("notify").unwrap();
     let path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&path).unwrap();
-    let env = [("NOTIFY_SOCKET", path.to_str().unwrap()), ("WATCHDOG_USEC", "1000000")];
+    let env = [("NOTIFY_SOCKET", path.to_str().unwrap()), ("WATCHDOG_USEC", "1000000"), ("RVS_LOG_FORMAT", "json")];
     let r = lab.rvsd_env(&lb, &(conf::dataplane(&[1]) + &conf::port("lan", 0, "p0", "198.18.0.1/24")), &env).unwrap();
 
     let first = notifications(&sock, Duration::from_secs(2));
@@ -169,6 +169,9 @@ fn systemd_hears_ready_after_the_ports_and_no_watchdog_ping_while_a_worker_stall
     eprintln!("watchdog pings after the pause (s): {stamps:.2?}; longest gap {gap:.2} s");
     assert!(gap >= 2.5, "no ping for most of the 4 s pause: {stamps:?}");
     assert!(stamps.last().is_some_and(|&t| t > 4.0), "pings resumed after the pause: {stamps:?}");
-    lab.rvsd_line(&r, "worker stalled", Duration::from_secs(2)).expect("the stall was logged");
+    // One JSON object per line (`--log-format json`), the state change with its fields.
+    let stalled = lab.rvsd_line(&r, "worker stalled", Duration::from_secs(2)).expect("the stall was logged");
+    let v: serde_json::Value = serde_json::from_str(&stalled).unwrap_or_else(|e| panic!("{e}: {stalled}"));
+    assert_eq!((v["level"].as_str(), v["fields"]["workers"].as_str()), (Some("ERROR"), Some("[0]")), "{v}");
     lab.rvsd_line(&r, "watchdog pings resume", Duration::from_secs(2)).expect("the recovery was logged");
 }

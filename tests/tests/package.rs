@@ -49,13 +49,11 @@ fn check_tree(deb: &Path, tree: &Path) {
     run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&control));
     let conffiles = std::fs::read_to_string(control.join("conffiles")).expect("a conffiles list");
     assert!(conffiles.lines().any(|l| l == "/etc/rvs/rvs.toml"), "{conffiles}");
-    let postinst = std::fs::read_to_string(control.join("postinst")).unwrap_or_default();
-    assert!(postinst.contains("deb-systemd-helper") || postinst.contains("systemd"), "unit registered:\n{postinst}");
     for f in [
         "usr/sbin/rvsd",
         "usr/sbin/rvsadm",
         "usr/bin/rvs-bench",
-        "lib/systemd/system/rvsd.service",
+        "usr/lib/systemd/system/rvsd.service",
         "usr/lib/tmpfiles.d/rvs.conf",
         "usr/share/man/man8/rvsd.8.gz",
         "usr/share/man/man8/rvsadm.8.gz",
@@ -72,8 +70,8 @@ fn check_tree(deb: &Path, tree: &Path) {
     let man = run(Command::new("sh")
         .arg("-c")
         .arg(format!("zcat {} | head -20", tree.join("usr/share/man/man8/rvsadm.8.gz").display())));
-    assert!(man.contains(".TH rvsadm"), "a roff manual page:\n{man}");
-    let unit = tree.join("lib/systemd/system/rvsd.service");
+    assert!(man.contains(".TH rvsadm 8"), "a roff manual page in section 8:\n{man}");
+    let unit = tree.join("usr/lib/systemd/system/rvsd.service");
     let text = std::fs::read_to_string(&unit).unwrap();
     for k in ["Type=notify", "WatchdogSec=", "ExecReload=/bin/kill -HUP $MAINPID"] {
         assert!(text.contains(k), "{k} in the unit");
@@ -84,7 +82,8 @@ fn check_tree(deb: &Path, tree: &Path) {
             let staged = tree.join("rvsd.service");
             let sbin = tree.join("usr/sbin");
             std::fs::write(&staged, text.replace("/usr/sbin", sbin.to_str().unwrap())).unwrap();
-            let out = Command::new("systemd-analyze").arg("verify").arg(&staged).output().unwrap();
+            // --man=no: the manual pages are in the tree (checked above), not yet on this host.
+            let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&staged).output().unwrap();
             let msg = String::from_utf8_lossy(&out.stderr).to_string();
             // Only lines about this unit count (the host's other units may have their own issues).
             let ours: Vec<&str> = msg.lines().filter(|l| l.contains("rvsd.service")).collect();

@@ -6,7 +6,7 @@ use std::io::Write;
 
 /// Writes `cmd`'s manual page (roff) to `out`.
 pub fn man_page(cmd: clap::Command, out: &mut dyn Write) -> std::io::Result<()> {
-    clap_mangen::Man::new(cmd).render(out)
+    clap_mangen::Man::new(cmd).section("8").render(out)
 }
 
 /// Writes `cmd`'s completion script for `shell` to `out`.

@@ -29,7 +29,7 @@ struct Args {
     check: bool,
     /// Log format on stderr: text (one line per event, fields as key=value) or json (one JSON
     /// object per line, for log shippers). The level comes from RUST_LOG (default info).
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, value_name = "FORMAT", env = "RVS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
     /// Print the manual page (roff) and exit.
     #[arg(long, hide = true)]

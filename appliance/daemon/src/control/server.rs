@@ -277,6 +277,8 @@ impl Control<'_> {
             self.baseline.lock().map_err(|_| "lock poisoned")?.reset_ids(&next.services, &current, &fresh);
         }
         *guard = next;
+        // Every change of the running configuration, one line with the request that made it.
+        tracing::info!(request = %serde_json::to_string(&req).unwrap_or_default(), "configuration changed");
         Ok(result)
     }
 }
