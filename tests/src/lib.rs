@@ -56,6 +56,12 @@ pub fn af_packet_ifaces(toml: &str) -> Vec<String> {
         .collect()
 }
 
+/// The workspace's root directory (docs/, tools/, target/).
+pub fn workspace_root() -> PathBuf {
+    let lab = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    lab.parent().map_or(lab.clone(), PathBuf::from)
+}
+
 /// Path of a binary of this workspace built in the same profile as the running test
 /// (`target/<profile>/<name>`), or `$RVS_BIN_DIR/<name>`.
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {

@@ -10,12 +10,7 @@ use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, require_lab, topo, Lab, Ns};
 use std::collections::BTreeSet;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
 
 /// The NAT lab's configuration: service 198.18.0.100:80 (rr) over rs1 and rs2 with HTTP
 /// checks, metrics and the status page on 127.0.0.1:9390.
@@ -92,7 +87,7 @@ fn the_status_page_shows_the_labs_services_and_the_dashboards_metrics_exist() {
     ] {
         assert!(dom.contains(want), "{want:?} in the rendered DOM:\n{dom}");
     }
-    let shot = workspace().join("target/lab-status-page.png");
+    let shot = rvs_lab::workspace_root().join("target/lab-status-page.png");
     let _ = std::fs::remove_file(&shot);
     let arg = format!("--screenshot={}", shot.display());
     chromium(&lb, &[&arg, "--window-size=1280,640", "http://127.0.0.1:9390/"], profile.to_str().unwrap());
@@ -110,7 +105,7 @@ fn the_status_page_shows_the_labs_services_and_the_dashboards_metrics_exist() {
         .collect();
     let mut used = BTreeSet::new();
     for doc in ["docs/grafana-dashboard.json", "docs/prometheus-alerts.yml"] {
-        let text = std::fs::read_to_string(workspace().join(doc)).unwrap();
+        let text = std::fs::read_to_string(rvs_lab::workspace_root().join(doc)).unwrap();
         if doc.ends_with(".json") {
             serde_json::from_str::<serde_json::Value>(&text).expect("the dashboard is JSON");
         }

@@ -7,10 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_owned()
-}
-
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -20,7 +16,7 @@ fn run(cmd: &mut Command) -> String {
 
 /// Builds the package (incremental after the first time) and returns its path.
 fn build() -> PathBuf {
-    let root = workspace();
+    let root = rvs_lab::workspace_root();
     let listing = run(Command::new("bash").arg(root.join("tools/package.sh")).current_dir(&root));
     let deb = listing.lines().rev().find(|l| l.ends_with(".deb")).expect("package.sh names the .deb");
     root.join(deb.trim())
