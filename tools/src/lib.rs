@@ -31,7 +31,7 @@ pub fn eal_in_process(
 ) -> Result<rvsd::port::dpdk::Eal, rvsd::port::dpdk::DpdkError> {
     let prefix = format!("{tool}-{}", std::process::id());
     let memory = memory_mb.to_string();
-    rvsd::port::dpdk::Eal::init(&[
+    let mut args = vec![
         "--no-huge",
         "--no-pci",
         "--no-shconf",
@@ -44,7 +44,21 @@ pub fn eal_in_process(
         "lib.eal:error",
         "--file-prefix",
         &prefix,
-    ])
+    ];
+    // The words of RVS_EAL_ARGS come last: a packed rvs-bench (tools/pack-bench.sh) names its
+    // mempool driver there (`-d FILE`), since EAL finds no plugin directory on that machine.
+    let extra = std::env::var("RVS_EAL_ARGS").unwrap_or_default();
+    args.extend(extra.split_whitespace());
+    rvsd::port::dpdk::Eal::init(&args)
+}
+
+/// The CPUs this process may run on (sched_getaffinity, as `taskset` or a cgroup's cpuset
+/// leave them), in order; all of them when the mask cannot be read.
+pub fn usable_cpus() -> Vec<usize> {
+    match core_affinity::get_core_ids() {
+        Some(ids) if !ids.is_empty() => ids.into_iter().map(|c| c.id).collect(),
+        _ => (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect(),
+    }
 }
 
 /// The machine a figure was measured on: CPU model and core count.

@@ -102,11 +102,12 @@ fn main() -> Result<()> {
     // Before EAL init, which pins this thread to one CPU.
     let machine = rvs_tools::machine();
     let max_cores = args.cores.iter().copied().max().unwrap_or(1);
-    // Main lcore 0 (sleeps) on CPU 0; worker i on CPU (i + 1) mod CPUs: one worker gets a CPU of
-    // its own, two share the machine with the sleeping main thread.
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let map: Vec<String> = std::iter::once("0@0".to_owned())
-        .chain((0..max_cores).map(|i| format!("{}@{}", i + 1, (i + 1) % cpus)))
+    // Over the CPUs this process may use (its affinity mask, not 0..N): main lcore 0 (sleeps) on
+    // the first; worker i on the (i + 1)-th, wrapping: one worker gets a CPU of its own, and
+    // with every CPU in use the workers share one with the sleeping main thread.
+    let cpus = rvs_tools::usable_cpus();
+    let map: Vec<String> = std::iter::once(format!("0@{}", cpus[0]))
+        .chain((0..max_cores).map(|i| format!("{}@{}", i + 1, cpus[(i + 1) % cpus.len()])))
         .collect();
     let eal = rvs_tools::eal_in_process("rvs-bench", 512, &map.join(",")).context("EAL init")?;
     let lcores = eal.worker_lcores();
