@@ -15,10 +15,28 @@
 use crate::service::MAX_DESTS;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-/// One core's published connection counts, by real-server id, on cache lines of its own.
-#[derive(Debug)]
+/// Sixteen counts on one cache line of their own.
+#[derive(Debug, Default)]
 #[repr(align(64))]
-struct Row(Vec<AtomicU32>);
+struct Line([AtomicU32; 16]);
+
+/// One core's published connection counts, by real-server id. The counts live in `Line`s, so
+/// no two cores' rows share a cache line (an aligned `Vec` header alone would not keep their
+/// heap buffers apart).
+#[derive(Debug)]
+struct Row(Vec<Line>);
+
+impl Row {
+    fn new() -> Self {
+        Row((0..MAX_DESTS.div_ceil(16)).map(|_| Line::default()).collect())
+    }
+
+    #[inline]
+    fn count(&self, dest: u16) -> &AtomicU32 {
+        let d = usize::from(dest);
+        &self.0[d / 16].0[d % 16]
+    }
+}
 
 /// The connection counts of every core and the overload flags, shared by all workers.
 #[derive(Debug)]
@@ -31,7 +49,7 @@ impl ThresholdGauge {
     /// A gauge for `cores` workers.
     pub fn new(cores: u16) -> Self {
         ThresholdGauge {
-            rows: (0..cores.max(1)).map(|_| Row((0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect())).collect(),
+            rows: (0..cores.max(1)).map(|_| Row::new()).collect(),
             overloaded: (0..MAX_DESTS).map(|_| AtomicBool::new(false)).collect(),
         }
     }
@@ -40,14 +58,14 @@ impl ThresholdGauge {
     #[inline]
     pub fn publish(&self, core: u16, dest: u16, count: u32) {
         if let Some(row) = self.rows.get(usize::from(core)) {
-            row.0[usize::from(dest)].store(count, Ordering::Relaxed);
+            row.count(dest).store(count, Ordering::Relaxed);
         }
     }
 
     /// Connections of real server `dest` over all cores.
     #[inline]
     pub fn total(&self, dest: u16) -> u64 {
-        self.rows.iter().map(|r| u64::from(r.0[usize::from(dest)].load(Ordering::Relaxed))).sum()
+        self.rows.iter().map(|r| u64::from(r.count(dest).load(Ordering::Relaxed))).sum()
     }
 
     /// True while real server `dest` is overloaded.
@@ -86,6 +104,30 @@ impl ThresholdGauge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_two_cores_rows_share_a_cache_line() {
+        let g = ThresholdGauge::new(4);
+        let lines: Vec<(usize, usize)> = g
+            .rows
+            .iter()
+            .map(|r| (r.0.as_ptr() as usize, r.0.as_ptr() as usize + r.0.len() * std::mem::size_of::<Line>()))
+            .collect();
+        for (k, &(start, end)) in lines.iter().enumerate() {
+            assert_eq!(start % 64, 0, "row {k} starts a cache line");
+            for &(s2, e2) in &lines[k + 1..] {
+                assert!(end <= s2 || e2 <= start, "rows overlap");
+            }
+        }
+        assert_eq!(
+            std::ptr::from_ref(g.rows[1].count(17)) as usize / 64,
+            std::ptr::from_ref(g.rows[1].count(16)) as usize / 64
+        );
+        assert_ne!(
+            std::ptr::from_ref(g.rows[1].count(16)) as usize / 64,
+            std::ptr::from_ref(g.rows[1].count(15)) as usize / 64
+        );
+    }
 
     #[test]
     fn marks_at_the_upper_and_clears_below_the_lower_summed_over_cores() {

@@ -16,7 +16,7 @@ use crate::control::server::{self, Control, Dataplane, Freshness};
 use crate::port::dpdk::{Eal, Mempool, Port, PortConfig, PortStats, Queue};
 use crate::stats::{self, Baseline, Report};
 use crate::worker::{PortIdentity, Shared, Worker, WorkerReport};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use rvs_core::neigh::NeighbourTable;
 use rvs_core::pipeline::PipelineConfig;
 use rvs_core::Pipeline;
@@ -120,24 +120,22 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                     cores: workers as u16,
                     ..PipelineConfig::default()
                 };
-                let mut pipeline = Pipeline::with_neighbours(
-                    pcfg,
-                    Arc::clone(&snap),
-                    Arc::clone(&neighbours),
-                    rvs_core::pipeline::CLOCK_EPOCH_MS,
-                );
-                pipeline.share_thresholds(Arc::clone(&shared.thresholds));
-                let worker = Worker {
-                    index: w,
-                    queues,
-                    exceptions,
-                    pipeline,
-                    pool: &pool,
-                    shared: &shared,
-                    ports: identities.clone(),
-                    busy_poll: cfg.busy_poll,
+                let (snap, neighbours) = (Arc::clone(&snap), Arc::clone(&neighbours));
+                let (shared, pool, ports, busy_poll) = (&shared, &pool, identities.clone(), cfg.busy_poll);
+                // The pipeline is built on the worker's own lcore: its tables are allocated from
+                // that thread's arena and first touched there (so placed on its NUMA node), and
+                // no other worker's allocation shares a cache line with them.
+                let run = move || {
+                    let mut pipeline =
+                        Pipeline::with_neighbours(pcfg, snap, neighbours, rvs_core::pipeline::CLOCK_EPOCH_MS);
+                    pipeline.share_thresholds(Arc::clone(&shared.thresholds));
+                    Worker { index: w, queues, exceptions, pipeline, pool, shared, ports, busy_poll }.run()
                 };
-                s.launch(lcores[w], move || worker.run()).with_context(|| format!("launch worker {w}"))?;
+                s.launch(lcores[w], run).with_context(|| format!("launch worker {w}"))?;
+            }
+            // Ready once every worker's loop runs (each builds its tables first).
+            if !crate::supervision::wait_running(&shared.heartbeats, Duration::from_secs(60)) {
+                bail!("a worker did not start within 60 s");
             }
             tracing::info!(workers, services = snap.services().len(), "rvsd ready");
             ready(&ctl.fresh_report(&Baseline::default()).map_err(|e| anyhow!(e))?.1);

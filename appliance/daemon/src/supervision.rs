@@ -25,10 +25,15 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// The worker's beat at `now_ms`.
+    /// The worker's beat at `now_ms` (never 0: 0 means "not started").
     #[inline]
     pub fn beat(&self, now_ms: u64) {
-        self.at_ms.store(now_ms, Ordering::Relaxed);
+        self.at_ms.store(now_ms.max(1), Ordering::Relaxed);
+    }
+
+    /// True once the worker has beaten at least once (its loop runs).
+    pub fn started(&self) -> bool {
+        self.at_ms.load(Ordering::Relaxed) != 0
     }
 
     /// The time of the last beat.
@@ -65,6 +70,18 @@ pub fn watchdog_usec() -> Option<u64> {
         Some(Err(_)) => None,
         _ => Some(usec),
     }
+}
+
+/// Waits (at most `limit`) until every worker's loop runs; false if one never started.
+pub fn wait_running(beats: &[Heartbeat], limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while !beats.iter().all(Heartbeat::started) {
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// Tells systemd the daemon is ready (no-op outside systemd).

@@ -17,8 +17,9 @@ pub struct Shared<'p> {
     pub learned: ArrayQueue<Learned>,
     /// Per worker: ARP requests the control thread wants sent (port, address): refreshes.
     pub arp_requests: Vec<ArrayQueue<(u16, Ipv4Addr)>>,
-    /// Per worker: its latest report.
-    pub reports: Vec<Mutex<WorkerReport>>,
+    /// Per worker: its latest report, padded so that no two workers' reports (each written by
+    /// its worker every 200 ms) share a cache line.
+    pub reports: Vec<crossbeam_utils::CachePadded<Mutex<WorkerReport>>>,
     /// The learned neighbours.
     pub neighbours: Arc<NeighbourTable>,
     /// The configuration in force: one immutable snapshot in one atomic slot, replaced by the
@@ -61,7 +62,9 @@ impl Shared<'_> {
             inbound: (0..workers).map(|_| ArrayQueue::new(ring)).collect(),
             learned: ArrayQueue::new(1024),
             arp_requests: (0..workers).map(|_| ArrayQueue::new(256)).collect(),
-            reports: (0..workers).map(|_| Mutex::new(WorkerReport::default())).collect(),
+            reports: (0..workers)
+                .map(|_| crossbeam_utils::CachePadded::new(Mutex::new(WorkerReport::default())))
+                .collect(),
             neighbours,
             snapshot: arc_swap::ArcSwap::new(snapshot),
             snapshot_gen: AtomicU64::new(0),
