@@ -47,6 +47,24 @@ pub fn pseudo_header_sum(src: [u8; 4], dst: [u8; 4], protocol: u8, l4_len: u16) 
     sum(&src) + sum(&dst) + u64::from(protocol) + u64::from(l4_len)
 }
 
+/// Sum of the IPv6 pseudo-header for TCP, UDP and ICMPv6 (RFC 8200 §8.1): both addresses, the
+/// upper-layer length as 32 bits, three zero bytes and the next header.
+#[inline]
+pub fn pseudo_header_sum_v6(src: [u8; 16], dst: [u8; 16], next_header: u8, upper_len: u32) -> u64 {
+    sum(&src) + sum(&dst) + u64::from(upper_len >> 16) + u64::from(upper_len & 0xffff) + u64::from(next_header)
+}
+
+/// RFC 1624 eqn. 3 for a 128-bit field (an IPv6 address), as eight words.
+#[inline]
+pub fn update128(hc: u16, old: [u8; 16], new: [u8; 16]) -> u16 {
+    let mut acc = u64::from(!hc);
+    for i in (0..16).step_by(2) {
+        acc +=
+            u64::from(!u16::from_be_bytes([old[i], old[i + 1]])) + u64::from(u16::from_be_bytes([new[i], new[i + 1]]));
+    }
+    !fold(acc)
+}
+
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word changed from `old` to `new`:
 /// `HC' = ~(~HC + ~m + m')`.
 #[inline]
@@ -112,6 +130,19 @@ pub fn udp_nonzero(c: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn update128_matches_a_full_recompute_for_an_ipv6_address() {
+        let mut data: Vec<u8> = (0u8..48).map(|i| i.wrapping_mul(37)).collect();
+        let before = checksum(&data);
+        let old: [u8; 16] = data[8..24].try_into().unwrap();
+        let new = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+        data[8..24].copy_from_slice(&new);
+        assert_eq!(update128(before, old, new), checksum(&data));
+        // The v6 pseudo-header is the four words of each address, the length and the protocol.
+        let (s, d) = ([1u8; 16], [2u8; 16]);
+        assert_eq!(pseudo_header_sum_v6(s, d, 58, 0x0001_0010), sum(&s) + sum(&d) + 1 + 0x10 + 58);
+    }
 
     #[test]
     fn rfc1071_example() {
