@@ -13,15 +13,16 @@ pub type KeyFn = fn(&View<'_>, usize) -> Option<(u64, u64)>;
 
 /// A node: the winning server below it and that server's key, cached so that replaying a
 /// match reads two adjacent nodes instead of re-deriving keys from loads and weights.
-/// `den == 0` marks "no eligible server".
-#[derive(Debug, Clone, Copy)]
+/// `den == 0` marks "no eligible server"; such a node carries `num == 1`, which makes the
+/// plain cross-multiplication rank it after every eligible one (see [`beats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Node {
     num: u64,
     den: u64,
     idx: u32,
 }
 
-const EMPTY: Node = Node { num: 0, den: 0, idx: u32::MAX };
+const EMPTY: Node = Node { num: 1, den: 0, idx: u32::MAX };
 
 /// Winner tree; node `k` holds the best server below it.
 #[derive(Debug, Clone, Default)]
@@ -30,23 +31,19 @@ pub struct LeastTree {
     nodes: Vec<Node>,
 }
 
-/// True when node `a` beats node `b`: smaller ratio, or equal ratio and lower index.
+/// True when node `a` beats node `b`: smaller ratio, or equal ratio and lower index. An
+/// ineligible node (1/0) never beats an eligible one: its product against it is `den > 0`
+/// against 0. No branch depends on the keys (a tree replay's outcomes are unpredictable).
 #[inline]
 fn beats(a: &Node, b: &Node) -> bool {
-    if a.den == 0 {
-        return false;
-    }
-    if b.den == 0 {
-        return true;
-    }
     if (a.num | a.den | b.num | b.den) >> 32 == 0 {
-        // The usual case: both products fit in 64 bits.
+        // The usual case: both products fit in 64 bits. `&` and `|`, not `&&` and `||`: no
+        // short-circuit branch.
         let (l, r) = (a.num * b.den, b.num * a.den);
-        return l < r || (l == r && a.idx < b.idx);
+        return (l < r) | ((l == r) & (a.idx < b.idx));
     }
-    let l = u128::from(a.num) * u128::from(b.den);
-    let r = u128::from(b.num) * u128::from(a.den);
-    l < r || (l == r && a.idx < b.idx)
+    let (l, r) = (u128::from(a.num) * u128::from(b.den), u128::from(b.num) * u128::from(a.den));
+    (l < r) | ((l == r) & (a.idx < b.idx))
 }
 
 #[inline]
@@ -72,27 +69,35 @@ impl LeastTree {
         }
     }
 
+    /// The winner of match `k`, chosen by index arithmetic rather than a branch.
     #[inline]
     fn winner(&self, k: usize) -> Node {
         let (l, r) = (&self.nodes[2 * k], &self.nodes[2 * k + 1]);
-        if beats(r, l) {
-            *r
-        } else {
-            *l
-        }
+        self.nodes[2 * k + usize::from(beats(r, l))]
     }
 
-    /// Server `i`'s key changed: recomputes its leaf and replays its matches up to the root.
+    /// Server `i`'s key changed: recomputes its leaf and replays its matches towards the root,
+    /// stopping at the first match whose result did not change (nothing above it can).
     #[inline]
     pub fn update(&mut self, view: &View<'_>, key: KeyFn, i: usize) {
         if i >= view.dests.len() || self.nodes.len() != 2 * self.leaves {
             return;
         }
         let mut k = self.leaves + i;
-        self.nodes[k] = leaf(view, key, i);
+        let mut cur = leaf(view, key, i);
+        self.nodes[k] = cur;
+        // The winner so far stays in registers; only its sibling is read at each level (a load
+        // that does not wait for the previous level's store). Ties go to the lower index
+        // whichever side a node is on, so the pair needs no ordering.
         while k > 1 {
+            let sib = self.nodes[k ^ 1];
+            let w = if beats(&sib, &cur) { sib } else { cur };
             k /= 2;
-            self.nodes[k] = self.winner(k);
+            if w == self.nodes[k] {
+                break;
+            }
+            self.nodes[k] = w;
+            cur = w;
         }
     }
 
