@@ -8,8 +8,11 @@ use std::process::Command;
 #[test]
 fn the_packed_rvs_bench_resolves_every_library_inside_its_folder_and_runs() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
-    // EAL loads no driver from under a world-writable directory: pack inside the checkout.
-    let out = root.join(format!("target/pack-test-{}", std::process::id()));
+    // EAL loads no driver from a directory with a world-writable ancestor (DPDK's
+    // verify_perms), and a checkout may sit under /tmp: pack under the user's cache directory.
+    let home = std::env::var_os("HOME").map_or_else(|| root.join("target"), PathBuf::from);
+    let out = home.join(".cache").join(format!("rvs-pack-test-{}", std::process::id()));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let packed = Command::new("bash")
         .arg(root.join("tools/pack-bench.sh"))
         .arg(env!("CARGO_BIN_EXE_rvs-bench"))
