@@ -130,6 +130,33 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
     }
 }
 
+/// Bytes of the invoking packet an error message quotes at most: as much as keeps the error's
+/// whole IPv6 packet within the minimum MTU (RFC 4443 §2.4 (c): 1280 - 40 - 8).
+pub const MAX_ERROR_QUOTE: usize = 1232;
+
+/// Writes an error message (Destination Unreachable, Packet Too Big, Time Exceeded, Parameter
+/// Problem) of `msg_type`/`code` with type-specific word `rest` (the MTU of a Packet Too Big,
+/// RFC 8201) into `buf`, quoting as much of `invoking` as fits ([`MAX_ERROR_QUOTE`] and
+/// `buf`), with its checksum for `src` -> `dst`. Returns the message's length.
+pub fn emit_error(
+    buf: &mut [u8],
+    msg_type: u8,
+    code: u8,
+    rest: u32,
+    invoking: &[u8],
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+) -> usize {
+    let quote = invoking.len().min(MAX_ERROR_QUOTE).min(buf.len().saturating_sub(HEADER_LEN));
+    let len = HEADER_LEN + quote;
+    buf[HEADER_LEN..len].copy_from_slice(&invoking[..quote]);
+    let mut p = Icmpv6Packet::new_unchecked(&mut buf[..len]);
+    p.set_type_code(msg_type, code);
+    p.set_rest(rest);
+    p.fill_checksum(src, dst);
+    len
+}
+
 /// A Neighbor Solicitation or Advertisement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NdRepr {
@@ -274,6 +301,25 @@ mod tests {
         assert_eq!(ip.dst(), solicited_node(&addr("2001:db8::2")));
         assert_eq!(multicast_mac(&ip.dst()), Mac([0x33, 0x33, 0xff, 0, 0, 2]));
         assert_eq!(&f[..6], &multicast_mac(&ip.dst()).0);
+    }
+
+    #[test]
+    fn a_packet_too_big_quotes_what_fits_in_the_minimum_mtu() {
+        let (src, dst) = (addr("2001:db8::1"), addr("2001:db8::7"));
+        let invoking: Vec<u8> = (0..1500u32).map(|i| i as u8).collect();
+        let mut buf = [0u8; 1500];
+        let n = emit_error(&mut buf, kind::PACKET_TOO_BIG, 0, 1460, &invoking, &src, &dst);
+        assert_eq!(n, 1240, "the error's IPv6 packet is exactly 1280 bytes");
+        let p = Icmpv6Packet::new_checked(&buf[..n]).unwrap();
+        assert_eq!((p.msg_type(), p.code(), p.rest()), (kind::PACKET_TOO_BIG, 0, 1460));
+        assert_eq!(p.payload(), &invoking[..MAX_ERROR_QUOTE]);
+        assert!(p.verify_checksum(&src, &dst));
+        // A short invoking packet is quoted whole; a short buffer bounds the quote.
+        let n = emit_error(&mut buf, kind::TIME_EXCEEDED, 0, 0, &invoking[..60], &src, &dst);
+        assert_eq!(n, 68);
+        let mut small = [0u8; 100];
+        assert_eq!(emit_error(&mut small, kind::DEST_UNREACHABLE, 4, 0, &invoking, &src, &dst), 100);
+        assert!(Icmpv6Packet::new_checked(&small[..]).unwrap().verify_checksum(&src, &dst));
     }
 
     #[test]
