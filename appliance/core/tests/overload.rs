@@ -12,7 +12,7 @@ use rvs_core::service::{Forward, OverloadPolicy, Protocol, Service, Timeouts};
 use rvs_core::threshold::ThresholdGauge;
 use rvs_core::wire::tcp::flags::{ACK, SYN};
 use rvs_core::wire::Mac;
-use rvs_core::{DropReason, Pipeline, PipelineConfig, Snapshot, VecFrame, Verdict};
+use rvs_core::{DropReason, Pipeline, PipelineConfig, Snapshot, Verdict};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -22,13 +22,8 @@ fn secs(s: u64) -> u64 {
     T0 + s * 1000
 }
 
-/// Sends a frame; returns the verdict and the destination MAC it left with.
 fn send(p: &mut Pipeline, now_ms: u64, port: u16, frame: Vec<u8>) -> (Verdict, Mac) {
-    let mut f = VecFrame::new(&frame);
-    let v = p.process(now_ms, port, &mut f);
-    let mut mac = [0; 6];
-    mac.copy_from_slice(&rvs_core::Frame::data(&f)[..6]);
-    (v, Mac(mac))
+    send_at(p, now_ms, port, frame)
 }
 
 fn client(n: u32) -> rvs_core::wire::build::PacketBuilder {

@@ -12,7 +12,7 @@ use rvs_core::sched::NAMES;
 use rvs_core::service::{Dest, Forward, OverloadPolicy, Protocol, Service};
 use rvs_core::wire::tcp::flags::{ACK, FIN, PSH, RST, SYN};
 use rvs_core::wire::Mac;
-use rvs_core::{DropReason, Pipeline, PipelineConfig, VecFrame, Verdict};
+use rvs_core::{DropReason, Pipeline, PipelineConfig, Verdict};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -33,13 +33,8 @@ fn client(n: u32) -> rvs_core::wire::build::PacketBuilder {
     rvs_core::wire::build::PacketBuilder::new(ROUTER_MAC, OUT_MAC, Ipv4Addr::from(0x0A00_0000 + n), VIP_DR)
 }
 
-/// Sends a frame; returns the verdict and the destination MAC it left with.
 fn send(p: &mut Pipeline, port: u16, frame: Vec<u8>) -> (Verdict, Mac) {
-    let mut f = VecFrame::new(&frame);
-    let v = p.process(T0, port, &mut f);
-    let mut mac = [0; 6];
-    mac.copy_from_slice(&rvs_core::Frame::data(&f)[..6]);
-    (v, Mac(mac))
+    send_at(p, T0, port, frame)
 }
 
 #[test]

@@ -20,11 +20,7 @@ use std::sync::Arc;
 const T0: u64 = 1_000_000;
 
 fn send(p: &mut Pipeline, port: u16, frame: Vec<u8>) -> (Verdict, Mac) {
-    let mut f = VecFrame::new(&frame);
-    let v = p.process(T0, port, &mut f);
-    let mut mac = [0; 6];
-    mac.copy_from_slice(&rvs_core::Frame::data(&f)[..6]);
-    (v, Mac(mac))
+    send_at(p, T0, port, frame)
 }
 
 fn snap(master: bool) -> Snapshot {

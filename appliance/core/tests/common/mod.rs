@@ -162,6 +162,16 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// A snapshot of the test network with other services.
+/// Processes `frame` arriving on `port` at `now_ms`; returns the verdict and the destination
+/// MAC the frame left with.
+pub fn send_at(p: &mut Pipeline, now_ms: u64, port: u16, frame: Vec<u8>) -> (Verdict, Mac) {
+    let mut f = VecFrame::new(&frame);
+    let v = p.process(now_ms, port, &mut f);
+    let mut mac = [0; 6];
+    mac.copy_from_slice(&rvs_core::Frame::data(&f)[..6]);
+    (v, Mac(mac))
+}
+
 pub fn snapshot_with(services: Vec<Service>) -> Snapshot {
     Snapshot::new(interfaces(), services, neighbours(), Timeouts::default()).expect("valid test config")
 }

@@ -107,28 +107,22 @@ impl Ctx<'_> {
         let exception = ports.iter().any(|p| p.exception_iface.is_some());
         let mode = match raw.mode.as_ref() {
             None => HaMode::Standalone,
-            Some(m) => match m.get_ref().as_str() {
-                "standalone" => HaMode::Standalone,
-                "vrrp" if exception => HaMode::Vrrp,
-                "vrrp" => {
-                    return Err(self.err(
-                        m.span(),
-                        "ha.mode",
-                        "vrrp needs a port with exception = true: keepalived runs on its exception interface",
-                    ))
+            Some(m) => {
+                let (mode, needs) = match m.get_ref().as_str() {
+                    "standalone" => (HaMode::Standalone, ""),
+                    "vrrp" => (HaMode::Vrrp, "keepalived runs on its exception interface"),
+                    "ecmp" => (HaMode::Ecmp, "the VIPs go on its exception interface for the routing daemon"),
+                    other => {
+                        let msg = format!("{other:?}: expected standalone, vrrp or ecmp");
+                        return Err(self.err(m.span(), "ha.mode", msg));
+                    }
+                };
+                if mode != HaMode::Standalone && !exception {
+                    let msg = format!("{} needs a port with exception = true: {needs}", mode.name());
+                    return Err(self.err(m.span(), "ha.mode", msg));
                 }
-                "ecmp" if exception => HaMode::Ecmp,
-                "ecmp" => {
-                    return Err(self.err(
-                        m.span(),
-                        "ha.mode",
-                        "ecmp needs a port with exception = true: the VIPs go on its exception interface for the routing daemon",
-                    ))
-                }
-                other => {
-                    return Err(self.err(m.span(), "ha.mode", format!("{other:?}: expected standalone, vrrp or ecmp")))
-                }
-            },
+                mode
+            }
         };
         if let Some(u) = &raw.sloppy_udp {
             return Err(self.err(

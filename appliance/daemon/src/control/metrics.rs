@@ -179,11 +179,7 @@ pub fn serve(server: &tiny_http::Server, ctl: &Control<'_>, stop: &AtomicBool) {
         let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(200)) else { continue };
         let get = *req.method() == tiny_http::Method::Get;
         let resp = if get && (req.url() == "/" || req.url().starts_with("/?")) {
-            let base = ctl.baseline.lock().map(|b| b.clone()).unwrap_or_else(|_| Baseline::default());
-            let Ok((_, mut r)) = ctl.fresh_report(&base) else { return };
-            if let Ok(e) = ctl.rates.lock() {
-                e.fill(&mut r);
-            }
+            let Ok((_, r)) = ctl.listing_report() else { return };
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
             let body = super::status_page::render(&r, host.trim());
             let ct = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/html; charset=utf-8"[..])

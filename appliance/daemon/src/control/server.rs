@@ -113,11 +113,23 @@ impl Control<'_> {
         }
     }
 
+    /// What `-L` lists: a fresh report less the `-Z` baseline, with the rates (the status page
+    /// shows the same).
+    pub fn listing_report(&self) -> Result<(LiveConfig, Report), String> {
+        let base = self.baseline.lock().map_err(|_| "lock poisoned")?.clone();
+        let (st, mut r) = self.fresh_report(&base)?;
+        if let Ok(e) = self.rates.lock() {
+            e.fill(&mut r);
+        }
+        Ok((st, r))
+    }
+
     /// ECMP: the VIPs with at least one real server that may take a new connection (weight
-    /// above 0 after health checks).
+    /// above 0, health check not failed).
     pub fn usable_vips(&self) -> std::collections::BTreeSet<std::net::Ipv4Addr> {
         let Ok(guard) = self.state.lock() else { return Default::default() };
-        guard.effective_services().iter().filter(|s| s.dests.iter().any(|d| d.weight > 0)).map(|s| s.vip).collect()
+        let usable = |d: &rvs_core::service::Dest| d.weight > 0 && !guard.down.contains(&d.id);
+        guard.services.iter().filter(|s| s.dests.iter().any(usable)).map(|s| s.vip).collect()
     }
 
     /// The VIPs held (VRRP) or announced (ECMP).
@@ -164,11 +176,7 @@ impl Control<'_> {
         // Reads that wait for the workers work on a copy, outside the LiveConfig mutex.
         match &req {
             Request::List { service } => {
-                let base = self.baseline.lock().map_err(|_| "lock poisoned")?.clone();
-                let (st, mut r) = self.fresh_report(&base)?;
-                if let Ok(e) = self.rates.lock() {
-                    e.fill(&mut r);
-                }
+                let (st, mut r) = self.listing_report()?;
                 if let Some(s) = service {
                     let k = s.key()?;
                     st.service(&k)?;
