@@ -14,7 +14,7 @@ fn setup(n: usize) -> (Vec<Dest>, Vec<u32>, Vec<Load>) {
     let dests: Vec<Dest> = (0..n)
         .map(|i| Dest {
             id: i as u16,
-            addr: Ipv4Addr::from(0xC613_0000 + i as u32),
+            addr: Ipv4Addr::from(0xC613_0000 + i as u32).into(),
             port: 80,
             weight: 1 + (i as u32 * 7) % 10,
             forward: Forward::DirectRoute,
@@ -36,9 +36,9 @@ fn flow(k: u32) -> Flow {
     let x = k.wrapping_mul(2_654_435_761);
     Flow {
         proto: 6,
-        src: Ipv4Addr::from(0xCB00_0000 | (x >> 8)),
+        src: u128::from(0xCB00_0000 | (x >> 8)),
         sport: 1024 + (k as u16),
-        dst: Ipv4Addr::from(0x5DB8_0000 | (x & 0xfff)),
+        dst: u128::from(0x5DB8_0000 | (x & 0xfff)),
         dport: 80,
     }
 }

@@ -1,25 +1,29 @@
-//! Neighbours (ARP, RFC 826): the shared table that maps on-link IPv4 next hops to MACs.
+//! Neighbours (ARP, RFC 826; NDP, RFC 4861 §7): the shared tables that map on-link next hops
+//! to MACs, one per address family ([`NeighbourTable`] of `u32` or `u128` keys).
 //!
 //! One writer — the daemon's control thread — learns entries from ARP traffic the workers see
-//! (the pipeline reports every ARP sender on a connected network as a [`Learned`] event) and ages
+//! (the pipeline reports every ARP sender, and every NDP solicitor or advertised target, on a
+//! connected network as a [`Learned`] event) and ages
 //! them; every worker reads the table on its forwarding path without locks (a sequence lock:
 //! a reader retries in the rare case the writer changed the table under it). Static entries from
 //! the configuration live in the [`crate::Snapshot`] and win over learned ones.
 //!
 //! A packet whose next hop is not known yet is not dropped: the pipeline returns
 //! [`crate::Verdict::Pending`], and the worker holds it (a bounded number per next hop) while it
-//! asks with an ARP request, then sends it once the answer is in the table.
+//! asks with an ARP request or a neighbour solicitation, then sends it once the answer is in
+//! the table.
 
+use crate::family::AddrKey;
 use crate::seqlock::SeqLock;
 use crate::wire::Mac;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-/// An ARP sender seen by a worker: `ip` is at `mac` behind `port`.
+/// A neighbour seen by a worker: `ip` is at `mac` behind `port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Learned {
-    /// The sender's address.
-    pub ip: Ipv4Addr,
+    /// The neighbour's address.
+    pub ip: IpAddr,
     /// Its MAC.
     pub mac: Mac,
     /// The port it was seen on.
@@ -29,13 +33,54 @@ pub struct Learned {
 /// Default capacity (entries).
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-const EMPTY_IP: u32 = 0;
+/// An address key the table can hold in atomics (0, the unspecified address, marks a free slot).
+pub trait NeighKey: AddrKey {
+    /// Its atomic cell.
+    type Cell: Send + Sync + std::fmt::Debug;
+    /// A free cell.
+    fn empty() -> Self::Cell;
+    /// Reads a cell (inside the sequence lock).
+    fn load(c: &Self::Cell) -> Self;
+    /// Writes a cell (inside the sequence lock).
+    fn store(c: &Self::Cell, v: Self);
+}
 
-/// The shared neighbour table (open addressing, linear probing, fixed capacity).
+impl NeighKey for u32 {
+    type Cell = AtomicU32;
+    fn empty() -> AtomicU32 {
+        AtomicU32::new(0)
+    }
+    #[inline(always)]
+    fn load(c: &AtomicU32) -> u32 {
+        c.load(Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn store(c: &AtomicU32, v: u32) {
+        c.store(v, Ordering::Relaxed);
+    }
+}
+
+impl NeighKey for u128 {
+    type Cell = [AtomicU64; 2];
+    fn empty() -> [AtomicU64; 2] {
+        [AtomicU64::new(0), AtomicU64::new(0)]
+    }
+    #[inline(always)]
+    fn load(c: &[AtomicU64; 2]) -> u128 {
+        u128::from(c[0].load(Ordering::Relaxed)) << 64 | u128::from(c[1].load(Ordering::Relaxed))
+    }
+    #[inline(always)]
+    fn store(c: &[AtomicU64; 2], v: u128) {
+        c[0].store((v >> 64) as u64, Ordering::Relaxed);
+        c[1].store(v as u64, Ordering::Relaxed);
+    }
+}
+
+/// The shared neighbour table of one family (open addressing, linear probing, fixed capacity).
 #[derive(Debug)]
-pub struct NeighbourTable {
+pub struct NeighbourTable<K: NeighKey = u32> {
     lock: SeqLock,
-    ips: Vec<AtomicU32>,
+    ips: Vec<K::Cell>,
     /// MAC in the low 48 bits; bits 48..63 hold the second (mod 2^16) it was confirmed.
     macs: Vec<AtomicU64>,
     mask: usize,
@@ -45,8 +90,8 @@ pub struct NeighbourTable {
 }
 
 #[inline]
-fn slot_of(ip: u32, mask: usize) -> usize {
-    (ip.wrapping_mul(0x9E37_79B1) >> 8) as usize & mask
+fn slot_of<K: AddrKey>(ip: K, mask: usize) -> usize {
+    (ip.fold32().wrapping_mul(0x9E37_79B1) >> 8) as usize & mask
 }
 
 fn pack(mac: Mac, now: u32) -> u64 {
@@ -59,13 +104,13 @@ fn unpack(v: u64) -> Mac {
     Mac([b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-impl NeighbourTable {
+impl<K: NeighKey> NeighbourTable<K> {
     /// A table for up to `capacity` neighbours.
     pub fn new(capacity: usize) -> Self {
         let size = (capacity.max(8) * 2).next_power_of_two();
         NeighbourTable {
             lock: SeqLock::new(),
-            ips: (0..size).map(|_| AtomicU32::new(EMPTY_IP)).collect(),
+            ips: (0..size).map(|_| K::empty()).collect(),
             macs: (0..size).map(|_| AtomicU64::new(0)).collect(),
             mask: size - 1,
             cap: capacity.max(8),
@@ -75,16 +120,16 @@ impl NeighbourTable {
 
     /// The MAC of `ip`, if known. Lock-free; never blocks the caller for long.
     #[inline]
-    pub fn lookup(&self, ip: Ipv4Addr) -> Option<Mac> {
-        let key = u32::from(ip);
-        if key == EMPTY_IP {
+    pub fn lookup(&self, ip: K::Addr) -> Option<Mac> {
+        let key = K::of(ip);
+        if key == K::default() {
             return None;
         }
         self.lock.read(|| {
             let mut i = slot_of(key, self.mask);
             for _ in 0..=self.mask {
-                let k = self.ips[i].load(Ordering::Relaxed);
-                if k == EMPTY_IP {
+                let k = K::load(&self.ips[i]);
+                if k == K::default() {
                     return None;
                 }
                 if k == key {
@@ -97,16 +142,16 @@ impl NeighbourTable {
     }
 
     /// Records `ip` at `mac`, confirmed at second `now` (writer only). `false` if full.
-    pub fn learn(&self, ip: Ipv4Addr, mac: Mac, now: u32) -> bool {
-        let key = u32::from(ip);
-        if key == EMPTY_IP {
+    pub fn learn(&self, ip: K::Addr, mac: Mac, now: u32) -> bool {
+        let key = K::of(ip);
+        if key == K::default() {
             return false;
         }
         let mut i = slot_of(key, self.mask);
         for _ in 0..=self.mask {
-            let k = self.ips[i].load(Ordering::Relaxed);
-            if k == key || k == EMPTY_IP {
-                if k == EMPTY_IP {
+            let k = K::load(&self.ips[i]);
+            if k == key || k == K::default() {
+                if k == K::default() {
                     if self.len() >= self.cap {
                         return false;
                     }
@@ -114,7 +159,7 @@ impl NeighbourTable {
                 }
                 self.lock.write(|| {
                     self.macs[i].store(pack(mac, now), Ordering::Relaxed);
-                    self.ips[i].store(key, Ordering::Relaxed);
+                    K::store(&self.ips[i], key);
                 });
                 return true;
             }
@@ -134,16 +179,16 @@ impl NeighbourTable {
     }
 
     /// Every entry with the age (seconds, mod 2^16) at `now` (control path).
-    pub fn entries(&self, now: u32) -> Vec<(Ipv4Addr, Mac, u32)> {
+    pub fn entries(&self, now: u32) -> Vec<(K::Addr, Mac, u32)> {
         self.ips
             .iter()
             .zip(self.macs.iter())
             .filter_map(|(k, m)| {
-                let k = k.load(Ordering::Relaxed);
-                (k != EMPTY_IP).then(|| {
+                let k = K::load(k);
+                (k != K::default()).then(|| {
                     let v = m.load(Ordering::Relaxed);
                     let age = (now as u16).wrapping_sub((v >> 48) as u16);
-                    (Ipv4Addr::from(k), unpack(v), u32::from(age))
+                    (k.addr(), unpack(v), u32::from(age))
                 })
             })
             .collect()
@@ -152,15 +197,15 @@ impl NeighbourTable {
     /// Removes entries not confirmed for more than `max_age` seconds (writer only): rebuilds the
     /// probe chains so lookups stay correct. Returns how many went.
     pub fn age(&self, now: u32, max_age: u32) -> usize {
-        let keep: Vec<(u32, u64)> = self
+        let keep: Vec<(K, u64)> = self
             .ips
             .iter()
             .zip(self.macs.iter())
             .filter_map(|(k, m)| {
-                let k = k.load(Ordering::Relaxed);
+                let k = K::load(k);
                 let v = m.load(Ordering::Relaxed);
                 let age = u32::from((now as u16).wrapping_sub((v >> 48) as u16));
-                (k != EMPTY_IP && age <= max_age).then_some((k, v))
+                (k != K::default() && age <= max_age).then_some((k, v))
             })
             .collect();
         let before = self.len();
@@ -169,15 +214,15 @@ impl NeighbourTable {
         }
         self.lock.write(|| {
             for k in &self.ips {
-                k.store(EMPTY_IP, Ordering::Relaxed);
+                K::store(k, K::default());
             }
             for (key, v) in &keep {
                 let mut i = slot_of(*key, self.mask);
-                while self.ips[i].load(Ordering::Relaxed) != EMPTY_IP {
+                while K::load(&self.ips[i]) != K::default() {
                     i = (i + 1) & self.mask;
                 }
                 self.macs[i].store(*v, Ordering::Relaxed);
-                self.ips[i].store(*key, Ordering::Relaxed);
+                K::store(&self.ips[i], *key);
             }
         });
         self.count.store(keep.len(), Ordering::Relaxed);
@@ -185,7 +230,7 @@ impl NeighbourTable {
     }
 }
 
-impl Default for NeighbourTable {
+impl<K: NeighKey> Default for NeighbourTable<K> {
     fn default() -> Self {
         Self::new(DEFAULT_CAPACITY)
     }
@@ -194,6 +239,7 @@ impl Default for NeighbourTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn ip(n: u32) -> Ipv4Addr {
         Ipv4Addr::from(0xC612_0000 + n)
@@ -201,7 +247,7 @@ mod tests {
 
     #[test]
     fn learn_lookup_update_and_age() {
-        let t = NeighbourTable::new(64);
+        let t = NeighbourTable::<u32>::new(64);
         assert_eq!(t.lookup(ip(1)), None);
         assert!(t.learn(ip(1), Mac([2, 0, 0, 0, 0, 1]), 100));
         assert!(t.learn(ip(2), Mac([2, 0, 0, 0, 0, 2]), 150));
@@ -217,7 +263,7 @@ mod tests {
 
     #[test]
     fn many_entries_and_colliding_probes_stay_findable_after_aging() {
-        let t = NeighbourTable::new(256);
+        let t = NeighbourTable::<u32>::new(256);
         for n in 1..=256u32 {
             assert!(t.learn(
                 ip(n * 4096),
@@ -236,7 +282,7 @@ mod tests {
     #[test]
     fn readers_never_see_a_half_written_entry() {
         use std::sync::Arc;
-        let t = Arc::new(NeighbourTable::new(64));
+        let t = Arc::new(NeighbourTable::<u32>::new(64));
         let w = Arc::clone(&t);
         let writer = std::thread::spawn(move || {
             for i in 0..20_000u32 {

@@ -7,7 +7,7 @@
 //! id stay with the connections that still drain to the old object.
 
 use crate::wire::Mac;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Most real servers (over all services) a snapshot may hold; dest ids are below this.
 pub const MAX_DESTS: usize = 4096;
@@ -121,8 +121,8 @@ impl std::str::FromStr for Forward {
 pub struct Dest {
     /// Stable id (index of per-core counters), below [`MAX_DESTS`].
     pub id: u16,
-    /// Real server address.
-    pub addr: Ipv4Addr,
+    /// Real server address: of its service's family (IPVS forwards within one family).
+    pub addr: IpAddr,
     /// Real server port (NAT may differ from the virtual port; DR/TUN use the virtual port).
     pub port: u16,
     /// Weight; 0 = quiesced (no new connections, existing ones flow).
@@ -139,8 +139,8 @@ pub struct Dest {
 
 impl Dest {
     /// A real server without connection thresholds.
-    pub fn new(id: u16, addr: Ipv4Addr, port: u16, weight: u32, forward: Forward) -> Self {
-        Dest { id, addr, port, weight, forward, u_threshold: 0, l_threshold: 0 }
+    pub fn new(id: u16, addr: impl Into<IpAddr>, port: u16, weight: u32, forward: Forward) -> Self {
+        Dest { id, addr: addr.into(), port, weight, forward, u_threshold: 0, l_threshold: 0 }
     }
 }
 
@@ -151,8 +151,8 @@ pub struct Service {
     pub id: u16,
     /// Protocol.
     pub protocol: Protocol,
-    /// Virtual IP.
-    pub vip: Ipv4Addr,
+    /// Virtual IP (IPv4 or IPv6).
+    pub vip: IpAddr,
     /// Virtual port.
     pub port: u16,
     /// Scheduler name as `ipvsadm -s` spells it.
@@ -161,7 +161,7 @@ pub struct Service {
     pub sched_flags: u32,
     /// Persistence timeout in seconds (0 = off).
     pub persistence: u32,
-    /// Persistence netmask (`-M`), as a prefix length.
+    /// Persistence netmask (`-M`), as a prefix length (0..=32 for IPv4, 0..=128 for IPv6).
     pub persistence_prefix: u8,
     /// Real servers.
     pub dests: Vec<Dest>,
@@ -180,9 +180,25 @@ pub struct Interface {
     pub gateway: Option<Ipv4Addr>,
     /// Egress MTU (IP bytes).
     pub mtu: u16,
+    /// The port's IPv6 address and prefix length on a dual-stack port.
+    pub addr6: Option<(Ipv6Addr, u8)>,
+    /// Default IPv6 next hop reached through this port.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 impl Interface {
+    /// An IPv4-only port.
+    pub fn v4(mac: Mac, addr: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>, mtu: u16) -> Self {
+        Interface { mac, addr, prefix_len, gateway, mtu, addr6: None, gateway6: None }
+    }
+
+    /// The port's IPv6 link-local address (RFC 4291 §2.5.6, its interface id from the MAC by
+    /// modified EUI-64, Appendix A): routers and neighbours may solicit it.
+    pub fn link_local(&self) -> Ipv6Addr {
+        let m = self.mac.0;
+        Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
+    }
+
     /// True if `a` is on this port's connected network.
     pub fn contains(&self, a: Ipv4Addr) -> bool {
         same_prefix(self.addr, a, self.prefix_len)
@@ -276,9 +292,18 @@ pub enum ConfigError {
         /// The real server.
         dest: String,
     },
-    /// A persistence netmask longer than 32 bits.
-    #[error("service {0}: persistence netmask /{1} is not 0..=32")]
+    /// A persistence netmask longer than the family's address.
+    #[error("service {0}: persistence netmask /{1} is longer than the address")]
     BadNetmask(String, u8),
+    /// A real server of another address family than its service's VIP (IPVS forwards within
+    /// one family).
+    #[error("service {svc}: real server {dest} is not of the VIP's address family")]
+    FamilyMismatch {
+        /// The service.
+        svc: String,
+        /// The real server.
+        dest: String,
+    },
     /// A scheduler name rvs does not know.
     #[error("service {svc}: unknown scheduler {name:?}")]
     UnknownScheduler {
@@ -293,8 +318,9 @@ pub enum ConfigError {
 }
 
 impl Service {
-    /// `tcp 198.18.0.100:80` style name for messages and listings.
+    /// `tcp 198.18.0.100:80` (IPv6: `tcp [2001:db8::100]:80`) style name for messages and
+    /// listings.
     pub fn name(&self) -> String {
-        format!("{} {}:{}", self.protocol, self.vip, self.port)
+        format!("{} {}", self.protocol, std::net::SocketAddr::new(self.vip, self.port))
     }
 }

@@ -2,22 +2,20 @@
 //! plus the lookup indexes built once on the control path. Workers swap to a new snapshot at
 //! a burst boundary (`Pipeline::apply`); nothing in it changes while packets are processed.
 
+use crate::family::AddrKey;
 use crate::service::{ConfigError, Forward, Interface, OverloadPolicy, Service, Timeouts, MAX_DESTS, MAX_SERVICES};
 use crate::wire::Mac;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Everything the dataplane needs to know about the configuration.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     interfaces: Vec<Interface>,
     services: Vec<Service>,
-    /// Open-addressing index (protocol, vip, port) -> position in `services`; NONE = empty.
-    svc_index: Vec<u32>,
-    svc_mask: usize,
-    /// Sorted, distinct VIPs (answered for by ARP).
-    vips: Vec<u32>,
-    /// Sorted static neighbours (IPv4 -> MAC).
-    neighbours: Vec<(u32, Mac)>,
+    /// The IPv4 side's indexes.
+    v4: FamilyIndex<u32>,
+    /// The IPv6 side's indexes.
+    v6: FamilyIndex<u128>,
     timeouts: Timeouts,
     kernel_exception: bool,
     /// Service id -> position in `services` (NONE if absent).
@@ -26,20 +24,13 @@ pub struct Snapshot {
     dest_loc: Vec<(u32, u32)>,
     /// Service id -> its connections are steered to an owner core (NAT reals or persistence).
     steered: Vec<bool>,
-    /// Sorted (protocol, address, port) of every NAT real server: sources of replies.
-    nat_reals: Vec<(u8, u32, u16)>,
     /// Client addresses are masked to this prefix to pick the owner core, so a persistent
     /// client network stays on one core. Set by the daemon once for its life
     /// ([`Snapshot::with_steer_prefix`]): if it moved with live edits, established connections
     /// would be looked for on another core than the one holding them.
     steer_prefix: u8,
-    /// By real-server id: its route and static next-hop MAC, worked out once here so that a
-    /// packet to a real server does no route or neighbour search.
-    real_routes: Vec<Option<RealServerRoute>>,
-    /// Connected networks, longest prefix first (ties in port order): (network, mask, port).
-    connected: Vec<(u32, u32, u16)>,
-    /// The default route (the first port with a gateway) and the gateway's static MAC.
-    default_route: Option<(Route, Option<Mac>)>,
+    /// The same for IPv6 clients.
+    steer_prefix6: u8,
     /// How cores defend their tables.
     overload: OverloadPolicy,
     /// Service id -> may forward without an entry (see [`OverloadPolicy::stateless_fallback`]).
@@ -50,8 +41,8 @@ pub struct Snapshot {
     load_followed: Vec<bool>,
     /// The sync master role: when set, client packets queue connection records for backups.
     sync_master: Option<crate::conn::SyncPolicy>,
-    /// False when only some VIPs are held here (VRRP): `vips` then lists those, and a new
-    /// connection is made only to them.
+    /// False when only some VIPs are held here (VRRP): each family's `vips` then lists those,
+    /// and a new connection is made only to them.
     serves_all: bool,
     /// Every service's connections live on their client's owner core (the sync backup role:
     /// a received record is installed on the owner core, which must then see the flow).
@@ -65,77 +56,107 @@ pub struct Snapshot {
     picks_up: Vec<bool>,
 }
 
+/// One address family's part of a snapshot: its services' index, VIPs, own addresses,
+/// connected networks, default route, static neighbours and real servers' routes.
+#[derive(Debug, Clone)]
+pub struct FamilyIndex<K: AddrKey> {
+    /// Open-addressing index (protocol, vip, port) -> position in `services`; NONE = empty.
+    svc_index: Vec<u32>,
+    svc_mask: usize,
+    /// Sorted, distinct VIPs served here (answered for by ARP or NDP).
+    vips: Vec<K>,
+    /// Sorted (address, port) of the director's own addresses.
+    locals: Vec<(K, u16)>,
+    /// Sorted static neighbours.
+    neighbours: Vec<(K, Mac)>,
+    /// Sorted (protocol, address, port) of every NAT real server: sources of replies.
+    nat_reals: Vec<(u8, K, u16)>,
+    /// Connected networks, longest prefix first (ties in port order): (network, prefix, port).
+    connected: Vec<(K, u8, u16)>,
+    /// The default route (the first port with a gateway) and the gateway's static MAC.
+    default_route: Option<(Route<K::Addr>, Option<Mac>)>,
+    /// By real-server id: its route and static next-hop MAC, worked out once here so that a
+    /// packet to a real server does no route or neighbour search.
+    real_routes: Vec<Option<RealServerRoute<K::Addr>>>,
+}
+
 /// How to reach one real server: computed per snapshot, read per packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RealServerRoute {
+pub struct RealServerRoute<A = Ipv4Addr> {
     /// The real server's address (a connection's `daddr` must match to use the hop).
-    pub addr: Ipv4Addr,
+    pub addr: A,
     /// Its route.
-    pub route: Route,
-    /// The next hop's MAC when the configuration gives it; otherwise learned by ARP.
+    pub route: Route<A>,
+    /// The next hop's MAC when the configuration gives it; otherwise learned by ARP or NDP.
     pub mac: Option<Mac>,
 }
 
 const NONE: u32 = u32::MAX;
 
 #[inline]
-fn svc_hash(proto: u8, vip: u32, port: u16) -> usize {
+fn svc_hash(proto: u8, vip: u64, port: u16) -> usize {
     // Multiplicative mix (Fibonacci hashing); services are few and chosen by the operator.
-    let k = u64::from(vip) << 24 | u64::from(port) << 8 | u64::from(proto);
+    let k = vip.rotate_left(24) ^ (u64::from(port) << 8 | u64::from(proto));
     (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
 }
 
 /// Where to send a packet for an address: out of `port`, to the neighbour `next_hop`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
+pub struct Route<A = Ipv4Addr> {
     /// Egress port (index into the interfaces).
     pub port: u16,
     /// The on-link next hop (the address itself, or a gateway).
-    pub next_hop: Ipv4Addr,
+    pub next_hop: A,
 }
 
-impl Snapshot {
-    /// Validates and indexes a configuration. Nothing is changed on error.
-    pub fn new(
-        interfaces: Vec<Interface>,
-        services: Vec<Service>,
-        neighbours: Vec<(Ipv4Addr, Mac)>,
-        timeouts: Timeouts,
+/// An address family as the snapshot indexes it: [`Snapshot::family`] selects its part.
+pub trait Family: AddrKey {
+    /// This family's indexes in `snap`.
+    fn index(snap: &Snapshot) -> &FamilyIndex<Self>;
+    /// The prefix clients of this family are masked to for the owner core.
+    fn steer_prefix(snap: &Snapshot) -> u8;
+}
+
+impl Family for u32 {
+    #[inline(always)]
+    fn index(snap: &Snapshot) -> &FamilyIndex<u32> {
+        &snap.v4
+    }
+    #[inline(always)]
+    fn steer_prefix(snap: &Snapshot) -> u8 {
+        snap.steer_prefix
+    }
+}
+
+impl Family for u128 {
+    #[inline(always)]
+    fn index(snap: &Snapshot) -> &FamilyIndex<u128> {
+        &snap.v6
+    }
+    #[inline(always)]
+    fn steer_prefix(snap: &Snapshot) -> u8 {
+        snap.steer_prefix6
+    }
+}
+
+impl<K: AddrKey> FamilyIndex<K> {
+    /// Indexes the services, addresses and routes of family `K`.
+    fn build(
+        interfaces: &[Interface],
+        services: &[Service],
+        neighbours: &[(IpAddr, Mac)],
+        addr_of: impl Fn(&Interface) -> Option<(K, u8)>,
+        gateway_of: impl Fn(&Interface) -> Option<K>,
+        extra_locals: impl Fn(&Interface) -> Option<K>,
     ) -> Result<Self, ConfigError> {
-        if interfaces.is_empty() {
-            return Err(ConfigError::NoInterface);
-        }
-        let mut seen_svc = vec![false; MAX_SERVICES];
-        let mut seen_dest = vec![false; MAX_DESTS];
-        for s in &services {
-            let sid = usize::from(s.id);
-            if sid >= MAX_SERVICES || std::mem::replace(&mut seen_svc[sid], true) {
-                return Err(ConfigError::BadId { what: "service", id: s.id });
-            }
-            if crate::sched::new_scheduler(&s.scheduler).is_none() {
-                return Err(ConfigError::UnknownScheduler { svc: s.name(), name: s.scheduler.clone() });
-            }
-            if s.persistence_prefix > 32 {
-                return Err(ConfigError::BadNetmask(s.name(), s.persistence_prefix));
-            }
-            for (i, d) in s.dests.iter().enumerate() {
-                let did = usize::from(d.id);
-                if d.id >= crate::service::UNBOUND_DEST || std::mem::replace(&mut seen_dest[did], true) {
-                    return Err(ConfigError::BadId { what: "real server", id: d.id });
-                }
-                if s.dests[..i].iter().any(|o| o.addr == d.addr && o.port == d.port) {
-                    return Err(ConfigError::DuplicateDest { svc: s.name(), dest: format!("{}:{}", d.addr, d.port) });
-                }
-                if d.forward != Forward::Nat && d.port != s.port {
-                    return Err(ConfigError::PortMismatch { svc: s.name(), dest: format!("{}:{}", d.addr, d.port) });
-                }
-            }
-        }
-        let size = (services.len() * 2).next_power_of_two().max(8);
+        let mine: Vec<(usize, &Service)> =
+            services.iter().enumerate().filter(|(_, s)| K::of_ip(s.vip).is_some()).collect();
+        let size = (mine.len() * 2).next_power_of_two().max(8);
         let mut svc_index = vec![NONE; size];
         let mask = size - 1;
-        for (pos, s) in services.iter().enumerate() {
-            let mut i = svc_hash(s.protocol.number(), u32::from(s.vip), s.port) & mask;
+        for &(pos, s) in &mine {
+            let v = K::of_ip(s.vip).unwrap_or_default();
+            let mut i = svc_hash(s.protocol.number(), v.fold64(), s.port) & mask;
             loop {
                 match svc_index[i] {
                     NONE => {
@@ -152,23 +173,188 @@ impl Snapshot {
                 }
             }
         }
-        let mut vips: Vec<u32> = services.iter().map(|s| u32::from(s.vip)).collect();
-        vips.sort_unstable();
-        vips.dedup();
-        let mut neighbours: Vec<(u32, Mac)> = neighbours.into_iter().map(|(a, m)| (u32::from(a), m)).collect();
-        neighbours.sort_unstable_by_key(|n| n.0);
-        neighbours.dedup_by_key(|n| n.0);
-        let mut steered = vec![false; MAX_SERVICES];
+        let mut neigh: Vec<(K, Mac)> = neighbours.iter().filter_map(|&(a, m)| Some((K::of_ip(a)?, m))).collect();
+        neigh.sort_unstable_by_key(|n| n.0);
+        neigh.dedup_by_key(|n| n.0);
         let mut nat_reals = Vec::new();
-        for s in &services {
-            let nat = s.dests.iter().any(|d| d.forward == Forward::Nat);
-            steered[usize::from(s.id)] = nat || s.persistence > 0;
+        for (_, s) in &mine {
             for d in s.dests.iter().filter(|d| d.forward == Forward::Nat) {
-                nat_reals.push((s.protocol.number(), u32::from(d.addr), d.port));
+                nat_reals.extend(K::of_ip(d.addr).map(|a| (s.protocol.number(), a, d.port)));
             }
         }
         nat_reals.sort_unstable();
         nat_reals.dedup();
+        let mut locals = Vec::new();
+        let mut connected = Vec::new();
+        for (i, itf) in interfaces.iter().enumerate() {
+            if let Some((a, prefix)) = addr_of(itf) {
+                locals.push((a, i as u16));
+                connected.push((a.masked(prefix), prefix, i as u16));
+            }
+            locals.extend(extra_locals(itf).map(|a| (a, i as u16)));
+        }
+        locals.sort_unstable();
+        connected.sort_by_key(|c| std::cmp::Reverse(c.1)); // stable: equal prefixes keep port order
+        let mut ix = FamilyIndex {
+            svc_index,
+            svc_mask: mask,
+            vips: Vec::new(),
+            locals,
+            neighbours: neigh,
+            nat_reals,
+            connected,
+            default_route: None,
+            real_routes: Vec::new(),
+        };
+        ix.default_route = interfaces.iter().enumerate().find_map(|(i, itf)| {
+            gateway_of(itf).map(|g| (Route { port: i as u16, next_hop: g.addr() }, ix.neighbour(g)))
+        });
+        let mut hops = vec![None; MAX_DESTS];
+        for d in mine.iter().flat_map(|(_, s)| &s.dests) {
+            let Some(a) = K::of_ip(d.addr) else { continue };
+            hops[usize::from(d.id)] = ix.route_with_mac(a).map(|(route, _)| RealServerRoute {
+                addr: a.addr(),
+                route,
+                mac: ix.neighbour(K::of(route.next_hop)),
+            });
+        }
+        ix.real_routes = hops;
+        Ok(ix)
+    }
+
+    /// Position in the snapshot's services of (protocol, VIP, port).
+    #[inline]
+    fn service_pos(&self, services: &[Service], proto: u8, vip: K, port: u16) -> Option<usize> {
+        let mut i = svc_hash(proto, vip.fold64(), port) & self.svc_mask;
+        loop {
+            let pos = self.svc_index[i];
+            if pos == NONE {
+                return None;
+            }
+            let s = &services[pos as usize];
+            if s.port == port && K::of_ip(s.vip) == Some(vip) && s.protocol.number() == proto {
+                return Some(pos as usize);
+            }
+            i = (i + 1) & self.svc_mask;
+        }
+    }
+
+    /// True if `a` is a VIP of some service, served here.
+    #[inline]
+    pub fn is_vip(&self, a: K) -> bool {
+        self.vips.binary_search(&a).is_ok()
+    }
+
+    /// The VIPs served here, sorted.
+    pub fn vips(&self) -> &[K] {
+        &self.vips
+    }
+
+    /// The port whose own address is `a` (for IPv6 also its link-local one).
+    #[inline]
+    pub fn local_port(&self, a: K) -> Option<u16> {
+        if self.locals.len() <= 4 {
+            return self.locals.iter().find(|l| l.0 == a).map(|l| l.1);
+        }
+        self.locals.binary_search_by_key(&a, |l| l.0).ok().map(|i| self.locals[i].1)
+    }
+
+    /// The static neighbour entry for `a`.
+    #[inline]
+    pub fn neighbour(&self, a: K) -> Option<Mac> {
+        self.neighbours.binary_search_by_key(&a, |n| n.0).ok().map(|i| self.neighbours[i].1)
+    }
+
+    /// True when (protocol, address, port) is a NAT real server (its packets may be replies).
+    #[inline]
+    pub fn is_nat_real(&self, proto: u8, addr: K, port: u16) -> bool {
+        self.nat_reals.binary_search(&(proto, addr, port)).is_ok()
+    }
+
+    /// How to reach real server `id`, if it is in this snapshot at address `addr` and routed.
+    #[inline]
+    pub fn real_server_route(&self, id: u16, addr: K) -> Option<&RealServerRoute<K::Addr>> {
+        self.real_routes.get(usize::from(id))?.as_ref().filter(|h| K::of(h.addr) == addr)
+    }
+
+    /// Route to `dst` with the next hop's static MAC where the route is the default one and
+    /// the configuration gives the gateway's MAC (a connected next hop: `None`, look it up):
+    /// the connected network with the longest prefix, else the first port with a gateway.
+    #[inline]
+    pub fn route_with_mac(&self, dst: K) -> Option<(Route<K::Addr>, Option<Mac>)> {
+        for &(net, prefix, port) in &self.connected {
+            if dst.masked(prefix) == net {
+                return Some((Route { port, next_hop: dst.addr() }, None));
+            }
+        }
+        self.default_route
+    }
+}
+
+impl Snapshot {
+    /// Validates and indexes a configuration (services of both families; static neighbours
+    /// of either). Nothing is changed on error.
+    pub fn new<A: Into<IpAddr>>(
+        interfaces: Vec<Interface>,
+        services: Vec<Service>,
+        neighbours: Vec<(A, Mac)>,
+        timeouts: Timeouts,
+    ) -> Result<Self, ConfigError> {
+        if interfaces.is_empty() {
+            return Err(ConfigError::NoInterface);
+        }
+        let neighbours: Vec<(IpAddr, Mac)> = neighbours.into_iter().map(|(a, m)| (a.into(), m)).collect();
+        let mut seen_svc = vec![false; MAX_SERVICES];
+        let mut seen_dest = vec![false; MAX_DESTS];
+        for s in &services {
+            let sid = usize::from(s.id);
+            if sid >= MAX_SERVICES || std::mem::replace(&mut seen_svc[sid], true) {
+                return Err(ConfigError::BadId { what: "service", id: s.id });
+            }
+            if crate::sched::new_scheduler(&s.scheduler).is_none() {
+                return Err(ConfigError::UnknownScheduler { svc: s.name(), name: s.scheduler.clone() });
+            }
+            if s.persistence_prefix > if s.vip.is_ipv4() { 32 } else { 128 } {
+                return Err(ConfigError::BadNetmask(s.name(), s.persistence_prefix));
+            }
+            for (i, d) in s.dests.iter().enumerate() {
+                let did = usize::from(d.id);
+                let dest = || std::net::SocketAddr::new(d.addr, d.port).to_string();
+                if d.id >= crate::service::UNBOUND_DEST || std::mem::replace(&mut seen_dest[did], true) {
+                    return Err(ConfigError::BadId { what: "real server", id: d.id });
+                }
+                if d.addr.is_ipv4() != s.vip.is_ipv4() {
+                    return Err(ConfigError::FamilyMismatch { svc: s.name(), dest: dest() });
+                }
+                if s.dests[..i].iter().any(|o| o.addr == d.addr && o.port == d.port) {
+                    return Err(ConfigError::DuplicateDest { svc: s.name(), dest: dest() });
+                }
+                if d.forward != Forward::Nat && d.port != s.port {
+                    return Err(ConfigError::PortMismatch { svc: s.name(), dest: dest() });
+                }
+            }
+        }
+        let v4 = FamilyIndex::<u32>::build(
+            &interfaces,
+            &services,
+            &neighbours,
+            |i| Some((u32::from(i.addr), i.prefix_len)),
+            |i| i.gateway.map(u32::from),
+            |_| None,
+        )?;
+        let v6 = FamilyIndex::<u128>::build(
+            &interfaces,
+            &services,
+            &neighbours,
+            |i| i.addr6.map(|(a, p)| (u128::from(a), p)),
+            |i| i.gateway6.map(u128::from),
+            |i| Some(u128::from(i.link_local())),
+        )?;
+        let mut steered = vec![false; MAX_SERVICES];
+        for s in &services {
+            let nat = s.dests.iter().any(|d| d.forward == Forward::Nat);
+            steered[usize::from(s.id)] = nat || s.persistence > 0;
+        }
         let mut stateless = vec![false; MAX_SERVICES];
         for s in &services {
             stateless[usize::from(s.id)] = crate::sched::is_hash(&s.scheduler)
@@ -191,23 +377,18 @@ impl Snapshot {
                 dest_loc[usize::from(d.id)] = (pos as u32, i as u32);
             }
         }
-        let mut snap = Snapshot {
+        let snap = Snapshot {
             steered,
-            nat_reals,
             steer_prefix: 32,
+            steer_prefix6: 128,
             svc_by_id,
             dest_loc,
             interfaces,
             services,
-            svc_index,
-            svc_mask: mask,
-            vips,
-            neighbours,
+            v4,
+            v6,
             timeouts,
             kernel_exception: false,
-            real_routes: Vec::new(),
-            connected: Vec::new(),
-            default_route: None,
             overload: OverloadPolicy::default(),
             stateless,
             thresholded,
@@ -219,38 +400,32 @@ impl Snapshot {
             sloppy_tcp: false,
             picks_up: vec![false; MAX_SERVICES],
         };
-        let mut connected: Vec<(u32, u32, u16, u8)> = snap
-            .interfaces
-            .iter()
-            .enumerate()
-            .map(|(i, itf)| {
-                let mask = crate::service::prefix_mask(itf.prefix_len);
-                (u32::from(itf.addr) & mask, mask, i as u16, itf.prefix_len)
-            })
-            .collect();
-        connected.sort_by_key(|c| std::cmp::Reverse(c.3)); // stable: equal prefixes keep port order
-        snap.connected = connected.into_iter().map(|(n, m, p, _)| (n, m, p)).collect();
-        snap.default_route = snap
-            .interfaces
-            .iter()
-            .enumerate()
-            .find_map(|(i, itf)| itf.gateway.map(|g| (Route { port: i as u16, next_hop: g }, snap.neighbour(g))));
-        let mut hops = vec![None; MAX_DESTS];
-        for d in snap.services.iter().flat_map(|s| &s.dests) {
-            hops[usize::from(d.id)] = snap.route(d.addr).map(|route| RealServerRoute {
-                addr: d.addr,
-                route,
-                mac: snap.neighbour(route.next_hop),
-            });
-        }
-        snap.real_routes = hops;
-        Ok(snap)
+        Ok(snap.with_held_vips(None))
     }
 
-    /// How to reach real server `id`, if it is in this snapshot at address `addr` and routed.
+    /// Family `K`'s indexes (`u32`: IPv4, `u128`: IPv6).
+    #[inline(always)]
+    pub fn family<K: Family>(&self) -> &FamilyIndex<K> {
+        K::index(self)
+    }
+
+    /// How to reach real server `id`, if it is in this snapshot at IPv4 address `addr` and routed.
     #[inline]
     pub fn real_server_route(&self, id: u16, addr: u32) -> Option<&RealServerRoute> {
-        self.real_routes.get(usize::from(id))?.as_ref().filter(|h| u32::from(h.addr) == addr)
+        self.v4.real_server_route(id, addr)
+    }
+
+    /// The prefix IPv4 client addresses are masked to for the owner core (32 by default). The
+    /// daemon fixes it at start; the control plane refuses persistence netmasks coarser than it.
+    pub fn with_steer_prefix(mut self, prefix: u8) -> Self {
+        self.steer_prefix = prefix.min(32);
+        self
+    }
+
+    /// [`Snapshot::with_steer_prefix`] for IPv6 clients (128 by default).
+    pub fn with_steer_prefix6(mut self, prefix: u8) -> Self {
+        self.steer_prefix6 = prefix.min(128);
+        self
     }
 
     /// Hands traffic that is not ours to the kernel instead of dropping it (a TAP exception
@@ -259,46 +434,33 @@ impl Snapshot {
         self.kernel_exception = on;
         self
     }
-
-    /// The prefix client addresses are masked to for the owner core (32 by default). The
-    /// daemon fixes it at start; the control plane refuses persistence netmasks coarser than it.
-    pub fn with_steer_prefix(mut self, prefix: u8) -> Self {
-        self.steer_prefix = prefix.min(32);
-        self
-    }
-
     /// The table defences cores apply (rvs.toml `[overload]`).
     pub fn with_overload(mut self, policy: OverloadPolicy) -> Self {
         self.overload = policy;
         self
     }
-
     /// The table defences in force.
     #[inline]
     pub fn overload(&self) -> &OverloadPolicy {
         &self.overload
     }
-
     /// True when service `id` forwards flows without an entry by its hash under overload
     /// (a hash scheduler, no persistence, only DR/TUN real servers, and the policy allows it).
     #[inline]
     pub fn stateless_capable(&self, id: u16) -> bool {
         self.overload.stateless_fallback && self.stateless.get(usize::from(id)).copied().unwrap_or(false)
     }
-
     /// Runs the sync master role with `policy` (or stops it with `None`).
     pub fn with_sync_master(mut self, policy: Option<crate::conn::SyncPolicy>) -> Self {
         self.sync_master = policy;
         self
     }
-
     /// Steers every service's connections to their client's owner core, as persistent and NAT
     /// services are (the sync backup role needs it with more than one worker).
     pub fn with_steer_all(mut self, on: bool) -> Self {
         self.steer_all = on;
         self
     }
-
     /// Scale-out behind a router (`ecmp`: VIPs are routed here, so no ARP for them) and IPVS's
     /// `sloppy_tcp` (a segment other than a SYN starts a connection, for hash schedulers only).
     pub fn with_ecmp(mut self, ecmp: bool, sloppy_tcp: bool) -> Self {
@@ -310,100 +472,63 @@ impl Snapshot {
         }
         self
     }
-
     /// True when VIPs are routed to this director, not on-link (`ecmp`).
     #[inline]
     pub fn vips_routed(&self) -> bool {
         self.ecmp
     }
-
     /// True when `sloppy_tcp` is on.
     #[inline]
     pub fn sloppy_tcp(&self) -> bool {
         self.sloppy_tcp
     }
-
     /// True when a TCP segment other than a SYN may start a connection of service `id`.
     #[inline]
     pub fn picks_up(&self, id: u16) -> bool {
         self.picks_up.get(usize::from(id)).copied().unwrap_or(false)
     }
-
     /// The sync master role's policy, when it runs.
     #[inline]
     pub fn sync_master(&self) -> Option<&crate::conn::SyncPolicy> {
         self.sync_master.as_ref()
     }
-
     /// True when real server `id`'s scheduler must hear of its load changes.
     #[inline]
     pub fn load_followed(&self, id: u16) -> bool {
         self.load_followed.get(usize::from(id)).copied().unwrap_or(false)
     }
-
     /// Ids of the real servers that have an upper connection threshold.
     pub fn thresholded(&self) -> &[u16] {
         &self.thresholded
     }
-
-    /// The prefix client addresses are masked to for the owner core.
-    pub fn steer_prefix(&self) -> u8 {
-        self.steer_prefix
-    }
-
     /// True when traffic that is not ours goes to the kernel.
     #[inline]
     pub fn kernel_exception(&self) -> bool {
         self.kernel_exception
     }
-
     /// The interfaces (index = port number).
     pub fn interfaces(&self) -> &[Interface] {
         &self.interfaces
     }
-
     /// All services.
     pub fn services(&self) -> &[Service] {
         &self.services
     }
-
     /// Timeouts.
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
     }
-
     /// True when connections of service `id` are steered to an owner core.
     #[inline]
     pub fn steered(&self, id: u16) -> bool {
         self.steer_all || self.steered.get(usize::from(id)).copied().unwrap_or(false)
     }
-
-    /// True when (protocol, address, port) is a NAT real server (its packets may be replies).
-    #[inline]
-    pub fn is_nat_real(&self, proto: u8, addr: Ipv4Addr, port: u16) -> bool {
-        self.nat_reals.binary_search(&(proto, u32::from(addr), port)).is_ok()
-    }
-
-    /// The core (of `cores`) that owns connections of client `client`: both directions of a
-    /// NAT connection compute the same one (from the client address), as do all clients of a
-    /// persistent network.
-    #[inline]
-    pub fn owner(&self, client: Ipv4Addr, cores: u16) -> u16 {
-        if cores <= 1 {
-            return 0;
-        }
-        let k = u32::from(client) & crate::service::prefix_mask(self.steer_prefix);
-        let h = (u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
-        ((u64::from(h) * u64::from(cores)) >> 32) as u16
-    }
-
     /// The service with id `id`.
     #[inline]
     pub fn service_by_id(&self, id: u16) -> Option<&Service> {
         let p = *self.svc_by_id.get(usize::from(id))?;
         (p != NONE).then(|| &self.services[p as usize])
     }
-
     /// Where real server `id` is: its service and its index in that service's list.
     #[inline]
     pub fn dest_loc(&self, id: u16) -> Option<(&Service, usize)> {
@@ -411,71 +536,126 @@ impl Snapshot {
         (p != NONE).then(|| (&self.services[p as usize], i as usize))
     }
 
-    /// The service for (protocol, VIP, port), if any.
+    /// The prefix IPv4 client addresses are masked to for the owner core.
+    pub fn steer_prefix(&self) -> u8 {
+        self.steer_prefix
+    }
+
+    /// The prefix IPv6 client addresses are masked to for the owner core.
+    pub fn steer_prefix6(&self) -> u8 {
+        self.steer_prefix6
+    }
+
+    /// True when (protocol, IPv4 address, port) is a NAT real server (its packets may be replies).
+    #[inline]
+    pub fn is_nat_real(&self, proto: u8, addr: Ipv4Addr, port: u16) -> bool {
+        self.v4.is_nat_real(proto, u32::from(addr), port)
+    }
+
+    /// The core (of `cores`) that owns connections of IPv4 client `client`: both directions
+    /// of a NAT connection compute the same one (from the client address), as do all clients
+    /// of a persistent network.
+    #[inline]
+    pub fn owner(&self, client: Ipv4Addr, cores: u16) -> u16 {
+        self.owner_of(u32::from(client), cores)
+    }
+
+    /// [`Snapshot::owner`] for a client of either family.
+    pub fn owner_ip(&self, client: IpAddr, cores: u16) -> u16 {
+        match client {
+            IpAddr::V4(a) => self.owner_of(u32::from(a), cores),
+            IpAddr::V6(a) => self.owner_of(u128::from(a), cores),
+        }
+    }
+
+    /// [`Snapshot::owner`] for a client key of family `K`.
+    #[inline]
+    pub fn owner_of<K: Family>(&self, client: K, cores: u16) -> u16 {
+        if cores <= 1 {
+            return 0;
+        }
+        let k = client.masked(K::steer_prefix(self)).fold64();
+        let h = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
+        ((u64::from(h) * u64::from(cores)) >> 32) as u16
+    }
+
+    /// The service for (protocol, IPv4 VIP, port), if any.
     #[inline]
     pub fn service(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<&Service> {
-        let v = u32::from(vip);
-        let mut i = svc_hash(proto, v, port) & self.svc_mask;
-        loop {
-            let pos = self.svc_index[i];
-            if pos == NONE {
-                return None;
-            }
-            let s = &self.services[pos as usize];
-            if s.port == port && u32::from(s.vip) == v && s.protocol.number() == proto {
-                return Some(s);
-            }
-            i = (i + 1) & self.svc_mask;
+        self.service_of(proto, u32::from(vip), port)
+    }
+
+    /// The service for (protocol, VIP, port) of family `K`, if any.
+    #[inline]
+    pub fn service_of<K: Family>(&self, proto: u8, vip: K, port: u16) -> Option<&Service> {
+        K::index(self).service_pos(&self.services, proto, vip, port).map(|p| &self.services[p])
+    }
+
+    /// The service for (protocol, VIP, port) of either family (control path).
+    pub fn service_ip(&self, proto: u8, vip: IpAddr, port: u16) -> Option<&Service> {
+        match vip {
+            IpAddr::V4(a) => self.service_of(proto, u32::from(a), port),
+            IpAddr::V6(a) => self.service_of(proto, u128::from(a), port),
         }
     }
 
     /// Serves only the VIPs in `held` (VRRP: those keepalived put on an exception interface);
-    /// `None` serves every VIP. A VIP not held is not answered by ARP or ICMP and gets no new
-    /// connection; connections already made keep flowing, and sync records still install.
-    pub fn with_held_vips(mut self, held: Option<&[Ipv4Addr]>) -> Self {
-        let mut all: Vec<u32> = self.services.iter().map(|s| u32::from(s.vip)).collect();
-        all.sort_unstable();
-        all.dedup();
+    /// `None` serves every VIP. A VIP not held is not answered by ARP, NDP or ICMP and gets no
+    /// new connection; connections already made keep flowing, and sync records still install.
+    pub fn with_held_vips(mut self, held: Option<&[IpAddr]>) -> Self {
+        fn served<K: AddrKey>(services: &[Service], held: Option<&[IpAddr]>) -> Vec<K> {
+            let mut all: Vec<K> = services.iter().filter_map(|s| K::of_ip(s.vip)).collect();
+            all.sort_unstable();
+            all.dedup();
+            match held {
+                None => all,
+                Some(h) => all.into_iter().filter(|v| h.contains(&(*v).addr().into())).collect(),
+            }
+        }
         self.serves_all = held.is_none();
-        self.vips = match held {
-            None => all,
-            Some(h) => all.into_iter().filter(|v| h.contains(&Ipv4Addr::from(*v))).collect(),
-        };
+        self.v4.vips = served(&self.services, held);
+        self.v6.vips = served(&self.services, held);
         self
     }
 
-    /// True when new connections to `vip` are made here (it is held, or every VIP is).
+    /// True when new connections to IPv4 `vip` are made here (it is held, or every VIP is).
     #[inline]
     pub fn serves(&self, vip: Ipv4Addr) -> bool {
-        self.serves_all || self.is_vip(vip)
+        self.serves_of(u32::from(vip))
     }
 
-    /// The VIPs served here: every configured one, or those held (VRRP).
-    pub fn served_vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        self.vips.iter().map(|v| Ipv4Addr::from(*v))
+    /// [`Snapshot::serves`] for a VIP of family `K`.
+    #[inline]
+    pub fn serves_of<K: Family>(&self, vip: K) -> bool {
+        self.serves_all || K::index(self).is_vip(vip)
     }
 
-    /// True if `a` is a VIP of some service, served here (see [`Snapshot::with_held_vips`]).
+    /// The VIPs served here, of both families: every configured one, or those held (VRRP).
+    pub fn served_vips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let v4 = self.v4.vips.iter().map(|v| IpAddr::V4(Ipv4Addr::from(*v)));
+        v4.chain(self.v6.vips.iter().map(|v| IpAddr::V6(Ipv6Addr::from(*v))))
+    }
+
+    /// True if IPv4 `a` is a VIP of some service, served here (see [`Snapshot::with_held_vips`]).
     #[inline]
     pub fn is_vip(&self, a: Ipv4Addr) -> bool {
-        self.vips.binary_search(&u32::from(a)).is_ok()
+        self.v4.is_vip(u32::from(a))
     }
 
-    /// The port whose own address (DIP) is `a`.
+    /// The port whose own IPv4 address (DIP) is `a`.
     #[inline]
     pub fn local_port(&self, a: Ipv4Addr) -> Option<u16> {
-        self.interfaces.iter().position(|i| i.addr == a).map(|p| p as u16)
+        self.v4.local_port(u32::from(a))
     }
 
-    /// The static neighbour entry for `a`.
+    /// The static neighbour entry for IPv4 `a`.
     #[inline]
     pub fn neighbour(&self, a: Ipv4Addr) -> Option<Mac> {
-        let k = u32::from(a);
-        self.neighbours.binary_search_by_key(&k, |n| n.0).ok().map(|i| self.neighbours[i].1)
+        self.v4.neighbour(u32::from(a))
     }
 
-    /// Route to `dst`: the connected network with the longest prefix, else the first port
-    /// with a gateway.
+    /// Route to IPv4 `dst`: the connected network with the longest prefix, else the first
+    /// port with a gateway.
     #[inline]
     pub fn route(&self, dst: Ipv4Addr) -> Option<Route> {
         self.route_with_mac(dst).map(|(r, _)| r)
@@ -485,12 +665,6 @@ impl Snapshot {
     /// and the configuration gives the gateway's MAC (a connected next hop: `None`, look it up).
     #[inline]
     pub fn route_with_mac(&self, dst: Ipv4Addr) -> Option<(Route, Option<Mac>)> {
-        let a = u32::from(dst);
-        for &(net, mask, port) in &self.connected {
-            if a & mask == net {
-                return Some((Route { port, next_hop: dst }, None));
-            }
-        }
-        self.default_route
+        self.v4.route_with_mac(u32::from(dst))
     }
 }

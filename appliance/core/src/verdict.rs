@@ -13,12 +13,12 @@ pub enum Verdict {
     /// Hand to the host's kernel (exception path): traffic for the director itself.
     ToKernel,
     /// Ready to go out of `port` but for its destination MAC: hold it until `next_hop`
-    /// resolves (ARP), then write that MAC and send it.
+    /// resolves (ARP, or NDP for an IPv6 next hop), then write that MAC and send it.
     Pending {
         /// Egress port.
         port: u16,
         /// The on-link next hop whose MAC is missing.
-        next_hop: std::net::Ipv4Addr,
+        next_hop: std::net::IpAddr,
     },
     /// Belongs to a connection owned by another core: hand the frame, unchanged, to that core.
     Redirect(u16),
@@ -56,7 +56,7 @@ drop_reasons! {
     EthernetTruncated = "ethernet_truncated",
     /// A unicast frame for another MAC (seen in promiscuous mode).
     OtherMac = "other_mac",
-    /// Neither IPv4 nor ARP (IPv6, QinQ, ...).
+    /// Neither IPv4, IPv6 nor ARP (QinQ, MPLS, ...).
     UnsupportedEthertype = "unsupported_ethertype",
     /// ARP shorter than 28 bytes, or not Ethernet/IPv4.
     ArpMalformed = "arp_malformed",
@@ -70,9 +70,23 @@ drop_reasons! {
     Ipv4BadTotalLen = "ipv4_bad_total_len",
     /// Header checksum wrong.
     Ipv4BadChecksum = "ipv4_bad_checksum",
-    /// An IP fragment: rvs does not reassemble (IPVS would).
+    /// An IP fragment (IPv4, or an IPv6 Fragment header): rvs does not reassemble (IPVS would;
+    /// DPVS and Katran drop them too).
     Fragment = "fragment",
-    /// TTL would reach zero on forwarding.
+    /// Shorter than an IPv6 header, or than its payload length.
+    Ipv6Truncated = "ipv6_truncated",
+    /// An IPv6 ethertype whose version is not 6.
+    Ipv6BadVersion = "ipv6_bad_version",
+    /// An IPv6 extension header runs past the packet.
+    Ipv6ExtTruncated = "ipv6_ext_truncated",
+    /// More IPv6 extension headers, or bytes of them, than rvs walks (8 headers, 512 bytes).
+    Ipv6ExtTooLong = "ipv6_ext_too_long",
+    /// An IPv6 packet with no upper layer rvs can read (ESP, No Next Header).
+    Ipv6NoUpperLayer = "ipv6_no_upper_layer",
+    /// A Neighbor Discovery message that fails RFC 4861 §7.1's checks (hop limit 255, code,
+    /// length, options, checksum).
+    NdMalformed = "nd_malformed",
+    /// TTL (or IPv6 hop limit) would reach zero on forwarding.
     TtlExceeded = "ttl_exceeded",
     /// TCP/UDP header shorter than its minimum.
     L4Truncated = "l4_truncated",
@@ -80,11 +94,11 @@ drop_reasons! {
     TcpBadHeaderLen = "tcp_bad_header_len",
     /// UDP length field below 8 or past the datagram.
     UdpBadLength = "udp_bad_length",
-    /// ICMP shorter than its header or than the quoted header it needs.
+    /// ICMP (or ICMPv6) shorter than its header or than the quoted header it needs.
     IcmpTruncated = "icmp_truncated",
     /// An ICMP error that quotes no known connection.
     IcmpUnmatched = "icmp_unmatched",
-    /// A protocol other than TCP/UDP/ICMP to a VIP.
+    /// A protocol other than TCP/UDP/ICMP (ICMPv6) to a VIP.
     UnsupportedProtocol = "unsupported_protocol",
     /// Not for a VIP, a connection or the director.
     NotForUs = "not_for_us",
@@ -99,7 +113,9 @@ drop_reasons! {
     NoRoute = "no_route",
     /// Not enough headroom to encapsulate.
     NoHeadroom = "no_headroom",
-    /// Too big for the egress MTU once encapsulated, and DF clear (rvs does not fragment).
+    /// Too big for the egress MTU once encapsulated and the sender may not be told (IPv4 DF
+    /// clear: rvs does not fragment; an ICMP error itself; IPv6 where the tunnel's MTU would be
+    /// below 1280).
     TooBig = "too_big",
     /// TCP or UDP to a VIP on a port with no service: nothing is created. (IPVS hands such a
     /// packet to the local stack, where the VIP is an address; rvs's kernel owns no VIP, so it
@@ -112,6 +128,8 @@ drop_reasons! {
     /// `[ha] mode = "ecmp"`: an ARP request for a VIP. The VIPs are routed to the directors,
     /// never on-link; every node answering would split a segment's traffic at random.
     ArpForRoutedVip = "arp_for_routed_vip",
+    /// `[ha] mode = "ecmp"`: an IPv6 neighbour solicitation for a VIP (as `arp_for_routed_vip`).
+    NdForRoutedVip = "nd_for_routed_vip",
 }
 
 /// Per-core packet counters. Plain integers: one core writes them, the control plane reads

@@ -110,7 +110,7 @@ fn removal_and_rebinding_keep_the_indexes_right() {
 fn an_entry_is_one_cache_line_and_memory_is_counted_whole() {
     assert_eq!(std::mem::size_of::<Conn>(), 64);
     assert_eq!(std::mem::align_of::<Conn>(), 64);
-    let t = ConnTable::new(100_000, 1, 0);
+    let t = ConnTable::<u32>::new(100_000, 1, 0);
     let per = t.memory_bytes() as f64 / t.capacity() as f64;
     // 64 (entry) + 12 (timer links) + 8 (young-queue links) + 1 (live flag) + two indexes at
     // load <= 1/2 (<= 32).

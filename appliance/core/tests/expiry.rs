@@ -164,18 +164,29 @@ fn config_errors_name_what_is_wrong_and_kernel_exception_is_opt_in() {
     for (i, d) in last.dests.iter_mut().enumerate() {
         d.id = 100 + i as u16;
     }
-    let e = Snapshot::new(interfaces(), dup, vec![], Timeouts::default()).unwrap_err();
+    let e =
+        Snapshot::new(interfaces(), dup, Vec::<(std::net::IpAddr, rvs_core::wire::Mac)>::new(), Timeouts::default())
+            .unwrap_err();
     assert_eq!(e.to_string(), "service tcp 198.18.0.100:80: defined twice");
     let mut bad = services();
     bad[0].scheduler = "fastest".into();
-    let e = Snapshot::new(interfaces(), bad, vec![], Timeouts::default()).unwrap_err();
+    let e =
+        Snapshot::new(interfaces(), bad, Vec::<(std::net::IpAddr, rvs_core::wire::Mac)>::new(), Timeouts::default())
+            .unwrap_err();
     assert!(e.to_string().contains("unknown scheduler \"fastest\""), "{e}");
     let mut dr_port = services();
     dr_port[2].dests[0].port = 8080;
-    let e = Snapshot::new(interfaces(), dr_port, vec![], Timeouts::default()).unwrap_err();
+    let e = Snapshot::new(
+        interfaces(),
+        dr_port,
+        Vec::<(std::net::IpAddr, rvs_core::wire::Mac)>::new(),
+        Timeouts::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("port must equal the virtual port"), "{e}");
     let none: Vec<Interface> = vec![];
-    assert!(Snapshot::new(none, vec![], vec![], Timeouts::default()).is_err());
+    assert!(Snapshot::new(none, vec![], Vec::<(std::net::IpAddr, rvs_core::wire::Mac)>::new(), Timeouts::default())
+        .is_err());
 
     let snap = snapshot().with_kernel_exception(true);
     let mut p = Pipeline::new(PipelineConfig::default(), Arc::new(snap), T0);

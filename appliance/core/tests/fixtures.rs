@@ -428,6 +428,8 @@ fn malformed_and_unwanted_inputs_each_have_their_drop_reason() {
     };
     let mut v6 = good.clone();
     v6[12..14].copy_from_slice(&EtherType::IPV6.to_be_bytes());
+    let mut mpls = good.clone();
+    mpls[12..14].copy_from_slice(&0x8847u16.to_be_bytes());
     let mut frag_later = good.clone();
     frag_later[14 + 6] = 0x00;
     frag_later[14 + 7] = 0x10; // offset 128 bytes
@@ -458,7 +460,8 @@ fn malformed_and_unwanted_inputs_each_have_their_drop_reason() {
             Verdict::Drop(DropReason::OtherMac),
             None,
         ),
-        step("IPv6", 0, v6, Verdict::Drop(DropReason::UnsupportedEthertype), None),
+        step("an IPv4 header behind IPv6's ethertype", 0, v6, Verdict::Drop(DropReason::Ipv6BadVersion), None),
+        step("MPLS", 0, mpls, Verdict::Drop(DropReason::UnsupportedEthertype), None),
         step("IP header cut short", 0, good[..14 + 12].to_vec(), Verdict::Drop(DropReason::Ipv4Truncated), None),
         step(
             "total length past the frame",

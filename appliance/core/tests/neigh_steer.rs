@@ -20,13 +20,21 @@ const NOW: u64 = 1_000_000;
 
 #[test]
 fn unknown_next_hops_are_held_rewritten_and_learned_from_arp() {
-    let snap = Arc::new(Snapshot::new(interfaces(), services(), vec![], Timeouts::default()).unwrap());
+    let snap = Arc::new(
+        Snapshot::new(
+            interfaces(),
+            services(),
+            Vec::<(std::net::IpAddr, rvs_core::wire::Mac)>::new(),
+            Timeouts::default(),
+        )
+        .unwrap(),
+    );
     let neighbours = Arc::new(NeighbourTable::default());
     let mut p = Pipeline::with_neighbours(PipelineConfig::default(), Arc::clone(&snap), Arc::clone(&neighbours), NOW);
 
     let syn = from_client(VIP_NAT).tcp(40000, 80, SYN, 1, b"");
     let mut f = VecFrame::new(&syn);
-    assert_eq!(p.process(NOW, 0, &mut f), Verdict::Pending { port: 1, next_hop: RS1 });
+    assert_eq!(p.process(NOW, 0, &mut f), Verdict::Pending { port: 1, next_hop: RS1.into() });
     // Rewritten already; only the destination MAC is missing.
     let mut want =
         PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, Mac::ZERO, CLIENT, RS1) }.tcp(40000, 8080, SYN, 1, b"");
@@ -38,7 +46,7 @@ fn unknown_next_hops_are_held_rewritten_and_learned_from_arp() {
     assert_eq!(p.process(NOW, 1, &mut a), Verdict::Reply);
     let learned = p.take_learned().to_vec();
     assert_eq!(learned.len(), 1);
-    assert_eq!((learned[0].ip, learned[0].mac, learned[0].port), (RS1, RS1_MAC, 1));
+    assert_eq!((learned[0].ip, learned[0].mac, learned[0].port), (RS1.into(), RS1_MAC, 1));
     assert!(p.take_learned().is_empty(), "taken once");
     // An ARP from a host not on the port's network is not learned.
     let stray = PacketBuilder::new(RS1_MAC, Mac::BROADCAST, Ipv4Addr::new(10, 9, 9, 9), RS1).arp_request(DIP_IN);
@@ -55,7 +63,7 @@ fn unknown_next_hops_are_held_rewritten_and_learned_from_arp() {
     assert_eq!(&g.data()[0..6], &RS1_MAC.0);
     // The reply's next hop (the router) is unknown until learned.
     let mut r = VecFrame::new(&from_real(RS1_MAC, RS1).tcp(8080, 40000, SYN | ACK, 9, b""));
-    assert_eq!(p.process(NOW, 1, &mut r), Verdict::Pending { port: 0, next_hop: ROUTER });
+    assert_eq!(p.process(NOW, 1, &mut r), Verdict::Pending { port: 0, next_hop: ROUTER.into() });
     assert_eq!(p.counters().pending, 2);
 }
 

@@ -14,7 +14,7 @@ fn dests(n: usize) -> Vec<Dest> {
     (0..n)
         .map(|i| Dest {
             id: i as u16,
-            addr: Ipv4Addr::from(0xC613_0000 + i as u32),
+            addr: Ipv4Addr::from(0xC613_0000 + i as u32).into(),
             port: 80,
             weight: 1,
             forward: Forward::Nat,
@@ -25,11 +25,10 @@ fn dests(n: usize) -> Vec<Dest> {
 }
 
 fn flow_to(dst: Ipv4Addr) -> Flow {
-    Flow { proto: 6, src: Ipv4Addr::new(203, 0, 113, 9), sport: 4000, dst, dport: 80 }
+    Flow::new(6, u32::from(Ipv4Addr::new(203, 0, 113, 9)), 4000, u32::from(dst), 80)
 }
 
-const FLOW: Flow =
-    Flow { proto: 6, src: Ipv4Addr::new(203, 0, 113, 9), sport: 4000, dst: Ipv4Addr::new(198, 18, 0, 100), dport: 80 };
+const FLOW: Flow = Flow { proto: 6, src: 0xCB00_7109, sport: 4000, dst: 0xC612_0064, dport: 80 };
 
 /// IPVS's linear scans, transcribed (ip_vs_lc.c, ip_vs_wlc.c, ip_vs_sed.c, ip_vs_nq.c).
 fn ipvs_reference(name: &str, w: &[u32], l: &[Load]) -> Option<usize> {

@@ -18,7 +18,10 @@ fn send(p: &mut Pipeline, frame: Vec<u8>) -> Verdict {
 
 #[test]
 fn only_held_vips_are_answered_and_get_new_connections() {
-    let held = |vips: &[std::net::Ipv4Addr]| Arc::new(snapshot().with_held_vips(Some(vips)));
+    let held = |vips: &[std::net::Ipv4Addr]| {
+        let v: Vec<std::net::IpAddr> = vips.iter().map(|&a| a.into()).collect();
+        Arc::new(snapshot().with_held_vips(Some(&v)))
+    };
     let mut p = Pipeline::new(PipelineConfig::default(), held(&[]), T0);
     let arp = PacketBuilder::new(ROUTER_MAC, rvs_core::wire::Mac::BROADCAST, ROUTER, ROUTER).arp_request(VIP_DR);
     let dr = from_client(VIP_DR);

@@ -97,8 +97,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             rates: Mutex::new(Default::default()),
             config_path: cfg.file.clone(),
         };
-        let identities: Vec<PortIdentity> =
-            cfg.ports.iter().zip(&macs).map(|(p, m)| PortIdentity { mac: *m, addr: p.addr }).collect();
+        let identities: Vec<PortIdentity> = cfg
+            .ports
+            .iter()
+            .zip(&macs)
+            .map(|(p, m)| PortIdentity { mac: *m, addr: p.addr, addr6: p.addr6.map(|a| a.0) })
+            .collect();
 
         let (per_worker, exc_per_worker) = queues_per_worker(&ports, &taps, workers)?;
 
@@ -115,6 +119,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
             for (w, (queues, exceptions)) in per_worker.into_iter().zip(exc_per_worker).enumerate() {
                 let pcfg = PipelineConfig {
                     conn_capacity: cfg.conn_capacity,
+                    conn6_capacity: cfg.conn6_capacity,
                     hash_seed: seed(w),
                     core: w as u16,
                     cores: workers as u16,
@@ -129,6 +134,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                     let mut pipeline =
                         Pipeline::with_neighbours(pcfg, snap, neighbours, rvs_core::pipeline::CLOCK_EPOCH_MS);
                     pipeline.share_thresholds(Arc::clone(&shared.thresholds));
+                    pipeline.share_neighbours6(Arc::clone(&shared.neighbours6));
                     Worker { index: w, queues, exceptions, pipeline, pool, shared, ports, busy_poll }.run()
                 };
                 s.launch(lcores[w], run).with_context(|| format!("launch worker {w}"))?;
@@ -246,10 +252,11 @@ fn start_exception_devices<'p>(
 fn warn_unreachable_checks(cfg: &Config) {
     for (id, _) in &cfg.checks {
         let checkable = cfg.services.iter().flat_map(|s| &s.dests).find(|d| d.id == *id).is_some_and(|d| {
-            cfg.ports
-                .iter()
-                .any(|p| p.exception_iface.is_some() && rvs_core::service::same_prefix(p.addr, d.addr, p.prefix_len))
-                || cfg.ports.iter().any(|p| p.exception_iface.is_some() && p.gateway.is_some())
+            cfg.ports.iter().any(|p| p.exception_iface.is_some() && crate::vip_announce::on_port_network(p, d.addr))
+                || cfg.ports.iter().any(|p| {
+                    p.exception_iface.is_some()
+                        && if d.addr.is_ipv4() { p.gateway.is_some() } else { p.gateway6.is_some() }
+                })
         });
         if !checkable {
             tracing::warn!(
@@ -308,7 +315,7 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
     let t0 = Instant::now();
     let mut last_age = 0u32;
     // Where each neighbour was seen, to send its refresh out of the right port.
-    let mut seen_on: std::collections::HashMap<std::net::Ipv4Addr, u16> = std::collections::HashMap::new();
+    let mut seen_on: std::collections::HashMap<std::net::IpAddr, u16> = std::collections::HashMap::new();
     let mut levels = vec![rvs_core::pipeline::PressureLevel::Normal; workers];
     while !stop.load(Ordering::Relaxed) {
         let now = t0.elapsed().as_secs() as u32;
@@ -330,9 +337,12 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
             }
         }
         while let Some(l) = shared.learned.pop() {
-            let known = shared.neighbours.lookup(l.ip);
+            let (known, learned) = match l.ip {
+                std::net::IpAddr::V4(a) => (shared.neighbours.lookup(a), shared.neighbours.learn(a, l.mac, now)),
+                std::net::IpAddr::V6(a) => (shared.neighbours6.lookup(a), shared.neighbours6.learn(a, l.mac, now)),
+            };
             seen_on.insert(l.ip, l.port);
-            if !shared.neighbours.learn(l.ip, l.mac, now) {
+            if !learned {
                 tracing::warn!(ip = %l.ip, "neighbour table full");
             } else if known != Some(l.mac) {
                 tracing::info!(ip = %l.ip, mac = %l.mac, port = l.port, "neighbour learned");
@@ -340,15 +350,21 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
         }
         if now != last_age {
             last_age = now;
-            let gone = shared.neighbours.age(now, NEIGH_MAX_AGE);
+            let gone = shared.neighbours.age(now, NEIGH_MAX_AGE) + shared.neighbours6.age(now, NEIGH_MAX_AGE);
+            let entries: Vec<(std::net::IpAddr, u32)> = shared
+                .neighbours
+                .entries(now)
+                .into_iter()
+                .map(|(a, _, age)| (a.into(), age))
+                .chain(shared.neighbours6.entries(now).into_iter().map(|(a, _, age)| (a.into(), age)))
+                .collect();
             if gone > 0 {
                 tracing::info!(gone, "neighbours expired");
-                let live: std::collections::HashSet<_> =
-                    shared.neighbours.entries(now).into_iter().map(|e| e.0).collect();
+                let live: std::collections::HashSet<_> = entries.iter().map(|e| e.0).collect();
                 seen_on.retain(|ip, _| live.contains(ip));
             }
             // Ask again (every 10 s) before entries expire; spread the work over the workers.
-            for (k, (ip, _, age)) in shared.neighbours.entries(now).into_iter().enumerate() {
+            for (k, (ip, age)) in entries.into_iter().enumerate() {
                 if age >= NEIGH_REFRESH_AGE && age % 10 == 0 {
                     if let Some(&port) = seen_on.get(&ip) {
                         let _ = shared.arp_requests[k % workers].push((port, ip));

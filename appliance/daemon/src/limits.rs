@@ -60,6 +60,11 @@ pub fn prefix(p: u8) -> Result<u8, OutOfBounds> {
     within(u64::from(p), 0, 32).map(|()| p)
 }
 
+/// An IPv6 prefix length (`-M` of an IPv6 service, `steer_prefix6`).
+pub fn prefix6(p: u8) -> Result<u8, OutOfBounds> {
+    within(u64::from(p), 0, 128).map(|()| p)
+}
+
 /// A health-check setting named in [`CHECK_BOUNDS`].
 pub fn check_setting(name: &str, v: u32) -> Result<u32, OutOfBounds> {
     let Some(&(_, lo, hi)) = CHECK_BOUNDS.iter().find(|b| b.0 == name) else {

@@ -6,12 +6,12 @@
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::collections::BTreeSet;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// The kernel's index of interface `name` (from sysfs; None while it does not exist).
 pub fn ifindex(name: &str) -> Option<u32> {
@@ -79,46 +79,53 @@ impl Rtnl {
         }
     }
 
-    /// Every IPv4 address on the interfaces `indexes`.
-    pub fn addresses(&mut self, indexes: &[u32]) -> io::Result<BTreeSet<Ipv4Addr>> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
-        self.send(RouteNetlinkMessage::GetAddress(msg), NLM_F_DUMP | NLM_F_REQUEST)?;
+    /// Every address (both families) on the interfaces `indexes`.
+    pub fn addresses(&mut self, indexes: &[u32]) -> io::Result<BTreeSet<IpAddr>> {
         let mut found = BTreeSet::new();
-        self.answers(|a| {
-            if indexes.contains(&a.header.index) {
-                for attr in &a.attributes {
-                    if let AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) = attr {
-                        found.insert(*ip);
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut msg = AddressMessage::default();
+            msg.header.family = family;
+            self.send(RouteNetlinkMessage::GetAddress(msg), NLM_F_DUMP | NLM_F_REQUEST)?;
+            self.answers(|a| {
+                if indexes.contains(&a.header.index) {
+                    for attr in &a.attributes {
+                        if let AddressAttribute::Local(ip) | AddressAttribute::Address(ip) = attr {
+                            found.insert(*ip);
+                        }
                     }
                 }
-            }
-        })?;
+            })?;
+        }
         Ok(found)
     }
 
-    /// `addr`/32 on interface `index`, global scope as `ip addr add` gives it (BIRD's
-    /// `protocol direct` ignores host- and link-scope addresses).
-    fn host_address(index: u32, addr: Ipv4Addr) -> AddressMessage {
+    /// `addr`/32 (IPv6: /128, without duplicate address detection) on interface `index`,
+    /// global scope as `ip addr add` gives it (BIRD's `protocol direct` ignores host- and
+    /// link-scope addresses).
+    fn host_address(index: u32, addr: IpAddr) -> AddressMessage {
         let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
-        msg.header.prefix_len = 32;
+        msg.header.family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        msg.header.prefix_len = if addr.is_ipv4() { 32 } else { 128 };
         msg.header.index = index;
         msg.header.scope = AddressScope::Universe;
-        msg.attributes.push(AddressAttribute::Local(IpAddr::V4(addr)));
-        msg.attributes.push(AddressAttribute::Address(IpAddr::V4(addr)));
+        if addr.is_ipv6() {
+            msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        } else {
+            msg.attributes.push(AddressAttribute::Local(addr));
+        }
+        msg.attributes.push(AddressAttribute::Address(addr));
         msg
     }
 
-    /// Puts `addr`/32 on interface `index` (`ip addr replace ADDR/32 dev IF`).
-    pub fn add_host_address(&mut self, index: u32, addr: Ipv4Addr) -> io::Result<()> {
+    /// Puts `addr`/32 (/128) on interface `index` (`ip addr replace ADDR/32 dev IF`).
+    pub fn add_host_address(&mut self, index: u32, addr: IpAddr) -> io::Result<()> {
         let msg = Self::host_address(index, addr);
         self.send(RouteNetlinkMessage::NewAddress(msg), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)?;
         self.answers(|_| {})
     }
 
-    /// Removes `addr`/32 from interface `index`.
-    pub fn del_host_address(&mut self, index: u32, addr: Ipv4Addr) -> io::Result<()> {
+    /// Removes `addr`/32 (/128) from interface `index`.
+    pub fn del_host_address(&mut self, index: u32, addr: IpAddr) -> io::Result<()> {
         let msg = Self::host_address(index, addr);
         self.send(RouteNetlinkMessage::DelAddress(msg), NLM_F_REQUEST | NLM_F_ACK)?;
         self.answers(|_| {})

@@ -15,7 +15,7 @@ use crate::config::PortConf;
 use crate::control::server::Control;
 use crate::tap_addresses::{ifindex, Rtnl};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -24,14 +24,24 @@ pub const PERIOD: Duration = Duration::from_millis(100);
 
 /// The exception interface that carries `vip`'s route: that of the port whose network holds
 /// it, else of the port with the default gateway (the router's side), else the first.
-pub fn announcing_iface(ports: &[PortConf], vip: Ipv4Addr) -> Option<&str> {
+pub fn announcing_iface(ports: &[PortConf], vip: IpAddr) -> Option<&str> {
     let with_tap = || ports.iter().filter(|p| p.exception_iface.is_some());
-    let on_net = |p: &&PortConf| rvs_core::service::same_prefix(p.addr, vip, p.prefix_len);
+    let on_net = |p: &&PortConf| on_port_network(p, vip);
+    let gateway = |p: &&PortConf| if vip.is_ipv4() { p.gateway.is_some() } else { p.gateway6.is_some() };
     with_tap()
         .find(on_net)
-        .or_else(|| with_tap().find(|p| p.gateway.is_some()))
+        .or_else(|| with_tap().find(gateway))
         .or_else(|| with_tap().next())
         .and_then(|p| p.exception_iface.as_deref())
+}
+
+/// True when `a` is on `port`'s connected network of its family.
+pub fn on_port_network(port: &PortConf, a: IpAddr) -> bool {
+    use rvs_core::family::AddrKey;
+    match a {
+        IpAddr::V4(v) => rvs_core::service::same_prefix(port.addr, v, port.prefix_len),
+        IpAddr::V6(v) => port.addr6.is_some_and(|(p, l)| u128::from(p).masked(l) == u128::from(v).masked(l)),
+    }
 }
 
 /// Keeps the usable VIPs on the exception interfaces until `stop`, then takes them all off.
@@ -53,9 +63,9 @@ pub fn run(ctl: &Control<'_>, ports: &[PortConf], stop: &AtomicBool) {
 
 /// Adds the `usable` VIPs missing from their interfaces and removes the announced ones no
 /// longer usable; records the result in the control state.
-fn reconcile(ctl: &Control<'_>, rtnl: &mut Rtnl, ports: &[PortConf], usable: &BTreeSet<Ipv4Addr>) {
+fn reconcile(ctl: &Control<'_>, rtnl: &mut Rtnl, ports: &[PortConf], usable: &BTreeSet<IpAddr>) {
     let announced = ctl.held_vips();
-    let mut by_iface: BTreeMap<&str, (u32, Vec<Ipv4Addr>)> = BTreeMap::new();
+    let mut by_iface: BTreeMap<&str, (u32, Vec<IpAddr>)> = BTreeMap::new();
     for &v in usable.iter().chain(&announced) {
         if let Some(iface) = announcing_iface(ports, v) {
             if let Some(index) = ifindex(iface) {
@@ -114,6 +124,8 @@ mod tests {
             addr: cidr.0.parse().unwrap(),
             prefix_len: cidr.1,
             gateway: gateway.map(|g| g.parse().unwrap()),
+            addr6: None,
+            gateway6: None,
             mtu: 1500,
             exception_iface: tap.map(Into::into),
         }
@@ -131,5 +143,22 @@ mod tests {
         assert_eq!(announcing_iface(&ports, "10.2.0.100".parse().unwrap()), Some("tout"), "no TAP on its network");
         assert_eq!(announcing_iface(&ports[2..], "10.2.0.100".parse().unwrap()), None);
         assert_eq!(announcing_iface(&ports[..1], "192.0.2.1".parse().unwrap()), Some("tin"));
+    }
+
+    #[test]
+    fn an_ipv6_vip_goes_on_its_own_ipv6_network_else_where_the_ipv6_gateway_is() {
+        let mut inside = port("in", ("10.1.0.1", 24), Some("10.1.0.254"), Some("tin"));
+        inside.addr6 = Some(("2001:db8:1::1".parse().unwrap(), 64));
+        let mut outside = port("out", ("10.0.0.1", 24), None, Some("tout"));
+        outside.addr6 = Some(("2001:db8::1".parse().unwrap(), 64));
+        outside.gateway6 = Some("fe80::1".parse().unwrap());
+        let ports = [inside, outside];
+        assert_eq!(announcing_iface(&ports, "2001:db8:1::100".parse().unwrap()), Some("tin"));
+        assert_eq!(
+            announcing_iface(&ports, "2001:db8:2::100".parse().unwrap()),
+            Some("tout"),
+            "the IPv6 gateway's side"
+        );
+        assert_eq!(announcing_iface(&ports, "192.0.2.1".parse().unwrap()), Some("tin"), "the IPv4 gateway's side");
     }
 }

@@ -22,6 +22,7 @@
 //! knowing it.
 
 use super::state::ConnState;
+use crate::family::AddrKey;
 use crate::service::Forward;
 
 /// "No entry" in links and buckets.
@@ -48,17 +49,17 @@ pub const F_PERSIST: u8 = 0x04;
 /// Flag: created from a sync record (IPVS's `IP_VS_CONN_F_SYNC`), not by a packet here.
 pub const F_SYNCED: u8 = 0x08;
 
-/// One connection: 64 bytes, aligned to a cache line, so a packet's lookup and update read
-/// and write exactly one line of the table.
+/// One connection: for IPv4 (`K = u32`) 64 bytes, aligned to a cache line, so a packet's
+/// lookup and update read and write exactly one line of the table; for IPv6 (`K = u128`) two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(align(64))]
-pub struct Conn {
+pub struct Conn<K = u32> {
     /// Client address (host order).
-    pub caddr: u32,
+    pub caddr: K,
     /// Virtual address.
-    pub vaddr: u32,
+    pub vaddr: K,
     /// Real server address.
-    pub daddr: u32,
+    pub daddr: K,
     /// Client port.
     pub cport: u16,
     /// Virtual port.
@@ -96,6 +97,7 @@ pub struct Conn {
 
 // A connection is one cache line; a new field must fit or go to a side array like `Timer`.
 const _: () = assert!(std::mem::size_of::<Conn>() == 64);
+const _: () = assert!(std::mem::size_of::<Conn<u128>>() == 128);
 
 /// Timer-wheel links of one entry, kept apart from its [`Conn`]: a packet never touches them
 /// (extending a connection's life is lazy), so what a packet does touch fits one cache line.
@@ -106,16 +108,16 @@ struct Timer {
     slot: u16,
 }
 
-impl Conn {
+impl<K: AddrKey> Conn<K> {
     /// A new connection record (links unset).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         proto: u8,
-        caddr: u32,
+        caddr: K,
         cport: u16,
-        vaddr: u32,
+        vaddr: K,
         vport: u16,
-        daddr: u32,
+        daddr: K,
         dport: u16,
         forward: Forward,
         svc: u16,
@@ -171,10 +173,10 @@ impl Conn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableFull;
 
-/// Fixed-capacity connection table.
+/// Fixed-capacity connection table of one address family (`K`: [`AddrKey`]).
 #[derive(Debug)]
-pub struct ConnTable {
-    entries: Vec<Conn>,
+pub struct ConnTable<K = u32> {
+    entries: Vec<Conn<K>>,
     /// Per entry: its timer links; for a free entry, `next` links the free list.
     timers: Vec<Timer>,
     live: Vec<bool>,
@@ -208,8 +210,8 @@ const OFF_QUEUE: u32 = NIL - 1;
 const WHEEL_SLOTS: u32 = 4096;
 
 #[inline]
-fn mix(proto: u8, a: u32, ap: u16, b: u32, bp: u16, seed: u64) -> u64 {
-    let k1 = (u64::from(a) << 32 | u64::from(b)) ^ seed;
+fn mix<K: AddrKey>(proto: u8, a: K, ap: u16, b: K, bp: u16, seed: u64) -> u64 {
+    let k1 = K::pair(a, b) ^ seed;
     let k2 = u64::from(ap) << 32 | u64::from(bp) << 16 | u64::from(proto);
     let mut h = k1.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k2.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     h ^= h >> 31;
@@ -217,13 +219,13 @@ fn mix(proto: u8, a: u32, ap: u16, b: u32, bp: u16, seed: u64) -> u64 {
     h ^ (h >> 29)
 }
 
-impl ConnTable {
+impl<K: AddrKey> ConnTable<K> {
     /// A table for `capacity` connections, with hash seed `seed`, whose clock starts at
     /// second `now`. Allocates everything it will ever use.
     pub fn new(capacity: usize, seed: u64, now: u32) -> Self {
         let capacity = capacity.clamp(1, (NIL - 1) as usize);
         let buckets = (2 * capacity).next_power_of_two();
-        let proto = Conn::new(0, 0, 0, 0, 0, 0, 0, Forward::Nat, 0, 0);
+        let proto = Conn::new(0, K::default(), 0, K::default(), 0, K::default(), 0, Forward::Nat, 0, 0);
         let entries = vec![proto; capacity];
         let timers = (0..capacity)
             .map(|i| Timer { prev: NIL, next: if i + 1 < capacity { (i + 1) as u32 } else { NIL }, slot: 0 })
@@ -265,7 +267,7 @@ impl ConnTable {
     /// Bytes the table holds allocated: entries, their live flags, both hash indexes and the
     /// timer wheel (all sized at creation, so this never changes).
     pub fn memory_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Conn>()
+        self.entries.capacity() * std::mem::size_of::<Conn<K>>()
             + self.timers.capacity() * std::mem::size_of::<Timer>()
             + self.live.capacity()
             + self.young.capacity() * std::mem::size_of::<YoungLink>()
@@ -275,24 +277,24 @@ impl ConnTable {
     /// The hash of a client's packet (src=CIP:cport, dst=VIP:vport) in the client-side index:
     /// computed once per packet (by the parse) and carried to [`ConnTable::lookup_client_hashed`].
     #[inline]
-    pub fn client_hash(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> u64 {
+    pub fn client_hash(&self, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> u64 {
         mix(proto, src, sport, dst, dport, self.seed)
     }
 
     #[inline]
-    fn c_bucket(&self, proto: u8, caddr: u32, cport: u16, vaddr: u32, vport: u16) -> usize {
+    fn c_bucket(&self, proto: u8, caddr: K, cport: u16, vaddr: K, vport: u16) -> usize {
         self.client_hash(proto, caddr, cport, vaddr, vport) as usize & self.mask
     }
 
     /// The hash of a real server's reply (src=RIP:rport, dst=CIP:cport) in the reply-side
     /// index, for [`ConnTable::lookup_reply_hashed`].
     #[inline]
-    pub fn reply_hash(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> u64 {
+    pub fn reply_hash(&self, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> u64 {
         mix(proto, src, sport, dst, dport, !self.seed)
     }
 
     #[inline]
-    fn r_bucket(&self, proto: u8, daddr: u32, dport: u16, caddr: u32, cport: u16) -> usize {
+    fn r_bucket(&self, proto: u8, daddr: K, dport: u16, caddr: K, cport: u16) -> usize {
         self.reply_hash(proto, daddr, dport, caddr, cport) as usize & self.mask
     }
 
@@ -311,28 +313,20 @@ impl ConnTable {
 
     /// The entry a chain starting at `head` begins with, if any (the look-ahead's second stage).
     #[inline]
-    pub fn entry_ref(&self, head: u32) -> Option<&Conn> {
+    pub fn entry_ref(&self, head: u32) -> Option<&Conn<K>> {
         self.entries.get(head as usize)
     }
 
     /// The connection a client's packet (src=CIP:cport, dst=VIP:vport) belongs to.
     #[inline]
-    pub fn lookup_client(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
+    pub fn lookup_client(&self, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Option<u32> {
         self.lookup_client_hashed(self.client_hash(proto, src, sport, dst, dport), proto, src, sport, dst, dport)
     }
 
     /// [`ConnTable::lookup_client`] with the packet's [`ConnTable::client_hash`] already known.
     #[inline]
     #[allow(clippy::too_many_arguments)] // the flow key's fields and its hash
-    pub fn lookup_client_hashed(
-        &self,
-        hash: u64,
-        proto: u8,
-        src: u32,
-        sport: u16,
-        dst: u32,
-        dport: u16,
-    ) -> Option<u32> {
+    pub fn lookup_client_hashed(&self, hash: u64, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Option<u32> {
         let mut i = self.c_buckets[hash as usize & self.mask];
         while i != NIL {
             let e = &self.entries[i as usize];
@@ -346,14 +340,14 @@ impl ConnTable {
 
     /// The NAT connection a real server's reply (src=RIP:rport, dst=CIP:cport) belongs to.
     #[inline]
-    pub fn lookup_reply(&self, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
+    pub fn lookup_reply(&self, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Option<u32> {
         self.lookup_reply_hashed(self.reply_hash(proto, src, sport, dst, dport), proto, src, sport, dst, dport)
     }
 
     /// [`ConnTable::lookup_reply`] with the packet's [`ConnTable::reply_hash`] already known.
     #[inline]
     #[allow(clippy::too_many_arguments)] // the flow key's fields and its hash
-    pub fn lookup_reply_hashed(&self, hash: u64, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Option<u32> {
+    pub fn lookup_reply_hashed(&self, hash: u64, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Option<u32> {
         let mut i = self.r_buckets[hash as usize & self.mask];
         while i != NIL {
             let e = &self.entries[i as usize];
@@ -366,14 +360,14 @@ impl ConnTable {
     }
 
     /// Adds a connection expiring at `c.expires`; returns its index.
-    pub fn insert(&mut self, c: Conn) -> Result<u32, TableFull> {
+    pub fn insert(&mut self, c: Conn<K>) -> Result<u32, TableFull> {
         let hash = self.client_hash(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
         self.insert_hashed(c, hash)
     }
 
     /// [`ConnTable::insert`] with the connection's [`ConnTable::client_hash`] already known
     /// (the packet's parse computed it).
-    pub fn insert_hashed(&mut self, mut c: Conn, client_hash: u64) -> Result<u32, TableFull> {
+    pub fn insert_hashed(&mut self, mut c: Conn<K>, client_hash: u64) -> Result<u32, TableFull> {
         let idx = self.free_head;
         if idx == NIL {
             return Err(TableFull);
@@ -400,20 +394,20 @@ impl ConnTable {
 
     /// The connection at `idx`.
     #[inline]
-    pub fn get(&self, idx: u32) -> &Conn {
+    pub fn get(&self, idx: u32) -> &Conn<K> {
         &self.entries[idx as usize]
     }
 
     /// The connection at `idx`, writable. Changing key fields through this breaks the
     /// indexes; use [`ConnTable::rebind`] to move a connection to another real server.
     #[inline]
-    pub fn get_mut(&mut self, idx: u32) -> &mut Conn {
+    pub fn get_mut(&mut self, idx: u32) -> &mut Conn<K> {
         &mut self.entries[idx as usize]
     }
 
     /// Moves a connection to another real server (IPVS reuses a TIME_WAIT connection for a
     /// new SYN): re-keys the reply index and resets state and counters.
-    pub fn rebind(&mut self, idx: u32, daddr: u32, dport: u16, forward: Forward, dest: u16) {
+    pub fn rebind(&mut self, idx: u32, daddr: K, dport: u16, forward: Forward, dest: u16) {
         let old = self.entries[idx as usize];
         if old.has_reply_key() {
             self.unlink_reply(idx);
@@ -564,7 +558,7 @@ impl ConnTable {
     }
 
     /// Removes the connection at `idx` and returns it.
-    pub fn remove(&mut self, idx: u32) -> Conn {
+    pub fn remove(&mut self, idx: u32) -> Conn<K> {
         let c = self.entries[idx as usize];
         self.unlink_client(idx);
         if c.has_reply_key() {
@@ -582,7 +576,7 @@ impl ConnTable {
     /// Expires connections due at or before second `now`, at most `budget` of them; calls
     /// `on_expire` for each before it is freed. Returns how many expired. Work left over
     /// (budget reached) continues at the next call.
-    pub fn expire(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&Conn)) -> usize {
+    pub fn expire(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&Conn<K>)) -> usize {
         let mut done = 0;
         while self.wheel_done < now {
             let second = self.wheel_done.wrapping_add(1);
@@ -641,7 +635,7 @@ impl ConnTable {
     /// slots and never past `out`'s capacity (so it never allocates); returns the slot to go
     /// on from, or `None` when the table has been walked to its end. For listings taken a
     /// bounded piece at a time at burst boundaries.
-    pub fn copy_live(&self, from: u32, max_slots: usize, out: &mut Vec<Conn>) -> Option<u32> {
+    pub fn copy_live(&self, from: u32, max_slots: usize, out: &mut Vec<Conn<K>>) -> Option<u32> {
         let end = (from as usize).saturating_add(max_slots).min(self.entries.len());
         for i in from as usize..end {
             if self.live[i] {
@@ -655,7 +649,7 @@ impl ConnTable {
     }
 
     /// Every live connection, for listings (`ipvsadm -L -c`); control path only.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn<K>)> {
         self.entries.iter().enumerate().filter(|(i, _)| self.live[*i]).map(|(i, c)| (i as u32, c))
     }
 }

@@ -14,8 +14,9 @@ impl PerCore {
             self.weights[usize::from(d.id)] = d.weight;
         }
         self.load_thresholds(snap);
-        let cap = self.conns.capacity();
+        let cap = self.tables.v4.capacity();
         self.calm_below = (cap * usize::from(snap.overload().pressure_percent)).div_ceil(100);
+        self.calm_below6 = (self.tables.v6.capacity() * usize::from(snap.overload().pressure_percent)).div_ceil(100);
         if snap.sync_master().is_some_and(|p| p.refresh_period() > 0) && self.sync_marks.is_empty() {
             self.sync_marks = vec![0; cap]; // control path: the refresh rule's per-connection marks
         }
@@ -40,8 +41,8 @@ impl PerCore {
             let stale: Vec<u64> = self
                 .templates
                 .iter()
-                .filter(|(k, _)| {
-                    let id = (k >> 32) as u16;
+                .filter(|(_, t)| {
+                    let id = t.svc;
                     match (snap.service_by_id(id), old.service_by_id(id)) {
                         (Some(n), Some(o)) => {
                             n.persistence == 0 || n.persistence_prefix != o.persistence_prefix || n.vip != o.vip
@@ -76,13 +77,13 @@ impl PerCore {
     }
 
     /// Takes an ending connection off its real server's counts (and its threshold's).
-    pub(super) fn release_load(
+    pub(super) fn release_load<K: AddrKey>(
         snap: &Snapshot,
         scheds: &mut [Option<Box<dyn Scheduler>>],
         weights: &mut [u32],
         loads: &mut [Load],
         thr: &mut Thresholds,
-        c: &Conn,
+        c: &Conn<K>,
     ) {
         let l = &mut loads[usize::from(c.dest)];
         if c.flags & F_INACTIVE != 0 {

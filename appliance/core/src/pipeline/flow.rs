@@ -1,18 +1,26 @@
 //! The life of a connection: a client's packet found, started (scheduled and recorded) or
 //! refused; IPVS's TCP states followed in both directions; a TIME_WAIT connection reused by a
-//! new SYN; the per-connection and per-object counters kept.
+//! new SYN; the per-connection and per-object counters kept. Written once for both address
+//! families ([`IpPath`]).
 
 use super::*;
 
 impl PerCore {
-    pub(super) fn transport<F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip) -> Verdict {
+    pub(super) fn transport<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<K>,
+    ) -> Verdict {
         let (tcp_flags, sport, dport) = (ip.tcp_flags, ip.sport, ip.dport);
-        let (src, dst) = (u32::from(ip.src), u32::from(ip.dst));
+        let (src, dst) = (ip.src, ip.dst);
+        let fam = snap.family::<K>();
 
-        if let Some(idx) = self.conns.lookup_client_hashed(ip.c_hash(), ip.proto, src, sport, dst, dport) {
+        if let Some(idx) = K::conns(&self.tables).lookup_client_hashed(ip.c_hash(), ip.proto, src, sport, dst, dport) {
             if ip.proto == protocol::TCP
                 && tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
-                && self.conns.get(idx).state == ConnState::TimeWait
+                && K::conns(&self.tables).get(idx).state == ConnState::TimeWait
             {
                 if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
                     return Verdict::Drop(r);
@@ -20,17 +28,17 @@ impl PerCore {
             }
             return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
         }
-        if let Some(idx) = self.conns.lookup_reply(ip.proto, src, sport, dst, dport) {
+        if let Some(idx) = K::conns(&self.tables).lookup_reply(ip.proto, src, sport, dst, dport) {
             return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Output);
         }
-        let svc = snap.service(ip.proto, ip.dst, dport).filter(|_| snap.serves(ip.dst));
+        let svc = snap.service_of(ip.proto, ip.dst, dport).filter(|_| snap.serves_of(ip.dst));
         if self.cores > 1 {
             let client = match svc {
                 Some(s) if snap.steered(s.id) => Some(ip.src),
-                None if snap.is_nat_real(ip.proto, ip.src, sport) => Some(ip.dst),
+                None if fam.is_nat_real(ip.proto, ip.src, sport) => Some(ip.dst),
                 _ => None,
             };
-            if let Some(o) = client.map(|c| snap.owner(c, self.cores)).filter(|&o| o != self.core_id) {
+            if let Some(o) = client.map(|c| snap.owner_of(c, self.cores)).filter(|&o| o != self.core_id) {
                 return Verdict::Redirect(o);
             }
         }
@@ -41,7 +49,7 @@ impl PerCore {
             let starts = ip.proto != protocol::TCP
                 || tcp_flags & (flags::SYN | flags::RST) == flags::SYN
                 || (tcp_flags & flags::RST == 0 && snap.picks_up(svc.id));
-            if snap.stateless_capable(svc.id) && (!starts || self.stateless_now(snap, now)) {
+            if snap.stateless_capable(svc.id) && (!starts || self.stateless_now::<K>(snap, now)) {
                 return self.forward_stateless(snap, frame, ip, svc, now);
             }
             if !starts {
@@ -57,37 +65,37 @@ impl PerCore {
             };
             let v = self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
             if self.level != PressureLevel::Normal {
-                self.shorten_handshake(snap, idx, now);
+                self.shorten_handshake::<K>(snap, idx, now);
             }
             return v;
         }
-        if snap.is_vip(ip.dst) && snap.local_port(ip.dst).is_none() {
+        if fam.is_vip(ip.dst) && fam.local_port(ip.dst).is_none() {
             return Verdict::Drop(DropReason::NoService);
         }
         Self::not_ours(snap, ip.dst)
     }
 
     /// Picks a real server for a new connection and records it.
-    pub(super) fn schedule(
+    pub(super) fn schedule<K: IpPath>(
         &mut self,
         snap: &Snapshot,
         svc: &Service,
-        ip: &Ip,
+        ip: &Ip<K>,
         sport: u16,
         dport: u16,
         now: u32,
     ) -> Result<u32, DropReason> {
-        let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
-        let (i, pinned) = self.choose(svc, &flow, now)?;
+        let flow = Flow::new(ip.proto, ip.src, sport, ip.dst, dport);
+        let (i, pinned) = self.choose(svc, &flow, ip.src, now)?;
         let dest = &svc.dests[i];
         let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
         let mut c = Conn::new(
             ip.proto,
-            u32::from(ip.src),
+            ip.src,
             sport,
-            u32::from(ip.dst),
+            ip.dst,
             dport,
-            u32::from(dest.addr),
+            K::of_ip(dest.addr).unwrap_or_default(), // the snapshot checked the family
             rport,
             dest.forward,
             svc.id,
@@ -98,10 +106,10 @@ impl PerCore {
         if pinned {
             c.flags |= F_PERSIST;
         }
-        let mut inserted = self.conns.insert_hashed(c, ip.c_hash());
+        let mut inserted = K::conns_mut(&mut self.tables).insert_hashed(c, ip.c_hash());
         let no_room = inserted.is_err();
-        if no_room && self.evict_embryonic(snap, now) {
-            inserted = self.conns.insert_hashed(c, ip.c_hash());
+        if no_room && self.evict_embryonic::<K>(snap, now) {
+            inserted = K::conns_mut(&mut self.tables).insert_hashed(c, ip.c_hash());
         }
         self.update_level(snap, no_room);
         let Ok(idx) = inserted else {
@@ -111,37 +119,45 @@ impl PerCore {
             return Err(DropReason::TableFull);
         };
         self.note_new_conn(now);
-        if let Some(m) = self.sync_marks.get_mut(idx as usize) {
-            *m = 0; // never sent
+        if K::BITS == 32 {
+            if let Some(m) = self.sync_marks.get_mut(idx as usize) {
+                *m = 0; // never sent
+            }
         }
         self.add_load(snap, dest.id, svc.id);
         Ok(idx)
     }
 
     /// A SYN on a TIME_WAIT connection: pick a real server afresh for the same client tuple.
-    pub(super) fn reschedule(
+    pub(super) fn reschedule<K: IpPath>(
         &mut self,
         snap: &Snapshot,
         idx: u32,
-        ip: &Ip,
+        ip: &Ip<K>,
         sport: u16,
         dport: u16,
         now: u32,
     ) -> Result<(), DropReason> {
-        let old = *self.conns.get(idx);
-        let Some(svc) = snap.service(ip.proto, ip.dst, dport) else {
+        let old = *K::conns(&self.tables).get(idx);
+        let Some(svc) = snap.service_of(ip.proto, ip.dst, dport) else {
             return Ok(()); // service gone: the old connection keeps its server
         };
-        let flow = Flow { proto: ip.proto, src: ip.src, sport, dst: ip.dst, dport };
-        let (i, pinned) = self.choose(svc, &flow, now)?;
+        let flow = Flow::new(ip.proto, ip.src, sport, ip.dst, dport);
+        let (i, pinned) = self.choose(svc, &flow, ip.src, now)?;
         let dest = &svc.dests[i];
         Self::release_load(snap, &mut self.scheds, &mut self.weights, &mut self.loads, &mut self.thr, &old);
         if old.flags & F_PERSIST != 0 {
             Self::unpin(snap, &mut self.templates, &old, now);
         }
         let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
-        self.conns.rebind(idx, u32::from(dest.addr), rport, dest.forward, dest.id);
-        let c = self.conns.get_mut(idx);
+        K::conns_mut(&mut self.tables).rebind(
+            idx,
+            K::of_ip(dest.addr).unwrap_or_default(),
+            rport,
+            dest.forward,
+            dest.id,
+        );
+        let c = K::conns_mut(&mut self.tables).get_mut(idx);
         c.svc = svc.id;
         if pinned {
             c.flags |= F_PERSIST;
@@ -156,7 +172,7 @@ impl PerCore {
     /// connection for the egress.
     #[inline(always)] // specialised per direction at its two call sites
     #[allow(clippy::too_many_arguments)] // one packet's facts about one connection
-    fn step(
+    fn step<K: IpPath>(
         &mut self,
         snap: &Snapshot,
         idx: u32,
@@ -165,8 +181,8 @@ impl PerCore {
         tcp_flags: u8,
         bytes: u64,
         now: u32,
-    ) -> Conn {
-        let c = self.conns.get_mut(idx);
+    ) -> Conn<K> {
+        let c = K::conns_mut(&mut self.tables).get_mut(idx);
         let dir = if dir == Direction::Output {
             c.flags &= !F_NO_OUTPUT;
             dir
@@ -214,7 +230,7 @@ impl PerCore {
         }
         let copy = *c;
         if shortened {
-            self.conns.refile(idx);
+            K::conns_mut(&mut self.tables).refile(idx);
         }
         if notify {
             Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, copy.dest);
@@ -226,21 +242,19 @@ impl PerCore {
     /// server, server -> client (`Output`, NAT) back to the client.
     #[inline(always)] // specialised per direction at its call sites
     #[allow(clippy::too_many_arguments)]
-    fn follow<F: Frame>(
+    fn follow<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,
         now: u32,
         frame: &mut F,
-        ip: &Ip,
+        ip: &Ip<K>,
         idx: u32,
         tcp_flags: u8,
         dir: Direction,
     ) -> Verdict {
-        let c = self.step(snap, idx, ip.proto == protocol::TCP, dir, tcp_flags, ip.len(), now);
+        let c = self.step::<K>(snap, idx, ip.proto == protocol::TCP, dir, tcp_flags, ip.len(), now);
         if dir != Direction::Output {
-            if let Some(policy) = snap.sync_master() {
-                self.sync_after_input(snap, policy, idx, now);
-            }
+            K::sync_after_input(self, snap, idx, now);
         }
         if dir == Direction::Output {
             self.send_to_client(snap, frame, ip, &c, false)
@@ -249,8 +263,8 @@ impl PerCore {
         }
     }
 
-    pub(super) fn account_in(&mut self, idx: u32, bytes: u64) {
-        let c = self.conns.get_mut(idx);
+    pub(super) fn account_in<K: IpPath>(&mut self, idx: u32, bytes: u64) {
+        let c = K::conns_mut(&mut self.tables).get_mut(idx);
         c.pkts_in = c.pkts_in.wrapping_add(1);
         c.bytes_in += bytes;
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));
@@ -260,8 +274,8 @@ impl PerCore {
         }
     }
 
-    pub(super) fn account_out(&mut self, idx: u32, bytes: u64) {
-        let c = self.conns.get_mut(idx);
+    pub(super) fn account_out<K: IpPath>(&mut self, idx: u32, bytes: u64) {
+        let c = K::conns_mut(&mut self.tables).get_mut(idx);
         c.pkts_out = c.pkts_out.wrapping_add(1);
         c.bytes_out += bytes;
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));

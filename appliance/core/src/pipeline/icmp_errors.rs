@@ -1,19 +1,21 @@
 //! ICMP at the balancer: echo requests for its addresses and VIPs answered; errors that quote a
 //! packet of a connection (from either side, RFC 5508 §4 / IPVS's `ip_vs_in_icmp` and
 //! `ip_vs_out_icmp`) sent on along that connection, translated for NAT; the rest to the kernel
-//! or dropped.
+//! or dropped. The connection an error belongs to is found the same way for both families
+//! ([`PerCore::icmp_error_flow`]); ICMPv6 reads its quote in [`super::icmpv6`].
 
 use super::*;
 
 impl PerCore {
     #[inline(never)] // the cold path: kept out of the forwarding path's code
-    pub(super) fn icmp<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, ip: &Ip) -> Verdict {
+    pub(super) fn icmp<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, ip: &Ip<u32>) -> Verdict {
         let msg = &frame.data()[ip.l4()..ip.end()];
         if msg.len() < icmp_wire::HEADER_LEN {
             return Verdict::Drop(DropReason::IcmpTruncated);
         }
         let t = msg[0];
-        let for_us = snap.is_vip(ip.dst) || snap.local_port(ip.dst).is_some();
+        let dst = Ipv4Addr::from(ip.dst);
+        let for_us = snap.is_vip(dst) || snap.local_port(dst).is_some();
         if t == kind::ECHO_REQUEST && for_us {
             let ours = snap.interfaces()[usize::from(port)].mac;
             crate::xmit::icmp::echo_reply(frame.data_mut(), ip.l3(), ip.l4(), ours);
@@ -36,44 +38,57 @@ impl PerCore {
         }
         let qproto = quoted.protocol();
         if !(qproto == protocol::TCP || qproto == protocol::UDP) || quoted.frag_offset() != 0 {
-            return if snap.local_port(ip.dst).is_some() {
-                Verdict::ToKernel
-            } else {
-                Verdict::Drop(DropReason::IcmpUnmatched)
-            };
+            return Self::unmatched_error(snap, ip.dst);
         }
         let (qsrc, qdst) = (u32::from(quoted.src()), u32::from(quoted.dst()));
         let ports = crate::wire::udp::UdpPacket::new_unchecked(&q[qhl..]); // TCP's ports sit alike
-        let (qsport, qdport) = (ports.src_port(), ports.dst_port());
+        self.icmp_error_flow(snap, frame, ip, qproto, (qsrc, ports.src_port()), (qdst, ports.dst_port()))
+    }
+
+    /// An ICMP error (either family) whose quote is `qproto` from `qs` to `qd` (address, port):
+    /// sent on along the connection it belongs to, handed to the core that owns it, or not ours.
+    pub(super) fn icmp_error_flow<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip<K>,
+        qproto: u8,
+        (qsrc, qsport): (K, u16),
+        (qdst, qdport): (K, u16),
+    ) -> Verdict {
         // About a packet that went to the client (VIP -> CIP): follow the connection inbound.
-        if let Some(idx) = self.conns.lookup_client(qproto, qdst, qdport, qsrc, qsport) {
-            let c = *self.conns.get(idx);
-            self.account_in(idx, ip.len());
+        if let Some(idx) = K::conns(&self.tables).lookup_client(qproto, qdst, qdport, qsrc, qsport) {
+            let c = *K::conns(&self.tables).get(idx);
+            self.account_in::<K>(idx, ip.len());
             return self.send_to_real_server(snap, frame, ip, &c, true);
         }
         // About a packet rvsd sent a NAT real server (CIP -> RIP:rport: its port unreachable, a
-        // router's frag-needed): the quote read in reverse is a reply of the connection
-        // (IPVS's `ip_vs_out_icmp`); it goes back to the client, translated.
-        if let Some(idx) = self.conns.lookup_reply(qproto, qdst, qdport, qsrc, qsport) {
-            let c = *self.conns.get(idx);
-            self.account_out(idx, ip.len());
+        // router's frag-needed or Packet Too Big): the quote read in reverse is a reply of the
+        // connection (IPVS's `ip_vs_out_icmp`); it goes back to the client, translated.
+        if let Some(idx) = K::conns(&self.tables).lookup_reply(qproto, qdst, qdport, qsrc, qsport) {
+            let c = *K::conns(&self.tables).get(idx);
+            self.account_out::<K>(idx, ip.len());
             return self.send_to_client(snap, frame, ip, &c, true);
         }
         // Either may belong to a connection another core owns (the owner is the client's).
         if self.cores > 1 {
-            let (qs, qd) = (Ipv4Addr::from(qsrc), Ipv4Addr::from(qdst));
-            let client = if snap.service(qproto, qs, qsport).is_some_and(|s| snap.steered(s.id)) {
-                Some(qd) // quoted VIP:vport -> CIP
-            } else if snap.is_nat_real(qproto, qd, qdport) {
-                Some(qs) // quoted CIP -> RIP:rport
+            let client = if snap.service_of(qproto, qsrc, qsport).is_some_and(|s| snap.steered(s.id)) {
+                Some(qdst) // quoted VIP:vport -> CIP
+            } else if snap.family::<K>().is_nat_real(qproto, qdst, qdport) {
+                Some(qsrc) // quoted CIP -> RIP:rport
             } else {
                 None
             };
-            if let Some(o) = client.map(|c| snap.owner(c, self.cores)).filter(|&o| o != self.core_id) {
+            if let Some(o) = client.map(|c| snap.owner_of(c, self.cores)).filter(|&o| o != self.core_id) {
                 return Verdict::Redirect(o);
             }
         }
-        if snap.local_port(ip.dst).is_some() {
+        Self::unmatched_error(snap, ip.dst)
+    }
+
+    /// An ICMP error of no connection: the director's own goes to the kernel, the rest is dropped.
+    pub(super) fn unmatched_error<K: Family>(snap: &Snapshot, dst: K) -> Verdict {
+        if snap.family::<K>().local_port(dst).is_some() {
             Verdict::ToKernel
         } else {
             Verdict::Drop(DropReason::IcmpUnmatched)

@@ -1,25 +1,28 @@
-//! The start of every packet, read once: the Ethernet destination checked, ARP and IPv4 told
-//! apart, the IPv4 header validated (RFC 791 §3.1, RFC 1812 §5.2.2: lengths, IHL, checksum;
-//! fragments dropped, as rvs does not reassemble), the TCP or UDP header checked and the flow
-//! key and its connection-table hash taken. The result, a [`Parsed`], is read by the burst's
+//! The start of every packet, read once: the Ethernet destination checked, ARP, IPv4 and IPv6
+//! told apart, the IPv4 header validated (RFC 791 §3.1, RFC 1812 §5.2.2: lengths, IHL, checksum;
+//! fragments dropped, as rvs does not reassemble) or the IPv6 header's length checked and its
+//! extension headers walked to the upper layer within a bound (RFC 8200 §4; a Fragment header
+//! dropped), the TCP or UDP header checked and the flow key and its connection-table hash
+//! taken. The result, a [`Parsed`], is read by the burst's
 //! look-ahead and carried into processing (VPP's lb carries its hash the same way), so no
 //! packet is parsed or hashed twice.
 
 use super::*;
+use crate::wire::ipv6::{ExtError, Ipv6Packet};
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
 
-/// Where the headers of an IPv4 packet are, and its flow key.
+/// Where the headers of an IP packet of family `K` are, and its flow key.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Ip {
-    /// Where the IPv4 header starts, the transport header starts, and the IP packet ends
-    /// (l3 + total length): u16 keeps a burst's worth of these small.
+pub(super) struct Ip<K = u32> {
+    /// Where the IP header starts, the transport header starts (after IPv6's extension
+    /// headers), and the IP packet ends: u16 keeps a burst's worth of these small.
     l3: u16,
     l4: u16,
     end: u16,
     pub(super) proto: u8,
-    pub(super) src: Ipv4Addr,
-    pub(super) dst: Ipv4Addr,
+    pub(super) src: K,
+    pub(super) dst: K,
     /// TCP/UDP source and destination ports (0 for other protocols).
     pub(super) sport: u16,
     pub(super) dport: u16,
@@ -30,8 +33,8 @@ pub(super) struct Ip {
     c_hash: u32,
 }
 
-impl Ip {
-    /// Where the IPv4 header starts.
+impl<K> Ip<K> {
+    /// Where the IP header starts.
     #[inline]
     pub(super) fn l3(&self) -> usize {
         usize::from(self.l3)
@@ -78,17 +81,66 @@ enum Kind {
     Arp {
         l2: usize,
     },
-    Ipv4(Ip),
+    Ipv4(Ip<u32>),
+    Ipv6(Ip<u128>),
 }
 
 impl Parsed {
-    /// The flow of a TCP/UDP packet, for the look-ahead.
-    pub(super) fn flow(&self) -> Option<&Ip> {
+    /// The flow of an IPv4 TCP/UDP packet, for the look-ahead.
+    pub(super) fn flow(&self) -> Option<&Ip<u32>> {
         match &self.kind {
             Kind::Ipv4(ip) if ip.proto == protocol::TCP || ip.proto == protocol::UDP => Some(ip),
             _ => None,
         }
     }
+
+    /// The flow of an IPv6 TCP/UDP packet, for the look-ahead.
+    pub(super) fn flow6(&self) -> Option<&Ip<u128>> {
+        match &self.kind {
+            Kind::Ipv6(ip) if ip.proto == protocol::TCP || ip.proto == protocol::UDP => Some(ip),
+            _ => None,
+        }
+    }
+}
+
+fn ext_error(e: ExtError) -> DropReason {
+    match e {
+        ExtError::Truncated => DropReason::Ipv6ExtTruncated,
+        ExtError::Fragment => DropReason::Fragment,
+        ExtError::TooManyHeaders => DropReason::Ipv6ExtTooLong,
+        ExtError::NoUpperLayer => DropReason::Ipv6NoUpperLayer,
+    }
+}
+
+/// Reads the TCP or UDP header of `ip` (lengths checked) into its ports and flags; other
+/// protocols keep zeros. Shared by both families.
+#[inline(always)]
+fn read_transport<K>(d: &[u8], ip: &mut Ip<K>) -> Result<(), DropReason> {
+    let seg = &d[ip.l4()..ip.end()];
+    match ip.proto {
+        protocol::TCP => {
+            let t = TcpPacket::new_unchecked(seg);
+            if seg.len() < crate::wire::tcp::HEADER_LEN {
+                return Err(DropReason::L4Truncated);
+            }
+            if t.check_len().is_err() {
+                return Err(DropReason::TcpBadHeaderLen);
+            }
+            (ip.sport, ip.dport, ip.tcp_flags) = (t.src_port(), t.dst_port(), t.flags());
+        }
+        protocol::UDP => {
+            let u = UdpPacket::new_unchecked(seg);
+            if seg.len() < crate::wire::udp::HEADER_LEN {
+                return Err(DropReason::L4Truncated);
+            }
+            if u.check_len().is_err() {
+                return Err(DropReason::UdpBadLength);
+            }
+            (ip.sport, ip.dport) = (u.src_port(), u.dst_port());
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn ip_error(e: WireError) -> DropReason {
@@ -124,6 +176,7 @@ impl PerCore {
         match eth.ethertype() {
             EtherType::ARP => Kind::Arp { l2 },
             EtherType::IPV4 => self.parse_ipv4(d, l2),
+            EtherType::IPV6 => self.parse_ipv6(d, l2),
             _ => Kind::Drop(DropReason::UnsupportedEthertype),
         }
     }
@@ -149,39 +202,57 @@ impl PerCore {
             l4: (l2 + p.header_len()) as u16,
             end: (l2 + usize::from(p.total_len())) as u16,
             proto: p.protocol(),
-            src: p.src(),
-            dst: p.dst(),
+            src: u32::from(p.src()),
+            dst: u32::from(p.dst()),
             sport: 0,
             dport: 0,
             tcp_flags: 0,
             c_hash: 0,
         };
-        let seg = &d[ip.l4()..ip.end()];
-        match ip.proto {
-            protocol::TCP => {
-                let t = TcpPacket::new_unchecked(seg);
-                if seg.len() < crate::wire::tcp::HEADER_LEN {
-                    return Kind::Drop(DropReason::L4Truncated);
-                }
-                if t.check_len().is_err() {
-                    return Kind::Drop(DropReason::TcpBadHeaderLen);
-                }
-                (ip.sport, ip.dport, ip.tcp_flags) = (t.src_port(), t.dst_port(), t.flags());
-            }
-            protocol::UDP => {
-                let u = UdpPacket::new_unchecked(seg);
-                if seg.len() < crate::wire::udp::HEADER_LEN {
-                    return Kind::Drop(DropReason::L4Truncated);
-                }
-                if u.check_len().is_err() {
-                    return Kind::Drop(DropReason::UdpBadLength);
-                }
-                (ip.sport, ip.dport) = (u.src_port(), u.dst_port());
-            }
-            _ => return Kind::Ipv4(ip),
+        if let Err(r) = read_transport(d, &mut ip) {
+            return Kind::Drop(r);
         }
-        ip.c_hash = self.conns.client_hash(ip.proto, u32::from(ip.src), ip.sport, u32::from(ip.dst), ip.dport) as u32;
+        if ip.proto == protocol::TCP || ip.proto == protocol::UDP {
+            ip.c_hash = self.tables.v4.client_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport) as u32;
+        }
         Kind::Ipv4(ip)
+    }
+
+    #[inline(never)] // off the IPv4 path's code
+    fn parse_ipv6(&self, d: &[u8], l2: usize) -> Kind {
+        if d.len() > usize::from(u16::MAX) {
+            return Kind::Drop(DropReason::Ipv6Truncated); // a frame is far shorter (jumbograms are not carried)
+        }
+        let p = Ipv6Packet::new_unchecked(&d[l2..]);
+        match p.check_len() {
+            Ok(()) => {}
+            Err(WireError::BadVersion) => return Kind::Drop(DropReason::Ipv6BadVersion),
+            Err(_) => return Kind::Drop(DropReason::Ipv6Truncated),
+        }
+        let end = l2 + p.total_len();
+        let upper = match crate::wire::ipv6::walk(&d[l2..end], p.next_header()) {
+            Ok(u) => u,
+            Err(e) => return Kind::Drop(ext_error(e)),
+        };
+        let mut ip = Ip {
+            l3: l2 as u16,
+            l4: (l2 + upper.offset) as u16,
+            end: end as u16,
+            proto: upper.protocol,
+            src: u128::from(p.src()),
+            dst: u128::from(p.dst()),
+            sport: 0,
+            dport: 0,
+            tcp_flags: 0,
+            c_hash: 0,
+        };
+        if let Err(r) = read_transport(d, &mut ip) {
+            return Kind::Drop(r);
+        }
+        if ip.proto == protocol::TCP || ip.proto == protocol::UDP {
+            ip.c_hash = self.tables.v6.client_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport) as u32;
+        }
+        Kind::Ipv6(ip)
     }
 
     /// Handles a frame as `parsed` read it (or reads it now: none given, or not this frame's).
@@ -194,15 +265,21 @@ impl PerCore {
         frame: &mut F,
         parsed: Option<&Parsed>,
     ) -> Verdict {
-        let fresh;
-        let parsed = match parsed {
-            Some(p) if p.len as usize == frame.len() && !matches!(p.kind, Kind::Unread) => p,
-            _ => {
-                fresh = self.parse(snap, port, frame.data());
-                &fresh
+        match parsed {
+            Some(p) if p.len as usize == frame.len() && !matches!(p.kind, Kind::Unread) => {
+                self.dispatch_kind(snap, now, port, frame, &p.kind)
             }
-        };
-        match parsed.kind {
+            _ => {
+                // Read here and handled by value: the kind stays in registers, never a `Parsed`.
+                let kind = self.parse_kind(snap, port, frame.data());
+                self.dispatch_kind(snap, now, port, frame, &kind)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn dispatch_kind<F: Frame>(&mut self, snap: &Snapshot, now: u32, port: u16, frame: &mut F, kind: &Kind) -> Verdict {
+        match *kind {
             Kind::Drop(r) => Verdict::Drop(r),
             Kind::Arp { l2 } => self.arp(snap, port, frame, l2),
             Kind::Ipv4(ref ip) => {
@@ -212,7 +289,18 @@ impl PerCore {
                 match ip.proto {
                     protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
                     protocol::ICMP => self.icmp(snap, port, frame, ip),
-                    _ if snap.is_vip(ip.dst) => Verdict::Drop(DropReason::UnsupportedProtocol),
+                    _ if snap.is_vip(Ipv4Addr::from(ip.dst)) => Verdict::Drop(DropReason::UnsupportedProtocol),
+                    _ => Self::not_ours(snap, ip.dst),
+                }
+            }
+            Kind::Ipv6(ref ip) => {
+                if frame.len() > ip.end() {
+                    frame.truncate(ip.end()); // Ethernet padding
+                }
+                match ip.proto {
+                    protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
+                    crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, now, port, frame, ip),
+                    _ if snap.family::<u128>().is_vip(ip.dst) => Verdict::Drop(DropReason::UnsupportedProtocol),
                     _ => Self::not_ours(snap, ip.dst),
                 }
             }
@@ -220,8 +308,8 @@ impl PerCore {
         }
     }
 
-    pub(super) fn not_ours(snap: &Snapshot, dst: Ipv4Addr) -> Verdict {
-        if snap.local_port(dst).is_some() || snap.kernel_exception() {
+    pub(super) fn not_ours<K: Family>(snap: &Snapshot, dst: K) -> Verdict {
+        if snap.family::<K>().local_port(dst).is_some() || snap.kernel_exception() {
             Verdict::ToKernel
         } else {
             Verdict::Drop(DropReason::NotForUs)

@@ -13,9 +13,8 @@ impl PerCore {
             return Verdict::Drop(DropReason::ArpMalformed);
         };
         let itf = &snap.interfaces()[usize::from(port)];
-        if itf.contains(repr.sender_ip) && !repr.sender_ip.is_unspecified() && self.learned_len < LEARN_MAX {
-            self.learned[self.learned_len] = Learned { ip: repr.sender_ip, mac: repr.sender_mac, port };
-            self.learned_len += 1;
+        if itf.contains(repr.sender_ip) && !repr.sender_ip.is_unspecified() {
+            self.learn(repr.sender_ip.into(), repr.sender_mac, port);
         }
         let tip = repr.target_ip;
         if snap.vips_routed() && snap.is_vip(tip) {
@@ -39,17 +38,26 @@ impl PerCore {
     }
 
     /// The MAC of an on-link next hop: a static entry of the configuration, else a learned one.
+    /// Reports a neighbour seen on `port` to the control plane (at most [`LEARN_MAX`] between
+    /// two [`Pipeline::take_learned`]; more are seen again later).
+    pub(super) fn learn(&mut self, ip: std::net::IpAddr, mac: Mac, port: u16) {
+        if self.learned_len < LEARN_MAX {
+            self.learned[self.learned_len] = Learned { ip, mac, port };
+            self.learned_len += 1;
+        }
+    }
+
     #[inline]
-    pub(super) fn mac_for(&self, snap: &Snapshot, next_hop: Ipv4Addr) -> Option<Mac> {
-        snap.neighbour(next_hop).or_else(|| self.neigh.lookup(next_hop))
+    pub(super) fn mac_for<K: IpPath>(&self, snap: &Snapshot, next_hop: K::Addr) -> Option<Mac> {
+        snap.family::<K>().neighbour(K::of(next_hop)).or_else(|| K::learned_mac(self, next_hop))
     }
 
     /// Forward if the next hop's MAC was known (and written), else hold for resolution.
     #[inline]
-    pub(super) fn ready_or_pending(mac: Option<Mac>, port: u16, next_hop: Ipv4Addr) -> Verdict {
+    pub(super) fn ready_or_pending<A: Into<std::net::IpAddr>>(mac: Option<Mac>, port: u16, next_hop: A) -> Verdict {
         match mac {
             Some(_) => Verdict::Forward(port),
-            None => Verdict::Pending { port, next_hop },
+            None => Verdict::Pending { port, next_hop: next_hop.into() },
         }
     }
 }

@@ -23,24 +23,27 @@ impl Pipeline {
         parsed: &mut [Parsed; LOOKAHEAD],
         prefetch: impl Fn(*const u8),
     ) -> usize {
-        let table = &self.core.conns;
+        let table = &self.core.tables.v4;
         let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
         let mut n = 0;
         let mut flows = 0;
+        let mut flows6 = 0;
         for f in frames.take(LOOKAHEAD) {
             let p = self.core.parse(&self.snap, port, f.data());
             parsed[n] = p;
             n += 1;
-            let Some(ip) = p.flow() else { continue };
+            let Some(ip) = p.flow() else {
+                flows6 += usize::from(p.flow6().is_some());
+                continue;
+            };
             // `process` looks a packet up client-side first, then (not found) reply-side: a
             // packet to a VIP is found client-side; any other, if at all, reply-side.
             let client = table.client_bucket_ref(ip.c_hash());
             prefetch(std::ptr::from_ref(client).cast());
-            buckets[flows] = if self.snap.is_vip(ip.dst) {
+            buckets[flows] = if self.snap.family::<u32>().is_vip(ip.dst) {
                 client
             } else {
-                let (src, dst) = (u32::from(ip.src), u32::from(ip.dst));
-                let reply = table.reply_bucket_ref(table.reply_hash(ip.proto, src, ip.sport, dst, ip.dport));
+                let reply = table.reply_bucket_ref(table.reply_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport));
                 prefetch(std::ptr::from_ref(reply).cast());
                 reply
             };
@@ -51,6 +54,37 @@ impl Pipeline {
                 prefetch(std::ptr::from_ref(e).cast());
             }
         }
+        if flows6 > 0 {
+            self.lookahead6(&parsed[..n], &prefetch);
+        }
         n
+    }
+
+    /// The look-ahead's two stages for the IPv6 flows of a burst already read (an IPv6 entry
+    /// is two cache lines: both are prefetched).
+    #[inline(never)]
+    fn lookahead6(&self, parsed: &[Parsed], prefetch: &impl Fn(*const u8)) {
+        let table = &self.core.tables.v6;
+        let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
+        let mut flows = 0;
+        for ip in parsed.iter().filter_map(Parsed::flow6) {
+            let client = table.client_bucket_ref(ip.c_hash());
+            prefetch(std::ptr::from_ref(client).cast());
+            buckets[flows] = if self.snap.family::<u128>().is_vip(ip.dst) {
+                client
+            } else {
+                let reply = table.reply_bucket_ref(table.reply_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport));
+                prefetch(std::ptr::from_ref(reply).cast());
+                reply
+            };
+            flows += 1;
+        }
+        for b in &buckets[..flows] {
+            if let Some(e) = table.entry_ref(**b) {
+                let line = std::ptr::from_ref(e).cast::<u8>();
+                prefetch(line);
+                prefetch(line.wrapping_add(64));
+            }
+        }
     }
 }

@@ -1,18 +1,19 @@
 //! The per-core pipeline: one call per packet, `process(now, port, frame) -> Verdict`.
 //!
 //! For each frame, in order:
-//! 1. Ethernet: drop what is not for this port's MAC (promiscuous ports see more); ARP and
-//!    IPv4 go on, anything else is dropped.
-//! 2. ARP requests for the director's addresses and for every VIP are answered in place (for
-//!    DR the VIP must be answered by the director only; real servers suppress it).
-//! 3. IPv4 is validated (lengths, IHL, header checksum); fragments are dropped (rvs does not
-//!    reassemble). Ethernet padding is trimmed.
+//! 1. Ethernet: drop what is not for this port's MAC (promiscuous ports see more); ARP, IPv4
+//!    and IPv6 go on, anything else is dropped.
+//! 2. ARP requests and IPv6 neighbour solicitations for the director's addresses and for every
+//!    VIP are answered in place (for DR the VIP must be answered by the director only; real
+//!    servers suppress it).
+//! 3. IPv4 is validated (lengths, IHL, header checksum), IPv6's extension headers are walked;
+//!    fragments are dropped (rvs does not reassemble). Ethernet padding is trimmed.
 //! 4. TCP/UDP: a packet of a known connection is forwarded by its real server's method
 //!    (client side: NAT/TUN/DR; reply side: NAT only). A packet to a VIP that starts a
 //!    connection (any UDP datagram, a TCP SYN) is scheduled, recorded and forwarded. A SYN on
 //!    a TIME_WAIT connection reschedules it (IPVS's connection reuse).
-//! 5. ICMP: echo requests to the director or a VIP are answered; errors that quote a packet of
-//!    a connection follow that connection (translated for NAT).
+//! 5. ICMP and ICMPv6: echo requests to the director or a VIP are answered; errors that quote
+//!    a packet of a connection follow that connection (translated for NAT).
 //! 6. Anything else for the director goes to the kernel; the rest is dropped as not ours, or
 //!    handed to the kernel where the snapshot says so.
 //!
@@ -22,19 +23,25 @@
 //! a weight change is a new snapshot). After construction it does not allocate while
 //! processing packets.
 //!
-//! One concept per file: [`ingress`] (Ethernet, ARP or IPv4, validation), [`l2`] (ARP, next
-//! hops), [`flow`] (a connection's life and TCP states), [`balancer`] (scheduler replicas and
-//! loads), [`persistence`] (templates), [`egress`] (forwarding methods, replies), [`icmp_errors`] (echo and errors),
+//! Both address families run the same flow code ([`family`]): each has its own connection
+//! table and neighbour table; services, real servers and routes of a family index in the
+//! snapshot's part for it.
+//!
+//! One concept per file: [`ingress`] (Ethernet, ARP, IPv4 or IPv6, validation), [`l2`] (ARP,
+//! next hops), [`ndp`] (IPv6 neighbour discovery), [`family`] (what differs per family),
+//! [`flow`] (a connection's life and TCP states), [`balancer`] (scheduler replicas and
+//! loads), [`persistence`] (templates), [`egress`] (forwarding methods, replies), [`icmp_errors`] (echo and errors), [`icmpv6`] (the same for IPv6),
 //! [`lookahead`] (prefetching a burst).
 
 use crate::conn::table::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_SYNCED, NIL};
 use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
+use crate::family::AddrKey;
 use crate::frame::Frame;
 use crate::neigh::{Learned, NeighbourTable};
 use crate::sched::table::FixedMap;
 use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
-use crate::service::{prefix_mask, Forward, Service, MAX_DESTS, MAX_SERVICES, UNBOUND_DEST};
-use crate::snapshot::Snapshot;
+use crate::service::{prefix_mask, Forward, Interface, Service, MAX_DESTS, MAX_SERVICES, UNBOUND_DEST};
+use crate::snapshot::{Family, Snapshot};
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{EtherType, EthernetFrame};
@@ -44,20 +51,24 @@ use crate::wire::tcp::flags;
 use crate::wire::{Mac, WireError};
 use crate::xmit::nat::{rewrite, End};
 use crate::xmit::{dec_ttl, route, tunnel};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 mod balancer;
 mod egress;
+mod family;
 mod flow;
 mod icmp_errors;
+mod icmpv6;
 mod ingress;
 mod l2;
 mod lookahead;
+mod ndp;
 mod overload;
 mod persistence;
 mod sync;
 
+use family::IpPath;
 use ingress::Ip;
 pub use ingress::Parsed;
 pub use l2::LEARN_MAX;
@@ -75,8 +86,10 @@ pub const CLOCK_EPOCH_MS: u64 = 1_000_000;
 /// Sizing of a pipeline.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineConfig {
-    /// Connections this core can hold.
+    /// IPv4 connections this core can hold.
     pub conn_capacity: usize,
+    /// IPv6 connections this core can hold (a table of its own: an entry is two lines).
+    pub conn6_capacity: usize,
     /// Seed of the connection hash (random per core in the daemon).
     pub hash_seed: u64,
     /// Most connections expired per [`Pipeline::poll_timers`] call, so a mass expiry never
@@ -95,6 +108,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             conn_capacity: 1 << 16,
+            conn6_capacity: 1 << 14,
             hash_seed: 0x5eed,
             expire_budget: 1024,
             template_capacity: 16384,
@@ -130,10 +144,18 @@ impl Stats {
     }
 }
 
+/// A core's connection tables, one per address family (a field of its own, so that a generic
+/// [`IpPath::conns_mut`] borrows only the tables).
+#[derive(Debug)]
+struct ConnTables {
+    v4: ConnTable,
+    v6: ConnTable<u128>,
+}
+
 /// Per-core mutable state, apart from the snapshot (so both can be borrowed at once).
 #[derive(Debug)]
 struct PerCore {
-    conns: ConnTable,
+    tables: ConnTables,
     counters: Counters,
     loads: Vec<Load>,
     dest_stats: Vec<Stats>,
@@ -143,6 +165,7 @@ struct PerCore {
     /// Weights by real-server id, from the snapshot.
     weights: Vec<u32>,
     neigh: Arc<NeighbourTable>,
+    neigh6: Arc<NeighbourTable<u128>>,
     learned: [Learned; LEARN_MAX],
     learned_len: usize,
     core_id: u16,
@@ -156,6 +179,8 @@ struct PerCore {
     /// Below this many connections a core at the normal level stays there (from the snapshot's
     /// `pressure_percent`).
     calm_below: usize,
+    /// The same for the IPv6 table.
+    calm_below6: usize,
     /// The second `rate_count` counts new connections in.
     rate_sec: u32,
     rate_count: u32,
@@ -193,7 +218,10 @@ impl Pipeline {
         now_ms: u64,
     ) -> Self {
         let mut core = PerCore {
-            conns: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
+            tables: ConnTables {
+                v4: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
+                v6: ConnTable::new(cfg.conn6_capacity, cfg.hash_seed.rotate_left(17) ^ 0x6, secs(now_ms)),
+            },
             counters: Counters::default(),
             loads: vec![Load::default(); MAX_DESTS],
             dest_stats: vec![Stats::default(); MAX_DESTS],
@@ -202,7 +230,8 @@ impl Pipeline {
             templates: FixedMap::new(cfg.template_capacity, cfg.hash_seed ^ 0x7e3a),
             weights: vec![0; MAX_DESTS],
             neigh: neighbours,
-            learned: [Learned { ip: Ipv4Addr::UNSPECIFIED, mac: Mac::ZERO, port: 0 }; LEARN_MAX],
+            neigh6: Arc::default(),
+            learned: [Learned { ip: Ipv4Addr::UNSPECIFIED.into(), mac: Mac::ZERO, port: 0 }; LEARN_MAX],
             learned_len: 0,
             core_id: cfg.core,
             cores: cfg.cores.max(1),
@@ -211,6 +240,7 @@ impl Pipeline {
             thr: Thresholds::new(cfg.cores.max(1), cfg.core),
             level: PressureLevel::Normal,
             calm_below: 0,
+            calm_below6: 0,
             rate_sec: 0,
             rate_count: 0,
             sync_out: Vec::with_capacity(SYNC_OUTBOX),
@@ -227,6 +257,12 @@ impl Pipeline {
     pub fn apply(&mut self, snap: Arc<Snapshot>) {
         let old = std::mem::replace(&mut self.snap, snap);
         self.core.rebuild_schedulers(&self.snap, Some(&old));
+    }
+
+    /// Reads learned IPv6 neighbours from the shared table `neighbours` (control path; a new
+    /// pipeline has a table of its own).
+    pub fn share_neighbours6(&mut self, neighbours: Arc<NeighbourTable<u128>>) {
+        self.core.neigh6 = neighbours;
     }
 
     /// Shares the per-real threshold counts with the other workers (all pipelines of one
@@ -299,8 +335,24 @@ impl Pipeline {
     pub fn poll_timers(&mut self, now_ms: u64) -> usize {
         let now = secs(now_ms);
         let snap = &self.snap;
-        let PerCore { conns, loads, counters, expire_budget, scheds, weights, templates, thr, .. } = &mut self.core;
-        let n = conns.expire(now, *expire_budget, |c| {
+        let PerCore {
+            tables: ConnTables { v4: conns, v6: conns6 },
+            loads,
+            counters,
+            expire_budget,
+            scheds,
+            weights,
+            templates,
+            thr,
+            ..
+        } = &mut self.core;
+        let mut n = conns.expire(now, *expire_budget, |c| {
+            PerCore::release_load(snap, scheds, weights, loads, thr, c);
+            if c.flags & F_PERSIST != 0 {
+                PerCore::unpin(snap, templates, c, now);
+            }
+        });
+        n += conns6.expire(now, expire_budget.saturating_sub(n).max(1), |c| {
             PerCore::release_load(snap, scheds, weights, loads, thr, c);
             if c.flags & F_PERSIST != 0 {
                 PerCore::unpin(snap, templates, c, now);
@@ -342,8 +394,13 @@ impl Pipeline {
         self.core.templates.iter()
     }
 
-    /// This core's connections (listings; control path).
+    /// This core's IPv4 connections (listings; control path).
     pub fn connections(&self) -> &ConnTable {
-        &self.core.conns
+        &self.core.tables.v4
+    }
+
+    /// This core's IPv6 connections (listings; control path).
+    pub fn connections6(&self) -> &ConnTable<u128> {
+        &self.core.tables.v6
     }
 }

@@ -156,10 +156,21 @@ impl PerCore {
     /// just found no free entry); a change is counted.
     #[inline]
     pub(super) fn update_level(&mut self, snap: &Snapshot, no_room: bool) {
-        if !no_room && self.level == PressureLevel::Normal && self.conns.len() < self.calm_below {
-            return; // the common case, in two comparisons
+        if !no_room
+            && self.level == PressureLevel::Normal
+            && self.tables.v4.len() < self.calm_below
+            && self.tables.v6.len() < self.calm_below6
+        {
+            return; // the common case, in three comparisons
         }
-        let next = self.level.next(self.conns.len(), self.conns.capacity(), snap.overload().pressure_percent, no_room);
+        // The fuller of the two families' tables sets the level (each family has its own).
+        let (len, cap) =
+            if self.tables.v6.len() * self.tables.v4.capacity() > self.tables.v4.len() * self.tables.v6.capacity() {
+                (self.tables.v6.len(), self.tables.v6.capacity())
+            } else {
+                (self.tables.v4.len(), self.tables.v4.capacity())
+            };
+        let next = self.level.next(len, cap, snap.overload().pressure_percent, no_room);
         if next != self.level {
             self.level = next;
             self.counters.level_changes += 1;
@@ -170,9 +181,9 @@ impl PerCore {
     /// Done where connections start, so that packets of established ones pay nothing for it.
     /// The entry was filed in the timer wheel at its first expiry (NONE's, 2 s) when inserted
     /// this very packet, so any expiry from then on is reached without refiling it.
-    pub(super) fn shorten_handshake(&mut self, snap: &Snapshot, idx: u32, now: u32) {
+    pub(super) fn shorten_handshake<K: IpPath>(&mut self, snap: &Snapshot, idx: u32, now: u32) {
         let filed = now + ConnState::None.timeout(&snap.timeouts());
-        let c = self.conns.get_mut(idx);
+        let c = K::conns_mut(&mut self.tables).get_mut(idx);
         if c.state == ConnState::SynRecv {
             c.expires = c.expires.min(filed.max(now + snap.overload().syn_timeout));
         }
@@ -180,9 +191,9 @@ impl PerCore {
 
     /// Makes room for a new connection by evicting an embryonic entry; false when none was
     /// found within [`EVICT_SCAN`] entries.
-    pub(super) fn evict_embryonic(&mut self, snap: &Snapshot, now: u32) -> bool {
-        let Some(victim) = self.conns.find_embryonic(EVICT_SCAN) else { return false };
-        let c = self.conns.remove(victim);
+    pub(super) fn evict_embryonic<K: IpPath>(&mut self, snap: &Snapshot, now: u32) -> bool {
+        let Some(victim) = K::conns_mut(&mut self.tables).find_embryonic(EVICT_SCAN) else { return false };
+        let c = K::conns_mut(&mut self.tables).remove(victim);
         Self::release_load(snap, &mut self.scheds, &mut self.weights, &mut self.loads, &mut self.thr, &c);
         if c.flags & F_PERSIST != 0 {
             Self::unpin(snap, &mut self.templates, &c, now);
@@ -194,9 +205,10 @@ impl PerCore {
     /// True when a new flow of a stateless-capable service should get no entry: the table is
     /// full, or this second's new connections reached the configured rate.
     #[inline]
-    pub(super) fn stateless_now(&self, snap: &Snapshot, now: u32) -> bool {
+    pub(super) fn stateless_now<K: IpPath>(&self, snap: &Snapshot, now: u32) -> bool {
         let rate = snap.overload().new_conn_rate;
-        self.conns.len() >= self.conns.capacity() || (rate != 0 && self.rate_sec == now && self.rate_count >= rate)
+        let t = K::conns(&self.tables);
+        t.len() >= t.capacity() || (rate != 0 && self.rate_sec == now && self.rate_count >= rate)
     }
 
     /// Counts a new connection towards this second's rate.
@@ -211,15 +223,15 @@ impl PerCore {
 
     /// Forwards a packet of `svc` (stateless-capable) to the real server its hash picks,
     /// creating no entry.
-    pub(super) fn forward_stateless<F: Frame>(
+    pub(super) fn forward_stateless<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,
         frame: &mut F,
-        ip: &Ip,
+        ip: &Ip<K>,
         svc: &Service,
         now: u32,
     ) -> Verdict {
-        let flow = Flow { proto: ip.proto, src: ip.src, sport: ip.sport, dst: ip.dst, dport: ip.dport };
+        let flow = Flow::new(ip.proto, ip.src, ip.sport, ip.dst, ip.dport);
         let Some(sched) = self.scheds[usize::from(svc.id)].as_mut() else {
             return Verdict::Drop(DropReason::NoDest);
         };
@@ -228,11 +240,11 @@ impl PerCore {
         let d = &svc.dests[i];
         let c = Conn::new(
             ip.proto,
-            u32::from(ip.src),
+            ip.src,
             ip.sport,
-            u32::from(ip.dst),
+            ip.dst,
             ip.dport,
-            u32::from(d.addr),
+            K::of_ip(d.addr).unwrap_or_default(),
             ip.dport,
             d.forward,
             svc.id,

@@ -4,7 +4,8 @@
 //! one quiesced since (IPVS's default `expire_quiescent_template = 0`); a server that is gone
 //! invalidates it. A template lives while connections it placed are alive and then for the
 //! persistence timeout after the last of them ends. Templates are per core: the daemon steers
-//! all connections of a client network for a persistent service to one core.
+//! all connections of a client network for a persistent service to one core. An IPv6 client
+//! network is masked to the service's prefix length (`-M 64`) as ipvsadm takes it.
 
 use super::*;
 
@@ -13,6 +14,8 @@ use super::*;
 pub struct PersistTemplate {
     /// Real server id.
     pub dest: u16,
+    /// Its service's id (the key of an IPv6 network is a hash, so the service is kept here).
+    pub svc: u16,
     /// Connections placed by it that are still alive.
     pub n_control: u32,
     /// Second after which it may go, once `n_control` is 0.
@@ -20,14 +23,14 @@ pub struct PersistTemplate {
 }
 
 #[inline]
-pub(super) fn template_key(svc: &Service, caddr: u32) -> u64 {
-    u64::from(svc.id) << 32 | u64::from(caddr & prefix_mask(svc.persistence_prefix))
+pub(super) fn template_key<K: AddrKey>(svc: &Service, caddr: K) -> u64 {
+    caddr.masked(svc.persistence_prefix).template_key(svc.id)
 }
 
 impl PerCore {
     /// A connection placed by a template ended: the template counts one fewer, and lives the
     /// persistence timeout after the last one.
-    pub(super) fn unpin(snap: &Snapshot, templates: &mut FixedMap<PersistTemplate>, c: &Conn, now: u32) {
+    pub(super) fn unpin<K: AddrKey>(snap: &Snapshot, templates: &mut FixedMap<PersistTemplate>, c: &Conn<K>, now: u32) {
         let Some(svc) = snap.service_by_id(c.svc) else { return };
         if let Some(t) = templates.get_mut(template_key(svc, c.caddr)) {
             t.n_control = t.n_control.saturating_sub(1);
@@ -40,8 +43,13 @@ impl PerCore {
     /// The real server for a new connection: the persistence template's, or the scheduler's
     /// (creating a template for a persistent service). Returns the index in `svc.dests` and
     /// whether the connection is pinned by a template.
-    pub(super) fn choose(&mut self, svc: &Service, flow: &Flow, now: u32) -> Result<(usize, bool), DropReason> {
-        let caddr = u32::from(flow.src);
+    pub(super) fn choose<K: AddrKey>(
+        &mut self,
+        svc: &Service,
+        flow: &Flow,
+        caddr: K,
+        now: u32,
+    ) -> Result<(usize, bool), DropReason> {
         if svc.persistence > 0 {
             let key = template_key(svc, caddr);
             if let Some(t) = self.templates.get_mut(key) {
@@ -64,8 +72,12 @@ impl PerCore {
         let i = sched.pick(&view, flow, now).ok_or(DropReason::NoDest)?;
         let mut pinned = false;
         if svc.persistence > 0 {
-            let t =
-                PersistTemplate { dest: svc.dests[i].id, n_control: 1, expires: now.saturating_add(svc.persistence) };
+            let t = PersistTemplate {
+                dest: svc.dests[i].id,
+                svc: svc.id,
+                n_control: 1,
+                expires: now.saturating_add(svc.persistence),
+            };
             pinned = self.templates.insert(template_key(svc, caddr), t);
             if !pinned {
                 self.counters.template_full += 1;

@@ -94,7 +94,7 @@ impl PerCore {
     /// its record for the backups if `policy` wants it now.
     #[inline]
     pub(super) fn sync_after_input(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32, now: u32) {
-        let c = *self.conns.get(idx);
+        let c = *self.tables.v4.get(idx);
         let cand = SyncCandidate {
             tcp: c.proto == protocol::TCP,
             template: false,
@@ -108,7 +108,7 @@ impl PerCore {
         if let Some(slot) = self.sync_marks.get_mut(idx as usize) {
             *slot = m;
         }
-        self.conns.get_mut(idx).synced = c.state;
+        self.tables.v4.get_mut(idx).synced = c.state;
         if c.flags & F_PERSIST != 0 {
             if let Some(svc) = snap.service_by_id(c.svc) {
                 self.queue_sync(template_record(&c, svc));
@@ -144,7 +144,7 @@ impl PerCore {
                 t.expires = t.expires.max(expires);
                 return Installed::Refreshed;
             }
-            let t = PersistTemplate { dest: d.id, n_control: 0, expires };
+            let t = PersistTemplate { dest: d.id, svc: svc.id, n_control: 0, expires };
             return if self.templates.insert(key, t) { Installed::Created } else { Installed::Full };
         }
         let state = if r.protocol == protocol::TCP {
@@ -158,8 +158,8 @@ impl PerCore {
         let (src, dst) = (u32::from(r.caddr), u32::from(r.vaddr));
         let expires = now.saturating_add(r.timeout);
         let inactive = r.flags & conn_flags::INACTIVE != 0;
-        if let Some(idx) = self.conns.lookup_client(r.protocol, src, r.cport, dst, r.vport) {
-            let c = self.conns.get_mut(idx);
+        if let Some(idx) = self.tables.v4.lookup_client(r.protocol, src, r.cport, dst, r.vport) {
+            let c = self.tables.v4.get_mut(idx);
             let was_inactive = c.flags & F_INACTIVE != 0;
             c.state = state;
             c.synced = state;
@@ -179,7 +179,7 @@ impl PerCore {
                 }
             }
             if shorter {
-                self.conns.refile(idx);
+                self.tables.v4.refile(idx);
             }
             return Installed::Refreshed;
         }
@@ -192,7 +192,7 @@ impl PerCore {
         c.flags = (if r.flags & conn_flags::NOOUTPUT != 0 { F_NO_OUTPUT } else { 0 })
             | (if inactive { F_INACTIVE } else { 0 })
             | F_SYNCED;
-        let Ok(idx) = self.conns.insert(c) else {
+        let Ok(idx) = self.tables.v4.insert(c) else {
             return Installed::Full;
         };
         if let Some(m) = self.sync_marks.get_mut(idx as usize) {

@@ -150,7 +150,7 @@ impl Scheduler for Lblc {
     }
 
     fn pick(&mut self, view: &View<'_>, flow: &Flow, now: u32) -> Option<usize> {
-        let key = u64::from(u32::from(flow.dst));
+        let key = flow.dst_key();
         if let Some(e) = self.cache.get_mut(key) {
             e.lastuse = now;
             if let Some(i) = self.loc.index.get(e.dest_id) {

@@ -109,7 +109,7 @@ impl Scheduler for Lblcr {
     }
 
     fn pick(&mut self, view: &View<'_>, flow: &Flow, now: u32) -> Option<usize> {
-        let key = u64::from(u32::from(flow.dst));
+        let key = flow.dst_key();
         if let Some(mut e) = self.cache.get(key).copied() {
             e.lastuse = now;
             let min = self.set_min(view, &e);

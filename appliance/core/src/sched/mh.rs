@@ -105,14 +105,14 @@ impl Scheduler for Maglev {
             .dests
             .iter()
             .map(|d| {
-                let key = u64::from(u32::from(d.addr)) << 16 | u64::from(d.port);
+                let key = u64::from(crate::family::fold32(d.addr)) << 16 | u64::from(d.port);
                 (hash(key, HASH_SEED) % m, hash(key, !HASH_SEED) % (m - 1) + 1)
             })
             .collect();
         self.scratch_next.clear();
         self.scratch_next.resize(n, 0);
         let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| (u32::from(view.dests[i].addr), view.dests[i].port));
+        order.sort_by_key(|&i| (view.dests[i].addr, view.dests[i].port));
         let mut filled = 0u64;
         'fill: loop {
             for &i in &order {
@@ -140,7 +140,7 @@ impl Scheduler for Maglev {
             return None;
         }
         let port = if self.with_port { u64::from(flow.sport) } else { 0 };
-        let h = (hash(u64::from(u32::from(flow.src)) << 16 | port, HASH_SEED ^ 0x5A5A) % u64::from(self.size)) as usize;
+        let h = (hash(u64::from(flow.src_fold()) << 16 | port, HASH_SEED ^ 0x5A5A) % u64::from(self.size)) as usize;
         let n = self.table.len();
         (0..n).map(|k| usize::from(self.table[(h + k) % n])).find(|&i| i < view.dests.len() && view.weight(i) > 0)
     }

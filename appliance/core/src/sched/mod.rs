@@ -28,8 +28,8 @@ pub mod table;
 pub mod wlc;
 pub mod wrr;
 
+use crate::family::AddrKey;
 use crate::service::Dest;
-use std::net::Ipv4Addr;
 
 /// A real server's load as this core counts it (IPVS's `activeconns` / `inactconns`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,14 +79,43 @@ impl View<'_> {
 pub struct Flow {
     /// IP protocol.
     pub proto: u8,
-    /// Client address.
-    pub src: Ipv4Addr,
+    /// Client address (an IPv4 address in the low 32 bits).
+    pub src: u128,
     /// Client port.
     pub sport: u16,
     /// Destination (virtual) address.
-    pub dst: Ipv4Addr,
+    pub dst: u128,
     /// Destination (virtual) port.
     pub dport: u16,
+}
+
+impl Flow {
+    /// The flow of a packet of either family (`u32` or `u128` addresses).
+    #[inline(always)]
+    pub fn new<K: AddrKey>(proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Self {
+        Flow { proto, src: src.into(), sport, dst: dst.into(), dport }
+    }
+
+    /// IPVS's 32-bit fold of the client address (`ip_vs_sh_hashkey`): an IPv4 address itself,
+    /// an IPv6 address's four words XORed.
+    #[inline(always)]
+    pub fn src_fold(&self) -> u32 {
+        self.src.fold32()
+    }
+
+    /// The same for the destination address (dh, lblc, lblcr).
+    #[inline(always)]
+    pub fn dst_fold(&self) -> u32 {
+        self.dst.fold32()
+    }
+
+    /// The destination address in 64 bits (lblc's and lblcr's table key): an IPv4 address
+    /// itself, an IPv6 address's halves XORed (the destination is a VIP, which the operator
+    /// chose, so halves that cancel out are not an attack surface).
+    #[inline(always)]
+    pub fn dst_key(&self) -> u64 {
+        (self.dst >> 64) as u64 ^ self.dst as u64
+    }
 }
 
 /// A scheduling algorithm instance for one service on one core.
@@ -157,7 +186,7 @@ pub(crate) mod testutil {
             .enumerate()
             .map(|(i, _)| Dest {
                 id: i as u16,
-                addr: Ipv4Addr::from(0xC613_0000 + i as u32),
+                addr: std::net::Ipv4Addr::from(0xC613_0000 + i as u32).into(),
                 port: 80,
                 weight: weights[i],
                 forward: Forward::Nat,
@@ -171,6 +200,6 @@ pub(crate) mod testutil {
     }
 
     pub fn flow(src: u32) -> Flow {
-        Flow { proto: 6, src: Ipv4Addr::from(src), sport: 1024, dst: Ipv4Addr::new(198, 18, 0, 100), dport: 80 }
+        Flow::new(6, src, 1024, 0xC612_0064u32, 80)
     }
 }

@@ -59,7 +59,7 @@ impl Scheduler for SourceHash {
             return None;
         }
         let port = if self.with_port { flow.sport } else { 0 };
-        lookup_with_fallover(&self.table, view, bucket(u32::from(flow.src), port))
+        lookup_with_fallover(&self.table, view, bucket(flow.src_fold(), port))
     }
 }
 

@@ -115,6 +115,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
         b[1] = code;
     }
 
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, v: u16) {
+        put16(self.buffer.as_mut(), 2, v);
+    }
+
     /// Sets the four type-specific bytes.
     pub fn set_rest(&mut self, v: u32) {
         self.buffer.as_mut()[4..8].copy_from_slice(&v.to_be_bytes());

@@ -7,7 +7,7 @@
 use super::{be16, put16, WireError};
 use std::net::Ipv6Addr;
 
-mod field {
+pub(crate) mod field {
     pub const VER_TC_FLOW: usize = 0;
     pub const PAYLOAD_LEN: usize = 4;
     pub const NEXT_HEADER: usize = 6;

@@ -9,9 +9,11 @@
 //! of 0 ("none") stays 0.
 
 pub mod icmp;
+pub mod icmpv6;
 pub mod nat;
 pub mod route;
 pub mod tunnel;
+pub mod tunnel6;
 
 use crate::wire::ipv4::Ipv4Packet;
 
@@ -21,4 +23,16 @@ use crate::wire::ipv4::Ipv4Packet;
 #[inline]
 pub fn dec_ttl(pkt: &mut [u8], l3: usize) -> bool {
     Ipv4Packet::new_unchecked(&mut pkt[l3..]).dec_ttl_patched()
+}
+
+/// Decrements the hop limit of the IPv6 packet at `l3` (no header checksum in IPv6); `false`
+/// when it would reach zero (RFC 8200 §3: the packet is discarded).
+#[inline]
+pub fn dec_hop_limit(pkt: &mut [u8], l3: usize) -> bool {
+    let h = pkt[l3 + 7];
+    if h <= 1 {
+        return false;
+    }
+    pkt[l3 + 7] = h - 1;
+    true
 }

@@ -38,3 +38,31 @@ pub fn rewrite(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: 
         (_, _, End::Dst) => UdpPacket::new_unchecked(seg).set_dst_port(port),
     }
 }
+
+/// [`rewrite`] for IPv6 (`l4`: the transport header after any extension headers): the
+/// address has no header checksum to patch, the transport checksum covers it through the
+/// pseudo-header (RFC 8200 §8.1), so it is patched for the 128-bit address and the port. A
+/// UDP checksum is mandatory in IPv6: a result of 0 is sent as 0xffff.
+#[inline]
+#[allow(clippy::too_many_arguments)] // a flat primitive: every argument is one header field
+pub fn rewrite6(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: [u8; 16], port: u16, l4_csum: bool) {
+    use crate::wire::checksum::{udp_nonzero, update128, update16};
+    use crate::wire::{be16, put16};
+    let at = l3 + if end == End::Src { crate::wire::ipv6::field::SRC } else { crate::wire::ipv6::field::DST };
+    let mut was = [0u8; 16];
+    was.copy_from_slice(&pkt[at..at + 16]);
+    pkt[at..at + 16].copy_from_slice(&addr);
+    let seg = &mut pkt[l4..];
+    let port_at = if end == End::Src { 0 } else { 2 };
+    let old_port = be16(seg, port_at);
+    put16(seg, port_at, port);
+    let csum_at = match proto {
+        protocol::TCP => 16,
+        protocol::UDP => 6,
+        _ => return,
+    };
+    if l4_csum {
+        let c = update16(update128(be16(seg, csum_at), was, addr), old_port, port);
+        put16(seg, csum_at, if proto == protocol::UDP { udp_nonzero(c) } else { c });
+    }
+}

@@ -44,7 +44,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
     Service {
         id,
         protocol,
-        vip,
+        vip: vip.into(),
         port,
         scheduler: "rr".into(),
         sched_flags: 0,
@@ -71,10 +71,7 @@ pub fn services() -> Vec<Service> {
 }
 
 pub fn interfaces() -> Vec<Interface> {
-    vec![
-        Interface { mac: OUT_MAC, addr: DIP_OUT, prefix_len: 24, gateway: Some(ROUTER), mtu: 1500 },
-        Interface { mac: IN_MAC, addr: DIP_IN, prefix_len: 24, gateway: None, mtu: 1500 },
-    ]
+    vec![Interface::v4(OUT_MAC, DIP_OUT, 24, Some(ROUTER), 1500), Interface::v4(IN_MAC, DIP_IN, 24, None, 1500)]
 }
 
 pub fn neighbours() -> Vec<(Ipv4Addr, Mac)> {
@@ -189,7 +186,7 @@ pub fn service(
     Service {
         id,
         protocol,
-        vip,
+        vip: vip.into(),
         port: 80,
         scheduler: sched.into(),
         persistence: 0,

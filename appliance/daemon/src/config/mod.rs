@@ -5,7 +5,7 @@
 use rvs_core::service::{ConfigError, Dest, Forward, Interface, OverloadPolicy, Protocol, Service, Timeouts};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -71,6 +71,10 @@ pub struct PortConf {
     pub prefix_len: u8,
     /// Default next hop through this port.
     pub gateway: Option<Ipv4Addr>,
+    /// The director's IPv6 address and prefix length on a dual-stack port.
+    pub addr6: Option<(Ipv6Addr, u8)>,
+    /// Default IPv6 next hop through this port.
+    pub gateway6: Option<Ipv6Addr>,
     /// MTU.
     pub mtu: u16,
     /// Kernel-side interface of the TAP exception port, if any.
@@ -88,13 +92,17 @@ pub struct Config {
     pub lcores: Vec<u32>,
     /// Never sleep when idle.
     pub busy_poll: bool,
-    /// Connections per worker.
+    /// IPv4 connections per worker.
     pub conn_capacity: usize,
+    /// IPv6 connections per worker (a table of their own).
+    pub conn6_capacity: usize,
     /// Mbufs in the pool.
     pub mbufs: u32,
     /// Client addresses are masked to this prefix to pick a connection's owner core; fixed for
     /// the daemon's life (see [`Config::steer_prefix`]'s key in the README).
     pub steer_prefix: u8,
+    /// The same for IPv6 clients (`steer_prefix6`).
+    pub steer_prefix6: u8,
     /// Ports, in order (interface index = position).
     pub ports: Vec<PortConf>,
     /// Control socket path.
@@ -112,8 +120,8 @@ pub struct Config {
     pub ha: HaConf,
     /// Services with their real servers (ids assigned in file order).
     pub services: Vec<Service>,
-    /// Static neighbours.
-    pub neighbours: Vec<(Ipv4Addr, Mac)>,
+    /// Static neighbours (either family).
+    pub neighbours: Vec<(IpAddr, Mac)>,
     /// Health checks by real-server id.
     pub checks: Vec<(u16, Check)>,
 }
@@ -131,9 +139,28 @@ impl Ctx<'_> {
         ConfigFileError { file: self.file.to_owned(), line, col, key: key.into(), msg: msg.into() }
     }
 
-    fn ip(&self, v: &Spanned<String>, key: &str) -> Result<Ipv4Addr, ConfigFileError> {
+    fn ip4(&self, v: &Spanned<String>, key: &str) -> Result<Ipv4Addr, ConfigFileError> {
         v.get_ref().parse().map_err(|_| self.err(v.span(), key, format!("{:?} is not an IPv4 address", v.get_ref())))
     }
+
+    fn ip(&self, v: &Spanned<String>, key: &str) -> Result<IpAddr, ConfigFileError> {
+        v.get_ref()
+            .parse()
+            .map_err(|_| self.err(v.span(), key, format!("{:?} is not an IPv4 or IPv6 address", v.get_ref())))
+    }
+}
+
+/// Parses a persistence netmask as ipvsadm's `-M` takes it: a dotted IPv4 mask
+/// (`255.255.255.0`) or, for either family, a prefix length (`64`, `/64`); `v6` allows up to 128.
+pub fn persistence_netmask(s: &str, v6: bool) -> Option<u8> {
+    let digits = s.strip_prefix('/').unwrap_or(s);
+    if let Ok(p) = digits.parse::<u8>() {
+        return (p <= if v6 { 128 } else { 32 }).then_some(p);
+    }
+    if v6 {
+        return None;
+    }
+    netmask_prefix(s)
 }
 
 /// Parses a dotted netmask (`255.255.255.0`) into a prefix length, refusing non-contiguous masks.
@@ -183,15 +210,18 @@ impl Config {
         }
         let (services, checks) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
-        let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len())?;
+        let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len(), false)?;
+        let steer_prefix6 = cx.steer_prefix(dp.steer_prefix6.as_ref(), &services, dp.lcores.len(), true)?;
         let cfg = Config {
             file: PathBuf::from(file),
             eal_args: dp.eal_args,
             lcores: dp.lcores,
             busy_poll: dp.busy_poll,
             conn_capacity: dp.conn_capacity,
+            conn6_capacity: dp.conn6_capacity,
             mbufs: dp.mbufs,
             steer_prefix,
+            steer_prefix6,
             ports,
             socket,
             metrics,
@@ -233,11 +263,14 @@ impl Config {
                 prefix_len: p.prefix_len,
                 gateway: p.gateway,
                 mtu: p.mtu,
+                addr6: p.addr6,
+                gateway6: p.gateway6,
             })
             .collect();
         Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts).map(|s| {
             s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
                 .with_steer_prefix(self.steer_prefix)
+                .with_steer_prefix6(self.steer_prefix6)
                 .with_overload(self.overload)
                 // Following VRRP, the master role waits for a VIP (none is held at start).
                 .with_sync_master(
@@ -327,7 +360,32 @@ port = 53
     #[test]
     fn errors_name_file_line_and_key() {
         let cases: &[(&str, &str, &str, &str)] = &[
-            ("vip = \"10.0.0.100\"", "vip = \"10.0.0.300\"", "service[0].vip", "is not an IPv4 address"),
+            ("vip = \"10.0.0.100\"", "vip = \"10.0.0.300\"", "service[0].vip", "is not an IPv4 or IPv6 address"),
+            (
+                "address = \"10.0.1.11\"",
+                "address = \"2001:db8::11\"",
+                "service[0].real[0].address",
+                "not of the VIP's address family",
+            ),
+            (
+                "address = \"10.0.0.1/24\"",
+                "address = [\"10.0.0.1/24\", \"10.0.9.1/24\"]",
+                "port[0].address",
+                "one address of each family",
+            ),
+            (
+                "address = \"10.0.0.1/24\"",
+                "address = [\"10.0.0.1/24\", \"2001:db8::1/129\"]",
+                "port[0].address",
+                "not 1..=128",
+            ),
+            ("address = \"10.0.0.1/24\"", "address = \"2001:db8::1/64\"", "port[0].address", "IPv4 address is needed"),
+            (
+                "gateway = \"10.0.0.254\"",
+                "gateway = [\"10.0.0.254\", \"2001:db8:9::1\"]",
+                "port[0].gateway",
+                "neither link-local nor on the port's IPv6 network",
+            ),
             ("scheduler = \"wlc\"", "scheduler = \"fastest\"", "service[0].scheduler", "unknown scheduler"),
             ("forward = \"nat\"", "forward = \"masq\"", "service[0].real[0].forward", "expected nat, dr or tun"),
             ("address = \"10.0.0.1/24\"", "address = \"10.0.0.1\"", "port[0].address", "ADDRESS/PREFIX"),
@@ -427,5 +485,49 @@ port = 53
         assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
         assert_eq!(netmask_prefix("0.0.0.0"), Some(0));
         assert_eq!(netmask_prefix("255.0.255.0"), None);
+        assert_eq!(persistence_netmask("64", true), Some(64));
+        assert_eq!(persistence_netmask("/64", true), Some(64));
+        assert_eq!(persistence_netmask("129", true), None);
+        assert_eq!(persistence_netmask("255.255.255.0", true), None, "no dotted mask for IPv6");
+        assert_eq!(persistence_netmask("255.255.255.0", false), Some(24));
+        assert_eq!(persistence_netmask("33", false), None);
+    }
+
+    #[test]
+    fn a_dual_stack_port_and_ipv6_services_parse() {
+        let text = r#"
+[dataplane]
+lcores = [1, 2]
+[[port]]
+name = "p"
+device = "net_null0"
+address = ["10.0.0.1/24", "2001:db8::1/64"]
+gateway = ["10.0.0.254", "fe80::1"]
+[[service]]
+protocol = "tcp"
+vip = "2001:db8::100"
+port = 80
+persistence = 300
+netmask = "64"
+  [[service.real]]
+  address = "2001:db8:1::11"
+  forward = "nat"
+  port = 8080
+[[neighbour]]
+address = "fe80::1"
+mac = "02:00:00:00:00:01"
+"#;
+        let c = Config::parse("x.toml", text).unwrap();
+        let p = &c.ports[0];
+        assert_eq!(p.addr6, Some(("2001:db8::1".parse().unwrap(), 64)));
+        assert_eq!(p.gateway6, Some("fe80::1".parse().unwrap()));
+        assert_eq!(p.gateway, Some(Ipv4Addr::new(10, 0, 0, 254)));
+        let s = &c.services[0];
+        assert_eq!(s.name(), "tcp [2001:db8::100]:80");
+        assert_eq!(s.persistence_prefix, 64);
+        assert_eq!((c.steer_prefix, c.steer_prefix6), (32, 64), "IPv6 clients steered by their /64");
+        assert_eq!(c.neighbours[0].0, "fe80::1".parse::<IpAddr>().unwrap());
+        let snap = c.snapshot(&[Mac([2, 0, 0, 0, 0, 9])]).unwrap();
+        assert!(snap.service_ip(6, "2001:db8::100".parse().unwrap(), 80).is_some());
     }
 }

@@ -32,6 +32,8 @@ pub(super) struct RawDataplane {
     pub(super) conn_capacity: Option<Spanned<usize>>,
     pub(super) mbufs: Option<Spanned<u32>>,
     pub(super) steer_prefix: Option<Spanned<u8>>,
+    pub(super) steer_prefix6: Option<Spanned<u8>>,
+    pub(super) conn6_capacity: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,8 +73,10 @@ pub(super) struct RawOverload {
 pub(super) struct RawPort {
     pub(super) name: Spanned<String>,
     pub(super) device: Spanned<String>,
-    pub(super) address: Spanned<String>,
-    pub(super) gateway: Option<Spanned<String>>,
+    /// `"10.0.0.1/24"`, or a list with one IPv4 and one IPv6 CIDR for a dual-stack port.
+    pub(super) address: Spanned<toml::Value>,
+    /// One next hop, or a list with one of each family.
+    pub(super) gateway: Option<Spanned<toml::Value>>,
     pub(super) mtu: Option<Spanned<u16>>,
     /// Hand traffic that is not for a VIP or connection to the kernel through a TAP device.
     #[serde(default)]

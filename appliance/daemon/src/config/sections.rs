@@ -3,6 +3,7 @@
 
 use super::raw::{RawControl, RawDataplane, RawNeighbour, RawOverload, RawPort, RawService, RawTimeouts};
 use super::*;
+use rvs_core::family::AddrKey;
 
 /// A service list and the health checks of its real servers (by real-server id).
 type ServicesAndChecks = (Vec<Service>, Vec<(u16, Check)>);
@@ -15,6 +16,8 @@ pub(super) struct Dataplane {
     pub(super) conn_capacity: usize,
     pub(super) mbufs: u32,
     pub(super) steer_prefix: Option<Spanned<u8>>,
+    pub(super) steer_prefix6: Option<Spanned<u8>>,
+    pub(super) conn6_capacity: usize,
 }
 
 /// One function per section of the file; each names the keys it refuses.
@@ -28,6 +31,8 @@ impl Ctx<'_> {
             conn_capacity: None,
             mbufs: None,
             steer_prefix: None,
+            steer_prefix6: None,
+            conn6_capacity: None,
         });
         let lcores = match &dp.lcores {
             Some(l) if l.get_ref().is_empty() => {
@@ -51,6 +56,13 @@ impl Ctx<'_> {
             Some(c) => *c.get_ref(),
             None => DEFAULT_CONN_CAPACITY,
         };
+        let conn6_capacity = match &dp.conn6_capacity {
+            Some(c) if *c.get_ref() < 1024 || *c.get_ref() > 16 << 20 => {
+                return Err(self.err(c.span(), "dataplane.conn6_capacity", "must be 1024 ..= 16777216"))
+            }
+            Some(c) => *c.get_ref(),
+            None => (conn_capacity / 4).max(1024),
+        };
         let mbufs = match &dp.mbufs {
             Some(m) if *m.get_ref() < 1024 => return Err(self.err(m.span(), "dataplane.mbufs", "at least 1024")),
             Some(m) => *m.get_ref(),
@@ -61,8 +73,10 @@ impl Ctx<'_> {
             lcores,
             busy_poll: dp.busy_poll,
             conn_capacity,
+            conn6_capacity,
             mbufs,
             steer_prefix: dp.steer_prefix,
+            steer_prefix6: dp.steer_prefix6,
         })
     }
 
@@ -74,20 +88,25 @@ impl Ctx<'_> {
         let mut ports = Vec::new();
         for (i, p) in raw.iter().enumerate() {
             let key = |k: &str| format!("port[{i}].{k}");
-            let (a, len) = p.address.get_ref().split_once('/').ok_or_else(|| {
-                self.err(p.address.span(), key("address"), "expected ADDRESS/PREFIX, e.g. 10.0.0.1/24")
-            })?;
-            let addr: Ipv4Addr = a
-                .parse()
-                .map_err(|_| self.err(p.address.span(), key("address"), format!("{a:?} is not an IPv4 address")))?;
-            let prefix_len: u8 =
-                len.parse().ok().filter(|&l: &u8| (1..=32).contains(&l)).ok_or_else(|| {
-                    self.err(p.address.span(), key("address"), format!("prefix {len:?} is not 1..=32"))
-                })?;
-            let gateway = p.gateway.as_ref().map(|g| self.ip(g, &key("gateway"))).transpose()?;
+            let ((addr, prefix_len), addr6) = self.port_addresses(&p.address, &key("address"))?;
+            let (gateway, gateway6) = match &p.gateway {
+                None => (None, None),
+                Some(g) => self.port_gateways(g, &key("gateway"))?,
+            };
             if let (Some(g), Some(gs)) = (gateway, &p.gateway) {
                 if !rvs_core::service::same_prefix(addr, g, prefix_len) {
                     return Err(self.err(gs.span(), key("gateway"), format!("{g} is not on {addr}/{prefix_len}")));
+                }
+            }
+            if let (Some(g), Some(gs)) = (gateway6, &p.gateway) {
+                let link_local = g.segments()[0] & 0xffc0 == 0xfe80;
+                let on_net = addr6.is_some_and(|(a, l)| u128::from(a).masked(l) == u128::from(g).masked(l));
+                if addr6.is_none() || !(link_local || on_net) {
+                    return Err(self.err(
+                        gs.span(),
+                        key("gateway"),
+                        format!("{g} is neither link-local nor on the port's IPv6 network"),
+                    ));
                 }
             }
             let mtu = match &p.mtu {
@@ -142,11 +161,78 @@ impl Ctx<'_> {
                 addr,
                 prefix_len,
                 gateway,
+                addr6,
+                gateway6,
                 mtu,
                 exception_iface,
             });
         }
         Ok(ports)
+    }
+
+    /// A port's `address`: one IPv4 CIDR, or a list of one IPv4 and at most one IPv6 CIDR.
+    #[allow(clippy::type_complexity)]
+    fn port_addresses(
+        &self,
+        v: &Spanned<toml::Value>,
+        key: &str,
+    ) -> Result<((Ipv4Addr, u8), Option<(Ipv6Addr, u8)>), ConfigFileError> {
+        let err = |m: String| self.err(v.span(), key, m);
+        let words = self.one_or_list(v, key)?;
+        let (mut v4, mut v6) = (None, None);
+        for w in words {
+            let (a, len) = w
+                .split_once('/')
+                .ok_or_else(|| err(format!("{w:?}: expected ADDRESS/PREFIX, e.g. 10.0.0.1/24 or 2001:db8::1/64")))?;
+            match a.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) if v4.is_none() => {
+                    let l = len.parse().ok().filter(|l: &u8| (1..=32).contains(l));
+                    v4 = Some((a, l.ok_or_else(|| err(format!("prefix {len:?} is not 1..=32")))?));
+                }
+                Ok(IpAddr::V6(a)) if v6.is_none() => {
+                    let l = len.parse().ok().filter(|l: &u8| (1..=128).contains(l));
+                    if a.is_multicast() || a.is_unspecified() || a.segments()[0] & 0xffc0 == 0xfe80 {
+                        return Err(err(format!("{a} is not a unicast global or unique-local address")));
+                    }
+                    v6 = Some((a, l.ok_or_else(|| err(format!("prefix {len:?} is not 1..=128")))?));
+                }
+                Ok(a) => return Err(err(format!("{a}: one address of each family at most"))),
+                Err(_) => return Err(err(format!("{a:?} is not an IPv4 or IPv6 address"))),
+            }
+        }
+        let v4 = v4.ok_or_else(|| err("an IPv4 address is needed (IPv6-only ports are not supported)".into()))?;
+        Ok((v4, v6))
+    }
+
+    /// A port's `gateway`: one address, or a list of at most one of each family.
+    fn port_gateways(
+        &self,
+        v: &Spanned<toml::Value>,
+        key: &str,
+    ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), ConfigFileError> {
+        let err = |m: String| self.err(v.span(), key, m);
+        let (mut g4, mut g6) = (None, None);
+        for w in self.one_or_list(v, key)? {
+            match w.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) if g4.is_none() => g4 = Some(a),
+                Ok(IpAddr::V6(a)) if g6.is_none() => g6 = Some(a),
+                Ok(a) => return Err(err(format!("{a}: one gateway of each family at most"))),
+                Err(_) => return Err(err(format!("{w:?} is not an IPv4 or IPv6 address"))),
+            }
+        }
+        Ok((g4, g6))
+    }
+
+    /// A string, or a list of one or two strings.
+    fn one_or_list<'v>(&self, v: &'v Spanned<toml::Value>, key: &str) -> Result<Vec<&'v str>, ConfigFileError> {
+        let bad = || self.err(v.span(), key, "expected a string or a list of one or two strings");
+        match v.get_ref() {
+            toml::Value::String(s) => Ok(vec![s.as_str()]),
+            toml::Value::Array(a) if (1..=2).contains(&a.len()) => {
+                a.iter().map(|x| x.as_str().ok_or_else(bad)).collect()
+            }
+            _ => Err(bad()),
+        }
     }
 
     /// `[control]`: the socket path and the metrics endpoint.
@@ -239,14 +325,25 @@ impl Ctx<'_> {
                 None => 0,
             };
             let persistence_prefix = match &s.netmask {
-                Some(m) => netmask_prefix(m.get_ref())
-                    .ok_or_else(|| self.err(m.span(), key("netmask"), format!("{:?} is not a netmask", m.get_ref())))?,
+                Some(m) => persistence_netmask(m.get_ref(), vip.is_ipv6()).ok_or_else(|| {
+                    let want =
+                        if vip.is_ipv6() { "a prefix length 0..=128" } else { "a netmask or a prefix length 0..=32" };
+                    self.err(m.span(), key("netmask"), format!("{:?} is not {want}", m.get_ref()))
+                })?,
+                None if vip.is_ipv6() => 128,
                 None => 32,
             };
             let mut dests = Vec::new();
             for (ri, r) in s.real.iter().enumerate() {
                 let rkey = |k: &str| format!("service[{si}].real[{ri}].{k}");
                 let addr = self.ip(&r.address, &rkey("address"))?;
+                if addr.is_ipv6() != vip.is_ipv6() {
+                    return Err(self.err(
+                        r.address.span(),
+                        rkey("address"),
+                        format!("{addr} is not of the VIP's address family (IPVS forwards within one family)"),
+                    ));
+                }
                 let forward = match &r.forward {
                     None => Forward::DirectRoute,
                     Some(f) => f.get_ref().parse().map_err(|e| self.err(f.span(), rkey("forward"), format!("{e}")))?,
@@ -260,7 +357,8 @@ impl Ctx<'_> {
                     ));
                 }
                 if dests.iter().any(|d: &Dest| d.addr == addr && d.port == port) {
-                    return Err(self.err(r.address.span(), rkey("address"), format!("{addr}:{port} listed twice")));
+                    let at = std::net::SocketAddr::new(addr, port);
+                    return Err(self.err(r.address.span(), rkey("address"), format!("{at} listed twice")));
                 }
                 if let Some(c) = &r.check {
                     let ck = rkey("check");
@@ -358,7 +456,7 @@ impl Ctx<'_> {
     }
 
     /// `[[neighbour]]`.
-    pub(super) fn neighbours(&self, raw: &[RawNeighbour]) -> Result<Vec<(Ipv4Addr, Mac)>, ConfigFileError> {
+    pub(super) fn neighbours(&self, raw: &[RawNeighbour]) -> Result<Vec<(IpAddr, Mac)>, ConfigFileError> {
         let mut neighbours = Vec::new();
         for (i, n) in raw.iter().enumerate() {
             let ip = self.ip(&n.address, &format!("neighbour[{i}].address"))?;
@@ -374,26 +472,31 @@ impl Ctx<'_> {
         Ok(neighbours)
     }
 
-    /// `[dataplane] steer_prefix`, or its default from the services.
+    /// `[dataplane] steer_prefix` (`steer_prefix6` with `v6`), or its default from the
+    /// services of that family.
     pub(super) fn steer_prefix(
         &self,
         set: Option<&Spanned<u8>>,
         services: &[Service],
         workers: usize,
+        v6: bool,
     ) -> Result<u8, ConfigFileError> {
         // The owner core of a connection must not move while it lives, so the prefix is fixed
-        // at start: the file's, else the coarsest persistence netmask configured (32 if none).
+        // at start: the file's, else the coarsest persistence netmask configured (the whole
+        // address if none).
+        let (name, whole) = if v6 { ("dataplane.steer_prefix6", 128) } else { ("dataplane.steer_prefix", 32) };
+        let mine = || services.iter().filter(move |s| s.persistence > 0 && s.vip.is_ipv6() == v6);
         let steer_prefix = match set {
-            Some(p) => crate::limits::prefix(*p.get_ref())
-                .map_err(|e| self.err(p.span(), "dataplane.steer_prefix", e.to_string()))?,
-            None => services.iter().filter(|s| s.persistence > 0).map(|s| s.persistence_prefix).min().unwrap_or(32),
+            Some(p) => if v6 { crate::limits::prefix6(*p.get_ref()) } else { crate::limits::prefix(*p.get_ref()) }
+                .map_err(|e| self.err(p.span(), name, e.to_string()))?,
+            None => mine().map(|s| s.persistence_prefix).min().unwrap_or(whole),
         };
         if workers > 1 {
-            if let Some(s) = services.iter().find(|s| s.persistence > 0 && s.persistence_prefix < steer_prefix) {
+            if let Some(s) = mine().find(|s| s.persistence_prefix < steer_prefix) {
                 let span = set.map_or(0..0, |p| p.span());
                 return Err(self.err(
                     span,
-                    "dataplane.steer_prefix",
+                    name,
                     format!(
                         "{steer_prefix} is finer than service {}'s persistence netmask /{}",
                         s.name(),

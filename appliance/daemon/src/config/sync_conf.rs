@@ -153,7 +153,7 @@ impl Ctx<'_> {
         let mut c = SyncConf::defaults(&port.name, iface, port.addr);
         c.syncid = r.syncid.unwrap_or(0);
         if let Some(g) = &r.group {
-            c.group = self.ip(g, "sync.group")?;
+            c.group = self.ip4(g, "sync.group")?;
         }
         c.udp_port = match &r.port {
             Some(p) if *p.get_ref() == 0 => return Err(self.err(p.span(), "sync.port", "must be 1 ..= 65535")),

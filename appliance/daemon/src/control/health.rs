@@ -14,13 +14,13 @@ use super::server::Control;
 use crate::config::Check;
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// One probe: true when the server answered as expected.
-pub fn probe(addr: Ipv4Addr, port: u16, c: &Check) -> bool {
+pub fn probe(addr: IpAddr, port: u16, c: &Check) -> bool {
     let timeout = Duration::from_secs(u64::from(c.timeout));
     let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::from((addr, port)), timeout) else { return false };
     if !c.http {
@@ -28,7 +28,11 @@ pub fn probe(addr: Ipv4Addr, port: u16, c: &Check) -> bool {
     }
     let _ = s.set_read_timeout(Some(timeout));
     let _ = s.set_write_timeout(Some(timeout));
-    let req = format!("GET {} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: rvsd-check\r\nConnection: close\r\n\r\n", c.path);
+    let host = match addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"), // RFC 3986 §3.2.2
+    };
+    let req = format!("GET {} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: rvsd-check\r\nConnection: close\r\n\r\n", c.path);
     if s.write_all(req.as_bytes()).is_err() {
         return false;
     }
@@ -58,7 +62,7 @@ pub fn run(ctl: &Control<'_>, stop: &AtomicBool) {
     let (tx, rx) = mpsc::channel::<(u16, bool)>();
     let mut track: HashMap<u16, Track> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
-        let targets: Vec<(u16, Check, Ipv4Addr, u16)> = match ctl.state.lock() {
+        let targets: Vec<(u16, Check, IpAddr, u16)> = match ctl.state.lock() {
             Ok(st) => st
                 .services
                 .iter()
@@ -165,7 +169,7 @@ mod tests {
 
     #[test]
     fn tcp_and_http_probes() {
-        let lo = Ipv4Addr::LOCALHOST;
+        let lo = IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
         assert!(probe(lo, server("200 OK"), &check(false, 200)), "TCP connect");
         assert!(probe(lo, server("200 OK"), &check(true, 200)), "HTTP 200 as expected");
         assert!(!probe(lo, server("503 Service Unavailable"), &check(true, 200)), "wrong status");

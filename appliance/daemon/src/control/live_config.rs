@@ -7,7 +7,7 @@ use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, M
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Why an operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,8 +42,8 @@ pub enum OpError {
 pub struct SvcKey {
     /// Protocol.
     pub protocol: Protocol,
-    /// VIP.
-    pub vip: Ipv4Addr,
+    /// VIP (either family).
+    pub vip: IpAddr,
     /// Port.
     pub port: u16,
 }
@@ -51,7 +51,7 @@ pub struct SvcKey {
 impl std::fmt::Display for SvcKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = self.protocol;
-        write!(f, "{p} {}:{}", self.vip, self.port)
+        write!(f, "{p} {}", SocketAddr::new(self.vip, self.port))
     }
 }
 
@@ -90,7 +90,7 @@ pub struct LiveConfig {
     pub(super) ports: Vec<PortConf>,
     /// Port MACs (as the dataplane found them).
     pub macs: Vec<Mac>,
-    pub(super) neighbours: Vec<(Ipv4Addr, Mac)>,
+    pub(super) neighbours: Vec<(IpAddr, Mac)>,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// The connection table's defences (`[overload]`).
@@ -104,7 +104,7 @@ pub struct LiveConfig {
     pub ha: crate::config::HaConf,
     /// VRRP: the VIPs keepalived put on an exception interface (MASTER for them). ECMP: the
     /// VIPs rvsd put there for the routing daemon.
-    pub held: BTreeSet<Ipv4Addr>,
+    pub held: BTreeSet<IpAddr>,
     /// Changes of `held` so far.
     pub vip_changes: u64,
     /// Services in order (listing order, as ipvsadm keeps insertion order).
@@ -112,6 +112,7 @@ pub struct LiveConfig {
     kernel_exception: bool,
     /// Fixed at start: the owner-core prefix, and whether there is more than one worker.
     steer_prefix: u8,
+    steer_prefix6: u8,
     pub(super) multi_worker: bool,
     dest_ids: IdPool,
     svc_ids: IdPool,
@@ -120,7 +121,7 @@ pub struct LiveConfig {
     /// Deleted real servers by identity (service, address, port) -> id, as IPVS's dest trash:
     /// one re-added within the quarantine gets its old id back, so the connections still
     /// draining to it keep counting on it.
-    trash: Vec<(SvcKey, Ipv4Addr, u16, u16)>,
+    trash: Vec<(SvcKey, IpAddr, u16, u16)>,
     /// Health checks by real-server id.
     pub checks: BTreeMap<u16, Check>,
     /// Real servers whose health check failed.
@@ -161,6 +162,7 @@ impl LiveConfig {
             services: cfg.services.clone(),
             kernel_exception: cfg.ports.iter().any(|p| p.exception_iface.is_some()),
             steer_prefix: cfg.steer_prefix,
+            steer_prefix6: cfg.steer_prefix6,
             multi_worker: cfg.lcores.len() > 1,
             dest_ids: IdPool::new(
                 usize::from(UNBOUND_DEST),
@@ -208,20 +210,22 @@ impl LiveConfig {
                 prefix_len: p.prefix_len,
                 gateway: p.gateway,
                 mtu: p.mtu,
+                addr6: p.addr6,
+                gateway6: p.gateway6,
             })
             .collect();
         if self.multi_worker {
             // Templates are per core: a persistent client network must map to one owner core.
-            if let Some(s) =
-                self.services.iter().find(|s| s.persistence > 0 && s.persistence_prefix < self.steer_prefix)
-            {
+            let steer = |s: &Service| if s.vip.is_ipv6() { self.steer_prefix6 } else { self.steer_prefix };
+            if let Some(s) = self.services.iter().find(|s| s.persistence > 0 && s.persistence_prefix < steer(s)) {
+                let key = if s.vip.is_ipv6() { "steer_prefix6" } else { "steer_prefix" };
                 return Err(OpError::Invalid {
                     field: "netmask",
                     msg: format!(
-                        "/{} for {} is coarser than the workers' steering prefix /{} ([dataplane] steer_prefix, fixed at start)",
+                        "/{} for {} is coarser than the workers' steering prefix /{} ([dataplane] {key}, fixed at start)",
                         s.persistence_prefix,
                         s.name(),
-                        self.steer_prefix
+                        steer(s)
                     ),
                 });
             }
@@ -230,6 +234,7 @@ impl LiveConfig {
             .map(|s| {
                 s.with_kernel_exception(self.kernel_exception)
                     .with_steer_prefix(self.steer_prefix)
+                    .with_steer_prefix6(self.steer_prefix6)
                     .with_overload(self.overload)
                     .with_sync_master(self.effective_sync().filter(|s| s.master).map(|s| s.policy))
                     .with_steer_all(self.steer_all)
@@ -259,7 +264,7 @@ impl LiveConfig {
     }
 
     /// The id of a real server: its old one from the trash if it comes back, else a fresh one.
-    pub(super) fn dest_id_for(&mut self, k: SvcKey, addr: Ipv4Addr, port: u16, now: u64) -> Result<u16, OpError> {
+    pub(super) fn dest_id_for(&mut self, k: SvcKey, addr: IpAddr, port: u16, now: u64) -> Result<u16, OpError> {
         if let Some(pos) = self.trash.iter().position(|t| t.0 == k && t.1 == addr && t.2 == port) {
             let id = self.trash.remove(pos).3;
             self.dest_ids.reclaim(id);
@@ -311,8 +316,8 @@ impl LiveConfig {
                 .map_err(|e| OpError::Invalid { field: "persistent", msg: e.to_string() })?;
         }
         if let Some(m) = o.netmask {
-            s.persistence_prefix =
-                crate::limits::prefix(m).map_err(|e| OpError::Invalid { field: "netmask", msg: e.to_string() })?;
+            let p = if s.vip.is_ipv6() { crate::limits::prefix6(m) } else { crate::limits::prefix(m) };
+            s.persistence_prefix = p.map_err(|e| OpError::Invalid { field: "netmask", msg: e.to_string() })?;
         }
         Ok(())
     }
@@ -334,7 +339,7 @@ impl LiveConfig {
             port: k.port,
             scheduler: "wlc".into(),
             persistence: 0,
-            persistence_prefix: 32,
+            persistence_prefix: if k.vip.is_ipv6() { 128 } else { 32 },
             sched_flags: 0,
             dests: vec![],
         };
@@ -369,15 +374,21 @@ impl LiveConfig {
     pub fn add_real(
         &mut self,
         k: SvcKey,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         port: Option<u16>,
         o: RealOpts,
         now: u64,
     ) -> Result<(), OpError> {
         let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
         let port = port.unwrap_or(k.port);
+        if addr.is_ipv6() != k.vip.is_ipv6() {
+            return Err(OpError::Invalid {
+                field: "real-server",
+                msg: format!("{addr} is not of the VIP's address family (IPVS forwards within one family)"),
+            });
+        }
         if self.services[i].dests.iter().any(|d| d.addr == addr && d.port == port) {
-            return Err(OpError::RealExists(format!("{addr}:{port}")));
+            return Err(OpError::RealExists(SocketAddr::new(addr, port).to_string()));
         }
         let forward = o.forward.unwrap_or(Forward::DirectRoute);
         if forward != Forward::Nat && port != k.port {
@@ -395,14 +406,14 @@ impl LiveConfig {
     }
 
     /// `-e`: edits a real server.
-    pub fn edit_real(&mut self, k: SvcKey, addr: Ipv4Addr, port: Option<u16>, o: RealOpts) -> Result<(), OpError> {
+    pub fn edit_real(&mut self, k: SvcKey, addr: IpAddr, port: Option<u16>, o: RealOpts) -> Result<(), OpError> {
         let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
         let port = port.unwrap_or(k.port);
         let d = self.services[i]
             .dests
             .iter_mut()
             .find(|d| d.addr == addr && d.port == port)
-            .ok_or_else(|| OpError::NoReal(format!("{addr}:{port}")))?;
+            .ok_or_else(|| OpError::NoReal(SocketAddr::new(addr, port).to_string()))?;
         let mut new = d.clone();
         if let Some(f) = o.forward {
             new.forward = f;
@@ -424,14 +435,14 @@ impl LiveConfig {
     }
 
     /// `-d`: deletes a real server (its connections drain).
-    pub fn del_real(&mut self, k: SvcKey, addr: Ipv4Addr, port: Option<u16>, now: u64) -> Result<(), OpError> {
+    pub fn del_real(&mut self, k: SvcKey, addr: IpAddr, port: Option<u16>, now: u64) -> Result<(), OpError> {
         let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
         let port = port.unwrap_or(k.port);
         let pos = self.services[i]
             .dests
             .iter()
             .position(|d| d.addr == addr && d.port == port)
-            .ok_or_else(|| OpError::NoReal(format!("{addr}:{port}")))?;
+            .ok_or_else(|| OpError::NoReal(SocketAddr::new(addr, port).to_string()))?;
         let d = self.services[i].dests.remove(pos);
         self.free_dests(k, &[d], now);
         Ok(())
@@ -472,7 +483,7 @@ mod tests {
     }
 
     fn key(port: u16) -> SvcKey {
-        SvcKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), port }
+        SvcKey { protocol: Protocol::Tcp, vip: IpAddr::from([10, 0, 0, 100]), port }
     }
 
     #[test]
@@ -489,11 +500,11 @@ mod tests {
         let flags = |f: &str| SvcOpts { sched_flags: Some(f.into()), ..Default::default() };
         let e = s.edit_service(key(80), &flags("mh-port")).unwrap_err().to_string();
         assert!(e.starts_with("sched-flags: incompatible scheduler flag `mh-port'"), "{e}");
-        assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 0).is_err(), "exists");
+        assert!(s.add_real(key(80), IpAddr::from([10, 0, 0, 11]), None, RealOpts::default(), 0).is_err(), "exists");
         let w = RealOpts { weight: Some(70000), ..Default::default() };
-        assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, w, 0).is_err());
+        assert!(s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), None, w, 0).is_err());
         let dr_port = RealOpts { forward: Some(Forward::DirectRoute), ..Default::default() };
-        assert!(s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), Some(8080), dr_port, 0).is_err());
+        assert!(s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), Some(8080), dr_port, 0).is_err());
         assert_eq!(s.services, before, "nothing changed");
         let mut mh = s.clone();
         let to_mh = SvcOpts {
@@ -514,7 +525,7 @@ mod tests {
         .unwrap();
         s.add_real(
             key(81),
-            Ipv4Addr::new(10, 0, 0, 12),
+            IpAddr::from([10, 0, 0, 12]),
             Some(8081),
             RealOpts { forward: Some(Forward::Nat), weight: Some(3), ..Default::default() },
             0,
@@ -525,14 +536,14 @@ mod tests {
         assert_eq!((svc.dests[0].id, svc.dests[0].weight, svc.dests[0].port), (1, 3, 8081));
         s.edit_real(
             key(81),
-            Ipv4Addr::new(10, 0, 0, 12),
+            IpAddr::from([10, 0, 0, 12]),
             Some(8081),
             RealOpts { weight: Some(0), ..Default::default() },
         )
         .unwrap();
         assert_eq!(s.service(&key(81)).unwrap().dests[0].weight, 0);
         // -x/-y: set, kept by an edit that leaves them out, refused above ipvsadm's INT_MAX.
-        let rip = Ipv4Addr::new(10, 0, 0, 12);
+        let rip = IpAddr::from([10, 0, 0, 12]);
         let x = |u: Option<u32>, l: Option<u32>| RealOpts { u_threshold: u, l_threshold: l, ..Default::default() };
         s.edit_real(key(81), rip, Some(8081), x(Some(50), Some(20))).unwrap();
         s.edit_real(key(81), rip, Some(8081), RealOpts { weight: Some(2), ..Default::default() }).unwrap();
@@ -544,7 +555,7 @@ mod tests {
         assert_eq!(s.services, before, "a refused threshold changes nothing");
         assert_eq!(s.snapshot().unwrap().thresholded(), &[d.id]);
         assert!(s.snapshot().is_ok());
-        s.del_real(key(81), Ipv4Addr::new(10, 0, 0, 12), Some(8081), 10).unwrap();
+        s.del_real(key(81), IpAddr::from([10, 0, 0, 12]), Some(8081), 10).unwrap();
         s.del_service(key(80), 10).unwrap();
         assert_eq!(s.services.len(), 1);
         s.set_timeouts(0, 60, 0).unwrap();
@@ -556,14 +567,14 @@ mod tests {
     #[test]
     fn a_real_server_that_comes_back_gets_its_old_id() {
         let mut s = state();
-        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, RealOpts::default(), 0).unwrap();
+        s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), None, RealOpts::default(), 0).unwrap();
         let ids = |s: &LiveConfig| s.service(&key(80)).unwrap().dests.iter().map(|d| d.id).collect::<Vec<_>>();
         assert_eq!(ids(&s), vec![0, 1]);
         s.clear(5);
         s.add_service(key(80), &SvcOpts::default(), 0).unwrap();
-        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 12), None, RealOpts::default(), 6).unwrap();
-        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, RealOpts::default(), 6).unwrap();
-        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 6).unwrap();
+        s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), None, RealOpts::default(), 6).unwrap();
+        s.add_real(key(80), IpAddr::from([10, 0, 0, 11]), None, RealOpts::default(), 6).unwrap();
+        s.add_real(key(80), IpAddr::from([10, 0, 0, 13]), None, RealOpts::default(), 6).unwrap();
         assert_eq!(ids(&s), vec![1, 0, 2], "old ids back; a new server gets a fresh one");
     }
 
@@ -612,10 +623,10 @@ mod tests {
     fn deleted_ids_rest_before_reuse() {
         let mut s = state();
         s.dest_ids.never_used = usize::from(UNBOUND_DEST);
-        s.del_real(key(80), Ipv4Addr::new(10, 0, 0, 11), None, 100).unwrap();
-        let e = s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 200).unwrap_err();
+        s.del_real(key(80), IpAddr::from([10, 0, 0, 11]), None, 100).unwrap();
+        let e = s.add_real(key(80), IpAddr::from([10, 0, 0, 13]), None, RealOpts::default(), 200).unwrap_err();
         assert!(matches!(e, OpError::Full(_)), "{e}");
-        s.add_real(key(80), Ipv4Addr::new(10, 0, 0, 13), None, RealOpts::default(), 100 + ID_QUARANTINE_S).unwrap();
+        s.add_real(key(80), IpAddr::from([10, 0, 0, 13]), None, RealOpts::default(), 100 + ID_QUARANTINE_S).unwrap();
         assert_eq!(s.service(&key(80)).unwrap().dests[0].id, 0, "a different server reuses the rested id");
     }
 

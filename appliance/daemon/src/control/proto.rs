@@ -4,10 +4,9 @@
 //! `{"op":"add_real","service":{"protocol":"tcp","address":"10.0.0.100:80"},"address":"10.0.1.11:8080","forward":"nat","weight":2}`.
 
 use super::live_config::{RealOpts, SvcKey, SvcOpts};
-use crate::config::netmask_prefix;
 use rvs_core::service::{Forward, Protocol};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// A service named by protocol and `VIP:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,13 +276,32 @@ impl SvcSpec {
     }
 }
 
-/// `A.B.C.D` or `A.B.C.D:PORT`.
-pub fn parse_addr_port(s: &str, field: &'static str) -> Result<(Ipv4Addr, Option<u16>), BadRequest> {
-    let (a, p) = match s.split_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
+/// An address with an optional port as ipvsadm writes them: `A.B.C.D`, `A.B.C.D:PORT`, and for
+/// IPv6 `[2001:db8::1]:PORT`, `[2001:db8::1]` or `2001:db8::1`.
+pub fn parse_addr_port(s: &str, field: &'static str) -> Result<(IpAddr, Option<u16>), BadRequest> {
+    let (a, p) = if let Some(rest) = s.strip_prefix('[') {
+        let (a, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad(field, format!("{s:?}: an IPv6 address in [ ] needs its closing ]")))?;
+        match after {
+            "" => (a, None),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (a, Some(p)),
+                None => return Err(bad(field, format!("{s:?}: expected [IPV6]:PORT"))),
+            },
+        }
+    } else if s.matches(':').count() > 1 {
+        (s, None) // a bare IPv6 address: a port needs the brackets
+    } else {
+        match s.split_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        }
     };
-    let ip = a.parse().map_err(|_| bad(field, format!("{s:?}: {a:?} is not an IPv4 address")))?;
+    let ip: IpAddr = a.parse().map_err(|_| bad(field, format!("{s:?}: {a:?} is not an IPv4 or IPv6 address")))?;
+    if s.starts_with('[') && ip.is_ipv4() {
+        return Err(bad(field, format!("{s:?}: [ ] are for IPv6 addresses")));
+    }
     let port = match p {
         None => None,
         Some(p) => Some(
@@ -305,7 +323,12 @@ pub fn svc_opts(
 ) -> Result<SvcOpts, BadRequest> {
     let netmask = match netmask {
         None => None,
-        Some(m) => Some(netmask_prefix(m).ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask")))?),
+        // A dotted IPv4 netmask or a prefix length (ipvsadm's `-M` for IPv6); the service's
+        // family bounds it when it is applied.
+        Some(m) => Some(
+            crate::config::persistence_netmask(m, true)
+                .ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask or a prefix length")))?,
+        ),
     };
     Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask })
 }

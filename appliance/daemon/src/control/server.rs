@@ -88,7 +88,7 @@ impl Control<'_> {
 
     /// VRRP: `on_taps` are the addresses now on the exception interfaces; the VIPs among them
     /// are served from now on, the others not. Each change is logged and counted.
-    pub fn set_held_vips(&self, on_taps: &std::collections::BTreeSet<std::net::Ipv4Addr>) {
+    pub fn set_held_vips(&self, on_taps: &std::collections::BTreeSet<std::net::IpAddr>) {
         let Ok(mut guard) = self.state.lock() else { return };
         if !guard.vrrp() {
             return;
@@ -126,20 +126,20 @@ impl Control<'_> {
 
     /// ECMP: the VIPs with at least one real server that may take a new connection (weight
     /// above 0, health check not failed).
-    pub fn usable_vips(&self) -> std::collections::BTreeSet<std::net::Ipv4Addr> {
+    pub fn usable_vips(&self) -> std::collections::BTreeSet<std::net::IpAddr> {
         let Ok(guard) = self.state.lock() else { return Default::default() };
         let usable = |d: &rvs_core::service::Dest| d.weight > 0 && !guard.down.contains(&d.id);
         guard.services.iter().filter(|s| s.dests.iter().any(usable)).map(|s| s.vip).collect()
     }
 
     /// The VIPs held (VRRP) or announced (ECMP).
-    pub fn held_vips(&self) -> std::collections::BTreeSet<std::net::Ipv4Addr> {
+    pub fn held_vips(&self) -> std::collections::BTreeSet<std::net::IpAddr> {
         self.state.lock().map(|g| g.held.clone()).unwrap_or_default()
     }
 
     /// ECMP: `announced` are now the VIPs on the exception interfaces. Nothing changes in the
     /// dataplane (it serves every VIP); the report and the change count follow.
-    pub fn set_announced_vips(&self, announced: std::collections::BTreeSet<std::net::Ipv4Addr>) {
+    pub fn set_announced_vips(&self, announced: std::collections::BTreeSet<std::net::IpAddr>) {
         let Ok(mut guard) = self.state.lock() else { return };
         guard.vip_changes += announced.symmetric_difference(&guard.held).count() as u64;
         guard.held = announced;
@@ -237,7 +237,13 @@ impl Control<'_> {
                     maxlen: *sync_maxlen,
                     group: mcast_group
                         .as_deref()
-                        .map(|g| parse_addr_port(g, "mcast_group").map(|a| a.0))
+                        .map(|g| match parse_addr_port(g, "mcast_group")? {
+                            (std::net::IpAddr::V4(a), _) => Ok(a),
+                            (a, _) => Err(crate::control::proto::BadRequest {
+                                field: "mcast_group",
+                                msg: format!("{a}: the sync group is an IPv4 address"),
+                            }),
+                        })
                         .transpose()?,
                     port: *mcast_port,
                     ttl: *mcast_ttl,

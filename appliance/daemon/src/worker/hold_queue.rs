@@ -1,5 +1,6 @@
 //! Frames waiting for their next hop's MAC: held (bounded per next hop) while the worker asks by
-//! ARP, sent once the answer is in the neighbour table, dropped after the last try.
+//! ARP (IPv6: a neighbour solicitation), sent once the answer is in the neighbour table, dropped
+//! after the last try.
 
 use super::*;
 
@@ -15,7 +16,7 @@ pub const ARP_TRIES: u32 = 3;
 
 #[derive(Debug)]
 struct PendingHop<'p> {
-    next_hop: Ipv4Addr,
+    next_hop: IpAddr,
     port: u16,
     frames: Vec<Mbuf<'p>>,
     last_arp_ms: u64,
@@ -34,7 +35,7 @@ impl<'p> PendingQueue<'p> {
         PendingQueue {
             hops: (0..PENDING_HOPS)
                 .map(|_| PendingHop {
-                    next_hop: Ipv4Addr::UNSPECIFIED,
+                    next_hop: UNSET,
                     port: 0,
                     frames: Vec::with_capacity(PENDING_FRAMES),
                     last_arp_ms: 0,
@@ -62,7 +63,7 @@ impl Default for PendingQueue<'_> {
 
 impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
     /// Holds a frame until `next_hop` resolves; asks for it at once if it is new.
-    pub(super) fn hold(&mut self, port: u16, next_hop: Ipv4Addr, m: Mbuf<'p>, now: u64) {
+    pub(super) fn hold(&mut self, port: u16, next_hop: IpAddr, m: Mbuf<'p>, now: u64) {
         if let Some(h) = self.pending.hops.iter_mut().find(|h| h.next_hop == next_hop) {
             if h.frames.len() < PENDING_FRAMES {
                 h.frames.push(m);
@@ -90,7 +91,11 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
             if nh.is_unspecified() {
                 continue;
             }
-            if let Some(mac) = self.worker.shared.neighbours.lookup(nh) {
+            let known = match nh {
+                IpAddr::V4(a) => self.worker.shared.neighbours.lookup(a),
+                IpAddr::V6(a) => self.worker.shared.neighbours6.lookup(a),
+            };
+            if let Some(mac) = known {
                 let port = self.pending.hops[i].port;
                 // Swap the frames out (keeping the Vec's capacity) to send them in order.
                 let mut frames = std::mem::take(&mut self.pending.hops[i].frames);
@@ -99,7 +104,7 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
                     self.tx(port, m);
                 }
                 self.pending.hops[i].frames = frames;
-                self.pending.hops[i].next_hop = Ipv4Addr::UNSPECIFIED;
+                self.pending.hops[i].next_hop = UNSET;
                 continue;
             }
             let h = &mut self.pending.hops[i];
@@ -107,7 +112,7 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
                 if h.tries >= ARP_TRIES {
                     self.io.neigh_dropped += h.frames.len() as u64;
                     h.frames.clear();
-                    h.next_hop = Ipv4Addr::UNSPECIFIED;
+                    h.next_hop = UNSET;
                 } else {
                     h.tries += 1;
                     h.last_arp_ms = now;
@@ -118,9 +123,14 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
         }
     }
 
-    /// Broadcasts an ARP request for `target` out of `port`, from the director's address there.
-    pub(super) fn send_arp(&mut self, port: u16, target: Ipv4Addr) {
+    /// Asks for `target` out of `port`: an ARP request for IPv4, a neighbour solicitation for
+    /// IPv6 (from the port's link-local address for a link-local target, else its own).
+    pub(super) fn send_arp(&mut self, port: u16, target: IpAddr) {
         let Some(me) = self.worker.ports.get(usize::from(port)).copied() else { return };
+        let target = match target {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(t) => return self.solicit(port, me, t),
+        };
         let Some(mut m) = self.worker.pool.alloc() else { return };
         let Some(buf) = m.append(ETH_LEN + ARP_LEN) else { return };
         EthernetRepr { src: me.mac, dst: Mac::BROADCAST, vlan: None, ethertype: EtherType::ARP }.emit(buf);
@@ -135,4 +145,20 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
         self.io.arp_requests += 1;
         self.tx(port, m);
     }
+
+    fn solicit(&mut self, port: u16, me: PortIdentity, target: Ipv6Addr) {
+        let link_local = rvs_core::service::Interface::v4(me.mac, me.addr, 32, None, 0).link_local();
+        let src = match me.addr6 {
+            Some(a) if target.segments()[0] & 0xffc0 != 0xfe80 => a,
+            _ => link_local,
+        };
+        let Some(mut m) = self.worker.pool.alloc() else { return };
+        let Some(buf) = m.append(rvs_core::xmit::icmpv6::SOLICITATION_FRAME_LEN) else { return };
+        rvs_core::xmit::icmpv6::neighbour_solicitation(buf, me.mac, src, target);
+        self.io.arp_requests += 1;
+        self.tx(port, m);
+    }
 }
+
+/// `next_hop` of a free slot.
+const UNSET: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);

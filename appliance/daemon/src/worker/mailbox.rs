@@ -13,15 +13,18 @@ pub struct Shared<'p> {
     pub stop: AtomicBool,
     /// Per worker: frames handed over by other workers.
     pub inbound: Vec<ArrayQueue<Handoff<'p>>>,
-    /// ARP senders seen, for the control thread to learn.
+    /// Neighbours seen (ARP senders, NDP solicitors and targets), for the control thread to learn.
     pub learned: ArrayQueue<Learned>,
-    /// Per worker: ARP requests the control thread wants sent (port, address): refreshes.
-    pub arp_requests: Vec<ArrayQueue<(u16, Ipv4Addr)>>,
+    /// Per worker: ARP requests or neighbour solicitations the control thread wants sent
+    /// (port, address): refreshes.
+    pub arp_requests: Vec<ArrayQueue<(u16, IpAddr)>>,
     /// Per worker: its latest report, padded so that no two workers' reports (each written by
     /// its worker every 200 ms) share a cache line.
     pub reports: Vec<crossbeam_utils::CachePadded<Mutex<WorkerReport>>>,
-    /// The learned neighbours.
+    /// The learned IPv4 neighbours.
     pub neighbours: Arc<NeighbourTable>,
+    /// The learned IPv6 neighbours.
+    pub neighbours6: Arc<NeighbourTable<u128>>,
     /// The configuration in force: one immutable snapshot in one atomic slot, replaced by the
     /// control plane; a worker picks a new one up at a burst boundary when `snapshot_gen` moves
     /// (a lock-free load: it never waits for the control plane).
@@ -66,6 +69,7 @@ impl Shared<'_> {
                 .map(|_| crossbeam_utils::CachePadded::new(Mutex::new(WorkerReport::default())))
                 .collect(),
             neighbours,
+            neighbours6: Arc::default(),
             snapshot: arc_swap::ArcSwap::new(snapshot),
             snapshot_gen: AtomicU64::new(0),
             report_req: AtomicU64::new(0),
@@ -86,13 +90,15 @@ impl Shared<'_> {
     }
 }
 
-/// The director's own identity on one port (for ARP requests).
+/// The director's own identity on one port (for ARP requests and neighbour solicitations).
 #[derive(Debug, Clone, Copy)]
 pub struct PortIdentity {
     /// Its MAC.
     pub mac: Mac,
     /// Its address.
     pub addr: Ipv4Addr,
+    /// Its IPv6 address on a dual-stack port.
+    pub addr6: Option<Ipv6Addr>,
 }
 
 /// Most received sync records a worker installs per burst boundary (the rest wait for the next).

@@ -27,7 +27,7 @@ use rvs_core::wire::ethernet::{EtherType, EthernetRepr, HEADER_LEN as ETH_LEN};
 use rvs_core::wire::Mac;
 use rvs_core::xmit::route::set_dst_mac;
 use rvs_core::{Counters, Frame, Pipeline, Verdict};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

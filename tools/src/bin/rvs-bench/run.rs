@@ -60,8 +60,8 @@ pub(crate) fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], sp
     let capacity: usize = prepared.iter().map(|p| p.pipeline.connections().capacity()).sum();
     let shared = Shared::new(spec.cores, rvsd::dataplane::RING_SIZE, Default::default(), Arc::clone(&snap));
     let identities = vec![
-        PortIdentity { mac: OUT_MAC, addr: Ipv4Addr::new(198, 18, 0, 1) },
-        PortIdentity { mac: IN_MAC, addr: Ipv4Addr::new(198, 19, 0, 1) },
+        PortIdentity { mac: OUT_MAC, addr: Ipv4Addr::new(198, 18, 0, 1), addr6: None },
+        PortIdentity { mac: IN_MAC, addr: Ipv4Addr::new(198, 19, 0, 1), addr6: None },
     ];
     let hz = tsc_hz().max(1);
     let measure_from = rdtsc() + (WARM.as_secs_f64() * hz as f64) as u64;

@@ -73,7 +73,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
     let svc = |id: u16, vip: Ipv4Addr, fwd: Forward, port: u16| Service {
         id,
         protocol: Protocol::Tcp,
-        vip,
+        vip: vip.into(),
         port: 80,
         scheduler: scheduler.into(),
         persistence: 0,
@@ -85,14 +85,8 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
     neighbours.push((GATEWAY, ROUTER));
     Snapshot::new(
         vec![
-            Interface {
-                mac: OUT_MAC,
-                addr: Ipv4Addr::new(198, 18, 0, 1),
-                prefix_len: 24,
-                gateway: Some(GATEWAY),
-                mtu: 1500,
-            },
-            Interface { mac: IN_MAC, addr: Ipv4Addr::new(198, 19, 0, 1), prefix_len: 24, gateway: None, mtu: 9000 },
+            Interface::v4(OUT_MAC, Ipv4Addr::new(198, 18, 0, 1), 24, Some(GATEWAY), 1500),
+            Interface::v4(IN_MAC, Ipv4Addr::new(198, 19, 0, 1), 24, None, 9000),
         ],
         vec![
             svc(0, Mode::Nat.vip(), Forward::Nat, NAT_PORT),

@@ -1,0 +1,158 @@
+//! What the packet path does differently per address family. The flow code
+//! ([`super::flow`], [`super::egress`], [`super::persistence`], [`super::overload`]) is written
+//! once, generic over an [`IpPath`], and instantiated for IPv4 (`u32`) and IPv6 (`u128`): each
+//! family gets its own connection table and neighbour table and its own header rewrites, and
+//! the IPv4 instance compiles to what it was before IPv6 existed.
+
+use super::*;
+use crate::neigh::NeighKey;
+use crate::snapshot::Family;
+use crate::wire::ipv6;
+use crate::xmit::{icmpv6 as xicmpv6, nat::rewrite6, tunnel6};
+
+/// One address family's part of the packet path.
+pub(super) trait IpPath: Family + NeighKey {
+    /// This family's connection table.
+    fn conns(t: &ConnTables) -> &ConnTable<Self>;
+    /// The same, writable.
+    fn conns_mut(t: &mut ConnTables) -> &mut ConnTable<Self>;
+    /// The learned MAC of an on-link next hop.
+    fn learned_mac(core: &PerCore, a: Self::Addr) -> Option<Mac>;
+    /// Decrements the TTL or hop limit of the packet at `l3`; false when it may not be forwarded.
+    fn dec_hop(d: &mut [u8], l3: usize) -> bool;
+    /// Rewrites one end's address and port (NAT), checksums patched.
+    #[allow(clippy::too_many_arguments)]
+    fn nat_rewrite(d: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: Self, port: u16);
+    /// Translates an ICMP error of a NAT connection; false when the quote cannot be read.
+    #[allow(clippy::too_many_arguments)]
+    fn nat_error(d: &mut [u8], l3: usize, l4: usize, icmp_end: usize, end: End, addr: Self, port: u16) -> bool;
+    /// Encapsulates for a TUN real server `rip` out of `egress`, or says what to do instead:
+    /// an error to the sender (the frame rewritten into it: `Reply`), or a drop.
+    fn tunnel<F: Frame>(
+        core: &mut PerCore,
+        frame: &mut F,
+        ip: &Ip<Self>,
+        egress: &Interface,
+        rip: Self,
+        icmp_error: bool,
+    ) -> Result<(), Verdict>;
+    /// Queues the connection for the backups when the sync master role runs (IPv4 only: the
+    /// IPv6 sync records are not written yet).
+    fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32);
+}
+
+impl IpPath for u32 {
+    #[inline(always)]
+    fn conns(t: &ConnTables) -> &ConnTable<u32> {
+        &t.v4
+    }
+    #[inline(always)]
+    fn conns_mut(t: &mut ConnTables) -> &mut ConnTable<u32> {
+        &mut t.v4
+    }
+    #[inline(always)]
+    fn learned_mac(core: &PerCore, a: Ipv4Addr) -> Option<Mac> {
+        core.neigh.lookup(a)
+    }
+    #[inline(always)]
+    fn dec_hop(d: &mut [u8], l3: usize) -> bool {
+        dec_ttl(d, l3)
+    }
+    #[inline(always)]
+    fn nat_rewrite(d: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: u32, port: u16) {
+        rewrite(d, l3, l4, proto, end, addr.to_be_bytes(), port, true);
+    }
+    #[inline]
+    fn nat_error(d: &mut [u8], l3: usize, l4: usize, icmp_end: usize, end: End, addr: u32, port: u16) -> bool {
+        let a = addr.to_be_bytes();
+        crate::xmit::icmp::translate_nat_error(d, l3, l4, icmp_end, end, a, a, port);
+        true
+    }
+    #[inline]
+    fn tunnel<F: Frame>(
+        core: &mut PerCore,
+        frame: &mut F,
+        ip: &Ip<u32>,
+        egress: &Interface,
+        rip: u32,
+        icmp_error: bool,
+    ) -> Result<(), Verdict> {
+        let inner = ip.end() - ip.l3();
+        if inner + tunnel::OVERHEAD > usize::from(egress.mtu) {
+            let df = Ipv4Packet::new_unchecked(&frame.data()[ip.l3()..]).dont_frag();
+            let reply_len = ip.l3() + 28 + (ip.l4() - ip.l3()) + 8;
+            if !df || icmp_error || frame.len() < reply_len {
+                return Err(Verdict::Drop(DropReason::TooBig));
+            }
+            core.ident = core.ident.wrapping_add(1);
+            let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
+            let mtu = egress.mtu - tunnel::OVERHEAD as u16;
+            tunnel::frag_needed(frame, ip.l3(), in_mac, mtu, core.ident);
+            return Err(Verdict::Reply);
+        }
+        core.ident = core.ident.wrapping_add(1);
+        tunnel::encapsulate(frame, ip.l3(), egress.addr, Ipv4Addr::from(rip), core.ident).map_err(Verdict::Drop)
+    }
+    #[inline(always)]
+    fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32) {
+        if let Some(policy) = snap.sync_master() {
+            core.sync_after_input(snap, policy, idx, now);
+        }
+    }
+}
+
+impl IpPath for u128 {
+    #[inline(always)]
+    fn conns(t: &ConnTables) -> &ConnTable<u128> {
+        &t.v6
+    }
+    #[inline(always)]
+    fn conns_mut(t: &mut ConnTables) -> &mut ConnTable<u128> {
+        &mut t.v6
+    }
+    #[inline(always)]
+    fn learned_mac(core: &PerCore, a: Ipv6Addr) -> Option<Mac> {
+        core.neigh6.lookup(a)
+    }
+    #[inline(always)]
+    fn dec_hop(d: &mut [u8], l3: usize) -> bool {
+        crate::xmit::dec_hop_limit(d, l3)
+    }
+    #[inline(always)]
+    fn nat_rewrite(d: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: u128, port: u16) {
+        rewrite6(d, l3, l4, proto, end, addr.to_be_bytes(), port, true);
+    }
+    #[inline]
+    fn nat_error(d: &mut [u8], l3: usize, l4: usize, icmp_end: usize, end: End, addr: u128, port: u16) -> bool {
+        let a = addr.to_be_bytes();
+        xicmpv6::translate_nat_error(d, l3, l4, icmp_end, end, a, a, port)
+    }
+    #[inline]
+    fn tunnel<F: Frame>(
+        _core: &mut PerCore,
+        frame: &mut F,
+        ip: &Ip<u128>,
+        egress: &Interface,
+        rip: u128,
+        icmp_error: bool,
+    ) -> Result<(), Verdict> {
+        let Some((dip, _)) = egress.addr6 else { return Err(Verdict::Drop(DropReason::NoRoute)) };
+        let inner = ip.end() - ip.l3();
+        if inner + tunnel6::OVERHEAD > usize::from(egress.mtu) {
+            // RFC 4443 §2.4 (e): never an error about an error; never a Packet Too Big below
+            // the minimum MTU (RFC 8200 §5: every link carries 1280).
+            let Some(mtu) = tunnel6::inner_mtu(egress.mtu) else { return Err(Verdict::Drop(DropReason::TooBig)) };
+            if icmp_error || inner <= usize::from(ipv6::MIN_MTU) {
+                return Err(Verdict::Drop(DropReason::TooBig));
+            }
+            let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
+            return match tunnel6::packet_too_big(frame, ip.l3(), in_mac, mtu) {
+                Ok(()) => Err(Verdict::Reply),
+                Err(r) => Err(Verdict::Drop(r)),
+            };
+        }
+        tunnel6::encapsulate(frame, ip.l3(), dip, Ipv6Addr::from(rip)).map_err(Verdict::Drop)
+    }
+    #[inline(always)]
+    fn sync_after_input(_core: &mut PerCore, _snap: &Snapshot, _idx: u32, _now: u32) {}
+}
