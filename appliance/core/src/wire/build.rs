@@ -6,10 +6,11 @@ use super::arp::{ArpRepr, OP_REQUEST, PACKET_LEN as ARP_LEN};
 use super::ethernet::{EtherType, EthernetRepr};
 use super::icmp::{IcmpRepr, HEADER_LEN as ICMP_LEN};
 use super::ipv4::{protocol, Ipv4Repr, HEADER_LEN as IP_LEN};
+use super::ipv6::{next_header::ICMPV6, Ipv6Repr, HEADER_LEN as IP6_LEN};
 use super::tcp::{TcpRepr, HEADER_LEN as TCP_LEN};
 use super::udp::{UdpRepr, HEADER_LEN as UDP_LEN};
 use super::Mac;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Addresses and IP header fields of the frames to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,148 @@ impl PacketBuilder {
         }
         .emit(&mut f[l2..]);
         f
+    }
+}
+
+/// Addresses and header fields of the IPv6 frames to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketBuilder6 {
+    /// Ethernet source.
+    pub src_mac: Mac,
+    /// Ethernet destination.
+    pub dst_mac: Mac,
+    /// IPv6 source.
+    pub src: Ipv6Addr,
+    /// IPv6 destination.
+    pub dst: Ipv6Addr,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Traffic class and flow label (the low 28 bits of the first word).
+    pub class_flow: u32,
+    /// Extension headers between the fixed header and the upper layer, in order: (type, bytes
+    /// of the header, its first byte, the next header, written when built).
+    pub ext: Vec<(u8, Vec<u8>)>,
+}
+
+impl PacketBuilder6 {
+    /// Frames `src -> dst` between two MACs, hop limit 64, no extension header.
+    pub fn new(src_mac: Mac, dst_mac: Mac, src: Ipv6Addr, dst: Ipv6Addr) -> Self {
+        PacketBuilder6 { src_mac, dst_mac, src, dst, hop_limit: 64, class_flow: 0, ext: Vec::new() }
+    }
+
+    /// Adds an extension header of type `kind` (Hop-by-Hop, Destination Options, Routing: a
+    /// PadN-filled header of `units` 8-octet units; Fragment: a first fragment of 8 bytes).
+    pub fn with_ext(mut self, kind: u8, units: usize) -> Self {
+        use super::ipv6::next_header::FRAGMENT;
+        let b = if kind == FRAGMENT {
+            vec![0, 0, 0, 1, 0, 0, 0x12, 0x34] // offset 0, more fragments
+        } else {
+            let len = units.max(1) * 8;
+            let mut b = vec![0u8; len];
+            b[1] = (units.max(1) - 1) as u8;
+            b[2] = 1; // PadN over the rest
+            b[3] = (len - 4) as u8;
+            b
+        };
+        self.ext.push((kind, b));
+        self
+    }
+
+    /// An IPv6 frame carrying `payload` as upper layer `next` behind the extension headers.
+    pub fn ip(&self, next: u8, payload: &[u8]) -> Vec<u8> {
+        let eth = EthernetRepr { src: self.src_mac, dst: self.dst_mac, vlan: None, ethertype: EtherType::IPV6 };
+        let l2 = eth.header_len();
+        let ext_len: usize = self.ext.iter().map(|e| e.1.len()).sum();
+        let mut f = vec![0u8; l2 + IP6_LEN + ext_len + payload.len()];
+        eth.emit(&mut f);
+        let first = self.ext.first().map_or(next, |e| e.0);
+        Ipv6Repr {
+            src: self.src,
+            dst: self.dst,
+            next_header: first,
+            payload_len: (ext_len + payload.len()) as u16,
+            hop_limit: self.hop_limit,
+        }
+        .emit(&mut f[l2..]);
+        f[l2..l2 + 4].copy_from_slice(&(6u32 << 28 | self.class_flow & 0x0fff_ffff).to_be_bytes());
+        let mut at = l2 + IP6_LEN;
+        for (i, (_, b)) in self.ext.iter().enumerate() {
+            f[at..at + b.len()].copy_from_slice(b);
+            f[at] = self.ext.get(i + 1).map_or(next, |e| e.0);
+            at += b.len();
+        }
+        f[at..].copy_from_slice(payload);
+        f
+    }
+
+    /// Fills the checksum at `at` of upper-layer message `m` (protocol `next`) for this
+    /// builder's addresses (RFC 8200 §8.1).
+    fn checksum(&self, next: u8, m: &mut [u8], at: usize) {
+        m[at..at + 2].fill(0);
+        let acc = super::checksum::pseudo_header_sum_v6(self.src.octets(), self.dst.octets(), next, m.len() as u32)
+            + super::checksum::sum(m);
+        let c = !super::checksum::fold(acc);
+        let c = if next == protocol::UDP { super::checksum::udp_nonzero(c) } else { c };
+        m[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    }
+
+    /// A TCP segment with flags `flags`.
+    pub fn tcp(&self, sport: u16, dport: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut seg = vec![0u8; TCP_LEN + payload.len()];
+        TcpRepr {
+            src_port: sport,
+            dst_port: dport,
+            seq,
+            ack: if flags & 0x10 != 0 { 1 } else { 0 },
+            flags,
+            window: 64240,
+        }
+        .emit(&mut seg, payload, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+        self.checksum(protocol::TCP, &mut seg, 16);
+        self.ip(protocol::TCP, &seg)
+    }
+
+    /// A UDP datagram (its checksum is mandatory in IPv6).
+    pub fn udp(&self, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut dg = vec![0u8; UDP_LEN + payload.len()];
+        UdpRepr { src_port: sport, dst_port: dport }.emit(
+            &mut dg,
+            payload,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            false,
+        );
+        self.checksum(protocol::UDP, &mut dg, 6);
+        self.ip(protocol::UDP, &dg)
+    }
+
+    /// An ICMPv6 message of `msg_type`/`code` with type-specific word `rest` and `data`.
+    pub fn icmpv6(&self, msg_type: u8, code: u8, rest: u32, data: &[u8]) -> Vec<u8> {
+        let mut m = vec![0u8; 8 + data.len()];
+        m[0] = msg_type;
+        m[1] = code;
+        m[4..8].copy_from_slice(&rest.to_be_bytes());
+        m[8..].copy_from_slice(data);
+        self.checksum(ICMPV6, &mut m, 2);
+        self.ip(ICMPV6, &m)
+    }
+
+    /// A Neighbor Solicitation for `target` to its solicited-node group, hop limit 255, with
+    /// the source link-layer option unless the source is `::` (duplicate address detection).
+    pub fn neighbour_solicitation(&self, target: Ipv6Addr) -> Vec<u8> {
+        let group = super::icmpv6::solicited_node(&target);
+        let b = PacketBuilder6 {
+            dst_mac: super::icmpv6::multicast_mac(&group),
+            dst: group,
+            hop_limit: 255,
+            ..self.clone()
+        };
+        let mut data = target.octets().to_vec();
+        if !self.src.is_unspecified() {
+            data.extend_from_slice(&[1, 1]);
+            data.extend_from_slice(&self.src_mac.0);
+        }
+        b.icmpv6(super::icmpv6::kind::NEIGHBOR_SOLICIT, 0, 0, &data)
     }
 }
 

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod harness;
+pub mod v6;
 
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts};
 use rvs_core::wire::build::PacketBuilder;

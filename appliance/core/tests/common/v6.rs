@@ -1,0 +1,102 @@
+//! The IPv6 side of the test network: the same two ports, dual-stack.
+//!
+//! ```text
+//!  client 2001:db8:ff::7 -- router fe80::fe --[port 0: 2001:db8::1/64]  rvs  [port 1: 2001:db8:1::1/64]-- real servers
+//! ```
+//! Services: tcp [VIP6_NAT]:80 -> RS6_1:8080, RS6_2:8080 (NAT, rr); udp [VIP6_NAT]:53 ->
+//! RS6_1:5353 (NAT); tcp [VIP6_DR]:80 -> RS6_DR (DR); tcp [VIP6_TUN]:80 -> RS6_TUN (TUN); and
+//! every IPv4 service of [`super::services`].
+
+use super::*;
+use rvs_core::wire::build::PacketBuilder6;
+use std::net::{IpAddr, Ipv6Addr};
+
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 7);
+pub const ROUTER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xfe);
+pub const DIP6_OUT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+pub const DIP6_IN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+pub const VIP6_NAT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+pub const VIP6_DR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
+pub const VIP6_TUN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
+pub const RS6_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x11);
+pub const RS6_2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x12);
+pub const RS6_DR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x21);
+pub const RS6_TUN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x31);
+
+fn svc6(id: u16, protocol: Protocol, vip: Ipv6Addr, port: u16, dests: Vec<Dest>) -> Service {
+    Service {
+        id,
+        protocol,
+        vip: vip.into(),
+        port,
+        scheduler: "rr".into(),
+        sched_flags: 0,
+        persistence: 0,
+        persistence_prefix: 128,
+        dests,
+    }
+}
+
+pub fn services6() -> Vec<Service> {
+    let mut all = services();
+    all.extend([
+        svc6(
+            10,
+            Protocol::Tcp,
+            VIP6_NAT,
+            80,
+            vec![Dest::new(10, RS6_1, 8080, 1, Forward::Nat), Dest::new(11, RS6_2, 8080, 1, Forward::Nat)],
+        ),
+        svc6(11, Protocol::Udp, VIP6_NAT, 53, vec![Dest::new(12, RS6_1, 5353, 1, Forward::Nat)]),
+        svc6(12, Protocol::Tcp, VIP6_DR, 80, vec![Dest::new(13, RS6_DR, 80, 1, Forward::DirectRoute)]),
+        svc6(13, Protocol::Tcp, VIP6_TUN, 80, vec![Dest::new(14, RS6_TUN, 80, 1, Forward::Tunnel)]),
+    ]);
+    all
+}
+
+pub fn interfaces6(in_mtu: u16) -> Vec<Interface> {
+    let mut i = interfaces();
+    i[0].addr6 = Some((DIP6_OUT, 64));
+    i[0].gateway6 = Some(ROUTER6);
+    i[1].addr6 = Some((DIP6_IN, 64));
+    i[1].mtu = in_mtu;
+    i
+}
+
+pub fn neighbours6() -> Vec<(IpAddr, Mac)> {
+    let mut n: Vec<(IpAddr, Mac)> = neighbours().into_iter().map(|(a, m)| (a.into(), m)).collect();
+    n.extend([
+        (ROUTER6.into(), ROUTER_MAC),
+        (RS6_1.into(), RS1_MAC),
+        (RS6_2.into(), RS2_MAC),
+        (RS6_DR.into(), RS_DR_MAC),
+        (RS6_TUN.into(), RS_TUN_MAC),
+    ]);
+    n
+}
+
+pub fn snapshot6_with(services: Vec<Service>, in_mtu: u16) -> Snapshot {
+    Snapshot::new(interfaces6(in_mtu), services, neighbours6(), Timeouts::default()).expect("valid test config")
+}
+
+pub fn snapshot6() -> Snapshot {
+    snapshot6_with(services6(), 1500)
+}
+
+pub fn pipeline6() -> Pipeline {
+    Pipeline::new(
+        PipelineConfig { conn_capacity: 1024, conn6_capacity: 1024, ..PipelineConfig::default() },
+        Arc::new(snapshot6()),
+        1_000_000,
+    )
+}
+
+/// Frames from the IPv6 client (through the router) to `dst`.
+pub fn from_client6(dst: Ipv6Addr) -> PacketBuilder6 {
+    PacketBuilder6::new(ROUTER_MAC, OUT_MAC, CLIENT6, dst)
+}
+
+/// Frames from a real server to the IPv6 client.
+pub fn from_real6(src_mac: Mac, src: Ipv6Addr) -> PacketBuilder6 {
+    PacketBuilder6::new(src_mac, IN_MAC, src, CLIENT6)
+}
