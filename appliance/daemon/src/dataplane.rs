@@ -431,7 +431,7 @@ fn build_report(
         ports_conf: &cfg.ports,
         ports: &port_stats,
         workers: &reports,
-        neighbours: shared.neighbours.len(),
+        neighbours: shared.neighbours.len() + shared.neighbours6.len(),
         uptime: started.elapsed(),
         overloaded: &(0..rvs_core::service::MAX_DESTS as u16)
             .map(|id| shared.thresholds.is_overloaded(id))

@@ -87,6 +87,15 @@ pub struct RealReport {
     pub rates: Rates,
 }
 
+/// `ADDR:PORT` from a listed address, an IPv6 one in brackets (`[2001:db8::1]:80`).
+pub fn endpoint(addr: &str, port: u16) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
 /// A service's figures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceReport {

@@ -504,11 +504,12 @@ fn run(cli: &Cli) -> Result<String> {
 /// Sorts services by protocol, address and port and each one's real servers by address and
 /// port, as ipvsadm does unless `--nosort` (`ipvs_cmp_services`, `ipvs_cmp_dests`).
 fn sort_listing(services: &mut [ServiceReport]) {
-    fn addr(a: &str) -> u32 {
-        a.parse::<std::net::Ipv4Addr>().map_or(0, u32::from)
+    // IPv4 before IPv6 (the address family first, as `ipvs_cmp_services`), then numerically.
+    fn addr(a: &str) -> std::net::IpAddr {
+        a.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     }
     let proto = |p: &str| p.parse::<Protocol>().map_or(0, Protocol::number);
-    services.sort_by_key(|s| (proto(&s.protocol), addr(&s.vip), s.port));
+    services.sort_by_key(|s| (addr(&s.vip).is_ipv6(), proto(&s.protocol), addr(&s.vip), s.port));
     for s in services {
         s.reals.sort_by_key(|r| (addr(&r.address), r.port));
     }
@@ -522,21 +523,43 @@ fn fwd_name(f: &str) -> &'static str {
     }
 }
 
-fn mask(prefix: u8) -> String {
+/// A persistence netmask as ipvsadm prints it: dotted for IPv4, a prefix length for IPv6.
+fn mask(prefix: u8, v6: bool) -> String {
+    if v6 {
+        return prefix.to_string();
+    }
     let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
     std::net::Ipv4Addr::from(m).to_string()
 }
 
+/// `ADDR:PORT`, an IPv6 address in brackets (`[2001:db8::1]:80`), as ipvsadm writes them.
+fn addr_port(addr: &str, port: u16) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
 fn svc_name(s: &ServiceReport) -> (String, String) {
-    (s.protocol.to_uppercase(), format!("{}:{}", s.vip, s.port))
+    (s.protocol.to_uppercase(), addr_port(&s.vip, s.port))
+}
+
+/// The service's default netmask: the whole address.
+fn full_mask(s: &ServiceReport) -> u8 {
+    if s.vip.contains(':') {
+        128
+    } else {
+        32
+    }
 }
 
 fn persistence_flags(s: &ServiceReport) -> String {
     let sched = if s.sched_flags.is_empty() { String::new() } else { format!(" ({})", s.sched_flags) };
     match (s.persistence, s.netmask) {
         (0, _) => sched,
-        (p, 32) => format!("{sched} persistent {p}"),
-        (p, m) => format!("{sched} persistent {p} mask {}", mask(m)),
+        (p, m) if m == full_mask(s) => format!("{sched} persistent {p}"),
+        (p, m) => format!("{sched} persistent {p} mask {}", mask(m, s.vip.contains(':'))),
     }
 }
 
@@ -549,7 +572,7 @@ fn table(services: &[ServiceReport]) -> String {
         let (proto, name) = svc_name(s);
         o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
         for r in &s.reals {
-            let addr = format!("{}:{}", r.address, r.port);
+            let addr = addr_port(&r.address, r.port);
             o += &format!(
                 "  -> {addr:<28} {:<7} {:<6} {:<10} {:<10}{}\n",
                 fwd_name(&r.forward),
@@ -591,7 +614,7 @@ fn real_columns_table(services: &[ServiceReport], header: &str, row: impl Fn(&Re
         let (proto, name) = svc_name(s);
         o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
         for r in &s.reals {
-            let addr = format!("{}:{}", r.address, r.port);
+            let addr = addr_port(&r.address, r.port);
             o += &format!("  -> {addr:<28} {}{}\n", row(r), overload_mark(r));
         }
     }
@@ -617,7 +640,7 @@ fn counters_table(
         let (proto, name) = svc_name(s);
         o += &row(format!("{proto}  {name}"), figures(s, None));
         for r in &s.reals {
-            o += &row(format!("  -> {}:{}", r.address, r.port), figures(s, Some(r)));
+            o += &row(format!("  -> {}", addr_port(&r.address, r.port)), figures(s, Some(r)));
         }
     }
     o
@@ -670,15 +693,15 @@ fn save(services: &[ServiceReport]) -> String {
     let mut o = String::new();
     for s in services {
         let flag = if s.protocol == "udp" { "-u" } else { "-t" };
-        let name = format!("{}:{}", s.vip, s.port);
+        let name = addr_port(&s.vip, s.port);
         o += &format!("-A {flag} {name} -s {}", s.scheduler);
         if !s.sched_flags.is_empty() {
             o += &format!(" -b {}", s.sched_flags);
         }
         if s.persistence > 0 {
             o += &format!(" -p {}", s.persistence);
-            if s.netmask != 32 {
-                o += &format!(" -M {}", mask(s.netmask));
+            if s.netmask != full_mask(s) {
+                o += &format!(" -M {}", mask(s.netmask, s.vip.contains(':')));
             }
         }
         o += "\n";
@@ -688,7 +711,7 @@ fn save(services: &[ServiceReport]) -> String {
                 Ok(Forward::Tunnel) => "-i",
                 _ => "-g",
             };
-            o += &format!("-a {flag} {name} -r {}:{} {f} -w {}", r.address, r.port, r.configured_weight);
+            o += &format!("-a {flag} {name} -r {} {f} -w {}", addr_port(&r.address, r.port), r.configured_weight);
             if r.u_threshold > 0 {
                 o += &format!(" -x {}", r.u_threshold);
             }
@@ -836,6 +859,38 @@ mod tests {
         assert_eq!(order, ["tcp 10.0.0.9", "tcp 10.0.0.10", "udp 10.0.0.1"], "numeric order, TCP before UDP");
         let reals: Vec<String> = l[1].reals.iter().map(|r| format!("{}:{}", r.address, r.port)).collect();
         assert_eq!(reals, ["10.0.1.2:80", "10.0.1.2:81", "10.0.1.12:80"]);
+    }
+
+    #[test]
+    fn ipv6_services_list_save_and_sort_as_ipvsadm() {
+        let mut v6 = svc("tcp", "2001:db8::100", &[("2001:db8:1::12", 8080), ("2001:db8:1::11", 8080)]);
+        v6.netmask = 128;
+        let mut l = vec![v6.clone(), svc("udp", "10.0.0.1", &[])];
+        sort_listing(&mut l);
+        assert_eq!(l[0].vip, "10.0.0.1", "IPv4 before IPv6, as ipvsadm sorts by family first");
+        let t = table(&l);
+        assert!(t.contains("TCP  [2001:db8::100]:80 wlc\n"), "{t}");
+        assert!(t.contains("  -> [2001:db8:1::11]:8080"), "{t}");
+        assert!(t.find("[2001:db8:1::11]") < t.find("[2001:db8:1::12]"), "reals sorted: {t}");
+        v6.persistence = 300;
+        v6.netmask = 64;
+        assert!(table(&[v6.clone()]).contains("wlc persistent 300 mask 64\n"));
+        let saved = save(&[v6.clone()]);
+        assert!(saved.starts_with("-A -t [2001:db8::100]:80 -s wlc -p 300 -M 64\n"), "{saved}");
+        assert!(saved.contains("-a -t [2001:db8::100]:80 -r [2001:db8:1::12]:8080 -g -w 1\n"), "{saved}");
+        // What -S writes, -R reads.
+        for line in saved.lines() {
+            let c = Cli::try_parse_from(std::iter::once("rvsadm").chain(line.split_whitespace())).unwrap();
+            assert!(request(&c).unwrap().is_some(), "{line}");
+        }
+        let c = parse("-A -t [2001:db8::100]:80 -s wlc -p 300 -M 64").unwrap();
+        match request(&c).unwrap() {
+            Some(Request::AddService { service, netmask, .. }) => {
+                assert_eq!(service.key().unwrap().vip, "2001:db8::100".parse::<std::net::IpAddr>().unwrap());
+                assert_eq!(netmask.as_deref(), Some("64"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -119,8 +119,12 @@ fn transition(ctl: &Control<'_>, id: u16, t: &Track, ok: bool) {
     };
     let Some(now) = change else { return };
     st.health_transitions += 1;
-    let who =
-        st.services.iter().flat_map(|s| s.dests.iter()).find(|d| d.id == id).map(|d| format!("{}:{}", d.addr, d.port));
+    let who = st
+        .services
+        .iter()
+        .flat_map(|s| s.dests.iter())
+        .find(|d| d.id == id)
+        .map(|d| std::net::SocketAddr::new(d.addr, d.port).to_string());
     match ctl.publish(&st) {
         Ok(()) => tracing::warn!(
             real = who.as_deref().unwrap_or("?"),

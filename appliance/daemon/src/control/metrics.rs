@@ -95,7 +95,15 @@ pub fn render(r: &Report) -> String {
             .iter()
             .flat_map(|s| {
                 s.reals.iter().map(move |x| {
-                    (format!("{},real=\"{}:{}\",forward=\"{}\"", svc(s), x.address, x.port, x.forward), f(x))
+                    (
+                        format!(
+                            "{},real=\"{}\",forward=\"{}\"",
+                            svc(s),
+                            crate::stats::endpoint(&x.address, x.port),
+                            x.forward
+                        ),
+                        f(x),
+                    )
                 })
             })
             .collect()

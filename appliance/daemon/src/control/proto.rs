@@ -343,3 +343,24 @@ pub fn real_opts(
         forward.as_deref().map(str::parse::<Forward>).transpose().map_err(|e| bad("forward", e.to_string()))?;
     Ok(RealOpts { forward, weight, u_threshold: thresholds.0, l_threshold: thresholds.1 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_ports_as_ipvsadm_writes_them() {
+        let ok = |s: &str| parse_addr_port(s, "f").unwrap();
+        assert_eq!(ok("10.0.0.1:80"), ("10.0.0.1".parse().unwrap(), Some(80)));
+        assert_eq!(ok("10.0.0.1"), ("10.0.0.1".parse().unwrap(), None));
+        assert_eq!(ok("[2001:db8::100]:80"), ("2001:db8::100".parse().unwrap(), Some(80)));
+        assert_eq!(ok("[2001:db8::100]"), ("2001:db8::100".parse().unwrap(), None));
+        assert_eq!(ok("2001:db8::11"), ("2001:db8::11".parse().unwrap(), None), "bare: no port");
+        for bad in
+            ["[2001:db8::100:80", "[2001:db8::100]80", "[10.0.0.1]:80", "10.0.0.300:80", "[2001:db8::1]:0", "x:80"]
+        {
+            let e = parse_addr_port(bad, "service.address").unwrap_err();
+            assert_eq!(e.field, "service.address", "{bad}: {e}");
+        }
+    }
+}

@@ -57,7 +57,7 @@ fn stats_of(conns: u64, pkts_in: u64, pkts_out: u64, bytes_in: u64, bytes_out: u
 }
 
 fn svc_key(s: &crate::stats::ServiceReport) -> String {
-    format!("{} {}:{}", s.protocol, s.vip, s.port)
+    format!("{} {}", s.protocol, crate::stats::endpoint(&s.vip, s.port))
 }
 
 impl Estimator {
@@ -76,7 +76,7 @@ impl Estimator {
                 s.bytes_out,
             ));
             for r in &s.reals {
-                let rk = format!("{k} {}:{}", r.address, r.port);
+                let rk = format!("{k} {}", crate::stats::endpoint(&r.address, r.port));
                 let now = stats_of(r.conns, r.pkts_in, r.pkts_out, r.bytes_in, r.bytes_out);
                 self.real.entry(rk.clone()).or_default().sample(now);
                 seen_r.push(rk);
@@ -93,8 +93,11 @@ impl Estimator {
             let k = svc_key(s);
             s.rates = self.svc.get(&k).map(Est::rates).unwrap_or_default();
             for real in &mut s.reals {
-                real.rates =
-                    self.real.get(&format!("{k} {}:{}", real.address, real.port)).map(Est::rates).unwrap_or_default();
+                real.rates = self
+                    .real
+                    .get(&format!("{k} {}", crate::stats::endpoint(&real.address, real.port)))
+                    .map(Est::rates)
+                    .unwrap_or_default();
             }
         }
     }

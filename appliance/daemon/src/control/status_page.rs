@@ -68,7 +68,7 @@ fn services(o: &mut String, list: &[ServiceReport]) {
          <th>Pkt/s in</th><th>Pkt/s out</th><th>bit/s in</th><th>bit/s out</th></tr>",
     );
     for s in list {
-        let name = format!("{} {}:{}", s.protocol.to_uppercase(), s.vip, s.port);
+        let name = format!("{} {}", s.protocol.to_uppercase(), crate::stats::endpoint(&s.vip, s.port));
         let mut sched = s.scheduler.clone();
         if !s.sched_flags.is_empty() {
             sched += &format!(" ({})", s.sched_flags);
@@ -103,11 +103,10 @@ fn services(o: &mut String, list: &[ServiceReport]) {
             };
             let _ = write!(
                 o,
-                "<tr data-real=\"{addr}:{port}\"><td class=\"l\">&rarr; {addr}:{port}</td><td class=\"l\">{fwd}</td>\
+                "<tr data-real=\"{addr}\"><td class=\"l\">&rarr; {addr}</td><td class=\"l\">{fwd}</td>\
                  <td>{weight}</td><td class=\"l {health}\">{health}{over}</td><td class=\"l\">{last}</td>\
                  <td>{a}</td><td>{i}</td><td>{cps}</td><td>{ip}</td><td>{op}</td><td>{ib}</td><td>{ob}</td></tr>",
-                addr = esc(&x.address),
-                port = x.port,
+                addr = esc(&crate::stats::endpoint(&x.address, x.port)),
                 fwd = esc(&x.forward),
                 health = esc(&x.health),
                 over = if x.overloaded { " <span class=\"over\">overloaded</span>" } else { "" },

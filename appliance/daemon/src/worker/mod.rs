@@ -161,8 +161,8 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
                 l.worker.pipeline.poll_timers(now);
                 last_timers = now;
             }
-            let table = l.worker.pipeline.connections();
-            l.worker.shared.listing.serve(l.worker.index, &mut l.listing, table, (now / 1000) as u32);
+            let (table, table6) = (l.worker.pipeline.connections(), l.worker.pipeline.connections6());
+            l.worker.shared.listing.serve(l.worker.index, &mut l.listing, table, table6, (now / 1000) as u32);
             let asked = l.worker.shared.report_req.load(Ordering::Acquire);
             if now - last_report >= 200 || asked != l.reported {
                 l.report();

@@ -82,7 +82,7 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
             refill(&mut r.loads, p.loads());
             refill(&mut r.dest_stats, p.dest_stats());
             refill(&mut r.svc_stats, p.service_stats());
-            r.conns = p.connections().len();
+            r.conns = p.connections().len() + p.connections6().len();
             r.level = p.pressure_level();
             r.persist.resize(rvs_core::service::MAX_DESTS, 0);
             r.persist.fill(0);
