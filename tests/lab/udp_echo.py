@@ -4,7 +4,7 @@ import socket
 import sys
 
 name, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((addr, port))
 print(f"udp_echo {name} listening on {addr}:{port}", flush=True)
 while True:

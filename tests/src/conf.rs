@@ -14,6 +14,13 @@ pub fn port(name: &str, index: usize, iface: &str, address: &str) -> String {
     format!("[[port]]\nname = \"{name}\"\ndevice = \"net_af_packet{index},iface={iface}\"\naddress = \"{address}\"\n\n")
 }
 
+/// A dual-stack `[[port]]`: one IPv4 and one IPv6 CIDR.
+pub fn port_dual(name: &str, index: usize, iface: &str, v4: &str, v6: &str) -> String {
+    format!(
+        "[[port]]\nname = \"{name}\"\ndevice = \"net_af_packet{index},iface={iface}\"\naddress = [\"{v4}\", \"{v6}\"]\n\n"
+    )
+}
+
 /// A real server of a lab service.
 #[derive(Debug, Clone, Copy)]
 pub struct Real<'a> {

@@ -47,8 +47,12 @@ impl Ns {
         self.exec("sysctl", &["-qw", &format!("{key}={value}")]).map(drop)
     }
 
-    /// Adds an address to a device here.
+    /// Adds an address to a device here (an IPv6 one without duplicate address detection, so
+    /// it is usable at once instead of tentative for a second).
     pub fn addr(&self, dev: &str, cidr: &str) -> Result<()> {
+        if cidr.contains(':') {
+            return self.ip(&["addr", "add", cidr, "dev", dev, "nodad"]).map(drop);
+        }
         self.ip(&["addr", "add", cidr, "dev", dev]).map(drop)
     }
 
@@ -64,6 +68,9 @@ impl Ns {
     /// whose taps see frames before that hook, still receives and sends them. Without this the
     /// kernel also answers what rvsd answers, and the exception path (TAP) is never proven.
     pub fn own_by_dpdk(&self, dev: &str) -> Result<()> {
+        // Nor does the kernel send from it: no IPv6 link-local address, no duplicate address
+        // detection, router solicitation or MLD of its own beside rvsd's NDP.
+        self.sysctl(&format!("net.ipv6.conf.{dev}.disable_ipv6"), "1")?;
         self.exec("nft", &["add", "table", "netdev", "lab"])?;
         let chain = format!("in_{}", dev.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
         let spec = format!("{{ type filter hook ingress device {dev} priority 0 ; policy drop ; }}");

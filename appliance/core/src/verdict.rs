@@ -162,6 +162,9 @@ pub struct Counters {
     pub stateless_forwarded: u64,
     /// Changes of the table's pressure level.
     pub level_changes: u64,
+    /// ICMP "fragmentation needed" and ICMPv6 Packet Too Big sent to clients whose packet would
+    /// not fit a tunnel (each also counted as replied).
+    pub too_big_sent: u64,
     /// Sync records queued for the backups (master role).
     pub sync_sent: u64,
     /// Sync records dropped because the outbox was full.
@@ -188,6 +191,7 @@ impl Default for Counters {
             evicted: 0,
             stateless_forwarded: 0,
             level_changes: 0,
+            too_big_sent: 0,
             sync_sent: 0,
             sync_dropped: 0,
             sync_installed: 0,
@@ -233,6 +237,7 @@ impl Counters {
             *a += b;
         }
         self.new_conns += o.new_conns;
+        self.too_big_sent += o.too_big_sent;
         self.expired_conns += o.expired_conns;
         self.template_full += o.template_full;
         self.evicted += o.evicted;

@@ -242,6 +242,9 @@ fn start_exception_devices<'p>(
             Port::start(eal, id, &pcfg, pool).with_context(|| format!("port {}: start exception device", p.name))?;
         tracing::info!(port = %p.name, iface = %iface, "kernel exception device up");
         give_address(iface, &format!("{}/{}", p.addr, p.prefix_len));
+        if let Some((a, len)) = p.addr6 {
+            give_address(iface, &format!("{a}/{len}"));
+        }
         taps.push(Some(tap));
     }
     Ok(taps)
@@ -463,7 +466,9 @@ fn build_report(
 fn give_address(iface: &str, cidr: &str) {
     let run =
         |args: &[&str]| std::process::Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false);
-    if !(run(&["link", "set", iface, "up"]) && run(&["addr", "replace", cidr, "dev", iface])) {
+    // An IPv6 address is the port's own, already unique on its link: no duplicate detection.
+    let nodad: &[&str] = if cidr.contains(':') { &["nodad"] } else { &[] };
+    if !(run(&["link", "set", iface, "up"]) && run(&[&["addr", "replace", cidr, "dev", iface][..], nodad].concat())) {
         tracing::warn!(iface, cidr, "could not set the exception device's address (is iproute2 installed?)");
     }
 }

@@ -365,6 +365,7 @@ impl Report {
             ("stateless_forwarded", c.stateless_forwarded),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),
+            ("too_big_sent", c.too_big_sent),
             ("sync_queued", c.sync_sent),
             ("sync_dropped", c.sync_dropped),
             ("sync_installed", c.sync_installed),

@@ -88,6 +88,7 @@ impl IpPath for u32 {
             let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
             let mtu = egress.mtu - tunnel::OVERHEAD as u16;
             tunnel::frag_needed(frame, ip.l3(), in_mac, mtu, core.ident);
+            core.counters.too_big_sent += 1;
             return Err(Verdict::Reply);
         }
         core.ident = core.ident.wrapping_add(1);
@@ -129,7 +130,7 @@ impl IpPath for u128 {
     }
     #[inline]
     fn tunnel<F: Frame>(
-        _core: &mut PerCore,
+        core: &mut PerCore,
         frame: &mut F,
         ip: &Ip<u128>,
         egress: &Interface,
@@ -147,7 +148,10 @@ impl IpPath for u128 {
             }
             let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
             return match tunnel6::packet_too_big(frame, ip.l3(), in_mac, mtu) {
-                Ok(()) => Err(Verdict::Reply),
+                Ok(()) => {
+                    core.counters.too_big_sent += 1;
+                    Err(Verdict::Reply)
+                }
                 Err(r) => Err(Verdict::Drop(r)),
             };
         }
