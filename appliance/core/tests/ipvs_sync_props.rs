@@ -3,11 +3,16 @@
 
 use proptest::prelude::*;
 use rvs_core::wire::ipvs_sync::{conn_flags, parse, SyncConn, SyncWriter, HEADER_LEN};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Records of either family (IPv4's 36 bytes, IPv6's 72).
 fn sync_conn() -> impl Strategy<Value = SyncConn> {
-    (prop_oneof![Just(6u8), Just(17u8)], any::<u32>(), 0u16..11, any::<[u16; 3]>(), any::<u32>(), any::<[u32; 3]>())
-        .prop_map(|(protocol, flags, state, ports, timeout, addrs)| SyncConn {
+    let addrs = prop_oneof![
+        any::<[u32; 3]>().prop_map(|a| a.map(|x| IpAddr::V4(Ipv4Addr::from(x)))),
+        any::<[u128; 3]>().prop_map(|a| a.map(|x| IpAddr::V6(Ipv6Addr::from(x)))),
+    ];
+    (prop_oneof![Just(6u8), Just(17u8)], any::<u32>(), 0u16..11, any::<[u16; 3]>(), any::<u32>(), addrs).prop_map(
+        |(protocol, flags, state, ports, timeout, addrs)| SyncConn {
             protocol,
             flags: flags & conn_flags::BACKUP_MASK & !conn_flags::SEQ_MASK,
             state: if protocol == 17 { 0 } else { state },
@@ -16,10 +21,11 @@ fn sync_conn() -> impl Strategy<Value = SyncConn> {
             dport: ports[2],
             fwmark: 0,
             timeout,
-            caddr: Ipv4Addr::from(addrs[0]),
-            vaddr: Ipv4Addr::from(addrs[1]),
-            daddr: Ipv4Addr::from(addrs[2]),
-        })
+            caddr: addrs[0],
+            vaddr: addrs[1],
+            daddr: addrs[2],
+        },
+    )
 }
 
 proptest! {

@@ -57,7 +57,7 @@ fn the_master_sends_on_the_third_and_fifty_third_packet_and_closing_states_at_on
     assert_eq!(rec.flags, conn_flags::MASQ, "NAT, established: no other flag");
     assert_eq!(
         (rec.caddr, rec.cport, rec.vaddr, rec.vport, rec.daddr, rec.dport),
-        (CLIENT, 40000, VIP_NAT, 80, RS1, 8080)
+        (CLIENT.into(), 40000, VIP_NAT.into(), 80, RS1.into(), 8080)
     );
     for _ in 4..53 {
         send(&mut m, 0, c.tcp(40000, 80, ACK, 2, b"x"));
@@ -168,9 +168,9 @@ fn a_record_of_an_unknown_real_server_is_kept_unbound_and_still_forwards() {
         dport: 80,
         fwmark: 0,
         timeout: 900,
-        caddr: CLIENT,
-        vaddr: VIP_DR,
-        daddr: RS_TUN, // on-link, but not a real server of this service here
+        caddr: CLIENT.into(),
+        vaddr: VIP_DR.into(),
+        daddr: RS_TUN.into(), // on-link, but not a real server of this service here
     };
     assert_eq!(b.install_synced(&rec, T0), Installed::Created);
     let c = b.connections().iter().next().unwrap().1;
@@ -178,7 +178,7 @@ fn a_record_of_an_unknown_real_server_is_kept_unbound_and_still_forwards() {
     let (v, mac) = send(&mut b, 0, from_client(VIP_DR).tcp(4242, 80, ACK, 2, b"z"));
     assert_eq!((v, mac), (Verdict::Forward(1), RS_TUN_MAC));
     // No service for it: ignored and counted.
-    let other = SyncConn { vaddr: Ipv4Addr::new(198, 18, 0, 99), ..rec };
+    let other = SyncConn { vaddr: Ipv4Addr::new(198, 18, 0, 99).into(), ..rec };
     assert_eq!(b.install_synced(&other, T0), Installed::NoService);
     assert_eq!(b.counters().sync_ignored, 1);
 }
@@ -224,4 +224,36 @@ fn with_a_refresh_period_a_long_connection_is_sent_again_once_the_period_passes(
     assert_eq!(at(&mut m, 59, ACK), 0, "within the refresh period");
     assert_eq!(at(&mut m, 61, ACK), 1, "the period passed: sent again");
     assert_eq!(at(&mut m, 62, ACK), 0);
+}
+
+#[test]
+fn ipv6_connections_sync_as_72_byte_records_and_a_backup_forwards_them() {
+    use common::v6::*;
+    let master = snapshot6().with_sync_master(Some(SyncPolicy::default()));
+    let cfg = PipelineConfig { conn_capacity: 256, conn6_capacity: 256, ..PipelineConfig::default() };
+    let mut m = Pipeline::new(cfg, Arc::new(master), T0);
+    let c = from_client6(VIP6_NAT);
+    send(&mut m, 0, c.tcp(40000, 80, SYN, 1, b""));
+    send(&mut m, 1, from_real6(RS1_MAC, RS6_1).tcp(8080, 40000, SYN | ACK, 1, b""));
+    send(&mut m, 0, c.tcp(40000, 80, ACK, 2, b""));
+    send(&mut m, 0, c.tcp(40000, 80, ACK, 2, b"GET"));
+    let sent = drained(&mut m);
+    assert_eq!(sent.len(), 1, "the third client packet: {sent:?}");
+    assert_eq!(
+        (sent[0].caddr, sent[0].vaddr, sent[0].daddr, sent[0].dport),
+        (CLIENT6.into(), VIP6_NAT.into(), RS6_1.into(), 8080)
+    );
+    let mut w = SyncWriter::new(1, ipvs_sync::DEFAULT_MAXLEN);
+    assert!(w.push(&sent[0]));
+    let msg = w.take().unwrap();
+    assert_eq!(msg.len(), ipvs_sync::HEADER_LEN + ipvs_sync::V6_RECORD_LEN);
+    let rec = ipvs_sync::parse(&msg, 1).unwrap().conns[0];
+    let mut b = Pipeline::new(cfg, Arc::new(snapshot6()), T0);
+    let next = c.tcp(40000, 80, ACK, 5, b"more");
+    assert_eq!(send(&mut b, 0, next.clone()).0, Verdict::Drop(DropReason::NoConnection));
+    assert_eq!(b.install_synced(&rec, T0), Installed::Created);
+    assert_eq!(b.connections6().len(), 1);
+    let (on_master, on_backup) = (send(&mut m, 0, next.clone()), send(&mut b, 0, next));
+    assert_eq!(on_backup, on_master, "the backup sends the flow to the master's real server");
+    assert_eq!(on_backup, (Verdict::Forward(1), RS1_MAC));
 }

@@ -36,9 +36,13 @@ pub(super) trait IpPath: Family + NeighKey {
         rip: Self,
         icmp_error: bool,
     ) -> Result<(), Verdict>;
-    /// Queues the connection for the backups when the sync master role runs (IPv4 only: the
-    /// IPv6 sync records are not written yet).
-    fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32);
+    /// Queues the connection for the backups when the sync master role runs.
+    #[inline(always)]
+    fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32) {
+        if let Some(policy) = snap.sync_master() {
+            core.sync_after_input::<Self>(snap, policy, idx, now);
+        }
+    }
 }
 
 impl IpPath for u32 {
@@ -93,12 +97,6 @@ impl IpPath for u32 {
         }
         core.ident = core.ident.wrapping_add(1);
         tunnel::encapsulate(frame, ip.l3(), egress.addr, Ipv4Addr::from(rip), core.ident).map_err(Verdict::Drop)
-    }
-    #[inline(always)]
-    fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32) {
-        if let Some(policy) = snap.sync_master() {
-            core.sync_after_input(snap, policy, idx, now);
-        }
     }
 }
 
@@ -157,6 +155,4 @@ impl IpPath for u128 {
         }
         tunnel6::encapsulate(frame, ip.l3(), dip, Ipv6Addr::from(rip)).map_err(Verdict::Drop)
     }
-    #[inline(always)]
-    fn sync_after_input(_core: &mut PerCore, _snap: &Snapshot, _idx: u32, _now: u32) {}
 }

@@ -119,10 +119,8 @@ impl PerCore {
             return Err(DropReason::TableFull);
         };
         self.note_new_conn(now);
-        if K::BITS == 32 {
-            if let Some(m) = self.sync_marks.get_mut(idx as usize) {
-                *m = 0; // never sent
-            }
+        if let Some(m) = self.sync_marks[usize::from(K::BITS == 128)].get_mut(idx as usize) {
+            *m = 0; // never sent
         }
         self.add_load(snap, dest.id, svc.id);
         Ok(idx)

@@ -40,7 +40,7 @@ use crate::frame::Frame;
 use crate::neigh::{Learned, NeighbourTable};
 use crate::sched::table::FixedMap;
 use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
-use crate::service::{prefix_mask, Forward, Interface, Service, MAX_DESTS, MAX_SERVICES, UNBOUND_DEST};
+use crate::service::{Forward, Interface, Service, MAX_DESTS, MAX_SERVICES, UNBOUND_DEST};
 use crate::snapshot::{Family, Snapshot};
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
@@ -188,7 +188,7 @@ struct PerCore {
     sync_out: Vec<crate::wire::ipvs_sync::SyncConn>,
     /// By connection index: when it was last sent to the backups (IPVS's `sync_endtime`),
     /// kept only while a sync refresh period is configured (allocated on the control path).
-    sync_marks: Vec<u32>,
+    sync_marks: [Vec<u32>; 2],
 }
 
 /// One worker's dataplane.
@@ -244,7 +244,7 @@ impl Pipeline {
             rate_sec: 0,
             rate_count: 0,
             sync_out: Vec::with_capacity(SYNC_OUTBOX),
-            sync_marks: Vec::new(),
+            sync_marks: [Vec::new(), Vec::new()],
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }

@@ -48,7 +48,7 @@ fn fwd_of(flags: u32) -> Option<Forward> {
 }
 
 /// The sync record of connection `c`.
-pub fn conn_record(c: &Conn, snap: &Snapshot) -> SyncConn {
+pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
     let mut flags = fwd_flags(c.forward) & !conn_flags::NOOUTPUT;
     if c.flags & F_NO_OUTPUT != 0 {
         flags |= conn_flags::NOOUTPUT;
@@ -65,15 +65,15 @@ pub fn conn_record(c: &Conn, snap: &Snapshot) -> SyncConn {
         dport: c.dport,
         fwmark: 0,
         timeout: c.state.timeout(&snap.timeouts()),
-        caddr: Ipv4Addr::from(c.caddr),
-        vaddr: Ipv4Addr::from(c.vaddr),
-        daddr: Ipv4Addr::from(c.daddr),
+        caddr: c.caddr.addr().into(),
+        vaddr: c.vaddr.addr().into(),
+        daddr: c.daddr.addr().into(),
     }
 }
 
 /// The record of the persistence template that placed `c` in service `svc` (IPVS: the client
 /// network, port 0, the template flag, the persistence timeout, state NONE).
-fn template_record(c: &Conn, svc: &Service) -> SyncConn {
+fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service) -> SyncConn {
     SyncConn {
         protocol: c.proto,
         flags: conn_flags::TEMPLATE | fwd_flags(c.forward),
@@ -83,9 +83,9 @@ fn template_record(c: &Conn, svc: &Service) -> SyncConn {
         dport: c.dport,
         fwmark: 0,
         timeout: svc.persistence,
-        caddr: Ipv4Addr::from(c.caddr & prefix_mask(svc.persistence_prefix)),
-        vaddr: Ipv4Addr::from(c.vaddr),
-        daddr: Ipv4Addr::from(c.daddr),
+        caddr: c.caddr.masked(svc.persistence_prefix).addr().into(),
+        vaddr: c.vaddr.addr().into(),
+        daddr: c.daddr.addr().into(),
     }
 }
 
@@ -93,8 +93,8 @@ impl PerCore {
     /// A client packet moved connection `idx` (state and packet count already updated): queues
     /// its record for the backups if `policy` wants it now.
     #[inline]
-    pub(super) fn sync_after_input(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32, now: u32) {
-        let c = *self.tables.v4.get(idx);
+    pub(super) fn sync_after_input<K: IpPath>(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32, now: u32) {
+        let c = *K::conns(&self.tables).get(idx);
         let cand = SyncCandidate {
             tcp: c.proto == protocol::TCP,
             template: false,
@@ -103,12 +103,13 @@ impl PerCore {
             pkts: c.pkts_in,
         };
         // The marks (when each connection was last sent) exist only with a refresh period.
-        let mark = self.sync_marks.get(idx as usize).copied().unwrap_or(0);
+        let marks = &mut self.sync_marks[usize::from(K::BITS == 128)];
+        let mark = marks.get(idx as usize).copied().unwrap_or(0);
         let Some(m) = policy.wants_at(&cand, now, c.state.timeout(&snap.timeouts()), mark) else { return };
-        if let Some(slot) = self.sync_marks.get_mut(idx as usize) {
+        if let Some(slot) = marks.get_mut(idx as usize) {
             *slot = m;
         }
-        self.tables.v4.get_mut(idx).synced = c.state;
+        K::conns_mut(&mut self.tables).get_mut(idx).synced = c.state;
         if c.flags & F_PERSIST != 0 {
             if let Some(svc) = snap.service_by_id(c.svc) {
                 self.queue_sync(template_record(&c, svc));
@@ -132,12 +133,22 @@ impl PerCore {
     /// real server this configuration lacks is kept with its address and method, as IPVS keeps
     /// such a connection unbound: it still forwards there.
     pub(super) fn install(&mut self, snap: &Snapshot, r: &SyncConn, now: u32) -> Installed {
-        let Some(svc) = snap.service(r.protocol, r.vaddr, r.vport) else { return Installed::NoService };
+        match r.vaddr {
+            std::net::IpAddr::V4(_) => self.install_of::<u32>(snap, r, now),
+            std::net::IpAddr::V6(_) => self.install_of::<u128>(snap, r, now),
+        }
+    }
+
+    fn install_of<K: IpPath>(&mut self, snap: &Snapshot, r: &SyncConn, now: u32) -> Installed {
+        let (Some(src), Some(dst), Some(daddr)) = (K::of_ip(r.caddr), K::of_ip(r.vaddr), K::of_ip(r.daddr)) else {
+            return Installed::NoService; // addresses of mixed families: no such connection
+        };
+        let Some(svc) = snap.service_of(r.protocol, dst, r.vport) else { return Installed::NoService };
         let Some(forward) = fwd_of(r.flags) else { return Installed::NoService };
         let dest = svc.dests.iter().find(|d| d.addr == r.daddr && (d.port == r.dport || forward != Forward::Nat));
         if r.flags & conn_flags::TEMPLATE != 0 {
             let (Some(d), true) = (dest, svc.persistence > 0) else { return Installed::NoService };
-            let key = persistence::template_key(svc, u32::from(r.caddr));
+            let key = persistence::template_key(svc, src);
             let expires = now.saturating_add(r.timeout);
             if let Some(t) = self.templates.get_mut(key) {
                 t.dest = d.id;
@@ -155,11 +166,10 @@ impl PerCore {
         } else {
             ConnState::Udp
         };
-        let (src, dst) = (u32::from(r.caddr), u32::from(r.vaddr));
         let expires = now.saturating_add(r.timeout);
         let inactive = r.flags & conn_flags::INACTIVE != 0;
-        if let Some(idx) = self.tables.v4.lookup_client(r.protocol, src, r.cport, dst, r.vport) {
-            let c = self.tables.v4.get_mut(idx);
+        if let Some(idx) = K::conns(&self.tables).lookup_client(r.protocol, src, r.cport, dst, r.vport) {
+            let c = K::conns_mut(&mut self.tables).get_mut(idx);
             let was_inactive = c.flags & F_INACTIVE != 0;
             c.state = state;
             c.synced = state;
@@ -179,23 +189,22 @@ impl PerCore {
                 }
             }
             if shorter {
-                self.tables.v4.refile(idx);
+                K::conns_mut(&mut self.tables).refile(idx);
             }
             return Installed::Refreshed;
         }
         let dest_id = dest.map_or(UNBOUND_DEST, |d| d.id);
-        let mut c =
-            Conn::new(r.protocol, src, r.cport, dst, r.vport, u32::from(r.daddr), r.dport, forward, svc.id, dest_id);
+        let mut c = Conn::new(r.protocol, src, r.cport, dst, r.vport, daddr, r.dport, forward, svc.id, dest_id);
         c.state = state;
         c.synced = state;
         c.expires = expires;
         c.flags = (if r.flags & conn_flags::NOOUTPUT != 0 { F_NO_OUTPUT } else { 0 })
             | (if inactive { F_INACTIVE } else { 0 })
             | F_SYNCED;
-        let Ok(idx) = self.tables.v4.insert(c) else {
+        let Ok(idx) = K::conns_mut(&mut self.tables).insert(c) else {
             return Installed::Full;
         };
-        if let Some(m) = self.sync_marks.get_mut(idx as usize) {
+        if let Some(m) = self.sync_marks[usize::from(K::BITS == 128)].get_mut(idx as usize) {
             *m = 0;
         }
         let l = &mut self.loads[usize::from(dest_id)];

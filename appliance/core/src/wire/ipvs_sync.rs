@@ -8,9 +8,9 @@
 //! ```text
 //! header   | 0 (reserved) | syncid | size (be16, whole message) |
 //!          | nr_conns     | version (1) | spare (0, be16)      |
-//! record   | type (0 = IPv4) | protocol | ver_size (be16: version << 12 | size) |
+//! record   | type (0 = IPv4, 1 = IPv6) | protocol | ver_size (be16: version << 12 | size) |
 //!          | flags (be32) | state (be16) | cport | vport | dport | fwmark (be32) |
-//!          | timeout (be32, seconds) | caddr | vaddr | daddr |      (36 bytes for IPv4)
+//!          | timeout (be32, seconds) | caddr | vaddr | daddr |      (36 bytes for IPv4, 72 for IPv6)
 //!          | options: (type, length, data)* ... padded to 4 bytes before the next record
 //! ```
 //!
@@ -21,7 +21,7 @@
 //! does; a record of an unknown protocol or state, an IPv6 record, or one with an unknown
 //! mandatory option is skipped alone. Flags are masked to IPVS's backup mask.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{be16, be32, put16};
 
@@ -102,12 +102,13 @@ pub struct SyncConn {
     pub fwmark: u32,
     /// Seconds the receiver should keep it.
     pub timeout: u32,
-    /// Client address (masked client network in a template).
-    pub caddr: Ipv4Addr,
+    /// Client address (masked client network in a template). The three addresses are of one
+    /// family: the record's type.
+    pub caddr: IpAddr,
     /// Virtual address.
-    pub vaddr: Ipv4Addr,
+    pub vaddr: IpAddr,
     /// Real server address.
-    pub daddr: Ipv4Addr,
+    pub daddr: IpAddr,
 }
 
 /// Why a whole message was dropped.
@@ -132,7 +133,7 @@ pub enum SyncError {
 pub struct Received {
     /// Its records that can be applied, in order (flags masked, `SYNC` set).
     pub conns: Vec<SyncConn>,
-    /// Records skipped alone: unknown protocol or state, IPv6, unknown mandatory option.
+    /// Records skipped alone: unknown protocol or state, unknown mandatory option.
     pub skipped: u32,
 }
 
@@ -181,7 +182,7 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, SyncError> {
     }
     // Options: each (type, length > 0) within the record; the known ones once, sized right.
     let (mut p, mut seen) = (fixed, 0u8);
-    let mut skip = ipv6; // rvs does not serve IPv6 yet: such a record is skipped, as IPVS without v6 does
+    let mut skip = false;
     while p < r.len() {
         if p + 2 > r.len() {
             return Err(SyncError::BadRecord);
@@ -218,9 +219,9 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, SyncError> {
         dport: be16(r, 14),
         fwmark: be32(r, 16),
         timeout: be32(r, 20),
-        caddr: Ipv4Addr::from(be32(r, 24)),
-        vaddr: Ipv4Addr::from(be32(r, 28)),
-        daddr: Ipv4Addr::from(be32(r, 32)),
+        caddr: addr_at(r, 24, ipv6),
+        vaddr: addr_at(r, if ipv6 { 40 } else { 28 }, ipv6),
+        daddr: addr_at(r, if ipv6 { 56 } else { 32 }, ipv6),
     };
     let states = match c.protocol {
         crate::wire::ipv4::protocol::TCP => TCP_STATES,
@@ -231,6 +232,17 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, SyncError> {
         return Ok(None);
     }
     Ok(Some(c))
+}
+
+/// The address at `at` of a record: 4 bytes, or 16 for an IPv6 record.
+fn addr_at(r: &[u8], at: usize, ipv6: bool) -> IpAddr {
+    if ipv6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&r[at..at + 16]);
+        IpAddr::V6(Ipv6Addr::from(a))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(be32(r, at)))
+    }
 }
 
 /// Builds messages of at most `maxlen` bytes, as the master's sync buffer does.
@@ -263,15 +275,17 @@ impl SyncWriter {
 
     /// Adds a record; `false` when the message has no room left (take it, then add again).
     pub fn push(&mut self, c: &SyncConn) -> bool {
+        let ipv6 = c.vaddr.is_ipv6();
+        let len = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
         let pad = (4 - self.buf.len() % 4) % 4;
-        if self.buf.len() + pad + V4_RECORD_LEN > self.maxlen || self.count() == u8::MAX {
+        if self.buf.len() + pad + len > self.maxlen || self.count() == u8::MAX {
             return false;
         }
         self.buf.resize(self.buf.len() + pad, 0);
-        let mut r = [0u8; V4_RECORD_LEN];
-        r[0] = 0; // IPv4
+        let mut r = [0u8; V6_RECORD_LEN];
+        r[0] = u8::from(ipv6); // STYPE_F_INET6
         r[1] = c.protocol;
-        r[2..4].copy_from_slice(&(V4_RECORD_LEN as u16).to_be_bytes()); // version 0 in the top nibble
+        r[2..4].copy_from_slice(&(len as u16).to_be_bytes()); // version 0 in the top nibble
         r[4..8].copy_from_slice(&(c.flags & !conn_flags::HASHED).to_be_bytes());
         r[8..10].copy_from_slice(&c.state.to_be_bytes());
         r[10..12].copy_from_slice(&c.cport.to_be_bytes());
@@ -279,10 +293,15 @@ impl SyncWriter {
         r[14..16].copy_from_slice(&c.dport.to_be_bytes());
         r[16..20].copy_from_slice(&c.fwmark.to_be_bytes());
         r[20..24].copy_from_slice(&c.timeout.to_be_bytes());
-        r[24..28].copy_from_slice(&c.caddr.octets());
-        r[28..32].copy_from_slice(&c.vaddr.octets());
-        r[32..36].copy_from_slice(&c.daddr.octets());
-        self.buf.extend_from_slice(&r);
+        let mut at = 24;
+        for a in [c.caddr, c.vaddr, c.daddr] {
+            match a {
+                IpAddr::V4(a) => r[at..at + 4].copy_from_slice(&a.octets()),
+                IpAddr::V6(a) => r[at..at + 16].copy_from_slice(&a.octets()),
+            }
+            at += if ipv6 { 16 } else { 4 };
+        }
+        self.buf.extend_from_slice(&r[..len]);
         self.buf[4] += 1;
         let size = self.buf.len() as u16;
         put16(&mut self.buf, 2, size);
@@ -314,9 +333,9 @@ mod tests {
             dport: 80,
             fwmark: 0,
             timeout: 900,
-            caddr: Ipv4Addr::new(198, 18, 0, 2),
-            vaddr: Ipv4Addr::new(198, 18, 0, 100),
-            daddr: Ipv4Addr::new(198, 18, 0, 21),
+            caddr: Ipv4Addr::new(198, 18, 0, 2).into(),
+            vaddr: Ipv4Addr::new(198, 18, 0, 100).into(),
+            daddr: Ipv4Addr::new(198, 18, 0, 21).into(),
         }
     }
 
@@ -331,7 +350,7 @@ mod tests {
             state: 0,
             cport: 0,
             timeout: 300,
-            caddr: Ipv4Addr::new(198, 18, 0, 0),
+            caddr: Ipv4Addr::new(198, 18, 0, 0).into(),
             ..conn()
         };
         assert!(w.push(&tmpl));
@@ -433,6 +452,39 @@ mod tests {
         let mut more = m.clone();
         more[4] = 2; // claims a second record that is not there
         assert_eq!(parse(&more, 3), Err(SyncError::BadRecord));
+    }
+
+    /// An IPv6 record: `struct ip_vs_sync_v6`, type 1 and 72 bytes, after an IPv4 one.
+    #[test]
+    fn golden_bytes_of_an_ipv6_record() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        let c6 = SyncConn {
+            caddr: a("2001:db8:ff::7"),
+            vaddr: a("2001:db8::100"),
+            daddr: a("2001:db8:1::11"),
+            flags: conn_flags::MASQ,
+            ..conn()
+        };
+        let mut w = SyncWriter::new(1, DEFAULT_MAXLEN);
+        assert!(w.push(&conn()));
+        assert!(w.push(&c6));
+        let m = w.take().unwrap();
+        assert_eq!(m.len(), HEADER_LEN + V4_RECORD_LEN + V6_RECORD_LEN);
+        let r = &m[HEADER_LEN + V4_RECORD_LEN..];
+        assert_eq!(&r[..4], &[1, 6, 0, 72], "type STYPE_F_INET6, TCP, size 72");
+        assert_eq!(&r[24..40], &a("2001:db8:ff::7").to_string().parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(&r[40..56], &"2001:db8::100".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(&r[56..72], &"2001:db8:1::11".parse::<Ipv6Addr>().unwrap().octets());
+        let got = parse(&m, 1).unwrap();
+        assert_eq!(got.skipped, 0);
+        assert_eq!(got.conns[1], SyncConn { flags: conn_flags::MASQ | conn_flags::SYNC, ..c6 });
+        let mut short = m.clone();
+        let at = HEADER_LEN + V4_RECORD_LEN;
+        short[at + 2..at + 4].copy_from_slice(&36u16.to_be_bytes()); // an IPv6 record of IPv4's size
+        let total = short.len() - 36;
+        short.truncate(total);
+        short[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        assert_eq!(parse(&short, 1), Err(SyncError::BadRecord));
     }
 
     #[test]
