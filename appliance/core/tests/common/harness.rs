@@ -6,12 +6,15 @@
 //! many seconds first (and poll the timers). One pipeline lives for the whole input, so later
 //! frames meet the connections earlier ones made.
 //!
+//! The pipeline runs the dual-stack test network ([`super::v6`]): IPv4 and IPv6 services.
+//!
 //! Invariants checked on every frame: no panic; a frame transmitted (Forward/Reply) that is
-//! IPv4 carries a valid IPv4 header checksum and fits its buffer; a Forward names a real port.
+//! IPv4 carries a valid IPv4 header checksum and fits its buffer, one that is IPv6 a header
+//! whose payload length fits the frame; a Forward names a real port.
 
-use super::*;
 use rvs_core::wire::ethernet::{EtherType, EthernetFrame};
 use rvs_core::wire::ipv4::Ipv4Packet;
+use rvs_core::wire::ipv6::Ipv6Packet;
 use rvs_core::{Frame, VecFrame, Verdict};
 
 /// Encodes frames as a harness input.
@@ -40,25 +43,33 @@ pub fn decode(mut data: &[u8]) -> Vec<(u16, Vec<u8>)> {
 /// connections, 2 templates, expiry budget 1) where a full table, budget stops and put-back
 /// timer lists are the common case. Panics if an invariant breaks.
 pub fn run(data: &[u8]) {
-    run_with(data, rvs_core::PipelineConfig { conn_capacity: 64, ..Default::default() });
+    run_with(data, rvs_core::PipelineConfig { conn_capacity: 64, conn6_capacity: 64, ..Default::default() });
     run_with(
         data,
-        rvs_core::PipelineConfig { conn_capacity: 4, template_capacity: 2, expire_budget: 1, ..Default::default() },
+        rvs_core::PipelineConfig {
+            conn_capacity: 4,
+            conn6_capacity: 4,
+            template_capacity: 2,
+            expire_budget: 1,
+            ..Default::default()
+        },
     );
 }
 
 /// Load accounting matches the table: every connection counts once on its real server.
 fn check_loads(p: &rvs_core::Pipeline, capacity: usize) {
-    let n = p.connections().len();
-    assert!(n <= capacity, "{n} connections in a table of {capacity}");
-    assert_eq!(p.connections().iter().count(), n, "the table's length matches its live entries");
+    let (n4, n6) = (p.connections().len(), p.connections6().len());
+    assert!(n4 <= capacity && n6 <= capacity, "{n4} + {n6} connections in tables of {capacity}");
+    assert_eq!(p.connections().iter().count(), n4, "the table's length matches its live entries");
+    assert_eq!(p.connections6().iter().count(), n6, "the IPv6 table's length matches its live entries");
+    let n = n4 + n6;
     let counted: u64 = p.loads().iter().map(|l| u64::from(l.active) + u64::from(l.inactive)).sum();
     assert_eq!(counted, n as u64, "active + inactive over all real servers = connections held");
 }
 
 fn run_with(mut data: &[u8], cfg: rvs_core::PipelineConfig) {
     let capacity = cfg.conn_capacity;
-    let mut p = pipeline_with(cfg);
+    let mut p = rvs_core::Pipeline::new(cfg, std::sync::Arc::new(super::v6::snapshot6()), 1_000_000);
     let mut now = 1_000_000u64;
     let mut frame = VecFrame::with_headroom(&[], 128);
     while data.len() >= 3 {
@@ -84,6 +95,9 @@ fn run_with(mut data: &[u8], cfg: rvs_core::PipelineConfig) {
             if eth.ethertype() == EtherType::IPV4 {
                 let ip = Ipv4Packet::new_checked(eth.payload()).expect("a transmitted IPv4 packet is well formed");
                 assert!(ip.verify_checksum(), "a transmitted IPv4 header checksum is wrong");
+            }
+            if eth.ethertype() == EtherType::IPV6 {
+                Ipv6Packet::new_checked(eth.payload()).expect("a transmitted IPv6 packet fits its frame");
             }
         }
     }

@@ -157,6 +157,9 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("vlan", enc(&[(0, PacketBuilder { vlan: Some(7), ..from_client(VIP_DR) }.tcp(3, 80, SYN, 1, b""))])),
     ]
+    .into_iter()
+    .chain(v6::seeds6())
+    .collect()
 }
 
 /// A snapshot of the test network with other services.

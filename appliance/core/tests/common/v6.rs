@@ -100,3 +100,75 @@ pub fn from_client6(dst: Ipv6Addr) -> PacketBuilder6 {
 pub fn from_real6(src_mac: Mac, src: Ipv6Addr) -> PacketBuilder6 {
     PacketBuilder6::new(src_mac, IN_MAC, src, CLIENT6)
 }
+
+/// Fuzz seeds of the IPv6 paths, in the harness's format.
+pub fn seeds6() -> Vec<(&'static str, Vec<u8>)> {
+    use rvs_core::wire::build::ip_part;
+    use rvs_core::wire::icmpv6::{kind, na_flags};
+    use rvs_core::wire::ipv6::next_header;
+    use rvs_core::wire::tcp::flags::{ACK, FIN, SYN};
+    let c = from_client6(VIP6_NAT);
+    let r1 = from_real6(RS1_MAC, RS6_1);
+    let to_rs = PacketBuilder6::new(IN_MAC, RS1_MAC, CLIENT6, RS6_1).tcp(40000, 8080, SYN, 1, b"");
+    let to_client = PacketBuilder6::new(OUT_MAC, ROUTER_MAC, VIP6_NAT, CLIENT6).tcp(80, 40000, SYN | ACK, 9, b"");
+    let enc = |fs: &[(u8, Vec<u8>)]| super::harness::encode(&fs.iter().map(|(k, f)| (*k, &f[..])).collect::<Vec<_>>());
+    let mut target_ll = RS6_DR.octets().to_vec();
+    target_ll.extend_from_slice(&[2, 1]);
+    target_ll.extend_from_slice(&RS_DR_MAC.0);
+    vec![
+        (
+            "nat6_tcp_flow",
+            enc(&[
+                (0, c.tcp(40000, 80, SYN, 1, b"")),
+                (1, r1.tcp(8080, 40000, SYN | ACK, 9, b"")),
+                (0, c.tcp(40000, 80, ACK, 2, b"GET / HTTP/1.0\r\n\r\n")),
+                (1, r1.tcp(8080, 40000, ACK | FIN, 10, b"HTTP/1.0 200 OK\r\n\r\n")),
+                (2, c.tcp(40000, 80, FIN | ACK, 3, b"")),
+            ]),
+        ),
+        ("nat6_udp", enc(&[(0, c.udp(5000, 53, b"q")), (1, r1.udp(5353, 5000, b"a"))])),
+        ("dr6", enc(&[(0, from_client6(VIP6_DR).tcp(1, 80, SYN, 1, b""))])),
+        (
+            "tun6_and_too_big",
+            enc(&[
+                (0, from_client6(VIP6_TUN).tcp(2, 80, SYN, 1, b"")),
+                (0, from_client6(VIP6_TUN).tcp(2, 80, ACK, 2, &[1; 1440])),
+            ]),
+        ),
+        (
+            "ndp",
+            enc(&[
+                (0, PacketBuilder6::new(ROUTER_MAC, OUT_MAC, ROUTER6, VIP6_NAT).neighbour_solicitation(VIP6_NAT)),
+                (
+                    1,
+                    PacketBuilder6 { hop_limit: 255, ..PacketBuilder6::new(RS_DR_MAC, IN_MAC, RS6_DR, DIP6_IN) }
+                        .icmpv6(kind::NEIGHBOR_ADVERT, 0, na_flags::SOLICITED, &target_ll),
+                ),
+            ]),
+        ),
+        ("echo6", enc(&[(0, c.icmpv6(kind::ECHO_REQUEST, 0, 0x0001_0001, b"abcd"))])),
+        (
+            "icmp6_errors",
+            enc(&[
+                (0, c.tcp(40000, 80, SYN, 1, b"")),
+                (1, PacketBuilder6::new(RS1_MAC, IN_MAC, RS6_1, CLIENT6).icmpv6(1, 4, 0, ip_part(&to_rs))),
+                (
+                    0,
+                    PacketBuilder6::new(ROUTER_MAC, OUT_MAC, ROUTER6, VIP6_NAT).icmpv6(
+                        kind::PACKET_TOO_BIG,
+                        0,
+                        1400,
+                        ip_part(&to_client),
+                    ),
+                ),
+            ]),
+        ),
+        (
+            "ext_headers",
+            enc(&[
+                (0, from_client6(VIP6_DR).with_ext(next_header::HOP_BY_HOP, 1).tcp(4, 80, SYN, 1, b"")),
+                (0, from_client6(VIP6_DR).with_ext(next_header::FRAGMENT, 1).tcp(5, 80, SYN, 1, b"")),
+            ]),
+        ),
+    ]
+}
