@@ -3,7 +3,8 @@
 //!
 //! On `rx` it does what a NIC and its PMD do for the loop: takes mbufs from the pool and fills
 //! them with frames (here: a header template, patched with the flow's client address and port,
-//! with both checksums updated incrementally, RFC 1624). On `tx` it frees what the loop sends,
+//! with both checksums updated incrementally, RFC 1624). IPv6 templates carry the flow's client
+//! in the last 32 bits of the address (a /96 of clients), which the transport checksum covers. On `tx` it frees what the loop sends,
 //! as a PMD does once the NIC has sent it. The cycles spent in `rx`/`tx` are counted apart, so
 //! a run reports the dataplane's own cost and the port's.
 //!
@@ -68,6 +69,8 @@ pub struct FrameTemplate {
     /// Where the L4 checksum is (None: a UDP datagram without one).
     l4_at: Option<usize>,
     l4_csum: u16,
+    /// An IPv6 frame: no header checksum to patch.
+    v6: bool,
 }
 
 /// Offsets in an untagged Ethernet + 20-byte IPv4 + TCP frame.
@@ -80,19 +83,38 @@ const TCP_CSUM: usize = 50;
 const UDP_CSUM: usize = 40;
 /// Bytes copied into each mbuf: Ethernet, IPv4 and TCP headers (and a 64-byte frame's all).
 const HEADER: usize = 60;
+/// The same offsets in an Ethernet + IPv6 (no extension header) + TCP frame: the low 32 bits of
+/// each address.
+const SRC_IP6_LOW: usize = 14 + 8 + 12;
+const DST_IP6_LOW: usize = 14 + 24 + 12;
+const SRC_PORT6: usize = 54;
+const DST_PORT6: usize = 56;
+const TCP_CSUM6: usize = 70;
+const UDP_CSUM6: usize = 60;
+const HEADER6: usize = 74;
+/// The shortest IPv6 TCP frame (without FCS).
+pub const MIN_FRAME6: usize = 74;
 
 impl FrameTemplate {
     /// A template from a built TCP or UDP frame (no VLAN, no IP options) of `len` bytes on the
     /// wire (without FCS); the client is its source (`client_is_src`) or its destination
     /// (replies).
     pub fn new(frame: &[u8], len: usize, client_is_src: bool) -> Self {
-        let (ip_at, port_at) = if client_is_src { (SRC_IP, SRC_PORT) } else { (DST_IP, DST_PORT) };
-        let h = frame.len().min(HEADER);
         let be16 = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
-        let l4_at = match frame[23] {
-            17 if be16(UDP_CSUM) == 0 => None,
-            17 => Some(UDP_CSUM),
-            _ => Some(TCP_CSUM),
+        let v6 = be16(12) == 0x86dd;
+        let (ip_at, port_at) = match (v6, client_is_src) {
+            (false, true) => (SRC_IP, SRC_PORT),
+            (false, false) => (DST_IP, DST_PORT),
+            (true, true) => (SRC_IP6_LOW, SRC_PORT6),
+            (true, false) => (DST_IP6_LOW, DST_PORT6),
+        };
+        let h = frame.len().min(if v6 { HEADER6 } else { HEADER });
+        let l4_at = match (v6, frame[if v6 { 20 } else { 23 }]) {
+            (false, 17) if be16(UDP_CSUM) == 0 => None,
+            (false, 17) => Some(UDP_CSUM),
+            (false, _) => Some(TCP_CSUM),
+            (true, 17) => Some(UDP_CSUM6),
+            (true, _) => Some(TCP_CSUM6),
         };
         FrameTemplate {
             bytes: frame[..h].to_vec(),
@@ -101,9 +123,10 @@ impl FrameTemplate {
             port_at,
             base_ip: [frame[ip_at], frame[ip_at + 1], frame[ip_at + 2], frame[ip_at + 3]],
             base_port: be16(port_at),
-            ip_csum: be16(IP_CSUM),
+            ip_csum: if v6 { 0 } else { be16(IP_CSUM) },
             l4_at,
             l4_csum: l4_at.map_or(0, be16),
+            v6,
         }
     }
 
@@ -115,8 +138,10 @@ impl FrameTemplate {
         let ipb = ip.to_be_bytes();
         buf[self.ip_at..self.ip_at + 4].copy_from_slice(&ipb);
         buf[self.port_at..self.port_at + 2].copy_from_slice(&port.to_be_bytes());
-        let ipc = update32(self.ip_csum, self.base_ip, ipb);
-        buf[IP_CSUM..IP_CSUM + 2].copy_from_slice(&ipc.to_be_bytes());
+        if !self.v6 {
+            let ipc = update32(self.ip_csum, self.base_ip, ipb);
+            buf[IP_CSUM..IP_CSUM + 2].copy_from_slice(&ipc.to_be_bytes());
+        }
         if let Some(at) = self.l4_at {
             let l4 = update16(update32(self.l4_csum, self.base_ip, ipb), self.base_port, port);
             buf[at..at + 2].copy_from_slice(&l4.to_be_bytes());

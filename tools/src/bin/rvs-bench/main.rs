@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use rvs_core::conn::Conn;
 use rvs_core::pipeline::{PipelineConfig, CLOCK_EPOCH_MS};
 use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts};
-use rvs_core::wire::build::PacketBuilder;
+use rvs_core::wire::build::{PacketBuilder, PacketBuilder6};
 use rvs_core::wire::tcp::flags::{ACK, SYN};
 use rvs_core::wire::Mac;
 use rvs_core::{Pipeline, Snapshot, VecFrame, Verdict};
@@ -24,7 +24,7 @@ use rvs_tools::replay::{Flows, FrameTemplate, QueueStats, ReplayQueue, Slice, Tr
 use rvsd::port::dpdk::{rdtsc, tsc_hz, Eal, Mempool};
 use rvsd::worker::{PortIdentity, Shared, Worker};
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

@@ -50,14 +50,19 @@ pub(crate) fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], sp
         spec.cores,
         lcores.len()
     );
-    ensure!(!(args.syn_percent > 0 && spec.mode == Mode::NatOut), "--syn-percent needs a mode with client traffic");
+    ensure!(args.syn_percent == 0 || spec.mode.client_side(), "--syn-percent needs a mode with client traffic");
     let snap = Arc::new(snapshot(&args.scheduler, args.reals)?);
     let mut prepared = Vec::new();
     for w in 0..spec.cores {
         prepared.push(prepare(args, spec, &snap, w)?);
     }
     let table_bytes: usize = prepared.iter().map(|p| p.table_bytes).sum();
-    let capacity: usize = prepared.iter().map(|p| p.pipeline.connections().capacity()).sum();
+    let capacity: usize = prepared
+        .iter()
+        .map(
+            |p| if spec.mode.v6() { p.pipeline.connections6().capacity() } else { p.pipeline.connections().capacity() },
+        )
+        .sum();
     let shared = Shared::new(spec.cores, rvsd::dataplane::RING_SIZE, Default::default(), Arc::clone(&snap));
     let identities = vec![
         PortIdentity { mac: OUT_MAC, addr: Ipv4Addr::new(198, 18, 0, 1), addr6: None },
@@ -113,7 +118,8 @@ pub(crate) fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], sp
     let (mut mpps, mut cycles_sum, mut port_sum, mut syn_rate, mut bytes) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut rx_all, mut loops) = (0u64, 0u64);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 1 << 40, 3)?;
-    let wire = sizes(&spec.size)?;
+    // IPv6's TCP frames are at least 78 bytes on the wire (`ack_frame`).
+    let wire: Vec<usize> = sizes(&spec.size)?.into_iter().map(|n| if spec.mode.v6() { n.max(78) } else { n }).collect();
     let avg_wire = wire.iter().sum::<usize>() as f64 / wire.len() as f64;
     let (mut ns_lo, mut ns_hi) = (f64::MAX, 0.0f64);
     for (w, out) in outs.iter().enumerate() {
@@ -170,7 +176,7 @@ pub(crate) fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], sp
     Ok(Figures {
         section: args.section.clone(),
         mode: spec.mode.name(),
-        size: spec.size.clone(),
+        size: if spec.mode.v6() && spec.size == "64" { "78".into() } else { spec.size.clone() },
         flows: spec.flows,
         cores: spec.cores,
         syn_percent: args.syn_percent,
@@ -188,7 +194,7 @@ pub(crate) fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], sp
         loop_p99_ns: q(0.99),
         loop_p999_ns: q(0.999),
         packets_per_loop: rx_all as f64 / loops.max(1) as f64 / cores,
-        conn_entry_bytes: std::mem::size_of::<Conn>(),
+        conn_entry_bytes: if spec.mode.v6() { std::mem::size_of::<Conn<u128>>() } else { std::mem::size_of::<Conn>() },
         table_bytes_per_conn: table_bytes as f64 / capacity as f64,
         drops,
         established_mpps: mpps * established_share,

@@ -16,6 +16,16 @@ pub(crate) enum Mode {
     NatOut,
     /// NAT, both directions (one burst of each per loop).
     Nat,
+    /// The same five over IPv6 (TUN: IPv6-in-IPv6).
+    Dr6,
+    /// See [`Mode::Dr6`].
+    Tun6,
+    /// See [`Mode::Dr6`].
+    NatIn6,
+    /// See [`Mode::Dr6`].
+    NatOut6,
+    /// See [`Mode::Dr6`].
+    Nat6,
 }
 
 impl Mode {
@@ -26,25 +36,58 @@ impl Mode {
             Mode::NatIn => "nat-in",
             Mode::NatOut => "nat-out",
             Mode::Nat => "nat",
+            Mode::Dr6 => "dr6",
+            Mode::Tun6 => "tun6",
+            Mode::NatIn6 => "nat-in6",
+            Mode::NatOut6 => "nat-out6",
+            Mode::Nat6 => "nat6",
         }
     }
-    pub(crate) fn vip(self) -> Ipv4Addr {
+    /// The IPv4 mode this one is, or runs over IPv6.
+    pub(crate) fn base(self) -> Mode {
         match self {
+            Mode::Dr6 => Mode::Dr,
+            Mode::Tun6 => Mode::Tun,
+            Mode::NatIn6 => Mode::NatIn,
+            Mode::NatOut6 => Mode::NatOut,
+            Mode::Nat6 => Mode::Nat,
+            m => m,
+        }
+    }
+    pub(crate) fn v6(self) -> bool {
+        self.base() != self
+    }
+    pub(crate) fn vip(self) -> Ipv4Addr {
+        match self.base() {
             Mode::Dr => Ipv4Addr::new(198, 18, 0, 101),
             Mode::Tun => Ipv4Addr::new(198, 18, 0, 102),
             _ => Ipv4Addr::new(198, 18, 0, 100),
         }
     }
+    pub(crate) fn vip6(self) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(self.vip().octets()[3]))
+    }
     pub(crate) fn nat(self) -> bool {
-        matches!(self, Mode::NatIn | Mode::NatOut | Mode::Nat)
+        matches!(self.base(), Mode::NatIn | Mode::NatOut | Mode::Nat)
     }
     pub(crate) fn client_side(self) -> bool {
-        self != Mode::NatOut
+        self.base() != Mode::NatOut
     }
     pub(crate) fn reply_side(self) -> bool {
-        matches!(self, Mode::NatOut | Mode::Nat)
+        matches!(self.base(), Mode::NatOut | Mode::Nat)
     }
 }
+
+/// IPv6 clients: flow client `ip` (a u32 as for IPv4) is 2001:db8:64::IP.
+pub(crate) fn client6(ip: u32) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(Ipv6Addr::new(0x2001, 0xdb8, 0x64, 0, 0, 0, 0, 0)) | u128::from(ip))
+}
+
+pub(crate) fn rs_addr6(i: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x11 + i)
+}
+
+pub(crate) const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe);
 
 pub(crate) const OUT_MAC: Mac = Mac([2, 0, 0, 0, 0, 1]);
 pub(crate) const IN_MAC: Mac = Mac([2, 0, 0, 0, 1, 1]);
@@ -70,28 +113,40 @@ pub(crate) fn rs_mac(i: u16) -> Mac {
 /// Three services (NAT, DR, TUN) of `reals` real servers each, on a jumbo-frame back end so
 /// that IMIX's largest frames still fit once tunnelled.
 pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
-    let svc = |id: u16, vip: Ipv4Addr, fwd: Forward, port: u16| Service {
+    let svc = |id: u16, vip: std::net::IpAddr, fwd: Forward, port: u16| Service {
         id,
         protocol: Protocol::Tcp,
-        vip: vip.into(),
+        vip,
         port: 80,
         scheduler: scheduler.into(),
         persistence: 0,
-        persistence_prefix: 32,
+        persistence_prefix: if vip.is_ipv6() { 128 } else { 32 },
         sched_flags: 0,
-        dests: (0..reals).map(|i| Dest::new(id * reals + i, rs_addr(i), port, 1 + u32::from(i % 3), fwd)).collect(),
+        dests: (0..reals)
+            .map(|i| {
+                let a: std::net::IpAddr = if vip.is_ipv6() { rs_addr6(i).into() } else { rs_addr(i).into() };
+                Dest::new(id * reals + i, a, port, 1 + u32::from(i % 3), fwd)
+            })
+            .collect(),
     };
-    let mut neighbours: Vec<_> = (0..reals).map(|i| (rs_addr(i), rs_mac(i))).collect();
-    neighbours.push((GATEWAY, ROUTER));
+    let mut neighbours: Vec<(std::net::IpAddr, Mac)> = (0..reals).map(|i| (rs_addr(i).into(), rs_mac(i))).collect();
+    neighbours.extend((0..reals).map(|i| (rs_addr6(i).into(), rs_mac(i))));
+    neighbours.push((GATEWAY.into(), ROUTER));
+    neighbours.push((GATEWAY6.into(), ROUTER));
+    let mut out = Interface::v4(OUT_MAC, Ipv4Addr::new(198, 18, 0, 1), 24, Some(GATEWAY), 1500);
+    out.addr6 = Some((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 64));
+    out.gateway6 = Some(GATEWAY6);
+    let mut inside = Interface::v4(IN_MAC, Ipv4Addr::new(198, 19, 0, 1), 24, None, 9000);
+    inside.addr6 = Some((Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1), 64));
     Snapshot::new(
+        vec![out, inside],
         vec![
-            Interface::v4(OUT_MAC, Ipv4Addr::new(198, 18, 0, 1), 24, Some(GATEWAY), 1500),
-            Interface::v4(IN_MAC, Ipv4Addr::new(198, 19, 0, 1), 24, None, 9000),
-        ],
-        vec![
-            svc(0, Mode::Nat.vip(), Forward::Nat, NAT_PORT),
-            svc(1, Mode::Dr.vip(), Forward::DirectRoute, 80),
-            svc(2, Mode::Tun.vip(), Forward::Tunnel, 80),
+            svc(0, Mode::Nat.vip().into(), Forward::Nat, NAT_PORT),
+            svc(1, Mode::Dr.vip().into(), Forward::DirectRoute, 80),
+            svc(2, Mode::Tun.vip().into(), Forward::Tunnel, 80),
+            svc(3, Mode::Nat6.vip6().into(), Forward::Nat, NAT_PORT),
+            svc(4, Mode::Dr6.vip6().into(), Forward::DirectRoute, 80),
+            svc(5, Mode::Tun6.vip6().into(), Forward::Tunnel, 80),
         ],
         neighbours,
         Timeouts::default(),
@@ -110,9 +165,35 @@ pub(crate) fn sizes(spec: &str) -> Result<Vec<usize>> {
     Ok(vec![n])
 }
 
-/// An ACK (TCP, 20-byte headers) frame of `wire` bytes on the wire, from `b`.
-pub(crate) fn ack_frame(b: &PacketBuilder, sport: u16, dport: u16, wire: usize) -> Vec<u8> {
-    b.tcp(sport, dport, ACK, 2, &vec![0; wire - 4 - 54])
+/// Builds the frames of one side of a flow, IPv4 or IPv6.
+#[derive(Clone)]
+pub(crate) enum Side {
+    V4(PacketBuilder),
+    V6(PacketBuilder6),
+}
+
+impl Side {
+    pub(crate) fn tcp(&self, sport: u16, dport: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
+        match self {
+            Side::V4(b) => b.tcp(sport, dport, flags, seq, payload),
+            Side::V6(b) => b.tcp(sport, dport, flags, seq, payload),
+        }
+    }
+
+    /// Bytes before the TCP payload (Ethernet, IP and TCP headers).
+    fn headers(&self) -> usize {
+        match self {
+            Side::V4(_) => 54,
+            Side::V6(_) => 74,
+        }
+    }
+}
+
+/// An ACK (TCP, 20-byte headers) frame of `wire` bytes on the wire (IPv6: at least its 78),
+/// from `b`.
+pub(crate) fn ack_frame(b: &Side, sport: u16, dport: u16, wire: usize) -> Vec<u8> {
+    let wire = wire.max(b.headers() + 4);
+    b.tcp(sport, dport, ACK, 2, &vec![0; wire - 4 - b.headers()])
 }
 
 #[derive(Debug)]
@@ -134,31 +215,48 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
     let mode = spec.mode;
     let cores = spec.cores as u16;
     let per = spec.flows.div_ceil(spec.cores as u32).max(1);
-    let owned = |ip: u32| snap.owner(Ipv4Addr::from(ip), cores) == w as u16;
+    let v6 = mode.v6();
+    let owned = |ip: u32| {
+        let o = if v6 { snap.owner_of(u128::from(client6(ip)), cores) } else { snap.owner(Ipv4Addr::from(ip), cores) };
+        o == w as u16
+    };
     let flows = Arc::new(Flows::new(per, CLIENTS.., owned));
     let syn = if mode.client_side() { args.syn_percent } else { 0 };
     // Room for every SYN a run can send at up to 8 M/s per core.
     let new_max = if syn > 0 { (8e6 * (args.seconds + 1.0)) as u32 } else { 0 };
     let new_flows = Arc::new(Flows::new(new_max, NEW_CLIENTS.., owned));
+    let capacity = if args.flood { per as usize + 1024 } else { (per + new_max) as usize + 1024 };
     let cfg = PipelineConfig {
-        conn_capacity: if args.flood { per as usize + 1024 } else { (per + new_max) as usize + 1024 },
+        conn_capacity: if v6 { 1024 } else { capacity },
+        conn6_capacity: if v6 { capacity } else { 1024 },
         hash_seed: 0x9E37_79B9_7F4A_7C15 ^ w as u64,
         core: w as u16,
         cores,
         ..PipelineConfig::default()
     };
     let mut p = Pipeline::new(cfg, Arc::clone(snap), CLOCK_EPOCH_MS);
-    let vip = mode.vip();
-    let c = PacketBuilder::new(ROUTER, OUT_MAC, Ipv4Addr::from(CLIENTS), vip);
-    let syn_t = FrameTemplate::new(&c.tcp(1024, 80, SYN, 1, b""), 60, true);
-    let ack_t = FrameTemplate::new(&c.tcp(1024, 80, ACK, 2, b""), 60, true);
+    let c = if v6 {
+        Side::V6(PacketBuilder6::new(ROUTER, OUT_MAC, client6(CLIENTS), mode.vip6()))
+    } else {
+        Side::V4(PacketBuilder::new(ROUTER, OUT_MAC, Ipv4Addr::from(CLIENTS), mode.vip()))
+    };
+    let hdr = if v6 { rvs_tools::replay::MIN_FRAME6 } else { 60 };
+    let syn_t = FrameTemplate::new(&c.tcp(1024, 80, SYN, 1, b""), hdr, true);
+    let ack_t = FrameTemplate::new(&c.tcp(1024, 80, ACK, 2, b""), hdr, true);
     let dport = if mode.nat() { NAT_PORT } else { 80 };
-    let reply = |i: u16| PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), Ipv4Addr::from(CLIENTS));
-    let synack: Vec<FrameTemplate> =
-        (0..args.reals).map(|i| FrameTemplate::new(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), 60, false)).collect();
+    let reply = |i: u16| {
+        if v6 {
+            Side::V6(PacketBuilder6::new(rs_mac(i), IN_MAC, rs_addr6(i), client6(CLIENTS)))
+        } else {
+            Side::V4(PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), Ipv4Addr::from(CLIENTS)))
+        }
+    };
+    let synack: Vec<FrameTemplate> = (0..args.reals)
+        .map(|i| FrameTemplate::new(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), hdr, false))
+        .collect();
 
     // Establish every flow: SYN, (NAT: the server's SYN-ACK), ACK.
-    let mut buf = vec![0u8; 64];
+    let mut buf = vec![0u8; 128];
     let mut send = |p: &mut Pipeline, t: &FrameTemplate, ip: u32, port: u16, on: u16| -> Verdict {
         t.fill(&mut buf, ip, port);
         p.process(CLOCK_EPOCH_MS, on, &mut VecFrame::new(&buf[..t.len()]))
@@ -170,9 +268,14 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
     }
     let mut flow_set = vec![0u8; if mode.nat() { flows.len as usize } else { 0 }];
     if mode.nat() {
-        for (_, conn) in p.connections().iter() {
-            let f = flows.index_of(conn.caddr, conn.cport).context("setup: a connection of no flow")?;
-            flow_set[f as usize] = (conn.daddr - u32::from(rs_addr(0))) as u8;
+        let of4 = p.connections().iter().map(|(_, c)| (c.caddr, c.cport, c.daddr - u32::from(rs_addr(0))));
+        let of6 = p.connections6().iter().map(|(_, c)| {
+            (c.caddr as u32, c.cport, (c.daddr - u128::from(rs_addr6(0))) as u32)
+            // the client's low 32 bits
+        });
+        for (caddr, cport, rs) in of4.chain(of6) {
+            let f = flows.index_of(caddr, cport).context("setup: a connection of no flow")?;
+            flow_set[f as usize] = rs as u8;
         }
     }
     for f in 0..flows.len {
@@ -184,13 +287,21 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
         let v = send(&mut p, &ack_t, ip, port, 0);
         ensure!(matches!(v, Verdict::Forward(_)), "setup: ACK of flow {f}: {v:?}");
     }
-    ensure!(p.connections().len() == flows.len as usize, "setup: {} connections", p.connections().len());
+    let held = p.connections().len() + p.connections6().len();
+    ensure!(held == flows.len as usize, "setup: {held} connections");
 
     let wire = sizes(&spec.size)?;
     let client = mode.client_side().then(|| Traffic {
         flows: Arc::clone(&flows),
         flow_set: Arc::new(Vec::new()),
-        sets: vec![wire.iter().map(|&n| FrameTemplate::new(&ack_frame(&c, 1024, 80, n), n - 4, true)).collect()],
+        sets: vec![wire
+            .iter()
+            .map(|&n| {
+                let f = ack_frame(&c, 1024, 80, n);
+                let len = f.len();
+                FrameTemplate::new(&f, len, true)
+            })
+            .collect()],
         syn_percent: syn,
         syn: Some(syn_t.clone()),
         new_flows: Arc::clone(&new_flows),
@@ -200,13 +311,19 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
         flow_set: Arc::new(flow_set),
         sets: (0..args.reals)
             .map(|i| {
-                wire.iter().map(|&n| FrameTemplate::new(&ack_frame(&reply(i), dport, 1024, n), n - 4, false)).collect()
+                wire.iter()
+                    .map(|&n| {
+                        let f = ack_frame(&reply(i), dport, 1024, n);
+                        let len = f.len();
+                        FrameTemplate::new(&f, len, false)
+                    })
+                    .collect()
             })
             .collect(),
         syn_percent: 0,
         syn: None,
         new_flows: Arc::new(Flows { ips: Vec::new(), len: 0 }),
     });
-    let table_bytes = p.connections().memory_bytes();
+    let table_bytes = if v6 { p.connections6().memory_bytes() } else { p.connections().memory_bytes() };
     Ok(Prepared { pipeline: p, traffic: [client, replies], table_bytes })
 }
