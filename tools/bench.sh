@@ -34,16 +34,25 @@ run --section rvs_bench_flood --modes dr,nat-in --flood --syn-percent 10 --sched
 # The loop's latency while the control thread lists 1 M connections (rvsadm -L -c), and without.
 run --section rvs_bench_listing_idle --modes dr --flows 1000000 --seconds 4
 run --section rvs_bench_listing --modes dr --flows 1000000 --seconds 4 --listing
+# IPv6: the same forwarding on IPv6 flows (their own table, two cache lines an entry).
+run --section rvs_bench_ipv6 --modes dr6,tun6,nat-in6,nat-out6 --flows 1000,1000000 --seconds 2
 
 # Instructions per packet under callgrind (repeatable where timings are not).
-cargo build --release -q -p rvs-core --example ipp --example ipp_flood
+cargo build --release -q -p rvs-core --example ipp --example ipp6 --example ipp_flood
 run_ipp() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp "$@" 2>&1; }
+run_ipp6() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp6 "$@" 2>&1; }
 run_ipp_flood() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp_flood "$@" 2>&1; }
 cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --ipp-from <(
   for mode in dr tun nat-in nat-out; do
     for n in 100000 200000; do
       printf '%s %s ' "$mode" "$n"
       run_ipp "$mode" "$n" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    done
+  done
+  for mode in dr tun nat-in nat-out; do
+    for n in 100000 200000; do
+      printf '%s6 %s ' "$mode" "$n"
+      run_ipp6 "$mode" "$n" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     done
   done
   for mode in dr nat-in; do
