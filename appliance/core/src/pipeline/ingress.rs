@@ -112,12 +112,32 @@ fn ext_error(e: ExtError) -> DropReason {
     }
 }
 
-/// Reads the TCP or UDP header of `ip` (lengths checked) into its ports and flags; other
-/// protocols keep zeros. Shared by both families.
+/// The flow of an IP packet of family `K` (headers at `l3`, transport header at `l4`, end at
+/// `end`): the TCP or UDP header read (lengths checked) into its ports and flags, and the
+/// flow's hash in `table`; other protocols keep zeros. Shared by both families.
 #[inline(always)]
-fn read_transport<K>(d: &[u8], ip: &mut Ip<K>) -> Result<(), DropReason> {
-    let seg = &d[ip.l4()..ip.end()];
-    match ip.proto {
+fn flow_at<K: AddrKey>(
+    d: &[u8],
+    (l3, l4, end): (usize, usize, usize),
+    proto: u8,
+    (src, dst): (K, K),
+    table: &ConnTable<K>,
+) -> Result<Ip<K>, DropReason> {
+    // A frame is far shorter than 64 KiB (the PMD's buffers), so these fit a u16.
+    let mut ip = Ip {
+        l3: l3 as u16,
+        l4: l4 as u16,
+        end: end as u16,
+        proto,
+        src,
+        dst,
+        sport: 0,
+        dport: 0,
+        tcp_flags: 0,
+        c_hash: 0,
+    };
+    let seg = &d[l4..end];
+    match proto {
         protocol::TCP => {
             let t = TcpPacket::new_unchecked(seg);
             if seg.len() < crate::wire::tcp::HEADER_LEN {
@@ -138,9 +158,10 @@ fn read_transport<K>(d: &[u8], ip: &mut Ip<K>) -> Result<(), DropReason> {
             }
             (ip.sport, ip.dport) = (u.src_port(), u.dst_port());
         }
-        _ => {}
+        _ => return Ok(ip),
     }
-    Ok(())
+    ip.c_hash = table.client_hash(proto, src, ip.sport, dst, ip.dport) as u32;
+    Ok(ip)
 }
 
 fn ip_error(e: WireError) -> DropReason {
@@ -196,26 +217,12 @@ impl PerCore {
         if p.is_fragment() {
             return Kind::Drop(DropReason::Fragment);
         }
-        // A frame is far shorter than 64 KiB (the PMD's buffers), so these fit a u16.
-        let mut ip = Ip {
-            l3: l2 as u16,
-            l4: (l2 + p.header_len()) as u16,
-            end: (l2 + usize::from(p.total_len())) as u16,
-            proto: p.protocol(),
-            src: u32::from(p.src()),
-            dst: u32::from(p.dst()),
-            sport: 0,
-            dport: 0,
-            tcp_flags: 0,
-            c_hash: 0,
-        };
-        if let Err(r) = read_transport(d, &mut ip) {
-            return Kind::Drop(r);
+        let (l4, end) = (l2 + p.header_len(), l2 + usize::from(p.total_len()));
+        let addrs = (u32::from(p.src()), u32::from(p.dst()));
+        match flow_at(d, (l2, l4, end), p.protocol(), addrs, &self.tables.v4) {
+            Ok(ip) => Kind::Ipv4(ip),
+            Err(r) => Kind::Drop(r),
         }
-        if ip.proto == protocol::TCP || ip.proto == protocol::UDP {
-            ip.c_hash = self.tables.v4.client_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport) as u32;
-        }
-        Kind::Ipv4(ip)
     }
 
     #[inline(never)] // off the IPv4 path's code
@@ -234,25 +241,11 @@ impl PerCore {
             Ok(u) => u,
             Err(e) => return Kind::Drop(ext_error(e)),
         };
-        let mut ip = Ip {
-            l3: l2 as u16,
-            l4: (l2 + upper.offset) as u16,
-            end: end as u16,
-            proto: upper.protocol,
-            src: u128::from(p.src()),
-            dst: u128::from(p.dst()),
-            sport: 0,
-            dport: 0,
-            tcp_flags: 0,
-            c_hash: 0,
-        };
-        if let Err(r) = read_transport(d, &mut ip) {
-            return Kind::Drop(r);
+        let addrs = (u128::from(p.src()), u128::from(p.dst()));
+        match flow_at(d, (l2, l2 + upper.offset, end), upper.protocol, addrs, &self.tables.v6) {
+            Ok(ip) => Kind::Ipv6(ip),
+            Err(r) => Kind::Drop(r),
         }
-        if ip.proto == protocol::TCP || ip.proto == protocol::UDP {
-            ip.c_hash = self.tables.v6.client_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport) as u32;
-        }
-        Kind::Ipv6(ip)
     }
 
     /// Handles a frame as `parsed` read it (or reads it now: none given, or not this frame's).

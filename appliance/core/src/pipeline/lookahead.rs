@@ -36,24 +36,10 @@ impl Pipeline {
                 flows6 += usize::from(p.flow6().is_some());
                 continue;
             };
-            // `process` looks a packet up client-side first, then (not found) reply-side: a
-            // packet to a VIP is found client-side; any other, if at all, reply-side.
-            let client = table.client_bucket_ref(ip.c_hash());
-            prefetch(std::ptr::from_ref(client).cast());
-            buckets[flows] = if self.snap.family::<u32>().is_vip(ip.dst) {
-                client
-            } else {
-                let reply = table.reply_bucket_ref(table.reply_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport));
-                prefetch(std::ptr::from_ref(reply).cast());
-                reply
-            };
+            buckets[flows] = bucket_of(table, &self.snap, ip, &prefetch);
             flows += 1;
         }
-        for b in &buckets[..flows] {
-            if let Some(e) = table.entry_ref(**b) {
-                prefetch(std::ptr::from_ref(e).cast());
-            }
-        }
+        prefetch_entries(table, &buckets[..flows], &prefetch);
         if flows6 > 0 {
             self.lookahead6(&parsed[..n], &prefetch);
         }
@@ -68,22 +54,43 @@ impl Pipeline {
         let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
         let mut flows = 0;
         for ip in parsed.iter().filter_map(Parsed::flow6) {
-            let client = table.client_bucket_ref(ip.c_hash());
-            prefetch(std::ptr::from_ref(client).cast());
-            buckets[flows] = if self.snap.family::<u128>().is_vip(ip.dst) {
-                client
-            } else {
-                let reply = table.reply_bucket_ref(table.reply_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport));
-                prefetch(std::ptr::from_ref(reply).cast());
-                reply
-            };
+            buckets[flows] = bucket_of(table, &self.snap, ip, prefetch);
             flows += 1;
         }
-        for b in &buckets[..flows] {
-            if let Some(e) = table.entry_ref(**b) {
-                let line = std::ptr::from_ref(e).cast::<u8>();
-                prefetch(line);
-                prefetch(line.wrapping_add(64));
+        prefetch_entries(table, &buckets[..flows], prefetch);
+    }
+}
+
+/// The first stage for one flow: its client-side bucket prefetched and, for a packet not to a
+/// VIP, its reply-side one too (`process` looks a packet up client-side first, then reply-side:
+/// a packet to a VIP is found client-side; any other, if at all, reply-side). Returns the
+/// bucket a hit would be found through.
+#[inline(always)]
+fn bucket_of<'t, K: Family>(
+    table: &'t ConnTable<K>,
+    snap: &Snapshot,
+    ip: &Ip<K>,
+    prefetch: &impl Fn(*const u8),
+) -> &'t u32 {
+    let client = table.client_bucket_ref(ip.c_hash());
+    prefetch(std::ptr::from_ref(client).cast());
+    if snap.family::<K>().is_vip(ip.dst) {
+        return client;
+    }
+    let reply = table.reply_bucket_ref(table.reply_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport));
+    prefetch(std::ptr::from_ref(reply).cast());
+    reply
+}
+
+/// The second stage: the entries the buckets lead to, every cache line of each (an IPv4 entry
+/// is one line, an IPv6 entry two).
+#[inline(always)]
+fn prefetch_entries<K: AddrKey>(table: &ConnTable<K>, buckets: &[&u32], prefetch: &impl Fn(*const u8)) {
+    for b in buckets {
+        if let Some(e) = table.entry_ref(**b) {
+            let line = std::ptr::from_ref(e).cast::<u8>();
+            for k in 0..std::mem::size_of::<Conn<K>>() / 64 {
+                prefetch(line.wrapping_add(64 * k));
             }
         }
     }

@@ -218,7 +218,6 @@ pub fn established(mode: &str) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
 
 /// [`established`] on a table of `capacity` connections.
 pub fn established_in(mode: &str, capacity: usize) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
-    use rvs_core::wire::tcp::flags::{ACK, SYN};
     let mut p = pipeline_with(PipelineConfig { conn_capacity: capacity, ..PipelineConfig::default() });
     let vip = match mode {
         "nat_in" | "nat_out" => VIP_NAT,
@@ -227,22 +226,42 @@ pub fn established_in(mode: &str, capacity: usize) -> (Pipeline, Vec<(u16, Vec<u
         m => panic!("unknown mode {m:?}"),
     };
     let tmpl = from_client(vip);
+    let client = |port: u16, flags: u8, seq: u32, payload: &[u8]| tmpl.tcp(port, 80, flags, seq, payload);
+    let real = |second: bool, port: u16, flags: u8, seq: u32, payload: &[u8]| {
+        let (mac, rs) = if second { (RS2_MAC, RS2) } else { (RS1_MAC, RS1) };
+        from_real(mac, rs).tcp(8080, port, flags, seq, payload)
+    };
+    // 14 + 20 + 20 + 6 bytes of payload: 64 on the wire with the FCS.
+    let frames = establish(&mut p, mode, client, real, &[0; 6]);
+    (p, frames)
+}
+
+/// Sets up [`ESTABLISHED_FLOWS`] flows of `mode` on `p` (SYN, for NAT the real server's SYN-ACK
+/// from RS1 and RS2 in turn) from the frame builders of either family (`client(port, flags,
+/// seq, payload)`, `real(second server, port, ...)`); returns one ACK per flow carrying
+/// `payload`, to replay: (arrival port, bytes).
+pub fn establish(
+    p: &mut Pipeline,
+    mode: &str,
+    client: impl Fn(u16, u8, u32, &[u8]) -> Vec<u8>,
+    real: impl Fn(bool, u16, u8, u32, &[u8]) -> Vec<u8>,
+    payload: &[u8],
+) -> Vec<(u16, Vec<u8>)> {
+    use rvs_core::wire::tcp::flags::{ACK, SYN};
     let mut frames = Vec::new();
     for i in 0..ESTABLISHED_FLOWS {
-        let port = 10_000 + i;
-        let mut f = VecFrame::new(&tmpl.tcp(port, 80, SYN, 1, b""));
+        let (port, second) = (10_000 + i, i % 2 == 1);
+        let mut f = VecFrame::new(&client(port, SYN, 1, b""));
         assert!(matches!(p.process(ESTABLISHED_NOW, 0, &mut f), Verdict::Forward(_)));
-        let (mac, rs) = if i % 2 == 0 { (RS1_MAC, RS1) } else { (RS2_MAC, RS2) };
         if mode.starts_with("nat") {
-            let mut r = VecFrame::new(&from_real(mac, rs).tcp(8080, port, SYN | ACK, 1, b""));
+            let mut r = VecFrame::new(&real(second, port, SYN | ACK, 1, b""));
             assert_eq!(p.process(ESTABLISHED_NOW, 1, &mut r), Verdict::Forward(0));
         }
-        // 14 + 20 + 20 + 6 bytes of payload: 64 on the wire with the FCS.
         if mode == "nat_out" {
-            frames.push((1, from_real(mac, rs).tcp(8080, port, ACK, 2, &[0; 6])));
+            frames.push((1, real(second, port, ACK, 2, payload)));
         } else {
-            frames.push((0, tmpl.tcp(port, 80, ACK, 2, &[0; 6])));
+            frames.push((0, client(port, ACK, 2, payload)));
         }
     }
-    (p, frames)
+    frames
 }

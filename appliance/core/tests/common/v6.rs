@@ -176,7 +176,6 @@ pub fn seeds6() -> Vec<(&'static str, Vec<u8>)> {
 /// [`super::established`] over IPv6 (`mode` without its `6`): the dual-stack network, the same
 /// flows, 78-byte frames (IPv6's shortest TCP frame with FCS).
 pub fn established6(mode: &str) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
-    use rvs_core::wire::tcp::flags::{ACK, SYN};
     let cfg = PipelineConfig { conn_capacity: 1024, conn6_capacity: 1 << 16, ..PipelineConfig::default() };
     let mut p = Pipeline::new(cfg, Arc::new(snapshot6()), ESTABLISHED_NOW);
     let vip = match mode {
@@ -186,21 +185,11 @@ pub fn established6(mode: &str) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
         m => panic!("unknown mode {m:?}6"),
     };
     let tmpl = from_client6(vip);
-    let mut frames = Vec::new();
-    for i in 0..ESTABLISHED_FLOWS {
-        let port = 10_000 + i;
-        let mut f = VecFrame::new(&tmpl.tcp(port, 80, SYN, 1, b""));
-        assert!(matches!(p.process(ESTABLISHED_NOW, 0, &mut f), Verdict::Forward(_)));
-        let (mac, rs) = if i % 2 == 0 { (RS1_MAC, RS6_1) } else { (RS2_MAC, RS6_2) };
-        if mode.starts_with("nat") {
-            let mut r = VecFrame::new(&from_real6(mac, rs).tcp(8080, port, SYN | ACK, 1, b""));
-            assert_eq!(p.process(ESTABLISHED_NOW, 1, &mut r), Verdict::Forward(0));
-        }
-        if mode == "nat_out" {
-            frames.push((1, from_real6(mac, rs).tcp(8080, port, ACK, 2, &[])));
-        } else {
-            frames.push((0, tmpl.tcp(port, 80, ACK, 2, &[])));
-        }
-    }
+    let client = |port: u16, flags: u8, seq: u32, payload: &[u8]| tmpl.tcp(port, 80, flags, seq, payload);
+    let real = |second: bool, port: u16, flags: u8, seq: u32, payload: &[u8]| {
+        let (mac, rs) = if second { (RS2_MAC, RS6_2) } else { (RS1_MAC, RS6_1) };
+        from_real6(mac, rs).tcp(8080, port, flags, seq, payload)
+    };
+    let frames = super::establish(&mut p, mode, client, real, &[]);
     (p, frames)
 }
