@@ -112,56 +112,57 @@ fn ext_error(e: ExtError) -> DropReason {
     }
 }
 
-/// The flow of an IP packet of family `K` (headers at `l3`, transport header at `l4`, end at
-/// `end`): the TCP or UDP header read (lengths checked) into its ports and flags, and the
-/// flow's hash in `table`; other protocols keep zeros. Shared by both families.
-#[inline(always)]
-fn flow_at<K: AddrKey>(
-    d: &[u8],
-    (l3, l4, end): (usize, usize, usize),
-    proto: u8,
-    (src, dst): (K, K),
-    table: &ConnTable<K>,
-) -> Result<Ip<K>, DropReason> {
-    // A frame is far shorter than 64 KiB (the PMD's buffers), so these fit a u16.
-    let mut ip = Ip {
-        l3: l3 as u16,
-        l4: l4 as u16,
-        end: end as u16,
-        proto,
-        src,
-        dst,
-        sport: 0,
-        dport: 0,
-        tcp_flags: 0,
-        c_hash: 0,
-    };
-    let seg = &d[l4..end];
-    match proto {
-        protocol::TCP => {
-            let t = TcpPacket::new_unchecked(seg);
-            if seg.len() < crate::wire::tcp::HEADER_LEN {
-                return Err(DropReason::L4Truncated);
-            }
-            if t.check_len().is_err() {
-                return Err(DropReason::TcpBadHeaderLen);
-            }
-            (ip.sport, ip.dport, ip.tcp_flags) = (t.src_port(), t.dst_port(), t.flags());
+impl<K: AddrKey> Ip<K> {
+    /// The headers of an IP packet of family `K`: at `l3`, its transport header at `l4`, its
+    /// end at `end`; the ports, flags and hash not read yet.
+    #[inline(always)]
+    fn at((l3, l4, end): (usize, usize, usize), proto: u8, (src, dst): (K, K)) -> Self {
+        // A frame is far shorter than 64 KiB (the PMD's buffers), so these fit a u16.
+        Ip {
+            l3: l3 as u16,
+            l4: l4 as u16,
+            end: end as u16,
+            proto,
+            src,
+            dst,
+            sport: 0,
+            dport: 0,
+            tcp_flags: 0,
+            c_hash: 0,
         }
-        protocol::UDP => {
-            let u = UdpPacket::new_unchecked(seg);
-            if seg.len() < crate::wire::udp::HEADER_LEN {
-                return Err(DropReason::L4Truncated);
-            }
-            if u.check_len().is_err() {
-                return Err(DropReason::UdpBadLength);
-            }
-            (ip.sport, ip.dport) = (u.src_port(), u.dst_port());
-        }
-        _ => return Ok(ip),
     }
-    ip.c_hash = table.client_hash(proto, src, ip.sport, dst, ip.dport) as u32;
-    Ok(ip)
+
+    /// Reads the TCP or UDP header (lengths checked) into the ports and flags, and takes the
+    /// flow's hash in `table`; other protocols keep zeros. Shared by both families.
+    #[inline(always)]
+    fn read_flow(&mut self, d: &[u8], table: &ConnTable<K>) -> Result<(), DropReason> {
+        let seg = &d[self.l4()..self.end()];
+        match self.proto {
+            protocol::TCP => {
+                let t = TcpPacket::new_unchecked(seg);
+                if seg.len() < crate::wire::tcp::HEADER_LEN {
+                    return Err(DropReason::L4Truncated);
+                }
+                if t.check_len().is_err() {
+                    return Err(DropReason::TcpBadHeaderLen);
+                }
+                (self.sport, self.dport, self.tcp_flags) = (t.src_port(), t.dst_port(), t.flags());
+            }
+            protocol::UDP => {
+                let u = UdpPacket::new_unchecked(seg);
+                if seg.len() < crate::wire::udp::HEADER_LEN {
+                    return Err(DropReason::L4Truncated);
+                }
+                if u.check_len().is_err() {
+                    return Err(DropReason::UdpBadLength);
+                }
+                (self.sport, self.dport) = (u.src_port(), u.dst_port());
+            }
+            _ => return Ok(()),
+        }
+        self.c_hash = table.client_hash(self.proto, self.src, self.sport, self.dst, self.dport) as u32;
+        Ok(())
+    }
 }
 
 fn ip_error(e: WireError) -> DropReason {
@@ -218,11 +219,11 @@ impl PerCore {
             return Kind::Drop(DropReason::Fragment);
         }
         let (l4, end) = (l2 + p.header_len(), l2 + usize::from(p.total_len()));
-        let addrs = (u32::from(p.src()), u32::from(p.dst()));
-        match flow_at(d, (l2, l4, end), p.protocol(), addrs, &self.tables.v4) {
-            Ok(ip) => Kind::Ipv4(ip),
-            Err(r) => Kind::Drop(r),
+        let mut ip = Ip::at((l2, l4, end), p.protocol(), (u32::from(p.src()), u32::from(p.dst())));
+        if let Err(r) = ip.read_flow(d, &self.tables.v4) {
+            return Kind::Drop(r);
         }
+        Kind::Ipv4(ip)
     }
 
     #[inline(never)] // off the IPv4 path's code
@@ -242,10 +243,11 @@ impl PerCore {
             Err(e) => return Kind::Drop(ext_error(e)),
         };
         let addrs = (u128::from(p.src()), u128::from(p.dst()));
-        match flow_at(d, (l2, l2 + upper.offset, end), upper.protocol, addrs, &self.tables.v6) {
-            Ok(ip) => Kind::Ipv6(ip),
-            Err(r) => Kind::Drop(r),
+        let mut ip = Ip::at((l2, l2 + upper.offset, end), upper.protocol, addrs);
+        if let Err(r) = ip.read_flow(d, &self.tables.v6) {
+            return Kind::Drop(r);
         }
+        Kind::Ipv6(ip)
     }
 
     /// Handles a frame as `parsed` read it (or reads it now: none given, or not this frame's).
