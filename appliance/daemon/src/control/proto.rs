@@ -326,7 +326,8 @@ pub fn svc_opts(
         // A dotted IPv4 netmask or a prefix length (ipvsadm's `-M` for IPv6); the service's
         // family bounds it when it is applied.
         Some(m) => Some(
-            crate::config::persistence_netmask(m, true)
+            crate::config::persistence_netmask(m, false)
+                .or_else(|| crate::config::persistence_netmask(m, true))
                 .ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask or a prefix length")))?,
         ),
     };
@@ -362,5 +363,15 @@ mod tests {
             let e = parse_addr_port(bad, "service.address").unwrap_err();
             assert_eq!(e.field, "service.address", "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_netmask_is_dotted_or_a_prefix_length() {
+        let m = |s: &str| svc_opts(&None, &None, None, &Some(s.into())).map(|o| o.netmask);
+        assert_eq!(m("255.255.255.0"), Ok(Some(24)), "ipvsadm's IPv4 -M");
+        assert_eq!(m("64"), Ok(Some(64)), "ipvsadm's IPv6 -M (the service's family bounds it)");
+        assert_eq!(m("/96"), Ok(Some(96)));
+        assert!(m("255.0.255.0").is_err());
+        assert!(m("129").is_err());
     }
 }
