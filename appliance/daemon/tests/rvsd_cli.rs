@@ -13,7 +13,7 @@ fn check_accepts_the_example_configuration() {
     let out = rvsd().args(["--check", "--config", example]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("is valid: 2 port(s), 3 service(s), 5 real server(s), 1 worker(s)"), "{text}");
+    assert!(text.contains("is valid: 2 port(s), 4 service(s), 6 real server(s), 1 worker(s)"), "{text}");
 }
 
 #[test]
