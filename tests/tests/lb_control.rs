@@ -113,7 +113,9 @@ fn rvsadm_drives_a_running_rvsd() {
     // Bad inputs: each refused with its error, nothing changed.
     let cases: &[(&[&str], &str)] = &[
         (&["-A", "-t", "198.18.0.100:80"], "service already exists: tcp 198.18.0.100:80"),
-        (&["-A", "-t", "198.18.0.300:80"], "is not an IPv4 address"),
+        (&["-A", "-t", "198.18.0.300:80"], "is not an IPv4 or IPv6 address"),
+        (&["-A", "-t", "[2001:db8::100:80"], "needs its closing ]"),
+        (&["-a", "-t", "198.18.0.100:80", "-r", "[2001:db8::13]:80", "-g"], "not of the VIP's address family"),
         (&["-A", "-t", "198.18.0.101"], "expected VIP:PORT"),
         (&["-A", "-t", "198.18.0.101:80", "-s", "fastest"], "unknown scheduler \"fastest\""),
         (&["-A", "-t", "198.18.0.101:80", "-M", "255.0.255.0", "-p"], "is not a netmask"),

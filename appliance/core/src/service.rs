@@ -192,11 +192,10 @@ impl Interface {
         Interface { mac, addr, prefix_len, gateway, mtu, addr6: None, gateway6: None }
     }
 
-    /// The port's IPv6 link-local address (RFC 4291 §2.5.6, its interface id from the MAC by
-    /// modified EUI-64, Appendix A): routers and neighbours may solicit it.
+    /// The port's IPv6 link-local address ([`crate::wire::ipv6::link_local`] of its MAC):
+    /// routers and neighbours may solicit it.
     pub fn link_local(&self) -> Ipv6Addr {
-        let m = self.mac.0;
-        Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
+        crate::wire::ipv6::link_local(self.mac)
     }
 
     /// True if `a` is on this port's connected network.

@@ -266,6 +266,13 @@ pub fn walk(packet: &[u8], first: u8) -> Result<UpperLayer, ExtError> {
     Err(ExtError::TooManyHeaders)
 }
 
+/// The link-local address of an interface with MAC `mac` (RFC 4291 §2.5.6; the interface id
+/// from the MAC by modified EUI-64, Appendix A): what the kernel gives an Ethernet device.
+pub fn link_local(mac: crate::wire::Mac) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
+}
+
 /// The fixed header as plain values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv6Repr {
@@ -374,6 +381,16 @@ pub(crate) mod tests {
         ah.extend_from_slice(&[next_header::UDP, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         ah.extend_from_slice(&[0; 8]);
         assert_eq!(walk(&ah, next_header::AUTH), Ok(UpperLayer { protocol: next_header::UDP, offset: 52 }));
+    }
+
+    #[test]
+    fn link_local_addresses_as_linux_derives_them() {
+        use crate::wire::Mac;
+        assert_eq!(
+            link_local(Mac([0x56, 0x18, 0x4f, 0xe5, 0x96, 0x92])),
+            "fe80::5418:4fff:fee5:9692".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(link_local(Mac([0x02, 0, 0, 0, 0, 0x0a])), "fe80::ff:fe00:a".parse::<Ipv6Addr>().unwrap());
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
     }
 
     fn solicit(&mut self, port: u16, me: PortIdentity, target: Ipv6Addr) {
-        let link_local = rvs_core::service::Interface::v4(me.mac, me.addr, 32, None, 0).link_local();
+        let link_local = rvs_core::wire::ipv6::link_local(me.mac);
         let src = match me.addr6 {
             Some(a) if target.segments()[0] & 0xffc0 != 0xfe80 => a,
             _ => link_local,
