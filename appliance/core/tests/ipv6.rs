@@ -298,3 +298,23 @@ fn ipv6_connections_expire_and_a_persistent_slash_64_sticks_to_one_server() {
     assert_eq!(p.poll_timers(NOW + 61_000), 7);
     assert!(p.connections6().is_empty());
 }
+
+#[test]
+fn with_two_cores_an_ipv6_nat_flow_meets_on_the_core_that_owns_its_client() {
+    let snap = Arc::new(snapshot6());
+    let core = |k| {
+        let cfg = rvs_core::PipelineConfig { core: k, cores: 2, conn6_capacity: 64, ..Default::default() };
+        Pipeline::new(cfg, Arc::clone(&snap), NOW)
+    };
+    let (mut p0, mut p1) = (core(0), core(1));
+    let client = (1..200u16)
+        .map(|h| Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, h))
+        .find(|a| snap.owner_ip((*a).into(), 2) == 1)
+        .unwrap();
+    let syn = PacketBuilder6::new(ROUTER_MAC, OUT_MAC, client, VIP6_NAT).tcp(40000, 80, SYN, 1, b"");
+    check(&mut p0, "SYN on another core", 0, &syn, Verdict::Redirect(1), None);
+    check(&mut p1, "SYN on its owner", 0, &syn, Verdict::Forward(1), None);
+    let reply = PacketBuilder6::new(RS1_MAC, IN_MAC, RS6_1, client).tcp(8080, 40000, SYN | ACK, 1, b"");
+    check(&mut p0, "the reply on another core", 1, &reply, Verdict::Redirect(1), None);
+    check(&mut p1, "the reply on its owner", 1, &reply, Verdict::Forward(0), None);
+}
