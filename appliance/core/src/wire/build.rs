@@ -65,15 +65,7 @@ impl PacketBuilder {
     /// A TCP segment with flags `flags`.
     pub fn tcp(&self, sport: u16, dport: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
         let mut seg = vec![0u8; TCP_LEN + payload.len()];
-        TcpRepr {
-            src_port: sport,
-            dst_port: dport,
-            seq,
-            ack: if flags & 0x10 != 0 { 1 } else { 0 },
-            flags,
-            window: 64240,
-        }
-        .emit(&mut seg, payload, self.src, self.dst);
+        segment(sport, dport, flags, seq).emit(&mut seg, payload, self.src, self.dst);
         self.ip(protocol::TCP, &seg)
     }
 
@@ -107,6 +99,11 @@ impl PacketBuilder {
         .emit(&mut f[l2..]);
         f
     }
+}
+
+/// The TCP header the builders write: ACK 1 when the ACK flag is set, a 64240-byte window.
+fn segment(sport: u16, dport: u16, flags: u8, seq: u32) -> TcpRepr {
+    TcpRepr { src_port: sport, dst_port: dport, seq, ack: if flags & 0x10 != 0 { 1 } else { 0 }, flags, window: 64240 }
 }
 
 /// Addresses and header fields of the IPv6 frames to build.
@@ -194,15 +191,8 @@ impl PacketBuilder6 {
     /// A TCP segment with flags `flags`.
     pub fn tcp(&self, sport: u16, dport: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
         let mut seg = vec![0u8; TCP_LEN + payload.len()];
-        TcpRepr {
-            src_port: sport,
-            dst_port: dport,
-            seq,
-            ack: if flags & 0x10 != 0 { 1 } else { 0 },
-            flags,
-            window: 64240,
-        }
-        .emit(&mut seg, payload, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+        // The IPv4 pseudo-header's checksum is replaced by IPv6's below.
+        segment(sport, dport, flags, seq).emit(&mut seg, payload, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
         self.checksum(protocol::TCP, &mut seg, 16);
         self.ip(protocol::TCP, &seg)
     }
