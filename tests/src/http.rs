@@ -21,9 +21,9 @@ pub fn serve(lab: &mut Lab, ns: &Ns, name: &str, bind: &str, port: u16, big: usi
 }
 
 /// `n` GETs of `url` from `client`, one connection each (HTTP/1.0 servers close); returns
-/// body line -> count.
+/// body line -> count. `-g`: an IPv6 URL's brackets are the address's, not a glob.
 pub fn tally(client: &Ns, url: &str, n: usize) -> anyhow::Result<BTreeMap<String, usize>> {
-    let mut args = vec!["-s", "-m", "60", "-H", "Connection: close"];
+    let mut args = vec!["-g", "-s", "-m", "60", "-H", "Connection: close"];
     args.extend(std::iter::repeat_n(url, n));
     let out = client.run("curl", &args, Duration::from_secs(120))?;
     anyhow::ensure!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -37,7 +37,7 @@ pub fn tally(client: &Ns, url: &str, n: usize) -> anyhow::Result<BTreeMap<String
 /// Requests `url` until it answers; returns how many requests (connections) that took.
 pub fn wait_ready(client: &Ns, url: &str) -> anyhow::Result<u64> {
     for attempt in 1..=100 {
-        let out = client.run("curl", &["-s", "-m", "2", "-o", "/dev/null", url], Duration::from_secs(5))?;
+        let out = client.run("curl", &["-g", "-s", "-m", "2", "-o", "/dev/null", url], Duration::from_secs(5))?;
         if out.status.success() {
             return Ok(attempt);
         }

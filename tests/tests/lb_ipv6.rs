@@ -18,27 +18,11 @@ use std::time::Duration;
 const VIP6: &str = "2001:db8::100";
 
 fn curl_names(client: &Ns, url: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
-    let mut args = vec!["-6", "-g", "-s", "-m", "20", "-H", "Connection: close"];
-    args.extend(std::iter::repeat_n(url, n));
-    let out = client.run("curl", &args, Duration::from_secs(60)).unwrap();
-    assert!(out.status.success(), "curl -6 {url}: {}", String::from_utf8_lossy(&out.stderr));
-    let mut t = std::collections::BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        *t.entry(line.to_owned()).or_insert(0) += 1;
-    }
-    t
+    http::tally(client, url, n).unwrap()
 }
 
-/// Requests `url` over IPv6 until it answers (the first packets wait for neighbour discovery).
 fn wait_ready6(client: &Ns, url: &str) {
-    for _ in 0..100 {
-        let out = client.run("curl", &["-6", "-g", "-s", "-m", "2", "-o", "/dev/null", url], Duration::from_secs(5));
-        if out.is_ok_and(|o| o.status.success()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{url} never answered");
+    http::wait_ready(client, url).unwrap();
 }
 
 #[test]

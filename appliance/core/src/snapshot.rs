@@ -253,9 +253,6 @@ impl<K: AddrKey> FamilyIndex<K> {
     /// The port whose own address is `a` (for IPv6 also its link-local one).
     #[inline]
     pub fn local_port(&self, a: K) -> Option<u16> {
-        if self.locals.len() <= 4 {
-            return self.locals.iter().find(|l| l.0 == a).map(|l| l.1);
-        }
         self.locals.binary_search_by_key(&a, |l| l.0).ok().map(|i| self.locals[i].1)
     }
 

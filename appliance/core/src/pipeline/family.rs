@@ -7,7 +7,6 @@
 use super::*;
 use crate::neigh::NeighKey;
 use crate::snapshot::Family;
-use crate::wire::ipv6;
 use crate::xmit::{icmpv6 as xicmpv6, nat::rewrite6, tunnel6};
 
 /// One address family's part of the packet path.
@@ -138,10 +137,11 @@ impl IpPath for u128 {
         let Some((dip, _)) = egress.addr6 else { return Err(Verdict::Drop(DropReason::NoRoute)) };
         let inner = ip.end() - ip.l3();
         if inner + tunnel6::OVERHEAD > usize::from(egress.mtu) {
-            // RFC 4443 §2.4 (e): never an error about an error; never a Packet Too Big below
-            // the minimum MTU (RFC 8200 §5: every link carries 1280).
+            // RFC 4443 §2.4 (e): never an error about an error. No Packet Too Big below the
+            // minimum MTU (RFC 8200 §5: every link carries 1280): a tunnel that cannot carry
+            // 1280 bytes has no MTU to advertise (the packet, larger than it, is dropped).
             let Some(mtu) = tunnel6::inner_mtu(egress.mtu) else { return Err(Verdict::Drop(DropReason::TooBig)) };
-            if icmp_error || inner <= usize::from(ipv6::MIN_MTU) {
+            if icmp_error {
                 return Err(Verdict::Drop(DropReason::TooBig));
             }
             let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();

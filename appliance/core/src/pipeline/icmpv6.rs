@@ -5,18 +5,11 @@
 
 use super::*;
 use crate::wire::icmpv6::{self as icmpv6_wire, kind as kind6};
-use crate::wire::ipv6::{self, MIN_MTU};
+use crate::wire::ipv6;
 
 impl PerCore {
     #[inline(never)] // the cold path
-    pub(super) fn icmpv6<F: Frame>(
-        &mut self,
-        snap: &Snapshot,
-        _now: u32,
-        port: u16,
-        frame: &mut F,
-        ip: &Ip<u128>,
-    ) -> Verdict {
+    pub(super) fn icmpv6<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, ip: &Ip<u128>) -> Verdict {
         let msg = &frame.data()[ip.l4()..ip.end()];
         if msg.len() < icmpv6_wire::HEADER_LEN {
             return Verdict::Drop(DropReason::IcmpTruncated);
@@ -55,10 +48,6 @@ impl PerCore {
         }
         let (qsrc, qdst) = (u128::from(quoted.src()), u128::from(quoted.dst()));
         let ports = crate::wire::udp::UdpPacket::new_unchecked(&q[upper.offset..]);
-        // An error from beyond the minimum MTU's promise is never sent on bigger than 1280
-        // (RFC 4443 §2.4 (c)): the pipeline only rewrites in place, and a received error already
-        // kept that bound.
-        debug_assert!(ip.end() - ip.l3() <= usize::from(u16::MAX) || MIN_MTU > 0);
         self.icmp_error_flow(snap, frame, ip, upper.protocol, (qsrc, ports.src_port()), (qdst, ports.dst_port()))
     }
 }

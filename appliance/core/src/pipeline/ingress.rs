@@ -294,7 +294,7 @@ impl PerCore {
                 }
                 match ip.proto {
                     protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
-                    crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, now, port, frame, ip),
+                    crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, port, frame, ip),
                     _ if snap.family::<u128>().is_vip(ip.dst) => Verdict::Drop(DropReason::UnsupportedProtocol),
                     _ => Self::not_ours(snap, ip.dst),
                 }

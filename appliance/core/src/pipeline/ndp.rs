@@ -21,7 +21,7 @@ impl PerCore {
         let peer = EthernetFrame::new_unchecked(d).src();
         let itf = &snap.interfaces()[usize::from(port)];
         let on_link = |a: &Ipv6Addr| {
-            a.segments()[0] & 0xffc0 == 0xfe80
+            a.is_unicast_link_local()
                 || itf.addr6.is_some_and(|(n, p)| u128::from(*a).masked(p) == u128::from(n).masked(p))
         };
         match nd {

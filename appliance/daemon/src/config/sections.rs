@@ -99,7 +99,7 @@ impl Ctx<'_> {
                 }
             }
             if let (Some(g), Some(gs)) = (gateway6, &p.gateway) {
-                let link_local = g.segments()[0] & 0xffc0 == 0xfe80;
+                let link_local = g.is_unicast_link_local();
                 let on_net = addr6.is_some_and(|(a, l)| u128::from(a).masked(l) == u128::from(g).masked(l));
                 if addr6.is_none() || !(link_local || on_net) {
                     return Err(self.err(
@@ -191,7 +191,7 @@ impl Ctx<'_> {
                 }
                 Ok(IpAddr::V6(a)) if v6.is_none() => {
                     let l = len.parse().ok().filter(|l: &u8| (1..=128).contains(l));
-                    if a.is_multicast() || a.is_unspecified() || a.segments()[0] & 0xffc0 == 0xfe80 {
+                    if a.is_multicast() || a.is_unspecified() || a.is_unicast_link_local() {
                         return Err(err(format!("{a} is not a unicast global or unique-local address")));
                     }
                     v6 = Some((a, l.ok_or_else(|| err(format!("prefix {len:?} is not 1..=128")))?));

@@ -149,7 +149,7 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
     fn solicit(&mut self, port: u16, me: PortIdentity, target: Ipv6Addr) {
         let link_local = rvs_core::wire::ipv6::link_local(me.mac);
         let src = match me.addr6 {
-            Some(a) if target.segments()[0] & 0xffc0 != 0xfe80 => a,
+            Some(a) if !target.is_unicast_link_local() => a,
             _ => link_local,
         };
         let Some(mut m) = self.worker.pool.alloc() else { return };
