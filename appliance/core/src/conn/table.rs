@@ -12,7 +12,7 @@
 //!   RST) refiles it at once. So a slot's due time is never later than its entries' expiry.
 //! - A full table refuses the insert ([`TableFull`]); the pipeline may then make room by
 //!   evicting an *embryonic* entry ([`Conn::is_embryonic`]), the oldest one first. Every new
-//!   entry joins a FIFO of young entries (links in a side array, like the timer's); an entry
+//!   entry joins a FIFO of young entries (links in the entry, like the timer's); an entry
 //!   leaves it when it goes, or when [`ConnTable::find_embryonic`] takes it from the front and
 //!   finds it grew up (established, answered) — lazily, so no packet pays for the queue. IPVS's
 //!   `drop_entry` looks at random buckets instead: the queue finds a victim in O(1) whatever the
@@ -87,26 +87,21 @@ pub struct Conn<K = u32> {
     pub pkts_in: u32,
     /// Packets server -> client (NAT only).
     pub pkts_out: u32,
-    /// Bytes client -> server.
-    pub bytes_in: u64,
-    /// Bytes server -> client.
-    pub bytes_out: u64,
     next_c: u32,
     next_r: u32,
+    /// Timer-wheel links. `timer_prev` is [`FREE`] for a free entry (whose `timer_next` links
+    /// the free list) and `SLOT_HEAD + slot` for the first entry of a wheel slot's list.
+    timer_prev: u32,
+    timer_next: u32,
+    /// Young-FIFO links; `young_prev` is [`OFF_QUEUE`] once the entry left it.
+    young_prev: u32,
+    young_next: u32,
 }
 
-// A connection is one cache line; a new field must fit or go to a side array like `Timer`.
+// A connection, with all its links, is one cache line: the table is the entries and two
+// bucket arrays, nothing else per connection. A new field must fit.
 const _: () = assert!(std::mem::size_of::<Conn>() == 64);
 const _: () = assert!(std::mem::size_of::<Conn<u128>>() == 128);
-
-/// Timer-wheel links of one entry, kept apart from its [`Conn`]: a packet never touches them
-/// (extending a connection's life is lazy), so what a packet does touch fits one cache line.
-#[derive(Debug, Clone, Copy)]
-struct Timer {
-    prev: u32,
-    next: u32,
-    slot: u16,
-}
 
 impl<K: AddrKey> Conn<K> {
     /// A new connection record (links unset).
@@ -140,10 +135,12 @@ impl<K: AddrKey> Conn<K> {
             expires: 0,
             pkts_in: 0,
             pkts_out: 0,
-            bytes_in: 0,
-            bytes_out: 0,
             next_c: NIL,
             next_r: NIL,
+            timer_prev: FREE,
+            timer_next: NIL,
+            young_prev: OFF_QUEUE,
+            young_next: NIL,
         }
     }
 
@@ -177,9 +174,7 @@ pub struct TableFull;
 #[derive(Debug)]
 pub struct ConnTable<K = u32> {
     entries: Vec<Conn<K>>,
-    /// Per entry: its timer links; for a free entry, `next` links the free list.
-    timers: Vec<Timer>,
-    live: Vec<bool>,
+    /// First free entry; free entries are linked through `timer_next`.
     free_head: u32,
     len: usize,
     c_buckets: Vec<u32>,
@@ -190,21 +185,19 @@ pub struct ConnTable<K = u32> {
     wheel_mask: u32,
     /// Last second whose slot was fully processed.
     wheel_done: u32,
-    /// The FIFO of young entries: links by entry (`prev`, `next`), head (oldest) and tail.
-    young: Vec<YoungLink>,
+    /// The FIFO of young entries: head (oldest) and tail; links in the entries.
     young_head: u32,
     young_tail: u32,
 }
 
-/// An entry's links in the young FIFO; `prev` is [`OFF_QUEUE`] once it left it.
-#[derive(Debug, Clone, Copy)]
-struct YoungLink {
-    prev: u32,
-    next: u32,
-}
-
-/// `YoungLink::prev` of an entry not in the young FIFO (never an index: capacity < `NIL - 1`).
+/// `young_prev` of an entry not in the young FIFO.
 const OFF_QUEUE: u32 = NIL - 1;
+/// `timer_prev` of a free entry.
+const FREE: u32 = NIL - 2;
+/// `timer_prev` of the first entry of wheel slot `s` is `SLOT_HEAD + s`.
+const SLOT_HEAD: u32 = FREE - WHEEL_SLOTS;
+/// Most entries a table holds: every index must stay below the link sentinels.
+const MAX_CAPACITY: usize = SLOT_HEAD as usize;
 
 /// Timer wheel slots (seconds); timeouts beyond it cycle through until due.
 const WHEEL_SLOTS: u32 = 4096;
@@ -223,17 +216,16 @@ impl<K: AddrKey> ConnTable<K> {
     /// A table for `capacity` connections, with hash seed `seed`, whose clock starts at
     /// second `now`. Allocates everything it will ever use.
     pub fn new(capacity: usize, seed: u64, now: u32) -> Self {
-        let capacity = capacity.clamp(1, (NIL - 1) as usize);
-        let buckets = (2 * capacity).next_power_of_two();
+        let capacity = capacity.clamp(1, MAX_CAPACITY);
+        // One bucket per entry, rounded up: a full table's chains average at most one entry,
+        // and the indexes cost at most 16 bytes a connection.
+        let buckets = capacity.next_power_of_two();
         let proto = Conn::new(0, K::default(), 0, K::default(), 0, K::default(), 0, Forward::Nat, 0, 0);
-        let entries = vec![proto; capacity];
-        let timers = (0..capacity)
-            .map(|i| Timer { prev: NIL, next: if i + 1 < capacity { (i + 1) as u32 } else { NIL }, slot: 0 })
+        let entries = (0..capacity)
+            .map(|i| Conn { timer_next: if i + 1 < capacity { (i + 1) as u32 } else { NIL }, ..proto })
             .collect();
         ConnTable {
             entries,
-            timers,
-            live: vec![false; capacity],
             free_head: 0,
             len: 0,
             c_buckets: vec![NIL; buckets],
@@ -243,7 +235,6 @@ impl<K: AddrKey> ConnTable<K> {
             wheel: vec![NIL; WHEEL_SLOTS as usize],
             wheel_mask: WHEEL_SLOTS - 1,
             wheel_done: now,
-            young: vec![YoungLink { prev: OFF_QUEUE, next: NIL }; capacity],
             young_head: NIL,
             young_tail: NIL,
         }
@@ -264,13 +255,10 @@ impl<K: AddrKey> ConnTable<K> {
         self.entries.len()
     }
 
-    /// Bytes the table holds allocated: entries, their live flags, both hash indexes and the
+    /// Bytes the table holds allocated: entries (with their links), both hash indexes and the
     /// timer wheel (all sized at creation, so this never changes).
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Conn<K>>()
-            + self.timers.capacity() * std::mem::size_of::<Timer>()
-            + self.live.capacity()
-            + self.young.capacity() * std::mem::size_of::<YoungLink>()
             + (self.c_buckets.capacity() + self.r_buckets.capacity() + self.wheel.capacity()) * 4
     }
 
@@ -372,18 +360,18 @@ impl<K: AddrKey> ConnTable<K> {
         if idx == NIL {
             return Err(TableFull);
         }
-        self.free_head = self.timers[idx as usize].next;
+        self.free_head = self.entries[idx as usize].timer_next;
         let cb = client_hash as usize & self.mask;
         c.next_c = self.c_buckets[cb];
         self.c_buckets[cb] = idx;
         c.next_r = NIL;
+        (c.young_prev, c.young_next) = (OFF_QUEUE, NIL);
         if c.has_reply_key() {
             let rb = self.r_bucket(c.proto, c.daddr, c.dport, c.caddr, c.cport);
             c.next_r = self.r_buckets[rb];
             self.r_buckets[rb] = idx;
         }
         self.entries[idx as usize] = c;
-        self.live[idx as usize] = true;
         self.timer_link(idx);
         if c.is_embryonic() {
             self.young_push(idx);
@@ -422,8 +410,6 @@ impl<K: AddrKey> ConnTable<K> {
             e.flags = initial_flags(forward); // F_PERSIST cleared: the caller re-pins
             e.pkts_in = 0;
             e.pkts_out = 0;
-            e.bytes_in = 0;
-            e.bytes_out = 0;
             e.next_r = NIL;
         }
         if forward == Forward::Nat {
@@ -455,27 +441,29 @@ impl<K: AddrKey> ConnTable<K> {
     fn timer_link(&mut self, idx: u32) {
         // A second already walked is filed in the next one to walk, never behind the hand.
         let due = self.entries[idx as usize].expires.max(self.wheel_done.wrapping_add(1));
-        let slot = (due & self.wheel_mask) as usize;
-        let head = self.wheel[slot];
-        self.timers[idx as usize] = Timer { prev: NIL, next: head, slot: slot as u16 };
+        let slot = due & self.wheel_mask;
+        let head = self.wheel[slot as usize];
+        let e = &mut self.entries[idx as usize];
+        e.timer_prev = SLOT_HEAD + slot;
+        e.timer_next = head;
         if head != NIL {
-            self.timers[head as usize].prev = idx;
+            self.entries[head as usize].timer_prev = idx;
         }
-        self.wheel[slot] = idx;
+        self.wheel[slot as usize] = idx;
     }
 
     fn timer_unlink(&mut self, idx: u32) {
-        let Timer { prev: p, next: n, slot } = self.timers[idx as usize];
-        if p != NIL {
-            self.timers[p as usize].next = n;
-        } else {
-            let slot = usize::from(slot);
+        let (p, n) = (self.entries[idx as usize].timer_prev, self.entries[idx as usize].timer_next);
+        if p >= SLOT_HEAD {
+            let slot = (p - SLOT_HEAD) as usize;
             if self.wheel[slot] == idx {
                 self.wheel[slot] = n;
             }
+        } else {
+            self.entries[p as usize].timer_next = n;
         }
         if n != NIL {
-            self.timers[n as usize].prev = p;
+            self.entries[n as usize].timer_prev = p;
         }
     }
 
@@ -533,28 +521,38 @@ impl<K: AddrKey> ConnTable<K> {
     }
 
     fn young_push(&mut self, idx: u32) {
-        self.young[idx as usize] = YoungLink { prev: self.young_tail, next: NIL };
+        let e = &mut self.entries[idx as usize];
+        (e.young_prev, e.young_next) = (self.young_tail, NIL);
         match self.young_tail {
             NIL => self.young_head = idx,
-            t => self.young[t as usize].next = idx,
+            t => self.entries[t as usize].young_next = idx,
         }
         self.young_tail = idx;
     }
 
     fn young_unlink(&mut self, idx: u32) {
-        let YoungLink { prev, next } = self.young[idx as usize];
+        let (prev, next) = (self.entries[idx as usize].young_prev, self.entries[idx as usize].young_next);
         if prev == OFF_QUEUE {
             return;
         }
         match prev {
             NIL => self.young_head = next,
-            p => self.young[p as usize].next = next,
+            p => self.entries[p as usize].young_next = next,
         }
         match next {
             NIL => self.young_tail = prev,
-            n => self.young[n as usize].prev = prev,
+            n => self.entries[n as usize].young_prev = prev,
         }
-        self.young[idx as usize].prev = OFF_QUEUE;
+        self.entries[idx as usize].young_prev = OFF_QUEUE;
+    }
+
+    /// Returns entry `idx` to the free list.
+    fn free(&mut self, idx: u32) {
+        let e = &mut self.entries[idx as usize];
+        e.timer_prev = FREE;
+        e.timer_next = self.free_head;
+        self.free_head = idx;
+        self.len -= 1;
     }
 
     /// Removes the connection at `idx` and returns it.
@@ -566,10 +564,7 @@ impl<K: AddrKey> ConnTable<K> {
         }
         self.timer_unlink(idx);
         self.young_unlink(idx);
-        self.live[idx as usize] = false;
-        self.timers[idx as usize].next = self.free_head;
-        self.free_head = idx;
-        self.len -= 1;
+        self.free(idx);
         c
     }
 
@@ -589,9 +584,9 @@ impl<K: AddrKey> ConnTable<K> {
                     return done;
                 }
                 // `i` leaves the list: its successor becomes the head of what is left.
-                let next = self.timers[i as usize].next;
+                let next = self.entries[i as usize].timer_next;
                 if next != NIL {
-                    self.timers[next as usize].prev = NIL;
+                    self.entries[next as usize].timer_prev = SLOT_HEAD + slot as u32;
                 }
                 if self.entries[i as usize].expires <= second {
                     on_expire(&self.entries[i as usize]);
@@ -601,10 +596,7 @@ impl<K: AddrKey> ConnTable<K> {
                         self.unlink_reply(i);
                     }
                     self.young_unlink(i);
-                    self.live[i as usize] = false;
-                    self.timers[i as usize].next = self.free_head;
-                    self.free_head = i;
-                    self.len -= 1;
+                    self.free(i);
                     done += 1;
                 } else {
                     self.timer_link(i);
@@ -619,15 +611,15 @@ impl<K: AddrKey> ConnTable<K> {
     /// Puts the list starting at `first` back in front of `slot`'s list.
     fn reattach(&mut self, slot: usize, first: u32) {
         let mut last = first;
-        while self.timers[last as usize].next != NIL {
-            last = self.timers[last as usize].next;
+        while self.entries[last as usize].timer_next != NIL {
+            last = self.entries[last as usize].timer_next;
         }
         let head = self.wheel[slot];
-        self.timers[last as usize].next = head;
+        self.entries[last as usize].timer_next = head;
         if head != NIL {
-            self.timers[head as usize].prev = last;
+            self.entries[head as usize].timer_prev = last;
         }
-        self.timers[first as usize].prev = NIL;
+        self.entries[first as usize].timer_prev = SLOT_HEAD + slot as u32;
         self.wheel[slot] = first;
     }
 
@@ -638,7 +630,7 @@ impl<K: AddrKey> ConnTable<K> {
     pub fn copy_live(&self, from: u32, max_slots: usize, out: &mut Vec<Conn<K>>) -> Option<u32> {
         let end = (from as usize).saturating_add(max_slots).min(self.entries.len());
         for i in from as usize..end {
-            if self.live[i] {
+            if self.entries[i].timer_prev != FREE {
                 if out.len() == out.capacity() {
                     return Some(i as u32);
                 }
@@ -650,6 +642,6 @@ impl<K: AddrKey> ConnTable<K> {
 
     /// Every live connection, for listings (`ipvsadm -L -c`); control path only.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn<K>)> {
-        self.entries.iter().enumerate().filter(|(i, _)| self.live[*i]).map(|(i, c)| (i as u32, c))
+        self.entries.iter().enumerate().filter(|(_, c)| c.timer_prev != FREE).map(|(i, c)| (i as u32, c))
     }
 }

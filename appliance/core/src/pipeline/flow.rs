@@ -213,14 +213,12 @@ impl PerCore {
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));
         if dir == Direction::Output {
             c.pkts_out = c.pkts_out.wrapping_add(1);
-            c.bytes_out += bytes;
             for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
                 st.pkts_out += 1;
                 st.bytes_out += bytes;
             }
         } else {
             c.pkts_in = c.pkts_in.wrapping_add(1);
-            c.bytes_in += bytes;
             for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
                 st.pkts_in += 1;
                 st.bytes_in += bytes;
@@ -264,7 +262,6 @@ impl PerCore {
     pub(super) fn account_in<K: IpPath>(&mut self, idx: u32, bytes: u64) {
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         c.pkts_in = c.pkts_in.wrapping_add(1);
-        c.bytes_in += bytes;
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));
         for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
             st.pkts_in += 1;
@@ -275,7 +272,6 @@ impl PerCore {
     pub(super) fn account_out<K: IpPath>(&mut self, idx: u32, bytes: u64) {
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         c.pkts_out = c.pkts_out.wrapping_add(1);
-        c.bytes_out += bytes;
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));
         for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
             st.pkts_out += 1;
