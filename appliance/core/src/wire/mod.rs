@@ -49,13 +49,13 @@ impl core::fmt::Display for WireError {
 }
 
 /// Reads a big-endian u16 at `at` (caller checked the length).
-#[inline]
+#[inline(always)]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    u16::from_be_bytes(get::<2>(b, at))
 }
 
 /// Reads a big-endian u32 at `at` (caller checked the length).
-#[inline]
+#[inline(always)]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(get4(b, at))
 }
@@ -67,7 +67,21 @@ pub(crate) fn put16(b: &mut [u8], at: usize, v: u16) {
 }
 
 /// Reads 4 bytes at `at`.
-#[inline]
+#[inline(always)]
 pub(crate) fn get4(b: &[u8], at: usize) -> [u8; 4] {
-    [b[at], b[at + 1], b[at + 2], b[at + 3]]
+    get::<4>(b, at)
+}
+
+/// Reads `N` bytes at `at`: one bounds check and one load, where indexing byte by byte costs a
+/// check per byte and (seen in callgrind) kept `get4` out of line, 48 instructions a packet.
+#[inline(always)]
+fn get<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    match b.get(at..at + N) {
+        Some(s) => {
+            let mut out = [0; N];
+            out.copy_from_slice(s);
+            out
+        }
+        None => panic!("read of {N} bytes at {at} past a {}-byte buffer", b.len()),
+    }
 }
