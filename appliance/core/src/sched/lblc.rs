@@ -104,19 +104,19 @@ impl Locality {
     }
 
     pub(crate) fn rebuild(&mut self, view: &View<'_>) {
-        self.wlc.build(view, super::wlc::key);
+        self.wlc.build::<super::wlc::Wlc>(view);
         self.half.rebuild(view);
         self.index.rebuild(view);
     }
 
     pub(crate) fn load_changed(&mut self, view: &View<'_>, i: usize) {
-        self.wlc.update(view, super::wlc::key, i);
+        self.wlc.update::<super::wlc::Wlc>(view, i);
         self.half.update(view, i);
     }
 
     /// The wlc choice over the whole service.
-    pub(crate) fn wlc(&self, view: &View<'_>) -> Option<usize> {
-        self.wlc.min(view, super::wlc::key)
+    pub(crate) fn wlc(&self) -> Option<usize> {
+        self.wlc.min()
     }
 }
 
@@ -159,7 +159,7 @@ impl Scheduler for Lblc {
                 }
             }
         }
-        let i = self.loc.wlc(view)?;
+        let i = self.loc.wlc()?;
         let entry = Entry { dest_id: view.dests[i].id, lastuse: now };
         let exp = now.saturating_sub(FULL_ENTRY_TIMEOUT);
         let _ = self.cache.insert_evicting(key, entry, 256, |e| e.lastuse < exp); // full: not cached

@@ -124,7 +124,7 @@ impl Scheduler for Lblcr {
             let chosen = match min {
                 Some(i) if !self.loc.half.overloaded(view, i) => Some(i),
                 _ => {
-                    let i = self.loc.wlc(view);
+                    let i = self.loc.wlc();
                     if let Some(i) = i {
                         let id = view.dests[i].id;
                         if !e.members().contains(&id) && usize::from(e.len) < SET_MAX {
@@ -139,7 +139,7 @@ impl Scheduler for Lblcr {
             self.cache.insert(key, e);
             return chosen;
         }
-        let i = self.loc.wlc(view)?;
+        let i = self.loc.wlc()?;
         let mut set = [0u16; SET_MAX];
         set[0] = view.dests[i].id;
         let entry = Entry { set, len: 1, lastuse: now, lastmod: now };

@@ -6,12 +6,19 @@
 //! ```
 //! Two trees: one whose least key is "idle, lowest index", one for sed.
 
-use super::least::LeastTree;
+use super::least::{LeastKey, LeastTree};
+use super::sed::Sed;
 use super::{Flow, Scheduler, View};
 
 /// 0 for an idle eligible server, 1 for a busy one: the tree's minimum is the first idle one.
-fn idle_key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
-    (v.weight(i) > 0).then(|| (u64::from(v.load(i).active > 0), 1))
+struct Idle;
+
+impl LeastKey for Idle {
+    const NAME: &'static str = "nq";
+    #[inline(always)]
+    fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
+        (v.weight(i) > 0).then(|| (u64::from(v.load(i).active > 0), 1))
+    }
 }
 
 /// Never queue.
@@ -26,17 +33,17 @@ impl Scheduler for NeverQueue {
         "nq"
     }
     fn rebuild(&mut self, view: &View<'_>) {
-        self.idle.build(view, idle_key);
-        self.sed.build(view, super::sed::key);
+        self.idle.build::<Idle>(view);
+        self.sed.build::<Sed>(view);
     }
     fn pick(&mut self, view: &View<'_>, _flow: &Flow, _now: u32) -> Option<usize> {
-        match self.idle.min(view, idle_key) {
+        match self.idle.min() {
             Some(i) if view.load(i).active == 0 => Some(i),
-            _ => self.sed.min(view, super::sed::key),
+            _ => self.sed.min(),
         }
     }
     fn load_changed(&mut self, view: &View<'_>, i: usize) {
-        self.idle.update(view, idle_key, i);
-        self.sed.update(view, super::sed::key, i);
+        self.idle.update::<Idle>(view, i);
+        self.sed.update::<Sed>(view, i);
     }
 }

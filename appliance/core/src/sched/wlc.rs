@@ -5,16 +5,29 @@
 //!       oh(a) * w(b) < oh(b) * w(a); ties -> the first in list order.
 //! ```
 
-use super::least::TreeScheduler;
+use super::least::{LeastKey, TreeScheduler};
 use super::View;
 
 /// wlc's key: overhead / weight.
+#[inline(always)]
 pub fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
     let w = v.weight(i);
     (w > 0).then(|| (v.load(i).overhead(), u64::from(w)))
 }
 
+/// The `wlc` key, as a [`LeastKey`].
+#[derive(Debug, Clone, Copy)]
+pub struct Wlc;
+
+impl LeastKey for Wlc {
+    const NAME: &'static str = "wlc";
+    #[inline(always)]
+    fn key(view: &View<'_>, i: usize) -> Option<(u64, u64)> {
+        key(view, i)
+    }
+}
+
 /// The `wlc` scheduler: the least [`key`], kept in a tree.
-pub fn new() -> TreeScheduler {
-    TreeScheduler::new("wlc", key)
+pub fn new() -> TreeScheduler<Wlc> {
+    TreeScheduler::new()
 }
