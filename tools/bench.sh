@@ -42,7 +42,8 @@ cargo build --release -q -p rvs-core --example ipp --example ipp6 --example ipp_
 run_ipp() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp "$@" 2>&1; }
 run_ipp6() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp6 "$@" 2>&1; }
 run_ipp_flood() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp_flood "$@" 2>&1; }
-cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --ipp-from <(
+ipp=target/bench/ipp.txt
+{
   for mode in dr tun nat-in nat-out; do
     for n in 100000 200000; do
       printf '%s %s ' "$mode" "$n"
@@ -60,15 +61,24 @@ cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --i
       printf 'flood-%s %s ' "$mode" "$n"
       run_ipp_flood "$mode" "$n" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     done
-  done)
+  done
+} > "$ipp"
+cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --ipp-from "$ipp"
 
 # rvsd against nftables, HAProxy and nginx stream in one lab (needs root for namespaces).
 cargo build --release -q -p rvsd -p rvs-tools --bins
+compare=target/bench/compare.jsonl
+rm -f "$compare"
 if [ "$(id -u)" -eq 0 ]; then
-  target/release/rvs-compare --seconds 10 --write "$doc"
+  target/release/rvs-compare --seconds 10 --write "$doc" --json "$compare"
 else
   echo "bench.sh: not root: the comparison section (rvs-compare) is left as it was"
 fi
+
+# The targets table: each target against this run's figures, with tools/bench-targets.toml's
+# reason and next step for those not met.
+cargo run --release -q -p rvs-tools --bin rvs-bench-report -- --write "$doc" --targets tools/bench-targets.toml \
+  --bench-json "$json" --ipp-file "$ipp" --compare-json "$compare"
 
 tools/bench-plot.sh "$json" docs
 echo "bench.sh: docs/BENCHMARKS.md and docs/bench-*.png regenerated"

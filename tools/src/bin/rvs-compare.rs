@@ -39,6 +39,9 @@ struct Args {
     /// Write the results as the `compare` section of this markdown file.
     #[arg(long)]
     write: Option<PathBuf>,
+    /// Also write each contender's figures as a JSON line to this file (for the targets table).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 const VIP: &str = "198.18.0.100";
@@ -350,12 +353,16 @@ fn main() -> Result<()> {
         rows.push(f);
     }
     let base = rows.first().map(|f| f.rps).unwrap_or(1.0);
+    if let Some(path) = &args.json {
+        let lines: Vec<String> = rows.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+        std::fs::write(path, lines.join("\n") + "\n").with_context(|| format!("write {}", path.display()))?;
+    }
     if let Some(path) = &args.write {
         let mut s = String::from("<!-- BEGIN compare -->\n");
         let _ = writeln!(
             s,
             "{}",
-            rvs_tools::generated_by(&format!("rvs-compare {}", rvs_tools::command_line(&["--write"])), &machine)
+            rvs_tools::generated_by(&format!("rvs-compare {}", rvs_tools::command_line(&["--write", "--json"])), &machine)
         );
         let first = rows.first();
         let base_pps = first.and_then(|f| f.pps).map_or(1.0, |p| p.1);

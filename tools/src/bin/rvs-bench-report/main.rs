@@ -1,7 +1,10 @@
 //! rvs-bench-report: turns criterion's results (`target/criterion`) into the tables of
 //! `docs/BENCHMARKS.md`, one generated section per benchmark group, between
-//! `<!-- BEGIN group -->` / `<!-- END group -->` markers; the rest of the file (targets,
-//! explanations) is left as written. Also prints the figures.
+//! `<!-- BEGIN group -->` / `<!-- END group -->` markers; the rest of the file (explanations)
+//! is left as written. Also prints the figures. With `--targets`, writes the targets table
+//! ([`targets`]) from one run's outputs.
+
+mod targets;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -34,6 +37,55 @@ struct Args {
     /// See `--section`.
     #[arg(long, requires = "section")]
     body: Option<String>,
+    /// Instead, write the `targets` section: the targets file (prose per target), checked
+    /// against `--bench-json`, `--ipp-file`, `--compare-json` and the criterion results.
+    #[arg(long, requires_all = ["bench_json", "ipp_file"])]
+    targets: Option<PathBuf>,
+    /// rvs-bench's JSON lines (`rvs-bench --json`), for `--targets`.
+    #[arg(long)]
+    bench_json: Option<PathBuf>,
+    /// The callgrind counts (as for `--ipp-from`), for `--targets`.
+    #[arg(long)]
+    ipp_file: Option<PathBuf>,
+    /// rvs-compare's JSON lines (`rvs-compare --json`), for `--targets`; absent when it did not run.
+    #[arg(long)]
+    compare_json: Option<PathBuf>,
+}
+
+/// JSON lines of a file, each parsed as `T`.
+fn json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
+        .collect()
+}
+
+fn write_targets(args: &Args, spec: &Path) -> Result<()> {
+    let (Some(bench), Some(ipp_file)) = (&args.bench_json, &args.ipp_file) else {
+        anyhow::bail!("--targets needs --bench-json and --ipp-file");
+    };
+    let ipp_text = std::fs::read_to_string(ipp_file).with_context(|| format!("read {}", ipp_file.display()))?;
+    let sched_new_conn = collect(&args.criterion)
+        .unwrap_or_default()
+        .remove("sched_new_conn")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.param.as_deref() == Some("1000"))
+        .map(|r| (r.function, r.ns / r.elements as f64))
+        .collect();
+    let compare = match &args.compare_json {
+        Some(p) if p.exists() => json_lines(p)?,
+        _ => Vec::new(),
+    };
+    let m = targets::Measured { bench: json_lines(bench)?, ipp: ipp(&ipp_text)?.into_iter().collect(), sched_new_conn, compare };
+    let spec_text = std::fs::read_to_string(spec).with_context(|| format!("read {}", spec.display()))?;
+    let s = targets::section(&m, &spec_text, &rvs_tools::generated_by(&args.command, &rvs_tools::machine()))?;
+    let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
+    rvs_tools::replace_section(&mut doc, "targets", &s);
+    std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
+    Ok(())
 }
 
 /// The SYN share of `ipp_flood`'s mix.
@@ -181,6 +233,9 @@ fn section(group: &str, rows: &[Row], command: &str) -> String {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(spec) = &args.targets {
+        return write_targets(&args, spec);
+    }
     if let (Some(name), Some(body)) = (&args.section, &args.body) {
         let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
         rvs_tools::replace_section(&mut doc, name, &format!("<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->\n"));
