@@ -28,8 +28,15 @@ impl PerCore {
             }
             return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
         }
-        if let Some(idx) = K::conns(&self.tables).lookup_reply(ip.proto, src, sport, dst, dport) {
-            return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Output);
+        // A pure SYN opens a connection; a real server's reply never is one (it answers with
+        // SYN|ACK). So a SYN that missed client-side skips the reply-side index, whose bucket
+        // is a cache miss the look-ahead does not prefetch for a packet to a VIP (DRAM, in a
+        // large table): half the cost of a new connection.
+        let opens = ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::ACK) == flags::SYN;
+        if !opens {
+            if let Some(idx) = K::conns(&self.tables).lookup_reply(ip.proto, src, sport, dst, dport) {
+                return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Output);
+            }
         }
         let svc = snap.service_of(ip.proto, ip.dst, dport).filter(|_| snap.serves_of(ip.dst));
         if self.cores > 1 {
