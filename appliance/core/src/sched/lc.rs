@@ -9,25 +9,19 @@
 use super::least::{LeastKey, TreeScheduler};
 use super::View;
 
-/// lc's key: overhead, unweighted.
-#[inline(always)]
-pub fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
-    (v.weight(i) > 0).then(|| (v.load(i).overhead(), 1))
-}
-
-/// The `lc` key, as a [`LeastKey`].
+/// The `lc` key: overhead, unweighted.
 #[derive(Debug, Clone, Copy)]
 pub struct Lc;
 
 impl LeastKey for Lc {
     const NAME: &'static str = "lc";
     #[inline(always)]
-    fn key(view: &View<'_>, i: usize) -> Option<(u64, u64)> {
-        key(view, i)
+    fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
+        (v.weight(i) > 0).then(|| (v.load(i).overhead(), 1))
     }
 }
 
-/// The `lc` scheduler: the least [`key`], kept in a tree.
+/// The `lc` scheduler: the least [`Lc`] key, kept in a tree.
 pub fn new() -> TreeScheduler<Lc> {
     TreeScheduler::new()
 }

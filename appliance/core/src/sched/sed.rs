@@ -8,26 +8,20 @@
 use super::least::{LeastKey, TreeScheduler};
 use super::View;
 
-/// sed's key: (active + 1) / weight.
-#[inline(always)]
-pub fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
-    let w = v.weight(i);
-    (w > 0).then(|| (u64::from(v.load(i).active) + 1, u64::from(w)))
-}
-
-/// The `sed` key, as a [`LeastKey`].
+/// The `sed` key: (active + 1) / weight.
 #[derive(Debug, Clone, Copy)]
 pub struct Sed;
 
 impl LeastKey for Sed {
     const NAME: &'static str = "sed";
     #[inline(always)]
-    fn key(view: &View<'_>, i: usize) -> Option<(u64, u64)> {
-        key(view, i)
+    fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
+        let w = v.weight(i);
+        (w > 0).then(|| (u64::from(v.load(i).active) + 1, u64::from(w)))
     }
 }
 
-/// The `sed` scheduler: the least [`key`], kept in a tree.
+/// The `sed` scheduler: the least [`Sed`] key, kept in a tree.
 pub fn new() -> TreeScheduler<Sed> {
     TreeScheduler::new()
 }

@@ -8,26 +8,20 @@
 use super::least::{LeastKey, TreeScheduler};
 use super::View;
 
-/// wlc's key: overhead / weight.
-#[inline(always)]
-pub fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
-    let w = v.weight(i);
-    (w > 0).then(|| (v.load(i).overhead(), u64::from(w)))
-}
-
-/// The `wlc` key, as a [`LeastKey`].
+/// The `wlc` key: overhead / weight.
 #[derive(Debug, Clone, Copy)]
 pub struct Wlc;
 
 impl LeastKey for Wlc {
     const NAME: &'static str = "wlc";
     #[inline(always)]
-    fn key(view: &View<'_>, i: usize) -> Option<(u64, u64)> {
-        key(view, i)
+    fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
+        let w = v.weight(i);
+        (w > 0).then(|| (v.load(i).overhead(), u64::from(w)))
     }
 }
 
-/// The `wlc` scheduler: the least [`key`], kept in a tree.
+/// The `wlc` scheduler: the least [`Wlc`] key, kept in a tree.
 pub fn new() -> TreeScheduler<Wlc> {
     TreeScheduler::new()
 }

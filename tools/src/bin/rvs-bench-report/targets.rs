@@ -74,31 +74,45 @@ impl Measured {
     }
 }
 
-/// `ns/packet <= limit` for `mode`, 1 K established flows, one core.
-fn ns_target(m: &Measured, modes: &[&str], limit: f64) -> Outcome {
+/// A target every one of `names` must meet: `value` finds a name's figure (or says why it is
+/// missing), `show` prints it, `met` judges it.
+fn each(
+    names: &[&str],
+    value: impl Fn(&str) -> Result<f64, String>,
+    show: impl Fn(&str, f64) -> String,
+    met: impl Fn(f64) -> bool,
+) -> Outcome {
     let mut parts = Vec::new();
-    let mut met = true;
-    for mode in modes {
-        let Some(r) = m.run("rvs_bench", mode, 1000, 1) else {
-            return not_measured(&format!("no rvs_bench run of {mode}"));
-        };
-        met &= r.ns <= limit;
-        parts.push(format!("{mode} {:.1} ns", r.ns));
+    let mut all = true;
+    for name in names {
+        match value(name) {
+            Ok(v) => {
+                all &= met(v);
+                parts.push(show(name, v));
+            }
+            Err(why) => return not_measured(&why),
+        }
     }
-    Outcome { measured: parts.join(", "), met: Some(met) }
+    Outcome { measured: parts.join(", "), met: Some(all) }
+}
+
+/// `ns/packet <= limit` for each mode, 1 K established flows, one core.
+fn ns_target(m: &Measured, modes: &[&str], limit: f64) -> Outcome {
+    each(
+        modes,
+        |mode| m.run("rvs_bench", mode, 1000, 1).map(|r| r.ns).ok_or(format!("no rvs_bench run of {mode}")),
+        |mode, ns| format!("{mode} {ns:.1} ns"),
+        |ns| ns <= limit,
+    )
 }
 
 fn ipp_target(m: &Measured, modes: &[&str], limit: f64) -> Outcome {
-    let mut parts = Vec::new();
-    let mut met = true;
-    for mode in modes {
-        let Some(&n) = m.ipp.get(*mode) else {
-            return not_measured(&format!("no callgrind count of {mode}"));
-        };
-        met &= n <= limit;
-        parts.push(format!("{mode} {n:.0}"));
-    }
-    Outcome { measured: parts.join(", "), met: Some(met) }
+    each(
+        modes,
+        |mode| m.ipp.get(mode).copied().ok_or(format!("no callgrind count of {mode}")),
+        |mode, n| format!("{mode} {n:.0}"),
+        |n| n <= limit,
+    )
 }
 
 fn scale_target(m: &Measured) -> Outcome {
@@ -118,29 +132,24 @@ fn scale_target(m: &Measured) -> Outcome {
 }
 
 fn newconn_target(m: &Measured) -> Outcome {
-    let mut parts = Vec::new();
-    let mut met = true;
-    for mode in ["dr", "tun", "nat-in"] {
-        let Some(r) = m.run("rvs_bench_newconn", mode, 1000, 1) else {
-            return not_measured(&format!("no rvs_bench_newconn run of {mode}"));
-        };
-        met &= r.new_conns_per_s >= 3e6;
-        parts.push(format!("{mode} {:.2} M/s", r.new_conns_per_s / 1e6));
-    }
-    Outcome { measured: parts.join(", "), met: Some(met) }
+    each(
+        &["dr", "tun", "nat-in"],
+        |mode| {
+            let run = m.run("rvs_bench_newconn", mode, 1000, 1);
+            run.map(|r| r.new_conns_per_s).ok_or(format!("no rvs_bench_newconn run of {mode}"))
+        },
+        |mode, rate| format!("{mode} {:.2} M/s", rate / 1e6),
+        |rate| rate >= 3e6,
+    )
 }
 
 fn sched_target(m: &Measured) -> Outcome {
-    let mut parts = Vec::new();
-    let mut met = true;
-    for s in ["lc", "wlc", "sed", "nq"] {
-        let Some(&ns) = m.sched_new_conn.get(s) else {
-            return not_measured(&format!("no sched_new_conn/{s}/1000 result"));
-        };
-        met &= ns <= 50.0;
-        parts.push(format!("{s} {ns:.0} ns"));
-    }
-    Outcome { measured: parts.join(", "), met: Some(met) }
+    each(
+        &["lc", "wlc", "sed", "nq"],
+        |s| m.sched_new_conn.get(s).copied().ok_or(format!("no sched_new_conn/{s}/1000 result")),
+        |s, ns| format!("{s} {ns:.0} ns"),
+        |ns| ns <= 50.0,
+    )
 }
 
 fn cores_target(m: &Measured) -> Outcome {
