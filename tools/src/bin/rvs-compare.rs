@@ -362,7 +362,10 @@ fn main() -> Result<()> {
         let _ = writeln!(
             s,
             "{}",
-            rvs_tools::generated_by(&format!("rvs-compare {}", rvs_tools::command_line(&["--write", "--json"])), &machine)
+            rvs_tools::generated_by(
+                &format!("rvs-compare {}", rvs_tools::command_line(&["--write", "--json"])),
+                &machine
+            )
         );
         let first = rows.first();
         let base_pps = first.and_then(|f| f.pps).map_or(1.0, |p| p.1);

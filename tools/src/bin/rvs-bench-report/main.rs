@@ -79,7 +79,12 @@ fn write_targets(args: &Args, spec: &Path) -> Result<()> {
         Some(p) if p.exists() => json_lines(p)?,
         _ => Vec::new(),
     };
-    let m = targets::Measured { bench: json_lines(bench)?, ipp: ipp(&ipp_text)?.into_iter().collect(), sched_new_conn, compare };
+    let m = targets::Measured {
+        bench: json_lines(bench)?,
+        ipp: ipp(&ipp_text)?.into_iter().collect(),
+        sched_new_conn,
+        compare,
+    };
     let spec_text = std::fs::read_to_string(spec).with_context(|| format!("read {}", spec.display()))?;
     let s = targets::section(&m, &spec_text, &rvs_tools::generated_by(&args.command, &rvs_tools::machine()))?;
     let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();

@@ -192,13 +192,15 @@ fn compare_target(m: &Measured) -> Outcome {
 /// that, the timer wheel's fixed 16 KiB is a visible share of a small table.
 fn memory_target(m: &Measured) -> Outcome {
     let sized = |r: &&BenchRun| !r.mode.ends_with('6');
-    let large: Vec<f64> = m.bench.iter().filter(sized).filter(|r| r.flows >= 100_000).map(|r| r.table_bytes_per_conn).collect();
+    let large: Vec<f64> =
+        m.bench.iter().filter(sized).filter(|r| r.flows >= 100_000).map(|r| r.table_bytes_per_conn).collect();
     if large.is_empty() {
         return not_measured("no IPv4 rvs-bench run of 100 K flows or more");
     }
     let worst = large.iter().copied().fold(0.0, f64::max);
     let best = large.iter().copied().fold(f64::MAX, f64::min);
-    let small = m.bench.iter().filter(sized).filter(|r| r.flows < 100_000).map(|r| r.table_bytes_per_conn).fold(0.0, f64::max);
+    let small =
+        m.bench.iter().filter(sized).filter(|r| r.flows < 100_000).map(|r| r.table_bytes_per_conn).fold(0.0, f64::max);
     Outcome {
         measured: format!("{best:.1}-{worst:.1} bytes (IPv4 tables of 100 K-10 M flows; {small:.1} for a 1 K-flow table with the wheel's fixed 16 KiB)"),
         met: Some(worst <= 80.0),
@@ -316,7 +318,8 @@ mod tests {
         let m = Measured { bench: vec![], ipp: BTreeMap::new(), sched_new_conn: BTreeMap::new(), compare: vec![] };
         let full = spec();
         assert!(section(&m, &full, "gen").is_ok());
-        let missing: String = full.split("[[target]]").filter(|t| !t.contains("\"memory\"")).collect::<Vec<_>>().join("[[target]]");
+        let missing: String =
+            full.split("[[target]]").filter(|t| !t.contains("\"memory\"")).collect::<Vec<_>>().join("[[target]]");
         assert!(section(&m, &missing, "gen").unwrap_err().to_string().contains("memory"));
         let extra = format!("{full}[[target]]\nid = \"warp\"\nreason = \"r\"\nnext = \"n\"\n");
         assert!(section(&m, &extra, "gen").unwrap_err().to_string().contains("warp"));
