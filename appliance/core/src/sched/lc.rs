@@ -16,7 +16,7 @@ pub struct Lc;
 impl LeastKey for Lc {
     const NAME: &'static str = "lc";
     #[inline(always)]
-    fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
+    fn key(v: &View<'_>, i: usize) -> Option<(u64, u32)> {
         (v.weight(i) > 0).then(|| (v.load(i).overhead(), 1))
     }
 }

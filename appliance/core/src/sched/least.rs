@@ -13,16 +13,16 @@ use super::View;
 pub trait LeastKey {
     /// The scheduler's name (`ipvsadm -s`).
     const NAME: &'static str;
-    /// The key of server `i` in a view: `Some((num, den))` with `den > 0`, or `None` if excluded.
-    fn key(view: &View<'_>, i: usize) -> Option<(u64, u64)>;
+    /// The key of server `i` in a view: `Some((num, den))` with `den > 0`, or `None` if
+    /// excluded. `den` is a weight (a u32) or 1.
+    fn key(view: &View<'_>, i: usize) -> Option<(u64, u32)>;
 }
 
 /// A node: the winning server below it and that server's key, cached so that replaying a
 /// match reads two adjacent nodes instead of re-deriving keys from loads and weights.
 /// `den == 0` marks "no eligible server"; such a node carries `num == 1`, which makes the
 /// plain cross-multiplication rank it after every eligible one (see [`beats`]).
-/// 16 bytes: a level's read and write are one aligned vector each, and a 1,024-leaf tree is
-/// 32 KiB, an L1 data cache.
+/// 16 bytes: a 1,024-leaf tree is 32 KiB, an L1 data cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(16))]
 struct Node {
@@ -58,8 +58,7 @@ fn beats(a: &Node, b: &Node) -> bool {
 #[inline]
 fn leaf<Key: LeastKey>(view: &View<'_>, i: usize) -> Node {
     match Key::key(view, i) {
-        // A weight is a u32, so every key's `den` fits.
-        Some((num, den)) if den > 0 => Node { num, den: u32::try_from(den).unwrap_or(u32::MAX), idx: i as u32 },
+        Some((num, den)) if den > 0 => Node { num, den, idx: i as u32 },
         _ => Node { idx: i as u32, ..EMPTY },
     }
 }

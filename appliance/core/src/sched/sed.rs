@@ -15,9 +15,9 @@ pub struct Sed;
 impl LeastKey for Sed {
     const NAME: &'static str = "sed";
     #[inline(always)]
-    fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
+    fn key(v: &View<'_>, i: usize) -> Option<(u64, u32)> {
         let w = v.weight(i);
-        (w > 0).then(|| (u64::from(v.load(i).active) + 1, u64::from(w)))
+        (w > 0).then(|| (u64::from(v.load(i).active) + 1, w))
     }
 }
 

@@ -15,9 +15,9 @@ pub struct Wlc;
 impl LeastKey for Wlc {
     const NAME: &'static str = "wlc";
     #[inline(always)]
-    fn key(v: &View<'_>, i: usize) -> Option<(u64, u64)> {
+    fn key(v: &View<'_>, i: usize) -> Option<(u64, u32)> {
         let w = v.weight(i);
-        (w > 0).then(|| (v.load(i).overhead(), u64::from(w)))
+        (w > 0).then(|| (v.load(i).overhead(), w))
     }
 }
 

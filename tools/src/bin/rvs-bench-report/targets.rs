@@ -76,19 +76,19 @@ impl Measured {
 
 /// A target every one of `names` must meet: `value` finds a name's figure (or says why it is
 /// missing), `show` prints it, `met` judges it.
-fn each(
+fn each<T>(
     names: &[&str],
-    value: impl Fn(&str) -> Result<f64, String>,
-    show: impl Fn(&str, f64) -> String,
-    met: impl Fn(f64) -> bool,
+    value: impl Fn(&str) -> Result<T, String>,
+    show: impl Fn(&str, &T) -> String,
+    met: impl Fn(&T) -> bool,
 ) -> Outcome {
     let mut parts = Vec::new();
     let mut all = true;
     for name in names {
         match value(name) {
             Ok(v) => {
-                all &= met(v);
-                parts.push(show(name, v));
+                all &= met(&v);
+                parts.push(show(name, &v));
             }
             Err(why) => return not_measured(&why),
         }
@@ -102,7 +102,7 @@ fn ns_target(m: &Measured, modes: &[&str], limit: f64) -> Outcome {
         modes,
         |mode| m.run("rvs_bench", mode, 1000, 1).map(|r| r.ns).ok_or(format!("no rvs_bench run of {mode}")),
         |mode, ns| format!("{mode} {ns:.1} ns"),
-        |ns| ns <= limit,
+        |ns| *ns <= limit,
     )
 }
 
@@ -111,24 +111,25 @@ fn ipp_target(m: &Measured, modes: &[&str], limit: f64) -> Outcome {
         modes,
         |mode| m.ipp.get(mode).copied().ok_or(format!("no callgrind count of {mode}")),
         |mode, n| format!("{mode} {n:.0}"),
-        |n| n <= limit,
+        |n| *n <= limit,
     )
 }
 
+/// A pair of runs per mode and their ratio `after / before`.
+fn ratio(before: &BenchRun, after: &BenchRun, value: fn(&BenchRun) -> f64) -> (f64, f64, f64) {
+    (value(before), value(after), value(after) / value(before))
+}
+
 fn scale_target(m: &Measured) -> Outcome {
-    let mut parts = Vec::new();
-    let mut met = true;
-    for mode in ["dr", "nat-in"] {
-        let (Some(small), Some(large)) =
-            (m.run("rvs_bench_scale", mode, 1000, 1), m.run("rvs_bench_scale", mode, 10_000_000, 1))
-        else {
-            return not_measured(&format!("no rvs_bench_scale runs of {mode} at 1 K and 10 M flows"));
-        };
-        let x = large.ns / small.ns;
-        met &= x <= 1.5;
-        parts.push(format!("{mode} {:.1} -> {:.1} ns ({x:.2}x)", small.ns, large.ns));
-    }
-    Outcome { measured: parts.join("; "), met: Some(met) }
+    each(
+        &["dr", "nat-in"],
+        |mode| match (m.run("rvs_bench_scale", mode, 1000, 1), m.run("rvs_bench_scale", mode, 10_000_000, 1)) {
+            (Some(small), Some(large)) => Ok(ratio(small, large, |r| r.ns)),
+            _ => Err(format!("no rvs_bench_scale runs of {mode} at 1 K and 10 M flows")),
+        },
+        |mode, (small, large, x)| format!("{mode} {small:.1} -> {large:.1} ns ({x:.2}x)"),
+        |(_, _, x)| *x <= 1.5,
+    )
 }
 
 fn newconn_target(m: &Measured) -> Outcome {
@@ -139,7 +140,7 @@ fn newconn_target(m: &Measured) -> Outcome {
             run.map(|r| r.new_conns_per_s).ok_or(format!("no rvs_bench_newconn run of {mode}"))
         },
         |mode, rate| format!("{mode} {:.2} M/s", rate / 1e6),
-        |rate| rate >= 3e6,
+        |rate| *rate >= 3e6,
     )
 }
 
@@ -148,24 +149,21 @@ fn sched_target(m: &Measured) -> Outcome {
         &["lc", "wlc", "sed", "nq"],
         |s| m.sched_new_conn.get(s).copied().ok_or(format!("no sched_new_conn/{s}/1000 result")),
         |s, ns| format!("{s} {ns:.0} ns"),
-        |ns| ns <= 50.0,
+        |ns| *ns <= 50.0,
     )
 }
 
 fn cores_target(m: &Measured) -> Outcome {
-    let mut parts = Vec::new();
-    let mut met = true;
-    for mode in ["dr", "nat"] {
-        let (Some(one), Some(two)) = (m.run("rvs_bench_cores", mode, 1000, 1), m.run("rvs_bench_cores", mode, 1000, 2))
-        else {
-            return not_measured(&format!("no rvs_bench_cores runs of {mode} on 1 and 2 workers"));
-        };
-        let x = two.mpps / one.mpps;
+    each(
+        &["dr", "nat"],
+        |mode| match (m.run("rvs_bench_cores", mode, 1000, 1), m.run("rvs_bench_cores", mode, 1000, 2)) {
+            (Some(one), Some(two)) => Ok(ratio(one, two, |r| r.mpps)),
+            _ => Err(format!("no rvs_bench_cores runs of {mode} on 1 and 2 workers")),
+        },
+        |mode, (one, two, x)| format!("{mode} {one:.2} -> {two:.2} Mpps ({x:.2}x)"),
         // "Keep" the 1.93x (DR) and 1.98x (NAT) of the run: within the VM's noise.
-        met &= x >= 1.8;
-        parts.push(format!("{mode} {:.2} -> {:.2} Mpps ({x:.2}x)", one.mpps, two.mpps));
-    }
-    Outcome { measured: parts.join("; "), met: Some(met) }
+        |(_, _, x)| *x >= 1.8,
+    )
 }
 
 fn compare_target(m: &Measured) -> Outcome {
@@ -191,16 +189,16 @@ fn compare_target(m: &Measured) -> Outcome {
 /// The table's bytes per connection where it is sized for at least 100 K connections: below
 /// that, the timer wheel's fixed 16 KiB is a visible share of a small table.
 fn memory_target(m: &Measured) -> Outcome {
-    let sized = |r: &&BenchRun| !r.mode.ends_with('6');
+    let v4 = |r: &&BenchRun| !r.mode.ends_with('6');
     let large: Vec<f64> =
-        m.bench.iter().filter(sized).filter(|r| r.flows >= 100_000).map(|r| r.table_bytes_per_conn).collect();
+        m.bench.iter().filter(v4).filter(|r| r.flows >= 100_000).map(|r| r.table_bytes_per_conn).collect();
     if large.is_empty() {
         return not_measured("no IPv4 rvs-bench run of 100 K flows or more");
     }
     let worst = large.iter().copied().fold(0.0, f64::max);
     let best = large.iter().copied().fold(f64::MAX, f64::min);
     let small =
-        m.bench.iter().filter(sized).filter(|r| r.flows < 100_000).map(|r| r.table_bytes_per_conn).fold(0.0, f64::max);
+        m.bench.iter().filter(v4).filter(|r| r.flows < 100_000).map(|r| r.table_bytes_per_conn).fold(0.0, f64::max);
     Outcome {
         measured: format!("{best:.1}-{worst:.1} bytes (IPv4 tables of 100 K-10 M flows; {small:.1} for a 1 K-flow table with the wheel's fixed 16 KiB)"),
         met: Some(worst <= 80.0),
