@@ -1,170 +1,26 @@
-//! A per-core connection table of fixed capacity: a slab of entries, two chained hash indexes
-//! and a timer wheel, all allocated once at start-up. One concept in one file, though long:
-//! the indexes and the wheel are links through the same slab, and every operation (insert,
-//! remove, expire, rebind) must keep all three consistent at once.
+//! A per-core connection table of fixed capacity: a slab of entries ([`super::entry`]), two
+//! chained hash indexes, a timer wheel ([`super::wheel`]) and the FIFO of young entries
+//! ([`super::young`]), all allocated once at start-up. The indexes, the wheel and the FIFO are
+//! links through the same slab, so every operation (insert, remove, expire, rebind) keeps all
+//! of them consistent at once; each lives in its own file as another `impl ConnTable`.
 //!
 //! - The *client-side* index finds a connection from a client's packet
 //!   (proto, CIP, cport, VIP, vport); the *reply-side* index finds a NAT connection from the
 //!   real server's reply (proto, RIP, rport, CIP, cport). Both are O(1) on average.
-//! - Expiry uses a hashed timer wheel of one-second slots with doubly-linked slot lists. A packet
-//!   that *extends* a connection's life only rewrites `expires`; the entry stays in its older
-//!   (earlier) slot and is refiled when that slot comes due. A change that *shortens* it (FIN,
-//!   RST) refiles it at once. So a slot's due time is never later than its entries' expiry.
 //! - A full table refuses the insert ([`TableFull`]); the pipeline may then make room by
-//!   evicting an *embryonic* entry ([`Conn::is_embryonic`]), the oldest one first. Every new
-//!   entry joins a FIFO of young entries (links in the entry, like the timer's); an entry
-//!   leaves it when it goes, or when [`ConnTable::find_embryonic`] takes it from the front and
-//!   finds it grew up (established, answered) — lazily, so no packet pays for the queue. IPVS's
-//!   `drop_entry` looks at random buckets instead: the queue finds a victim in O(1) whatever the
-//!   table's layout, and the newest handshakes are the last to go.
+//!   evicting an *embryonic* entry ([`Conn::is_embryonic`]), the oldest one first.
 //!
 //! Hash keys are mixed with a per-table seed so that clients cannot aim at one bucket without
 //! knowing it.
 
+use super::entry::{initial_flags, Conn, FREE, NIL, OFF_QUEUE};
 use super::state::ConnState;
+use super::wheel::{SLOT_HEAD, WHEEL_SLOTS};
 use crate::family::AddrKey;
 use crate::service::Forward;
 
-/// "No entry" in links and buckets.
-pub const NIL: u32 = u32::MAX;
-
-/// Flag: replies are never seen (IPVS `IP_VS_CONN_F_NOOUTPUT`): TCP uses the input-only table.
-/// Set, as IPVS's `__ip_vs_update_dest` does, only for DR and TUN: a NAT connection uses the
-/// INPUT/OUTPUT tables from its first packet.
-pub const F_NO_OUTPUT: u8 = 0x01;
-
-/// The flags a new connection to a real server forwarded by `forward` starts with.
-#[inline]
-pub fn initial_flags(forward: Forward) -> u8 {
-    if forward == Forward::Nat {
-        F_INACTIVE
-    } else {
-        F_NO_OUTPUT | F_INACTIVE
-    }
-}
-/// Flag: counted as inactive for its real server (not ESTABLISHED).
-pub const F_INACTIVE: u8 = 0x02;
-/// Flag: placed by a persistence template (which counts it in `n_control`).
-pub const F_PERSIST: u8 = 0x04;
-/// Flag: created from a sync record (IPVS's `IP_VS_CONN_F_SYNC`), not by a packet here.
-pub const F_SYNCED: u8 = 0x08;
-
-/// One connection: for IPv4 (`K = u32`) 64 bytes, aligned to a cache line, so a packet's
-/// lookup and update read and write exactly one line of the table; for IPv6 (`K = u128`) two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(align(64))]
-pub struct Conn<K = u32> {
-    /// Client address (host order).
-    pub caddr: K,
-    /// Virtual address.
-    pub vaddr: K,
-    /// Real server address.
-    pub daddr: K,
-    /// Client port.
-    pub cport: u16,
-    /// Virtual port.
-    pub vport: u16,
-    /// Real server port.
-    pub dport: u16,
-    /// IP protocol number.
-    pub proto: u8,
-    /// ConnState.
-    pub state: ConnState,
-    /// Forwarding method.
-    pub forward: Forward,
-    /// `F_*` flags.
-    pub flags: u8,
-    /// The state this connection was last sent to backups in (IPVS's `old_state`; `None`
-    /// until it is first sent).
-    pub synced: ConnState,
-    /// Real server id.
-    pub dest: u16,
-    /// Service id.
-    pub svc: u16,
-    /// Second (core clock) after which the connection expires.
-    pub expires: u32,
-    /// Packets client -> server.
-    pub pkts_in: u32,
-    /// Packets server -> client (NAT only).
-    pub pkts_out: u32,
-    next_c: u32,
-    next_r: u32,
-    /// Timer-wheel links. `timer_prev` is [`FREE`] for a free entry (whose `timer_next` links
-    /// the free list) and `SLOT_HEAD + slot` for the first entry of a wheel slot's list.
-    timer_prev: u32,
-    timer_next: u32,
-    /// Young-FIFO links; `young_prev` is [`OFF_QUEUE`] once the entry left it.
-    young_prev: u32,
-    young_next: u32,
-}
-
-// A connection, with all its links, is one cache line: the table is the entries and two
-// bucket arrays, nothing else per connection. A new field must fit.
-const _: () = assert!(std::mem::size_of::<Conn>() == 64);
-const _: () = assert!(std::mem::size_of::<Conn<u128>>() == 128);
-
-impl<K: AddrKey> Conn<K> {
-    /// A new connection record (links unset).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        proto: u8,
-        caddr: K,
-        cport: u16,
-        vaddr: K,
-        vport: u16,
-        daddr: K,
-        dport: u16,
-        forward: Forward,
-        svc: u16,
-        dest: u16,
-    ) -> Self {
-        Conn {
-            caddr,
-            vaddr,
-            daddr,
-            cport,
-            vport,
-            dport,
-            proto,
-            state: ConnState::None,
-            forward,
-            flags: initial_flags(forward),
-            synced: ConnState::None,
-            dest,
-            svc,
-            expires: 0,
-            pkts_in: 0,
-            pkts_out: 0,
-            next_c: NIL,
-            next_r: NIL,
-            timer_prev: FREE,
-            timer_next: NIL,
-            young_prev: OFF_QUEUE,
-            young_next: NIL,
-        }
-    }
-
-    /// True for an entry that has not shown a live peer and may be evicted for a new connection
-    /// when the table is full: a TCP handshake the client never completed (NONE, SYN_RECV,
-    /// SYNACK: a spoofed SYN leaves exactly this), a NAT UDP flow never answered, a DR/TUN UDP
-    /// flow of one datagram (replies to those bypass us, so one-way is all we can know).
-    /// Never an established connection, nor one that is closing.
-    #[inline]
-    pub fn is_embryonic(&self) -> bool {
-        match self.state {
-            ConnState::None | ConnState::SynRecv | ConnState::SynAck => true,
-            ConnState::Udp if self.forward == Forward::Nat => self.pkts_out == 0,
-            ConnState::Udp => self.pkts_in <= 1,
-            _ => false,
-        }
-    }
-
-    /// True when the connection is indexed by its reply too (NAT).
-    #[inline]
-    pub fn has_reply_key(&self) -> bool {
-        self.forward == Forward::Nat
-    }
-}
+/// Most entries a table holds: every index must stay below the link sentinels.
+const MAX_CAPACITY: usize = SLOT_HEAD as usize;
 
 /// The table is at capacity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,34 +29,22 @@ pub struct TableFull;
 /// Fixed-capacity connection table of one address family (`K`: [`AddrKey`]).
 #[derive(Debug)]
 pub struct ConnTable<K = u32> {
-    entries: Vec<Conn<K>>,
+    pub(super) entries: Vec<Conn<K>>,
     /// First free entry; free entries are linked through `timer_next`.
-    free_head: u32,
-    len: usize,
-    c_buckets: Vec<u32>,
-    r_buckets: Vec<u32>,
-    mask: usize,
-    seed: u64,
-    wheel: Vec<u32>,
-    wheel_mask: u32,
+    pub(super) free_head: u32,
+    pub(super) len: usize,
+    pub(super) c_buckets: Vec<u32>,
+    pub(super) r_buckets: Vec<u32>,
+    pub(super) mask: usize,
+    pub(super) seed: u64,
+    pub(super) wheel: Vec<u32>,
+    pub(super) wheel_mask: u32,
     /// Last second whose slot was fully processed.
-    wheel_done: u32,
+    pub(super) wheel_done: u32,
     /// The FIFO of young entries: head (oldest) and tail; links in the entries.
-    young_head: u32,
-    young_tail: u32,
+    pub(super) young_head: u32,
+    pub(super) young_tail: u32,
 }
-
-/// `young_prev` of an entry not in the young FIFO.
-const OFF_QUEUE: u32 = NIL - 1;
-/// `timer_prev` of a free entry.
-const FREE: u32 = NIL - 2;
-/// `timer_prev` of the first entry of wheel slot `s` is `SLOT_HEAD + s`.
-const SLOT_HEAD: u32 = FREE - WHEEL_SLOTS;
-/// Most entries a table holds: every index must stay below the link sentinels.
-const MAX_CAPACITY: usize = SLOT_HEAD as usize;
-
-/// Timer wheel slots (seconds); timeouts beyond it cycle through until due.
-const WHEEL_SLOTS: u32 = 4096;
 
 #[inline]
 fn mix<K: AddrKey>(proto: u8, a: K, ap: u16, b: K, bp: u16, seed: u64) -> u64 {
@@ -270,7 +114,7 @@ impl<K: AddrKey> ConnTable<K> {
     }
 
     #[inline]
-    fn c_bucket(&self, proto: u8, caddr: K, cport: u16, vaddr: K, vport: u16) -> usize {
+    pub(super) fn c_bucket(&self, proto: u8, caddr: K, cport: u16, vaddr: K, vport: u16) -> usize {
         self.client_hash(proto, caddr, cport, vaddr, vport) as usize & self.mask
     }
 
@@ -282,7 +126,7 @@ impl<K: AddrKey> ConnTable<K> {
     }
 
     #[inline]
-    fn r_bucket(&self, proto: u8, daddr: K, dport: u16, caddr: K, cport: u16) -> usize {
+    pub(super) fn r_bucket(&self, proto: u8, daddr: K, dport: u16, caddr: K, cport: u16) -> usize {
         self.reply_hash(proto, daddr, dport, caddr, cport) as usize & self.mask
     }
 
@@ -419,55 +263,7 @@ impl<K: AddrKey> ConnTable<K> {
         }
     }
 
-    /// Sets a new expiry. Extending is free (lazy); shortening refiles the timer now.
-    #[inline]
-    pub fn set_expires(&mut self, idx: u32, expires: u32) {
-        let old = self.entries[idx as usize].expires;
-        self.entries[idx as usize].expires = expires;
-        if expires < old {
-            self.timer_unlink(idx);
-            self.timer_link(idx);
-        }
-    }
-
-    /// Refiles `idx`'s timer after its `expires` was made shorter through [`ConnTable::get_mut`]
-    /// (the caller saw it shrink): the slot it sits in may now come due too late.
-    #[inline]
-    pub fn refile(&mut self, idx: u32) {
-        self.timer_unlink(idx);
-        self.timer_link(idx);
-    }
-
-    fn timer_link(&mut self, idx: u32) {
-        // A second already walked is filed in the next one to walk, never behind the hand.
-        let due = self.entries[idx as usize].expires.max(self.wheel_done.wrapping_add(1));
-        let slot = due & self.wheel_mask;
-        let head = self.wheel[slot as usize];
-        let e = &mut self.entries[idx as usize];
-        e.timer_prev = SLOT_HEAD + slot;
-        e.timer_next = head;
-        if head != NIL {
-            self.entries[head as usize].timer_prev = idx;
-        }
-        self.wheel[slot as usize] = idx;
-    }
-
-    fn timer_unlink(&mut self, idx: u32) {
-        let (p, n) = (self.entries[idx as usize].timer_prev, self.entries[idx as usize].timer_next);
-        if p >= SLOT_HEAD {
-            let slot = (p - SLOT_HEAD) as usize;
-            if self.wheel[slot] == idx {
-                self.wheel[slot] = n;
-            }
-        } else {
-            self.entries[p as usize].timer_next = n;
-        }
-        if n != NIL {
-            self.entries[n as usize].timer_prev = p;
-        }
-    }
-
-    fn unlink_client(&mut self, idx: u32) {
+    pub(super) fn unlink_client(&mut self, idx: u32) {
         let e = self.entries[idx as usize];
         let b = self.c_bucket(e.proto, e.caddr, e.cport, e.vaddr, e.vport);
         let mut cur = self.c_buckets[b];
@@ -485,7 +281,7 @@ impl<K: AddrKey> ConnTable<K> {
         }
     }
 
-    fn unlink_reply(&mut self, idx: u32) {
+    pub(super) fn unlink_reply(&mut self, idx: u32) {
         let e = self.entries[idx as usize];
         let b = self.r_bucket(e.proto, e.daddr, e.dport, e.caddr, e.cport);
         let mut cur = self.r_buckets[b];
@@ -503,51 +299,8 @@ impl<K: AddrKey> ConnTable<K> {
         }
     }
 
-    /// The oldest embryonic entry ([`Conn::is_embryonic`]) to evict, taking at most `budget`
-    /// entries off the front of the young FIFO (those that grew up leave it for good). `None`
-    /// when none was found within the budget.
-    pub fn find_embryonic(&mut self, budget: usize) -> Option<u32> {
-        for _ in 0..budget {
-            let i = self.young_head;
-            if i == NIL {
-                return None;
-            }
-            self.young_unlink(i);
-            if self.entries[i as usize].is_embryonic() {
-                return Some(i);
-            }
-        }
-        None
-    }
-
-    fn young_push(&mut self, idx: u32) {
-        let e = &mut self.entries[idx as usize];
-        (e.young_prev, e.young_next) = (self.young_tail, NIL);
-        match self.young_tail {
-            NIL => self.young_head = idx,
-            t => self.entries[t as usize].young_next = idx,
-        }
-        self.young_tail = idx;
-    }
-
-    fn young_unlink(&mut self, idx: u32) {
-        let (prev, next) = (self.entries[idx as usize].young_prev, self.entries[idx as usize].young_next);
-        if prev == OFF_QUEUE {
-            return;
-        }
-        match prev {
-            NIL => self.young_head = next,
-            p => self.entries[p as usize].young_next = next,
-        }
-        match next {
-            NIL => self.young_tail = prev,
-            n => self.entries[n as usize].young_prev = prev,
-        }
-        self.entries[idx as usize].young_prev = OFF_QUEUE;
-    }
-
     /// Returns entry `idx` to the free list.
-    fn free(&mut self, idx: u32) {
+    pub(super) fn free(&mut self, idx: u32) {
         let e = &mut self.entries[idx as usize];
         e.timer_prev = FREE;
         e.timer_next = self.free_head;
@@ -566,61 +319,6 @@ impl<K: AddrKey> ConnTable<K> {
         self.young_unlink(idx);
         self.free(idx);
         c
-    }
-
-    /// Expires connections due at or before second `now`, at most `budget` of them; calls
-    /// `on_expire` for each before it is freed. Returns how many expired. Work left over
-    /// (budget reached) continues at the next call.
-    pub fn expire(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&Conn<K>)) -> usize {
-        let mut done = 0;
-        while self.wheel_done < now {
-            let second = self.wheel_done.wrapping_add(1);
-            let slot = (second & self.wheel_mask) as usize;
-            let mut i = std::mem::replace(&mut self.wheel[slot], NIL);
-            while i != NIL {
-                if done == budget {
-                    // Put the rest back, links intact; this second is not finished.
-                    self.reattach(slot, i);
-                    return done;
-                }
-                // `i` leaves the list: its successor becomes the head of what is left.
-                let next = self.entries[i as usize].timer_next;
-                if next != NIL {
-                    self.entries[next as usize].timer_prev = SLOT_HEAD + slot as u32;
-                }
-                if self.entries[i as usize].expires <= second {
-                    on_expire(&self.entries[i as usize]);
-                    let c = self.entries[i as usize];
-                    self.unlink_client(i);
-                    if c.has_reply_key() {
-                        self.unlink_reply(i);
-                    }
-                    self.young_unlink(i);
-                    self.free(i);
-                    done += 1;
-                } else {
-                    self.timer_link(i);
-                }
-                i = next;
-            }
-            self.wheel_done = second;
-        }
-        done
-    }
-
-    /// Puts the list starting at `first` back in front of `slot`'s list.
-    fn reattach(&mut self, slot: usize, first: u32) {
-        let mut last = first;
-        while self.entries[last as usize].timer_next != NIL {
-            last = self.entries[last as usize].timer_next;
-        }
-        let head = self.wheel[slot];
-        self.entries[last as usize].timer_next = head;
-        if head != NIL {
-            self.entries[head as usize].timer_prev = last;
-        }
-        self.entries[first as usize].timer_prev = SLOT_HEAD + slot as u32;
-        self.wheel[slot] = first;
     }
 
     /// Copies the live connections of slots `from..` into `out`, scanning at most `max_slots`
