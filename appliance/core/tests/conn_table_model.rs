@@ -20,7 +20,8 @@ enum Op {
     Rearm(usize, u32),
     /// Advance the clock by `dt` seconds and expire with `budget`.
     Tick { dt: u32, budget: usize },
-    /// The n-th live connection completes its handshake (no longer embryonic).
+    /// The n-th live connection completes its handshake and proves a live peer (no longer
+    /// embryonic): a NAT one by its server's answer, a DR one by its client's packets.
     Grow(usize),
     /// Evict the oldest embryonic connection, looking at no more than `budget` young entries.
     Evict { budget: usize },
@@ -119,7 +120,10 @@ proptest! {
                     }
                     let key = *model.keys().nth(n % model.len()).unwrap();
                     let idx = find(&t, key).expect("live connection not found");
-                    t.get_mut(idx).state = rvs_core::conn::ConnState::Established;
+                    let c = t.get_mut(idx);
+                    c.state = rvs_core::conn::ConnState::Established;
+                    c.flags |= rvs_core::conn::entry::F_PROVED;
+                    c.pkts_in = rvs_core::conn::entry::PROVED_AFTER_PKTS + 1;
                     grown.insert(key);
                 }
                 Op::Evict { budget } => {

@@ -146,8 +146,11 @@ fn a_table_full_of_established_connections_refuses_a_new_one_and_counts_it() {
     assert_eq!(send(&mut p, secs(0), 1, r.tcp(8080, 1, SYN | ACK, 1, b"")), Verdict::Forward(0));
     assert_eq!(send(&mut p, secs(0), 1, r2.tcp(8080, 2, SYN | ACK, 1, b"")), Verdict::Forward(0));
     for port in [1, 2] {
-        assert_eq!(send(&mut p, secs(0), 0, c.tcp(port, 80, ACK, 2, b"")), Verdict::Forward(1));
+        assert_eq!(send(&mut p, secs(0), 0, c.tcp(port, 80, ACK, 2, b"GET")), Verdict::Forward(1));
     }
+    // The servers answer the requests: both connections are real, never evicted.
+    assert_eq!(send(&mut p, secs(0), 1, r.tcp(8080, 1, ACK, 2, b"OK")), Verdict::Forward(0));
+    assert_eq!(send(&mut p, secs(0), 1, r2.tcp(8080, 2, ACK, 2, b"OK")), Verdict::Forward(0));
     assert_eq!(send(&mut p, secs(0), 0, c.tcp(3, 80, SYN, 1, b"")), Verdict::Drop(DropReason::TableFull));
     assert_eq!(p.counters().drops(DropReason::TableFull), 1);
     assert_eq!(p.counters().evicted, 0, "an established connection is never evicted");

@@ -48,10 +48,9 @@ fn states(p: &Pipeline) -> Vec<(u32, ConnState)> {
 #[test]
 fn a_full_table_evicts_an_embryonic_entry_never_an_established_one() {
     let mut p = pipe(dr("rr"), OverloadPolicy::default(), 4);
-    // Clients 1 and 2 establish (DR sees only the client: SYN then ACK).
+    // Clients 1 and 2 establish and talk (DR sees only the client: a handshake, then segments).
     for n in [1, 2] {
-        assert!(matches!(send(&mut p, secs(0), 0, client(n).tcp(1000, 80, SYN, 1, b"")).0, Verdict::Forward(1)));
-        assert!(matches!(send(&mut p, secs(0), 0, client(n).tcp(1000, 80, ACK, 2, b"")).0, Verdict::Forward(1)));
+        dr_converse(&mut p, secs(0), n);
     }
     // Spoofed SYNs fill the rest and keep coming: each new one replaces an embryonic one.
     for n in 100..140 {
@@ -66,11 +65,9 @@ fn a_full_table_evicts_an_embryonic_entry_never_an_established_one() {
     for n in [1, 2] {
         assert!(matches!(send(&mut p, secs(2), 0, client(n).tcp(1000, 80, ACK, 3, b"x")).0, Verdict::Forward(1)));
     }
-    assert!(matches!(send(&mut p, secs(2), 0, client(7).tcp(1000, 80, SYN, 1, b"")).0, Verdict::Forward(1)));
-    assert!(matches!(send(&mut p, secs(2), 0, client(7).tcp(1000, 80, ACK, 2, b"")).0, Verdict::Forward(1)));
-    // With every entry established, a SYN is refused and counted.
-    assert!(matches!(send(&mut p, secs(2), 0, client(8).tcp(1000, 80, SYN, 1, b"")).0, Verdict::Forward(1)));
-    assert!(matches!(send(&mut p, secs(2), 0, client(8).tcp(1000, 80, ACK, 2, b"")).0, Verdict::Forward(1)));
+    dr_converse(&mut p, secs(2), 7);
+    // With every entry established and talking, a SYN is refused and counted.
+    dr_converse(&mut p, secs(2), 8);
     assert!(states(&p).iter().all(|s| s.1 == ConnState::Established), "{:?}", states(&p));
     let before = p.counters().evicted;
     assert_eq!(send(&mut p, secs(2), 0, client(9).tcp(1000, 80, SYN, 1, b"")).0, Verdict::Drop(DropReason::TableFull));
@@ -159,8 +156,7 @@ fn a_hash_service_forwards_statelessly_when_full_with_the_schedulers_picks() {
 fn nat_and_non_hash_services_never_go_stateless() {
     let mut p = pipe(dr("wlc"), OverloadPolicy::default(), 2);
     for n in 0..2 {
-        send(&mut p, secs(0), 0, client(n).tcp(1000, 80, SYN, 1, b""));
-        send(&mut p, secs(0), 0, client(n).tcp(1000, 80, ACK, 2, b""));
+        dr_converse(&mut p, secs(0), n);
     }
     assert_eq!(send(&mut p, secs(0), 0, client(5).tcp(1000, 80, SYN, 1, b"")).0, Verdict::Drop(DropReason::TableFull));
     assert_eq!(
@@ -258,4 +254,106 @@ fn thresholds_count_connections_of_every_core() {
             !open(p, secs(0), n)
         }));
     }
+}
+
+/// NAT client `n` of [`nat_flood_pipe`]'s service: the frame builder and, once scheduled, the
+/// builder of its real server's replies.
+fn nat_client(n: u32) -> rvs_core::wire::build::PacketBuilder {
+    rvs_core::wire::build::PacketBuilder::new(ROUTER_MAC, OUT_MAC, Ipv4Addr::from(0x0A00_0000 + n), VIP_NAT)
+}
+
+fn nat_reply(p: &Pipeline, n: u32) -> rvs_core::wire::build::PacketBuilder {
+    let c = p.connections().iter().find(|(_, c)| c.caddr == 0x0A00_0000 + n).expect("scheduled").1;
+    let (mac, rs) = if Ipv4Addr::from(c.daddr) == RS1 { (RS1_MAC, RS1) } else { (RS2_MAC, RS2) };
+    rvs_core::wire::build::PacketBuilder { dst: Ipv4Addr::from(0x0A00_0000 + n), ..from_real(mac, rs) }
+}
+
+fn nat_flood_pipe(capacity: usize) -> Pipeline {
+    let svcs = vec![service(0, Protocol::Tcp, VIP_NAT, "rr", &[(RS1, 1), (RS2, 1)], Forward::Nat, 0)];
+    pipe(svcs, OverloadPolicy::default(), capacity)
+}
+
+/// A real NAT connection: handshake answered by the real server, a request and its answer.
+fn nat_converse(p: &mut Pipeline, now: u64, n: u32) {
+    let c = nat_client(n);
+    assert!(matches!(send(p, now, 0, c.tcp(1000, 80, SYN, 1, b"")).0, Verdict::Forward(1)), "client {n}: SYN");
+    let r = nat_reply(p, n);
+    assert_eq!(send(p, now, 1, r.tcp(80, 1000, SYN | ACK, 7, b"")).0, Verdict::Forward(0));
+    assert!(matches!(send(p, now, 0, c.tcp(1000, 80, ACK, 2, b"")).0, Verdict::Forward(1)));
+    assert!(matches!(send(p, now, 0, c.tcp(1000, 80, ACK, 2, b"GET /")).0, Verdict::Forward(1)));
+    assert_eq!(send(p, now, 1, r.tcp(80, 1000, ACK, 8, b"200 OK")).0, Verdict::Forward(0));
+}
+
+/// Review defect 1, NAT: a spoofed SYN and a blind ACK (the client never saw the SYN-ACK) moved
+/// an entry to ESTABLISHED, which was never evicted: two packets an entry filled the table and
+/// every real SYN then got `table_full`. A NAT entry grows up only once the real server answered
+/// the established connection.
+#[test]
+fn spoofed_syn_and_blind_ack_pairs_never_lock_a_nat_table() {
+    let mut p = nat_flood_pipe(16);
+    for n in [1, 2] {
+        nat_converse(&mut p, secs(0), n);
+    }
+    // Ten times the table in spoofed pairs. The real server answers each SYN (its SYN-ACK goes
+    // to the spoofed address) and resets every other blind ACK, as a kernel does.
+    for n in 100..260 {
+        let c = nat_client(n);
+        assert!(matches!(send(&mut p, secs(1), 0, c.tcp(1000, 80, SYN, 1, b"")).0, Verdict::Forward(1)), "{n}");
+        let r = nat_reply(&p, n);
+        assert_eq!(send(&mut p, secs(1), 1, r.tcp(80, 1000, SYN | ACK, 7, b"")).0, Verdict::Forward(0));
+        assert!(matches!(send(&mut p, secs(1), 0, c.tcp(1000, 80, ACK, 2, b"")).0, Verdict::Forward(1)));
+        if n % 2 == 0 {
+            assert_eq!(
+                send(&mut p, secs(1), 1, r.tcp(80, 1000, rvs_core::wire::tcp::flags::RST, 8, b"")).0,
+                Verdict::Forward(0)
+            );
+        }
+    }
+    assert_eq!(p.counters().drops(DropReason::TableFull), 0, "{:?}", p.counters());
+    // The held connections still flow, both ways; a new client is served during the flood.
+    for n in [1, 2] {
+        assert!(matches!(
+            send(&mut p, secs(2), 0, nat_client(n).tcp(1000, 80, ACK, 7, b"more")).0,
+            Verdict::Forward(1)
+        ));
+        let r = nat_reply(&p, n).tcp(80, 1000, ACK, 14, b"ok");
+        assert_eq!(send(&mut p, secs(2), 1, r).0, Verdict::Forward(0));
+    }
+    nat_converse(&mut p, secs(2), 3);
+    assert_eq!(p.counters().drops(DropReason::TableFull), 0);
+}
+
+/// A DR client that has said enough to count as a live peer: a handshake and 8 more segments.
+fn dr_converse(p: &mut Pipeline, now: u64, n: u32) {
+    assert!(matches!(send(p, now, 0, client(n).tcp(1000, 80, SYN, 1, b"")).0, Verdict::Forward(1)), "client {n}");
+    for k in 0..9 {
+        assert!(matches!(send(p, now, 0, client(n).tcp(1000, 80, ACK, 2 + k, b"x")).0, Verdict::Forward(1)));
+    }
+}
+
+/// Review defect 1, DR: the director never sees the reply, so an entry the client moved to
+/// ESTABLISHED stays evictable (and, under pressure, short-lived) until it has carried more
+/// client packets than IPVS's `todrop_entry` drops (8).
+#[test]
+fn spoofed_syn_and_blind_ack_pairs_never_lock_a_dr_table() {
+    let policy = OverloadPolicy { syn_timeout: 3, ..OverloadPolicy::default() };
+    let mut p = pipe(dr("rr"), policy, 16);
+    for n in [1, 2] {
+        dr_converse(&mut p, secs(0), n);
+    }
+    for n in 100..260 {
+        assert!(matches!(send(&mut p, secs(1), 0, client(n).tcp(1000, 80, SYN, 1, b"")).0, Verdict::Forward(1)));
+        assert!(matches!(send(&mut p, secs(1), 0, client(n).tcp(1000, 80, ACK, 2, b"")).0, Verdict::Forward(1)));
+    }
+    assert_eq!(p.counters().drops(DropReason::TableFull), 0, "{:?}", p.counters());
+    for n in [1, 2] {
+        assert!(matches!(send(&mut p, secs(2), 0, client(n).tcp(1000, 80, ACK, 20, b"y")).0, Verdict::Forward(1)));
+    }
+    dr_converse(&mut p, secs(2), 3);
+    // Blind-established entries made under pressure are short-lived: once the flood stops they
+    // are gone within syn_timeout, the held ones stay.
+    p.poll_timers(secs(6));
+    let mut left: Vec<u32> = p.connections().iter().map(|(_, c)| c.caddr - 0x0A00_0000).collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![1, 2, 3]);
 }

@@ -29,6 +29,14 @@ pub const F_INACTIVE: u8 = 0x02;
 pub const F_PERSIST: u8 = 0x04;
 /// Flag: created from a sync record (IPVS's `IP_VS_CONN_F_SYNC`), not by a packet here.
 pub const F_SYNCED: u8 = 0x08;
+/// Flag: the real server answered this NAT connection with a segment that carried neither SYN
+/// nor RST. A server's TCP sends one only once the client's ACK acknowledged its SYN-ACK, which
+/// a client that never saw the SYN-ACK (a spoofed source) cannot do: the connection is real.
+pub const F_PROVED: u8 = 0x10;
+
+/// Client packets after which a connection whose replies rvs never sees (DR, TUN) counts as a
+/// live peer's: IPVS's `todrop_entry` drops an entry of at most 8 incoming packets.
+pub const PROVED_AFTER_PKTS: u32 = 8;
 
 /// One connection: for IPv4 (`K = u32`) 64 bytes, aligned to a cache line, so a packet's
 /// lookup and update read and write exactly one line of the table; for IPv6 (`K = u128`) two.
@@ -125,18 +133,24 @@ impl<K: AddrKey> Conn<K> {
         }
     }
 
-    /// True for an entry that has not shown a live peer and may be evicted for a new connection
-    /// when the table is full: a TCP handshake the client never completed (NONE, SYN_RECV,
-    /// SYNACK: a spoofed SYN leaves exactly this), a NAT UDP flow never answered, a DR/TUN UDP
-    /// flow of one datagram (replies to those bypass us, so one-way is all we can know).
-    /// Never an established connection, nor one that is closing.
+    /// True for an entry that has not proved a live peer and may be evicted for a new
+    /// connection when the table is full:
+    /// - a TCP handshake the client never completed (NONE, SYN_RECV, SYNACK);
+    /// - a NAT TCP connection the real server never answered past its SYN-ACK ([`F_PROVED`]),
+    ///   in any state: a spoofed SYN and a blind ACK reach ESTABLISHED by IPVS's INPUT table, and
+    ///   the server's RST to that ACK moves it to CLOSE;
+    /// - a DR/TUN TCP connection of at most [`PROVED_AFTER_PKTS`] client packets: the director
+    ///   never sees the reply, so nothing a spoofed source cannot also send proves more; a
+    ///   flood must then spend 9 packets an entry instead of 2;
+    /// - a NAT UDP flow never answered, a DR/TUN UDP flow of one datagram.
     #[inline]
     pub fn is_embryonic(&self) -> bool {
         match self.state {
             ConnState::None | ConnState::SynRecv | ConnState::SynAck => true,
             ConnState::Udp if self.forward == Forward::Nat => self.pkts_out == 0,
             ConnState::Udp => self.pkts_in <= 1,
-            _ => false,
+            _ if self.forward == Forward::Nat => self.flags & F_PROVED == 0,
+            _ => self.pkts_in <= PROVED_AFTER_PKTS,
         }
     }
 

@@ -13,8 +13,13 @@
 //! a negative `tcp_state_idx` skips the table).
 //!
 //! Where rvs and IPVS differ, and why:
-//! - No `secure_tcp` (`tcp_states_dos`) table: rvs has no memory-pressure defence levels yet;
-//!   the overload work adds its own (short SYN_RECV timeouts), not this table.
+//! - No `secure_tcp` (`tcp_states_dos`) table. Its point is that a blind ACK must not buy a
+//!   spoofed client the long ESTABLISHED life; but in NAT the server's SYN-ACK passes first and
+//!   secure_tcp's INPUT table then moves SYNACK to ESTABLISHED on any ACK, and DR/TUN never see
+//!   that SYN-ACK at all. rvs keeps IPVS's normal tables for the state (so `-L -c` and the
+//!   active/inactive counts read as IPVS's) and decides what may be evicted by proof instead
+//!   (`Conn::is_embryonic`, `pipeline/overload.rs`; fixtures: `tests/overload.rs`,
+//!   `spoofed_syn_and_blind_ack_pairs_never_lock_*`).
 //! - Timeouts of the states `--set` does not cover (SYN_RECV 60 s, TIME_WAIT 120 s, ...) are
 //!   IPVS's defaults and not configurable, as without `/proc/sys/net/ipv4/vs/` tuning.
 

@@ -1,6 +1,6 @@
 //! A per-core connection table of fixed capacity: a slab of entries ([`super::entry`]), two
-//! chained hash indexes, a timer wheel ([`super::wheel`]) and the FIFO of young entries
-//! ([`super::young`]), all allocated once at start-up. The indexes, the wheel and the FIFO are
+//! chained hash indexes, a timer wheel (`wheel.rs`) and the FIFO of young entries
+//! (`young.rs`), all allocated once at start-up. The indexes, the wheel and the FIFO are
 //! links through the same slab, so every operation (insert, remove, expire, rebind) keeps all
 //! of them consistent at once; each lives in its own file as another `impl ConnTable`.
 //!
@@ -238,7 +238,8 @@ impl<K: AddrKey> ConnTable<K> {
     }
 
     /// Moves a connection to another real server (IPVS reuses a TIME_WAIT connection for a
-    /// new SYN): re-keys the reply index and resets state and counters.
+    /// new SYN): re-keys the reply index and resets state, flags and counters. It is young again:
+    /// back in the eviction FIFO until it proves a live peer anew.
     pub fn rebind(&mut self, idx: u32, daddr: K, dport: u16, forward: Forward, dest: u16) {
         let old = self.entries[idx as usize];
         if old.has_reply_key() {
@@ -260,6 +261,9 @@ impl<K: AddrKey> ConnTable<K> {
             let rb = self.r_bucket(old.proto, daddr, dport, old.caddr, old.cport);
             self.entries[idx as usize].next_r = self.r_buckets[rb];
             self.r_buckets[rb] = idx;
+        }
+        if self.entries[idx as usize].young_prev == OFF_QUEUE {
+            self.young_push(idx);
         }
     }
 

@@ -10,7 +10,7 @@ use super::table::ConnTable;
 use crate::family::AddrKey;
 
 impl<K: AddrKey> ConnTable<K> {
-    /// The oldest embryonic entry ([`Conn::is_embryonic`]) to evict, taking at most `budget`
+    /// The oldest embryonic entry ([`super::entry::Conn::is_embryonic`]) to evict, taking at most `budget`
     /// entries off the front of the young FIFO (those that grew up leave it for good). `None`
     /// when none was found within the budget.
     pub fn find_embryonic(&mut self, budget: usize) -> Option<u32> {

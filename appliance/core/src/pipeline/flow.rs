@@ -190,6 +190,9 @@ impl PerCore {
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         let dir = if dir == Direction::Output {
             c.flags &= !F_NO_OUTPUT;
+            if tcp_flags & (flags::SYN | flags::RST) == 0 {
+                c.flags |= F_PROVED; // the server's TCP is past its SYN-ACK: the client is real
+            }
             dir
         } else if c.flags & F_NO_OUTPUT != 0 {
             Direction::InputOnly
@@ -197,6 +200,7 @@ impl PerCore {
             Direction::Input
         };
         let new = if tcp { next_tcp_state(c.state, dir, tcp_flags) } else { ConnState::Udp };
+        let mut timeout = new.timeout(&snap.timeouts());
         let mut notify = false;
         if c.state != new {
             c.state = new;
@@ -213,8 +217,13 @@ impl PerCore {
                 l.active += 1;
             }
             notify = was_active != is_active;
+            // Under pressure an ESTABLISHED entry that proved nothing yet (a blind ACK makes
+            // one) lives as a handshake does; its next packet gives it the full timeout.
+            if is_active && self.level != PressureLevel::Normal && c.is_embryonic() {
+                timeout = snap.overload().syn_timeout;
+            }
         }
-        let expires = now + new.timeout(&snap.timeouts());
+        let expires = now + timeout;
         let shortened = expires < c.expires;
         c.expires = expires; // extending is lazy: the timer is refiled when its slot comes due
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));

@@ -2,14 +2,18 @@
 //! spoofed clients, a full table or a real server at its connection threshold never stops
 //! legitimate traffic.
 //!
-//! - **Embryonic entries go first.** A new connection that finds the table full evicts an
-//!   entry that never showed a live peer ([`Conn::is_embryonic`]), looking at no more than
-//!   [`EVICT_SCAN`] entries (IPVS's `drop_entry` in spirit, bounded work per packet). An
-//!   established or closing entry is never evicted; with none to evict the packet is dropped
-//!   (`table_full`, the "refused" count).
+//! - **Unproved entries go first.** A new connection that finds the table full evicts an
+//!   entry that has not proved a live peer ([`Conn::is_embryonic`]: an unfinished handshake, a
+//!   NAT connection its real server never answered past the SYN-ACK, a DR/TUN one of at most
+//!   [`crate::conn::entry::PROVED_AFTER_PKTS`] client packets, a one-way UDP flow), looking at
+//!   no more than [`EVICT_SCAN`] entries (IPVS's `drop_entry` in spirit, bounded work per
+//!   packet). A spoofed SYN and a blind ACK reach ESTABLISHED by IPVS's tables, so the state
+//!   alone proves nothing. A proved connection is never evicted; with none to evict the packet
+//!   is dropped (`table_full`, the "refused" count).
 //! - **Pressure levels.** At `pressure_percent` fill a core is under *pressure*; after an insert
 //!   found no room it is *full*. In both a new connection's handshake (SYN_RECV) gets the short
-//!   `syn_timeout` (IPVS's `secure_tcp` shortens the handshake states the same way). Each change
+//!   `syn_timeout` (IPVS's `secure_tcp` shortens the handshake states the same way), and so does
+//!   an unproved entry that reaches ESTABLISHED (a blind ACK's), until its next packet. Each change
 //!   is counted; the daemon logs it.
 //! - **Stateless fallback** (Katran's answer to the same flood: "compute is cheaper than
 //!   lookup"). A service whose scheduler is a hash and whose real servers are all DR/TUN does not
