@@ -261,6 +261,10 @@ impl Default for OverloadPolicy {
     }
 }
 
+/// Longest timeout rvs keeps, in seconds: ipvsadm's `MAX_TIMEOUT` (31 days), the bound of
+/// `--set`, `[timeouts]` and persistence, and of the timeouts sync records carry.
+pub const MAX_TIMEOUT_S: u32 = 31 * 24 * 3600;
+
 /// Why a snapshot was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {

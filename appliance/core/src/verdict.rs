@@ -171,8 +171,12 @@ pub struct Counters {
     pub sync_dropped: u64,
     /// Received sync records installed or refreshed (backup role).
     pub sync_installed: u64,
-    /// Received sync records ignored: no such service here, or the table was full.
+    /// Received sync records ignored: no such service here, the table was full, or an old
+    /// connection's closing record that arrived after its replacement.
     pub sync_ignored: u64,
+    /// Received sync records refused because they would move a live connection of a VIP served
+    /// here to another real server.
+    pub sync_conflicts: u64,
 }
 
 impl Default for Counters {
@@ -196,6 +200,7 @@ impl Default for Counters {
             sync_dropped: 0,
             sync_installed: 0,
             sync_ignored: 0,
+            sync_conflicts: 0,
         }
     }
 }
@@ -247,6 +252,7 @@ impl Counters {
         self.sync_dropped += o.sync_dropped;
         self.sync_installed += o.sync_installed;
         self.sync_ignored += o.sync_ignored;
+        self.sync_conflicts += o.sync_conflicts;
     }
 }
 

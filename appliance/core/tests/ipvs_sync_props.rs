@@ -1,8 +1,9 @@
 //! The IPVS sync codec under random input: garbage never panics and never yields a record that
-//! was not sent; whatever the writer builds, the reader gives back (flags masked, SYNC set).
+//! was not sent; damage never costs the records before it; whatever the writer builds, the
+//! reader gives back (flags masked, SYNC set).
 
 use proptest::prelude::*;
-use rvs_core::wire::ipvs_sync::{conn_flags, parse, SyncConn, SyncWriter, HEADER_LEN};
+use rvs_core::wire::ipvs_sync::{conn_flags, parse, SyncConn, SyncWriter, HEADER_LEN, V4_RECORD_LEN, V6_RECORD_LEN};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Records of either family (IPv4's 36 bytes, IPv6's 72).
@@ -49,7 +50,23 @@ proptest! {
         let _ = parse(&m[..cut % (m.len() + 1)], 5);
         // Whatever a damaged message yields is at most what was sent, in number.
         if let Ok(r) = parse(&m, 5) {
-            prop_assert!(r.conns.len() + r.skipped as usize <= usize::from(m[4]));
+            prop_assert!(r.conns.len() + (r.skipped + r.malformed) as usize <= usize::from(m[4]));
+            // Every record wholly before a damaged byte comes back as sent: a bad record never
+            // takes an earlier one down with it.
+            if i >= HEADER_LEN {
+                let (mut end, mut before) = (HEADER_LEN, 0);
+                for c in &conns {
+                    end += if c.vaddr.is_ipv6() { V6_RECORD_LEN } else { V4_RECORD_LEN };
+                    if end > i {
+                        break;
+                    }
+                    before += 1;
+                }
+                prop_assert!(r.conns.len() >= before, "{} of {} records before the damage", r.conns.len(), before);
+                for (got, sent) in r.conns.iter().zip(&conns).take(before) {
+                    prop_assert_eq!(*got, SyncConn { flags: sent.flags | conn_flags::SYNC, ..*sent });
+                }
+            }
         }
     }
 

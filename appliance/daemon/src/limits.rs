@@ -10,8 +10,8 @@ pub const MAX_WEIGHT: u32 = 65_535;
 /// Most a connection threshold (`-x`, `-y`) may be: ipvsadm's INT_MAX.
 pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
 /// Longest timeout, seconds (ipvsadm's `MAX_TIMEOUT`: 31 days), for `--set`, `[timeouts]` and
-/// persistence (`-p`).
-pub const MAX_TIMEOUT_S: u32 = 31 * 24 * 3600;
+/// persistence (`-p`); the dataplane clamps sync records' timeouts to it too.
+pub use rvs_core::service::MAX_TIMEOUT_S;
 /// Longest control request line, in bytes, newline included.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Control clients served at once.

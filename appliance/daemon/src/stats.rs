@@ -370,6 +370,7 @@ impl Report {
             ("sync_dropped", c.sync_dropped),
             ("sync_installed", c.sync_installed),
             ("sync_ignored", c.sync_ignored),
+            ("sync_conflicts", c.sync_conflicts),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

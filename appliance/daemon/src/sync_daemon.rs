@@ -177,13 +177,14 @@ impl Backup {
                         SyncError::BadSize => &counters.bad_size,
                         SyncError::OtherSyncid => &counters.other_syncid,
                         SyncError::Version => &counters.bad_version,
-                        SyncError::BadRecord => &counters.bad_record,
                     };
                     SyncCounters::bump(c, 1);
                     continue;
                 }
             };
             SyncCounters::bump(&counters.recv_skipped, u64::from(got.skipped));
+            // A malformed record was skipped alone; a broken frame dropped the rest.
+            SyncCounters::bump(&counters.bad_record, u64::from(got.malformed) + u64::from(got.cut));
             SyncCounters::bump(&counters.recv_conns, got.conns.len() as u64);
             let snap = shared.snapshot.load();
             for r in got.conns {

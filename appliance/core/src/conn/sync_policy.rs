@@ -1,22 +1,33 @@
 //! When a master director sends a connection to its backups: IPVS's `ip_vs_sync_conn_needed`
 //! (`net/netfilter/ipvs/ip_vs_sync.c`) with its default tuning, `sync_threshold = 3 50`
-//! (`/proc/sys/net/ipv4/vs/sync_threshold`: threshold, period) and `sync_refresh_period = 0`.
+//! (`/proc/sys/net/ipv4/vs/sync_threshold`: threshold, period), `sync_refresh_period = 0` and
+//! `sync_persist_mode = 0`.
 //!
 //! A connection is counted by its incoming packets. It is sent when that count, modulo the
 //! period, equals the threshold (the 3rd, 53rd, 103rd packet, ...), so a backup learns every
 //! connection that lives a few packets and hears again while it lives. A TCP connection is sent
 //! only in states a backup can use (ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT, TIME_WAIT); a change
 //! into one of those other than ESTABLISHED is sent at once, so a backup does not keep a closing
-//! connection for the long ESTABLISHED timeout. A persistence template is sent whenever a
-//! connection it controls is (IPVS sends the template first). With period 0 only the packet
-//! whose count equals the threshold is sent.
+//! connection for the long ESTABLISHED timeout. With period 0 only the packet whose count equals
+//! the threshold is sent.
 //!
-//! With `sync_refresh_period` (seconds; default 0, off) a connection is also sent again once
-//! that long has passed since it was last sent (or half its timeout, at least 10 s, if that is
-//! shorter), and not before: IPVS's `sync_endtime` mark, kept here per connection by the caller
-//! ([`SyncPolicy::wants_at`]), with `sync_retries` (0..=3) resends allowed within the period.
-//! Not modelled: `sync_persist_mode` (default off). The caller owns the connection, so there is
-//! no race on the marks that IPVS settles with `cmpxchg`.
+//! A persistence template is checked after its connection, at every client packet of every
+//! connection it controls, whether the connection itself was sent or not (`ip_vs_sync_conn`'s
+//! `control:` step); the packet rule does not apply to templates, so with a non-zero period a
+//! template goes with every such packet and the backup's copy lives as long as the master's.
+//! With period 0 a template is sent once, when its own count of controlled packets equals the
+//! threshold (`atomic_inc_return(&ct->in_pkts)`), and then only by the refresh period.
+//!
+//! `sync_persist_mode = 1` ([`SyncPolicy::with_persist_mode`]): connections placed by a template
+//! are not sent at all, only their templates (a backup then needs `sloppy_tcp` to pick their
+//! flows up).
+//!
+//! With `sync_refresh_period` (seconds; default 0, off) a connection or template is also sent
+//! again once that long has passed since it was last sent (or half its timeout, at least 10 s,
+//! if that is shorter), and not before: IPVS's `sync_endtime` mark, kept per connection (and per
+//! template) by the caller ([`SyncPolicy::wants_at`]), with `sync_retries` (0..=3) resends
+//! allowed within the period. The caller owns the connection, so there is no race on the marks
+//! that IPVS settles with `cmpxchg`.
 
 use super::state::ConnState;
 
@@ -27,6 +38,7 @@ pub struct SyncPolicy {
     period: u32,
     refresh_period: u32,
     retries: u32,
+    persist_mode: bool,
 }
 
 /// A refused `sync_threshold`/`sync_period` pair.
@@ -50,13 +62,16 @@ pub struct SyncCandidate {
     pub state: ConnState,
     /// The state when it was last sent (`ConnState::None` if never).
     pub synced_state: ConnState,
-    /// Incoming packets so far, this one included.
+    /// Incoming packets so far, this one included (for a template: packets of the
+    /// connections it controls).
     pub pkts: u32,
+    /// A connection placed by a persistence template (IPVS's `in_persistence`).
+    pub persistent: bool,
 }
 
 impl Default for SyncPolicy {
     fn default() -> Self {
-        SyncPolicy { threshold: 3, period: 50, refresh_period: 0, retries: 0 }
+        SyncPolicy { threshold: 3, period: 50, refresh_period: 0, retries: 0, persist_mode: false }
     }
 }
 
@@ -66,7 +81,7 @@ impl SyncPolicy {
         if period != 0 && threshold >= period {
             return Err(BadSyncThreshold { threshold, period });
         }
-        Ok(SyncPolicy { threshold, period, refresh_period: 0, retries: 0 })
+        Ok(SyncPolicy { threshold, period, refresh_period: 0, retries: 0, persist_mode: false })
     }
 
     /// With IPVS's `sync_refresh_period` (seconds, 0 = off) and `sync_retries` (at most 3).
@@ -74,6 +89,18 @@ impl SyncPolicy {
         self.refresh_period = refresh_period;
         self.retries = retries.min(3);
         self
+    }
+
+    /// With IPVS's `sync_persist_mode` 1: connections placed by a template are not sent, only
+    /// their templates.
+    pub fn with_persist_mode(mut self, on: bool) -> Self {
+        self.persist_mode = on;
+        self
+    }
+
+    /// `sync_persist_mode` (true: 1).
+    pub fn persist_mode(&self) -> bool {
+        self.persist_mode
     }
 
     /// `sync_refresh_period` in seconds (0: off).
@@ -98,6 +125,9 @@ impl SyncPolicy {
     /// synced state.
     pub fn wants_at(&self, c: &SyncCandidate, now: u32, timeout: u32, mark: u32) -> Option<u32> {
         let mut n = now.saturating_add(timeout) << 2;
+        if !c.template && self.persist_mode && c.persistent {
+            return None;
+        }
         if !c.template && c.tcp {
             if !matches!(
                 c.state,
@@ -152,7 +182,7 @@ mod tests {
     use super::*;
 
     fn tcp(state: ConnState, synced_state: ConnState, pkts: u32) -> SyncCandidate {
-        SyncCandidate { tcp: true, template: false, state, synced_state, pkts }
+        SyncCandidate { tcp: true, template: false, state, synced_state, pkts, persistent: false }
     }
 
     fn sent_packets(p: &SyncPolicy, mut c: SyncCandidate, upto: u32) -> Vec<u32> {
@@ -184,6 +214,7 @@ mod tests {
             state: ConnState::Udp,
             synced_state: ConnState::None,
             pkts: 0,
+            persistent: false,
         };
         assert_eq!(sent_packets(&p, c, 110), vec![3, 53, 103]);
     }
@@ -224,11 +255,23 @@ mod tests {
             state: ConnState::None,
             synced_state: ConnState::None,
             pkts: 17,
+            persistent: false,
         };
         assert!(p.wants(&t));
         let once = SyncPolicy::new(3, 0).unwrap();
         assert!(!once.wants(&t));
         assert!(once.wants(&SyncCandidate { pkts: 3, ..t }));
+    }
+
+    #[test]
+    fn persist_mode_sends_templates_but_not_the_connections_they_place() {
+        let p = SyncPolicy::default().with_persist_mode(true);
+        let placed = SyncCandidate { persistent: true, ..tcp(ConnState::FinWait, ConnState::Established, 3) };
+        assert!(!p.wants(&placed), "a connection in persistence");
+        assert!(p.wants(&SyncCandidate { persistent: false, ..placed }), "a connection of no template");
+        let t = SyncCandidate { template: true, persistent: false, tcp: false, ..placed };
+        assert!(p.wants(&t));
+        assert!(SyncPolicy::default().wants(&placed), "mode 0: both");
     }
 
     #[test]

@@ -275,23 +275,21 @@ impl PerCore {
         }
     }
 
-    pub(super) fn account_in<K: IpPath>(&mut self, idx: u32, bytes: u64) {
-        let c = K::conns_mut(&mut self.tables).get_mut(idx);
-        c.pkts_in = c.pkts_in.wrapping_add(1);
+    /// Counts an ICMP error that follows connection `idx` in `dir` (Input: towards its real
+    /// server) in its service's and real server's traffic. Not in the connection's own packet
+    /// counts: those are its client's and server's segments, which the sync threshold and the
+    /// proof of a live peer count (IPVS's `ip_vs_in_icmp` leaves `in_pkts` alone too).
+    pub(super) fn account_icmp_error<K: IpPath>(&mut self, idx: u32, dir: Direction, bytes: u64) {
+        let c = K::conns(&self.tables).get(idx);
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));
         for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
-            st.pkts_in += 1;
-            st.bytes_in += bytes;
-        }
-    }
-
-    pub(super) fn account_out<K: IpPath>(&mut self, idx: u32, bytes: u64) {
-        let c = K::conns_mut(&mut self.tables).get_mut(idx);
-        c.pkts_out = c.pkts_out.wrapping_add(1);
-        let (d, s) = (usize::from(c.dest), usize::from(c.svc));
-        for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
-            st.pkts_out += 1;
-            st.bytes_out += bytes;
+            if dir == Direction::Output {
+                st.pkts_out += 1;
+                st.bytes_out += bytes;
+            } else {
+                st.pkts_in += 1;
+                st.bytes_in += bytes;
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ impl PerCore {
         // About a packet that went to the client (VIP -> CIP): follow the connection inbound.
         if let Some(idx) = K::conns(&self.tables).lookup_client(qproto, qdst, qdport, qsrc, qsport) {
             let c = *K::conns(&self.tables).get(idx);
-            self.account_in::<K>(idx, ip.len());
+            self.account_icmp_error::<K>(idx, Direction::Input, ip.len());
             return self.send_to_real_server(snap, frame, ip, &c, true);
         }
         // About a packet rvsd sent a NAT real server (CIP -> RIP:rport: its port unreachable, a
@@ -67,7 +67,7 @@ impl PerCore {
         // connection (IPVS's `ip_vs_out_icmp`); it goes back to the client, translated.
         if let Some(idx) = K::conns(&self.tables).lookup_reply(qproto, qdst, qdport, qsrc, qsport) {
             let c = *K::conns(&self.tables).get(idx);
-            self.account_out::<K>(idx, ip.len());
+            self.account_icmp_error::<K>(idx, Direction::Output, ip.len());
             return self.send_to_client(snap, frame, ip, &c, true);
         }
         // Either may belong to a connection another core owns (the owner is the client's).

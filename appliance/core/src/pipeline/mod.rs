@@ -285,7 +285,8 @@ impl Pipeline {
         let v = self.core.install(&self.snap, r, secs(now_ms));
         match v {
             Installed::Created | Installed::Refreshed => self.core.counters.sync_installed += 1,
-            Installed::NoService | Installed::Full => self.core.counters.sync_ignored += 1,
+            Installed::NoService | Installed::Full | Installed::Stale => self.core.counters.sync_ignored += 1,
+            Installed::Conflict => self.core.counters.sync_conflicts += 1,
         }
         v
     }

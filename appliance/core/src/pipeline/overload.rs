@@ -197,13 +197,19 @@ impl PerCore {
     /// found within [`EVICT_SCAN`] entries.
     pub(super) fn evict_embryonic<K: IpPath>(&mut self, snap: &Snapshot, now: u32) -> bool {
         let Some(victim) = K::conns_mut(&mut self.tables).find_embryonic(EVICT_SCAN) else { return false };
-        let c = K::conns_mut(&mut self.tables).remove(victim);
+        self.drop_conn::<K>(snap, victim, now);
+        self.counters.evicted += 1;
+        true
+    }
+
+    /// Removes connection `idx` before its time, as expiry would: its real server counts it no
+    /// more, its template one connection fewer.
+    pub(super) fn drop_conn<K: IpPath>(&mut self, snap: &Snapshot, idx: u32, now: u32) {
+        let c = K::conns_mut(&mut self.tables).remove(idx);
         Self::release_load(snap, &mut self.scheds, &mut self.weights, &mut self.loads, &mut self.thr, &c);
         if c.flags & F_PERSIST != 0 {
             Self::unpin(snap, &mut self.templates, &c, now);
         }
-        self.counters.evicted += 1;
-        true
     }
 
     /// True when a new flow of a stateless-capable service should get no entry: the table is

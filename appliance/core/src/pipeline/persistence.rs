@@ -10,7 +10,7 @@
 use super::*;
 
 /// A persistence template: the real server a client network is pinned to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PersistTemplate {
     /// Real server id.
     pub dest: u16,
@@ -20,6 +20,14 @@ pub struct PersistTemplate {
     pub n_control: u32,
     /// Second after which it may go, once `n_control` is 0.
     pub expires: u32,
+    /// A connection it placed was established (TCP) or answered (UDP): IPVS's
+    /// `IP_VS_CTPL_S_ASSURED`, sent as the template's state.
+    pub assured: bool,
+    /// Client packets of the connections it controls (IPVS's template `in_pkts`), for the sync
+    /// sender's rule.
+    pub in_pkts: u32,
+    /// When it was last sent to the backups (IPVS's `sync_endtime`; 0: never).
+    pub sync_mark: u32,
 }
 
 #[inline]
@@ -77,6 +85,7 @@ impl PerCore {
                 svc: svc.id,
                 n_control: 1,
                 expires: now.saturating_add(svc.persistence),
+                ..PersistTemplate::default()
             };
             pinned = self.templates.insert(template_key(svc, caddr), t);
             if !pinned {

@@ -1,15 +1,27 @@
 //! Connection sync in the pipeline (IPVS's `ip_vs_sync_conn` and `ip_vs_proc_conn`): the
-//! master side decides per client packet whether the connection goes to the backups
-//! ([`SyncPolicy`]) and queues its record, with its persistence template before it, in a
-//! bounded per-core outbox the worker empties at each burst boundary; the backup side installs
-//! received records in the table of the core that owns the flow.
+//! master side decides per client packet whether the connection, and then its persistence
+//! template, go to the backups ([`SyncPolicy`]) and queues their records in a bounded per-core
+//! outbox the worker empties at each burst boundary; the backup side installs received records
+//! in the table of the core that owns the flow.
 //!
 //! A record carries what a backup needs to forward the flow: addresses and ports, the
 //! forwarding method and IPVS's flags, the state and the state's whole timeout (as IPVS sends
-//! `cp->timeout`, not what is left of it).
+//! `cp->timeout`, not what is left of it). A template's record is what the kernel sends for
+//! one: TEMPLATE, the method (NOOUTPUT for DR/TUN), INACTIVE, the persistence timeout, and state
+//! ASSURED once a connection it controls was established (TCP) or answered (UDP).
+//!
+//! Received, a record's timeout is clamped to what an operator may set
+//! ([`crate::service::MAX_TIMEOUT_S`]) and 0 means the state's own timeout, as in IPVS; for a
+//! template, 0 means its service's persistence timeout (IPVS falls back to 180 s because a
+//! version-0 message cannot name it; rvs knows the service). A record for a connection the
+//! backup holds with another real server replaces it (the client reused its port and the master
+//! scheduled it afresh), unless it is the old connection's closing record (INACTIVE), which is
+//! ignored, or this director serves the VIP itself: then its own connection stands
+//! ([`Installed::Conflict`]; the sync trust model is in README, "Connection sync").
 
 use super::*;
 use crate::conn::{SyncCandidate, SyncPolicy};
+use crate::service::MAX_TIMEOUT_S;
 use crate::wire::ipvs_sync::{conn_flags, SyncConn};
 
 /// Records a core queues between two burst boundaries, at most; more are dropped and counted.
@@ -26,6 +38,12 @@ pub enum Installed {
     NoService,
     /// The table (or the template table) is full: ignored.
     Full,
+    /// The closing record (INACTIVE) of a connection already replaced by one to another real
+    /// server: ignored, as IPVS's `ip_vs_proc_conn` ignores it.
+    Stale,
+    /// It would move a live connection of a VIP this director serves to another real server:
+    /// refused (while a VIP is served here its connections are this director's own).
+    Conflict,
 }
 
 /// IPVS's forwarding-method flag of `f`.
@@ -72,12 +90,13 @@ pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
 }
 
 /// The record of the persistence template that placed `c` in service `svc` (IPVS: the client
-/// network, port 0, the template flag, the persistence timeout, state NONE).
-fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service) -> SyncConn {
+/// network, port 0, the template flag, the method's flags with INACTIVE, the persistence
+/// timeout, state ASSURED or NONE).
+fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service, assured: bool) -> SyncConn {
     SyncConn {
         protocol: c.proto,
-        flags: conn_flags::TEMPLATE | fwd_flags(c.forward),
-        state: 0,
+        flags: conn_flags::TEMPLATE | fwd_flags(c.forward) | conn_flags::INACTIVE,
+        state: u16::from(assured),
         cport: 0,
         vport: c.vport,
         dport: c.dport,
@@ -89,33 +108,64 @@ fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service) -> SyncConn {
     }
 }
 
+/// A received record's timeout as rvs keeps it: at most [`MAX_TIMEOUT_S`], and 0 meaning
+/// `default` (the state's own, or the template's service's).
+fn record_timeout(timeout: u32, default: u32) -> u32 {
+    match timeout {
+        0 => default,
+        t => t.min(MAX_TIMEOUT_S),
+    }
+}
+
 impl PerCore {
     /// A client packet moved connection `idx` (state and packet count already updated): queues
-    /// its record for the backups if `policy` wants it now.
+    /// its record for the backups if `policy` wants it now, then its template's.
     #[inline]
     pub(super) fn sync_after_input<K: IpPath>(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32, now: u32) {
         let c = *K::conns(&self.tables).get(idx);
+        let persistent = c.flags & F_PERSIST != 0;
         let cand = SyncCandidate {
             tcp: c.proto == protocol::TCP,
             template: false,
             state: c.state,
             synced_state: c.synced,
             pkts: c.pkts_in,
+            persistent,
         };
         // The marks (when each connection was last sent) exist only with a refresh period.
         let marks = &mut self.sync_marks[usize::from(K::BITS == 128)];
         let mark = marks.get(idx as usize).copied().unwrap_or(0);
-        let Some(m) = policy.wants_at(&cand, now, c.state.timeout(&snap.timeouts()), mark) else { return };
-        if let Some(slot) = marks.get_mut(idx as usize) {
-            *slot = m;
-        }
-        K::conns_mut(&mut self.tables).get_mut(idx).synced = c.state;
-        if c.flags & F_PERSIST != 0 {
-            if let Some(svc) = snap.service_by_id(c.svc) {
-                self.queue_sync(template_record(&c, svc));
+        if let Some(m) = policy.wants_at(&cand, now, c.state.timeout(&snap.timeouts()), mark) {
+            if let Some(slot) = marks.get_mut(idx as usize) {
+                *slot = m;
             }
+            K::conns_mut(&mut self.tables).get_mut(idx).synced = c.state;
+            self.queue_sync(conn_record(&c, snap));
         }
-        self.queue_sync(conn_record(&c, snap));
+        if persistent {
+            self.sync_template(snap, policy, &c, now);
+        }
+    }
+
+    /// The template controlling `c` (a packet of `c` just arrived): counted, marked ASSURED once
+    /// `c` was established or answered, and queued if `policy` wants it now.
+    fn sync_template<K: AddrKey>(&mut self, snap: &Snapshot, policy: &SyncPolicy, c: &Conn<K>, now: u32) {
+        let Some(svc) = snap.service_by_id(c.svc) else { return };
+        let Some(t) = self.templates.get_mut(persistence::template_key(svc, c.caddr)) else { return };
+        t.in_pkts = t.in_pkts.wrapping_add(1);
+        t.assured |= c.state == ConnState::Established || (c.state == ConnState::Udp && c.pkts_out > 0);
+        let cand = SyncCandidate {
+            tcp: c.proto == protocol::TCP,
+            template: true,
+            state: ConnState::None,
+            synced_state: ConnState::None,
+            pkts: t.in_pkts,
+            persistent: false,
+        };
+        let Some(m) = policy.wants_at(&cand, now, svc.persistence, t.sync_mark) else { return };
+        t.sync_mark = m;
+        let rec = template_record(c, svc, t.assured);
+        self.queue_sync(rec);
     }
 
     fn queue_sync(&mut self, r: SyncConn) {
@@ -149,13 +199,15 @@ impl PerCore {
         if r.flags & conn_flags::TEMPLATE != 0 {
             let (Some(d), true) = (dest, svc.persistence > 0) else { return Installed::NoService };
             let key = persistence::template_key(svc, src);
-            let expires = now.saturating_add(r.timeout);
+            let expires = now.saturating_add(record_timeout(r.timeout, svc.persistence));
+            let assured = r.state & 1 != 0;
             if let Some(t) = self.templates.get_mut(key) {
                 t.dest = d.id;
                 t.expires = t.expires.max(expires);
+                t.assured |= assured;
                 return Installed::Refreshed;
             }
-            let t = PersistTemplate { dest: d.id, svc: svc.id, n_control: 0, expires };
+            let t = PersistTemplate { dest: d.id, svc: svc.id, expires, assured, ..PersistTemplate::default() };
             return if self.templates.insert(key, t) { Installed::Created } else { Installed::Full };
         }
         let state = if r.protocol == protocol::TCP {
@@ -166,32 +218,21 @@ impl PerCore {
         } else {
             ConnState::Udp
         };
-        let expires = now.saturating_add(r.timeout);
+        let expires = now.saturating_add(record_timeout(r.timeout, state.timeout(&snap.timeouts())));
         let inactive = r.flags & conn_flags::INACTIVE != 0;
         if let Some(idx) = K::conns(&self.tables).lookup_client(r.protocol, src, r.cport, dst, r.vport) {
-            let c = K::conns_mut(&mut self.tables).get_mut(idx);
-            let was_inactive = c.flags & F_INACTIVE != 0;
-            c.state = state;
-            c.synced = state;
-            let shorter = expires < c.expires;
-            c.expires = expires;
-            let d = usize::from(c.dest);
-            if was_inactive != inactive {
-                let l = &mut self.loads[d];
-                if inactive {
-                    c.flags |= F_INACTIVE;
-                    l.active = l.active.saturating_sub(1);
-                    l.inactive += 1;
-                } else {
-                    c.flags &= !F_INACTIVE;
-                    l.inactive = l.inactive.saturating_sub(1);
-                    l.active += 1;
-                }
+            let held = K::conns(&self.tables).get(idx);
+            if held.daddr == daddr && held.dport == r.dport {
+                self.refresh_synced::<K>(idx, state, expires, inactive);
+                return Installed::Refreshed;
             }
-            if shorter {
-                K::conns_mut(&mut self.tables).refile(idx);
+            if inactive {
+                return Installed::Stale; // the replaced connection's expiry, after its successor
             }
-            return Installed::Refreshed;
+            if snap.serves_of(dst) {
+                return Installed::Conflict;
+            }
+            self.drop_conn::<K>(snap, idx, now);
         }
         let dest_id = dest.map_or(UNBOUND_DEST, |d| d.id);
         let mut c = Conn::new(r.protocol, src, r.cport, dst, r.vport, daddr, r.dport, forward, svc.id, dest_id);
@@ -214,5 +255,31 @@ impl PerCore {
             l.active += 1;
         }
         Installed::Created
+    }
+
+    /// A record refreshed connection `idx`: its state, expiry and activity as the master has them.
+    fn refresh_synced<K: IpPath>(&mut self, idx: u32, state: ConnState, expires: u32, inactive: bool) {
+        let c = K::conns_mut(&mut self.tables).get_mut(idx);
+        let was_inactive = c.flags & F_INACTIVE != 0;
+        c.state = state;
+        c.synced = state;
+        let shorter = expires < c.expires;
+        c.expires = expires;
+        let d = usize::from(c.dest);
+        if was_inactive != inactive {
+            let l = &mut self.loads[d];
+            if inactive {
+                c.flags |= F_INACTIVE;
+                l.active = l.active.saturating_sub(1);
+                l.inactive += 1;
+            } else {
+                c.flags &= !F_INACTIVE;
+                l.inactive = l.inactive.saturating_sub(1);
+                l.active += 1;
+            }
+        }
+        if shorter {
+            K::conns_mut(&mut self.tables).refile(idx);
+        }
     }
 }

@@ -17,9 +17,14 @@
 //! The receiver checks what `ip_vs_process_message` checks: the size field equals the datagram,
 //! the syncid matches (0 accepts any), version 1 with reserved and spare zero; per record the
 //! version nibble, the size within the message, known option lengths (each option once), the
-//! protocol and the state in range. A malformed record drops the rest of the message, as IPVS
-//! does; a record of an unknown protocol or state, an IPv6 record, or one with an unknown
-//! mandatory option is skipped alone. Flags are masked to IPVS's backup mask.
+//! protocol and the state in range. Records are taken as they are read, as IPVS applies each in
+//! turn: a record that breaks the framing (runs past the message, another version, shorter than
+//! its fixed part) ends the message and those before it stand. Where rvs deliberately differs:
+//! a record whose own content is malformed (a bad type byte or option) is skipped alone, since
+//! its size field still delimits it, where IPVS drops the rest of the datagram (fixture:
+//! `a_record_with_bad_options_is_skipped_alone_and_earlier_records_survive_a_bad_frame`). A
+//! record of an unknown protocol or state, or with an unknown mandatory option, is skipped alone
+//! as in IPVS. Flags are masked to IPVS's backup mask.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -123,9 +128,6 @@ pub enum SyncError {
     /// Not version 1 (or version 0's layout): reserved, version or spare wrong.
     #[error("unsupported version")]
     Version,
-    /// A record runs past the message, has another version, a bad type or bad options.
-    #[error("malformed record")]
-    BadRecord,
 }
 
 /// What one message held.
@@ -133,8 +135,13 @@ pub enum SyncError {
 pub struct Received {
     /// Its records that can be applied, in order (flags masked, `SYNC` set).
     pub conns: Vec<SyncConn>,
-    /// Records skipped alone: unknown protocol or state, unknown mandatory option.
+    /// Records skipped alone as IPVS skips them: unknown protocol or state, unknown mandatory
+    /// option.
     pub skipped: u32,
+    /// Records skipped alone because their content is malformed (type byte, options).
+    pub malformed: u32,
+    /// A record broke the message's framing: it and the rest of the message were dropped.
+    pub cut: bool,
 }
 
 /// Reads a message received on the sync socket, for the group `syncid` (0: any).
@@ -152,45 +159,52 @@ pub fn parse(msg: &[u8], syncid: u8) -> Result<Received, SyncError> {
     let mut at = HEADER_LEN;
     for _ in 0..msg[4] {
         if at + V4_RECORD_LEN > msg.len() {
-            return Err(SyncError::BadRecord);
+            out.cut = true;
+            break;
         }
         let ver_size = be16(msg, at + 2);
         let size = usize::from(ver_size & 0x0fff);
         let end = at + size;
         // A record shorter than its fixed part ends the message too (IPVS's "-20").
         if end > msg.len() || ver_size >> 12 != 0 || size < V4_RECORD_LEN {
-            return Err(SyncError::BadRecord);
+            out.cut = true;
+            break;
         }
-        match record(&msg[at..end])? {
-            Some(c) => out.conns.push(c),
-            None => out.skipped += 1,
+        match record(&msg[at..end]) {
+            Ok(Some(c)) => out.conns.push(c),
+            Ok(None) => out.skipped += 1,
+            Err(Malformed) => out.malformed += 1,
         }
         at += (size + 3) & !3;
     }
     Ok(out)
 }
 
+/// A record's own content is malformed (it is skipped alone).
+#[derive(Debug)]
+struct Malformed;
+
 /// One record (its `size` bytes): `Ok(None)` when it is to be skipped alone.
-fn record(r: &[u8]) -> Result<Option<SyncConn>, SyncError> {
+fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
     let ipv6 = r[0] & 1 != 0;
     if r[0] & !1 != 0 {
-        return Err(SyncError::BadRecord);
+        return Err(Malformed);
     }
     let fixed = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
     if r.len() < fixed {
-        return Err(SyncError::BadRecord);
+        return Err(Malformed);
     }
     // Options: each (type, length > 0) within the record; the known ones once, sized right.
     let (mut p, mut seen) = (fixed, 0u8);
     let mut skip = false;
     while p < r.len() {
         if p + 2 > r.len() {
-            return Err(SyncError::BadRecord);
+            return Err(Malformed);
         }
         let (ty, len) = (r[p], usize::from(r[p + 1]));
         p += 2;
         if len == 0 || p + len > r.len() {
-            return Err(SyncError::BadRecord);
+            return Err(Malformed);
         }
         let (bit, ok) = match ty & !opt::F_PARAM {
             opt::SEQ_DATA => (1, len == opt::SEQ_LEN),
@@ -202,7 +216,7 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, SyncError> {
             }
         };
         if !ok || seen & bit != 0 {
-            return Err(SyncError::BadRecord);
+            return Err(Malformed);
         }
         seen |= bit;
         p += len;
@@ -413,13 +427,10 @@ mod tests {
         assert_eq!(parse(&rec(&[opt::PE_NAME, 3, b's', b'i', b'p']), 1).unwrap().conns.len(), 1);
         assert_eq!(parse(&rec(&[9 | opt::F_PARAM, 1, 0]), 1).unwrap().conns.len(), 1, "optional: ignored");
         assert_eq!(parse(&rec(&[9, 1, 0]), 1).unwrap().skipped, 1, "unknown mandatory: record skipped");
-        assert_eq!(parse(&rec(&[opt::SEQ_DATA, 3, 0, 0, 0]), 1), Err(SyncError::BadRecord), "bad SEQ length");
-        assert_eq!(
-            parse(&rec(&[opt::PE_NAME, 1, b'x', opt::PE_NAME, 1, b'y']), 1),
-            Err(SyncError::BadRecord),
-            "an option twice"
-        );
-        assert_eq!(parse(&rec(&[opt::PE_NAME, 0]), 1), Err(SyncError::BadRecord), "zero length");
+        let malformed = |m: &[u8]| parse(m, 1).map(|g| (g.conns.len(), g.malformed));
+        assert_eq!(malformed(&rec(&[opt::SEQ_DATA, 3, 0, 0, 0])), Ok((0, 1)), "bad SEQ length");
+        assert_eq!(malformed(&rec(&[opt::PE_NAME, 1, b'x', opt::PE_NAME, 1, b'y'])), Ok((0, 1)), "an option twice");
+        assert_eq!(malformed(&rec(&[opt::PE_NAME, 0])), Ok((0, 1)), "zero length");
     }
 
     #[test]
@@ -439,19 +450,20 @@ mod tests {
         assert_eq!(parse(&spare, 3), Err(SyncError::Version));
         let mut ver = m.clone();
         ver[10] |= 0x10; // a record of version 1
-        assert_eq!(parse(&ver, 3), Err(SyncError::BadRecord));
+        assert!(parse(&ver, 3).unwrap().cut);
         let mut sctp = m.clone();
         sctp[9] = 132;
-        assert_eq!(parse(&sctp, 3).unwrap(), Received { conns: vec![], skipped: 1 });
+        assert_eq!(parse(&sctp, 3).unwrap(), Received { skipped: 1, ..Received::default() });
         let mut state = m.clone();
         state[17] = 11; // past SYNACK
         assert_eq!(parse(&state, 3).unwrap().skipped, 1);
         let mut tiny = m.clone();
         tiny[10..12].copy_from_slice(&[0, 0]); // a record of size 0 (the property test found it)
-        assert_eq!(parse(&tiny, 3), Err(SyncError::BadRecord));
+        assert!(parse(&tiny, 3).unwrap().cut);
         let mut more = m.clone();
         more[4] = 2; // claims a second record that is not there
-        assert_eq!(parse(&more, 3), Err(SyncError::BadRecord));
+        let got = parse(&more, 3).unwrap();
+        assert_eq!((got.conns.len(), got.cut), (1, true), "the first record stands");
     }
 
     /// An IPv6 record: `struct ip_vs_sync_v6`, type 1 and 72 bytes, after an IPv4 one.
@@ -484,7 +496,43 @@ mod tests {
         let total = short.len() - 36;
         short.truncate(total);
         short[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-        assert_eq!(parse(&short, 1), Err(SyncError::BadRecord));
+        let got = parse(&short, 1).unwrap();
+        assert_eq!((got.conns.len(), got.malformed), (1, 1), "an IPv6 record of IPv4's size is skipped alone");
+    }
+
+    /// Review defect 10: a record whose options are malformed is skipped alone — its size field
+    /// still delimits it, so the records after it are read (IPVS drops the rest of the
+    /// datagram here; rvs deliberately keeps them). A record that breaks the framing (its size
+    /// runs past the message) ends the message, and the records before it are kept, as IPVS
+    /// applies each record as it reads it.
+    #[test]
+    fn a_record_with_bad_options_is_skipped_alone_and_earlier_records_survive_a_bad_frame() {
+        let other = SyncConn { cport: 40001, ..conn() };
+        let third = SyncConn { cport: 40002, ..conn() };
+        let mut w = SyncWriter::new(1, DEFAULT_MAXLEN);
+        for c in [conn(), other, third] {
+            assert!(w.push(&c));
+        }
+        let m = w.take().unwrap();
+        // The second record gets a SEQ option of a bad length: 4 bytes more, sizes adjusted.
+        let at = HEADER_LEN + V4_RECORD_LEN;
+        let mut bad = m[..at + V4_RECORD_LEN].to_vec();
+        bad.extend_from_slice(&[opt::SEQ_DATA, 2, 0, 0]);
+        bad[at + 2..at + 4].copy_from_slice(&((V4_RECORD_LEN + 4) as u16).to_be_bytes());
+        bad.extend_from_slice(&m[at + V4_RECORD_LEN..]);
+        let total = bad.len() as u16;
+        bad[2..4].copy_from_slice(&total.to_be_bytes());
+        let got = parse(&bad, 1).unwrap();
+        let ports: Vec<u16> = got.conns.iter().map(|c| c.cport).collect();
+        assert_eq!(ports, vec![40000, 40002], "only the bad record is skipped");
+        assert_eq!((got.malformed, got.cut), (1, false));
+        // The third record's size runs past the message: the first two stand.
+        let mut cut = m.clone();
+        let third_at = HEADER_LEN + 2 * V4_RECORD_LEN;
+        cut[third_at + 2..third_at + 4].copy_from_slice(&200u16.to_be_bytes());
+        let got = parse(&cut, 1).unwrap();
+        assert_eq!(got.conns.iter().map(|c| c.cport).collect::<Vec<_>>(), vec![40000, 40001]);
+        assert!(got.cut, "the rest of the message is dropped");
     }
 
     #[test]
