@@ -10,7 +10,11 @@
 //! the keepalived lab adds). lb1 sends its connections in IPVS sync v1 datagrams to
 //! 224.0.0.81:8848; lb2 installs them. lb1 is killed and the client's entry moved to lb2: the 20
 //! held connections carry on through lb2, which never saw their handshakes. A datagram of
-//! another sync group, and a malformed one, change nothing on lb2 and are counted.
+//! another sync group, a malformed one, and a valid one from outside lb2's `[sync] peers`
+//! change nothing on lb2 and are counted. A persistent service (port 8, 5 s, /24) shows the
+//! templates kept alive on the backup by their connections' packets: after the failover, 10 s
+//! after the template was made, a new connection of the client network reaches the same real
+//! server.
 
 use rvs_lab::admin::ok;
 use rvs_lab::conf::Real;
@@ -20,18 +24,21 @@ use std::time::{Duration, Instant};
 
 const VIP: &str = "198.18.0.100";
 
-fn config(addr: &str, iface: &str, role: &str) -> String {
+/// `order8`: the persistent service's real servers in the order this director lists them (rr
+/// picks the first first): the two directors list them differently, so a backup that lost the
+/// template would pick another real server than the master's.
+fn config(addr: &str, iface: &str, role: &str, order8: [&str; 2]) -> String {
+    let reals = ["198.18.0.11", "198.18.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward: "dr" });
+    let reals8 = order8.map(|addr| Real { addr, port: None, weight: 1, forward: "dr" });
     conf::dataplane(&[1])
         + &conf::port("lan", 0, "p0", &format!("{addr}/24"))
             .replace("address = ", &format!("exception = true\nexception_iface = \"{iface}\"\naddress = "))
-        + &conf::service(
-            "tcp",
-            VIP,
-            7,
-            "wlc",
-            &["198.18.0.11", "198.18.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward: "dr" }),
+        + &conf::service("tcp", VIP, 7, "wlc", &reals)
+        + &conf::service("tcp", VIP, 8, "rr", &reals8)
+            .replace("scheduler = \"rr\"\n", "scheduler = \"rr\"\npersistence = 5\nnetmask = \"255.255.255.0\"\n")
+        + &format!(
+            "[sync]\ninterface = \"lan\"\nsyncid = 5\nrole = \"{role}\"\npeers = [\"198.18.0.1\", \"198.18.0.2\", \"198.18.0.3\"]\n\n"
         )
-        + &format!("[sync]\ninterface = \"lan\"\nsyncid = 5\nrole = \"{role}\"\n\n")
 }
 
 /// Points the client's neighbour entry for the VIP at `lb`'s port (what VRRP's gratuitous ARP
@@ -58,16 +65,18 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
     lab.plug(&mut sw, &lb2, "p0").unwrap();
     client.addr("eth0", "198.18.0.2/24").unwrap();
     let sources: Vec<String> = (1..=20).map(|k| format!("198.18.0.{}", 100 + k)).collect();
-    for a in &sources {
+    for a in sources.iter().map(String::as_str).chain(["198.18.0.9", "198.18.0.150", "198.18.0.151"]) {
         client.addr("eth0", &format!("{a}/24")).unwrap();
     }
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let rs = topo::dr_real_server(&mut lab, &mut sw, name, &format!("198.18.0.{}/24", 11 + i), VIP).unwrap();
         topo::echo_server(&mut lab, &rs, name, "0.0.0.0").unwrap();
+        let on8 = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, "0.0.0.0", "8"]).unwrap();
+        lab.wait_for_line(on8, "echo: listening", Duration::from_secs(10)).unwrap();
     }
     // lb1 starts both roles (the default), then stops its backup role as ipvsadm would.
-    let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "both")).unwrap();
-    let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "sync2", "backup")).unwrap();
+    let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "both", ["198.18.0.12", "198.18.0.11"])).unwrap();
+    let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "sync2", "backup", ["198.18.0.11", "198.18.0.12"])).unwrap();
     ok(&r1.socket, &["--stop-daemon", "backup"]);
     assert_eq!(
         ok(&r1.socket, &["-L", "--daemon"]),
@@ -85,18 +94,24 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
     let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held DR connections");
     // SYN, ACK, then a line each: the third client packet sends the connection to the backup.
     let servers = round(&mut lab, 1);
+    // One held connection of the persistent service: its template (5 s) on lb2 must live as
+    // long as the connection does on lb1 (review defect 3).
+    let sticky = Holder::start(&mut lab, &client, VIP, 8, &["198.18.0.150".to_owned()], 4, false);
+    let pinned_to = sticky.round(&mut lab, 1, "persistent connection");
+    assert!(pinned_to.ends_with(":rs2"), "lb1's rr picks its first listed: {pinned_to}");
+    let template_made = Instant::now();
 
     // lb2 learns all 20 (a partly filled datagram waits at most a second).
     let deadline = Instant::now() + Duration::from_secs(10);
     let synced = loop {
         let conns = json(&r2.socket, &["-L", "-n", "-c", "--json"]);
         let n = conns.as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
-        if n == 20 || Instant::now() > deadline {
+        if n == 21 || Instant::now() > deadline {
             break n;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(synced, 20, "lb2 holds the 20 connections it never saw");
+    assert_eq!(synced, 21, "lb2 holds the 20 + 1 connections it never saw");
     let sent = json(&r1.socket, &["-L", "-n", "--json"]);
     assert!(sent["sync"]["sent_conns"].as_u64().unwrap() >= 20, "{}", sent["sync"]);
     let got = json(&r2.socket, &["-L", "-n", "--json"]);
@@ -122,13 +137,44 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
         "{}",
         after["sync"]
     );
-    assert_eq!(after["conns"], 20, "nothing installed from them");
+    assert_eq!(after["conns"], 21, "nothing installed from them");
+    // A valid record, but from an address outside lb2's [sync] peers: counted, not installed.
+    let probe = client
+        .run(
+            "python3",
+            &["-u", &script("sync_probe.py"), "198.18.0.9", "224.0.0.81", "8848", "--valid"],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while json(&r2.socket, &["-L", "-n", "--json"])["sync"]["not_a_peer"] != 1 {
+        assert!(Instant::now() < deadline, "{}", json(&r2.socket, &["-L", "-n", "--json"])["sync"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(json(&r2.socket, &["-L", "-n", "--json"])["conns"], 21, "nothing installed from a stranger");
+
+    // The persistent connection talks now and then past its template's 5 s.
+    for (r, at) in [(2, 6), (3, 9)] {
+        std::thread::sleep(Duration::from_secs(at).saturating_sub(template_made.elapsed()));
+        assert_eq!(sticky.round(&mut lab, r, "persistent connection"), pinned_to);
+    }
 
     // Failover: lb1 dies; the client's traffic goes to lb2.
     lab.signal(&r1, nix::sys::signal::Signal::SIGKILL).unwrap();
     vip_to(&client, &lb2);
     assert_eq!(round(&mut lab, 2), servers, "every held connection carries on, to the same real server");
     assert_eq!(round(&mut lab, 3), servers);
+    // 10 s after the template was made, a new connection of the client network follows it.
+    let newcomer = rvs_lab::hold::connect_once(&client, VIP, 8, "198.18.0.151").expect("a new persistent connection");
+    let pinned_name = pinned_to.split(':').nth(1).unwrap();
+    assert_eq!(
+        newcomer,
+        pinned_name,
+        "after failover the client network reaches the same real server ({:?} after the template was made)",
+        template_made.elapsed()
+    );
+    assert_eq!(sticky.round(&mut lab, 4, "persistent connection"), pinned_to);
     let report = lab.stop_rvsd(r2).unwrap();
     assert!(report["dataplane"]["forwarded"].as_u64().unwrap() >= 40, "{report}");
     assert_eq!(report["drops"].get("no_connection"), None, "no packet of a held connection was dropped: {report}");

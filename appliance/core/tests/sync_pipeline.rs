@@ -429,3 +429,22 @@ fn template_records_carry_the_kernels_flags_and_state() {
     assert_eq!(sent[1].state, ConnState::Established as u16);
     assert_eq!((sent[2].flags, sent[2].state), (want_flags, 1), "ASSURED once established");
 }
+
+/// Found by the failover lab: a connection installed from a record counts on its real server
+/// for the least-connection schedulers (and `-x` thresholds) as one made here does; the
+/// scheduler's tree was never told, so a backup's wlc sent new clients to the busier server.
+#[test]
+fn synced_connections_count_for_the_backups_least_connection_scheduler() {
+    let svcs = vec![service(0, Protocol::Tcp, VIP_DR, "wlc", &[(RS1, 1), (RS2, 1)], Forward::DirectRoute, 0)];
+    let s = Snapshot::new(interfaces(), svcs, neighbours(), Timeouts::default()).unwrap();
+    let mut b = Pipeline::new(PipelineConfig { conn_capacity: 64, ..PipelineConfig::default() }, Arc::new(s), T0);
+    for port in [4242, 4243] {
+        let r = SyncConn { cport: port, ..dr_record(RS1, 0, ConnState::Established) };
+        assert_eq!(b.install_synced(&r, T0), Installed::Created);
+    }
+    assert_eq!(b.loads()[0].active, 2);
+    for k in 0..2 {
+        let syn = PacketBuilder::new(ROUTER_MAC, OUT_MAC, Ipv4Addr::new(192, 0, 2, k), VIP_DR).tcp(1, 80, SYN, 1, b"");
+        assert_eq!(send(&mut b, 0, syn).1, RS2_MAC, "new client {k}: the idle real server");
+    }
+}

@@ -5,8 +5,9 @@
 //!   pipeline decides which, by IPVS's sender rule); this thread packs them into sync v1
 //!   datagrams of at most `maxlen` bytes and sends each when it is full, or when its oldest
 //!   record has waited [`FLUSH_AFTER`].
-//! - **Backup:** datagrams received on the group are checked ([`ipvs_sync::parse`]: size,
-//!   syncid, version, records; anything else is counted and dropped whole) and each record goes
+//! - **Backup:** datagrams from an address outside `[sync] peers` are counted (`not_a_peer`)
+//!   and dropped; the others are checked ([`ipvs_sync::parse`]: size, syncid, version,
+//!   records; a bad header drops the datagram, a bad record itself alone) and each record goes
 //!   to the ring of the worker that owns its client ([`rvs_core::Snapshot::owner`]), which
 //!   installs it at its next burst boundary.
 //!
@@ -45,6 +46,8 @@ pub struct SyncCounters {
     bad_record: AtomicU64,
     in_full: AtomicU64,
     role_changes: AtomicU64,
+    not_a_peer: AtomicU64,
+    too_big: AtomicU64,
 }
 
 impl SyncCounters {
@@ -67,6 +70,8 @@ impl SyncCounters {
             ("bad_record", &self.bad_record),
             ("in_full", &self.in_full),
             ("role_changes", &self.role_changes),
+            ("not_a_peer", &self.not_a_peer),
+            ("too_big", &self.too_big),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.load(Ordering::Relaxed)))
@@ -142,8 +147,10 @@ impl Master {
             while let Some(r) = ring.pop() {
                 if !self.writer.push(&r) {
                     self.send(counters);
-                    let pushed = self.writer.push(&r);
-                    debug_assert!(pushed, "an empty datagram takes a record");
+                    if !self.writer.push(&r) {
+                        // maxlen is checked to hold any record; counted should that ever fail
+                        SyncCounters::bump(&counters.too_big, 1);
+                    }
                 }
                 self.oldest.get_or_insert_with(Instant::now);
             }
@@ -166,10 +173,15 @@ impl Backup {
                     return;
                 }
             };
-            if matches!(from, std::net::SocketAddr::V4(a) if *a.ip() == self.conf.addr) {
+            let std::net::SocketAddr::V4(from) = from else { continue };
+            if *from.ip() == self.conf.addr {
                 continue; // our own datagram (a unicast peer set to ourselves)
             }
             SyncCounters::bump(&counters.recv_msgs, 1);
+            if !self.conf.peer_allowed(*from.ip()) {
+                SyncCounters::bump(&counters.not_a_peer, 1);
+                continue;
+            }
             let got = match ipvs_sync::parse(&buf[..n], self.conf.syncid) {
                 Ok(g) => g,
                 Err(e) => {

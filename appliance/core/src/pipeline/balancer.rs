@@ -99,6 +99,20 @@ impl PerCore {
         Self::notify(snap, scheds, weights, loads, c.dest);
     }
 
+    /// Real server `dest`'s counts changed outside a packet (a sync record installed or refreshed
+    /// a connection): its threshold and the schedulers that follow loads hear of it, as for a
+    /// connection made here.
+    pub(super) fn load_moved(&mut self, snap: &Snapshot, dest: u16) {
+        if dest == UNBOUND_DEST {
+            return;
+        }
+        let l = self.loads[usize::from(dest)];
+        if let Some(over) = self.thr.counted(dest, l.active + l.inactive) {
+            Self::apply_overload(snap, &mut self.scheds, &mut self.weights, &self.loads, dest, over);
+        }
+        Self::notify(snap, &mut self.scheds, &self.weights, &self.loads, dest);
+    }
+
     /// Counts a new connection on real server `dest` (inactive until established).
     pub(super) fn add_load(&mut self, snap: &Snapshot, dest: u16, svc: u16) {
         let l = &mut self.loads[usize::from(dest)];

@@ -223,7 +223,10 @@ impl PerCore {
         if let Some(idx) = K::conns(&self.tables).lookup_client(r.protocol, src, r.cport, dst, r.vport) {
             let held = K::conns(&self.tables).get(idx);
             if held.daddr == daddr && held.dport == r.dport {
-                self.refresh_synced::<K>(idx, state, expires, inactive);
+                let dest = held.dest;
+                if self.refresh_synced::<K>(idx, state, expires, inactive) {
+                    self.load_moved(snap, dest);
+                }
                 return Installed::Refreshed;
             }
             if inactive {
@@ -254,11 +257,13 @@ impl PerCore {
         } else {
             l.active += 1;
         }
+        self.load_moved(snap, dest_id);
         Installed::Created
     }
 
-    /// A record refreshed connection `idx`: its state, expiry and activity as the master has them.
-    fn refresh_synced<K: IpPath>(&mut self, idx: u32, state: ConnState, expires: u32, inactive: bool) {
+    /// A record refreshed connection `idx`: its state, expiry and activity as the master has
+    /// them. True when it moved between active and inactive.
+    fn refresh_synced<K: IpPath>(&mut self, idx: u32, state: ConnState, expires: u32, inactive: bool) -> bool {
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         let was_inactive = c.flags & F_INACTIVE != 0;
         c.state = state;
@@ -281,5 +286,6 @@ impl PerCore {
         if shorter {
             K::conns_mut(&mut self.tables).refile(idx);
         }
+        was_inactive != inactive
     }
 }

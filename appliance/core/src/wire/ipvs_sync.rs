@@ -269,9 +269,9 @@ pub struct SyncWriter {
 
 impl SyncWriter {
     /// A writer for group `syncid` whose messages stay within `maxlen` bytes (at least a header
-    /// and one record).
+    /// and one record of either family, so that any record fits an empty message).
     pub fn new(syncid: u8, maxlen: usize) -> Self {
-        let maxlen = maxlen.clamp(HEADER_LEN + V4_RECORD_LEN, usize::from(u16::MAX));
+        let maxlen = maxlen.clamp(HEADER_LEN + V6_RECORD_LEN, usize::from(u16::MAX));
         let mut w = SyncWriter { buf: Vec::with_capacity(maxlen), maxlen, syncid };
         w.reset();
         w

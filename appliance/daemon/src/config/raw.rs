@@ -57,6 +57,8 @@ pub(super) struct RawSync {
     pub(super) refresh_period: Option<u32>,
     pub(super) retries: Option<Spanned<u32>>,
     pub(super) role: Option<Spanned<String>>,
+    pub(super) peers: Option<Vec<Spanned<String>>>,
+    pub(super) persist_mode: Option<Spanned<u8>>,
 }
 
 #[derive(Debug, Deserialize)]

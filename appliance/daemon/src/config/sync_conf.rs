@@ -1,13 +1,17 @@
 //! `[sync]`: IPVS's connection sync daemon (protocol version 1) as rvs.toml configures it, with
 //! IPVS's defaults: group 224.0.0.81, port 8848, TTL 1, datagrams of at most 1472 bytes,
-//! `sync_threshold = [3, 50]`. The datagrams are ordinary UDP of the host's kernel, sent and
-//! received through the exception interface (TAP) of the port `interface` names, so that they
-//! leave and arrive through that port as the director's own traffic.
+//! `sync_threshold = [3, 50]`, `sync_persist_mode = 0`. The datagrams are ordinary UDP of the
+//! host's kernel, sent and received through the exception interface (TAP) of the port
+//! `interface` names, so that they leave and arrive through that port as the director's own
+//! traffic. A backup takes records only from `peers` (addresses or prefixes; by default the sync
+//! port's own network): sync writes into the forwarding table, so it is not open to anyone who
+//! can reach the group.
 
 use super::raw::RawSync;
 use super::{ConfigFileError, Ctx, PortConf};
 use rvs_core::conn::SyncPolicy;
-use rvs_core::wire::ipvs_sync::{DEFAULT_MAXLEN, HEADER_LEN, SYNC_GROUP, SYNC_PORT, V4_RECORD_LEN};
+use rvs_core::service::same_prefix;
+use rvs_core::wire::ipvs_sync::{DEFAULT_MAXLEN, HEADER_LEN, SYNC_GROUP, SYNC_PORT, V6_RECORD_LEN};
 use std::net::Ipv4Addr;
 
 /// The sync daemon's settings (ipvsadm's `--start-daemon` options).
@@ -39,11 +43,25 @@ pub struct SyncConf {
     /// In `[ha] mode = "vrrp"` without a `role`: master while this director holds a VIP, backup
     /// while it holds none (keepalived's `lvs_sync_daemon`).
     pub follow_vrrp: bool,
+    /// The prefix length of the port's network (`addr`'s).
+    pub prefix_len: u8,
+    /// The senders a backup accepts records from, (network, prefix length); `None`: the hosts
+    /// of the port's own network.
+    pub peers: Option<Vec<(Ipv4Addr, u8)>>,
 }
 
 impl SyncConf {
-    /// IPVS's defaults on `port` (its exception interface `iface`, address `addr`), no role.
-    pub fn defaults(port: &str, iface: &str, addr: Ipv4Addr) -> Self {
+    /// True when a backup takes records sent from `from`.
+    pub fn peer_allowed(&self, from: Ipv4Addr) -> bool {
+        match &self.peers {
+            Some(peers) => peers.iter().any(|&(net, len)| same_prefix(net, from, len)),
+            None => same_prefix(self.addr, from, self.prefix_len),
+        }
+    }
+
+    /// IPVS's defaults on `port` (its exception interface `iface`, address `addr` in a network
+    /// of `prefix_len`, whose hosts are the peers), no role.
+    pub fn defaults(port: &str, iface: &str, addr: Ipv4Addr, prefix_len: u8) -> Self {
         SyncConf {
             port: port.to_owned(),
             iface: iface.to_owned(),
@@ -57,12 +75,15 @@ impl SyncConf {
             master: false,
             backup: false,
             follow_vrrp: false,
+            prefix_len,
+            peers: None,
         }
     }
 }
 
-/// Smallest datagram that holds a header and one record.
-pub const MIN_MAXLEN: usize = HEADER_LEN + V4_RECORD_LEN;
+/// Smallest datagram that holds a header and one record of either family (an IPv6 record is
+/// 72 bytes: a smaller `maxlen` could never send an IPv6 connection).
+pub const MIN_MAXLEN: usize = HEADER_LEN + V6_RECORD_LEN;
 /// Largest UDP payload over IPv4.
 pub const MAX_MAXLEN: usize = 65_507;
 
@@ -134,6 +155,17 @@ impl Ctx<'_> {
         Ok(HaConf { mode, sloppy_tcp: raw.sloppy_tcp.unwrap_or(mode == HaMode::Ecmp) })
     }
 
+    /// One `[sync] peers` entry: an IPv4 address or prefix.
+    fn peer(&self, p: &toml::Spanned<String>) -> Result<(Ipv4Addr, u8), ConfigFileError> {
+        let (a, len) = p.get_ref().split_once('/').unwrap_or((p.get_ref(), "32"));
+        match (a.parse::<Ipv4Addr>(), len.parse::<u8>()) {
+            (Ok(a), Ok(len)) if len <= 32 => Ok((a, len)),
+            _ => {
+                Err(self.err(p.span(), "sync.peers", format!("{:?}: expected an IPv4 address or prefix", p.get_ref())))
+            }
+        }
+    }
+
     /// `[sync]`.
     pub(super) fn sync(&self, raw: Option<&RawSync>, ports: &[PortConf]) -> Result<Option<SyncConf>, ConfigFileError> {
         let Some(r) = raw else { return Ok(None) };
@@ -150,7 +182,7 @@ impl Ctx<'_> {
                 ),
             )
         })?;
-        let mut c = SyncConf::defaults(&port.name, iface, port.addr);
+        let mut c = SyncConf::defaults(&port.name, iface, port.addr, port.prefix_len);
         c.syncid = r.syncid.unwrap_or(0);
         if let Some(g) = &r.group {
             c.group = self.ip4(g, "sync.group")?;
@@ -167,7 +199,8 @@ impl Ctx<'_> {
         };
         if let Some(m) = &r.maxlen {
             if !(MIN_MAXLEN..=MAX_MAXLEN).contains(m.get_ref()) {
-                return Err(self.err(m.span(), "sync.maxlen", format!("must be {MIN_MAXLEN} ..= {MAX_MAXLEN}")));
+                let msg = format!("must be {MIN_MAXLEN} ..= {MAX_MAXLEN} (a header and an IPv6 record at least)");
+                return Err(self.err(m.span(), "sync.maxlen", msg));
             }
             c.maxlen = *m.get_ref();
         }
@@ -184,6 +217,15 @@ impl Ctx<'_> {
             }
         }
         c.policy = c.policy.with_refresh(r.refresh_period.unwrap_or(0), r.retries.as_ref().map_or(0, |n| *n.get_ref()));
+        if let Some(m) = &r.persist_mode {
+            if *m.get_ref() > 1 {
+                return Err(self.err(m.span(), "sync.persist_mode", "must be 0 or 1 (IPVS's sync_persist_mode)"));
+            }
+            c.policy = c.policy.with_persist_mode(*m.get_ref() == 1);
+        }
+        if let Some(peers) = &r.peers {
+            c.peers = Some(peers.iter().map(|p| self.peer(p)).collect::<Result<_, _>>()?);
+        }
         (c.master, c.backup) = match r.role.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("both") => (true, true),
             Some("master") => (true, false),

@@ -82,10 +82,11 @@ impl LiveConfig {
                         format!("port {:?} has no exception interface (exception = true)", p.name),
                     )
                 })?;
-                let mut c = SyncConf::defaults(&p.name, iface, p.addr);
+                let mut c = SyncConf::defaults(&p.name, iface, p.addr, p.prefix_len);
                 if let Some(cur) = current {
                     (c.master, c.backup, c.syncid, c.group, c.udp_port, c.ttl, c.maxlen, c.policy) =
                         (cur.master, cur.backup, cur.syncid, cur.group, cur.udp_port, cur.ttl, cur.maxlen, cur.policy);
+                    c.peers.clone_from(&cur.peers); // configured peers stay; the default follows the port
                 }
                 c
             }
@@ -194,6 +195,9 @@ mod tests {
         assert!(s.start_daemon("primary", &DaemonOpts::default()).is_err());
         let bad = DaemonOpts { maxlen: Some(10), ..Default::default() };
         assert!(s.start_daemon("master", &bad).unwrap_err().to_string().contains("sync_maxlen"));
+        let no_v6 = DaemonOpts { maxlen: Some(79), ..Default::default() };
+        assert!(s.start_daemon("master", &no_v6).unwrap_err().to_string().contains("sync_maxlen"), "review defect 9");
+        s.start_daemon("master", &DaemonOpts { maxlen: Some(80), ..Default::default() }).unwrap();
     }
 
     #[test]
@@ -213,12 +217,26 @@ mod tests {
         let c = parse("[sync]\ninterface = \"lan\"\nsyncid = 3\nthreshold = [2, 10]\n").unwrap().sync.unwrap();
         assert_eq!((c.iface.as_str(), c.syncid, c.master, c.backup), ("rvs-lan", 3, true, true));
         assert_eq!((c.policy.threshold(), c.policy.period()), (2, 10));
+        // Peers: the sync port's own network unless named; persist_mode as IPVS's sysctl.
+        assert!(c.peer_allowed("10.0.0.7".parse().unwrap()) && !c.peer_allowed("10.1.0.7".parse().unwrap()));
+        let c = parse("[sync]\ninterface = \"lan\"\npeers = [\"192.0.2.0/28\", \"198.51.100.9\"]\npersist_mode = 1\n")
+            .unwrap()
+            .sync
+            .unwrap();
+        let allowed = |a: &str| c.peer_allowed(a.parse().unwrap());
+        assert!(allowed("192.0.2.15") && allowed("198.51.100.9"));
+        assert!(!allowed("192.0.2.16") && !allowed("198.51.100.10") && !allowed("10.0.0.7"));
+        assert!(c.policy.persist_mode());
         for (extra, key, msg) in [
             ("[sync]\ninterface = \"wan\"\n", "sync.interface", "no [[port]]"),
             ("[sync]\ninterface = \"bare\"\n", "sync.interface", "exception = true"),
             ("[sync]\ninterface = \"lan\"\nthreshold = [50, 50]\n", "sync.threshold", "below"),
             ("[sync]\ninterface = \"lan\"\nthreshold = [3]\n", "sync.threshold", "[THRESHOLD, PERIOD]"),
-            ("[sync]\ninterface = \"lan\"\nmaxlen = 20\n", "sync.maxlen", "44"),
+            ("[sync]\ninterface = \"lan\"\nmaxlen = 20\n", "sync.maxlen", "80"),
+            // Review defect 9: 44..=79 bytes hold an IPv4 record but no IPv6 one.
+            ("[sync]\ninterface = \"lan\"\nmaxlen = 60\n", "sync.maxlen", "an IPv6 record"),
+            ("[sync]\ninterface = \"lan\"\npeers = [\"10.0.0.300\"]\n", "sync.peers", "address or prefix"),
+            ("[sync]\ninterface = \"lan\"\npersist_mode = 2\n", "sync.persist_mode", "0 or 1"),
             ("[sync]\ninterface = \"lan\"\nrole = \"primary\"\n", "sync.role", "master, backup or both"),
             ("[sync]\ninterface = \"lan\"\nretries = 4\n", "sync.retries", "0 ..= 3"),
             ("[sync]\ninterface = \"lan\"\ngroup = \"224.0.0\"\n", "sync.group", "IPv4"),
