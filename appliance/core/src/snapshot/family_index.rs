@@ -1,0 +1,210 @@
+//! One address family's part of a [`super::Snapshot`]: the services' index, the VIPs served, the
+//! director's own addresses, connected networks, default route, static neighbours and each real
+//! server's route, worked out once on the control path so that a packet does no search.
+
+use crate::family::AddrKey;
+use crate::service::{ConfigError, Forward, Interface, Service, MAX_DESTS};
+use crate::wire::Mac;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One address family's part of a snapshot: its services' index, VIPs, own addresses,
+/// connected networks, default route, static neighbours and real servers' routes.
+#[derive(Debug, Clone)]
+pub struct FamilyIndex<K: AddrKey> {
+    /// Open-addressing index (protocol, vip, port) -> position in `services`; NONE = empty.
+    pub(super) svc_index: Vec<u32>,
+    pub(super) svc_mask: usize,
+    /// Sorted, distinct VIPs served here (answered for by ARP or NDP).
+    pub(super) vips: Vec<K>,
+    /// Sorted (address, port) of the director's own addresses.
+    pub(super) locals: Vec<(K, u16)>,
+    /// Sorted static neighbours.
+    pub(super) neighbours: Vec<(K, Mac)>,
+    /// Sorted (protocol, address, port) of every NAT real server: sources of replies.
+    pub(super) nat_reals: Vec<(u8, K, u16)>,
+    /// Connected networks, longest prefix first (ties in port order): (network, prefix, port).
+    pub(super) connected: Vec<(K, u8, u16)>,
+    /// The default route (the first port with a gateway) and the gateway's static MAC.
+    pub(super) default_route: Option<(Route<K::Addr>, Option<Mac>)>,
+    /// By real-server id: its route and static next-hop MAC, worked out once here so that a
+    /// packet to a real server does no route or neighbour search.
+    pub(super) real_routes: Vec<Option<RealServerRoute<K::Addr>>>,
+}
+
+/// How to reach one real server: computed per snapshot, read per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealServerRoute<A = Ipv4Addr> {
+    /// The real server's address (a connection's `daddr` must match to use the hop).
+    pub addr: A,
+    /// Its route.
+    pub route: Route<A>,
+    /// The next hop's MAC when the configuration gives it; otherwise learned by ARP or NDP.
+    pub mac: Option<Mac>,
+}
+
+pub(super) const NONE: u32 = u32::MAX;
+
+#[inline]
+pub(super) fn svc_hash(proto: u8, vip: u64, port: u16) -> usize {
+    // Multiplicative mix (Fibonacci hashing); services are few and chosen by the operator.
+    let k = vip.rotate_left(24) ^ (u64::from(port) << 8 | u64::from(proto));
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+}
+
+/// Where to send a packet for an address: out of `port`, to the neighbour `next_hop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<A = Ipv4Addr> {
+    /// Egress port (index into the interfaces).
+    pub port: u16,
+    /// The on-link next hop (the address itself, or a gateway).
+    pub next_hop: A,
+}
+
+impl<K: AddrKey> FamilyIndex<K> {
+    /// Indexes the services, addresses and routes of family `K`.
+    pub(super) fn build(
+        interfaces: &[Interface],
+        services: &[Service],
+        neighbours: &[(IpAddr, Mac)],
+        addr_of: impl Fn(&Interface) -> Option<(K, u8)>,
+        gateway_of: impl Fn(&Interface) -> Option<K>,
+        extra_locals: impl Fn(&Interface) -> Option<K>,
+    ) -> Result<Self, ConfigError> {
+        let mine: Vec<(usize, &Service)> =
+            services.iter().enumerate().filter(|(_, s)| K::of_ip(s.vip).is_some()).collect();
+        let size = (mine.len() * 2).next_power_of_two().max(8);
+        let mut svc_index = vec![NONE; size];
+        let mask = size - 1;
+        for &(pos, s) in &mine {
+            let v = K::of_ip(s.vip).unwrap_or_default();
+            let mut i = svc_hash(s.protocol.number(), v.fold64(), s.port) & mask;
+            loop {
+                match svc_index[i] {
+                    NONE => {
+                        svc_index[i] = pos as u32;
+                        break;
+                    }
+                    other => {
+                        let o = &services[other as usize];
+                        if o.protocol == s.protocol && o.vip == s.vip && o.port == s.port {
+                            return Err(ConfigError::DuplicateService(s.name()));
+                        }
+                        i = (i + 1) & mask;
+                    }
+                }
+            }
+        }
+        let mut neigh: Vec<(K, Mac)> = neighbours.iter().filter_map(|&(a, m)| Some((K::of_ip(a)?, m))).collect();
+        neigh.sort_unstable_by_key(|n| n.0);
+        neigh.dedup_by_key(|n| n.0);
+        let mut nat_reals = Vec::new();
+        for (_, s) in &mine {
+            for d in s.dests.iter().filter(|d| d.forward == Forward::Nat) {
+                nat_reals.extend(K::of_ip(d.addr).map(|a| (s.protocol.number(), a, d.port)));
+            }
+        }
+        nat_reals.sort_unstable();
+        nat_reals.dedup();
+        let mut locals = Vec::new();
+        let mut connected = Vec::new();
+        for (i, itf) in interfaces.iter().enumerate() {
+            if let Some((a, prefix)) = addr_of(itf) {
+                locals.push((a, i as u16));
+                connected.push((a.masked(prefix), prefix, i as u16));
+            }
+            locals.extend(extra_locals(itf).map(|a| (a, i as u16)));
+        }
+        locals.sort_unstable();
+        connected.sort_by_key(|c| std::cmp::Reverse(c.1)); // stable: equal prefixes keep port order
+        let mut ix = FamilyIndex {
+            svc_index,
+            svc_mask: mask,
+            vips: Vec::new(),
+            locals,
+            neighbours: neigh,
+            nat_reals,
+            connected,
+            default_route: None,
+            real_routes: Vec::new(),
+        };
+        ix.default_route = interfaces.iter().enumerate().find_map(|(i, itf)| {
+            gateway_of(itf).map(|g| (Route { port: i as u16, next_hop: g.addr() }, ix.neighbour(g)))
+        });
+        let mut hops = vec![None; MAX_DESTS];
+        for d in mine.iter().flat_map(|(_, s)| &s.dests) {
+            let Some(a) = K::of_ip(d.addr) else { continue };
+            hops[usize::from(d.id)] = ix.route_with_mac(a).map(|(route, _)| RealServerRoute {
+                addr: a.addr(),
+                route,
+                mac: ix.neighbour(K::of(route.next_hop)),
+            });
+        }
+        ix.real_routes = hops;
+        Ok(ix)
+    }
+
+    /// Position in the snapshot's services of (protocol, VIP, port).
+    #[inline]
+    pub(super) fn service_pos(&self, services: &[Service], proto: u8, vip: K, port: u16) -> Option<usize> {
+        let mut i = svc_hash(proto, vip.fold64(), port) & self.svc_mask;
+        loop {
+            let pos = self.svc_index[i];
+            if pos == NONE {
+                return None;
+            }
+            let s = &services[pos as usize];
+            if s.port == port && K::of_ip(s.vip) == Some(vip) && s.protocol.number() == proto {
+                return Some(pos as usize);
+            }
+            i = (i + 1) & self.svc_mask;
+        }
+    }
+
+    /// True if `a` is a VIP of some service, served here.
+    #[inline]
+    pub fn is_vip(&self, a: K) -> bool {
+        self.vips.binary_search(&a).is_ok()
+    }
+
+    /// The VIPs served here, sorted.
+    pub fn vips(&self) -> &[K] {
+        &self.vips
+    }
+
+    /// The port whose own address is `a` (for IPv6 also its link-local one).
+    #[inline]
+    pub fn local_port(&self, a: K) -> Option<u16> {
+        self.locals.binary_search_by_key(&a, |l| l.0).ok().map(|i| self.locals[i].1)
+    }
+
+    /// The static neighbour entry for `a`.
+    #[inline]
+    pub fn neighbour(&self, a: K) -> Option<Mac> {
+        self.neighbours.binary_search_by_key(&a, |n| n.0).ok().map(|i| self.neighbours[i].1)
+    }
+
+    /// True when (protocol, address, port) is a NAT real server (its packets may be replies).
+    #[inline]
+    pub fn is_nat_real(&self, proto: u8, addr: K, port: u16) -> bool {
+        self.nat_reals.binary_search(&(proto, addr, port)).is_ok()
+    }
+
+    /// How to reach real server `id`, if it is in this snapshot at address `addr` and routed.
+    #[inline]
+    pub fn real_server_route(&self, id: u16, addr: K) -> Option<&RealServerRoute<K::Addr>> {
+        self.real_routes.get(usize::from(id))?.as_ref().filter(|h| K::of(h.addr) == addr)
+    }
+
+    /// Route to `dst` with the next hop's static MAC where the route is the default one and
+    /// the configuration gives the gateway's MAC (a connected next hop: `None`, look it up):
+    /// the connected network with the longest prefix, else the first port with a gateway.
+    #[inline]
+    pub fn route_with_mac(&self, dst: K) -> Option<(Route<K::Addr>, Option<Mac>)> {
+        for &(net, prefix, port) in &self.connected {
+            if dst.masked(prefix) == net {
+                return Some((Route { port, next_hop: dst.addr() }, None));
+            }
+        }
+        self.default_route
+    }
+}
