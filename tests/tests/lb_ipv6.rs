@@ -72,8 +72,23 @@ fn ipv6_nat_http_and_udp_beside_ipv4_with_icmpv6_errors_translated() {
         + &conf::service("udp", VIP6, 54, "rr", &reals6(Some(5454)))
         + &conf::service("tcp", "198.18.0.100", 80, "rr", &reals4);
     let rvsd = lab.rvsd(&lb, &config).unwrap();
+    // Review defect 4: before any real server is resolved, one host on the client's link
+    // solicits the director from 6,000 addresses (more than the 4,096-entry table). Entries made
+    // by solicitations give way; the real servers, configured next hops, still get their places.
+    let flood = lab_scripts().join("ns_flood.py");
+    let out = client
+        .run(
+            "python3",
+            &[flood.to_str().unwrap(), "eth0", "6000", "2001:db8:0:0", "2001:db8::1"],
+            Duration::from_secs(40),
+        )
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sent 6000"), "{}", String::from_utf8_lossy(&out.stderr));
     let url = format!("http://[{VIP6}]/");
     wait_ready6(&client, &url);
+    let report: serde_json::Value = serde_json::from_str(&admin::ok(&rvsd.socket, &["-L", "-n", "--json"])).unwrap();
+    assert!(report["neighbours_evicted"].as_u64().unwrap() >= 6000 - 2048, "solicited entries gave way: {report}");
+    assert!(report["neighbours"].as_u64().unwrap() <= 4096 + 4096, "{report}");
 
     // curl -6 through NAT, the real port (8080) differing from the virtual one, rr over both.
     let t = curl_names(&client, &url, 10);

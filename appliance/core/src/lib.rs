@@ -10,6 +10,7 @@ pub mod conn;
 pub mod family;
 pub mod frame;
 pub mod neigh;
+pub mod neigh_cache;
 pub mod pipeline;
 pub mod sched;
 pub mod seqlock;

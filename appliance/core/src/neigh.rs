@@ -1,10 +1,11 @@
 //! Neighbours (ARP, RFC 826; NDP, RFC 4861 §7): the shared tables that map on-link next hops
 //! to MACs, one per address family ([`NeighbourTable`] of `u32` or `u128` keys).
 //!
-//! One writer — the daemon's control thread — learns entries from ARP traffic the workers see
-//! (the pipeline reports every ARP sender, and every NDP solicitor or advertised target, on a
-//! connected network as a [`Learned`] event) and ages
-//! them; every worker reads the table on its forwarding path without locks (a sequence lock:
+//! One writer — the daemon's control thread, through [`crate::neigh_cache::NeighbourCache`],
+//! which decides what gets a place — learns entries from ARP traffic the workers see (the
+//! pipeline reports every ARP sender, and every NDP solicitor or advertised target, on a
+//! connected network as a [`Learned`] event) and ages them; every worker reads the table on its
+//! forwarding path without locks (a sequence lock:
 //! a reader retries in the rare case the writer changed the table under it). Static entries from
 //! the configuration live in the [`crate::Snapshot`] and win over learned ones.
 //!
@@ -28,6 +29,10 @@ pub struct Learned {
     pub mac: Mac,
     /// The port it was seen on.
     pub port: u16,
+    /// It came in an answer (an ARP reply, a neighbour advertisement), not in a request or a
+    /// solicitation any host on the link can send from any address (RFC 4861 §7.2.3 creates
+    /// such entries STALE; [`crate::neigh_cache`] bounds them).
+    pub answer: bool,
 }
 
 /// Default capacity (entries).
@@ -168,6 +173,11 @@ impl<K: NeighKey> NeighbourTable<K> {
         false
     }
 
+    /// Most entries it holds.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
@@ -195,8 +205,10 @@ impl<K: NeighKey> NeighbourTable<K> {
     }
 
     /// Removes entries not confirmed for more than `max_age` seconds (writer only): rebuilds the
-    /// probe chains so lookups stay correct. Returns how many went.
-    pub fn age(&self, now: u32, max_age: u32) -> usize {
+    /// probe chains so lookups stay correct. Returns the addresses that went.
+    pub fn age(&self, now: u32, max_age: u32) -> Vec<K::Addr> {
+        let age_of = |v: u64| u32::from((now as u16).wrapping_sub((v >> 48) as u16));
+        let mut gone = Vec::new();
         let keep: Vec<(K, u64)> = self
             .ips
             .iter()
@@ -204,13 +216,14 @@ impl<K: NeighKey> NeighbourTable<K> {
             .filter_map(|(k, m)| {
                 let k = K::load(k);
                 let v = m.load(Ordering::Relaxed);
-                let age = u32::from((now as u16).wrapping_sub((v >> 48) as u16));
-                (k != K::default() && age <= max_age).then_some((k, v))
+                if k != K::default() && age_of(v) > max_age {
+                    gone.push(k.addr());
+                }
+                (k != K::default() && age_of(v) <= max_age).then_some((k, v))
             })
             .collect();
-        let before = self.len();
-        if keep.len() == before {
-            return 0;
+        if gone.is_empty() {
+            return gone;
         }
         self.lock.write(|| {
             for k in &self.ips {
@@ -226,7 +239,46 @@ impl<K: NeighKey> NeighbourTable<K> {
             }
         });
         self.count.store(keep.len(), Ordering::Relaxed);
-        before - keep.len()
+        gone
+    }
+
+    /// Removes `ip` (writer only): the entries after it in its probe run move back (backward
+    /// shift), so every other entry stays findable without tombstones. False if it was absent.
+    pub fn remove(&self, ip: K::Addr) -> bool {
+        let key = K::of(ip);
+        let mut i = slot_of(key, self.mask);
+        loop {
+            let k = K::load(&self.ips[i]);
+            if k == K::default() || key == K::default() {
+                return false;
+            }
+            if k == key {
+                break;
+            }
+            i = (i + 1) & self.mask;
+        }
+        self.lock.write(|| {
+            let mut hole = i;
+            let mut j = i;
+            loop {
+                j = (j + 1) & self.mask;
+                let k = K::load(&self.ips[j]);
+                if k == K::default() {
+                    break;
+                }
+                // `k` may fill the hole unless its home slot lies cyclically in (hole, j].
+                let home = slot_of(k, self.mask);
+                let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+                if !stays {
+                    self.macs[hole].store(self.macs[j].load(Ordering::Relaxed), Ordering::Relaxed);
+                    K::store(&self.ips[hole], k);
+                    hole = j;
+                }
+            }
+            K::store(&self.ips[hole], K::default());
+        });
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        true
     }
 }
 
@@ -255,8 +307,8 @@ mod tests {
         assert!(t.learn(ip(1), Mac([2, 0, 0, 0, 0, 9]), 160), "a new MAC replaces the old");
         assert_eq!(t.lookup(ip(1)), Some(Mac([2, 0, 0, 0, 0, 9])));
         assert_eq!(t.len(), 2);
-        assert_eq!(t.age(400, 300), 0, "both confirmed within 300 s");
-        assert_eq!(t.age(455, 300), 1, "ip(2) last confirmed at 150");
+        assert!(t.age(400, 300).is_empty(), "both confirmed within 300 s");
+        assert_eq!(t.age(455, 300), vec![ip(2)], "ip(2) last confirmed at 150");
         assert_eq!(t.lookup(ip(2)), None);
         assert_eq!(t.lookup(ip(1)), Some(Mac([2, 0, 0, 0, 0, 9])));
     }
@@ -273,9 +325,27 @@ mod tests {
         }
         assert!(!t.learn(ip(1), Mac([2; 6]), 10), "full: a new entry is refused");
         assert!(t.learn(ip(4096), Mac([2; 6]), 500), "an existing one can still be updated");
-        assert_eq!(t.age(500, 100), 128);
+        assert_eq!(t.age(500, 100).len(), 128);
         for n in 1..=256u32 {
             assert_eq!(t.lookup(ip(n * 4096)).is_some(), n % 2 == 1, "entry {n}");
+        }
+    }
+
+    #[test]
+    fn removal_keeps_every_other_entry_of_a_probe_run_findable() {
+        // Keys that share home slots and wrap around the end of the table.
+        let t = NeighbourTable::<u32>::new(8);
+        let keys: Vec<u32> = (1..=600u32).filter(|&n| slot_of(0xC612_0000 + n, t.mask) >= t.mask - 1).take(6).collect();
+        for &n in &keys {
+            assert!(t.learn(ip(n), Mac([2, 0, 0, 0, 0, n as u8]), 1));
+        }
+        for (gone, &n) in keys.iter().enumerate() {
+            assert!(t.remove(ip(n)));
+            assert!(!t.remove(ip(n)), "already gone");
+            assert_eq!(t.len(), keys.len() - gone - 1);
+            for &m in &keys[gone + 1..] {
+                assert_eq!(t.lookup(ip(m)), Some(Mac([2, 0, 0, 0, 0, m as u8])), "{m} after removing {n}");
+            }
         }
     }
 

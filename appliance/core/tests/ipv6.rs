@@ -116,6 +116,7 @@ fn neighbour_solicitations_for_vips_and_own_addresses_are_answered_and_solicitor
     let learned = p.take_learned();
     assert_eq!(learned.len(), 3);
     assert_eq!((learned[0].ip, learned[0].mac, learned[0].port), (IpAddr::from(ROUTER6), ROUTER_MAC, 0));
+    assert!(learned.iter().all(|l| !l.answer), "a solicitation vouches for nothing (RFC 4861 §7.2.3: STALE)");
     // Duplicate address detection (from ::): the answer goes to all nodes, not solicited.
     let dad = PacketBuilder6::new(ROUTER_MAC, OUT_MAC, Ipv6Addr::UNSPECIFIED, VIP6_NAT).neighbour_solicitation(VIP6_DR);
     let all = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -168,7 +169,7 @@ fn a_neighbour_advertisement_is_learned_and_an_unknown_next_hop_is_pending() {
     );
     check(&mut p, "the advertisement", 1, &na, Verdict::ToKernel, None);
     let l = p.take_learned();
-    assert_eq!((l[0].ip, l[0].mac, l[0].port), (IpAddr::from(RS6_DR), RS_DR_MAC, 1));
+    assert_eq!((l[0].ip, l[0].mac, l[0].port, l[0].answer), (IpAddr::from(RS6_DR), RS_DR_MAC, 1, true));
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn unknown_next_hops_are_held_rewritten_and_learned_from_arp() {
     assert_eq!(p.process(NOW, 1, &mut a), Verdict::Reply);
     let learned = p.take_learned().to_vec();
     assert_eq!(learned.len(), 1);
-    assert_eq!((learned[0].ip, learned[0].mac, learned[0].port), (RS1.into(), RS1_MAC, 1));
+    assert_eq!((learned[0].ip, learned[0].mac, learned[0].port, learned[0].answer), (RS1.into(), RS1_MAC, 1, false));
     assert!(p.take_learned().is_empty(), "taken once");
     // An ARP from a host not on the port's network is not learned.
     let stray = PacketBuilder::new(RS1_MAC, Mac::BROADCAST, Ipv4Addr::new(10, 9, 9, 9), RS1).arp_request(DIP_IN);

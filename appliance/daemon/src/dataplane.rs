@@ -18,6 +18,7 @@ use crate::stats::{self, Baseline, Report};
 use crate::worker::{PortIdentity, Shared, Worker, WorkerReport};
 use anyhow::{anyhow, bail, Context, Result};
 use rvs_core::neigh::NeighbourTable;
+use rvs_core::neigh_cache::{Admitted, NeighbourCache};
 use rvs_core::pipeline::PipelineConfig;
 use rvs_core::Pipeline;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -317,8 +318,11 @@ fn seed(w: usize) -> u64 {
 fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
     let t0 = Instant::now();
     let mut last_age = 0u32;
-    // Where each neighbour was seen, to send its refresh out of the right port.
-    let mut seen_on: std::collections::HashMap<std::net::IpAddr, u16> = std::collections::HashMap::new();
+    // The neighbour tables' writer: what gets a place, where each refresh goes out.
+    let mut cache4 = NeighbourCache::new(Arc::clone(&shared.neighbours));
+    let mut cache6 = NeighbourCache::new(Arc::clone(&shared.neighbours6));
+    let mut needed_of: Option<Arc<rvs_core::Snapshot>> = None;
+    let mut full_logged = false;
     let mut levels = vec![rvs_core::pipeline::PressureLevel::Normal; workers];
     while !stop.load(Ordering::Relaxed) {
         let now = t0.elapsed().as_secs() as u32;
@@ -339,42 +343,52 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
                 *seen = r.level;
             }
         }
+        // The configured next hops always find a place (a new configuration may name others).
+        let snap = shared.snapshot.load_full();
+        if !needed_of.as_ref().is_some_and(|s| Arc::ptr_eq(s, &snap)) {
+            cache4.set_needed(snap.family::<u32>().learned_next_hops());
+            cache6.set_needed(snap.family::<u128>().learned_next_hops());
+            needed_of = Some(snap);
+        }
         while let Some(l) = shared.learned.pop() {
-            let (known, learned) = match l.ip {
-                std::net::IpAddr::V4(a) => (shared.neighbours.lookup(a), shared.neighbours.learn(a, l.mac, now)),
-                std::net::IpAddr::V6(a) => (shared.neighbours6.lookup(a), shared.neighbours6.learn(a, l.mac, now)),
+            let (known, admitted) = match l.ip {
+                std::net::IpAddr::V4(a) => (
+                    shared.neighbours.lookup(a),
+                    cache4.learn(a, l.mac, l.port, l.answer, now).map(std::net::IpAddr::from),
+                ),
+                std::net::IpAddr::V6(a) => (
+                    shared.neighbours6.lookup(a),
+                    cache6.learn(a, l.mac, l.port, l.answer, now).map(std::net::IpAddr::from),
+                ),
             };
-            seen_on.insert(l.ip, l.port);
-            if !learned {
-                tracing::warn!(ip = %l.ip, "neighbour table full");
-            } else if known != Some(l.mac) {
-                tracing::info!(ip = %l.ip, mac = %l.mac, port = l.port, "neighbour learned");
+            match admitted {
+                Admitted::Refused | Admitted::Replaced(_) if !full_logged => {
+                    full_logged = true;
+                    tracing::warn!(ip = %l.ip, "neighbour table full: entries made by solicitations give way (logged once)");
+                }
+                Admitted::Created | Admitted::Replaced(_) if known != Some(l.mac) && l.answer => {
+                    tracing::info!(ip = %l.ip, mac = %l.mac, port = l.port, "neighbour learned");
+                }
+                _ => {}
             }
         }
         if now != last_age {
             last_age = now;
-            let gone = shared.neighbours.age(now, NEIGH_MAX_AGE) + shared.neighbours6.age(now, NEIGH_MAX_AGE);
-            let entries: Vec<(std::net::IpAddr, u32)> = shared
-                .neighbours
-                .entries(now)
-                .into_iter()
-                .map(|(a, _, age)| (a.into(), age))
-                .chain(shared.neighbours6.entries(now).into_iter().map(|(a, _, age)| (a.into(), age)))
-                .collect();
+            let gone = cache4.age(now, NEIGH_MAX_AGE) + cache6.age(now, NEIGH_MAX_AGE);
             if gone > 0 {
-                tracing::info!(gone, "neighbours expired");
-                let live: std::collections::HashSet<_> = entries.iter().map(|e| e.0).collect();
-                seen_on.retain(|ip, _| live.contains(ip));
+                tracing::debug!(gone, "neighbours expired");
             }
             // Ask again (every 10 s) before entries expire; spread the work over the workers.
-            for (k, (ip, age)) in entries.into_iter().enumerate() {
-                if age >= NEIGH_REFRESH_AGE && age % 10 == 0 {
-                    if let Some(&port) = seen_on.get(&ip) {
-                        let _ = shared.arp_requests[k % workers].push((port, ip));
-                    }
-                }
+            let due = cache4
+                .refresh_due(now, NEIGH_REFRESH_AGE)
+                .into_iter()
+                .map(|(a, p)| (std::net::IpAddr::from(a), p))
+                .chain(cache6.refresh_due(now, NEIGH_REFRESH_AGE).into_iter().map(|(a, p)| (a.into(), p)));
+            for (k, (ip, port)) in due.enumerate() {
+                let _ = shared.arp_requests[k % workers].push((port, ip));
             }
         }
+        shared.neigh_evicted.store(cache4.evicted + cache6.evicted, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -435,6 +449,7 @@ fn build_report(
         ports: &port_stats,
         workers: &reports,
         neighbours: shared.neighbours.len() + shared.neighbours6.len(),
+        neighbours_evicted: shared.neigh_evicted.load(Ordering::Relaxed),
         uptime: started.elapsed(),
         overloaded: &(0..rvs_core::service::MAX_DESTS as u16)
             .map(|id| shared.thresholds.is_overloaded(id))

@@ -163,6 +163,8 @@ pub struct Report {
     pub conns: usize,
     /// Neighbours learned.
     pub neighbours: usize,
+    /// Neighbour entries evicted to make room (entries made by solicitations go first).
+    pub neighbours_evicted: u64,
     /// Health-check transitions (filled in by the daemon).
     pub health_transitions: u64,
     /// Ports.
@@ -259,6 +261,8 @@ pub struct Inputs<'a> {
     pub workers: &'a [WorkerReport],
     /// Neighbours learned.
     pub neighbours: usize,
+    /// Neighbour entries evicted to make room.
+    pub neighbours_evicted: u64,
     /// Time since start.
     pub uptime: std::time::Duration,
     /// By real-server id: at its connection threshold (empty: none is).
@@ -274,7 +278,7 @@ impl Report {
         health: &dyn Fn(u16) -> Option<bool>,
         base: &Baseline,
     ) -> Report {
-        let Inputs { ports_conf, ports, workers, neighbours, uptime, overloaded } = *inp;
+        let Inputs { ports_conf, ports, workers, neighbours, neighbours_evicted, uptime, overloaded } = *inp;
         let mut c = Counters::default();
         let mut io = IoCounters::default();
         for w in workers {
@@ -382,6 +386,7 @@ impl Report {
             workers: workers.len(),
             conns: workers.iter().map(|w| w.conns).sum(),
             neighbours,
+            neighbours_evicted,
             health_transitions: 0,
             ports: ports_conf
                 .iter()

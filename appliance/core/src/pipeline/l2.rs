@@ -14,7 +14,7 @@ impl PerCore {
         };
         let itf = &snap.interfaces()[usize::from(port)];
         if itf.contains(repr.sender_ip) && !repr.sender_ip.is_unspecified() {
-            self.learn(repr.sender_ip.into(), repr.sender_mac, port);
+            self.learn(repr.sender_ip.into(), repr.sender_mac, port, repr.operation == arp::OP_REPLY);
         }
         let tip = repr.target_ip;
         if snap.vips_routed() && snap.is_vip(tip) {
@@ -37,12 +37,12 @@ impl PerCore {
         Verdict::Reply
     }
 
-    /// The MAC of an on-link next hop: a static entry of the configuration, else a learned one.
     /// Reports a neighbour seen on `port` to the control plane (at most [`LEARN_MAX`] between
-    /// two [`Pipeline::take_learned`]; more are seen again later).
-    pub(super) fn learn(&mut self, ip: std::net::IpAddr, mac: Mac, port: u16) {
+    /// two [`Pipeline::take_learned`]; more are seen again later); `answer`: it came in an ARP
+    /// reply or a neighbour advertisement.
+    pub(super) fn learn(&mut self, ip: std::net::IpAddr, mac: Mac, port: u16, answer: bool) {
         if self.learned_len < LEARN_MAX {
-            self.learned[self.learned_len] = Learned { ip, mac, port };
+            self.learned[self.learned_len] = Learned { ip, mac, port, answer };
             self.learned_len += 1;
         }
     }

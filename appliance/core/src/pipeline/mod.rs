@@ -231,7 +231,7 @@ impl Pipeline {
             weights: vec![0; MAX_DESTS],
             neigh: neighbours,
             neigh6: Arc::default(),
-            learned: [Learned { ip: Ipv4Addr::UNSPECIFIED.into(), mac: Mac::ZERO, port: 0 }; LEARN_MAX],
+            learned: [Learned { ip: Ipv4Addr::UNSPECIFIED.into(), mac: Mac::ZERO, port: 0, answer: false }; LEARN_MAX],
             learned_len: 0,
             core_id: cfg.core,
             cores: cfg.cores.max(1),

@@ -32,7 +32,7 @@ impl PerCore {
                     return Verdict::Drop(DropReason::NdMalformed);
                 }
                 if let Some(mac) = source_lladdr.filter(|_| on_link(&src)) {
-                    self.learn(src.into(), mac, port);
+                    self.learn(src.into(), mac, port, false);
                 }
                 let fam = snap.family::<u128>();
                 let t = u128::from(target);
@@ -51,7 +51,7 @@ impl PerCore {
             }
             NdRepr::Advert { target, target_lladdr, .. } => {
                 if let Some(mac) = target_lladdr.filter(|_| on_link(&target)) {
-                    self.learn(target.into(), mac, port);
+                    self.learn(target.into(), mac, port, true);
                 }
                 Verdict::ToKernel // the kernel resolves its own neighbours through the TAP too
             }

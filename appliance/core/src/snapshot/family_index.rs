@@ -143,6 +143,14 @@ impl<K: AddrKey> FamilyIndex<K> {
         Ok(ix)
     }
 
+    /// The on-link next hops the configuration needs and gives no MAC for: each real server's
+    /// (itself on a connected network, else the gateway) and the default gateway. These are
+    /// the neighbours that must always find a place in the neighbour table.
+    pub fn learned_next_hops(&self) -> impl Iterator<Item = K::Addr> + '_ {
+        let gateway = self.default_route.filter(|(_, mac)| mac.is_none()).map(|(r, _)| r.next_hop);
+        self.real_routes.iter().flatten().filter(|r| r.mac.is_none()).map(|r| r.route.next_hop).chain(gateway)
+    }
+
     /// Position in the snapshot's services of (protocol, VIP, port).
     #[inline]
     pub(super) fn service_pos(&self, services: &[Service], proto: u8, vip: K, port: u16) -> Option<usize> {

@@ -67,6 +67,12 @@ pub fn render(r: &Report) -> String {
     family("rvs_connections", "gauge", "Connections held by all workers.", vec![(String::new(), r.conns as u64)]);
     family("rvs_neighbours", "gauge", "Learned neighbours.", vec![(String::new(), r.neighbours as u64)]);
     family(
+        "rvs_neighbours_evicted_total",
+        "counter",
+        "Neighbour entries evicted to make room (those made by solicitations first).",
+        vec![(String::new(), r.neighbours_evicted)],
+    );
+    family(
         "rvs_health_transitions_total",
         "counter",
         "Health-check transitions.",

@@ -25,6 +25,8 @@ pub struct Shared<'p> {
     pub neighbours: Arc<NeighbourTable>,
     /// The learned IPv6 neighbours.
     pub neighbours6: Arc<NeighbourTable<u128>>,
+    /// Neighbour entries evicted to make room, both families (written by the control thread).
+    pub neigh_evicted: AtomicU64,
     /// The configuration in force: one immutable snapshot in one atomic slot, replaced by the
     /// control plane; a worker picks a new one up at a burst boundary when `snapshot_gen` moves
     /// (a lock-free load: it never waits for the control plane).
@@ -70,6 +72,7 @@ impl Shared<'_> {
                 .collect(),
             neighbours,
             neighbours6: Arc::default(),
+            neigh_evicted: AtomicU64::new(0),
             snapshot: arc_swap::ArcSwap::new(snapshot),
             snapshot_gen: AtomicU64::new(0),
             report_req: AtomicU64::new(0),
