@@ -169,4 +169,23 @@ fn systemd_hears_ready_after_the_ports_and_no_watchdog_ping_while_a_worker_stall
     let v: serde_json::Value = serde_json::from_str(&stalled).unwrap_or_else(|e| panic!("{e}: {stalled}"));
     assert_eq!((v["level"].as_str(), v["fields"]["workers"].as_str()), (Some("ERROR"), Some("[0]")), "{v}");
     lab.rvsd_line(&r, "watchdog pings resume", Duration::from_secs(2)).expect("the recovery was logged");
+
+    // Hardening: a control-plane thread the service depends on (here the health checks') stops
+    // for 7 s: past its 5 s allowance the pings stop too, and come back when it runs again.
+    ok(&r.socket, &["--pause-thread", "health", "--for", "7000"]);
+    let paused = Instant::now();
+    let during = notifications(&sock, Duration::from_secs(9));
+    let stamps: Vec<f64> =
+        during.iter().filter(|(_, m)| m.contains("WATCHDOG=1")).map(|(t, _)| (*t - paused).as_secs_f64()).collect();
+    let gap = stamps.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    eprintln!("watchdog pings around the health thread's pause (s): {stamps:.2?}; longest gap {gap:.2} s");
+    assert!(stamps.first().is_some_and(|&t| t < 4.0), "pings go on within the allowance: {stamps:?}");
+    assert!(gap >= 1.0, "no ping once the thread counted as stalled: {stamps:?}");
+    assert!(stamps.last().is_some_and(|&t| t > 7.0), "pings resumed with the thread: {stamps:?}");
+    let stalled = lab.rvsd_line(&r, "control-plane thread stalled", Duration::from_secs(2)).expect("logged");
+    let v: serde_json::Value = serde_json::from_str(&stalled).unwrap_or_else(|e| panic!("{e}: {stalled}"));
+    assert_eq!(v["fields"]["thread"].as_str(), Some("health"), "{v}");
+    lab.rvsd_line(&r, "control-plane thread runs again", Duration::from_secs(2)).expect("the recovery was logged");
+    let (code, _, err) = rvs_lab::admin::rvsadm(&r.socket, &["--pause-thread", "gc", "--for", "10"], "");
+    assert!(code == 1 && err.contains("is not one of control, health, sync, vip, neighbours"), "{err}");
 }

@@ -183,18 +183,19 @@ fn serve_control(
 ) {
     let taps: Vec<String> = cfg.ports.iter().filter_map(|p| p.exception_iface.clone()).collect();
     std::thread::scope(|ts| {
-        ts.spawn(|| server::serve(listener, ctl, stop));
-        ts.spawn(|| crate::control::health::run(ctl, stop));
+        ts.spawn(|| server::serve(listener, ctl, shared.thread("control"), stop));
+        ts.spawn(|| crate::control::health::run(ctl, shared.thread("health"), stop));
         ts.spawn(|| server::estimate(ctl, stop));
         ts.spawn(|| server::watch_reload(ctl, hup, stop));
         ts.spawn(|| crate::sync_daemon::run(ctl, shared, stop, workers));
-        ts.spawn(|| crate::supervision::watchdog(&shared.heartbeats, shared.started, stop));
+        ts.spawn(|| crate::supervision::watchdog(&shared.heartbeats, &shared.threads, shared.started, stop));
         match cfg.ha.mode {
             HaMode::Vrrp => {
-                ts.spawn(|| crate::vip_watch::run(ctl, &taps, stop));
+                let rescan = Duration::from_millis(cfg.ha.vip_rescan_ms);
+                ts.spawn(move || crate::vip_watch::run(ctl, &taps, rescan, shared.thread("vip"), stop));
             }
             HaMode::Ecmp => {
-                ts.spawn(|| crate::vip_announce::run(ctl, &cfg.ports, stop));
+                ts.spawn(|| crate::vip_announce::run(ctl, &cfg.ports, shared.thread("vip"), stop));
             }
             HaMode::Standalone => {}
         }
@@ -324,7 +325,10 @@ fn control_loop(shared: &Shared<'_>, stop: &AtomicBool, workers: usize) {
     let mut needed_of: Option<Arc<rvs_core::Snapshot>> = None;
     let mut full_logged = false;
     let mut levels = vec![rvs_core::pipeline::PressureLevel::Normal; workers];
+    let beat = shared.thread("neighbours");
+    let _alive = beat.running();
     while !stop.load(Ordering::Relaxed) {
+        beat.beat();
         let now = t0.elapsed().as_secs() as u32;
         // Each change of a worker's table pressure, once (workers report every 200 ms).
         for (w, seen) in levels.iter_mut().enumerate() {
@@ -412,6 +416,14 @@ impl Dataplane for Workers<'_, '_> {
 
     fn connections(&self) -> Result<Vec<crate::conn_list::ConnRecord>, String> {
         self.shared.listing.collect()
+    }
+
+    fn pause_thread(&self, name: &str, ms: u64) -> Result<(), String> {
+        let t = self.shared.threads.iter().find(|t| t.name() == name).ok_or_else(|| {
+            format!("thread: {name:?} is not one of {}", crate::supervision::SUPERVISED_THREADS.join(", "))
+        })?;
+        t.pause_until(self.shared.started.elapsed().as_millis() as u64 + ms);
+        Ok(())
     }
 
     fn pause_worker(&self, w: usize, ms: u64) -> Result<(), String> {

@@ -215,7 +215,10 @@ pub fn run(ctl: &Control<'_>, shared: &Shared<'_>, stop: &AtomicBool, workers: u
     let (mut master, mut backup): (Option<Master>, Option<Backup>) = (None, None);
     let mut buf = vec![0u8; 65_536];
     let mut failed_at: Option<Instant> = None;
+    let beat = shared.thread("sync");
+    let _alive = beat.running();
     while !stop.load(Ordering::Relaxed) {
+        beat.beat();
         let want = ctl.state.lock().ok().and_then(|s| s.effective_sync());
         let want_master = want.as_ref().filter(|c| c.master);
         let want_backup = want.as_ref().filter(|c| c.backup);

@@ -45,7 +45,8 @@ pub fn on_port_network(port: &PortConf, a: IpAddr) -> bool {
 }
 
 /// Keeps the usable VIPs on the exception interfaces until `stop`, then takes them all off.
-pub fn run(ctl: &Control<'_>, ports: &[PortConf], stop: &AtomicBool) {
+pub fn run(ctl: &Control<'_>, ports: &[PortConf], beat: &crate::supervision::ThreadBeat, stop: &AtomicBool) {
+    let _alive = beat.running();
     let mut rtnl = match Rtnl::open() {
         Ok(r) => r,
         Err(e) => {
@@ -54,6 +55,7 @@ pub fn run(ctl: &Control<'_>, ports: &[PortConf], stop: &AtomicBool) {
         }
     };
     while !stop.load(Ordering::Relaxed) {
+        beat.beat();
         let usable = ctl.usable_vips();
         reconcile(ctl, &mut rtnl, ports, &usable);
         std::thread::sleep(PERIOD);

@@ -34,8 +34,9 @@ use std::time::Duration;
 #[command(group(ArgGroup::new("cmd").required(true).args([
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
     "delete_server", "list", "zero", "set", "save", "restore", "version", "reload", "start_daemon",
-    "stop_daemon", "import_keepalived", "pause_worker", "man_page", "completions", "check_host"
+    "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host"
 ])))]
+#[command(group(ArgGroup::new("pause").args(["pause_worker", "pause_thread"])))]
 struct Cli {
     /// Add a virtual service.
     #[arg(short = 'A', long = "add-service")]
@@ -160,8 +161,12 @@ struct Cli {
     /// supervisor's watchdog (systemd's WatchdogSec) can be seen to act.
     #[arg(long = "pause-worker", value_name = "N")]
     pause_worker: Option<usize>,
-    /// With --pause-worker: how long, in milliseconds (1 ..= 60000).
-    #[arg(long = "for", value_name = "MS", requires = "pause_worker", default_value_t = 5000)]
+    /// Fault injection (rvs): control-plane thread NAME (control, health, sync, vip, neighbours)
+    /// stops its loop for --for MS milliseconds, so that the watchdog can be seen to act.
+    #[arg(long = "pause-thread", value_name = "NAME")]
+    pause_thread: Option<String>,
+    /// With --pause-worker or --pause-thread: how long, in milliseconds (1 ..= 60000).
+    #[arg(long = "for", value_name = "MS", requires = "pause", default_value_t = 5000)]
     pause_ms: u64,
     /// With --start-daemon: the port (or its exception interface) the sync datagrams use.
     #[arg(long = "mcast-interface", value_name = "INTERFACE")]
@@ -352,6 +357,8 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Request::StopDaemon { state: state.clone() }
     } else if let Some(worker) = cli.pause_worker {
         Request::PauseWorker { worker, ms: cli.pause_ms }
+    } else if let Some(thread) = &cli.pause_thread {
+        Request::PauseThread { thread: thread.clone(), ms: cli.pause_ms }
     } else {
         return Ok(None);
     }))

@@ -42,6 +42,7 @@ pub(super) struct RawHa {
     pub(super) mode: Option<Spanned<String>>,
     pub(super) sloppy_tcp: Option<bool>,
     pub(super) sloppy_udp: Option<Spanned<bool>>,
+    pub(super) vip_rescan_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -112,13 +112,25 @@ impl HaMode {
 }
 
 /// `[ha]` as validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HaConf {
     /// The mode.
     pub mode: HaMode,
     /// IPVS's `sloppy_tcp`: a TCP segment other than a SYN, of a connection this director has
     /// no entry for, starts one (hash schedulers only). On by default in `ecmp` mode.
     pub sloppy_tcp: bool,
+    /// VRRP mode: besides following the kernel's address events, the VIPs on the exception
+    /// interfaces are read in full this often (milliseconds; a guard against a lost event).
+    pub vip_rescan_ms: u64,
+}
+
+/// The default of `[ha] vip_rescan_ms`.
+pub const VIP_RESCAN_MS: u64 = 500;
+
+impl Default for HaConf {
+    fn default() -> Self {
+        HaConf { mode: HaMode::default(), sloppy_tcp: false, vip_rescan_ms: VIP_RESCAN_MS }
+    }
 }
 
 impl Ctx<'_> {
@@ -152,7 +164,14 @@ impl Ctx<'_> {
                 "UDP needs no sloppy mode: every datagram without an entry already starts a flow (IPVS has only sloppy_tcp and sloppy_sctp)",
             ));
         }
-        Ok(HaConf { mode, sloppy_tcp: raw.sloppy_tcp.unwrap_or(mode == HaMode::Ecmp) })
+        let vip_rescan_ms = match &raw.vip_rescan_ms {
+            Some(m) if !(10..=3_600_000).contains(m.get_ref()) => {
+                return Err(self.err(m.span(), "ha.vip_rescan_ms", "must be 10 ..= 3600000 (milliseconds)"));
+            }
+            Some(m) => *m.get_ref(),
+            None => VIP_RESCAN_MS,
+        };
+        Ok(HaConf { mode, sloppy_tcp: raw.sloppy_tcp.unwrap_or(mode == HaMode::Ecmp), vip_rescan_ms })
     }
 
     /// One `[sync] peers` entry: an IPv4 address or prefix.

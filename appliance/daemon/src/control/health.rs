@@ -58,10 +58,12 @@ struct Track {
 }
 
 /// Runs the checks of the live state until `stop`.
-pub fn run(ctl: &Control<'_>, stop: &AtomicBool) {
+pub fn run(ctl: &Control<'_>, beat: &crate::supervision::ThreadBeat, stop: &AtomicBool) {
     let (tx, rx) = mpsc::channel::<(u16, bool)>();
     let mut track: HashMap<u16, Track> = HashMap::new();
+    let _alive = beat.running();
     while !stop.load(Ordering::Relaxed) {
+        beat.beat();
         let targets: Vec<(u16, Check, IpAddr, u16)> = match ctl.state.lock() {
             Ok(st) => st
                 .services

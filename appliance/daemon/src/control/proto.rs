@@ -162,6 +162,15 @@ pub enum Request {
         /// How long (1 ..= 60000 ms).
         ms: u64,
     },
+    /// `--pause-thread NAME --for MS`: fault injection for supervision tests — control-plane
+    /// thread `thread` (control, health, sync, vip, neighbours) stops its loop for `ms`
+    /// milliseconds, so systemd's watchdog sees it stall.
+    PauseThread {
+        /// The thread's name.
+        thread: String,
+        /// How long (1 ..= 60000 ms).
+        ms: u64,
+    },
 }
 
 /// One running sync role, as `-L --daemon` lists it.

@@ -6,6 +6,7 @@
 use super::live_config::{LiveConfig, OpError};
 use super::proto::{parse_addr_port, real_opts, svc_opts, Reply, Request, TimeoutsReply};
 use crate::stats::{Baseline, Report};
+use crate::supervision::ThreadBeat;
 use serde_json::Value;
 use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -37,6 +38,9 @@ pub trait Dataplane: Sync {
     fn connections(&self) -> Result<Vec<crate::conn_list::ConnRecord>, String>;
     /// Fault injection: worker `w` stops polling for `ms` milliseconds.
     fn pause_worker(&self, w: usize, ms: u64) -> Result<(), String>;
+    /// Fault injection: supervised control-plane thread `name` stops its loop for `ms`
+    /// milliseconds (it takes the pause at its next turn).
+    fn pause_thread(&self, name: &str, ms: u64) -> Result<(), String>;
 }
 
 /// The control plane: the live configuration and what the requests share.
@@ -195,6 +199,14 @@ impl Control<'_> {
                 tracing::warn!(worker, ms, "worker paused on request (supervision test)");
                 return Ok(Value::Null);
             }
+            Request::PauseThread { thread, ms } => {
+                if *ms == 0 || *ms > 60_000 {
+                    return Err("ms: 1 ..= 60000".into());
+                }
+                self.dataplane.pause_thread(thread, *ms)?;
+                tracing::warn!(thread, ms, "control-plane thread paused on request (supervision test)");
+                return Ok(Value::Null);
+            }
             Request::Timeouts => {
                 let t = self.state_copy()?.timeouts;
                 return Ok(serde_json::to_value(TimeoutsReply { tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp })?);
@@ -220,7 +232,8 @@ impl Control<'_> {
             | Request::Connections
             | Request::Timeouts
             | Request::Zero { .. }
-            | Request::PauseWorker { .. } => {}
+            | Request::PauseWorker { .. }
+            | Request::PauseThread { .. } => {}
             Request::Daemons => return Ok(serde_json::to_value(guard.daemons())?),
             Request::StartDaemon {
                 state,
@@ -327,10 +340,12 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Serves clients until `stop`; returns when every client thread has ended.
-pub fn serve(listener: &UnixListener, ctl: &Control<'_>, stop: &AtomicBool) {
+pub fn serve(listener: &UnixListener, ctl: &Control<'_>, beat: &ThreadBeat, stop: &AtomicBool) {
     let clients = AtomicUsize::new(0);
+    let _alive = beat.running();
     std::thread::scope(|s| {
         while !stop.load(Ordering::Relaxed) {
+            beat.beat();
             match listener.accept() {
                 Ok((stream, _)) => {
                     if clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {

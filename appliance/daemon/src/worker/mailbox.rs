@@ -49,6 +49,9 @@ pub struct Shared<'p> {
     pub started: Instant,
     /// Per worker: its heartbeat, for systemd's watchdog ([`crate::supervision`]).
     pub heartbeats: Vec<crate::supervision::Heartbeat>,
+    /// The supervised control-plane threads' heartbeats
+    /// ([`crate::supervision::SUPERVISED_THREADS`], in that order).
+    pub threads: Vec<crate::supervision::ThreadBeat>,
 }
 
 /// Records a sync ring holds per worker (each way): a burst's worth many times over.
@@ -62,6 +65,7 @@ impl Shared<'_> {
         neighbours: Arc<NeighbourTable>,
         snapshot: Arc<rvs_core::Snapshot>,
     ) -> Self {
+        let started = Instant::now();
         Shared {
             stop: AtomicBool::new(false),
             inbound: (0..workers).map(|_| ArrayQueue::new(ring)).collect(),
@@ -81,9 +85,18 @@ impl Shared<'_> {
             sync_out: (0..workers).map(|_| ArrayQueue::new(SYNC_RING)).collect(),
             sync_in: (0..workers).map(|_| ArrayQueue::new(SYNC_RING)).collect(),
             sync_counters: Default::default(),
-            started: Instant::now(),
+            started,
             heartbeats: (0..workers).map(|_| Default::default()).collect(),
+            threads: crate::supervision::SUPERVISED_THREADS
+                .iter()
+                .map(|n| crate::supervision::ThreadBeat::new(n, started))
+                .collect(),
         }
+    }
+
+    /// The heartbeat of supervised control-plane thread `name`.
+    pub fn thread(&self, name: &str) -> &crate::supervision::ThreadBeat {
+        self.threads.iter().find(|t| t.name() == name).expect("a supervised thread's name")
     }
 
     /// Installs a new configuration for the workers (control plane only).
