@@ -1,9 +1,9 @@
-//! The live configuration and its operations (ipvsadm's -A -E -D -C -a -e -d --set). One concept:
-//! each verb is a small change to the same state with the same refusal rules; a third of the
-//! file is their tests. Ids live in `ids.rs`, reloads in `reload.rs`.
+//! The live configuration: the state ipvsadm's verbs change (`live_verbs.rs`), what it was
+//! built from, and the snapshot it gives the workers. Ids live in `ids.rs`, reloads in
+//! `reload.rs`, sync roles in `sync_roles.rs`.
 
 use crate::config::{Check, Config, HaMode, PortConf};
-use rvs_core::service::{Dest, Forward, Interface, Protocol, Service, Timeouts, MAX_SERVICES, UNBOUND_DEST};
+use rvs_core::service::{Forward, Interface, Protocol, Service, Timeouts, MAX_SERVICES, UNBOUND_DEST};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,19 +109,19 @@ pub struct LiveConfig {
     pub vip_changes: u64,
     /// Services in order (listing order, as ipvsadm keeps insertion order).
     pub services: Vec<Service>,
-    kernel_exception: bool,
+    pub(super) kernel_exception: bool,
     /// Fixed at start: the owner-core prefix, and whether there is more than one worker.
-    steer_prefix: u8,
-    steer_prefix6: u8,
+    pub(super) steer_prefix: u8,
+    pub(super) steer_prefix6: u8,
     pub(super) multi_worker: bool,
-    dest_ids: IdPool,
-    svc_ids: IdPool,
+    pub(super) dest_ids: IdPool,
+    pub(super) svc_ids: IdPool,
     /// Deleted services by identity -> id: one re-added within the quarantine gets its id back.
-    svc_trash: Vec<(SvcKey, u16)>,
+    pub(super) svc_trash: Vec<(SvcKey, u16)>,
     /// Deleted real servers by identity (service, address, port) -> id, as IPVS's dest trash:
     /// one re-added within the quarantine gets its old id back, so the connections still
     /// draining to it keep counting on it.
-    trash: Vec<(SvcKey, IpAddr, u16, u16)>,
+    pub(super) trash: Vec<(SvcKey, IpAddr, u16, u16)>,
     /// Health checks by real-server id.
     pub checks: BTreeMap<u16, Check>,
     /// Real servers whose health check failed.
@@ -132,7 +132,7 @@ pub struct LiveConfig {
     pub health_transitions: u64,
 }
 
-fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
+pub(super) fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
     for (v, field) in [(upper, "u_threshold"), (lower, "l_threshold")] {
         if v > crate::limits::MAX_THRESHOLD {
             return Err(OpError::Invalid { field, msg: format!("{v} is above {}", crate::limits::MAX_THRESHOLD) });
@@ -141,7 +141,7 @@ fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
     Ok(())
 }
 
-fn check_weight(w: u32) -> Result<u32, OpError> {
+pub(super) fn check_weight(w: u32) -> Result<u32, OpError> {
     crate::limits::weight(w).map_err(|e| OpError::Invalid { field: "weight", msg: e.to_string() })
 }
 
@@ -242,429 +242,5 @@ impl LiveConfig {
                     .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
             })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
-    }
-
-    fn find(&self, k: &SvcKey) -> Option<usize> {
-        self.services.iter().position(|s| s.protocol == k.protocol && s.vip == k.vip && s.port == k.port)
-    }
-
-    /// The service `k`.
-    pub fn service(&self, k: &SvcKey) -> Result<&Service, OpError> {
-        self.find(k).map(|i| &self.services[i]).ok_or_else(|| OpError::NoService(k.to_string()))
-    }
-
-    pub(super) fn free_dests(&mut self, k: SvcKey, dests: &[Dest], now: u64) {
-        for d in dests {
-            self.checks.remove(&d.id);
-            self.down.remove(&d.id);
-            self.dest_ids.free(d.id, now);
-            self.trash.retain(|t| t.3 != d.id);
-            self.trash.push((k, d.addr, d.port, d.id));
-        }
-    }
-
-    /// The id of a real server: its old one from the trash if it comes back, else a fresh one.
-    pub(super) fn dest_id_for(&mut self, k: SvcKey, addr: IpAddr, port: u16, now: u64) -> Result<u16, OpError> {
-        if let Some(pos) = self.trash.iter().position(|t| t.0 == k && t.1 == addr && t.2 == port) {
-            let id = self.trash.remove(pos).3;
-            self.dest_ids.reclaim(id);
-            return Ok(id);
-        }
-        let id = self.dest_ids.take(now).ok_or(OpError::Full("real servers (ids rest an hour after deletion)"))?;
-        self.trash.retain(|t| t.3 != id);
-        Ok(id)
-    }
-
-    /// The id of a service: its old one if it comes back within the quarantine, else a fresh
-    /// or rested one. Never the id of a service deleted less than [`ID_QUARANTINE_S`] ago:
-    /// its connections may still drain and unpin its persistence templates.
-    pub(super) fn svc_id_for(&mut self, k: SvcKey, now: u64) -> Result<u16, OpError> {
-        if let Some(pos) = self.svc_trash.iter().position(|t| t.0 == k) {
-            let id = self.svc_trash.remove(pos).1;
-            self.svc_ids.reclaim(id);
-            return Ok(id);
-        }
-        let id = self.svc_ids.take(now).ok_or(OpError::Full("services (ids rest an hour after deletion)"))?;
-        self.svc_trash.retain(|t| t.1 != id);
-        Ok(id)
-    }
-
-    pub(super) fn free_service(&mut self, s: &Service, now: u64) {
-        let k = SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
-        self.free_dests(k, &s.dests, now);
-        self.svc_ids.free(s.id, now);
-        self.svc_trash.retain(|t| t.1 != s.id);
-        self.svc_trash.push((k, s.id));
-    }
-
-    fn apply_opts(s: &mut Service, o: &SvcOpts) -> Result<(), OpError> {
-        if let Some(sch) = &o.scheduler {
-            if rvs_core::sched::new_scheduler(sch).is_none() {
-                return Err(OpError::Invalid {
-                    field: "scheduler",
-                    msg: format!("unknown scheduler {sch:?}; one of {}", rvs_core::sched::NAMES.join(" ")),
-                });
-            }
-            s.scheduler = sch.clone();
-        }
-        if let Some(f) = &o.sched_flags {
-            s.sched_flags = rvs_core::sched::flags::parse(&s.scheduler, f)
-                .map_err(|msg| OpError::Invalid { field: "sched-flags", msg })?;
-        }
-        if let Some(p) = o.persistence {
-            s.persistence = crate::limits::persistence(p)
-                .map_err(|e| OpError::Invalid { field: "persistent", msg: e.to_string() })?;
-        }
-        if let Some(m) = o.netmask {
-            let p = if s.vip.is_ipv6() { crate::limits::prefix6(m) } else { crate::limits::prefix(m) };
-            s.persistence_prefix = p.map_err(|e| OpError::Invalid { field: "netmask", msg: e.to_string() })?;
-        }
-        Ok(())
-    }
-
-    /// `-A`: adds a service.
-    pub fn add_service(&mut self, k: SvcKey, o: &SvcOpts, now: u64) -> Result<(), OpError> {
-        if self.find(&k).is_some() {
-            return Err(OpError::ServiceExists(k.to_string()));
-        }
-        if k.port == 0 {
-            return Err(OpError::Invalid { field: "port", msg: "port 0 is not supported".into() });
-        }
-        let mut next = self.clone();
-        let id = next.svc_id_for(k, now)?;
-        let mut s = Service {
-            id,
-            protocol: k.protocol,
-            vip: k.vip,
-            port: k.port,
-            scheduler: "wlc".into(),
-            persistence: 0,
-            persistence_prefix: if k.vip.is_ipv6() { 128 } else { 32 },
-            sched_flags: 0,
-            dests: vec![],
-        };
-        Self::apply_opts(&mut s, o)?;
-        next.services.push(s);
-        *self = next;
-        Ok(())
-    }
-
-    /// `-E`: edits a service.
-    pub fn edit_service(&mut self, k: SvcKey, o: &SvcOpts) -> Result<(), OpError> {
-        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
-        Self::apply_opts(&mut self.services[i], o)
-    }
-
-    /// `-D`: deletes a service (its connections drain to their servers until they expire).
-    pub fn del_service(&mut self, k: SvcKey, now: u64) -> Result<(), OpError> {
-        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
-        let s = self.services.remove(i);
-        self.free_service(&s, now);
-        Ok(())
-    }
-
-    /// `-C`: deletes every service.
-    pub fn clear(&mut self, now: u64) {
-        for s in std::mem::take(&mut self.services) {
-            self.free_service(&s, now);
-        }
-    }
-
-    /// `-a`: adds a real server (port None = the virtual port).
-    pub fn add_real(
-        &mut self,
-        k: SvcKey,
-        addr: IpAddr,
-        port: Option<u16>,
-        o: RealOpts,
-        now: u64,
-    ) -> Result<(), OpError> {
-        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
-        let port = port.unwrap_or(k.port);
-        if addr.is_ipv6() != k.vip.is_ipv6() {
-            return Err(OpError::Invalid {
-                field: "real-server",
-                msg: format!("{addr} is not of the VIP's address family (IPVS forwards within one family)"),
-            });
-        }
-        if self.services[i].dests.iter().any(|d| d.addr == addr && d.port == port) {
-            return Err(OpError::RealExists(SocketAddr::new(addr, port).to_string()));
-        }
-        let forward = o.forward.unwrap_or(Forward::DirectRoute);
-        if forward != Forward::Nat && port != k.port {
-            return Err(OpError::Invalid {
-                field: "real server",
-                msg: "dr and tun real servers use the virtual port".into(),
-            });
-        }
-        let weight = check_weight(o.weight.unwrap_or(1))?;
-        let id = self.dest_id_for(k, addr, port, now)?;
-        let (u_threshold, l_threshold) = (o.u_threshold.unwrap_or(0), o.l_threshold.unwrap_or(0));
-        check_thresholds(u_threshold, l_threshold)?;
-        self.services[i].dests.push(Dest { id, addr, port, weight, forward, u_threshold, l_threshold });
-        Ok(())
-    }
-
-    /// `-e`: edits a real server.
-    pub fn edit_real(&mut self, k: SvcKey, addr: IpAddr, port: Option<u16>, o: RealOpts) -> Result<(), OpError> {
-        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
-        let port = port.unwrap_or(k.port);
-        let d = self.services[i]
-            .dests
-            .iter_mut()
-            .find(|d| d.addr == addr && d.port == port)
-            .ok_or_else(|| OpError::NoReal(SocketAddr::new(addr, port).to_string()))?;
-        let mut new = d.clone();
-        if let Some(f) = o.forward {
-            new.forward = f;
-        }
-        if let Some(w) = o.weight {
-            new.weight = check_weight(w)?;
-        }
-        new.u_threshold = o.u_threshold.unwrap_or(new.u_threshold);
-        new.l_threshold = o.l_threshold.unwrap_or(new.l_threshold);
-        check_thresholds(new.u_threshold, new.l_threshold)?;
-        if new.forward != Forward::Nat && new.port != k.port {
-            return Err(OpError::Invalid {
-                field: "real server",
-                msg: "dr and tun real servers use the virtual port".into(),
-            });
-        }
-        *d = new;
-        Ok(())
-    }
-
-    /// `-d`: deletes a real server (its connections drain).
-    pub fn del_real(&mut self, k: SvcKey, addr: IpAddr, port: Option<u16>, now: u64) -> Result<(), OpError> {
-        let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
-        let port = port.unwrap_or(k.port);
-        let pos = self.services[i]
-            .dests
-            .iter()
-            .position(|d| d.addr == addr && d.port == port)
-            .ok_or_else(|| OpError::NoReal(SocketAddr::new(addr, port).to_string()))?;
-        let d = self.services[i].dests.remove(pos);
-        self.free_dests(k, &[d], now);
-        Ok(())
-    }
-
-    /// `--set tcp tcpfin udp` (0 keeps a value, as in ipvsadm).
-    pub fn set_timeouts(&mut self, tcp: u32, tcpfin: u32, udp: u32) -> Result<(), OpError> {
-        for (v, f) in [(tcp, "tcp"), (tcpfin, "tcpfin"), (udp, "udp")] {
-            if v != 0 {
-                crate::limits::timeout(v).map_err(|e| OpError::Invalid { field: f, msg: format!("{e} seconds") })?;
-            }
-        }
-        let t = &mut self.timeouts;
-        if tcp > 0 {
-            t.tcp = tcp;
-        }
-        if tcpfin > 0 {
-            t.tcpfin = tcpfin;
-        }
-        if udp > 0 {
-            t.udp = udp;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn state() -> LiveConfig {
-        let cfg = Config::parse(
-            "t.toml",
-            "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n  [[service.real]]\n  address = \"10.0.0.11\"\n",
-        )
-        .unwrap();
-        LiveConfig::from_config(&cfg, vec![])
-    }
-
-    fn key(port: u16) -> SvcKey {
-        SvcKey { protocol: Protocol::Tcp, vip: IpAddr::from([10, 0, 0, 100]), port }
-    }
-
-    #[test]
-    fn verbs_change_the_state_and_refusals_change_nothing() {
-        let mut s = state();
-        let before = s.services.clone();
-        assert_eq!(
-            s.add_service(key(80), &SvcOpts::default(), 0).unwrap_err(),
-            OpError::ServiceExists("tcp 10.0.0.100:80".into())
-        );
-        let bad = SvcOpts { scheduler: Some("fastest".into()), ..Default::default() };
-        assert!(s.add_service(key(81), &bad, 0).unwrap_err().to_string().starts_with("scheduler: unknown scheduler"));
-        assert!(s.edit_service(key(80), &bad).is_err());
-        let flags = |f: &str| SvcOpts { sched_flags: Some(f.into()), ..Default::default() };
-        let e = s.edit_service(key(80), &flags("mh-port")).unwrap_err().to_string();
-        assert!(e.starts_with("sched-flags: incompatible scheduler flag `mh-port'"), "{e}");
-        assert!(s.add_real(key(80), IpAddr::from([10, 0, 0, 11]), None, RealOpts::default(), 0).is_err(), "exists");
-        let w = RealOpts { weight: Some(70000), ..Default::default() };
-        assert!(s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), None, w, 0).is_err());
-        let dr_port = RealOpts { forward: Some(Forward::DirectRoute), ..Default::default() };
-        assert!(s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), Some(8080), dr_port, 0).is_err());
-        assert_eq!(s.services, before, "nothing changed");
-        let mut mh = s.clone();
-        let to_mh = SvcOpts {
-            scheduler: Some("mh".into()),
-            sched_flags: Some("mh-fallback,mh-port".into()),
-            ..Default::default()
-        };
-        mh.edit_service(key(80), &to_mh).unwrap();
-        assert_eq!(mh.services[0].sched_flags, rvs_core::sched::flags::FLAG_1 | rvs_core::sched::flags::FLAG_2);
-        mh.edit_service(key(80), &SvcOpts { persistence: Some(60), ..Default::default() }).unwrap();
-        assert_eq!(mh.services[0].sched_flags, rvs_core::sched::flags::FLAG_1 | rvs_core::sched::flags::FLAG_2, "kept");
-
-        s.add_service(
-            key(81),
-            &SvcOpts { scheduler: Some("rr".into()), persistence: Some(300), netmask: Some(24), ..Default::default() },
-            0,
-        )
-        .unwrap();
-        s.add_real(
-            key(81),
-            IpAddr::from([10, 0, 0, 12]),
-            Some(8081),
-            RealOpts { forward: Some(Forward::Nat), weight: Some(3), ..Default::default() },
-            0,
-        )
-        .unwrap();
-        let svc = s.service(&key(81)).unwrap();
-        assert_eq!((svc.scheduler.as_str(), svc.persistence, svc.persistence_prefix), ("rr", 300, 24));
-        assert_eq!((svc.dests[0].id, svc.dests[0].weight, svc.dests[0].port), (1, 3, 8081));
-        s.edit_real(
-            key(81),
-            IpAddr::from([10, 0, 0, 12]),
-            Some(8081),
-            RealOpts { weight: Some(0), ..Default::default() },
-        )
-        .unwrap();
-        assert_eq!(s.service(&key(81)).unwrap().dests[0].weight, 0);
-        // -x/-y: set, kept by an edit that leaves them out, refused above ipvsadm's INT_MAX.
-        let rip = IpAddr::from([10, 0, 0, 12]);
-        let x = |u: Option<u32>, l: Option<u32>| RealOpts { u_threshold: u, l_threshold: l, ..Default::default() };
-        s.edit_real(key(81), rip, Some(8081), x(Some(50), Some(20))).unwrap();
-        s.edit_real(key(81), rip, Some(8081), RealOpts { weight: Some(2), ..Default::default() }).unwrap();
-        let d = s.service(&key(81)).unwrap().dests[0].clone();
-        assert_eq!((d.weight, d.u_threshold, d.l_threshold), (2, 50, 20));
-        let before = s.services.clone();
-        let e = s.edit_real(key(81), rip, Some(8081), x(Some(u32::MAX), None)).unwrap_err();
-        assert!(e.to_string().contains("u_threshold"), "{e}");
-        assert_eq!(s.services, before, "a refused threshold changes nothing");
-        assert_eq!(s.snapshot().unwrap().thresholded(), &[d.id]);
-        assert!(s.snapshot().is_ok());
-        s.del_real(key(81), IpAddr::from([10, 0, 0, 12]), Some(8081), 10).unwrap();
-        s.del_service(key(80), 10).unwrap();
-        assert_eq!(s.services.len(), 1);
-        s.set_timeouts(0, 60, 0).unwrap();
-        assert_eq!((s.timeouts.tcp, s.timeouts.tcpfin, s.timeouts.udp), (900, 60, 300));
-        s.clear(11);
-        assert!(s.services.is_empty());
-    }
-
-    #[test]
-    fn a_real_server_that_comes_back_gets_its_old_id() {
-        let mut s = state();
-        s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), None, RealOpts::default(), 0).unwrap();
-        let ids = |s: &LiveConfig| s.service(&key(80)).unwrap().dests.iter().map(|d| d.id).collect::<Vec<_>>();
-        assert_eq!(ids(&s), vec![0, 1]);
-        s.clear(5);
-        s.add_service(key(80), &SvcOpts::default(), 0).unwrap();
-        s.add_real(key(80), IpAddr::from([10, 0, 0, 12]), None, RealOpts::default(), 6).unwrap();
-        s.add_real(key(80), IpAddr::from([10, 0, 0, 11]), None, RealOpts::default(), 6).unwrap();
-        s.add_real(key(80), IpAddr::from([10, 0, 0, 13]), None, RealOpts::default(), 6).unwrap();
-        assert_eq!(ids(&s), vec![1, 0, 2], "old ids back; a new server gets a fresh one");
-    }
-
-    #[test]
-    fn reload_keeps_what_continues_and_refuses_port_changes() {
-        let base = "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n";
-        let svc = |vip: &str, reals: &[&str]| {
-            let mut t = format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{vip}\"\nport = 80\nscheduler = \"rr\"\n");
-            for r in reals {
-                t += &format!("  [[service.real]]\n  address = \"{r}\"\n");
-            }
-            t
-        };
-        let a = Config::parse(
-            "a.toml",
-            &(base.to_owned() + &svc("10.0.0.100", &["10.0.0.11", "10.0.0.12"]) + &svc("10.0.0.101", &["10.0.0.13"])),
-        )
-        .unwrap();
-        let mut s = LiveConfig::from_config(&a, vec![]);
-        let ids = |s: &LiveConfig, vip: &str| -> Vec<u16> {
-            s.services
-                .iter()
-                .find(|x| x.vip.to_string() == vip)
-                .map(|x| x.dests.iter().map(|d| d.id).collect())
-                .unwrap_or_default()
-        };
-        assert_eq!((ids(&s, "10.0.0.100"), ids(&s, "10.0.0.101")), (vec![0, 1], vec![2]));
-        // .101 goes, .102 comes, .12 leaves .100 and .14 joins it, first in the file.
-        let b = Config::parse(
-            "b.toml",
-            &(base.to_owned() + &svc("10.0.0.102", &["10.0.0.15"]) + &svc("10.0.0.100", &["10.0.0.14", "10.0.0.11"])),
-        )
-        .unwrap();
-        let summary = s.reload(&b, 10).unwrap();
-        assert_eq!(summary, "reloaded: 1 service(s) added, 1 changed, 1 removed");
-        assert_eq!(ids(&s, "10.0.0.100"), vec![4, 0], ".11 keeps id 0; .14 is new");
-        assert_eq!(ids(&s, "10.0.0.102"), vec![3]);
-        assert_eq!(s.services.iter().find(|x| x.vip.to_string() == "10.0.0.100").unwrap().id, 0, "service id kept");
-        let moved = Config::parse("c.toml", &base.replace("10.0.0.1/24", "10.0.0.2/24")).unwrap();
-        let before = s.services.clone();
-        assert!(s.reload(&moved, 11).unwrap_err().to_string().contains("ports cannot change without a restart"));
-        assert_eq!(s.services, before);
-    }
-
-    #[test]
-    fn deleted_ids_rest_before_reuse() {
-        let mut s = state();
-        s.dest_ids.never_used = usize::from(UNBOUND_DEST);
-        s.del_real(key(80), IpAddr::from([10, 0, 0, 11]), None, 100).unwrap();
-        let e = s.add_real(key(80), IpAddr::from([10, 0, 0, 13]), None, RealOpts::default(), 200).unwrap_err();
-        assert!(matches!(e, OpError::Full(_)), "{e}");
-        s.add_real(key(80), IpAddr::from([10, 0, 0, 13]), None, RealOpts::default(), 100 + ID_QUARANTINE_S).unwrap();
-        assert_eq!(s.service(&key(80)).unwrap().dests[0].id, 0, "a different server reuses the rested id");
-    }
-
-    #[test]
-    fn a_deleted_service_id_rests_before_another_service_gets_it() {
-        let mut s = state();
-        let id = |s: &LiveConfig, port: u16| s.service(&key(port)).unwrap().id;
-        let first = id(&s, 80);
-        s.del_service(key(80), 10).unwrap();
-        s.add_service(key(81), &SvcOpts::default(), 20).unwrap();
-        assert_ne!(id(&s, 81), first, "a new service never takes a draining service's id");
-        s.add_service(key(80), &SvcOpts::default(), 30).unwrap();
-        assert_eq!(id(&s, 80), first, "the same service back within the quarantine gets its id back");
-        // Use up every fresh id; then a freed one is handed out only after it rested.
-        s.del_service(key(80), 40).unwrap();
-        let mut port = 1000;
-        let refused = loop {
-            match s.add_service(key(port), &SvcOpts::default(), 50) {
-                Ok(()) => port += 1,
-                Err(e) => break e,
-            }
-        };
-        assert!(refused.to_string().contains("rest"), "{refused}");
-        assert!(s.services.iter().all(|x| x.id != first), "the quarantined id stayed out of use");
-        s.add_service(key(port), &SvcOpts::default(), 40 + ID_QUARANTINE_S).unwrap();
-        assert_eq!(id(&s, port), first, "rested: reused");
-    }
-
-    #[test]
-    fn a_reload_gives_a_new_service_a_fresh_id_not_a_just_deleted_one() {
-        let mut s = state();
-        let first = s.service(&key(80)).unwrap().id;
-        let cfg = Config::parse(
-            "t.toml",
-            "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 81\n  [[service.real]]\n  address = \"10.0.0.11\"\n",
-        )
-        .unwrap();
-        s.reload(&cfg, 100).unwrap();
-        assert_ne!(s.service(&key(81)).unwrap().id, first, "port 80's id is draining");
     }
 }

@@ -9,6 +9,7 @@
 pub mod health;
 pub mod ids;
 pub mod live_config;
+mod live_verbs;
 pub mod metrics;
 pub mod proto;
 pub mod rates;
