@@ -315,4 +315,19 @@ fn a_vip_whose_real_servers_all_fail_is_withdrawn_and_announced_again_on_recover
     assert!(announced <= Duration::from_secs(6), "{announced:?}");
     assert!(report(&r)["ha"]["vip_changes"].as_u64().unwrap() >= 3, "announced, withdrawn, announced");
     connect_once(&f.client, VIP, 7, "198.18.1.2").expect("a connection after recovery");
+
+    // Hardening: rvsd restarts while its real servers are dead. It announces nothing before a
+    // check passed (it used to announce at once, and withdraw only once the checks failed twice).
+    for rs in &reals {
+        lab.kill_all_in(rs);
+    }
+    lab.stop_rvsd(r).unwrap();
+    let r = lab.rvsd(&node, &node_config(1, &REALS[..2], true)).unwrap();
+    let t2 = Instant::now();
+    while t2.elapsed() < Duration::from_secs(4) {
+        let rep = report(&r);
+        assert_eq!(rep["ha"]["held"], serde_json::json!([]), "announced before a check passed: {}", rep["ha"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab.stop_rvsd(r).unwrap();
 }

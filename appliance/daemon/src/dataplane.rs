@@ -195,7 +195,8 @@ fn serve_control(
                 ts.spawn(move || crate::vip_watch::run(ctl, &taps, rescan, shared.thread("vip"), stop));
             }
             HaMode::Ecmp => {
-                ts.spawn(|| crate::vip_announce::run(ctl, &cfg.ports, shared.thread("vip"), stop));
+                let grace = Duration::from_secs(u64::from(cfg.ha.announce_grace));
+                ts.spawn(move || crate::vip_announce::run(ctl, &cfg.ports, grace, shared.thread("vip"), stop));
             }
             HaMode::Standalone => {}
         }

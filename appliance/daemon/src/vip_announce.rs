@@ -3,12 +3,14 @@
 //! (BIRD or FRR, unmodified; RFC 4271 for BGP, RFC 5880/5881 for BFD).
 //!
 //! rvsd tells the routing daemon what to announce the way Katran's and DPVS's deployments do:
-//! each VIP that has at least one usable real server (weight above 0 after health checks) is
-//! put as a /32 on the exception interface of its port (`protocol direct` in BIRD picks it up,
+//! each VIP that has at least one usable real server (weight above 0, health check not failed,
+//! and, for a checked one, past its first passing probe: a node that restarts pulls no traffic
+//! before it knows it can serve it) is put as a /32 on the exception interface of its port (`protocol direct` in BIRD picks it up,
 //! a filter exports it); a VIP with no usable real server is taken off, and so is every VIP
 //! at shutdown. When rvsd dies its TAP disappears with the addresses on it and the routing
 //! daemon's session, which runs through the dataplane, fails its BFD: the router withdraws
-//! the node either way. The check runs every [`PERIOD`] and after nothing else: a health
+//! the node either way. `[ha] announce_grace` (seconds) holds every announcement back that long
+//! after start, e.g. for connection sync to refill the table from the peers first. The check runs every [`PERIOD`] and after nothing else: a health
 //! transition reaches the router within one period plus BGP's update time.
 
 use crate::config::PortConf;
@@ -45,8 +47,15 @@ pub fn on_port_network(port: &PortConf, a: IpAddr) -> bool {
 }
 
 /// Keeps the usable VIPs on the exception interfaces until `stop`, then takes them all off.
-pub fn run(ctl: &Control<'_>, ports: &[PortConf], beat: &crate::supervision::ThreadBeat, stop: &AtomicBool) {
+pub fn run(
+    ctl: &Control<'_>,
+    ports: &[PortConf],
+    grace: Duration,
+    beat: &crate::supervision::ThreadBeat,
+    stop: &AtomicBool,
+) {
     let _alive = beat.running();
+    let started = std::time::Instant::now();
     let mut rtnl = match Rtnl::open() {
         Ok(r) => r,
         Err(e) => {
@@ -56,7 +65,7 @@ pub fn run(ctl: &Control<'_>, ports: &[PortConf], beat: &crate::supervision::Thr
     };
     while !stop.load(Ordering::Relaxed) {
         beat.beat();
-        let usable = ctl.usable_vips();
+        let usable = if started.elapsed() >= grace { ctl.usable_vips() } else { BTreeSet::new() };
         reconcile(ctl, &mut rtnl, ports, &usable);
         std::thread::sleep(PERIOD);
     }

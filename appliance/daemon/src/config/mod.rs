@@ -464,12 +464,12 @@ port = 53
         let with_tap = GOOD.replace("address = \"10.0.0.1/24\"", "exception = true\naddress = \"10.0.0.1/24\"");
         let ha = |body: &str| with_tap.replace("udp = 300", &format!("udp = 300\n[ha]\n{body}"));
         let c = Config::parse("rvs.toml", &ha("mode = \"ecmp\"")).unwrap();
-        assert_eq!(c.ha, HaConf { mode: HaMode::Ecmp, sloppy_tcp: true, vip_rescan_ms: 500 });
+        assert_eq!(c.ha, HaConf { mode: HaMode::Ecmp, sloppy_tcp: true, vip_rescan_ms: 500, announce_grace: 0 });
         assert!(c.snapshot(&[]).unwrap().vips_routed());
         let c = Config::parse("rvs.toml", &ha("mode = \"ecmp\"\nsloppy_tcp = false")).unwrap();
         assert!(!c.ha.sloppy_tcp);
         let c = Config::parse("rvs.toml", &ha("sloppy_tcp = true")).unwrap();
-        assert_eq!(c.ha, HaConf { mode: HaMode::Standalone, sloppy_tcp: true, vip_rescan_ms: 500 });
+        assert_eq!(c.ha, HaConf { mode: HaMode::Standalone, sloppy_tcp: true, vip_rescan_ms: 500, announce_grace: 0 });
         assert_eq!(Config::parse("rvs.toml", &with_tap).unwrap().ha, HaConf::default(), "standalone, not sloppy");
         let e = Config::parse("rvs.toml", &ha("sloppy_udp = true")).unwrap_err();
         assert_eq!(e.key, "ha.sloppy_udp", "{e}");

@@ -43,6 +43,7 @@ pub(super) struct RawHa {
     pub(super) sloppy_tcp: Option<bool>,
     pub(super) sloppy_udp: Option<Spanned<bool>>,
     pub(super) vip_rescan_ms: Option<Spanned<u64>>,
+    pub(super) announce_grace: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -122,6 +122,9 @@ pub struct HaConf {
     /// VRRP mode: besides following the kernel's address events, the VIPs on the exception
     /// interfaces are read in full this often (milliseconds; a guard against a lost event).
     pub vip_rescan_ms: u64,
+    /// ECMP mode: seconds after start before any VIP is announced (e.g. for connection sync to
+    /// refill the table from the peers first); 0 = as soon as a VIP is usable.
+    pub announce_grace: u32,
 }
 
 /// The default of `[ha] vip_rescan_ms`.
@@ -129,7 +132,7 @@ pub const VIP_RESCAN_MS: u64 = 500;
 
 impl Default for HaConf {
     fn default() -> Self {
-        HaConf { mode: HaMode::default(), sloppy_tcp: false, vip_rescan_ms: VIP_RESCAN_MS }
+        HaConf { mode: HaMode::default(), sloppy_tcp: false, vip_rescan_ms: VIP_RESCAN_MS, announce_grace: 0 }
     }
 }
 
@@ -171,7 +174,14 @@ impl Ctx<'_> {
             Some(m) => *m.get_ref(),
             None => VIP_RESCAN_MS,
         };
-        Ok(HaConf { mode, sloppy_tcp: raw.sloppy_tcp.unwrap_or(mode == HaMode::Ecmp), vip_rescan_ms })
+        let announce_grace = match &raw.announce_grace {
+            Some(g) if *g.get_ref() > 3600 => {
+                return Err(self.err(g.span(), "ha.announce_grace", "must be 0 ..= 3600 (seconds)"));
+            }
+            Some(g) => *g.get_ref(),
+            None => 0,
+        };
+        Ok(HaConf { mode, sloppy_tcp: raw.sloppy_tcp.unwrap_or(mode == HaMode::Ecmp), vip_rescan_ms, announce_grace })
     }
 
     /// One `[sync] peers` entry: an IPv4 address or prefix.

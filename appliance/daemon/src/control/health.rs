@@ -109,6 +109,9 @@ fn transition(ctl: &Control<'_>, id: u16, t: &Track, ok: bool) {
     let Ok(mut st) = ctl.state.lock() else { return };
     let Some(c) = st.checks.get(&id).cloned() else { return };
     st.last_check.insert(id, (Instant::now(), ok));
+    if ok {
+        st.proven.insert(id);
+    }
     let is_down = st.down.contains(&id);
     let change = if !is_down && t.fails >= c.fall {
         st.down.insert(id);

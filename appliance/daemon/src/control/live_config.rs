@@ -128,6 +128,9 @@ pub struct LiveConfig {
     pub down: BTreeSet<u16>,
     /// Per checked real server: when its last probe ended, and whether it passed.
     pub last_check: BTreeMap<u16, (std::time::Instant, bool)>,
+    /// Checked real servers that have passed a probe since rvsd started: ECMP mode announces a
+    /// VIP only for those (a node that restarts pulls no traffic before its checks ran).
+    pub proven: BTreeSet<u16>,
     /// Health transitions so far (up or down).
     pub health_transitions: u64,
 }
@@ -174,6 +177,7 @@ impl LiveConfig {
             checks: cfg.checks.iter().cloned().collect(),
             down: BTreeSet::new(),
             last_check: BTreeMap::new(),
+            proven: BTreeSet::new(),
             health_transitions: 0,
         }
     }
@@ -196,6 +200,17 @@ impl LiveConfig {
             }
         }
         v
+    }
+
+    /// The VIPs worth announcing (ECMP): those with a real server of weight above 0, not down,
+    /// and either unchecked or past its first passing probe.
+    pub fn usable_vips(&self) -> BTreeSet<IpAddr> {
+        let usable = |d: &rvs_core::service::Dest| {
+            d.weight > 0
+                && !self.down.contains(&d.id)
+                && (!self.checks.contains_key(&d.id) || self.proven.contains(&d.id))
+        };
+        self.services.iter().filter(|s| s.dests.iter().any(usable)).map(|s| s.vip).collect()
     }
 
     /// The dataplane snapshot of this state.
@@ -242,5 +257,28 @@ impl LiveConfig {
                     .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
             })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hardening (ECMP): a VIP whose real servers have checks is announced only after one of
+    /// them passed its first probe, so a node that restarts pulls no traffic it cannot serve;
+    /// one without checks is announced at once; a real server down or of weight 0 never counts.
+    #[test]
+    fn a_vip_is_announced_only_after_a_real_server_passed_its_first_check() {
+        let text = "[ha]\nmode = \"ecmp\"\n[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\nexception = true\n\
+            [[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n  [[service.real]]\n  address = \"10.0.0.11\"\n  [service.real.check]\n  kind = \"tcp\"\n\
+            [[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.101\"\nport = 80\n  [[service.real]]\n  address = \"10.0.0.12\"\n";
+        let mut s = LiveConfig::from_config(&Config::parse("t.toml", text).unwrap(), vec![]);
+        let vips = |s: &LiveConfig| s.usable_vips().into_iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        assert_eq!(vips(&s), ["10.0.0.101"], "the checked service waits for its first check");
+        let id = s.services[0].dests[0].id;
+        s.proven.insert(id);
+        assert_eq!(vips(&s), ["10.0.0.100", "10.0.0.101"]);
+        s.down.insert(id);
+        assert_eq!(vips(&s), ["10.0.0.101"], "down: withdrawn");
     }
 }

@@ -128,12 +128,9 @@ impl Control<'_> {
         Ok((st, r))
     }
 
-    /// ECMP: the VIPs with at least one real server that may take a new connection (weight
-    /// above 0, health check not failed).
+    /// ECMP: the VIPs worth announcing ([`LiveConfig::usable_vips`]).
     pub fn usable_vips(&self) -> std::collections::BTreeSet<std::net::IpAddr> {
-        let Ok(guard) = self.state.lock() else { return Default::default() };
-        let usable = |d: &rvs_core::service::Dest| d.weight > 0 && !guard.down.contains(&d.id);
-        guard.services.iter().filter(|s| s.dests.iter().any(usable)).map(|s| s.vip).collect()
+        self.state.lock().map(|g| g.usable_vips()).unwrap_or_default()
     }
 
     /// The VIPs held (VRRP) or announced (ECMP).
