@@ -1,6 +1,8 @@
 //! Leaving rvs: a packet sent to its real server by the connection's forwarding method (NAT,
-//! DR, TUN, with frag-needed when a tunnelled packet would not fit), or a NAT reply sent back
-//! to the client from the VIP; the next hop's MAC written, or the packet held for ARP.
+//! DR, TUN), or a NAT reply sent back to the client from the VIP; the next hop's MAC written,
+//! or the packet held for ARP. A packet that does not fit its egress port's MTU (for TUN, once
+//! wrapped) is answered with frag-needed (IPv4 with DF) or Packet Too Big (IPv6) as IPVS
+//! answers for every method, and otherwise dropped (`too_big`): rvs does not fragment.
 
 use super::*;
 
@@ -26,6 +28,11 @@ impl PerCore {
         };
         let mac = known.unwrap_or(Mac::ZERO);
         let egress = &snap.interfaces()[usize::from(rt.port)];
+        // As IPVS's `ensure_mtu_is_adequate` for every method: what does not fit the egress
+        // (TUN checks its wrapped size itself) gets frag-needed or Packet Too Big from the VIP.
+        if c.forward != Forward::Tunnel && ip.end() - ip.l3() > usize::from(egress.mtu) {
+            return K::too_big(self, frame, ip, egress.mtu, None, icmp_error);
+        }
         match c.forward {
             Forward::Nat => {
                 let d = frame.data_mut();
@@ -72,6 +79,14 @@ impl PerCore {
         };
         let known = gw_mac.or_else(|| self.mac_for::<K>(snap, rt.next_hop));
         let egress = &snap.interfaces()[usize::from(rt.port)];
+        if ip.end() - ip.l3() > usize::from(egress.mtu) {
+            // The real server hears it from the director's address on its side, as from a router.
+            let from = snap
+                .family::<K>()
+                .route_with_mac(c.daddr)
+                .and_then(|(back, _)| K::iface_addr(&snap.interfaces()[usize::from(back.port)]));
+            return K::too_big(self, frame, ip, egress.mtu, from, icmp_error);
+        }
         let d = frame.data_mut();
         if !K::dec_hop(d, ip.l3()) {
             return Verdict::Drop(DropReason::TtlExceeded);

@@ -7,7 +7,7 @@
 use super::*;
 use crate::neigh::NeighKey;
 use crate::snapshot::Family;
-use crate::xmit::{icmpv6 as xicmpv6, nat::rewrite6, tunnel6};
+use crate::xmit::{icmp as xicmp, icmpv6 as xicmpv6, nat::rewrite6, tunnel6};
 
 /// One address family's part of the packet path.
 pub(super) trait IpPath: Family + NeighKey {
@@ -25,6 +25,20 @@ pub(super) trait IpPath: Family + NeighKey {
     /// Translates an ICMP error of a NAT connection; false when the quote cannot be read.
     #[allow(clippy::too_many_arguments)]
     fn nat_error(d: &mut [u8], l3: usize, l4: usize, icmp_end: usize, end: End, addr: Self, port: u16) -> bool;
+    /// This family's address of an interface, if it has one.
+    fn iface_addr(itf: &Interface) -> Option<Self>;
+    /// The packet does not fit its egress: the sender is told the `mtu` to use, from `from`
+    /// (None: the address it sent to) — IPv4's "fragmentation needed" when DF is set, IPv6's
+    /// Packet Too Big (never below the minimum MTU, never about an ICMP error) — and the frame
+    /// becomes that error (`Reply`); otherwise it is dropped (rvs does not fragment).
+    fn too_big<F: Frame>(
+        core: &mut PerCore,
+        frame: &mut F,
+        ip: &Ip<Self>,
+        mtu: u16,
+        from: Option<Self>,
+        icmp_error: bool,
+    ) -> Verdict;
     /// Encapsulates for a TUN real server `rip` out of `egress`, or says what to do instead:
     /// an error to the sender (the frame rewritten into it: `Reply`), or a drop.
     fn tunnel<F: Frame>(
@@ -45,6 +59,30 @@ pub(super) trait IpPath: Family + NeighKey {
 }
 
 impl IpPath for u32 {
+    #[inline(always)]
+    fn iface_addr(itf: &Interface) -> Option<u32> {
+        Some(u32::from(itf.addr))
+    }
+    #[cold]
+    fn too_big<F: Frame>(
+        core: &mut PerCore,
+        frame: &mut F,
+        ip: &Ip<u32>,
+        mtu: u16,
+        from: Option<u32>,
+        icmp_error: bool,
+    ) -> Verdict {
+        let df = Ipv4Packet::new_unchecked(&frame.data()[ip.l3()..]).dont_frag();
+        let reply_len = ip.l3() + 28 + (ip.l4() - ip.l3()) + 8;
+        if !df || icmp_error || frame.len() < reply_len {
+            return Verdict::Drop(DropReason::TooBig);
+        }
+        core.ident = core.ident.wrapping_add(1);
+        let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
+        xicmp::frag_needed(frame, ip.l3(), in_mac, mtu, from.map(Ipv4Addr::from), core.ident);
+        core.counters.too_big_sent += 1;
+        Verdict::Reply
+    }
     #[inline(always)]
     fn conns(t: &ConnTables) -> &ConnTable<u32> {
         &t.v4
@@ -82,17 +120,8 @@ impl IpPath for u32 {
     ) -> Result<(), Verdict> {
         let inner = ip.end() - ip.l3();
         if inner + tunnel::OVERHEAD > usize::from(egress.mtu) {
-            let df = Ipv4Packet::new_unchecked(&frame.data()[ip.l3()..]).dont_frag();
-            let reply_len = ip.l3() + 28 + (ip.l4() - ip.l3()) + 8;
-            if !df || icmp_error || frame.len() < reply_len {
-                return Err(Verdict::Drop(DropReason::TooBig));
-            }
-            core.ident = core.ident.wrapping_add(1);
-            let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
-            let mtu = egress.mtu - tunnel::OVERHEAD as u16;
-            tunnel::frag_needed(frame, ip.l3(), in_mac, mtu, core.ident);
-            core.counters.too_big_sent += 1;
-            return Err(Verdict::Reply);
+            let mtu = egress.mtu.saturating_sub(tunnel::OVERHEAD as u16);
+            return Err(Self::too_big(core, frame, ip, mtu, None, icmp_error));
         }
         core.ident = core.ident.wrapping_add(1);
         tunnel::encapsulate(frame, ip.l3(), egress.addr, Ipv4Addr::from(rip), core.ident).map_err(Verdict::Drop)
@@ -100,6 +129,34 @@ impl IpPath for u32 {
 }
 
 impl IpPath for u128 {
+    #[inline(always)]
+    fn iface_addr(itf: &Interface) -> Option<u128> {
+        itf.addr6.map(|(a, _)| u128::from(a))
+    }
+    #[cold]
+    fn too_big<F: Frame>(
+        core: &mut PerCore,
+        frame: &mut F,
+        ip: &Ip<u128>,
+        mtu: u16,
+        from: Option<u128>,
+        icmp_error: bool,
+    ) -> Verdict {
+        // RFC 4443 §2.4 (e): never an error about an error. No Packet Too Big below the minimum
+        // MTU (RFC 8200 §5: every link carries 1280): a path that cannot carry 1280 bytes has
+        // no MTU to advertise (the packet, larger than it, is dropped).
+        if icmp_error || mtu < crate::wire::ipv6::MIN_MTU {
+            return Verdict::Drop(DropReason::TooBig);
+        }
+        let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
+        match xicmpv6::packet_too_big(frame, ip.l3(), in_mac, mtu, from.map(Ipv6Addr::from)) {
+            Ok(()) => {
+                core.counters.too_big_sent += 1;
+                Verdict::Reply
+            }
+            Err(r) => Verdict::Drop(r),
+        }
+    }
     #[inline(always)]
     fn conns(t: &ConnTables) -> &ConnTable<u128> {
         &t.v6
@@ -137,21 +194,8 @@ impl IpPath for u128 {
         let Some((dip, _)) = egress.addr6 else { return Err(Verdict::Drop(DropReason::NoRoute)) };
         let inner = ip.end() - ip.l3();
         if inner + tunnel6::OVERHEAD > usize::from(egress.mtu) {
-            // RFC 4443 §2.4 (e): never an error about an error. No Packet Too Big below the
-            // minimum MTU (RFC 8200 §5: every link carries 1280): a tunnel that cannot carry
-            // 1280 bytes has no MTU to advertise (the packet, larger than it, is dropped).
-            let Some(mtu) = tunnel6::inner_mtu(egress.mtu) else { return Err(Verdict::Drop(DropReason::TooBig)) };
-            if icmp_error {
-                return Err(Verdict::Drop(DropReason::TooBig));
-            }
-            let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
-            return match tunnel6::packet_too_big(frame, ip.l3(), in_mac, mtu) {
-                Ok(()) => {
-                    core.counters.too_big_sent += 1;
-                    Err(Verdict::Reply)
-                }
-                Err(r) => Err(Verdict::Drop(r)),
-            };
+            let mtu = tunnel6::inner_mtu(egress.mtu).unwrap_or(0);
+            return Err(Self::too_big(core, frame, ip, mtu, None, icmp_error));
         }
         tunnel6::encapsulate(frame, ip.l3(), dip, Ipv6Addr::from(rip)).map_err(Verdict::Drop)
     }

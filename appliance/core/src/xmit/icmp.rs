@@ -1,14 +1,17 @@
-//! ICMP the balancer handles itself: echo replies for its own addresses and VIPs, and the
+//! ICMP the balancer handles itself: echo replies for its own addresses and VIPs, the
 //! translation of ICMP errors that belong to a NAT connection (RFC 5508 §4 describes the same
-//! for NAT devices): the outer address, and the quoted packet's address and port, are changed
-//! the same way the connection's packets are, so the endpoint recognises its own packet.
+//! for NAT devices: the outer address, and the quoted packet's address and port, are changed
+//! the same way the connection's packets are, so the endpoint recognises its own packet), and
+//! "fragmentation needed" for a packet that does not fit its egress (RFC 1191 §4).
 
 use super::nat::{rewrite, End};
+use crate::frame::Frame;
 use crate::wire::checksum::update16;
-use crate::wire::icmp::IcmpPacket;
+use crate::wire::icmp::{IcmpPacket, IcmpRepr, HEADER_LEN as ICMP_HEADER_LEN};
 use crate::wire::ipv4::protocol;
-use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, HEADER_LEN as IP_HEADER_LEN};
 use crate::wire::Mac;
+use std::net::Ipv4Addr;
 
 /// TTL of the packets rvsd originates (echo replies, frag-needed): Linux's default
 /// (`net.ipv4.ip_default_ttl`).
@@ -86,4 +89,34 @@ pub fn translate_nat_error(
     };
     rewrite(pkt, il3, il4, proto, quoted, inner_addr, inner_port, csum_present);
     IcmpPacket::new_unchecked(&mut pkt[l4..icmp_end]).fill_checksum();
+}
+
+/// Turns the frame (an IPv4 packet at `l2_len` that is too big) into ICMP "fragmentation
+/// needed" back to its sender, advertising `mtu`, from `from` (None: the address the packet was
+/// sent to, a VIP). The quoted part is the offending IP header and its first 8 payload bytes
+/// (RFC 792).
+pub fn frag_needed<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, mtu: u16, from: Option<Ipv4Addr>, ident: u16) {
+    let d = frame.data_mut();
+    let (quoted, client, vip) = {
+        let p = Ipv4Packet::new_unchecked(&d[l2_len..]);
+        (p.header_len() + 8, p.src(), from.unwrap_or(p.dst()))
+    };
+    let body = l2_len + IP_HEADER_LEN + ICMP_HEADER_LEN;
+    d.copy_within(l2_len..l2_len + quoted, body);
+    super::route::reply_macs(d, ours);
+    let mut q = [0u8; 68];
+    q[..quoted].copy_from_slice(&d[body..body + quoted]);
+    IcmpRepr::frag_needed(mtu).emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
+    Ipv4Repr {
+        src: vip,
+        dst: client,
+        protocol: protocol::ICMP,
+        payload_len: (ICMP_HEADER_LEN + quoted) as u16,
+        ttl: ORIGIN_TTL,
+        ident,
+        dont_frag: false,
+        tos: 0,
+    }
+    .emit(&mut d[l2_len..]);
+    frame.truncate(body + quoted);
 }

@@ -6,14 +6,15 @@
 
 use super::nat::{rewrite6, End};
 use crate::frame::Frame;
+use crate::verdict::DropReason;
 use crate::wire::checksum::update16;
-use crate::wire::icmpv6::{kind, na_flags, Icmpv6Packet, NdRepr, HEADER_LEN};
+use crate::wire::icmpv6::{kind, na_flags, Icmpv6Packet, NdRepr, HEADER_LEN, MAX_ERROR_QUOTE};
 use crate::wire::ipv4::protocol;
 use crate::wire::ipv6::{self, next_header, Ipv6Packet, Ipv6Repr};
 use crate::wire::Mac;
 use std::net::Ipv6Addr;
 
-/// Hop limit of the echo replies rvsd sends (Linux's default).
+/// Hop limit of the echo replies and Packet Too Big rvsd sends (Linux's default).
 pub const ORIGIN_HOP_LIMIT: u8 = 64;
 
 /// Hop limit of every Neighbor Discovery message (RFC 4861 §7.1: receivers check it is 255,
@@ -145,4 +146,45 @@ pub fn neighbour_solicitation(buf: &mut [u8], mac: Mac, src: Ipv6Addr, target: I
     .emit(&mut buf[ETH_LEN..]);
     nd.emit(&mut buf[ETH_LEN + ipv6::HEADER_LEN..], &src, &group);
     ETH_LEN + ipv6::HEADER_LEN + nd.buffer_len()
+}
+
+/// Turns the frame (an IPv6 packet at `l2_len` too big for its egress) into an ICMPv6 Packet
+/// Too Big advertising `mtu`, from `from` (None: the address the packet was sent to, a VIP)
+/// back to its sender, quoting as much of it as keeps the error within 1280 bytes (RFC 4443
+/// §2.4 (c)). The packet stays where it is and becomes the quote: the new headers go into the
+/// headroom.
+pub fn packet_too_big<F: Frame>(
+    frame: &mut F,
+    l2_len: usize,
+    ours: Mac,
+    mtu: u16,
+    from: Option<Ipv6Addr>,
+) -> Result<(), DropReason> {
+    let (client, target) = {
+        let p = Ipv6Packet::new_unchecked(&frame.data()[l2_len..]);
+        (p.src(), from.unwrap_or(p.dst()))
+    };
+    let grow = ipv6::HEADER_LEN + HEADER_LEN;
+    let quote = (frame.len() - l2_len).min(MAX_ERROR_QUOTE);
+    let data = frame.prepend(grow).ok_or(DropReason::NoHeadroom)?;
+    data.copy_within(grow..grow + l2_len, 0);
+    let msg_len = HEADER_LEN + quote;
+    Ipv6Repr {
+        src: target,
+        dst: client,
+        next_header: next_header::ICMPV6,
+        payload_len: msg_len as u16,
+        hop_limit: ORIGIN_HOP_LIMIT,
+    }
+    .emit(&mut data[l2_len..]);
+    {
+        let at = l2_len + ipv6::HEADER_LEN;
+        let mut m = Icmpv6Packet::new_unchecked(&mut data[at..at + msg_len]);
+        m.set_type_code(kind::PACKET_TOO_BIG, 0);
+        m.set_rest(u32::from(mtu));
+        m.fill_checksum(&target, &client);
+    }
+    super::route::reply_macs(data, ours);
+    frame.truncate(l2_len + ipv6::HEADER_LEN + msg_len);
+    Ok(())
 }

@@ -7,14 +7,12 @@
 //! is never copied.
 //!
 //! If the result would exceed the egress MTU and the inner packet forbids fragmentation, the
-//! client gets ICMP "fragmentation needed" (RFC 1191 §4) with the MTU it must use, from the VIP
-//! it was talking to, and nothing is forwarded.
+//! client gets ICMP "fragmentation needed" (RFC 1191 §4, [`super::icmp::frag_needed`]) with the
+//! MTU it must use, from the VIP it was talking to, and nothing is forwarded.
 
 use crate::frame::Frame;
 use crate::verdict::DropReason;
-use crate::wire::icmp::{IcmpRepr, HEADER_LEN as ICMP_HEADER_LEN};
 use crate::wire::ipv4::{protocol, Ipv4Packet, Ipv4Repr, HEADER_LEN as IP_HEADER_LEN};
-use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
 /// TTL of the outer header (the Linux default, `ip_default_ttl`).
@@ -51,33 +49,4 @@ pub fn encapsulate<F: Frame>(
     }
     .emit(&mut data[l2_len..]);
     Ok(())
-}
-
-/// Turns the frame (an IPv4 packet at `l2_len` that is too big) into ICMP "fragmentation
-/// needed" back to its sender, advertising `mtu`, from the address the packet was sent to.
-/// The quoted part is the offending IP header and its first 8 payload bytes (RFC 792).
-pub fn frag_needed<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, mtu: u16, ident: u16) {
-    let d = frame.data_mut();
-    let (quoted, client, vip) = {
-        let p = Ipv4Packet::new_unchecked(&d[l2_len..]);
-        (p.header_len() + 8, p.src(), p.dst())
-    };
-    let body = l2_len + IP_HEADER_LEN + ICMP_HEADER_LEN;
-    d.copy_within(l2_len..l2_len + quoted, body);
-    super::route::reply_macs(d, ours);
-    let mut q = [0u8; 68];
-    q[..quoted].copy_from_slice(&d[body..body + quoted]);
-    IcmpRepr::frag_needed(mtu).emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
-    Ipv4Repr {
-        src: vip,
-        dst: client,
-        protocol: protocol::ICMP,
-        payload_len: (ICMP_HEADER_LEN + quoted) as u16,
-        ttl: super::icmp::ORIGIN_TTL,
-        ident,
-        dont_frag: false,
-        tos: 0,
-    }
-    .emit(&mut d[l2_len..]);
-    frame.truncate(body + quoted);
 }

@@ -13,9 +13,7 @@
 
 use crate::frame::Frame;
 use crate::verdict::DropReason;
-use crate::wire::icmpv6::{kind, Icmpv6Packet, HEADER_LEN as ICMPV6_HEADER_LEN, MAX_ERROR_QUOTE};
-use crate::wire::ipv6::{next_header, Ipv6Packet, Ipv6Repr, HEADER_LEN, MIN_MTU};
-use crate::wire::Mac;
+use crate::wire::ipv6::{next_header, Ipv6Repr, HEADER_LEN, MIN_MTU};
 use std::net::Ipv6Addr;
 
 /// Hop limit of the outer header (Linux's default, `net.ipv6.conf.*.hop_limit`).
@@ -23,9 +21,6 @@ pub const OUTER_HOP_LIMIT: u8 = 64;
 
 /// Outer header overhead in bytes.
 pub const OVERHEAD: usize = HEADER_LEN;
-
-/// Hop limit of the Packet Too Big rvsd sends.
-pub const ORIGIN_HOP_LIMIT: u8 = 64;
 
 /// Wraps the IPv6 packet at `l2_len` in an outer header `src -> dst`. The frame must hold
 /// exactly the L2 header and the inner packet (no Ethernet padding).
@@ -49,38 +44,4 @@ pub fn encapsulate<F: Frame>(frame: &mut F, l2_len: usize, src: Ipv6Addr, dst: I
 /// `None` when that is below the minimum MTU (such a packet is dropped, never answered).
 pub fn inner_mtu(egress_mtu: u16) -> Option<u16> {
     egress_mtu.checked_sub(OVERHEAD as u16).filter(|&m| m >= MIN_MTU)
-}
-
-/// Turns the frame (an IPv6 packet at `l2_len` too big for the tunnel) into an ICMPv6 Packet
-/// Too Big advertising `mtu`, from the address the packet was sent to back to its sender,
-/// quoting as much of it as keeps the error within 1280 bytes (RFC 4443 §2.4 (c)). The packet
-/// stays where it is and becomes the quote: the new headers go into the headroom.
-pub fn packet_too_big<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, mtu: u16) -> Result<(), DropReason> {
-    let (client, target) = {
-        let p = Ipv6Packet::new_unchecked(&frame.data()[l2_len..]);
-        (p.src(), p.dst())
-    };
-    let grow = HEADER_LEN + ICMPV6_HEADER_LEN;
-    let quote = (frame.len() - l2_len).min(MAX_ERROR_QUOTE);
-    let data = frame.prepend(grow).ok_or(DropReason::NoHeadroom)?;
-    data.copy_within(grow..grow + l2_len, 0);
-    let msg_len = ICMPV6_HEADER_LEN + quote;
-    Ipv6Repr {
-        src: target,
-        dst: client,
-        next_header: next_header::ICMPV6,
-        payload_len: msg_len as u16,
-        hop_limit: ORIGIN_HOP_LIMIT,
-    }
-    .emit(&mut data[l2_len..]);
-    {
-        let at = l2_len + HEADER_LEN;
-        let mut m = Icmpv6Packet::new_unchecked(&mut data[at..at + msg_len]);
-        m.set_type_code(kind::PACKET_TOO_BIG, 0);
-        m.set_rest(u32::from(mtu));
-        m.fill_checksum(&target, &client);
-    }
-    super::route::reply_macs(data, ours);
-    frame.truncate(l2_len + HEADER_LEN + msg_len);
-    Ok(())
 }
