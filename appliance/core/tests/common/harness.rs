@@ -1,16 +1,24 @@
-//! The fuzz harness over `Pipeline::process`, shared by the cargo-fuzz target
-//! (`appliance/core/fuzz`) and the seed regression test, so CI runs the same code on stable.
+//! The fuzz harness over `Pipeline::process` and connection sync, shared by the cargo-fuzz
+//! target (`appliance/core/fuzz`) and the seed regression test, so CI runs the same code on
+//! stable.
 //!
-//! Input: a sequence of records `[ctl: u8][len: u16 BE][len bytes of frame]` (a short last
-//! record takes what is left). `ctl` bit 0 is the port; bits 1..7 advance the clock by that
-//! many seconds first (and poll the timers). One pipeline lives for the whole input, so later
+//! Input: a sequence of records `[ctl: u8][len: u16 BE][len bytes]` (a short last record takes
+//! what is left). `ctl` bit 0 is the port; bits 1..6 advance the clock by that many seconds first
+//! (and poll the timers); bit 7 says the bytes are not a frame but an IPVS sync datagram, which
+//! the backup pipeline parses and installs. The pipelines live for the whole input, so later
 //! frames meet the connections earlier ones made.
 //!
-//! The pipeline runs the dual-stack test network ([`super::v6`]): IPv4 and IPv6 services.
+//! The pipelines run the dual-stack test network ([`super::v6`]): IPv4 and IPv6 services. Every
+//! frame goes to an everyday pipeline (64 connections, the sync master role: after each frame
+//! its records travel as sync datagrams to the backup), a tiny one (4 connections, 2
+//! templates, expiry budget 1: a full table, budget stops and put-back timer lists are the
+//! common case), and a backup (64 connections, a VRRP backup serving no VIP, so that what it
+//! forwards is what sync installed, and a record may replace an entry).
 //!
 //! Invariants checked on every frame: no panic; a frame transmitted (Forward/Reply) that is
 //! IPv4 carries a valid IPv4 header checksum and fits its buffer, one that is IPv6 a header
-//! whose payload length fits the frame; a Forward names a real port.
+//! whose payload length fits the frame; a Forward names a real port; and on every pipeline,
+//! after each step and at the end, load accounting matches the table.
 
 use rvs_core::wire::ethernet::{EtherType, EthernetFrame};
 use rvs_core::wire::ipv4::Ipv4Packet;
@@ -39,21 +47,96 @@ pub fn decode(mut data: &[u8]) -> Vec<(u16, Vec<u8>)> {
     out
 }
 
-/// Runs one input through fresh pipelines of two sizes: the everyday one, and a tiny one (4
-/// connections, 2 templates, expiry budget 1) where a full table, budget stops and put-back
-/// timer lists are the common case. Panics if an invariant breaks.
+/// The pipelines an input runs through, on one clock.
+struct Pipes {
+    master: rvs_core::Pipeline,
+    tiny: rvs_core::Pipeline,
+    backup: rvs_core::Pipeline,
+}
+
+/// Runs one input (see the module doc). Panics if an invariant breaks.
 pub fn run(data: &[u8]) {
-    run_with(data, rvs_core::PipelineConfig { conn_capacity: 64, conn6_capacity: 64, ..Default::default() });
-    run_with(
-        data,
-        rvs_core::PipelineConfig {
-            conn_capacity: 4,
-            conn6_capacity: 4,
-            template_capacity: 2,
-            expire_budget: 1,
-            ..Default::default()
-        },
-    );
+    use rvs_core::conn::SyncPolicy;
+    use rvs_core::PipelineConfig;
+    use std::sync::Arc;
+    let everyday = PipelineConfig { conn_capacity: 64, conn6_capacity: 64, ..Default::default() };
+    let tiny = PipelineConfig {
+        conn_capacity: 4,
+        conn6_capacity: 4,
+        template_capacity: 2,
+        expire_budget: 1,
+        ..Default::default()
+    };
+    let snap = || super::v6::snapshot6();
+    let mut p = Pipes {
+        master: rvs_core::Pipeline::new(everyday, Arc::new(snap().with_sync_master(Some(SyncPolicy::default()))), NOW),
+        tiny: rvs_core::Pipeline::new(tiny, Arc::new(snap()), NOW),
+        backup: rvs_core::Pipeline::new(everyday, Arc::new(snap().with_held_vips(Some(&[]))), NOW),
+    };
+    let mut now = NOW;
+    let mut data = data;
+    let mut frame = VecFrame::with_headroom(&[], 128);
+    while data.len() >= 3 {
+        let ctl = data[0];
+        let len = usize::from(u16::from_be_bytes([data[1], data[2]])).min(data.len() - 3);
+        let bytes = &data[3..3 + len];
+        data = &data[3 + len..];
+        let advance = u64::from((ctl >> 1) & 0x3f);
+        if advance != 0 {
+            now += advance * 1000;
+            for (q, cap) in [(&mut p.master, 64), (&mut p.tiny, 4), (&mut p.backup, 64)] {
+                q.poll_timers(now);
+                check_loads(q, cap);
+            }
+        }
+        if ctl & 0x80 != 0 {
+            install_datagram(&mut p.backup, bytes, now);
+            continue;
+        }
+        for (q, cap) in [(&mut p.master, 64), (&mut p.tiny, 4), (&mut p.backup, 64)] {
+            frame.reset(bytes, 128);
+            let v = q.process(now, u16::from(ctl & 1), &mut frame);
+            check_verdict(v, &frame);
+            check_loads(q, cap);
+        }
+        // What the master queued reaches the backup as the kernel's sync datagrams would.
+        let mut w = rvs_core::wire::ipvs_sync::SyncWriter::new(0, rvs_core::wire::ipvs_sync::DEFAULT_MAXLEN);
+        let records: Vec<_> = p.master.drain_sync().collect();
+        for r in &records {
+            if !w.push(r) {
+                let msg = w.take().expect("a full datagram");
+                install_datagram(&mut p.backup, &msg, now);
+                assert!(w.push(r), "an empty datagram takes any record");
+            }
+        }
+        if let Some(msg) = w.take() {
+            install_datagram(&mut p.backup, &msg, now);
+        }
+    }
+    now += 1000 * 1000; // past every timeout but TCP's default (900 s) and persistence
+    for (q, cap) in [(&mut p.master, 64), (&mut p.tiny, 4), (&mut p.backup, 64)] {
+        check_loads(q, cap);
+        for _ in 0..cap.min(8) {
+            q.poll_timers(now); // each call expires at most the budget
+        }
+        check_loads(q, cap);
+        let c = q.counters();
+        assert_eq!(c.rx, c.forwarded + c.replied + c.to_kernel + c.pending + c.redirected + c.total_drops());
+    }
+}
+
+/// The clock (ms) the pipelines start at.
+const NOW: u64 = 1_000_000;
+
+/// A sync datagram received by the backup: parsed (syncid 0 takes any group) and each record
+/// installed; the table's accounting must hold whatever the records say.
+fn install_datagram(backup: &mut rvs_core::Pipeline, msg: &[u8], now: u64) {
+    if let Ok(got) = rvs_core::wire::ipvs_sync::parse(msg, 0) {
+        for r in &got.conns {
+            backup.install_synced(r, now);
+        }
+    }
+    check_loads(backup, 64);
 }
 
 /// Load accounting matches the table: every connection counts once on its real server.
@@ -67,46 +150,22 @@ fn check_loads(p: &rvs_core::Pipeline, capacity: usize) {
     assert_eq!(counted, n as u64, "active + inactive over all real servers = connections held");
 }
 
-fn run_with(mut data: &[u8], cfg: rvs_core::PipelineConfig) {
-    let capacity = cfg.conn_capacity;
-    let mut p = rvs_core::Pipeline::new(cfg, std::sync::Arc::new(super::v6::snapshot6()), 1_000_000);
-    let mut now = 1_000_000u64;
-    let mut frame = VecFrame::with_headroom(&[], 128);
-    while data.len() >= 3 {
-        let ctl = data[0];
-        let len = usize::from(u16::from_be_bytes([data[1], data[2]])).min(data.len() - 3);
-        let bytes = &data[3..3 + len];
-        data = &data[3 + len..];
-        if ctl >> 1 != 0 {
-            now += u64::from(ctl >> 1) * 1000;
-            p.poll_timers(now);
-            check_loads(&p, capacity);
+/// What a pipeline transmitted is well formed.
+fn check_verdict(v: Verdict, frame: &VecFrame) {
+    match v {
+        Verdict::Forward(port) => assert!(port < 2, "forward to a port that does not exist"),
+        Verdict::Redirect(_) => panic!("one core: nothing to redirect"),
+        Verdict::Pending { .. } | Verdict::Reply | Verdict::ToKernel | Verdict::Drop(_) => {}
+    }
+    if matches!(v, Verdict::Forward(_) | Verdict::Reply) {
+        let d = frame.data();
+        let eth = EthernetFrame::new_checked(d).expect("a transmitted frame has an Ethernet header");
+        if eth.ethertype() == EtherType::IPV4 {
+            let ip = Ipv4Packet::new_checked(eth.payload()).expect("a transmitted IPv4 packet is well formed");
+            assert!(ip.verify_checksum(), "a transmitted IPv4 header checksum is wrong");
         }
-        frame.reset(bytes, 128);
-        let v = p.process(now, u16::from(ctl & 1), &mut frame);
-        match v {
-            Verdict::Forward(port) => assert!(port < 2, "forward to a port that does not exist"),
-            Verdict::Redirect(_) => panic!("one core: nothing to redirect"),
-            Verdict::Pending { .. } | Verdict::Reply | Verdict::ToKernel | Verdict::Drop(_) => {}
-        }
-        if matches!(v, Verdict::Forward(_) | Verdict::Reply) {
-            let d = frame.data();
-            let eth = EthernetFrame::new_checked(d).expect("a transmitted frame has an Ethernet header");
-            if eth.ethertype() == EtherType::IPV4 {
-                let ip = Ipv4Packet::new_checked(eth.payload()).expect("a transmitted IPv4 packet is well formed");
-                assert!(ip.verify_checksum(), "a transmitted IPv4 header checksum is wrong");
-            }
-            if eth.ethertype() == EtherType::IPV6 {
-                Ipv6Packet::new_checked(eth.payload()).expect("a transmitted IPv6 packet fits its frame");
-            }
+        if eth.ethertype() == EtherType::IPV6 {
+            Ipv6Packet::new_checked(eth.payload()).expect("a transmitted IPv6 packet fits its frame");
         }
     }
-    check_loads(&p, capacity);
-    now += 1000 * 1000; // past every timeout but TCP's default (900 s) and persistence
-    for _ in 0..capacity.min(8) {
-        p.poll_timers(now); // each call expires at most the budget
-    }
-    check_loads(&p, capacity);
-    let c = p.counters();
-    assert_eq!(c.rx, c.forwarded + c.replied + c.to_kernel + c.pending + c.redirected + c.total_drops());
 }

@@ -156,10 +156,71 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             ]),
         ),
         ("vlan", enc(&[(0, PacketBuilder { vlan: Some(7), ..from_client(VIP_DR) }.tcp(3, 80, SYN, 1, b""))])),
+        ("sync", enc(&sync_seed())),
     ]
     .into_iter()
     .chain(v6::seeds6())
     .collect()
+}
+
+/// A sync seed (harness records of `ctl` bit 7): a datagram installing a NAT connection, a DR
+/// one, an IPv6 NAT one and a record with a malformed option, another that moves the NAT one to
+/// the other real server, then packets of those flows from both sides.
+fn sync_seed() -> Vec<(u8, Vec<u8>)> {
+    use rvs_core::wire::ipvs_sync::{conn_flags, SyncConn, SyncWriter, DEFAULT_MAXLEN};
+    use rvs_core::wire::tcp::flags::ACK;
+    let nat = SyncConn {
+        protocol: 6,
+        flags: conn_flags::MASQ,
+        state: 1, // ESTABLISHED
+        cport: 40000,
+        vport: 80,
+        dport: 8080,
+        fwmark: 0,
+        timeout: 900,
+        caddr: CLIENT.into(),
+        vaddr: VIP_NAT.into(),
+        daddr: RS1.into(),
+    };
+    let dr = SyncConn {
+        flags: conn_flags::DROUTE | conn_flags::NOOUTPUT,
+        dport: 80,
+        vaddr: VIP_DR.into(),
+        daddr: RS_DR.into(),
+        ..nat
+    };
+    let nat6 = SyncConn { caddr: v6::CLIENT6.into(), vaddr: v6::VIP6_NAT.into(), daddr: v6::RS6_1.into(), ..nat };
+    let datagram = |records: &[SyncConn], bad_option: bool| {
+        let mut w = SyncWriter::new(0, DEFAULT_MAXLEN);
+        for r in records {
+            assert!(w.push(r));
+        }
+        let mut m = w.take().expect("records");
+        if bad_option {
+            // One more record, with a SEQ option of a bad length: skipped alone.
+            let mut one = SyncWriter::new(0, DEFAULT_MAXLEN);
+            assert!(one.push(&SyncConn { cport: 40001, ..nat }));
+            let rec = &one.take().expect("a record")[8..];
+            m.extend_from_slice(rec);
+            m.extend_from_slice(&[1, 2, 0, 0]);
+            let at = m.len() - rec.len() - 4;
+            m[at + 2..at + 4].copy_from_slice(&((rec.len() + 4) as u16).to_be_bytes());
+            m[4] += 1;
+            let total = m.len() as u16;
+            m[2..4].copy_from_slice(&total.to_be_bytes());
+        }
+        m
+    };
+    let moved = SyncConn { daddr: RS2.into(), ..nat };
+    vec![
+        (0x80, datagram(&[nat, dr, nat6], true)),
+        (0, from_client(VIP_NAT).tcp(40000, 80, ACK, 5, b"more")),
+        (1, from_real(RS1_MAC, RS1).tcp(8080, 40000, ACK, 9, b"ok")),
+        (0, from_client(VIP_DR).tcp(40000, 80, ACK, 5, b"dr")),
+        (0, v6::from_client6(v6::VIP6_NAT).tcp(40000, 80, ACK, 5, b"six")),
+        (0x80 | 2, datagram(&[moved], false)),
+        (0, from_client(VIP_NAT).tcp(40000, 80, ACK, 9, b"again")),
+    ]
 }
 
 /// A snapshot of the test network with other services.
