@@ -99,6 +99,44 @@ fn start_flood(lab: &mut Lab, client: &Ns, count: u32, seconds: u32, blind_ack: 
     flood
 }
 
+/// While `flood` runs: the held connections answer round `rounds.0`, by the same real servers,
+/// and a new NAT and DR connection succeed (`fresh[0..2]`); once it ends, two more (`fresh[2..4]`)
+/// and round `rounds.1`. Returns how long after the flood's end the new connections were made.
+fn ride_out(
+    lab: &mut Lab,
+    client: &Ns,
+    flood: usize,
+    held: &[(&Holder, &String)],
+    rounds: (u32, u32),
+    fresh: &[String],
+) -> Duration {
+    for (h, servers) in held {
+        assert_eq!(&h.round(lab, rounds.0, "during the flood"), *servers, "same servers");
+    }
+    connect_once(client, VIP_NAT, 7, &fresh[0]).expect("a new NAT connection during the flood");
+    connect_once(client, VIP_DR, 7, &fresh[1]).expect("a new DR connection during the flood");
+    let still = lab.wait_for_line(flood, "flood: sent", Duration::from_secs(30)).unwrap();
+    let ended = Instant::now();
+    assert!(still.contains("sent 10240 "), "{still}");
+    connect_once(client, VIP_NAT, 7, &fresh[2]).expect("a new NAT connection after the flood");
+    connect_once(client, VIP_DR, 7, &fresh[3]).expect("a new DR connection after the flood");
+    let after = ended.elapsed();
+    eprintln!("new NAT and DR connections made {:.0} ms after the flood's end", after.as_secs_f64() * 1000.0);
+    for (h, servers) in held {
+        assert_eq!(&h.round(lab, rounds.1, "after the flood"), *servers, "same servers");
+    }
+    after
+}
+
+/// `-L -n --stats`'s "Overload defences:" line, and its figures by name.
+fn defences(s: &std::path::Path) -> (String, impl Fn(&str) -> u64) {
+    let stats = ok(s, &["-L", "-n", "--stats"]);
+    let line = stats.lines().find(|l| l.starts_with("Overload defences:")).expect(&stats).to_owned();
+    let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    let figure = move |k: &str| -> u64 { words[words.iter().position(|x| x == k).unwrap() + 1].parse().unwrap() };
+    (line, figure)
+}
+
 #[test]
 fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     require_lab!();
@@ -118,30 +156,13 @@ fn a_syn_flood_on_a_full_table_never_stops_held_or_new_connections() {
     assert_eq!(during["per_core_pressure"][0], "full", "the flood filled the table: {during}");
     assert_eq!(during["conns"], 1024, "{during}");
     assert_eq!(metric(&lb, "rvs_worker_table_pressure{worker=\"0\"}"), 2, "full, in /metrics too");
-    assert_eq!(nat.round(&mut lab, 2, "NAT during the flood"), nat_servers, "same servers");
-    assert_eq!(dr.round(&mut lab, 2, "DR during the flood"), dr_servers, "same servers");
-    connect_once(&client, VIP_NAT, 7, &fresh[0]).expect("a new NAT connection during the flood");
-    connect_once(&client, VIP_DR, 7, &fresh[1]).expect("a new DR connection during the flood");
-    let still = lab.wait_for_line(flood, "flood: sent", Duration::from_secs(30)).unwrap();
-    let ended = Instant::now();
-    assert!(still.contains("sent 10240 "), "{still}");
-
+    let holders = [(&nat, &nat_servers), (&dr, &dr_servers)];
     // Right after: new connections within 5 s of its end, and the held ones.
-    connect_once(&client, VIP_NAT, 7, &fresh[2]).expect("a new NAT connection after the flood");
-    connect_once(&client, VIP_DR, 7, &fresh[3]).expect("a new DR connection after the flood");
-    let after = ended.elapsed();
-    eprintln!("new NAT and DR connections made {:.0} ms after the flood's end", after.as_secs_f64() * 1000.0);
+    let after = ride_out(&mut lab, &client, flood, &holders, (2, 3), &fresh);
     assert!(after < Duration::from_secs(5), "{after:?}");
-    assert_eq!(nat.round(&mut lab, 3, "NAT after the flood"), nat_servers);
-    assert_eq!(dr.round(&mut lab, 3, "DR after the flood"), dr_servers);
 
     // The defences show in --stats and in the counters.
-    let stats = ok(&s, &["-L", "-n", "--stats"]);
-    let line = stats.lines().find(|l| l.starts_with("Overload defences:")).expect(&stats).to_owned();
-    let figure = |k: &str| -> u64 {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        w[w.iter().position(|x| *x == k).unwrap() + 1].parse().unwrap()
-    };
+    let (line, figure) = defences(&s);
     assert!(figure("evicted") > 1000, "NAT SYNs evicted embryonic entries: {line}");
     assert!(figure("stateless_forwarded") > 1000, "the DR hash service went stateless: {line}");
     assert!(figure("level_changes") >= 1, "{line}");
@@ -179,26 +200,11 @@ fn blind_ack_pairs_at_ten_times_the_table_never_stop_held_or_new_connections() {
     std::thread::sleep(Duration::from_millis(1500)); // ~3,800 pairs in: the table is full
     let during: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--json"])).unwrap();
     assert_ne!(during["per_core_pressure"][0], "normal", "the flood filled the table: {during}");
-    assert_eq!(nat.round(&mut lab, 6, "NAT during the flood"), nat_servers, "same servers");
-    assert_eq!(dr.round(&mut lab, 6, "DR during the flood"), dr_servers, "same servers");
-    connect_once(&client, VIP_NAT, 7, &fresh[0]).expect("a new NAT connection during the flood");
-    connect_once(&client, VIP_DR, 7, &fresh[1]).expect("a new DR connection during the flood");
-    let still = lab.wait_for_line(flood, "flood: sent", Duration::from_secs(30)).unwrap();
-    let ended = Instant::now();
-    assert!(still.contains("sent 10240 "), "{still}");
-
-    connect_once(&client, VIP_NAT, 7, &fresh[2]).expect("a new NAT connection after the flood");
-    connect_once(&client, VIP_DR, 7, &fresh[3]).expect("a new DR connection after the flood");
-    let after = ended.elapsed();
-    eprintln!("new NAT and DR connections made {:.0} ms after the flood's end", after.as_secs_f64() * 1000.0);
+    let holders = [(&nat, &nat_servers), (&dr, &dr_servers)];
+    let after = ride_out(&mut lab, &client, flood, &holders, (6, 7), &fresh);
     assert!(after < Duration::from_secs(1), "{after:?}");
-    assert_eq!(nat.round(&mut lab, 7, "NAT after the flood"), nat_servers);
-    assert_eq!(dr.round(&mut lab, 7, "DR after the flood"), dr_servers);
 
-    let stats = ok(&s, &["-L", "-n", "--stats"]);
-    let line = stats.lines().find(|l| l.starts_with("Overload defences:")).expect(&stats).to_owned();
-    let w: Vec<&str> = line.split_whitespace().collect();
-    let figure = |k: &str| -> u64 { w[w.iter().position(|x| *x == k).unwrap() + 1].parse().unwrap() };
+    let (line, figure) = defences(&s);
     assert!(figure("evicted") > 5000, "blind-established entries were evicted: {line}");
     assert_eq!(figure("stateless_forwarded"), 0, "wlc keeps state: {line}");
     assert_eq!(metric(&lb, "rvs_dataplane_total{kind=\"evicted\"}"), figure("evicted"));

@@ -166,19 +166,8 @@ fn a_backup_forwards_synced_flows_to_the_same_real_servers() {
 #[test]
 fn a_record_of_an_unknown_real_server_is_kept_unbound_and_still_forwards() {
     let mut b = pipe(false);
-    let rec = SyncConn {
-        protocol: 6,
-        flags: conn_flags::DROUTE | conn_flags::NOOUTPUT,
-        state: ConnState::Established as u16,
-        cport: 4242,
-        vport: 80,
-        dport: 80,
-        fwmark: 0,
-        timeout: 900,
-        caddr: CLIENT.into(),
-        vaddr: VIP_DR.into(),
-        daddr: RS_TUN.into(), // on-link, but not a real server of this service here
-    };
+    // RS_TUN is on-link, but not a real server of this service here.
+    let rec = dr_record(RS_TUN, 0, ConnState::Established);
     assert_eq!(b.install_synced(&rec, T0), Installed::Created);
     let c = b.connections().iter().next().unwrap().1;
     assert_eq!((c.dest, c.state), (UNBOUND_DEST, ConnState::Established));

@@ -2,7 +2,8 @@
 //! DR, TUN), or a NAT reply sent back to the client from the VIP; the next hop's MAC written,
 //! or the packet held for ARP. A packet that does not fit its egress port's MTU (for TUN, once
 //! wrapped) is answered with frag-needed (IPv4 with DF) or Packet Too Big (IPv6) as IPVS
-//! answers for every method, and otherwise dropped (`too_big`): rvs does not fragment.
+//! answers for every method, and otherwise dropped (`too_big`): rvs does not fragment, where
+//! IPVS leaves a packet without DF to the kernel's fragmentation (fixtures: `tests/mtu.rs`).
 
 use super::*;
 

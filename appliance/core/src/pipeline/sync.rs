@@ -13,7 +13,8 @@
 //! Received, a record's timeout is clamped to what an operator may set
 //! ([`crate::service::MAX_TIMEOUT_S`]) and 0 means the state's own timeout, as in IPVS; for a
 //! template, 0 means its service's persistence timeout (IPVS falls back to 180 s because a
-//! version-0 message cannot name it; rvs knows the service). A record for a connection the
+//! version-0 message cannot name it; rvs knows the service; fixture:
+//! `record_timeouts_are_clamped_and_zero_means_the_states_default`). A record for a connection the
 //! backup holds with another real server replaces it (the client reused its port and the master
 //! scheduled it afresh), unless it is the old connection's closing record (INACTIVE), which is
 //! ignored, or this director serves the VIP itself: then its own connection stands
