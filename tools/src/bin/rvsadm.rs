@@ -86,7 +86,7 @@ struct Cli {
     /// A UDP service, VIP:PORT.
     #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
     udp: Option<String>,
-    /// Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq mh.
+    /// Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos.
     #[arg(short = 's', long = "scheduler")]
     scheduler: Option<String>,
     /// Persistence, seconds (300 when given without a value).

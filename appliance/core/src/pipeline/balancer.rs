@@ -26,6 +26,9 @@ impl PerCore {
             let slot = &mut self.scheds[usize::from(s.id)];
             if slot.as_ref().is_none_or(|x| x.name() != s.scheduler) {
                 *slot = new_scheduler(&s.scheduler);
+                if let Some(x) = slot.as_mut() {
+                    x.seed(self.sched_seed ^ u64::from(s.id).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                }
             }
             if let Some(x) = slot.as_mut() {
                 x.set_flags(s.sched_flags);

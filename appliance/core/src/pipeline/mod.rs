@@ -171,6 +171,8 @@ struct PerCore {
     core_id: u16,
     cores: u16,
     ident: u16,
+    /// Seeds the random schedulers' generators (twos), from the connection hash's seed.
+    sched_seed: u64,
     expire_budget: usize,
     /// Per-real thresholds: the shared gauge and what this core applied of it.
     thr: Thresholds,
@@ -236,6 +238,7 @@ impl Pipeline {
             core_id: cfg.core,
             cores: cfg.cores.max(1),
             ident: (cfg.hash_seed as u16) | 1,
+            sched_seed: cfg.hash_seed.rotate_left(29) ^ u64::from(cfg.core),
             expire_budget: cfg.expire_budget.max(1),
             thr: Thresholds::new(cfg.cores.max(1), cfg.core),
             level: PressureLevel::Normal,

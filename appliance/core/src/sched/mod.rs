@@ -15,16 +15,19 @@
 
 pub mod dh;
 pub mod flags;
+pub mod fo;
 pub mod lblc;
 pub mod lblcr;
 pub mod lc;
 pub mod least;
 pub mod mh;
 pub mod nq;
+pub mod ovf;
 pub mod rr;
 pub mod sed;
 pub mod sh;
 pub mod table;
+pub mod twos;
 pub mod wlc;
 pub mod wrr;
 
@@ -133,16 +136,21 @@ pub trait Scheduler: Send + std::fmt::Debug {
     fn set_flags(&mut self, _flags: u32) {}
     /// Ages internal tables (lblc/lblcr): at most `budget` slots per call.
     fn expire(&mut self, _now: u32, _budget: usize) {}
+    /// Control path, once after creation: a seed for a scheduler that draws random numbers
+    /// (twos), different per core and service.
+    fn seed(&mut self, _seed: u64) {}
 }
 
 /// Scheduler names rvs implements, as `ipvsadm -s` spells them.
-pub const NAMES: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"];
+pub const NAMES: &[&str] =
+    &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos"];
 
-/// True for a scheduler whose picks depend on connection counts, so that it must hear of
-/// every change ([`Scheduler::load_changed`]); rr, wrr and the hashes ignore them, and the
-/// pipeline skips telling them (a new connection then costs less).
+/// True for a scheduler that keeps connection counts in a structure of its own, so that it
+/// must hear of every change ([`Scheduler::load_changed`]); rr, wrr and the hashes ignore
+/// counts, fo, ovf and twos read them at the pick, and the pipeline skips telling them (a new
+/// connection then costs less).
 pub fn follows_loads(name: &str) -> bool {
-    !matches!(name, "rr" | "wrr" | "dh" | "sh" | "mh")
+    !matches!(name, "rr" | "wrr" | "dh" | "sh" | "mh" | "fo" | "ovf" | "twos")
 }
 
 /// True for the hash schedulers (dh, sh, mh): the real server follows from the packet and the
@@ -170,6 +178,9 @@ pub fn new_scheduler(name: &str) -> Option<Box<dyn Scheduler>> {
         "dh" => Box::new(dh::DestinationHash::default()),
         "sh" => Box::new(sh::SourceHash::default()),
         "mh" => Box::new(mh::Maglev::new(mh::DEFAULT_TABLE_SIZE)),
+        "fo" => Box::new(fo::Failover),
+        "ovf" => Box::new(ovf::Overflow),
+        "twos" => Box::new(twos::TwosChoice::default()),
         _ => return None,
     })
 }
