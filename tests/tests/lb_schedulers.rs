@@ -1,0 +1,87 @@
+//! Lab: the schedulers IPVS added last (fo, ovf, twos) through rvsd, over held connections
+//! to two NAT real servers running the line echo service.
+//!
+//! ```text
+//! client 198.18.0.2 (+ held sources .21-.60) --veth-- [p0  rvsd  p1] --switch-- rs1 198.19.0.11
+//!                                                                        \-- rs2 198.19.0.12
+//! ```
+//! - fo over weights 1 and 2: every connection to rs2; rs2 set to weight 0 live: new ones to rs1.
+//! - ovf over weights 2 and 3: rs2 takes connections while its active count is <= 3 (four),
+//!   then rs1 (three), then nobody.
+//! - twos over weights 10 and 30: 20 held connections end near 5 and 15.
+
+use rvs_lab::admin::ok;
+use rvs_lab::conf::Real;
+use rvs_lab::hold::{connect_once, Holder};
+use rvs_lab::{conf, require_lab, topo, Lab};
+
+const VIP_FO: &str = "198.18.0.100";
+const VIP_OVF: &str = "198.18.0.101";
+const VIP_TWOS: &str = "198.18.0.102";
+
+fn reals(w1: u32, w2: u32) -> [Real<'static>; 2] {
+    [
+        Real { addr: "198.19.0.11", port: None, weight: w1, forward: "nat" },
+        Real { addr: "198.19.0.12", port: None, weight: w2, forward: "nat" },
+    ]
+}
+
+/// The real server's name per held connection, in source order.
+fn names(servers: &str) -> Vec<String> {
+    servers.split(',').map(|x| x.rsplit(':').next().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn fo_ovf_and_twos_spread_held_connections_as_ipvs() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb = lab.host("lb").unwrap();
+    let mut inside = lab.switch("in").unwrap();
+    lab.veth(&client, "eth0", &lb, "p0").unwrap();
+    lab.plug(&mut inside, &lb, "p1").unwrap();
+    client.addr("eth0", "198.18.0.2/24").unwrap();
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
+        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
+    }
+    let sources: Vec<String> = (21..=60).map(|k| format!("198.18.0.{k}")).collect();
+    for a in &sources {
+        client.addr("eth0", &format!("{a}/24")).unwrap();
+    }
+    let config = conf::dataplane(&[1])
+        + &conf::port("out", 0, "p0", "198.18.0.1/24")
+        + &conf::port("in", 1, "p1", "198.19.0.1/24")
+        + &conf::service("tcp", VIP_FO, 7, "fo", &reals(1, 2))
+        + &conf::service("tcp", VIP_OVF, 7, "ovf", &reals(2, 3))
+        + &conf::service("tcp", VIP_TWOS, 7, "twos", &reals(10, 30));
+    let rvsd = lab.rvsd(&lb, &config).unwrap();
+    let s = rvsd.socket.clone();
+
+    // fo: the heaviest takes everything; weight 0 on it fails over to the next.
+    let fo = Holder::start(&mut lab, &client, VIP_FO, 7, &sources[..4], 2, false);
+    assert_eq!(names(&fo.round(&mut lab, 1, "fo")), ["rs2"; 4], "fo: all to the highest weight");
+    ok(&s, &["-e", "-t", &format!("{VIP_FO}:7"), "-r", "198.19.0.12:7", "-m", "-w", "0"]);
+    assert_eq!(connect_once(&client, VIP_FO, 7, &sources[4]).as_deref(), Ok("rs1"), "fo fails over to rs1");
+    assert_eq!(names(&fo.round(&mut lab, 2, "fo after")), ["rs2"; 4], "held fo connections stay");
+
+    // ovf: rs2 (weight 3) until its active count exceeds 3, then rs1 (weight 2), then none.
+    let ovf = Holder::start(&mut lab, &client, VIP_OVF, 7, &sources[5..12], 2, false);
+    let got = names(&ovf.round(&mut lab, 1, "ovf"));
+    assert_eq!(got, ["rs2", "rs2", "rs2", "rs2", "rs1", "rs1", "rs1"], "ovf overflows in weight order");
+    let full = connect_once(&client, VIP_OVF, 7, &sources[12]);
+    assert!(full.is_err(), "ovf: every server past its weight, no server for a new connection: {full:?}");
+    let listing = ok(&s, &["-L", "-n", "-t", &format!("{VIP_OVF}:7")]);
+    assert!(listing.contains("TCP  198.18.0.101:7 ovf"), "{listing}");
+    ovf.round(&mut lab, 2, "ovf held"); // the holder closes its connections after its last round
+
+    // twos: held connections end in proportion to weight, 1:3.
+    let twos = Holder::start(&mut lab, &client, VIP_TWOS, 7, &sources[13..33], 1, false);
+    let got = names(&twos.round(&mut lab, 1, "twos"));
+    let rs1 = got.iter().filter(|n| *n == "rs1").count();
+    assert!((2..=8).contains(&rs1), "twos over 10:30 keeps 20 held connections near 5:15: {got:?}");
+
+    let stats = lab.stop_rvsd(rvsd).unwrap();
+    assert_eq!(stats["services"][1]["conns"], 7, "ovf made seven connections, refused the eighth: {stats}");
+}
