@@ -1,0 +1,206 @@
+//! rvsadm's command line: ipvsadm's option letters and long names, and rvs's own verbs.
+
+use clap::{ArgGroup, Parser};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug, Default)]
+#[command(name = "rvsadm", version, about = "ipvsadm's verbs for rvsd", disable_version_flag = true)]
+#[command(group(ArgGroup::new("cmd").required(true).args([
+    "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
+    "delete_server", "list", "zero", "set", "save", "restore", "version", "reload", "start_daemon",
+    "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host"
+])))]
+#[command(group(ArgGroup::new("pause").args(["pause_worker", "pause_thread"])))]
+pub struct Cli {
+    /// Add a virtual service.
+    #[arg(short = 'A', long = "add-service")]
+    pub add_service: bool,
+    /// Edit a virtual service.
+    #[arg(short = 'E', long = "edit-service")]
+    pub edit_service: bool,
+    /// Delete a virtual service.
+    #[arg(short = 'D', long = "delete-service")]
+    pub delete_service: bool,
+    /// Clear every virtual service.
+    #[arg(short = 'C', long = "clear")]
+    pub clear: bool,
+    /// Add a real server.
+    #[arg(short = 'a', long = "add-server")]
+    pub add_server: bool,
+    /// Edit a real server.
+    #[arg(short = 'e', long = "edit-server")]
+    pub edit_server: bool,
+    /// Delete a real server.
+    #[arg(short = 'd', long = "delete-server")]
+    pub delete_server: bool,
+    /// List the table.
+    #[arg(short = 'L', long = "list", visible_short_alias = 'l')]
+    pub list: bool,
+    /// Zero the counters.
+    #[arg(short = 'Z', long = "zero")]
+    pub zero: bool,
+    /// Timeouts: TCP TCPFIN UDP seconds (0 keeps a value).
+    #[arg(long = "set", num_args = 3, value_names = ["TCP", "TCPFIN", "UDP"])]
+    pub set: Option<Vec<u32>>,
+    /// Print the rules, one command per line (for -R).
+    #[arg(short = 'S', long = "save")]
+    pub save: bool,
+    /// Read rules (as -S prints them) from standard input and apply them.
+    #[arg(short = 'R', long = "restore")]
+    pub restore: bool,
+    /// Print the version (ipvsadm's -v; -V is accepted too).
+    #[arg(short = 'v', long = "version", visible_short_alias = 'V')]
+    pub version: bool,
+    /// Make rvsd re-read its configuration file and apply the difference (as SIGHUP).
+    #[arg(long = "reload")]
+    pub reload: bool,
+    /// A TCP service, VIP:PORT.
+    #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT", conflicts_with = "udp")]
+    pub tcp: Option<String>,
+    /// A UDP service, VIP:PORT.
+    #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
+    pub udp: Option<String>,
+    /// Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos.
+    #[arg(short = 's', long = "scheduler")]
+    pub scheduler: Option<String>,
+    /// Persistence, seconds (300 when given without a value).
+    #[arg(short = 'p', long = "persistent", num_args = 0..=1, default_missing_value = "300", value_name = "SECONDS")]
+    pub persistent: Option<u32>,
+    /// Persistence netmask.
+    #[arg(short = 'M', long = "netmask")]
+    pub netmask: Option<String>,
+    /// Real server RIP[:PORT].
+    #[arg(short = 'r', long = "real-server", value_name = "RIP[:PORT]")]
+    pub real: Option<String>,
+    /// Forward by masquerading (NAT).
+    #[arg(short = 'm', long = "masquerading", conflicts_with_all = ["gatewaying", "ipip"])]
+    pub masquerading: bool,
+    /// Forward by direct routing (DR, the default).
+    #[arg(short = 'g', long = "gatewaying", conflicts_with = "ipip")]
+    pub gatewaying: bool,
+    /// Forward by IP-in-IP tunnelling (TUN).
+    #[arg(short = 'i', long = "ipip")]
+    pub ipip: bool,
+    /// Weight.
+    #[arg(short = 'w', long = "weight")]
+    pub weight: Option<u32>,
+    /// Numeric output (rvsadm never resolves names).
+    #[arg(short = 'n', long = "numeric")]
+    pub numeric: bool,
+    /// With -L: traffic counters.
+    #[arg(long = "stats")]
+    pub stats: bool,
+    /// With -L: rates.
+    #[arg(long = "rate")]
+    pub rate: bool,
+    /// With -L: connections.
+    #[arg(short = 'c', long = "connection")]
+    pub connection: bool,
+    /// With -L: timeouts.
+    #[arg(long = "timeout")]
+    pub timeout: bool,
+    /// With -L: exact numbers (rvsadm always prints them).
+    #[arg(short = 'X', long = "exact")]
+    pub exact: bool,
+    /// With -L: keep the daemon's order instead of sorting services and real servers.
+    #[arg(long = "nosort")]
+    pub nosort: bool,
+    /// With -L: sort (the default; accepted for ipvsadm compatibility).
+    #[arg(long = "sort")]
+    pub sort: bool,
+    /// Output format: json (long option only: -o is ipvsadm's --ops).
+    #[arg(long = "output", value_name = "FORMAT")]
+    pub output: Option<String>,
+    /// Upper connection threshold of a real server: at this many connections it gets no new
+    /// ones (0 = none).
+    #[arg(short = 'x', long = "u-threshold", value_name = "UTHRESHOLD")]
+    pub u_threshold: Option<u32>,
+    /// Lower connection threshold: an overloaded real server takes new connections again
+    /// below it (0: below 3/4 of the upper).
+    #[arg(short = 'y', long = "l-threshold", value_name = "LTHRESHOLD")]
+    pub l_threshold: Option<u32>,
+    /// Start a connection sync daemon role: master or backup.
+    #[arg(long = "start-daemon", value_name = "STATE")]
+    pub start_daemon: Option<String>,
+    /// Stop a connection sync daemon role: master or backup.
+    #[arg(long = "stop-daemon", value_name = "STATE")]
+    pub stop_daemon: Option<String>,
+    /// Print the manual page (roff) and exit.
+    #[arg(long = "man-page", hide = true)]
+    pub man_page: bool,
+    /// Print the shell completion script for SHELL (bash, zsh, fish, ...) and exit.
+    #[arg(long = "completions", value_name = "SHELL")]
+    pub completions: Option<clap_complete::Shell>,
+    /// Fault injection (rvs): worker N stops polling for --for MS milliseconds, so that a
+    /// supervisor's watchdog (systemd's WatchdogSec) can be seen to act.
+    #[arg(long = "pause-worker", value_name = "N")]
+    pub pause_worker: Option<usize>,
+    /// Fault injection (rvs): control-plane thread NAME (control, health, sync, vip, neighbours)
+    /// stops its loop for --for MS milliseconds, so that the watchdog can be seen to act.
+    #[arg(long = "pause-thread", value_name = "NAME")]
+    pub pause_thread: Option<String>,
+    /// With --pause-worker or --pause-thread: how long, in milliseconds (1 ..= 60000).
+    #[arg(long = "for", value_name = "MS", requires = "pause", default_value_t = 5000)]
+    pub pause_ms: u64,
+    /// With --start-daemon: the port (or its exception interface) the sync datagrams use.
+    #[arg(long = "mcast-interface", value_name = "INTERFACE")]
+    pub mcast_interface: Option<String>,
+    /// With --start-daemon: the sync group id (0..=255).
+    #[arg(long = "syncid", value_name = "SYNCID")]
+    pub syncid: Option<u8>,
+    /// With --start-daemon: the largest sync datagram.
+    #[arg(long = "sync-maxlen", value_name = "LENGTH")]
+    pub sync_maxlen: Option<usize>,
+    /// With --start-daemon: the multicast group (or a unicast peer).
+    #[arg(long = "mcast-group", value_name = "ADDRESS")]
+    pub mcast_group: Option<String>,
+    /// With --start-daemon: the UDP port.
+    #[arg(long = "mcast-port", value_name = "PORT")]
+    pub mcast_port: Option<u16>,
+    /// With --start-daemon: the multicast TTL.
+    #[arg(long = "mcast-ttl", value_name = "TTL")]
+    pub mcast_ttl: Option<u8>,
+    /// Print keepalived.conf's virtual_server blocks as rvs.toml services (what cannot be carried
+    /// over is named on standard error).
+    #[arg(long = "import-keepalived", value_name = "FILE")]
+    pub import_keepalived: Option<PathBuf>,
+    /// Say what this host still lacks for rvsd's DPDK ports (hugepages, IOMMU and vfio-pci,
+    /// NIC binding, isolated CPUs, NUMA placement), with the command that fixes each; reads the
+    /// configuration (--config) for the ports and workers. Changes nothing; exit status 1 when
+    /// something is missing.
+    #[arg(long = "check-host")]
+    pub check_host: bool,
+    /// With -L: the sync daemon roles running.
+    #[arg(long = "daemon")]
+    pub daemon: bool,
+    /// With -L: the real servers' connection thresholds.
+    #[arg(long = "thresholds")]
+    pub thresholds: bool,
+    /// With -L: the real servers' persistence templates (PersistConn).
+    #[arg(long = "persistent-conn")]
+    pub persistent_conn: bool,
+    /// ipvsadm's one-packet scheduling (not supported by rvsd).
+    #[arg(short = 'o', long = "ops")]
+    pub ops: bool,
+    /// ipvsadm's firewall-mark service (not supported by rvsd).
+    #[arg(short = 'f', long = "fwmark-service", value_name = "FWMARK")]
+    pub fwmark: Option<String>,
+    /// ipvsadm's IPv6 firewall-mark flag (not supported by rvsd).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Scheduler flags: sh-fallback,sh-port for sh; mh-fallback,mh-port for mh; flag-1..3.
+    #[arg(short = 'b', long = "sched-flags", value_name = "FLAGS")]
+    pub sched_flags: Option<String>,
+    /// ipvsadm's persistence engine (not supported by rvsd).
+    #[arg(long = "pe", value_name = "ENGINE")]
+    pub pe: Option<String>,
+    /// JSON output (same as --output json).
+    #[arg(long = "json")]
+    pub json: bool,
+    /// rvsd's control socket (default: [control] socket of --config, else /run/rvs/rvs.sock).
+    #[arg(long = "socket")]
+    pub socket: Option<PathBuf>,
+    /// rvsd's configuration, to find its control socket.
+    #[arg(long = "config", default_value = "/etc/rvs/rvs.toml")]
+    pub config: PathBuf,
+}

@@ -1,0 +1,233 @@
+//! rvsadm's output: ipvsadm's `-L` tables (plain, --stats, --rate, --thresholds, ...) and
+//! `-S`'s rules, from the daemon's report.
+
+use rvs_core::service::{Forward, Protocol};
+use rvsd::control::proto::DaemonReply;
+use rvsd::stats::{RealReport, Report, ServiceReport};
+
+/// Sorts services by protocol, address and port and each one's real servers by address and
+/// port, as ipvsadm does unless `--nosort` (`ipvs_cmp_services`, `ipvs_cmp_dests`).
+pub(crate) fn sort_listing(services: &mut [ServiceReport]) {
+    // IPv4 before IPv6 (the address family first, as `ipvs_cmp_services`), then numerically.
+    fn addr(a: &str) -> std::net::IpAddr {
+        a.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+    let proto = |p: &str| p.parse::<Protocol>().map_or(0, Protocol::number);
+    services.sort_by_key(|s| (addr(&s.vip).is_ipv6(), proto(&s.protocol), addr(&s.vip), s.port));
+    for s in services {
+        s.reals.sort_by_key(|r| (addr(&r.address), r.port));
+    }
+}
+
+pub(crate) fn fwd_name(f: &str) -> &'static str {
+    match f.parse::<Forward>() {
+        Ok(Forward::Nat) => "Masq",
+        Ok(Forward::Tunnel) => "Tunnel",
+        _ => "Route",
+    }
+}
+
+/// A persistence netmask as ipvsadm prints it: dotted for IPv4, a prefix length for IPv6.
+pub(crate) fn mask(prefix: u8, v6: bool) -> String {
+    if v6 {
+        return prefix.to_string();
+    }
+    let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+    std::net::Ipv4Addr::from(m).to_string()
+}
+
+/// `ADDR:PORT`, an IPv6 address in brackets (`[2001:db8::1]:80`), as ipvsadm writes them.
+pub(crate) fn addr_port(addr: &str, port: u16) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
+pub(crate) fn svc_name(s: &ServiceReport) -> (String, String) {
+    (s.protocol.to_uppercase(), addr_port(&s.vip, s.port))
+}
+
+/// The service's default netmask: the whole address.
+pub(crate) fn full_mask(s: &ServiceReport) -> u8 {
+    if s.vip.contains(':') {
+        128
+    } else {
+        32
+    }
+}
+
+pub(crate) fn persistence_flags(s: &ServiceReport) -> String {
+    let sched = if s.sched_flags.is_empty() { String::new() } else { format!(" ({})", s.sched_flags) };
+    match (s.persistence, s.netmask) {
+        (0, _) => sched,
+        (p, m) if m == full_mask(s) => format!("{sched} persistent {p}"),
+        (p, m) => format!("{sched} persistent {p} mask {}", mask(m, s.vip.contains(':'))),
+    }
+}
+
+/// `-L -n`, as ipvsadm lays it out.
+pub(crate) fn table(services: &[ServiceReport]) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += "Prot LocalAddress:Port Scheduler Flags\n";
+    o += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
+        for r in &s.reals {
+            let addr = addr_port(&r.address, r.port);
+            o += &format!(
+                "  -> {addr:<28} {:<7} {:<6} {:<10} {:<10}{}\n",
+                fwd_name(&r.forward),
+                r.weight,
+                r.active,
+                r.inactive,
+                overload_mark(r)
+            );
+        }
+    }
+    o
+}
+
+/// After a service's row while this director does not serve its VIP (VRRP BACKUP for it).
+pub(crate) fn held_mark(s: &ServiceReport) -> &'static str {
+    if s.held {
+        ""
+    } else {
+        " (VIP not held: VRRP backup)"
+    }
+}
+
+/// After a real server's row while it is at its upper threshold (ipvsadm shows nothing; a
+/// row without the mark reads exactly as ipvsadm's).
+pub(crate) fn overload_mark(r: &RealReport) -> &'static str {
+    if r.overloaded {
+        " overloaded"
+    } else {
+        ""
+    }
+}
+
+/// `-L -n --thresholds` and `--persistent-conn`: ipvsadm's layout, four columns per real server.
+pub(crate) fn real_columns_table(
+    services: &[ServiceReport],
+    header: &str,
+    row: impl Fn(&RealReport) -> String,
+) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += &format!("Prot LocalAddress:Port            {header}\n");
+    o += "  -> RemoteAddress:Port\n";
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
+        for r in &s.reals {
+            let addr = addr_port(&r.address, r.port);
+            o += &format!("  -> {addr:<28} {}{}\n", row(r), overload_mark(r));
+        }
+    }
+    o
+}
+
+/// Five counters per service and per real server under `header` (`--stats`, `--rate`).
+pub(crate) fn counters_table(
+    services: &[ServiceReport],
+    header: [&str; 5],
+    figures: impl Fn(&ServiceReport, Option<&RealReport>) -> [u64; 5],
+) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += &format!(
+        "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "Prot LocalAddress:Port", header[0], header[1], header[2], header[3], header[4]
+    );
+    o += "  -> RemoteAddress:Port\n";
+    let row = |label: String, f: [u64; 5]| {
+        format!("{label:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n", f[0], f[1], f[2], f[3], f[4])
+    };
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &row(format!("{proto}  {name}"), figures(s, None));
+        for r in &s.reals {
+            o += &row(format!("  -> {}", addr_port(&r.address, r.port)), figures(s, Some(r)));
+        }
+    }
+    o
+}
+
+/// `-L -n --stats`, exact numbers.
+pub(crate) fn stats_table(services: &[ServiceReport]) -> String {
+    counters_table(services, ["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"], |s, r| match r {
+        Some(r) => [r.conns, r.pkts_in, r.pkts_out, r.bytes_in, r.bytes_out],
+        None => [s.conns, s.pkts_in, s.pkts_out, s.bytes_in, s.bytes_out],
+    })
+}
+
+/// Below `--stats`' table (after a blank line, so that ipvsadm's rows stay as they are): what
+/// the overload defences did, summed over workers, and each worker's table pressure.
+pub(crate) fn defences(r: &Report) -> String {
+    let n = |k: &str| r.dataplane.get(k).copied().unwrap_or(0);
+    format!(
+        "\nOverload defences: evicted {} stateless_forwarded {} refused {} level_changes {} pressure {}\n",
+        n("evicted"),
+        n("stateless_forwarded"),
+        n("refused"),
+        n("level_changes"),
+        if r.per_core_pressure.is_empty() { "-".to_owned() } else { r.per_core_pressure.join(",") }
+    )
+}
+
+/// `-L -n --rate`: smoothed per-second rates, as ipvsadm's columns.
+pub(crate) fn rate_table(services: &[ServiceReport]) -> String {
+    counters_table(services, ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"], |s, r| {
+        let t = r.map_or(&s.rates, |r| &r.rates);
+        [t.cps, t.inpps, t.outpps, t.inbps, t.outbps]
+    })
+}
+
+/// `-L --daemon`, as ipvsadm 1.31 prints it.
+pub(crate) fn daemon_lines(d: &[DaemonReply]) -> String {
+    d.iter()
+        .map(|r| {
+            format!(
+                "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})\n",
+                r.state, r.mcast_ifn, r.syncid, r.maxlen, r.group, r.mcast_port, r.ttl
+            )
+        })
+        .collect()
+}
+
+/// `-S -n`: the rules as ipvsadm prints them.
+pub(crate) fn save(services: &[ServiceReport]) -> String {
+    let mut o = String::new();
+    for s in services {
+        let flag = if s.protocol == "udp" { "-u" } else { "-t" };
+        let name = addr_port(&s.vip, s.port);
+        o += &format!("-A {flag} {name} -s {}", s.scheduler);
+        if !s.sched_flags.is_empty() {
+            o += &format!(" -b {}", s.sched_flags);
+        }
+        if s.persistence > 0 {
+            o += &format!(" -p {}", s.persistence);
+            if s.netmask != full_mask(s) {
+                o += &format!(" -M {}", mask(s.netmask, s.vip.contains(':')));
+            }
+        }
+        o += "\n";
+        for r in &s.reals {
+            let f = match r.forward.parse::<Forward>() {
+                Ok(Forward::Nat) => "-m",
+                Ok(Forward::Tunnel) => "-i",
+                _ => "-g",
+            };
+            o += &format!("-a {flag} {name} -r {} {f} -w {}", addr_port(&r.address, r.port), r.configured_weight);
+            if r.u_threshold > 0 {
+                o += &format!(" -x {}", r.u_threshold);
+            }
+            if r.l_threshold > 0 {
+                o += &format!(" -y {}", r.l_threshold);
+            }
+            o += "\n";
+        }
+    }
+    o
+}

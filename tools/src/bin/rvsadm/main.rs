@@ -1,0 +1,315 @@
+//! rvsadm: ipvsadm's verbs for rvsd, over its control socket (one JSON request per line).
+//!
+//! ```text
+//! rvsadm -A -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
+//! rvsadm -E -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
+//! rvsadm -D -t|-u VIP:PORT            rvsadm -C
+//! rvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-m|-g|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]
+//! rvsadm -d -t|-u VIP:PORT -r RIP[:PORT]
+//! rvsadm -L|-l [-n] [--stats|--rate|--thresholds|--persistent-conn|-c|--timeout] [--nosort]
+//!              [-t|-u VIP:PORT] [--json]
+//! rvsadm -Z [-t|-u VIP:PORT]          rvsadm --set TCP TCPFIN UDP
+//! rvsadm -S [-n]                      rvsadm -R < rules
+//! rvsadm --start-daemon master|backup [--mcast-interface PORT] [--syncid N] [--sync-maxlen N]
+//!        [--mcast-group ADDR] [--mcast-port N] [--mcast-ttl N]
+//! rvsadm --stop-daemon master|backup   rvsadm -L --daemon
+//! rvsadm --import-keepalived keepalived.conf >> rvs.toml
+//! ```
+//! Errors: one line on stderr naming what was wrong, exit status 1 (2 for a bad command line);
+//! the daemon's state is unchanged.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{CommandFactory, Parser};
+use rvs_core::service::{Forward, Protocol};
+use rvsd::control::proto::{ConnEntry, DaemonReply, Reply, Request, SvcSpec, TimeoutsReply};
+use rvsd::stats::Report;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod cli;
+mod listing;
+#[cfg(test)]
+mod tests;
+
+use cli::Cli;
+use listing::*;
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.man_page {
+        let _ = rvsd::cli_docs::man_page(Cli::command(), &mut std::io::stdout());
+        return;
+    }
+    if let Some(shell) = cli.completions {
+        rvsd::cli_docs::completions(Cli::command(), shell, &mut std::io::stdout());
+        return;
+    }
+    match run(&cli) {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("rvsadm: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+struct Client {
+    out: UnixStream,
+    inp: BufReader<UnixStream>,
+}
+
+impl Client {
+    fn connect(cli: &Cli) -> Result<Client> {
+        let path = match &cli.socket {
+            Some(p) => p.clone(),
+            None => rvsd::config::Config::load(&cli.config)
+                .map(|c| c.socket)
+                .unwrap_or_else(|_| PathBuf::from("/run/rvs/rvs.sock")),
+        };
+        let s = UnixStream::connect(&path).with_context(|| format!("cannot reach rvsd at {}", path.display()))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Client { out: s.try_clone()?, inp: BufReader::new(s) })
+    }
+
+    /// Sends `req`; returns its result (`T`: what the request gives, `Value` where nothing).
+    fn call<T: serde::de::DeserializeOwned>(&mut self, req: &Request) -> Result<Option<T>> {
+        writeln!(self.out, "{}", serde_json::to_string(req)?)?;
+        let mut line = String::new();
+        self.inp.read_line(&mut line).context("no answer from rvsd")?;
+        let reply: Reply<T> = serde_json::from_str(&line).context("unreadable answer from rvsd")?;
+        reply.into_result().map_err(|e| anyhow!("{e}"))
+    }
+}
+
+fn service(cli: &Cli) -> Result<Option<SvcSpec>> {
+    Ok(match (&cli.tcp, &cli.udp) {
+        (Some(a), None) => Some(SvcSpec { protocol: Protocol::Tcp.to_string(), address: a.clone() }),
+        (None, Some(a)) => Some(SvcSpec { protocol: Protocol::Udp.to_string(), address: a.clone() }),
+        (None, None) => None,
+        (Some(_), Some(_)) => bail!("-t and -u: give one service"),
+    })
+}
+
+fn need_service(cli: &Cli) -> Result<SvcSpec> {
+    service(cli)?.ok_or_else(|| anyhow!("a service is needed: -t VIP:PORT or -u VIP:PORT"))
+}
+
+fn forward(cli: &Cli) -> Option<String> {
+    let f = if cli.masquerading {
+        Forward::Nat
+    } else if cli.ipip {
+        Forward::Tunnel
+    } else if cli.gatewaying {
+        Forward::DirectRoute
+    } else {
+        return None;
+    };
+    Some(f.to_string())
+}
+
+/// The request a command line stands for (None: a listing or -S/-R).
+fn request(cli: &Cli) -> Result<Option<Request>> {
+    let real = || cli.real.clone().ok_or_else(|| anyhow!("a real server is needed: -r RIP[:PORT]"));
+    let (scheduler, persistence, netmask) = (cli.scheduler.clone(), cli.persistent, cli.netmask.clone());
+    let sched_flags = cli.sched_flags.clone();
+    Ok(Some(if cli.add_service {
+        Request::AddService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask }
+    } else if cli.edit_service {
+        Request::EditService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask }
+    } else if cli.delete_service {
+        Request::DelService { service: need_service(cli)? }
+    } else if cli.clear {
+        Request::Clear
+    } else if cli.add_server {
+        Request::AddReal {
+            service: need_service(cli)?,
+            address: real()?,
+            forward: forward(cli),
+            weight: cli.weight,
+            u_threshold: cli.u_threshold,
+            l_threshold: cli.l_threshold,
+        }
+    } else if cli.edit_server {
+        Request::EditReal {
+            service: need_service(cli)?,
+            address: real()?,
+            forward: forward(cli),
+            weight: cli.weight,
+            u_threshold: cli.u_threshold,
+            l_threshold: cli.l_threshold,
+        }
+    } else if cli.delete_server {
+        Request::DelReal { service: need_service(cli)?, address: real()? }
+    } else if cli.zero {
+        Request::Zero { service: service(cli)? }
+    } else if cli.reload {
+        Request::Reload
+    } else if let Some(s) = &cli.set {
+        Request::SetTimeouts { tcp: s[0], tcpfin: s[1], udp: s[2] }
+    } else if let Some(state) = &cli.start_daemon {
+        Request::StartDaemon {
+            state: state.clone(),
+            mcast_interface: cli.mcast_interface.clone(),
+            syncid: cli.syncid,
+            sync_maxlen: cli.sync_maxlen,
+            mcast_group: cli.mcast_group.clone(),
+            mcast_port: cli.mcast_port,
+            mcast_ttl: cli.mcast_ttl,
+        }
+    } else if let Some(state) = &cli.stop_daemon {
+        Request::StopDaemon { state: state.clone() }
+    } else if let Some(worker) = cli.pause_worker {
+        Request::PauseWorker { worker, ms: cli.pause_ms }
+    } else if let Some(thread) = &cli.pause_thread {
+        Request::PauseThread { thread: thread.clone(), ms: cli.pause_ms }
+    } else {
+        return Ok(None);
+    }))
+}
+
+/// ipvsadm options rvsd cannot honour: refused by name, never taken for something else.
+fn unsupported(cli: &Cli) -> Option<&'static str> {
+    [
+        (cli.ops, "-o/--ops: one-packet scheduling is not supported (for JSON output use --json)"),
+        (cli.fwmark.is_some(), "-f/--fwmark-service: firewall-mark services are not supported"),
+        (cli.ipv6, "-6/--ipv6: firewall-mark services are not supported"),
+        (cli.pe.is_some(), "--pe: persistence engines are not supported"),
+    ]
+    .into_iter()
+    .find_map(|(given, why)| given.then_some(why))
+}
+
+fn run(cli: &Cli) -> Result<String> {
+    if let Some(why) = unsupported(cli) {
+        bail!("{why}");
+    }
+    if cli.check_host {
+        let d = match rvsd::config::Config::load(&cli.config) {
+            Ok(c) => rvs_tools::check_host::Deployment {
+                devices: c.ports.iter().map(|p| p.device.clone()).collect(),
+                lcores: c.lcores.clone(),
+            },
+            Err(e) => {
+                eprintln!("rvsadm: {e}: checking the host without ports or workers");
+                Default::default()
+            }
+        };
+        let (text, all) =
+            rvs_tools::check_host::render(&rvs_tools::check_host::check(&rvs_tools::check_host::this_host(), &d));
+        if !all {
+            print!("{text}");
+            std::process::exit(1);
+        }
+        return Ok(text);
+    }
+    if let Some(path) = &cli.import_keepalived {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let r = rvs_tools::keepalived_import::import(&text);
+        for s in &r.skipped {
+            eprintln!("rvsadm: {}: not carried over: {s}", path.display());
+        }
+        let head = format!(
+            "# {} service(s) imported from {} by rvsadm --import-keepalived; {} item(s) not carried over (see stderr)\n\n",
+            r.services,
+            path.display(),
+            r.skipped.len()
+        );
+        return Ok(head + &r.toml);
+    }
+    if cli.version {
+        return Ok(format!("rvsadm {} (ipvsadm-compatible verbs for rvsd)\n", env!("CARGO_PKG_VERSION")));
+    }
+    let json_out = cli.json || cli.output.as_deref() == Some("json");
+    if let Some(f) = cli.output.as_deref().filter(|f| *f != "json") {
+        bail!("-o {f}: the only output format is json");
+    }
+    if cli.restore {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        let mut c = Client::connect(cli)?;
+        for (n, line) in
+            text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
+            let words = std::iter::once("rvsadm").chain(line.split_whitespace());
+            let rule = Cli::try_parse_from(words)
+                .map_err(|e| anyhow!("line {}: {}", n + 1, e.to_string().lines().next().unwrap_or("")))?;
+            if let Some(why) = unsupported(&rule) {
+                bail!("line {}: {why}", n + 1);
+            }
+            let req = request(&rule)?.ok_or_else(|| anyhow!("line {}: not a rule: {line}", n + 1))?;
+            c.call::<Value>(&req).with_context(|| format!("line {}: {line}", n + 1))?;
+        }
+        return Ok(String::new());
+    }
+    let mut c = Client::connect(cli)?;
+    if let Some(req) = request(cli)? {
+        let r: Option<Value> = c.call(&req)?;
+        return Ok(r.as_ref().and_then(Value::as_str).map(|s| format!("{s}\n")).unwrap_or_default());
+    }
+    if cli.list && cli.connection {
+        let conns: Vec<ConnEntry> = c.call(&Request::Connections)?.unwrap_or_default();
+        if json_out {
+            return Ok(format!("{}\n", serde_json::to_string(&conns)?));
+        }
+        let mut o = String::from(
+            "IPVS connection entries\npro expire state       source                virtual               destination\n",
+        );
+        for k in &conns {
+            let e = k.expires_in;
+            o += &format!(
+                "{:<3} {:02}:{:02}  {:<11} {:<21} {:<21} {}\n",
+                k.protocol.to_uppercase(),
+                e / 60,
+                e % 60,
+                k.state,
+                k.source,
+                k.virtual_,
+                k.destination
+            );
+        }
+        return Ok(o);
+    }
+    if cli.list && cli.daemon {
+        let d: Vec<DaemonReply> = c.call(&Request::Daemons)?.unwrap_or_default();
+        return Ok(if json_out { format!("{}\n", serde_json::to_string(&d)?) } else { daemon_lines(&d) });
+    }
+    if cli.list && cli.timeout {
+        let t: TimeoutsReply = c.call(&Request::Timeouts)?.context("no timeouts in the answer")?;
+        return Ok(if json_out {
+            format!("{}\n", serde_json::to_string(&t)?)
+        } else {
+            format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
+        });
+    }
+    let mut list: Report = c.call(&Request::List { service: service(cli)? })?.context("no listing in the answer")?;
+    if !cli.nosort {
+        sort_listing(&mut list.services);
+    }
+    if json_out {
+        return Ok(format!(
+            "{}\n",
+            if cli.save { serde_json::to_string(&list.services)? } else { serde_json::to_string(&list)? }
+        ));
+    }
+    let services = &list.services;
+    Ok(if cli.save {
+        save(services)
+    } else if cli.rate {
+        rate_table(services)
+    } else if cli.stats {
+        stats_table(services) + &defences(&list)
+    } else if cli.thresholds {
+        real_columns_table(services, "Uthreshold Lthreshold ActiveConn InActConn", |r| {
+            format!("{:<10} {:<10} {:<10} {:<10}", r.u_threshold, r.l_threshold, r.active, r.inactive)
+        })
+    } else if cli.persistent_conn {
+        real_columns_table(services, "Weight    PersistConn ActiveConn InActConn", |r| {
+            format!("{:<9} {:<11} {:<10} {:<10}", r.weight, r.persist_conns, r.active, r.inactive)
+        })
+    } else {
+        table(services)
+    })
+}

@@ -1,0 +1,195 @@
+use super::*;
+use rvsd::stats::{RealReport, ServiceReport};
+
+fn parse(args: &str) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("rvsadm").chain(args.split_whitespace()))
+}
+
+/// Every option of ipvsadm 1.31 that takes a short letter, with the meaning ipvsadm gives it.
+#[test]
+fn short_options_mean_what_ipvsadm_s_mean() {
+    let c = parse("-A -t 10.0.0.1:80 -s rr -p 60 -M 255.255.255.0").unwrap();
+    assert!(c.add_service && c.tcp.is_some() && c.scheduler.as_deref() == Some("rr"));
+    assert_eq!((c.persistent, c.netmask.as_deref()), (Some(60), Some("255.255.255.0")));
+    assert_eq!(parse("-E -u 10.0.0.1:53 -p").unwrap().persistent, Some(300), "-p alone: 300 s");
+    assert!(parse("-D -t 10.0.0.1:80").unwrap().delete_service);
+    assert!(parse("-C").unwrap().clear);
+    let r = parse("-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 3 -x 50 -y 20").unwrap();
+    assert!(r.add_server && r.masquerading && r.weight == Some(3));
+    assert_eq!((r.u_threshold, r.l_threshold), (Some(50), Some(20)), "-x/-y are the thresholds");
+    assert!(parse("-e -t 10.0.0.1:80 -r 10.0.1.1 -g").unwrap().gatewaying);
+    assert!(parse("-d -t 10.0.0.1:80 -r 10.0.1.1 -i").unwrap().ipip);
+    for l in ["-L", "-l"] {
+        assert!(parse(l).unwrap().list);
+    }
+    let l = parse("-L -n -c -X").unwrap();
+    assert!(l.numeric && l.connection && l.exact, "-X is --exact");
+    assert!(parse("-Z").unwrap().zero);
+    assert!(parse("-S -n").unwrap().save);
+    assert!(parse("-R").unwrap().restore);
+    assert!(parse("-v").unwrap().version, "-v is --version");
+    assert!(parse("-A -u 10.0.0.1:53 -o").unwrap().ops, "-o is --ops, not an output format");
+    assert!(parse("-L -o json").is_err(), "-o takes no value");
+    assert_eq!(parse("-A -f 1").unwrap().fwmark.as_deref(), Some("1"));
+    assert!(parse("-A -f 1 -6").unwrap().ipv6);
+    assert_eq!(parse("-A -t 10.0.0.1:80 -s mh -b mh-port").unwrap().sched_flags.as_deref(), Some("mh-port"));
+    assert!(parse("-h").is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayHelp));
+}
+
+#[test]
+fn long_only_options_of_ipvsadm() {
+    assert_eq!(parse("--set 900 120 300").unwrap().set, Some(vec![900, 120, 300]));
+    let l = parse("-L --stats --rate --timeout --nosort --sort --exact").unwrap();
+    assert!(l.stats && l.rate && l.timeout && l.nosort && l.sort && l.exact);
+    assert!(parse("-L --json").unwrap().json);
+    assert_eq!(parse("-L --output json").unwrap().output.as_deref(), Some("json"));
+}
+
+#[test]
+fn options_rvsd_cannot_honour_are_refused_by_name() {
+    for (args, name) in [
+        ("-A -u 10.0.0.1:53 -o", "-o/--ops"),
+        ("-A -f 1", "-f/--fwmark-service"),
+        ("-A -t 10.0.0.1:80 --pe sip", "--pe"),
+    ] {
+        let e = run(&parse(args).unwrap()).unwrap_err().to_string();
+        assert!(e.starts_with(name), "{args}: {e}");
+    }
+}
+
+fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
+    let real = |(address, port): &(&str, u16)| RealReport {
+        address: (*address).into(),
+        port: *port,
+        forward: "dr".into(),
+        weight: 1,
+        configured_weight: 1,
+        health: "unchecked".into(),
+        last_check: None,
+        u_threshold: 0,
+        l_threshold: 0,
+        overloaded: false,
+        persist_conns: 0,
+        active: 0,
+        inactive: 0,
+        conns: 0,
+        pkts_in: 0,
+        pkts_out: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+        rates: Default::default(),
+    };
+    ServiceReport {
+        protocol: protocol.into(),
+        vip: vip.into(),
+        port: 80,
+        scheduler: "wlc".into(),
+        sched_flags: String::new(),
+        persistence: 0,
+        netmask: 32,
+        conns: 0,
+        pkts_in: 0,
+        pkts_out: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+        rates: Default::default(),
+        held: true,
+        reals: reals.iter().map(real).collect(),
+    }
+}
+
+#[test]
+fn scheduler_flags_list_and_save_as_ipvsadm() {
+    let mut s = svc("tcp", "10.0.0.1", &[]);
+    s.scheduler = "mh".into();
+    s.sched_flags = "mh-fallback,mh-port".into();
+    assert!(table(&[s.clone()]).contains("TCP  10.0.0.1:80 mh (mh-fallback,mh-port)\n"), "{}", table(&[s.clone()]));
+    assert!(
+        save(&[s.clone()]).starts_with("-A -t 10.0.0.1:80 -s mh -b mh-fallback,mh-port\n"),
+        "{}",
+        save(&[s.clone()])
+    );
+    s.persistence = 300;
+    assert!(table(&[s.clone()]).contains("mh (mh-fallback,mh-port) persistent 300\n"));
+    let c = parse("-A -t 10.0.0.1:80 -s sh -b sh-fallback,sh-port").unwrap();
+    match request(&c).unwrap() {
+        Some(Request::AddService { sched_flags, .. }) => {
+            assert_eq!(sched_flags.as_deref(), Some("sh-fallback,sh-port"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn listings_sort_as_ipvsadm_unless_nosort() {
+    let mut l = vec![
+        svc("udp", "10.0.0.1", &[]),
+        svc("tcp", "10.0.0.9", &[]),
+        svc("tcp", "10.0.0.10", &[("10.0.1.12", 80), ("10.0.1.2", 81), ("10.0.1.2", 80)]),
+    ];
+    sort_listing(&mut l);
+    let order: Vec<String> = l.iter().map(|s| format!("{} {}", s.protocol, s.vip)).collect();
+    assert_eq!(order, ["tcp 10.0.0.9", "tcp 10.0.0.10", "udp 10.0.0.1"], "numeric order, TCP before UDP");
+    let reals: Vec<String> = l[1].reals.iter().map(|r| format!("{}:{}", r.address, r.port)).collect();
+    assert_eq!(reals, ["10.0.1.2:80", "10.0.1.2:81", "10.0.1.12:80"]);
+}
+
+#[test]
+fn ipv6_services_list_save_and_sort_as_ipvsadm() {
+    let mut v6 = svc("tcp", "2001:db8::100", &[("2001:db8:1::12", 8080), ("2001:db8:1::11", 8080)]);
+    v6.netmask = 128;
+    let mut l = vec![v6.clone(), svc("udp", "10.0.0.1", &[])];
+    sort_listing(&mut l);
+    assert_eq!(l[0].vip, "10.0.0.1", "IPv4 before IPv6, as ipvsadm sorts by family first");
+    let t = table(&l);
+    assert!(t.contains("TCP  [2001:db8::100]:80 wlc\n"), "{t}");
+    assert!(t.contains("  -> [2001:db8:1::11]:8080"), "{t}");
+    assert!(t.find("[2001:db8:1::11]") < t.find("[2001:db8:1::12]"), "reals sorted: {t}");
+    v6.persistence = 300;
+    v6.netmask = 64;
+    assert!(table(&[v6.clone()]).contains("wlc persistent 300 mask 64\n"));
+    let saved = save(&[v6.clone()]);
+    assert!(saved.starts_with("-A -t [2001:db8::100]:80 -s wlc -p 300 -M 64\n"), "{saved}");
+    assert!(saved.contains("-a -t [2001:db8::100]:80 -r [2001:db8:1::12]:8080 -g -w 1\n"), "{saved}");
+    // What -S writes, -R reads.
+    for line in saved.lines() {
+        let c = Cli::try_parse_from(std::iter::once("rvsadm").chain(line.split_whitespace())).unwrap();
+        assert!(request(&c).unwrap().is_some(), "{line}");
+    }
+    let c = parse("-A -t [2001:db8::100]:80 -s wlc -p 300 -M 64").unwrap();
+    match request(&c).unwrap() {
+        Some(Request::AddService { service, netmask, .. }) => {
+            assert_eq!(service.key().unwrap().vip, "2001:db8::100".parse::<std::net::IpAddr>().unwrap());
+            assert_eq!(netmask.as_deref(), Some("64"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn thresholds_and_persistent_conn_listings_as_ipvsadm_with_the_overload_mark() {
+    let mut s = svc("tcp", "172.25.116.175", &[("192.168.1.180", 80), ("192.168.1.182", 80)]);
+    s.scheduler = "rr".into();
+    s.reals[1].u_threshold = 10000;
+    s.reals[1].l_threshold = 100;
+    s.reals[1].active = 7;
+    s.reals[1].persist_conns = 3;
+    let t = real_columns_table(std::slice::from_ref(&s), "Uthreshold Lthreshold ActiveConn InActConn", |r| {
+        format!("{:<10} {:<10} {:<10} {:<10}", r.u_threshold, r.l_threshold, r.active, r.inactive)
+    });
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines[1], "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn");
+    assert_eq!(lines[3], "TCP  172.25.116.175:80 rr");
+    assert_eq!(lines[4], "  -> 192.168.1.180:80             0          0          0          0         ");
+    assert_eq!(lines[5], "  -> 192.168.1.182:80             10000      100        7          0         ");
+    s.reals[1].overloaded = true;
+    let plain = table(std::slice::from_ref(&s));
+    assert!(plain.lines().nth(5).unwrap().ends_with(" overloaded"), "{plain}");
+    assert!(!plain.lines().nth(4).unwrap().contains("overloaded"), "{plain}");
+    let saved = save(std::slice::from_ref(&s));
+    assert!(saved.contains("-a -t 172.25.116.175:80 -r 192.168.1.182:80 -g -w 1 -x 10000 -y 100\n"), "{saved}");
+    let p = parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -x 5 -y 2").unwrap();
+    assert_eq!((p.u_threshold, p.l_threshold), (Some(5), Some(2)));
+    assert!(parse("-L -n --thresholds").unwrap().thresholds);
+    assert!(parse("-L -n --persistent-conn").unwrap().persistent_conn);
+}
