@@ -163,6 +163,9 @@ pub struct Service {
     pub persistence: u32,
     /// Persistence netmask (`-M`), as a prefix length (0..=32 for IPv4, 0..=128 for IPv6).
     pub persistence_prefix: u8,
+    /// One-packet scheduling (`ipvsadm -o`, IPVS's `IP_VS_SVC_F_ONEPACKET`): each UDP datagram
+    /// is scheduled on its own and leaves no connection entry.
+    pub ops: bool,
     /// Real servers.
     pub dests: Vec<Dest>,
 }
@@ -292,6 +295,17 @@ pub enum ConfigError {
     PortMismatch {
         /// The service.
         svc: String,
+        /// The real server.
+        dest: String,
+    },
+    /// A NAT real server (protocol, address, port) behind two one-packet services: its
+    /// replies, which have no entry, could not be told apart.
+    #[error("services {svc} and {other}: NAT real server {dest} of a one-packet (ops) service may serve no other ops service (its replies have no entry to say which)")]
+    AmbiguousOpsReal {
+        /// The service.
+        svc: String,
+        /// The other service.
+        other: String,
         /// The real server.
         dest: String,
     },

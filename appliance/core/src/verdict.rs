@@ -160,6 +160,10 @@ pub struct Counters {
     pub evicted: u64,
     /// Packets forwarded by a hash scheduler's pick without a connection entry.
     pub stateless_forwarded: u64,
+    /// UDP datagrams of one-packet (`--ops`) services, each scheduled on its own.
+    pub one_packet: u64,
+    /// Replies of NAT real servers of one-packet services, translated without an entry.
+    pub one_packet_replies: u64,
     /// Changes of the table's pressure level.
     pub level_changes: u64,
     /// ICMP "fragmentation needed" and ICMPv6 Packet Too Big sent to clients whose packet would
@@ -194,6 +198,8 @@ impl Default for Counters {
             template_full: 0,
             evicted: 0,
             stateless_forwarded: 0,
+            one_packet: 0,
+            one_packet_replies: 0,
             level_changes: 0,
             too_big_sent: 0,
             sync_sent: 0,
@@ -247,6 +253,8 @@ impl Counters {
         self.template_full += o.template_full;
         self.evicted += o.evicted;
         self.stateless_forwarded += o.stateless_forwarded;
+        self.one_packet += o.one_packet;
+        self.one_packet_replies += o.one_packet_replies;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;
         self.sync_dropped += o.sync_dropped;

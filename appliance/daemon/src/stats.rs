@@ -114,6 +114,9 @@ pub struct ServiceReport {
     pub persistence: u32,
     /// Persistence netmask as a prefix length.
     pub netmask: u8,
+    /// One-packet scheduling (`-o`).
+    #[serde(default)]
+    pub ops: bool,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -302,6 +305,7 @@ impl Report {
                     sched_flags: rvs_core::sched::flags::format(&s.scheduler, s.sched_flags),
                     persistence: s.persistence,
                     netmask: s.persistence_prefix,
+                    ops: s.ops,
                     conns: st.conns,
                     pkts_in: st.pkts_in,
                     pkts_out: st.pkts_out,
@@ -367,6 +371,8 @@ impl Report {
             ("expired_conns", c.expired_conns),
             ("evicted", c.evicted),
             ("stateless_forwarded", c.stateless_forwarded),
+            ("one_packet", c.one_packet),
+            ("one_packet_replies", c.one_packet_replies),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),
             ("too_big_sent", c.too_big_sent),

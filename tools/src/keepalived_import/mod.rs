@@ -151,6 +151,7 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
     let mut inherited = Inherited::default();
     let mut reals = Vec::new();
     let mut sched_flags: Vec<&str> = Vec::new();
+    let mut ops = None;
     for k in &s.block {
         let a = k.arg(1).unwrap_or("");
         if inherited.take(k, r) {
@@ -174,6 +175,8 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
             f @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2" | "flag-3") => {
                 sched_flags.push(f)
             }
+            // One-packet scheduling; keepalived sets it for UDP services only.
+            "ops" => ops = Some(k.line()),
             "real_server" => reals.push(k),
             "sorry_server" | "sorry_server_inhibit" | "sorry_server_lvs_method" => {
                 r.skipped.push(format!("line {}: {}: rvs has no sorry server", k.line(), k.key()))
@@ -197,6 +200,13 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
     }
     if let Some(m) = netmask {
         let _ = writeln!(r.toml, "netmask = \"{m}\"");
+    }
+    match ops {
+        Some(_) if protocol == "udp" => {
+            let _ = writeln!(r.toml, "ops = true");
+        }
+        Some(l) => r.skipped.push(format!("line {l}: ops: for UDP services only, as keepalived (ignored)")),
+        None => {}
     }
     for rs in reals {
         real_server(rs, vip_addr, port, inherited, r);

@@ -147,3 +147,16 @@ virtual_server 10.10.10.5 {
     assert!(named(&r, "connect_timeout 2.5: rounded to 3 s"), "{:?}", r.skipped);
     assert!(named(&r, "virtual_server 10.10.10.5 : rvs needs a port"), "{:?}", r.skipped);
 }
+
+/// keepalived's `ops` keyword: one-packet scheduling for a UDP service, ignored (and named)
+/// for TCP as keepalived itself ignores it.
+#[test]
+fn ops_is_one_packet_scheduling_for_udp_services() {
+    let r = import(
+        "virtual_server 10.10.10.3 53 {\n    protocol UDP\n    ops\n    real_server 10.10.10.11 53 {\n    }\n}\n\
+         virtual_server 10.10.10.3 80 {\n    ops\n    real_server 10.10.10.11 80 {\n    }\n}\n",
+    );
+    let c = parse(&r);
+    assert!(c.services[0].ops && !c.services[1].ops, "{}", r.toml);
+    assert!(named(&r, "line 8: ops: for UDP services only"), "{:?}", r.skipped);
+}

@@ -50,6 +50,9 @@ impl PerCore {
             }
         }
         if let Some(svc) = svc {
+            if svc.ops && ip.proto == protocol::UDP {
+                return self.forward_one_packet(snap, frame, ip, svc, now);
+            }
             // IPVS's `tcp_conn_schedule`: a SYN without RST starts a connection (SYN|ACK too,
             // which IPVS allows for active FTP); with `sloppy_tcp` any segment without RST does,
             // here for hash schedulers only. Anything else without an entry is dropped.
@@ -75,6 +78,9 @@ impl PerCore {
                 self.shorten_handshake::<K>(snap, idx, now);
             }
             return v;
+        }
+        if let Some(&o) = fam.ops_real(ip.proto, ip.src, sport) {
+            return self.reply_one_packet(snap, frame, ip, o);
         }
         if fam.is_vip(ip.dst) && fam.local_port(ip.dst).is_none() {
             return Verdict::Drop(DropReason::NoService);

@@ -64,6 +64,7 @@ mod ingress;
 mod l2;
 mod lookahead;
 mod ndp;
+mod one_packet;
 mod overload;
 mod persistence;
 mod sync;

@@ -22,6 +22,9 @@ pub struct FamilyIndex<K: AddrKey> {
     pub(super) neighbours: Vec<(K, Mac)>,
     /// Sorted (protocol, address, port) of every NAT real server: sources of replies.
     pub(super) nat_reals: Vec<(u8, K, u16)>,
+    /// Sorted by (protocol, address, port): the NAT real servers of one-packet services, whose
+    /// replies find no entry and are translated from here.
+    pub(super) ops_reals: Vec<OpsReal<K>>,
     /// Connected networks, longest prefix first (ties in port order): (network, prefix, port).
     pub(super) connected: Vec<(K, u8, u16)>,
     /// The default route (the first port with a gateway) and the gateway's static MAC.
@@ -29,6 +32,26 @@ pub struct FamilyIndex<K: AddrKey> {
     /// By real-server id: its route and static next-hop MAC, worked out once here so that a
     /// packet to a real server does no route or neighbour search.
     pub(super) real_routes: Vec<Option<RealServerRoute<K::Addr>>>,
+}
+
+/// A NAT real server of a one-packet (`--ops`) service: its replies' source becomes the
+/// service's VIP:port without a connection entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpsReal<K> {
+    /// IP protocol (UDP).
+    pub proto: u8,
+    /// The real server's address.
+    pub addr: K,
+    /// The real server's port.
+    pub port: u16,
+    /// The service's VIP.
+    pub vip: K,
+    /// The service's port.
+    pub vport: u16,
+    /// The service's id.
+    pub svc: u16,
+    /// The real server's id.
+    pub dest: u16,
 }
 
 /// How to reach one real server: computed per snapshot, read per packet.
@@ -105,6 +128,36 @@ impl<K: AddrKey> FamilyIndex<K> {
         }
         nat_reals.sort_unstable();
         nat_reals.dedup();
+        let mut ops_reals: Vec<(OpsReal<K>, &Service)> = Vec::new();
+        for (_, s) in mine.iter().filter(|(_, s)| s.ops && s.protocol.number() == crate::wire::ipv4::protocol::UDP) {
+            let Some(vip) = K::of_ip(s.vip) else { continue };
+            for d in s.dests.iter().filter(|d| d.forward == Forward::Nat) {
+                let Some(addr) = K::of_ip(d.addr) else { continue };
+                let o = OpsReal {
+                    proto: s.protocol.number(),
+                    addr,
+                    port: d.port,
+                    vip,
+                    vport: s.port,
+                    svc: s.id,
+                    dest: d.id,
+                };
+                ops_reals.push((o, s));
+            }
+        }
+        ops_reals.sort_unstable_by_key(|(o, _)| (o.proto, o.addr, o.port));
+        if let Some(w) = ops_reals
+            .windows(2)
+            .find(|w| (w[0].0.proto, w[0].0.addr, w[0].0.port) == (w[1].0.proto, w[1].0.addr, w[1].0.port))
+        {
+            let d = w[0].1.dests.iter().find(|d| d.id == w[0].0.dest).expect("listed above");
+            return Err(ConfigError::AmbiguousOpsReal {
+                svc: w[0].1.name(),
+                other: w[1].1.name(),
+                dest: std::net::SocketAddr::new(d.addr, d.port).to_string(),
+            });
+        }
+        let ops_reals = ops_reals.into_iter().map(|(o, _)| o).collect();
         let mut locals = Vec::new();
         let mut connected = Vec::new();
         for (i, itf) in interfaces.iter().enumerate() {
@@ -123,6 +176,7 @@ impl<K: AddrKey> FamilyIndex<K> {
             locals,
             neighbours: neigh,
             nat_reals,
+            ops_reals,
             connected,
             default_route: None,
             real_routes: Vec::new(),
@@ -195,6 +249,16 @@ impl<K: AddrKey> FamilyIndex<K> {
     #[inline]
     pub fn is_nat_real(&self, proto: u8, addr: K, port: u16) -> bool {
         self.nat_reals.binary_search(&(proto, addr, port)).is_ok()
+    }
+
+    /// The one-packet service a NAT reply from (`proto`, `addr`, `port`) belongs to.
+    #[inline]
+    pub fn ops_real(&self, proto: u8, addr: K, port: u16) -> Option<&OpsReal<K>> {
+        if self.ops_reals.is_empty() {
+            return None;
+        }
+        let i = self.ops_reals.binary_search_by_key(&(proto, addr, port), |o| (o.proto, o.addr, o.port)).ok()?;
+        Some(&self.ops_reals[i])
     }
 
     /// How to reach real server `id`, if it is in this snapshot at address `addr` and routed.

@@ -5,7 +5,7 @@
 mod family_index;
 
 use family_index::NONE;
-pub use family_index::{FamilyIndex, RealServerRoute, Route};
+pub use family_index::{FamilyIndex, OpsReal, RealServerRoute, Route};
 
 use crate::family::AddrKey;
 use crate::service::{ConfigError, Forward, Interface, OverloadPolicy, Service, Timeouts, MAX_DESTS, MAX_SERVICES};

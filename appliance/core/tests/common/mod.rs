@@ -51,6 +51,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         sched_flags: 0,
         persistence: 0,
         persistence_prefix: 32,
+        ops: false,
         dests,
     }
 }
@@ -256,6 +257,7 @@ pub fn service(
         scheduler: sched.into(),
         persistence: 0,
         persistence_prefix: 32,
+        ops: false,
         sched_flags: 0,
         dests: reals
             .iter()

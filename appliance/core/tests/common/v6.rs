@@ -33,6 +33,7 @@ fn svc6(id: u16, protocol: Protocol, vip: Ipv6Addr, port: u16, dests: Vec<Dest>)
         sched_flags: 0,
         persistence: 0,
         persistence_prefix: 128,
+        ops: false,
         dests,
     }
 }

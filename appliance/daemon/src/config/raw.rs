@@ -115,6 +115,8 @@ pub(super) struct RawService {
     pub(super) persistence: Option<Spanned<u32>>,
     pub(super) netmask: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) ops: bool,
+    #[serde(default)]
     pub(super) real: Vec<RawReal>,
 }
 

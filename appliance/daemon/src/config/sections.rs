@@ -445,6 +445,7 @@ impl Ctx<'_> {
                 sched_flags,
                 persistence,
                 persistence_prefix,
+                ops: s.ops,
                 dests,
             };
             if services.iter().any(|o: &Service| o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port) {

@@ -66,6 +66,8 @@ pub struct SvcOpts {
     pub persistence: Option<u32>,
     /// Persistence netmask prefix.
     pub netmask: Option<u8>,
+    /// One-packet scheduling (`-o`).
+    pub ops: Option<bool>,
 }
 
 /// Real-server options (`-m -g -i -w -x -y`).

@@ -82,6 +82,9 @@ impl LiveConfig {
             let p = if s.vip.is_ipv6() { crate::limits::prefix6(m) } else { crate::limits::prefix(m) };
             s.persistence_prefix = p.map_err(|e| OpError::Invalid { field: "netmask", msg: e.to_string() })?;
         }
+        if let Some(ops) = o.ops {
+            s.ops = ops;
+        }
         Ok(())
     }
 
@@ -103,6 +106,7 @@ impl LiveConfig {
             scheduler: "wlc".into(),
             persistence: 0,
             persistence_prefix: if k.vip.is_ipv6() { 128 } else { 32 },
+            ops: false,
             sched_flags: 0,
             dests: vec![],
         };
@@ -282,6 +286,12 @@ mod tests {
         assert_eq!(mh.services[0].sched_flags, rvs_core::sched::flags::FLAG_1 | rvs_core::sched::flags::FLAG_2);
         mh.edit_service(key(80), &SvcOpts { persistence: Some(60), ..Default::default() }).unwrap();
         assert_eq!(mh.services[0].sched_flags, rvs_core::sched::flags::FLAG_1 | rvs_core::sched::flags::FLAG_2, "kept");
+        // -o: on with -A or -E, kept by an -E without it, off with --ops=off.
+        mh.edit_service(key(80), &SvcOpts { ops: Some(true), ..Default::default() }).unwrap();
+        mh.edit_service(key(80), &SvcOpts { scheduler: Some("rr".into()), ..Default::default() }).unwrap();
+        assert!(mh.services[0].ops, "kept");
+        mh.edit_service(key(80), &SvcOpts { ops: Some(false), ..Default::default() }).unwrap();
+        assert!(!mh.services[0].ops);
 
         s.add_service(
             key(81),

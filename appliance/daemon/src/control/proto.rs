@@ -35,6 +35,9 @@ pub enum Request {
         persistence: Option<u32>,
         /// `-M` dotted netmask.
         netmask: Option<String>,
+        /// `-o`: one-packet scheduling on or off (None: unchanged; off on `-A`).
+        #[serde(default)]
+        ops: Option<bool>,
     },
     /// `-E`.
     EditService {
@@ -49,6 +52,9 @@ pub enum Request {
         persistence: Option<u32>,
         /// `-M` dotted netmask.
         netmask: Option<String>,
+        /// `-o`: one-packet scheduling on or off (None: unchanged; off on `-A`).
+        #[serde(default)]
+        ops: Option<bool>,
     },
     /// `-D`.
     DelService {
@@ -329,6 +335,7 @@ pub fn svc_opts(
     sched_flags: &Option<String>,
     persistence: Option<u32>,
     netmask: &Option<String>,
+    ops: Option<bool>,
 ) -> Result<SvcOpts, BadRequest> {
     let netmask = match netmask {
         None => None,
@@ -340,7 +347,7 @@ pub fn svc_opts(
                 .ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask or a prefix length")))?,
         ),
     };
-    Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask })
+    Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask, ops })
 }
 
 /// Real-server options from a request.
@@ -376,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_netmask_is_dotted_or_a_prefix_length() {
-        let m = |s: &str| svc_opts(&None, &None, None, &Some(s.into())).map(|o| o.netmask);
+        let m = |s: &str| svc_opts(&None, &None, None, &Some(s.into()), None).map(|o| o.netmask);
         assert_eq!(m("255.255.255.0"), Ok(Some(24)), "ipvsadm's IPv4 -M");
         assert_eq!(m("64"), Ok(Some(64)), "ipvsadm's IPv6 -M (the service's family bounds it)");
         assert_eq!(m("/96"), Ok(Some(96)));

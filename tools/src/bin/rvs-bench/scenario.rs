@@ -121,6 +121,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         scheduler: scheduler.into(),
         persistence: 0,
         persistence_prefix: if vip.is_ipv6() { 128 } else { 32 },
+        ops: false,
         sched_flags: 0,
         dests: (0..reals)
             .map(|i| {

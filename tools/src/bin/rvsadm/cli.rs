@@ -179,9 +179,11 @@ pub struct Cli {
     /// With -L: the real servers' persistence templates (PersistConn).
     #[arg(long = "persistent-conn")]
     pub persistent_conn: bool,
-    /// ipvsadm's one-packet scheduling (not supported by rvsd).
-    #[arg(short = 'o', long = "ops")]
-    pub ops: bool,
+    /// One-packet scheduling of a UDP service: each datagram scheduled on its own, no
+    /// connection entry. `-o` turns it on; on -E, `--ops=off` turns it off (absent: unchanged).
+    #[arg(short = 'o', long = "ops", num_args = 0..=1, require_equals = true, default_missing_value = "on",
+          value_name = "on|off")]
+    pub ops: Option<String>,
     /// ipvsadm's firewall-mark service (not supported by rvsd).
     #[arg(short = 'f', long = "fwmark-service", value_name = "FWMARK")]
     pub fwmark: Option<String>,

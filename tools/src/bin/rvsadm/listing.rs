@@ -60,10 +60,11 @@ pub(crate) fn full_mask(s: &ServiceReport) -> u8 {
 
 pub(crate) fn persistence_flags(s: &ServiceReport) -> String {
     let sched = if s.sched_flags.is_empty() { String::new() } else { format!(" ({})", s.sched_flags) };
+    let ops = if s.ops { " ops" } else { "" };
     match (s.persistence, s.netmask) {
-        (0, _) => sched,
-        (p, m) if m == full_mask(s) => format!("{sched} persistent {p}"),
-        (p, m) => format!("{sched} persistent {p} mask {}", mask(m, s.vip.contains(':'))),
+        (0, _) => format!("{sched}{ops}"),
+        (p, m) if m == full_mask(s) => format!("{sched} persistent {p}{ops}"),
+        (p, m) => format!("{sched} persistent {p} mask {}{ops}", mask(m, s.vip.contains(':'))),
     }
 }
 
@@ -211,6 +212,9 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
             if s.netmask != full_mask(s) {
                 o += &format!(" -M {}", mask(s.netmask, s.vip.contains(':')));
             }
+        }
+        if s.ops {
+            o += " -o";
         }
         o += "\n";
         for r in &s.reals {

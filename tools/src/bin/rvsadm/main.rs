@@ -115,10 +115,16 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
     let real = || cli.real.clone().ok_or_else(|| anyhow!("a real server is needed: -r RIP[:PORT]"));
     let (scheduler, persistence, netmask) = (cli.scheduler.clone(), cli.persistent, cli.netmask.clone());
     let sched_flags = cli.sched_flags.clone();
+    let ops = match cli.ops.as_deref() {
+        None => None,
+        Some("on") => Some(true),
+        Some("off") => Some(false),
+        Some(v) => bail!("--ops={v}: on or off"),
+    };
     Ok(Some(if cli.add_service {
-        Request::AddService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask }
+        Request::AddService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops }
     } else if cli.edit_service {
-        Request::EditService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask }
+        Request::EditService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops }
     } else if cli.delete_service {
         Request::DelService { service: need_service(cli)? }
     } else if cli.clear {
@@ -173,7 +179,6 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
 /// ipvsadm options rvsd cannot honour: refused by name, never taken for something else.
 fn unsupported(cli: &Cli) -> Option<&'static str> {
     [
-        (cli.ops, "-o/--ops: one-packet scheduling is not supported (for JSON output use --json)"),
         (cli.fwmark.is_some(), "-f/--fwmark-service: firewall-mark services are not supported"),
         (cli.ipv6, "-6/--ipv6: firewall-mark services are not supported"),
         (cli.pe.is_some(), "--pe: persistence engines are not supported"),

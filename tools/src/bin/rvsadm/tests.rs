@@ -28,8 +28,10 @@ fn short_options_mean_what_ipvsadm_s_mean() {
     assert!(parse("-S -n").unwrap().save);
     assert!(parse("-R").unwrap().restore);
     assert!(parse("-v").unwrap().version, "-v is --version");
-    assert!(parse("-A -u 10.0.0.1:53 -o").unwrap().ops, "-o is --ops, not an output format");
+    assert_eq!(parse("-A -u 10.0.0.1:53 -o").unwrap().ops.as_deref(), Some("on"), "-o is --ops, not an output format");
+    assert_eq!(parse("-A -u 10.0.0.1:53 -o -s rr").unwrap().scheduler.as_deref(), Some("rr"), "-o takes no value");
     assert!(parse("-L -o json").is_err(), "-o takes no value");
+    assert_eq!(parse("-E -u 10.0.0.1:53 --ops=off").unwrap().ops.as_deref(), Some("off"), "rvs: -E can turn it off");
     assert_eq!(parse("-A -f 1").unwrap().fwmark.as_deref(), Some("1"));
     assert!(parse("-A -f 1 -6").unwrap().ipv6);
     assert_eq!(parse("-A -t 10.0.0.1:80 -s mh -b mh-port").unwrap().sched_flags.as_deref(), Some("mh-port"));
@@ -47,11 +49,7 @@ fn long_only_options_of_ipvsadm() {
 
 #[test]
 fn options_rvsd_cannot_honour_are_refused_by_name() {
-    for (args, name) in [
-        ("-A -u 10.0.0.1:53 -o", "-o/--ops"),
-        ("-A -f 1", "-f/--fwmark-service"),
-        ("-A -t 10.0.0.1:80 --pe sip", "--pe"),
-    ] {
+    for (args, name) in [("-A -f 1", "-f/--fwmark-service"), ("-A -t 10.0.0.1:80 --pe sip", "--pe")] {
         let e = run(&parse(args).unwrap()).unwrap_err().to_string();
         assert!(e.starts_with(name), "{args}: {e}");
     }
@@ -87,6 +85,7 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         sched_flags: String::new(),
         persistence: 0,
         netmask: 32,
+        ops: false,
         conns: 0,
         pkts_in: 0,
         pkts_out: 0,
@@ -116,6 +115,29 @@ fn scheduler_flags_list_and_save_as_ipvsadm() {
         Some(Request::AddService { sched_flags, .. }) => {
             assert_eq!(sched_flags.as_deref(), Some("sh-fallback,sh-port"))
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// ipvsadm prints " ops" after the persistence in -L and " -o" at the end of -S's -A line.
+#[test]
+fn one_packet_scheduling_lists_and_saves_as_ipvsadm() {
+    let mut s = svc("udp", "10.0.0.1", &[]);
+    s.port = 53;
+    s.scheduler = "rr".into();
+    s.ops = true;
+    assert!(table(&[s.clone()]).contains("UDP  10.0.0.1:53 rr ops\n"), "{}", table(&[s.clone()]));
+    s.persistence = 60;
+    assert!(table(&[s.clone()]).contains("UDP  10.0.0.1:53 rr persistent 60 ops\n"), "{}", table(&[s.clone()]));
+    assert!(save(&[s.clone()]).starts_with("-A -u 10.0.0.1:53 -s rr -p 60 -o\n"), "{}", save(&[s.clone()]));
+    for (line, want) in [("-A -u 10.0.0.1:53 -o", Some(true)), ("-E -u 10.0.0.1:53 --ops=off", Some(false))] {
+        match request(&parse(line).unwrap()).unwrap() {
+            Some(Request::AddService { ops, .. } | Request::EditService { ops, .. }) => assert_eq!(ops, want, "{line}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    match request(&parse("-E -u 10.0.0.1:53 -s wlc").unwrap()).unwrap() {
+        Some(Request::EditService { ops, .. }) => assert_eq!(ops, None, "-E without -o leaves it"),
         other => panic!("{other:?}"),
     }
 }
