@@ -470,6 +470,7 @@ fn build_report(
     };
     let mut r = stats::Report::build(&inputs, &st.services, &health, base);
     r.health_transitions = st.health_transitions;
+    r.drains_completed = st.drains_completed;
     r.sync = shared.sync_counters.figures();
     r.ha = crate::stats::HaReport {
         mode: st.ha.mode.name().to_owned(),
@@ -478,8 +479,16 @@ fn build_report(
         vip_changes: st.vip_changes,
     };
     for (s, conf) in r.services.iter_mut().zip(&st.services) {
+        let now = started.elapsed().as_secs();
         for (real, d) in s.reals.iter_mut().zip(&conf.dests) {
             real.last_check = st.last_check.get(&d.id).map(|(at, ok)| (at.elapsed().as_secs(), *ok));
+            if real.weight > 0 {
+                real.weight = st.weight_in_force(d.id, d.weight);
+            }
+            real.draining = st.draining.contains_key(&d.id);
+            real.drain_deadline_s = st.draining.get(&d.id).and_then(|x| x.deadline).map(|t| t.saturating_sub(now));
+            real.slow_start = st.slow_start.get(&d.id).copied().unwrap_or(0);
+            real.ramp_left_s = st.ramp_left(d.id, now);
         }
     }
     for s in &mut r.services {

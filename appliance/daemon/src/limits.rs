@@ -40,6 +40,14 @@ fn within(value: u64, lo: u64, hi: u64) -> Result<(), OutOfBounds> {
     }
 }
 
+/// A real server's slow start, 0 (off) ..= [`MAX_SLOW_START_S`] seconds.
+pub fn slow_start(s: u32) -> Result<u32, OutOfBounds> {
+    within(u64::from(s), 0, u64::from(MAX_SLOW_START_S)).map(|()| s)
+}
+
+/// Longest slow start, seconds (a day).
+pub const MAX_SLOW_START_S: u32 = 86_400;
+
 /// A real server's weight.
 pub fn weight(w: u32) -> Result<u32, OutOfBounds> {
     within(u64::from(w), 0, u64::from(MAX_WEIGHT)).map(|()| w)

@@ -67,6 +67,18 @@ pub struct RealReport {
     pub l_threshold: u32,
     /// At its upper threshold: no new connections until below the lower.
     pub overloaded: bool,
+    /// Being drained: rvsd deletes it when its connections end (`--drain`).
+    #[serde(default)]
+    pub draining: bool,
+    /// Seconds until a drain's deadline (None: no deadline, or not draining).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_deadline_s: Option<u64>,
+    /// Slow start seconds (`--slow-start`; 0 = off).
+    #[serde(default)]
+    pub slow_start: u32,
+    /// Seconds left of its slow start ramp (None: not ramping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_left_s: Option<u64>,
     /// Persistence templates pointing at it (ipvsadm's PersistConn).
     pub persist_conns: u64,
     /// Established connections (all cores).
@@ -170,6 +182,9 @@ pub struct Report {
     pub neighbours_evicted: u64,
     /// Health-check transitions (filled in by the daemon).
     pub health_transitions: u64,
+    /// Drains completed: real servers rvsd deleted at the end of a `--drain` (by the daemon).
+    #[serde(default)]
+    pub drains_completed: u64,
     /// Ports.
     pub ports: Vec<PortReport>,
     /// Pipeline counters summed over cores.
@@ -344,6 +359,10 @@ impl Report {
                                 u_threshold: d.u_threshold,
                                 l_threshold: d.l_threshold,
                                 overloaded: d.u_threshold > 0 && overloaded.get(usize::from(d.id)) == Some(&true),
+                                draining: false,
+                                drain_deadline_s: None,
+                                slow_start: 0,
+                                ramp_left_s: None,
                                 persist_conns,
                                 active,
                                 inactive,
@@ -394,6 +413,7 @@ impl Report {
             neighbours,
             neighbours_evicted,
             health_transitions: 0,
+            drains_completed: 0,
             ports: ports_conf
                 .iter()
                 .zip(ports)

@@ -124,6 +124,8 @@ pub struct Config {
     pub neighbours: Vec<(IpAddr, Mac)>,
     /// Health checks by real-server id.
     pub checks: Vec<(u16, Check)>,
+    /// Slow start seconds by real-server id (`slow_start`).
+    pub slow_start: Vec<(u16, u32)>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -208,7 +210,7 @@ impl Config {
         if let (Some(s), HaMode::Vrrp) = (sync.as_mut(), ha.mode) {
             s.follow_vrrp = raw.sync.as_ref().is_none_or(|r| r.role.is_none());
         }
-        let (services, checks) = cx.services(&raw.service)?;
+        let (services, checks, slow_start) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
         let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len(), false)?;
         let steer_prefix6 = cx.steer_prefix(dp.steer_prefix6.as_ref(), &services, dp.lcores.len(), true)?;
@@ -232,6 +234,7 @@ impl Config {
             services,
             neighbours,
             checks,
+            slow_start,
         };
         // The dataplane's own checks (ids, duplicates) with the file named.
         cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;

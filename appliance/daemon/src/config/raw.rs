@@ -129,6 +129,7 @@ pub(super) struct RawReal {
     pub(super) u_threshold: Option<Spanned<u32>>,
     pub(super) l_threshold: Option<Spanned<u32>>,
     pub(super) forward: Option<Spanned<String>>,
+    pub(super) slow_start: Option<Spanned<u32>>,
     pub(super) check: Option<Spanned<RawCheck>>,
 }
 

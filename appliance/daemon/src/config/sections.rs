@@ -6,7 +6,8 @@ use super::*;
 use rvs_core::family::AddrKey;
 
 /// A service list and the health checks of its real servers (by real-server id).
-type ServicesAndChecks = (Vec<Service>, Vec<(u16, Check)>);
+/// The services, and by real-server id their health checks and slow starts.
+type ServicesAndChecks = (Vec<Service>, Vec<(u16, Check)>, Vec<(u16, u32)>);
 
 /// The `[dataplane]` section, validated.
 pub(super) struct Dataplane {
@@ -298,6 +299,7 @@ impl Ctx<'_> {
     pub(super) fn services(&self, raw: &[RawService]) -> Result<ServicesAndChecks, ConfigFileError> {
         let mut services = Vec::new();
         let mut checks = Vec::new();
+        let mut slow_starts = Vec::new();
         let mut next_dest = 0u16;
         for (si, s) in raw.iter().enumerate() {
             let key = |k: &str| format!("service[{si}].{k}");
@@ -428,6 +430,11 @@ impl Ctx<'_> {
                 };
                 let u_threshold = threshold(&r.u_threshold, "u_threshold")?;
                 let l_threshold = threshold(&r.l_threshold, "l_threshold")?;
+                if let Some(sl) = &r.slow_start {
+                    let secs = crate::limits::slow_start(*sl.get_ref())
+                        .map_err(|e| self.err(sl.span(), rkey("slow_start"), format!("{e} seconds")))?;
+                    slow_starts.push((next_dest, secs));
+                }
                 dests.push(Dest { id: next_dest, addr, port, weight, forward, u_threshold, l_threshold });
                 next_dest += 1;
             }
@@ -453,7 +460,7 @@ impl Ctx<'_> {
             }
             services.push(svc);
         }
-        Ok((services, checks))
+        Ok((services, checks, slow_starts))
     }
 
     /// `[[neighbour]]`.

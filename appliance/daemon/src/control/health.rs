@@ -61,6 +61,7 @@ struct Track {
 pub fn run(ctl: &Control<'_>, beat: &crate::supervision::ThreadBeat, stop: &AtomicBool) {
     let (tx, rx) = mpsc::channel::<(u16, bool)>();
     let mut track: HashMap<u16, Track> = HashMap::new();
+    let mut next_tick = Instant::now();
     let _alive = beat.running();
     while !stop.load(Ordering::Relaxed) {
         beat.beat();
@@ -100,6 +101,10 @@ pub fn run(ctl: &Control<'_>, beat: &crate::supervision::ThreadBeat, stop: &Atom
             }
             transition(ctl, id, t, ok);
         }
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + Duration::from_secs(1);
+            super::real_lifecycle::tick(ctl);
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -118,6 +123,7 @@ fn transition(ctl: &Control<'_>, id: u16, t: &Track, ok: bool) {
         Some("down")
     } else if is_down && t.oks >= c.rise {
         st.down.remove(&id);
+        st.start_ramp(id, ctl.t0.elapsed().as_secs());
         Some("up")
     } else {
         None

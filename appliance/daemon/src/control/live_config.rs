@@ -81,6 +81,10 @@ pub struct RealOpts {
     pub u_threshold: Option<u32>,
     /// Lower connection threshold.
     pub l_threshold: Option<u32>,
+    /// Slow start seconds (`--slow-start`; 0 = off).
+    pub slow_start: Option<u32>,
+    /// `--drain [--deadline SECS]`: Some(deadline seconds, None = none).
+    pub drain: Option<Option<u32>>,
 }
 
 use super::ids::IdPool;
@@ -135,6 +139,14 @@ pub struct LiveConfig {
     pub proven: BTreeSet<u16>,
     /// Health transitions so far (up or down).
     pub health_transitions: u64,
+    /// Slow start seconds by real-server id (`--slow-start`, `slow_start`).
+    pub slow_start: BTreeMap<u16, u32>,
+    /// Real servers whose weight is ramping up ([`super::real_lifecycle`]).
+    pub ramps: BTreeMap<u16, super::real_lifecycle::Ramp>,
+    /// Real servers being drained ([`super::real_lifecycle`]).
+    pub draining: BTreeMap<u16, super::real_lifecycle::Drain>,
+    /// Drains completed so far.
+    pub drains_completed: u64,
 }
 
 pub(super) fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
@@ -181,6 +193,10 @@ impl LiveConfig {
             last_check: BTreeMap::new(),
             proven: BTreeSet::new(),
             health_transitions: 0,
+            slow_start: cfg.slow_start.iter().copied().filter(|s| s.1 > 0).collect(),
+            ramps: BTreeMap::new(),
+            draining: BTreeMap::new(),
+            drains_completed: 0,
         }
     }
 
@@ -190,15 +206,14 @@ impl LiveConfig {
     }
 
     /// The services as the dataplane gets them: failed real servers quiesced (weight 0) or,
-    /// where their check says so, removed.
+    /// where their check says so, removed; draining ones at weight 0, ramping ones at their
+    /// ramp's weight.
     pub fn effective_services(&self) -> Vec<Service> {
         let mut v = self.services.clone();
         for s in &mut v {
             s.dests.retain(|d| !(self.down.contains(&d.id) && self.checks.get(&d.id).is_some_and(|c| c.remove)));
             for d in &mut s.dests {
-                if self.down.contains(&d.id) {
-                    d.weight = 0;
-                }
+                d.weight = if self.down.contains(&d.id) { 0 } else { self.weight_in_force(d.id, d.weight) };
             }
         }
         v

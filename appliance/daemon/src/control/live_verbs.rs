@@ -20,6 +20,9 @@ impl LiveConfig {
         for d in dests {
             self.checks.remove(&d.id);
             self.down.remove(&d.id);
+            self.slow_start.remove(&d.id);
+            self.ramps.remove(&d.id);
+            self.draining.remove(&d.id);
             self.dest_ids.free(d.id, now);
             self.trash.retain(|t| t.3 != d.id);
             self.trash.push((k, d.addr, d.port, d.id));
@@ -168,12 +171,38 @@ impl LiveConfig {
         let id = self.dest_id_for(k, addr, port, now)?;
         let (u_threshold, l_threshold) = (o.u_threshold.unwrap_or(0), o.l_threshold.unwrap_or(0));
         check_thresholds(u_threshold, l_threshold)?;
+        let slow = o.slow_start.map(Self::check_slow_start).transpose()?.unwrap_or(0);
         self.services[i].dests.push(Dest { id, addr, port, weight, forward, u_threshold, l_threshold });
+        if slow > 0 {
+            self.slow_start.insert(id, slow);
+            self.start_ramp(id, now);
+        }
+        if let Some(deadline) = o.drain {
+            self.start_drain(id, deadline, now);
+        }
         Ok(())
     }
 
-    /// `-e`: edits a real server.
-    pub fn edit_real(&mut self, k: SvcKey, addr: IpAddr, port: Option<u16>, o: RealOpts) -> Result<(), OpError> {
+    fn check_slow_start(s: u32) -> Result<u32, OpError> {
+        crate::limits::slow_start(s).map_err(|e| OpError::Invalid { field: "slow-start", msg: format!("{e} seconds") })
+    }
+
+    fn start_drain(&mut self, id: u16, deadline: Option<u32>, now: u64) {
+        let deadline = deadline.map(|s| now + u64::from(s));
+        self.ramps.remove(&id);
+        self.draining.insert(id, super::real_lifecycle::Drain { since: now, deadline });
+    }
+
+    /// `-e`: edits a real server. `--drain` starts a drain; a weight without it cancels one; a
+    /// weight raised from 0 (or a cancelled drain) starts the slow start.
+    pub fn edit_real(
+        &mut self,
+        k: SvcKey,
+        addr: IpAddr,
+        port: Option<u16>,
+        o: RealOpts,
+        now: u64,
+    ) -> Result<(), OpError> {
         let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
         let port = port.unwrap_or(k.port);
         let d = self.services[i]
@@ -197,7 +226,25 @@ impl LiveConfig {
                 msg: "dr and tun real servers use the virtual port".into(),
             });
         }
+        let slow = o.slow_start.map(Self::check_slow_start).transpose()?;
+        let (id, was) = (d.id, d.weight);
         *d = new;
+        match slow {
+            Some(0) => {
+                self.slow_start.remove(&id);
+                self.ramps.remove(&id);
+            }
+            Some(s) => {
+                self.slow_start.insert(id, s);
+            }
+            None => {}
+        }
+        let cancelled = o.drain.is_none() && o.weight.is_some() && self.draining.remove(&id).is_some();
+        if let Some(deadline) = o.drain {
+            self.start_drain(id, deadline, now);
+        } else if (was == 0 || cancelled) && o.weight.is_some_and(|w| w > 0) {
+            self.start_ramp(id, now);
+        }
         Ok(())
     }
 
@@ -315,18 +362,19 @@ mod tests {
             IpAddr::from([10, 0, 0, 12]),
             Some(8081),
             RealOpts { weight: Some(0), ..Default::default() },
+            0,
         )
         .unwrap();
         assert_eq!(s.service(&key(81)).unwrap().dests[0].weight, 0);
         // -x/-y: set, kept by an edit that leaves them out, refused above ipvsadm's INT_MAX.
         let rip = IpAddr::from([10, 0, 0, 12]);
         let x = |u: Option<u32>, l: Option<u32>| RealOpts { u_threshold: u, l_threshold: l, ..Default::default() };
-        s.edit_real(key(81), rip, Some(8081), x(Some(50), Some(20))).unwrap();
-        s.edit_real(key(81), rip, Some(8081), RealOpts { weight: Some(2), ..Default::default() }).unwrap();
+        s.edit_real(key(81), rip, Some(8081), x(Some(50), Some(20)), 0).unwrap();
+        s.edit_real(key(81), rip, Some(8081), RealOpts { weight: Some(2), ..Default::default() }, 0).unwrap();
         let d = s.service(&key(81)).unwrap().dests[0].clone();
         assert_eq!((d.weight, d.u_threshold, d.l_threshold), (2, 50, 20));
         let before = s.services.clone();
-        let e = s.edit_real(key(81), rip, Some(8081), x(Some(u32::MAX), None)).unwrap_err();
+        let e = s.edit_real(key(81), rip, Some(8081), x(Some(u32::MAX), None), 0).unwrap_err();
         assert!(e.to_string().contains("u_threshold"), "{e}");
         assert_eq!(s.services, before, "a refused threshold changes nothing");
         assert_eq!(s.snapshot().unwrap().thresholded(), &[d.id]);

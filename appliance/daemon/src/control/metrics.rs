@@ -78,6 +78,12 @@ pub fn render(r: &Report) -> String {
         "Health-check transitions.",
         vec![(String::new(), r.health_transitions)],
     );
+    family(
+        "rvs_drains_completed_total",
+        "counter",
+        "Real servers rvsd deleted at the end of a drain (rvsadm -e --drain).",
+        vec![(String::new(), r.drains_completed)],
+    );
     let svc =
         |s: &crate::stats::ServiceReport| format!("protocol=\"{}\",vip=\"{}\",port=\"{}\"", s.protocol, s.vip, s.port);
     let per_svc = |f: fn(&crate::stats::ServiceReport) -> u64| r.services.iter().map(|s| (svc(s), f(s))).collect();
@@ -139,8 +145,14 @@ pub fn render(r: &Report) -> String {
     family(
         "rvs_real_weight",
         "gauge",
-        "Weight in force (0 while a health check fails).",
+        "Weight in force (0 while a health check fails or it drains; ramping during its slow start).",
         per_real(|x| u64::from(x.weight)),
+    );
+    family(
+        "rvs_real_draining",
+        "gauge",
+        "1 while the real server drains (rvsadm -e --drain): rvsd deletes it when its connections end.",
+        per_real(|x| u64::from(x.draining)),
     );
     family(
         "rvs_real_overloaded",

@@ -13,6 +13,7 @@ mod live_verbs;
 pub mod metrics;
 pub mod proto;
 pub mod rates;
+pub mod real_lifecycle;
 pub mod reload;
 pub mod server;
 pub mod status_page;

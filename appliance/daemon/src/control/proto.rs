@@ -79,6 +79,15 @@ pub enum Request {
         /// `-y`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         l_threshold: Option<u32>,
+        /// `--slow-start SECS` (0: off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slow_start: Option<u32>,
+        /// `--drain`: rvsd deletes the real server once its connections end.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drain: bool,
+        /// `--deadline SECS` with `--drain`: deleted then, whatever its connections.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<u32>,
     },
     /// `-e`.
     EditReal {
@@ -96,6 +105,15 @@ pub enum Request {
         /// `-y`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         l_threshold: Option<u32>,
+        /// `--slow-start SECS` (0: off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slow_start: Option<u32>,
+        /// `--drain`: rvsd deletes the real server once its connections end.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drain: bool,
+        /// `--deadline SECS` with `--drain`: deleted then, whatever its connections.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<u32>,
     },
     /// `-d`.
     DelReal {
@@ -350,15 +368,37 @@ pub fn svc_opts(
     Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask, ops })
 }
 
+/// A real server's drain and slow start as a request gives them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LifeArgs {
+    /// `--slow-start`.
+    pub slow_start: Option<u32>,
+    /// `--drain`.
+    pub drain: bool,
+    /// `--deadline`.
+    pub deadline: Option<u32>,
+}
+
 /// Real-server options from a request.
 pub fn real_opts(
     forward: &Option<String>,
     weight: Option<u32>,
     thresholds: (Option<u32>, Option<u32>),
+    life: LifeArgs,
 ) -> Result<RealOpts, BadRequest> {
     let forward =
         forward.as_deref().map(str::parse::<Forward>).transpose().map_err(|e| bad("forward", e.to_string()))?;
-    Ok(RealOpts { forward, weight, u_threshold: thresholds.0, l_threshold: thresholds.1 })
+    if life.deadline.is_some() && !life.drain {
+        return Err(bad("deadline", "--deadline goes with --drain"));
+    }
+    Ok(RealOpts {
+        forward,
+        weight,
+        u_threshold: thresholds.0,
+        l_threshold: thresholds.1,
+        slow_start: life.slow_start,
+        drain: life.drain.then_some(life.deadline),
+    })
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ impl LiveConfig {
         let key = |s: &Service| SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
         let (mut added, mut changed) = (0, 0);
         let mut checks = BTreeMap::new();
+        let mut slow_start = BTreeMap::new();
+        let mut fresh = Vec::new();
         let mut services = Vec::new();
         for s in &cfg.services {
             let k = key(s);
@@ -41,10 +43,17 @@ impl LiveConfig {
             for d in &s.dests {
                 let did = match prev.and_then(|p| p.dests.iter().find(|o| o.addr == d.addr && o.port == d.port)) {
                     Some(o) => o.id,
-                    None => next.dest_id_for(k, d.addr, d.port, now)?,
+                    None => {
+                        let id = next.dest_id_for(k, d.addr, d.port, now)?;
+                        fresh.push(id);
+                        id
+                    }
                 };
                 if let Some((_, c)) = cfg.checks.iter().find(|(cid, _)| *cid == d.id) {
                     checks.insert(did, c.clone());
+                }
+                if let Some(&(_, secs)) = cfg.slow_start.iter().find(|(sid, secs)| *sid == d.id && *secs > 0) {
+                    slow_start.insert(did, secs);
                 }
                 dests.push(Dest { id: did, ..d.clone() });
             }
@@ -70,6 +79,15 @@ impl LiveConfig {
         next.checks = checks;
         let live: BTreeSet<u16> = next.checks.keys().copied().collect();
         next.down.retain(|id| live.contains(id));
+        // Drains and ramps of servers that continue carry on; new servers start their ramp.
+        next.slow_start = slow_start;
+        let kept: BTreeSet<u16> = next.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id)).collect();
+        next.draining.retain(|id, _| kept.contains(id));
+        let ramping = next.slow_start.clone();
+        next.ramps.retain(|id, _| ramping.contains_key(id));
+        for id in fresh {
+            next.start_ramp(id, now);
+        }
         *self = next;
         Ok(format!("reloaded: {added} service(s) added, {changed} changed, {} removed", removed_svcs.len()))
     }

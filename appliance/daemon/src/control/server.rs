@@ -4,7 +4,7 @@
 //! dataplane never waits for the control plane at all).
 
 use super::live_config::{LiveConfig, OpError};
-use super::proto::{parse_addr_port, real_opts, svc_opts, Reply, Request, TimeoutsReply};
+use super::proto::{parse_addr_port, real_opts, svc_opts, LifeArgs, Reply, Request, TimeoutsReply};
 use crate::stats::{Baseline, Report};
 use crate::supervision::ThreadBeat;
 use serde_json::Value;
@@ -269,19 +269,37 @@ impl Control<'_> {
             }
             Request::DelService { service } => next.del_service(service.key()?, now)?,
             Request::Clear => next.clear(now),
-            Request::AddReal { service, address, forward, weight, u_threshold, l_threshold } => {
+            Request::AddReal {
+                service,
+                address,
+                forward,
+                weight,
+                u_threshold,
+                l_threshold,
+                slow_start,
+                drain,
+                deadline,
+            } => {
                 let (ip, port) = parse_addr_port(address, "address")?;
-                next.add_real(
-                    service.key()?,
-                    ip,
-                    port,
-                    real_opts(forward, *weight, (*u_threshold, *l_threshold))?,
-                    now,
-                )?
+                let life = LifeArgs { slow_start: *slow_start, drain: *drain, deadline: *deadline };
+                let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life)?;
+                next.add_real(service.key()?, ip, port, o, now)?
             }
-            Request::EditReal { service, address, forward, weight, u_threshold, l_threshold } => {
+            Request::EditReal {
+                service,
+                address,
+                forward,
+                weight,
+                u_threshold,
+                l_threshold,
+                slow_start,
+                drain,
+                deadline,
+            } => {
                 let (ip, port) = parse_addr_port(address, "address")?;
-                next.edit_real(service.key()?, ip, port, real_opts(forward, *weight, (*u_threshold, *l_threshold))?)?
+                let life = LifeArgs { slow_start: *slow_start, drain: *drain, deadline: *deadline };
+                let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life)?;
+                next.edit_real(service.key()?, ip, port, o, now)?
             }
             Request::DelReal { service, address } => {
                 let (ip, port) = parse_addr_port(address, "address")?;

@@ -119,6 +119,17 @@ pub struct Cli {
     /// below it (0: below 3/4 of the upper).
     #[arg(short = 'y', long = "l-threshold", value_name = "LTHRESHOLD")]
     pub l_threshold: Option<u32>,
+    /// With -a/-e (rvs): the real server's weight ramps from 1 to its weight over SECONDS
+    /// after it is added, recovers from a failed check or gets a weight above 0 again (0: off).
+    #[arg(long = "slow-start", value_name = "SECONDS")]
+    pub slow_start: Option<u32>,
+    /// With -e (rvs): drain the real server: weight 0, and rvsd deletes it once its
+    /// connections have ended (or at --deadline).
+    #[arg(long = "drain")]
+    pub drain: bool,
+    /// With --drain: delete the real server after SECONDS whatever its connections.
+    #[arg(long = "deadline", value_name = "SECONDS", requires = "drain")]
+    pub deadline: Option<u32>,
     /// Start a connection sync daemon role: master or backup.
     #[arg(long = "start-daemon", value_name = "STATE")]
     pub start_daemon: Option<String>,

@@ -84,7 +84,7 @@ pub(crate) fn table(services: &[ServiceReport]) -> String {
                 r.weight,
                 r.active,
                 r.inactive,
-                overload_mark(r)
+                real_marks(r)
             );
         }
     }
@@ -100,14 +100,24 @@ pub(crate) fn held_mark(s: &ServiceReport) -> &'static str {
     }
 }
 
-/// After a real server's row while it is at its upper threshold (ipvsadm shows nothing; a
-/// row without the mark reads exactly as ipvsadm's).
-pub(crate) fn overload_mark(r: &RealReport) -> &'static str {
+/// After a real server's row: at its upper threshold, draining, or in its slow start
+/// (ipvsadm shows nothing; a row without a mark reads exactly as ipvsadm's).
+pub(crate) fn real_marks(r: &RealReport) -> String {
+    let mut m = String::new();
     if r.overloaded {
-        " overloaded"
-    } else {
-        ""
+        m += " overloaded";
     }
+    if r.draining {
+        m += &format!(" draining ({} conns", r.active + r.inactive);
+        if let Some(s) = r.drain_deadline_s {
+            m += &format!(", deadline in {s}s");
+        }
+        m += ")";
+    }
+    if let Some(s) = r.ramp_left_s {
+        m += &format!(" slow-start ({s}s left of {}s, weight {} of {})", r.slow_start, r.weight, r.configured_weight);
+    }
+    m
 }
 
 /// `-L -n --thresholds` and `--persistent-conn`: ipvsadm's layout, four columns per real server.
@@ -124,7 +134,7 @@ pub(crate) fn real_columns_table(
         o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
         for r in &s.reals {
             let addr = addr_port(&r.address, r.port);
-            o += &format!("  -> {addr:<28} {}{}\n", row(r), overload_mark(r));
+            o += &format!("  -> {addr:<28} {}{}\n", row(r), real_marks(r));
         }
     }
     o
@@ -229,6 +239,15 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
             }
             if r.l_threshold > 0 {
                 o += &format!(" -y {}", r.l_threshold);
+            }
+            if r.slow_start > 0 {
+                o += &format!(" --slow-start {}", r.slow_start);
+            }
+            if r.draining {
+                o += " --drain";
+                if let Some(s) = r.drain_deadline_s {
+                    o += &format!(" --deadline {s}");
+                }
             }
             o += "\n";
         }

@@ -137,6 +137,9 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             weight: cli.weight,
             u_threshold: cli.u_threshold,
             l_threshold: cli.l_threshold,
+            slow_start: cli.slow_start,
+            drain: cli.drain,
+            deadline: cli.deadline,
         }
     } else if cli.edit_server {
         Request::EditReal {
@@ -146,6 +149,9 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             weight: cli.weight,
             u_threshold: cli.u_threshold,
             l_threshold: cli.l_threshold,
+            slow_start: cli.slow_start,
+            drain: cli.drain,
+            deadline: cli.deadline,
         }
     } else if cli.delete_server {
         Request::DelReal { service: need_service(cli)?, address: real()? }

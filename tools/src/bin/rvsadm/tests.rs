@@ -67,6 +67,10 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         u_threshold: 0,
         l_threshold: 0,
         overloaded: false,
+        draining: false,
+        drain_deadline_s: None,
+        slow_start: 0,
+        ramp_left_s: None,
         persist_conns: 0,
         active: 0,
         inactive: 0,
@@ -189,7 +193,7 @@ fn ipv6_services_list_save_and_sort_as_ipvsadm() {
 }
 
 #[test]
-fn thresholds_and_persistent_conn_listings_as_ipvsadm_with_the_overload_mark() {
+fn thresholds_and_persistent_conn_listings_as_ipvsadm_with_the_real_marks() {
     let mut s = svc("tcp", "172.25.116.175", &[("192.168.1.180", 80), ("192.168.1.182", 80)]);
     s.scheduler = "rr".into();
     s.reals[1].u_threshold = 10000;
@@ -214,4 +218,39 @@ fn thresholds_and_persistent_conn_listings_as_ipvsadm_with_the_overload_mark() {
     assert_eq!((p.u_threshold, p.l_threshold), (Some(5), Some(2)));
     assert!(parse("-L -n --thresholds").unwrap().thresholds);
     assert!(parse("-L -n --persistent-conn").unwrap().persistent_conn);
+}
+
+/// rvs's own real-server options: --drain [--deadline], --slow-start; listed after the row,
+/// saved by -S so that -R brings them back.
+#[test]
+fn drain_and_slow_start_parse_list_and_save() {
+    let c = parse("-e -t 10.0.0.1:80 -r 10.0.1.1 --drain --deadline 30").unwrap();
+    match request(&c).unwrap() {
+        Some(Request::EditReal { drain, deadline, .. }) => assert_eq!((drain, deadline), (true, Some(30))),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse("-e -t 10.0.0.1:80 -r 10.0.1.1 --deadline 30").is_err(), "--deadline needs --drain");
+    match request(&parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -w 5 --slow-start 20").unwrap()).unwrap() {
+        Some(Request::AddReal { slow_start, weight, .. }) => assert_eq!((slow_start, weight), (Some(20), Some(5))),
+        other => panic!("{other:?}"),
+    }
+    let mut s = svc("tcp", "10.0.0.1", &[("10.0.1.1", 80), ("10.0.1.2", 80)]);
+    s.reals[0].draining = true;
+    s.reals[0].drain_deadline_s = Some(25);
+    s.reals[0].weight = 0;
+    s.reals[0].configured_weight = 3;
+    s.reals[0].active = 4;
+    s.reals[1].slow_start = 20;
+    s.reals[1].ramp_left_s = Some(15);
+    s.reals[1].weight = 26;
+    s.reals[1].configured_weight = 100;
+    let t = table(&[s.clone()]);
+    assert!(t.contains(" draining (4 conns, deadline in 25s)\n"), "{t}");
+    assert!(t.contains(" slow-start (15s left of 20s, weight 26 of 100)\n"), "{t}");
+    let saved = save(&[s]);
+    assert!(saved.contains("-a -t 10.0.0.1:80 -r 10.0.1.1:80 -g -w 3 --drain --deadline 25\n"), "{saved}");
+    assert!(saved.contains("-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w 100 --slow-start 20\n"), "{saved}");
+    for line in saved.lines() {
+        assert!(request(&parse(line).unwrap()).is_ok(), "-R takes back {line}");
+    }
 }
