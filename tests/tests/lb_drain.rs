@@ -139,7 +139,9 @@ fn a_server_back_from_weight_zero_ramps_up_over_its_slow_start() {
         w.iter().filter(|(_, n)| n == "rs2").count() as f64 / w.len() as f64
     };
     let (early, middle, late) = (share(0.0, 2.0), share(4.0, 6.0), share(8.5, 10.0));
-    eprintln!("slow start: rs2's share of new connections {early:.2} (0-2 s), {middle:.2} (4-6 s), {late:.2} (8.5-10 s)");
+    eprintln!(
+        "slow start: rs2's share of new connections {early:.2} (0-2 s), {middle:.2} (4-6 s), {late:.2} (8.5-10 s)"
+    );
     assert!(got.iter().all(|(_, n)| n != "-"), "every connection answered");
     assert!(early < 0.2, "first 2 s: weight 1..3 of 10 ({early:.2})");
     assert!(middle > early && middle < late, "the share grows: {early:.2} {middle:.2} {late:.2}");

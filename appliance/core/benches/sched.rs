@@ -20,6 +20,7 @@ fn setup(n: usize) -> (Vec<Dest>, Vec<u32>, Vec<Load>) {
             forward: Forward::DirectRoute,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: rvs_core::encap::Tunnel::IPIP,
         })
         .collect();
     let mut w = vec![0u32; MAX_DESTS];

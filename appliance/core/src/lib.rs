@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conn;
+pub mod encap;
 pub mod family;
 pub mod frame;
 pub mod neigh;

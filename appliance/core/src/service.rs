@@ -116,6 +116,8 @@ impl std::str::FromStr for Forward {
     }
 }
 
+pub use crate::encap::{Tunnel, TunnelCsum, TunnelKind};
+
 /// A real server of one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dest {
@@ -135,12 +137,14 @@ pub struct Dest {
     /// Lower connection threshold (`ipvsadm -y`): an overloaded server takes new connections
     /// again below it (below 3/4 of the upper when 0).
     pub l_threshold: u32,
+    /// Encapsulation of a TUN real server (IP-in-IP for the others).
+    pub tunnel: Tunnel,
 }
 
 impl Dest {
     /// A real server without connection thresholds.
     pub fn new(id: u16, addr: impl Into<IpAddr>, port: u16, weight: u32, forward: Forward) -> Self {
-        Dest { id, addr: addr.into(), port, weight, forward, u_threshold: 0, l_threshold: 0 }
+        Dest { id, addr: addr.into(), port, weight, forward, u_threshold: 0, l_threshold: 0, tunnel: Tunnel::IPIP }
     }
 }
 
@@ -308,6 +312,16 @@ pub enum ConfigError {
         other: String,
         /// The real server.
         dest: String,
+    },
+    /// A tunnel option that does not fit the real server (ipvsadm's rules).
+    #[error("service {svc}: real server {dest}: {msg}")]
+    BadTunnel {
+        /// The service.
+        svc: String,
+        /// The real server.
+        dest: String,
+        /// What is wrong, in ipvsadm's words.
+        msg: String,
     },
     /// A persistence netmask longer than the family's address.
     #[error("service {0}: persistence netmask /{1} is longer than the address")]

@@ -20,6 +20,7 @@ fn dests(n: usize) -> Vec<Dest> {
             forward: Forward::Nat,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: rvs_core::encap::Tunnel::IPIP,
         })
         .collect()
 }

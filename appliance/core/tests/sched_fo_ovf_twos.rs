@@ -102,6 +102,7 @@ fn rvs_view(list: &[KDest]) -> (Vec<Dest>, Vec<u32>, Vec<Load>) {
             forward: Forward::Nat,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: rvs_core::encap::Tunnel::IPIP,
         })
         .collect();
     let mut w = vec![0; MAX_DESTS];

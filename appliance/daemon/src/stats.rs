@@ -79,6 +79,15 @@ pub struct RealReport {
     /// Seconds left of its slow start ramp (None: not ramping).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ramp_left_s: Option<u64>,
+    /// A TUN real server's tunnel type (`ipip`, `gue`, `gre`; empty for NAT and DR).
+    #[serde(default)]
+    pub tun_type: String,
+    /// GUE's UDP port (0 otherwise).
+    #[serde(default)]
+    pub tun_port: u16,
+    /// Tunnel checksums: `nocsum`, `csum` or `remcsum` (empty for NAT and DR).
+    #[serde(default)]
+    pub tun_csum: String,
     /// Persistence templates pointing at it (ipvsadm's PersistConn).
     pub persist_conns: u64,
     /// Established connections (all cores).
@@ -97,6 +106,15 @@ pub struct RealReport {
     pub bytes_out: u64,
     /// Smoothed per-second rates.
     pub rates: Rates,
+}
+
+/// A tunnel field of a TUN real server, empty for the others.
+fn tun_field(d: &rvs_core::service::Dest, f: fn(&rvs_core::service::Tunnel) -> &'static str) -> String {
+    if d.forward == rvs_core::service::Forward::Tunnel {
+        f(&d.tunnel).to_owned()
+    } else {
+        String::new()
+    }
 }
 
 /// `ADDR:PORT` from a listed address, an IPv6 one in brackets (`[2001:db8::1]:80`).
@@ -363,6 +381,9 @@ impl Report {
                                 drain_deadline_s: None,
                                 slow_start: 0,
                                 ramp_left_s: None,
+                                tun_type: tun_field(d, |t| t.kind.as_str()),
+                                tun_port: d.tunnel.port,
+                                tun_csum: tun_field(d, |t| &t.csum.option()[6..]),
                                 persist_conns,
                                 active,
                                 inactive,

@@ -5,8 +5,10 @@
 //! the IPv4 instance compiles to what it was before IPv6 existed.
 
 use super::*;
+use crate::encap::Tunnel;
 use crate::neigh::NeighKey;
 use crate::snapshot::Family;
+use crate::xmit::encap_header::gue_source_port;
 use crate::xmit::{icmp as xicmp, icmpv6 as xicmpv6, nat::rewrite6, tunnel6};
 
 /// One address family's part of the packet path.
@@ -39,14 +41,15 @@ pub(super) trait IpPath: Family + NeighKey {
         from: Option<Self>,
         icmp_error: bool,
     ) -> Verdict;
-    /// Encapsulates for a TUN real server `rip` out of `egress`, or says what to do instead:
-    /// an error to the sender (the frame rewritten into it: `Reply`), or a drop.
+    /// Encapsulates for a TUN real server `rip` out of `egress` as `t` asks, or says what to do
+    /// instead: an error to the sender (the frame rewritten into it: `Reply`), or a drop.
     fn tunnel<F: Frame>(
         core: &mut PerCore,
         frame: &mut F,
         ip: &Ip<Self>,
         egress: &Interface,
         rip: Self,
+        t: Tunnel,
         icmp_error: bool,
     ) -> Result<(), Verdict>;
     /// Queues the connection for the backups when the sync master role runs.
@@ -116,15 +119,19 @@ impl IpPath for u32 {
         ip: &Ip<u32>,
         egress: &Interface,
         rip: u32,
+        t: Tunnel,
         icmp_error: bool,
     ) -> Result<(), Verdict> {
         let inner = ip.end() - ip.l3();
-        if inner + tunnel::OVERHEAD > usize::from(egress.mtu) {
-            let mtu = egress.mtu.saturating_sub(tunnel::OVERHEAD as u16);
+        let overhead = tunnel::OVERHEAD + t.header_len();
+        if inner + overhead > usize::from(egress.mtu) {
+            let mtu = egress.mtu.saturating_sub(overhead as u16);
             return Err(Self::too_big(core, frame, ip, mtu, None, icmp_error));
         }
         core.ident = core.ident.wrapping_add(1);
-        tunnel::encapsulate(frame, ip.l3(), egress.addr, Ipv4Addr::from(rip), core.ident).map_err(Verdict::Drop)
+        let sport = gue_source_port(ip.c_hash());
+        tunnel::encapsulate(frame, ip.l3(), egress.addr, Ipv4Addr::from(rip), core.ident, t, sport)
+            .map_err(Verdict::Drop)
     }
 }
 
@@ -189,14 +196,16 @@ impl IpPath for u128 {
         ip: &Ip<u128>,
         egress: &Interface,
         rip: u128,
+        t: Tunnel,
         icmp_error: bool,
     ) -> Result<(), Verdict> {
         let Some((dip, _)) = egress.addr6 else { return Err(Verdict::Drop(DropReason::NoRoute)) };
         let inner = ip.end() - ip.l3();
-        if inner + tunnel6::OVERHEAD > usize::from(egress.mtu) {
-            let mtu = tunnel6::inner_mtu(egress.mtu).unwrap_or(0);
+        if inner + tunnel6::OVERHEAD + t.header_len() > usize::from(egress.mtu) {
+            let mtu = tunnel6::inner_mtu(egress.mtu, t).unwrap_or(0);
             return Err(Self::too_big(core, frame, ip, mtu, None, icmp_error));
         }
-        tunnel6::encapsulate(frame, ip.l3(), dip, Ipv6Addr::from(rip)).map_err(Verdict::Drop)
+        let sport = gue_source_port(ip.c_hash());
+        tunnel6::encapsulate(frame, ip.l3(), dip, Ipv6Addr::from(rip), t, sport).map_err(Verdict::Drop)
     }
 }

@@ -203,6 +203,7 @@ pub(crate) mod testutil {
                 forward: Forward::Nat,
                 u_threshold: 0,
                 l_threshold: 0,
+                tunnel: crate::encap::Tunnel::IPIP,
             })
             .collect();
         let mut w = vec![0; MAX_DESTS];

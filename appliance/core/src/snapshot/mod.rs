@@ -59,6 +59,9 @@ pub struct Snapshot {
     /// Per service id: a TCP segment other than a SYN may start a connection (`sloppy_tcp`
     /// and a hash scheduler).
     picks_up: Vec<bool>,
+    /// Deleted TUN real servers (ids still quarantined) with another encapsulation than
+    /// IP-in-IP: their connections still drain to them, wrapped as they expect.
+    retired_tunnels: Vec<(u16, crate::encap::Tunnel)>,
 }
 
 /// An address family as the snapshot indexes it: [`Snapshot::family`] selects its part.
@@ -132,6 +135,11 @@ impl Snapshot {
                 if d.forward != Forward::Nat && d.port != s.port {
                     return Err(ConfigError::PortMismatch { svc: s.name(), dest: dest() });
                 }
+                if d.tunnel != crate::encap::Tunnel::IPIP && d.forward != Forward::Tunnel {
+                    let msg = "tunnel options conflict with forward method".into();
+                    return Err(ConfigError::BadTunnel { svc: s.name(), dest: dest(), msg });
+                }
+                d.tunnel.check().map_err(|msg| ConfigError::BadTunnel { svc: s.name(), dest: dest(), msg })?;
             }
         }
         let v4 = FamilyIndex::<u32>::build(
@@ -199,6 +207,7 @@ impl Snapshot {
             ecmp: false,
             sloppy_tcp: false,
             picks_up: vec![false; MAX_SERVICES],
+            retired_tunnels: Vec::new(),
         };
         Ok(snap.with_held_vips(None))
     }
@@ -260,6 +269,19 @@ impl Snapshot {
     pub fn with_steer_all(mut self, on: bool) -> Self {
         self.steer_all = on;
         self
+    }
+
+    /// The encapsulations of deleted TUN real servers whose connections may still drain.
+    pub fn with_retired_tunnels(mut self, t: Vec<(u16, crate::encap::Tunnel)>) -> Self {
+        self.retired_tunnels = t;
+        self
+    }
+
+    /// The encapsulation of a real server no longer in this snapshot (IP-in-IP unless it was
+    /// deleted with another).
+    #[cold]
+    pub fn retired_tunnel(&self, id: u16) -> crate::encap::Tunnel {
+        self.retired_tunnels.iter().find(|t| t.0 == id).map_or(crate::encap::Tunnel::IPIP, |t| t.1)
     }
     /// Scale-out behind a router (`ecmp`: VIPs are routed here, so no ARP for them) and IPVS's
     /// `sloppy_tcp` (a segment other than a SYN starts a connection, for hash schedulers only).

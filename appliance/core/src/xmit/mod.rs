@@ -8,6 +8,7 @@
 //! setters patch the IPv4 and TCP/UDP checksums incrementally (RFC 1624 eqn. 3); a UDP checksum
 //! of 0 ("none") stays 0.
 
+pub mod encap_header;
 pub mod icmp;
 pub mod icmpv6;
 pub mod nat;

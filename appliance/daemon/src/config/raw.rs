@@ -130,6 +130,14 @@ pub(super) struct RawReal {
     pub(super) l_threshold: Option<Spanned<u32>>,
     pub(super) forward: Option<Spanned<String>>,
     pub(super) slow_start: Option<Spanned<u32>>,
+    pub(super) tun_type: Option<Spanned<String>>,
+    pub(super) tun_port: Option<u16>,
+    #[serde(default)]
+    pub(super) tun_nocsum: bool,
+    #[serde(default)]
+    pub(super) tun_csum: bool,
+    #[serde(default)]
+    pub(super) tun_remcsum: bool,
     pub(super) check: Option<Spanned<RawCheck>>,
 }
 

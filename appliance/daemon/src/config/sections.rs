@@ -4,6 +4,7 @@
 use super::raw::{RawControl, RawDataplane, RawNeighbour, RawOverload, RawPort, RawService, RawTimeouts};
 use super::*;
 use rvs_core::family::AddrKey;
+use rvs_core::service::{Tunnel, TunnelCsum, TunnelKind};
 
 /// A service list and the health checks of its real servers (by real-server id).
 /// The services, and by real-server id their health checks and slow starts.
@@ -435,7 +436,34 @@ impl Ctx<'_> {
                         .map_err(|e| self.err(sl.span(), rkey("slow_start"), format!("{e} seconds")))?;
                     slow_starts.push((next_dest, secs));
                 }
-                dests.push(Dest { id: next_dest, addr, port, weight, forward, u_threshold, l_threshold });
+                let tunnel = {
+                    let span = r.tun_type.as_ref().map_or(r.address.span(), |t| t.span());
+                    let kind = match &r.tun_type {
+                        None => TunnelKind::Ipip,
+                        Some(t) => {
+                            t.get_ref().parse().map_err(|e| self.err(t.span(), rkey("tun_type"), format!("{e}")))?
+                        }
+                    };
+                    let csum = match (r.tun_nocsum, r.tun_csum, r.tun_remcsum) {
+                        (_, false, false) => TunnelCsum::NoCsum,
+                        (false, true, false) => TunnelCsum::Csum,
+                        (false, false, true) => TunnelCsum::RemCsum,
+                        _ => {
+                            return Err(self.err(
+                                span,
+                                rkey("tun_csum"),
+                                "tun_nocsum, tun_csum and tun_remcsum exclude each other",
+                            ))
+                        }
+                    };
+                    let t = Tunnel { kind, port: r.tun_port.unwrap_or(0), csum };
+                    t.check().map_err(|e| self.err(span.clone(), rkey("tun_type"), e))?;
+                    if t != Tunnel::IPIP && forward != Forward::Tunnel {
+                        return Err(self.err(span, rkey("tun_type"), "tunnel options need forward = \"tun\""));
+                    }
+                    t
+                };
+                dests.push(Dest { id: next_dest, addr, port, weight, forward, u_threshold, l_threshold, tunnel });
                 next_dest += 1;
             }
             let persistence = match &s.persistence {

@@ -85,6 +85,8 @@ pub struct RealOpts {
     pub slow_start: Option<u32>,
     /// `--drain [--deadline SECS]`: Some(deadline seconds, None = none).
     pub drain: Option<Option<u32>>,
+    /// `--tun-type/--tun-port/--tun-*csum`: the encapsulation of a TUN real server.
+    pub tunnel: Option<rvs_core::service::Tunnel>,
 }
 
 use super::ids::IdPool;
@@ -147,6 +149,9 @@ pub struct LiveConfig {
     pub draining: BTreeMap<u16, super::real_lifecycle::Drain>,
     /// Drains completed so far.
     pub drains_completed: u64,
+    /// Deleted TUN real servers with another encapsulation than IP-in-IP, by id while it
+    /// rests: their connections still drain, wrapped as the server expects.
+    pub(super) retired_tunnels: BTreeMap<u16, rvs_core::service::Tunnel>,
 }
 
 pub(super) fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
@@ -197,6 +202,7 @@ impl LiveConfig {
             ramps: BTreeMap::new(),
             draining: BTreeMap::new(),
             drains_completed: 0,
+            retired_tunnels: BTreeMap::new(),
         }
     }
 
@@ -272,6 +278,7 @@ impl LiveConfig {
                     .with_steer_all(self.steer_all)
                     .with_held_vips(self.vrrp().then(|| self.held.iter().copied().collect::<Vec<_>>()).as_deref())
                     .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
+                    .with_retired_tunnels(self.retired_tunnels.iter().map(|(&id, &t)| (id, t)).collect())
             })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }

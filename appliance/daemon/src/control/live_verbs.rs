@@ -3,8 +3,18 @@
 //! only once the change validated.
 
 use super::live_config::{check_thresholds, check_weight, LiveConfig, OpError, RealOpts, SvcKey, SvcOpts};
-use rvs_core::service::{Dest, Forward, Service};
+use rvs_core::service::{Dest, Forward, Service, Tunnel};
 use std::net::{IpAddr, SocketAddr};
+
+/// ipvsadm's rules for tunnel options: only for tunnelling real servers, and in the
+/// combinations its table allows.
+fn check_tunnel(t: Tunnel, forward: Forward) -> Result<(), OpError> {
+    let bad = |msg: String| OpError::Invalid { field: "tun-type", msg };
+    if t != Tunnel::IPIP && forward != Forward::Tunnel {
+        return Err(bad("tunnel options conflict with forward method".into()));
+    }
+    t.check().map_err(bad)
+}
 
 impl LiveConfig {
     fn find(&self, k: &SvcKey) -> Option<usize> {
@@ -23,6 +33,9 @@ impl LiveConfig {
             self.slow_start.remove(&d.id);
             self.ramps.remove(&d.id);
             self.draining.remove(&d.id);
+            if d.tunnel != Tunnel::IPIP {
+                self.retired_tunnels.insert(d.id, d.tunnel);
+            }
             self.dest_ids.free(d.id, now);
             self.trash.retain(|t| t.3 != d.id);
             self.trash.push((k, d.addr, d.port, d.id));
@@ -34,10 +47,12 @@ impl LiveConfig {
         if let Some(pos) = self.trash.iter().position(|t| t.0 == k && t.1 == addr && t.2 == port) {
             let id = self.trash.remove(pos).3;
             self.dest_ids.reclaim(id);
+            self.retired_tunnels.remove(&id);
             return Ok(id);
         }
         let id = self.dest_ids.take(now).ok_or(OpError::Full("real servers (ids rest an hour after deletion)"))?;
         self.trash.retain(|t| t.3 != id);
+        self.retired_tunnels.remove(&id);
         Ok(id)
     }
 
@@ -172,7 +187,9 @@ impl LiveConfig {
         let (u_threshold, l_threshold) = (o.u_threshold.unwrap_or(0), o.l_threshold.unwrap_or(0));
         check_thresholds(u_threshold, l_threshold)?;
         let slow = o.slow_start.map(Self::check_slow_start).transpose()?.unwrap_or(0);
-        self.services[i].dests.push(Dest { id, addr, port, weight, forward, u_threshold, l_threshold });
+        let tunnel = o.tunnel.unwrap_or(Tunnel::IPIP);
+        check_tunnel(tunnel, forward)?;
+        self.services[i].dests.push(Dest { id, addr, port, weight, forward, u_threshold, l_threshold, tunnel });
         if slow > 0 {
             self.slow_start.insert(id, slow);
             self.start_ramp(id, now);
@@ -217,6 +234,12 @@ impl LiveConfig {
         if let Some(w) = o.weight {
             new.weight = check_weight(w)?;
         }
+        match o.tunnel {
+            Some(t) => new.tunnel = t,
+            None if new.forward != Forward::Tunnel => new.tunnel = Tunnel::IPIP,
+            None => {}
+        }
+        check_tunnel(new.tunnel, new.forward)?;
         new.u_threshold = o.u_threshold.unwrap_or(new.u_threshold);
         new.l_threshold = o.l_threshold.unwrap_or(new.l_threshold);
         check_thresholds(new.u_threshold, new.l_threshold)?;

@@ -88,6 +88,15 @@ pub enum Request {
         /// `--deadline SECS` with `--drain`: deleted then, whatever its connections.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline: Option<u32>,
+        /// `--tun-type ipip|gue|gre`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tun_type: Option<String>,
+        /// `--tun-port` (GUE).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tun_port: Option<u16>,
+        /// `nocsum`, `csum` or `remcsum` (`--tun-nocsum`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tun_csum: Option<String>,
     },
     /// `-e`.
     EditReal {
@@ -114,6 +123,15 @@ pub enum Request {
         /// `--deadline SECS` with `--drain`: deleted then, whatever its connections.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline: Option<u32>,
+        /// `--tun-type ipip|gue|gre`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tun_type: Option<String>,
+        /// `--tun-port` (GUE).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tun_port: Option<u16>,
+        /// `nocsum`, `csum` or `remcsum` (`--tun-nocsum`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tun_csum: Option<String>,
     },
     /// `-d`.
     DelReal {
@@ -379,12 +397,45 @@ pub struct LifeArgs {
     pub deadline: Option<u32>,
 }
 
+/// A real server's tunnel options as a request gives them.
+#[derive(Debug, Clone, Default)]
+pub struct TunArgs {
+    /// `--tun-type`.
+    pub kind: Option<String>,
+    /// `--tun-port`.
+    pub port: Option<u16>,
+    /// `nocsum`, `csum` or `remcsum`.
+    pub csum: Option<String>,
+}
+
+impl TunArgs {
+    /// The tunnel the options describe (None: none given).
+    pub fn tunnel(&self) -> Result<Option<rvs_core::service::Tunnel>, BadRequest> {
+        use rvs_core::service::{Tunnel, TunnelCsum, TunnelKind};
+        if self.kind.is_none() && self.port.is_none() && self.csum.is_none() {
+            return Ok(None);
+        }
+        let kind = match &self.kind {
+            None => TunnelKind::Ipip,
+            Some(k) => k.parse().map_err(|e: rvs_core::service::UnknownName| bad("tun-type", e.to_string()))?,
+        };
+        let csum = match self.csum.as_deref() {
+            None | Some("nocsum") => TunnelCsum::NoCsum,
+            Some("csum") => TunnelCsum::Csum,
+            Some("remcsum") => TunnelCsum::RemCsum,
+            Some(o) => return Err(bad("tun-csum", format!("{o:?}: nocsum, csum or remcsum"))),
+        };
+        Ok(Some(Tunnel { kind, port: self.port.unwrap_or(0), csum }))
+    }
+}
+
 /// Real-server options from a request.
 pub fn real_opts(
     forward: &Option<String>,
     weight: Option<u32>,
     thresholds: (Option<u32>, Option<u32>),
     life: LifeArgs,
+    tun: &TunArgs,
 ) -> Result<RealOpts, BadRequest> {
     let forward =
         forward.as_deref().map(str::parse::<Forward>).transpose().map_err(|e| bad("forward", e.to_string()))?;
@@ -398,6 +449,7 @@ pub fn real_opts(
         l_threshold: thresholds.1,
         slow_start: life.slow_start,
         drain: life.drain.then_some(life.deadline),
+        tunnel: tun.tunnel()?,
     })
 }
 

@@ -4,7 +4,7 @@
 //! dataplane never waits for the control plane at all).
 
 use super::live_config::{LiveConfig, OpError};
-use super::proto::{parse_addr_port, real_opts, svc_opts, LifeArgs, Reply, Request, TimeoutsReply};
+use super::proto::{parse_addr_port, real_opts, svc_opts, LifeArgs, Reply, Request, TimeoutsReply, TunArgs};
 use crate::stats::{Baseline, Report};
 use crate::supervision::ThreadBeat;
 use serde_json::Value;
@@ -279,10 +279,14 @@ impl Control<'_> {
                 slow_start,
                 drain,
                 deadline,
+                tun_type,
+                tun_port,
+                tun_csum,
             } => {
                 let (ip, port) = parse_addr_port(address, "address")?;
                 let life = LifeArgs { slow_start: *slow_start, drain: *drain, deadline: *deadline };
-                let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life)?;
+                let tun = TunArgs { kind: tun_type.clone(), port: *tun_port, csum: tun_csum.clone() };
+                let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life, &tun)?;
                 next.add_real(service.key()?, ip, port, o, now)?
             }
             Request::EditReal {
@@ -295,10 +299,14 @@ impl Control<'_> {
                 slow_start,
                 drain,
                 deadline,
+                tun_type,
+                tun_port,
+                tun_csum,
             } => {
                 let (ip, port) = parse_addr_port(address, "address")?;
                 let life = LifeArgs { slow_start: *slow_start, drain: *drain, deadline: *deadline };
-                let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life)?;
+                let tun = TunArgs { kind: tun_type.clone(), port: *tun_port, csum: tun_csum.clone() };
+                let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life, &tun)?;
                 next.edit_real(service.key()?, ip, port, o, now)?
             }
             Request::DelReal { service, address } => {

@@ -127,6 +127,24 @@ pub struct Cli {
     /// connections have ended (or at --deadline).
     #[arg(long = "drain")]
     pub drain: bool,
+    /// With -i: the tunnel type, ipip (default), gue or gre.
+    #[arg(long = "tun-type", value_name = "TYPE")]
+    pub tun_type: Option<String>,
+    /// With --tun-type gue: the UDP destination port.
+    #[arg(long = "tun-port", value_name = "PORT")]
+    pub tun_port: Option<u16>,
+    /// Tunnel encapsulation without checksum (the default; gue and gre).
+    #[arg(long = "tun-nocsum", group = "tun_checksum")]
+    pub tun_nocsum: bool,
+    /// Tunnel encapsulation with checksum (gue and gre).
+    #[arg(long = "tun-csum", group = "tun_checksum")]
+    pub tun_csum: bool,
+    /// Tunnel encapsulation with remote checksum offload (gue).
+    #[arg(long = "tun-remcsum", group = "tun_checksum")]
+    pub tun_remcsum: bool,
+    /// With -L: the real servers' tunnel information (TunnelInfo).
+    #[arg(long = "tun-info")]
+    pub tun_info: bool,
     /// With --drain: delete the real server after SECONDS whatever its connections.
     #[arg(long = "deadline", value_name = "SECONDS", requires = "drain")]
     pub deadline: Option<u32>,

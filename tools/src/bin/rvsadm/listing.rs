@@ -240,6 +240,7 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
             if r.l_threshold > 0 {
                 o += &format!(" -y {}", r.l_threshold);
             }
+            o += &tunnel_options(r);
             if r.slow_start > 0 {
                 o += &format!(" --slow-start {}", r.slow_start);
             }
@@ -250,6 +251,56 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
                 }
             }
             o += "\n";
+        }
+    }
+    o
+}
+
+/// ipvsadm's `-S` tunnel options of a TUN real server (`--tun-type ipip`, `--tun-type gue
+/// --tun-port P --tun-csum`, `--tun-type gre --tun-nocsum`); nothing for the others.
+pub(crate) fn tunnel_options(r: &RealReport) -> String {
+    match r.tun_type.as_str() {
+        "" => String::new(),
+        "gue" => format!(" --tun-type gue --tun-port {} --tun-{}", r.tun_port, r.tun_csum),
+        "gre" => format!(" --tun-type gre --tun-{}", r.tun_csum),
+        t => format!(" --tun-type {t}"),
+    }
+}
+
+/// ipvsadm's `--tun-info` column: `ipip`, `gue:PORT:-c`, `gre:+c`, `n/a` for NAT and DR.
+pub(crate) fn tunnel_info(r: &RealReport) -> String {
+    let flag = match r.tun_csum.as_str() {
+        "csum" => "+c",
+        "remcsum" => "r+c",
+        _ => "-c",
+    };
+    match r.tun_type.as_str() {
+        "" => "n/a".into(),
+        "gue" => format!("gue:{}:{flag}", r.tun_port),
+        "gre" => format!("gre:{flag}"),
+        t => t.to_owned(),
+    }
+}
+
+/// `-L --tun-info`, as ipvsadm lays it out.
+pub(crate) fn tunnel_table(services: &[ServiceReport]) -> String {
+    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
+    o += "Prot LocalAddress:Port Scheduler Flags\n";
+    o += "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n";
+    for s in services {
+        let (proto, name) = svc_name(s);
+        o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
+        for r in &s.reals {
+            let addr = addr_port(&r.address, r.port);
+            o += &format!(
+                "  -> {addr:<28} {:<7} {:<13} {:<6} {:<10} {:<10}{}\n",
+                fwd_name(&r.forward),
+                tunnel_info(r),
+                r.weight,
+                r.active,
+                r.inactive,
+                real_marks(r)
+            );
         }
     }
     o

@@ -6,7 +6,7 @@
 //! rvsadm -D -t|-u VIP:PORT            rvsadm -C
 //! rvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-m|-g|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]
 //! rvsadm -d -t|-u VIP:PORT -r RIP[:PORT]
-//! rvsadm -L|-l [-n] [--stats|--rate|--thresholds|--persistent-conn|-c|--timeout] [--nosort]
+//! rvsadm -L|-l [-n] [--stats|--rate|--thresholds|--persistent-conn|--tun-info|-c|--timeout] [--nosort]
 //!              [-t|-u VIP:PORT] [--json]
 //! rvsadm -Z [-t|-u VIP:PORT]          rvsadm --set TCP TCPFIN UDP
 //! rvsadm -S [-n]                      rvsadm -R < rules
@@ -110,6 +110,13 @@ fn forward(cli: &Cli) -> Option<String> {
     Some(f.to_string())
 }
 
+/// `--tun-nocsum`, `--tun-csum` or `--tun-remcsum` as the request names it.
+fn tun_csum(cli: &Cli) -> Option<String> {
+    [(cli.tun_nocsum, "nocsum"), (cli.tun_csum, "csum"), (cli.tun_remcsum, "remcsum")]
+        .into_iter()
+        .find_map(|(on, name)| on.then(|| name.to_owned()))
+}
+
 /// The request a command line stands for (None: a listing or -S/-R).
 fn request(cli: &Cli) -> Result<Option<Request>> {
     let real = || cli.real.clone().ok_or_else(|| anyhow!("a real server is needed: -r RIP[:PORT]"));
@@ -140,6 +147,9 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             slow_start: cli.slow_start,
             drain: cli.drain,
             deadline: cli.deadline,
+            tun_type: cli.tun_type.clone(),
+            tun_port: cli.tun_port,
+            tun_csum: tun_csum(cli),
         }
     } else if cli.edit_server {
         Request::EditReal {
@@ -152,6 +162,9 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             slow_start: cli.slow_start,
             drain: cli.drain,
             deadline: cli.deadline,
+            tun_type: cli.tun_type.clone(),
+            tun_port: cli.tun_port,
+            tun_csum: tun_csum(cli),
         }
     } else if cli.delete_server {
         Request::DelReal { service: need_service(cli)?, address: real()? }
@@ -316,6 +329,8 @@ fn run(cli: &Cli) -> Result<String> {
         real_columns_table(services, "Uthreshold Lthreshold ActiveConn InActConn", |r| {
             format!("{:<10} {:<10} {:<10} {:<10}", r.u_threshold, r.l_threshold, r.active, r.inactive)
         })
+    } else if cli.tun_info {
+        tunnel_table(services)
     } else if cli.persistent_conn {
         real_columns_table(services, "Weight    PersistConn ActiveConn InActConn", |r| {
             format!("{:<9} {:<11} {:<10} {:<10}", r.weight, r.persist_conns, r.active, r.inactive)
