@@ -410,6 +410,10 @@ port = 53
             ),
             ("udp = 300", "udp = 300\n[overload]\npressure_percent = 5", "overload.pressure_percent", "10 ..= 100"),
             ("udp = 300", "udp = 300\n[overload]\nsyn_timeout = 1", "overload.syn_timeout", "2 ..= 60"),
+            ("weight = 1", "weight = 1\n  tun_type = \"gue\"", "service[0].real[0].tun_type", "'tun-port'"),
+            ("weight = 1", "weight = 1\n  tun_type = \"vxlan\"", "service[0].real[0].tun_type", "ipip, gue or gre"),
+            ("weight = 1", "weight = 1\n  tun_type = \"gre\"", "service[0].real[0].tun_type", "need forward = \"tun\""),
+            ("weight = 1", "weight = 1\n  slow_start = 90000", "service[0].real[0].slow_start", "0..=86400"),
         ];
         for (from, to, key, msg) in cases {
             let text = GOOD.replace(from, to);

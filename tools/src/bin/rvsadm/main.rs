@@ -1,10 +1,12 @@
 //! rvsadm: ipvsadm's verbs for rvsd, over its control socket (one JSON request per line).
 //!
 //! ```text
-//! rvsadm -A -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
-//! rvsadm -E -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK]
+//! rvsadm -A -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK] [-b FLAGS] [-o]
+//! rvsadm -E -t|-u VIP:PORT [-s SCHED] [-p [SECONDS]] [-M NETMASK] [-b FLAGS] [-o|--ops=off]
 //! rvsadm -D -t|-u VIP:PORT            rvsadm -C
 //! rvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-m|-g|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]
+//!        [--tun-type ipip|gue|gre] [--tun-port PORT] [--tun-nocsum|--tun-csum|--tun-remcsum]
+//!        [--slow-start SECONDS] [--drain [--deadline SECONDS]]
 //! rvsadm -d -t|-u VIP:PORT -r RIP[:PORT]
 //! rvsadm -L|-l [-n] [--stats|--rate|--thresholds|--persistent-conn|--tun-info|-c|--timeout] [--nosort]
 //!              [-t|-u VIP:PORT] [--json]

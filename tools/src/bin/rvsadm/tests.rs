@@ -257,3 +257,43 @@ fn drain_and_slow_start_parse_list_and_save() {
         assert!(request(&parse(line).unwrap()).is_ok(), "-R takes back {line}");
     }
 }
+
+/// ipvsadm's tunnel options: parsed into the request, listed with --tun-info in ipvsadm's
+/// columns, saved by -S as ipvsadm's print_tunnel_rule writes them.
+#[test]
+fn tunnel_options_parse_list_and_save_as_ipvsadm() {
+    let c = parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-type gue --tun-port 6080 --tun-csum").unwrap();
+    match request(&c).unwrap() {
+        Some(Request::AddReal { tun_type, tun_port, tun_csum, .. }) => {
+            assert_eq!((tun_type.as_deref(), tun_port, tun_csum.as_deref()), (Some("gue"), Some(6080), Some("csum")))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-csum --tun-nocsum").is_err(), "one checksum option");
+    let mut s = svc("tcp", "10.0.0.1", &[("10.0.1.1", 80), ("10.0.1.2", 80), ("10.0.1.3", 80), ("10.0.1.4", 80)]);
+    for (r, (t, p, c)) in s.reals.iter_mut().zip([("gue", 6080, "nocsum"), ("gre", 0, "csum"), ("ipip", 0, "nocsum")]) {
+        r.forward = "tun".into();
+        (r.tun_type, r.tun_port, r.tun_csum) = (t.into(), p, c.into());
+    }
+    let t = tunnel_table(&[s.clone()]);
+    assert!(t.contains("  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n"), "{t}");
+    assert!(
+        t.contains("  -> 10.0.1.1:80                  Tunnel  gue:6080:-c   1      0          0         \n"),
+        "{t}"
+    );
+    assert!(t.contains("  -> 10.0.1.2:80                  Tunnel  gre:+c        1 "), "{t}");
+    assert!(t.contains("  -> 10.0.1.3:80                  Tunnel  ipip          1 "), "{t}");
+    assert!(t.contains("  -> 10.0.1.4:80                  Route   n/a           1 "), "{t}");
+    let saved = save(&[s]);
+    for want in [
+        "-r 10.0.1.1:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum\n",
+        "-r 10.0.1.2:80 -i -w 1 --tun-type gre --tun-csum\n",
+        "-r 10.0.1.3:80 -i -w 1 --tun-type ipip\n",
+        "-r 10.0.1.4:80 -g -w 1\n",
+    ] {
+        assert!(saved.contains(want), "{want}: {saved}");
+    }
+    for line in saved.lines() {
+        assert!(request(&parse(line).unwrap()).is_ok(), "-R takes back {line}");
+    }
+}
