@@ -131,7 +131,7 @@ fn rvsadm_drives_a_running_rvsd() {
         (&["-D", "-u", "198.18.0.100:80"], "no such service: udp 198.18.0.100:80"),
         (&["-L", "-u", "198.18.0.100:99"], "no such service: udp 198.18.0.100:99"),
         (&["-L", "--output", "yaml"], "the only output format is json"),
-        (&["-L", "-o"], "-o/--ops: one-packet scheduling is not supported"),
+        (&["-L", "-o"], "-o/--ops: only with -A or -E"),
         (
             &["-a", "-t", "198.18.0.100:80", "-r", "198.19.0.13:80", "-x", "3000000000"],
             "u_threshold: 3000000000 is above 2147483647",

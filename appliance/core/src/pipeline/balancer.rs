@@ -14,6 +14,7 @@ impl PerCore {
             self.weights[usize::from(d.id)] = d.weight;
         }
         self.load_thresholds(snap);
+        self.expire_quiescent_template = snap.knobs().expire_quiescent_template;
         let cap = self.tables.v4.capacity();
         self.calm_below = (cap * usize::from(snap.overload().pressure_percent)).div_ceil(100);
         self.calm_below6 = (self.tables.v6.capacity() * usize::from(snap.overload().pressure_percent)).div_ceil(100);

@@ -20,7 +20,7 @@ impl PerCore {
         if let Some(idx) = K::conns(&self.tables).lookup_client_hashed(ip.c_hash(), ip.proto, src, sport, dst, dport) {
             if ip.proto == protocol::TCP
                 && tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
-                && K::conns(&self.tables).get(idx).state == ConnState::TimeWait
+                && snap.knobs().reschedules(K::conns(&self.tables).get(idx))
             {
                 if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
                     return Verdict::Drop(r);
@@ -139,7 +139,8 @@ impl PerCore {
         Ok(idx)
     }
 
-    /// A SYN on a TIME_WAIT connection: pick a real server afresh for the same client tuple.
+    /// A SYN reusing the ports of an ended connection (`conn_reuse_mode`,
+    /// [`crate::knobs::Knobs::reschedules`]): pick a real server afresh for the same tuple.
     pub(super) fn reschedule<K: IpPath>(
         &mut self,
         snap: &Snapshot,

@@ -174,6 +174,8 @@ struct PerCore {
     ident: u16,
     /// Seeds the random schedulers' generators (twos), from the connection hash's seed.
     sched_seed: u64,
+    /// The snapshot's `expire_quiescent_template` knob, for the persistence lookup.
+    expire_quiescent_template: bool,
     expire_budget: usize,
     /// Per-real thresholds: the shared gauge and what this core applied of it.
     thr: Thresholds,
@@ -240,6 +242,7 @@ impl Pipeline {
             cores: cfg.cores.max(1),
             ident: (cfg.hash_seed as u16) | 1,
             sched_seed: cfg.hash_seed.rotate_left(29) ^ u64::from(cfg.core),
+            expire_quiescent_template: false,
             expire_budget: cfg.expire_budget.max(1),
             thr: Thresholds::new(cfg.cores.max(1), cfg.core),
             level: PressureLevel::Normal,

@@ -3,7 +3,8 @@
 //! server. While the template lives, new connections from that network go to its server, even
 //! one quiesced since (IPVS's default `expire_quiescent_template = 0`); a server that is gone
 //! invalidates it. A template lives while connections it placed are alive and then for the
-//! persistence timeout after the last of them ends. Templates are per core: the daemon steers
+//! persistence timeout after the last of them ends (with `expire_quiescent_template`, a
+//! template to a server of weight 0 is dropped instead). Templates are per core: the daemon steers
 //! all connections of a client network for a persistent service to one core. An IPv6 client
 //! network is masked to the service's prefix length (`-M 64`) as ipvsadm takes it.
 
@@ -62,7 +63,12 @@ impl PerCore {
             let key = template_key(svc, caddr);
             if let Some(t) = self.templates.get_mut(key) {
                 let live = t.n_control > 0 || t.expires > now;
-                let pos = svc.dests.iter().position(|d| d.id == t.dest);
+                // `expire_quiescent_template`: a template to a server of weight 0 goes.
+                let pos = svc
+                    .dests
+                    .iter()
+                    .position(|d| d.id == t.dest)
+                    .filter(|&i| !(self.expire_quiescent_template && svc.dests[i].weight == 0));
                 match (live, pos) {
                     (true, Some(i)) => {
                         t.n_control += 1;

@@ -62,6 +62,8 @@ pub struct Snapshot {
     /// Deleted TUN real servers (ids still quarantined) with another encapsulation than
     /// IP-in-IP: their connections still drain to them, wrapped as they expect.
     retired_tunnels: Vec<(u16, crate::encap::Tunnel)>,
+    /// IPVS's knobs that act on packets.
+    knobs: crate::knobs::Knobs,
 }
 
 /// An address family as the snapshot indexes it: [`Snapshot::family`] selects its part.
@@ -208,6 +210,7 @@ impl Snapshot {
             sloppy_tcp: false,
             picks_up: vec![false; MAX_SERVICES],
             retired_tunnels: Vec::new(),
+            knobs: crate::knobs::Knobs::default(),
         };
         Ok(snap.with_held_vips(None))
     }
@@ -269,6 +272,18 @@ impl Snapshot {
     pub fn with_steer_all(mut self, on: bool) -> Self {
         self.steer_all = on;
         self
+    }
+
+    /// IPVS's knobs ([`crate::knobs`]).
+    pub fn with_knobs(mut self, k: crate::knobs::Knobs) -> Self {
+        self.knobs = k;
+        self
+    }
+
+    /// The knobs in force.
+    #[inline(always)]
+    pub fn knobs(&self) -> &crate::knobs::Knobs {
+        &self.knobs
     }
 
     /// The encapsulations of deleted TUN real servers whose connections may still drain.

@@ -113,6 +113,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The connection table's defences (`[overload]`).
     pub overload: OverloadPolicy,
+    /// IPVS's knobs that act on packets (`[ipvs]`).
+    pub knobs: rvs_core::knobs::Knobs,
     /// The connection sync daemon (`[sync]`), if configured.
     pub sync: Option<SyncConf>,
     /// `[ha]`: VRRP (serve a VIP only while keepalived has put it on an exception interface),
@@ -206,6 +208,7 @@ impl Config {
         let timeouts = cx.timeouts(raw.timeouts.as_ref())?;
         let overload = cx.overload(raw.overload.as_ref())?;
         let ha = cx.ha(raw.ha.as_ref(), &ports)?;
+        let knobs = cx.knobs(raw.ipvs.as_ref())?;
         let mut sync = cx.sync(raw.sync.as_ref(), &ports)?;
         if let (Some(s), HaMode::Vrrp) = (sync.as_mut(), ha.mode) {
             s.follow_vrrp = raw.sync.as_ref().is_none_or(|r| r.role.is_none());
@@ -229,6 +232,7 @@ impl Config {
             metrics,
             timeouts,
             overload,
+            knobs,
             sync,
             ha,
             services,
@@ -414,6 +418,7 @@ port = 53
             ("weight = 1", "weight = 1\n  tun_type = \"vxlan\"", "service[0].real[0].tun_type", "ipip, gue or gre"),
             ("weight = 1", "weight = 1\n  tun_type = \"gre\"", "service[0].real[0].tun_type", "need forward = \"tun\""),
             ("weight = 1", "weight = 1\n  slow_start = 90000", "service[0].real[0].slow_start", "0..=86400"),
+            ("udp = 300", "udp = 300\n[ipvs]\nconn_reuse_mode = 4", "ipvs.conn_reuse_mode", "0..=3"),
         ];
         for (from, to, key, msg) in cases {
             let text = GOOD.replace(from, to);

@@ -15,6 +15,7 @@ pub(super) struct RawConfig {
     pub(super) overload: Option<RawOverload>,
     pub(super) sync: Option<RawSync>,
     pub(super) ha: Option<RawHa>,
+    pub(super) ipvs: Option<RawIpvs>,
     #[serde(default)]
     pub(super) service: Vec<RawService>,
     #[serde(default)]
@@ -34,6 +35,14 @@ pub(super) struct RawDataplane {
     pub(super) steer_prefix: Option<Spanned<u8>>,
     pub(super) steer_prefix6: Option<Spanned<u8>>,
     pub(super) conn6_capacity: Option<Spanned<usize>>,
+}
+
+/// `[ipvs]`: IPVS's sysctl knobs that act on packets (`rvs_core::knobs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIpvs {
+    pub(super) conn_reuse_mode: Option<Spanned<u32>>,
+    pub(super) expire_quiescent_template: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

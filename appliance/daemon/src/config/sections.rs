@@ -276,6 +276,19 @@ impl Ctx<'_> {
     }
 
     /// `[overload]`: the connection table's defences (defaults: [`OverloadPolicy::default`]).
+    pub(super) fn knobs(&self, raw: Option<&super::raw::RawIpvs>) -> Result<rvs_core::knobs::Knobs, ConfigFileError> {
+        let mut k = rvs_core::knobs::Knobs::default();
+        let Some(r) = raw else { return Ok(k) };
+        for (name, v) in
+            [("conn_reuse_mode", &r.conn_reuse_mode), ("expire_quiescent_template", &r.expire_quiescent_template)]
+        {
+            if let Some(v) = v {
+                k.set(name, &v.get_ref().to_string()).map_err(|e| self.err(v.span(), format!("ipvs.{name}"), e))?;
+            }
+        }
+        Ok(k)
+    }
+
     pub(super) fn overload(&self, raw: Option<&RawOverload>) -> Result<OverloadPolicy, ConfigFileError> {
         let mut o = OverloadPolicy::default();
         let Some(r) = raw else { return Ok(o) };

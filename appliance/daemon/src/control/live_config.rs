@@ -103,6 +103,8 @@ pub struct LiveConfig {
     pub timeouts: Timeouts,
     /// The connection table's defences (`[overload]`).
     pub overload: rvs_core::service::OverloadPolicy,
+    /// IPVS's knobs that act on packets (`[ipvs]`, `--set-knob`).
+    pub knobs: rvs_core::knobs::Knobs,
     /// The sync daemon's settings and running roles (`[sync]`, `--start-daemon`).
     pub sync: Option<crate::config::SyncConf>,
     /// Every service steered to owner cores (fixed at start: [`crate::config::Config::steer_all`]).
@@ -176,6 +178,7 @@ impl LiveConfig {
             neighbours: cfg.neighbours.clone(),
             timeouts: cfg.timeouts,
             overload: cfg.overload,
+            knobs: cfg.knobs,
             sync: cfg.sync.clone(),
             steer_all: cfg.steer_all(),
             ha: cfg.ha,
@@ -279,6 +282,7 @@ impl LiveConfig {
                     .with_held_vips(self.vrrp().then(|| self.held.iter().copied().collect::<Vec<_>>()).as_deref())
                     .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
                     .with_retired_tunnels(self.retired_tunnels.iter().map(|(&id, &t)| (id, t)).collect())
+                    .with_knobs(self.knobs)
             })
             .map_err(|e| OpError::Invalid { field: "service", msg: e.to_string() })
     }

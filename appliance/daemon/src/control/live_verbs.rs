@@ -285,6 +285,36 @@ impl LiveConfig {
         Ok(())
     }
 
+    /// `--set-knob NAME VALUE`: one of IPVS's knobs ([`rvs_core::knobs`]), or those kept with
+    /// their part: `sloppy_tcp` (`[ha]`) and `sync_persist_mode` (`[sync]`).
+    pub fn set_knob(&mut self, name: &str, value: &str) -> Result<(), OpError> {
+        let bad = |msg: String| OpError::Invalid { field: "knob", msg };
+        let flag = || match value.trim() {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            v => Err(bad(format!("{name}: {v:?} is not 0..=1"))),
+        };
+        match name {
+            "sloppy_tcp" => self.ha.sloppy_tcp = flag()?,
+            "sync_persist_mode" => {
+                let on = flag()?;
+                let sync = self.sync.as_mut().ok_or_else(|| bad("sync_persist_mode: no [sync] section".into()))?;
+                sync.policy = sync.policy.with_persist_mode(on);
+            }
+            _ => self.knobs.set(name, value).map_err(bad)?,
+        }
+        Ok(())
+    }
+
+    /// Every knob `--set-knob` takes, with its value.
+    pub fn knob_values(&self) -> std::collections::BTreeMap<String, u32> {
+        let mut m: std::collections::BTreeMap<String, u32> =
+            rvs_core::knobs::NAMES.iter().filter_map(|n| Some(((*n).to_owned(), self.knobs.get(n)?))).collect();
+        m.insert("sloppy_tcp".into(), u32::from(self.ha.sloppy_tcp));
+        m.insert("sync_persist_mode".into(), u32::from(self.sync.as_ref().is_some_and(|s| s.policy.persist_mode())));
+        m
+    }
+
     /// `--set tcp tcpfin udp` (0 keeps a value, as in ipvsadm).
     pub fn set_timeouts(&mut self, tcp: u32, tcpfin: u32, udp: u32) -> Result<(), OpError> {
         for (v, f) in [(tcp, "tcp"), (tcpfin, "tcpfin"), (udp, "udp")] {
@@ -324,6 +354,27 @@ mod tests {
 
     fn key(port: u16) -> SvcKey {
         SvcKey { protocol: Protocol::Tcp, vip: IpAddr::from([10, 0, 0, 100]), port }
+    }
+
+    #[test]
+    fn knobs_are_set_live_and_refused_with_their_range() {
+        let mut s = state();
+        let k = s.knob_values();
+        assert_eq!(
+            (k["conn_reuse_mode"], k["expire_quiescent_template"], k["sloppy_tcp"]),
+            (1, 0, 0),
+            "IPVS's defaults"
+        );
+        s.set_knob("conn_reuse_mode", "0").unwrap();
+        s.set_knob("expire_quiescent_template", "1").unwrap();
+        s.set_knob("sloppy_tcp", "1").unwrap();
+        let k = s.knob_values();
+        assert_eq!((k["conn_reuse_mode"], k["expire_quiescent_template"], k["sloppy_tcp"]), (0, 1, 1));
+        assert_eq!(s.snapshot().unwrap().knobs().conn_reuse_mode, 0, "the dataplane gets it");
+        let e = s.set_knob("conn_reuse_mode", "7").unwrap_err().to_string();
+        assert!(e.starts_with("knob: conn_reuse_mode") && e.contains("0..=3"), "{e}");
+        assert!(s.set_knob("sync_persist_mode", "1").unwrap_err().to_string().contains("no [sync]"));
+        assert!(s.set_knob("frobnicate", "1").is_err());
     }
 
     #[test]

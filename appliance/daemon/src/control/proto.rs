@@ -161,6 +161,15 @@ pub enum Request {
     },
     /// `-L --timeout`.
     Timeouts,
+    /// `-L --knobs`: IPVS's knobs and their values.
+    Knobs,
+    /// `--set-knob NAME VALUE`: one of IPVS's knobs, live.
+    SetKnob {
+        /// The knob, as the sysctl is named (`conn_reuse_mode`, ...).
+        name: String,
+        /// Its new value, as the sysctl takes it.
+        value: String,
+    },
     /// `-L -c`: the connections of every worker.
     Connections,
     /// Re-read the configuration file and apply the difference (also on SIGHUP).

@@ -20,6 +20,7 @@ impl LiveConfig {
         let mut next = self.clone();
         next.timeouts = cfg.timeouts;
         next.overload = cfg.overload;
+        next.knobs = cfg.knobs;
         next.sync = cfg.sync.clone();
         next.neighbours = cfg.neighbours.clone();
         let old = std::mem::take(&mut next.services);

@@ -208,6 +208,7 @@ impl Control<'_> {
                 let t = self.state_copy()?.timeouts;
                 return Ok(serde_json::to_value(TimeoutsReply { tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp })?);
             }
+            Request::Knobs => return Ok(serde_json::to_value(self.state_copy()?.knob_values())?),
             Request::Zero { service } => {
                 let only = service.as_ref().map(|s| s.key()).transpose()?;
                 let (st, current) = self.fresh_report(&Baseline::default())?;
@@ -228,6 +229,7 @@ impl Control<'_> {
             Request::List { .. }
             | Request::Connections
             | Request::Timeouts
+            | Request::Knobs
             | Request::Zero { .. }
             | Request::PauseWorker { .. }
             | Request::PauseThread { .. } => {}
@@ -314,6 +316,7 @@ impl Control<'_> {
                 next.del_real(service.key()?, ip, port, now)?
             }
             Request::SetTimeouts { tcp, tcpfin, udp } => next.set_timeouts(*tcp, *tcpfin, *udp)?,
+            Request::SetKnob { name, value } => next.set_knob(name, value)?,
             Request::Reload => {
                 let cfg = crate::config::Config::load(&self.config_path)?;
                 result = Value::String(next.reload(&cfg, now)?);

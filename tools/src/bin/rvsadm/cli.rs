@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[command(name = "rvsadm", version, about = "ipvsadm's verbs for rvsd", disable_version_flag = true)]
 #[command(group(ArgGroup::new("cmd").required(true).args([
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
-    "delete_server", "list", "zero", "set", "save", "restore", "version", "reload", "start_daemon",
+    "delete_server", "list", "zero", "set", "set_knob", "save", "restore", "version", "reload", "start_daemon",
     "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host"
 ])))]
 #[command(group(ArgGroup::new("pause").args(["pause_worker", "pause_thread"])))]
@@ -42,6 +42,13 @@ pub struct Cli {
     /// Timeouts: TCP TCPFIN UDP seconds (0 keeps a value).
     #[arg(long = "set", num_args = 3, value_names = ["TCP", "TCPFIN", "UDP"])]
     pub set: Option<Vec<u32>>,
+    /// Set one of IPVS's knobs live, as its sysctl is named (conn_reuse_mode,
+    /// expire_quiescent_template, sloppy_tcp, sync_persist_mode); -L --knobs lists them.
+    #[arg(long = "set-knob", num_args = 2, value_names = ["NAME", "VALUE"])]
+    pub set_knob: Option<Vec<String>>,
+    /// With -L: IPVS's knobs and their values.
+    #[arg(long = "knobs")]
+    pub knobs: bool,
     /// Print the rules, one command per line (for -R).
     #[arg(short = 'S', long = "save")]
     pub save: bool,

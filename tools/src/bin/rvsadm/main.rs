@@ -11,6 +11,7 @@
 //! rvsadm -L|-l [-n] [--stats|--rate|--thresholds|--persistent-conn|--tun-info|-c|--timeout] [--nosort]
 //!              [-t|-u VIP:PORT] [--json]
 //! rvsadm -Z [-t|-u VIP:PORT]          rvsadm --set TCP TCPFIN UDP
+//! rvsadm --set-knob NAME VALUE         rvsadm -L --knobs
 //! rvsadm -S [-n]                      rvsadm -R < rules
 //! rvsadm --start-daemon master|backup [--mcast-interface PORT] [--syncid N] [--sync-maxlen N]
 //!        [--mcast-group ADDR] [--mcast-port N] [--mcast-ttl N]
@@ -176,6 +177,8 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Request::Reload
     } else if let Some(s) = &cli.set {
         Request::SetTimeouts { tcp: s[0], tcpfin: s[1], udp: s[2] }
+    } else if let Some(k) = &cli.set_knob {
+        Request::SetKnob { name: k[0].clone(), value: k[1].clone() }
     } else if let Some(state) = &cli.start_daemon {
         Request::StartDaemon {
             state: state.clone(),
@@ -208,8 +211,23 @@ fn unsupported(cli: &Cli) -> Option<&'static str> {
     .find_map(|(given, why)| given.then_some(why))
 }
 
+/// Options given with a command they do not belong to, as ipvsadm's
+/// `commands_v_options` table refuses them (e.g. `-L -o`).
+fn misplaced(cli: &Cli) -> Option<&'static str> {
+    let svc_edit = cli.add_service || cli.edit_service;
+    let real_edit = cli.add_server || cli.edit_server;
+    let tunnel = cli.tun_type.is_some() || cli.tun_port.is_some() || cli.tun_nocsum || cli.tun_csum || cli.tun_remcsum;
+    [
+        (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
+        (tunnel && !real_edit, "--tun-type/--tun-port/--tun-*csum: only with -a or -e"),
+        ((cli.slow_start.is_some() || cli.drain) && !real_edit, "--slow-start/--drain: only with -a or -e"),
+    ]
+    .into_iter()
+    .find_map(|(given, why)| given.then_some(why))
+}
+
 fn run(cli: &Cli) -> Result<String> {
-    if let Some(why) = unsupported(cli) {
+    if let Some(why) = unsupported(cli).or_else(|| misplaced(cli)) {
         bail!("{why}");
     }
     if cli.check_host {
@@ -301,6 +319,14 @@ fn run(cli: &Cli) -> Result<String> {
     if cli.list && cli.daemon {
         let d: Vec<DaemonReply> = c.call(&Request::Daemons)?.unwrap_or_default();
         return Ok(if json_out { format!("{}\n", serde_json::to_string(&d)?) } else { daemon_lines(&d) });
+    }
+    if cli.list && cli.knobs {
+        let k: std::collections::BTreeMap<String, u32> = c.call(&Request::Knobs)?.context("no knobs in the answer")?;
+        return Ok(if json_out {
+            format!("{}\n", serde_json::to_string(&k)?)
+        } else {
+            k.iter().map(|(n, v)| format!("{n} = {v}\n")).collect()
+        });
     }
     if cli.list && cli.timeout {
         let t: TimeoutsReply = c.call(&Request::Timeouts)?.context("no timeouts in the answer")?;

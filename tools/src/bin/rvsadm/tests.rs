@@ -297,3 +297,14 @@ fn tunnel_options_parse_list_and_save_as_ipvsadm() {
         assert!(request(&parse(line).unwrap()).is_ok(), "-R takes back {line}");
     }
 }
+
+/// IPVS's knobs: `--set-knob NAME VALUE` and `-L --knobs`.
+#[test]
+fn knobs_are_set_by_name_and_listed() {
+    match request(&parse("--set-knob conn_reuse_mode 2").unwrap()).unwrap() {
+        Some(Request::SetKnob { name, value }) => assert_eq!((name.as_str(), value.as_str()), ("conn_reuse_mode", "2")),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse("--set-knob conn_reuse_mode").is_err(), "a name and a value");
+    assert!(parse("-L --knobs").unwrap().knobs);
+}

@@ -1,0 +1,95 @@
+//! IPVS's sysctl knobs that change what the dataplane does with a packet
+//! (`Documentation/networking/ipvs-sysctl.rst`), each with IPVS's default and meaning. The
+//! daemon sets them from rvs.toml's `[ipvs]` and `rvsadm --set-knob`; the knobs of other
+//! parts (sloppy_tcp, sync_persist_mode) live with those parts.
+
+use crate::conn::entry::{F_NO_OUTPUT, F_PERSIST};
+use crate::conn::{Conn, ConnState};
+use crate::family::AddrKey;
+use crate::wire::ipv4::protocol;
+
+/// The dataplane's knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knobs {
+    /// `conn_reuse_mode` (default 1), a bitmap. 0: a SYN that reuses the ports of an old
+    /// connection goes to the old connection's real server. Bit 1: it is scheduled afresh when
+    /// that is safe: the old TCP connection is in TIME_WAIT or CLOSE. Bit 2: also in FIN_WAIT
+    /// when only the client's half is seen (DR, TUN), the last state such a connection shows.
+    /// A connection placed by a persistence template is never rescheduled (IPVS's
+    /// `cp->control`): its template decides.
+    pub conn_reuse_mode: u8,
+    /// `expire_quiescent_template` (default 0). 1: a persistence template whose real server
+    /// has weight 0 is dropped when a client of its network comes back, which is then
+    /// scheduled afresh; 0: the template keeps sending its clients to the quiesced server.
+    pub expire_quiescent_template: bool,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs { conn_reuse_mode: 1, expire_quiescent_template: false }
+    }
+}
+
+/// The knobs' names, as the sysctls are named.
+pub const NAMES: &[&str] = &["conn_reuse_mode", "expire_quiescent_template"];
+
+impl Knobs {
+    /// Sets knob `name` from `value` as the sysctl would take it; an error names the range.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let int = |lo: u32, hi: u32| -> Result<u32, String> {
+            value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|v| (lo..=hi).contains(v))
+                .ok_or_else(|| format!("{name}: {value:?} is not {lo}..={hi}"))
+        };
+        match name {
+            "conn_reuse_mode" => self.conn_reuse_mode = int(0, 3)? as u8,
+            "expire_quiescent_template" => self.expire_quiescent_template = int(0, 1)? == 1,
+            other => return Err(format!("{other:?}: no such knob here")),
+        }
+        Ok(())
+    }
+
+    /// Knob `name`'s value, as the sysctl prints it.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        Some(match name {
+            "conn_reuse_mode" => u32::from(self.conn_reuse_mode),
+            "expire_quiescent_template" => u32::from(self.expire_quiescent_template),
+            _ => return None,
+        })
+    }
+
+    /// IPVS's `is_new_conn_expected` under `conn_reuse_mode`: a SYN arriving on connection
+    /// `c` starts a new connection, scheduled afresh.
+    #[inline]
+    pub fn reschedules<K: AddrKey>(&self, c: &Conn<K>) -> bool {
+        if self.conn_reuse_mode == 0 || c.flags & F_PERSIST != 0 || c.proto != protocol::TCP {
+            return false;
+        }
+        matches!(c.state, ConnState::TimeWait | ConnState::Close)
+            || (self.conn_reuse_mode & 2 != 0 && c.state == ConnState::FinWait && c.flags & F_NO_OUTPUT != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knobs_take_the_sysctls_ranges() {
+        let mut k = Knobs::default();
+        assert_eq!(
+            (k.get("conn_reuse_mode"), k.get("expire_quiescent_template")),
+            (Some(1), Some(0)),
+            "IPVS's defaults"
+        );
+        k.set("conn_reuse_mode", "2").unwrap();
+        k.set("expire_quiescent_template", "1").unwrap();
+        assert_eq!((k.conn_reuse_mode, k.expire_quiescent_template), (2, true));
+        assert!(k.set("conn_reuse_mode", "4").unwrap_err().contains("0..=3"));
+        assert!(k.set("expire_quiescent_template", "yes").is_err());
+        assert!(k.set("am_i_a_knob", "1").is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! IPVS's knobs on fixtures, one per setting: `conn_reuse_mode` 0, 1 (IPVS's default) and 2,
+//! and `expire_quiescent_template` 0 (the default) and 1.
+
+mod common;
+
+use common::*;
+use rvs_core::knobs::Knobs;
+use rvs_core::service::{Forward, Protocol, Timeouts};
+use rvs_core::wire::tcp::flags::{ACK, FIN, RST, SYN};
+use rvs_core::wire::Mac;
+use rvs_core::{Frame, Pipeline, PipelineConfig, Snapshot, VecFrame, Verdict};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+const NOW: u64 = 1_000_000;
+
+/// TCP VIP_NAT:80 rr over RS1, RS2 (NAT, ports 80) and TCP VIP_DR:80 rr over RS_DR, RS_TUN
+/// (both DR), with `knobs`.
+fn pipeline_with_knobs(knobs: Knobs) -> Pipeline {
+    let nat = service(0, Protocol::Tcp, VIP_NAT, "rr", &[(RS1, 1), (RS2, 1)], Forward::Nat, 0);
+    let dr = service(1, Protocol::Tcp, VIP_DR, "rr", &[(RS_DR, 1), (RS_TUN, 1)], Forward::DirectRoute, 2);
+    let snap = Snapshot::new(interfaces(), vec![nat, dr], neighbours(), Timeouts::default()).unwrap().with_knobs(knobs);
+    Pipeline::new(PipelineConfig::default(), Arc::new(snap), NOW)
+}
+
+fn send(p: &mut Pipeline, port: u16, frame: Vec<u8>) -> (Verdict, Mac) {
+    let mut f = VecFrame::new(&frame);
+    let v = p.process(NOW, port, &mut f);
+    (v, Mac(f.data()[0..6].try_into().unwrap()))
+}
+
+fn reuse(mode: u8) -> Knobs {
+    Knobs { conn_reuse_mode: mode, ..Knobs::default() }
+}
+
+/// A NAT connection from port 40000 ended by the client's RST (CLOSE), then a SYN from the
+/// same port: which real server gets it.
+fn nat_after_close(mode: u8) -> Mac {
+    let mut p = pipeline_with_knobs(reuse(mode));
+    let c = from_client(VIP_NAT);
+    assert_eq!(send(&mut p, 0, c.tcp(40000, 80, SYN, 1, b"")).1, RS1_MAC, "rr: first to RS1");
+    send(&mut p, 1, from_real(RS1_MAC, RS1).tcp(80, 40000, SYN | ACK, 500, b""));
+    send(&mut p, 0, c.tcp(40000, 80, ACK, 2, b""));
+    send(&mut p, 0, c.tcp(40000, 80, RST, 2, b""));
+    assert_eq!(p.connections().iter().next().unwrap().1.state.name(), "CLOSE");
+    send(&mut p, 0, c.tcp(40000, 80, SYN, 9000, b"")).1
+}
+
+/// A DR connection from port 40000 the client closed with a FIN (FIN_WAIT: all a DR director
+/// sees), then a SYN from the same port.
+fn dr_after_fin(mode: u8) -> Mac {
+    let mut p = pipeline_with_knobs(reuse(mode));
+    let c = from_client(VIP_DR);
+    assert_eq!(send(&mut p, 0, c.tcp(40000, 80, SYN, 1, b"")).1, RS_DR_MAC);
+    send(&mut p, 0, c.tcp(40000, 80, ACK, 2, b""));
+    send(&mut p, 0, c.tcp(40000, 80, FIN | ACK, 2, b""));
+    assert_eq!(p.connections().iter().next().unwrap().1.state.name(), "FIN_WAIT");
+    send(&mut p, 0, c.tcp(40000, 80, SYN, 9000, b"")).1
+}
+
+#[test]
+fn conn_reuse_mode_decides_where_a_reused_port_goes() {
+    assert_eq!(nat_after_close(1), RS2_MAC, "mode 1 (IPVS's default): CLOSE is rescheduled (rr: RS2)");
+    assert_eq!(nat_after_close(0), RS1_MAC, "mode 0: the old connection's server");
+    assert_eq!(nat_after_close(2), RS2_MAC, "mode 2 includes mode 1");
+    assert_eq!(dr_after_fin(1), RS_DR_MAC, "mode 1: FIN_WAIT is not safe to reschedule");
+    assert_eq!(dr_after_fin(2), RS_TUN_MAC, "mode 2: an input-only connection in FIN_WAIT is");
+    assert_eq!(dr_after_fin(0), RS_DR_MAC);
+}
+
+/// A persistent UDP service (-p 300) over RS1 and RS2: a client pinned to RS1, RS1 then
+/// quiesced; where the client's next flow goes.
+fn after_quiesce(expire: bool) -> Ipv4Addr {
+    let knobs = Knobs { expire_quiescent_template: expire, ..Knobs::default() };
+    let snap = |w1| {
+        let mut s = service(0, Protocol::Udp, VIP_NAT, "rr", &[(RS1, w1), (RS2, 1)], Forward::DirectRoute, 0);
+        s.persistence = 300;
+        Arc::new(Snapshot::new(interfaces(), vec![s], neighbours(), Timeouts::default()).unwrap().with_knobs(knobs))
+    };
+    let mut p = Pipeline::new(PipelineConfig::default(), snap(1), NOW);
+    let c = from_client(VIP_NAT);
+    assert_eq!(send(&mut p, 0, c.udp(5000, 80, b"x", true)).1, RS1_MAC);
+    p.apply(snap(0));
+    match send(&mut p, 0, c.udp(5001, 80, b"x", true)) {
+        (Verdict::Forward(1), m) if m == RS1_MAC => RS1,
+        (Verdict::Forward(1), m) if m == RS2_MAC => RS2,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn expire_quiescent_template_drops_a_template_to_a_quiesced_server() {
+    assert_eq!(after_quiesce(false), RS1, "0 (IPVS's default): the template keeps its quiesced server");
+    assert_eq!(after_quiesce(true), RS2, "1: the template goes, the client is scheduled afresh");
+}
