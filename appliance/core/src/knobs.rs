@@ -22,16 +22,25 @@ pub struct Knobs {
     /// has weight 0 is dropped when a client of its network comes back, which is then
     /// scheduled afresh; 0: the template keeps sending its clients to the quiesced server.
     pub expire_quiescent_template: bool,
+    /// `nat_icmp_send` (default 0). 1: a packet from a NAT real server that no connection
+    /// expects (not a TCP RST) gets ICMP port unreachable back, so the server's stack gives
+    /// up at once; 0: it goes on as traffic not for a VIP (the kernel, or dropped).
+    pub nat_icmp_send: bool,
+    /// `ignore_tunneled` (default 0). 1: packets to a VIP of a protocol rvs does not balance
+    /// (IPIP, GRE, ...) go to the kernel, so a director that is also a real server can
+    /// decapsulate them itself; 0: they are dropped and counted (`unsupported_protocol`).
+    pub ignore_tunneled: bool,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { conn_reuse_mode: 1, expire_quiescent_template: false }
+        Knobs { conn_reuse_mode: 1, expire_quiescent_template: false, nat_icmp_send: false, ignore_tunneled: false }
     }
 }
 
 /// The knobs' names, as the sysctls are named.
-pub const NAMES: &[&str] = &["conn_reuse_mode", "expire_quiescent_template"];
+pub const NAMES: &[&str] =
+    &["conn_reuse_mode", "expire_quiescent_template", "nat_icmp_send", "ignore_tunneled", "pmtu_disc"];
 
 impl Knobs {
     /// Sets knob `name` from `value` as the sysctl would take it; an error names the range.
@@ -47,6 +56,14 @@ impl Knobs {
         match name {
             "conn_reuse_mode" => self.conn_reuse_mode = int(0, 3)? as u8,
             "expire_quiescent_template" => self.expire_quiescent_template = int(0, 1)? == 1,
+            "nat_icmp_send" => self.nat_icmp_send = int(0, 1)? == 1,
+            "ignore_tunneled" => self.ignore_tunneled = int(0, 1)? == 1,
+            // IPVS fragments with 0; rvs never fragments, so only 1 (its default) is taken.
+            "pmtu_disc" => {
+                if int(0, 1)? == 0 {
+                    return Err("pmtu_disc: 0 (fragment instead of ICMP) is refused: rvs does not fragment".into());
+                }
+            }
             other => return Err(format!("{other:?}: no such knob here")),
         }
         Ok(())
@@ -57,6 +74,9 @@ impl Knobs {
         Some(match name {
             "conn_reuse_mode" => u32::from(self.conn_reuse_mode),
             "expire_quiescent_template" => u32::from(self.expire_quiescent_template),
+            "nat_icmp_send" => u32::from(self.nat_icmp_send),
+            "ignore_tunneled" => u32::from(self.ignore_tunneled),
+            "pmtu_disc" => 1,
             _ => return None,
         })
     }
@@ -91,5 +111,7 @@ mod tests {
         assert!(k.set("conn_reuse_mode", "4").unwrap_err().contains("0..=3"));
         assert!(k.set("expire_quiescent_template", "yes").is_err());
         assert!(k.set("am_i_a_knob", "1").is_err());
+        assert!(k.set("pmtu_disc", "0").unwrap_err().contains("does not fragment"));
+        k.set("pmtu_disc", "1").unwrap();
     }
 }

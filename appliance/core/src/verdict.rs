@@ -164,6 +164,9 @@ pub struct Counters {
     pub one_packet: u64,
     /// Replies of NAT real servers of one-packet services, translated without an entry.
     pub one_packet_replies: u64,
+    /// Port unreachable sent to NAT real servers for packets no connection expects
+    /// (`nat_icmp_send`; each also counted as replied).
+    pub nat_icmp_sent: u64,
     /// Changes of the table's pressure level.
     pub level_changes: u64,
     /// ICMP "fragmentation needed" and ICMPv6 Packet Too Big sent to clients whose packet would
@@ -200,6 +203,7 @@ impl Default for Counters {
             stateless_forwarded: 0,
             one_packet: 0,
             one_packet_replies: 0,
+            nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,
             sync_sent: 0,
@@ -255,6 +259,7 @@ impl Counters {
         self.stateless_forwarded += o.stateless_forwarded;
         self.one_packet += o.one_packet;
         self.one_packet_replies += o.one_packet_replies;
+        self.nat_icmp_sent += o.nat_icmp_sent;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;
         self.sync_dropped += o.sync_dropped;

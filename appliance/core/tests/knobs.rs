@@ -93,3 +93,53 @@ fn expire_quiescent_template_drops_a_template_to_a_quiesced_server() {
     assert_eq!(after_quiesce(false), RS1, "0 (IPVS's default): the template keeps its quiesced server");
     assert_eq!(after_quiesce(true), RS2, "1: the template goes, the client is scheduled afresh");
 }
+
+/// The NAT pipelines (IPv4 and IPv6 test services) with `knobs`.
+fn nat_pipelines(knobs: Knobs) -> (Pipeline, Pipeline) {
+    let s4 = Snapshot::new(interfaces(), services(), neighbours(), Timeouts::default()).unwrap().with_knobs(knobs);
+    let s6 = common::v6::snapshot6().with_knobs(knobs);
+    let cfg = PipelineConfig { conn6_capacity: 1024, ..PipelineConfig::default() };
+    (Pipeline::new(cfg, Arc::new(s4), NOW), Pipeline::new(cfg, Arc::new(s6), NOW))
+}
+
+#[test]
+fn nat_icmp_send_answers_a_real_servers_stray_packet_with_port_unreachable() {
+    use common::v6::*;
+    let on = Knobs { nat_icmp_send: true, ..Knobs::default() };
+    let (mut p4, mut p6) = nat_pipelines(on);
+    let stray = from_real(RS1_MAC, RS1).tcp(8080, 40000, ACK, 5, b"late");
+    let mut f = VecFrame::new(&stray);
+    assert_eq!(p4.process(NOW, 1, &mut f), Verdict::Reply, "no connection expects it");
+    let out = f.data();
+    assert_eq!(&out[0..6], &RS1_MAC.0[..], "back to the real server");
+    let ip = rvs_core::wire::ipv4::Ipv4Packet::new_checked(&out[14..]).unwrap();
+    assert_eq!((ip.src(), ip.dst(), ip.protocol()), (DIP_IN, RS1, 1), "from the director's inside address");
+    assert!(ip.verify_checksum());
+    assert_eq!((out[34], out[35]), (3, 3), "destination unreachable, port unreachable");
+    assert_eq!(&out[42..42 + 28], &rvs_core::wire::build::ip_part(&stray)[..28], "quotes the header and 8 bytes");
+    assert_eq!(p4.counters().nat_icmp_sent, 1);
+    let rst = from_real(RS1_MAC, RS1).tcp(8080, 40000, RST, 5, b"");
+    assert_ne!(p4.process(NOW, 1, &mut VecFrame::new(&rst)), Verdict::Reply, "never about a RST");
+
+    let stray6 = from_real6(RS1_MAC, RS6_1).tcp(8080, 40000, ACK, 5, b"late");
+    let mut f = VecFrame::new(&stray6);
+    assert_eq!(p6.process(NOW, 1, &mut f), Verdict::Reply);
+    let out = f.data();
+    assert_eq!(&out[14 + 8..14 + 24], &DIP6_IN.octets(), "from the director's inside address");
+    assert_eq!(&out[14 + 24..14 + 40], &RS6_1.octets());
+    assert_eq!((out[54], out[55]), (1, 4), "ICMPv6 destination unreachable, port unreachable");
+
+    let (mut p4, _) = nat_pipelines(Knobs::default());
+    assert_ne!(p4.process(NOW, 1, &mut VecFrame::new(&stray)), Verdict::Reply, "0 (IPVS's default): no answer");
+}
+
+#[test]
+fn ignore_tunneled_hands_other_protocols_to_a_vip_to_the_kernel() {
+    let ipip = from_client(VIP_NAT).ip(4, &[0x45; 40]);
+    for (on, want) in [(false, Verdict::Drop(rvs_core::DropReason::UnsupportedProtocol)), (true, Verdict::ToKernel)] {
+        let knobs = Knobs { ignore_tunneled: on, ..Knobs::default() };
+        let snap = snapshot().with_knobs(knobs).with_kernel_exception(true);
+        let mut p = Pipeline::new(PipelineConfig::default(), Arc::new(snap), NOW);
+        assert_eq!(p.process(NOW, 0, &mut VecFrame::new(&ipip)), want, "ignore_tunneled = {on}");
+    }
+}

@@ -41,6 +41,9 @@ pub(super) trait IpPath: Family + NeighKey {
         from: Option<Self>,
         icmp_error: bool,
     ) -> Verdict;
+    /// Turns the frame into ICMP(v6) port unreachable back to its sender, from `from` (IPVS's
+    /// `nat_icmp_send`).
+    fn port_unreachable<F: Frame>(core: &mut PerCore, frame: &mut F, ip: &Ip<Self>, from: Self) -> Verdict;
     /// Encapsulates for a TUN real server `rip` out of `egress` as `t` asks, or says what to do
     /// instead: an error to the sender (the frame rewritten into it: `Reply`), or a drop.
     fn tunnel<F: Frame>(
@@ -111,6 +114,15 @@ impl IpPath for u32 {
         let a = addr.to_be_bytes();
         crate::xmit::icmp::translate_nat_error(d, l3, l4, icmp_end, end, a, a, port);
         true
+    }
+    #[cold]
+    fn port_unreachable<F: Frame>(core: &mut PerCore, frame: &mut F, ip: &Ip<u32>, from: u32) -> Verdict {
+        core.ident = core.ident.wrapping_add(1);
+        let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
+        match xicmp::port_unreachable(frame, ip.l3(), in_mac, Ipv4Addr::from(from), core.ident) {
+            Ok(()) => Verdict::Reply,
+            Err(r) => Verdict::Drop(r),
+        }
     }
     #[inline]
     fn tunnel<F: Frame>(
@@ -188,6 +200,14 @@ impl IpPath for u128 {
     fn nat_error(d: &mut [u8], l3: usize, l4: usize, icmp_end: usize, end: End, addr: u128, port: u16) -> bool {
         let a = addr.to_be_bytes();
         xicmpv6::translate_nat_error(d, l3, l4, icmp_end, end, a, a, port)
+    }
+    #[cold]
+    fn port_unreachable<F: Frame>(_core: &mut PerCore, frame: &mut F, ip: &Ip<u128>, from: u128) -> Verdict {
+        let in_mac = EthernetFrame::new_unchecked(frame.data()).dst();
+        match xicmpv6::port_unreachable(frame, ip.l3(), in_mac, Ipv6Addr::from(from)) {
+            Ok(()) => Verdict::Reply,
+            Err(r) => Verdict::Drop(r),
+        }
     }
     #[inline]
     fn tunnel<F: Frame>(

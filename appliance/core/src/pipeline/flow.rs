@@ -82,6 +82,16 @@ impl PerCore {
         if let Some(&o) = fam.ops_real(ip.proto, ip.src, sport) {
             return self.reply_one_packet(snap, frame, ip, o);
         }
+        // `nat_icmp_send`: a NAT real server's packet no connection expects (not a TCP RST)
+        // gets port unreachable from the director's address on its side.
+        if snap.knobs().nat_icmp_send && fam.is_nat_real(ip.proto, ip.src, sport) && tcp_flags & flags::RST == 0 {
+            let from =
+                fam.route_with_mac(ip.src).and_then(|(r, _)| K::iface_addr(&snap.interfaces()[usize::from(r.port)]));
+            if let Some(from) = from {
+                self.counters.nat_icmp_sent += 1;
+                return K::port_unreachable(self, frame, ip, from);
+            }
+        }
         if fam.is_vip(ip.dst) && fam.local_port(ip.dst).is_none() {
             return Verdict::Drop(DropReason::NoService);
         }

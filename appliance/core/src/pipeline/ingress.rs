@@ -284,7 +284,7 @@ impl PerCore {
                 match ip.proto {
                     protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
                     protocol::ICMP => self.icmp(snap, port, frame, ip),
-                    _ if snap.is_vip(Ipv4Addr::from(ip.dst)) => Verdict::Drop(DropReason::UnsupportedProtocol),
+                    _ if snap.is_vip(Ipv4Addr::from(ip.dst)) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
                 }
             }
@@ -295,11 +295,21 @@ impl PerCore {
                 match ip.proto {
                     protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
                     crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, port, frame, ip),
-                    _ if snap.family::<u128>().is_vip(ip.dst) => Verdict::Drop(DropReason::UnsupportedProtocol),
+                    _ if snap.family::<u128>().is_vip(ip.dst) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
                 }
             }
             Kind::Unread => Verdict::Drop(DropReason::EthernetTruncated), // parse never leaves it
+        }
+    }
+
+    /// A packet to a VIP of a protocol rvs does not balance: to the kernel under
+    /// `ignore_tunneled` (when it has an exception path), else dropped.
+    fn other_protocol(snap: &Snapshot) -> Verdict {
+        if snap.knobs().ignore_tunneled && snap.kernel_exception() {
+            Verdict::ToKernel
+        } else {
+            Verdict::Drop(DropReason::UnsupportedProtocol)
         }
     }
 

@@ -16,6 +16,9 @@ mod field {
 pub const HEADER_LEN: usize = 8;
 
 /// Message types rvs handles.
+/// Destination unreachable's "port unreachable" code (RFC 792).
+pub const CODE_PORT_UNREACHABLE: u8 = 3;
+
 pub mod kind {
     /// Echo reply.
     pub const ECHO_REPLY: u8 = 0;
@@ -158,6 +161,12 @@ pub struct IcmpRepr {
 }
 
 impl IcmpRepr {
+    /// "Port unreachable" (RFC 792, code 3).
+    #[inline(always)]
+    pub fn port_unreachable() -> Self {
+        IcmpRepr { msg_type: kind::DEST_UNREACHABLE, code: CODE_PORT_UNREACHABLE, rest: [0; 4] }
+    }
+
     /// "Fragmentation needed" with the next-hop MTU (RFC 1191 §4).
     #[inline(always)]
     pub fn frag_needed(mtu: u16) -> Self {

@@ -6,6 +6,7 @@
 
 use super::nat::{rewrite, End};
 use crate::frame::Frame;
+use crate::verdict::DropReason;
 use crate::wire::checksum::update16;
 use crate::wire::icmp::{IcmpPacket, IcmpRepr, HEADER_LEN as ICMP_HEADER_LEN};
 use crate::wire::ipv4::protocol;
@@ -96,6 +97,60 @@ pub fn translate_nat_error(
 /// sent to, a VIP). The quoted part is the offending IP header and its first 8 payload bytes
 /// (RFC 792).
 pub fn frag_needed<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, mtu: u16, from: Option<Ipv4Addr>, ident: u16) {
+    // A packet too big for its egress is always larger than the error about it: in place.
+    error_in_place(frame, l2_len, ours, IcmpRepr::frag_needed(mtu), from, ident)
+}
+
+/// Turns the frame (an IPv4 packet at `l2_len`) into ICMP "port unreachable" back to its
+/// sender, from `from` (IPVS's `nat_icmp_send`: a real server's reply that no connection
+/// expects).
+pub fn port_unreachable<F: Frame>(
+    frame: &mut F,
+    l2_len: usize,
+    ours: Mac,
+    from: Ipv4Addr,
+    ident: u16,
+) -> Result<(), DropReason> {
+    // The packet may be smaller than the error about it: the new headers go into the headroom
+    // and the packet, where it is, becomes the quote.
+    let (quoted, sender) = {
+        let p = Ipv4Packet::new_unchecked(&frame.data()[l2_len..]);
+        ((p.header_len() + 8).min(frame.len() - l2_len), p.src())
+    };
+    let grow = IP_HEADER_LEN + ICMP_HEADER_LEN;
+    let d = frame.prepend(grow).ok_or(DropReason::NoHeadroom)?;
+    d.copy_within(grow..grow + l2_len, 0);
+    super::route::reply_macs(d, ours);
+    let body = l2_len + grow;
+    let mut q = [0u8; 68];
+    q[..quoted].copy_from_slice(&d[body..body + quoted]);
+    IcmpRepr::port_unreachable().emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
+    Ipv4Repr {
+        src: from,
+        dst: sender,
+        protocol: protocol::ICMP,
+        payload_len: (ICMP_HEADER_LEN + quoted) as u16,
+        ttl: ORIGIN_TTL,
+        ident,
+        dont_frag: false,
+        tos: 0,
+    }
+    .emit(&mut d[l2_len..]);
+    frame.truncate(body + quoted);
+    Ok(())
+}
+
+/// An ICMP error `repr` about the IPv4 packet at `l2_len` (at least as long as the error),
+/// back to its sender from `from` (None: the address it was sent to), quoting its header and 8
+/// bytes (RFC 792).
+fn error_in_place<F: Frame>(
+    frame: &mut F,
+    l2_len: usize,
+    ours: Mac,
+    repr: IcmpRepr,
+    from: Option<Ipv4Addr>,
+    ident: u16,
+) {
     let d = frame.data_mut();
     let (quoted, client, vip) = {
         let p = Ipv4Packet::new_unchecked(&d[l2_len..]);
@@ -106,7 +161,7 @@ pub fn frag_needed<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, mtu: u16, 
     super::route::reply_macs(d, ours);
     let mut q = [0u8; 68];
     q[..quoted].copy_from_slice(&d[body..body + quoted]);
-    IcmpRepr::frag_needed(mtu).emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
+    repr.emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
     Ipv4Repr {
         src: vip,
         dst: client,

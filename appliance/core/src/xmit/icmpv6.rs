@@ -160,6 +160,24 @@ pub fn packet_too_big<F: Frame>(
     mtu: u16,
     from: Option<Ipv6Addr>,
 ) -> Result<(), DropReason> {
+    error_back(frame, l2_len, ours, (kind::PACKET_TOO_BIG, 0, u32::from(mtu)), from)
+}
+
+/// Turns the frame (an IPv6 packet at `l2_len`) into ICMPv6 Destination Unreachable, port
+/// unreachable (RFC 4443 §3.1, code 4), back to its sender from `from` (IPVS's
+/// `nat_icmp_send`).
+pub fn port_unreachable<F: Frame>(frame: &mut F, l2_len: usize, ours: Mac, from: Ipv6Addr) -> Result<(), DropReason> {
+    error_back(frame, l2_len, ours, (kind::DEST_UNREACHABLE, 4, 0), Some(from))
+}
+
+/// An ICMPv6 error (type, code, rest) about the packet at `l2_len`, back to its sender.
+fn error_back<F: Frame>(
+    frame: &mut F,
+    l2_len: usize,
+    ours: Mac,
+    (msg_type, code, rest): (u8, u8, u32),
+    from: Option<Ipv6Addr>,
+) -> Result<(), DropReason> {
     let (client, target) = {
         let p = Ipv6Packet::new_unchecked(&frame.data()[l2_len..]);
         (p.src(), from.unwrap_or(p.dst()))
@@ -180,8 +198,8 @@ pub fn packet_too_big<F: Frame>(
     {
         let at = l2_len + ipv6::HEADER_LEN;
         let mut m = Icmpv6Packet::new_unchecked(&mut data[at..at + msg_len]);
-        m.set_type_code(kind::PACKET_TOO_BIG, 0);
-        m.set_rest(u32::from(mtu));
+        m.set_type_code(msg_type, code);
+        m.set_rest(rest);
         m.fill_checksum(&target, &client);
     }
     super::route::reply_macs(data, ours);

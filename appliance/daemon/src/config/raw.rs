@@ -43,6 +43,9 @@ pub(super) struct RawDataplane {
 pub(super) struct RawIpvs {
     pub(super) conn_reuse_mode: Option<Spanned<u32>>,
     pub(super) expire_quiescent_template: Option<Spanned<u32>>,
+    pub(super) nat_icmp_send: Option<Spanned<u32>>,
+    pub(super) ignore_tunneled: Option<Spanned<u32>>,
+    pub(super) pmtu_disc: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

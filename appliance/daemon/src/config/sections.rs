@@ -279,9 +279,13 @@ impl Ctx<'_> {
     pub(super) fn knobs(&self, raw: Option<&super::raw::RawIpvs>) -> Result<rvs_core::knobs::Knobs, ConfigFileError> {
         let mut k = rvs_core::knobs::Knobs::default();
         let Some(r) = raw else { return Ok(k) };
-        for (name, v) in
-            [("conn_reuse_mode", &r.conn_reuse_mode), ("expire_quiescent_template", &r.expire_quiescent_template)]
-        {
+        for (name, v) in [
+            ("conn_reuse_mode", &r.conn_reuse_mode),
+            ("expire_quiescent_template", &r.expire_quiescent_template),
+            ("nat_icmp_send", &r.nat_icmp_send),
+            ("ignore_tunneled", &r.ignore_tunneled),
+            ("pmtu_disc", &r.pmtu_disc),
+        ] {
             if let Some(v) = v {
                 k.set(name, &v.get_ref().to_string()).map_err(|e| self.err(v.span(), format!("ipvs.{name}"), e))?;
             }
