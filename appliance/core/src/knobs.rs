@@ -30,17 +30,28 @@ pub struct Knobs {
     /// (IPIP, GRE, ...) go to the kernel, so a director that is also a real server can
     /// decapsulate them itself; 0: they are dropped and counted (`unsupported_protocol`).
     pub ignore_tunneled: bool,
+    /// `backup_only` (default 0). 1: while the sync backup role runs, this director makes
+    /// no new connection (IPVS: "disable the director function while the server is in backup
+    /// mode to avoid packet loops for DR/TUN methods"). The daemon applies it to the VIPs it
+    /// serves.
+    pub backup_only: bool,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { conn_reuse_mode: 1, expire_quiescent_template: false, nat_icmp_send: false, ignore_tunneled: false }
+        Knobs {
+            conn_reuse_mode: 1,
+            expire_quiescent_template: false,
+            nat_icmp_send: false,
+            ignore_tunneled: false,
+            backup_only: false,
+        }
     }
 }
 
 /// The knobs' names, as the sysctls are named.
 pub const NAMES: &[&str] =
-    &["conn_reuse_mode", "expire_quiescent_template", "nat_icmp_send", "ignore_tunneled", "pmtu_disc"];
+    &["conn_reuse_mode", "expire_quiescent_template", "nat_icmp_send", "ignore_tunneled", "pmtu_disc", "backup_only"];
 
 impl Knobs {
     /// Sets knob `name` from `value` as the sysctl would take it; an error names the range.
@@ -58,6 +69,7 @@ impl Knobs {
             "expire_quiescent_template" => self.expire_quiescent_template = int(0, 1)? == 1,
             "nat_icmp_send" => self.nat_icmp_send = int(0, 1)? == 1,
             "ignore_tunneled" => self.ignore_tunneled = int(0, 1)? == 1,
+            "backup_only" => self.backup_only = int(0, 1)? == 1,
             // IPVS fragments with 0; rvs never fragments, so only 1 (its default) is taken.
             "pmtu_disc" => {
                 if int(0, 1)? == 0 {
@@ -76,6 +88,7 @@ impl Knobs {
             "expire_quiescent_template" => u32::from(self.expire_quiescent_template),
             "nat_icmp_send" => u32::from(self.nat_icmp_send),
             "ignore_tunneled" => u32::from(self.ignore_tunneled),
+            "backup_only" => u32::from(self.backup_only),
             "pmtu_disc" => 1,
             _ => return None,
         })

@@ -46,6 +46,7 @@ pub(super) struct RawIpvs {
     pub(super) nat_icmp_send: Option<Spanned<u32>>,
     pub(super) ignore_tunneled: Option<Spanned<u32>>,
     pub(super) pmtu_disc: Option<Spanned<u32>>,
+    pub(super) backup_only: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -285,6 +285,7 @@ impl Ctx<'_> {
             ("nat_icmp_send", &r.nat_icmp_send),
             ("ignore_tunneled", &r.ignore_tunneled),
             ("pmtu_disc", &r.pmtu_disc),
+            ("backup_only", &r.backup_only),
         ] {
             if let Some(v) = v {
                 k.set(name, &v.get_ref().to_string()).map_err(|e| self.err(v.span(), format!("ipvs.{name}"), e))?;

@@ -239,6 +239,15 @@ impl LiveConfig {
         self.services.iter().filter(|s| s.dests.iter().any(usable)).map(|s| s.vip).collect()
     }
 
+    /// The VIPs new connections are made to (None: all): in VRRP mode those held; none while
+    /// the sync backup role runs under `backup_only`.
+    fn served_vips(&self) -> Option<Vec<IpAddr>> {
+        if self.knobs.backup_only && self.effective_sync().is_some_and(|c| c.backup) {
+            return Some(Vec::new());
+        }
+        self.vrrp().then(|| self.held.iter().copied().collect())
+    }
+
     /// The dataplane snapshot of this state.
     pub fn snapshot(&self) -> Result<Snapshot, OpError> {
         let interfaces = self
@@ -279,7 +288,7 @@ impl LiveConfig {
                     .with_overload(self.overload)
                     .with_sync_master(self.effective_sync().filter(|s| s.master).map(|s| s.policy))
                     .with_steer_all(self.steer_all)
-                    .with_held_vips(self.vrrp().then(|| self.held.iter().copied().collect::<Vec<_>>()).as_deref())
+                    .with_held_vips(self.served_vips().as_deref())
                     .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
                     .with_retired_tunnels(self.retired_tunnels.iter().map(|(&id, &t)| (id, t)).collect())
                     .with_knobs(self.knobs)

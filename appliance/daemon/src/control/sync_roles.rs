@@ -200,6 +200,23 @@ mod tests {
         s.start_daemon("master", &DaemonOpts { maxlen: Some(80), ..Default::default() }).unwrap();
     }
 
+    /// IPVS's `backup_only`: no new connection here while the backup role runs.
+    #[test]
+    fn backup_only_serves_no_vip_while_the_backup_role_runs() {
+        let svc = "[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
+        let mut s = live(svc, "[1]");
+        let vip = std::net::Ipv4Addr::new(10, 0, 0, 100);
+        s.set_knob("backup_only", "1").unwrap();
+        assert!(s.snapshot().unwrap().serves(vip), "no backup role: served");
+        s.start_daemon("backup", &DaemonOpts { interface: Some("lan".into()), ..Default::default() }).unwrap();
+        assert!(!s.snapshot().unwrap().serves(vip), "backup role + backup_only: not served");
+        s.set_knob("backup_only", "0").unwrap();
+        assert!(s.snapshot().unwrap().serves(vip), "backup_only 0 (IPVS's default): served");
+        s.set_knob("backup_only", "1").unwrap();
+        s.stop_daemon("backup").unwrap();
+        assert!(s.snapshot().unwrap().serves(vip), "the role stopped: served again");
+    }
+
     #[test]
     fn with_several_workers_the_backup_role_needs_sync_at_start() {
         let mut s = live("", "[1, 2]");
