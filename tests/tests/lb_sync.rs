@@ -179,3 +179,62 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
     assert!(report["dataplane"]["forwarded"].as_u64().unwrap() >= 40, "{report}");
     assert_eq!(report["drops"].get("no_connection"), None, "no packet of a held connection was dropped: {report}");
 }
+
+/// IPVS's `sync_version = 0` (kernels before 2.6.39): lb1's master role sends version 0,
+/// switched live; lb2's backup reads it as IPVS does (the layout tells) and takes over.
+#[test]
+fn sync_version_0_is_sent_and_read() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb1 = lab.host("lb1").unwrap();
+    let lb2 = lab.host("lb2").unwrap();
+    let mut sw = lab.switch("sw").unwrap();
+    lab.plug(&mut sw, &client, "eth0").unwrap();
+    lab.plug(&mut sw, &lb1, "p0").unwrap();
+    lab.plug(&mut sw, &lb2, "p0").unwrap();
+    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let sources: Vec<String> = (1..=5).map(|k| format!("198.18.0.{}", 100 + k)).collect();
+    for a in &sources {
+        client.addr("eth0", &format!("{a}/24")).unwrap();
+    }
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let rs = topo::dr_real_server(&mut lab, &mut sw, name, &format!("198.18.0.{}/24", 11 + i), VIP).unwrap();
+        topo::echo_server(&mut lab, &rs, name, "0.0.0.0").unwrap();
+    }
+    let order = ["198.18.0.11", "198.18.0.12"];
+    let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "master", order)).unwrap();
+    let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "sync2", "backup", order)).unwrap();
+    ok(&r1.socket, &["--set-knob", "sync_version", "0"]);
+    assert!(ok(&r1.socket, &["-L", "--knobs"]).contains("sync_version = 0\n"));
+    vip_to(&client, &lb1);
+    // A listener on the sync group in the client's namespace shows the datagrams' layout.
+    let listen = "import socket,struct\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+        s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('',8848))\n\
+        s.setsockopt(socket.IPPROTO_IP,socket.IP_ADD_MEMBERSHIP,struct.pack('4s4s',socket.inet_aton('224.0.0.81'),socket.inet_aton('198.18.0.2')))\n\
+        print('listening',flush=True)\ns.settimeout(20)\nm=s.recv(2000)\nprint('msg',m.hex(),flush=True)\n";
+    let l = lab.spawn(&client, "python3", &["-c", listen]).unwrap();
+    lab.wait_for_line(l, "listening", Duration::from_secs(10)).unwrap();
+    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
+    let servers = holder.round(&mut lab, 1, "5 held DR connections");
+    let line = lab.wait_for_line(l, "msg ", Duration::from_secs(20)).unwrap();
+    let hex = line.split("msg ").nth(1).unwrap().trim();
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    assert!(bytes[0] > 0 && bytes.len() == 4 + 24 * usize::from(bytes[0]), "a version 0 datagram: {hex}");
+    assert_eq!((bytes[1], usize::from(u16::from_be_bytes([bytes[2], bytes[3]]))), (5, bytes.len()), "syncid, size");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conns = json(&r2.socket, &["-L", "-n", "-c", "--json"]);
+        let n = conns.as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
+        if n == 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lb2 learnt {n} of 5 from version 0 records: {conns}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.signal(&r1, nix::sys::signal::Signal::SIGKILL).unwrap();
+    vip_to(&client, &lb2);
+    assert_eq!(holder.round(&mut lab, 2, "after the failover"), servers, "carried on through lb2");
+    holder.round(&mut lab, 3, "last");
+    lab.stop_rvsd(r2).unwrap();
+}

@@ -35,6 +35,10 @@ pub struct Knobs {
     /// mode to avoid packet loops for DR/TUN methods"). The daemon applies it to the VIPs it
     /// serves.
     pub backup_only: bool,
+    /// `sync_version` (default 1): the connection sync protocol the master role sends, 1 or
+    /// 0 (kernels before 2.6.39: IPv4 only, no timeouts); a backup reads both. The daemon
+    /// applies it to its sync role.
+    pub sync_version: u8,
 }
 
 impl Default for Knobs {
@@ -45,13 +49,21 @@ impl Default for Knobs {
             nat_icmp_send: false,
             ignore_tunneled: false,
             backup_only: false,
+            sync_version: 1,
         }
     }
 }
 
 /// The knobs' names, as the sysctls are named.
-pub const NAMES: &[&str] =
-    &["conn_reuse_mode", "expire_quiescent_template", "nat_icmp_send", "ignore_tunneled", "pmtu_disc", "backup_only"];
+pub const NAMES: &[&str] = &[
+    "conn_reuse_mode",
+    "expire_quiescent_template",
+    "nat_icmp_send",
+    "ignore_tunneled",
+    "pmtu_disc",
+    "backup_only",
+    "sync_version",
+];
 
 impl Knobs {
     /// Sets knob `name` from `value` as the sysctl would take it; an error names the range.
@@ -70,6 +82,7 @@ impl Knobs {
             "nat_icmp_send" => self.nat_icmp_send = int(0, 1)? == 1,
             "ignore_tunneled" => self.ignore_tunneled = int(0, 1)? == 1,
             "backup_only" => self.backup_only = int(0, 1)? == 1,
+            "sync_version" => self.sync_version = int(0, 1)? as u8,
             // IPVS fragments with 0; rvs never fragments, so only 1 (its default) is taken.
             "pmtu_disc" => {
                 if int(0, 1)? == 0 {
@@ -89,6 +102,7 @@ impl Knobs {
             "nat_icmp_send" => u32::from(self.nat_icmp_send),
             "ignore_tunneled" => u32::from(self.ignore_tunneled),
             "backup_only" => u32::from(self.backup_only),
+            "sync_version" => u32::from(self.sync_version),
             "pmtu_disc" => 1,
             _ => return None,
         })

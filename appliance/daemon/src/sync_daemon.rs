@@ -42,7 +42,6 @@ pub struct SyncCounters {
     recv_skipped: AtomicU64,
     bad_size: AtomicU64,
     other_syncid: AtomicU64,
-    bad_version: AtomicU64,
     bad_record: AtomicU64,
     in_full: AtomicU64,
     role_changes: AtomicU64,
@@ -66,7 +65,6 @@ impl SyncCounters {
             ("recv_skipped", &self.recv_skipped),
             ("bad_size", &self.bad_size),
             ("other_syncid", &self.other_syncid),
-            ("bad_version", &self.bad_version),
             ("bad_record", &self.bad_record),
             ("in_full", &self.in_full),
             ("role_changes", &self.role_changes),
@@ -188,7 +186,6 @@ impl Backup {
                     let c = match e {
                         SyncError::BadSize => &counters.bad_size,
                         SyncError::OtherSyncid => &counters.other_syncid,
-                        SyncError::Version => &counters.bad_version,
                     };
                     SyncCounters::bump(c, 1);
                     continue;
@@ -236,7 +233,7 @@ pub fn run(ctl: &Control<'_>, shared: &Shared<'_>, stop: &AtomicBool, workers: u
                         master = Some(Master {
                             conf: c.clone(),
                             sock,
-                            writer: SyncWriter::new(c.syncid, c.maxlen),
+                            writer: SyncWriter::with_version(c.syncid, c.maxlen, c.version),
                             oldest: None,
                         });
                     }

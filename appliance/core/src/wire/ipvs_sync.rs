@@ -1,4 +1,4 @@
-//! IPVS connection synchronisation, protocol version 1, as the Linux kernel speaks it
+//! IPVS connection synchronisation, protocol versions 1 and 0, as the Linux kernel speaks them
 //! (`net/netfilter/ipvs/ip_vs_sync.c`): a master director sends the connections it holds to
 //! backups in UDP datagrams (multicast 224.0.0.81:8848 by default, TTL 1), so that a backup that
 //! takes over the VIP already knows where each established connection goes.
@@ -25,10 +25,26 @@
 //! `a_record_with_bad_options_is_skipped_alone_and_earlier_records_survive_a_bad_frame`). A
 //! record of an unknown protocol or state, or with an unknown mandatory option, is skipped alone
 //! as in IPVS. Flags are masked to IPVS's backup mask.
+//!
+//! Version 0 (`sync_version = 0`, kernels before 2.6.39) is IPv4 only, without timeouts:
+//!
+//! ```text
+//! header   | nr_conns | syncid | size (be16) |
+//! record   | 0 | protocol | cport | vport | dport | caddr | vaddr | daddr |
+//!          | flags (be16) | state (be16) |      (24 bytes; 48 with the sequence options)
+//! ```
+//! As `ip_vs_process_message` does, a message that is not version 1's layout is read as
+//! version 0, whatever this director sends; a v0 record's timeout is 0, which the receiver
+//! takes as the state's own timeout.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{be16, be32, put16};
+
+/// Version 0's header length.
+pub const V0_HEADER_LEN: usize = 4;
+/// Version 0's record length (`SIMPLE_CONN_SIZE`).
+pub const V0_RECORD_LEN: usize = 24;
 
 /// The default multicast group (224.0.0.81).
 pub const SYNC_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
@@ -125,9 +141,6 @@ pub enum SyncError {
     /// Another sync group's message.
     #[error("another syncid")]
     OtherSyncid,
-    /// Not version 1 (or version 0's layout): reserved, version or spare wrong.
-    #[error("unsupported version")]
-    Version,
 }
 
 /// What one message held.
@@ -153,7 +166,7 @@ pub fn parse(msg: &[u8], syncid: u8) -> Result<Received, SyncError> {
         return Err(SyncError::OtherSyncid);
     }
     if msg[0] != 0 || msg[5] != SYNC_VERSION || be16(msg, 6) != 0 {
-        return Err(SyncError::Version);
+        return Ok(parse_v0(msg));
     }
     let mut out = Received::default();
     let mut at = HEADER_LEN;
@@ -178,6 +191,55 @@ pub fn parse(msg: &[u8], syncid: u8) -> Result<Received, SyncError> {
         at += (size + 3) & !3;
     }
     Ok(out)
+}
+
+/// A version 0 message (its size and syncid checked), as `ip_vs_process_message_v0` reads it:
+/// a record that runs past the message ends it.
+fn parse_v0(msg: &[u8]) -> Received {
+    let mut out = Received::default();
+    let mut at = V0_HEADER_LEN;
+    for _ in 0..msg[0] {
+        if at + V0_RECORD_LEN > msg.len() {
+            out.cut = true;
+            break;
+        }
+        let r = &msg[at..];
+        let flags = (u32::from(be16(r, 20)) & conn_flags::BACKUP_MASK) | conn_flags::SYNC;
+        let len = if flags & conn_flags::SEQ_MASK != 0 { 2 * V0_RECORD_LEN } else { V0_RECORD_LEN };
+        if at + len > msg.len() {
+            out.cut = true;
+            break;
+        }
+        at += len;
+        let c = SyncConn {
+            protocol: r[1],
+            flags,
+            state: be16(r, 22),
+            cport: be16(r, 2),
+            vport: be16(r, 4),
+            dport: be16(r, 6),
+            fwmark: 0,
+            timeout: 0,
+            caddr: IpAddr::V4(Ipv4Addr::from(be32(r, 8))),
+            vaddr: IpAddr::V4(Ipv4Addr::from(be32(r, 12))),
+            daddr: IpAddr::V4(Ipv4Addr::from(be32(r, 16))),
+        };
+        let states = match c.protocol {
+            crate::wire::ipv4::protocol::TCP => TCP_STATES,
+            crate::wire::ipv4::protocol::UDP => UDP_STATES,
+            _ if flags & conn_flags::TEMPLATE != 0 => u16::MAX,
+            _ => {
+                out.skipped += 1;
+                continue;
+            }
+        };
+        if flags & conn_flags::TEMPLATE == 0 && c.state >= states {
+            out.skipped += 1;
+            continue;
+        }
+        out.conns.push(c);
+    }
+    out
 }
 
 /// A record's own content is malformed (it is skipped alone).
@@ -265,30 +327,46 @@ pub struct SyncWriter {
     buf: Vec<u8>,
     maxlen: usize,
     syncid: u8,
+    /// 1, or 0 for kernels before 2.6.39 (`sync_version`).
+    version: u8,
 }
 
 impl SyncWriter {
     /// A writer for group `syncid` whose messages stay within `maxlen` bytes (at least a header
     /// and one record of either family, so that any record fits an empty message).
     pub fn new(syncid: u8, maxlen: usize) -> Self {
+        Self::with_version(syncid, maxlen, SYNC_VERSION)
+    }
+
+    /// The same, writing protocol `version` (1, or 0 for kernels before 2.6.39).
+    pub fn with_version(syncid: u8, maxlen: usize, version: u8) -> Self {
         let maxlen = maxlen.clamp(HEADER_LEN + V6_RECORD_LEN, usize::from(u16::MAX));
-        let mut w = SyncWriter { buf: Vec::with_capacity(maxlen), maxlen, syncid };
+        let version = version.min(SYNC_VERSION);
+        let mut w = SyncWriter { buf: Vec::with_capacity(maxlen), maxlen, syncid, version };
         w.reset();
         w
     }
 
     fn reset(&mut self) {
         self.buf.clear();
-        self.buf.extend_from_slice(&[0, self.syncid, 0, HEADER_LEN as u8, 0, SYNC_VERSION, 0, 0]);
+        if self.version == 0 {
+            self.buf.extend_from_slice(&[0, self.syncid, 0, V0_HEADER_LEN as u8]);
+        } else {
+            self.buf.extend_from_slice(&[0, self.syncid, 0, HEADER_LEN as u8, 0, SYNC_VERSION, 0, 0]);
+        }
     }
 
     /// Records in the message being built.
     pub fn count(&self) -> u8 {
-        self.buf[4]
+        self.buf[if self.version == 0 { 0 } else { 4 }]
     }
 
-    /// Adds a record; `false` when the message has no room left (take it, then add again).
+    /// Adds a record; `false` when the message has no room left (take it, then add again). In
+    /// version 0 an IPv6 connection has no form: it is left out (and `true` returned).
     pub fn push(&mut self, c: &SyncConn) -> bool {
+        if self.version == 0 {
+            return self.push_v0(c);
+        }
         let ipv6 = c.vaddr.is_ipv6();
         let len = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
         let pad = (4 - self.buf.len() % 4) % 4;
@@ -317,6 +395,32 @@ impl SyncWriter {
         }
         self.buf.extend_from_slice(&r[..len]);
         self.buf[4] += 1;
+        let size = self.buf.len() as u16;
+        put16(&mut self.buf, 2, size);
+        true
+    }
+
+    fn push_v0(&mut self, c: &SyncConn) -> bool {
+        let (IpAddr::V4(caddr), IpAddr::V4(vaddr), IpAddr::V4(daddr)) = (c.caddr, c.vaddr, c.daddr) else {
+            return true;
+        };
+        if self.buf.len() + V0_RECORD_LEN > self.maxlen || self.count() == u8::MAX {
+            return false;
+        }
+        let mut r = [0u8; V0_RECORD_LEN];
+        r[1] = c.protocol;
+        r[2..4].copy_from_slice(&c.cport.to_be_bytes());
+        r[4..6].copy_from_slice(&c.vport.to_be_bytes());
+        r[6..8].copy_from_slice(&c.dport.to_be_bytes());
+        r[8..12].copy_from_slice(&caddr.octets());
+        r[12..16].copy_from_slice(&vaddr.octets());
+        r[16..20].copy_from_slice(&daddr.octets());
+        // No sequence options are sent: the flag that announces them stays clear.
+        let flags = (c.flags & !(conn_flags::HASHED | conn_flags::SEQ_MASK)) as u16;
+        r[20..22].copy_from_slice(&flags.to_be_bytes());
+        r[22..24].copy_from_slice(&c.state.to_be_bytes());
+        self.buf.extend_from_slice(&r);
+        self.buf[0] += 1;
         let size = self.buf.len() as u16;
         put16(&mut self.buf, 2, size);
         true
@@ -433,6 +537,44 @@ mod tests {
         assert_eq!(malformed(&rec(&[opt::PE_NAME, 0])), Ok((0, 1)), "zero length");
     }
 
+    /// Version 0 both ways: the writer's records as the kernel's `ip_vs_sync_conn_v0` lays
+    /// them out, read back; IPv6 left out; a record announcing sequence options takes 48 bytes.
+    #[test]
+    fn version_0_is_written_and_read_as_the_kernel_does() {
+        let mut w = SyncWriter::with_version(7, DEFAULT_MAXLEN, 0);
+        let mut six = conn();
+        six.caddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        six.vaddr = six.caddr;
+        six.daddr = six.caddr;
+        assert!(w.push(&conn()) && w.push(&six));
+        let m = w.take().unwrap();
+        let c = conn();
+        let mut want = vec![1, 7, 0, 28, 0, 6];
+        for p in [c.cport, c.vport, c.dport] {
+            want.extend_from_slice(&p.to_be_bytes());
+        }
+        for a in [c.caddr, c.vaddr, c.daddr] {
+            let IpAddr::V4(a) = a else { unreachable!() };
+            want.extend_from_slice(&a.octets());
+        }
+        want.extend_from_slice(&(c.flags as u16).to_be_bytes());
+        want.extend_from_slice(&c.state.to_be_bytes());
+        assert_eq!(m, want, "one IPv4 record; the IPv6 connection has no version 0 form");
+        let got = parse(&m, 7).unwrap();
+        assert_eq!(got.conns, vec![SyncConn { timeout: 0, fwmark: 0, flags: c.flags | conn_flags::SYNC, ..c }]);
+        assert_eq!(parse(&m, 8), Err(SyncError::OtherSyncid));
+        // A record with the sequence options is 48 bytes; cut short, it ends the message.
+        let mut seq = m.clone();
+        seq[24] |= (conn_flags::SEQ_MASK >> 8) as u8;
+        assert!(parse(&seq, 7).unwrap().cut);
+        seq.extend_from_slice(&[0; 24]);
+        seq[3] = 52;
+        assert_eq!(parse(&seq, 7).unwrap().conns.len(), 1);
+        let mut udp_state = m.clone();
+        udp_state[5] = 17; // UDP has one state; this record says ESTABLISHED (1)
+        assert_eq!(parse(&udp_state, 7).unwrap().skipped, 1);
+    }
+
     #[test]
     fn header_checks_and_records_skipped_alone() {
         let mut w = SyncWriter::new(3, DEFAULT_MAXLEN);
@@ -442,12 +584,13 @@ mod tests {
         assert!(parse(&m, 0).is_ok(), "syncid 0 accepts any group");
         assert_eq!(parse(&m, 4), Err(SyncError::OtherSyncid));
         assert_eq!(parse(&m[..m.len() - 1], 3), Err(SyncError::BadSize));
+        // Not version 1's layout: read as version 0, as ip_vs_process_message does.
         let mut v0 = m.clone();
-        v0[0] = 1; // version 0's layout starts with nr_conns
-        assert_eq!(parse(&v0, 3), Err(SyncError::Version));
+        v0[0] = 1; // version 0's layout starts with nr_conns: one record, of protocol 1
+        assert_eq!(parse(&v0, 3), Ok(Received { skipped: 1, ..Received::default() }));
         let mut spare = m.clone();
         spare[7] = 1;
-        assert_eq!(parse(&spare, 3), Err(SyncError::Version));
+        assert_eq!(parse(&spare, 3), Ok(Received::default()), "version 0 with no records");
         let mut ver = m.clone();
         ver[10] |= 0x10; // a record of version 1
         assert!(parse(&ver, 3).unwrap().cut);

@@ -286,6 +286,7 @@ impl Ctx<'_> {
             ("ignore_tunneled", &r.ignore_tunneled),
             ("pmtu_disc", &r.pmtu_disc),
             ("backup_only", &r.backup_only),
+            ("sync_version", &r.sync_version),
         ] {
             if let Some(v) = v {
                 k.set(name, &v.get_ref().to_string()).map_err(|e| self.err(v.span(), format!("ipvs.{name}"), e))?;

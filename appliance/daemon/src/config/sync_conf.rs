@@ -48,6 +48,9 @@ pub struct SyncConf {
     /// The senders a backup accepts records from, (network, prefix length); `None`: the hosts
     /// of the port's own network.
     pub peers: Option<Vec<(Ipv4Addr, u8)>>,
+    /// The protocol version the master sends (IPVS's `sync_version`: 1, or 0 for kernels
+    /// before 2.6.39); a backup reads both. Set from the knob.
+    pub version: u8,
 }
 
 impl SyncConf {
@@ -75,6 +78,7 @@ impl SyncConf {
             master: false,
             backup: false,
             follow_vrrp: false,
+            version: 1,
             prefix_len,
             peers: None,
         }

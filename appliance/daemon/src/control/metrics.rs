@@ -61,7 +61,7 @@ pub fn render(r: &Report) -> String {
     family(
         "rvs_sync_total",
         "counter",
-        "Connection sync daemon events by kind (sent_msgs, sent_conns, recv_msgs, recv_conns, bad_size, other_syncid, bad_version, bad_record, ...).",
+        "Connection sync daemon events by kind (sent_msgs, sent_conns, recv_msgs, recv_conns, bad_size, other_syncid, bad_record, ...).",
         r.sync.iter().map(|(k, v)| (format!("kind=\"{k}\""), *v)).collect(),
     );
     family("rvs_connections", "gauge", "Connections held by all workers.", vec![(String::new(), r.conns as u64)]);

@@ -48,6 +48,7 @@ impl LiveConfig {
     /// while a VIP is held and backup while none is.
     pub fn effective_sync(&self) -> Option<SyncConf> {
         let mut c = self.sync.clone()?;
+        c.version = self.knobs.sync_version;
         if c.follow_vrrp && self.vrrp() {
             c.master = !self.held.is_empty();
             c.backup = self.held.is_empty();
