@@ -34,6 +34,15 @@ pub fn dr_real_server(lab: &mut Lab, sw: &mut Switch, name: &str, cidr: &str, vi
     let rs = lab.host(name)?;
     lab.plug(sw, &rs, "eth0")?;
     rs.addr("eth0", cidr)?;
+    quiet_about_the_vip(&rs)?;
+    rs.addr("lo", &format!("{vip}/32"))?;
+    Ok(rs)
+}
+
+/// A DR or TUN real server's sysctls: it answers no ARP for the VIP it carries
+/// (`arp_ignore=1`, `arp_announce=2`) and takes packets for it from any interface (no
+/// reverse-path filter).
+pub fn quiet_about_the_vip(rs: &Ns) -> anyhow::Result<()> {
     for (k, v) in [
         ("net.ipv4.conf.all.arp_ignore", "1"),
         ("net.ipv4.conf.all.arp_announce", "2"),
@@ -42,8 +51,7 @@ pub fn dr_real_server(lab: &mut Lab, sw: &mut Switch, name: &str, cidr: &str, vi
     ] {
         rs.sysctl(k, v)?;
     }
-    rs.addr("lo", &format!("{vip}/32"))?;
-    Ok(rs)
+    Ok(())
 }
 
 /// Starts the line echo service (`lab/tcp_echo.py`) as `name` on `bind`:7 in `ns`, and waits
@@ -71,4 +79,26 @@ pub fn nat_pair(lab: &mut Lab, big: usize) -> anyhow::Result<NatPair> {
         servers.push((rs, a, h));
     }
     Ok(NatPair { client, lb, servers })
+}
+
+/// The NAT echo lab: a client (198.18.0.2, and each of `sources` on the same /24) on veth
+/// `p0` of the director; the director's `p1` on a switch with rs1 (198.19.0.11) and rs2
+/// (198.19.0.12), each running the line echo service on port 7 and routing through the
+/// director's 198.19.0.1. Returns (client, director).
+pub fn nat_echo_pair(lab: &mut Lab, sources: &[String]) -> anyhow::Result<(Ns, Ns)> {
+    let client = lab.host("c")?;
+    let lb = lab.host("lb")?;
+    let mut inside = lab.switch("in")?;
+    lab.veth(&client, "eth0", &lb, "p0")?;
+    lab.plug(&mut inside, &lb, "p1")?;
+    client.addr("eth0", "198.18.0.2/24")?;
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        let rs = real_server(lab, &mut inside, name, &a, "198.19.0.1")?;
+        echo_server(lab, &rs, name, &a)?;
+    }
+    for a in sources {
+        client.addr("eth0", &format!("{a}/24"))?;
+    }
+    Ok((client, lb))
 }

@@ -19,21 +19,8 @@ const VIP: &str = "198.18.0.100";
 /// The lab, rvsd started; returns (lab, client, director, rvsd, held sources).
 fn lab_with_two_servers() -> (Lab, Ns, Ns, rvs_lab::Rvsd, Vec<String>) {
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut inside, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let a = format!("198.19.0.{}", 11 + i);
-        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
-        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
-    }
     let sources: Vec<String> = (21..=40).map(|k| format!("198.18.0.{k}")).collect();
-    for a in &sources {
-        client.addr("eth0", &format!("{a}/24")).unwrap();
-    }
+    let (client, lb) = topo::nat_echo_pair(&mut lab, &sources).unwrap();
     let reals = [
         Real { addr: "198.19.0.11", port: None, weight: 10, forward: "nat" },
         Real { addr: "198.19.0.12", port: None, weight: 10, forward: "nat" },

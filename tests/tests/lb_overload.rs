@@ -215,20 +215,8 @@ fn blind_ack_pairs_at_ten_times_the_table_never_stop_held_or_new_connections() {
 fn a_real_server_at_its_upper_threshold_gets_no_new_connections_until_below_the_lower() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut inside, &lb, "p1").unwrap();
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let a = format!("198.19.0.{}", 11 + i);
-        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
-        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
-    }
     let sources: Vec<String> = (1..=12).map(|k| format!("198.18.0.{}", 20 + k)).collect();
-    for a in &sources {
-        client.addr("eth0", &format!("{a}/24")).unwrap();
-    }
+    let (client, lb) = topo::nat_echo_pair(&mut lab, &sources).unwrap();
     // wrr 10:1 would give rs1 the first nine; with -x 5 (set live below) the sixth goes to rs2.
     let config = conf::dataplane(&[1])
         + &conf::port("out", 0, "p0", "198.18.0.1/24")

@@ -40,21 +40,8 @@ fn names(servers: &str) -> Vec<String> {
 fn fo_ovf_and_twos_spread_held_connections_as_ipvs() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut inside, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let a = format!("198.19.0.{}", 11 + i);
-        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();
-        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
-    }
     let sources: Vec<String> = (21..=60).map(|k| format!("198.18.0.{k}")).collect();
-    for a in &sources {
-        client.addr("eth0", &format!("{a}/24")).unwrap();
-    }
+    let (client, lb) = topo::nat_echo_pair(&mut lab, &sources).unwrap();
     let config = conf::dataplane(&[1])
         + &conf::port("out", 0, "p0", "198.18.0.1/24")
         + &conf::port("in", 1, "p1", "198.19.0.1/24")

@@ -47,14 +47,7 @@ fn gue_and_gre_real_servers_decapsulate_what_rvsd_sends() {
         let rs = lab.host(name).unwrap();
         lab.plug(&mut sw, &rs, "eth0").unwrap();
         rs.addr("eth0", &format!("198.18.0.{}/24", 11 + i)).unwrap();
-        for (k, v) in [
-            ("net.ipv4.conf.all.arp_ignore", "1"),
-            ("net.ipv4.conf.all.arp_announce", "2"),
-            ("net.ipv4.conf.all.rp_filter", "0"),
-            ("net.ipv4.conf.default.rp_filter", "0"),
-        ] {
-            rs.sysctl(k, v).unwrap();
-        }
+        rvs_lab::topo::quiet_about_the_vip(&rs).unwrap();
         let mut a = vec!["-u", decap.to_str().unwrap()];
         a.extend(args);
         let h = lab.spawn(&rs, "python3", &a).unwrap();

@@ -65,6 +65,28 @@ impl PerCore {
         Self::ready_or_pending(known, rt.port, rt.next_hop)
     }
 
+    /// Forwards a packet of `svc` to its `i`-th real server without a connection entry (the
+    /// stateless fallback, one-packet scheduling), counting it on the server and the service.
+    pub(super) fn forward_without_entry<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip<K>,
+        svc: &Service,
+        i: usize,
+    ) -> Verdict {
+        let d = &svc.dests[i];
+        let rport = if d.forward == Forward::Nat { d.port } else { ip.dport };
+        let daddr = K::of_ip(d.addr).unwrap_or_default(); // the snapshot checked the family
+        let c = Conn::new(ip.proto, ip.src, ip.sport, ip.dst, ip.dport, daddr, rport, d.forward, svc.id, d.id);
+        let bytes = ip.len();
+        for st in [&mut self.dest_stats[usize::from(d.id)], &mut self.svc_stats[usize::from(svc.id)]] {
+            st.pkts_in += 1;
+            st.bytes_in += bytes;
+        }
+        self.send_to_real_server(snap, frame, ip, &c, false)
+    }
+
     /// Sends a NAT reply (or an ICMP error from the real-server side) to the client, with the
     /// VIP:vport as its source.
     pub(super) fn send_to_client<K: IpPath, F: Frame>(

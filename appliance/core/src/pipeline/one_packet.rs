@@ -34,28 +34,11 @@ impl PerCore {
                 t.in_pkts = t.in_pkts.saturating_add(1);
             }
         }
-        let d = &svc.dests[i];
-        let rport = if d.forward == Forward::Nat { d.port } else { ip.dport };
-        let c = Conn::new(
-            ip.proto,
-            ip.src,
-            ip.sport,
-            ip.dst,
-            ip.dport,
-            K::of_ip(d.addr).unwrap_or_default(),
-            rport,
-            d.forward,
-            svc.id,
-            d.id,
-        );
-        let bytes = ip.len();
-        for st in [&mut self.dest_stats[usize::from(d.id)], &mut self.svc_stats[usize::from(svc.id)]] {
-            st.conns += 1;
-            st.pkts_in += 1;
-            st.bytes_in += bytes;
-        }
+        // IPVS counts each datagram as a connection.
+        self.dest_stats[usize::from(svc.dests[i].id)].conns += 1;
+        self.svc_stats[usize::from(svc.id)].conns += 1;
         self.counters.one_packet += 1;
-        self.send_to_real_server(snap, frame, ip, &c, false)
+        self.forward_without_entry(snap, frame, ip, svc, i)
     }
 
     /// Sends a NAT real server's reply to a one-packet datagram back to the client, with the

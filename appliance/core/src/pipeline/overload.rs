@@ -247,25 +247,7 @@ impl PerCore {
         };
         let view = View { dests: &svc.dests, weights: &self.weights, loads: &self.loads };
         let Some(i) = sched.pick(&view, &flow, now) else { return Verdict::Drop(DropReason::NoDest) };
-        let d = &svc.dests[i];
-        let c = Conn::new(
-            ip.proto,
-            ip.src,
-            ip.sport,
-            ip.dst,
-            ip.dport,
-            K::of_ip(d.addr).unwrap_or_default(),
-            ip.dport,
-            d.forward,
-            svc.id,
-            d.id,
-        );
-        let bytes = ip.len();
-        for st in [&mut self.dest_stats[usize::from(d.id)], &mut self.svc_stats[usize::from(svc.id)]] {
-            st.pkts_in += 1;
-            st.bytes_in += bytes;
-        }
         self.counters.stateless_forwarded += 1;
-        self.send_to_real_server(snap, frame, ip, &c, false)
+        self.forward_without_entry(snap, frame, ip, svc, i)
     }
 }

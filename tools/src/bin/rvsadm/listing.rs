@@ -70,22 +70,23 @@ pub(crate) fn persistence_flags(s: &ServiceReport) -> String {
 
 /// `-L -n`, as ipvsadm lays it out.
 pub(crate) fn table(services: &[ServiceReport]) -> String {
+    scheduler_table(services, "Forward Weight ActiveConn InActConn", |r| {
+        format!("{:<7} {:<6} {:<10} {:<10}", fwd_name(&r.forward), r.weight, r.active, r.inactive)
+    })
+}
+
+/// ipvsadm's listing with the scheduler in the service's row: a row per real server of
+/// `columns` under `header`, its marks after it.
+fn scheduler_table(services: &[ServiceReport], header: &str, columns: impl Fn(&RealReport) -> String) -> String {
     let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
     o += "Prot LocalAddress:Port Scheduler Flags\n";
-    o += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    o += &format!("  -> RemoteAddress:Port           {header}\n");
     for s in services {
         let (proto, name) = svc_name(s);
         o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
         for r in &s.reals {
             let addr = addr_port(&r.address, r.port);
-            o += &format!(
-                "  -> {addr:<28} {:<7} {:<6} {:<10} {:<10}{}\n",
-                fwd_name(&r.forward),
-                r.weight,
-                r.active,
-                r.inactive,
-                real_marks(r)
-            );
+            o += &format!("  -> {addr:<28} {}{}\n", columns(r), real_marks(r));
         }
     }
     o
@@ -284,24 +285,14 @@ pub(crate) fn tunnel_info(r: &RealReport) -> String {
 
 /// `-L --tun-info`, as ipvsadm lays it out.
 pub(crate) fn tunnel_table(services: &[ServiceReport]) -> String {
-    let mut o = String::from("IP Virtual Server version 1.2.1 (rvs)\n");
-    o += "Prot LocalAddress:Port Scheduler Flags\n";
-    o += "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n";
-    for s in services {
-        let (proto, name) = svc_name(s);
-        o += &format!("{proto}  {name} {}{}{}\n", s.scheduler, persistence_flags(s), held_mark(s));
-        for r in &s.reals {
-            let addr = addr_port(&r.address, r.port);
-            o += &format!(
-                "  -> {addr:<28} {:<7} {:<13} {:<6} {:<10} {:<10}{}\n",
-                fwd_name(&r.forward),
-                tunnel_info(r),
-                r.weight,
-                r.active,
-                r.inactive,
-                real_marks(r)
-            );
-        }
-    }
-    o
+    scheduler_table(services, "Forward TunnelInfo    Weight ActiveConn InActConn", |r| {
+        format!(
+            "{:<7} {:<13} {:<6} {:<10} {:<10}",
+            fwd_name(&r.forward),
+            tunnel_info(r),
+            r.weight,
+            r.active,
+            r.inactive
+        )
+    })
 }
