@@ -20,11 +20,11 @@ impl PerCore {
     ) -> Verdict {
         let fam = snap.family::<K>();
         // The snapshot's precomputed hop; a real server no longer in it (draining) is routed.
-        let (rt, known, tunnel) = match fam.real_server_route(c.dest, c.daddr) {
-            Some(h) => (h.route, h.mac.or_else(|| K::learned_mac(self, h.route.next_hop)), h.tunnel),
+        let (rt, known) = match fam.real_server_route(c.dest, c.daddr) {
+            Some(h) => (h.route, h.mac.or_else(|| K::learned_mac(self, h.route.next_hop))),
             None => {
                 let Some((rt, _)) = fam.route_with_mac(c.daddr) else { return Verdict::Drop(DropReason::NoRoute) };
-                (rt, self.mac_for::<K>(snap, rt.next_hop), snap.retired_tunnel(c.dest))
+                (rt, self.mac_for::<K>(snap, rt.next_hop))
             }
         };
         let mac = known.unwrap_or(Mac::ZERO);
@@ -56,7 +56,7 @@ impl PerCore {
                 route::set_macs(frame.data_mut(), egress.mac, mac);
             }
             Forward::Tunnel => {
-                if let Err(v) = K::tunnel(self, frame, ip, egress, c.daddr, tunnel, icmp_error) {
+                if let Err(v) = K::tunnel(self, frame, ip, egress, c.daddr, snap.tunnel_of(c.dest), icmp_error) {
                     return v;
                 }
                 route::set_macs(frame.data_mut(), egress.mac, mac);

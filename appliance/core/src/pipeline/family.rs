@@ -5,7 +5,7 @@
 //! the IPv4 instance compiles to what it was before IPv6 existed.
 
 use super::*;
-use crate::encap::Tunnel;
+use crate::encap::{Tunnel, TunnelKind};
 use crate::neigh::NeighKey;
 use crate::snapshot::Family;
 use crate::xmit::encap_header::gue_source_port;
@@ -141,7 +141,7 @@ impl IpPath for u32 {
             return Err(Self::too_big(core, frame, ip, mtu, None, icmp_error));
         }
         core.ident = core.ident.wrapping_add(1);
-        let sport = gue_source_port(ip.c_hash());
+        let sport = if t.kind == TunnelKind::Gue { gue_source_port(ip.c_hash()) } else { 0 };
         tunnel::encapsulate(frame, ip.l3(), egress.addr, Ipv4Addr::from(rip), core.ident, t, sport)
             .map_err(Verdict::Drop)
     }
@@ -225,7 +225,7 @@ impl IpPath for u128 {
             let mtu = tunnel6::inner_mtu(egress.mtu, t).unwrap_or(0);
             return Err(Self::too_big(core, frame, ip, mtu, None, icmp_error));
         }
-        let sport = gue_source_port(ip.c_hash());
+        let sport = if t.kind == TunnelKind::Gue { gue_source_port(ip.c_hash()) } else { 0 };
         tunnel6::encapsulate(frame, ip.l3(), dip, Ipv6Addr::from(rip), t, sport).map_err(Verdict::Drop)
     }
 }

@@ -51,7 +51,7 @@ impl PerCore {
         }
         if let Some(svc) = svc {
             if svc.ops && ip.proto == protocol::UDP {
-                return self.forward_one_packet(snap, frame, ip, svc, now);
+                return self.forward_one_packet(snap, frame, ip, svc, now); // out of line
             }
             // IPVS's `tcp_conn_schedule`: a SYN without RST starts a connection (SYN|ACK too,
             // which IPVS allows for active FTP); with `sloppy_tcp` any segment without RST does,
@@ -79,12 +79,22 @@ impl PerCore {
             }
             return v;
         }
-        if let Some(&o) = fam.ops_real(ip.proto, ip.src, sport) {
+        self.no_service(snap, frame, ip)
+    }
+
+    /// A packet that found neither a connection nor a service: a one-packet service's NAT
+    /// reply, a NAT real server's stray packet (`nat_icmp_send`), a VIP's unserved port, or
+    /// not for a VIP at all. Out of line: the established path stays small.
+    #[cold]
+    #[inline(never)]
+    fn no_service<K: IpPath, F: Frame>(&mut self, snap: &Snapshot, frame: &mut F, ip: &Ip<K>) -> Verdict {
+        let fam = snap.family::<K>();
+        if let Some(&o) = fam.ops_real(ip.proto, ip.src, ip.sport) {
             return self.reply_one_packet(snap, frame, ip, o);
         }
         // `nat_icmp_send`: a NAT real server's packet no connection expects (not a TCP RST)
         // gets port unreachable from the director's address on its side.
-        if snap.knobs().nat_icmp_send && fam.is_nat_real(ip.proto, ip.src, sport) && tcp_flags & flags::RST == 0 {
+        if snap.knobs().nat_icmp_send && fam.is_nat_real(ip.proto, ip.src, ip.sport) && ip.tcp_flags & flags::RST == 0 {
             let from =
                 fam.route_with_mac(ip.src).and_then(|(r, _)| K::iface_addr(&snap.interfaces()[usize::from(r.port)]));
             if let Some(from) = from {

@@ -14,6 +14,7 @@ use crate::snapshot::OpsReal;
 
 impl PerCore {
     /// Schedules and forwards one datagram of one-packet service `svc`, creating no entry.
+    #[inline(never)]
     pub(super) fn forward_one_packet<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,

@@ -63,8 +63,6 @@ pub struct RealServerRoute<A = Ipv4Addr> {
     pub route: Route<A>,
     /// The next hop's MAC when the configuration gives it; otherwise learned by ARP or NDP.
     pub mac: Option<Mac>,
-    /// Its encapsulation, for a TUN real server.
-    pub tunnel: crate::encap::Tunnel,
 }
 
 pub(super) const NONE: u32 = u32::MAX;
@@ -193,7 +191,6 @@ impl<K: AddrKey> FamilyIndex<K> {
                 addr: a.addr(),
                 route,
                 mac: ix.neighbour(K::of(route.next_hop)),
-                tunnel: d.tunnel,
             });
         }
         ix.real_routes = hops;

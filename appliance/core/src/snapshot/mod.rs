@@ -59,9 +59,10 @@ pub struct Snapshot {
     /// Per service id: a TCP segment other than a SYN may start a connection (`sloppy_tcp`
     /// and a hash scheduler).
     picks_up: Vec<bool>,
-    /// Deleted TUN real servers (ids still quarantined) with another encapsulation than
-    /// IP-in-IP: their connections still drain to them, wrapped as they expect.
-    retired_tunnels: Vec<(u16, crate::encap::Tunnel)>,
+    /// By real-server id: the encapsulation of a TUN real server, of this snapshot's or of one
+    /// deleted while its id rests (its connections still drain, wrapped as it expects); kept
+    /// apart from the routes so that NAT and DR packets never read it.
+    tunnels: Vec<crate::encap::Tunnel>,
     /// IPVS's knobs that act on packets.
     knobs: crate::knobs::Knobs,
 }
@@ -187,6 +188,10 @@ impl Snapshot {
                 dest_loc[usize::from(d.id)] = (pos as u32, i as u32);
             }
         }
+        let mut tunnels = vec![crate::encap::Tunnel::IPIP; MAX_DESTS];
+        for d in services.iter().flat_map(|s| &s.dests) {
+            tunnels[usize::from(d.id)] = d.tunnel;
+        }
         let snap = Snapshot {
             steered,
             steer_prefix: 32,
@@ -209,7 +214,7 @@ impl Snapshot {
             ecmp: false,
             sloppy_tcp: false,
             picks_up: vec![false; MAX_SERVICES],
-            retired_tunnels: Vec::new(),
+            tunnels,
             knobs: crate::knobs::Knobs::default(),
         };
         Ok(snap.with_held_vips(None))
@@ -286,17 +291,21 @@ impl Snapshot {
         &self.knobs
     }
 
-    /// The encapsulations of deleted TUN real servers whose connections may still drain.
-    pub fn with_retired_tunnels(mut self, t: Vec<(u16, crate::encap::Tunnel)>) -> Self {
-        self.retired_tunnels = t;
+    /// The encapsulations of deleted TUN real servers whose connections may still drain (ids
+    /// not in this snapshot's services).
+    pub fn with_retired_tunnels(mut self, retired: Vec<(u16, crate::encap::Tunnel)>) -> Self {
+        for (id, t) in retired {
+            if self.dest_loc.get(usize::from(id)).is_some_and(|l| l.0 == NONE) {
+                self.tunnels[usize::from(id)] = t;
+            }
+        }
         self
     }
 
-    /// The encapsulation of a real server no longer in this snapshot (IP-in-IP unless it was
-    /// deleted with another).
-    #[cold]
-    pub fn retired_tunnel(&self, id: u16) -> crate::encap::Tunnel {
-        self.retired_tunnels.iter().find(|t| t.0 == id).map_or(crate::encap::Tunnel::IPIP, |t| t.1)
+    /// Real server `id`'s encapsulation (IP-in-IP unless configured otherwise).
+    #[inline]
+    pub fn tunnel_of(&self, id: u16) -> crate::encap::Tunnel {
+        self.tunnels.get(usize::from(id)).copied().unwrap_or(crate::encap::Tunnel::IPIP)
     }
     /// Scale-out behind a router (`ecmp`: VIPs are routed here, so no ARP for them) and IPVS's
     /// `sloppy_tcp` (a segment other than a SYN starts a connection, for hash schedulers only).

@@ -39,6 +39,39 @@ pub fn encapsulate<F: Frame>(
         let inner = Ipv4Packet::new_unchecked(&frame.data()[l2_len..]);
         (inner.tos(), inner.dont_frag(), inner.total_len())
     };
+    if t.kind == crate::encap::TunnelKind::Ipip {
+        // IPVS's default, on every TUN packet: the outer header alone, nothing computed.
+        let data = frame.prepend(OVERHEAD).ok_or(DropReason::NoHeadroom)?;
+        data.copy_within(OVERHEAD..OVERHEAD + l2_len, 0);
+        let outer = Ipv4Repr {
+            src,
+            dst,
+            protocol: protocol::IPIP,
+            payload_len: inner_len,
+            ttl: OUTER_TTL,
+            ident,
+            dont_frag: df,
+            tos,
+        };
+        outer.emit(&mut data[l2_len..]);
+        return Ok(());
+    }
+    with_header(frame, l2_len, (src, dst), (tos, df, inner_len), ident, t, sport)
+}
+
+/// GUE or GRE: the outer header, then the tunnel header ([`super::encap_header`]). Out of line:
+/// IP-in-IP, IPVS's default, stays small.
+#[cold]
+#[inline(never)]
+fn with_header<F: Frame>(
+    frame: &mut F,
+    l2_len: usize,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    (tos, df, inner_len): (u8, bool, u16),
+    ident: u16,
+    t: Tunnel,
+    sport: u16,
+) -> Result<(), DropReason> {
     let hdr = t.header_len();
     let outer_payload = inner_len + hdr as u16; // the MTU check bounded both
     let data = frame.prepend(OVERHEAD + hdr).ok_or(DropReason::NoHeadroom)?;

@@ -44,6 +44,17 @@ pub fn encapsulate<F: Frame>(
         let b = &d[l2_len..l2_len + 4];
         (u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x0fff_ffff, frame.len() - l2_len)
     };
+    if t.kind == crate::encap::TunnelKind::Ipip {
+        // IPVS's default, on every TUN packet: the outer header alone.
+        let payload_len = u16::try_from(inner_len).map_err(|_| DropReason::TooBig)?;
+        let data = frame.prepend(OVERHEAD).ok_or(DropReason::NoHeadroom)?;
+        data.copy_within(OVERHEAD..OVERHEAD + l2_len, 0);
+        Ipv6Repr { src, dst, next_header: next_header::IPV6, payload_len, hop_limit: OUTER_HOP_LIMIT }
+            .emit(&mut data[l2_len..]);
+        let w = (6u32 << 28 | class_flow).to_be_bytes();
+        data[l2_len..l2_len + 4].copy_from_slice(&w);
+        return Ok(());
+    }
     let hdr = t.header_len();
     let payload_len = u16::try_from(inner_len + hdr).map_err(|_| DropReason::TooBig)?;
     let data = frame.prepend(OVERHEAD + hdr).ok_or(DropReason::NoHeadroom)?;
