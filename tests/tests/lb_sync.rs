@@ -52,10 +52,10 @@ fn json(s: &std::path::Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(s, args)).unwrap()
 }
 
-#[test]
-fn a_backup_that_synced_takes_over_every_held_connection() {
-    require_lab!();
-    let mut lab = Lab::new().unwrap();
+/// The sync lab: a client (198.18.0.2 and each of `sources`), lb1 and lb2 (`p0`), and the DR
+/// real servers rs1 and rs2 running the line echo service on port 7 (and on `more_ports`), on
+/// one switch. Returns (client, lb1, lb2, switch).
+fn sync_lab(lab: &mut Lab, sources: &[&str], more_ports: &[&str]) -> (Ns, Ns, Ns, rvs_lab::Switch) {
     let client = lab.host("c").unwrap();
     let lb1 = lab.host("lb1").unwrap();
     let lb2 = lab.host("lb2").unwrap();
@@ -64,16 +64,28 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
     lab.plug(&mut sw, &lb1, "p0").unwrap();
     lab.plug(&mut sw, &lb2, "p0").unwrap();
     client.addr("eth0", "198.18.0.2/24").unwrap();
-    let sources: Vec<String> = (1..=20).map(|k| format!("198.18.0.{}", 100 + k)).collect();
-    for a in sources.iter().map(String::as_str).chain(["198.18.0.9", "198.18.0.150", "198.18.0.151"]) {
+    for a in sources {
         client.addr("eth0", &format!("{a}/24")).unwrap();
     }
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = topo::dr_real_server(&mut lab, &mut sw, name, &format!("198.18.0.{}/24", 11 + i), VIP).unwrap();
-        topo::echo_server(&mut lab, &rs, name, "0.0.0.0").unwrap();
-        let on8 = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, "0.0.0.0", "8"]).unwrap();
-        lab.wait_for_line(on8, "echo: listening", Duration::from_secs(10)).unwrap();
+        let rs = topo::dr_real_server(lab, &mut sw, name, &format!("198.18.0.{}/24", 11 + i), VIP).unwrap();
+        topo::echo_server(lab, &rs, name, "0.0.0.0").unwrap();
+        for port in more_ports {
+            let h = lab.spawn(&rs, "python3", &["-u", &script("tcp_echo.py"), name, "0.0.0.0", port]).unwrap();
+            lab.wait_for_line(h, "echo: listening", Duration::from_secs(10)).unwrap();
+        }
     }
+    (client, lb1, lb2, sw)
+}
+
+#[test]
+fn a_backup_that_synced_takes_over_every_held_connection() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let sources: Vec<String> = (1..=20).map(|k| format!("198.18.0.{}", 100 + k)).collect();
+    let extra = ["198.18.0.9", "198.18.0.150", "198.18.0.151"];
+    let all: Vec<&str> = sources.iter().map(String::as_str).chain(extra).collect();
+    let (client, lb1, lb2, _sw) = sync_lab(&mut lab, &all, &["8"]);
     // lb1 starts both roles (the default), then stops its backup role as ipvsadm would.
     let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "both", ["198.18.0.12", "198.18.0.11"])).unwrap();
     let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "sync2", "backup", ["198.18.0.11", "198.18.0.12"])).unwrap();
@@ -186,22 +198,9 @@ fn a_backup_that_synced_takes_over_every_held_connection() {
 fn sync_version_0_is_sent_and_read() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb1 = lab.host("lb1").unwrap();
-    let lb2 = lab.host("lb2").unwrap();
-    let mut sw = lab.switch("sw").unwrap();
-    lab.plug(&mut sw, &client, "eth0").unwrap();
-    lab.plug(&mut sw, &lb1, "p0").unwrap();
-    lab.plug(&mut sw, &lb2, "p0").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
     let sources: Vec<String> = (1..=5).map(|k| format!("198.18.0.{}", 100 + k)).collect();
-    for a in &sources {
-        client.addr("eth0", &format!("{a}/24")).unwrap();
-    }
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = topo::dr_real_server(&mut lab, &mut sw, name, &format!("198.18.0.{}/24", 11 + i), VIP).unwrap();
-        topo::echo_server(&mut lab, &rs, name, "0.0.0.0").unwrap();
-    }
+    let all: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let (client, lb1, lb2, _sw) = sync_lab(&mut lab, &all, &[]);
     let order = ["198.18.0.11", "198.18.0.12"];
     let r1 = lab.rvsd(&lb1, &config("198.18.0.1", "sync1", "master", order)).unwrap();
     let r2 = lab.rvsd(&lb2, &config("198.18.0.3", "sync2", "backup", order)).unwrap();
