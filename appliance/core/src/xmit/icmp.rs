@@ -122,20 +122,7 @@ pub fn port_unreachable<F: Frame>(
     d.copy_within(grow..grow + l2_len, 0);
     super::route::reply_macs(d, ours);
     let body = l2_len + grow;
-    let mut q = [0u8; 68];
-    q[..quoted].copy_from_slice(&d[body..body + quoted]);
-    IcmpRepr::port_unreachable().emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
-    Ipv4Repr {
-        src: from,
-        dst: sender,
-        protocol: protocol::ICMP,
-        payload_len: (ICMP_HEADER_LEN + quoted) as u16,
-        ttl: ORIGIN_TTL,
-        ident,
-        dont_frag: false,
-        tos: 0,
-    }
-    .emit(&mut d[l2_len..]);
+    fill_error(d, l2_len, quoted, IcmpRepr::port_unreachable(), (from, sender), ident);
     frame.truncate(body + quoted);
     Ok(())
 }
@@ -159,12 +146,27 @@ fn error_in_place<F: Frame>(
     let body = l2_len + IP_HEADER_LEN + ICMP_HEADER_LEN;
     d.copy_within(l2_len..l2_len + quoted, body);
     super::route::reply_macs(d, ours);
+    fill_error(d, l2_len, quoted, repr, (vip, client), ident);
+    frame.truncate(body + quoted);
+}
+
+/// Writes the IPv4 and ICMP headers of error `repr` from `src` to `dst` at `l2_len`, the
+/// `quoted` bytes of the offending packet already in place behind them.
+fn fill_error(
+    d: &mut [u8],
+    l2_len: usize,
+    quoted: usize,
+    repr: IcmpRepr,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    ident: u16,
+) {
+    let body = l2_len + IP_HEADER_LEN + ICMP_HEADER_LEN;
     let mut q = [0u8; 68];
     q[..quoted].copy_from_slice(&d[body..body + quoted]);
     repr.emit(&mut d[l2_len + IP_HEADER_LEN..], &q[..quoted]);
     Ipv4Repr {
-        src: vip,
-        dst: client,
+        src,
+        dst,
         protocol: protocol::ICMP,
         payload_len: (ICMP_HEADER_LEN + quoted) as u16,
         ttl: ORIGIN_TTL,
@@ -173,5 +175,4 @@ fn error_in_place<F: Frame>(
         tos: 0,
     }
     .emit(&mut d[l2_len..]);
-    frame.truncate(body + quoted);
 }
