@@ -10,6 +10,7 @@ pub mod conn;
 pub mod encap;
 pub mod family;
 pub mod frame;
+pub mod fwmark;
 pub mod knobs;
 pub mod neigh;
 pub mod neigh_cache;

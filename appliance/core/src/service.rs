@@ -142,6 +142,18 @@ pub struct Dest {
 }
 
 impl Dest {
+    /// The port a connection to virtual port `vport` reaches on this real server: its own for
+    /// NAT, unless 0 (a firewall-mark service's real server then keeps the packet's port, as
+    /// IPVS's `dest->port ? dest->port : vport`); DR and TUN never change it.
+    #[inline]
+    pub fn port_for(&self, vport: u16) -> u16 {
+        if self.forward == Forward::Nat && self.port != 0 {
+            self.port
+        } else {
+            vport
+        }
+    }
+
     /// A real server without connection thresholds.
     pub fn new(id: u16, addr: impl Into<IpAddr>, port: u16, weight: u32, forward: Forward) -> Self {
         Dest { id, addr: addr.into(), port, weight, forward, u_threshold: 0, l_threshold: 0, tunnel: Tunnel::IPIP }
@@ -170,6 +182,11 @@ pub struct Service {
     /// One-packet scheduling (`ipvsadm -o`, IPVS's `IP_VS_SVC_F_ONEPACKET`): each UDP datagram
     /// is scheduled on its own and leaves no connection entry.
     pub ops: bool,
+    /// Firewall mark (`ipvsadm -f`; [`crate::fwmark`]); 0 for a (protocol, VIP, port)
+    /// service. A mark's service has no protocol, VIP or port of its own: its `vip` is the
+    /// unspecified address of its family (`0.0.0.0`, `::`), its `port` 0, its `protocol`
+    /// unused.
+    pub fwmark: u32,
     /// Real servers.
     pub dests: Vec<Dest>,
 }
@@ -335,6 +352,18 @@ pub enum ConfigError {
         /// The real server.
         dest: String,
     },
+    /// A firewall-mark classifier rule that cannot be used.
+    #[error("fwmark rule {rule}: {msg}")]
+    BadMarkRule {
+        /// The rule.
+        rule: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A firewall-mark service that is one-packet with NAT real servers: their replies have no
+    /// entry to say which VIP and port they answer.
+    #[error("service {0}: a one-packet (ops) firewall-mark service cannot have NAT real servers (their replies have no entry to say which VIP:port they answer)")]
+    OpsFwmarkNat(String),
     /// A scheduler name rvs does not know.
     #[error("service {svc}: unknown scheduler {name:?}")]
     UnknownScheduler {
@@ -352,6 +381,16 @@ impl Service {
     /// `tcp 198.18.0.100:80` (IPv6: `tcp [2001:db8::100]:80`) style name for messages and
     /// listings.
     pub fn name(&self) -> String {
-        format!("{} {}", self.protocol, std::net::SocketAddr::new(self.vip, self.port))
+        match (self.fwmark, self.vip.is_ipv6()) {
+            (0, _) => format!("{} {}", self.protocol, std::net::SocketAddr::new(self.vip, self.port)),
+            (m, false) => format!("fwmark {m}"),
+            (m, true) => format!("fwmark {m} IPv6"),
+        }
+    }
+
+    /// True for a firewall-mark service ([`crate::fwmark`]).
+    #[inline]
+    pub fn is_fwmark(&self) -> bool {
+        self.fwmark != 0
     }
 }

@@ -491,8 +491,8 @@ fn build_report(
             real.ramp_left_s = st.ramp_left(d.id, now);
         }
     }
-    for s in &mut r.services {
-        s.held = !st.vrrp() || s.vip.parse().is_ok_and(|v| st.held.contains(&v));
+    for (s, conf) in r.services.iter_mut().zip(&st.services) {
+        s.held = !st.vrrp() || st.vips_of(conf).iter().any(|v| st.held.contains(v));
     }
     r.sync.insert("out_full".into(), r.io.sync_out_full);
     r

@@ -147,6 +147,10 @@ pub struct ServiceReport {
     /// One-packet scheduling (`-o`).
     #[serde(default)]
     pub ops: bool,
+    /// Firewall mark (`-f`) of a firewall-mark service (its `protocol` is then `fwmark`, its
+    /// `vip` its family's unspecified address, its `port` 0); absent for the others.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fwmark: u32,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -165,6 +169,30 @@ pub struct ServiceReport {
     pub held: bool,
     /// Its real servers.
     pub reals: Vec<RealReport>,
+}
+
+impl ServiceReport {
+    /// Its Prometheus labels: protocol, vip and port, and a firewall-mark service's `fwmark`.
+    pub fn labels(&self) -> String {
+        let mut l = format!("protocol=\"{}\",vip=\"{}\",port=\"{}\"", self.protocol, self.vip, self.port);
+        if self.fwmark != 0 {
+            l += &format!(",fwmark=\"{}\"", self.fwmark);
+        }
+        l
+    }
+
+    /// Its name as ipvsadm lists it: `TCP  10.0.0.100:80`, `FWM  1`, `FWM  1 IPv6`.
+    pub fn display_name(&self) -> String {
+        match (self.fwmark, self.vip.contains(':')) {
+            (0, _) => format!("{} {}", self.protocol.to_uppercase(), endpoint(&self.vip, self.port)),
+            (m, false) => format!("FWM {m}"),
+            (m, true) => format!("FWM {m} IPv6"),
+        }
+    }
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 fn held_by_default() -> bool {
@@ -331,7 +359,8 @@ impl Report {
                 }
                 let st = minus(st, base.svc.get(&s.id));
                 ServiceReport {
-                    protocol: s.protocol.to_string(),
+                    protocol: if s.is_fwmark() { "fwmark".into() } else { s.protocol.to_string() },
+                    fwmark: s.fwmark,
                     vip: s.vip.to_string(),
                     port: s.port,
                     scheduler: s.scheduler.clone(),

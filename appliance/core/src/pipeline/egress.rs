@@ -76,7 +76,7 @@ impl PerCore {
         i: usize,
     ) -> Verdict {
         let d = &svc.dests[i];
-        let rport = if d.forward == Forward::Nat { d.port } else { ip.dport };
+        let rport = d.port_for(ip.dport);
         let daddr = K::of_ip(d.addr).unwrap_or_default(); // the snapshot checked the family
         let c = Conn::new(ip.proto, ip.src, ip.sport, ip.dst, ip.dport, daddr, rport, d.forward, svc.id, d.id);
         let bytes = ip.len();

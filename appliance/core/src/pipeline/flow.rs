@@ -121,7 +121,7 @@ impl PerCore {
         let flow = Flow::new(ip.proto, ip.src, sport, ip.dst, dport);
         let (i, pinned) = self.choose(svc, &flow, ip.src, now)?;
         let dest = &svc.dests[i];
-        let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
+        let rport = dest.port_for(dport);
         let mut c = Conn::new(
             ip.proto,
             ip.src,
@@ -181,7 +181,7 @@ impl PerCore {
         if old.flags & F_PERSIST != 0 {
             Self::unpin(snap, &mut self.templates, &old, now);
         }
-        let rport = if dest.forward == Forward::Nat { dest.port } else { dport };
+        let rport = dest.port_for(dport);
         K::conns_mut(&mut self.tables).rebind(
             idx,
             K::of_ip(dest.addr).unwrap_or_default(),

@@ -82,7 +82,7 @@ pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
         cport: c.cport,
         vport: c.vport,
         dport: c.dport,
-        fwmark: 0,
+        fwmark: snap.service_by_id(c.svc).map_or(0, |s| s.fwmark),
         timeout: c.state.timeout(&snap.timeouts()),
         caddr: c.caddr.addr().into(),
         vaddr: c.vaddr.addr().into(),
@@ -92,19 +92,25 @@ pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
 
 /// The record of the persistence template that placed `c` in service `svc` (IPVS: the client
 /// network, port 0, the template flag, the method's flags with INACTIVE, the persistence
-/// timeout, state ASSURED or NONE).
+/// timeout, state ASSURED or NONE). A firewall-mark service's template is IPVS's
+/// `<IPPROTO_IP, caddr, 0, fwmark, 0, daddr, dport>`: no protocol, the mark as its VIP, port 0.
 fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service, assured: bool) -> SyncConn {
+    let (protocol, vaddr, vport) = match svc.fwmark {
+        0 => (c.proto, c.vaddr.addr().into(), c.vport),
+        m => (0, crate::fwmark::mark_as_vaddr(m, K::BITS == 128), 0),
+    };
+    let dport = svc.dests.iter().find(|d| d.id == c.dest).filter(|_| svc.is_fwmark()).map_or(c.dport, |d| d.port);
     SyncConn {
-        protocol: c.proto,
+        protocol,
         flags: conn_flags::TEMPLATE | fwd_flags(c.forward) | conn_flags::INACTIVE,
         state: u16::from(assured),
         cport: 0,
-        vport: c.vport,
-        dport: c.dport,
-        fwmark: 0,
+        vport,
+        dport,
+        fwmark: svc.fwmark,
         timeout: svc.persistence,
         caddr: c.caddr.masked(svc.persistence_prefix).addr().into(),
-        vaddr: c.vaddr.addr().into(),
+        vaddr,
         daddr: c.daddr.addr().into(),
     }
 }
@@ -194,9 +200,16 @@ impl PerCore {
         let (Some(src), Some(dst), Some(daddr)) = (K::of_ip(r.caddr), K::of_ip(r.vaddr), K::of_ip(r.daddr)) else {
             return Installed::NoService; // addresses of mixed families: no such connection
         };
-        let Some(svc) = snap.service_of(r.protocol, dst, r.vport) else { return Installed::NoService };
+        // A record with a mark is its mark's service's (`ip_vs_find_dest` looks the mark up).
+        let svc = match r.fwmark {
+            0 => snap.service_of(r.protocol, dst, r.vport),
+            m => snap.service_by_mark::<K>(m),
+        };
+        let Some(svc) = svc else { return Installed::NoService };
         let Some(forward) = fwd_of(r.flags) else { return Installed::NoService };
-        let dest = svc.dests.iter().find(|d| d.addr == r.daddr && (d.port == r.dport || forward != Forward::Nat));
+        let dest = svc.dests.iter().find(|d| {
+            d.addr == r.daddr && (d.port == r.dport || forward != Forward::Nat || (svc.is_fwmark() && d.port == 0))
+        });
         if r.flags & conn_flags::TEMPLATE != 0 {
             let (Some(d), true) = (dest, svc.persistence > 0) else { return Installed::NoService };
             let key = persistence::template_key(svc, src);

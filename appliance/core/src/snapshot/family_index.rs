@@ -3,6 +3,7 @@
 //! server's route, worked out once on the control path so that a packet does no search.
 
 use crate::family::AddrKey;
+use crate::fwmark::FamilyMarkRule;
 use crate::service::{ConfigError, Forward, Interface, Service, MAX_DESTS};
 use crate::wire::Mac;
 use std::net::{IpAddr, Ipv4Addr};
@@ -22,6 +23,13 @@ pub struct FamilyIndex<K: AddrKey> {
     pub(super) neighbours: Vec<(K, Mac)>,
     /// Sorted (protocol, address, port) of every NAT real server: sources of replies.
     pub(super) nat_reals: Vec<(u8, K, u16)>,
+    /// Sorted addresses of NAT real servers of firewall-mark services without a port of their
+    /// own: replies come from any port of either protocol.
+    pub(super) nat_any_port: Vec<K>,
+    /// The firewall-mark classifier's rules of this family, in order ([`crate::fwmark`]).
+    pub(super) mark_rules: Vec<FamilyMarkRule<K>>,
+    /// Sorted (mark, position in `services`) of this family's firewall-mark services.
+    pub(super) mark_services: Vec<(u32, u32)>,
     /// Sorted by (protocol, address, port): the NAT real servers of one-packet services, whose
     /// replies find no entry and are translated from here.
     pub(super) ops_reals: Vec<OpsReal<K>>,
@@ -98,7 +106,15 @@ impl<K: AddrKey> FamilyIndex<K> {
         let size = (mine.len() * 2).next_power_of_two().max(8);
         let mut svc_index = vec![NONE; size];
         let mask = size - 1;
-        for &(pos, s) in &mine {
+        let mut mark_services = Vec::new();
+        for &(pos, s) in mine.iter().filter(|(_, s)| s.is_fwmark()) {
+            if mark_services.iter().any(|&(m, _)| m == s.fwmark) {
+                return Err(ConfigError::DuplicateService(s.name()));
+            }
+            mark_services.push((s.fwmark, pos as u32));
+        }
+        mark_services.sort_unstable();
+        for &(pos, s) in mine.iter().filter(|(_, s)| !s.is_fwmark()) {
             let v = K::of_ip(s.vip).unwrap_or_default();
             let mut i = svc_hash(s.protocol.number(), v.fold64(), s.port) & mask;
             loop {
@@ -121,15 +137,27 @@ impl<K: AddrKey> FamilyIndex<K> {
         neigh.sort_unstable_by_key(|n| n.0);
         neigh.dedup_by_key(|n| n.0);
         let mut nat_reals = Vec::new();
+        let mut nat_any_port = Vec::new();
         for (_, s) in &mine {
             for d in s.dests.iter().filter(|d| d.forward == Forward::Nat) {
-                nat_reals.extend(K::of_ip(d.addr).map(|a| (s.protocol.number(), a, d.port)));
+                let Some(a) = K::of_ip(d.addr) else { continue };
+                match (s.is_fwmark(), d.port) {
+                    (false, p) => nat_reals.push((s.protocol.number(), a, p)),
+                    (true, 0) => nat_any_port.push(a),
+                    (true, p) => {
+                        use crate::wire::ipv4::protocol::{TCP, UDP};
+                        nat_reals.extend([(TCP, a, p), (UDP, a, p)]);
+                    }
+                }
             }
         }
         nat_reals.sort_unstable();
         nat_reals.dedup();
+        nat_any_port.sort_unstable();
+        nat_any_port.dedup();
         let mut ops_reals: Vec<(OpsReal<K>, &Service)> = Vec::new();
-        for (_, s) in mine.iter().filter(|(_, s)| s.ops && s.protocol.number() == crate::wire::ipv4::protocol::UDP) {
+        let ops_udp = |s: &Service| s.ops && !s.is_fwmark() && s.protocol.number() == crate::wire::ipv4::protocol::UDP;
+        for (_, s) in mine.iter().filter(|(_, s)| ops_udp(s)) {
             let Some(vip) = K::of_ip(s.vip) else { continue };
             for d in s.dests.iter().filter(|d| d.forward == Forward::Nat) {
                 let Some(addr) = K::of_ip(d.addr) else { continue };
@@ -176,6 +204,9 @@ impl<K: AddrKey> FamilyIndex<K> {
             locals,
             neighbours: neigh,
             nat_reals,
+            nat_any_port,
+            mark_rules: Vec::new(),
+            mark_services,
             ops_reals,
             connected,
             default_route: None,
@@ -205,9 +236,16 @@ impl<K: AddrKey> FamilyIndex<K> {
         self.real_routes.iter().flatten().filter(|r| r.mac.is_none()).map(|r| r.route.next_hop).chain(gateway)
     }
 
-    /// Position in the snapshot's services of (protocol, VIP, port).
+    /// Position in the snapshot's services of the service a packet (`proto`, to `vip`:`port`)
+    /// without a connection belongs to: the firewall-mark service of the first classifier rule
+    /// it matches, if that mark has one (IPVS looks marks up first), else (protocol, VIP, port).
     #[inline]
     pub(super) fn service_pos(&self, services: &[Service], proto: u8, vip: K, port: u16) -> Option<usize> {
+        if !self.mark_rules.is_empty() {
+            if let Some(pos) = self.marked_service_pos(proto, vip, port) {
+                return Some(pos);
+            }
+        }
         let mut i = svc_hash(proto, vip.fold64(), port) & self.svc_mask;
         loop {
             let pos = self.svc_index[i];
@@ -220,6 +258,25 @@ impl<K: AddrKey> FamilyIndex<K> {
             }
             i = (i + 1) & self.svc_mask;
         }
+    }
+
+    /// The firewall-mark service of the first rule (`proto`, `vip`, `port`) matches.
+    #[inline(never)] // only without a connection, and only with rules
+    fn marked_service_pos(&self, proto: u8, vip: K, port: u16) -> Option<usize> {
+        let rule = self.mark_rules.iter().find(|r| r.matches(proto, vip, port))?;
+        self.mark_service_pos(rule.mark)
+    }
+
+    /// Position in the snapshot's services of this family's service for `mark`.
+    #[inline]
+    pub(super) fn mark_service_pos(&self, mark: u32) -> Option<usize> {
+        let i = self.mark_services.binary_search_by_key(&mark, |m| m.0).ok()?;
+        Some(self.mark_services[i].1 as usize)
+    }
+
+    /// The classifier's rules of this family, in order.
+    pub fn mark_rules(&self) -> &[FamilyMarkRule<K>] {
+        &self.mark_rules
     }
 
     /// True if `a` is a VIP of some service, served here.
@@ -249,6 +306,7 @@ impl<K: AddrKey> FamilyIndex<K> {
     #[inline]
     pub fn is_nat_real(&self, proto: u8, addr: K, port: u16) -> bool {
         self.nat_reals.binary_search(&(proto, addr, port)).is_ok()
+            || (!self.nat_any_port.is_empty() && self.nat_any_port.binary_search(&addr).is_ok())
     }
 
     /// The one-packet service a NAT reply from (`proto`, `addr`, `port`) belongs to.

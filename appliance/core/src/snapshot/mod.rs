@@ -123,6 +123,9 @@ impl Snapshot {
             if s.persistence_prefix > if s.vip.is_ipv4() { 32 } else { 128 } {
                 return Err(ConfigError::BadNetmask(s.name(), s.persistence_prefix));
             }
+            if s.is_fwmark() && s.ops && s.dests.iter().any(|d| d.forward == Forward::Nat) {
+                return Err(ConfigError::OpsFwmarkNat(s.name()));
+            }
             for (i, d) in s.dests.iter().enumerate() {
                 let did = usize::from(d.id);
                 let dest = || std::net::SocketAddr::new(d.addr, d.port).to_string();
@@ -135,7 +138,7 @@ impl Snapshot {
                 if s.dests[..i].iter().any(|o| o.addr == d.addr && o.port == d.port) {
                     return Err(ConfigError::DuplicateDest { svc: s.name(), dest: dest() });
                 }
-                if d.forward != Forward::Nat && d.port != s.port {
+                if d.forward != Forward::Nat && d.port != s.port && !s.is_fwmark() {
                     return Err(ConfigError::PortMismatch { svc: s.name(), dest: dest() });
                 }
                 if d.tunnel != crate::encap::Tunnel::IPIP && d.forward != Forward::Tunnel {
@@ -449,8 +452,12 @@ impl Snapshot {
     /// `None` serves every VIP. A VIP not held is not answered by ARP, NDP or ICMP and gets no
     /// new connection; connections already made keep flowing, and sync records still install.
     pub fn with_held_vips(mut self, held: Option<&[IpAddr]>) -> Self {
-        fn served<K: AddrKey>(services: &[Service], held: Option<&[IpAddr]>) -> Vec<K> {
-            let mut all: Vec<K> = services.iter().filter_map(|s| K::of_ip(s.vip)).collect();
+        fn served<K: AddrKey>(services: &[Service], ix: &FamilyIndex<K>, held: Option<&[IpAddr]>) -> Vec<K> {
+            let mut all: Vec<K> = services.iter().filter(|s| !s.is_fwmark()).filter_map(|s| K::of_ip(s.vip)).collect();
+            // A classifier rule's single address is a VIP of its mark's service.
+            let hosts =
+                ix.mark_rules.iter().filter(|r| r.prefix_len == K::BITS && ix.mark_service_pos(r.mark).is_some());
+            all.extend(hosts.map(|r| r.net));
             all.sort_unstable();
             all.dedup();
             match held {
@@ -459,9 +466,27 @@ impl Snapshot {
             }
         }
         self.serves_all = held.is_none();
-        self.v4.vips = served(&self.services, held);
-        self.v6.vips = served(&self.services, held);
+        self.v4.vips = served(&self.services, &self.v4, held);
+        self.v6.vips = served(&self.services, &self.v6, held);
         self
+    }
+
+    /// The firewall-mark classifier ([`crate::fwmark`]): `rules` in order, first match wins.
+    /// Call before [`Snapshot::with_held_vips`] (this serves every VIP again). Nothing is
+    /// changed on error.
+    pub fn with_mark_rules(mut self, rules: &[crate::fwmark::MarkRule]) -> Result<Self, ConfigError> {
+        for r in rules {
+            r.check().map_err(|msg| ConfigError::BadMarkRule { rule: r.describe(), msg })?;
+        }
+        self.v4.mark_rules = rules.iter().filter_map(crate::fwmark::FamilyMarkRule::of).collect();
+        self.v6.mark_rules = rules.iter().filter_map(crate::fwmark::FamilyMarkRule::of).collect();
+        Ok(self.with_held_vips(None))
+    }
+
+    /// The firewall-mark service for `mark` of family `K`.
+    #[inline]
+    pub fn service_by_mark<K: Family>(&self, mark: u32) -> Option<&Service> {
+        K::index(self).mark_service_pos(mark).map(|p| &self.services[p])
     }
 
     /// True when new connections to IPv4 `vip` are made here (it is held, or every VIP is).

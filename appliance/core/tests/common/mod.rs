@@ -52,6 +52,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         persistence: 0,
         persistence_prefix: 32,
         ops: false,
+        fwmark: 0,
         dests,
     }
 }
@@ -258,6 +259,7 @@ pub fn service(
         persistence: 0,
         persistence_prefix: 32,
         ops: false,
+        fwmark: 0,
         sched_flags: 0,
         dests: reals
             .iter()

@@ -2,7 +2,7 @@
 //! their source positions, then validated into [`Config`]. A bad file is refused with the file,
 //! line, column and key named; nothing starts half-configured. Shape: `../shared/spec/INTERFACE.md`.
 
-use rvs_core::service::{ConfigError, Dest, Forward, Interface, OverloadPolicy, Protocol, Service, Timeouts};
+use rvs_core::service::{ConfigError, Dest, Forward, Interface, OverloadPolicy, Service, Timeouts};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+mod fwmark_conf;
 mod raw;
 mod sections;
 pub mod sync_conf;
@@ -128,6 +129,8 @@ pub struct Config {
     pub checks: Vec<(u16, Check)>,
     /// Slow start seconds by real-server id (`slow_start`).
     pub slow_start: Vec<(u16, u32)>,
+    /// The firewall-mark classifier's rules (`[[fwmark]]`), in order.
+    pub mark_rules: Vec<rvs_core::fwmark::MarkRule>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -215,6 +218,7 @@ impl Config {
         }
         let (services, checks, slow_start) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
+        let mark_rules = cx.mark_rules(&raw.fwmark)?;
         let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len(), false)?;
         let steer_prefix6 = cx.steer_prefix(dp.steer_prefix6.as_ref(), &services, dp.lcores.len(), true)?;
         let cfg = Config {
@@ -239,6 +243,7 @@ impl Config {
             neighbours,
             checks,
             slow_start,
+            mark_rules,
         };
         // The dataplane's own checks (ids, duplicates) with the file named.
         cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
@@ -274,19 +279,21 @@ impl Config {
                 gateway6: p.gateway6,
             })
             .collect();
-        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts).map(|s| {
-            s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
-                .with_steer_prefix(self.steer_prefix)
-                .with_steer_prefix6(self.steer_prefix6)
-                .with_overload(self.overload)
-                // Following VRRP, the master role waits for a VIP (none is held at start).
-                .with_sync_master(
-                    self.sync.as_ref().filter(|s| s.master && !(s.follow_vrrp && self.vrrp())).map(|s| s.policy),
-                )
-                .with_steer_all(self.steer_all())
-                .with_held_vips(self.vrrp().then_some(&[][..]))
-                .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
-        })
+        Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
+            .and_then(|s| s.with_mark_rules(&self.mark_rules))
+            .map(|s| {
+                s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
+                    .with_steer_prefix(self.steer_prefix)
+                    .with_steer_prefix6(self.steer_prefix6)
+                    .with_overload(self.overload)
+                    // Following VRRP, the master role waits for a VIP (none is held at start).
+                    .with_sync_master(
+                        self.sync.as_ref().filter(|s| s.master && !(s.follow_vrrp && self.vrrp())).map(|s| s.policy),
+                    )
+                    .with_steer_all(self.steer_all())
+                    .with_held_vips(self.vrrp().then_some(&[][..]))
+                    .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
+            })
     }
 }
 

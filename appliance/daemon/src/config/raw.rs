@@ -20,6 +20,20 @@ pub(super) struct RawConfig {
     pub(super) service: Vec<RawService>,
     #[serde(default)]
     pub(super) neighbour: Vec<RawNeighbour>,
+    /// `[[fwmark]]`: the firewall-mark classifier's rules, in order.
+    #[serde(default)]
+    pub(super) fwmark: Vec<RawMarkRule>,
+}
+
+/// One `[[fwmark]]` rule: packets to `destination` (a prefix) on `ports` (numbers or
+/// `"LO-HI"` strings; all when absent) of `protocol` (both when absent) carry `mark`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMarkRule {
+    pub(super) mark: Spanned<u32>,
+    pub(super) protocol: Option<Spanned<String>>,
+    pub(super) destination: Spanned<String>,
+    pub(super) ports: Option<Spanned<Vec<toml::Value>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,9 +135,13 @@ pub(super) struct RawTimeouts {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
-    pub(super) protocol: Spanned<String>,
-    pub(super) vip: Spanned<String>,
-    pub(super) port: Spanned<u16>,
+    pub(super) protocol: Option<Spanned<String>>,
+    pub(super) vip: Option<Spanned<String>>,
+    pub(super) port: Option<Spanned<u16>>,
+    /// A firewall-mark service (instead of protocol, vip and port).
+    pub(super) fwmark: Option<Spanned<u32>>,
+    /// A firewall-mark service's family: `ipv4` (default) or `ipv6` (ipvsadm's `-6`).
+    pub(super) family: Option<Spanned<String>>,
     pub(super) scheduler: Option<Spanned<String>>,
     pub(super) sched_flags: Option<Spanned<String>>,
     pub(super) persistence: Option<Spanned<u32>>,

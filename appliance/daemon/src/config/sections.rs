@@ -323,15 +323,9 @@ impl Ctx<'_> {
         let mut next_dest = 0u16;
         for (si, s) in raw.iter().enumerate() {
             let key = |k: &str| format!("service[{si}].{k}");
-            let protocol: Protocol = s
-                .protocol
-                .get_ref()
-                .parse()
-                .map_err(|e| self.err(s.protocol.span(), key("protocol"), format!("{e}")))?;
-            let vip = self.ip(&s.vip, &key("vip"))?;
-            if *s.port.get_ref() == 0 {
-                return Err(self.err(s.port.span(), key("port"), "port 0 is not supported"));
-            }
+            let name = self.service_name(s, si)?;
+            let (protocol, vip, vport) = (name.protocol, name.vip, name.port);
+            let svc_span = || s.vip.as_ref().map(|v| v.span()).or(s.fwmark.as_ref().map(|m| m.span())).unwrap_or(0..0);
             let scheduler = s.scheduler.as_ref().map_or_else(|| "wlc".to_owned(), |x| x.get_ref().clone());
             if rvs_core::sched::new_scheduler(&scheduler).is_none() {
                 let span = s.scheduler.as_ref().map_or(0..0, |x| x.span());
@@ -370,8 +364,16 @@ impl Ctx<'_> {
                     None => Forward::DirectRoute,
                     Some(f) => f.get_ref().parse().map_err(|e| self.err(f.span(), rkey("forward"), format!("{e}")))?,
                 };
-                let port = r.port.unwrap_or(*s.port.get_ref());
-                if forward != Forward::Nat && port != *s.port.get_ref() {
+                // A fwmark service's real server keeps the packet's port unless NAT gives one.
+                let port = r.port.unwrap_or(vport);
+                if port == 0 && name.fwmark == 0 {
+                    return Err(self.err(
+                        r.address.span(),
+                        rkey("port"),
+                        "port 0 is only for a fwmark service's real server",
+                    ));
+                }
+                if forward != Forward::Nat && port != vport && name.fwmark == 0 {
                     return Err(self.err(
                         r.address.span(),
                         rkey("port"),
@@ -430,6 +432,13 @@ impl Ctx<'_> {
                         if let Err(e) = crate::limits::check_setting(name, v) {
                             return Err(self.err(c.span(), format!("{ck}.{name}"), e.to_string()));
                         }
+                    }
+                    if port == 0 && check.port.is_none() {
+                        return Err(self.err(
+                            c.span(),
+                            format!("{ck}.port"),
+                            "needed: the real server has no port of its own (port 0)",
+                        ));
                     }
                     if !check.path.starts_with('/') {
                         return Err(self.err(c.span(), format!("{ck}.path"), "must start with /"));
@@ -494,16 +503,22 @@ impl Ctx<'_> {
                 id: si as u16,
                 protocol,
                 vip,
-                port: *s.port.get_ref(),
+                port: vport,
                 scheduler,
                 sched_flags,
                 persistence,
                 persistence_prefix,
                 ops: s.ops,
+                fwmark: name.fwmark,
                 dests,
             };
-            if services.iter().any(|o: &Service| o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port) {
-                return Err(self.err(s.vip.span(), key("vip"), format!("service {} defined twice", svc.name())));
+            let same = |o: &Service| match svc.fwmark {
+                0 => o.fwmark == 0 && o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port,
+                m => o.fwmark == m && o.vip.is_ipv6() == svc.vip.is_ipv6(),
+            };
+            if services.iter().any(same) {
+                let k = if svc.fwmark == 0 { "vip" } else { "fwmark" };
+                return Err(self.err(svc_span(), key(k), format!("service {} defined twice", svc.name())));
             }
             services.push(svc);
         }

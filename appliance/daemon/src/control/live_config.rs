@@ -37,7 +37,8 @@ pub enum OpError {
     Full(&'static str),
 }
 
-/// A service's identity: (protocol, VIP, port).
+/// A service's identity: (protocol, VIP, port), or a firewall mark and a family (`vip` the
+/// family's unspecified address, `port` 0, `protocol` TCP, as [`Service::fwmark`] says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SvcKey {
     /// Protocol.
@@ -46,12 +47,44 @@ pub struct SvcKey {
     pub vip: IpAddr,
     /// Port.
     pub port: u16,
+    /// Firewall mark (0: none).
+    pub fwmark: u32,
+}
+
+impl SvcKey {
+    /// The key of (protocol, VIP, port).
+    pub fn addr(protocol: Protocol, vip: IpAddr, port: u16) -> Self {
+        SvcKey { protocol, vip, port, fwmark: 0 }
+    }
+
+    /// The key of firewall mark `mark` of one family.
+    pub fn mark(mark: u32, ipv6: bool) -> Self {
+        let vip = if ipv6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        };
+        SvcKey { protocol: Protocol::Tcp, vip, port: 0, fwmark: mark }
+    }
+
+    /// The key of service `s`.
+    pub fn of(s: &Service) -> Self {
+        SvcKey { protocol: s.protocol, vip: s.vip, port: s.port, fwmark: s.fwmark }
+    }
+
+    /// True when `s` is the service this key names.
+    pub fn names(&self, s: &Service) -> bool {
+        *self == SvcKey::of(s)
+    }
 }
 
 impl std::fmt::Display for SvcKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = self.protocol;
-        write!(f, "{p} {}", SocketAddr::new(self.vip, self.port))
+        match (self.fwmark, self.vip.is_ipv6()) {
+            (0, _) => write!(f, "{} {}", self.protocol, SocketAddr::new(self.vip, self.port)),
+            (m, false) => write!(f, "fwmark {m}"),
+            (m, true) => write!(f, "fwmark {m} IPv6"),
+        }
     }
 }
 
@@ -154,6 +187,8 @@ pub struct LiveConfig {
     /// Deleted TUN real servers with another encapsulation than IP-in-IP, by id while it
     /// rests: their connections still drain, wrapped as the server expects.
     pub(super) retired_tunnels: BTreeMap<u16, rvs_core::service::Tunnel>,
+    /// The firewall-mark classifier's rules, in order (`[[fwmark]]`, `--add-mark-rule`).
+    pub mark_rules: Vec<rvs_core::fwmark::MarkRule>,
 }
 
 pub(super) fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
@@ -206,7 +241,24 @@ impl LiveConfig {
             draining: BTreeMap::new(),
             drains_completed: 0,
             retired_tunnels: BTreeMap::new(),
+            mark_rules: cfg.mark_rules.clone(),
         }
+    }
+
+    /// The VIPs of service `s`: its own, or for a firewall-mark service the single addresses
+    /// of its mark's classifier rules ([`rvs_core::fwmark`]).
+    pub fn vips_of(&self, s: &Service) -> Vec<IpAddr> {
+        if !s.is_fwmark() {
+            return vec![s.vip];
+        }
+        let mine =
+            |r: &&rvs_core::fwmark::MarkRule| r.mark == s.fwmark && r.dst.is_ipv6() == s.vip.is_ipv6() && r.is_host();
+        self.mark_rules.iter().filter(mine).map(|r| r.dst).collect()
+    }
+
+    /// Every service's VIPs ([`LiveConfig::vips_of`]).
+    pub fn all_vips(&self) -> BTreeSet<IpAddr> {
+        self.services.iter().flat_map(|s| self.vips_of(s)).collect()
     }
 
     /// True in `[ha] mode = "vrrp"`.
@@ -236,7 +288,7 @@ impl LiveConfig {
                 && !self.down.contains(&d.id)
                 && (!self.checks.contains_key(&d.id) || self.proven.contains(&d.id))
         };
-        self.services.iter().filter(|s| s.dests.iter().any(usable)).map(|s| s.vip).collect()
+        self.services.iter().filter(|s| s.dests.iter().any(usable)).flat_map(|s| self.vips_of(s)).collect()
     }
 
     /// The VIPs new connections are made to (None: all): in VRRP mode those held; none while
@@ -281,6 +333,7 @@ impl LiveConfig {
             }
         }
         Snapshot::new(interfaces, self.effective_services(), self.neighbours.clone(), self.timeouts)
+            .and_then(|s| s.with_mark_rules(&self.mark_rules))
             .map(|s| {
                 s.with_kernel_exception(self.kernel_exception)
                     .with_steer_prefix(self.steer_prefix)

@@ -18,7 +18,7 @@ fn check_tunnel(t: Tunnel, forward: Forward) -> Result<(), OpError> {
 
 impl LiveConfig {
     fn find(&self, k: &SvcKey) -> Option<usize> {
-        self.services.iter().position(|s| s.protocol == k.protocol && s.vip == k.vip && s.port == k.port)
+        self.services.iter().position(|s| k.names(s))
     }
 
     /// The service `k`.
@@ -71,7 +71,7 @@ impl LiveConfig {
     }
 
     pub(super) fn free_service(&mut self, s: &Service, now: u64) {
-        let k = SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
+        let k = SvcKey::of(s);
         self.free_dests(k, &s.dests, now);
         self.svc_ids.free(s.id, now);
         self.svc_trash.retain(|t| t.1 != s.id);
@@ -111,7 +111,7 @@ impl LiveConfig {
         if self.find(&k).is_some() {
             return Err(OpError::ServiceExists(k.to_string()));
         }
-        if k.port == 0 {
+        if k.port == 0 && k.fwmark == 0 {
             return Err(OpError::Invalid { field: "port", msg: "port 0 is not supported".into() });
         }
         let mut next = self.clone();
@@ -125,6 +125,7 @@ impl LiveConfig {
             persistence: 0,
             persistence_prefix: if k.vip.is_ipv6() { 128 } else { 32 },
             ops: false,
+            fwmark: k.fwmark,
             sched_flags: 0,
             dests: vec![],
         };
@@ -166,6 +167,12 @@ impl LiveConfig {
     ) -> Result<(), OpError> {
         let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
         let port = port.unwrap_or(k.port);
+        if port == 0 && k.fwmark == 0 {
+            return Err(OpError::Invalid {
+                field: "real-server",
+                msg: "port 0 is only for a firewall-mark service's real server (it keeps each packet's port)".into(),
+            });
+        }
         if addr.is_ipv6() != k.vip.is_ipv6() {
             return Err(OpError::Invalid {
                 field: "real-server",
@@ -176,7 +183,7 @@ impl LiveConfig {
             return Err(OpError::RealExists(SocketAddr::new(addr, port).to_string()));
         }
         let forward = o.forward.unwrap_or(Forward::DirectRoute);
-        if forward != Forward::Nat && port != k.port {
+        if forward != Forward::Nat && port != k.port && k.fwmark == 0 {
             return Err(OpError::Invalid {
                 field: "real server",
                 msg: "dr and tun real servers use the virtual port".into(),
@@ -243,7 +250,7 @@ impl LiveConfig {
         new.u_threshold = o.u_threshold.unwrap_or(new.u_threshold);
         new.l_threshold = o.l_threshold.unwrap_or(new.l_threshold);
         check_thresholds(new.u_threshold, new.l_threshold)?;
-        if new.forward != Forward::Nat && new.port != k.port {
+        if new.forward != Forward::Nat && new.port != k.port && k.fwmark == 0 {
             return Err(OpError::Invalid {
                 field: "real server",
                 msg: "dr and tun real servers use the virtual port".into(),
@@ -353,7 +360,7 @@ mod tests {
     }
 
     fn key(port: u16) -> SvcKey {
-        SvcKey { protocol: Protocol::Tcp, vip: IpAddr::from([10, 0, 0, 100]), port }
+        SvcKey::addr(Protocol::Tcp, IpAddr::from([10, 0, 0, 100]), port)
     }
 
     #[test]

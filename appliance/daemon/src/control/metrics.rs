@@ -47,10 +47,7 @@ pub fn render(r: &Report) -> String {
         "rvs_vip_held",
         "gauge",
         "1 while this director serves the service's VIP (always, unless [ha] mode = vrrp and keepalived is BACKUP).",
-        r.services
-            .iter()
-            .map(|s| (format!("protocol=\"{}\",vip=\"{}\",port=\"{}\"", s.protocol, s.vip, s.port), u64::from(s.held)))
-            .collect(),
+        r.services.iter().map(|s| (s.labels(), u64::from(s.held))).collect(),
     );
     family(
         "rvs_vip_changes_total",
@@ -84,8 +81,7 @@ pub fn render(r: &Report) -> String {
         "Real servers rvsd deleted at the end of a drain (rvsadm -e --drain).",
         vec![(String::new(), r.drains_completed)],
     );
-    let svc =
-        |s: &crate::stats::ServiceReport| format!("protocol=\"{}\",vip=\"{}\",port=\"{}\"", s.protocol, s.vip, s.port);
+    let svc = |s: &crate::stats::ServiceReport| s.labels();
     let per_svc = |f: fn(&crate::stats::ServiceReport) -> u64| r.services.iter().map(|s| (svc(s), f(s))).collect();
     family("rvs_service_connections_total", "counter", "Connections scheduled for a service.", per_svc(|s| s.conns));
     family("rvs_service_in_packets_total", "counter", "Client-to-server packets of a service.", per_svc(|s| s.pkts_in));

@@ -8,14 +8,18 @@ use rvs_core::service::{Forward, Protocol};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-/// A service named by protocol and `VIP:PORT`.
+/// A service named by protocol and `VIP:PORT`, or a firewall-mark service by
+/// `{"protocol":"fwmark","address":"MARK"}` (`"ipv6":true` for ipvsadm's `-f MARK -6`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SvcSpec {
-    /// `tcp` or `udp`.
+    /// `tcp`, `udp` or `fwmark`.
     pub protocol: String,
-    /// `VIP:PORT`.
+    /// `VIP:PORT`, or the mark.
     pub address: String,
+    /// A firewall-mark service of the IPv6 family.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
 }
 
 /// A request.
@@ -161,6 +165,18 @@ pub enum Request {
     },
     /// `-L --timeout`.
     Timeouts,
+    /// `--add-mark-rule`: firewall-mark classifier rules (one per port range), appended.
+    AddMarkRule {
+        /// The rule.
+        rule: super::mark_rules::MarkRuleSpec,
+    },
+    /// `--del-mark-rule`: removes them.
+    DelMarkRule {
+        /// The rule.
+        rule: super::mark_rules::MarkRuleSpec,
+    },
+    /// `-L --mark-rules`: the classifier's rules in order.
+    MarkRules,
     /// `-L --knobs`: IPVS's knobs and their values.
     Knobs,
     /// `--set-knob NAME VALUE`: one of IPVS's knobs, live.
@@ -329,10 +345,19 @@ fn bad(field: &'static str, msg: impl Into<String>) -> BadRequest {
 impl SvcSpec {
     /// The service key.
     pub fn key(&self) -> Result<SvcKey, BadRequest> {
+        if self.protocol == "fwmark" {
+            let mark = self.address.parse::<u32>().ok().filter(|&m| m > 0).ok_or_else(|| {
+                bad("service.address", format!("{:?}: expected a firewall mark 1..=4294967295", self.address))
+            })?;
+            return Ok(SvcKey::mark(mark, self.ipv6));
+        }
+        if self.ipv6 {
+            return Err(bad("service.ipv6", "-6 goes with a firewall-mark service (-f); a VIP has its own family"));
+        }
         let protocol: Protocol = self.protocol.parse().map_err(|e| bad("service.protocol", format!("{e}")))?;
         let (vip, port) = parse_addr_port(&self.address, "service.address")?;
         let port = port.ok_or_else(|| bad("service.address", format!("{:?}: expected VIP:PORT", self.address)))?;
-        Ok(SvcKey { protocol, vip, port })
+        Ok(SvcKey::addr(protocol, vip, port))
     }
 }
 
@@ -372,6 +397,20 @@ pub fn parse_addr_port(s: &str, field: &'static str) -> Result<(IpAddr, Option<u
         ),
     };
     Ok((ip, port))
+}
+
+/// A real server's `RIP[:PORT]`: as [`parse_addr_port`], and port 0 too, which a firewall-mark
+/// service's real server may have (`-S` writes `RIP:0`: it keeps each packet's port).
+pub fn parse_real_addr(s: &str) -> Result<(IpAddr, Option<u16>), BadRequest> {
+    for zero in [":0", "]:0"] {
+        if let Some(a) = s.strip_suffix(zero) {
+            let a = if zero == "]:0" { format!("{a}]") } else { a.to_owned() };
+            if let Ok((ip, None)) = parse_addr_port(&a, "address") {
+                return Ok((ip, Some(0)));
+            }
+        }
+    }
+    parse_addr_port(s, "address")
 }
 
 /// Service options from a request.

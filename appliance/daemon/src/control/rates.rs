@@ -57,7 +57,7 @@ fn stats_of(conns: u64, pkts_in: u64, pkts_out: u64, bytes_in: u64, bytes_out: u
 }
 
 fn svc_key(s: &crate::stats::ServiceReport) -> String {
-    format!("{} {}", s.protocol, crate::stats::endpoint(&s.vip, s.port))
+    s.display_name()
 }
 
 impl Estimator {

@@ -119,7 +119,7 @@ impl LiveConfig {
             self.draining.remove(&id);
             let Some(si) = self.services.iter().position(|s| s.dests.iter().any(|d| d.id == id)) else { continue };
             let s = &mut self.services[si];
-            let k = SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
+            let k = SvcKey::of(s);
             let pos = s.dests.iter().position(|d| d.id == id).expect("found above");
             let d = s.dests.remove(pos);
             out.drained.push((s.name(), SocketAddr::new(d.addr, d.port).to_string(), why));
@@ -182,7 +182,7 @@ mod tests {
     const BASE: &str = "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n[[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n  [[service.real]]\n  address = \"10.0.0.11\"\n  weight = 10\n  [[service.real]]\n  address = \"10.0.0.12\"\n  weight = 10\n  slow_start = 10\n";
 
     fn key() -> SvcKey {
-        SvcKey { protocol: Protocol::Tcp, vip: IpAddr::from([10, 0, 0, 100]), port: 80 }
+        SvcKey::addr(Protocol::Tcp, IpAddr::from([10, 0, 0, 100]), 80)
     }
 
     fn weights(s: &LiveConfig) -> Vec<u32> {

@@ -23,8 +23,9 @@ impl LiveConfig {
         next.knobs = cfg.knobs;
         next.sync = cfg.sync.clone();
         next.neighbours = cfg.neighbours.clone();
+        next.mark_rules = cfg.mark_rules.clone();
         let old = std::mem::take(&mut next.services);
-        let key = |s: &Service| SvcKey { protocol: s.protocol, vip: s.vip, port: s.port };
+        let key = |s: &Service| SvcKey::of(s);
         let (mut added, mut changed) = (0, 0);
         let mut checks = BTreeMap::new();
         let mut slow_start = BTreeMap::new();

@@ -4,7 +4,9 @@
 //! dataplane never waits for the control plane at all).
 
 use super::live_config::{LiveConfig, OpError};
-use super::proto::{parse_addr_port, real_opts, svc_opts, LifeArgs, Reply, Request, TimeoutsReply, TunArgs};
+use super::proto::{
+    parse_addr_port, parse_real_addr, real_opts, svc_opts, LifeArgs, Reply, Request, TimeoutsReply, TunArgs,
+};
 use crate::stats::{Baseline, Report};
 use crate::supervision::ThreadBeat;
 use serde_json::Value;
@@ -97,7 +99,7 @@ impl Control<'_> {
         if !guard.vrrp() {
             return;
         }
-        let vips: std::collections::BTreeSet<_> = guard.services.iter().map(|s| s.vip).collect();
+        let vips = guard.all_vips();
         let held: std::collections::BTreeSet<_> = on_taps.intersection(&vips).copied().collect();
         if held == guard.held {
             return;
@@ -182,7 +184,10 @@ impl Control<'_> {
                     let k = s.key()?;
                     st.service(&k)?;
                     r.services.retain(|x| {
-                        x.vip == k.vip.to_string() && x.port == k.port && x.protocol == k.protocol.as_str()
+                        x.vip == k.vip.to_string()
+                            && x.port == k.port
+                            && x.fwmark == k.fwmark
+                            && (k.fwmark != 0 || x.protocol == k.protocol.as_str())
                     });
                 }
                 return Ok(serde_json::to_value(r)?);
@@ -209,6 +214,7 @@ impl Control<'_> {
                 return Ok(serde_json::to_value(TimeoutsReply { tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp })?);
             }
             Request::Knobs => return Ok(serde_json::to_value(self.state_copy()?.knob_values())?),
+            Request::MarkRules => return Ok(serde_json::to_value(self.state_copy()?.mark_rule_specs())?),
             Request::Zero { service } => {
                 let only = service.as_ref().map(|s| s.key()).transpose()?;
                 let (st, current) = self.fresh_report(&Baseline::default())?;
@@ -230,6 +236,7 @@ impl Control<'_> {
             | Request::Connections
             | Request::Timeouts
             | Request::Knobs
+            | Request::MarkRules
             | Request::Zero { .. }
             | Request::PauseWorker { .. }
             | Request::PauseThread { .. } => {}
@@ -285,7 +292,7 @@ impl Control<'_> {
                 tun_port,
                 tun_csum,
             } => {
-                let (ip, port) = parse_addr_port(address, "address")?;
+                let (ip, port) = parse_real_addr(address)?;
                 let life = LifeArgs { slow_start: *slow_start, drain: *drain, deadline: *deadline };
                 let tun = TunArgs { kind: tun_type.clone(), port: *tun_port, csum: tun_csum.clone() };
                 let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life, &tun)?;
@@ -305,18 +312,20 @@ impl Control<'_> {
                 tun_port,
                 tun_csum,
             } => {
-                let (ip, port) = parse_addr_port(address, "address")?;
+                let (ip, port) = parse_real_addr(address)?;
                 let life = LifeArgs { slow_start: *slow_start, drain: *drain, deadline: *deadline };
                 let tun = TunArgs { kind: tun_type.clone(), port: *tun_port, csum: tun_csum.clone() };
                 let o = real_opts(forward, *weight, (*u_threshold, *l_threshold), life, &tun)?;
                 next.edit_real(service.key()?, ip, port, o, now)?
             }
             Request::DelReal { service, address } => {
-                let (ip, port) = parse_addr_port(address, "address")?;
+                let (ip, port) = parse_real_addr(address)?;
                 next.del_real(service.key()?, ip, port, now)?
             }
             Request::SetTimeouts { tcp, tcpfin, udp } => next.set_timeouts(*tcp, *tcpfin, *udp)?,
             Request::SetKnob { name, value } => next.set_knob(name, value)?,
+            Request::AddMarkRule { rule } => next.add_mark_rule(rule)?,
+            Request::DelMarkRule { rule } => next.del_mark_rule(rule)?,
             Request::Reload => {
                 let cfg = crate::config::Config::load(&self.config_path)?;
                 result = Value::String(next.reload(&cfg, now)?);

@@ -68,7 +68,7 @@ fn services(o: &mut String, list: &[ServiceReport]) {
          <th>Pkt/s in</th><th>Pkt/s out</th><th>bit/s in</th><th>bit/s out</th></tr>",
     );
     for s in list {
-        let name = format!("{} {}", s.protocol.to_uppercase(), crate::stats::endpoint(&s.vip, s.port));
+        let name = s.display_name();
         let mut sched = s.scheduler.clone();
         if !s.sched_flags.is_empty() {
             sched += &format!(" ({})", s.sched_flags);

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 #[command(group(ArgGroup::new("cmd").required(true).args([
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
     "delete_server", "list", "zero", "set", "set_knob", "save", "restore", "version", "reload", "start_daemon",
-    "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host"
+    "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host",
+    "add_mark_rule", "del_mark_rule"
 ])))]
 #[command(group(ArgGroup::new("pause").args(["pause_worker", "pause_thread"])))]
 pub struct Cli {
@@ -220,12 +221,33 @@ pub struct Cli {
     #[arg(short = 'o', long = "ops", num_args = 0..=1, require_equals = true, default_missing_value = "on",
           value_name = "on|off")]
     pub ops: Option<String>,
-    /// ipvsadm's firewall-mark service (not supported by rvsd).
-    #[arg(short = 'f', long = "fwmark-service", value_name = "FWMARK")]
+    /// A firewall-mark service: the packets rvsd's classifier rules (--add-mark-rule) mark
+    /// FWMARK, whatever their VIP and port.
+    #[arg(short = 'f', long = "fwmark-service", value_name = "FWMARK", conflicts_with_all = ["tcp", "udp"])]
     pub fwmark: Option<String>,
-    /// ipvsadm's IPv6 firewall-mark flag (not supported by rvsd).
+    /// With -f: the firewall-mark service is of the IPv6 family.
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
+    /// Add a firewall-mark classifier rule (rvs; IPVS leaves marking to iptables): packets to
+    /// --dst on --dports of --proto, without a connection, are marked -f MARK. Rules are
+    /// matched in order, first match wins.
+    #[arg(long = "add-mark-rule", requires = "dst")]
+    pub add_mark_rule: bool,
+    /// Delete a firewall-mark classifier rule (given as it was added).
+    #[arg(long = "del-mark-rule", requires = "dst")]
+    pub del_mark_rule: bool,
+    /// With --add/--del-mark-rule: the destination address or prefix (198.18.0.100, 198.18.0.0/24).
+    #[arg(long = "dst", value_name = "PREFIX")]
+    pub dst: Option<String>,
+    /// With --add/--del-mark-rule: destination ports, e.g. 80,443 or 8000-8099 (absent: all).
+    #[arg(long = "dports", value_name = "PORTS")]
+    pub dports: Option<String>,
+    /// With --add/--del-mark-rule: tcp or udp (absent: both).
+    #[arg(long = "proto", value_name = "PROTOCOL")]
+    pub proto: Option<String>,
+    /// With -L: the firewall-mark classifier's rules, in order.
+    #[arg(long = "mark-rules")]
+    pub mark_rules: bool,
     /// Scheduler flags: sh-fallback,sh-port for sh; mh-fallback,mh-port for mh; flag-1..3.
     #[arg(short = 'b', long = "sched-flags", value_name = "FLAGS")]
     pub sched_flags: Option<String>,

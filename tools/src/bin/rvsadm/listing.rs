@@ -2,6 +2,7 @@
 //! `-S`'s rules, from the daemon's report.
 
 use rvs_core::service::{Forward, Protocol};
+use rvsd::control::mark_rules::MarkRuleSpec;
 use rvsd::control::proto::DaemonReply;
 use rvsd::stats::{RealReport, Report, ServiceReport};
 
@@ -13,7 +14,7 @@ pub(crate) fn sort_listing(services: &mut [ServiceReport]) {
         a.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     }
     let proto = |p: &str| p.parse::<Protocol>().map_or(0, Protocol::number);
-    services.sort_by_key(|s| (addr(&s.vip).is_ipv6(), proto(&s.protocol), addr(&s.vip), s.port));
+    services.sort_by_key(|s| (addr(&s.vip).is_ipv6(), proto(&s.protocol), addr(&s.vip), s.port, s.fwmark));
     for s in services {
         s.reals.sort_by_key(|r| (addr(&r.address), r.port));
     }
@@ -45,8 +46,24 @@ pub(crate) fn addr_port(addr: &str, port: u16) -> String {
     }
 }
 
+/// The service's protocol column and name as ipvsadm lists them: (`TCP`, `10.0.0.1:80`), or
+/// for a firewall-mark service (`FWM`, `1`) and (`FWM`, `1 IPv6`).
 pub(crate) fn svc_name(s: &ServiceReport) -> (String, String) {
-    (s.protocol.to_uppercase(), addr_port(&s.vip, s.port))
+    match (s.fwmark, s.vip.contains(':')) {
+        (0, _) => (s.protocol.to_uppercase(), addr_port(&s.vip, s.port)),
+        (m, false) => ("FWM".into(), m.to_string()),
+        (m, true) => ("FWM".into(), format!("{m} IPv6")),
+    }
+}
+
+/// The service as `-S` names it: `-t 10.0.0.1:80`, `-u ...`, `-f 1`, `-f 1 -6`.
+pub(crate) fn svc_option(s: &ServiceReport) -> String {
+    match (s.fwmark, s.vip.contains(':'), s.protocol.as_str()) {
+        (0, _, "udp") => format!("-u {}", addr_port(&s.vip, s.port)),
+        (0, _, _) => format!("-t {}", addr_port(&s.vip, s.port)),
+        (m, false, _) => format!("-f {m}"),
+        (m, true, _) => format!("-f {m} -6"),
+    }
 }
 
 /// The service's default netmask: the whole address.
@@ -212,9 +229,8 @@ pub(crate) fn daemon_lines(d: &[DaemonReply]) -> String {
 pub(crate) fn save(services: &[ServiceReport]) -> String {
     let mut o = String::new();
     for s in services {
-        let flag = if s.protocol == "udp" { "-u" } else { "-t" };
-        let name = addr_port(&s.vip, s.port);
-        o += &format!("-A {flag} {name} -s {}", s.scheduler);
+        let svc = svc_option(s);
+        o += &format!("-A {svc} -s {}", s.scheduler);
         if !s.sched_flags.is_empty() {
             o += &format!(" -b {}", s.sched_flags);
         }
@@ -234,7 +250,7 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
                 Ok(Forward::Tunnel) => "-i",
                 _ => "-g",
             };
-            o += &format!("-a {flag} {name} -r {} {f} -w {}", addr_port(&r.address, r.port), r.configured_weight);
+            o += &format!("-a {svc} -r {} {f} -w {}", addr_port(&r.address, r.port), r.configured_weight);
             if r.u_threshold > 0 {
                 o += &format!(" -x {}", r.u_threshold);
             }
@@ -295,4 +311,36 @@ pub(crate) fn tunnel_table(services: &[ServiceReport]) -> String {
             r.inactive
         )
     })
+}
+
+/// A classifier rule's options, as `--add-mark-rule` takes them.
+fn mark_rule_options(r: &MarkRuleSpec) -> String {
+    let mut o = format!("-f {}", r.mark);
+    if let Some(p) = &r.protocol {
+        o += &format!(" --proto {p}");
+    }
+    o += &format!(" --dst {}", r.destination);
+    if let Some(p) = &r.ports {
+        o += &format!(" --dports {p}");
+    }
+    o
+}
+
+/// `-L --mark-rules`: the classifier's rules in order, numbered.
+pub(crate) fn mark_rule_lines(rules: &[MarkRuleSpec]) -> String {
+    let mut o = String::from(
+        "Mark rules (first match wins, for packets without a connection)
+",
+    );
+    for (i, r) in rules.iter().enumerate() {
+        let proto = r.protocol.as_deref().unwrap_or("all");
+        let ports = r.ports.as_deref().unwrap_or("all");
+        o += &format!("{:<3} {:<4} {:<43} ports {:<15} -> FWM {}\n", i + 1, proto, r.destination, ports, r.mark);
+    }
+    o
+}
+
+/// `-S`'s classifier rules: one `--add-mark-rule` line each, in order.
+pub(crate) fn save_mark_rules(rules: &[MarkRuleSpec]) -> String {
+    rules.iter().map(|r| format!("--add-mark-rule {}\n", mark_rule_options(r))).collect()
 }

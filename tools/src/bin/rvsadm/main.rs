@@ -24,6 +24,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser};
 use rvs_core::service::{Forward, Protocol};
+use rvsd::control::mark_rules::MarkRuleSpec;
 use rvsd::control::proto::{ConnEntry, DaemonReply, Reply, Request, SvcSpec, TimeoutsReply};
 use rvsd::stats::Report;
 use serde_json::Value;
@@ -88,16 +89,30 @@ impl Client {
 }
 
 fn service(cli: &Cli) -> Result<Option<SvcSpec>> {
-    Ok(match (&cli.tcp, &cli.udp) {
-        (Some(a), None) => Some(SvcSpec { protocol: Protocol::Tcp.to_string(), address: a.clone() }),
-        (None, Some(a)) => Some(SvcSpec { protocol: Protocol::Udp.to_string(), address: a.clone() }),
-        (None, None) => None,
-        (Some(_), Some(_)) => bail!("-t and -u: give one service"),
+    let spec = |p: &str, a: &String| SvcSpec { protocol: p.to_owned(), address: a.clone(), ipv6: false };
+    Ok(match (&cli.tcp, &cli.udp, &cli.fwmark) {
+        (Some(a), None, None) => Some(spec(Protocol::Tcp.as_str(), a)),
+        (None, Some(a), None) => Some(spec(Protocol::Udp.as_str(), a)),
+        (None, None, Some(m)) => Some(SvcSpec { ipv6: cli.ipv6, ..spec("fwmark", m) }),
+        (None, None, None) => None,
+        _ => bail!("-t, -u and -f: give one service"),
     })
 }
 
 fn need_service(cli: &Cli) -> Result<SvcSpec> {
-    service(cli)?.ok_or_else(|| anyhow!("a service is needed: -t VIP:PORT or -u VIP:PORT"))
+    service(cli)?.ok_or_else(|| anyhow!("a service is needed: -t VIP:PORT, -u VIP:PORT or -f FWMARK"))
+}
+
+/// The classifier rule `--add-mark-rule`/`--del-mark-rule` name.
+fn mark_rule(cli: &Cli) -> Result<MarkRuleSpec> {
+    let mark = cli.fwmark.as_deref().ok_or_else(|| anyhow!("a mark is needed: -f FWMARK"))?;
+    let mark = mark.parse::<u32>().map_err(|_| anyhow!("-f {mark}: expected a firewall mark 1..=4294967295"))?;
+    Ok(MarkRuleSpec {
+        mark,
+        protocol: cli.proto.clone(),
+        destination: cli.dst.clone().ok_or_else(|| anyhow!("a destination is needed: --dst PREFIX"))?,
+        ports: cli.dports.clone(),
+    })
 }
 
 fn forward(cli: &Cli) -> Option<String> {
@@ -177,6 +192,10 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Request::Reload
     } else if let Some(s) = &cli.set {
         Request::SetTimeouts { tcp: s[0], tcpfin: s[1], udp: s[2] }
+    } else if cli.add_mark_rule {
+        Request::AddMarkRule { rule: mark_rule(cli)? }
+    } else if cli.del_mark_rule {
+        Request::DelMarkRule { rule: mark_rule(cli)? }
     } else if let Some(k) = &cli.set_knob {
         Request::SetKnob { name: k[0].clone(), value: k[1].clone() }
     } else if let Some(state) = &cli.start_daemon {
@@ -202,13 +221,9 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
 
 /// ipvsadm options rvsd cannot honour: refused by name, never taken for something else.
 fn unsupported(cli: &Cli) -> Option<&'static str> {
-    [
-        (cli.fwmark.is_some(), "-f/--fwmark-service: firewall-mark services are not supported"),
-        (cli.ipv6, "-6/--ipv6: firewall-mark services are not supported"),
-        (cli.pe.is_some(), "--pe: persistence engines are not supported"),
-    ]
-    .into_iter()
-    .find_map(|(given, why)| given.then_some(why))
+    [(cli.pe.is_some(), "--pe: persistence engines are not supported")]
+        .into_iter()
+        .find_map(|(given, why)| given.then_some(why))
 }
 
 /// Options given with a command they do not belong to, as ipvsadm's
@@ -221,6 +236,12 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
         (tunnel && !real_edit, "--tun-type/--tun-port/--tun-*csum: only with -a or -e"),
         ((cli.slow_start.is_some() || cli.drain) && !real_edit, "--slow-start/--drain: only with -a or -e"),
+        (cli.ipv6 && cli.fwmark.is_none(), "-6/--ipv6: only with -f (a VIP has its own family)"),
+        (
+            (cli.dst.is_some() || cli.dports.is_some() || cli.proto.is_some())
+                && !(cli.add_mark_rule || cli.del_mark_rule),
+            "--dst/--dports/--proto: only with --add-mark-rule or --del-mark-rule",
+        ),
     ]
     .into_iter()
     .find_map(|(given, why)| given.then_some(why))
@@ -328,6 +349,10 @@ fn run(cli: &Cli) -> Result<String> {
             k.iter().map(|(n, v)| format!("{n} = {v}\n")).collect()
         });
     }
+    if cli.list && cli.mark_rules {
+        let rules: Vec<MarkRuleSpec> = c.call(&Request::MarkRules)?.unwrap_or_default();
+        return Ok(if json_out { format!("{}\n", serde_json::to_string(&rules)?) } else { mark_rule_lines(&rules) });
+    }
     if cli.list && cli.timeout {
         let t: TimeoutsReply = c.call(&Request::Timeouts)?.context("no timeouts in the answer")?;
         return Ok(if json_out {
@@ -348,7 +373,9 @@ fn run(cli: &Cli) -> Result<String> {
     }
     let services = &list.services;
     Ok(if cli.save {
-        save(services)
+        // The classifier's rules after the services, as --add-mark-rule lines -R reads back.
+        let rules: Vec<MarkRuleSpec> = c.call(&Request::MarkRules)?.unwrap_or_default();
+        save(services) + &save_mark_rules(&rules)
     } else if cli.rate {
         rate_table(services)
     } else if cli.stats {
