@@ -132,19 +132,42 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
         return;
     };
     let port = s.arg(2).unwrap_or("");
-    if vip == "fwmark" || vip == "group" {
-        r.skipped.push(format!(
-            "line {line}: virtual_server {vip} {port}: firewall-mark and group services are not supported"
-        ));
+    if vip == "group" {
+        r.skipped.push(format!("line {line}: virtual_server group {port}: group services are not supported"));
         return;
     }
-    let Ok(vip_addr) = vip.parse::<IpAddr>() else {
-        r.skipped.push(format!("line {line}: virtual_server {vip} {port}: not an IPv4 or IPv6 address"));
+    // `virtual_server fwmark N`: its family from `ip_family`, else from its first real server.
+    let fwmark = vip == "fwmark";
+    if fwmark && port.parse::<u32>().map_or(true, |m| m == 0) {
+        r.skipped.push(format!("line {line}: virtual_server fwmark {port}: not a firewall mark 1..=4294967295"));
         return;
+    }
+    let vip_addr = if fwmark {
+        let family = s.block.iter().find(|k| k.key() == "ip_family").and_then(|k| k.arg(1));
+        let first_real = s.block.iter().find(|k| k.key() == "real_server").and_then(|k| k.arg(1));
+        let v6 = family.map_or_else(|| first_real.is_some_and(|a| a.contains(':')), |f| f == "inet6");
+        if v6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        }
+    } else {
+        let Ok(a) = vip.parse::<IpAddr>() else {
+            r.skipped.push(format!("line {line}: virtual_server {vip} {port}: not an IPv4 or IPv6 address"));
+            return;
+        };
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            r.skipped
+                .push(format!("line {line}: virtual_server {vip} {port}: rvs needs a port (no all-ports service)"));
+            return;
+        }
+        a
     };
-    if port.parse::<u16>().map_or(true, |p| p == 0) {
-        r.skipped.push(format!("line {line}: virtual_server {vip} {port}: rvs needs a port (no all-ports service)"));
-        return;
+    if fwmark {
+        r.skipped.push(format!(
+            "line {line}: virtual_server fwmark {port}: keepalived relies on iptables for the marks; \
+             add [[fwmark]] rules (mark = {port}) naming its VIPs and ports"
+        ));
     }
     let (mut sched, mut protocol) = ("wlc", "tcp");
     let (mut persistence, mut netmask) = (None, None);
@@ -169,6 +192,7 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
                 "UDP" => protocol = "udp",
                 _ => r.skipped.push(format!("line {}: protocol {a}: only TCP and UDP (kept TCP)", k.line())),
             },
+            "ip_family" if fwmark => {}
             "persistence_timeout" => persistence = Some(a.parse::<u32>().unwrap_or(PERSISTENCE)),
             "persistence_granularity" => netmask = Some(a.to_owned()),
             // keepalived's scheduler flags, one keyword each (ipvsadm's -b names).
@@ -186,7 +210,12 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
         }
     }
     let _ = writeln!(r.toml, "[[service]]  # keepalived.conf line {line}");
-    let _ = writeln!(r.toml, "protocol = \"{protocol}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"{sched}\"");
+    if fwmark {
+        let family = if vip_addr.is_ipv6() { "\nfamily = \"ipv6\"" } else { "" };
+        let _ = writeln!(r.toml, "fwmark = {port}{family}\nscheduler = \"{sched}\"");
+    } else {
+        let _ = writeln!(r.toml, "protocol = \"{protocol}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"{sched}\"");
+    }
     let flags = sched_flags.join(",");
     match rvs_core::sched::flags::parse(sched, &flags) {
         Ok(0) => {}
@@ -209,7 +238,8 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
         None => {}
     }
     for rs in reals {
-        real_server(rs, vip_addr, port, inherited, r);
+        // A fwmark service's real server without a port keeps each packet's (port 0).
+        real_server(rs, vip_addr, if fwmark { "0" } else { port }, inherited, r);
     }
     r.toml.push('\n');
     r.services += 1;
@@ -257,7 +287,7 @@ fn real_server(s: &Stmt, vip: IpAddr, vport: &str, above: Inherited<'_>, r: &mut
         }
     }
     let method = own.method.unwrap_or("nat");
-    if method != "nat" && port != vport {
+    if method != "nat" && port != vport && vport != "0" {
         r.skipped.push(format!("line {line}: real_server {addr} {port}: {method} uses the virtual port {vport}"));
     }
     let _ = writeln!(r.toml, "  [[service.real]]  # line {line}\n  address = \"{addr}\"\n  forward = \"{method}\"");

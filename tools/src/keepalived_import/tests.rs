@@ -77,8 +77,17 @@ fn keepalived_sample_files_import_with_their_meaning() {
     assert_eq!((c.services[0].dests[0].addr.to_string(), c.services[0].dests[0].port), ("ae00::10".into(), 25));
     assert!(named(&r, "SMTP_CHECK") && named(&r, "virtual_server_group"), "{:?}", r.skipped);
 
+    // keepalived.conf.fwmark: a firewall-mark service (NAT, rr, persistence 900); its reals
+    // keep each packet's port, and the note says the marks must become [[fwmark]] rules.
+    let r = sample("keepalived.conf.fwmark");
+    let c = parse(&r);
+    let s = &c.services[0];
+    assert_eq!((s.fwmark, s.vip.is_ipv4(), s.scheduler.as_str(), s.persistence), (1, true, "rr", 900));
+    assert_eq!((s.dests[0].forward, s.dests[0].port), (Forward::Nat, 0));
+    assert_eq!(check_of(&c, "192.168.201.100").port, Some(80), "connect_port kept");
+    assert!(named(&r, "[[fwmark]] rules"), "{:?}", r.skipped);
+
     // Services rvs has no equivalent for are named, not imported.
-    assert!(named(&sample("keepalived.conf.fwmark"), "virtual_server fwmark 1"));
     assert!(named(&sample("keepalived.conf.virtual_server_group"), "virtual_server group VSG_1"));
     let r = sample("keepalived.conf.status_code");
     assert!(named(&r, "SSL_GET"), "{:?}", r.skipped);
@@ -159,4 +168,23 @@ fn ops_is_one_packet_scheduling_for_udp_services() {
     let c = parse(&r);
     assert!(c.services[0].ops && !c.services[1].ops, "{}", r.toml);
     assert!(named(&r, "line 8: ops: for UDP services only"), "{:?}", r.skipped);
+}
+
+/// A fwmark virtual server of the IPv6 family: from `ip_family inet6`, or from its real servers.
+#[test]
+fn an_ipv6_fwmark_service_takes_its_family() {
+    for (conf, real) in [
+        ("virtual_server fwmark 7 {\n ip_family inet6\n lb_kind DR\n}\n", None),
+        (
+            "virtual_server fwmark 7 {\n lb_kind DR\n real_server 2001:db8::11 {\n weight 2\n }\n}\n",
+            Some("2001:db8::11"),
+        ),
+    ] {
+        let r = import(conf);
+        let c = parse(&r);
+        assert_eq!((c.services[0].fwmark, c.services[0].vip.is_ipv6()), (7, true), "{}", r.toml);
+        if let Some(a) = real {
+            assert_eq!(c.services[0].dests[0].addr.to_string(), a);
+        }
+    }
 }
