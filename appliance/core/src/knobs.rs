@@ -35,6 +35,21 @@ pub struct Knobs {
     /// mode to avoid packet loops for DR/TUN methods"). The daemon applies it to the VIPs it
     /// serves.
     pub backup_only: bool,
+    /// `expire_nodest_conn`: what becomes of a connection whose real server was deleted, at
+    /// its next packet. 0 (IPVS's default): the packet is dropped silently and the entry stays
+    /// until it expires (the server may come back from the trash). 1: the entry expires at once
+    /// (the packet is dropped; the client's next packet finds no entry and, if it may start one,
+    /// is scheduled afresh). 2 (rvs's default): the connection keeps going to the deleted
+    /// server's address until it ends, so deleting a server drains it (what rvs did before the
+    /// knob, and what `--drain --deadline` leaves running). Synced connections whose server this
+    /// director never had (IPVS's unbound ones) always keep going.
+    pub expire_nodest_conn: u8,
+    /// `schedule_icmp` (default 0). 1: an ICMP error to a VIP that quotes a packet of no
+    /// connection here (a router's frag-needed for a flow another director of an ECMP group
+    /// holds, or a DR flow) is scheduled as the quoted flow's client packet would be and sent
+    /// to that real server (IPVS schedules it as a new connection; rvs makes no entry for it);
+    /// 0: it is dropped (`icmp_unmatched`).
+    pub schedule_icmp: bool,
     /// `sync_version` (default 1): the connection sync protocol the master role sends, 1 or
     /// 0 (kernels before 2.6.39: IPv4 only, no timeouts); a backup reads both. The daemon
     /// applies it to its sync role.
@@ -49,6 +64,8 @@ impl Default for Knobs {
             nat_icmp_send: false,
             ignore_tunneled: false,
             backup_only: false,
+            expire_nodest_conn: 2,
+            schedule_icmp: false,
             sync_version: 1,
         }
     }
@@ -62,6 +79,8 @@ pub const NAMES: &[&str] = &[
     "ignore_tunneled",
     "pmtu_disc",
     "backup_only",
+    "expire_nodest_conn",
+    "schedule_icmp",
     "sync_version",
 ];
 
@@ -82,6 +101,8 @@ impl Knobs {
             "nat_icmp_send" => self.nat_icmp_send = int(0, 1)? == 1,
             "ignore_tunneled" => self.ignore_tunneled = int(0, 1)? == 1,
             "backup_only" => self.backup_only = int(0, 1)? == 1,
+            "expire_nodest_conn" => self.expire_nodest_conn = int(0, 2)? as u8,
+            "schedule_icmp" => self.schedule_icmp = int(0, 1)? == 1,
             "sync_version" => self.sync_version = int(0, 1)? as u8,
             // IPVS fragments with 0; rvs never fragments, so only 1 (its default) is taken.
             "pmtu_disc" => {
@@ -102,6 +123,8 @@ impl Knobs {
             "nat_icmp_send" => u32::from(self.nat_icmp_send),
             "ignore_tunneled" => u32::from(self.ignore_tunneled),
             "backup_only" => u32::from(self.backup_only),
+            "expire_nodest_conn" => u32::from(self.expire_nodest_conn),
+            "schedule_icmp" => u32::from(self.schedule_icmp),
             "sync_version" => u32::from(self.sync_version),
             "pmtu_disc" => 1,
             _ => return None,

@@ -106,6 +106,8 @@ drop_reasons! {
     NoConnection = "no_connection",
     /// The service has no real server that may take a new connection (all weight 0).
     NoDest = "no_dest",
+    /// A packet of a connection whose real server was deleted (`expire_nodest_conn` 0 or 1).
+    DestDeleted = "dest_deleted",
     /// The connection table is full and no embryonic entry could be evicted (a new connection
     /// refused).
     TableFull = "table_full",
@@ -164,6 +166,8 @@ pub struct Counters {
     pub one_packet: u64,
     /// Replies of NAT real servers of one-packet services, translated without an entry.
     pub one_packet_replies: u64,
+    /// ICMP errors of no connection scheduled to a real server (`schedule_icmp`).
+    pub icmp_scheduled: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).
     pub nat_icmp_sent: u64,
@@ -203,6 +207,7 @@ impl Default for Counters {
             stateless_forwarded: 0,
             one_packet: 0,
             one_packet_replies: 0,
+            icmp_scheduled: 0,
             nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,
@@ -259,6 +264,7 @@ impl Counters {
         self.stateless_forwarded += o.stateless_forwarded;
         self.one_packet += o.one_packet;
         self.one_packet_replies += o.one_packet_replies;
+        self.icmp_scheduled += o.icmp_scheduled;
         self.nat_icmp_sent += o.nat_icmp_sent;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;

@@ -143,3 +143,67 @@ fn ignore_tunneled_hands_other_protocols_to_a_vip_to_the_kernel() {
         assert_eq!(p.process(NOW, 0, &mut VecFrame::new(&ipip)), want, "ignore_tunneled = {on}");
     }
 }
+
+/// `expire_nodest_conn`: a NAT connection to RS1, then RS1 deleted (a snapshot without it):
+/// 0 drops its packets and keeps the entry (IPVS's default), 1 expires the entry at the first
+/// packet, 2 (rvs's default) keeps forwarding to RS1's address until the connection ends.
+#[test]
+fn expire_nodest_conn_decides_what_a_deleted_servers_connections_get() {
+    for mode in [0u8, 1, 2] {
+        let knobs = Knobs { expire_nodest_conn: mode, ..Knobs::default() };
+        let mut p = pipeline_with_knobs(knobs);
+        let c = from_client(VIP_NAT);
+        assert_eq!(send(&mut p, 0, c.tcp(40000, 80, SYN, 1, b"")).1, RS1_MAC);
+        send(&mut p, 1, from_real(RS1_MAC, RS1).tcp(80, 40000, SYN | ACK, 500, b""));
+        send(&mut p, 0, c.tcp(40000, 80, ACK, 2, b""));
+        let nat = service(0, Protocol::Tcp, VIP_NAT, "rr", &[(RS2, 1)], Forward::Nat, 1);
+        let snap = Snapshot::new(interfaces(), vec![nat], neighbours(), Timeouts::default()).unwrap().with_knobs(knobs);
+        p.apply(Arc::new(snap));
+        let (v, mac) = send(&mut p, 0, c.tcp(40000, 80, ACK, 2, b"GET"));
+        let entries = p.connections().len();
+        match mode {
+            0 => {
+                assert_eq!(v, Verdict::Drop(rvs_core::DropReason::DestDeleted), "0: dropped");
+                assert_eq!(entries, 1, "0: the entry stays (the server may come back)");
+            }
+            1 => {
+                assert_eq!(v, Verdict::Drop(rvs_core::DropReason::DestDeleted), "1: dropped");
+                assert_eq!(entries, 0, "1: the entry expired");
+                assert_eq!(p.loads()[0].active, 0, "its load released");
+                let (v, mac) = send(&mut p, 0, c.tcp(40000, 80, SYN, 9000, b""));
+                assert_eq!((v, mac), (Verdict::Forward(1), RS2_MAC), "the client's new SYN is scheduled afresh");
+            }
+            _ => assert_eq!((v, mac), (Verdict::Forward(1), RS1_MAC), "2: still to RS1's address"),
+        }
+    }
+    assert_eq!(Knobs::default().expire_nodest_conn, 2, "rvs's default drains");
+}
+
+/// `schedule_icmp`: a frag-needed for a DR flow this director holds no entry for (another
+/// director's, behind ECMP) goes to the real server the hash picks for the quoted flow with 1,
+/// and is dropped as unmatched with 0 (IPVS's default).
+#[test]
+fn schedule_icmp_sends_an_unmatched_error_to_the_flows_real_server() {
+    use rvs_core::wire::build::{ip_part, PacketBuilder};
+    use rvs_core::wire::icmp::IcmpRepr;
+    for on in [false, true] {
+        let knobs = Knobs { schedule_icmp: on, ..Knobs::default() };
+        let dr = service(1, Protocol::Tcp, VIP_DR, "sh", &[(RS_DR, 1), (RS_TUN, 1)], Forward::DirectRoute, 2);
+        let snap = Snapshot::new(interfaces(), vec![dr], neighbours(), Timeouts::default()).unwrap().with_knobs(knobs);
+        let mut p = Pipeline::new(PipelineConfig::default(), Arc::new(snap), NOW);
+        // The server's reply VIP:80 -> CLIENT:40000 met a router with a smaller MTU.
+        let reply = PacketBuilder::new(ROUTER_MAC, OUT_MAC, VIP_DR, CLIENT).tcp(80, 40000, ACK, 1, &[0; 1400]);
+        let err = PacketBuilder::new(ROUTER_MAC, OUT_MAC, ROUTER, VIP_DR)
+            .icmp(IcmpRepr::frag_needed(1400), &ip_part(&reply)[..28]);
+        let (v, mac) = send(&mut p, 0, err.clone());
+        if on {
+            // sh picks by the client's address: the server a SYN from it would get.
+            let (_, want) = send(&mut p, 0, from_client(VIP_DR).tcp(40000, 80, SYN, 1, b""));
+            assert_eq!((v, mac), (Verdict::Forward(1), want), "1: to the flow's real server");
+            assert_eq!(p.counters().icmp_scheduled, 1);
+            assert_eq!(p.connections().len(), 1, "the error made no entry (the SYN made one)");
+        } else {
+            assert_eq!(v, Verdict::Drop(rvs_core::DropReason::IcmpUnmatched), "0: unmatched");
+        }
+    }
+}

@@ -442,6 +442,7 @@ impl Report {
             ("stateless_forwarded", c.stateless_forwarded),
             ("one_packet", c.one_packet),
             ("one_packet_replies", c.one_packet_replies),
+            ("icmp_scheduled", c.icmp_scheduled),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),

@@ -19,10 +19,14 @@ impl PerCore {
         icmp_error: bool,
     ) -> Verdict {
         let fam = snap.family::<K>();
-        // The snapshot's precomputed hop; a real server no longer in it (draining) is routed.
+        // The snapshot's precomputed hop; a real server no longer in it (deleted: see
+        // `expire_nodest_conn`; or a synced one this director never had) is routed.
         let (rt, known) = match fam.real_server_route(c.dest, c.daddr) {
             Some(h) => (h.route, h.mac.or_else(|| K::learned_mac(self, h.route.next_hop))),
             None => {
+                if c.dest != crate::service::UNBOUND_DEST && snap.knobs().expire_nodest_conn < 2 {
+                    return self.dest_deleted(snap, c);
+                }
                 let Some((rt, _)) = fam.route_with_mac(c.daddr) else { return Verdict::Drop(DropReason::NoRoute) };
                 (rt, self.mac_for::<K>(snap, rt.next_hop))
             }
@@ -63,6 +67,22 @@ impl PerCore {
             }
         }
         Self::ready_or_pending(known, rt.port, rt.next_hop)
+    }
+
+    /// A packet of connection `c`, whose real server was deleted, under `expire_nodest_conn` 0
+    /// (dropped) or 1 (the connection expires now, and the packet is dropped).
+    #[cold]
+    #[inline(never)]
+    fn dest_deleted<K: IpPath>(&mut self, snap: &Snapshot, c: &Conn<K>) -> Verdict {
+        if snap.knobs().expire_nodest_conn == 1 {
+            let t = K::conns(&self.tables);
+            if let Some(idx) = t.lookup_client(c.proto, c.caddr, c.cport, c.vaddr, c.vport) {
+                // The packet's step just filed the entry at now + its state's timeout.
+                let now = t.get(idx).expires.saturating_sub(c.state.timeout(&snap.timeouts()));
+                self.drop_conn::<K>(snap, idx, now);
+            }
+        }
+        Verdict::Drop(DropReason::DestDeleted)
     }
 
     /// Forwards a packet of `svc` to its `i`-th real server without a connection entry (the

@@ -8,7 +8,14 @@ use super::*;
 
 impl PerCore {
     #[inline(never)] // the cold path: kept out of the forwarding path's code
-    pub(super) fn icmp<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, ip: &Ip<u32>) -> Verdict {
+    pub(super) fn icmp<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        port: u16,
+        frame: &mut F,
+        ip: &Ip<u32>,
+    ) -> Verdict {
         let msg = &frame.data()[ip.l4()..ip.end()];
         if msg.len() < icmp_wire::HEADER_LEN {
             return Verdict::Drop(DropReason::IcmpTruncated);
@@ -42,14 +49,16 @@ impl PerCore {
         }
         let (qsrc, qdst) = (u32::from(quoted.src()), u32::from(quoted.dst()));
         let ports = crate::wire::udp::UdpPacket::new_unchecked(&q[qhl..]); // TCP's ports sit alike
-        self.icmp_error_flow(snap, frame, ip, qproto, (qsrc, ports.src_port()), (qdst, ports.dst_port()))
+        self.icmp_error_flow(snap, now, frame, ip, qproto, (qsrc, ports.src_port()), (qdst, ports.dst_port()))
     }
 
     /// An ICMP error (either family) whose quote is `qproto` from `qs` to `qd` (address, port):
     /// sent on along the connection it belongs to, handed to the core that owns it, or not ours.
+    #[allow(clippy::too_many_arguments)] // the error, and the quoted flow's two ends
     pub(super) fn icmp_error_flow<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,
+        now: u32,
         frame: &mut F,
         ip: &Ip<K>,
         qproto: u8,
@@ -83,7 +92,39 @@ impl PerCore {
                 return Verdict::Redirect(o);
             }
         }
+        if snap.knobs().schedule_icmp {
+            if let Some(v) = self.schedule_icmp_error(snap, now, frame, ip, qproto, (qsrc, qsport), (qdst, qdport)) {
+                return v;
+            }
+        }
         Self::unmatched_error(snap, ip.dst)
+    }
+
+    /// `schedule_icmp`: an error quoting a packet VIP:vport -> CIP:cport of no connection here
+    /// goes to the real server the service's scheduler picks for the flow CIP -> VIP (IPVS's
+    /// `ip_vs_try_to_schedule` on the quote; a hash scheduler picks the flow's own server), its
+    /// quote translated for NAT. No entry is made: an ICMP error proves no connection.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn schedule_icmp_error<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<K>,
+        qproto: u8,
+        (vip, vport): (K, u16),
+        (client, cport): (K, u16),
+    ) -> Option<Verdict> {
+        let svc = snap.service_of(qproto, vip, vport).filter(|_| snap.serves_of(vip))?;
+        let flow = Flow::new(qproto, client, cport, vip, vport);
+        let sched = self.scheds[usize::from(svc.id)].as_mut()?;
+        let view = View { dests: &svc.dests, weights: &self.weights, loads: &self.loads };
+        let d = &svc.dests[sched.pick(&view, &flow, now)?];
+        let daddr = K::of_ip(d.addr)?;
+        let c = Conn::new(qproto, client, cport, vip, vport, daddr, d.port_for(vport), d.forward, svc.id, d.id);
+        self.counters.icmp_scheduled += 1;
+        Some(self.send_to_real_server(snap, frame, ip, &c, true))
     }
 
     /// An ICMP error of no connection: the director's own goes to the kernel, the rest is dropped.

@@ -9,7 +9,14 @@ use crate::wire::ipv6;
 
 impl PerCore {
     #[inline(never)] // the cold path
-    pub(super) fn icmpv6<F: Frame>(&mut self, snap: &Snapshot, port: u16, frame: &mut F, ip: &Ip<u128>) -> Verdict {
+    pub(super) fn icmpv6<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        port: u16,
+        frame: &mut F,
+        ip: &Ip<u128>,
+    ) -> Verdict {
         let msg = &frame.data()[ip.l4()..ip.end()];
         if msg.len() < icmpv6_wire::HEADER_LEN {
             return Verdict::Drop(DropReason::IcmpTruncated);
@@ -24,14 +31,14 @@ impl PerCore {
                 Verdict::Reply
             }
             // Types below 128 are errors (RFC 4443 §2.1).
-            t if t < 128 => self.icmpv6_error(snap, frame, ip),
+            t if t < 128 => self.icmpv6_error(snap, now, frame, ip),
             _ => Self::not_ours(snap, ip.dst),
         }
     }
 
     /// An ICMPv6 error: its quote (an IPv6 header, extension headers, then at least the ports)
     /// read, and the error sent along the connection it quotes.
-    fn icmpv6_error<F: Frame>(&mut self, snap: &Snapshot, frame: &mut F, ip: &Ip<u128>) -> Verdict {
+    fn icmpv6_error<F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip<u128>) -> Verdict {
         let q = &frame.data()[ip.l4() + icmpv6_wire::HEADER_LEN..ip.end()];
         if q.len() < ipv6::HEADER_LEN || q[0] >> 4 != 6 {
             return Verdict::Drop(DropReason::IcmpTruncated);
@@ -48,6 +55,6 @@ impl PerCore {
         }
         let (qsrc, qdst) = (u128::from(quoted.src()), u128::from(quoted.dst()));
         let ports = crate::wire::udp::UdpPacket::new_unchecked(&q[upper.offset..]);
-        self.icmp_error_flow(snap, frame, ip, upper.protocol, (qsrc, ports.src_port()), (qdst, ports.dst_port()))
+        self.icmp_error_flow(snap, now, frame, ip, upper.protocol, (qsrc, ports.src_port()), (qdst, ports.dst_port()))
     }
 }

@@ -283,7 +283,7 @@ impl PerCore {
                 }
                 match ip.proto {
                     protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
-                    protocol::ICMP => self.icmp(snap, port, frame, ip),
+                    protocol::ICMP => self.icmp(snap, now, port, frame, ip),
                     _ if snap.is_vip(Ipv4Addr::from(ip.dst)) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
                 }
@@ -294,7 +294,7 @@ impl PerCore {
                 }
                 match ip.proto {
                     protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
-                    crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, port, frame, ip),
+                    crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, now, port, frame, ip),
                     _ if snap.family::<u128>().is_vip(ip.dst) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
                 }

@@ -61,6 +61,8 @@ pub(super) struct RawIpvs {
     pub(super) ignore_tunneled: Option<Spanned<u32>>,
     pub(super) pmtu_disc: Option<Spanned<u32>>,
     pub(super) backup_only: Option<Spanned<u32>>,
+    pub(super) expire_nodest_conn: Option<Spanned<u32>>,
+    pub(super) schedule_icmp: Option<Spanned<u32>>,
     pub(super) sync_version: Option<Spanned<u32>>,
 }
 

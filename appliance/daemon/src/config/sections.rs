@@ -286,6 +286,8 @@ impl Ctx<'_> {
             ("ignore_tunneled", &r.ignore_tunneled),
             ("pmtu_disc", &r.pmtu_disc),
             ("backup_only", &r.backup_only),
+            ("expire_nodest_conn", &r.expire_nodest_conn),
+            ("schedule_icmp", &r.schedule_icmp),
             ("sync_version", &r.sync_version),
         ] {
             if let Some(v) = v {

@@ -34,7 +34,7 @@ pub fn render(r: &Report) -> String {
     family(
         "rvs_dataplane_total",
         "counter",
-        "Dataplane events by kind (rx, forwarded, replied, to_kernel, pending, redirected, dropped, new_conns, expired_conns, evicted, stateless_forwarded, one_packet, one_packet_replies, refused, level_changes, too_big_sent, sync_*).",
+        "Dataplane events by kind (rx, forwarded, replied, to_kernel, pending, redirected, dropped, new_conns, expired_conns, evicted, stateless_forwarded, one_packet, one_packet_replies, icmp_scheduled, refused, level_changes, too_big_sent, sync_*).",
         r.dataplane.iter().map(|(k, v)| (format!("kind=\"{k}\""), *v)).collect(),
     );
     family(

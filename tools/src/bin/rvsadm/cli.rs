@@ -43,8 +43,9 @@ pub struct Cli {
     /// Timeouts: TCP TCPFIN UDP seconds (0 keeps a value).
     #[arg(long = "set", num_args = 3, value_names = ["TCP", "TCPFIN", "UDP"])]
     pub set: Option<Vec<u32>>,
-    /// Set one of IPVS's knobs live, as its sysctl is named (conn_reuse_mode,
-    /// expire_quiescent_template, sloppy_tcp, sync_persist_mode); -L --knobs lists them.
+    /// Set one of IPVS's knobs live, as its sysctl is named (conn_reuse_mode, expire_nodest_conn,
+    /// schedule_icmp, expire_quiescent_template, sloppy_tcp, sync_persist_mode, ...); -L --knobs
+    /// lists them.
     #[arg(long = "set-knob", num_args = 2, value_names = ["NAME", "VALUE"])]
     pub set_knob: Option<Vec<String>>,
     /// With -L: IPVS's knobs and their values.
