@@ -50,6 +50,11 @@ pub struct Knobs {
     /// to that real server (IPVS schedules it as a new connection; rvs makes no entry for it);
     /// 0: it is dropped (`icmp_unmatched`).
     pub schedule_icmp: bool,
+    /// `sloppy_sctp` (default 0). 1: an SCTP packet other than INIT (or ABORT) may start an
+    /// association of a service with a hash scheduler, so a director that takes over a flow
+    /// (ECMP, failover without sync) forwards it to the real server the hash picks; 0: only an
+    /// INIT starts one.
+    pub sloppy_sctp: bool,
     /// `sync_version` (default 1): the connection sync protocol the master role sends, 1 or
     /// 0 (kernels before 2.6.39: IPv4 only, no timeouts); a backup reads both. The daemon
     /// applies it to its sync role.
@@ -66,6 +71,7 @@ impl Default for Knobs {
             backup_only: false,
             expire_nodest_conn: 2,
             schedule_icmp: false,
+            sloppy_sctp: false,
             sync_version: 1,
         }
     }
@@ -81,6 +87,7 @@ pub const NAMES: &[&str] = &[
     "backup_only",
     "expire_nodest_conn",
     "schedule_icmp",
+    "sloppy_sctp",
     "sync_version",
 ];
 
@@ -103,6 +110,7 @@ impl Knobs {
             "backup_only" => self.backup_only = int(0, 1)? == 1,
             "expire_nodest_conn" => self.expire_nodest_conn = int(0, 2)? as u8,
             "schedule_icmp" => self.schedule_icmp = int(0, 1)? == 1,
+            "sloppy_sctp" => self.sloppy_sctp = int(0, 1)? == 1,
             "sync_version" => self.sync_version = int(0, 1)? as u8,
             // IPVS fragments with 0; rvs never fragments, so only 1 (its default) is taken.
             "pmtu_disc" => {
@@ -125,17 +133,25 @@ impl Knobs {
             "backup_only" => u32::from(self.backup_only),
             "expire_nodest_conn" => u32::from(self.expire_nodest_conn),
             "schedule_icmp" => u32::from(self.schedule_icmp),
+            "sloppy_sctp" => u32::from(self.sloppy_sctp),
             "sync_version" => u32::from(self.sync_version),
             "pmtu_disc" => 1,
             _ => return None,
         })
     }
 
-    /// IPVS's `is_new_conn_expected` under `conn_reuse_mode`: a SYN arriving on connection
-    /// `c` starts a new connection, scheduled afresh.
+    /// IPVS's `is_new_conn_expected` under `conn_reuse_mode`: a SYN (an SCTP INIT) arriving
+    /// on connection `c` starts a new connection, scheduled afresh — for TCP after TIME_WAIT or
+    /// CLOSE (and FIN_WAIT with bit 2), for SCTP once the old association is CLOSED.
     #[inline]
     pub fn reschedules<K: AddrKey>(&self, c: &Conn<K>) -> bool {
-        if self.conn_reuse_mode == 0 || c.flags & F_PERSIST != 0 || c.proto != protocol::TCP {
+        if self.conn_reuse_mode == 0 || c.flags & F_PERSIST != 0 {
+            return false;
+        }
+        if c.proto == protocol::SCTP {
+            return c.state == ConnState::SctpClosed;
+        }
+        if c.proto != protocol::TCP {
             return false;
         }
         matches!(c.state, ConnState::TimeWait | ConnState::Close)

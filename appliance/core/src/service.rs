@@ -25,6 +25,8 @@ pub enum Protocol {
     Tcp,
     /// UDP (`-u`).
     Udp,
+    /// SCTP (`--sctp-service`; RFC 9260).
+    Sctp,
 }
 
 impl Protocol {
@@ -33,22 +35,25 @@ impl Protocol {
         match self {
             Protocol::Tcp => crate::wire::ipv4::protocol::TCP,
             Protocol::Udp => crate::wire::ipv4::protocol::UDP,
+            Protocol::Sctp => crate::wire::ipv4::protocol::SCTP,
         }
     }
 
-    /// The name rvs.toml, the control socket and listings use: `tcp` or `udp`.
+    /// The name rvs.toml, the control socket and listings use: `tcp`, `udp` or `sctp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
         }
     }
 
-    /// The name of an IP protocol number as listings show it (`tcp`, `udp`; else `ip`).
+    /// The name of an IP protocol number as listings show it (`tcp`, `udp`, `sctp`; else `ip`).
     pub fn name_of(number: u8) -> &'static str {
         match number {
             crate::wire::ipv4::protocol::TCP => "tcp",
             crate::wire::ipv4::protocol::UDP => "udp",
+            crate::wire::ipv4::protocol::SCTP => "sctp",
             _ => "ip",
         }
     }
@@ -71,7 +76,8 @@ impl std::str::FromStr for Protocol {
         match s {
             "tcp" => Ok(Protocol::Tcp),
             "udp" => Ok(Protocol::Udp),
-            other => Err(UnknownName(other.to_owned(), "tcp or udp")),
+            "sctp" => Ok(Protocol::Sctp),
+            other => Err(UnknownName(other.to_owned(), "tcp, udp or sctp")),
         }
     }
 }

@@ -515,7 +515,8 @@ fn malformed_and_unwanted_inputs_each_have_their_drop_reason() {
             Verdict::Drop(DropReason::NotForUs),
             None,
         ),
-        step("SCTP to a VIP", 0, c.ip(132, &[0u8; 12]), Verdict::Drop(DropReason::UnsupportedProtocol), None),
+        step("SCTP without a chunk", 0, c.ip(132, &[0u8; 12]), Verdict::Drop(DropReason::L4Truncated), None),
+        step("GRE to a VIP", 0, c.ip(47, &[0u8; 12]), Verdict::Drop(DropReason::UnsupportedProtocol), None),
         step(
             "a SYN to a VIP port with no service",
             0,

@@ -147,6 +147,8 @@ impl<K: AddrKey> Conn<K> {
     pub fn is_embryonic(&self) -> bool {
         match self.state {
             ConnState::None | ConnState::SynRecv | ConnState::SynAck => true,
+            // An SCTP association before the client's COOKIE ECHO (the SYN flood's twin).
+            ConnState::SctpInit1 | ConnState::SctpInit | ConnState::SctpCookieSent | ConnState::SctpRejected => true,
             ConnState::Udp if self.forward == Forward::Nat => self.pkts_out == 0,
             ConnState::Udp => self.pkts_in <= 1,
             _ if self.forward == Forward::Nat => self.flags & F_PROVED == 0,

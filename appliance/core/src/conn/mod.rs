@@ -1,7 +1,8 @@
 //! Connections: one entry ([`entry`]), the per-core table ([`table`], with its timer wheel and
-//! young FIFO), IPVS's TCP state machine ([`state`]) and when a master sends a connection to its
+//! young FIFO), IPVS's TCP and SCTP state machines ([`state`], [`sctp_state`]) and when a master sends a connection to its
 //! backups ([`sync_policy`]).
 pub mod entry;
+pub mod sctp_state;
 pub mod state;
 pub mod sync_policy;
 pub mod table;
@@ -9,6 +10,7 @@ mod wheel;
 mod young;
 
 pub use entry::Conn;
+pub use sctp_state::next_sctp_state;
 pub use state::{next_tcp_state, ConnState, Direction};
 pub use sync_policy::{BadSyncThreshold, SyncCandidate, SyncPolicy};
 pub use table::{ConnTable, TableFull};

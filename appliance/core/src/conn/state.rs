@@ -54,6 +54,31 @@ pub enum ConnState {
     SynAck,
     /// A UDP "connection" (a flow with a timeout).
     Udp,
+    /// SCTP (IPVS's `IP_VS_SCTP_S_*`; an SCTP association shares NONE and ESTABLISHED with
+    /// TCP, [`super::sctp_state`]): the first INIT sent, no INIT ACK yet.
+    SctpInit1,
+    /// SCTP: a further INIT sent.
+    SctpInit,
+    /// SCTP: the server's INIT ACK sent, waiting for the client's COOKIE ECHO.
+    SctpCookieSent,
+    /// SCTP: the client's COOKIE ECHO sent, waiting for the server's COOKIE ACK.
+    SctpCookieReplied,
+    /// SCTP: the server sent INIT, waiting for the client's INIT ACK.
+    SctpCookieWait,
+    /// SCTP: the client's INIT ACK sent, waiting for the server's COOKIE ECHO.
+    SctpCookie,
+    /// SCTP: the server's COOKIE ECHO sent, waiting for the client's COOKIE ACK.
+    SctpCookieEchoed,
+    /// SCTP: SHUTDOWN sent (by the server).
+    SctpShutdownSent,
+    /// SCTP: SHUTDOWN received (from the client).
+    SctpShutdownReceived,
+    /// SCTP: SHUTDOWN ACK sent.
+    SctpShutdownAckSent,
+    /// SCTP: the INIT was answered with ABORT.
+    SctpRejected,
+    /// SCTP: closed.
+    SctpClosed,
 }
 
 impl ConnState {
@@ -72,6 +97,18 @@ impl ConnState {
             ConnState::Listen => "LISTEN",
             ConnState::SynAck => "SYNACK",
             ConnState::Udp => "UDP",
+            ConnState::SctpInit1 => "INIT1",
+            ConnState::SctpInit => "INIT",
+            ConnState::SctpCookieSent => "C-SENT",
+            ConnState::SctpCookieReplied => "C-REPLIED",
+            ConnState::SctpCookieWait => "C-WAIT",
+            ConnState::SctpCookie => "COOKIE",
+            ConnState::SctpCookieEchoed => "C-ECHOED",
+            ConnState::SctpShutdownSent => "S-SENT",
+            ConnState::SctpShutdownReceived => "S-RECEIVED",
+            ConnState::SctpShutdownAckSent => "S-ACK-SENT",
+            ConnState::SctpRejected => "REJECTED",
+            ConnState::SctpClosed => "CLOSED",
         }
     }
 
@@ -85,7 +122,8 @@ impl ConnState {
     }
 
     /// Seconds a connection in this state lives without packets. ESTABLISHED, FIN_WAIT and UDP
-    /// come from `--set`; the rest are IPVS's fixed defaults.
+    /// come from `--set` (an SCTP association's ESTABLISHED too: IPVS's is a fixed 900 s, the
+    /// same as `--set`'s default); the rest are IPVS's fixed defaults.
     pub fn timeout(self, t: &Timeouts) -> u32 {
         match self {
             ConnState::None => 2,
@@ -100,6 +138,9 @@ impl ConnState {
             ConnState::Listen => 120,
             ConnState::SynAck => 120,
             ConnState::Udp => t.udp,
+            ConnState::SctpInit1 | ConnState::SctpRejected => 4,
+            // IPVS's IP_VS_SCTP_MAX_RTO: (60 + 1) s.
+            _ => 61,
         }
     }
 }

@@ -54,7 +54,7 @@ pub struct BadSyncThreshold {
 /// What the sender knows of one connection when a packet arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncCandidate {
-    /// TCP (state-tracked) rather than UDP.
+    /// TCP or SCTP (state-tracked) rather than UDP.
     pub tcp: bool,
     /// A persistence template rather than a connection.
     pub template: bool,
@@ -136,6 +136,11 @@ impl SyncPolicy {
                     | ConnState::Close
                     | ConnState::CloseWait
                     | ConnState::TimeWait
+                    // SCTP's (IPVS's list for IPPROTO_SCTP)
+                    | ConnState::SctpShutdownSent
+                    | ConnState::SctpShutdownReceived
+                    | ConnState::SctpShutdownAckSent
+                    | ConnState::SctpClosed
             ) {
                 return None;
             }

@@ -4,6 +4,7 @@
 //! families ([`IpPath`]).
 
 use super::*;
+use crate::wire::sctp::event as sctp_event;
 
 impl PerCore {
     pub(super) fn transport<K: IpPath, F: Frame>(
@@ -17,9 +18,18 @@ impl PerCore {
         let (src, dst) = (ip.src, ip.dst);
         let fam = snap.family::<K>();
 
+        // A pure SYN (an SCTP INIT) opens a connection; a real server's reply never is one (it
+        // answers with SYN|ACK, INIT ACK). So one that missed client-side skips the reply-side
+        // index, whose bucket is a cache miss the look-ahead does not prefetch for a packet to a
+        // VIP (DRAM, in a large table): half the cost of a new connection.
+        let opens = match ip.proto {
+            protocol::TCP => tcp_flags & (flags::SYN | flags::ACK) == flags::SYN,
+            protocol::SCTP => tcp_flags == sctp_event::INIT,
+            _ => false,
+        };
         if let Some(idx) = K::conns(&self.tables).lookup_client_hashed(ip.c_hash(), ip.proto, src, sport, dst, dport) {
-            if ip.proto == protocol::TCP
-                && tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
+            if opens
+                && (ip.proto != protocol::TCP || tcp_flags & (flags::FIN | flags::RST) == 0)
                 && snap.knobs().reschedules(K::conns(&self.tables).get(idx))
             {
                 if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
@@ -28,11 +38,6 @@ impl PerCore {
             }
             return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
         }
-        // A pure SYN opens a connection; a real server's reply never is one (it answers with
-        // SYN|ACK). So a SYN that missed client-side skips the reply-side index, whose bucket
-        // is a cache miss the look-ahead does not prefetch for a packet to a VIP (DRAM, in a
-        // large table): half the cost of a new connection.
-        let opens = ip.proto == protocol::TCP && tcp_flags & (flags::SYN | flags::ACK) == flags::SYN;
         if !opens {
             if let Some(idx) = K::conns(&self.tables).lookup_reply(ip.proto, src, sport, dst, dport) {
                 return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Output);
@@ -55,15 +60,23 @@ impl PerCore {
             }
             // IPVS's `tcp_conn_schedule`: a SYN without RST starts a connection (SYN|ACK too,
             // which IPVS allows for active FTP); with `sloppy_tcp` any segment without RST does,
-            // here for hash schedulers only. Anything else without an entry is dropped.
-            let starts = ip.proto != protocol::TCP
-                || tcp_flags & (flags::SYN | flags::RST) == flags::SYN
-                || (tcp_flags & flags::RST == 0 && snap.picks_up(svc.id));
+            // here for hash schedulers only. `sctp_conn_schedule`: an INIT; with `sloppy_sctp`
+            // any packet but an ABORT, for hash schedulers too. Anything else without an entry
+            // is dropped.
+            let starts = match ip.proto {
+                protocol::TCP => {
+                    tcp_flags & (flags::SYN | flags::RST) == flags::SYN
+                        || (tcp_flags & flags::RST == 0 && snap.picks_up(svc.id))
+                }
+                protocol::SCTP => tcp_flags == sctp_event::INIT || Self::sctp_picks_up(snap, svc, tcp_flags),
+                _ => true,
+            };
             if snap.stateless_capable(svc.id) && (!starts || self.stateless_now::<K>(snap, now)) {
                 return self.forward_stateless(snap, frame, ip, svc, now);
             }
             if !starts {
-                return Verdict::Drop(if snap.sloppy_tcp() && tcp_flags & flags::RST == 0 {
+                let sloppy = if ip.proto == protocol::SCTP { snap.knobs().sloppy_sctp } else { snap.sloppy_tcp() };
+                return Verdict::Drop(if sloppy && tcp_flags & flags::RST == 0 {
                     DropReason::NotHashedPickup
                 } else {
                     DropReason::NoConnection
@@ -106,6 +119,14 @@ impl PerCore {
             return Verdict::Drop(DropReason::NoService);
         }
         Self::not_ours(snap, ip.dst)
+    }
+
+    /// `sloppy_sctp`: an SCTP packet other than an INIT or ABORT may start an association of a
+    /// hash-scheduled service (the reason is `sloppy_tcp`'s: only a hash sends it to the real
+    /// server every director would pick).
+    #[cold]
+    fn sctp_picks_up(snap: &Snapshot, svc: &Service, event: u8) -> bool {
+        snap.knobs().sloppy_sctp && event != sctp_event::ABORT && crate::sched::is_hash(&svc.scheduler)
     }
 
     /// Picks a real server for a new connection and records it.
@@ -198,8 +219,9 @@ impl PerCore {
         Ok(())
     }
 
-    /// One packet on connection `idx`, in one access to its entry: the TCP state moved by the
-    /// segment (`tcp_flags`, in direction `dir`; UDP keeps its state), active/inactive counts
+    /// One packet on connection `idx`, in one access to its entry: the TCP (SCTP) state moved
+    /// by the segment's flags (the packet's chunk event) `tcp_flags` in direction `dir` (UDP
+    /// keeps its state), active/inactive counts
     /// and the timer kept right, the packet counted in its direction. Returns a copy of the
     /// connection for the egress.
     #[inline(always)] // specialised per direction at its two call sites
@@ -208,7 +230,7 @@ impl PerCore {
         &mut self,
         snap: &Snapshot,
         idx: u32,
-        tcp: bool,
+        proto: u8,
         dir: Direction,
         tcp_flags: u8,
         bytes: u64,
@@ -217,8 +239,13 @@ impl PerCore {
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         let dir = if dir == Direction::Output {
             c.flags &= !F_NO_OUTPUT;
-            if tcp_flags & (flags::SYN | flags::RST) == 0 {
-                c.flags |= F_PROVED; // the server's TCP is past its SYN-ACK: the client is real
+            let handshake = if proto == protocol::SCTP {
+                tcp_flags == sctp_event::INIT_ACK || tcp_flags == sctp_event::ABORT
+            } else {
+                tcp_flags & (flags::SYN | flags::RST) != 0
+            };
+            if !handshake {
+                c.flags |= F_PROVED; // the server is past its SYN-ACK (INIT ACK): the client is real
             }
             dir
         } else if c.flags & F_NO_OUTPUT != 0 {
@@ -226,7 +253,13 @@ impl PerCore {
         } else {
             Direction::Input
         };
-        let new = if tcp { next_tcp_state(c.state, dir, tcp_flags) } else { ConnState::Udp };
+        let new = if proto == protocol::TCP {
+            next_tcp_state(c.state, dir, tcp_flags)
+        } else if proto == protocol::SCTP {
+            crate::conn::next_sctp_state(c.state, dir, tcp_flags)
+        } else {
+            ConnState::Udp
+        };
         let mut timeout = new.timeout(&snap.timeouts());
         let mut notify = false;
         if c.state != new {
@@ -291,7 +324,7 @@ impl PerCore {
         tcp_flags: u8,
         dir: Direction,
     ) -> Verdict {
-        let c = self.step::<K>(snap, idx, ip.proto == protocol::TCP, dir, tcp_flags, ip.len(), now);
+        let c = self.step::<K>(snap, idx, ip.proto, dir, tcp_flags, ip.len(), now);
         if dir != Direction::Output {
             K::sync_after_input(self, snap, idx, now);
         }

@@ -44,7 +44,7 @@ impl PerCore {
             return Verdict::Drop(DropReason::IcmpTruncated);
         }
         let qproto = quoted.protocol();
-        if !(qproto == protocol::TCP || qproto == protocol::UDP) || quoted.frag_offset() != 0 {
+        if !super::ingress::is_flow(qproto) || quoted.frag_offset() != 0 {
             return Self::unmatched_error(snap, ip.dst);
         }
         let (qsrc, qdst) = (u32::from(quoted.src()), u32::from(quoted.dst()));

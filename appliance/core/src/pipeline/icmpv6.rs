@@ -47,7 +47,7 @@ impl PerCore {
         let Ok(upper) = ipv6::walk(q, quoted.next_header()) else {
             return Self::unmatched_error(snap, ip.dst); // a quoted fragment, or a chain cut short
         };
-        if !(upper.protocol == protocol::TCP || upper.protocol == protocol::UDP) {
+        if !super::ingress::is_flow(upper.protocol) {
             return Self::unmatched_error(snap, ip.dst);
         }
         if q.len() < upper.offset + 8 {

@@ -26,7 +26,8 @@ pub(super) struct Ip<K = u32> {
     /// TCP/UDP source and destination ports (0 for other protocols).
     pub(super) sport: u16,
     pub(super) dport: u16,
-    /// TCP flags (0 for UDP and other protocols).
+    /// TCP flags; for SCTP the packet's chunk event ([`crate::wire::sctp::event`]); 0 for UDP
+    /// and other protocols.
     pub(super) tcp_flags: u8,
     /// The flow's hash in the connection table's client-side index (TCP and UDP); the low 32
     /// bits are all an index uses.
@@ -89,7 +90,7 @@ impl Parsed {
     /// The flow of an IPv4 TCP/UDP packet, for the look-ahead.
     pub(super) fn flow(&self) -> Option<&Ip<u32>> {
         match &self.kind {
-            Kind::Ipv4(ip) if ip.proto == protocol::TCP || ip.proto == protocol::UDP => Some(ip),
+            Kind::Ipv4(ip) if is_flow(ip.proto) => Some(ip),
             _ => None,
         }
     }
@@ -97,10 +98,16 @@ impl Parsed {
     /// The flow of an IPv6 TCP/UDP packet, for the look-ahead.
     pub(super) fn flow6(&self) -> Option<&Ip<u128>> {
         match &self.kind {
-            Kind::Ipv6(ip) if ip.proto == protocol::TCP || ip.proto == protocol::UDP => Some(ip),
+            Kind::Ipv6(ip) if is_flow(ip.proto) => Some(ip),
             _ => None,
         }
     }
+}
+
+/// True for the transports rvs balances: TCP, UDP and SCTP.
+#[inline(always)]
+pub(super) fn is_flow(proto: u8) -> bool {
+    proto == protocol::TCP || proto == protocol::UDP || proto == protocol::SCTP
 }
 
 fn ext_error(e: ExtError) -> DropReason {
@@ -157,6 +164,15 @@ impl<K: AddrKey> Ip<K> {
                     return Err(DropReason::UdpBadLength);
                 }
                 (self.sport, self.dport) = (u.src_port(), u.dst_port());
+            }
+            protocol::SCTP => {
+                use crate::wire::sctp;
+                if seg.len() < sctp::HEADER_LEN + sctp::CHUNK_HEADER_LEN {
+                    return Err(DropReason::L4Truncated);
+                }
+                // The ports as TCP's and UDP's; the packet's chunk event where TCP keeps flags.
+                let u = UdpPacket::new_unchecked(seg);
+                (self.sport, self.dport, self.tcp_flags) = (u.src_port(), u.dst_port(), sctp::event(seg));
             }
             _ => return Ok(()),
         }
@@ -282,7 +298,7 @@ impl PerCore {
                     frame.truncate(ip.end()); // Ethernet padding
                 }
                 match ip.proto {
-                    protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
+                    protocol::TCP | protocol::UDP | protocol::SCTP => self.transport(snap, now, frame, ip),
                     protocol::ICMP => self.icmp(snap, now, port, frame, ip),
                     _ if snap.is_vip(Ipv4Addr::from(ip.dst)) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
@@ -293,7 +309,7 @@ impl PerCore {
                     frame.truncate(ip.end()); // Ethernet padding
                 }
                 match ip.proto {
-                    protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
+                    protocol::TCP | protocol::UDP | protocol::SCTP => self.transport(snap, now, frame, ip),
                     crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, now, port, frame, ip),
                     _ if snap.family::<u128>().is_vip(ip.dst) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),

@@ -78,7 +78,11 @@ pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
     SyncConn {
         protocol: c.proto,
         flags,
-        state: if c.proto == protocol::TCP { c.state as u16 } else { 0 },
+        state: match c.proto {
+            protocol::TCP => c.state as u16,
+            protocol::SCTP => crate::conn::sctp_state::sctp_number(c.state).unwrap_or(0),
+            _ => 0,
+        },
         cport: c.cport,
         vport: c.vport,
         dport: c.dport,
@@ -132,7 +136,7 @@ impl PerCore {
         let c = *K::conns(&self.tables).get(idx);
         let persistent = c.flags & F_PERSIST != 0;
         let cand = SyncCandidate {
-            tcp: c.proto == protocol::TCP,
+            tcp: c.proto == protocol::TCP || c.proto == protocol::SCTP,
             template: false,
             state: c.state,
             synced_state: c.synced,
@@ -162,7 +166,7 @@ impl PerCore {
         t.in_pkts = t.in_pkts.wrapping_add(1);
         t.assured |= c.state == ConnState::Established || (c.state == ConnState::Udp && c.pkts_out > 0);
         let cand = SyncCandidate {
-            tcp: c.proto == protocol::TCP,
+            tcp: c.proto == protocol::TCP || c.proto == protocol::SCTP,
             template: true,
             state: ConnState::None,
             synced_state: ConnState::None,
@@ -224,13 +228,16 @@ impl PerCore {
             let t = PersistTemplate { dest: d.id, svc: svc.id, expires, assured, ..PersistTemplate::default() };
             return if self.templates.insert(key, t) { Installed::Created } else { Installed::Full };
         }
-        let state = if r.protocol == protocol::TCP {
-            match ConnState::from_ipvs(r.state) {
+        let state = match r.protocol {
+            protocol::TCP => match ConnState::from_ipvs(r.state) {
                 Some(s) => s,
                 None => return Installed::NoService,
-            }
-        } else {
-            ConnState::Udp
+            },
+            protocol::SCTP => match crate::conn::sctp_state::from_sctp_number(r.state) {
+                Some(s) => s,
+                None => return Installed::NoService,
+            },
+            _ => ConnState::Udp,
         };
         let expires = now.saturating_add(record_timeout(r.timeout, state.timeout(&snap.timeouts())));
         let inactive = r.flags & conn_flags::INACTIVE != 0;

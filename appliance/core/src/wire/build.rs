@@ -76,6 +76,12 @@ impl PacketBuilder {
         self.ip(protocol::UDP, &dg)
     }
 
+    /// An SCTP packet with verification tag `vtag` carrying `chunks` (already laid out), its
+    /// CRC32c filled in.
+    pub fn sctp(&self, sport: u16, dport: u16, vtag: u32, chunks: &[u8]) -> Vec<u8> {
+        self.ip(protocol::SCTP, &sctp_packet(sport, dport, vtag, chunks))
+    }
+
     /// An ICMP message.
     pub fn icmp(&self, repr: IcmpRepr, data: &[u8]) -> Vec<u8> {
         let mut m = vec![0u8; ICMP_LEN + data.len()];
@@ -211,6 +217,11 @@ impl PacketBuilder6 {
         self.ip(protocol::UDP, &dg)
     }
 
+    /// An SCTP packet (as [`PacketBuilder::sctp`]).
+    pub fn sctp(&self, sport: u16, dport: u16, vtag: u32, chunks: &[u8]) -> Vec<u8> {
+        self.ip(protocol::SCTP, &sctp_packet(sport, dport, vtag, chunks))
+    }
+
     /// An ICMPv6 message of `msg_type`/`code` with type-specific word `rest` and `data`.
     pub fn icmpv6(&self, msg_type: u8, code: u8, rest: u32, data: &[u8]) -> Vec<u8> {
         let mut m = vec![0u8; 8 + data.len()];
@@ -245,4 +256,26 @@ impl PacketBuilder6 {
 pub fn ip_part(frame: &[u8]) -> &[u8] {
     let l2 = if u16::from_be_bytes([frame[12], frame[13]]) == EtherType::VLAN { 18 } else { 14 };
     &frame[l2..]
+}
+
+/// An SCTP packet: the common header, `chunks`, the CRC32c.
+pub fn sctp_packet(sport: u16, dport: u16, vtag: u32, chunks: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(super::sctp::HEADER_LEN + chunks.len());
+    p.extend(sport.to_be_bytes());
+    p.extend(dport.to_be_bytes());
+    p.extend(vtag.to_be_bytes());
+    p.extend([0; 4]);
+    p.extend(chunks);
+    super::sctp::fill_checksum(&mut p);
+    p
+}
+
+/// One SCTP chunk of `kind` with `flags` and `value`, padded to 4 bytes (RFC 9260 §3.2).
+pub fn sctp_chunk(kind: u8, flags: u8, value: &[u8]) -> Vec<u8> {
+    let len = (super::sctp::CHUNK_HEADER_LEN + value.len()) as u16;
+    let mut c = vec![kind, flags];
+    c.extend(len.to_be_bytes());
+    c.extend(value);
+    c.resize(c.len().div_ceil(4) * 4, 0);
+    c
 }

@@ -30,6 +30,8 @@ pub mod protocol {
     pub const TCP: u8 = 6;
     /// UDP.
     pub const UDP: u8 = 17;
+    /// SCTP (RFC 9260).
+    pub const SCTP: u8 = 132;
 }
 
 const DF: u16 = 0x4000;

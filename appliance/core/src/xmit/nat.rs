@@ -1,6 +1,7 @@
 //! Masquerading (LVS/NAT): the client's packets get destination RIP:rport instead of
 //! VIP:vport; the real server's replies get source VIP:vport back instead of RIP:rport. The
-//! client's own address and port are never changed.
+//! client's own address and port are never changed. TCP's and UDP's checksums are patched
+//! incrementally; SCTP's CRC32c is computed afresh ([`crate::wire::sctp::set_port_patched`]).
 
 use crate::wire::ipv4::{protocol, Ipv4Packet};
 use crate::wire::tcp::TcpPacket;
@@ -33,6 +34,10 @@ pub fn rewrite(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: 
         (protocol::TCP, true, End::Dst) => TcpPacket::new_unchecked(seg).set_dst_port_patched(port, was, addr),
         (protocol::UDP, true, End::Src) => UdpPacket::new_unchecked(seg).set_src_port_patched(port, was, addr),
         (protocol::UDP, true, End::Dst) => UdpPacket::new_unchecked(seg).set_dst_port_patched(port, was, addr),
+        // SCTP's checksum covers no address: only the port changes it, computed afresh.
+        (protocol::SCTP, true, _) => {
+            crate::wire::sctp::set_port_patched(seg, if end == End::Src { 0 } else { 2 }, port)
+        }
         // TCP and UDP have their ports in the same place: no checksum to patch.
         (_, _, End::Src) => UdpPacket::new_unchecked(seg).set_src_port(port),
         (_, _, End::Dst) => UdpPacket::new_unchecked(seg).set_dst_port(port),
@@ -54,6 +59,10 @@ pub fn rewrite6(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr:
     pkt[at..at + 16].copy_from_slice(&addr);
     let seg = &mut pkt[l4..];
     let port_at = if end == End::Src { 0 } else { 2 };
+    if proto == protocol::SCTP && l4_csum {
+        crate::wire::sctp::set_port_patched(seg, port_at, port);
+        return;
+    }
     let old_port = be16(seg, port_at);
     put16(seg, port_at, port);
     let csum_at = match proto {

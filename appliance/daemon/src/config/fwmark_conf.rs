@@ -148,7 +148,7 @@ mod tests {
             ("[[fwmark]]\nmark = 0\ndestination = \"10.0.0.100\"\n", "fwmark[0].mark", "mark 0"),
             ("[[fwmark]]\nmark = 1\ndestination = \"10.0.0.100/24\"\n", "fwmark[0].destination", "host bits"),
             ("[[fwmark]]\nmark = 1\ndestination = \"10.0.0.100\"\nports = [\"90-80\"]\n", "fwmark[0].ports", "backwards"),
-            ("[[fwmark]]\nmark = 1\nprotocol = \"icmp\"\ndestination = \"10.0.0.100\"\n", "fwmark[0].protocol", "tcp or udp"),
+            ("[[fwmark]]\nmark = 1\nprotocol = \"icmp\"\ndestination = \"10.0.0.100\"\n", "fwmark[0].protocol", "udp or sctp"),
             (
                 "[[service]]\nfwmark = 1\n  [[service.real]]\n  address = \"10.0.0.11\"\n  [service.real.check]\n  kind = \"tcp\"\n",
                 "service[0].real[0].check.port",

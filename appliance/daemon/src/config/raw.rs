@@ -63,6 +63,7 @@ pub(super) struct RawIpvs {
     pub(super) backup_only: Option<Spanned<u32>>,
     pub(super) expire_nodest_conn: Option<Spanned<u32>>,
     pub(super) schedule_icmp: Option<Spanned<u32>>,
+    pub(super) sloppy_sctp: Option<Spanned<u32>>,
     pub(super) sync_version: Option<Spanned<u32>>,
 }
 

@@ -288,6 +288,7 @@ impl Ctx<'_> {
             ("backup_only", &r.backup_only),
             ("expire_nodest_conn", &r.expire_nodest_conn),
             ("schedule_icmp", &r.schedule_icmp),
+            ("sloppy_sctp", &r.sloppy_sctp),
             ("sync_version", &r.sync_version),
         ] {
             if let Some(v) = v {

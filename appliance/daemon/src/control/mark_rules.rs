@@ -122,7 +122,7 @@ mod tests {
         let mut s = state();
         for (sp, field) in [
             (MarkRuleSpec { mark: 0, ..spec(None) }, "mark-rule"),
-            (MarkRuleSpec { protocol: Some("sctp".into()), ..spec(None) }, "protocol"),
+            (MarkRuleSpec { protocol: Some("icmp".into()), ..spec(None) }, "protocol"),
             (MarkRuleSpec { destination: "10.0.0.1/33".into(), ..spec(None) }, "destination"),
             (spec(Some("90-80")), "ports"),
         ] {
