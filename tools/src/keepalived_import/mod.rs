@@ -190,7 +190,8 @@ fn virtual_server(s: &Stmt, r: &mut Imported) {
             "protocol" => match a.to_ascii_uppercase().as_str() {
                 "TCP" => protocol = "tcp",
                 "UDP" => protocol = "udp",
-                _ => r.skipped.push(format!("line {}: protocol {a}: only TCP and UDP (kept TCP)", k.line())),
+                "SCTP" => protocol = "sctp",
+                _ => r.skipped.push(format!("line {}: protocol {a}: only TCP, UDP and SCTP (kept TCP)", k.line())),
             },
             "ip_family" if fwmark => {}
             "persistence_timeout" => persistence = Some(a.parse::<u32>().unwrap_or(PERSISTENCE)),

@@ -69,6 +69,9 @@ pub struct Cli {
     /// A UDP service, VIP:PORT.
     #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
     pub udp: Option<String>,
+    /// An SCTP service, VIP:PORT (ipvsadm has no letter for it).
+    #[arg(long = "sctp-service", value_name = "VIP:PORT")]
+    pub sctp: Option<String>,
     /// Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos.
     #[arg(short = 's', long = "scheduler")]
     pub scheduler: Option<String>,
@@ -224,7 +227,7 @@ pub struct Cli {
     pub ops: Option<String>,
     /// A firewall-mark service: the packets rvsd's classifier rules (--add-mark-rule) mark
     /// FWMARK, whatever their VIP and port.
-    #[arg(short = 'f', long = "fwmark-service", value_name = "FWMARK", conflicts_with_all = ["tcp", "udp"])]
+    #[arg(short = 'f', long = "fwmark-service", value_name = "FWMARK", conflicts_with_all = ["tcp", "udp", "sctp"])]
     pub fwmark: Option<String>,
     /// With -f: the firewall-mark service is of the IPv6 family.
     #[arg(short = '6', long = "ipv6")]

@@ -56,10 +56,12 @@ pub(crate) fn svc_name(s: &ServiceReport) -> (String, String) {
     }
 }
 
-/// The service as `-S` names it: `-t 10.0.0.1:80`, `-u ...`, `-f 1`, `-f 1 -6`.
+/// The service as `-S` names it: `-t 10.0.0.1:80`, `-u ...`, `--sctp-service ...`, `-f 1`,
+/// `-f 1 -6`.
 pub(crate) fn svc_option(s: &ServiceReport) -> String {
     match (s.fwmark, s.vip.contains(':'), s.protocol.as_str()) {
         (0, _, "udp") => format!("-u {}", addr_port(&s.vip, s.port)),
+        (0, _, "sctp") => format!("--sctp-service {}", addr_port(&s.vip, s.port)),
         (0, _, _) => format!("-t {}", addr_port(&s.vip, s.port)),
         (m, false, _) => format!("-f {m}"),
         (m, true, _) => format!("-f {m} -6"),

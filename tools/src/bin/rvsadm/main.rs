@@ -90,17 +90,22 @@ impl Client {
 
 fn service(cli: &Cli) -> Result<Option<SvcSpec>> {
     let spec = |p: &str, a: &String| SvcSpec { protocol: p.to_owned(), address: a.clone(), ipv6: false };
-    Ok(match (&cli.tcp, &cli.udp, &cli.fwmark) {
-        (Some(a), None, None) => Some(spec(Protocol::Tcp.as_str(), a)),
-        (None, Some(a), None) => Some(spec(Protocol::Udp.as_str(), a)),
-        (None, None, Some(m)) => Some(SvcSpec { ipv6: cli.ipv6, ..spec("fwmark", m) }),
-        (None, None, None) => None,
-        _ => bail!("-t, -u and -f: give one service"),
-    })
+    let given = [
+        cli.tcp.as_ref().map(|a| spec(Protocol::Tcp.as_str(), a)),
+        cli.udp.as_ref().map(|a| spec(Protocol::Udp.as_str(), a)),
+        cli.sctp.as_ref().map(|a| spec(Protocol::Sctp.as_str(), a)),
+        cli.fwmark.as_ref().map(|m| SvcSpec { ipv6: cli.ipv6, ..spec("fwmark", m) }),
+    ];
+    let mut given = given.into_iter().flatten();
+    match (given.next(), given.next()) {
+        (one, None) => Ok(one),
+        _ => bail!("-t, -u, --sctp-service and -f: give one service"),
+    }
 }
 
 fn need_service(cli: &Cli) -> Result<SvcSpec> {
-    service(cli)?.ok_or_else(|| anyhow!("a service is needed: -t VIP:PORT, -u VIP:PORT or -f FWMARK"))
+    service(cli)?
+        .ok_or_else(|| anyhow!("a service is needed: -t VIP:PORT, -u VIP:PORT, --sctp-service VIP:PORT or -f FWMARK"))
 }
 
 /// The classifier rule `--add-mark-rule`/`--del-mark-rule` name.

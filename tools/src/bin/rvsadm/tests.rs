@@ -373,3 +373,27 @@ fn firewall_mark_services_and_rules_list_save_and_parse_back() {
     let e = run(&parse("-L --dst 10.0.0.1").unwrap()).unwrap_err().to_string();
     assert!(e.starts_with("--dst/--dports/--proto"), "{e}");
 }
+
+/// SCTP services as ipvsadm writes them: `--sctp-service` (no letter), `SCTP` in -L, and -S
+/// lines that parse back.
+#[test]
+fn sctp_services_parse_list_and_save_as_ipvsadm() {
+    let s = svc("sctp", "10.0.0.1", &[("10.0.0.11", 80)]);
+    let t = table(std::slice::from_ref(&s));
+    assert!(t.contains("SCTP  10.0.0.1:80 wlc\n"), "{t}");
+    let saved = save(&[s]);
+    assert!(
+        saved.starts_with("-A --sctp-service 10.0.0.1:80 -s wlc\n-a --sctp-service 10.0.0.1:80 -r 10.0.0.11:80 -g"),
+        "{saved}"
+    );
+    for line in saved.lines() {
+        match request(&parse(line).unwrap()).unwrap() {
+            Some(Request::AddService { service, .. } | Request::AddReal { service, .. }) => {
+                assert_eq!(service.key().unwrap().protocol, Protocol::Sctp, "{line}")
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    let e = request(&parse("-A -t 10.0.0.1:80 --sctp-service 10.0.0.1:80").unwrap()).unwrap_err().to_string();
+    assert!(e.contains("give one service"), "{e}");
+}
