@@ -110,6 +110,73 @@ fn rvsadm_drives_a_running_rvsd() {
     assert_eq!(ok(&s, &["-L", "-n"]), before, "-S | -R round-trips");
     assert!(ok(&s, &["-L", "-n"]).contains("persistent 600 mask 255.255.255.0"));
 
+    // Every option this round added survives -S | -C | -R too: one-packet scheduling, fo, ovf
+    // and twos, scheduler flags, an SCTP service, a firewall-mark service (IPv4 and IPv6) and
+    // its classifier rules, GUE and GRE real servers, thresholds and slow start.
+    let more: &[&[&str]] = &[
+        &["-A", "-u", "198.18.0.101:53", "-s", "twos", "-o"],
+        &["-a", "-u", "198.18.0.101:53", "-r", "198.19.0.11:5353", "-m", "-x", "40", "-y", "10"],
+        &["-A", "--sctp-service", "198.18.0.101:3868", "-s", "ovf"],
+        &["-a", "--sctp-service", "198.18.0.101:3868", "-r", "198.19.0.12:3868", "-m", "-w", "4", "--slow-start", "30"],
+        &["-A", "-f", "7", "-s", "sh", "-b", "sh-port", "-p", "120"],
+        &["-a", "-f", "7", "-r", "198.19.0.11", "-m"],
+        &["-a", "-f", "7", "-r", "198.19.0.12:8443", "-m", "-w", "2"],
+        &["-A", "-f", "8", "-6", "-s", "fo"],
+        &["--add-mark-rule", "-f", "7", "--proto", "tcp", "--dst", "198.18.0.102", "--dports", "80,443"],
+        &["--add-mark-rule", "-f", "8", "--dst", "2001:db8::/64"],
+        &["-A", "-t", "198.18.0.103:80", "-s", "rr"],
+        &[
+            "-a",
+            "-t",
+            "198.18.0.103:80",
+            "-r",
+            "198.19.0.21",
+            "-i",
+            "--tun-type",
+            "gue",
+            "--tun-port",
+            "6080",
+            "--tun-csum",
+        ],
+        &["-a", "-t", "198.18.0.103:80", "-r", "198.19.0.22", "-i", "--tun-type", "gre", "--tun-nocsum"],
+    ];
+    for args in more {
+        ok(&s, args);
+    }
+    let rules2 = ok(&s, &["-S", "-n"]);
+    for want in [
+        "-A -u 198.18.0.101:53 -s twos -o\n",
+        "-x 40 -y 10",
+        "-A --sctp-service 198.18.0.101:3868 -s ovf\n",
+        "--slow-start 30",
+        "-A -f 7 -s sh -b sh-port -p 120\n",
+        "-a -f 7 -r 198.19.0.11:0 -m -w 1\n",
+        "-A -f 8 -6 -s fo\n",
+        "--add-mark-rule -f 7 --proto tcp --dst 198.18.0.102/32 --dports 443\n",
+        "--add-mark-rule -f 8 --dst 2001:db8::/64\n",
+        "--tun-type gue --tun-port 6080 --tun-csum",
+        "--tun-type gre --tun-nocsum",
+    ] {
+        assert!(rules2.contains(want), "{want:?} in\n{rules2}");
+    }
+    ok(&s, &["-C"]);
+    for rule in [&more[8], &more[9]] {
+        let del: Vec<&str> = rule.iter().map(|a| if *a == "--add-mark-rule" { "--del-mark-rule" } else { a }).collect();
+        ok(&s, &del);
+    }
+    assert_eq!(ok(&s, &["-S", "-n"]), "", "cleared, rules too");
+    let (code, _, err) = rvsadm(&s, &["-R"], &rules2);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ok(&s, &["-S", "-n"]), rules2, "-S | -R round-trips every option");
+    // Back to the first round's table for what follows.
+    ok(&s, &["-C"]);
+    for rule in [&more[8], &more[9]] {
+        let del: Vec<&str> = rule.iter().map(|a| if *a == "--add-mark-rule" { "--del-mark-rule" } else { a }).collect();
+        ok(&s, &del);
+    }
+    let (code, _, err) = rvsadm(&s, &["-R"], &rules);
+    assert_eq!(code, 0, "{err}");
+
     // Bad inputs: each refused with its error, nothing changed.
     let cases: &[(&[&str], &str)] = &[
         (&["-A", "-t", "198.18.0.100:80"], "service already exists: tcp 198.18.0.100:80"),
@@ -155,7 +222,7 @@ fn rvsadm_drives_a_running_rvsd() {
     for (req, want) in [
         ("not json", "bad request"),
         (r#"{"op":"explode"}"#, "unknown variant `explode`"),
-        (r#"{"op":"add_service","service":{"protocol":"sctp","address":"1.2.3.4:5"}}"#, "expected tcp or udp"),
+        (r#"{"op":"add_service","service":{"protocol":"icmp","address":"1.2.3.4:5"}}"#, "expected tcp, udp or sctp"),
         (
             r#"{"op":"del_service","service":{"protocol":"tcp","address":"198.18.0.100:80"},"extra":1}"#,
             "unknown field `extra`",

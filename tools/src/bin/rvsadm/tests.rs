@@ -45,6 +45,47 @@ fn long_only_options_of_ipvsadm() {
     assert!(l.stats && l.rate && l.timeout && l.nosort && l.sort && l.exact);
     assert!(parse("-L --json").unwrap().json);
     assert_eq!(parse("-L --output json").unwrap().output.as_deref(), Some("json"));
+    // Every long option of ipvsadm 1.31's man page parses, each with its meaning.
+    assert_eq!(parse("-A --sctp-service 10.0.0.1:3868").unwrap().sctp.as_deref(), Some("10.0.0.1:3868"));
+    assert_eq!(parse("-A --fwmark-service 1 --ipv6").unwrap().fwmark.as_deref(), Some("1"));
+    let d = parse("--start-daemon master --mcast-interface eth0 --syncid 3 --sync-maxlen 1000 --mcast-group 224.0.0.81 --mcast-port 8848 --mcast-ttl 2").unwrap();
+    assert_eq!(d.start_daemon.as_deref(), Some("master"));
+    assert_eq!((d.syncid, d.sync_maxlen, d.mcast_port, d.mcast_ttl), (Some(3), Some(1000), Some(8848), Some(2)));
+    assert_eq!((d.mcast_interface.as_deref(), d.mcast_group.as_deref()), (Some("eth0"), Some("224.0.0.81")));
+    assert_eq!(parse("--stop-daemon backup").unwrap().stop_daemon.as_deref(), Some("backup"));
+    let l = parse("-L --thresholds --persistent-conn --daemon --tun-info").unwrap();
+    assert!(l.thresholds && l.persistent_conn && l.daemon && l.tun_info);
+    let t = parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-type gue --tun-port 6080 --tun-remcsum").unwrap();
+    assert_eq!((t.tun_type.as_deref(), t.tun_port, t.tun_remcsum), (Some("gue"), Some(6080), true));
+    assert!(parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-type gre --tun-nocsum").unwrap().tun_nocsum);
+    assert!(parse("-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-type gre --tun-csum").unwrap().tun_csum);
+    let long = parse("--add-service --tcp-service 10.0.0.1:80 --scheduler rr --persistent 60 --netmask 255.255.255.0 --sched-flags sh-port --ops").unwrap();
+    assert!(long.add_service && long.ops.as_deref() == Some("on") && long.sched_flags.as_deref() == Some("sh-port"));
+    let real = parse("--add-server --udp-service 10.0.0.1:53 --real-server 10.0.1.1 --masquerading --weight 2 --u-threshold 9 --l-threshold 3").unwrap();
+    assert!(real.add_server && real.masquerading && real.weight == Some(2) && real.u_threshold == Some(9));
+    let (svc, real, list) = (" -t 10.0.0.1:80", " -t 10.0.0.1:80 -r 10.0.1.1", "-L ");
+    for (long, short, before, after) in [
+        ("--edit-service", "-E", "", svc),
+        ("--delete-service", "-D", "", svc),
+        ("--clear", "-C", "", ""),
+        ("--edit-server", "-e", "", real),
+        ("--delete-server", "-d", "", real),
+        ("--list", "-L", "", ""),
+        ("--zero", "-Z", "", ""),
+        ("--save", "-S", "", ""),
+        ("--restore", "-R", "", ""),
+        ("--version", "-v", "", ""),
+        ("--numeric", "-n", list, ""),
+        ("--connection", "-c", list, ""),
+        ("--exact", "-X", list, ""),
+        ("--gatewaying", "-g", "-a", real),
+        ("--ipip", "-i", "-a", real),
+    ] {
+        let a = format!("{:?}", parse(&format!("{before} {long}{after}")).unwrap());
+        let b = format!("{:?}", parse(&format!("{before} {short}{after}")).unwrap());
+        assert_eq!(a, b, "{long} is {short}");
+    }
+    assert!(parse("-A -t 10.0.0.1:80 --pe sip").unwrap().pe.is_some(), "--pe parses (and is refused by name)");
 }
 
 #[test]
