@@ -22,6 +22,10 @@ pub enum Verdict {
     },
     /// Belongs to a connection owned by another core: hand the frame, unchanged, to that core.
     Redirect(u16),
+    /// A later IP fragment whose first fragment has not been seen: keep the frame, unchanged,
+    /// and process it again once [`crate::Pipeline::fragment_generation`] moves (a first
+    /// fragment was seen), or drop it after [`crate::pipeline::FRAGMENT_HOLD_MS`].
+    HoldFragment,
     /// Drop it, for this reason.
     Drop(DropReason),
 }
@@ -70,9 +74,18 @@ drop_reasons! {
     Ipv4BadTotalLen = "ipv4_bad_total_len",
     /// Header checksum wrong.
     Ipv4BadChecksum = "ipv4_bad_checksum",
-    /// An IP fragment (IPv4, or an IPv6 Fragment header): rvs does not reassemble (IPVS would;
-    /// DPVS and Katran drop them too).
+    /// An IP fragment of a protocol rvs does not balance (ICMP, ...): only TCP, UDP and SCTP
+    /// fragments follow their connection ([`crate::pipeline`]'s shallow reassembly).
     Fragment = "fragment",
+    /// A first fragment too short to hold the whole transport header (RFC 1858 §3.1; for IPv6
+    /// the whole header chain, RFC 8200 §4.5 and RFC 7112).
+    FragmentTiny = "fragment_tiny",
+    /// A later fragment that overlaps its datagram's first fragment (RFC 1858 §4, RFC 5722):
+    /// it could rewrite the transport header a decision was made on. Its datagram's later
+    /// fragments go too.
+    FragmentOverlap = "fragment_overlap",
+    /// The fragment table is full: a datagram's later fragments cannot be followed.
+    FragmentTableFull = "fragment_table_full",
     /// Shorter than an IPv6 header, or than its payload length.
     Ipv6Truncated = "ipv6_truncated",
     /// An IPv6 ethertype whose version is not 6.
@@ -148,6 +161,10 @@ pub struct Counters {
     pub to_kernel: u64,
     /// Held for neighbour resolution.
     pub pending: u64,
+    /// Later fragments held until their first fragment (counted again when they go).
+    pub fragments_held: u64,
+    /// Later fragments forwarded along their first fragment's connection.
+    pub fragments_followed: u64,
     /// Handed to the owning core.
     pub redirected: u64,
     /// Dropped, by reason.
@@ -198,6 +215,8 @@ impl Default for Counters {
             replied: 0,
             to_kernel: 0,
             pending: 0,
+            fragments_held: 0,
+            fragments_followed: 0,
             redirected: 0,
             dropped: [0; DropReason::COUNT],
             new_conns: 0,
@@ -230,6 +249,7 @@ impl Counters {
             Verdict::Reply => self.replied += 1,
             Verdict::ToKernel => self.to_kernel += 1,
             Verdict::Pending { .. } => self.pending += 1,
+            Verdict::HoldFragment => self.fragments_held += 1,
             Verdict::Redirect(_) => self.redirected += 1,
             Verdict::Drop(r) => self.dropped[r as usize] += 1,
         }
@@ -252,6 +272,8 @@ impl Counters {
         self.replied += o.replied;
         self.to_kernel += o.to_kernel;
         self.pending += o.pending;
+        self.fragments_held += o.fragments_held;
+        self.fragments_followed += o.fragments_followed;
         self.redirected += o.redirected;
         for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {
             *a += b;

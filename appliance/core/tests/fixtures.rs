@@ -434,7 +434,7 @@ fn malformed_and_unwanted_inputs_each_have_their_drop_reason() {
     frag_later[14 + 6] = 0x00;
     frag_later[14 + 7] = 0x10; // offset 128 bytes
     let frag_later = patch(&frag_later, 14 + 7, 0x10, true);
-    let frag_first = patch(&good, 14 + 6, 0x20, true); // MF, offset 0
+    let frag_first = patch(&c.tcp(40001, 80, SYN, 1, b""), 14 + 6, 0x20, true); // MF, offset 0
     let tcp_short = c.ip(protocol::TCP, &[0u8; 10]);
     let mut bad_doff = good.clone();
     bad_doff[14 + 20 + 12] = 0x40;
@@ -486,8 +486,8 @@ fn malformed_and_unwanted_inputs_each_have_their_drop_reason() {
             None,
         ),
         step("bad header checksum", 0, bad_csum, Verdict::Drop(DropReason::Ipv4BadChecksum), None),
-        step("a non-first fragment", 0, frag_later, Verdict::Drop(DropReason::Fragment), None),
-        step("a first fragment", 0, frag_first, Verdict::Drop(DropReason::Fragment), None),
+        step("a later fragment, its first not seen: held", 0, frag_later, Verdict::HoldFragment, None),
+        step("a first fragment follows its flow", 0, frag_first, Verdict::Forward(1), None),
         step("TCP header cut short", 0, tcp_short, Verdict::Drop(DropReason::L4Truncated), None),
         step("TCP data offset 4", 0, bad_doff, Verdict::Drop(DropReason::TcpBadHeaderLen), None),
         step("UDP length 7", 0, udp_bad, Verdict::Drop(DropReason::UdpBadLength), None),
@@ -536,13 +536,13 @@ fn malformed_and_unwanted_inputs_each_have_their_drop_reason() {
     run(&mut p, &steps);
     let cnt = p.counters();
     assert_eq!(cnt.rx, steps.len() as u64);
-    assert_eq!(cnt.drops(DropReason::Fragment), 2);
+    assert_eq!((cnt.fragments_held, cnt.forwarded), (1, 1), "the two fragments");
     assert_eq!(cnt.drops(DropReason::Ipv4Truncated), 2);
     assert_eq!(cnt.to_kernel, 1);
-    assert_eq!(cnt.total_drops(), steps.len() as u64 - 1);
+    assert_eq!(cnt.total_drops(), steps.len() as u64 - 3);
     // A NAT SYN dropped for TTL still made (and will expire) its connection, as in IPVS; the
-    // malformed ones made none.
-    assert!(p.connections().len() <= 1);
+    // first fragment made one; the malformed ones made none.
+    assert!(p.connections().len() <= 2);
 }
 
 #[test]

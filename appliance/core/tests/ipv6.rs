@@ -183,7 +183,7 @@ fn echo_requests_to_vips_and_own_addresses_are_answered() {
 }
 
 #[test]
-fn extension_headers_are_walked_and_fragments_dropped() {
+fn extension_headers_are_walked_and_fragments_followed() {
     let mut p = pipeline6();
     let hbh = from_client6(VIP6_DR).with_ext(next_header::HOP_BY_HOP, 1).with_ext(next_header::DEST_OPTS, 2);
     let syn = hbh.tcp(40000, 80, SYN, 1, b"");
@@ -192,7 +192,7 @@ fn extension_headers_are_walked_and_fragments_dropped() {
     want[6..12].copy_from_slice(&IN_MAC.0);
     check(&mut p, "Hop-by-Hop and Destination Options before TCP", 0, &syn, Verdict::Forward(1), Some(&want));
     let frag = from_client6(VIP6_DR).with_ext(next_header::FRAGMENT, 1).tcp(40000, 80, SYN, 1, b"");
-    check(&mut p, "a first fragment", 0, &frag, Verdict::Drop(DropReason::Fragment), None);
+    check(&mut p, "a first fragment (RFC 8200 §4.5: its header chain whole)", 0, &frag, Verdict::Forward(1), None);
     let mut long = from_client6(VIP6_DR);
     for _ in 0..9 {
         long = long.with_ext(next_header::DEST_OPTS, 1);

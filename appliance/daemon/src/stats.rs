@@ -434,6 +434,8 @@ impl Report {
             ("replied", c.replied),
             ("to_kernel", c.to_kernel),
             ("pending", c.pending),
+            ("fragments_held", c.fragments_held),
+            ("fragments_followed", c.fragments_followed),
             ("redirected", c.redirected),
             ("dropped", c.total_drops()),
             ("new_conns", c.new_conns),

@@ -1,8 +1,8 @@
 //! The start of every packet, read once: the Ethernet destination checked, ARP, IPv4 and IPv6
 //! told apart, the IPv4 header validated (RFC 791 §3.1, RFC 1812 §5.2.2: lengths, IHL, checksum;
-//! fragments dropped, as rvs does not reassemble) or the IPv6 header's length checked and its
+//! a fragment told apart for [`super::fragments`]) or the IPv6 header's length checked and its
 //! extension headers walked to the upper layer within a bound (RFC 8200 §4; a Fragment header
-//! dropped), the TCP or UDP header checked and the flow key and its connection-table hash
+//! read), the TCP, UDP or SCTP header checked and the flow key and its connection-table hash
 //! taken. The result, a [`Parsed`], is read by the burst's
 //! look-ahead and carried into processing (VPP's lb carries its hash the same way), so no
 //! packet is parsed or hashed twice.
@@ -84,6 +84,9 @@ enum Kind {
     },
     Ipv4(Ip<u32>),
     Ipv6(Ip<u128>),
+    /// A TCP, UDP or SCTP fragment (its ports read only in the first).
+    Frag4(Ip<u32>, super::fragments::FragInfo),
+    Frag6(Ip<u128>, super::fragments::FragInfo),
 }
 
 impl Parsed {
@@ -143,6 +146,13 @@ impl<K: AddrKey> Ip<K> {
     /// flow's hash in `table`; other protocols keep zeros. Shared by both families.
     #[inline(always)]
     fn read_flow(&mut self, d: &[u8], table: &ConnTable<K>) -> Result<(), DropReason> {
+        self.read_flow_of::<false>(d, table)
+    }
+
+    /// [`Ip::read_flow`]; of a first fragment (`FRAGMENT`) a UDP length may run past the
+    /// fragment: it is the whole datagram's.
+    #[inline(always)]
+    fn read_flow_of<const FRAGMENT: bool>(&mut self, d: &[u8], table: &ConnTable<K>) -> Result<(), DropReason> {
         let seg = &d[self.l4()..self.end()];
         match self.proto {
             protocol::TCP => {
@@ -160,7 +170,7 @@ impl<K: AddrKey> Ip<K> {
                 if seg.len() < crate::wire::udp::HEADER_LEN {
                     return Err(DropReason::L4Truncated);
                 }
-                if u.check_len().is_err() {
+                if u.check_len().is_err() && !(FRAGMENT && u.len() >= crate::wire::udp::HEADER_LEN as u16) {
                     return Err(DropReason::UdpBadLength);
                 }
                 (self.sport, self.dport) = (u.src_port(), u.dst_port());
@@ -191,6 +201,35 @@ fn ip_error(e: WireError) -> DropReason {
 }
 
 impl PerCore {
+    /// The kind of an IPv4 fragment: a first one's transport header read whole (RFC 1858's
+    /// tiny fragment refused), a later one's protocol kept; fragments of other protocols dropped.
+    #[cold]
+    fn fragment_kind(&self, d: &[u8], mut ip: Ip<u32>, f: super::fragments::FragInfo) -> Kind {
+        if !is_flow(ip.proto) {
+            return Kind::Drop(DropReason::Fragment);
+        }
+        if f.offset == 0 {
+            if let Err(r) = ip.read_flow_of::<true>(d, &self.tables.v4) {
+                return Kind::Drop(if r == DropReason::L4Truncated { DropReason::FragmentTiny } else { r });
+            }
+        }
+        Kind::Frag4(ip, f)
+    }
+
+    /// [`PerCore::fragment_kind`] for IPv6.
+    #[cold]
+    fn fragment_kind6(&self, d: &[u8], mut ip: Ip<u128>, f: super::fragments::FragInfo) -> Kind {
+        if !is_flow(ip.proto) {
+            return Kind::Drop(DropReason::Fragment);
+        }
+        if f.offset == 0 {
+            if let Err(r) = ip.read_flow_of::<true>(d, &self.tables.v6) {
+                return Kind::Drop(if r == DropReason::L4Truncated { DropReason::FragmentTiny } else { r });
+            }
+        }
+        Kind::Frag6(ip, f)
+    }
+
     /// Reads a frame that arrived on `port` (no change to it, no counting).
     #[inline(always)]
     pub(super) fn parse(&self, snap: &Snapshot, port: u16, d: &[u8]) -> Parsed {
@@ -231,11 +270,13 @@ impl PerCore {
         if !p.verify_checksum() {
             return Kind::Drop(DropReason::Ipv4BadChecksum);
         }
-        if p.is_fragment() {
-            return Kind::Drop(DropReason::Fragment);
-        }
         let (l4, end) = (l2 + p.header_len(), l2 + usize::from(p.total_len()));
         let mut ip = Ip::at((l2, l4, end), p.protocol(), (u32::from(p.src()), u32::from(p.dst())));
+        if p.is_fragment() {
+            let f =
+                super::fragments::FragInfo { offset: p.frag_offset(), more: p.more_frags(), id: u32::from(p.ident()) };
+            return self.fragment_kind(d, ip, f);
+        }
         if let Err(r) = ip.read_flow(d, &self.tables.v4) {
             return Kind::Drop(r);
         }
@@ -254,12 +295,16 @@ impl PerCore {
             Err(_) => return Kind::Drop(DropReason::Ipv6Truncated),
         }
         let end = l2 + p.total_len();
-        let upper = match crate::wire::ipv6::walk(&d[l2..end], p.next_header()) {
+        let (upper, frag) = match crate::wire::ipv6::walk_fragment(&d[l2..end], p.next_header()) {
             Ok(u) => u,
             Err(e) => return Kind::Drop(ext_error(e)),
         };
         let addrs = (u128::from(p.src()), u128::from(p.dst()));
         let mut ip = Ip::at((l2, l2 + upper.offset, end), upper.protocol, addrs);
+        if let Some(f) = frag {
+            let f = super::fragments::FragInfo { offset: f.offset, more: f.more, id: f.id };
+            return self.fragment_kind6(d, ip, f);
+        }
         if let Err(r) = ip.read_flow(d, &self.tables.v6) {
             return Kind::Drop(r);
         }
@@ -314,6 +359,18 @@ impl PerCore {
                     _ if snap.family::<u128>().is_vip(ip.dst) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
                 }
+            }
+            Kind::Frag4(ref ip, f) => {
+                if frame.len() > ip.end() {
+                    frame.truncate(ip.end());
+                }
+                self.fragment(snap, now, frame, ip, f)
+            }
+            Kind::Frag6(ref ip, f) => {
+                if frame.len() > ip.end() {
+                    frame.truncate(ip.end());
+                }
+                self.fragment(snap, now, frame, ip, f)
             }
             Kind::Unread => Verdict::Drop(DropReason::EthernetTruncated), // parse never leaves it
         }

@@ -58,6 +58,7 @@ mod balancer;
 mod egress;
 mod family;
 mod flow;
+mod fragments;
 mod icmp_errors;
 mod icmpv6;
 mod ingress;
@@ -70,6 +71,7 @@ mod persistence;
 mod sync;
 
 use family::IpPath;
+pub use fragments::{FRAGMENT_HOLD_MS, FRAGMENT_TABLE, FRAGMENT_TIMEOUT_S};
 use ingress::Ip;
 pub use ingress::Parsed;
 pub use l2::LEARN_MAX;
@@ -194,6 +196,10 @@ struct PerCore {
     /// By connection index: when it was last sent to the backups (IPVS's `sync_endtime`),
     /// kept only while a sync refresh period is configured (allocated on the control path).
     sync_marks: [Vec<u32>; 2],
+    /// Datagrams whose first fragment went by ([`fragments`]).
+    frags: fragments::FragTable,
+    /// Moves each time a first fragment is recorded: held later fragments may go now.
+    frag_gen: u64,
 }
 
 /// One worker's dataplane.
@@ -252,6 +258,8 @@ impl Pipeline {
             rate_count: 0,
             sync_out: Vec::with_capacity(SYNC_OUTBOX),
             sync_marks: [Vec::new(), Vec::new()],
+            frags: fragments::new_table(cfg.hash_seed ^ 0xf7a6),
+            frag_gen: 0,
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -306,6 +314,12 @@ impl Pipeline {
     /// The configuration in force.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
+    }
+
+    /// Moves each time a first fragment is recorded: the caller then processes the later
+    /// fragments it holds ([`Verdict::HoldFragment`]) again.
+    pub fn fragment_generation(&self) -> u64 {
+        self.core.frag_gen
     }
 
     /// ARP senders seen since the last call (for the control plane to learn), then forgets them.

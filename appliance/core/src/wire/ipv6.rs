@@ -234,12 +234,35 @@ pub enum ExtError {
     NoUpperLayer,
 }
 
+/// An IPv6 Fragment header (RFC 8200 §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment6 {
+    /// The fragment's offset in bytes.
+    pub offset: u16,
+    /// More fragments follow.
+    pub more: bool,
+    /// The datagram's identification.
+    pub id: u32,
+}
+
 /// Walks the extension headers of `packet` (an IPv6 header and what follows, cut at its total
 /// length) from `first`, the fixed header's next header (RFC 8200 §4.1 order is not enforced:
-/// any sequence is walked, within the bounds).
+/// any sequence is walked, within the bounds). A Fragment header ends the walk
+/// ([`ExtError::Fragment`]); [`walk_fragment`] reads past it.
 pub fn walk(packet: &[u8], first: u8) -> Result<UpperLayer, ExtError> {
+    match walk_fragment(packet, first)? {
+        (u, None) => Ok(u),
+        (_, Some(_)) => Err(ExtError::Fragment),
+    }
+}
+
+/// [`walk`], reading a Fragment header too: a first fragment's walk goes on into its
+/// fragmentable part, which must hold the whole header chain (RFC 8200 §4.5); a later
+/// fragment's upper layer is what the Fragment header names, its data right after it.
+pub fn walk_fragment(packet: &[u8], first: u8) -> Result<(UpperLayer, Option<Fragment6>), ExtError> {
     use next_header::*;
     let (mut proto, mut off) = (first, HEADER_LEN);
+    let mut frag = None;
     for _ in 0..=MAX_EXT_HEADERS {
         let len = match proto {
             HOP_BY_HOP | ROUTING | DEST_OPTS => {
@@ -250,9 +273,25 @@ pub fn walk(packet: &[u8], first: u8) -> Result<UpperLayer, ExtError> {
                 let h = packet.get(off..off + 2).ok_or(ExtError::Truncated)?;
                 (usize::from(h[1]) + 2) * 4
             }
-            FRAGMENT => return Err(ExtError::Fragment),
+            FRAGMENT => {
+                let h = packet.get(off..off + 8).ok_or(ExtError::Truncated)?;
+                if frag.is_some() {
+                    return Err(ExtError::NoUpperLayer); // two Fragment headers: nothing sane
+                }
+                let word = u16::from_be_bytes([h[2], h[3]]);
+                let f = Fragment6 {
+                    offset: word & !7,
+                    more: word & 1 != 0,
+                    id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                };
+                frag = Some(f);
+                if f.offset != 0 {
+                    return Ok((UpperLayer { protocol: h[0], offset: off + 8 }, frag));
+                }
+                8
+            }
             ESP | NONE => return Err(ExtError::NoUpperLayer),
-            _ => return Ok(UpperLayer { protocol: proto, offset: off }),
+            _ => return Ok((UpperLayer { protocol: proto, offset: off }, frag)),
         };
         if off + len > packet.len() {
             return Err(ExtError::Truncated);

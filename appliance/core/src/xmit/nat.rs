@@ -7,6 +7,11 @@ use crate::wire::ipv4::{protocol, Ipv4Packet};
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
 
+/// The protocol a packet without a transport header (a later IP fragment) is rewritten as: its
+/// addresses change, nothing after the IP header (the datagram's transport checksum is in its
+/// first fragment, patched there).
+pub const ADDR_ONLY: u8 = 0;
+
 /// Which end of the packet to rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -30,6 +35,7 @@ pub fn rewrite(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: 
         End::Dst => ip.set_dst_patched(addr),
     };
     match (proto, l4_csum, end) {
+        (ADDR_ONLY, _, _) => {}
         (protocol::TCP, true, End::Src) => TcpPacket::new_unchecked(seg).set_src_port_patched(port, was, addr),
         (protocol::TCP, true, End::Dst) => TcpPacket::new_unchecked(seg).set_dst_port_patched(port, was, addr),
         (protocol::UDP, true, End::Src) => UdpPacket::new_unchecked(seg).set_src_port_patched(port, was, addr),
@@ -57,6 +63,9 @@ pub fn rewrite6(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr:
     let mut was = [0u8; 16];
     was.copy_from_slice(&pkt[at..at + 16]);
     pkt[at..at + 16].copy_from_slice(&addr);
+    if proto == ADDR_ONLY {
+        return;
+    }
     let seg = &mut pkt[l4..];
     let port_at = if end == End::Src { 0 } else { 2 };
     if proto == protocol::SCTP && l4_csum {

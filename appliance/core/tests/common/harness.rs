@@ -155,7 +155,7 @@ fn check_verdict(v: Verdict, frame: &VecFrame) {
     match v {
         Verdict::Forward(port) => assert!(port < 2, "forward to a port that does not exist"),
         Verdict::Redirect(_) => panic!("one core: nothing to redirect"),
-        Verdict::Pending { .. } | Verdict::Reply | Verdict::ToKernel | Verdict::Drop(_) => {}
+        Verdict::Pending { .. } | Verdict::HoldFragment | Verdict::Reply | Verdict::ToKernel | Verdict::Drop(_) => {}
     }
     if matches!(v, Verdict::Forward(_) | Verdict::Reply) {
         let d = frame.data();

@@ -8,6 +8,7 @@
 //! this file is the loop.
 
 mod backoff;
+mod fragment_hold;
 mod hold_queue;
 mod mailbox;
 mod report;
@@ -87,6 +88,7 @@ struct Running<'a, 'p, Q: QueuePair<'p>> {
     /// Per port: frames for the kernel (TAP exception device).
     to_kernel: Vec<Burst<'p>>,
     pending: PendingQueue<'p>,
+    frags: fragment_hold::FragmentHold<'p>,
     io: IoCounters,
     /// The last report request answered.
     reported: u64,
@@ -104,6 +106,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             tx: (0..n_ports).map(|_| Burst::new()).collect(),
             to_kernel: (0..n_ports).map(|_| Burst::new()).collect(),
             pending: PendingQueue::new(),
+            frags: fragment_hold::FragmentHold::new(),
             io: IoCounters::default(),
             reported: 0,
             listing: Default::default(),
@@ -144,6 +147,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
                 l.handle(p, m, now);
             }
             l.service_pending(now);
+            l.service_fragments(now);
             while let Some((port, ip)) = l.worker.shared.arp_requests[l.worker.index].pop() {
                 l.send_arp(port, ip);
             }
@@ -172,6 +176,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
         }
         l.report();
         l.pending.clear();
+        l.drop_held_fragments();
         0
     }
 }
@@ -199,6 +204,7 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
             Verdict::Drop(_) => {}
             Verdict::ToKernel => self.kernel(port, m),
             Verdict::Pending { port: p, next_hop } => self.hold(p, next_hop, m, now),
+            Verdict::HoldFragment => self.hold_fragment(port, m, now),
             Verdict::Redirect(core) => {
                 if let Some(q) = self.worker.shared.inbound.get(usize::from(core)) {
                     if q.push((port, m)).is_err() {

@@ -51,6 +51,9 @@ pub struct IoCounters {
     /// Sync records for the backups dropped because the sync thread's ring was full.
     #[serde(default)]
     pub sync_out_full: u64,
+    /// Later IP fragments dropped: held too long for their first, or the hold was full.
+    #[serde(default)]
+    pub fragments_expired: u64,
 }
 
 impl IoCounters {
@@ -66,6 +69,7 @@ impl IoCounters {
         self.to_kernel += b.to_kernel;
         self.from_kernel += b.from_kernel;
         self.sync_out_full += b.sync_out_full;
+        self.fragments_expired += b.fragments_expired;
     }
 }
 
