@@ -237,3 +237,47 @@ fn sync_version_0_is_sent_and_read() {
     holder.round(&mut lab, 3, "last");
     lab.stop_rvsd(r2).unwrap();
 }
+
+/// Sync over an IPv6 multicast group (ipvsadm's `--mcast-group ff02::81`): the datagrams leave
+/// the master's exception interface from its link-local address, the backup accepts them from
+/// its `peers` (here the link, fe80::/10), learns the held connections and carries them on
+/// after the failover.
+#[test]
+fn sync_over_an_ipv6_multicast_group() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let sources: Vec<String> = (1..=5).map(|k| format!("198.18.0.{}", 100 + k)).collect();
+    let all: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let (client, lb1, lb2, _sw) = sync_lab(&mut lab, &all, &[]);
+    let order = ["198.18.0.11", "198.18.0.12"];
+    let v6 = |c: String| {
+        c.replace("[sync]\n", "[sync]\ngroup = \"ff02::81\"\n")
+            .replace("peers = [\"198.18.0.1\", \"198.18.0.2\", \"198.18.0.3\"]", "peers = [\"fe80::/10\"]")
+    };
+    let r1 = lab.rvsd(&lb1, &v6(config("198.18.0.1", "sync1", "master", order))).unwrap();
+    let r2 = lab.rvsd(&lb2, &v6(config("198.18.0.3", "sync2", "backup", order))).unwrap();
+    assert!(
+        ok(&r2.socket, &["-L", "--daemon"]).contains("group=ff02::81, port=8848"),
+        "{}",
+        ok(&r2.socket, &["-L", "--daemon"])
+    );
+    vip_to(&client, &lb1);
+    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
+    let servers = holder.round(&mut lab, 1, "5 held DR connections");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conns = json(&r2.socket, &["-L", "-n", "-c", "--json"]);
+        let n = conns.as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
+        if n == 5 {
+            break;
+        }
+        let sync = json(&r2.socket, &["-L", "-n", "--json"]);
+        assert!(Instant::now() < deadline, "lb2 learnt {n} of 5 over ff02::81: {conns}\n{}", sync["sync"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.signal(&r1, nix::sys::signal::Signal::SIGKILL).unwrap();
+    vip_to(&client, &lb2);
+    assert_eq!(holder.round(&mut lab, 2, "after the failover"), servers, "carried on through lb2");
+    holder.round(&mut lab, 3, "last");
+    lab.stop_rvsd(r2).unwrap();
+}

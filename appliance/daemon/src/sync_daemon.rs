@@ -22,7 +22,7 @@ use crate::worker::Shared;
 use rvs_core::wire::ipvs_sync::{self, SyncError, SyncWriter};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -89,33 +89,71 @@ struct Backup {
     sock: UdpSocket,
 }
 
-/// A socket on the sync port's exception interface (`SO_BINDTODEVICE`).
+/// A socket of the group's family on the sync port's exception interface (`SO_BINDTODEVICE`).
 fn socket_on(conf: &SyncConf) -> std::io::Result<Socket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    let domain = if conf.group.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if conf.group.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
     s.bind_device(Some(conf.iface.as_bytes()))?;
     Ok(s)
 }
 
+/// The kernel's index of interface `name` (for IPv6 multicast), from sysfs.
+fn ifindex(name: &str) -> std::io::Result<u32> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))?;
+    text.trim().parse().map_err(|_| std::io::Error::other(format!("{name}: unreadable ifindex {text:?}")))
+}
+
 fn open_master(conf: &SyncConf) -> std::io::Result<UdpSocket> {
     let s = socket_on(conf)?;
-    if conf.group.is_multicast() {
-        s.set_multicast_if_v4(&conf.addr)?;
-        s.set_multicast_ttl_v4(u32::from(conf.ttl))?;
-        s.set_multicast_loop_v4(false)?;
-    } else {
-        s.set_ttl_v4(u32::from(conf.ttl))?;
+    match conf.group {
+        IpAddr::V4(g) => {
+            if g.is_multicast() {
+                s.set_multicast_if_v4(&conf.addr)?;
+                s.set_multicast_ttl_v4(u32::from(conf.ttl))?;
+                s.set_multicast_loop_v4(false)?;
+            } else {
+                s.set_ttl_v4(u32::from(conf.ttl))?;
+            }
+            s.bind(&SocketAddrV4::new(conf.addr, 0).into())?;
+        }
+        IpAddr::V6(g) => {
+            if g.is_multicast() {
+                s.set_multicast_if_v6(ifindex(&conf.iface)?)?;
+                s.set_multicast_hops_v6(u32::from(conf.ttl))?;
+                s.set_multicast_loop_v6(false)?;
+            } else {
+                s.set_unicast_hops_v6(u32::from(conf.ttl))?;
+            }
+            // The kernel picks the source: the interface's link-local address for a
+            // link-local group, its global one otherwise.
+            s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0).into())?;
+        }
     }
-    s.bind(&SocketAddrV4::new(conf.addr, 0).into())?;
     Ok(s.into())
 }
 
 fn open_backup(conf: &SyncConf) -> std::io::Result<UdpSocket> {
     let s = socket_on(conf)?;
     s.set_reuse_address(true)?;
-    let on = if conf.group.is_multicast() { conf.group } else { Ipv4Addr::UNSPECIFIED };
-    s.bind(&SocketAddrV4::new(on, conf.udp_port).into())?;
-    if conf.group.is_multicast() {
-        s.join_multicast_v4(&conf.group, &conf.addr)?;
+    match conf.group {
+        IpAddr::V4(g) => {
+            let on = if g.is_multicast() { g } else { Ipv4Addr::UNSPECIFIED };
+            s.bind(&SocketAddrV4::new(on, conf.udp_port).into())?;
+            if g.is_multicast() {
+                s.join_multicast_v4(&g, &conf.addr)?;
+            }
+        }
+        IpAddr::V6(g) => {
+            let index = ifindex(&conf.iface)?;
+            let on = if g.is_multicast() { g } else { Ipv6Addr::UNSPECIFIED };
+            s.bind(&SocketAddrV6::new(on, conf.udp_port, 0, if g.is_multicast() { index } else { 0 }).into())?;
+            if g.is_multicast() {
+                s.join_multicast_v6(&g, index)?;
+            }
+        }
     }
     s.set_nonblocking(true)?;
     Ok(s.into())
@@ -126,7 +164,13 @@ impl Master {
         let n = u64::from(self.writer.count());
         let Some(msg) = self.writer.take() else { return };
         self.oldest = None;
-        match self.sock.send_to(&msg, SocketAddrV4::new(self.conf.group, self.conf.udp_port)) {
+        let to = match self.conf.group {
+            IpAddr::V6(g) if g.is_multicast() || g.is_unicast_link_local() => {
+                SocketAddr::V6(SocketAddrV6::new(g, self.conf.udp_port, 0, ifindex(&self.conf.iface).unwrap_or(0)))
+            }
+            g => SocketAddr::new(g, self.conf.udp_port),
+        };
+        match self.sock.send_to(&msg, to) {
             Ok(_) => {
                 SyncCounters::bump(&counters.sent_msgs, 1);
                 SyncCounters::bump(&counters.sent_conns, n);
@@ -171,12 +215,12 @@ impl Backup {
                     return;
                 }
             };
-            let std::net::SocketAddr::V4(from) = from else { continue };
-            if *from.ip() == self.conf.addr {
+            let from = from.ip();
+            if from == IpAddr::V4(self.conf.addr) || self.conf.addr6.is_some_and(|(a, _)| from == IpAddr::V6(a)) {
                 continue; // our own datagram (a unicast peer set to ourselves)
             }
             SyncCounters::bump(&counters.recv_msgs, 1);
-            if !self.conf.peer_allowed(*from.ip()) {
+            if !self.conf.peer_allowed(from) {
                 SyncCounters::bump(&counters.not_a_peer, 1);
                 continue;
             }

@@ -146,10 +146,6 @@ impl Ctx<'_> {
         ConfigFileError { file: self.file.to_owned(), line, col, key: key.into(), msg: msg.into() }
     }
 
-    fn ip4(&self, v: &Spanned<String>, key: &str) -> Result<Ipv4Addr, ConfigFileError> {
-        v.get_ref().parse().map_err(|_| self.err(v.span(), key, format!("{:?} is not an IPv4 address", v.get_ref())))
-    }
-
     fn ip(&self, v: &Spanned<String>, key: &str) -> Result<IpAddr, ConfigFileError> {
         v.get_ref()
             .parse()

@@ -12,7 +12,7 @@ use super::{ConfigFileError, Ctx, PortConf};
 use rvs_core::conn::SyncPolicy;
 use rvs_core::service::same_prefix;
 use rvs_core::wire::ipvs_sync::{DEFAULT_MAXLEN, HEADER_LEN, SYNC_GROUP, SYNC_PORT, V6_RECORD_LEN};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The sync daemon's settings (ipvsadm's `--start-daemon` options).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +26,9 @@ pub struct SyncConf {
     pub addr: Ipv4Addr,
     /// Sync group id (0: a backup accepts any).
     pub syncid: u8,
-    /// Multicast group, or a unicast peer's address.
-    pub group: Ipv4Addr,
+    /// Multicast group, or a unicast peer's address: IPv4, or IPv6 (an IPv6 group such as
+    /// `ff02::81` carries the datagrams over IPv6, from the exception interface's IPv6 address).
+    pub group: IpAddr,
     /// UDP port.
     pub udp_port: u16,
     /// Multicast TTL.
@@ -45,9 +46,11 @@ pub struct SyncConf {
     pub follow_vrrp: bool,
     /// The prefix length of the port's network (`addr`'s).
     pub prefix_len: u8,
-    /// The senders a backup accepts records from, (network, prefix length); `None`: the hosts
-    /// of the port's own network.
-    pub peers: Option<Vec<(Ipv4Addr, u8)>>,
+    /// The port's IPv6 address and prefix length on a dual-stack port.
+    pub addr6: Option<(Ipv6Addr, u8)>,
+    /// The senders a backup accepts records from, (network, prefix length) of either family;
+    /// `None`: the hosts of the port's own networks (IPv6: and its link, fe80::/10).
+    pub peers: Option<Vec<(IpAddr, u8)>>,
     /// The protocol version the master sends (IPVS's `sync_version`: 1, or 0 for kernels
     /// before 2.6.39); a backup reads both. Set from the knob.
     pub version: u8,
@@ -55,11 +58,28 @@ pub struct SyncConf {
 
 impl SyncConf {
     /// True when a backup takes records sent from `from`.
-    pub fn peer_allowed(&self, from: Ipv4Addr) -> bool {
+    pub fn peer_allowed(&self, from: IpAddr) -> bool {
+        use rvs_core::family::AddrKey;
+        let within = |net: IpAddr, len: u8| match (net, from) {
+            (IpAddr::V4(n), IpAddr::V4(f)) => same_prefix(n, f, len),
+            (IpAddr::V6(n), IpAddr::V6(f)) => u128::from(n).masked(len) == u128::from(f).masked(len),
+            _ => false,
+        };
         match &self.peers {
-            Some(peers) => peers.iter().any(|&(net, len)| same_prefix(net, from, len)),
-            None => same_prefix(self.addr, from, self.prefix_len),
+            Some(peers) => peers.iter().any(|&(net, len)| within(net, len)),
+            None => {
+                let link_local = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0));
+                within(IpAddr::V4(self.addr), self.prefix_len)
+                    || self.addr6.is_some_and(|(a, len)| within(IpAddr::V6(a), len))
+                    || within(link_local, 10)
+            }
         }
+    }
+
+    /// The same with the port's IPv6 address (a dual-stack port).
+    pub fn with_addr6(mut self, addr6: Option<(Ipv6Addr, u8)>) -> Self {
+        self.addr6 = addr6;
+        self
     }
 
     /// IPVS's defaults on `port` (its exception interface `iface`, address `addr` in a network
@@ -70,7 +90,7 @@ impl SyncConf {
             iface: iface.to_owned(),
             addr,
             syncid: 0,
-            group: SYNC_GROUP,
+            group: IpAddr::V4(SYNC_GROUP),
             udp_port: SYNC_PORT,
             ttl: 1,
             maxlen: DEFAULT_MAXLEN,
@@ -80,6 +100,7 @@ impl SyncConf {
             follow_vrrp: false,
             version: 1,
             prefix_len,
+            addr6: None,
             peers: None,
         }
     }
@@ -188,15 +209,10 @@ impl Ctx<'_> {
         Ok(HaConf { mode, sloppy_tcp: raw.sloppy_tcp.unwrap_or(mode == HaMode::Ecmp), vip_rescan_ms, announce_grace })
     }
 
-    /// One `[sync] peers` entry: an IPv4 address or prefix.
-    fn peer(&self, p: &toml::Spanned<String>) -> Result<(Ipv4Addr, u8), ConfigFileError> {
-        let (a, len) = p.get_ref().split_once('/').unwrap_or((p.get_ref(), "32"));
-        match (a.parse::<Ipv4Addr>(), len.parse::<u8>()) {
-            (Ok(a), Ok(len)) if len <= 32 => Ok((a, len)),
-            _ => {
-                Err(self.err(p.span(), "sync.peers", format!("{:?}: expected an IPv4 address or prefix", p.get_ref())))
-            }
-        }
+    /// One `[sync] peers` entry: an address or prefix of either family.
+    fn peer(&self, p: &toml::Spanned<String>) -> Result<(IpAddr, u8), ConfigFileError> {
+        rvs_core::fwmark::parse_prefix(p.get_ref())
+            .map_err(|e| self.err(p.span(), "sync.peers", format!("{e}: expected an address or prefix")))
     }
 
     /// `[sync]`.
@@ -215,10 +231,10 @@ impl Ctx<'_> {
                 ),
             )
         })?;
-        let mut c = SyncConf::defaults(&port.name, iface, port.addr, port.prefix_len);
+        let mut c = SyncConf::defaults(&port.name, iface, port.addr, port.prefix_len).with_addr6(port.addr6);
         c.syncid = r.syncid.unwrap_or(0);
         if let Some(g) = &r.group {
-            c.group = self.ip4(g, "sync.group")?;
+            c.group = self.ip(g, "sync.group")?;
         }
         c.udp_port = match &r.port {
             Some(p) if *p.get_ref() == 0 => return Err(self.err(p.span(), "sync.port", "must be 1 ..= 65535")),

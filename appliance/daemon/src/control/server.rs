@@ -256,13 +256,7 @@ impl Control<'_> {
                     maxlen: *sync_maxlen,
                     group: mcast_group
                         .as_deref()
-                        .map(|g| match parse_addr_port(g, "mcast_group")? {
-                            (std::net::IpAddr::V4(a), _) => Ok(a),
-                            (a, _) => Err(crate::control::proto::BadRequest {
-                                field: "mcast_group",
-                                msg: format!("{a}: the sync group is an IPv4 address"),
-                            }),
-                        })
+                        .map(|g| parse_addr_port(g, "mcast_group").map(|(a, _)| a))
                         .transpose()?,
                     port: *mcast_port,
                     ttl: *mcast_ttl,

@@ -12,7 +12,6 @@ use super::live_config::{LiveConfig, OpError};
 use super::proto::DaemonReply;
 use crate::config::sync_conf::{MAX_MAXLEN, MIN_MAXLEN};
 use crate::config::SyncConf;
-use std::net::Ipv4Addr;
 
 /// `--start-daemon`'s options (None: keep the current setting, or IPVS's default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,8 +22,8 @@ pub struct DaemonOpts {
     pub syncid: Option<u8>,
     /// Largest datagram.
     pub maxlen: Option<usize>,
-    /// Multicast group or unicast peer.
-    pub group: Option<Ipv4Addr>,
+    /// Multicast group or unicast peer (IPv4 or IPv6).
+    pub group: Option<std::net::IpAddr>,
     /// UDP port.
     pub port: Option<u16>,
     /// TTL.
@@ -83,7 +82,7 @@ impl LiveConfig {
                         format!("port {:?} has no exception interface (exception = true)", p.name),
                     )
                 })?;
-                let mut c = SyncConf::defaults(&p.name, iface, p.addr, p.prefix_len);
+                let mut c = SyncConf::defaults(&p.name, iface, p.addr, p.prefix_len).with_addr6(p.addr6);
                 if let Some(cur) = current {
                     (c.master, c.backup, c.syncid, c.group, c.udp_port, c.ttl, c.maxlen, c.policy) =
                         (cur.master, cur.backup, cur.syncid, cur.group, cur.udp_port, cur.ttl, cur.maxlen, cur.policy);
@@ -245,6 +244,16 @@ mod tests {
         assert!(allowed("192.0.2.15") && allowed("198.51.100.9"));
         assert!(!allowed("192.0.2.16") && !allowed("198.51.100.10") && !allowed("10.0.0.7"));
         assert!(c.policy.persist_mode());
+        // An IPv6 group; IPv6 peers, and by default the link's link-local senders.
+        let c = parse("[sync]\ninterface = \"lan\"\ngroup = \"ff02::81\"\n").unwrap().sync.unwrap();
+        assert_eq!(c.group.to_string(), "ff02::81");
+        assert!(c.peer_allowed("fe80::1:2".parse().unwrap()) && !c.peer_allowed("2001:db8::9".parse().unwrap()));
+        let c = parse("[sync]\ninterface = \"lan\"\ngroup = \"ff05::81\"\npeers = [\"2001:db8:5::/48\"]\n")
+            .unwrap()
+            .sync
+            .unwrap();
+        assert!(c.peer_allowed("2001:db8:5:1::9".parse().unwrap()) && !c.peer_allowed("fe80::1".parse().unwrap()));
+        assert!(!c.peer_allowed("10.0.0.7".parse().unwrap()), "named peers only");
         for (extra, key, msg) in [
             ("[sync]\ninterface = \"wan\"\n", "sync.interface", "no [[port]]"),
             ("[sync]\ninterface = \"bare\"\n", "sync.interface", "exception = true"),
