@@ -193,6 +193,10 @@ pub struct Service {
     /// unspecified address of its family (`0.0.0.0`, `::`), its `port` 0, its `protocol`
     /// unused.
     pub fwmark: u32,
+    /// The SIP persistence engine (`ipvsadm --pe sip`, IPVS's `ip_vs_pe_sip.c`): persistence by
+    /// a datagram's Call-ID (its SIP dialog) instead of the client's network. UDP services with
+    /// persistence only.
+    pub pe_sip: bool,
     /// Real servers.
     pub dests: Vec<Dest>,
 }
@@ -370,6 +374,9 @@ pub enum ConfigError {
     /// entry to say which VIP and port they answer.
     #[error("service {0}: a one-packet (ops) firewall-mark service cannot have NAT real servers (their replies have no entry to say which VIP:port they answer)")]
     OpsFwmarkNat(String),
+    /// A persistence engine where it cannot work.
+    #[error("service {0}: the SIP persistence engine (--pe sip) needs a UDP service with persistence (-p)")]
+    BadPe(String),
     /// A scheduler name rvs does not know.
     #[error("service {svc}: unknown scheduler {name:?}")]
     UnknownScheduler {

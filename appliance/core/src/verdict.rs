@@ -121,6 +121,8 @@ drop_reasons! {
     NoDest = "no_dest",
     /// A packet of a connection whose real server was deleted (`expire_nodest_conn` 0 or 1).
     DestDeleted = "dest_deleted",
+    /// A datagram to a `--pe sip` service without a SIP Call-ID: no dialog to persist by.
+    SipNoCallId = "sip_no_call_id",
     /// The connection table is full and no embryonic entry could be evicted (a new connection
     /// refused).
     TableFull = "table_full",

@@ -151,6 +151,9 @@ pub struct ServiceReport {
     /// `vip` its family's unspecified address, its `port` 0); absent for the others.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub fwmark: u32,
+    /// The persistence engine (`--pe`): `sip`, or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pe: String,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -361,6 +364,7 @@ impl Report {
                 ServiceReport {
                     protocol: if s.is_fwmark() { "fwmark".into() } else { s.protocol.to_string() },
                     fwmark: s.fwmark,
+                    pe: if s.pe_sip { "sip".into() } else { String::new() },
                     vip: s.vip.to_string(),
                     port: s.port,
                     scheduler: s.scheduler.clone(),

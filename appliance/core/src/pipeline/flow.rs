@@ -82,7 +82,15 @@ impl PerCore {
                     DropReason::NoConnection
                 });
             }
-            let idx = match self.schedule(snap, svc, ip, sport, dport, now) {
+            let dialog = if svc.pe_sip {
+                match Self::dialog_of(svc, frame.data(), ip) {
+                    Ok(d) => d,
+                    Err(r) => return Verdict::Drop(r),
+                }
+            } else {
+                None
+            };
+            let idx = match self.schedule(snap, svc, ip, (sport, dport), dialog, now) {
                 Ok(i) => i,
                 Err(r) => return Verdict::Drop(r),
             };
@@ -129,18 +137,19 @@ impl PerCore {
         snap.knobs().sloppy_sctp && event != sctp_event::ABORT && crate::sched::is_hash(&svc.scheduler)
     }
 
-    /// Picks a real server for a new connection and records it.
+    /// Picks a real server for a new connection and records it (`dialog`: its SIP dialog's
+    /// template key, `--pe sip`).
     pub(super) fn schedule<K: IpPath>(
         &mut self,
         snap: &Snapshot,
         svc: &Service,
         ip: &Ip<K>,
-        sport: u16,
-        dport: u16,
+        (sport, dport): (u16, u16),
+        dialog: Option<u64>,
         now: u32,
     ) -> Result<u32, DropReason> {
         let flow = Flow::new(ip.proto, ip.src, sport, ip.dst, dport);
-        let (i, pinned) = self.choose(svc, &flow, ip.src, now)?;
+        let (i, pinned) = self.choose(svc, &flow, ip.src, dialog, now)?;
         let dest = &svc.dests[i];
         let rport = dest.port_for(dport);
         let mut c = Conn::new(
@@ -196,7 +205,7 @@ impl PerCore {
             return Ok(()); // service gone: the old connection keeps its server
         };
         let flow = Flow::new(ip.proto, ip.src, sport, ip.dst, dport);
-        let (i, pinned) = self.choose(svc, &flow, ip.src, now)?;
+        let (i, pinned) = self.choose(svc, &flow, ip.src, None, now)?; // UDP (SIP) is never rescheduled
         let dest = &svc.dests[i];
         Self::release_load(snap, &mut self.scheds, &mut self.weights, &mut self.loads, &mut self.thr, &old);
         if old.flags & F_PERSIST != 0 {

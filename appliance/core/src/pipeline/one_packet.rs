@@ -24,7 +24,11 @@ impl PerCore {
         now: u32,
     ) -> Verdict {
         let flow = Flow::new(ip.proto, ip.src, ip.sport, ip.dst, ip.dport);
-        let (i, pinned) = match self.choose(svc, &flow, ip.src, now) {
+        let dialog = match Self::dialog_of(svc, frame.data(), ip) {
+            Ok(d) => d,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let (i, pinned) = match self.choose(svc, &flow, ip.src, dialog, now) {
             Ok(x) => x,
             Err(r) => return Verdict::Drop(r),
         };

@@ -52,15 +52,21 @@ impl PerCore {
     /// The real server for a new connection: the persistence template's, or the scheduler's
     /// (creating a template for a persistent service). Returns the index in `svc.dests` and
     /// whether the connection is pinned by a template.
+    ///
+    /// `dialog`: the key of a SIP dialog (`--pe sip`, [`dialog_key`]), which replaces the client
+    /// network's. Such a template places no connection for good (one client socket carries
+    /// many dialogs): it lives the persistence timeout after each use, and the connection is
+    /// not pinned.
     pub(super) fn choose<K: AddrKey>(
         &mut self,
         svc: &Service,
         flow: &Flow,
         caddr: K,
+        dialog: Option<u64>,
         now: u32,
     ) -> Result<(usize, bool), DropReason> {
+        let key = dialog.unwrap_or_else(|| template_key(svc, caddr));
         if svc.persistence > 0 {
-            let key = template_key(svc, caddr);
             if let Some(t) = self.templates.get_mut(key) {
                 let live = t.n_control > 0 || t.expires > now;
                 // `expire_quiescent_template`: a template to a server of weight 0 goes.
@@ -71,9 +77,9 @@ impl PerCore {
                     .filter(|&i| !(self.expire_quiescent_template && svc.dests[i].weight == 0));
                 match (live, pos) {
                     (true, Some(i)) => {
-                        t.n_control += 1;
+                        t.n_control += u32::from(dialog.is_none());
                         t.expires = t.expires.max(now.saturating_add(svc.persistence));
-                        return Ok((i, true));
+                        return Ok((i, dialog.is_none()));
                     }
                     _ => {
                         self.templates.remove(key);
@@ -89,15 +95,38 @@ impl PerCore {
             let t = PersistTemplate {
                 dest: svc.dests[i].id,
                 svc: svc.id,
-                n_control: 1,
+                n_control: u32::from(dialog.is_none()),
                 expires: now.saturating_add(svc.persistence),
                 ..PersistTemplate::default()
             };
-            pinned = self.templates.insert(template_key(svc, caddr), t);
-            if !pinned {
+            let stored = self.templates.insert(key, t);
+            if !stored {
                 self.counters.template_full += 1;
             }
+            pinned = stored && dialog.is_none();
         }
         Ok((i, pinned))
     }
+
+    /// The SIP dialog a datagram of a `--pe sip` service belongs to (None for other
+    /// services); refused when the datagram names none.
+    #[cold]
+    pub(super) fn dialog_of<K: IpPath>(svc: &Service, data: &[u8], ip: &Ip<K>) -> Result<Option<u64>, DropReason> {
+        if !svc.pe_sip {
+            return Ok(None);
+        }
+        let payload = data.get(ip.l4() + crate::wire::udp::HEADER_LEN..ip.end()).unwrap_or(&[]);
+        let call_id = crate::wire::sip::call_id(payload).ok_or(DropReason::SipNoCallId)?;
+        Ok(Some(dialog_key(svc.id, call_id)))
+    }
+}
+
+/// The template key of SIP dialog `call_id` of service `svc` (FNV-1a over both; the top two
+/// bits set, apart from IPv4 client networks' exact keys).
+pub(super) fn dialog_key(svc: u16, call_id: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in svc.to_be_bytes().iter().chain(call_id) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h | 0xc000_0000_0000_0000
 }

@@ -123,6 +123,9 @@ impl Snapshot {
             if s.persistence_prefix > if s.vip.is_ipv4() { 32 } else { 128 } {
                 return Err(ConfigError::BadNetmask(s.name(), s.persistence_prefix));
             }
+            if s.pe_sip && (s.persistence == 0 || s.protocol != crate::service::Protocol::Udp || s.is_fwmark()) {
+                return Err(ConfigError::BadPe(s.name()));
+            }
             if s.is_fwmark() && s.ops && s.dests.iter().any(|d| d.forward == Forward::Nat) {
                 return Err(ConfigError::OpsFwmarkNat(s.name()));
             }

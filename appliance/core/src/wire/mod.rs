@@ -17,6 +17,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod ipvs_sync;
 pub mod sctp;
+pub mod sip;
 pub mod tcp;
 pub mod udp;
 

@@ -53,6 +53,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         persistence_prefix: 32,
         ops: false,
         fwmark: 0,
+        pe_sip: false,
         dests,
     }
 }
@@ -260,6 +261,7 @@ pub fn service(
         persistence_prefix: 32,
         ops: false,
         fwmark: 0,
+        pe_sip: false,
         sched_flags: 0,
         dests: reals
             .iter()

@@ -35,6 +35,7 @@ fn svc6(id: u16, protocol: Protocol, vip: Ipv6Addr, port: u16, dests: Vec<Dest>)
         persistence_prefix: 128,
         ops: false,
         fwmark: 0,
+        pe_sip: false,
         dests,
     }
 }

@@ -151,6 +151,8 @@ pub(super) struct RawService {
     pub(super) netmask: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) ops: bool,
+    /// The persistence engine: `sip` (ipvsadm's `--pe sip`).
+    pub(super) pe: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) real: Vec<RawReal>,
 }

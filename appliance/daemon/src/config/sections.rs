@@ -513,6 +513,17 @@ impl Ctx<'_> {
                 persistence_prefix,
                 ops: s.ops,
                 fwmark: name.fwmark,
+                pe_sip: match &s.pe {
+                    None => false,
+                    Some(p) if p.get_ref() == "sip" => true,
+                    Some(p) => {
+                        return Err(self.err(
+                            p.span(),
+                            key("pe"),
+                            format!("{:?}: the persistence engine is sip", p.get_ref()),
+                        ))
+                    }
+                },
                 dests,
             };
             let same = |o: &Service| match svc.fwmark {

@@ -101,6 +101,8 @@ pub struct SvcOpts {
     pub netmask: Option<u8>,
     /// One-packet scheduling (`-o`).
     pub ops: Option<bool>,
+    /// Persistence engine (`--pe`): Some(true) SIP, Some(false) none.
+    pub pe_sip: Option<bool>,
 }
 
 /// Real-server options (`-m -g -i -w -x -y`).

@@ -103,6 +103,9 @@ impl LiveConfig {
         if let Some(ops) = o.ops {
             s.ops = ops;
         }
+        if let Some(pe) = o.pe_sip {
+            s.pe_sip = pe;
+        }
         Ok(())
     }
 
@@ -126,6 +129,7 @@ impl LiveConfig {
             persistence_prefix: if k.vip.is_ipv6() { 128 } else { 32 },
             ops: false,
             fwmark: k.fwmark,
+            pe_sip: false,
             sched_flags: 0,
             dests: vec![],
         };

@@ -42,6 +42,9 @@ pub enum Request {
         /// `-o`: one-packet scheduling on or off (None: unchanged; off on `-A`).
         #[serde(default)]
         ops: Option<bool>,
+        /// `--pe`: the persistence engine, `sip`, or `none` to drop it (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pe: Option<String>,
     },
     /// `-E`.
     EditService {
@@ -59,6 +62,9 @@ pub enum Request {
         /// `-o`: one-packet scheduling on or off (None: unchanged; off on `-A`).
         #[serde(default)]
         ops: Option<bool>,
+        /// `--pe`: the persistence engine, `sip`, or `none` to drop it (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pe: Option<String>,
     },
     /// `-D`.
     DelService {
@@ -420,7 +426,14 @@ pub fn svc_opts(
     persistence: Option<u32>,
     netmask: &Option<String>,
     ops: Option<bool>,
+    pe: &Option<String>,
 ) -> Result<SvcOpts, BadRequest> {
+    let pe_sip = match pe.as_deref() {
+        None => None,
+        Some("sip") => Some(true),
+        Some("none") | Some("") => Some(false),
+        Some(other) => return Err(bad("pe", format!("{other:?}: the persistence engine is sip (or none)"))),
+    };
     let netmask = match netmask {
         None => None,
         // A dotted IPv4 netmask or a prefix length (ipvsadm's `-M` for IPv6); the service's
@@ -431,7 +444,7 @@ pub fn svc_opts(
                 .ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask or a prefix length")))?,
         ),
     };
-    Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask, ops })
+    Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask, ops, pe_sip })
 }
 
 /// A real server's drain and slow start as a request gives them.
@@ -523,7 +536,7 @@ mod tests {
 
     #[test]
     fn a_netmask_is_dotted_or_a_prefix_length() {
-        let m = |s: &str| svc_opts(&None, &None, None, &Some(s.into()), None).map(|o| o.netmask);
+        let m = |s: &str| svc_opts(&None, &None, None, &Some(s.into()), None, &None).map(|o| o.netmask);
         assert_eq!(m("255.255.255.0"), Ok(Some(24)), "ipvsadm's IPv4 -M");
         assert_eq!(m("64"), Ok(Some(64)), "ipvsadm's IPv6 -M (the service's family bounds it)");
         assert_eq!(m("/96"), Ok(Some(96)));

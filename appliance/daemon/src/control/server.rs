@@ -264,11 +264,14 @@ impl Control<'_> {
                 next.start_daemon(state, &opts)?
             }
             Request::StopDaemon { state } => next.stop_daemon(state)?,
-            Request::AddService { service, scheduler, sched_flags, persistence, netmask, ops } => {
-                next.add_service(service.key()?, &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops)?, now)?
-            }
-            Request::EditService { service, scheduler, sched_flags, persistence, netmask, ops } => {
-                next.edit_service(service.key()?, &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops)?)?
+            Request::AddService { service, scheduler, sched_flags, persistence, netmask, ops, pe } => next
+                .add_service(
+                    service.key()?,
+                    &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe)?,
+                    now,
+                )?,
+            Request::EditService { service, scheduler, sched_flags, persistence, netmask, ops, pe } => {
+                next.edit_service(service.key()?, &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe)?)?
             }
             Request::DelService { service } => next.del_service(service.key()?, now)?,
             Request::Clear => next.clear(now),

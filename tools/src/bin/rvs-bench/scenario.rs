@@ -123,6 +123,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         persistence_prefix: if vip.is_ipv6() { 128 } else { 32 },
         ops: false,
         fwmark: 0,
+        pe_sip: false,
         sched_flags: 0,
         dests: (0..reals)
             .map(|i| {

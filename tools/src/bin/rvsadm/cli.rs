@@ -255,7 +255,8 @@ pub struct Cli {
     /// Scheduler flags: sh-fallback,sh-port for sh; mh-fallback,mh-port for mh; flag-1..3.
     #[arg(short = 'b', long = "sched-flags", value_name = "FLAGS")]
     pub sched_flags: Option<String>,
-    /// ipvsadm's persistence engine (not supported by rvsd).
+    /// The persistence engine: sip (persistence by a UDP datagram's SIP Call-ID instead of the
+    /// client's network; needs -p); on -E, none drops it.
     #[arg(long = "pe", value_name = "ENGINE")]
     pub pe: Option<String>,
     /// JSON output (same as --output json).

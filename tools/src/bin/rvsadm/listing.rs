@@ -80,10 +80,11 @@ pub(crate) fn full_mask(s: &ServiceReport) -> u8 {
 pub(crate) fn persistence_flags(s: &ServiceReport) -> String {
     let sched = if s.sched_flags.is_empty() { String::new() } else { format!(" ({})", s.sched_flags) };
     let ops = if s.ops { " ops" } else { "" };
+    let pe = if s.pe.is_empty() { String::new() } else { format!(" pe {}", s.pe) };
     match (s.persistence, s.netmask) {
         (0, _) => format!("{sched}{ops}"),
-        (p, m) if m == full_mask(s) => format!("{sched} persistent {p}{ops}"),
-        (p, m) => format!("{sched} persistent {p} mask {}{ops}", mask(m, s.vip.contains(':'))),
+        (p, m) if m == full_mask(s) => format!("{sched} persistent {p}{ops}{pe}"),
+        (p, m) => format!("{sched} persistent {p} mask {}{ops}{pe}", mask(m, s.vip.contains(':'))),
     }
 }
 
@@ -244,6 +245,9 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
         }
         if s.ops {
             o += " -o";
+        }
+        if !s.pe.is_empty() {
+            o += &format!(" --pe {}", s.pe);
         }
         o += "\n";
         for r in &s.reals {

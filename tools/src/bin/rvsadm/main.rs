@@ -151,10 +151,11 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Some("off") => Some(false),
         Some(v) => bail!("--ops={v}: on or off"),
     };
+    let pe = cli.pe.clone();
     Ok(Some(if cli.add_service {
-        Request::AddService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops }
+        Request::AddService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops, pe }
     } else if cli.edit_service {
-        Request::EditService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops }
+        Request::EditService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops, pe }
     } else if cli.delete_service {
         Request::DelService { service: need_service(cli)? }
     } else if cli.clear {
@@ -224,13 +225,6 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
     }))
 }
 
-/// ipvsadm options rvsd cannot honour: refused by name, never taken for something else.
-fn unsupported(cli: &Cli) -> Option<&'static str> {
-    [(cli.pe.is_some(), "--pe: persistence engines are not supported")]
-        .into_iter()
-        .find_map(|(given, why)| given.then_some(why))
-}
-
 /// Options given with a command they do not belong to, as ipvsadm's
 /// `commands_v_options` table refuses them (e.g. `-L -o`).
 fn misplaced(cli: &Cli) -> Option<&'static str> {
@@ -239,6 +233,7 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
     let tunnel = cli.tun_type.is_some() || cli.tun_port.is_some() || cli.tun_nocsum || cli.tun_csum || cli.tun_remcsum;
     [
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
+        (cli.pe.is_some() && !svc_edit, "--pe: only with -A or -E"),
         (tunnel && !real_edit, "--tun-type/--tun-port/--tun-*csum: only with -a or -e"),
         ((cli.slow_start.is_some() || cli.drain) && !real_edit, "--slow-start/--drain: only with -a or -e"),
         (cli.ipv6 && cli.fwmark.is_none(), "-6/--ipv6: only with -f (a VIP has its own family)"),
@@ -253,7 +248,7 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
 }
 
 fn run(cli: &Cli) -> Result<String> {
-    if let Some(why) = unsupported(cli).or_else(|| misplaced(cli)) {
+    if let Some(why) = misplaced(cli) {
         bail!("{why}");
     }
     if cli.check_host {
@@ -306,7 +301,7 @@ fn run(cli: &Cli) -> Result<String> {
             let words = std::iter::once("rvsadm").chain(line.split_whitespace());
             let rule = Cli::try_parse_from(words)
                 .map_err(|e| anyhow!("line {}: {}", n + 1, e.to_string().lines().next().unwrap_or("")))?;
-            if let Some(why) = unsupported(&rule) {
+            if let Some(why) = misplaced(&rule) {
                 bail!("line {}: {why}", n + 1);
             }
             let req = request(&rule)?.ok_or_else(|| anyhow!("line {}: not a rule: {line}", n + 1))?;

@@ -85,14 +85,25 @@ fn long_only_options_of_ipvsadm() {
         let b = format!("{:?}", parse(&format!("{before} {short}{after}")).unwrap());
         assert_eq!(a, b, "{long} is {short}");
     }
-    assert!(parse("-A -t 10.0.0.1:80 --pe sip").unwrap().pe.is_some(), "--pe parses (and is refused by name)");
+    assert!(parse("-A -t 10.0.0.1:80 --pe sip").unwrap().pe.is_some(), "--pe parses");
 }
 
+/// `--pe sip` as ipvsadm takes it: with -A/-E, listed after the persistence, saved and parsed
+/// back; elsewhere refused.
 #[test]
-fn options_rvsd_cannot_honour_are_refused_by_name() {
-    // Persistence engines (`--pe sip`) need SIP parsing: the one ipvsadm option rvsd lacks.
-    let e = run(&parse("-A -t 10.0.0.1:80 --pe sip").unwrap()).unwrap_err().to_string();
-    assert!(e.starts_with("--pe"), "{e}");
+fn the_sip_persistence_engine_parses_lists_and_saves() {
+    let mut s = svc("udp", "10.0.0.1", &[]);
+    (s.persistence, s.pe, s.ops) = (60, "sip".into(), true);
+    let t = table(std::slice::from_ref(&s));
+    assert!(t.contains("UDP  10.0.0.1:80 wlc persistent 60 ops pe sip\n"), "{t}");
+    let saved = save(&[s]);
+    assert_eq!(saved, "-A -u 10.0.0.1:80 -s wlc -p 60 -o --pe sip\n");
+    match request(&parse(saved.trim()).unwrap()).unwrap() {
+        Some(Request::AddService { pe, .. }) => assert_eq!(pe.as_deref(), Some("sip")),
+        other => panic!("{other:?}"),
+    }
+    let e = run(&parse("-L --pe sip").unwrap()).unwrap_err().to_string();
+    assert!(e.starts_with("--pe: only with -A or -E"), "{e}");
 }
 
 fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
@@ -134,6 +145,7 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         netmask: 32,
         ops: false,
         fwmark: 0,
+        pe: String::new(),
         conns: 0,
         pkts_in: 0,
         pkts_out: 0,
