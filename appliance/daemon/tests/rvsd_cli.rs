@@ -23,14 +23,14 @@ fn check_refuses_a_bad_file_naming_line_and_key() {
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
-        "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n\n[[service]]\nprotocol = \"sctp\"\nvip = \"10.0.0.100\"\nport = 80\n",
+        "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n\n[[service]]\nprotocol = \"icmp\"\nvip = \"10.0.0.100\"\nport = 80\n",
     )
     .unwrap();
     let out = rvsd().args(["--check", "--config", bad.to_str().unwrap()]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("{}:7:", bad.display())), "line 7 named: {err}");
-    assert!(err.contains("service[0].protocol") && err.contains("expected tcp or udp"), "{err}");
+    assert!(err.contains("service[0].protocol") && err.contains("expected tcp, udp or sctp"), "{err}");
     let missing = rvsd().args(["--check", "--config", "/nonexistent/rvs.toml"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/rvs.toml"));
