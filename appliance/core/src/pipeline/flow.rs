@@ -18,6 +18,20 @@ impl PerCore {
         let (src, dst) = (ip.src, ip.dst);
         let fam = snap.family::<K>();
 
+        if let Some(idx) = K::conns(&self.tables).lookup_client_hashed(ip.c_hash(), ip.proto, src, sport, dst, dport) {
+            // A SYN (an SCTP INIT) on an ended connection's ports may start a new one.
+            let reopens = if ip.proto == protocol::TCP {
+                tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN
+            } else {
+                ip.proto == protocol::SCTP && tcp_flags == sctp_event::INIT
+            };
+            if reopens && snap.knobs().reschedules(K::conns(&self.tables).get(idx)) {
+                if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
+                    return Verdict::Drop(r);
+                }
+            }
+            return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
+        }
         // A pure SYN (an SCTP INIT) opens a connection; a real server's reply never is one (it
         // answers with SYN|ACK, INIT ACK). So one that missed client-side skips the reply-side
         // index, whose bucket is a cache miss the look-ahead does not prefetch for a packet to a
@@ -27,17 +41,6 @@ impl PerCore {
             protocol::SCTP => tcp_flags == sctp_event::INIT,
             _ => false,
         };
-        if let Some(idx) = K::conns(&self.tables).lookup_client_hashed(ip.c_hash(), ip.proto, src, sport, dst, dport) {
-            if opens
-                && (ip.proto != protocol::TCP || tcp_flags & (flags::FIN | flags::RST) == 0)
-                && snap.knobs().reschedules(K::conns(&self.tables).get(idx))
-            {
-                if let Err(r) = self.reschedule(snap, idx, ip, sport, dport, now) {
-                    return Verdict::Drop(r);
-                }
-            }
-            return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Input);
-        }
         if !opens {
             if let Some(idx) = K::conns(&self.tables).lookup_reply(ip.proto, src, sport, dst, dport) {
                 return self.follow(snap, now, frame, ip, idx, tcp_flags, Direction::Output);
