@@ -44,6 +44,21 @@ pub(super) struct FragInfo {
     pub(super) id: u32,
 }
 
+impl FragInfo {
+    /// Read from the IPv4 header at `l3` of `d` (checked when it was parsed).
+    pub(super) fn of_v4(d: &[u8], l3: usize) -> Self {
+        let p = crate::wire::ipv4::Ipv4Packet::new_unchecked(&d[l3..]);
+        FragInfo { offset: p.frag_offset(), more: p.more_frags(), id: u32::from(p.ident()) }
+    }
+
+    /// Read from the Fragment header of the IPv6 packet at `l3..end` of `d`.
+    pub(super) fn of_v6(d: &[u8], l3: usize, end: usize) -> Option<Self> {
+        let p = crate::wire::ipv6::Ipv6Packet::new_unchecked(&d[l3..end]);
+        let (_, f) = crate::wire::ipv6::walk_fragment(&d[l3..end], p.next_header()).ok()?;
+        f.map(|f| FragInfo { offset: f.offset, more: f.more, id: f.id })
+    }
+}
+
 /// A datagram whose first fragment was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct FragRecord {

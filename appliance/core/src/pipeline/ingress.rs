@@ -84,9 +84,10 @@ enum Kind {
     },
     Ipv4(Ip<u32>),
     Ipv6(Ip<u128>),
-    /// A TCP, UDP or SCTP fragment (its ports read only in the first).
-    Frag4(Ip<u32>, super::fragments::FragInfo),
-    Frag6(Ip<u128>, super::fragments::FragInfo),
+    /// A TCP, UDP or SCTP fragment (its ports read only in the first; its place in the
+    /// datagram read again when it is handled, so that this enum stays as small as it was).
+    Frag4(Ip<u32>),
+    Frag6(Ip<u128>),
 }
 
 impl Parsed {
@@ -204,30 +205,30 @@ impl PerCore {
     /// The kind of an IPv4 fragment: a first one's transport header read whole (RFC 1858's
     /// tiny fragment refused), a later one's protocol kept; fragments of other protocols dropped.
     #[cold]
-    fn fragment_kind(&self, d: &[u8], mut ip: Ip<u32>, f: super::fragments::FragInfo) -> Kind {
+    fn fragment_kind(&self, d: &[u8], mut ip: Ip<u32>, offset: u16) -> Kind {
         if !is_flow(ip.proto) {
             return Kind::Drop(DropReason::Fragment);
         }
-        if f.offset == 0 {
+        if offset == 0 {
             if let Err(r) = ip.read_flow_of::<true>(d, &self.tables.v4) {
                 return Kind::Drop(if r == DropReason::L4Truncated { DropReason::FragmentTiny } else { r });
             }
         }
-        Kind::Frag4(ip, f)
+        Kind::Frag4(ip)
     }
 
     /// [`PerCore::fragment_kind`] for IPv6.
     #[cold]
-    fn fragment_kind6(&self, d: &[u8], mut ip: Ip<u128>, f: super::fragments::FragInfo) -> Kind {
+    fn fragment_kind6(&self, d: &[u8], mut ip: Ip<u128>, offset: u16) -> Kind {
         if !is_flow(ip.proto) {
             return Kind::Drop(DropReason::Fragment);
         }
-        if f.offset == 0 {
+        if offset == 0 {
             if let Err(r) = ip.read_flow_of::<true>(d, &self.tables.v6) {
                 return Kind::Drop(if r == DropReason::L4Truncated { DropReason::FragmentTiny } else { r });
             }
         }
-        Kind::Frag6(ip, f)
+        Kind::Frag6(ip)
     }
 
     /// Reads a frame that arrived on `port` (no change to it, no counting).
@@ -273,9 +274,7 @@ impl PerCore {
         let (l4, end) = (l2 + p.header_len(), l2 + usize::from(p.total_len()));
         let mut ip = Ip::at((l2, l4, end), p.protocol(), (u32::from(p.src()), u32::from(p.dst())));
         if p.is_fragment() {
-            let f =
-                super::fragments::FragInfo { offset: p.frag_offset(), more: p.more_frags(), id: u32::from(p.ident()) };
-            return self.fragment_kind(d, ip, f);
+            return self.fragment_kind(d, ip, p.frag_offset());
         }
         if let Err(r) = ip.read_flow(d, &self.tables.v4) {
             return Kind::Drop(r);
@@ -302,8 +301,7 @@ impl PerCore {
         let addrs = (u128::from(p.src()), u128::from(p.dst()));
         let mut ip = Ip::at((l2, l2 + upper.offset, end), upper.protocol, addrs);
         if let Some(f) = frag {
-            let f = super::fragments::FragInfo { offset: f.offset, more: f.more, id: f.id };
-            return self.fragment_kind6(d, ip, f);
+            return self.fragment_kind6(d, ip, f.offset);
         }
         if let Err(r) = ip.read_flow(d, &self.tables.v6) {
             return Kind::Drop(r);
@@ -360,16 +358,20 @@ impl PerCore {
                     _ => Self::not_ours(snap, ip.dst),
                 }
             }
-            Kind::Frag4(ref ip, f) => {
+            Kind::Frag4(ref ip) => {
                 if frame.len() > ip.end() {
                     frame.truncate(ip.end());
                 }
+                let f = super::fragments::FragInfo::of_v4(frame.data(), ip.l3());
                 self.fragment(snap, now, frame, ip, f)
             }
-            Kind::Frag6(ref ip, f) => {
+            Kind::Frag6(ref ip) => {
                 if frame.len() > ip.end() {
                     frame.truncate(ip.end());
                 }
+                let Some(f) = super::fragments::FragInfo::of_v6(frame.data(), ip.l3(), ip.end()) else {
+                    return Verdict::Drop(DropReason::Fragment);
+                };
                 self.fragment(snap, now, frame, ip, f)
             }
             Kind::Unread => Verdict::Drop(DropReason::EthernetTruncated), // parse never leaves it
