@@ -176,18 +176,26 @@ impl<K: AddrKey> Ip<K> {
                 }
                 (self.sport, self.dport) = (u.src_port(), u.dst_port());
             }
-            protocol::SCTP => {
-                use crate::wire::sctp;
-                if seg.len() < sctp::HEADER_LEN + sctp::CHUNK_HEADER_LEN {
-                    return Err(DropReason::L4Truncated);
-                }
-                // The ports as TCP's and UDP's; the packet's chunk event where TCP keeps flags.
-                let u = UdpPacket::new_unchecked(seg);
-                (self.sport, self.dport, self.tcp_flags) = (u.src_port(), u.dst_port(), sctp::event(seg));
-            }
+            protocol::SCTP => self.read_sctp(seg)?,
             _ => return Ok(()),
         }
         self.c_hash = table.client_hash(self.proto, self.src, self.sport, self.dst, self.dport) as u32;
+        Ok(())
+    }
+}
+
+impl<K> Ip<K> {
+    /// The SCTP part of [`Ip::read_flow`]: the ports as TCP's and UDP's, and the packet's chunk
+    /// event where TCP keeps its flags. Out of line: TCP and UDP packets never pay for it.
+    #[cold]
+    #[inline(never)]
+    fn read_sctp(&mut self, seg: &[u8]) -> Result<(), DropReason> {
+        use crate::wire::sctp;
+        if seg.len() < sctp::HEADER_LEN + sctp::CHUNK_HEADER_LEN {
+            return Err(DropReason::L4Truncated);
+        }
+        let u = UdpPacket::new_unchecked(seg);
+        (self.sport, self.dport, self.tcp_flags) = (u.src_port(), u.dst_port(), sctp::event(seg));
         Ok(())
     }
 }
@@ -341,8 +349,9 @@ impl PerCore {
                     frame.truncate(ip.end()); // Ethernet padding
                 }
                 match ip.proto {
-                    protocol::TCP | protocol::UDP | protocol::SCTP => self.transport(snap, now, frame, ip),
+                    protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
                     protocol::ICMP => self.icmp(snap, now, port, frame, ip),
+                    protocol::SCTP => self.transport(snap, now, frame, ip),
                     _ if snap.is_vip(Ipv4Addr::from(ip.dst)) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
                 }
@@ -352,8 +361,9 @@ impl PerCore {
                     frame.truncate(ip.end()); // Ethernet padding
                 }
                 match ip.proto {
-                    protocol::TCP | protocol::UDP | protocol::SCTP => self.transport(snap, now, frame, ip),
+                    protocol::TCP | protocol::UDP => self.transport(snap, now, frame, ip),
                     crate::wire::ipv6::next_header::ICMPV6 => self.icmpv6(snap, now, port, frame, ip),
+                    protocol::SCTP => self.transport(snap, now, frame, ip),
                     _ if snap.family::<u128>().is_vip(ip.dst) => Self::other_protocol(snap),
                     _ => Self::not_ours(snap, ip.dst),
                 }
