@@ -251,13 +251,11 @@ impl PerCore {
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         let dir = if dir == Direction::Output {
             c.flags &= !F_NO_OUTPUT;
-            let handshake = if proto == protocol::SCTP {
-                tcp_flags == sctp_event::INIT_ACK || tcp_flags == sctp_event::ABORT
-            } else {
-                tcp_flags & (flags::SYN | flags::RST) != 0
-            };
-            if !handshake {
-                c.flags |= F_PROVED; // the server is past its SYN-ACK (INIT ACK): the client is real
+            // The server is past its SYN-ACK: the client is real. (An SCTP event read as flags:
+            // INIT ACK carries the SYN bit, COOKIE ACK the RST bit, so an association is proved
+            // by the server's first DATA or SACK.)
+            if tcp_flags & (flags::SYN | flags::RST) == 0 {
+                c.flags |= F_PROVED;
             }
             dir
         } else if c.flags & F_NO_OUTPUT != 0 {

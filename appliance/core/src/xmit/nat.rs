@@ -35,18 +35,26 @@ pub fn rewrite(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: 
         End::Dst => ip.set_dst_patched(addr),
     };
     match (proto, l4_csum, end) {
-        (ADDR_ONLY, _, _) => {}
         (protocol::TCP, true, End::Src) => TcpPacket::new_unchecked(seg).set_src_port_patched(port, was, addr),
         (protocol::TCP, true, End::Dst) => TcpPacket::new_unchecked(seg).set_dst_port_patched(port, was, addr),
         (protocol::UDP, true, End::Src) => UdpPacket::new_unchecked(seg).set_src_port_patched(port, was, addr),
         (protocol::UDP, true, End::Dst) => UdpPacket::new_unchecked(seg).set_dst_port_patched(port, was, addr),
-        // SCTP's checksum covers no address: only the port changes it, computed afresh.
-        (protocol::SCTP, true, _) => {
-            crate::wire::sctp::set_port_patched(seg, if end == End::Src { 0 } else { 2 }, port)
-        }
-        // TCP and UDP have their ports in the same place: no checksum to patch.
-        (_, _, End::Src) => UdpPacket::new_unchecked(seg).set_src_port(port),
-        (_, _, End::Dst) => UdpPacket::new_unchecked(seg).set_dst_port(port),
+        _ => rewrite_port_otherwise(seg, proto, end, port, l4_csum),
+    }
+}
+
+/// The port of what is not a whole TCP or UDP segment: an SCTP packet (its CRC32c computed
+/// afresh: it covers no address), a later fragment (no transport header: nothing), or a
+/// transport header quoted in an ICMP error (the port alone; TCP and UDP have their ports in
+/// the same place).
+#[cold]
+#[inline(never)]
+fn rewrite_port_otherwise(seg: &mut [u8], proto: u8, end: End, port: u16, l4_csum: bool) {
+    let at = if end == End::Src { 0 } else { 2 };
+    match proto {
+        ADDR_ONLY => {}
+        protocol::SCTP if l4_csum => crate::wire::sctp::set_port_patched(seg, at, port),
+        _ => crate::wire::put16(seg, at, port),
     }
 }
 
