@@ -81,24 +81,31 @@ pub fn nat_pair(lab: &mut Lab, big: usize) -> anyhow::Result<NatPair> {
     Ok(NatPair { client, lb, servers })
 }
 
-/// The NAT echo lab: a client (198.18.0.2, and each of `sources` on the same /24) on veth
-/// `p0` of the director; the director's `p1` on a switch with rs1 (198.19.0.11) and rs2
-/// (198.19.0.12), each running the line echo service on port 7 and routing through the
-/// director's 198.19.0.1. Returns (client, director).
-pub fn nat_echo_pair(lab: &mut Lab, sources: &[String]) -> anyhow::Result<(Ns, Ns)> {
+/// The front of a NAT lab: a client (198.18.0.2, and each of `sources` on the same /24) on
+/// veth `p0` of the director, and the director's `p1` on a switch for real servers
+/// ([`real_server`] with gateway 198.19.0.1). Returns (client, director, that switch).
+pub fn nat_front(lab: &mut Lab, sources: &[String]) -> anyhow::Result<(Ns, Ns, Switch)> {
     let client = lab.host("c")?;
     let lb = lab.host("lb")?;
     let mut inside = lab.switch("in")?;
     lab.veth(&client, "eth0", &lb, "p0")?;
     lab.plug(&mut inside, &lb, "p1")?;
     client.addr("eth0", "198.18.0.2/24")?;
+    for a in sources {
+        client.addr("eth0", &format!("{a}/24"))?;
+    }
+    Ok((client, lb, inside))
+}
+
+/// The NAT echo lab: [`nat_front`] with rs1 (198.19.0.11) and rs2 (198.19.0.12) on its switch,
+/// each running the line echo service on port 7 and routing through the director's 198.19.0.1.
+/// Returns (client, director).
+pub fn nat_echo_pair(lab: &mut Lab, sources: &[String]) -> anyhow::Result<(Ns, Ns)> {
+    let (client, lb, mut inside) = nat_front(lab, sources)?;
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         let rs = real_server(lab, &mut inside, name, &a, "198.19.0.1")?;
         echo_server(lab, &rs, name, &a)?;
-    }
-    for a in sources {
-        client.addr("eth0", &format!("{a}/24"))?;
     }
     Ok((client, lb))
 }

@@ -50,12 +50,7 @@ fn echo_on(lab: &mut Lab, rs: &Ns, bind: &str, port: &str) {
 fn a_fragmented_datagram_crosses_nat_whole_both_ways() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut inside, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let (client, lb, mut inside) = topo::nat_front(&mut lab, &[]).unwrap();
     let rs = topo::real_server(&mut lab, &mut inside, "rs1", "198.19.0.11", "198.19.0.1").unwrap();
     echo_on(&mut lab, &rs, "198.19.0.11", "5353");
     let reals = [Real { addr: "198.19.0.11", port: Some(5353), weight: 1, forward: "nat" }];

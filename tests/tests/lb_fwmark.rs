@@ -42,15 +42,7 @@ fn a_firewall_mark_service_keeps_http_and_another_port_on_one_server() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
     let sources: Vec<String> = (21..=28).map(|k| format!("198.18.0.{k}")).collect();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut inside, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
-    for a in &sources {
-        client.addr("eth0", &format!("{a}/24")).unwrap();
-    }
+    let (client, lb, mut inside) = topo::nat_front(&mut lab, &sources).unwrap();
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.1").unwrap();

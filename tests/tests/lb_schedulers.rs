@@ -96,12 +96,7 @@ fn one_socket(client: &Ns, vip: &str, n: usize) -> Vec<String> {
 fn ops_schedules_each_datagram_of_one_socket_on_its_own() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut inside, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let (client, lb, mut inside) = topo::nat_front(&mut lab, &[]).unwrap();
     client.route(&["default", "via", "198.18.0.1"]).unwrap();
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);

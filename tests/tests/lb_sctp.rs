@@ -40,12 +40,7 @@ fn associate(client: &Ns, message: &str) -> Result<String, String> {
 fn an_sctp_nat_service_balances_real_associations() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.veth(&client, "eth0", &lb, "p0").unwrap();
-    lab.plug(&mut inside, &lb, "p1").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let (client, lb, mut inside) = topo::nat_front(&mut lab, &[]).unwrap();
     let mut servers = Vec::new();
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);

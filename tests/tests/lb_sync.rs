@@ -52,6 +52,21 @@ fn json(s: &std::path::Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(s, args)).unwrap()
 }
 
+/// Waits (10 s at most) until the backup at `s` holds `n` ESTABLISHED connections.
+fn learns(s: &std::path::Path, n: usize, how: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conns = json(s, &["-L", "-n", "-c", "--json"]);
+        let got = conns.as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
+        if got == n {
+            return;
+        }
+        let sync = json(s, &["-L", "-n", "--json"]);
+        assert!(Instant::now() < deadline, "the backup learnt {got} of {n} {how}: {conns}\n{}", sync["sync"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The sync lab: a client (198.18.0.2 and each of `sources`), lb1 and lb2 (`p0`), and the DR
 /// real servers rs1 and rs2 running the line echo service on port 7 (and on `more_ports`), on
 /// one switch. Returns (client, lb1, lb2, switch).
@@ -221,16 +236,7 @@ fn sync_version_0_is_sent_and_read() {
     let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
     assert!(bytes[0] > 0 && bytes.len() == 4 + 24 * usize::from(bytes[0]), "a version 0 datagram: {hex}");
     assert_eq!((bytes[1], usize::from(u16::from_be_bytes([bytes[2], bytes[3]]))), (5, bytes.len()), "syncid, size");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let conns = json(&r2.socket, &["-L", "-n", "-c", "--json"]);
-        let n = conns.as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
-        if n == 5 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "lb2 learnt {n} of 5 from version 0 records: {conns}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    learns(&r2.socket, 5, "from version 0 records");
     lab.signal(&r1, nix::sys::signal::Signal::SIGKILL).unwrap();
     vip_to(&client, &lb2);
     assert_eq!(holder.round(&mut lab, 2, "after the failover"), servers, "carried on through lb2");
@@ -264,17 +270,7 @@ fn sync_over_an_ipv6_multicast_group() {
     vip_to(&client, &lb1);
     let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
     let servers = holder.round(&mut lab, 1, "5 held DR connections");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let conns = json(&r2.socket, &["-L", "-n", "-c", "--json"]);
-        let n = conns.as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
-        if n == 5 {
-            break;
-        }
-        let sync = json(&r2.socket, &["-L", "-n", "--json"]);
-        assert!(Instant::now() < deadline, "lb2 learnt {n} of 5 over ff02::81: {conns}\n{}", sync["sync"]);
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    learns(&r2.socket, 5, "over ff02::81");
     lab.signal(&r1, nix::sys::signal::Signal::SIGKILL).unwrap();
     vip_to(&client, &lb2);
     assert_eq!(holder.round(&mut lab, 2, "after the failover"), servers, "carried on through lb2");
