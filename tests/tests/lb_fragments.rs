@@ -75,11 +75,7 @@ fn a_fragmented_datagram_reaches_a_dr_real_server_whole() {
     lab.plug(&mut sw, &client, "eth0").unwrap();
     lab.plug(&mut sw, &lb, "p0").unwrap();
     client.addr("eth0", "198.18.0.2/24").unwrap();
-    let rs = lab.host("rs1").unwrap();
-    lab.plug(&mut sw, &rs, "eth0").unwrap();
-    rs.addr("eth0", "198.18.0.11/24").unwrap();
-    topo::quiet_about_the_vip(&rs).unwrap();
-    rs.addr("lo", &format!("{VIP}/32")).unwrap();
+    let rs = topo::dr_real_server(&mut lab, &mut sw, "rs1", "198.18.0.11/24", VIP).unwrap();
     echo_on(&mut lab, &rs, VIP, "53");
     let reals = [Real { addr: "198.18.0.11", port: None, weight: 1, forward: "dr" }];
     let config = conf::dataplane(&[1])
