@@ -81,6 +81,18 @@ pub fn nat_pair(lab: &mut Lab, big: usize) -> anyhow::Result<NatPair> {
     Ok(NatPair { client, lb, servers })
 }
 
+/// One L2 segment (DR and TUN labs): a switch with the client (`client_cidr` on its `eth0`)
+/// and the director's `p0`. Returns (client, director, the switch, for the real servers).
+pub fn one_segment(lab: &mut Lab, client_cidr: &str) -> anyhow::Result<(Ns, Ns, Switch)> {
+    let client = lab.host("c")?;
+    let lb = lab.host("lb")?;
+    let mut sw = lab.switch("sw")?;
+    lab.plug(&mut sw, &client, "eth0")?;
+    lab.plug(&mut sw, &lb, "p0")?;
+    client.addr("eth0", client_cidr)?;
+    Ok((client, lb, sw))
+}
+
 /// The front of a NAT lab: a client (198.18.0.2, and each of `sources` on the same /24) on
 /// veth `p0` of the director, and the director's `p1` on a switch for real servers
 /// ([`real_server`] with gateway 198.19.0.1). Returns (client, director, that switch).

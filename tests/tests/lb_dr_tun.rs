@@ -23,12 +23,7 @@ enum Mode {
 
 fn lab_for(mode: Mode) -> (Lab, Ns, Ns) {
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut sw = lab.switch("sw").unwrap();
-    lab.plug(&mut sw, &client, "eth0").unwrap();
-    lab.plug(&mut sw, &lb, "p0").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let (client, lb, mut sw) = rvs_lab::topo::one_segment(&mut lab, "198.18.0.2/24").unwrap();
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let rs = lab.host(name).unwrap();
         lab.plug(&mut sw, &rs, "eth0").unwrap();

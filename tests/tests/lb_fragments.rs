@@ -69,12 +69,7 @@ fn a_fragmented_datagram_crosses_nat_whole_both_ways() {
 fn a_fragmented_datagram_reaches_a_dr_real_server_whole() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut sw = lab.switch("sw").unwrap();
-    lab.plug(&mut sw, &client, "eth0").unwrap();
-    lab.plug(&mut sw, &lb, "p0").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let (client, lb, mut sw) = topo::one_segment(&mut lab, "198.18.0.2/24").unwrap();
     let rs = topo::dr_real_server(&mut lab, &mut sw, "rs1", "198.18.0.11/24", VIP).unwrap();
     echo_on(&mut lab, &rs, VIP, "53");
     let reals = [Real { addr: "198.18.0.11", port: None, weight: 1, forward: "dr" }];

@@ -182,12 +182,7 @@ fn ipv6_nat_http_and_udp_beside_ipv4_with_icmpv6_errors_translated() {
 fn ipv6_dr_and_tun_with_packet_too_big_learned_by_the_client() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut sw = lab.switch("sw").unwrap();
-    lab.plug(&mut sw, &client, "eth0").unwrap();
-    lab.plug(&mut sw, &lb, "p0").unwrap();
-    client.addr("eth0", "2001:db8::2/64").unwrap();
+    let (client, lb, mut sw) = rvs_lab::topo::one_segment(&mut lab, "2001:db8::2/64").unwrap();
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let rs = lab.host(name).unwrap();
         lab.plug(&mut sw, &rs, "eth0").unwrap();

@@ -32,12 +32,7 @@ fn udp_csum_errors(ns: &Ns) -> u64 {
 fn gue_and_gre_real_servers_decapsulate_what_rvsd_sends() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb = lab.host("lb").unwrap();
-    let mut sw = lab.switch("sw").unwrap();
-    lab.plug(&mut sw, &client, "eth0").unwrap();
-    lab.plug(&mut sw, &lb, "p0").unwrap();
-    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let (client, lb, mut sw) = rvs_lab::topo::one_segment(&mut lab, "198.18.0.2/24").unwrap();
     let decap = lab_scripts().join("tunnel_decap.py");
     let mut decaps = Vec::new();
     let mut servers = Vec::new();
