@@ -91,15 +91,28 @@ pub enum Forward {
     Tunnel,
     /// Direct routing: rewrite the destination MAC only; it replies directly.
     DirectRoute,
+    /// Full NAT (DPVS's FNAT): both addresses rewritten, CIP:cport <-> LIP:lport (one of the
+    /// service's local addresses) as well as VIP:vport <-> RIP:rport, so the real server may
+    /// sit anywhere routed and replies come back by ordinary routing.
+    FullNat,
 }
 
 impl Forward {
-    /// The name rvs.toml, the control socket and listings use: `nat`, `dr` or `tun`.
+    /// True for the methods whose replies come back through the director (NAT, FULLNAT).
+    #[inline(always)]
+    pub fn sees_replies(self) -> bool {
+        matches!(self, Forward::Nat | Forward::FullNat)
+    }
+}
+
+impl Forward {
+    /// The name rvs.toml, the control socket and listings use: `nat`, `dr`, `tun` or `fullnat`.
     pub fn as_str(self) -> &'static str {
         match self {
             Forward::Nat => "nat",
             Forward::DirectRoute => "dr",
             Forward::Tunnel => "tun",
+            Forward::FullNat => "fullnat",
         }
     }
 }
@@ -117,7 +130,8 @@ impl std::str::FromStr for Forward {
             "nat" => Ok(Forward::Nat),
             "dr" => Ok(Forward::DirectRoute),
             "tun" => Ok(Forward::Tunnel),
-            other => Err(UnknownName(other.to_owned(), "nat, dr or tun")),
+            "fullnat" => Ok(Forward::FullNat),
+            other => Err(UnknownName(other.to_owned(), "nat, dr, tun or fullnat")),
         }
     }
 }
@@ -149,11 +163,11 @@ pub struct Dest {
 
 impl Dest {
     /// The port a connection to virtual port `vport` reaches on this real server: its own for
-    /// NAT, unless 0 (a firewall-mark service's real server then keeps the packet's port, as
-    /// IPVS's `dest->port ? dest->port : vport`); DR and TUN never change it.
+    /// NAT and FULLNAT, unless 0 (a firewall-mark service's real server then keeps the packet's
+    /// port, as IPVS's `dest->port ? dest->port : vport`); DR and TUN never change it.
     #[inline]
     pub fn port_for(&self, vport: u16) -> u16 {
-        if self.forward == Forward::Nat && self.port != 0 {
+        if self.forward.sees_replies() && self.port != 0 {
             self.port
         } else {
             vport
@@ -199,6 +213,51 @@ pub struct Service {
     pub pe_sip: bool,
     /// Real servers.
     pub dests: Vec<Dest>,
+    /// FULLNAT's local addresses (DPVS's `--laddr`), of the service's family: a FULLNAT
+    /// connection's real server sees one of these as its client. Answered for by ARP/NDP as
+    /// VIPs are.
+    pub laddrs: Vec<IpAddr>,
+    /// The local ports FULLNAT takes from each local address, inclusive; each worker takes
+    /// its own share ([`LocalPorts::share`]).
+    pub lports: LocalPorts,
+}
+
+/// A range of local ports (FULLNAT), inclusive. Port `p` belongs to worker `p % workers`, so a
+/// reply's owner core is computed from its destination port alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalPorts {
+    /// First port.
+    pub lo: u16,
+    /// Last port.
+    pub hi: u16,
+}
+
+impl Default for LocalPorts {
+    /// 1024-65535, as DPVS's.
+    fn default() -> Self {
+        LocalPorts { lo: 1024, hi: 65535 }
+    }
+}
+
+impl LocalPorts {
+    /// Worker `core`'s share of `cores`: its first port and how many it has (every
+    /// `cores`-th port from there).
+    #[inline]
+    pub fn share(self, core: u16, cores: u16) -> (u16, u32) {
+        let cores = u32::from(cores.max(1));
+        let (lo, hi) = (u32::from(self.lo), u32::from(self.hi));
+        let first = lo + (u32::from(core) + cores - lo % cores) % cores;
+        if first > hi {
+            return (0, 0);
+        }
+        (first as u16, (hi - first) / cores + 1)
+    }
+
+    /// The core (of `cores`) whose share holds local port `port`.
+    #[inline(always)]
+    pub fn owner(port: u16, cores: u16) -> u16 {
+        port % cores.max(1)
+    }
 }
 
 /// One of the director's ports as the dataplane sees it.
@@ -388,6 +447,14 @@ pub enum ConfigError {
     /// No interfaces.
     #[error("no interface configured")]
     NoInterface,
+    /// A FULLNAT service's local addresses or ports that cannot work.
+    #[error("service {svc}: {msg}")]
+    BadLocalAddr {
+        /// The service.
+        svc: String,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 impl Service {
@@ -405,5 +472,28 @@ impl Service {
     #[inline]
     pub fn is_fwmark(&self) -> bool {
         self.fwmark != 0
+    }
+
+    /// What is wrong with this service's FULLNAT set-up, if anything: its local addresses must
+    /// be of its family, distinct, and there must be one if a real server is FULLNAT; its port
+    /// range must be ordered and above 0.
+    pub fn check_local_addrs(&self) -> Result<(), ConfigError> {
+        let bad = |msg: String| Err(ConfigError::BadLocalAddr { svc: self.name(), msg });
+        if let Some(a) = self.laddrs.iter().find(|a| a.is_ipv4() != self.vip.is_ipv4()) {
+            return bad(format!("local address {a} is not of the service's address family"));
+        }
+        if let Some((i, a)) = self.laddrs.iter().enumerate().find(|(i, a)| self.laddrs[..*i].contains(a)) {
+            return bad(format!("local address {a} listed twice (at {i})"));
+        }
+        if self.laddrs.is_empty() && self.dests.iter().any(|d| d.forward == Forward::FullNat) {
+            return bad("a FULLNAT real server needs a local address (laddrs, rvsadm --add-laddr)".into());
+        }
+        if self.lports.lo == 0 || self.lports.lo > self.lports.hi {
+            return bad(format!(
+                "local ports {}-{}: the range must be ordered and start above 0",
+                self.lports.lo, self.lports.hi
+            ));
+        }
+        Ok(())
     }
 }

@@ -123,6 +123,11 @@ drop_reasons! {
     DestDeleted = "dest_deleted",
     /// A datagram to a `--pe sip` service without a SIP Call-ID: no dialog to persist by.
     SipNoCallId = "sip_no_call_id",
+    /// A new FULLNAT connection found no free local port towards its real server on this
+    /// core, on any of its service's local addresses.
+    LaddrExhausted = "laddr_exhausted",
+    /// A new FULLNAT connection's service has no local address of its family (all deleted).
+    NoLocalAddr = "no_local_addr",
     /// The connection table is full and no embryonic entry could be evicted (a new connection
     /// refused).
     TableFull = "table_full",

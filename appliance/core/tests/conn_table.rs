@@ -96,7 +96,7 @@ fn removal_and_rebinding_keep_the_indexes_right() {
     assert_eq!(t.lookup_reply(TCP, removed.daddr, removed.dport, removed.caddr, removed.cport), None);
     let c = *t.get(ids[3]);
     t.get_mut(ids[3]).state = ConnState::TimeWait;
-    t.rebind(ids[3], 0xC613_000C, 9090, Forward::Nat, 2);
+    t.rebind(ids[3], 0xC613_000C, 9090, Forward::Nat, 2, (c.caddr, c.cport));
     assert_eq!(t.lookup_reply(TCP, c.daddr, c.dport, c.caddr, c.cport), None, "old server no longer matches");
     assert_eq!(t.lookup_reply(TCP, 0xC613_000C, 9090, c.caddr, c.cport), Some(ids[3]));
     assert_eq!(t.lookup_client(TCP, c.caddr, c.cport, c.vaddr, c.vport), Some(ids[3]));
@@ -146,4 +146,50 @@ fn a_shortened_expiry_after_a_budget_stop_expires_every_connection_once() {
         rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the timer wheel looped (a corrupted list)");
     assert_eq!(fired, vec![40000, 40001, 40002], "each connection expires exactly once");
     assert_eq!(len, 0);
+}
+
+/// A FULLNAT connection from `i`'s client to real server `daddr:80` through local end `(laddr, lport)`.
+fn fullnat(i: u32, daddr: u32, (laddr, lport): (u32, u16)) -> Conn {
+    let mut c = Conn::new(TCP, 0x0A00_0000 + i, 40000, 0x0A00_0064, 80, daddr, 80, Forward::FullNat, 0, 0);
+    (c.laddr, c.lport) = (laddr, lport);
+    c.expires = 50;
+    c
+}
+
+#[test]
+fn local_ports_are_free_per_real_server_and_come_back_when_their_connection_ends() {
+    const LIP: u32 = 0xC000_020A;
+    let (rs1, rs2) = (0xAC10_0001, 0xAC10_0002);
+    let mut t = ConnTable::new(64, 3, 0);
+    // A share of 3 ports: 40000, 40002, 40004 (every 2nd: core 0 of 2).
+    let share = (40000, 3);
+    let mut held = vec![];
+    for i in 0..3 {
+        let p = t.take_lport(TCP, rs1, 80, LIP, share, 2).expect("a free port");
+        held.push(t.insert(fullnat(i, rs1, (LIP, p))).unwrap());
+    }
+    let mut ports: Vec<u16> = held.iter().map(|&i| t.get(i).lport).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, vec![40000, 40002, 40004], "each port of the share once");
+    assert_eq!(t.take_lport(TCP, rs1, 80, LIP, share, 2), None, "the share is used up towards rs1");
+    assert_eq!(t.local_addrs().get(LIP).map(|r| (r.in_use, r.exhausted)), Some((3, 1)));
+    // The same ports serve another real server, and another protocol.
+    assert!(t.take_lport(TCP, rs2, 80, LIP, share, 2).is_some());
+    assert!(t.take_lport(17, rs1, 80, LIP, share, 2).is_some());
+    // The reply finds its connection by the local end.
+    let c = *t.get(held[1]);
+    assert_eq!(t.lookup_reply(TCP, rs1, 80, LIP, c.lport), Some(held[1]));
+    assert_eq!(t.lookup_reply(TCP, rs1, 80, c.caddr, c.cport), None, "not by the client's end");
+    // Its port is free again once it is gone.
+    t.remove(held[1]);
+    assert_eq!(t.take_lport(TCP, rs1, 80, LIP, share, 2), Some(c.lport));
+    assert_eq!(t.local_addrs().get(LIP).map(|r| r.in_use), Some(2));
+    // Rebinding to a NAT real server gives the port back and keys the reply by the client.
+    t.rebind(held[0], rs2, 8080, Forward::Nat, 1, (0x0A00_0000, 40000));
+    assert_eq!(t.local_addrs().get(LIP).map(|r| r.in_use), Some(1));
+    assert_eq!(t.lookup_reply(TCP, rs2, 8080, 0x0A00_0000, 40000), Some(held[0]));
+    assert_eq!(t.expire(50, usize::MAX, |_| {}), 2);
+    assert_eq!(t.local_addrs().get(LIP).map(|r| r.in_use), Some(0));
+    t.compact_local_addrs(|_| false);
+    assert!(t.local_addrs().get(LIP).is_none(), "a drained address no longer configured is forgotten");
 }

@@ -17,7 +17,7 @@ pub const F_NO_OUTPUT: u8 = 0x01;
 /// The flags a new connection to a real server forwarded by `forward` starts with.
 #[inline]
 pub fn initial_flags(forward: Forward) -> u8 {
-    if forward == Forward::Nat {
+    if forward.sees_replies() {
         F_INACTIVE
     } else {
         F_NO_OUTPUT | F_INACTIVE
@@ -32,11 +32,14 @@ pub const F_SYNCED: u8 = 0x08;
 /// Flag: the real server answered this NAT connection with a segment that carried neither SYN
 /// nor RST. A server's TCP sends one only once the client's ACK acknowledged its SYN-ACK, which
 /// a client that never saw the SYN-ACK (a spoofed source) cannot do: the connection is real.
+/// A DR/TUN connection gets it when its client packet count wraps (it was proved long ago).
 pub const F_PROVED: u8 = 0x10;
+/// Flag: the real server has sent at least one packet back through rvs (NAT, FULLNAT).
+pub const F_REPLIED: u8 = 0x20;
 
 /// Client packets after which a connection whose replies rvs never sees (DR, TUN) counts as a
 /// live peer's: IPVS's `todrop_entry` drops an entry of at most 8 incoming packets.
-pub const PROVED_AFTER_PKTS: u32 = 8;
+pub const PROVED_AFTER_PKTS: u16 = 8;
 
 /// One connection: for IPv4 (`K = u32`) 64 bytes, aligned to a cache line, so a packet's
 /// lookup and update read and write exactly one line of the table; for IPv6 (`K = u128`) two.
@@ -49,12 +52,18 @@ pub struct Conn<K = u32> {
     pub vaddr: K,
     /// Real server address.
     pub daddr: K,
+    /// The address the real server sees as the client's and replies to: the client's own
+    /// (`caddr`) for every method but FULLNAT, whose local address (LIP) it is. The reply-side
+    /// index keys on (daddr, dport, laddr, lport), so NAT and FULLNAT share it.
+    pub laddr: K,
     /// Client port.
     pub cport: u16,
     /// Virtual port.
     pub vport: u16,
     /// Real server port.
     pub dport: u16,
+    /// The port the real server sees as the client's: `cport`, or FULLNAT's local port.
+    pub lport: u16,
     /// IP protocol number.
     pub proto: u8,
     /// ConnState.
@@ -72,10 +81,9 @@ pub struct Conn<K = u32> {
     pub svc: u16,
     /// Second (core clock) after which the connection expires.
     pub expires: u32,
-    /// Packets client -> server.
-    pub pkts_in: u32,
-    /// Packets server -> client (NAT only).
-    pub pkts_out: u32,
+    /// Packets client -> server, wrapping (the sync threshold reads it modulo its period, as
+    /// IPVS's `in_pkts`).
+    pub pkts_in: u16,
     pub(super) next_c: u32,
     pub(super) next_r: u32,
     /// Timer-wheel links. `timer_prev` is [`FREE`] for a free entry (whose `timer_next` links
@@ -111,9 +119,11 @@ impl<K: AddrKey> Conn<K> {
             caddr,
             vaddr,
             daddr,
+            laddr: caddr,
             cport,
             vport,
             dport,
+            lport: cport,
             proto,
             state: ConnState::None,
             forward,
@@ -123,7 +133,6 @@ impl<K: AddrKey> Conn<K> {
             svc,
             expires: 0,
             pkts_in: 0,
-            pkts_out: 0,
             next_c: NIL,
             next_r: NIL,
             timer_prev: FREE,
@@ -149,17 +158,23 @@ impl<K: AddrKey> Conn<K> {
             ConnState::None | ConnState::SynRecv | ConnState::SynAck => true,
             // An SCTP association before the client's COOKIE ECHO (the SYN flood's twin).
             ConnState::SctpInit1 | ConnState::SctpInit | ConnState::SctpCookieSent | ConnState::SctpRejected => true,
-            ConnState::Udp if self.forward == Forward::Nat => self.pkts_out == 0,
-            ConnState::Udp => self.pkts_in <= 1,
-            _ if self.forward == Forward::Nat => self.flags & F_PROVED == 0,
-            _ => self.pkts_in <= PROVED_AFTER_PKTS,
+            ConnState::Udp if self.forward.sees_replies() => self.flags & F_REPLIED == 0,
+            ConnState::Udp => self.pkts_in <= 1 && self.flags & F_PROVED == 0,
+            _ if self.forward.sees_replies() => self.flags & F_PROVED == 0,
+            _ => self.pkts_in <= PROVED_AFTER_PKTS && self.flags & F_PROVED == 0,
         }
     }
 
-    /// True when the connection is indexed by its reply too (NAT).
+    /// True when the connection is indexed by its reply too (NAT, FULLNAT).
     #[inline]
     pub fn has_reply_key(&self) -> bool {
-        self.forward == Forward::Nat
+        self.forward.sees_replies()
+    }
+
+    /// True for a FULLNAT connection (its real server sees `laddr:lport`, not the client).
+    #[inline]
+    pub fn is_fullnat(&self) -> bool {
+        self.forward == Forward::FullNat
     }
 }
 

@@ -2,6 +2,7 @@
 //! young FIFO), IPVS's TCP and SCTP state machines ([`state`], [`sctp_state`]) and when a master sends a connection to its
 //! backups ([`sync_policy`]).
 pub mod entry;
+pub mod local_addrs;
 pub mod sctp_state;
 pub mod state;
 pub mod sync_policy;
@@ -10,6 +11,7 @@ mod wheel;
 mod young;
 
 pub use entry::Conn;
+pub use local_addrs::{LocalAddrUse, LocalAddrUses, MAX_LOCAL_ADDRS};
 pub use sctp_state::next_sctp_state;
 pub use state::{next_tcp_state, ConnState, Direction};
 pub use sync_policy::{BadSyncThreshold, SyncCandidate, SyncPolicy};

@@ -5,8 +5,11 @@
 //! of them consistent at once; each lives in its own file as another `impl ConnTable`.
 //!
 //! - The *client-side* index finds a connection from a client's packet
-//!   (proto, CIP, cport, VIP, vport); the *reply-side* index finds a NAT connection from the
-//!   real server's reply (proto, RIP, rport, CIP, cport). Both are O(1) on average.
+//!   (proto, CIP, cport, VIP, vport); the *reply-side* index finds a NAT or FULLNAT connection
+//!   from the real server's reply (proto, RIP, rport, LIP, lport: the client itself for NAT).
+//!   Both are O(1) on average.
+//! - FULLNAT's local ports are handed out here ([`ConnTable::take_lport`]), free by the
+//!   reply-side index, and counted per local address ([`super::local_addrs`]).
 //! - A full table refuses the insert ([`TableFull`]); the pipeline may then make room by
 //!   evicting an *embryonic* entry ([`Conn::is_embryonic`]), the oldest one first.
 //!
@@ -14,6 +17,7 @@
 //! knowing it.
 
 use super::entry::{initial_flags, Conn, FREE, NIL, OFF_QUEUE};
+use super::local_addrs::{LocalAddrUses, MAX_PORT_TRIES};
 use super::state::ConnState;
 use super::wheel::{SLOT_HEAD, WHEEL_SLOTS};
 use crate::family::AddrKey;
@@ -44,6 +48,8 @@ pub struct ConnTable<K = u32> {
     /// The FIFO of young entries: head (oldest) and tail; links in the entries.
     pub(super) young_head: u32,
     pub(super) young_tail: u32,
+    /// FULLNAT's local addresses: ports held, exhaustion, search cursors.
+    pub(super) laddrs: LocalAddrUses<K>,
 }
 
 #[inline]
@@ -81,6 +87,7 @@ impl<K: AddrKey> ConnTable<K> {
             wheel_done: now,
             young_head: NIL,
             young_tail: NIL,
+            laddrs: LocalAddrUses::default(),
         }
     }
 
@@ -118,8 +125,8 @@ impl<K: AddrKey> ConnTable<K> {
         self.client_hash(proto, caddr, cport, vaddr, vport) as usize & self.mask
     }
 
-    /// The hash of a real server's reply (src=RIP:rport, dst=CIP:cport) in the reply-side
-    /// index, for [`ConnTable::lookup_reply_hashed`].
+    /// The hash of a real server's reply (src=RIP:rport, dst=LIP:lport, the client's own
+    /// address and port for NAT) in the reply-side index, for [`ConnTable::lookup_reply_hashed`].
     #[inline]
     pub fn reply_hash(&self, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> u64 {
         mix(proto, src, sport, dst, dport, !self.seed)
@@ -170,7 +177,8 @@ impl<K: AddrKey> ConnTable<K> {
         None
     }
 
-    /// The NAT connection a real server's reply (src=RIP:rport, dst=CIP:cport) belongs to.
+    /// The NAT or FULLNAT connection a real server's reply (src=RIP:rport, dst=LIP:lport)
+    /// belongs to.
     #[inline]
     pub fn lookup_reply(&self, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Option<u32> {
         self.lookup_reply_hashed(self.reply_hash(proto, src, sport, dst, dport), proto, src, sport, dst, dport)
@@ -183,7 +191,7 @@ impl<K: AddrKey> ConnTable<K> {
         let mut i = self.r_buckets[hash as usize & self.mask];
         while i != NIL {
             let e = &self.entries[i as usize];
-            if e.daddr == src && e.caddr == dst && e.dport == sport && e.cport == dport && e.proto == proto {
+            if e.daddr == src && e.laddr == dst && e.dport == sport && e.lport == dport && e.proto == proto {
                 return Some(i);
             }
             i = e.next_r;
@@ -211,9 +219,12 @@ impl<K: AddrKey> ConnTable<K> {
         c.next_r = NIL;
         (c.young_prev, c.young_next) = (OFF_QUEUE, NIL);
         if c.has_reply_key() {
-            let rb = self.r_bucket(c.proto, c.daddr, c.dport, c.caddr, c.cport);
+            let rb = self.r_bucket(c.proto, c.daddr, c.dport, c.laddr, c.lport);
             c.next_r = self.r_buckets[rb];
             self.r_buckets[rb] = idx;
+        }
+        if c.is_fullnat() {
+            self.hold_lport(c.laddr, 1);
         }
         self.entries[idx as usize] = c;
         self.timer_link(idx);
@@ -238,29 +249,38 @@ impl<K: AddrKey> ConnTable<K> {
     }
 
     /// Moves a connection to another real server (IPVS reuses a TIME_WAIT connection for a
-    /// new SYN): re-keys the reply index and resets state, flags and counters. It is young again:
-    /// back in the eviction FIFO until it proves a live peer anew.
-    pub fn rebind(&mut self, idx: u32, daddr: K, dport: u16, forward: Forward, dest: u16) {
+    /// new SYN), which sees it coming from `(laddr, lport)` (the client's own for all but
+    /// FULLNAT, whose local port the caller took): re-keys the reply index and resets state,
+    /// flags and counters. It is young again: back in the eviction FIFO until it proves a live
+    /// peer anew.
+    pub fn rebind(&mut self, idx: u32, daddr: K, dport: u16, forward: Forward, dest: u16, (laddr, lport): (K, u16)) {
         let old = self.entries[idx as usize];
         if old.has_reply_key() {
             self.unlink_reply(idx);
         }
-        {
+        if old.is_fullnat() {
+            self.hold_lport(old.laddr, -1);
+        }
+        let new = {
             let e = &mut self.entries[idx as usize];
             e.daddr = daddr;
             e.dport = dport;
             e.forward = forward;
             e.dest = dest;
+            (e.laddr, e.lport) = (laddr, lport);
             e.state = ConnState::None;
             e.flags = initial_flags(forward); // F_PERSIST cleared: the caller re-pins
             e.pkts_in = 0;
-            e.pkts_out = 0;
             e.next_r = NIL;
-        }
-        if forward == Forward::Nat {
-            let rb = self.r_bucket(old.proto, daddr, dport, old.caddr, old.cport);
+            *e
+        };
+        if new.has_reply_key() {
+            let rb = self.r_bucket(new.proto, daddr, dport, laddr, lport);
             self.entries[idx as usize].next_r = self.r_buckets[rb];
             self.r_buckets[rb] = idx;
+        }
+        if new.is_fullnat() {
+            self.hold_lport(laddr, 1);
         }
         if self.entries[idx as usize].young_prev == OFF_QUEUE {
             self.young_push(idx);
@@ -287,7 +307,7 @@ impl<K: AddrKey> ConnTable<K> {
 
     pub(super) fn unlink_reply(&mut self, idx: u32) {
         let e = self.entries[idx as usize];
-        let b = self.r_bucket(e.proto, e.daddr, e.dport, e.caddr, e.cport);
+        let b = self.r_bucket(e.proto, e.daddr, e.dport, e.laddr, e.lport);
         let mut cur = self.r_buckets[b];
         if cur == idx {
             self.r_buckets[b] = e.next_r;
@@ -303,8 +323,12 @@ impl<K: AddrKey> ConnTable<K> {
         }
     }
 
-    /// Returns entry `idx` to the free list.
+    /// Returns entry `idx` to the free list (a FULLNAT connection's local port with it).
     pub(super) fn free(&mut self, idx: u32) {
+        let old = self.entries[idx as usize];
+        if old.is_fullnat() {
+            self.hold_lport(old.laddr, -1);
+        }
         let e = &mut self.entries[idx as usize];
         e.timer_prev = FREE;
         e.timer_next = self.free_head;
@@ -323,6 +347,57 @@ impl<K: AddrKey> ConnTable<K> {
         self.young_unlink(idx);
         self.free(idx);
         c
+    }
+
+    /// A free local port of `laddr` for a new connection (`proto`) to `daddr:dport`, from
+    /// this core's share of the range (`first` and every `stride`-th port after it, `count`
+    /// ports): the first the search finds that no connection here holds towards that real
+    /// server. At most [`MAX_PORT_TRIES`] ports are tried; `None` (counted as exhausted for the
+    /// address) when none was free, or when the address has no row left.
+    #[allow(clippy::too_many_arguments)] // the connection's reply key and the share
+    pub fn take_lport(
+        &mut self,
+        proto: u8,
+        daddr: K,
+        dport: u16,
+        laddr: K,
+        (first, count): (u16, u32),
+        stride: u16,
+    ) -> Option<u16> {
+        let start = self.laddrs.row(laddr)?.cursor;
+        if count == 0 {
+            return None;
+        }
+        let mut k = start % count;
+        for _ in 0..count.min(MAX_PORT_TRIES) {
+            let port = (u32::from(first) + k * u32::from(stride.max(1))) as u16;
+            k = if k + 1 == count { 0 } else { k + 1 };
+            if self.lookup_reply(proto, daddr, dport, laddr, port).is_none() {
+                self.laddrs.row(laddr)?.cursor = k;
+                return Some(port);
+            }
+        }
+        let row = self.laddrs.row(laddr)?;
+        row.cursor = k;
+        row.exhausted += 1;
+        None
+    }
+
+    /// Counts a FULLNAT connection's port of `laddr` taken (`+1`) or given back (`-1`).
+    fn hold_lport(&mut self, laddr: K, delta: i32) {
+        if let Some(r) = self.laddrs.row(laddr) {
+            r.in_use = r.in_use.saturating_add_signed(delta);
+        }
+    }
+
+    /// FULLNAT's local addresses as this table has used them.
+    pub fn local_addrs(&self) -> &super::local_addrs::LocalAddrUses<K> {
+        &self.laddrs
+    }
+
+    /// Forgets the local addresses `keep` refuses once their ports are all back.
+    pub fn compact_local_addrs(&mut self, keep: impl Fn(K) -> bool) {
+        self.laddrs.compact(keep);
     }
 
     /// Copies the live connections of slots `from..` into `out`, scanning at most `max_slots`

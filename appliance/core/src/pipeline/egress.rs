@@ -1,5 +1,5 @@
 //! Leaving rvs: a packet sent to its real server by the connection's forwarding method (NAT,
-//! DR, TUN), or a NAT reply sent back to the client from the VIP; the next hop's MAC written,
+//! FULLNAT, DR, TUN), or a NAT or FULLNAT reply sent back to the client from the VIP; the next hop's MAC written,
 //! or the packet held for ARP. A packet that does not fit its egress port's MTU (for TUN, once
 //! wrapped) is answered with frag-needed (IPv4 with DF) or Packet Too Big (IPv6) as IPVS
 //! answers for every method, and otherwise dropped (`too_big`): rvs does not fragment, where
@@ -39,17 +39,24 @@ impl PerCore {
             return K::too_big(self, frame, ip, egress.mtu, None, icmp_error);
         }
         match c.forward {
-            Forward::Nat => {
+            Forward::Nat | Forward::FullNat => {
                 let d = frame.data_mut();
                 if !K::dec_hop(d, ip.l3()) {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
+                // FULLNAT: the client's end becomes the local address and port too (an error's
+                // outer source and its quote's destination).
                 if icmp_error {
-                    if !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Dst, c.daddr, c.dport) {
+                    if !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Dst, c.daddr, c.dport)
+                        || (c.is_fullnat() && !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Src, c.laddr, c.lport))
+                    {
                         return Verdict::Drop(DropReason::IcmpTruncated);
                     }
                 } else {
                     K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Dst, c.daddr, c.dport);
+                    if c.is_fullnat() {
+                        K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, c.laddr, c.lport);
+                    }
                 }
                 route::set_macs(d, egress.mac, mac);
             }
@@ -134,12 +141,18 @@ impl PerCore {
         if !K::dec_hop(d, ip.l3()) {
             return Verdict::Drop(DropReason::TtlExceeded);
         }
+        // FULLNAT: the local address and port become the client's again.
         if icmp_error {
-            if !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Src, c.vaddr, c.vport) {
+            if !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Src, c.vaddr, c.vport)
+                || (c.is_fullnat() && !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Dst, c.caddr, c.cport))
+            {
                 return Verdict::Drop(DropReason::IcmpTruncated);
             }
         } else {
             K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, c.vaddr, c.vport);
+            if c.is_fullnat() {
+                K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Dst, c.caddr, c.cport);
+            }
         }
         route::set_macs(d, egress.mac, known.unwrap_or(Mac::ZERO));
         Self::ready_or_pending(known, rt.port, rt.next_hop)

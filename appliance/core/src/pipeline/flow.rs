@@ -48,12 +48,14 @@ impl PerCore {
         }
         let svc = snap.service_of(ip.proto, ip.dst, dport).filter(|_| snap.serves_of(ip.dst));
         if self.cores > 1 {
-            let client = match svc {
-                Some(s) if snap.steered(s.id) => Some(ip.src),
-                None if fam.is_nat_real(ip.proto, ip.src, sport) => Some(ip.dst),
+            let owner = match svc {
+                Some(s) if snap.steered(s.id) => Some(snap.owner_of(ip.src, self.cores)),
+                None if fam.is_nat_real(ip.proto, ip.src, sport) => Some(snap.owner_of(ip.dst, self.cores)),
+                // A FULLNAT reply is its local port's core's.
+                None if fam.is_laddr(ip.dst) => Some(LocalPorts::owner(dport, self.cores)),
                 _ => None,
             };
-            if let Some(o) = client.map(|c| snap.owner_of(c, self.cores)).filter(|&o| o != self.core_id) {
+            if let Some(o) = owner.filter(|&o| o != self.core_id) {
                 return Verdict::Redirect(o);
             }
         }
@@ -129,6 +131,9 @@ impl PerCore {
         if fam.is_vip(ip.dst) && fam.local_port(ip.dst).is_none() {
             return Verdict::Drop(DropReason::NoService);
         }
+        if fam.is_laddr(ip.dst) {
+            return Verdict::Drop(DropReason::NoConnection); // a reply that outlived its connection
+        }
         Self::not_ours(snap, ip.dst)
     }
 
@@ -155,18 +160,19 @@ impl PerCore {
         let (i, pinned) = self.choose(svc, &flow, ip.src, dialog, now)?;
         let dest = &svc.dests[i];
         let rport = dest.port_for(dport);
-        let mut c = Conn::new(
-            ip.proto,
-            ip.src,
-            sport,
-            ip.dst,
-            dport,
-            K::of_ip(dest.addr).unwrap_or_default(), // the snapshot checked the family
-            rport,
-            dest.forward,
-            svc.id,
-            dest.id,
-        );
+        let daddr = K::of_ip(dest.addr).unwrap_or_default(); // the snapshot checked the family
+        let mut c = Conn::new(ip.proto, ip.src, sport, ip.dst, dport, daddr, rport, dest.forward, svc.id, dest.id);
+        if dest.forward == Forward::FullNat {
+            match self.local_end::<K>(svc, ip.proto, daddr, rport) {
+                Ok(end) => (c.laddr, c.lport) = end,
+                Err(r) => {
+                    if pinned {
+                        Self::unpin(snap, &mut self.templates, &c, now);
+                    }
+                    return Err(r);
+                }
+            }
+        }
         c.state = if ip.proto == protocol::UDP { ConnState::Udp } else { ConnState::None };
         c.expires = now + ConnState::None.timeout(&snap.timeouts()); // filed here; the first packet extends it
         if pinned {
@@ -192,6 +198,26 @@ impl PerCore {
         Ok(idx)
     }
 
+    /// A local address and port for a new FULLNAT connection of `svc` to `daddr:dport`: the
+    /// service's local addresses of family `K` in turn (from where this core last left off),
+    /// each searched in this core's share of the ports.
+    fn local_end<K: IpPath>(&mut self, svc: &Service, proto: u8, daddr: K, dport: u16) -> Result<(K, u16), DropReason> {
+        let n = svc.laddrs.len();
+        let share = svc.lports.share(self.core_id, self.cores);
+        let mut any = false;
+        for k in 0..n {
+            let Some(laddr) = K::of_ip(svc.laddrs[(self.laddr_turn as usize + k) % n]) else { continue };
+            any = true;
+            if let Some(lport) =
+                K::conns_mut(&mut self.tables).take_lport(proto, daddr, dport, laddr, share, self.cores)
+            {
+                self.laddr_turn = self.laddr_turn.wrapping_add(k as u32 + 1);
+                return Ok((laddr, lport));
+            }
+        }
+        Err(if any { DropReason::LaddrExhausted } else { DropReason::NoLocalAddr })
+    }
+
     /// A SYN reusing the ports of an ended connection (`conn_reuse_mode`,
     /// [`crate::knobs::Knobs::reschedules`]): pick a real server afresh for the same tuple.
     pub(super) fn reschedule<K: IpPath>(
@@ -215,13 +241,20 @@ impl PerCore {
             Self::unpin(snap, &mut self.templates, &old, now);
         }
         let rport = dest.port_for(dport);
-        K::conns_mut(&mut self.tables).rebind(
-            idx,
-            K::of_ip(dest.addr).unwrap_or_default(),
-            rport,
-            dest.forward,
-            dest.id,
-        );
+        let daddr = K::of_ip(dest.addr).unwrap_or_default();
+        let end = if dest.forward == Forward::FullNat {
+            match self.local_end::<K>(svc, ip.proto, daddr, rport) {
+                Ok(end) => end,
+                Err(r) => {
+                    // The old connection is released: it ends here, as the SYN does.
+                    self.drop_conn::<K>(snap, idx, now);
+                    return Err(r);
+                }
+            }
+        } else {
+            (ip.src, sport)
+        };
+        K::conns_mut(&mut self.tables).rebind(idx, daddr, rport, dest.forward, dest.id, end);
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         c.svc = svc.id;
         if pinned {
@@ -298,13 +331,16 @@ impl PerCore {
         c.expires = expires; // extending is lazy: the timer is refiled when its slot comes due
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));
         if dir == Direction::Output {
-            c.pkts_out = c.pkts_out.wrapping_add(1);
+            c.flags |= F_REPLIED;
             for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
                 st.pkts_out += 1;
                 st.bytes_out += bytes;
             }
         } else {
             c.pkts_in = c.pkts_in.wrapping_add(1);
+            if c.pkts_in == 0 {
+                c.flags |= F_PROVED; // wrapped: far past any handshake
+            }
             for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
                 st.pkts_in += 1;
                 st.bytes_in += bytes;

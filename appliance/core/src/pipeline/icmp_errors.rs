@@ -22,7 +22,7 @@ impl PerCore {
         }
         let t = msg[0];
         let dst = Ipv4Addr::from(ip.dst);
-        let for_us = snap.is_vip(dst) || snap.local_port(dst).is_some();
+        let for_us = snap.family::<u32>().answers_for(ip.dst) || snap.local_port(dst).is_some();
         if t == kind::ECHO_REQUEST && for_us {
             let ours = snap.interfaces()[usize::from(port)].mac;
             crate::xmit::icmp::echo_reply(frame.data_mut(), ip.l3(), ip.l4(), ours);
@@ -81,14 +81,16 @@ impl PerCore {
         }
         // Either may belong to a connection another core owns (the owner is the client's).
         if self.cores > 1 {
-            let client = if snap.service_of(qproto, qsrc, qsport).is_some_and(|s| snap.steered(s.id)) {
-                Some(qdst) // quoted VIP:vport -> CIP
+            let owner = if snap.service_of(qproto, qsrc, qsport).is_some_and(|s| snap.steered(s.id)) {
+                Some(snap.owner_of(qdst, self.cores)) // quoted VIP:vport -> CIP
             } else if snap.family::<K>().is_nat_real(qproto, qdst, qdport) {
-                Some(qsrc) // quoted CIP -> RIP:rport
+                Some(snap.owner_of(qsrc, self.cores)) // quoted CIP -> RIP:rport
+            } else if snap.family::<K>().is_laddr(qsrc) {
+                Some(LocalPorts::owner(qsport, self.cores)) // quoted LIP:lport -> RIP:rport
             } else {
                 None
             };
-            if let Some(o) = client.map(|c| snap.owner_of(c, self.cores)).filter(|&o| o != self.core_id) {
+            if let Some(o) = owner.filter(|&o| o != self.core_id) {
                 return Verdict::Redirect(o);
             }
         }
@@ -121,6 +123,9 @@ impl PerCore {
         let sched = self.scheds[usize::from(svc.id)].as_mut()?;
         let view = View { dests: &svc.dests, weights: &self.weights, loads: &self.loads };
         let d = &svc.dests[sched.pick(&view, &flow, now)?];
+        if d.forward == Forward::FullNat {
+            return None; // its local port is a connection's: without one there is none
+        }
         let daddr = K::of_ip(d.addr)?;
         let c = Conn::new(qproto, client, cport, vip, vport, daddr, d.port_for(vport), d.forward, svc.id, d.id);
         self.counters.icmp_scheduled += 1;

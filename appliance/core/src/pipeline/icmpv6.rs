@@ -25,7 +25,7 @@ impl PerCore {
         let fam = snap.family::<u128>();
         match t {
             kind6::NEIGHBOR_SOLICIT | kind6::NEIGHBOR_ADVERT => self.ndp(snap, port, frame, ip),
-            kind6::ECHO_REQUEST if fam.is_vip(ip.dst) || fam.local_port(ip.dst).is_some() => {
+            kind6::ECHO_REQUEST if fam.answers_for(ip.dst) || fam.local_port(ip.dst).is_some() => {
                 let ours = snap.interfaces()[usize::from(port)].mac;
                 crate::xmit::icmpv6::echo_reply(frame.data_mut(), ip.l3(), ip.l4(), ours);
                 Verdict::Reply

@@ -20,7 +20,9 @@ impl PerCore {
         if snap.vips_routed() && snap.is_vip(tip) {
             return Verdict::Drop(DropReason::ArpForRoutedVip); // the kernel would answer too: the VIP is on its TAP
         }
-        if repr.operation != arp::OP_REQUEST || !(snap.is_vip(tip) || snap.local_port(tip).is_some()) {
+        if repr.operation != arp::OP_REQUEST
+            || !(snap.family::<u32>().answers_for(u32::from(tip)) || snap.local_port(tip).is_some())
+        {
             return Verdict::ToKernel;
         }
         let ours = snap.interfaces()[usize::from(port)].mac;

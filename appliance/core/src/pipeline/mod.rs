@@ -33,14 +33,14 @@
 //! loads), [`persistence`] (templates), [`egress`] (forwarding methods, replies), [`icmp_errors`] (echo and errors), [`icmpv6`] (the same for IPv6),
 //! [`lookahead`] (prefetching a burst).
 
-use crate::conn::entry::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_PROVED, F_SYNCED, NIL};
+use crate::conn::entry::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_PROVED, F_REPLIED, F_SYNCED, NIL};
 use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
 use crate::family::AddrKey;
 use crate::frame::Frame;
 use crate::neigh::{Learned, NeighbourTable};
 use crate::sched::table::FixedMap;
 use crate::sched::{new_scheduler, Flow, Load, Scheduler, View};
-use crate::service::{Forward, Interface, Service, MAX_DESTS, MAX_SERVICES, UNBOUND_DEST};
+use crate::service::{Forward, Interface, LocalPorts, Service, MAX_DESTS, MAX_SERVICES, UNBOUND_DEST};
 use crate::snapshot::{Family, Snapshot};
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
@@ -200,6 +200,9 @@ struct PerCore {
     frags: fragments::FragTable,
     /// Moves each time a first fragment is recorded: held later fragments may go now.
     frag_gen: u64,
+    /// Where this core's next FULLNAT connection starts its turn through its service's local
+    /// addresses.
+    laddr_turn: u32,
 }
 
 /// One worker's dataplane.
@@ -260,6 +263,7 @@ impl Pipeline {
             sync_marks: [Vec::new(), Vec::new()],
             frags: fragments::new_table(cfg.hash_seed ^ 0xf7a6),
             frag_gen: 0,
+            laddr_turn: 0,
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -272,6 +276,19 @@ impl Pipeline {
     pub fn apply(&mut self, snap: Arc<Snapshot>) {
         let old = std::mem::replace(&mut self.snap, snap);
         self.core.rebuild_schedulers(&self.snap, Some(&old));
+        let (v4, v6) = (self.snap.family::<u32>(), self.snap.family::<u128>());
+        self.core.tables.v4.compact_local_addrs(|a| v4.laddrs().binary_search(&a).is_ok());
+        self.core.tables.v6.compact_local_addrs(|a| v6.laddrs().binary_search(&a).is_ok());
+    }
+
+    /// FULLNAT's local addresses of both families as this core uses them: ports held, and how
+    /// often one ran out.
+    pub fn local_addr_uses(&self) -> impl Iterator<Item = (std::net::IpAddr, u32, u64)> + '_ {
+        let v4 =
+            self.core.tables.v4.local_addrs().iter().map(|r| (Ipv4Addr::from(r.addr).into(), r.in_use, r.exhausted));
+        let v6 =
+            self.core.tables.v6.local_addrs().iter().map(|r| (Ipv6Addr::from(r.addr).into(), r.in_use, r.exhausted));
+        v4.chain(v6)
     }
 
     /// Reads learned IPv6 neighbours from the shared table `neighbours` (control path; a new

@@ -39,7 +39,7 @@ impl PerCore {
                 if snap.vips_routed() && fam.is_vip(t) {
                     return Verdict::Drop(DropReason::NdForRoutedVip);
                 }
-                if !(fam.is_vip(t) || fam.local_port(t).is_some()) {
+                if !(fam.answers_for(t) || fam.local_port(t).is_some()) {
                     return Verdict::ToKernel;
                 }
                 let to = source_lladdr.unwrap_or(peer);

@@ -53,6 +53,7 @@ fn fwd_flags(f: Forward) -> u32 {
         Forward::Nat => conn_flags::MASQ,
         Forward::Tunnel => conn_flags::TUNNEL | conn_flags::NOOUTPUT,
         Forward::DirectRoute => conn_flags::DROUTE | conn_flags::NOOUTPUT,
+        Forward::FullNat => conn_flags::FULLNAT,
     }
 }
 
@@ -62,6 +63,7 @@ fn fwd_of(flags: u32) -> Option<Forward> {
         conn_flags::MASQ => Some(Forward::Nat),
         conn_flags::TUNNEL => Some(Forward::Tunnel),
         conn_flags::DROUTE => Some(Forward::DirectRoute),
+        conn_flags::FULLNAT => Some(Forward::FullNat),
         _ => None,
     }
 }
@@ -134,13 +136,16 @@ impl PerCore {
     #[inline]
     pub(super) fn sync_after_input<K: IpPath>(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32, now: u32) {
         let c = *K::conns(&self.tables).get(idx);
+        if c.is_fullnat() {
+            return; // its record needs the local address and port, which v1 cannot carry yet
+        }
         let persistent = c.flags & F_PERSIST != 0;
         let cand = SyncCandidate {
             tcp: c.proto == protocol::TCP || c.proto == protocol::SCTP,
             template: false,
             state: c.state,
             synced_state: c.synced,
-            pkts: c.pkts_in,
+            pkts: u32::from(c.pkts_in),
             persistent,
         };
         // The marks (when each connection was last sent) exist only with a refresh period.
@@ -164,7 +169,7 @@ impl PerCore {
         let Some(svc) = snap.service_by_id(c.svc) else { return };
         let Some(t) = self.templates.get_mut(persistence::template_key(svc, c.caddr)) else { return };
         t.in_pkts = t.in_pkts.wrapping_add(1);
-        t.assured |= c.state == ConnState::Established || (c.state == ConnState::Udp && c.pkts_out > 0);
+        t.assured |= c.state == ConnState::Established || (c.state == ConnState::Udp && c.flags & F_REPLIED != 0);
         let cand = SyncCandidate {
             tcp: c.proto == protocol::TCP || c.proto == protocol::SCTP,
             template: true,
@@ -211,8 +216,11 @@ impl PerCore {
         };
         let Some(svc) = svc else { return Installed::NoService };
         let Some(forward) = fwd_of(r.flags) else { return Installed::NoService };
+        if forward == Forward::FullNat {
+            return Installed::NoService; // without its local address and port it cannot be kept
+        }
         let dest = svc.dests.iter().find(|d| {
-            d.addr == r.daddr && (d.port == r.dport || forward != Forward::Nat || (svc.is_fwmark() && d.port == 0))
+            d.addr == r.daddr && (d.port == r.dport || !forward.sees_replies() || (svc.is_fwmark() && d.port == 0))
         });
         if r.flags & conn_flags::TEMPLATE != 0 {
             let (Some(d), true) = (dest, svc.persistence > 0) else { return Installed::NoService };

@@ -17,6 +17,10 @@ pub struct FamilyIndex<K: AddrKey> {
     pub(super) svc_mask: usize,
     /// Sorted, distinct VIPs served here (answered for by ARP or NDP).
     pub(super) vips: Vec<K>,
+    /// Sorted, distinct FULLNAT local addresses served here (answered for by ARP or NDP as
+    /// VIPs are; their replies' owner core is their destination port's): the services' and
+    /// those deleted but still draining.
+    pub(super) laddrs: Vec<K>,
     /// Sorted (address, port) of the director's own addresses.
     pub(super) locals: Vec<(K, u16)>,
     /// Sorted static neighbours.
@@ -201,6 +205,7 @@ impl<K: AddrKey> FamilyIndex<K> {
             svc_index,
             svc_mask: mask,
             vips: Vec::new(),
+            laddrs: Vec::new(),
             locals,
             neighbours: neigh,
             nat_reals,
@@ -288,6 +293,24 @@ impl<K: AddrKey> FamilyIndex<K> {
     /// The VIPs served here, sorted.
     pub fn vips(&self) -> &[K] {
         &self.vips
+    }
+
+    /// True if `a` is a FULLNAT local address served here.
+    #[inline]
+    pub fn is_laddr(&self, a: K) -> bool {
+        !self.laddrs.is_empty() && self.laddrs.binary_search(&a).is_ok()
+    }
+
+    /// True for an address the director answers ARP, NDP and echo requests for: a VIP or a
+    /// local address served here.
+    #[inline]
+    pub fn answers_for(&self, a: K) -> bool {
+        self.is_vip(a) || self.is_laddr(a)
+    }
+
+    /// The FULLNAT local addresses served here, sorted.
+    pub fn laddrs(&self) -> &[K] {
+        &self.laddrs
     }
 
     /// The port whose own address is `a` (for IPv6 also its link-local one).

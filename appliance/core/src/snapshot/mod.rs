@@ -65,6 +65,8 @@ pub struct Snapshot {
     tunnels: Vec<crate::encap::Tunnel>,
     /// IPVS's knobs that act on packets.
     knobs: crate::knobs::Knobs,
+    /// FULLNAT local addresses deleted while their connections drain: still answered for.
+    draining_laddrs: Vec<IpAddr>,
 }
 
 /// An address family as the snapshot indexes it: [`Snapshot::family`] selects its part.
@@ -129,6 +131,11 @@ impl Snapshot {
             if s.is_fwmark() && s.ops && s.dests.iter().any(|d| d.forward == Forward::Nat) {
                 return Err(ConfigError::OpsFwmarkNat(s.name()));
             }
+            if s.ops && s.dests.iter().any(|d| d.forward == Forward::FullNat) {
+                let msg =
+                    "a one-packet (ops) service cannot have FULLNAT real servers (a local port is a connection's)";
+                return Err(ConfigError::BadLocalAddr { svc: s.name(), msg: msg.into() });
+            }
             for (i, d) in s.dests.iter().enumerate() {
                 let did = usize::from(d.id);
                 let dest = || std::net::SocketAddr::new(d.addr, d.port).to_string();
@@ -141,7 +148,7 @@ impl Snapshot {
                 if s.dests[..i].iter().any(|o| o.addr == d.addr && o.port == d.port) {
                     return Err(ConfigError::DuplicateDest { svc: s.name(), dest: dest() });
                 }
-                if d.forward != Forward::Nat && d.port != s.port && !s.is_fwmark() {
+                if !d.forward.sees_replies() && d.port != s.port && !s.is_fwmark() {
                     return Err(ConfigError::PortMismatch { svc: s.name(), dest: dest() });
                 }
                 if d.tunnel != crate::encap::Tunnel::IPIP && d.forward != Forward::Tunnel {
@@ -150,7 +157,9 @@ impl Snapshot {
                 }
                 d.tunnel.check().map_err(|msg| ConfigError::BadTunnel { svc: s.name(), dest: dest(), msg })?;
             }
+            s.check_local_addrs()?;
         }
+        Self::check_laddrs_apart(&services)?;
         let v4 = FamilyIndex::<u32>::build(
             &interfaces,
             &services,
@@ -177,7 +186,7 @@ impl Snapshot {
             stateless[usize::from(s.id)] = crate::sched::is_hash(&s.scheduler)
                 && s.persistence == 0
                 && !s.dests.is_empty()
-                && s.dests.iter().all(|d| d.forward != Forward::Nat);
+                && s.dests.iter().all(|d| !d.forward.sees_replies());
         }
         let thresholded = services.iter().flat_map(|s| &s.dests).filter(|d| d.u_threshold > 0).map(|d| d.id).collect();
         let mut load_followed = vec![false; MAX_DESTS];
@@ -222,8 +231,37 @@ impl Snapshot {
             picks_up: vec![false; MAX_SERVICES],
             tunnels,
             knobs: crate::knobs::Knobs::default(),
+            draining_laddrs: Vec::new(),
         };
         Ok(snap.with_held_vips(None))
+    }
+
+    /// FULLNAT's local addresses: at most [`crate::conn::MAX_LOCAL_ADDRS`] of a family, and
+    /// none a VIP (a client's packet to it would be taken for a service's).
+    fn check_laddrs_apart(services: &[Service]) -> Result<(), ConfigError> {
+        let mut all: Vec<IpAddr> = services.iter().flat_map(|s| s.laddrs.iter().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        for s in services.iter().filter(|s| !s.laddrs.is_empty()) {
+            if let Some(a) = s.laddrs.iter().find(|a| services.iter().any(|o| !o.is_fwmark() && o.vip == **a)) {
+                let msg = format!("local address {a} is a VIP");
+                return Err(ConfigError::BadLocalAddr { svc: s.name(), msg });
+            }
+            let family = all.iter().filter(|a| a.is_ipv4() == s.vip.is_ipv4()).count();
+            if family > crate::conn::MAX_LOCAL_ADDRS {
+                let msg = format!("{family} local addresses of its family; at most {}", crate::conn::MAX_LOCAL_ADDRS);
+                return Err(ConfigError::BadLocalAddr { svc: s.name(), msg });
+            }
+        }
+        Ok(())
+    }
+
+    /// FULLNAT local addresses deleted from their services whose connections still drain: still
+    /// answered for by ARP and NDP (and held like VIPs under VRRP). Call before
+    /// [`Snapshot::with_held_vips`].
+    pub fn with_draining_laddrs(mut self, draining: Vec<IpAddr>) -> Self {
+        self.draining_laddrs = draining;
+        self.with_held_vips(None)
     }
 
     /// Family `K`'s indexes (`u32`: IPv4, `u128`: IPv6).
@@ -468,9 +506,19 @@ impl Snapshot {
                 Some(h) => all.into_iter().filter(|v| h.contains(&(*v).addr().into())).collect(),
             }
         }
+        fn laddrs<K: AddrKey>(services: &[Service], draining: &[IpAddr], held: Option<&[IpAddr]>) -> Vec<K> {
+            let all = services.iter().flat_map(|s| s.laddrs.iter()).chain(draining);
+            let mut mine: Vec<K> =
+                all.filter(|a| held.is_none_or(|h| h.contains(a))).filter_map(|a| K::of_ip(*a)).collect();
+            mine.sort_unstable();
+            mine.dedup();
+            mine
+        }
         self.serves_all = held.is_none();
         self.v4.vips = served(&self.services, &self.v4, held);
         self.v6.vips = served(&self.services, &self.v6, held);
+        self.v4.laddrs = laddrs(&self.services, &self.draining_laddrs, held);
+        self.v6.laddrs = laddrs(&self.services, &self.draining_laddrs, held);
         self
     }
 

@@ -71,6 +71,9 @@ pub mod conn_flags {
     pub const TUNNEL: u32 = 0x0002;
     /// Direct routing.
     pub const DROUTE: u32 = 0x0003;
+    /// Full NAT, DPVS's value (a kernel IPVS has none: it would not forward such a record's
+    /// connection).
+    pub const FULLNAT: u32 = 0x0005;
     /// Created by sync (set by the receiver).
     pub const SYNC: u32 = 0x0020;
     /// Hashed (never sent).

@@ -55,6 +55,8 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         fwmark: 0,
         pe_sip: false,
         dests,
+        laddrs: vec![],
+        lports: Default::default(),
     }
 }
 
@@ -268,6 +270,8 @@ pub fn service(
             .enumerate()
             .map(|(i, &(addr, weight))| Dest::new(first_dest + i as u16, addr, 80, weight, forward))
             .collect(),
+        laddrs: vec![],
+        lports: Default::default(),
     }
 }
 

@@ -37,6 +37,8 @@ fn svc6(id: u16, protocol: Protocol, vip: Ipv6Addr, port: u16, dests: Vec<Dest>)
         fwmark: 0,
         pe_sip: false,
         dests,
+        laddrs: vec![],
+        lports: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 mod fwmark_conf;
+pub mod laddr_conf;
 mod raw;
 mod sections;
 pub mod sync_conf;

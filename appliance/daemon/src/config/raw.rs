@@ -153,6 +153,11 @@ pub(super) struct RawService {
     pub(super) ops: bool,
     /// The persistence engine: `sip` (ipvsadm's `--pe sip`).
     pub(super) pe: Option<Spanned<String>>,
+    /// FULLNAT's local addresses.
+    #[serde(default)]
+    pub(super) laddrs: Vec<Spanned<String>>,
+    /// FULLNAT's local port range, `"LO-HI"`.
+    pub(super) lports: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) real: Vec<RawReal>,
 }

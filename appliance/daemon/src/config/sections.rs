@@ -376,7 +376,7 @@ impl Ctx<'_> {
                         "port 0 is only for a fwmark service's real server",
                     ));
                 }
-                if forward != Forward::Nat && port != vport && name.fwmark == 0 {
+                if !forward.sees_replies() && port != vport && name.fwmark == 0 {
                     return Err(self.err(
                         r.address.span(),
                         rkey("port"),
@@ -502,6 +502,7 @@ impl Ctx<'_> {
                 Some(p) => crate::limits::persistence(*p.get_ref())
                     .map_err(|e| self.err(p.span(), key("persistence"), format!("{e} seconds")))?,
             };
+            let (laddrs, lports) = self.local_addrs(s, si, vip, dests.iter().map(|d| d.forward))?;
             let svc = Service {
                 id: si as u16,
                 protocol,
@@ -525,6 +526,8 @@ impl Ctx<'_> {
                     }
                 },
                 dests,
+                laddrs,
+                lports,
             };
             let same = |o: &Service| match svc.fwmark {
                 0 => o.fwmark == 0 && o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port,

@@ -132,6 +132,8 @@ impl LiveConfig {
             pe_sip: false,
             sched_flags: 0,
             dests: vec![],
+            laddrs: vec![],
+            lports: Default::default(),
         };
         Self::apply_opts(&mut s, o)?;
         next.services.push(s);
@@ -187,7 +189,7 @@ impl LiveConfig {
             return Err(OpError::RealExists(SocketAddr::new(addr, port).to_string()));
         }
         let forward = o.forward.unwrap_or(Forward::DirectRoute);
-        if forward != Forward::Nat && port != k.port && k.fwmark == 0 {
+        if !forward.sees_replies() && port != k.port && k.fwmark == 0 {
             return Err(OpError::Invalid {
                 field: "real server",
                 msg: "dr and tun real servers use the virtual port".into(),
@@ -254,7 +256,7 @@ impl LiveConfig {
         new.u_threshold = o.u_threshold.unwrap_or(new.u_threshold);
         new.l_threshold = o.l_threshold.unwrap_or(new.l_threshold);
         check_thresholds(new.u_threshold, new.l_threshold)?;
-        if new.forward != Forward::Nat && new.port != k.port && k.fwmark == 0 {
+        if !new.forward.sees_replies() && new.port != k.port && k.fwmark == 0 {
             return Err(OpError::Invalid {
                 field: "real server",
                 msg: "dr and tun real servers use the virtual port".into(),

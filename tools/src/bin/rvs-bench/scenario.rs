@@ -131,6 +131,8 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
                 Dest::new(id * reals + i, a, port, 1 + u32::from(i % 3), fwd)
             })
             .collect(),
+        laddrs: vec![],
+        lports: Default::default(),
     };
     let mut neighbours: Vec<(std::net::IpAddr, Mac)> = (0..reals).map(|i| (rs_addr(i).into(), rs_mac(i))).collect();
     neighbours.extend((0..reals).map(|i| (rs_addr6(i).into(), rs_mac(i))));

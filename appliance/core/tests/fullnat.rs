@@ -1,0 +1,242 @@
+//! FULLNAT on fixtures: both addresses rewritten each way (every checksum checked against
+//! frames the builder makes whole), local ports taken per real server from the core's share and
+//! given back at expiry, exhaustion refused and counted, replies of another core's port handed
+//! to it, a local address answered by ARP, ICMP errors translated both ways, IPv6, and what the
+//! snapshot refuses.
+
+mod common;
+
+use common::*;
+use rvs_core::service::{ConfigError, Dest, Forward, LocalPorts, Protocol, Timeouts};
+use rvs_core::wire::build::{PacketBuilder, PacketBuilder6};
+use rvs_core::wire::icmp::{kind, IcmpRepr};
+use rvs_core::wire::tcp::flags::{ACK, SYN};
+use rvs_core::{DropReason, Frame, Pipeline, PipelineConfig, Snapshot, VecFrame, Verdict};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+const NOW: u64 = 1_000_000;
+const LIP1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 201);
+const LIP2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 202);
+const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x201);
+
+/// tcp VIP_NAT:80 and udp VIP_NAT:53 over RS1, RS2 (FULLNAT, rr), local addresses `laddrs`,
+/// ports `lports`.
+fn snap(laddrs: &[Ipv4Addr], lports: LocalPorts) -> Snapshot {
+    let mut tcp = service(0, Protocol::Tcp, VIP_NAT, "rr", &[], Forward::FullNat, 0);
+    tcp.dests = vec![Dest::new(0, RS1, 8080, 1, Forward::FullNat), Dest::new(1, RS2, 8080, 1, Forward::FullNat)];
+    let mut udp = service(1, Protocol::Udp, VIP_NAT, "rr", &[], Forward::FullNat, 2);
+    udp.port = 53;
+    udp.dests = vec![Dest::new(2, RS1, 5353, 1, Forward::FullNat)];
+    for s in [&mut tcp, &mut udp] {
+        s.laddrs = laddrs.iter().map(|a| IpAddr::V4(*a)).collect();
+        s.lports = lports;
+    }
+    Snapshot::new(interfaces(), vec![tcp, udp], neighbours(), Timeouts::default()).expect("valid")
+}
+
+fn pipeline_on(snap: Snapshot, core: u16, cores: u16) -> Pipeline {
+    Pipeline::new(PipelineConfig { core, cores, ..PipelineConfig::default() }, Arc::new(snap), NOW)
+}
+
+fn send(p: &mut Pipeline, port: u16, frame: Vec<u8>) -> (Verdict, Vec<u8>) {
+    let mut f = VecFrame::new(&frame);
+    let v = p.process(NOW, port, &mut f);
+    (v, f.data().to_vec())
+}
+
+/// The TCP source port of an IPv4 frame (no VLAN).
+fn sport(frame: &[u8]) -> u16 {
+    u16::from_be_bytes([frame[34], frame[35]])
+}
+
+#[test]
+fn both_ends_are_rewritten_each_way_with_every_checksum_right() {
+    let mut p = pipeline_on(snap(&[LIP1], LocalPorts::default()), 0, 1);
+    let (v, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, SYN, 1000, b""));
+    assert_eq!(v, Verdict::Forward(1));
+    let lport = sport(&out);
+    let to_rs1 = PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, RS1_MAC, LIP1, RS1) };
+    assert_eq!(out, to_rs1.tcp(lport, 8080, SYN, 1000, b""), "SYN: CIP:cport -> LIP:lport, VIP:80 -> RS1:8080");
+    // The reply from RS1 to LIP:lport goes back to the client from VIP:80.
+    let reply = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, lport, SYN | ACK, 5000, b"");
+    let (v, out) = send(&mut p, 1, reply);
+    assert_eq!(v, Verdict::Forward(0));
+    let to_client = PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) };
+    assert_eq!(out, to_client.tcp(80, 40000, SYN | ACK, 5000, b""));
+    // Data both ways, on the same connection.
+    let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b"GET /"));
+    assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1001, b"GET /"));
+    let data = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, lport, ACK, 5001, b"200 OK");
+    let (_, out) = send(&mut p, 1, data);
+    assert_eq!(out, to_client.tcp(80, 40000, ACK, 5001, b"200 OK"));
+    let conns = p.connections();
+    let c = conns.iter().map(|(_, c)| c).next().expect("one connection");
+    assert_eq!((c.state.name(), c.laddr, c.lport), ("ESTABLISHED", u32::from(LIP1), lport));
+    // A packet to the local address with no connection is no one's.
+    let stray = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, lport ^ 1, ACK, 1, b"");
+    assert_eq!(send(&mut p, 1, stray).0, Verdict::Drop(DropReason::NoConnection));
+}
+
+#[test]
+fn udp_and_ipv6_are_translated_too() {
+    let mut p = pipeline_on(snap(&[LIP1], LocalPorts::default()), 0, 1);
+    let (v, out) = send(&mut p, 0, from_client(VIP_NAT).udp(5000, 53, b"query", true));
+    assert_eq!(v, Verdict::Forward(1));
+    let lport = sport(&out);
+    let to_rs1 = PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, RS1_MAC, LIP1, RS1) };
+    assert_eq!(out, to_rs1.udp(lport, 5353, b"query", true));
+    let answer = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).udp(5353, lport, b"answer", true);
+    let to_client = PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) };
+    assert_eq!(send(&mut p, 1, answer).1, to_client.udp(53, 5000, b"answer", true));
+
+    // IPv6: the same, with the pseudo-header's 128-bit addresses.
+    use common::v6::*;
+    let mut svc = service(0, Protocol::Tcp, VIP_NAT, "rr", &[], Forward::FullNat, 0);
+    svc.vip = VIP6_NAT.into();
+    svc.dests = vec![Dest::new(0, RS6_1, 8080, 1, Forward::FullNat)];
+    svc.laddrs = vec![LIP6.into()];
+    let mut p = Pipeline::new(PipelineConfig::default(), Arc::new(snapshot6_with(vec![svc], 1500)), NOW);
+    let (v, out) = send(&mut p, 0, from_client6(VIP6_NAT).tcp(40000, 80, SYN, 7, b""));
+    assert_eq!(v, Verdict::Forward(1));
+    let lport = u16::from_be_bytes([out[54], out[55]]);
+    let want = PacketBuilder6 { hop_limit: 63, ..PacketBuilder6::new(IN_MAC, RS1_MAC, LIP6, RS6_1) };
+    assert_eq!(out, want.tcp(lport, 8080, SYN, 7, b""));
+    let reply = PacketBuilder6::new(RS1_MAC, IN_MAC, RS6_1, LIP6).tcp(8080, lport, SYN | ACK, 9, b"");
+    let (v, out) = send(&mut p, 1, reply);
+    assert_eq!(v, Verdict::Forward(0));
+    let back = PacketBuilder6 { hop_limit: 63, ..PacketBuilder6::new(OUT_MAC, ROUTER_MAC, VIP6_NAT, CLIENT6) };
+    assert_eq!(out, back.tcp(80, 40000, SYN | ACK, 9, b""));
+}
+
+#[test]
+fn ports_come_from_the_cores_share_per_real_server_until_exhausted() {
+    // Core 1 of 2 over 40000-40005: ports 40001, 40003, 40005; two local addresses.
+    let lports = LocalPorts { lo: 40000, hi: 40005 };
+    let mut p = pipeline_on(snap(&[LIP1, LIP2], lports), 1, 2);
+    let mut seen = vec![];
+    for cport in 0..13u16 {
+        let (v, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(50000 + cport, 80, SYN, 1, b""));
+        if cport == 12 {
+            // rr alternates RS1, RS2: 6 each fill 3 ports x 2 addresses of each server.
+            assert_eq!(v, Verdict::Drop(DropReason::LaddrExhausted), "the 13th finds no port");
+            break;
+        }
+        assert_eq!(v, Verdict::Forward(1), "connection {cport}");
+        let src = Ipv4Addr::new(out[26], out[27], out[28], out[29]);
+        let dst = Ipv4Addr::new(out[30], out[31], out[32], out[33]);
+        seen.push((dst, src, sport(&out)));
+    }
+    for (_, _, port) in &seen {
+        assert_eq!(LocalPorts::owner(*port, 2), 1, "port {port} is core 1's");
+    }
+    let mut distinct = seen.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 12, "no two connections share (RIP, LIP, lport)");
+    assert_eq!(seen.iter().filter(|s| s.1 == LIP1).count(), 6, "both local addresses used in turn");
+    let uses: Vec<_> = p.local_addr_uses().collect();
+    // Each address's 6 ports are held; each ran out at least once (the 13th tried both).
+    for lip in [LIP1, LIP2] {
+        assert!(uses.iter().any(|&(a, held, out)| a == IpAddr::V4(lip) && held == 6 && out >= 1), "{uses:?}");
+    }
+    assert_eq!(p.counters().drops(DropReason::LaddrExhausted), 1);
+    // At expiry (SYN_RECV's 60 s) the ports come back.
+    p.poll_timers(NOW + 200_000);
+    assert!(p.local_addr_uses().all(|(_, in_use, _)| in_use == 0));
+    let (v, _) = send_at(&mut p, NOW + 200_000, 0, from_client(VIP_NAT).tcp(50099, 80, SYN, 1, b""));
+    assert_eq!(v, Verdict::Forward(1));
+}
+
+#[test]
+fn a_reply_for_another_cores_port_is_handed_to_it() {
+    let mut p = pipeline_on(snap(&[LIP1], LocalPorts::default()), 0, 2);
+    for port in [40001u16, 40002] {
+        let reply = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, port, ACK, 1, b"");
+        let want = if port % 2 == 0 { Verdict::Drop(DropReason::NoConnection) } else { Verdict::Redirect(1) };
+        assert_eq!(send(&mut p, 1, reply).0, want, "port {port}");
+    }
+    // A client's SYN is not steered: any core takes it, from its own share.
+    let (v, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, SYN, 1, b""));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(LocalPorts::owner(sport(&out), 2), 0);
+}
+
+#[test]
+fn a_local_address_is_answered_by_arp_and_echo() {
+    let mut p = pipeline_on(snap(&[LIP1], LocalPorts::default()), 0, 1);
+    let ask = PacketBuilder::new(RS1_MAC, rvs_core::wire::Mac::BROADCAST, RS1, DIP_IN).arp_request(LIP1);
+    assert_eq!(send(&mut p, 1, ask).0, Verdict::Reply);
+    let ping = IcmpRepr { msg_type: kind::ECHO_REQUEST, code: 0, rest: [0, 1, 0, 1] };
+    let echo = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).icmp(ping, b"hi");
+    assert_eq!(send(&mut p, 1, echo).0, Verdict::Reply);
+}
+
+#[test]
+fn icmp_errors_are_translated_both_ways() {
+    let mut p = pipeline_on(snap(&[LIP1], LocalPorts::default()), 0, 1);
+    let syn = from_client(VIP_NAT).tcp(40000, 80, SYN, 1000, b"");
+    let (_, to_rs) = send(&mut p, 0, syn.clone());
+    let lport = sport(&to_rs);
+    // A router between rvs and RS1 cannot forward the SYN: its error, about LIP:lport -> RS1,
+    // reaches the client about VIP:80 <- CIP:40000 (the client's own SYN, as it sent it).
+    let quote_sent = &to_rs[14..14 + 28];
+    let too_big = IcmpRepr::frag_needed(1400);
+    let err = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).icmp(too_big, quote_sent);
+    let (v, out) = send(&mut p, 1, err);
+    assert_eq!(v, Verdict::Forward(0));
+    let mut quote_back = syn[14..14 + 28].to_vec();
+    quote_back[8] = 63; // the quote is of the packet as it left rvs: TTL one lower...
+    let back = PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) };
+    let want = back.icmp(too_big, &quote_back);
+    assert_eq!(&out[14 + 12..14 + 20], &want[14 + 12..14 + 20], "outer: VIP -> CIP");
+    assert_eq!(&out[34 + 8 + 12..34 + 8 + 20], &quote_back[12..20], "quote: CIP -> VIP");
+    assert_eq!(&out[34 + 8 + 20..34 + 8 + 24], &quote_back[20..24], "quote ports: 40000 -> 80");
+    assert!(rvs_core::wire::icmp::IcmpPacket::new_unchecked(&out[34..]).verify_checksum());
+    assert!(rvs_core::wire::ipv4::Ipv4Packet::new_unchecked(&out[14..]).verify_checksum());
+    // The client's error about a reply (VIP:80 -> CIP:40000) reaches RS1 about RS1:8080 ->
+    // LIP:lport, from LIP.
+    let reply_quote = PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT).tcp(80, 40000, SYN | ACK, 1, b"");
+    let unreach = IcmpRepr::port_unreachable();
+    let err = PacketBuilder::new(ROUTER_MAC, OUT_MAC, CLIENT, VIP_NAT).icmp(unreach, &reply_quote[14..14 + 28]);
+    let (v, out) = send(&mut p, 0, err);
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(&out[26..34], &[LIP1.octets(), RS1.octets()].concat()[..], "outer: LIP -> RS1");
+    let q = &out[34 + 8..];
+    assert_eq!(&q[12..20], &[RS1.octets(), LIP1.octets()].concat()[..], "quote: RS1 -> LIP");
+    assert_eq!((u16::from_be_bytes([q[20], q[21]]), u16::from_be_bytes([q[22], q[23]])), (8080, lport));
+    assert!(rvs_core::wire::icmp::IcmpPacket::new_unchecked(&out[34..]).verify_checksum());
+}
+
+#[test]
+fn the_snapshot_refuses_what_cannot_work() {
+    let refused = |laddrs: &[IpAddr], lports: LocalPorts| {
+        let mut s = service(0, Protocol::Tcp, VIP_NAT, "rr", &[(RS1, 1)], Forward::FullNat, 0);
+        s.laddrs = laddrs.to_vec();
+        s.lports = lports;
+        match Snapshot::new(interfaces(), vec![s], neighbours(), Timeouts::default()) {
+            Err(ConfigError::BadLocalAddr { msg, .. }) => msg,
+            other => panic!("{laddrs:?} {lports:?}: {other:?}"),
+        }
+    };
+    let ok = LocalPorts::default();
+    assert!(refused(&[], ok).contains("needs a local address"));
+    assert!(refused(&[LIP6.into()], ok).contains("family"));
+    assert!(refused(&[LIP1.into(), LIP1.into()], ok).contains("twice"));
+    assert!(refused(&[VIP_NAT.into()], ok).contains("is a VIP"));
+    assert!(refused(&[LIP1.into()], LocalPorts { lo: 9, hi: 8 }).contains("ordered"));
+}
+
+#[test]
+fn shares_split_the_range_without_overlap() {
+    let r = LocalPorts { lo: 1024, hi: 65535 };
+    let total: u32 = (0..3).map(|c| r.share(c, 3).1).sum();
+    assert_eq!(total, 65535 - 1024 + 1);
+    for c in 0..3u16 {
+        let (first, _) = r.share(c, 3);
+        assert_eq!(LocalPorts::owner(first, 3), c);
+        assert!((1024..1027).contains(&first));
+    }
+    assert_eq!(LocalPorts { lo: 5, hi: 5 }.share(1, 2), (5, 1));
+    assert_eq!(LocalPorts { lo: 5, hi: 5 }.share(0, 2), (0, 0), "a core may have no port at all");
+}
