@@ -7,7 +7,8 @@
 //! ```
 //! The difference of the two totals over the difference of the counts is the per-packet figure
 //! without set-up (it includes copying each frame into the reused buffer, ~10 instructions).
-//! `tools/bench.sh` does this for every mode. Modes: nat_in, nat_out, dr, tun (or with `-`).
+//! `tools/bench.sh` does this for every mode. Modes: nat_in, nat_out, dr, tun, fnat_in, fnat_out
+//! (or with `-`).
 //! With `--burst` (third argument) it runs what rvsd's worker runs per packet: the look-ahead
 //! over a burst of 32, then the processing of each frame.
 

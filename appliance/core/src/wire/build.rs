@@ -258,6 +258,14 @@ pub fn ip_part(frame: &[u8]) -> &[u8] {
     &frame[l2..]
 }
 
+/// The transport ports (source, destination) of an IPv4 or IPv6 frame without extension
+/// headers (TCP, UDP and SCTP have them first).
+pub fn tcp_ports(frame: &[u8]) -> (u16, u16) {
+    let ip = ip_part(frame);
+    let l4 = if ip[0] >> 4 == 6 { 40 } else { usize::from(ip[0] & 0xf) * 4 };
+    (u16::from_be_bytes([ip[l4], ip[l4 + 1]]), u16::from_be_bytes([ip[l4 + 2], ip[l4 + 3]]))
+}
+
 /// An SCTP packet: the common header, `chunks`, the CRC32c.
 pub fn sctp_packet(sport: u16, dport: u16, vtag: u32, chunks: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(super::sctp::HEADER_LEN + chunks.len());

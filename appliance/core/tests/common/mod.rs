@@ -4,7 +4,8 @@
 //!  client 203.0.113.7 -- router 198.18.0.254 --[port 0: 198.18.0.1/24]  rvs  [port 1: 198.19.0.1/24]-- real servers
 //! ```
 //! Services: tcp VIP_NAT:80 -> RS1:8080, RS2:8080 (NAT, rr); udp VIP_NAT:53 -> RS1:5353 (NAT);
-//! tcp VIP_DR:80 -> RS_DR (DR); tcp VIP_TUN:80 -> RS_TUN (TUN); tcp VIP_NAT:81 -> RS1:81 weight 0.
+//! tcp VIP_DR:80 -> RS_DR (DR); tcp VIP_TUN:80 -> RS_TUN (TUN); tcp VIP_NAT:81 -> RS1:81 weight 0;
+//! tcp VIP_FNAT:80 -> RS1:8080, RS2:8080 (FULLNAT from LIP, rr).
 #![allow(dead_code)]
 
 pub mod harness;
@@ -36,6 +37,9 @@ pub const RS1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 11);
 pub const RS2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 12);
 pub const RS_DR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 21);
 pub const RS_TUN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 31);
+pub const VIP_FNAT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 103);
+/// The FULLNAT service's local address.
+pub const LIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 201);
 
 fn dest(id: u16, addr: Ipv4Addr, port: u16, weight: u32, forward: Forward) -> Dest {
     Dest::new(id, addr, port, weight, forward)
@@ -73,6 +77,16 @@ pub fn services() -> Vec<Service> {
         svc(2, Protocol::Tcp, VIP_DR, 80, vec![dest(3, RS_DR, 80, 1, Forward::DirectRoute)]),
         svc(3, Protocol::Tcp, VIP_TUN, 80, vec![dest(4, RS_TUN, 80, 1, Forward::Tunnel)]),
         svc(4, Protocol::Tcp, VIP_NAT, 81, vec![dest(5, RS1, 81, 0, Forward::Nat)]),
+        Service {
+            laddrs: vec![LIP.into()],
+            ..svc(
+                5,
+                Protocol::Tcp,
+                VIP_FNAT,
+                80,
+                vec![dest(6, RS1, 8080, 1, Forward::FullNat), dest(7, RS2, 8080, 1, Forward::FullNat)],
+            )
+        },
     ]
 }
 
@@ -281,8 +295,8 @@ pub const ESTABLISHED_NOW: u64 = 1_000_000;
 pub const ESTABLISHED_FLOWS: u16 = 1024;
 
 /// A pipeline with [`ESTABLISHED_FLOWS`] established TCP flows of `mode` (`nat_in`, `nat_out`,
-/// `dr`, `tun`), and one 64-byte frame (with FCS) per flow to replay: (arrival port, bytes).
-/// NAT flows alternate between RS1 and RS2 (rr).
+/// `dr`, `tun`, `fnat_in`, `fnat_out`), and one 64-byte frame (with FCS) per flow to replay:
+/// (arrival port, bytes). NAT and FULLNAT flows alternate between RS1 and RS2 (rr).
 pub fn established(mode: &str) -> (Pipeline, Vec<(u16, Vec<u8>)>) {
     established_in(mode, 1 << 16)
 }
@@ -294,23 +308,26 @@ pub fn established_in(mode: &str, capacity: usize) -> (Pipeline, Vec<(u16, Vec<u
         "nat_in" | "nat_out" => VIP_NAT,
         "dr" => VIP_DR,
         "tun" => VIP_TUN,
+        "fnat_in" | "fnat_out" => VIP_FNAT,
         m => panic!("unknown mode {m:?}"),
     };
     let tmpl = from_client(vip);
     let client = |port: u16, flags: u8, seq: u32, payload: &[u8]| tmpl.tcp(port, 80, flags, seq, payload);
     let real = |second: bool, port: u16, flags: u8, seq: u32, payload: &[u8]| {
         let (mac, rs) = if second { (RS2_MAC, RS2) } else { (RS1_MAC, RS1) };
-        from_real(mac, rs).tcp(8080, port, flags, seq, payload)
+        let to = if mode.starts_with("fnat") { LIP } else { CLIENT };
+        PacketBuilder::new(mac, IN_MAC, rs, to).tcp(8080, port, flags, seq, payload)
     };
     // 14 + 20 + 20 + 6 bytes of payload: 64 on the wire with the FCS.
     let frames = establish(&mut p, mode, client, real, &[0; 6]);
     (p, frames)
 }
 
-/// Sets up [`ESTABLISHED_FLOWS`] flows of `mode` on `p` (SYN, for NAT the real server's SYN-ACK
-/// from RS1 and RS2 in turn) from the frame builders of either family (`client(port, flags,
-/// seq, payload)`, `real(second server, port, ...)`); returns one ACK per flow carrying
-/// `payload`, to replay: (arrival port, bytes).
+/// Sets up [`ESTABLISHED_FLOWS`] flows of `mode` on `p` (SYN, for NAT and FULLNAT the real
+/// server's SYN-ACK from RS1 and RS2 in turn) from the frame builders of either family
+/// (`client(port, flags, seq, payload)`, `real(second server, port, ...)`: `port` is the
+/// client's, or FULLNAT's local port); returns one ACK per flow carrying `payload`, to replay:
+/// (arrival port, bytes).
 pub fn establish(
     p: &mut Pipeline,
     mode: &str,
@@ -324,12 +341,15 @@ pub fn establish(
         let (port, second) = (10_000 + i, i % 2 == 1);
         let mut f = VecFrame::new(&client(port, SYN, 1, b""));
         assert!(matches!(p.process(ESTABLISHED_NOW, 0, &mut f), Verdict::Forward(_)));
-        if mode.starts_with("nat") {
-            let mut r = VecFrame::new(&real(second, port, SYN | ACK, 1, b""));
+        // FULLNAT: the real server answers the local port the SYN left from.
+        let to =
+            if mode.starts_with("fnat") { rvs_core::wire::build::tcp_ports(rvs_core::Frame::data(&f)).0 } else { port };
+        if mode.starts_with("nat") || mode.starts_with("fnat") {
+            let mut r = VecFrame::new(&real(second, to, SYN | ACK, 1, b""));
             assert_eq!(p.process(ESTABLISHED_NOW, 1, &mut r), Verdict::Forward(0));
         }
-        if mode == "nat_out" {
-            frames.push((1, real(second, port, ACK, 2, payload)));
+        if mode.ends_with("_out") {
+            frames.push((1, real(second, to, ACK, 2, payload)));
         } else {
             frames.push((0, client(port, ACK, 2, payload)));
         }
