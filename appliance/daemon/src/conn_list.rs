@@ -167,6 +167,8 @@ pub struct ConnRecord {
     pub virt: SocketAddr,
     /// The real server's address and port.
     pub dest: SocketAddr,
+    /// FULLNAT's local address and port (what the real server sees as the client).
+    pub local: Option<SocketAddr>,
     /// Its state.
     pub state: rvs_core::conn::ConnState,
     /// Its expiry (worker clock seconds).
@@ -183,6 +185,7 @@ impl ConnRecord {
             client: a(c.caddr, c.cport),
             virt: a(c.vaddr, c.vport),
             dest: a(c.daddr, c.dport),
+            local: c.is_fullnat().then(|| a(c.laddr, c.lport)),
             state: c.state,
             expires: c.expires,
         }
@@ -192,10 +195,13 @@ impl ConnRecord {
 impl serde::Serialize for ConnRecord {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // `[2001:db8::1]:80` for IPv6, as ipvsadm writes it.
-        let mut m = s.serialize_map(Some(7))?;
+        let mut m = s.serialize_map(Some(7 + usize::from(self.local.is_some())))?;
         m.serialize_entry("protocol", rvs_core::service::Protocol::name_of(self.proto))?;
         m.serialize_entry("source", &self.client.to_string())?;
         m.serialize_entry("virtual", &self.virt.to_string())?;
+        if let Some(l) = self.local {
+            m.serialize_entry("local", &l.to_string())?;
+        }
         m.serialize_entry("destination", &self.dest.to_string())?;
         m.serialize_entry("state", self.state.name())?;
         m.serialize_entry("expires_in", &self.expires.saturating_sub(self.now))?;

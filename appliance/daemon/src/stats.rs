@@ -154,6 +154,12 @@ pub struct ServiceReport {
     /// The persistence engine (`--pe`): `sip`, or empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pe: String,
+    /// FULLNAT's local addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub laddrs: Vec<String>,
+    /// FULLNAT's local port range, `LO-HI`, when not the default.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lports: String,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -182,6 +188,15 @@ impl ServiceReport {
             l += &format!(",fwmark=\"{}\"", self.fwmark);
         }
         l
+    }
+
+    /// [`ServiceReport::display_name`] of a configured service.
+    pub fn name_of(s: &rvs_core::service::Service) -> String {
+        match (s.fwmark, s.vip.is_ipv6()) {
+            (0, _) => format!("{} {}", s.protocol.as_str().to_uppercase(), std::net::SocketAddr::new(s.vip, s.port)),
+            (m, false) => format!("FWM {m}"),
+            (m, true) => format!("FWM {m} IPv6"),
+        }
     }
 
     /// Its name as ipvsadm lists it: `TCP  10.0.0.100:80`, `FWM  1`, `FWM  1 IPv6`.
@@ -258,6 +273,9 @@ pub struct Report {
     pub ha: HaReport,
     /// Services.
     pub services: Vec<ServiceReport>,
+    /// FULLNAT local addresses: the services' and those draining after their deletion.
+    #[serde(default)]
+    pub laddrs: Vec<crate::control::local_addrs::LaddrReport>,
 }
 
 /// Counter values `-Z` set aside, by service id and real-server id: listings show the
@@ -353,6 +371,7 @@ impl Report {
             io.add(&w.io);
         }
         let at = |v: &Vec<Stats>, i: usize| v.get(i).copied().unwrap_or_default();
+        let laddrs = crate::control::local_addrs::reports(services, workers);
         let services = services
             .iter()
             .map(|s| {
@@ -365,6 +384,12 @@ impl Report {
                     protocol: if s.is_fwmark() { "fwmark".into() } else { s.protocol.to_string() },
                     fwmark: s.fwmark,
                     pe: if s.pe_sip { "sip".into() } else { String::new() },
+                    laddrs: s.laddrs.iter().map(ToString::to_string).collect(),
+                    lports: if s.lports == Default::default() {
+                        String::new()
+                    } else {
+                        format!("{}-{}", s.lports.lo, s.lports.hi)
+                    },
                     vip: s.vip.to_string(),
                     port: s.port,
                     scheduler: s.scheduler.clone(),
@@ -502,6 +527,7 @@ impl Report {
                 })
                 .collect(),
             services,
+            laddrs,
         }
     }
 }

@@ -20,13 +20,12 @@ pub fn parse_lports(s: &str) -> Result<LocalPorts, String> {
 
 impl Ctx<'_> {
     /// `service[si].laddrs` and `service[si].lports`, checked against the service's family
-    /// (`vip`) and its real servers' methods (`forwards`).
+    /// (`vip`) and its real servers' methods.
     pub(super) fn local_addrs(
         &self,
         s: &RawService,
         si: usize,
         vip: IpAddr,
-        forwards: impl Iterator<Item = Forward>,
     ) -> Result<(Vec<IpAddr>, LocalPorts), ConfigFileError> {
         let key = |k: &str| format!("service[{si}].{k}");
         let mut laddrs = Vec::new();
@@ -48,10 +47,11 @@ impl Ctx<'_> {
             None => LocalPorts::default(),
             Some(r) => parse_lports(r.get_ref()).map_err(|e| self.err(r.span(), key("lports"), e))?,
         };
-        let mut forwards = forwards;
-        if laddrs.is_empty() && forwards.any(|f| f == Forward::FullNat) {
+        let fullnat =
+            s.real.iter().filter_map(|r| r.forward.as_ref()).find(|f| f.get_ref() == Forward::FullNat.as_str());
+        if let (true, Some(f)) = (laddrs.is_empty(), fullnat) {
             return Err(self.err(
-                0..0,
+                f.span(),
                 key("laddrs"),
                 "a real server with forward = \"fullnat\" needs at least one local address (laddrs = [\"ADDR\", ...])",
             ));

@@ -398,7 +398,12 @@ port = 53
                 "neither link-local nor on the port's IPv6 network",
             ),
             ("scheduler = \"wlc\"", "scheduler = \"fastest\"", "service[0].scheduler", "unknown scheduler"),
-            ("forward = \"nat\"", "forward = \"masq\"", "service[0].real[0].forward", "expected nat, dr or tun"),
+            (
+                "forward = \"nat\"",
+                "forward = \"masq\"",
+                "service[0].real[0].forward",
+                "expected nat, dr, tun or fullnat",
+            ),
             ("address = \"10.0.0.1/24\"", "address = \"10.0.0.1\"", "port[0].address", "ADDRESS/PREFIX"),
             ("gateway = \"10.0.0.254\"", "gateway = \"10.9.0.254\"", "port[0].gateway", "is not on 10.0.0.1/24"),
             ("udp = 300", "udp = 0", "timeouts.udp", "seconds"),
@@ -422,6 +427,14 @@ port = 53
             ("weight = 1", "weight = 1\n  tun_type = \"vxlan\"", "service[0].real[0].tun_type", "ipip, gue or gre"),
             ("weight = 1", "weight = 1\n  tun_type = \"gre\"", "service[0].real[0].tun_type", "need forward = \"tun\""),
             ("weight = 1", "weight = 1\n  slow_start = 90000", "service[0].real[0].slow_start", "0..=86400"),
+            ("forward = \"nat\"", "forward = \"fullnat\"", "service[0].laddrs", "at least one local address"),
+            ("vip = \"10.0.0.100\"", "vip = \"10.0.0.100\"\nlports = \"9-8\"", "service[0].lports", "ordered"),
+            (
+                "vip = \"10.0.0.100\"",
+                "vip = \"10.0.0.100\"\nladdrs = [\"2001:db8::1\"]",
+                "service[0].laddrs",
+                "address family",
+            ),
             ("udp = 300", "udp = 300\n[ipvs]\nconn_reuse_mode = 4", "ipvs.conn_reuse_mode", "0..=3"),
         ];
         for (from, to, key, msg) in cases {

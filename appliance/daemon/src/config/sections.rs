@@ -502,7 +502,7 @@ impl Ctx<'_> {
                 Some(p) => crate::limits::persistence(*p.get_ref())
                     .map_err(|e| self.err(p.span(), key("persistence"), format!("{e} seconds")))?,
             };
-            let (laddrs, lports) = self.local_addrs(s, si, vip, dests.iter().map(|d| d.forward))?;
+            let (laddrs, lports) = self.local_addrs(s, si, vip)?;
             let svc = Service {
                 id: si as u16,
                 protocol,

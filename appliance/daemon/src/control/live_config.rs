@@ -103,6 +103,8 @@ pub struct SvcOpts {
     pub ops: Option<bool>,
     /// Persistence engine (`--pe`): Some(true) SIP, Some(false) none.
     pub pe_sip: Option<bool>,
+    /// FULLNAT's local port range (`--lports`).
+    pub lports: Option<rvs_core::service::LocalPorts>,
 }
 
 /// Real-server options (`-m -g -i -w -x -y`).
@@ -191,6 +193,8 @@ pub struct LiveConfig {
     pub(super) retired_tunnels: BTreeMap<u16, rvs_core::service::Tunnel>,
     /// The firewall-mark classifier's rules, in order (`[[fwmark]]`, `--add-mark-rule`).
     pub mark_rules: Vec<rvs_core::fwmark::MarkRule>,
+    /// FULLNAT local addresses deleted while their connections drain ([`super::local_addrs`]).
+    pub(super) draining_laddrs: BTreeSet<IpAddr>,
 }
 
 pub(super) fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
@@ -244,6 +248,7 @@ impl LiveConfig {
             drains_completed: 0,
             retired_tunnels: BTreeMap::new(),
             mark_rules: cfg.mark_rules.clone(),
+            draining_laddrs: BTreeSet::new(),
         }
     }
 
@@ -343,6 +348,7 @@ impl LiveConfig {
                     .with_overload(self.overload)
                     .with_sync_master(self.effective_sync().filter(|s| s.master).map(|s| s.policy))
                     .with_steer_all(self.steer_all)
+                    .with_draining_laddrs(self.draining_laddrs.iter().copied().collect())
                     .with_held_vips(self.served_vips().as_deref())
                     .with_ecmp(self.ha.mode == HaMode::Ecmp, self.ha.sloppy_tcp)
                     .with_retired_tunnels(self.retired_tunnels.iter().map(|(&id, &t)| (id, t)).collect())

@@ -17,7 +17,7 @@ fn check_tunnel(t: Tunnel, forward: Forward) -> Result<(), OpError> {
 }
 
 impl LiveConfig {
-    fn find(&self, k: &SvcKey) -> Option<usize> {
+    pub(super) fn find(&self, k: &SvcKey) -> Option<usize> {
         self.services.iter().position(|s| k.names(s))
     }
 
@@ -105,6 +105,9 @@ impl LiveConfig {
         }
         if let Some(pe) = o.pe_sip {
             s.pe_sip = pe;
+        }
+        if let Some(r) = o.lports {
+            s.lports = r;
         }
         Ok(())
     }

@@ -81,6 +81,24 @@ pub fn render(r: &Report) -> String {
         "Real servers rvsd deleted at the end of a drain (rvsadm -e --drain).",
         vec![(String::new(), r.drains_completed)],
     );
+    let laddr = |f: fn(&crate::control::local_addrs::LaddrReport) -> u64| {
+        let label = |l: &crate::control::local_addrs::LaddrReport| {
+            format!("laddr=\"{}\",service=\"{}\",draining=\"{}\"", l.address, l.service, l.draining)
+        };
+        r.laddrs.iter().map(|l| (label(l), f(l))).collect()
+    };
+    family(
+        "rvs_laddr_ports_in_use",
+        "gauge",
+        "FULLNAT local ports held by connections, per local address (all workers).",
+        laddr(|l| l.ports_in_use),
+    );
+    family(
+        "rvs_laddr_exhausted_total",
+        "counter",
+        "New FULLNAT connections that found no free port of a local address (then tried the next; laddr_exhausted drops when none had one).",
+        laddr(|l| l.exhausted),
+    );
     let svc = |s: &crate::stats::ServiceReport| s.labels();
     let per_svc = |f: fn(&crate::stats::ServiceReport) -> u64| r.services.iter().map(|s| (svc(s), f(s))).collect();
     family("rvs_service_connections_total", "counter", "Connections scheduled for a service.", per_svc(|s| s.conns));

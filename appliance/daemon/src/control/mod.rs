@@ -10,6 +10,7 @@ pub mod health;
 pub mod ids;
 pub mod live_config;
 mod live_verbs;
+pub mod local_addrs;
 pub mod mark_rules;
 pub mod metrics;
 pub mod proto;

@@ -45,6 +45,9 @@ pub enum Request {
         /// `--pe`: the persistence engine, `sip`, or `none` to drop it (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pe: Option<String>,
+        /// `--lports LO-HI`: FULLNAT's local port range (None: unchanged; 1024-65535 on `-A`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lports: Option<String>,
     },
     /// `-E`.
     EditService {
@@ -65,6 +68,9 @@ pub enum Request {
         /// `--pe`: the persistence engine, `sip`, or `none` to drop it (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pe: Option<String>,
+        /// `--lports LO-HI`: FULLNAT's local port range (None: unchanged; 1024-65535 on `-A`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lports: Option<String>,
     },
     /// `-D`.
     DelService {
@@ -183,6 +189,29 @@ pub enum Request {
     },
     /// `-L --mark-rules`: the classifier's rules in order.
     MarkRules,
+    /// `--add-laddr`: a FULLNAT local address for a service (DPVS's `-z ADDR [-F PORT]`).
+    AddLaddr {
+        /// The service.
+        service: SvcSpec,
+        /// The address.
+        laddr: String,
+        /// The dataplane port it is on (checked when given).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ifname: Option<String>,
+    },
+    /// `--del-laddr`: takes it away; its connections drain.
+    DelLaddr {
+        /// The service.
+        service: SvcSpec,
+        /// The address.
+        laddr: String,
+    },
+    /// `--get-laddr`: the local addresses (of one service), with their ports in use.
+    GetLaddr {
+        /// Only this service's.
+        #[serde(default)]
+        service: Option<SvcSpec>,
+    },
     /// `-L --knobs`: IPVS's knobs and their values.
     Knobs,
     /// `--set-knob NAME VALUE`: one of IPVS's knobs, live.
@@ -313,6 +342,9 @@ pub struct ConnEntry {
     /// VIP:vport.
     #[serde(rename = "virtual")]
     pub virtual_: String,
+    /// LIP:lport of a FULLNAT connection (what the real server sees as the client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
     /// RIP:rport.
     pub destination: String,
     /// The state as IPVS names it.
@@ -427,6 +459,7 @@ pub fn svc_opts(
     netmask: &Option<String>,
     ops: Option<bool>,
     pe: &Option<String>,
+    lports: &Option<String>,
 ) -> Result<SvcOpts, BadRequest> {
     let pe_sip = match pe.as_deref() {
         None => None,
@@ -444,7 +477,17 @@ pub fn svc_opts(
                 .ok_or_else(|| bad("netmask", format!("{m:?} is not a netmask or a prefix length")))?,
         ),
     };
-    Ok(SvcOpts { scheduler: scheduler.clone(), sched_flags: sched_flags.clone(), persistence, netmask, ops, pe_sip })
+    let lports =
+        lports.as_deref().map(crate::config::laddr_conf::parse_lports).transpose().map_err(|e| bad("lports", e))?;
+    Ok(SvcOpts {
+        scheduler: scheduler.clone(),
+        sched_flags: sched_flags.clone(),
+        persistence,
+        netmask,
+        ops,
+        pe_sip,
+        lports,
+    })
 }
 
 /// A real server's drain and slow start as a request gives them.
@@ -536,7 +579,7 @@ mod tests {
 
     #[test]
     fn a_netmask_is_dotted_or_a_prefix_length() {
-        let m = |s: &str| svc_opts(&None, &None, None, &Some(s.into()), None, &None).map(|o| o.netmask);
+        let m = |s: &str| svc_opts(&None, &None, None, &Some(s.into()), None, &None, &None).map(|o| o.netmask);
         assert_eq!(m("255.255.255.0"), Ok(Some(24)), "ipvsadm's IPv4 -M");
         assert_eq!(m("64"), Ok(Some(64)), "ipvsadm's IPv6 -M (the service's family bounds it)");
         assert_eq!(m("/96"), Ok(Some(96)));

@@ -129,23 +129,30 @@ impl LiveConfig {
     }
 }
 
-/// Once a second (from the health thread): advances ramps and drains, and republishes the
-/// snapshot when a weight in force moved or a drained server was deleted.
+/// Once a second (from the health thread): advances ramps and drains (of real servers and of
+/// FULLNAT local addresses), and republishes the snapshot when a weight in force moved, a
+/// drained server was deleted or a drained local address forgotten.
 pub fn tick(ctl: &Control<'_>) {
-    let (drains, ramps) = match ctl.state.lock() {
-        Ok(st) => (!st.draining.is_empty(), !st.ramps.is_empty()),
+    let (drains, ramps, laddrs) = match ctl.state.lock() {
+        Ok(st) => (!st.draining.is_empty(), !st.ramps.is_empty(), st.draining_laddrs().next().is_some()),
         Err(_) => return,
     };
-    if !drains && !ramps {
+    if !drains && !ramps && !laddrs {
         return;
     }
     // Connection counts from a fresh report, taken without holding the state.
     let mut counts = BTreeMap::new();
-    if drains {
+    let mut ports = BTreeMap::new();
+    if drains || laddrs {
         let Ok((st, r)) = ctl.fresh_report(&Baseline::default()) else { return };
         for (s, rs) in st.services.iter().zip(&r.services) {
             for (d, rr) in s.dests.iter().zip(&rs.reals) {
                 counts.insert(d.id, rr.active + rr.inactive);
+            }
+        }
+        for l in &r.laddrs {
+            if let Ok(a) = l.address.parse::<std::net::IpAddr>() {
+                ports.insert(a, l.ports_in_use);
             }
         }
     }
@@ -154,7 +161,8 @@ pub fn tick(ctl: &Control<'_>) {
     let mut next = guard.clone();
     // A server the report did not see (added since) is not known to be empty.
     let out = next.lifecycle_tick(now, &|id| counts.get(&id).copied().unwrap_or(u64::MAX));
-    if out.drained.is_empty() && !out.weights_moved {
+    let forgotten = laddrs && next.forget_drained_laddrs(&|a| ports.get(&a).copied());
+    if out.drained.is_empty() && !out.weights_moved && !forgotten {
         *guard = next; // finished ramps leave the map
         return;
     }

@@ -215,6 +215,15 @@ impl Control<'_> {
             }
             Request::Knobs => return Ok(serde_json::to_value(self.state_copy()?.knob_values())?),
             Request::MarkRules => return Ok(serde_json::to_value(self.state_copy()?.mark_rule_specs())?),
+            Request::GetLaddr { service } => {
+                let (st, r) = self.fresh_report(&Baseline::default())?;
+                let only = match service {
+                    Some(s) => Some(crate::stats::ServiceReport::name_of(st.service(&s.key()?)?)),
+                    None => None,
+                };
+                let mine = r.laddrs.into_iter().filter(|l| only.as_ref().is_none_or(|n| *n == l.service));
+                return Ok(serde_json::to_value(mine.collect::<Vec<_>>())?);
+            }
             Request::Zero { service } => {
                 let only = service.as_ref().map(|s| s.key()).transpose()?;
                 let (st, current) = self.fresh_report(&Baseline::default())?;
@@ -237,6 +246,7 @@ impl Control<'_> {
             | Request::Timeouts
             | Request::Knobs
             | Request::MarkRules
+            | Request::GetLaddr { .. }
             | Request::Zero { .. }
             | Request::PauseWorker { .. }
             | Request::PauseThread { .. } => {}
@@ -264,14 +274,22 @@ impl Control<'_> {
                 next.start_daemon(state, &opts)?
             }
             Request::StopDaemon { state } => next.stop_daemon(state)?,
-            Request::AddService { service, scheduler, sched_flags, persistence, netmask, ops, pe } => next
+            Request::AddService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports } => next
                 .add_service(
                     service.key()?,
-                    &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe)?,
+                    &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?,
                     now,
                 )?,
-            Request::EditService { service, scheduler, sched_flags, persistence, netmask, ops, pe } => {
-                next.edit_service(service.key()?, &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe)?)?
+            Request::EditService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports } => next
+                .edit_service(
+                    service.key()?,
+                    &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?,
+                )?,
+            Request::AddLaddr { service, laddr, ifname } => {
+                next.add_laddr(service.key()?, parse_addr_port(laddr, "laddr")?.0, ifname.as_deref())?
+            }
+            Request::DelLaddr { service, laddr } => {
+                next.del_laddr(service.key()?, parse_addr_port(laddr, "laddr")?.0)?
             }
             Request::DelService { service } => next.del_service(service.key()?, now)?,
             Request::Clear => next.clear(now),

@@ -25,6 +25,8 @@ pub struct WorkerReport {
     pub io: IoCounters,
     /// The report request (`Shared::report_req`) this report answers.
     pub gen: u64,
+    /// FULLNAT local addresses: (address, ports held, times exhausted).
+    pub laddrs: Vec<(std::net::IpAddr, u32, u64)>,
 }
 
 /// Counters of the worker loop itself (beyond the pipeline's verdicts).
@@ -94,6 +96,8 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
                 r.persist[usize::from(t.dest)] += 1;
             }
             r.io = self.io;
+            r.laddrs.clear();
+            r.laddrs.extend(p.local_addr_uses());
         }
     }
 }

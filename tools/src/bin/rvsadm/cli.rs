@@ -9,7 +9,7 @@ use std::path::PathBuf;
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
     "delete_server", "list", "zero", "set", "set_knob", "save", "restore", "version", "reload", "start_daemon",
     "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host",
-    "add_mark_rule", "del_mark_rule"
+    "add_mark_rule", "del_mark_rule", "add_laddr", "del_laddr", "get_laddr"
 ])))]
 #[command(group(ArgGroup::new("pause").args(["pause_worker", "pause_thread"])))]
 pub struct Cli {
@@ -84,6 +84,28 @@ pub struct Cli {
     /// Real server RIP[:PORT].
     #[arg(short = 'r', long = "real-server", value_name = "RIP[:PORT]")]
     pub real: Option<String>,
+    /// Forward by full NAT: both addresses rewritten, the client's to one of the service's
+    /// local addresses (DPVS's FNAT; ipvsadm has no letter for it).
+    #[arg(long = "fullnat", conflicts_with_all = ["masquerading", "gatewaying", "ipip"])]
+    pub fullnat: bool,
+    /// Add a FULLNAT local address to a service: -z ADDR [-F PORT] (DPVS's verb).
+    #[arg(long = "add-laddr", requires = "laddr")]
+    pub add_laddr: bool,
+    /// Delete a FULLNAT local address of a service (its connections drain): -z ADDR.
+    #[arg(long = "del-laddr", requires = "laddr")]
+    pub del_laddr: bool,
+    /// List the FULLNAT local addresses (of one service) with their ports in use.
+    #[arg(long = "get-laddr")]
+    pub get_laddr: bool,
+    /// With --add-laddr/--del-laddr: the local address.
+    #[arg(short = 'z', long = "laddr", value_name = "ADDR")]
+    pub laddr: Option<String>,
+    /// With --add-laddr: the dataplane port the address is on (DPVS's -F IFNAME; checked).
+    #[arg(short = 'F', long = "ifname", value_name = "PORT")]
+    pub ifname: Option<String>,
+    /// With -A/-E: FULLNAT's local port range, LO-HI (1024-65535 by default).
+    #[arg(long = "lports", value_name = "LO-HI")]
+    pub lports: Option<String>,
     /// Forward by masquerading (NAT).
     #[arg(short = 'm', long = "masquerading", conflicts_with_all = ["gatewaying", "ipip"])]
     pub masquerading: bool,

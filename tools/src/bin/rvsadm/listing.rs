@@ -2,8 +2,9 @@
 //! `-S`'s rules, from the daemon's report.
 
 use rvs_core::service::{Forward, Protocol};
+use rvsd::control::local_addrs::LaddrReport;
 use rvsd::control::mark_rules::MarkRuleSpec;
-use rvsd::control::proto::DaemonReply;
+use rvsd::control::proto::{ConnEntry, DaemonReply};
 use rvsd::stats::{RealReport, Report, ServiceReport};
 
 /// Sorts services by protocol, address and port and each one's real servers by address and
@@ -24,8 +25,51 @@ pub(crate) fn fwd_name(f: &str) -> &'static str {
     match f.parse::<Forward>() {
         Ok(Forward::Nat) => "Masq",
         Ok(Forward::Tunnel) => "Tunnel",
+        Ok(Forward::FullNat) => "FullNat",
         _ => "Route",
     }
+}
+
+/// `-L -c`, as ipvsadm prints it; with a FULLNAT connection listed, a `local` column (its
+/// LIP:lport, DPVS's CIP -> VIP -> LIP -> RIP) between virtual and destination.
+pub(crate) fn conn_lines(conns: &[ConnEntry]) -> String {
+    let fullnat = conns.iter().any(|k| k.local.is_some());
+    let mut o =
+        String::from("IPVS connection entries\npro expire state       source                virtual               ");
+    o += if fullnat { "local                 destination\n" } else { "destination\n" };
+    for k in conns {
+        let e = k.expires_in;
+        o += &format!(
+            "{:<3} {:02}:{:02}  {:<11} {:<21} {:<21} ",
+            k.protocol.to_uppercase(),
+            e / 60,
+            e % 60,
+            k.state,
+            k.source,
+            k.virtual_
+        );
+        if fullnat {
+            o += &format!("{:<21} ", k.local.as_deref().unwrap_or("-"));
+        }
+        o += &k.destination;
+        o += "\n";
+    }
+    o
+}
+
+/// `--get-laddr`, after DPVS's ipvsadm: each service's local addresses with the ports their
+/// connections hold and how often none was free, then the deleted ones still draining.
+pub(crate) fn laddr_lines(l: &[LaddrReport]) -> String {
+    let mut o = format!("{:<33} {:<10} {}\n", "Prot LocalAddress:Port", "Conns", "PortConflict");
+    let mut last = None;
+    for r in l {
+        if last != Some(&r.service) {
+            o += &if r.draining { "deleted, draining\n".to_owned() } else { format!("{}\n", r.service) };
+            last = Some(&r.service);
+        }
+        o += &format!("  -> {:<28} {:<10} {}\n", r.address, r.ports_in_use, r.exhausted);
+    }
+    o
 }
 
 /// A persistence netmask as ipvsadm prints it: dotted for IPv4, a prefix length for IPv6.
@@ -249,11 +293,18 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
         if !s.pe.is_empty() {
             o += &format!(" --pe {}", s.pe);
         }
+        if !s.lports.is_empty() {
+            o += &format!(" --lports {}", s.lports);
+        }
         o += "\n";
+        for a in &s.laddrs {
+            o += &format!("--add-laddr {svc} -z {a}\n"); // before the FULLNAT real servers that need one
+        }
         for r in &s.reals {
             let f = match r.forward.parse::<Forward>() {
                 Ok(Forward::Nat) => "-m",
                 Ok(Forward::Tunnel) => "-i",
+                Ok(Forward::FullNat) => "--fullnat",
                 _ => "-g",
             };
             o += &format!("-a {svc} -r {} {f} -w {}", addr_port(&r.address, r.port), r.configured_weight);

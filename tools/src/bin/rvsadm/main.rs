@@ -24,6 +24,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser};
 use rvs_core::service::{Forward, Protocol};
+use rvsd::control::local_addrs::LaddrReport;
 use rvsd::control::mark_rules::MarkRuleSpec;
 use rvsd::control::proto::{ConnEntry, DaemonReply, Reply, Request, SvcSpec, TimeoutsReply};
 use rvsd::stats::Report;
@@ -127,6 +128,8 @@ fn forward(cli: &Cli) -> Option<String> {
         Forward::Tunnel
     } else if cli.gatewaying {
         Forward::DirectRoute
+    } else if cli.fullnat {
+        Forward::FullNat
     } else {
         return None;
     };
@@ -151,11 +154,34 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Some("off") => Some(false),
         Some(v) => bail!("--ops={v}: on or off"),
     };
-    let pe = cli.pe.clone();
+    let (pe, lports) = (cli.pe.clone(), cli.lports.clone());
+    let laddr = || cli.laddr.clone().ok_or_else(|| anyhow!("a local address is needed: -z ADDR"));
     Ok(Some(if cli.add_service {
-        Request::AddService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops, pe }
+        Request::AddService {
+            service: need_service(cli)?,
+            scheduler,
+            sched_flags,
+            persistence,
+            netmask,
+            ops,
+            pe,
+            lports,
+        }
     } else if cli.edit_service {
-        Request::EditService { service: need_service(cli)?, scheduler, sched_flags, persistence, netmask, ops, pe }
+        Request::EditService {
+            service: need_service(cli)?,
+            scheduler,
+            sched_flags,
+            persistence,
+            netmask,
+            ops,
+            pe,
+            lports,
+        }
+    } else if cli.add_laddr {
+        Request::AddLaddr { service: need_service(cli)?, laddr: laddr()?, ifname: cli.ifname.clone() }
+    } else if cli.del_laddr {
+        Request::DelLaddr { service: need_service(cli)?, laddr: laddr()? }
     } else if cli.delete_service {
         Request::DelService { service: need_service(cli)? }
     } else if cli.clear {
@@ -234,6 +260,12 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
     [
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
         (cli.pe.is_some() && !svc_edit, "--pe: only with -A or -E"),
+        (cli.lports.is_some() && !svc_edit, "--lports: only with -A or -E"),
+        (cli.fullnat && !real_edit, "--fullnat: only with -a or -e"),
+        (
+            (cli.laddr.is_some() && !(cli.add_laddr || cli.del_laddr)) || (cli.ifname.is_some() && !cli.add_laddr),
+            "-z/--laddr: only with --add-laddr or --del-laddr; -F/--ifname: only with --add-laddr",
+        ),
         (tunnel && !real_edit, "--tun-type/--tun-port/--tun-*csum: only with -a or -e"),
         ((cli.slow_start.is_some() || cli.drain) && !real_edit, "--slow-start/--drain: only with -a or -e"),
         (cli.ipv6 && cli.fwmark.is_none(), "-6/--ipv6: only with -f (a VIP has its own family)"),
@@ -319,23 +351,11 @@ fn run(cli: &Cli) -> Result<String> {
         if json_out {
             return Ok(format!("{}\n", serde_json::to_string(&conns)?));
         }
-        let mut o = String::from(
-            "IPVS connection entries\npro expire state       source                virtual               destination\n",
-        );
-        for k in &conns {
-            let e = k.expires_in;
-            o += &format!(
-                "{:<3} {:02}:{:02}  {:<11} {:<21} {:<21} {}\n",
-                k.protocol.to_uppercase(),
-                e / 60,
-                e % 60,
-                k.state,
-                k.source,
-                k.virtual_,
-                k.destination
-            );
-        }
-        return Ok(o);
+        return Ok(conn_lines(&conns));
+    }
+    if cli.get_laddr {
+        let l: Vec<LaddrReport> = c.call(&Request::GetLaddr { service: service(cli)? })?.unwrap_or_default();
+        return Ok(if json_out { format!("{}\n", serde_json::to_string(&l)?) } else { laddr_lines(&l) });
     }
     if cli.list && cli.daemon {
         let d: Vec<DaemonReply> = c.call(&Request::Daemons)?.unwrap_or_default();

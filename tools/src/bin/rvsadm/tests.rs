@@ -146,6 +146,8 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         ops: false,
         fwmark: 0,
         pe: String::new(),
+        laddrs: vec![],
+        lports: String::new(),
         conns: 0,
         pkts_in: 0,
         pkts_out: 0,
@@ -449,4 +451,79 @@ fn sctp_services_parse_list_and_save_as_ipvsadm() {
     }
     let e = request(&parse("-A -t 10.0.0.1:80 --sctp-service 10.0.0.1:80").unwrap()).unwrap_err().to_string();
     assert!(e.contains("give one service"), "{e}");
+}
+
+/// FULLNAT: `--fullnat` on -a, DPVS's laddr verbs, `--lports`; -S writes the local addresses
+/// before the real servers that need them; -L -c shows the local end.
+#[test]
+fn fullnat_verbs_parse_save_and_list() {
+    let c = parse("-a -t 10.0.0.1:80 -r 10.1.0.11:8080 --fullnat -w 2").unwrap();
+    match request(&c).unwrap() {
+        Some(Request::AddReal { forward, .. }) => assert_eq!(forward.as_deref(), Some("fullnat")),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse("-a -t 10.0.0.1:80 -r 10.1.0.11 --fullnat -m").is_err(), "one method");
+    let c = parse("--add-laddr -t 10.0.0.1:80 -z 10.0.0.201 -F p0").unwrap();
+    match request(&c).unwrap() {
+        Some(Request::AddLaddr { laddr, ifname, .. }) => {
+            assert_eq!((laddr.as_str(), ifname.as_deref()), ("10.0.0.201", Some("p0")))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(parse("--add-laddr -t 10.0.0.1:80").is_err(), "-z is needed");
+    assert!(matches!(
+        request(&parse("--del-laddr -t 10.0.0.1:80 -z 10.0.0.201").unwrap()).unwrap(),
+        Some(Request::DelLaddr { .. })
+    ));
+    assert!(misplaced(&parse("-L -z 10.0.0.201").unwrap()).is_some());
+    assert!(misplaced(&parse("-a -t 10.0.0.1:80 -r 10.1.0.11 --lports 1-2").unwrap()).is_some());
+    match request(&parse("-A -t 10.0.0.1:80 --lports 40000-40999").unwrap()).unwrap() {
+        Some(Request::AddService { lports, .. }) => assert_eq!(lports.as_deref(), Some("40000-40999")),
+        other => panic!("{other:?}"),
+    }
+    let mut s = svc("tcp", "10.0.0.1", &[("10.1.0.11", 8080)]);
+    s.reals[0].forward = "fullnat".into();
+    s.laddrs = vec!["10.0.0.201".into()];
+    s.lports = "40000-40999".into();
+    let saved = save(&[s.clone()]);
+    assert!(
+        saved.starts_with("-A -t 10.0.0.1:80 -s wlc --lports 40000-40999\n--add-laddr -t 10.0.0.1:80 -z 10.0.0.201\n-a -t 10.0.0.1:80 -r 10.1.0.11:8080 --fullnat"),
+        "{saved}"
+    );
+    assert!(table(&[s]).contains("FullNat"));
+    let conn = |local: Option<&str>| ConnEntry {
+        protocol: "tcp".into(),
+        source: "203.0.113.7:40000".into(),
+        virtual_: "10.0.0.1:80".into(),
+        local: local.map(Into::into),
+        destination: "10.1.0.11:8080".into(),
+        state: "ESTABLISHED".into(),
+        expires_in: 899,
+        core: 0,
+    };
+    let plain = conn_lines(&[conn(None)]);
+    assert!(plain.lines().nth(1).unwrap().ends_with("virtual               destination"), "{plain}");
+    let both = conn_lines(&[conn(Some("10.0.0.201:1025")), conn(None)]);
+    let rows: Vec<&str> = both.lines().collect();
+    assert!(rows[1].ends_with("local                 destination"), "{both}");
+    assert!(rows[2].contains("10.0.0.1:80           10.0.0.201:1025       10.1.0.11:8080"), "{both}");
+    assert!(rows[3].contains("10.0.0.1:80           -                     10.1.0.11:8080"), "{both}");
+    let l = laddr_lines(&[
+        LaddrReport {
+            service: "TCP 10.0.0.1:80".into(),
+            address: "10.0.0.201".into(),
+            draining: false,
+            ports_in_use: 4,
+            exhausted: 1,
+        },
+        LaddrReport {
+            service: String::new(),
+            address: "10.0.0.202".into(),
+            draining: true,
+            ports_in_use: 2,
+            exhausted: 0,
+        },
+    ]);
+    assert!(l.contains("TCP 10.0.0.1:80\n  -> 10.0.0.201                   4          1\n"), "{l}");
+    assert!(l.contains("deleted, draining\n  -> 10.0.0.202"), "{l}");
 }
