@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""UDP echo server for the rvs lab: answers each datagram with "<name>:<payload>"."""
+"""UDP echo server for the rvs lab: answers each datagram with "<name>:<payload>" (and prints
+"from <address>" for each, so a test can see whom the server saw)."""
 import socket
 import sys
 
@@ -9,4 +10,5 @@ s.bind((addr, port))
 print(f"udp_echo {name} listening on {addr}:{port}", flush=True)
 while True:
     data, peer = s.recvfrom(65535)
+    print(f"from {peer[0]}", flush=True)
     s.sendto(name.encode() + b":" + data, peer)
