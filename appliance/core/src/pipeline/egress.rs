@@ -39,24 +39,36 @@ impl PerCore {
             return K::too_big(self, frame, ip, egress.mtu, None, icmp_error);
         }
         match c.forward {
-            Forward::Nat | Forward::FullNat => {
+            Forward::Nat => {
                 let d = frame.data_mut();
                 if !K::dec_hop(d, ip.l3()) {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
-                // FULLNAT: the client's end becomes the local address and port too (an error's
-                // outer source and its quote's destination).
+                if icmp_error {
+                    if !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Dst, c.daddr, c.dport) {
+                        return Verdict::Drop(DropReason::IcmpTruncated);
+                    }
+                } else {
+                    K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Dst, c.daddr, c.dport);
+                }
+                route::set_macs(d, egress.mac, mac);
+            }
+            Forward::FullNat => {
+                let d = frame.data_mut();
+                if !K::dec_hop(d, ip.l3()) {
+                    return Verdict::Drop(DropReason::TtlExceeded);
+                }
+                // The client's end becomes the local address and port too (an error's outer
+                // source and its quote's destination).
                 if icmp_error {
                     if !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Dst, c.daddr, c.dport)
-                        || (c.is_fullnat() && !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Src, c.laddr, c.lport))
+                        || !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Src, c.laddr, c.lport)
                     {
                         return Verdict::Drop(DropReason::IcmpTruncated);
                     }
                 } else {
                     K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Dst, c.daddr, c.dport);
-                    if c.is_fullnat() {
-                        K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, c.laddr, c.lport);
-                    }
+                    K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, c.laddr, c.lport);
                 }
                 route::set_macs(d, egress.mac, mac);
             }
