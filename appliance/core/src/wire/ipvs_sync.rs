@@ -106,11 +106,13 @@ mod opt {
 /// TCP states as IPVS numbers them (`IP_VS_TCP_S_*`: NONE 0 .. SYNACK 10); UDP has one (0).
 const TCP_STATES: u16 = 11;
 const UDP_STATES: u16 = 1;
+/// SCTP's (`IP_VS_SCTP_S_*`: NONE 0 .. CLOSED 13).
+const SCTP_STATES: u16 = 14;
 
 /// One connection (or persistence template) of a sync message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncConn {
-    /// IP protocol (TCP or UDP; a template carries its service's).
+    /// IP protocol (TCP, UDP or SCTP; a template carries its service's, 0 for a firewall mark's).
     pub protocol: u8,
     /// IPVS connection flags ([`conn_flags`]).
     pub flags: u32,
@@ -230,6 +232,7 @@ fn parse_v0(msg: &[u8]) -> Received {
         let states = match c.protocol {
             crate::wire::ipv4::protocol::TCP => TCP_STATES,
             crate::wire::ipv4::protocol::UDP => UDP_STATES,
+            crate::wire::ipv4::protocol::SCTP => SCTP_STATES,
             _ if flags & conn_flags::TEMPLATE != 0 => u16::MAX,
             _ => {
                 out.skipped += 1;
@@ -302,12 +305,19 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
         vaddr: addr_at(r, if ipv6 { 40 } else { 28 }, ipv6),
         daddr: addr_at(r, if ipv6 { 56 } else { 32 }, ipv6),
     };
+    // As `ip_vs_proc_sync_conn`: a connection's protocol must be known and its state one of
+    // that protocol's; a template's protocol and state are not read (a firewall-mark
+    // template's protocol is 0).
+    if c.flags & conn_flags::TEMPLATE != 0 {
+        return Ok(Some(c));
+    }
     let states = match c.protocol {
         crate::wire::ipv4::protocol::TCP => TCP_STATES,
         crate::wire::ipv4::protocol::UDP => UDP_STATES,
+        crate::wire::ipv4::protocol::SCTP => SCTP_STATES,
         _ => return Ok(None),
     };
-    if c.flags & conn_flags::TEMPLATE == 0 && c.state >= states {
+    if c.state >= states {
         return Ok(None);
     }
     Ok(Some(c))
@@ -597,9 +607,21 @@ mod tests {
         let mut ver = m.clone();
         ver[10] |= 0x10; // a record of version 1
         assert!(parse(&ver, 3).unwrap().cut);
+        // SCTP has IPVS's 14 association states; a template's protocol is not read (a
+        // firewall-mark template's is 0, IPPROTO_IP), nor its state.
         let mut sctp = m.clone();
         sctp[9] = 132;
-        assert_eq!(parse(&sctp, 3).unwrap(), Received { skipped: 1, ..Received::default() });
+        sctp[17] = 13; // CLOSED
+        assert_eq!(parse(&sctp, 3).unwrap().conns.len(), 1, "an SCTP record is kept");
+        sctp[17] = 14;
+        assert_eq!(parse(&sctp, 3).unwrap().skipped, 1, "past IPVS's SCTP states");
+        let mut ip_template = m.clone();
+        ip_template[9] = 0;
+        ip_template[15] |= conn_flags::TEMPLATE as u8;
+        ip_template[14] |= (conn_flags::TEMPLATE >> 8) as u8;
+        assert_eq!(parse(&ip_template, 3).unwrap().conns.len(), 1, "a template of protocol 0 is kept");
+        ip_template[9] = 1;
+        assert_eq!(parse(&ip_template, 3).unwrap().conns.len(), 1, "whatever its protocol");
         let mut state = m.clone();
         state[17] = 11; // past SYNACK
         assert_eq!(parse(&state, 3).unwrap().skipped, 1);
