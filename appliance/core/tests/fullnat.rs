@@ -240,3 +240,54 @@ fn shares_split_the_range_without_overlap() {
     assert_eq!(LocalPorts { lo: 5, hi: 5 }.share(1, 2), (5, 1));
     assert_eq!(LocalPorts { lo: 5, hi: 5 }.share(0, 2), (0, 0), "a core may have no port at all");
 }
+
+#[test]
+fn a_synced_connection_keeps_its_local_end_on_the_backup_worker_that_owns_its_port() {
+    use rvs_core::conn::SyncPolicy;
+    use rvs_core::pipeline::{record_owner, Installed};
+    use rvs_core::wire::ipvs_sync::{parse, SyncWriter};
+    let base = snap(&[LIP1], LocalPorts::default());
+    let master_snap = base.clone().with_sync_master(Some(SyncPolicy::default()));
+    let mut master = pipeline_on(master_snap, 1, 2);
+    let (_, out) = send(&mut master, 0, from_client(VIP_NAT).tcp(40000, 80, SYN, 1000, b""));
+    let lport = sport(&out);
+    let reply = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, lport, SYN | ACK, 5000, b"");
+    send(&mut master, 1, reply.clone());
+    send(&mut master, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b""));
+    send(&mut master, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b"GET")); // IPVS's 3rd: sent
+    let sent: Vec<_> = master.drain_sync().collect();
+    let rec = *sent.last().expect("a record");
+    assert_eq!(rec.local, Some((IpAddr::V4(LIP1), lport)));
+    // Over the wire: the local end is an option a kernel IPVS skips (F_PARAM set).
+    let mut w = SyncWriter::new(1, 1472);
+    assert!(w.push(&rec));
+    let msg = w.take().unwrap();
+    assert_eq!(&msg[8 + 36..8 + 38], &[0x60, 6], "type LOCAL_END | F_PARAM, 6 bytes");
+    let got = parse(&msg, 1).unwrap().conns[0];
+    assert_eq!(got.local, rec.local);
+    // The backup (2 workers) installs it on the worker whose share holds the port.
+    let owner = record_owner(&base, &got, 2);
+    assert_eq!(owner, LocalPorts::owner(lport, 2));
+    let mut backup = pipeline_on(base.clone(), owner, 2);
+    assert_eq!(backup.install_synced(&got, NOW), Installed::Created);
+    // After a failover the reply and the client's next segment flow as on the master.
+    let (v, out) =
+        send(&mut backup, 1, PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, lport, ACK, 5001, b"x"));
+    assert_eq!(v, Verdict::Forward(0));
+    let to_client = PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) };
+    assert_eq!(out, to_client.tcp(80, 40000, ACK, 5001, b"x"));
+    let (_, out) = send(&mut backup, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1002, b"y"));
+    let to_rs1 = PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, RS1_MAC, LIP1, RS1) };
+    assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1002, b"y"));
+    // Its port is reserved there: a new connection to RS1 takes another.
+    let (_, out) = send(&mut backup, 0, from_client(VIP_NAT).tcp(40002, 80, SYN, 1, b""));
+    assert_ne!((out[30..34].to_vec(), sport(&out)), (RS1.octets().to_vec(), lport));
+    // A record without its local end cannot be kept.
+    let bare = rvs_core::wire::ipvs_sync::SyncConn { local: None, cport: 40009, ..got };
+    assert_eq!(backup.install_synced(&bare, NOW), Installed::NoService);
+    // With persistence the service is steered by client: its records go to the client's core.
+    let mut persistent = base.services().to_vec();
+    persistent[0].persistence = 60;
+    let steered = Snapshot::new(interfaces(), persistent, neighbours(), Timeouts::default()).unwrap();
+    assert_eq!(record_owner(&steered, &got, 2), steered.owner_ip(CLIENT.into(), 2));
+}

@@ -25,6 +25,7 @@ fn sync_conn() -> impl Strategy<Value = SyncConn> {
             caddr: addrs[0],
             vaddr: addrs[1],
             daddr: addrs[2],
+            local: None,
         },
     )
 }

@@ -273,6 +273,7 @@ fn dr_record(daddr: Ipv4Addr, flags: u32, state: ConnState) -> SyncConn {
         caddr: CLIENT.into(),
         vaddr: VIP_DR.into(),
         daddr: daddr.into(),
+        local: None,
     }
 }
 

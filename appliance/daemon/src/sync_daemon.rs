@@ -241,7 +241,7 @@ impl Backup {
             SyncCounters::bump(&counters.recv_conns, got.conns.len() as u64);
             let snap = shared.snapshot.load();
             for r in got.conns {
-                let w = usize::from(snap.owner_ip(r.caddr, workers as u16)).min(workers - 1);
+                let w = usize::from(rvs_core::pipeline::record_owner(&snap, &r, workers as u16)).min(workers - 1);
                 if shared.sync_in[w].push(r).is_err() {
                     SyncCounters::bump(&counters.in_full, 1);
                 }

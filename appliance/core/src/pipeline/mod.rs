@@ -79,7 +79,7 @@ pub use lookahead::LOOKAHEAD;
 use overload::Thresholds;
 pub use overload::{PressureLevel, EVICT_SCAN};
 pub use persistence::PersistTemplate;
-pub use sync::{conn_record, Installed, SYNC_OUTBOX};
+pub use sync::{conn_record, record_owner, Installed, SYNC_OUTBOX};
 
 /// The millisecond a worker's pipeline clock reads when the worker starts. Not 0: connection
 /// expiry seconds then never sit at the wheel's origin, and a test that starts a pipeline at

@@ -93,7 +93,32 @@ pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
         caddr: c.caddr.addr().into(),
         vaddr: c.vaddr.addr().into(),
         daddr: c.daddr.addr().into(),
+        local: c.is_fullnat().then(|| (c.laddr.addr().into(), c.lport)),
     }
+}
+
+/// The worker (of `cores`) a received record belongs on: a FULLNAT connection's local port's
+/// (its replies come to that port; its client's packets come by the NIC's spread, as on the
+/// master, whose worker took the port), any other its client's owner core.
+pub fn record_owner(snap: &Snapshot, r: &SyncConn, cores: u16) -> u16 {
+    match r.local {
+        Some((_, lport)) if r.flags & conn_flags::TEMPLATE == 0 && !steered_record(snap, r) => {
+            crate::service::LocalPorts::owner(lport, cores)
+        }
+        _ => snap.owner_ip(r.caddr, cores),
+    }
+}
+
+/// True when the service of record `r` steers its connections to their client's owner core
+/// (or this director has no such service).
+fn steered_record(snap: &Snapshot, r: &SyncConn) -> bool {
+    let svc = match (r.fwmark, r.vaddr) {
+        (0, std::net::IpAddr::V4(v)) => snap.service_of(r.protocol, u32::from(v), r.vport),
+        (0, std::net::IpAddr::V6(v)) => snap.service_of(r.protocol, u128::from(v), r.vport),
+        (m, std::net::IpAddr::V4(_)) => snap.service_by_mark::<u32>(m),
+        (m, std::net::IpAddr::V6(_)) => snap.service_by_mark::<u128>(m),
+    };
+    svc.is_none_or(|s| snap.steered(s.id))
 }
 
 /// The record of the persistence template that placed `c` in service `svc` (IPVS: the client
@@ -118,6 +143,7 @@ fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service, assured: bool) -> Syn
         caddr: c.caddr.masked(svc.persistence_prefix).addr().into(),
         vaddr,
         daddr: c.daddr.addr().into(),
+        local: None,
     }
 }
 
@@ -136,9 +162,6 @@ impl PerCore {
     #[inline]
     pub(super) fn sync_after_input<K: IpPath>(&mut self, snap: &Snapshot, policy: &SyncPolicy, idx: u32, now: u32) {
         let c = *K::conns(&self.tables).get(idx);
-        if c.is_fullnat() {
-            return; // its record needs the local address and port, which v1 cannot carry yet
-        }
         let persistent = c.flags & F_PERSIST != 0;
         let cand = SyncCandidate {
             tcp: c.proto == protocol::TCP || c.proto == protocol::SCTP,
@@ -216,9 +239,15 @@ impl PerCore {
         };
         let Some(svc) = svc else { return Installed::NoService };
         let Some(forward) = fwd_of(r.flags) else { return Installed::NoService };
-        if forward == Forward::FullNat {
-            return Installed::NoService; // without its local address and port it cannot be kept
-        }
+        // A FULLNAT connection is kept with its local end, or not at all.
+        let local = match (forward, r.local) {
+            (Forward::FullNat, Some((a, port))) => match K::of_ip(a) {
+                Some(a) => Some((a, port)),
+                None => return Installed::NoService,
+            },
+            (Forward::FullNat, None) => return Installed::NoService,
+            _ => None,
+        };
         let dest = svc.dests.iter().find(|d| {
             d.addr == r.daddr && (d.port == r.dport || !forward.sees_replies() || (svc.is_fwmark() && d.port == 0))
         });
@@ -251,7 +280,7 @@ impl PerCore {
         let inactive = r.flags & conn_flags::INACTIVE != 0;
         if let Some(idx) = K::conns(&self.tables).lookup_client(r.protocol, src, r.cport, dst, r.vport) {
             let held = K::conns(&self.tables).get(idx);
-            if held.daddr == daddr && held.dport == r.dport {
+            if held.daddr == daddr && held.dport == r.dport && local.is_none_or(|l| (held.laddr, held.lport) == l) {
                 let dest = held.dest;
                 if self.refresh_synced::<K>(idx, state, expires, inactive) {
                     self.load_moved(snap, dest);
@@ -268,6 +297,9 @@ impl PerCore {
         }
         let dest_id = dest.map_or(UNBOUND_DEST, |d| d.id);
         let mut c = Conn::new(r.protocol, src, r.cport, dst, r.vport, daddr, r.dport, forward, svc.id, dest_id);
+        if let Some(end) = local {
+            (c.laddr, c.lport) = end;
+        }
         c.state = state;
         c.synced = state;
         c.expires = expires;

@@ -29,6 +29,10 @@ pub struct Snapshot {
     dest_loc: Vec<(u32, u32)>,
     /// Service id -> its connections are steered to an owner core (NAT reals or persistence).
     steered: Vec<bool>,
+    /// Service id -> only FULLNAT real servers and no persistence: never steered, not even
+    /// under `steer_all` (a connection lives on the worker whose local port it holds, which
+    /// took the client's packets as the NIC spread them).
+    fullnat_only: Vec<bool>,
     /// Client addresses are masked to this prefix to pick the owner core, so a persistent
     /// client network stays on one core. Set by the daemon once for its life
     /// ([`Snapshot::with_steer_prefix`]): if it moved with live edits, established connections
@@ -177,9 +181,12 @@ impl Snapshot {
             |i| Some(u128::from(i.link_local())),
         )?;
         let mut steered = vec![false; MAX_SERVICES];
+        let mut fullnat_only = vec![false; MAX_SERVICES];
         for s in &services {
             let nat = s.dests.iter().any(|d| d.forward == Forward::Nat);
             steered[usize::from(s.id)] = nat || s.persistence > 0;
+            fullnat_only[usize::from(s.id)] =
+                s.persistence == 0 && !s.dests.is_empty() && s.dests.iter().all(|d| d.forward == Forward::FullNat);
         }
         let mut stateless = vec![false; MAX_SERVICES];
         for s in &services {
@@ -209,6 +216,7 @@ impl Snapshot {
         }
         let snap = Snapshot {
             steered,
+            fullnat_only,
             steer_prefix: 32,
             steer_prefix6: 128,
             svc_by_id,
@@ -411,7 +419,9 @@ impl Snapshot {
     /// True when connections of service `id` are steered to an owner core.
     #[inline]
     pub fn steered(&self, id: u16) -> bool {
-        self.steer_all || self.steered.get(usize::from(id)).copied().unwrap_or(false)
+        let i = usize::from(id);
+        (self.steer_all && !self.fullnat_only.get(i).copied().unwrap_or(false))
+            || self.steered.get(i).copied().unwrap_or(false)
     }
     /// The service with id `id`.
     #[inline]

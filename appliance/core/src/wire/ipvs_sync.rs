@@ -98,6 +98,11 @@ mod opt {
     pub const PE_DATA: u8 = 2;
     pub const PE_NAME: u8 = 3;
     pub const F_PARAM: u8 = 1 << (7 - 1);
+    /// rvs's FULLNAT local end (address, port), sent with [`F_PARAM`] set so that a kernel
+    /// IPVS skips it (`ip_vs_proc_sync_conn` skips unknown options that are not mandatory).
+    pub const LOCAL_END: u8 = 0x20;
+    pub const LOCAL_END_LEN4: usize = 6;
+    pub const LOCAL_END_LEN6: usize = 18;
     pub const SEQ_LEN: usize = 24;
     pub const PE_DATA_MAX: usize = 255;
     pub const PE_NAME_MAX: usize = 16;
@@ -135,6 +140,8 @@ pub struct SyncConn {
     pub vaddr: IpAddr,
     /// Real server address.
     pub daddr: IpAddr,
+    /// A FULLNAT connection's local address and port (rvs's option [`opt::LOCAL_END`]).
+    pub local: Option<(IpAddr, u16)>,
 }
 
 /// Why a whole message was dropped.
@@ -228,6 +235,7 @@ fn parse_v0(msg: &[u8]) -> Received {
             caddr: IpAddr::V4(Ipv4Addr::from(be32(r, 8))),
             vaddr: IpAddr::V4(Ipv4Addr::from(be32(r, 12))),
             daddr: IpAddr::V4(Ipv4Addr::from(be32(r, 16))),
+            local: None,
         };
         let states = match c.protocol {
             crate::wire::ipv4::protocol::TCP => TCP_STATES,
@@ -265,6 +273,7 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
     // Options: each (type, length > 0) within the record; the known ones once, sized right.
     let (mut p, mut seen) = (fixed, 0u8);
     let mut skip = false;
+    let mut local = None;
     while p < r.len() {
         if p + 2 > r.len() {
             return Err(Malformed);
@@ -278,6 +287,13 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
             opt::SEQ_DATA => (1, len == opt::SEQ_LEN),
             opt::PE_DATA => (2, len <= opt::PE_DATA_MAX),
             opt::PE_NAME => (4, len <= opt::PE_NAME_MAX),
+            opt::LOCAL_END => {
+                let want = if ipv6 { opt::LOCAL_END_LEN6 } else { opt::LOCAL_END_LEN4 };
+                if len == want {
+                    local = Some((addr_at(r, p, ipv6), be16(r, p + len - 2)));
+                }
+                (8, len == want)
+            }
             _ => {
                 skip |= ty & opt::F_PARAM == 0; // an unknown option the sender says we must know
                 (0, true)
@@ -304,6 +320,7 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
         caddr: addr_at(r, 24, ipv6),
         vaddr: addr_at(r, if ipv6 { 40 } else { 28 }, ipv6),
         daddr: addr_at(r, if ipv6 { 56 } else { 32 }, ipv6),
+        local,
     };
     // As `ip_vs_proc_sync_conn`: a connection's protocol must be known and its state one of
     // that protocol's; a template's protocol and state are not read (a firewall-mark
@@ -381,13 +398,16 @@ impl SyncWriter {
             return self.push_v0(c);
         }
         let ipv6 = c.vaddr.is_ipv6();
-        let len = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
+        let fixed = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
+        let local = c.local.filter(|(a, _)| a.is_ipv6() == ipv6);
+        let opt_len = if ipv6 { opt::LOCAL_END_LEN6 } else { opt::LOCAL_END_LEN4 };
+        let len = fixed + local.map_or(0, |_| 2 + opt_len);
         let pad = (4 - self.buf.len() % 4) % 4;
         if self.buf.len() + pad + len > self.maxlen || self.count() == u8::MAX {
             return false;
         }
         self.buf.resize(self.buf.len() + pad, 0);
-        let mut r = [0u8; V6_RECORD_LEN];
+        let mut r = [0u8; V6_RECORD_LEN + 2 + opt::LOCAL_END_LEN6];
         r[0] = u8::from(ipv6); // STYPE_F_INET6
         r[1] = c.protocol;
         r[2..4].copy_from_slice(&(len as u16).to_be_bytes()); // version 0 in the top nibble
@@ -405,6 +425,15 @@ impl SyncWriter {
                 IpAddr::V6(a) => r[at..at + 16].copy_from_slice(&a.octets()),
             }
             at += if ipv6 { 16 } else { 4 };
+        }
+        if let Some((a, port)) = local {
+            r[at] = opt::LOCAL_END | opt::F_PARAM;
+            r[at + 1] = opt_len as u8;
+            match a {
+                IpAddr::V4(a) => r[at + 2..at + 6].copy_from_slice(&a.octets()),
+                IpAddr::V6(a) => r[at + 2..at + 18].copy_from_slice(&a.octets()),
+            }
+            r[at + opt_len..at + opt_len + 2].copy_from_slice(&port.to_be_bytes());
         }
         self.buf.extend_from_slice(&r[..len]);
         self.buf[4] += 1;
@@ -467,6 +496,7 @@ mod tests {
             caddr: Ipv4Addr::new(198, 18, 0, 2).into(),
             vaddr: Ipv4Addr::new(198, 18, 0, 100).into(),
             daddr: Ipv4Addr::new(198, 18, 0, 21).into(),
+            local: None,
         }
     }
 

@@ -200,6 +200,7 @@ fn sync_seed() -> Vec<(u8, Vec<u8>)> {
         caddr: CLIENT.into(),
         vaddr: VIP_NAT.into(),
         daddr: RS1.into(),
+        local: None,
     };
     let dr = SyncConn {
         flags: conn_flags::DROUTE | conn_flags::NOOUTPUT,
