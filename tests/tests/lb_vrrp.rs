@@ -187,7 +187,10 @@ fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
     assert!(r1_report["ha"]["vip_changes"].as_u64().unwrap() >= 1);
 }
 
-fn nat_config(out_addr: &str, in_addr: &str, k: u32) -> String {
+/// The NAT pair's rvs.toml for director `k`; with `fullnat`, its real servers are FULLNAT from
+/// the floating local address 198.19.0.201 instead.
+fn nat_config(out_addr: &str, in_addr: &str, k: u32, fullnat: bool) -> String {
+    let forward = if fullnat { "fullnat" } else { "nat" };
     let exc = |iface: &str| format!("exception = true\nexception_iface = \"{iface}\"\naddress = ");
     conf::dataplane(&[1])
         + "[ha]\nmode = \"vrrp\"\n\n"
@@ -198,12 +201,18 @@ fn nat_config(out_addr: &str, in_addr: &str, k: u32) -> String {
             VIP,
             7,
             "wlc",
-            &["198.19.0.11", "198.19.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward: "nat" }),
+            &["198.19.0.11", "198.19.0.12"].map(|addr| Real { addr, port: None, weight: 1, forward }),
+        )
+        .replace(
+            "scheduler = \"wlc\"\n",
+            if fullnat { "scheduler = \"wlc\"\nladdrs = [\"198.19.0.201\"]\n" } else { "scheduler = \"wlc\"\n" },
         )
         + "[sync]\ninterface = \"out\"\nsyncid = 8\n\n"
 }
 
-fn nat_keepalived(lab: &mut Lab, ns: &Ns, k: u32, priority: u32) -> usize {
+/// keepalived for the NAT pair: the VIP and `inside` (the real servers' gateway, or FULLNAT's
+/// local address) float together.
+fn nat_keepalived(lab: &mut Lab, ns: &Ns, k: u32, priority: u32, inside: &str) -> usize {
     let conf = std::fs::read_to_string(lab_scripts().join("keepalived-nat.conf.in"))
         .unwrap()
         .replace("@OUT@", &format!("vout{k}"))
@@ -211,7 +220,7 @@ fn nat_keepalived(lab: &mut Lab, ns: &Ns, k: u32, priority: u32) -> usize {
         .replace("@PRIO@", &priority.to_string())
         .replace("@ID@", ns.name())
         .replace("@VIP@", VIP)
-        .replace("@GW@", "198.19.0.254");
+        .replace("@GW@", inside);
     keepalived_with(lab, ns, &conf)
 }
 
@@ -241,10 +250,10 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
         let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.254").unwrap();
         topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
-    let r1 = lab.rvsd(&lb1, &nat_config("198.18.0.1", "198.19.0.1", 1)).unwrap();
-    let r2 = lab.rvsd(&lb2, &nat_config("198.18.0.3", "198.19.0.2", 2)).unwrap();
-    nat_keepalived(&mut lab, &lb1, 1, 150);
-    nat_keepalived(&mut lab, &lb2, 2, 100);
+    let r1 = lab.rvsd(&lb1, &nat_config("198.18.0.1", "198.19.0.1", 1, false)).unwrap();
+    let r2 = lab.rvsd(&lb2, &nat_config("198.18.0.3", "198.19.0.2", 2, false)).unwrap();
+    nat_keepalived(&mut lab, &lb1, 1, 150, "198.19.0.254");
+    nat_keepalived(&mut lab, &lb2, 2, 100, "198.19.0.254");
     wait_held(&r1, true, Duration::from_secs(15));
     wait_held(&r2, false, Duration::from_secs(1));
     connect_once(&client, VIP, 7, &fresh[0]).expect("a NAT connection through lb1");
@@ -263,4 +272,63 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
     assert_eq!(round(&mut lab, 3), servers);
     let r2_report = report(&r2.socket);
     assert!(r2_report["services"][0]["pkts_out"].as_u64().unwrap() >= 40, "replies crossed lb2: {r2_report}");
+}
+
+/// FULLNAT pair: the real servers have no gateway at all (they answer the local address on
+/// their own subnet); keepalived floats the VIP and the local address together; the 20 held
+/// connections, synced with their local ends, survive SIGKILL of the master.
+#[test]
+fn a_fullnat_pair_keeps_its_connections_and_local_ports_through_a_failover() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let client = lab.host("c").unwrap();
+    let lb1 = lab.host("lb1").unwrap();
+    let lb2 = lab.host("lb2").unwrap();
+    let mut out = lab.switch("out").unwrap();
+    let mut inside = lab.switch("in").unwrap();
+    lab.plug(&mut out, &client, "eth0").unwrap();
+    for lb in [&lb1, &lb2] {
+        lab.plug(&mut out, lb, "p0").unwrap();
+        lab.plug(&mut inside, lb, "p1").unwrap();
+    }
+    client.addr("eth0", "198.18.0.2/24").unwrap();
+    let sources: Vec<String> = (1..=20).map(|k| format!("198.18.0.{}", 100 + k)).collect();
+    let fresh: Vec<String> = (1..=40).map(|k| format!("198.18.0.{}", 150 + k)).collect();
+    for a in sources.iter().chain(&fresh) {
+        client.addr("eth0", &format!("{a}/24")).unwrap();
+    }
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        let rs = lab.host(name).unwrap();
+        lab.plug(&mut inside, &rs, "eth0").unwrap();
+        rs.addr("eth0", &format!("{a}/24")).unwrap(); // no route beyond its own subnet
+        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
+    }
+    let r1 = lab.rvsd(&lb1, &nat_config("198.18.0.1", "198.19.0.1", 1, true)).unwrap();
+    let r2 = lab.rvsd(&lb2, &nat_config("198.18.0.3", "198.19.0.2", 2, true)).unwrap();
+    nat_keepalived(&mut lab, &lb1, 1, 150, "198.19.0.201");
+    nat_keepalived(&mut lab, &lb2, 2, 100, "198.19.0.201");
+    wait_held(&r1, true, Duration::from_secs(15));
+    wait_held(&r2, false, Duration::from_secs(1));
+    connect_once(&client, VIP, 7, &fresh[0]).expect("a FULLNAT connection through lb1");
+
+    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
+    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held FULLNAT connections");
+    let servers = round(&mut lab, 1);
+    wait_synced(&r2, 20, Duration::from_secs(10));
+    let on_lb2: Vec<serde_json::Value> = serde_json::from_str(&ok(&r2.socket, &["-L", "-n", "-c", "--json"])).unwrap();
+    let with_local =
+        on_lb2.iter().filter(|c| c["local"].as_str().is_some_and(|l| l.starts_with("198.19.0.201:"))).count();
+    assert!(with_local >= 20, "the backup holds the local ends: {on_lb2:?}");
+
+    lab.kill_all_in(&lb1);
+    let killed = Instant::now();
+    let (first, _) = first_connection_after(&client, &fresh, killed);
+    eprintln!("FULLNAT failover: first new connection through lb2 {:.2} s after lb1 was killed", first.as_secs_f64());
+    assert!(first < Duration::from_secs(5), "{first:?}");
+    assert_eq!(round(&mut lab, 2), servers, "the 20 held FULLNAT connections carry on through lb2");
+    assert_eq!(round(&mut lab, 3), servers);
+    let r2_report = report(&r2.socket);
+    assert!(r2_report["services"][0]["pkts_out"].as_u64().unwrap() >= 40, "replies crossed lb2: {r2_report}");
+    assert_eq!(r2_report["drops"].get("laddr_exhausted"), None, "{}", r2_report["drops"]);
 }

@@ -268,6 +268,15 @@ impl LiveConfig {
         self.services.iter().flat_map(|s| self.vips_of(s)).collect()
     }
 
+    /// What VRRP may float between a pair: every VIP and every FULLNAT local address (the
+    /// services' and those draining), each served only while keepalived holds it here.
+    pub fn floating_addrs(&self) -> BTreeSet<IpAddr> {
+        let mut all = self.all_vips();
+        all.extend(self.services.iter().flat_map(|s| s.laddrs.iter().copied()));
+        all.extend(self.draining_laddrs.iter().copied());
+        all
+    }
+
     /// True in `[ha] mode = "vrrp"`.
     pub fn vrrp(&self) -> bool {
         self.ha.mode == HaMode::Vrrp

@@ -99,7 +99,7 @@ impl Control<'_> {
         if !guard.vrrp() {
             return;
         }
-        let vips = guard.all_vips();
+        let vips = guard.floating_addrs();
         let held: std::collections::BTreeSet<_> = on_taps.intersection(&vips).copied().collect();
         if held == guard.held {
             return;
