@@ -14,7 +14,8 @@
 //!   UDP datagrams too; the servers' logs show only local addresses as sources; `-L -c` shows
 //!   each connection's local end; a service with a two-port range refuses its third connection
 //!   (`laddr_exhausted`, counted per local address by `--get-laddr` and `/metrics`); a local
-//!   address added and deleted live serves, then drains.
+//!   address added and deleted live serves, then drains; a service with TOA: a capture at the
+//!   real server shows option 254 with the client's address and port on the handshake's ACK.
 //! - Two workers: 20 clients x 20 connections; every client's connections land on both workers,
 //!   each from a local port of its own worker's share, every reply reaches its owner (handed over
 //!   when the other worker received it), none lost.
@@ -42,6 +43,7 @@ fn sources6() -> Vec<String> {
 /// The lab: client, director, and the real servers' HTTP handles by (server, family).
 struct FullNatLab {
     client: Ns,
+    rs1: Ns,
     lb: Ns,
     http: BTreeMap<(String, u8), usize>,
     udp: Vec<usize>,
@@ -70,9 +72,9 @@ fn build(lab: &mut Lab) -> FullNatLab {
     router.addr("eth1", "2001:db8:20::254/64").unwrap();
     router.sysctl("net.ipv4.ip_forward", "1").unwrap();
     router.sysctl("net.ipv6.conf.all.forwarding", "1").unwrap();
-    let mut out = FullNatLab { client, lb, http: BTreeMap::new(), udp: vec![] };
+    let mut out = FullNatLab { client, rs1: lab.host("rs1").unwrap(), lb, http: BTreeMap::new(), udp: vec![] };
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let rs = lab.host(name).unwrap();
+        let rs = if i == 0 { out.rs1.clone() } else { lab.host(name).unwrap() };
         lab.plug(&mut sw, &rs, "eth0").unwrap();
         let (a4, a6) = (format!("10.20.0.{}", 11 + i), format!("2001:db8:20::{}", 11 + i));
         rs.addr("eth0", &format!("{a4}/24")).unwrap();
@@ -90,7 +92,8 @@ fn build(lab: &mut Lab) -> FullNatLab {
 }
 
 /// rvs.toml: tcp VIP:80 and udp VIP:53 over rs1, rs2 from two local addresses; tcp [VIP6]:80
-/// over their port 8080 from one; tcp VIP:81 from LADDR_TINY's ports 40000-40001 only.
+/// over their port 8080 from one; tcp VIP:81 from LADDR_TINY's ports 40000-40001 only; tcp
+/// VIP:82 to rs1 with TOA.
 fn config(lcores: &[u32]) -> String {
     let reals = |port: u16, v6: bool| {
         let mut s = String::new();
@@ -109,6 +112,7 @@ fn config(lcores: &[u32]) -> String {
         + &format!("[[service]]\nprotocol = \"udp\"\nvip = \"{VIP}\"\nport = 53\nscheduler = \"rr\"\nladdrs = [{}]\n{}\n", list(&LADDRS), reals(5353, false))
         + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP6}\"\nport = 80\nscheduler = \"rr\"\nladdrs = [\"{LADDR6}\"]\n{}\n", reals(8080, true))
         + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP}\"\nport = 81\nscheduler = \"rr\"\nladdrs = [\"{LADDR_TINY}\"]\nlports = \"40000-40001\"\n  [[service.real]]\n  address = \"10.20.0.11\"\n  port = 80\n  forward = \"fullnat\"\n\n")
+        + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP}\"\nport = 82\nscheduler = \"rr\"\nladdrs = [\"{}\"]\ntoa = true\n  [[service.real]]\n  address = \"10.20.0.11\"\n  port = 80\n  forward = \"fullnat\"\n\n", LADDRS[0])
 }
 
 /// The body of `n` GETs of `url` from `src` (one connection each), one line per answer.
@@ -181,6 +185,25 @@ fn fullnat_serves_both_families_and_udp_from_local_addresses_only() {
     let figures: Vec<u64> = row.split_whitespace().skip(2).map(|n| n.parse().unwrap()).collect();
     assert_eq!(figures[0], 2, "both ports held: {laddrs}");
     assert!(figures[1] >= 1, "its exhaustion counted: {laddrs}");
+
+    // TOA: the real server's capture shows option 254 with the client's address and port on
+    // the handshake's ACK (and on the request, sent before the server answered).
+    let sniff = lab_scripts().join("toa_sniff.py");
+    let h = lab.spawn(&l.rs1, "python3", &["-u", sniff.to_str().unwrap(), "eth0", "80", "20"]).unwrap();
+    lab.wait_for_line(h, "sniffing", Duration::from_secs(10)).unwrap();
+    let out = l
+        .client
+        .run(
+            "curl",
+            &["-s", "-m", "10", "--interface", "198.18.0.33", "--local-port", "45678", &format!("http://{VIP}:82/")],
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "rs1");
+    lab.wait_for_line(h, "toa A 45678 198.18.0.33", Duration::from_secs(10)).unwrap();
+    let seen = lab.stop(h, Duration::from_secs(3)).unwrap();
+    assert!(seen.iter().any(|l| l.starts_with("plain S")), "the SYN has none: {seen:?}");
+    assert!(seen.iter().any(|l| l.starts_with("toa PA 45678 198.18.0.33")), "the request too: {seen:?}");
 
     // A local address added live serves; deleted, it drains (still listed while it holds ports).
     let svc = format!("{VIP}:80");

@@ -220,6 +220,9 @@ pub struct Service {
     /// The local ports FULLNAT takes from each local address, inclusive; each worker takes
     /// its own share ([`LocalPorts::share`]).
     pub lports: LocalPorts,
+    /// FULLNAT TCP: the client's address and port go to the real server as TOA (TCP option
+    /// 254, [`crate::xmit::toa`]) in the segments before its first answer.
+    pub toa: bool,
 }
 
 /// A range of local ports (FULLNAT), inclusive. Port `p` belongs to worker `p % workers`, so a

@@ -192,6 +192,8 @@ pub struct Counters {
     pub one_packet_replies: u64,
     /// ICMP errors of no connection scheduled to a real server (`schedule_icmp`).
     pub icmp_scheduled: u64,
+    /// FULLNAT TCP segments that took the client's address to the real server as TOA.
+    pub toa_added: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).
     pub nat_icmp_sent: u64,
@@ -234,6 +236,7 @@ impl Default for Counters {
             one_packet: 0,
             one_packet_replies: 0,
             icmp_scheduled: 0,
+            toa_added: 0,
             nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,
@@ -294,6 +297,7 @@ impl Counters {
         self.one_packet += o.one_packet;
         self.one_packet_replies += o.one_packet_replies;
         self.icmp_scheduled += o.icmp_scheduled;
+        self.toa_added += o.toa_added;
         self.nat_icmp_sent += o.nat_icmp_sent;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;

@@ -291,3 +291,73 @@ fn a_synced_connection_keeps_its_local_end_on_the_backup_worker_that_owns_its_po
     let steered = Snapshot::new(interfaces(), persistent, neighbours(), Timeouts::default()).unwrap();
     assert_eq!(record_owner(&steered, &got, 2), steered.owner_ip(CLIENT.into(), 2));
 }
+
+/// `frame` (IPv4 TCP without options) with an MSS option of `mss`.
+fn with_mss(frame: Vec<u8>, mss: u16) -> Vec<u8> {
+    let mut f = VecFrame::new(&frame);
+    assert!(rvs_core::xmit::toa::open_gap(&mut f, 54, 4));
+    let mut d = f.data().to_vec();
+    d[54..58].copy_from_slice(&[2, 4, (mss >> 8) as u8, mss as u8]);
+    d[46] = 6 << 4; // data offset 24 bytes
+    let total = u16::from_be_bytes([d[16], d[17]]) + 4;
+    d[16..18].copy_from_slice(&total.to_be_bytes());
+    let mut ip = rvs_core::wire::ipv4::Ipv4Packet::new_unchecked(&mut d[14..34]);
+    ip.fill_checksum();
+    let (src, dst) = (Ipv4Addr::new(d[26], d[27], d[28], d[29]), Ipv4Addr::new(d[30], d[31], d[32], d[33]));
+    rvs_core::wire::tcp::TcpPacket::new_unchecked(&mut d[34..]).fill_checksum(src, dst);
+    d
+}
+
+/// The MSS option of an IPv4 TCP frame built by [`with_mss`].
+fn mss_of(frame: &[u8]) -> u16 {
+    assert_eq!(frame[54], 2);
+    u16::from_be_bytes([frame[56], frame[57]])
+}
+
+fn tcp_ok(frame: &[u8]) -> bool {
+    let (src, dst) = (
+        Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]),
+        Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]),
+    );
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    rvs_core::wire::ipv4::Ipv4Packet::new_unchecked(&frame[14..34]).verify_checksum()
+        && rvs_core::wire::tcp::TcpPacket::new_unchecked(&frame[34..14 + total]).verify_checksum(src, dst)
+}
+
+#[test]
+fn toa_tells_the_real_server_the_client_until_it_answers_and_mss_leaves_room_for_it() {
+    let mut base = snap(&[LIP1], LocalPorts::default());
+    let mut services = base.services().to_vec();
+    services[0].toa = true;
+    let mut itfs = interfaces();
+    itfs[1].mtu = 1400; // the path to the real servers is narrower
+    base = Snapshot::new(itfs, services, neighbours(), Timeouts::default()).unwrap();
+    let mut p = pipeline_on(base, 0, 1);
+    // The SYN's MSS is held to the path to the server: 1400 - 40.
+    let (_, out) = send(&mut p, 0, with_mss(from_client(VIP_NAT).tcp(40000, 80, SYN, 1000, b""), 1460));
+    assert_eq!(mss_of(&out), 1360);
+    assert!(tcp_ok(&out));
+    let lport = sport(&out);
+    // The SYN-ACK's leaves room for TOA on the client's side: 1500 - 40 - 8.
+    let synack = with_mss(PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, lport, SYN | ACK, 5000, b""), 1460);
+    let (_, out) = send(&mut p, 1, synack);
+    assert_eq!(mss_of(&out), 1452);
+    assert!(tcp_ok(&out));
+    // The handshake's ACK and the request carry TOA: 254, 8, the client's port and address.
+    let toa = [&[254u8, 8][..], &40000u16.to_be_bytes(), &CLIENT.octets()].concat();
+    for (what, seg) in [("ACK", &b""[..]), ("request", &b"GET / HTTP/1.0\r\n\r\n"[..])] {
+        let (v, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, seg));
+        assert_eq!(v, Verdict::Forward(1));
+        assert_eq!(out[46] >> 4, 7, "{what}: data offset 28 bytes");
+        assert_eq!(&out[54..62], &toa[..], "{what}: TOA after the header");
+        assert_eq!(&out[62..], seg, "{what}: the payload follows");
+        assert_eq!(usize::from(u16::from_be_bytes([out[16], out[17]])), 20 + 28 + seg.len());
+        assert!(tcp_ok(&out), "{what}: checksums");
+        assert_eq!(&out[26..30], &LIP1.octets(), "{what}: from the local address");
+    }
+    // Once the server answered, no more.
+    send(&mut p, 1, PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1).tcp(8080, lport, ACK, 5001, b"200 OK"));
+    let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1019, b""));
+    assert_eq!(out[46] >> 4, 5, "no option once the server has answered");
+    assert_eq!(p.counters().toa_added, 2);
+}

@@ -160,6 +160,9 @@ pub struct ServiceReport {
     /// FULLNAT's local port range, `LO-HI`, when not the default.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub lports: String,
+    /// TOA for FULLNAT TCP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub toa: bool,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -385,6 +388,7 @@ impl Report {
                     fwmark: s.fwmark,
                     pe: if s.pe_sip { "sip".into() } else { String::new() },
                     laddrs: s.laddrs.iter().map(ToString::to_string).collect(),
+                    toa: s.toa,
                     lports: if s.lports == Default::default() {
                         String::new()
                     } else {
@@ -474,6 +478,7 @@ impl Report {
             ("one_packet", c.one_packet),
             ("one_packet_replies", c.one_packet_replies),
             ("icmp_scheduled", c.icmp_scheduled),
+            ("toa_added", c.toa_added),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),

@@ -71,6 +71,11 @@ impl PerCore {
                     K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, c.laddr, c.lport);
                 }
                 route::set_macs(d, egress.mac, mac);
+                // The segments before the server's first answer tell it the client (TOA); a
+                // SYN's MSS is held to what the path to the server carries.
+                if ip.proto == protocol::TCP && c.flags & F_PROVED == 0 && !icmp_error {
+                    self.fullnat_tcp_options(snap, frame, ip, c, egress.mtu);
+                }
             }
             Forward::DirectRoute => {
                 if K::of(rt.next_hop) != c.daddr {
@@ -86,6 +91,38 @@ impl PerCore {
             }
         }
         Self::ready_or_pending(known, rt.port, rt.next_hop)
+    }
+
+    /// A FULLNAT TCP segment towards the real server before the server answered past its
+    /// SYN-ACK: a SYN's MSS clamped to the path (`mtu`), TOA added to an ACK when the service
+    /// asks for it and it fits. Out of line: a connection's first segments only.
+    #[cold]
+    #[inline(never)]
+    fn fullnat_tcp_options<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip<K>,
+        c: &Conn<K>,
+        mtu: u16,
+    ) {
+        let v6 = K::BITS == 128;
+        let headers = if v6 { 60 } else { 40 };
+        if ip.tcp_flags & flags::SYN != 0 {
+            let d = frame.data_mut();
+            crate::xmit::toa::clamp_mss(&mut d[ip.l4()..ip.end()], mtu.saturating_sub(headers));
+            return;
+        }
+        if ip.tcp_flags & (flags::ACK | flags::RST) != flags::ACK || !snap.service_by_id(c.svc).is_some_and(|s| s.toa) {
+            return;
+        }
+        let client: std::net::IpAddr = c.caddr.addr().into();
+        if ip.end() - ip.l3() + crate::xmit::toa::toa_len(client) > usize::from(mtu) {
+            return; // a full segment: the handshake's ACK carried it
+        }
+        if crate::xmit::toa::add_toa(frame, ip.l3(), ip.l4(), v6, client, c.cport) {
+            self.counters.toa_added += 1;
+        }
     }
 
     /// A packet of connection `c`, whose real server was deleted, under `expire_nodest_conn` 0
@@ -153,7 +190,15 @@ impl PerCore {
         if !K::dec_hop(d, ip.l3()) {
             return Verdict::Drop(DropReason::TtlExceeded);
         }
-        // FULLNAT: the local address and port become the client's again.
+        // FULLNAT: the local address and port become the client's again; a SYN-ACK's MSS leaves
+        // room for TOA on the client's first segments.
+        if c.is_fullnat() && ip.proto == protocol::TCP && ip.tcp_flags & flags::SYN != 0 && !icmp_error {
+            let v6 = K::BITS == 128;
+            let toa = snap.service_by_id(c.svc).is_some_and(|s| s.toa);
+            let room =
+                if v6 { 60 } else { 40 } + if toa { crate::xmit::toa::toa_len(c.caddr.addr().into()) } else { 0 };
+            crate::xmit::toa::clamp_mss(&mut d[ip.l4()..ip.end()], egress.mtu.saturating_sub(room as u16));
+        }
         if icmp_error {
             if !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Src, c.vaddr, c.vport)
                 || (c.is_fullnat() && !K::nat_error(d, ip.l3(), ip.l4(), ip.end(), End::Dst, c.caddr, c.cport))

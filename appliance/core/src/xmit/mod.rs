@@ -13,6 +13,7 @@ pub mod icmp;
 pub mod icmpv6;
 pub mod nat;
 pub mod route;
+pub mod toa;
 pub mod tunnel;
 pub mod tunnel6;
 

@@ -61,6 +61,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         dests,
         laddrs: vec![],
         lports: Default::default(),
+        toa: false,
     }
 }
 
@@ -287,6 +288,7 @@ pub fn service(
             .collect(),
         laddrs: vec![],
         lports: Default::default(),
+        toa: false,
     }
 }
 

@@ -39,6 +39,7 @@ fn svc6(id: u16, protocol: Protocol, vip: Ipv6Addr, port: u16, dests: Vec<Dest>)
         dests,
         laddrs: vec![],
         lports: Default::default(),
+        toa: false,
     }
 }
 

@@ -158,6 +158,9 @@ pub(super) struct RawService {
     pub(super) laddrs: Vec<Spanned<String>>,
     /// FULLNAT's local port range, `"LO-HI"`.
     pub(super) lports: Option<Spanned<String>>,
+    /// FULLNAT TCP: the client's address to the real server as TOA (option 254).
+    #[serde(default)]
+    pub(super) toa: bool,
     #[serde(default)]
     pub(super) real: Vec<RawReal>,
 }

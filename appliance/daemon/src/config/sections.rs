@@ -528,6 +528,7 @@ impl Ctx<'_> {
                 dests,
                 laddrs,
                 lports,
+                toa: s.toa,
             };
             let same = |o: &Service| match svc.fwmark {
                 0 => o.fwmark == 0 && o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port,

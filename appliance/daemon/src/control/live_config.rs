@@ -105,6 +105,8 @@ pub struct SvcOpts {
     pub pe_sip: Option<bool>,
     /// FULLNAT's local port range (`--lports`).
     pub lports: Option<rvs_core::service::LocalPorts>,
+    /// TOA for FULLNAT TCP (`--toa`).
+    pub toa: Option<bool>,
 }
 
 /// Real-server options (`-m -g -i -w -x -y`).

@@ -109,6 +109,9 @@ impl LiveConfig {
         if let Some(r) = o.lports {
             s.lports = r;
         }
+        if let Some(t) = o.toa {
+            s.toa = t;
+        }
         Ok(())
     }
 
@@ -137,6 +140,7 @@ impl LiveConfig {
             dests: vec![],
             laddrs: vec![],
             lports: Default::default(),
+            toa: false,
         };
         Self::apply_opts(&mut s, o)?;
         next.services.push(s);

@@ -48,6 +48,9 @@ pub enum Request {
         /// `--lports LO-HI`: FULLNAT's local port range (None: unchanged; 1024-65535 on `-A`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lports: Option<String>,
+        /// `--toa on|off`: FULLNAT TCP tells the real server the client as TOA (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        toa: Option<bool>,
     },
     /// `-E`.
     EditService {
@@ -71,6 +74,9 @@ pub enum Request {
         /// `--lports LO-HI`: FULLNAT's local port range (None: unchanged; 1024-65535 on `-A`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lports: Option<String>,
+        /// `--toa on|off`: FULLNAT TCP tells the real server the client as TOA (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        toa: Option<bool>,
     },
     /// `-D`.
     DelService {
@@ -487,6 +493,7 @@ pub fn svc_opts(
         ops,
         pe_sip,
         lports,
+        toa: None,
     })
 }
 

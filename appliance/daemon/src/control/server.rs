@@ -274,17 +274,14 @@ impl Control<'_> {
                 next.start_daemon(state, &opts)?
             }
             Request::StopDaemon { state } => next.stop_daemon(state)?,
-            Request::AddService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports } => next
-                .add_service(
-                    service.key()?,
-                    &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?,
-                    now,
-                )?,
-            Request::EditService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports } => next
-                .edit_service(
-                    service.key()?,
-                    &svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?,
-                )?,
+            Request::AddService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports, toa } => {
+                let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
+                next.add_service(service.key()?, &super::live_config::SvcOpts { toa: *toa, ..o }, now)?
+            }
+            Request::EditService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports, toa } => {
+                let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
+                next.edit_service(service.key()?, &super::live_config::SvcOpts { toa: *toa, ..o })?
+            }
             Request::AddLaddr { service, laddr, ifname } => {
                 next.add_laddr(service.key()?, parse_addr_port(laddr, "laddr")?.0, ifname.as_deref())?
             }

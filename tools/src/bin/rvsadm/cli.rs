@@ -103,6 +103,10 @@ pub struct Cli {
     /// With --add-laddr: the dataplane port the address is on (DPVS's -F IFNAME; checked).
     #[arg(short = 'F', long = "ifname", value_name = "PORT")]
     pub ifname: Option<String>,
+    /// With -A/-E: FULLNAT TCP tells the real server the client's address as TOA (TCP option
+    /// 254, read by the TOA kernel module): on or off.
+    #[arg(long = "toa", value_name = "on|off")]
+    pub toa: Option<String>,
     /// With -A/-E: FULLNAT's local port range, LO-HI (1024-65535 by default).
     #[arg(long = "lports", value_name = "LO-HI")]
     pub lports: Option<String>,

@@ -296,6 +296,9 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
         if !s.lports.is_empty() {
             o += &format!(" --lports {}", s.lports);
         }
+        if s.toa {
+            o += " --toa on";
+        }
         o += "\n";
         for a in &s.laddrs {
             o += &format!("--add-laddr {svc} -z {a}\n"); // before the FULLNAT real servers that need one

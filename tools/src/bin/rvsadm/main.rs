@@ -155,6 +155,12 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Some(v) => bail!("--ops={v}: on or off"),
     };
     let (pe, lports) = (cli.pe.clone(), cli.lports.clone());
+    let toa = match cli.toa.as_deref() {
+        None => None,
+        Some("on") => Some(true),
+        Some("off") => Some(false),
+        Some(v) => bail!("--toa {v}: on or off"),
+    };
     let laddr = || cli.laddr.clone().ok_or_else(|| anyhow!("a local address is needed: -z ADDR"));
     Ok(Some(if cli.add_service {
         Request::AddService {
@@ -166,6 +172,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             ops,
             pe,
             lports,
+            toa,
         }
     } else if cli.edit_service {
         Request::EditService {
@@ -177,6 +184,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             ops,
             pe,
             lports,
+            toa,
         }
     } else if cli.add_laddr {
         Request::AddLaddr { service: need_service(cli)?, laddr: laddr()?, ifname: cli.ifname.clone() }
@@ -260,7 +268,7 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
     [
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
         (cli.pe.is_some() && !svc_edit, "--pe: only with -A or -E"),
-        (cli.lports.is_some() && !svc_edit, "--lports: only with -A or -E"),
+        ((cli.lports.is_some() || cli.toa.is_some()) && !svc_edit, "--lports/--toa: only with -A or -E"),
         (cli.fullnat && !real_edit, "--fullnat: only with -a or -e"),
         (
             (cli.laddr.is_some() && !(cli.add_laddr || cli.del_laddr)) || (cli.ifname.is_some() && !cli.add_laddr),

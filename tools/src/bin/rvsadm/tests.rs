@@ -148,6 +148,7 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         pe: String::new(),
         laddrs: vec![],
         lports: String::new(),
+        toa: false,
         conns: 0,
         pkts_in: 0,
         pkts_out: 0,
@@ -485,9 +486,10 @@ fn fullnat_verbs_parse_save_and_list() {
     s.reals[0].forward = "fullnat".into();
     s.laddrs = vec!["10.0.0.201".into()];
     s.lports = "40000-40999".into();
+    s.toa = true;
     let saved = save(&[s.clone()]);
     assert!(
-        saved.starts_with("-A -t 10.0.0.1:80 -s wlc --lports 40000-40999\n--add-laddr -t 10.0.0.1:80 -z 10.0.0.201\n-a -t 10.0.0.1:80 -r 10.1.0.11:8080 --fullnat"),
+        saved.starts_with("-A -t 10.0.0.1:80 -s wlc --lports 40000-40999 --toa on\n--add-laddr -t 10.0.0.1:80 -z 10.0.0.201\n-a -t 10.0.0.1:80 -r 10.1.0.11:8080 --fullnat"),
         "{saved}"
     );
     assert!(table(&[s]).contains("FullNat"));
