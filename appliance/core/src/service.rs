@@ -223,6 +223,9 @@ pub struct Service {
     /// FULLNAT TCP: the client's address and port go to the real server as TOA (TCP option
     /// 254, [`crate::xmit::toa`]) in the segments before its first answer.
     pub toa: bool,
+    /// FULLNAT TCP: the PROXY protocol header in front of the client's first data
+    /// ([`crate::wire::proxy_protocol`]).
+    pub proxy_protocol: crate::wire::proxy_protocol::ProxyProtocol,
 }
 
 /// A range of local ports (FULLNAT), inclusive. Port `p` belongs to worker `p % workers`, so a
@@ -490,6 +493,10 @@ impl Service {
         }
         if self.laddrs.is_empty() && self.dests.iter().any(|d| d.forward == Forward::FullNat) {
             return bad("a FULLNAT real server needs a local address (laddrs, rvsadm --add-laddr)".into());
+        }
+        let tcp = self.protocol == Protocol::Tcp || self.is_fwmark();
+        if !tcp && (self.toa || self.proxy_protocol != crate::wire::proxy_protocol::ProxyProtocol::Off) {
+            return bad("toa and proxy_protocol go with TCP services".into());
         }
         if self.lports.lo == 0 || self.lports.lo > self.lports.hi {
             return bad(format!(

@@ -128,6 +128,8 @@ drop_reasons! {
     LaddrExhausted = "laddr_exhausted",
     /// A new FULLNAT connection's service has no local address of its family (all deleted).
     NoLocalAddr = "no_local_addr",
+    /// The PROXY protocol header did not fit in front of the client's first data (no headroom).
+    ProxyHeaderNoRoom = "proxy_header_no_room",
     /// The connection table is full and no embryonic entry could be evicted (a new connection
     /// refused).
     TableFull = "table_full",
@@ -194,6 +196,8 @@ pub struct Counters {
     pub icmp_scheduled: u64,
     /// FULLNAT TCP segments that took the client's address to the real server as TOA.
     pub toa_added: u64,
+    /// PROXY protocol headers put in front of a client's first data (again for a resent one).
+    pub proxy_headers: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).
     pub nat_icmp_sent: u64,
@@ -237,6 +241,7 @@ impl Default for Counters {
             one_packet_replies: 0,
             icmp_scheduled: 0,
             toa_added: 0,
+            proxy_headers: 0,
             nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,
@@ -298,6 +303,7 @@ impl Counters {
         self.one_packet_replies += o.one_packet_replies;
         self.icmp_scheduled += o.icmp_scheduled;
         self.toa_added += o.toa_added;
+        self.proxy_headers += o.proxy_headers;
         self.nat_icmp_sent += o.nat_icmp_sent;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;

@@ -361,3 +361,59 @@ fn toa_tells_the_real_server_the_client_until_it_answers_and_mss_leaves_room_for
     assert_eq!(out[46] >> 4, 5, "no option once the server has answered");
     assert_eq!(p.counters().toa_added, 2);
 }
+
+/// The sequence and acknowledgment numbers of an IPv4 TCP frame.
+fn seq_ack(frame: &[u8]) -> (u32, u32) {
+    let n = |at: usize| u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
+    (n(38), n(42))
+}
+
+/// `frame` (IPv4 TCP) with acknowledgment number `ack`, its checksum computed afresh.
+fn with_ack(mut d: Vec<u8>, ack: u32) -> Vec<u8> {
+    d[42..46].copy_from_slice(&ack.to_be_bytes());
+    let (src, dst) = (Ipv4Addr::new(d[26], d[27], d[28], d[29]), Ipv4Addr::new(d[30], d[31], d[32], d[33]));
+    rvs_core::wire::tcp::TcpPacket::new_unchecked(&mut d[34..]).fill_checksum(src, dst);
+    d
+}
+
+#[test]
+fn the_proxy_header_goes_in_front_of_the_first_data_and_sequence_numbers_follow() {
+    use rvs_core::wire::proxy_protocol::ProxyProtocol;
+    let base = snap(&[LIP1], LocalPorts::default());
+    let mut services = base.services().to_vec();
+    services[0].proxy_protocol = ProxyProtocol::V2;
+    let base = Snapshot::new(interfaces(), services, neighbours(), Timeouts::default()).unwrap();
+    let mut p = pipeline_on(base, 0, 1);
+    let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, SYN, 1000, b""));
+    let lport = sport(&out);
+    let from_rs = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1);
+    let to_rs1 = PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, RS1_MAC, LIP1, RS1) };
+    let to_client = PacketBuilder { ttl: 63, ..PacketBuilder::new(OUT_MAC, ROUTER_MAC, VIP_NAT, CLIENT) };
+    let (_, out) = send(&mut p, 1, with_ack(from_rs.tcp(8080, lport, SYN | ACK, 5000, b""), 1001));
+    assert_eq!(seq_ack(&out), (5000, 1001), "the SYN-ACK as it was");
+    // The handshake's ACK: nothing inserted, nothing moved.
+    let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b""));
+    assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1001, b""));
+    // The first data: the header in front, at the same sequence number.
+    let mut header = vec![0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0, 12];
+    header.extend_from_slice(&CLIENT.octets());
+    header.extend_from_slice(&VIP_NAT.octets());
+    header.extend_from_slice(&[0x9c, 0x40, 0, 80]);
+    let first = [&header[..], b"GET /"].concat();
+    let (v, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b"GET /"));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1001, &first), "header and data, every checksum right");
+    // The server acknowledges header and data: the client hears of its own 5 bytes.
+    let (_, out) = send(&mut p, 1, with_ack(from_rs.tcp(8080, lport, ACK, 5001, b"HTTP"), 1034));
+    assert_eq!(out, with_ack(to_client.tcp(80, 40000, ACK, 5001, b"HTTP"), 1006));
+    // Part of the header acknowledged: none of the client's bytes.
+    let (_, out) = send(&mut p, 1, with_ack(from_rs.tcp(8080, lport, ACK, 5005, b""), 1010));
+    assert_eq!(seq_ack(&out), (5005, 1001));
+    // The client's next data moves by the header's 28 bytes; a resent first segment gets the
+    // header again.
+    let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1006, b" HTTP/1.0"));
+    assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1034, b" HTTP/1.0"));
+    let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b"GET /"));
+    assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1001, &first));
+    assert_eq!(p.counters().proxy_headers, 2);
+}

@@ -163,6 +163,9 @@ pub struct ServiceReport {
     /// TOA for FULLNAT TCP.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub toa: bool,
+    /// The PROXY protocol for FULLNAT TCP: `v1`, `v2`, or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub proxy_protocol: String,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -389,6 +392,10 @@ impl Report {
                     pe: if s.pe_sip { "sip".into() } else { String::new() },
                     laddrs: s.laddrs.iter().map(ToString::to_string).collect(),
                     toa: s.toa,
+                    proxy_protocol: match s.proxy_protocol {
+                        rvs_core::wire::proxy_protocol::ProxyProtocol::Off => String::new(),
+                        p => p.as_str().to_owned(),
+                    },
                     lports: if s.lports == Default::default() {
                         String::new()
                     } else {
@@ -479,6 +486,7 @@ impl Report {
             ("one_packet_replies", c.one_packet_replies),
             ("icmp_scheduled", c.icmp_scheduled),
             ("toa_added", c.toa_added),
+            ("proxy_headers", c.proxy_headers),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),

@@ -36,6 +36,9 @@ pub const F_SYNCED: u8 = 0x08;
 pub const F_PROVED: u8 = 0x10;
 /// Flag: the real server has sent at least one packet back through rvs (NAT, FULLNAT).
 pub const F_REPLIED: u8 = 0x20;
+/// Flag: the connection's sequence numbers are adjusted (the PROXY protocol header was or will
+/// be put in front of its first data: [`crate::conn::seq_adjust`]).
+pub const F_SEQ_ADJ: u8 = 0x40;
 
 /// Client packets after which a connection whose replies rvs never sees (DR, TUN) counts as a
 /// live peer's: IPVS's `todrop_entry` drops an entry of at most 8 incoming packets.

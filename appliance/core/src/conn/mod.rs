@@ -4,6 +4,7 @@
 pub mod entry;
 pub mod local_addrs;
 pub mod sctp_state;
+pub mod seq_adjust;
 pub mod state;
 pub mod sync_policy;
 pub mod table;

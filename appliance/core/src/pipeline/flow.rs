@@ -191,6 +191,9 @@ impl PerCore {
             return Err(DropReason::TableFull);
         };
         self.note_new_conn(now);
+        if c.is_fullnat() {
+            self.start_seq_adjust::<K>(svc, idx);
+        }
         if let Some(m) = self.sync_marks[usize::from(K::BITS == 128)].get_mut(idx as usize) {
             *m = 0; // never sent
         }
@@ -373,6 +376,9 @@ impl PerCore {
         let c = self.step::<K>(snap, idx, ip.proto, dir, tcp_flags, ip.len(), now);
         if dir != Direction::Output {
             K::sync_after_input(self, snap, idx, now);
+        }
+        if c.flags & F_SEQ_ADJ != 0 {
+            return self.follow_adjusted(snap, frame, ip, idx, &c, dir);
         }
         if dir == Direction::Output {
             self.send_to_client(snap, frame, ip, &c, false)

@@ -53,6 +53,14 @@ impl<K> Ip<K> {
         usize::from(self.end)
     }
 
+    /// The same packet after `n` bytes were put in it (before its end).
+    pub(super) fn grown(&self, n: usize) -> Self
+    where
+        K: Copy,
+    {
+        Ip { end: self.end + n as u16, ..*self }
+    }
+
     /// The flow's [`ConnTable::client_hash`].
     #[inline]
     pub(super) fn c_hash(&self) -> u64 {

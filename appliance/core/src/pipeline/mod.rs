@@ -33,7 +33,7 @@
 //! loads), [`persistence`] (templates), [`egress`] (forwarding methods, replies), [`icmp_errors`] (echo and errors), [`icmpv6`] (the same for IPv6),
 //! [`lookahead`] (prefetching a burst).
 
-use crate::conn::entry::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_PROVED, F_REPLIED, F_SYNCED, NIL};
+use crate::conn::entry::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_PROVED, F_REPLIED, F_SEQ_ADJ, F_SYNCED, NIL};
 use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
 use crate::family::AddrKey;
 use crate::frame::Frame;
@@ -68,6 +68,7 @@ mod ndp;
 mod one_packet;
 mod overload;
 mod persistence;
+mod proxy_header;
 mod sync;
 
 use family::IpPath;
@@ -203,6 +204,10 @@ struct PerCore {
     /// Where this core's next FULLNAT connection starts its turn through its service's local
     /// addresses.
     laddr_turn: u32,
+    /// By connection index, per family: the client direction's sequence adjustment of the
+    /// connections with `F_SEQ_ADJ` (the PROXY protocol), allocated on the control path
+    /// ([`proxy_header`]).
+    seq_adj: [Vec<crate::conn::seq_adjust::SeqAdjust>; 2],
 }
 
 /// One worker's dataplane.
@@ -264,6 +269,7 @@ impl Pipeline {
             frags: fragments::new_table(cfg.hash_seed ^ 0xf7a6),
             frag_gen: 0,
             laddr_turn: 0,
+            seq_adj: [Vec::new(), Vec::new()],
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }

@@ -16,6 +16,7 @@ pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod ipvs_sync;
+pub mod proxy_protocol;
 pub mod sctp;
 pub mod sip;
 pub mod tcp;

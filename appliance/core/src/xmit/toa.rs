@@ -60,7 +60,14 @@ pub fn add_toa<F: Frame>(frame: &mut F, l3: usize, l4: usize, v6: bool, client: 
         IpAddr::V6(a) => opt[4..20].copy_from_slice(&a.octets()),
     }
     d[l4 + 12] = (((hlen + len) / 4) as u8) << 4 | (d[l4 + 12] & 0x0f);
-    let grown = len as u16;
+    grow_ip(d, l3, v6, len as u16);
+    fill_tcp_checksum(d, l3, l4, v6);
+    true
+}
+
+/// Adds `grown` bytes to the length of the IP packet at `l3` (IPv6's payload length, or
+/// IPv4's total length with its header checksum patched).
+pub fn grow_ip(d: &mut [u8], l3: usize, v6: bool, grown: u16) {
     if v6 {
         let pl = be16(d, l3 + 4) + grown;
         put16(d, l3 + 4, pl);
@@ -70,12 +77,10 @@ pub fn add_toa<F: Frame>(frame: &mut F, l3: usize, l4: usize, v6: bool, client: 
         let c = checksum::update16(be16(d, l3 + 10), total, total + grown);
         put16(d, l3 + 10, c);
     }
-    fill_tcp_checksum(d, l3, l4, v6);
-    true
 }
 
 /// Computes the TCP checksum of the segment at `l4` afresh (its length from the IP header).
-fn fill_tcp_checksum(d: &mut [u8], l3: usize, l4: usize, v6: bool) {
+pub fn fill_tcp_checksum(d: &mut [u8], l3: usize, l4: usize, v6: bool) {
     let seg_len = if v6 {
         usize::from(be16(d, l3 + 4)) - (l4 - l3 - crate::wire::ipv6::HEADER_LEN)
     } else {

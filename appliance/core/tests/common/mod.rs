@@ -62,6 +62,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         laddrs: vec![],
         lports: Default::default(),
         toa: false,
+        proxy_protocol: Default::default(),
     }
 }
 
@@ -289,6 +290,7 @@ pub fn service(
         laddrs: vec![],
         lports: Default::default(),
         toa: false,
+        proxy_protocol: Default::default(),
     }
 }
 

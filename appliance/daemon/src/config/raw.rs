@@ -161,6 +161,8 @@ pub(super) struct RawService {
     /// FULLNAT TCP: the client's address to the real server as TOA (option 254).
     #[serde(default)]
     pub(super) toa: bool,
+    /// FULLNAT TCP: the PROXY protocol header, `v1` or `v2` (`none`: off).
+    pub(super) proxy_protocol: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) real: Vec<RawReal>,
 }

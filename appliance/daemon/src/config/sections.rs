@@ -529,6 +529,12 @@ impl Ctx<'_> {
                 laddrs,
                 lports,
                 toa: s.toa,
+                proxy_protocol: match &s.proxy_protocol {
+                    None => Default::default(),
+                    Some(p) => {
+                        p.get_ref().parse().map_err(|e| self.err(p.span(), key("proxy_protocol"), format!("{e}")))?
+                    }
+                },
             };
             let same = |o: &Service| match svc.fwmark {
                 0 => o.fwmark == 0 && o.protocol == svc.protocol && o.vip == svc.vip && o.port == svc.port,

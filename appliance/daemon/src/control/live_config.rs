@@ -107,6 +107,8 @@ pub struct SvcOpts {
     pub lports: Option<rvs_core::service::LocalPorts>,
     /// TOA for FULLNAT TCP (`--toa`).
     pub toa: Option<bool>,
+    /// The PROXY protocol for FULLNAT TCP (`--proxy-protocol`).
+    pub proxy_protocol: Option<rvs_core::wire::proxy_protocol::ProxyProtocol>,
 }
 
 /// Real-server options (`-m -g -i -w -x -y`).

@@ -112,6 +112,9 @@ impl LiveConfig {
         if let Some(t) = o.toa {
             s.toa = t;
         }
+        if let Some(p) = o.proxy_protocol {
+            s.proxy_protocol = p;
+        }
         Ok(())
     }
 
@@ -141,6 +144,7 @@ impl LiveConfig {
             laddrs: vec![],
             lports: Default::default(),
             toa: false,
+            proxy_protocol: Default::default(),
         };
         Self::apply_opts(&mut s, o)?;
         next.services.push(s);

@@ -51,6 +51,9 @@ pub enum Request {
         /// `--toa on|off`: FULLNAT TCP tells the real server the client as TOA (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         toa: Option<bool>,
+        /// `--proxy-protocol v1|v2|none`: FULLNAT TCP's PROXY protocol header (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proxy_protocol: Option<String>,
     },
     /// `-E`.
     EditService {
@@ -77,6 +80,9 @@ pub enum Request {
         /// `--toa on|off`: FULLNAT TCP tells the real server the client as TOA (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         toa: Option<bool>,
+        /// `--proxy-protocol v1|v2|none`: FULLNAT TCP's PROXY protocol header (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proxy_protocol: Option<String>,
     },
     /// `-D`.
     DelService {
@@ -494,6 +500,7 @@ pub fn svc_opts(
         pe_sip,
         lports,
         toa: None,
+        proxy_protocol: None,
     })
 }
 

@@ -119,6 +119,13 @@ impl Control<'_> {
         }
     }
 
+    /// A request's `proxy_protocol`.
+    fn proxy(p: &Option<String>) -> Result<Option<rvs_core::wire::proxy_protocol::ProxyProtocol>, String> {
+        p.as_deref()
+            .map(|v| v.parse().map_err(|e: rvs_core::service::UnknownName| format!("proxy_protocol: {e}")))
+            .transpose()
+    }
+
     /// What `-L` lists: a fresh report less the `-Z` baseline, with the rates (the status page
     /// shows the same).
     pub fn listing_report(&self) -> Result<(LiveConfig, Report), String> {
@@ -274,13 +281,42 @@ impl Control<'_> {
                 next.start_daemon(state, &opts)?
             }
             Request::StopDaemon { state } => next.stop_daemon(state)?,
-            Request::AddService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports, toa } => {
+            Request::AddService {
+                service,
+                scheduler,
+                sched_flags,
+                persistence,
+                netmask,
+                ops,
+                pe,
+                lports,
+                toa,
+                proxy_protocol,
+            } => {
                 let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
-                next.add_service(service.key()?, &super::live_config::SvcOpts { toa: *toa, ..o }, now)?
+                next.add_service(
+                    service.key()?,
+                    &super::live_config::SvcOpts { toa: *toa, proxy_protocol: Self::proxy(proxy_protocol)?, ..o },
+                    now,
+                )?
             }
-            Request::EditService { service, scheduler, sched_flags, persistence, netmask, ops, pe, lports, toa } => {
+            Request::EditService {
+                service,
+                scheduler,
+                sched_flags,
+                persistence,
+                netmask,
+                ops,
+                pe,
+                lports,
+                toa,
+                proxy_protocol,
+            } => {
                 let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
-                next.edit_service(service.key()?, &super::live_config::SvcOpts { toa: *toa, ..o })?
+                next.edit_service(
+                    service.key()?,
+                    &super::live_config::SvcOpts { toa: *toa, proxy_protocol: Self::proxy(proxy_protocol)?, ..o },
+                )?
             }
             Request::AddLaddr { service, laddr, ifname } => {
                 next.add_laddr(service.key()?, parse_addr_port(laddr, "laddr")?.0, ifname.as_deref())?

@@ -107,6 +107,10 @@ pub struct Cli {
     /// 254, read by the TOA kernel module): on or off.
     #[arg(long = "toa", value_name = "on|off")]
     pub toa: Option<String>,
+    /// With -A/-E: FULLNAT TCP puts the PROXY protocol header (v1 or v2; none: off) in front of
+    /// the client's first data (DPVS's option).
+    #[arg(long = "proxy-protocol", value_name = "v1|v2|none")]
+    pub proxy_protocol: Option<String>,
     /// With -A/-E: FULLNAT's local port range, LO-HI (1024-65535 by default).
     #[arg(long = "lports", value_name = "LO-HI")]
     pub lports: Option<String>,

@@ -173,6 +173,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             pe,
             lports,
             toa,
+            proxy_protocol: cli.proxy_protocol.clone(),
         }
     } else if cli.edit_service {
         Request::EditService {
@@ -185,6 +186,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             pe,
             lports,
             toa,
+            proxy_protocol: cli.proxy_protocol.clone(),
         }
     } else if cli.add_laddr {
         Request::AddLaddr { service: need_service(cli)?, laddr: laddr()?, ifname: cli.ifname.clone() }
@@ -268,7 +270,10 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
     [
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
         (cli.pe.is_some() && !svc_edit, "--pe: only with -A or -E"),
-        ((cli.lports.is_some() || cli.toa.is_some()) && !svc_edit, "--lports/--toa: only with -A or -E"),
+        (
+            (cli.lports.is_some() || cli.toa.is_some() || cli.proxy_protocol.is_some()) && !svc_edit,
+            "--lports/--toa/--proxy-protocol: only with -A or -E",
+        ),
         (cli.fullnat && !real_edit, "--fullnat: only with -a or -e"),
         (
             (cli.laddr.is_some() && !(cli.add_laddr || cli.del_laddr)) || (cli.ifname.is_some() && !cli.add_laddr),

@@ -149,6 +149,7 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         laddrs: vec![],
         lports: String::new(),
         toa: false,
+        proxy_protocol: String::new(),
         conns: 0,
         pkts_in: 0,
         pkts_out: 0,
