@@ -44,7 +44,7 @@ run_ipp6() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/rel
 run_ipp_flood() { valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/ipp_flood "$@" 2>&1; }
 ipp=target/bench/ipp.txt
 {
-  for mode in dr tun nat-in nat-out; do
+  for mode in dr tun nat-in nat-out fnat-in fnat-out; do
     for n in 100000 200000; do
       printf '%s %s ' "$mode" "$n"
       run_ipp "$mode" "$n" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

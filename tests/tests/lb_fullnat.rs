@@ -387,7 +387,7 @@ fn proxy_protocol_v2_to_nginx_survives_loss_and_sack_byte_for_byte() {
         .unwrap_or(0);
     assert!(lost > 100, "the hop lost packets ({lost}): retransmissions and SACK were exercised\n{drops}");
     let report: serde_json::Value = serde_json::from_str(&ok(&rvsd.socket, &["-L", "-n", "--json"])).unwrap();
-    assert_eq!(report["dataplane"]["proxy_headers"].as_u64().unwrap_or(0) >= 2, true, "{}", report["dataplane"]);
+    assert!(report["dataplane"]["proxy_headers"].as_u64().unwrap_or(0) >= 2, "{}", report["dataplane"]);
     // nginx saw each client's own address and port through the header; the connection came
     // from the local address.
     let logged = std::fs::read_to_string(&log).unwrap();
