@@ -87,7 +87,15 @@ fn ipv6_nat_http_and_udp_beside_ipv4_with_icmpv6_errors_translated() {
     let url = format!("http://[{VIP6}]/");
     wait_ready6(&client, &url);
     let report: serde_json::Value = serde_json::from_str(&admin::ok(&rvsd.socket, &["-L", "-n", "--json"])).unwrap();
-    assert!(report["neighbours_evicted"].as_u64().unwrap() >= 6000 - 2048, "solicited entries gave way: {report}");
+    // Every solicitation that reached rvsd was answered (`replied`; a busy host's af_packet may
+    // lose a few of the 6,000) and made an entry; past the 2,048 solicited entries may hold,
+    // each gave way to the next.
+    let answered = report["dataplane"]["replied"].as_u64().unwrap();
+    assert!(answered >= 5000, "most solicitations arrived: {report}");
+    assert!(
+        report["neighbours_evicted"].as_u64().unwrap() + 2048 + 64 >= answered,
+        "solicited entries gave way: {report}"
+    );
     assert!(report["neighbours"].as_u64().unwrap() <= 4096 + 4096, "{report}");
 
     // curl -6 through NAT, the real port (8080) differing from the virtual one, rr over both.

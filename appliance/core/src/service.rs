@@ -226,6 +226,9 @@ pub struct Service {
     /// FULLNAT TCP: the PROXY protocol header in front of the client's first data
     /// ([`crate::wire::proxy_protocol`]).
     pub proxy_protocol: crate::wire::proxy_protocol::ProxyProtocol,
+    /// FULLNAT UDP over IPv4: the client's address and port to the real server as UOA (an IP
+    /// option, [`crate::xmit::uoa`]) on a flow's first datagrams.
+    pub uoa: bool,
 }
 
 /// A range of local ports (FULLNAT), inclusive. Port `p` belongs to worker `p % workers`, so a
@@ -497,6 +500,9 @@ impl Service {
         let tcp = self.protocol == Protocol::Tcp || self.is_fwmark();
         if !tcp && (self.toa || self.proxy_protocol != crate::wire::proxy_protocol::ProxyProtocol::Off) {
             return bad("toa and proxy_protocol go with TCP services".into());
+        }
+        if self.uoa && (self.vip.is_ipv6() || !(self.protocol == Protocol::Udp || self.is_fwmark())) {
+            return bad("uoa goes with IPv4 UDP services (IPv6's, DPVS's option protocol, is not written)".into());
         }
         if self.lports.lo == 0 || self.lports.lo > self.lports.hi {
             return bad(format!(

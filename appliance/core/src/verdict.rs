@@ -198,6 +198,8 @@ pub struct Counters {
     pub toa_added: u64,
     /// PROXY protocol headers put in front of a client's first data (again for a resent one).
     pub proxy_headers: u64,
+    /// FULLNAT UDP datagrams that took the client's address to the real server as UOA.
+    pub uoa_added: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).
     pub nat_icmp_sent: u64,
@@ -242,6 +244,7 @@ impl Default for Counters {
             icmp_scheduled: 0,
             toa_added: 0,
             proxy_headers: 0,
+            uoa_added: 0,
             nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,
@@ -304,6 +307,7 @@ impl Counters {
         self.icmp_scheduled += o.icmp_scheduled;
         self.toa_added += o.toa_added;
         self.proxy_headers += o.proxy_headers;
+        self.uoa_added += o.uoa_added;
         self.nat_icmp_sent += o.nat_icmp_sent;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;

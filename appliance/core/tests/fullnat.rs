@@ -417,3 +417,45 @@ fn the_proxy_header_goes_in_front_of_the_first_data_and_sequence_numbers_follow(
     assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1001, &first));
     assert_eq!(p.counters().proxy_headers, 2);
 }
+
+#[test]
+fn uoa_tells_the_real_server_the_client_on_a_flows_first_datagrams() {
+    let base = snap(&[LIP1], LocalPorts::default());
+    let mut services = base.services().to_vec();
+    services[1].uoa = true; // udp VIP_NAT:53
+    let base = Snapshot::new(interfaces(), services, neighbours(), Timeouts::default()).unwrap();
+    let mut p = pipeline_on(base, 0, 1);
+    let uoa = [&[31u8, 8][..], &5000u16.to_be_bytes(), &CLIENT.octets()].concat();
+    for k in 1..=4u16 {
+        let (v, out) = send(&mut p, 0, from_client(VIP_NAT).udp(5000, 53, b"query", true));
+        assert_eq!(v, Verdict::Forward(1));
+        let ihl = usize::from(out[14] & 0x0f) * 4;
+        let ip = rvs_core::wire::ipv4::Ipv4Packet::new_unchecked(&out[14..14 + ihl]);
+        assert!(ip.verify_checksum(), "datagram {k}: header checksum");
+        assert_eq!(usize::from(u16::from_be_bytes([out[16], out[17]])), ihl + 8 + 5, "datagram {k}: total length");
+        let udp = &out[14 + ihl..];
+        let (src, dst) = (LIP1, RS1);
+        let sum = rvs_core::wire::checksum::pseudo_header_sum(src.octets(), dst.octets(), 17, 13)
+            + rvs_core::wire::checksum::sum(&udp[..13]);
+        assert_eq!(rvs_core::wire::checksum::fold(sum), 0xffff, "datagram {k}: UDP checksum");
+        assert_eq!(&udp[8..13], b"query");
+        if k <= 3 {
+            assert_eq!(ihl, 28, "datagram {k} carries UOA");
+            assert_eq!(&out[34..42], &uoa[..]);
+        } else {
+            assert_eq!(ihl, 20, "the 4th does not");
+        }
+    }
+    assert_eq!(p.counters().uoa_added, 3);
+    // Not for IPv6 or TCP services: refused.
+    let mut bad = base_tcp_with(|s| s.uoa = true);
+    assert!(matches!(bad.pop(), Some(Err(ConfigError::BadLocalAddr { .. }))));
+}
+
+/// The test snapshot with service 0 (tcp) changed by `f`: its validation's result.
+fn base_tcp_with(f: impl Fn(&mut rvs_core::service::Service)) -> Vec<Result<Snapshot, ConfigError>> {
+    let base = snap(&[LIP1], LocalPorts::default());
+    let mut services = base.services().to_vec();
+    f(&mut services[0]);
+    vec![Snapshot::new(interfaces(), services, neighbours(), Timeouts::default())]
+}

@@ -166,6 +166,9 @@ pub struct ServiceReport {
     /// The PROXY protocol for FULLNAT TCP: `v1`, `v2`, or empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub proxy_protocol: String,
+    /// UOA for FULLNAT UDP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uoa: bool,
     /// Connections scheduled.
     pub conns: u64,
     /// Packets in.
@@ -392,6 +395,7 @@ impl Report {
                     pe: if s.pe_sip { "sip".into() } else { String::new() },
                     laddrs: s.laddrs.iter().map(ToString::to_string).collect(),
                     toa: s.toa,
+                    uoa: s.uoa,
                     proxy_protocol: match s.proxy_protocol {
                         rvs_core::wire::proxy_protocol::ProxyProtocol::Off => String::new(),
                         p => p.as_str().to_owned(),
@@ -487,6 +491,7 @@ impl Report {
             ("icmp_scheduled", c.icmp_scheduled),
             ("toa_added", c.toa_added),
             ("proxy_headers", c.proxy_headers),
+            ("uoa_added", c.uoa_added),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),

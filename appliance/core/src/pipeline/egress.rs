@@ -75,6 +75,8 @@ impl PerCore {
                 // SYN's MSS is held to what the path to the server carries.
                 if ip.proto == protocol::TCP && c.flags & F_PROVED == 0 && !icmp_error {
                     self.fullnat_tcp_options(snap, frame, ip, c, egress.mtu);
+                } else if ip.proto == protocol::UDP && c.pkts_in <= crate::xmit::uoa::UOA_TRAIL && !icmp_error {
+                    self.fullnat_uoa(snap, frame, ip, c, egress.mtu);
                 }
             }
             Forward::DirectRoute => {
@@ -122,6 +124,22 @@ impl PerCore {
         }
         if crate::xmit::toa::add_toa(frame, ip.l3(), ip.l4(), v6, client, c.cport) {
             self.counters.toa_added += 1;
+        }
+    }
+
+    /// One of a FULLNAT UDP flow's first datagrams: UOA added when the service asks for it and
+    /// it fits (`mtu`). Out of line: a flow's first datagrams only.
+    #[cold]
+    #[inline(never)]
+    fn fullnat_uoa<K: IpPath, F: Frame>(&mut self, snap: &Snapshot, frame: &mut F, ip: &Ip<K>, c: &Conn<K>, mtu: u16) {
+        let std::net::IpAddr::V4(client) = c.caddr.addr().into() else { return };
+        if !snap.service_by_id(c.svc).is_some_and(|s| s.uoa)
+            || ip.end() - ip.l3() + crate::xmit::uoa::UOA_LEN4 > usize::from(mtu)
+        {
+            return;
+        }
+        if crate::xmit::uoa::add_uoa(frame, ip.l3(), client, c.cport) {
+            self.counters.uoa_added += 1;
         }
     }
 

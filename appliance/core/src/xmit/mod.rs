@@ -16,6 +16,7 @@ pub mod route;
 pub mod toa;
 pub mod tunnel;
 pub mod tunnel6;
+pub mod uoa;
 
 use crate::wire::ipv4::Ipv4Packet;
 

@@ -63,6 +63,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         lports: Default::default(),
         toa: false,
         proxy_protocol: Default::default(),
+        uoa: false,
     }
 }
 
@@ -291,6 +292,7 @@ pub fn service(
         lports: Default::default(),
         toa: false,
         proxy_protocol: Default::default(),
+        uoa: false,
     }
 }
 

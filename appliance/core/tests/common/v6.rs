@@ -41,6 +41,7 @@ fn svc6(id: u16, protocol: Protocol, vip: Ipv6Addr, port: u16, dests: Vec<Dest>)
         lports: Default::default(),
         toa: false,
         proxy_protocol: Default::default(),
+        uoa: false,
     }
 }
 

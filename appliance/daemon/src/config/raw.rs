@@ -163,6 +163,9 @@ pub(super) struct RawService {
     pub(super) toa: bool,
     /// FULLNAT TCP: the PROXY protocol header, `v1` or `v2` (`none`: off).
     pub(super) proxy_protocol: Option<Spanned<String>>,
+    /// FULLNAT UDP (IPv4): the client's address to the real server as UOA.
+    #[serde(default)]
+    pub(super) uoa: bool,
     #[serde(default)]
     pub(super) real: Vec<RawReal>,
 }

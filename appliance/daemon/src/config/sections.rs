@@ -529,6 +529,7 @@ impl Ctx<'_> {
                 laddrs,
                 lports,
                 toa: s.toa,
+                uoa: s.uoa,
                 proxy_protocol: match &s.proxy_protocol {
                     None => Default::default(),
                     Some(p) => {

@@ -109,6 +109,8 @@ pub struct SvcOpts {
     pub toa: Option<bool>,
     /// The PROXY protocol for FULLNAT TCP (`--proxy-protocol`).
     pub proxy_protocol: Option<rvs_core::wire::proxy_protocol::ProxyProtocol>,
+    /// UOA for FULLNAT UDP (`--uoa`).
+    pub uoa: Option<bool>,
 }
 
 /// Real-server options (`-m -g -i -w -x -y`).

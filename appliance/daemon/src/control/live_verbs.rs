@@ -115,6 +115,9 @@ impl LiveConfig {
         if let Some(p) = o.proxy_protocol {
             s.proxy_protocol = p;
         }
+        if let Some(u) = o.uoa {
+            s.uoa = u;
+        }
         Ok(())
     }
 
@@ -145,6 +148,7 @@ impl LiveConfig {
             lports: Default::default(),
             toa: false,
             proxy_protocol: Default::default(),
+            uoa: false,
         };
         Self::apply_opts(&mut s, o)?;
         next.services.push(s);

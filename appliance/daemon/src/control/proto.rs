@@ -54,6 +54,9 @@ pub enum Request {
         /// `--proxy-protocol v1|v2|none`: FULLNAT TCP's PROXY protocol header (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proxy_protocol: Option<String>,
+        /// `--uoa on|off`: FULLNAT UDP tells the real server the client as UOA (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uoa: Option<bool>,
     },
     /// `-E`.
     EditService {
@@ -83,6 +86,9 @@ pub enum Request {
         /// `--proxy-protocol v1|v2|none`: FULLNAT TCP's PROXY protocol header (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proxy_protocol: Option<String>,
+        /// `--uoa on|off`: FULLNAT UDP tells the real server the client as UOA (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uoa: Option<bool>,
     },
     /// `-D`.
     DelService {
@@ -501,6 +507,7 @@ pub fn svc_opts(
         lports,
         toa: None,
         proxy_protocol: None,
+        uoa: None,
     })
 }
 

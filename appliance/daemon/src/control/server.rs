@@ -292,11 +292,17 @@ impl Control<'_> {
                 lports,
                 toa,
                 proxy_protocol,
+                uoa,
             } => {
                 let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
                 next.add_service(
                     service.key()?,
-                    &super::live_config::SvcOpts { toa: *toa, proxy_protocol: Self::proxy(proxy_protocol)?, ..o },
+                    &super::live_config::SvcOpts {
+                        toa: *toa,
+                        proxy_protocol: Self::proxy(proxy_protocol)?,
+                        uoa: *uoa,
+                        ..o
+                    },
                     now,
                 )?
             }
@@ -311,11 +317,17 @@ impl Control<'_> {
                 lports,
                 toa,
                 proxy_protocol,
+                uoa,
             } => {
                 let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
                 next.edit_service(
                     service.key()?,
-                    &super::live_config::SvcOpts { toa: *toa, proxy_protocol: Self::proxy(proxy_protocol)?, ..o },
+                    &super::live_config::SvcOpts {
+                        toa: *toa,
+                        proxy_protocol: Self::proxy(proxy_protocol)?,
+                        uoa: *uoa,
+                        ..o
+                    },
                 )?
             }
             Request::AddLaddr { service, laddr, ifname } => {

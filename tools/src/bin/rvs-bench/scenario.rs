@@ -135,6 +135,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         lports: Default::default(),
         toa: false,
         proxy_protocol: Default::default(),
+        uoa: false,
     };
     let mut neighbours: Vec<(std::net::IpAddr, Mac)> = (0..reals).map(|i| (rs_addr(i).into(), rs_mac(i))).collect();
     neighbours.extend((0..reals).map(|i| (rs_addr6(i).into(), rs_mac(i))));

@@ -111,6 +111,10 @@ pub struct Cli {
     /// the client's first data (DPVS's option).
     #[arg(long = "proxy-protocol", value_name = "v1|v2|none")]
     pub proxy_protocol: Option<String>,
+    /// With -A/-E: FULLNAT UDP (IPv4) tells the real server the client's address as UOA (an IP
+    /// option, read by DPVS's uoa kernel module): on or off.
+    #[arg(long = "uoa", value_name = "on|off")]
+    pub uoa: Option<String>,
     /// With -A/-E: FULLNAT's local port range, LO-HI (1024-65535 by default).
     #[arg(long = "lports", value_name = "LO-HI")]
     pub lports: Option<String>,

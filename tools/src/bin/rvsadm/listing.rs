@@ -302,6 +302,9 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
         if !s.proxy_protocol.is_empty() {
             o += &format!(" --proxy-protocol {}", s.proxy_protocol);
         }
+        if s.uoa {
+            o += " --uoa on";
+        }
         o += "\n";
         for a in &s.laddrs {
             o += &format!("--add-laddr {svc} -z {a}\n"); // before the FULLNAT real servers that need one

@@ -155,12 +155,13 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Some(v) => bail!("--ops={v}: on or off"),
     };
     let (pe, lports) = (cli.pe.clone(), cli.lports.clone());
-    let toa = match cli.toa.as_deref() {
-        None => None,
-        Some("on") => Some(true),
-        Some("off") => Some(false),
-        Some(v) => bail!("--toa {v}: on or off"),
+    let on_off = |v: Option<&str>, name: &str| match v {
+        None => Ok(None),
+        Some("on") => Ok(Some(true)),
+        Some("off") => Ok(Some(false)),
+        Some(v) => Err(anyhow!("--{name} {v}: on or off")),
     };
+    let (toa, uoa) = (on_off(cli.toa.as_deref(), "toa")?, on_off(cli.uoa.as_deref(), "uoa")?);
     let laddr = || cli.laddr.clone().ok_or_else(|| anyhow!("a local address is needed: -z ADDR"));
     Ok(Some(if cli.add_service {
         Request::AddService {
@@ -174,6 +175,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             lports,
             toa,
             proxy_protocol: cli.proxy_protocol.clone(),
+            uoa,
         }
     } else if cli.edit_service {
         Request::EditService {
@@ -187,6 +189,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             lports,
             toa,
             proxy_protocol: cli.proxy_protocol.clone(),
+            uoa,
         }
     } else if cli.add_laddr {
         Request::AddLaddr { service: need_service(cli)?, laddr: laddr()?, ifname: cli.ifname.clone() }
@@ -271,8 +274,9 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
         (cli.pe.is_some() && !svc_edit, "--pe: only with -A or -E"),
         (
-            (cli.lports.is_some() || cli.toa.is_some() || cli.proxy_protocol.is_some()) && !svc_edit,
-            "--lports/--toa/--proxy-protocol: only with -A or -E",
+            (cli.lports.is_some() || cli.toa.is_some() || cli.uoa.is_some() || cli.proxy_protocol.is_some())
+                && !svc_edit,
+            "--lports/--toa/--uoa/--proxy-protocol: only with -A or -E",
         ),
         (cli.fullnat && !real_edit, "--fullnat: only with -a or -e"),
         (

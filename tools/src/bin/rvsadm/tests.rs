@@ -150,6 +150,7 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         lports: String::new(),
         toa: false,
         proxy_protocol: String::new(),
+        uoa: false,
         conns: 0,
         pkts_in: 0,
         pkts_out: 0,
