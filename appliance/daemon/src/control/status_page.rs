@@ -1,8 +1,9 @@
 //! The status page, as HAProxy's stats page is for its users: `GET /` on the `[control]
 //! metrics` listener returns one server-rendered HTML page (no script, no framework) that
 //! reloads itself every few seconds. Per service and real server: forwarding method, weight,
-//! health and last check, active and inactive connections, rates, the overload mark; the HA
-//! and sync state; per worker: packets, table pressure and drops by reason.
+//! health and last check, active and inactive connections, rates, the overload mark; FULLNAT's
+//! local addresses (ports in use, exhausted, draining); the HA and sync state; per worker:
+//! packets, table pressure and drops by reason.
 
 use crate::stats::{Report, ServiceReport};
 use std::fmt::Write as _;
@@ -54,6 +55,7 @@ pub fn render(r: &Report, title: &str) -> String {
         sloppy = if r.ha.sloppy_tcp { ", sloppy_tcp on" } else { "" },
     );
     services(&mut o, &r.services);
+    local_addrs(&mut o, r);
     workers(&mut o, r);
     sync(&mut o, r);
     o += "</body></html>\n";
@@ -141,6 +143,30 @@ fn workers(o: &mut String, r: &Report) {
     o.push_str("</table>");
 }
 
+/// FULLNAT's local addresses, when there are any.
+fn local_addrs(o: &mut String, r: &Report) {
+    if r.laddrs.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<h2>Local addresses (FULLNAT)</h2><table id=\"laddrs\"><tr><th class=\"l\">Address</th>\
+         <th class=\"l\">Service</th><th>Ports in use</th><th>Exhausted</th></tr>",
+    );
+    for l in &r.laddrs {
+        let (class, service) =
+            if l.draining { (" class=\"muted\"", "deleted, draining") } else { ("", l.service.as_str()) };
+        let _ = write!(
+            o,
+            "<tr{class}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&l.address),
+            esc(service),
+            l.ports_in_use,
+            l.exhausted
+        );
+    }
+    o.push_str("</table>");
+}
+
 fn sync(o: &mut String, r: &Report) {
     if r.sync.values().all(|&v| v == 0) {
         return;
@@ -155,6 +181,51 @@ fn sync(o: &mut String, r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_addresses_are_listed_with_their_ports() {
+        use crate::control::local_addrs::LaddrReport;
+        let mut o = String::new();
+        let empty: Report = serde_json::from_str(
+            &serde_json::to_string(&serde_json::json!({
+                "uptime_s": 1.0, "workers": 1, "conns": 0, "neighbours": 0, "neighbours_evicted": 0,
+                "health_transitions": 0, "ports": [], "dataplane": {}, "drops": {}, "io": {
+                    "tx_dropped": 0, "ring_full": 0, "ring_in": 0, "neigh_dropped": 0, "arp_requests": 0,
+                    "unlinearizable": 0, "to_kernel_dropped": 0, "to_kernel": 0, "from_kernel": 0 },
+                "per_core_rx": [], "per_core_drops": [], "services": []
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        local_addrs(&mut o, &empty);
+        assert!(o.is_empty(), "no table without local addresses");
+        let mut r = empty;
+        r.laddrs = vec![
+            LaddrReport {
+                service: "TCP 10.0.0.1:80".into(),
+                address: "10.0.0.201".into(),
+                draining: false,
+                ports_in_use: 7,
+                exhausted: 2,
+            },
+            LaddrReport {
+                service: String::new(),
+                address: "10.0.0.202".into(),
+                draining: true,
+                ports_in_use: 1,
+                exhausted: 0,
+            },
+        ];
+        local_addrs(&mut o, &r);
+        assert!(
+            o.contains("<td class=\"l\">10.0.0.201</td><td class=\"l\">TCP 10.0.0.1:80</td><td>7</td><td>2</td>"),
+            "{o}"
+        );
+        assert!(
+            o.contains("<tr class=\"muted\"><td class=\"l\">10.0.0.202</td><td class=\"l\">deleted, draining</td>"),
+            "{o}"
+        );
+    }
 
     #[test]
     fn text_is_escaped_and_rates_get_prefixes() {
