@@ -331,7 +331,7 @@ pub fn established_in(mode: &str, capacity: usize) -> (Pipeline, Vec<(u16, Vec<u
 }
 
 /// Sets up [`ESTABLISHED_FLOWS`] flows of `mode` on `p` (SYN, for NAT and FULLNAT the real
-/// server's SYN-ACK from RS1 and RS2 in turn) from the frame builders of either family
+/// server's SYN-ACK and first ACK from RS1 and RS2 in turn) from the frame builders of either family
 /// (`client(port, flags, seq, payload)`, `real(second server, port, ...)`: `port` is the
 /// client's, or FULLNAT's local port); returns one ACK per flow carrying `payload`, to replay:
 /// (arrival port, bytes).
@@ -353,6 +353,10 @@ pub fn establish(
             if mode.starts_with("fnat") { rvs_core::wire::build::tcp_ports(rvs_core::Frame::data(&f)).0 } else { port };
         if mode.starts_with("nat") || mode.starts_with("fnat") {
             let mut r = VecFrame::new(&real(second, to, SYN | ACK, 1, b""));
+            assert_eq!(p.process(ESTABLISHED_NOW, 1, &mut r), Verdict::Forward(0));
+            // The server's first segment past its SYN-ACK: the connection proved a live peer
+            // (a full table under a SYN flood keeps it: `Conn::is_embryonic`).
+            let mut r = VecFrame::new(&real(second, to, ACK, 2, b""));
             assert_eq!(p.process(ESTABLISHED_NOW, 1, &mut r), Verdict::Forward(0));
         }
         if mode.ends_with("_out") {
