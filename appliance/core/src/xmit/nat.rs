@@ -25,7 +25,7 @@ pub enum End {
 /// header checksum and the TCP/UDP checksum (pseudo-header address and port word) incrementally.
 /// With `l4_csum = false` the transport checksum is left alone (a header quoted in an ICMP error
 /// carries only its first 8 bytes).
-#[inline]
+#[inline(always)] // specialised by its callers' constant end and checksum choice
 #[allow(clippy::too_many_arguments)] // a flat primitive: every argument is one header field
 pub fn rewrite(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: [u8; 4], port: u16, l4_csum: bool) {
     let (ip, seg) = pkt.split_at_mut(l4);
