@@ -224,10 +224,19 @@ fn nat_keepalived(lab: &mut Lab, ns: &Ns, k: u32, priority: u32, inside: &str) -
     keepalived_with(lab, ns, &conf)
 }
 
-#[test]
-fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
-    require_lab!();
-    let mut lab = Lab::new().unwrap();
+/// The NAT and FULLNAT pairs' lab: the client (198.18.0.2, 20 sources to hold connections from,
+/// 40 for fresh ones) and both directors' `p0` on one switch; their `p1` on another, for the
+/// real servers.
+struct Pair {
+    client: Ns,
+    lb1: Ns,
+    lb2: Ns,
+    inside: rvs_lab::Switch,
+    sources: Vec<String>,
+    fresh: Vec<String>,
+}
+
+fn pair(lab: &mut Lab) -> Pair {
     let client = lab.host("c").unwrap();
     let lb1 = lab.host("lb1").unwrap();
     let lb2 = lab.host("lb2").unwrap();
@@ -244,34 +253,55 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
     for a in sources.iter().chain(&fresh) {
         client.addr("eth0", &format!("{a}/24")).unwrap();
     }
+    Pair { client, lb1, lb2, inside, sources, fresh }
+}
+
+/// The pair fails over: both directors started on `p` (FULLNAT from the floating local address
+/// 198.19.0.201 when `fullnat`, else NAT with the floating gateway 198.19.0.254), lb1 MASTER,
+/// 20 connections held through it and synced to lb2 (`synced` checks lb2 then), lb1 killed:
+/// new connections through lb2 within 5 s, and the 20 carry on, both directions through lb2.
+/// Returns lb2's report.
+fn fail_over(lab: &mut Lab, p: &Pair, fullnat: bool, synced: impl Fn(&Rvsd)) -> serde_json::Value {
+    let (what, floating) = if fullnat { ("FULLNAT", "198.19.0.201") } else { ("NAT", "198.19.0.254") };
+    let r1 = lab.rvsd(&p.lb1, &nat_config("198.18.0.1", "198.19.0.1", 1, fullnat)).unwrap();
+    let r2 = lab.rvsd(&p.lb2, &nat_config("198.18.0.3", "198.19.0.2", 2, fullnat)).unwrap();
+    nat_keepalived(lab, &p.lb1, 1, 150, floating);
+    nat_keepalived(lab, &p.lb2, 2, 100, floating);
+    wait_held(&r1, true, Duration::from_secs(15));
+    wait_held(&r2, false, Duration::from_secs(1));
+    connect_once(&p.client, VIP, 7, &p.fresh[0]).unwrap_or_else(|e| panic!("a {what} connection through lb1: {e}"));
+
+    let holder = Holder::start(lab, &p.client, VIP, 7, &p.sources, 3, false);
+    let note = format!("20 held {what} connections");
+    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, &note);
+    let servers = round(lab, 1);
+    wait_synced(&r2, 20, Duration::from_secs(10));
+    synced(&r2);
+
+    lab.kill_all_in(&p.lb1);
+    let killed = Instant::now();
+    let (first, _) = first_connection_after(&p.client, &p.fresh, killed);
+    eprintln!("{what} failover: first new connection through lb2 {:.2} s after lb1 was killed", first.as_secs_f64());
+    assert!(first < Duration::from_secs(5), "{first:?}");
+    assert_eq!(round(lab, 2), servers, "the 20 held {what} connections carry on: both directions through lb2");
+    assert_eq!(round(lab, 3), servers);
+    let r2_report = report(&r2.socket);
+    assert!(r2_report["services"][0]["pkts_out"].as_u64().unwrap() >= 40, "replies crossed lb2: {r2_report}");
+    r2_report
+}
+
+#[test]
+fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let mut p = pair(&mut lab);
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         // The real servers route through the pair's floating gateway, wherever it is.
-        let rs = topo::real_server(&mut lab, &mut inside, name, &a, "198.19.0.254").unwrap();
+        let rs = topo::real_server(&mut lab, &mut p.inside, name, &a, "198.19.0.254").unwrap();
         topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
-    let r1 = lab.rvsd(&lb1, &nat_config("198.18.0.1", "198.19.0.1", 1, false)).unwrap();
-    let r2 = lab.rvsd(&lb2, &nat_config("198.18.0.3", "198.19.0.2", 2, false)).unwrap();
-    nat_keepalived(&mut lab, &lb1, 1, 150, "198.19.0.254");
-    nat_keepalived(&mut lab, &lb2, 2, 100, "198.19.0.254");
-    wait_held(&r1, true, Duration::from_secs(15));
-    wait_held(&r2, false, Duration::from_secs(1));
-    connect_once(&client, VIP, 7, &fresh[0]).expect("a NAT connection through lb1");
-
-    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
-    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held NAT connections");
-    let servers = round(&mut lab, 1);
-    wait_synced(&r2, 20, Duration::from_secs(10));
-
-    lab.kill_all_in(&lb1);
-    let killed = Instant::now();
-    let (first, _) = first_connection_after(&client, &fresh, killed);
-    eprintln!("NAT failover: first new connection through lb2 {:.2} s after lb1 was killed", first.as_secs_f64());
-    assert!(first < Duration::from_secs(5), "{first:?}");
-    assert_eq!(round(&mut lab, 2), servers, "the 20 held NAT connections carry on: both directions through lb2");
-    assert_eq!(round(&mut lab, 3), servers);
-    let r2_report = report(&r2.socket);
-    assert!(r2_report["services"][0]["pkts_out"].as_u64().unwrap() >= 40, "replies crossed lb2: {r2_report}");
+    fail_over(&mut lab, &p, false, |_| {});
 }
 
 /// FULLNAT pair: the real servers have no gateway at all (they answer the local address on
@@ -281,54 +311,19 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
 fn a_fullnat_pair_keeps_its_connections_and_local_ports_through_a_failover() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
-    let client = lab.host("c").unwrap();
-    let lb1 = lab.host("lb1").unwrap();
-    let lb2 = lab.host("lb2").unwrap();
-    let mut out = lab.switch("out").unwrap();
-    let mut inside = lab.switch("in").unwrap();
-    lab.plug(&mut out, &client, "eth0").unwrap();
-    for lb in [&lb1, &lb2] {
-        lab.plug(&mut out, lb, "p0").unwrap();
-        lab.plug(&mut inside, lb, "p1").unwrap();
-    }
-    client.addr("eth0", "198.18.0.2/24").unwrap();
-    let sources: Vec<String> = (1..=20).map(|k| format!("198.18.0.{}", 100 + k)).collect();
-    let fresh: Vec<String> = (1..=40).map(|k| format!("198.18.0.{}", 150 + k)).collect();
-    for a in sources.iter().chain(&fresh) {
-        client.addr("eth0", &format!("{a}/24")).unwrap();
-    }
+    let mut p = pair(&mut lab);
     for (i, name) in ["rs1", "rs2"].iter().enumerate() {
         let a = format!("198.19.0.{}", 11 + i);
         let rs = lab.host(name).unwrap();
-        lab.plug(&mut inside, &rs, "eth0").unwrap();
+        lab.plug(&mut p.inside, &rs, "eth0").unwrap();
         rs.addr("eth0", &format!("{a}/24")).unwrap(); // no route beyond its own subnet
         topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
-    let r1 = lab.rvsd(&lb1, &nat_config("198.18.0.1", "198.19.0.1", 1, true)).unwrap();
-    let r2 = lab.rvsd(&lb2, &nat_config("198.18.0.3", "198.19.0.2", 2, true)).unwrap();
-    nat_keepalived(&mut lab, &lb1, 1, 150, "198.19.0.201");
-    nat_keepalived(&mut lab, &lb2, 2, 100, "198.19.0.201");
-    wait_held(&r1, true, Duration::from_secs(15));
-    wait_held(&r2, false, Duration::from_secs(1));
-    connect_once(&client, VIP, 7, &fresh[0]).expect("a FULLNAT connection through lb1");
-
-    let holder = Holder::start(&mut lab, &client, VIP, 7, &sources, 3, false);
-    let round = |lab: &mut Lab, r: u32| holder.round(lab, r, "20 held FULLNAT connections");
-    let servers = round(&mut lab, 1);
-    wait_synced(&r2, 20, Duration::from_secs(10));
-    let on_lb2: Vec<serde_json::Value> = serde_json::from_str(&ok(&r2.socket, &["-L", "-n", "-c", "--json"])).unwrap();
-    let with_local =
-        on_lb2.iter().filter(|c| c["local"].as_str().is_some_and(|l| l.starts_with("198.19.0.201:"))).count();
-    assert!(with_local >= 20, "the backup holds the local ends: {on_lb2:?}");
-
-    lab.kill_all_in(&lb1);
-    let killed = Instant::now();
-    let (first, _) = first_connection_after(&client, &fresh, killed);
-    eprintln!("FULLNAT failover: first new connection through lb2 {:.2} s after lb1 was killed", first.as_secs_f64());
-    assert!(first < Duration::from_secs(5), "{first:?}");
-    assert_eq!(round(&mut lab, 2), servers, "the 20 held FULLNAT connections carry on through lb2");
-    assert_eq!(round(&mut lab, 3), servers);
-    let r2_report = report(&r2.socket);
-    assert!(r2_report["services"][0]["pkts_out"].as_u64().unwrap() >= 40, "replies crossed lb2: {r2_report}");
-    assert_eq!(r2_report["drops"].get("laddr_exhausted"), None, "{}", r2_report["drops"]);
+    let report = fail_over(&mut lab, &p, true, |r2| {
+        let on_lb2: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(&r2.socket, &["-L", "-n", "-c", "--json"])).unwrap();
+        let local = |c: &&serde_json::Value| c["local"].as_str().is_some_and(|l| l.starts_with("198.19.0.201:"));
+        assert!(on_lb2.iter().filter(local).count() >= 20, "the backup holds the local ends: {on_lb2:?}");
+    });
+    assert_eq!(report["drops"].get("laddr_exhausted"), None, "{}", report["drops"]);
 }
