@@ -281,6 +281,7 @@ impl Control<'_> {
                 next.start_daemon(state, &opts)?
             }
             Request::StopDaemon { state } => next.stop_daemon(state)?,
+            // -A and -E carry the same options: read once, applied by the verb.
             Request::AddService {
                 service,
                 scheduler,
@@ -293,20 +294,8 @@ impl Control<'_> {
                 toa,
                 proxy_protocol,
                 uoa,
-            } => {
-                let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
-                next.add_service(
-                    service.key()?,
-                    &super::live_config::SvcOpts {
-                        toa: *toa,
-                        proxy_protocol: Self::proxy(proxy_protocol)?,
-                        uoa: *uoa,
-                        ..o
-                    },
-                    now,
-                )?
             }
-            Request::EditService {
+            | Request::EditService {
                 service,
                 scheduler,
                 sched_flags,
@@ -320,15 +309,17 @@ impl Control<'_> {
                 uoa,
             } => {
                 let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
-                next.edit_service(
-                    service.key()?,
-                    &super::live_config::SvcOpts {
-                        toa: *toa,
-                        proxy_protocol: Self::proxy(proxy_protocol)?,
-                        uoa: *uoa,
-                        ..o
-                    },
-                )?
+                let o = super::live_config::SvcOpts {
+                    toa: *toa,
+                    proxy_protocol: Self::proxy(proxy_protocol)?,
+                    uoa: *uoa,
+                    ..o
+                };
+                if matches!(req, Request::AddService { .. }) {
+                    next.add_service(service.key()?, &o, now)?
+                } else {
+                    next.edit_service(service.key()?, &o)?
+                }
             }
             Request::AddLaddr { service, laddr, ifname } => {
                 next.add_laddr(service.key()?, parse_addr_port(laddr, "laddr")?.0, ifname.as_deref())?
