@@ -416,6 +416,26 @@ fn the_proxy_header_goes_in_front_of_the_first_data_and_sequence_numbers_follow(
     let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b"GET /"));
     assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1001, &first));
     assert_eq!(p.counters().proxy_headers, 2);
+    // The client closes; a new SYN on the same ports (TIME_WAIT reused) is a new connection:
+    // its first data gets a header of its own, at its own first sequence number.
+    for (from_client_side, flags) in
+        [(true, rvs_core::wire::tcp::flags::FIN | ACK), (false, rvs_core::wire::tcp::flags::FIN | ACK), (true, ACK)]
+    {
+        let f = if from_client_side {
+            from_client(VIP_NAT).tcp(40000, 80, flags, 1015, b"")
+        } else {
+            with_ack(from_rs.tcp(8080, lport, flags, 5010, b""), 1044)
+        };
+        send(&mut p, if from_client_side { 0 } else { 1 }, f);
+    }
+    let (_, syn) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, SYN, 90000, b""));
+    let lport2 = sport(&syn);
+    let (_, out) = send(&mut p, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 90001, b"GET /"));
+    let to_rs = |rs: Ipv4Addr, mac| PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, mac, LIP1, rs) };
+    let rs = Ipv4Addr::new(out[30], out[31], out[32], out[33]);
+    let want = to_rs(rs, if rs == RS1 { RS1_MAC } else { RS2_MAC }).tcp(lport2, 8080, ACK, 90001, &first);
+    assert_eq!(out, want, "the reused connection's first data carries its header");
+    assert_eq!(p.counters().proxy_headers, 3);
 }
 
 #[test]

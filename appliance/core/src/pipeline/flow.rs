@@ -263,6 +263,9 @@ impl PerCore {
         if pinned {
             c.flags |= F_PERSIST;
         }
+        if dest.forward == Forward::FullNat {
+            self.start_seq_adjust::<K>(svc, idx); // the new connection's own header, if any
+        }
         self.add_load(snap, dest.id, svc.id);
         Ok(())
     }
