@@ -36,6 +36,27 @@ pub trait AddrKey: Copy + Eq + Ord + Default + Hash + Debug + Send + Sync + Into
     /// Mixes a pair of addresses into 64 bits, ahead of the ports and protocol (the connection
     /// table's hash). IPv4's is exact: the two addresses side by side.
     fn pair(a: Self, b: Self) -> u64;
+    /// The key of a real server's or local address `a` in this family's tables: as
+    /// [`AddrKey::of_ip`], and in IPv6's an IPv4 address too, mapped (NAT64's IPv4 ends).
+    fn of_end(a: IpAddr) -> Option<Self>;
+    /// True for an IPv4 end held in IPv6's tables ([`mapped`]): a NAT64 connection's.
+    fn is_mapped_v4(self) -> bool;
+}
+
+/// The IPv4-mapped IPv6 address of `a` (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2): how NAT64's IPv4
+/// ends (real server, local address) sit in IPv6's connection table. Its 16-bit words sum to
+/// the IPv4 address's plus 0xffff, which is 0 in one's-complement arithmetic: a transport
+/// checksum over a mapped pseudo-header equals the IPv4 one (RFC 6052 §4.1's neutrality), so
+/// a translated segment keeps its checksum.
+#[inline(always)]
+pub fn mapped(a: u32) -> u128 {
+    0xffff_u128 << 32 | u128::from(a)
+}
+
+/// The IPv4 address an IPv4-mapped IPv6 address stands for.
+#[inline(always)]
+pub fn unmapped(a: u128) -> Option<u32> {
+    (a >> 32 == 0xffff).then_some(a as u32)
 }
 
 /// [`AddrKey::fold32`] of an address of either family (control path: real servers' keys).
@@ -83,6 +104,14 @@ impl AddrKey for u32 {
     #[inline(always)]
     fn pair(a: u32, b: u32) -> u64 {
         u64::from(a) << 32 | u64::from(b)
+    }
+    #[inline]
+    fn of_end(a: IpAddr) -> Option<u32> {
+        Self::of_ip(a)
+    }
+    #[inline(always)]
+    fn is_mapped_v4(self) -> bool {
+        false
     }
 }
 
@@ -132,6 +161,17 @@ impl AddrKey for u128 {
     fn pair(a: u128, b: u128) -> u64 {
         a.fold64().wrapping_mul(0xFF51_AFD7_ED55_8CCD) ^ b.fold64()
     }
+    #[inline]
+    fn of_end(a: IpAddr) -> Option<u128> {
+        match a {
+            IpAddr::V6(a) => Some(u128::from(a)),
+            IpAddr::V4(a) => Some(mapped(u32::from(a))),
+        }
+    }
+    #[inline(always)]
+    fn is_mapped_v4(self) -> bool {
+        unmapped(self).is_some()
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +185,19 @@ mod tests {
         let word = |i: usize| u32::from_be_bytes([w[i], w[i + 1], w[i + 2], w[i + 3]]);
         assert_eq!(u128::of(a).fold32(), word(0) ^ word(4) ^ word(8) ^ word(12));
         assert_eq!(u32::of(Ipv4Addr::new(10, 0, 0, 1)).fold32(), 0x0A00_0001);
+    }
+
+    #[test]
+    fn mapped_addresses_round_trip_and_keep_the_checksum_sum() {
+        let a = u32::of(Ipv4Addr::new(192, 0, 2, 10));
+        assert_eq!(Ipv6Addr::from(mapped(a)), "::ffff:192.0.2.10".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(unmapped(mapped(a)), Some(a));
+        assert_eq!(unmapped(u128::of("2001:db8::1".parse().unwrap())), None);
+        assert_eq!(u128::of_end(IpAddr::V4(Ipv4Addr::from(a))), Some(mapped(a)));
+        use crate::wire::checksum::{fold, sum};
+        let v4 = Ipv4Addr::from(a).octets();
+        let v6 = Ipv6Addr::from(mapped(a)).octets();
+        assert_eq!(fold(sum(&v4)), fold(sum(&v6)), "one's-complement sums equal");
     }
 
     #[test]

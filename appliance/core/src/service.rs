@@ -484,18 +484,24 @@ impl Service {
     }
 
     /// What is wrong with this service's FULLNAT set-up, if anything: its local addresses must
-    /// be of its family, distinct, and there must be one if a real server is FULLNAT; its port
-    /// range must be ordered and above 0.
+    /// be of its family (an IPv6 service's may be IPv4 too, for NAT64), distinct, and a FULLNAT
+    /// real server needs one of its own family; its port range must be ordered and above 0.
     pub fn check_local_addrs(&self) -> Result<(), ConfigError> {
         let bad = |msg: String| Err(ConfigError::BadLocalAddr { svc: self.name(), msg });
-        if let Some(a) = self.laddrs.iter().find(|a| a.is_ipv4() != self.vip.is_ipv4()) {
+        if let Some(a) = self.laddrs.iter().find(|a| a.is_ipv6() && self.vip.is_ipv4()) {
             return bad(format!("local address {a} is not of the service's address family"));
         }
         if let Some((i, a)) = self.laddrs.iter().enumerate().find(|(i, a)| self.laddrs[..*i].contains(a)) {
             return bad(format!("local address {a} listed twice (at {i})"));
         }
-        if self.laddrs.is_empty() && self.dests.iter().any(|d| d.forward == Forward::FullNat) {
-            return bad("a FULLNAT real server needs a local address (laddrs, rvsadm --add-laddr)".into());
+        for d in self.dests.iter().filter(|d| d.forward == Forward::FullNat) {
+            if !self.laddrs.iter().any(|a| a.is_ipv4() == d.addr.is_ipv4()) {
+                let family = if d.addr.is_ipv4() { "an IPv4" } else { "an IPv6" };
+                return bad(format!(
+                    "FULLNAT real server {} needs {family} local address (laddrs, rvsadm --add-laddr)",
+                    std::net::SocketAddr::new(d.addr, d.port)
+                ));
+            }
         }
         let tcp = self.protocol == Protocol::Tcp || self.is_fwmark();
         if !tcp && (self.toa || self.proxy_protocol != crate::wire::proxy_protocol::ProxyProtocol::Off) {

@@ -128,6 +128,9 @@ drop_reasons! {
     LaddrExhausted = "laddr_exhausted",
     /// A new FULLNAT connection's service has no local address of its family (all deleted).
     NoLocalAddr = "no_local_addr",
+    /// A NAT64 packet with no counterpart in the other family (an ICMP type RFC 7915 does not
+    /// translate, or an address that is not IPv4-mapped where one must be).
+    Nat64Untranslatable = "nat64_untranslatable",
     /// The PROXY protocol header did not fit in front of the client's first data (no headroom).
     ProxyHeaderNoRoom = "proxy_header_no_room",
     /// The connection table is full and no embryonic entry could be evicted (a new connection

@@ -220,7 +220,7 @@ fn the_snapshot_refuses_what_cannot_work() {
         }
     };
     let ok = LocalPorts::default();
-    assert!(refused(&[], ok).contains("needs a local address"));
+    assert!(refused(&[], ok).contains("needs an IPv4 local address"));
     assert!(refused(&[LIP6.into()], ok).contains("family"));
     assert!(refused(&[LIP1.into(), LIP1.into()], ok).contains("twice"));
     assert!(refused(&[VIP_NAT.into()], ok).contains("is a VIP"));

@@ -18,6 +18,9 @@ impl PerCore {
         c: &Conn<K>,
         icmp_error: bool,
     ) -> Verdict {
+        if c.daddr.is_mapped_v4() {
+            return K::nat64_out(self, snap, frame, ip, c, icmp_error); // IPv6 only; out of line
+        }
         let fam = snap.family::<K>();
         // The snapshot's precomputed hop; a real server no longer in it (deleted: see
         // `expire_nodest_conn`; or a synced one this director never had) is routed.
@@ -74,7 +77,7 @@ impl PerCore {
                 // The segments before the server's first answer tell it the client (TOA); a
                 // SYN's MSS is held to what the path to the server carries.
                 if ip.proto == protocol::TCP && c.flags & F_PROVED == 0 && !icmp_error {
-                    self.fullnat_tcp_options(snap, frame, ip, c, egress.mtu);
+                    self.fullnat_tcp_options(snap, frame, ip, (c.svc, c.caddr.addr().into(), c.cport), egress.mtu);
                 } else if ip.proto == protocol::UDP && c.pkts_in <= crate::xmit::uoa::UOA_TRAIL && !icmp_error {
                     self.fullnat_uoa(snap, frame, ip, c, egress.mtu);
                 }
@@ -96,16 +99,17 @@ impl PerCore {
     }
 
     /// A FULLNAT TCP segment towards the real server before the server answered past its
-    /// SYN-ACK: a SYN's MSS clamped to the path (`mtu`), TOA added to an ACK when the service
-    /// asks for it and it fits. Out of line: a connection's first segments only.
+    /// SYN-ACK: a SYN's MSS clamped to the path (`mtu`), TOA (the connection's service, client
+    /// address and port) added to an ACK when the service asks for it and it fits. Out of
+    /// line: a connection's first segments only.
     #[cold]
     #[inline(never)]
-    fn fullnat_tcp_options<K: IpPath, F: Frame>(
+    pub(super) fn fullnat_tcp_options<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,
         frame: &mut F,
         ip: &Ip<K>,
-        c: &Conn<K>,
+        (svc, client, cport): (u16, std::net::IpAddr, u16),
         mtu: u16,
     ) {
         let v6 = K::BITS == 128;
@@ -115,14 +119,13 @@ impl PerCore {
             crate::xmit::toa::clamp_mss(&mut d[ip.l4()..ip.end()], mtu.saturating_sub(headers));
             return;
         }
-        if ip.tcp_flags & (flags::ACK | flags::RST) != flags::ACK || !snap.service_by_id(c.svc).is_some_and(|s| s.toa) {
+        if ip.tcp_flags & (flags::ACK | flags::RST) != flags::ACK || !snap.service_by_id(svc).is_some_and(|s| s.toa) {
             return;
         }
-        let client: std::net::IpAddr = c.caddr.addr().into();
         if ip.end() - ip.l3() + crate::xmit::toa::toa_len(client) > usize::from(mtu) {
             return; // a full segment: the handshake's ACK carried it
         }
-        if crate::xmit::toa::add_toa(frame, ip.l3(), ip.l4(), v6, client, c.cport) {
+        if crate::xmit::toa::add_toa(frame, ip.l3(), ip.l4(), v6, client, cport) {
             self.counters.toa_added += 1;
         }
     }
@@ -147,7 +150,7 @@ impl PerCore {
     /// (dropped) or 1 (the connection expires now, and the packet is dropped).
     #[cold]
     #[inline(never)]
-    fn dest_deleted<K: IpPath>(&mut self, snap: &Snapshot, c: &Conn<K>) -> Verdict {
+    pub(super) fn dest_deleted<K: IpPath>(&mut self, snap: &Snapshot, c: &Conn<K>) -> Verdict {
         if snap.knobs().expire_nodest_conn == 1 {
             let t = K::conns(&self.tables);
             if let Some(idx) = t.lookup_client(c.proto, c.caddr, c.cport, c.vaddr, c.vport) {

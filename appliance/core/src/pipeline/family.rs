@@ -55,6 +55,41 @@ pub(super) trait IpPath: Family + NeighKey {
         t: Tunnel,
         icmp_error: bool,
     ) -> Result<(), Verdict>;
+    /// A reply to a local address of this family that found no connection: a NAT64
+    /// connection's (IPv4 only), translated and sent on ([`super::nat64`]); `None` if not.
+    #[inline(always)]
+    fn nat64_reply<F: Frame>(
+        _core: &mut PerCore,
+        _snap: &Snapshot,
+        _now: u32,
+        _frame: &mut F,
+        _ip: &Ip<Self>,
+    ) -> Option<Verdict> {
+        None
+    }
+    /// An ICMP error quoting a packet from a local address of this family that found no
+    /// connection: a NAT64 connection's (IPv4 only), translated and sent on; `None` if not.
+    #[inline(always)]
+    fn nat64_icmp_error<F: Frame>(
+        _core: &mut PerCore,
+        _snap: &Snapshot,
+        _now: u32,
+        _frame: &mut F,
+        _ip: &Ip<Self>,
+    ) -> Option<Verdict> {
+        None
+    }
+    /// Sends a client packet (or an ICMP error about the flow) of a NAT64 connection, whose
+    /// real server is IPv4 (mapped), out translated ([`super::nat64`]). IPv6 only: an IPv4
+    /// connection's real server is never mapped.
+    fn nat64_out<F: Frame>(
+        core: &mut PerCore,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip<Self>,
+        c: &Conn<Self>,
+        icmp_error: bool,
+    ) -> Verdict;
     /// Queues the connection for the backups when the sync master role runs.
     #[inline(always)]
     fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32) {
@@ -65,6 +100,30 @@ pub(super) trait IpPath: Family + NeighKey {
 }
 
 impl IpPath for u32 {
+    #[inline(always)]
+    fn nat64_out<F: Frame>(_: &mut PerCore, _: &Snapshot, _: &mut F, _: &Ip<u32>, _: &Conn<u32>, _: bool) -> Verdict {
+        Verdict::Drop(DropReason::Nat64Untranslatable) // never called: `is_mapped_v4` is false
+    }
+    #[inline(never)]
+    fn nat64_reply<F: Frame>(
+        core: &mut PerCore,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<u32>,
+    ) -> Option<Verdict> {
+        core.nat64_reply(snap, now, frame, ip)
+    }
+    #[inline(never)]
+    fn nat64_icmp_error<F: Frame>(
+        core: &mut PerCore,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<u32>,
+    ) -> Option<Verdict> {
+        core.nat64_icmp_error(snap, now, frame, ip)
+    }
     #[inline(always)]
     fn iface_addr(itf: &Interface) -> Option<u32> {
         Some(u32::from(itf.addr))
@@ -148,6 +207,17 @@ impl IpPath for u32 {
 }
 
 impl IpPath for u128 {
+    #[inline(never)]
+    fn nat64_out<F: Frame>(
+        core: &mut PerCore,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip<u128>,
+        c: &Conn<u128>,
+        icmp_error: bool,
+    ) -> Verdict {
+        core.nat64_out(snap, frame, ip, c, icmp_error)
+    }
     #[inline(always)]
     fn iface_addr(itf: &Interface) -> Option<u128> {
         itf.addr6.map(|(a, _)| u128::from(a))

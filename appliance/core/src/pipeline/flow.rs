@@ -105,7 +105,7 @@ impl PerCore {
             }
             return v;
         }
-        self.no_service(snap, frame, ip)
+        self.no_service(snap, now, frame, ip)
     }
 
     /// A packet that found neither a connection nor a service: a one-packet service's NAT
@@ -113,7 +113,7 @@ impl PerCore {
     /// not for a VIP at all. Out of line: the established path stays small.
     #[cold]
     #[inline(never)]
-    fn no_service<K: IpPath, F: Frame>(&mut self, snap: &Snapshot, frame: &mut F, ip: &Ip<K>) -> Verdict {
+    fn no_service<K: IpPath, F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip<K>) -> Verdict {
         let fam = snap.family::<K>();
         if let Some(&o) = fam.ops_real(ip.proto, ip.src, ip.sport) {
             return self.reply_one_packet(snap, frame, ip, o);
@@ -132,6 +132,10 @@ impl PerCore {
             return Verdict::Drop(DropReason::NoService);
         }
         if fam.is_laddr(ip.dst) {
+            // An IPv4 local address's replies may be NAT64 connections' (kept in IPv6's table).
+            if let Some(v) = K::nat64_reply(self, snap, now, frame, ip) {
+                return v;
+            }
             return Verdict::Drop(DropReason::NoConnection); // a reply that outlived its connection
         }
         Self::not_ours(snap, ip.dst)
@@ -160,7 +164,7 @@ impl PerCore {
         let (i, pinned) = self.choose(svc, &flow, ip.src, dialog, now)?;
         let dest = &svc.dests[i];
         let rport = dest.port_for(dport);
-        let daddr = K::of_ip(dest.addr).unwrap_or_default(); // the snapshot checked the family
+        let daddr = K::of_end(dest.addr).unwrap_or_default(); // the snapshot checked the family
         let mut c = Conn::new(ip.proto, ip.src, sport, ip.dst, dport, daddr, rport, dest.forward, svc.id, dest.id);
         if dest.forward == Forward::FullNat {
             match self.local_end::<K>(svc, ip.proto, daddr, rport) {
@@ -202,14 +206,15 @@ impl PerCore {
     }
 
     /// A local address and port for a new FULLNAT connection of `svc` to `daddr:dport`: the
-    /// service's local addresses of family `K` in turn (from where this core last left off),
-    /// each searched in this core's share of the ports.
+    /// service's local addresses of the real server's family in turn (from where this core
+    /// last left off; NAT64's are IPv4, mapped), each searched in this core's share of the ports.
     fn local_end<K: IpPath>(&mut self, svc: &Service, proto: u8, daddr: K, dport: u16) -> Result<(K, u16), DropReason> {
         let n = svc.laddrs.len();
         let share = svc.lports.share(self.core_id, self.cores);
         let mut any = false;
         for k in 0..n {
-            let Some(laddr) = K::of_ip(svc.laddrs[(self.laddr_turn as usize + k) % n]) else { continue };
+            let a = svc.laddrs[(self.laddr_turn as usize + k) % n];
+            let Some(laddr) = K::of_end(a).filter(|l| l.is_mapped_v4() == daddr.is_mapped_v4()) else { continue };
             any = true;
             if let Some(lport) =
                 K::conns_mut(&mut self.tables).take_lport(proto, daddr, dport, laddr, share, self.cores)
@@ -244,7 +249,7 @@ impl PerCore {
             Self::unpin(snap, &mut self.templates, &old, now);
         }
         let rport = dest.port_for(dport);
-        let daddr = K::of_ip(dest.addr).unwrap_or_default();
+        let daddr = K::of_end(dest.addr).unwrap_or_default();
         let end = if dest.forward == Forward::FullNat {
             match self.local_end::<K>(svc, ip.proto, daddr, rport) {
                 Ok(end) => end,
@@ -366,7 +371,7 @@ impl PerCore {
     /// server, server -> client (`Output`, NAT) back to the client.
     #[inline(always)] // specialised per direction at its call sites
     #[allow(clippy::too_many_arguments)]
-    fn follow<K: IpPath, F: Frame>(
+    pub(super) fn follow<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,
         now: u32,

@@ -94,6 +94,12 @@ impl PerCore {
                 return Verdict::Redirect(o);
             }
         }
+        if snap.family::<K>().is_laddr(qsrc) {
+            // Quoting LIP:lport -> RIP:rport of an IPv4 local address: maybe a NAT64 connection's.
+            if let Some(v) = K::nat64_icmp_error(self, snap, now, frame, ip) {
+                return v;
+            }
+        }
         if snap.knobs().schedule_icmp {
             if let Some(v) = self.schedule_icmp_error(snap, now, frame, ip, qproto, (qsrc, qsport), (qdst, qdport)) {
                 return v;

@@ -38,7 +38,13 @@ impl PerCore {
 
     /// An ICMPv6 error: its quote (an IPv6 header, extension headers, then at least the ports)
     /// read, and the error sent along the connection it quotes.
-    fn icmpv6_error<F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip<u128>) -> Verdict {
+    pub(super) fn icmpv6_error<F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<u128>,
+    ) -> Verdict {
         let q = &frame.data()[ip.l4() + icmpv6_wire::HEADER_LEN..ip.end()];
         if q.len() < ipv6::HEADER_LEN || q[0] >> 4 != 6 {
             return Verdict::Drop(DropReason::IcmpTruncated);

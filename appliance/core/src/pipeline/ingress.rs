@@ -61,6 +61,25 @@ impl<K> Ip<K> {
         Ip { end: self.end + n as u16, ..*self }
     }
 
+    /// The headers of a packet translated to the other family (NAT64): `ip`'s flow, now at
+    /// `l4`, between `src` and `dst`. Its hash is not taken: a translated packet has found its
+    /// connection.
+    pub(super) fn translated<J>(ip: &Ip<J>, l4: usize, (src, dst): (K, K)) -> Self {
+        let end = l4 + (ip.end() - ip.l4());
+        Ip {
+            l3: ip.l3,
+            l4: l4 as u16,
+            end: end as u16,
+            proto: ip.proto,
+            src,
+            dst,
+            sport: ip.sport,
+            dport: ip.dport,
+            tcp_flags: ip.tcp_flags,
+            c_hash: 0,
+        }
+    }
+
     /// The flow's [`ConnTable::client_hash`].
     #[inline]
     pub(super) fn c_hash(&self) -> u64 {
@@ -135,7 +154,7 @@ impl<K: AddrKey> Ip<K> {
     /// The headers of an IP packet of family `K`: at `l3`, its transport header at `l4`, its
     /// end at `end`; the ports, flags and hash not read yet.
     #[inline(always)]
-    fn at((l3, l4, end): (usize, usize, usize), proto: u8, (src, dst): (K, K)) -> Self {
+    pub(super) fn at((l3, l4, end): (usize, usize, usize), proto: u8, (src, dst): (K, K)) -> Self {
         // A frame is far shorter than 64 KiB (the PMD's buffers), so these fit a u16.
         Ip {
             l3: l3 as u16,

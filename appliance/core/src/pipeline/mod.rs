@@ -64,6 +64,7 @@ mod icmpv6;
 mod ingress;
 mod l2;
 mod lookahead;
+mod nat64;
 mod ndp;
 mod one_packet;
 mod overload;
@@ -284,7 +285,11 @@ impl Pipeline {
         self.core.rebuild_schedulers(&self.snap, Some(&old));
         let (v4, v6) = (self.snap.family::<u32>(), self.snap.family::<u128>());
         self.core.tables.v4.compact_local_addrs(|a| v4.laddrs().binary_search(&a).is_ok());
-        self.core.tables.v6.compact_local_addrs(|a| v6.laddrs().binary_search(&a).is_ok());
+        // NAT64's IPv4 local addresses are held in IPv6's table, mapped.
+        self.core.tables.v6.compact_local_addrs(|a| match crate::family::unmapped(a) {
+            Some(a4) => v4.laddrs().binary_search(&a4).is_ok(),
+            None => v6.laddrs().binary_search(&a).is_ok(),
+        });
     }
 
     /// FULLNAT's local addresses of both families as this core uses them: ports held, and how
@@ -292,8 +297,13 @@ impl Pipeline {
     pub fn local_addr_uses(&self) -> impl Iterator<Item = (std::net::IpAddr, u32, u64)> + '_ {
         let v4 =
             self.core.tables.v4.local_addrs().iter().map(|r| (Ipv4Addr::from(r.addr).into(), r.in_use, r.exhausted));
-        let v6 =
-            self.core.tables.v6.local_addrs().iter().map(|r| (Ipv6Addr::from(r.addr).into(), r.in_use, r.exhausted));
+        let v6 = self.core.tables.v6.local_addrs().iter().map(|r| {
+            let a = match crate::family::unmapped(r.addr) {
+                Some(a4) => Ipv4Addr::from(a4).into(), // NAT64's
+                None => Ipv6Addr::from(r.addr).into(),
+            };
+            (a, r.in_use, r.exhausted)
+        });
         v4.chain(v6)
     }
 

@@ -221,7 +221,8 @@ impl<K: AddrKey> FamilyIndex<K> {
             gateway_of(itf).map(|g| (Route { port: i as u16, next_hop: g.addr() }, ix.neighbour(g)))
         });
         let mut hops = vec![None; MAX_DESTS];
-        for d in mine.iter().flat_map(|(_, s)| &s.dests) {
+        // Every real server of this family, also an IPv6 service's (NAT64's IPv4 ones).
+        for d in services.iter().flat_map(|s| &s.dests) {
             let Some(a) = K::of_ip(d.addr) else { continue };
             hops[usize::from(d.id)] = ix.route_with_mac(a).map(|(route, _)| RealServerRoute {
                 addr: a.addr(),

@@ -146,7 +146,9 @@ impl Snapshot {
                 if d.id >= crate::service::UNBOUND_DEST || std::mem::replace(&mut seen_dest[did], true) {
                     return Err(ConfigError::BadId { what: "real server", id: d.id });
                 }
-                if d.addr.is_ipv4() != s.vip.is_ipv4() {
+                // NAT64: an IPv6 VIP's FULLNAT real servers may be IPv4 (never the other way).
+                let nat64 = s.vip.is_ipv6() && d.addr.is_ipv4() && d.forward == Forward::FullNat && !s.is_fwmark();
+                if d.addr.is_ipv4() != s.vip.is_ipv4() && !nat64 {
                     return Err(ConfigError::FamilyMismatch { svc: s.name(), dest: dest() });
                 }
                 if s.dests[..i].iter().any(|o| o.addr == d.addr && o.port == d.port) {
@@ -253,6 +255,18 @@ impl Snapshot {
         for s in services.iter().filter(|s| !s.laddrs.is_empty()) {
             if let Some(a) = s.laddrs.iter().find(|a| services.iter().any(|o| !o.is_fwmark() && o.vip == **a)) {
                 let msg = format!("local address {a} is a VIP");
+                return Err(ConfigError::BadLocalAddr { svc: s.name(), msg });
+            }
+            // A NAT64 local address's ports are held in IPv6's tables, an IPv4 service's in
+            // IPv4's: one address in both could give two connections one 5-tuple.
+            let nat64 = |o: &Service| o.vip.is_ipv6();
+            if let Some(a) = s
+                .laddrs
+                .iter()
+                .filter(|a| a.is_ipv4())
+                .find(|a| services.iter().any(|o| nat64(o) != nat64(s) && o.laddrs.contains(a)))
+            {
+                let msg = format!("local address {a} serves both an IPv4 service and an IPv6 (NAT64) one");
                 return Err(ConfigError::BadLocalAddr { svc: s.name(), msg });
             }
             let family = all.iter().filter(|a| a.is_ipv4() == s.vip.is_ipv4()).count();

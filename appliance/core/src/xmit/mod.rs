@@ -12,6 +12,7 @@ pub mod encap_header;
 pub mod icmp;
 pub mod icmpv6;
 pub mod nat;
+pub mod nat64;
 pub mod route;
 pub mod toa;
 pub mod tunnel;
