@@ -17,6 +17,8 @@
 //!   address added and deleted live serves, then drains; a service with TOA: a capture at the
 //!   real server shows option 254 with the client's address and port on the handshake's ACK;
 //!   UDP with UOA: the servers read each client's address from the datagrams' IP option.
+//!   NAT64: curl -6 through an IPv6 VIP reaches the IPv4 servers (rr exact), which see the
+//!   IPv4 local address; `-L -c` lists the connection's IPv4 ends as IPv4.
 //! - PROXY protocol v2 to nginx (`listen ... proxy_protocol`): it logs each client's own address
 //!   and port; a 20 MB download through a hop that loses 1% of packets, SACK on, arrives
 //!   byte-identical (sha256): the sequence adjustment holds through retransmissions and SACK.
@@ -35,6 +37,9 @@ const LADDRS: [&str; 2] = ["198.19.0.201", "198.19.0.202"];
 const LADDR6: &str = "2001:db8:19::201";
 /// The tiny service's only local address (ports 40000-40001).
 const LADDR_TINY: &str = "198.19.0.203";
+/// NAT64: an IPv6 VIP over the IPv4 real servers, through an IPv4 local address.
+const VIP64: &str = "2001:db8:18::164";
+const LADDR64: &str = "198.19.0.210";
 
 fn sources4() -> Vec<String> {
     (21..=40).map(|k| format!("198.18.0.{k}")).collect()
@@ -98,7 +103,7 @@ fn build(lab: &mut Lab) -> FullNatLab {
 
 /// rvs.toml: tcp VIP:80 and udp VIP:53 over rs1, rs2 from two local addresses; tcp [VIP6]:80
 /// over their port 8080 from one; tcp VIP:81 from LADDR_TINY's ports 40000-40001 only; tcp
-/// VIP:82 to rs1 with TOA.
+/// VIP:82 to rs1 with TOA; NAT64: tcp [VIP64]:80 over their IPv4 port 80 from LADDR64.
 fn config(lcores: &[u32]) -> String {
     let reals = |port: u16, v6: bool| {
         let mut s = String::new();
@@ -116,6 +121,7 @@ fn config(lcores: &[u32]) -> String {
         + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP}\"\nport = 80\nscheduler = \"rr\"\nladdrs = [{}]\n{}\n", list(&LADDRS), reals(80, false))
         + &format!("[[service]]\nprotocol = \"udp\"\nvip = \"{VIP}\"\nport = 53\nscheduler = \"rr\"\nladdrs = [{}]\nuoa = true\n{}\n", list(&LADDRS), reals(5353, false))
         + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP6}\"\nport = 80\nscheduler = \"rr\"\nladdrs = [\"{LADDR6}\"]\n{}\n", reals(8080, true))
+        + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP64}\"\nport = 80\nscheduler = \"rr\"\nladdrs = [\"{LADDR64}\"]\n{}\n", reals(80, false))
         + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP}\"\nport = 81\nscheduler = \"rr\"\nladdrs = [\"{LADDR_TINY}\"]\nlports = \"40000-40001\"\n  [[service.real]]\n  address = \"10.20.0.11\"\n  port = 80\n  forward = \"fullnat\"\n\n")
         + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP}\"\nport = 82\nscheduler = \"rr\"\nladdrs = [\"{}\"]\ntoa = true\n  [[service.real]]\n  address = \"10.20.0.11\"\n  port = 80\n  forward = \"fullnat\"\n\n", LADDRS[0])
 }
@@ -162,6 +168,28 @@ fn fullnat_serves_both_families_and_udp_from_local_addresses_only() {
         }
         assert_eq!(tally, BTreeMap::from([("rs1".into(), 10), ("rs2".into(), 10)]), "{family}: rr over 20 sources");
     }
+    // NAT64: IPv6 clients reach the IPv4 servers, rr exact.
+    http::wait_ready(&l.client, &format!("http://[{VIP64}]/")).unwrap();
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    for src in &sources6()[..6] {
+        for name in gets(&l.client, src, &format!("http://[{VIP64}]/"), 1).unwrap() {
+            *tally.entry(name).or_default() += 1;
+        }
+    }
+    assert_eq!(tally, BTreeMap::from([("rs1".into(), 3), ("rs2".into(), 3)]), "NAT64: rr over 6 IPv6 sources");
+    let nat64_rows: Vec<String> = ok(&s, &["-L", "-n", "-c"])
+        .lines()
+        .filter(|r| r.contains(&format!("[{VIP64}]:80")) && r.contains(&format!("{LADDR64}:")))
+        .map(str::to_owned)
+        .collect();
+    assert!(nat64_rows.len() >= 6, "each NAT64 connection's IPv4 ends listed as IPv4: {nat64_rows:?}");
+    assert!(nat64_rows.iter().all(|r| r.contains("10.20.0.1")), "{nat64_rows:?}");
+    let svc64 = format!("[{VIP64}]:80");
+    ok(&s, &["-a", "-t", &svc64, "-r", "10.20.0.13:80", "--fullnat", "-w", "0"]);
+    let (code, _, err) = rvsadm(&s, &["-a", "-t", &svc64, "-r", "10.20.0.14:80", "-m"], "");
+    assert!(code != 0 && err.contains("NAT64"), "only FULLNAT crosses families: {err}");
+    assert!(ok(&s, &["-L", "-n", "-t", &svc64]).contains("-> 10.20.0.13:80"), "listed under the IPv6 VIP");
+
     // UDP: one datagram from each of 4 sources, answered by rs1 and rs2 in turn.
     let mut answers = vec![];
     for src in &sources4()[..4] {
@@ -254,10 +282,11 @@ fn fullnat_serves_both_families_and_udp_from_local_addresses_only() {
     uoa.sort();
     let dp: serde_json::Value = serde_json::from_str(&ok(&s, &["-L", "-n", "--json"])).unwrap();
     assert_eq!(uoa, sources4()[..4].to_vec(), "UOA carried each client's address: {}", dp["dataplane"]);
-    let locals = [LADDRS[0], LADDRS[1], LADDR6, LADDR_TINY, "198.19.0.204"];
+    let locals = [LADDRS[0], LADDRS[1], LADDR6, LADDR_TINY, "198.19.0.204", LADDR64];
     let strangers: Vec<&String> = seen.iter().filter(|a| !locals.contains(&a.as_str())).collect();
     assert!(strangers.is_empty(), "the servers saw only local addresses, not: {strangers:?}");
     assert!(LADDRS.iter().all(|a| seen.iter().any(|x| x == a)), "both local addresses in turn: {seen:?}");
+    assert!(seen.iter().filter(|x| *x == LADDR64).count() >= 6, "NAT64 requests came from its local address");
     let stats = lab.stop_rvsd(rvsd).unwrap();
     for reason in ["no_route", "no_connection", "checksum"] {
         assert_eq!(stats["drops"][reason].as_u64().unwrap_or(0), 0, "{reason}: {}", stats["drops"]);

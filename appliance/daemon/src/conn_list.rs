@@ -177,15 +177,20 @@ pub struct ConnRecord {
 
 impl ConnRecord {
     fn of<K: rvs_core::family::AddrKey>(core: usize, now: u32, c: &Conn<K>) -> Self {
+        // NAT64's IPv4 ends (mapped in IPv6's table) are listed as the IPv4 addresses they are.
         let a = |k: K, port: u16| SocketAddr::new(k.addr().into(), port);
+        let end = |k: K, port: u16| match rvs_core::family::unmapped(k.into()) {
+            Some(v4) if k.is_mapped_v4() => SocketAddr::new(std::net::Ipv4Addr::from(v4).into(), port),
+            _ => a(k, port),
+        };
         ConnRecord {
             core,
             now,
             proto: c.proto,
             client: a(c.caddr, c.cport),
             virt: a(c.vaddr, c.vport),
-            dest: a(c.daddr, c.dport),
-            local: c.is_fullnat().then(|| a(c.laddr, c.lport)),
+            dest: end(c.daddr, c.dport),
+            local: c.is_fullnat().then(|| end(c.laddr, c.lport)),
             state: c.state,
             expires: c.expires,
         }

@@ -31,7 +31,7 @@ impl Ctx<'_> {
         let mut laddrs = Vec::new();
         for (i, a) in s.laddrs.iter().enumerate() {
             let addr = self.ip(a, &format!("service[{si}].laddrs[{i}]"))?;
-            if addr.is_ipv4() != vip.is_ipv4() {
+            if addr.is_ipv6() && vip.is_ipv4() {
                 return Err(self.err(
                     a.span(),
                     key("laddrs"),

@@ -356,17 +356,20 @@ impl Ctx<'_> {
             for (ri, r) in s.real.iter().enumerate() {
                 let rkey = |k: &str| format!("service[{si}].real[{ri}].{k}");
                 let addr = self.ip(&r.address, &rkey("address"))?;
-                if addr.is_ipv6() != vip.is_ipv6() {
-                    return Err(self.err(
-                        r.address.span(),
-                        rkey("address"),
-                        format!("{addr} is not of the VIP's address family (IPVS forwards within one family)"),
-                    ));
-                }
                 let forward = match &r.forward {
                     None => Forward::DirectRoute,
                     Some(f) => f.get_ref().parse().map_err(|e| self.err(f.span(), rkey("forward"), format!("{e}")))?,
                 };
+                if addr.is_ipv6() != vip.is_ipv6() && !crate::control::nat64_real(vip, addr, forward) {
+                    return Err(self.err(
+                        r.address.span(),
+                        rkey("address"),
+                        format!(
+                            "{addr} is not of the VIP's address family (IPVS forwards within one family; \
+                             only FULLNAT takes an IPv6 VIP to IPv4, NAT64)"
+                        ),
+                    ));
+                }
                 // A fwmark service's real server keeps the packet's port unless NAT gives one.
                 let port = r.port.unwrap_or(vport);
                 if port == 0 && name.fwmark == 0 {

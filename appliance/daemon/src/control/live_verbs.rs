@@ -194,16 +194,19 @@ impl LiveConfig {
                 msg: "port 0 is only for a firewall-mark service's real server (it keeps each packet's port)".into(),
             });
         }
-        if addr.is_ipv6() != k.vip.is_ipv6() {
+        let forward = o.forward.unwrap_or(Forward::DirectRoute);
+        if addr.is_ipv6() != k.vip.is_ipv6() && !super::nat64_real(k.vip, addr, forward) {
             return Err(OpError::Invalid {
                 field: "real-server",
-                msg: format!("{addr} is not of the VIP's address family (IPVS forwards within one family)"),
+                msg: format!(
+                    "{addr} is not of the VIP's address family (IPVS forwards within one family; only \
+                     --fullnat takes an IPv6 VIP to IPv4, NAT64)"
+                ),
             });
         }
         if self.services[i].dests.iter().any(|d| d.addr == addr && d.port == port) {
             return Err(OpError::RealExists(SocketAddr::new(addr, port).to_string()));
         }
-        let forward = o.forward.unwrap_or(Forward::DirectRoute);
         if !forward.sees_replies() && port != k.port && k.fwmark == 0 {
             return Err(OpError::Invalid {
                 field: "real server",

@@ -78,7 +78,7 @@ impl LiveConfig {
             }
         }
         let s = &mut self.services[i];
-        if addr.is_ipv4() != s.vip.is_ipv4() {
+        if addr.is_ipv6() && s.vip.is_ipv4() {
             return Err(OpError::Invalid {
                 field: "laddr",
                 msg: format!("{addr} is not of the service's address family"),

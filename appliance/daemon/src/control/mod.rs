@@ -20,3 +20,9 @@ pub mod reload;
 pub mod server;
 pub mod status_page;
 pub mod sync_roles;
+
+/// True for a real server that may be of another address family than its VIP: NAT64, an
+/// IPv4 FULLNAT real server of an IPv6 VIP (the snapshot checks the rest).
+pub fn nat64_real(vip: std::net::IpAddr, real: std::net::IpAddr, forward: rvs_core::service::Forward) -> bool {
+    vip.is_ipv6() && real.is_ipv4() && forward == rvs_core::service::Forward::FullNat
+}
