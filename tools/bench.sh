@@ -25,8 +25,8 @@ mkdir -p target/bench
 json=target/bench/rvs-bench.jsonl
 rm -f "$json"
 run() { target/release/rvs-bench --write "$doc" --json "$json" "$@"; }
-run --section rvs_bench --modes dr,tun,nat-in,nat-out,nat --sizes 64,imix --flows 1000 --seconds 3
-run --section rvs_bench_newconn --modes dr,tun,nat-in --syn-percent 100 --flows 1000 --seconds 1
+run --section rvs_bench --modes dr,tun,nat-in,nat-out,nat,fnat-in,fnat-out,fnat --sizes 64,imix --flows 1000 --seconds 3
+run --section rvs_bench_newconn --modes dr,tun,nat-in,fnat-in --syn-percent 100 --flows 1000 --seconds 1
 run --section rvs_bench_scale --modes dr,nat-in --flows 1000,100000,1000000,10000000 --seconds 2
 run --section rvs_bench_cores --modes dr,nat --cores 1,2 --flows 1000,1000000 --seconds 2
 # A SYN flood (10% of the frames) on a full table: established packets' rate with and without it.
@@ -35,7 +35,7 @@ run --section rvs_bench_flood --modes dr,nat-in --flood --syn-percent 10 --sched
 run --section rvs_bench_listing_idle --modes dr --flows 1000000 --seconds 4
 run --section rvs_bench_listing --modes dr --flows 1000000 --seconds 4 --listing
 # IPv6: the same forwarding on IPv6 flows (their own table, two cache lines an entry).
-run --section rvs_bench_ipv6 --modes dr6,tun6,nat-in6,nat-out6 --flows 1000,1000000 --seconds 2
+run --section rvs_bench_ipv6 --modes dr6,tun6,nat-in6,nat-out6,fnat-in6,fnat-out6 --flows 1000,1000000 --seconds 2
 
 # Instructions per packet under callgrind (repeatable where timings are not).
 cargo build --release -q -p rvs-core --example ipp --example ipp6 --example ipp_flood

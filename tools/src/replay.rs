@@ -175,6 +175,9 @@ pub struct Traffic {
     pub syn: Option<FrameTemplate>,
     /// New flows, used in order for SYNs.
     pub new_flows: Arc<Flows>,
+    /// Per flow: the end its frames carry instead of the flow's client (FULLNAT's replies go
+    /// to a local address and port, not to the client); empty = the client's own.
+    pub local_ends: Arc<Vec<(u32, u16)>>,
 }
 
 /// Slices of a measuring window: figures are kept per slice, so that a run can report its
@@ -310,7 +313,10 @@ impl<'p> QueuePair<'p> for ReplayQueue<'p> {
                 let sizes = &t.sets[set];
                 let tmpl = &sizes[self.size % sizes.len()];
                 self.size = self.size.wrapping_add(1);
-                let (ip, port) = t.flows.flow(f);
+                let (ip, port) = match t.local_ends.get(f as usize) {
+                    Some(&end) => end,
+                    None => t.flows.flow(f),
+                };
                 (tmpl, ip, port)
             };
             let Some(buf) = m.append(tmpl.len()) else { break };

@@ -34,13 +34,41 @@ fn rvs_bench_runs_rvsds_worker_loop_in_every_mode() {
         "smoke",
     ]);
     assert!(ok, "{out}{err}");
-    let (ok, out2, err) =
-        bench(&["--seconds", "0.2", "--flows", "100", "--modes", "dr,nat-in", "--syn-percent", "50", "--json", j]);
+    let (ok, out2, err) = bench(&[
+        "--seconds",
+        "0.2",
+        "--flows",
+        "100",
+        "--modes",
+        "dr,nat-in,fnat-in",
+        "--syn-percent",
+        "50",
+        "--json",
+        j,
+    ]);
     assert!(ok, "{out2}{err}");
+    // FULLNAT's replies go to local ports, on the worker whose share each port is.
+    let (ok, out3, err) = bench(&[
+        "--seconds",
+        "0.2",
+        "--flows",
+        "200",
+        "--modes",
+        "fnat-out,fnat,fnat-out6",
+        "--cores",
+        "1,2",
+        "--json",
+        j,
+    ]);
+    assert!(ok, "{out3}{err}");
 
     let runs: Vec<serde_json::Value> =
         std::fs::read_to_string(&json).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(runs.len(), 5 * 2 * 2 + 2, "every mode x size x cores, then the SYN runs:\n{out}{out2}");
+    assert_eq!(
+        runs.len(),
+        5 * 2 * 2 + 3 + 3 * 2,
+        "every mode x size x cores, the SYN runs, FULLNAT's:\n{out}{out2}{out3}"
+    );
     for r in &runs {
         assert_eq!(r["drops"], 0, "{r}");
         assert!(r["mpps"].as_f64().unwrap() > 0.0 && r["ns"].as_f64().unwrap() > 0.0, "{r}");
@@ -49,7 +77,8 @@ fn rvs_bench_runs_rvsds_worker_loop_in_every_mode() {
             (parts - r["ns"].as_f64().unwrap()).abs() < 0.01 * r["ns"].as_f64().unwrap(),
             "ns = dataplane + port: {r}"
         );
-        assert_eq!(r["conn_entry_bytes"], 64);
+        let v6 = r["mode"].as_str().unwrap().ends_with('6');
+        assert_eq!(r["conn_entry_bytes"], if v6 { 128 } else { 64 }, "{r}");
         let syn = r["syn_percent"].as_u64().unwrap() > 0;
         assert_eq!(r["new_conns_per_s"].as_f64().unwrap() > 0.0, syn, "{r}");
         if r["size"] == "imix" {

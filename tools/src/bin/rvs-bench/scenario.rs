@@ -16,7 +16,13 @@ pub(crate) enum Mode {
     NatOut,
     /// NAT, both directions (one burst of each per loop).
     Nat,
-    /// The same five over IPv6 (TUN: IPv6-in-IPv6).
+    /// FULLNAT, client to server (both addresses rewritten, from a local address).
+    FnatIn,
+    /// FULLNAT, server replies (to a local address and port) to client.
+    FnatOut,
+    /// FULLNAT, both directions.
+    Fnat,
+    /// The same eight over IPv6 (TUN: IPv6-in-IPv6).
     Dr6,
     /// See [`Mode::Dr6`].
     Tun6,
@@ -26,6 +32,12 @@ pub(crate) enum Mode {
     NatOut6,
     /// See [`Mode::Dr6`].
     Nat6,
+    /// See [`Mode::Dr6`].
+    FnatIn6,
+    /// See [`Mode::Dr6`].
+    FnatOut6,
+    /// See [`Mode::Dr6`].
+    Fnat6,
 }
 
 impl Mode {
@@ -41,6 +53,12 @@ impl Mode {
             Mode::NatIn6 => "nat-in6",
             Mode::NatOut6 => "nat-out6",
             Mode::Nat6 => "nat6",
+            Mode::FnatIn => "fnat-in",
+            Mode::FnatOut => "fnat-out",
+            Mode::Fnat => "fnat",
+            Mode::FnatIn6 => "fnat-in6",
+            Mode::FnatOut6 => "fnat-out6",
+            Mode::Fnat6 => "fnat6",
         }
     }
     /// The IPv4 mode this one is, or runs over IPv6.
@@ -51,6 +69,9 @@ impl Mode {
             Mode::NatIn6 => Mode::NatIn,
             Mode::NatOut6 => Mode::NatOut,
             Mode::Nat6 => Mode::Nat,
+            Mode::FnatIn6 => Mode::FnatIn,
+            Mode::FnatOut6 => Mode::FnatOut,
+            Mode::Fnat6 => Mode::Fnat,
             m => m,
         }
     }
@@ -61,20 +82,25 @@ impl Mode {
         match self.base() {
             Mode::Dr => Ipv4Addr::new(198, 18, 0, 101),
             Mode::Tun => Ipv4Addr::new(198, 18, 0, 102),
+            Mode::FnatIn | Mode::FnatOut | Mode::Fnat => Ipv4Addr::new(198, 18, 0, 103),
             _ => Ipv4Addr::new(198, 18, 0, 100),
         }
     }
     pub(crate) fn vip6(self) -> Ipv6Addr {
         Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(self.vip().octets()[3]))
     }
+    /// NAT or FULLNAT: replies come back through rvs, to the real server's port.
     pub(crate) fn nat(self) -> bool {
-        matches!(self.base(), Mode::NatIn | Mode::NatOut | Mode::Nat)
+        matches!(self.base(), Mode::NatIn | Mode::NatOut | Mode::Nat) || self.fullnat()
+    }
+    pub(crate) fn fullnat(self) -> bool {
+        matches!(self.base(), Mode::FnatIn | Mode::FnatOut | Mode::Fnat)
     }
     pub(crate) fn client_side(self) -> bool {
-        self.base() != Mode::NatOut
+        !matches!(self.base(), Mode::NatOut | Mode::FnatOut)
     }
     pub(crate) fn reply_side(self) -> bool {
-        matches!(self.base(), Mode::NatOut | Mode::Nat)
+        matches!(self.base(), Mode::NatOut | Mode::Nat | Mode::FnatOut | Mode::Fnat)
     }
 }
 
@@ -106,12 +132,23 @@ pub(crate) fn rs_addr(i: u16) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 0, 11)) + u32::from(i))
 }
 
+/// FULLNAT's local addresses: 16, so that even 10 M flows find ports towards each real server.
+pub(crate) const LOCAL_ADDRS: u32 = 16;
+
+pub(crate) fn laddr(k: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 0, 201)) + k)
+}
+
+pub(crate) fn laddr6(k: u32) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x201)) + u128::from(k))
+}
+
 pub(crate) fn rs_mac(i: u16) -> Mac {
     Mac([2, 0, 0, 0, 2, i as u8])
 }
 
-/// Three services (NAT, DR, TUN) of `reals` real servers each, on a jumbo-frame back end so
-/// that IMIX's largest frames still fit once tunnelled.
+/// Four services (NAT, DR, TUN, FULLNAT) per family of `reals` real servers each, on a
+/// jumbo-frame back end so that IMIX's largest frames still fit once tunnelled.
 pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
     let svc = |id: u16, vip: std::net::IpAddr, fwd: Forward, port: u16| Service {
         id,
@@ -155,6 +192,14 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
             svc(3, Mode::Nat6.vip6().into(), Forward::Nat, NAT_PORT),
             svc(4, Mode::Dr6.vip6().into(), Forward::DirectRoute, 80),
             svc(5, Mode::Tun6.vip6().into(), Forward::Tunnel, 80),
+            Service {
+                laddrs: (0..LOCAL_ADDRS).map(|k| laddr(k).into()).collect(),
+                ..svc(6, Mode::Fnat.vip().into(), Forward::FullNat, NAT_PORT)
+            },
+            Service {
+                laddrs: (0..LOCAL_ADDRS).map(|k| laddr6(k).into()).collect(),
+                ..svc(7, Mode::Fnat6.vip6().into(), Forward::FullNat, NAT_PORT)
+            },
         ],
         neighbours,
         Timeouts::default(),
@@ -252,12 +297,13 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
     let syn_t = FrameTemplate::new(&c.tcp(1024, 80, SYN, 1, b""), hdr, true);
     let ack_t = FrameTemplate::new(&c.tcp(1024, 80, ACK, 2, b""), hdr, true);
     let dport = if mode.nat() { NAT_PORT } else { 80 };
-    let reply = |i: u16| {
-        if v6 {
-            Side::V6(PacketBuilder6::new(rs_mac(i), IN_MAC, rs_addr6(i), client6(CLIENTS)))
-        } else {
-            Side::V4(PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), Ipv4Addr::from(CLIENTS)))
-        }
+    // A real server's frames to the client (NAT) or to a local address (FULLNAT: the template's
+    // high 96 bits of IPv6 are the local addresses').
+    let reply = |i: u16| match (v6, mode.fullnat()) {
+        (true, false) => Side::V6(PacketBuilder6::new(rs_mac(i), IN_MAC, rs_addr6(i), client6(CLIENTS))),
+        (true, true) => Side::V6(PacketBuilder6::new(rs_mac(i), IN_MAC, rs_addr6(i), laddr6(0))),
+        (false, false) => Side::V4(PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), Ipv4Addr::from(CLIENTS))),
+        (false, true) => Side::V4(PacketBuilder::new(rs_mac(i), IN_MAC, rs_addr(i), laddr(0))),
     };
     let synack: Vec<FrameTemplate> = (0..args.reals)
         .map(|i| FrameTemplate::new(&reply(i).tcp(dport, 1024, SYN | ACK, 1, b""), hdr, false))
@@ -275,23 +321,32 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
         ensure!(matches!(v, Verdict::Forward(_)), "setup: SYN of flow {f}: {v:?}");
     }
     let mut flow_set = vec![0u8; if mode.nat() { flows.len as usize } else { 0 }];
+    // FULLNAT: where each flow's replies go (a local address's low 32 bits, and port).
+    let mut local_ends = vec![(0u32, 0u16); if mode.fullnat() { flows.len as usize } else { 0 }];
     if mode.nat() {
-        let of4 = p.connections().iter().map(|(_, c)| (c.caddr, c.cport, c.daddr - u32::from(rs_addr(0))));
+        let of4 = p
+            .connections()
+            .iter()
+            .map(|(_, c)| (c.caddr, c.cport, c.daddr - u32::from(rs_addr(0)), (c.laddr, c.lport)));
         let of6 = p.connections6().iter().map(|(_, c)| {
-            (c.caddr as u32, c.cport, (c.daddr - u128::from(rs_addr6(0))) as u32)
-            // the client's low 32 bits
+            // the addresses' low 32 bits
+            (c.caddr as u32, c.cport, (c.daddr - u128::from(rs_addr6(0))) as u32, (c.laddr as u32, c.lport))
         });
-        for (caddr, cport, rs) in of4.chain(of6) {
+        for (caddr, cport, rs, end) in of4.chain(of6) {
             let f = flows.index_of(caddr, cport).context("setup: a connection of no flow")?;
             flow_set[f as usize] = rs as u8;
+            if let Some(e) = local_ends.get_mut(f as usize) {
+                *e = end;
+            }
         }
     }
     for f in 0..flows.len {
-        let (ip, port) = flows.flow(f);
+        let (ip, port) = local_ends.get(f as usize).copied().unwrap_or(flows.flow(f));
         if mode.nat() {
             let v = send(&mut p, &synack[usize::from(flow_set[f as usize])], ip, port, 1);
             ensure!(v == Verdict::Forward(0), "setup: SYN-ACK of flow {f}: {v:?}");
         }
+        let (ip, port) = flows.flow(f);
         let v = send(&mut p, &ack_t, ip, port, 0);
         ensure!(matches!(v, Verdict::Forward(_)), "setup: ACK of flow {f}: {v:?}");
     }
@@ -313,6 +368,7 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
         syn_percent: syn,
         syn: Some(syn_t.clone()),
         new_flows: Arc::clone(&new_flows),
+        local_ends: Arc::new(Vec::new()),
     });
     let replies = mode.reply_side().then(|| Traffic {
         flows: Arc::clone(&flows),
@@ -331,6 +387,7 @@ pub(crate) fn prepare(args: &Args, spec: &RunSpec, snap: &Arc<Snapshot>, w: usiz
         syn_percent: 0,
         syn: None,
         new_flows: Arc::new(Flows { ips: Vec::new(), len: 0 }),
+        local_ends: Arc::new(local_ends),
     });
     let table_bytes = if v6 { p.connections6().memory_bytes() } else { p.connections().memory_bytes() };
     Ok(Prepared { pipeline: p, traffic: [client, replies], table_bytes })
