@@ -215,3 +215,31 @@ fn the_snapshot_takes_nat64_only_as_it_can_work() {
     s.laddrs = vec![LIP1.into()];
     assert!(matches!(snap(vec![s]), Err(ConfigError::FamilyMismatch { .. })));
 }
+
+#[test]
+fn the_proxy_header_tells_an_ipv4_server_the_ipv6_client_and_acks_move_back() {
+    use rvs_core::wire::proxy_protocol::ProxyProtocol;
+    let mut services = nat64_services(false);
+    services[0].proxy_protocol = ProxyProtocol::V2;
+    let mut p = Pipeline::new(PipelineConfig::default(), Arc::new(snapshot6_with(services, 1500)), NOW);
+    let lport = handshake(&mut p);
+    let (_, out) = send(&mut p, 0, from_client6(VIP6_NAT).tcp(40000, 80, ACK, 8, b""));
+    assert_eq!(out, to_rs1(&out).tcp(lport, 8080, ACK, 8, b""), "the handshake's ACK as it was");
+    // PROXY v2, TCP over IPv6 (0x21): the client's and the VIP's IPv6 addresses and ports.
+    let mut header = vec![0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x21, 0, 36];
+    header.extend_from_slice(&CLIENT6.octets());
+    header.extend_from_slice(&VIP6_NAT.octets());
+    header.extend_from_slice(&[0x9c, 0x40, 0, 80]);
+    let (v, out) = send(&mut p, 0, from_client6(VIP6_NAT).tcp(40000, 80, ACK, 8, b"GET /"));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(out, to_rs1(&out).tcp(lport, 8080, ACK, 8, &[&header[..], b"GET /"].concat()));
+    // The server acknowledges header and data: the IPv6 client hears of its own 5 bytes.
+    let mut ack = from_rs1().tcp(8080, lport, ACK, 10, b"HTTP");
+    ack[42..46].copy_from_slice(&(8 + 52 + 5u32).to_be_bytes());
+    rvs_core::wire::tcp::TcpPacket::new_unchecked(&mut ack[34..]).fill_checksum(RS1, LIP1);
+    let (_, out) = send(&mut p, 1, ack);
+    let mut want = to_client6().tcp(80, 40000, ACK, 10, b"HTTP");
+    want[62..66].copy_from_slice(&13u32.to_be_bytes());
+    rvs_core::xmit::toa::fill_tcp_checksum(&mut want, 14, 54, true);
+    assert_eq!(out, want);
+}
