@@ -19,6 +19,7 @@ pub mod sched;
 pub mod seqlock;
 pub mod service;
 pub mod snapshot;
+pub mod snat;
 pub mod threshold;
 pub mod verdict;
 pub mod wire;

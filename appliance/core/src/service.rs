@@ -456,6 +456,14 @@ pub enum ConfigError {
     /// No interfaces.
     #[error("no interface configured")]
     NoInterface,
+    /// A SNAT rule that cannot work.
+    #[error("{rule}: {msg}")]
+    BadSnat {
+        /// The rule.
+        rule: String,
+        /// What is wrong.
+        msg: String,
+    },
     /// A FULLNAT service's local addresses or ports that cannot work.
     #[error("service {svc}: {msg}")]
     BadLocalAddr {

@@ -203,6 +203,8 @@ pub struct Counters {
     pub proxy_headers: u64,
     /// FULLNAT UDP datagrams that took the client's address to the real server as UOA.
     pub uoa_added: u64,
+    /// Connections an outside host opened to a SNAT mapping (endpoint-independent filtering).
+    pub snat_inbound: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).
     pub nat_icmp_sent: u64,
@@ -248,6 +250,7 @@ impl Default for Counters {
             toa_added: 0,
             proxy_headers: 0,
             uoa_added: 0,
+            snat_inbound: 0,
             nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,

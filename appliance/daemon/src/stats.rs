@@ -492,6 +492,7 @@ impl Report {
             ("toa_added", c.toa_added),
             ("proxy_headers", c.proxy_headers),
             ("uoa_added", c.uoa_added),
+            ("snat_inbound", c.snat_inbound),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),

@@ -361,8 +361,21 @@ impl<K: AddrKey> ConnTable<K> {
         daddr: K,
         dport: u16,
         laddr: K,
+        share: (u16, u32),
+        stride: u16,
+    ) -> Option<u16> {
+        self.take_port_if(laddr, share, stride, |t, port| t.lookup_reply(proto, daddr, dport, laddr, port).is_none())
+    }
+
+    /// [`ConnTable::take_lport`] with the test of a free port given: the first port of the
+    /// share from `laddr`'s cursor that `free` accepts (SNAT's endpoint-independent mappings
+    /// want a port no mapping holds).
+    pub fn take_port_if(
+        &mut self,
+        laddr: K,
         (first, count): (u16, u32),
         stride: u16,
+        free: impl Fn(&Self, u16) -> bool,
     ) -> Option<u16> {
         let start = self.laddrs.row(laddr)?.cursor;
         if count == 0 {
@@ -372,7 +385,7 @@ impl<K: AddrKey> ConnTable<K> {
         for _ in 0..count.min(MAX_PORT_TRIES) {
             let port = (u32::from(first) + k * u32::from(stride.max(1))) as u16;
             k = if k + 1 == count { 0 } else { k + 1 };
-            if self.lookup_reply(proto, daddr, dport, laddr, port).is_none() {
+            if free(self, port) {
                 self.laddrs.row(laddr)?.cursor = k;
                 return Some(port);
             }

@@ -90,6 +90,29 @@ pub(super) trait IpPath: Family + NeighKey {
         c: &Conn<Self>,
         icmp_error: bool,
     ) -> Verdict;
+    /// An outbound packet of no connection and no service: a SNAT rule's (IPv4 only).
+    #[inline(always)]
+    fn snat_out<F: Frame>(
+        _core: &mut PerCore,
+        _snap: &Snapshot,
+        _now: u32,
+        _frame: &mut F,
+        _ip: &Ip<Self>,
+    ) -> Option<Verdict> {
+        None
+    }
+    /// A packet to a SNAT pool address of no connection: let in by its mapping's filtering
+    /// (IPv4 only).
+    #[inline(always)]
+    fn snat_in<F: Frame>(
+        _core: &mut PerCore,
+        _snap: &Snapshot,
+        _now: u32,
+        _frame: &mut F,
+        _ip: &Ip<Self>,
+    ) -> Option<Verdict> {
+        None
+    }
     /// Queues the connection for the backups when the sync master role runs.
     #[inline(always)]
     fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32) {
@@ -100,6 +123,26 @@ pub(super) trait IpPath: Family + NeighKey {
 }
 
 impl IpPath for u32 {
+    #[inline(never)]
+    fn snat_out<F: Frame>(
+        core: &mut PerCore,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<u32>,
+    ) -> Option<Verdict> {
+        core.snat_out(snap, now, frame, ip)
+    }
+    #[inline(never)]
+    fn snat_in<F: Frame>(
+        core: &mut PerCore,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<u32>,
+    ) -> Option<Verdict> {
+        core.snat_in(snap, now, frame, ip)
+    }
     #[inline(always)]
     fn nat64_out<F: Frame>(_: &mut PerCore, _: &Snapshot, _: &mut F, _: &Ip<u32>, _: &Conn<u32>, _: bool) -> Verdict {
         Verdict::Drop(DropReason::Nat64Untranslatable) // never called: `is_mapped_v4` is false

@@ -136,7 +136,15 @@ impl PerCore {
             if let Some(v) = K::nat64_reply(self, snap, now, frame, ip) {
                 return v;
             }
+            // A SNAT mapping's port, which endpoint-independent filtering lets anyone reach.
+            if let Some(v) = K::snat_in(self, snap, now, frame, ip) {
+                return v;
+            }
             return Verdict::Drop(DropReason::NoConnection); // a reply that outlived its connection
+        }
+        // An inside host's first packet to the outside (SNAT).
+        if let Some(v) = K::snat_out(self, snap, now, frame, ip) {
+            return v;
         }
         Self::not_ours(snap, ip.dst)
     }
@@ -282,7 +290,7 @@ impl PerCore {
     /// connection for the egress.
     #[inline(always)] // specialised per direction at its two call sites
     #[allow(clippy::too_many_arguments)] // one packet's facts about one connection
-    fn step<K: IpPath>(
+    pub(super) fn step<K: IpPath>(
         &mut self,
         snap: &Snapshot,
         idx: u32,

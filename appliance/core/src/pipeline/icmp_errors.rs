@@ -29,6 +29,11 @@ impl PerCore {
             return Verdict::Reply;
         }
         if !icmp_wire::is_error(t) {
+            if t == kind::ECHO_REQUEST || t == kind::ECHO_REPLY {
+                if let Some(v) = self.snat_echo(snap, now, frame, ip) {
+                    return v;
+                }
+            }
             return Self::not_ours(snap, ip.dst);
         }
         // The quoted packet: its IP header and at least 8 bytes of transport header.

@@ -70,6 +70,7 @@ mod one_packet;
 mod overload;
 mod persistence;
 mod proxy_header;
+mod snat;
 mod sync;
 
 use family::IpPath;
@@ -209,6 +210,8 @@ struct PerCore {
     /// connections with `F_SEQ_ADJ` (the PROXY protocol), allocated on the control path
     /// ([`proxy_header`]).
     seq_adj: [Vec<crate::conn::seq_adjust::SeqAdjust>; 2],
+    /// SNAT's endpoint-independent mappings, made when a rule first needs them ([`snat`]).
+    snat_maps: Option<Box<snat::SnatMaps>>,
 }
 
 /// One worker's dataplane.
@@ -271,6 +274,7 @@ impl Pipeline {
             frag_gen: 0,
             laddr_turn: 0,
             seq_adj: [Vec::new(), Vec::new()],
+            snat_maps: None,
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -305,6 +309,11 @@ impl Pipeline {
             (a, r.in_use, r.exhausted)
         });
         v4.chain(v6)
+    }
+
+    /// SNAT's endpoint-independent mappings this core holds.
+    pub fn snat_mappings(&self) -> usize {
+        self.core.snat_maps.as_ref().map_or(0, |m| m.len())
     }
 
     /// Reads learned IPv6 neighbours from the shared table `neighbours` (control path; a new
@@ -399,10 +408,14 @@ impl Pipeline {
             weights,
             templates,
             thr,
+            snat_maps,
             ..
         } = &mut self.core;
         let mut n = conns.expire(now, *expire_budget, |c| {
             PerCore::release_load(snap, scheds, weights, loads, thr, c);
+            if let Some(m) = snat_maps.as_mut().filter(|_| snat::is_snat(c)) {
+                m.release(c);
+            }
             if c.flags & F_PERSIST != 0 {
                 PerCore::unpin(snap, templates, c, now);
             }

@@ -207,6 +207,9 @@ impl PerCore {
     pub(super) fn drop_conn<K: IpPath>(&mut self, snap: &Snapshot, idx: u32, now: u32) {
         let c = K::conns_mut(&mut self.tables).remove(idx);
         Self::release_load(snap, &mut self.scheds, &mut self.weights, &mut self.loads, &mut self.thr, &c);
+        if let Some(m) = self.snat_maps.as_mut().filter(|_| K::BITS == 32 && super::snat::is_snat(&c)) {
+            m.release(&c);
+        }
         if c.flags & F_PERSIST != 0 {
             Self::unpin(snap, &mut self.templates, &c, now);
         }

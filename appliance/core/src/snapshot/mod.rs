@@ -3,6 +3,7 @@
 //! a burst boundary (`Pipeline::apply`); nothing in it changes while packets are processed.
 
 mod family_index;
+mod snat_index;
 
 use family_index::NONE;
 pub use family_index::{FamilyIndex, OpsReal, RealServerRoute, Route};
@@ -71,6 +72,8 @@ pub struct Snapshot {
     knobs: crate::knobs::Knobs,
     /// FULLNAT local addresses deleted while their connections drain: still answered for.
     draining_laddrs: Vec<IpAddr>,
+    /// SNAT rules, in order (the first that matches a packet is its rule).
+    snat: Vec<crate::snat::SnatRule>,
 }
 
 /// An address family as the snapshot indexes it: [`Snapshot::family`] selects its part.
@@ -120,7 +123,8 @@ impl Snapshot {
         let mut seen_dest = vec![false; MAX_DESTS];
         for s in &services {
             let sid = usize::from(s.id);
-            if sid >= MAX_SERVICES || std::mem::replace(&mut seen_svc[sid], true) {
+            // Ids from SNAT_SVC_BASE up are SNAT rules' (their traffic counts as a service's).
+            if sid >= usize::from(crate::snat::SNAT_SVC_BASE) || std::mem::replace(&mut seen_svc[sid], true) {
                 return Err(ConfigError::BadId { what: "service", id: s.id });
             }
             if crate::sched::new_scheduler(&s.scheduler).is_none() {
@@ -242,6 +246,7 @@ impl Snapshot {
             tunnels,
             knobs: crate::knobs::Knobs::default(),
             draining_laddrs: Vec::new(),
+            snat: Vec::new(),
         };
         Ok(snap.with_held_vips(None))
     }
@@ -530,10 +535,17 @@ impl Snapshot {
                 Some(h) => all.into_iter().filter(|v| h.contains(&(*v).addr().into())).collect(),
             }
         }
-        fn laddrs<K: AddrKey>(services: &[Service], draining: &[IpAddr], held: Option<&[IpAddr]>) -> Vec<K> {
-            let all = services.iter().flat_map(|s| s.laddrs.iter()).chain(draining);
-            let mut mine: Vec<K> =
-                all.filter(|a| held.is_none_or(|h| h.contains(a))).filter_map(|a| K::of_ip(*a)).collect();
+        fn laddrs<K: AddrKey>(snap: &Snapshot, held: Option<&[IpAddr]>) -> Vec<K> {
+            // FULLNAT's local addresses, those draining, and SNAT's pools: their replies'
+            // owner is their destination port's core.
+            let pools = snap.snat.iter().flat_map(|r| r.pool.iter().map(|&a| IpAddr::V4(a)));
+            let all = snap
+                .services
+                .iter()
+                .flat_map(|s| s.laddrs.iter().copied())
+                .chain(snap.draining_laddrs.iter().copied())
+                .chain(pools);
+            let mut mine: Vec<K> = all.filter(|a| held.is_none_or(|h| h.contains(a))).filter_map(K::of_ip).collect();
             mine.sort_unstable();
             mine.dedup();
             mine
@@ -541,8 +553,8 @@ impl Snapshot {
         self.serves_all = held.is_none();
         self.v4.vips = served(&self.services, &self.v4, held);
         self.v6.vips = served(&self.services, &self.v6, held);
-        self.v4.laddrs = laddrs(&self.services, &self.draining_laddrs, held);
-        self.v6.laddrs = laddrs(&self.services, &self.draining_laddrs, held);
+        self.v4.laddrs = laddrs(&self, held);
+        self.v6.laddrs = laddrs(&self, held);
         self
     }
 

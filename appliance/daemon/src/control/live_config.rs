@@ -3,7 +3,7 @@
 //! `reload.rs`, sync roles in `sync_roles.rs`.
 
 use crate::config::{Check, Config, HaMode, PortConf};
-use rvs_core::service::{Forward, Interface, Protocol, Service, Timeouts, MAX_SERVICES, UNBOUND_DEST};
+use rvs_core::service::{Forward, Interface, Protocol, Service, Timeouts, UNBOUND_DEST};
 use rvs_core::wire::Mac;
 use rvs_core::Snapshot;
 use std::collections::{BTreeMap, BTreeSet};
@@ -240,7 +240,7 @@ impl LiveConfig {
                 usize::from(UNBOUND_DEST),
                 cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id)),
             ),
-            svc_ids: IdPool::new(MAX_SERVICES, cfg.services.iter().map(|s| s.id)),
+            svc_ids: IdPool::new(usize::from(rvs_core::snat::SNAT_SVC_BASE), cfg.services.iter().map(|s| s.id)),
             svc_trash: Vec::new(),
             trash: Vec::new(),
             checks: cfg.checks.iter().cloned().collect(),
