@@ -469,6 +469,10 @@ fn build_report(
             .collect::<Vec<_>>(),
     };
     let mut r = stats::Report::build(&inputs, &st.services, &health, base);
+    r.snat = crate::control::snat_rules::reports(st, &reports);
+    // SNAT's pools hold ports as local addresses do: they are listed with their rules.
+    let pools: Vec<String> = st.snat_pools().map(|a| a.to_string()).collect();
+    r.laddrs.retain(|l| !pools.contains(&l.address));
     r.health_transitions = st.health_transitions;
     r.drains_completed = st.drains_completed;
     r.sync = shared.sync_counters.figures();

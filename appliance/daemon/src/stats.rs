@@ -285,6 +285,9 @@ pub struct Report {
     /// FULLNAT local addresses: the services' and those draining after their deletion.
     #[serde(default)]
     pub laddrs: Vec<crate::control::local_addrs::LaddrReport>,
+    /// SNAT rules with their counts.
+    #[serde(default)]
+    pub snat: Vec<crate::control::snat_rules::SnatReport>,
 }
 
 /// Counter values `-Z` set aside, by service id and real-server id: listings show the
@@ -547,6 +550,7 @@ impl Report {
                 .collect(),
             services,
             laddrs,
+            snat: Vec::new(),
         }
     }
 }

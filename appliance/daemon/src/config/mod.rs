@@ -12,6 +12,7 @@ use toml::Spanned;
 
 mod fwmark_conf;
 pub mod laddr_conf;
+pub use laddr_conf::parse_lports;
 mod raw;
 mod sections;
 pub mod sync_conf;
@@ -132,6 +133,8 @@ pub struct Config {
     pub slow_start: Vec<(u16, u32)>,
     /// The firewall-mark classifier's rules (`[[fwmark]]`), in order.
     pub mark_rules: Vec<rvs_core::fwmark::MarkRule>,
+    /// `[[snat]]`: SNAT rules, in order.
+    pub snat: Vec<rvs_core::snat::SnatRule>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -216,6 +219,9 @@ impl Config {
         let (services, checks, slow_start) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
         let mark_rules = cx.mark_rules(&raw.fwmark)?;
+        let specs: Vec<_> = raw.snat.iter().map(|s| s.get_ref().clone()).collect();
+        let snat = crate::control::snat_rules::rules_of(&specs, &ports)
+            .map_err(|(i, e)| cx.err(raw.snat[i].span(), format!("snat[{i}]"), e.to_string()))?;
         let steer_prefix = cx.steer_prefix(dp.steer_prefix.as_ref(), &services, dp.lcores.len(), false)?;
         let steer_prefix6 = cx.steer_prefix(dp.steer_prefix6.as_ref(), &services, dp.lcores.len(), true)?;
         let cfg = Config {
@@ -241,6 +247,7 @@ impl Config {
             checks,
             slow_start,
             mark_rules,
+            snat,
         };
         // The dataplane's own checks (ids, duplicates) with the file named.
         cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
@@ -278,6 +285,7 @@ impl Config {
             .collect();
         Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
             .and_then(|s| s.with_mark_rules(&self.mark_rules))
+            .and_then(|s| s.with_snat(self.snat.clone()))
             .map(|s| {
                 s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
                     .with_steer_prefix(self.steer_prefix)

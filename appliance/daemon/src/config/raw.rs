@@ -23,6 +23,9 @@ pub(super) struct RawConfig {
     /// `[[fwmark]]`: the firewall-mark classifier's rules, in order.
     #[serde(default)]
     pub(super) fwmark: Vec<RawMarkRule>,
+    /// `[[snat]]`: SNAT rules, in order (the control protocol's spec, positions kept).
+    #[serde(default)]
+    pub(super) snat: Vec<Spanned<crate::control::snat_rules::SnatRuleSpec>>,
 }
 
 /// One `[[fwmark]]` rule: packets to `destination` (a prefix) on `ports` (numbers or

@@ -201,6 +201,10 @@ pub struct LiveConfig {
     pub mark_rules: Vec<rvs_core::fwmark::MarkRule>,
     /// FULLNAT local addresses deleted while their connections drain ([`super::local_addrs`]).
     pub(super) draining_laddrs: BTreeSet<IpAddr>,
+    /// SNAT rules, in order (`[[snat]]`, `--add-snat`: [`super::snat_rules`]).
+    pub snat: Vec<rvs_core::snat::SnatRule>,
+    /// The last SNAT rule id given (the next rule takes the next free one).
+    pub(super) snat_next_id: u16,
 }
 
 pub(super) fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
@@ -255,6 +259,8 @@ impl LiveConfig {
             retired_tunnels: BTreeMap::new(),
             mark_rules: cfg.mark_rules.clone(),
             draining_laddrs: BTreeSet::new(),
+            snat: cfg.snat.clone(),
+            snat_next_id: cfg.snat.len().saturating_sub(1) as u16,
         }
     }
 
@@ -280,6 +286,7 @@ impl LiveConfig {
         let mut all = self.all_vips();
         all.extend(self.services.iter().flat_map(|s| s.laddrs.iter().copied()));
         all.extend(self.draining_laddrs.iter().copied());
+        all.extend(self.snat_pools());
         all
     }
 
@@ -356,6 +363,7 @@ impl LiveConfig {
         }
         Snapshot::new(interfaces, self.effective_services(), self.neighbours.clone(), self.timeouts)
             .and_then(|s| s.with_mark_rules(&self.mark_rules))
+            .and_then(|s| s.with_snat(self.snat.clone()))
             .map(|s| {
                 s.with_kernel_exception(self.kernel_exception)
                     .with_steer_prefix(self.steer_prefix)

@@ -18,6 +18,7 @@ pub mod rates;
 pub mod real_lifecycle;
 pub mod reload;
 pub mod server;
+pub mod snat_rules;
 pub mod status_page;
 pub mod sync_roles;
 

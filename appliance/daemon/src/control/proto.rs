@@ -207,6 +207,18 @@ pub enum Request {
     },
     /// `-L --mark-rules`: the classifier's rules in order.
     MarkRules,
+    /// `--add-snat`: a SNAT rule, appended.
+    AddSnat {
+        /// The rule.
+        rule: super::snat_rules::SnatRuleSpec,
+    },
+    /// `--del-snat`: removes the rule matching what this one matches.
+    DelSnat {
+        /// The rule.
+        rule: super::snat_rules::SnatRuleSpec,
+    },
+    /// `-L --snat`: the SNAT rules in order, with their counts.
+    Snat,
     /// `--add-laddr`: a FULLNAT local address for a service (DPVS's `-z ADDR [-F PORT]`).
     AddLaddr {
         /// The service.

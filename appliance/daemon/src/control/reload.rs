@@ -24,6 +24,7 @@ impl LiveConfig {
         next.sync = cfg.sync.clone();
         next.neighbours = cfg.neighbours.clone();
         next.mark_rules = cfg.mark_rules.clone();
+        next.snat = cfg.snat.clone();
         let old = std::mem::take(&mut next.services);
         let key = |s: &Service| SvcKey::of(s);
         let (mut added, mut changed) = (0, 0);

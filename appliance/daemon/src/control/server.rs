@@ -222,6 +222,7 @@ impl Control<'_> {
             }
             Request::Knobs => return Ok(serde_json::to_value(self.state_copy()?.knob_values())?),
             Request::MarkRules => return Ok(serde_json::to_value(self.state_copy()?.mark_rule_specs())?),
+            Request::Snat => return Ok(serde_json::to_value(self.fresh_report(&Baseline::default())?.1.snat)?),
             Request::GetLaddr { service } => {
                 let (st, r) = self.fresh_report(&Baseline::default())?;
                 let only = match service {
@@ -253,6 +254,7 @@ impl Control<'_> {
             | Request::Timeouts
             | Request::Knobs
             | Request::MarkRules
+            | Request::Snat
             | Request::GetLaddr { .. }
             | Request::Zero { .. }
             | Request::PauseWorker { .. }
@@ -377,6 +379,8 @@ impl Control<'_> {
             Request::SetKnob { name, value } => next.set_knob(name, value)?,
             Request::AddMarkRule { rule } => next.add_mark_rule(rule)?,
             Request::DelMarkRule { rule } => next.del_mark_rule(rule)?,
+            Request::AddSnat { rule } => next.add_snat(rule)?,
+            Request::DelSnat { rule } => next.del_snat(rule)?,
             Request::Reload => {
                 let cfg = crate::config::Config::load(&self.config_path)?;
                 result = Value::String(next.reload(&cfg, now)?);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
     "delete_server", "list", "zero", "set", "set_knob", "save", "restore", "version", "reload", "start_daemon",
     "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host",
-    "add_mark_rule", "del_mark_rule", "add_laddr", "del_laddr", "get_laddr"
+    "add_mark_rule", "del_mark_rule", "add_laddr", "del_laddr", "get_laddr", "add_snat", "del_snat"
 ])))]
 #[command(group(ArgGroup::new("pause").args(["pause_worker", "pause_thread"])))]
 pub struct Cli {
@@ -286,6 +286,29 @@ pub struct Cli {
     /// With -L: the firewall-mark classifier's rules, in order.
     #[arg(long = "mark-rules")]
     pub mark_rules: bool,
+    /// Add a SNAT rule (DPVS's SNAT mode): hosts of --source reach the outside from --pool's
+    /// addresses (optionally only --proto tcp|udp|icmp, only out of -F PORT, --lports LO-HI,
+    /// --mapping, --filtering). Rules are matched in order, first match wins.
+    #[arg(long = "add-snat", requires_all = ["source", "pool"])]
+    pub add_snat: bool,
+    /// Delete the SNAT rule matching --source (and --proto, -F as it was added).
+    #[arg(long = "del-snat", requires = "source")]
+    pub del_snat: bool,
+    /// With --add/--del-snat: the inside hosts' IPv4 prefix (10.1.0.0/16).
+    #[arg(long = "source", value_name = "PREFIX")]
+    pub source: Option<String>,
+    /// With --add-snat: the public addresses, comma-separated.
+    #[arg(long = "pool", value_name = "ADDRS")]
+    pub pool: Option<String>,
+    /// With --add-snat: endpoint-independent (default) or address-and-port-dependent (RFC 4787).
+    #[arg(long = "mapping", value_name = "BEHAVIOUR")]
+    pub mapping: Option<String>,
+    /// With --add-snat: address-and-port-dependent (default) or endpoint-independent (RFC 4787).
+    #[arg(long = "filtering", value_name = "BEHAVIOUR")]
+    pub filtering: Option<String>,
+    /// With -L: the SNAT rules, in order, with their counts.
+    #[arg(long = "snat")]
+    pub snat: bool,
     /// Scheduler flags: sh-fallback,sh-port for sh; mh-fallback,mh-port for mh; flag-1..3.
     #[arg(short = 'b', long = "sched-flags", value_name = "FLAGS")]
     pub sched_flags: Option<String>,

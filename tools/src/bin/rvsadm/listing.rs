@@ -5,6 +5,7 @@ use rvs_core::service::{Forward, Protocol};
 use rvsd::control::local_addrs::LaddrReport;
 use rvsd::control::mark_rules::MarkRuleSpec;
 use rvsd::control::proto::{ConnEntry, DaemonReply};
+use rvsd::control::snat_rules::{SnatReport, SnatRuleSpec};
 use rvsd::stats::{RealReport, Report, ServiceReport};
 
 /// Sorts services by protocol, address and port and each one's real servers by address and
@@ -409,4 +410,57 @@ pub(crate) fn mark_rule_lines(rules: &[MarkRuleSpec]) -> String {
 /// `-S`'s classifier rules: one `--add-mark-rule` line each, in order.
 pub(crate) fn save_mark_rules(rules: &[MarkRuleSpec]) -> String {
     rules.iter().map(|r| format!("--add-mark-rule {}\n", mark_rule_options(r))).collect()
+}
+
+/// A SNAT rule's options, as `--add-snat` takes them.
+fn snat_options(r: &SnatRuleSpec) -> String {
+    let mut o = format!("--source {} --pool {}", r.source, r.pool.join(","));
+    for (flag, v) in [
+        ("--proto", &r.protocol),
+        ("-F", &r.out_port),
+        ("--lports", &r.ports),
+        ("--mapping", &r.mapping),
+        ("--filtering", &r.filtering),
+    ] {
+        if let Some(v) = v {
+            o += &format!(" {flag} {v}");
+        }
+    }
+    o
+}
+
+/// `-L --snat`: the SNAT rules in order, numbered, each with its counts and its pool's.
+pub(crate) fn snat_lines(rules: &[SnatReport]) -> String {
+    let mut out = String::from("SNAT rules (first match wins)\n");
+    for (i, r) in rules.iter().enumerate() {
+        let s = &r.rule;
+        out += &format!(
+            "{:>3}  {} {} -> {}  mapping {}  filtering {}\n",
+            i + 1,
+            s.source,
+            s.protocol.as_deref().unwrap_or("tcp,udp,icmp"),
+            s.out_port.as_deref().unwrap_or("any port"),
+            s.mapping.as_deref().unwrap_or("endpoint-independent"),
+            s.filtering.as_deref().unwrap_or("address-and-port-dependent"),
+        );
+        out += &format!(
+            "       conns {}  out {} pkts {} bytes  in {} pkts {} bytes\n",
+            r.conns, r.pkts_out, r.bytes_out, r.pkts_in, r.bytes_in
+        );
+        for p in &r.pool {
+            out += &format!(
+                "       pool {}  ports {}  in use {}  exhausted {}\n",
+                p.address,
+                s.ports.as_deref().unwrap_or("1024-65535"),
+                p.ports_in_use,
+                p.exhausted
+            );
+        }
+    }
+    out
+}
+
+/// `-S`'s SNAT rules: one `--add-snat` line each, in order.
+pub(crate) fn save_snat(rules: &[SnatReport]) -> String {
+    rules.iter().map(|r| format!("--add-snat {}\n", snat_options(&r.rule))).collect()
 }

@@ -27,6 +27,7 @@ use rvs_core::service::{Forward, Protocol};
 use rvsd::control::local_addrs::LaddrReport;
 use rvsd::control::mark_rules::MarkRuleSpec;
 use rvsd::control::proto::{ConnEntry, DaemonReply, Reply, Request, SvcSpec, TimeoutsReply};
+use rvsd::control::snat_rules::{SnatReport, SnatRuleSpec};
 use rvsd::stats::Report;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -118,6 +119,19 @@ fn mark_rule(cli: &Cli) -> Result<MarkRuleSpec> {
         protocol: cli.proto.clone(),
         destination: cli.dst.clone().ok_or_else(|| anyhow!("a destination is needed: --dst PREFIX"))?,
         ports: cli.dports.clone(),
+    })
+}
+
+/// The SNAT rule `--add-snat`/`--del-snat` name.
+fn snat_rule(cli: &Cli) -> Result<SnatRuleSpec> {
+    Ok(SnatRuleSpec {
+        source: cli.source.clone().ok_or_else(|| anyhow!("inside hosts are needed: --source PREFIX"))?,
+        protocol: cli.proto.clone(),
+        out_port: cli.ifname.clone(),
+        pool: cli.pool.as_deref().map_or_else(Vec::new, |p| p.split(',').map(|a| a.trim().to_owned()).collect()),
+        ports: cli.lports.clone(),
+        mapping: cli.mapping.clone(),
+        filtering: cli.filtering.clone(),
     })
 }
 
@@ -241,6 +255,10 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Request::AddMarkRule { rule: mark_rule(cli)? }
     } else if cli.del_mark_rule {
         Request::DelMarkRule { rule: mark_rule(cli)? }
+    } else if cli.add_snat {
+        Request::AddSnat { rule: snat_rule(cli)? }
+    } else if cli.del_snat {
+        Request::DelSnat { rule: snat_rule(cli)? }
     } else if let Some(k) = &cli.set_knob {
         Request::SetKnob { name: k[0].clone(), value: k[1].clone() }
     } else if let Some(state) = &cli.start_daemon {
@@ -274,22 +292,31 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
         (cli.pe.is_some() && !svc_edit, "--pe: only with -A or -E"),
         (
-            (cli.lports.is_some() || cli.toa.is_some() || cli.uoa.is_some() || cli.proxy_protocol.is_some())
-                && !svc_edit,
-            "--lports/--toa/--uoa/--proxy-protocol: only with -A or -E",
+            (cli.toa.is_some() || cli.uoa.is_some() || cli.proxy_protocol.is_some()) && !svc_edit,
+            "--toa/--uoa/--proxy-protocol: only with -A or -E",
         ),
+        (cli.lports.is_some() && !(svc_edit || cli.add_snat), "--lports: only with -A, -E or --add-snat"),
+        (
+            (cli.pool.is_some() || cli.mapping.is_some() || cli.filtering.is_some()) && !cli.add_snat,
+            "--pool/--mapping/--filtering: only with --add-snat",
+        ),
+        (cli.source.is_some() && !(cli.add_snat || cli.del_snat), "--source: only with --add-snat or --del-snat"),
         (cli.fullnat && !real_edit, "--fullnat: only with -a or -e"),
         (
-            (cli.laddr.is_some() && !(cli.add_laddr || cli.del_laddr)) || (cli.ifname.is_some() && !cli.add_laddr),
-            "-z/--laddr: only with --add-laddr or --del-laddr; -F/--ifname: only with --add-laddr",
+            (cli.laddr.is_some() && !(cli.add_laddr || cli.del_laddr))
+                || (cli.ifname.is_some() && !(cli.add_laddr || cli.add_snat || cli.del_snat)),
+            "-z/--laddr: only with --add-laddr or --del-laddr; -F/--ifname: only with --add-laddr or --add/--del-snat",
         ),
         (tunnel && !real_edit, "--tun-type/--tun-port/--tun-*csum: only with -a or -e"),
         ((cli.slow_start.is_some() || cli.drain) && !real_edit, "--slow-start/--drain: only with -a or -e"),
         (cli.ipv6 && cli.fwmark.is_none(), "-6/--ipv6: only with -f (a VIP has its own family)"),
         (
-            (cli.dst.is_some() || cli.dports.is_some() || cli.proto.is_some())
-                && !(cli.add_mark_rule || cli.del_mark_rule),
-            "--dst/--dports/--proto: only with --add-mark-rule or --del-mark-rule",
+            (cli.dst.is_some() || cli.dports.is_some()) && !(cli.add_mark_rule || cli.del_mark_rule),
+            "--dst/--dports: only with --add-mark-rule or --del-mark-rule",
+        ),
+        (
+            cli.proto.is_some() && !(cli.add_mark_rule || cli.del_mark_rule || cli.add_snat || cli.del_snat),
+            "--proto: only with --add/--del-mark-rule or --add/--del-snat",
         ),
     ]
     .into_iter()
@@ -386,6 +413,10 @@ fn run(cli: &Cli) -> Result<String> {
             k.iter().map(|(n, v)| format!("{n} = {v}\n")).collect()
         });
     }
+    if cli.list && cli.snat {
+        let rules: Vec<SnatReport> = c.call(&Request::Snat)?.unwrap_or_default();
+        return Ok(if json_out { format!("{}\n", serde_json::to_string(&rules)?) } else { snat_lines(&rules) });
+    }
     if cli.list && cli.mark_rules {
         let rules: Vec<MarkRuleSpec> = c.call(&Request::MarkRules)?.unwrap_or_default();
         return Ok(if json_out { format!("{}\n", serde_json::to_string(&rules)?) } else { mark_rule_lines(&rules) });
@@ -412,7 +443,8 @@ fn run(cli: &Cli) -> Result<String> {
     Ok(if cli.save {
         // The classifier's rules after the services, as --add-mark-rule lines -R reads back.
         let rules: Vec<MarkRuleSpec> = c.call(&Request::MarkRules)?.unwrap_or_default();
-        save(services) + &save_mark_rules(&rules)
+        let snat: Vec<SnatReport> = c.call(&Request::Snat)?.unwrap_or_default();
+        save(services) + &save_mark_rules(&rules) + &save_snat(&snat)
     } else if cli.rate {
         rate_table(services)
     } else if cli.stats {
