@@ -243,3 +243,31 @@ fn the_proxy_header_tells_an_ipv4_server_the_ipv6_client_and_acks_move_back() {
     rvs_core::xmit::toa::fill_tcp_checksum(&mut want, 14, 54, true);
     assert_eq!(out, want);
 }
+
+#[test]
+fn a_synced_nat64_connection_finds_its_ipv4_real_server_on_the_backup() {
+    use rvs_core::conn::SyncPolicy;
+    use rvs_core::pipeline::Installed;
+    use rvs_core::wire::ipvs_sync::{parse, SyncWriter};
+    let snap = snapshot6_with(nat64_services(false), 1500);
+    let mut master = Pipeline::new(
+        PipelineConfig::default(),
+        Arc::new(snap.clone().with_sync_master(Some(SyncPolicy::default()))),
+        NOW,
+    );
+    let lport = handshake(&mut master);
+    for _ in 0..3 {
+        send(&mut master, 0, from_client6(VIP6_NAT).tcp(40000, 80, ACK, 8, b"data"));
+    }
+    let rec = master.drain_sync().last().expect("a record");
+    let mut w = SyncWriter::new(1, 1472);
+    assert!(w.push(&rec));
+    let got = parse(&w.take().unwrap(), 1).unwrap().conns[0];
+    let mut backup = Pipeline::new(PipelineConfig::default(), Arc::new(snap), NOW);
+    assert_eq!(backup.install_synced(&got, NOW), Installed::Created);
+    let c = backup.connections6().iter().map(|(_, c)| *c).next().unwrap();
+    assert_eq!((c.dest, c.lport), (0, lport), "bound to the IPv4 real server's id, its local port kept");
+    let (v, out) = send(&mut backup, 1, from_rs1().tcp(8080, lport, ACK, 10, b"ok"));
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!(out, to_client6().tcp(80, 40000, ACK, 10, b"ok"));
+}

@@ -213,3 +213,40 @@ fn the_snapshot_refuses_rules_that_cannot_work() {
     assert!(snap.family::<u32>().answers_for(u32::from(POOL2)));
     let _ = Timeouts::default();
 }
+
+#[test]
+fn a_synced_snat_connection_keeps_its_public_end_and_mapping_on_the_backup() {
+    use rvs_core::conn::SyncPolicy;
+    use rvs_core::pipeline::{record_owner, Installed};
+    use rvs_core::wire::ipvs_sync::{parse, SyncWriter};
+    let base = snap_with(rule(SnatMapping::EndpointIndependent, SnatFiltering::default()));
+    let mut master = pipeline_on(base.clone().with_sync_master(Some(SyncPolicy::default())), 0, 1);
+    let (_, out) = send(&mut master, 1, from_host().tcp(40000, 80, SYN, 1, b""));
+    let (public, port) = public_end(&out);
+    send(&mut master, 0, PacketBuilder::new(ROUTER_MAC, OUT_MAC, SERVER, public).tcp(80, port, SYN | ACK, 1, b""));
+    for _ in 0..3 {
+        send(&mut master, 1, from_host().tcp(40000, 80, ACK, 2, b"data"));
+    }
+    let rec = master.drain_sync().last().expect("a record");
+    let mut w = SyncWriter::new(1, 1472);
+    assert!(w.push(&rec));
+    let got = parse(&w.take().unwrap(), 1).unwrap().conns[0];
+    let owner = record_owner(&base, &got, 2);
+    assert_eq!(owner, base.owner(HOST, 2), "on the host's owner core");
+    let mut backup = pipeline_on(base.clone(), owner, 2);
+    assert_eq!(backup.install_synced(&got, NOW), Installed::Created);
+    assert_eq!(backup.snat_mappings(), 1, "the host's mapping comes with it");
+    // After a failover: the server's segment reaches the host, the host's leaves from the
+    // same public end, and a new connection of the host keeps it (endpoint-independent).
+    let seg = PacketBuilder::new(ROUTER_MAC, OUT_MAC, SERVER, public).tcp(80, port, ACK, 2, b"more");
+    assert_eq!(send(&mut backup, 0, seg).0, Verdict::Forward(1));
+    let (_, out) = send(&mut backup, 1, from_host().tcp(40000, 80, ACK, 6, b"x"));
+    assert_eq!(public_end(&out), (public, port));
+    let (v, out) =
+        send(&mut backup, 1, PacketBuilder::new(RS1_MAC, IN_MAC, HOST, SERVER2).tcp(40000, 443, SYN, 1, b""));
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!(public_end(&out), (public, port));
+    // Without a rule that takes it, a record of no service is not kept.
+    let mut bare = pipeline_on(snapshot(), 0, 1);
+    assert_eq!(bare.install_synced(&got, NOW), Installed::NoService);
+}

@@ -65,6 +65,14 @@ impl SnatMaps {
     }
 }
 
+/// The SNAT rule here that takes a synced connection record with no service: an IPv4 one
+/// whose client (the inside host) and far end its match takes, with a local end in its pool.
+pub(super) fn rule_of_record<'s>(snap: &'s Snapshot, r: &crate::wire::ipvs_sync::SyncConn) -> Option<&'s SnatRule> {
+    use std::net::IpAddr::V4;
+    let (V4(host), V4(far), Some((V4(public), _))) = (r.caddr, r.daddr, r.local) else { return None };
+    snap.snat_rule_of(r.protocol, u32::from(host), u32::from(far)).filter(|rule| rule.pool.contains(&public))
+}
+
 /// True for a connection of a SNAT rule.
 #[inline]
 pub(super) fn is_snat<K>(c: &Conn<K>) -> bool {
@@ -262,6 +270,30 @@ impl PerCore {
             }
         }
         Err(DropReason::LaddrExhausted)
+    }
+
+    /// A SNAT connection installed from a sync record: under endpoint-independent mapping its
+    /// host's mapping is the connection's public end (made, or counted once more), so the
+    /// host keeps that end after a failover.
+    pub(super) fn snat_adopt<K: AddrKey>(&mut self, snap: &Snapshot, c: &Conn<K>) {
+        let Some(rule) = snap.snat_rule_by_svc(c.svc) else { return };
+        if rule.mapping != SnatMapping::EndpointIndependent || c.proto == protocol::ICMP {
+            return;
+        }
+        let (host, public) = (c.caddr.into() as u32, c.laddr.into() as u32);
+        let (cap, seed) = (self.tables.v4.capacity(), self.sched_seed);
+        let maps = self.snat_maps.get_or_insert_with(|| Box::new(SnatMaps::new(cap, seed)));
+        let key = end_key(c.proto, host, c.cport);
+        match maps.by_host.get_mut(key) {
+            Some(m) if (m.addr, m.port) == (public, c.lport) => m.conns += 1,
+            Some(_) => {} // the host has another public end here: this connection keeps its own
+            None => {
+                let m = SnatMap { addr: public, port: c.lport, rule: rule.id, conns: 1 };
+                if maps.by_host.insert(key, m) && !maps.by_public.insert(end_key(c.proto, public, c.lport), key) {
+                    maps.by_host.remove(key);
+                }
+            }
+        }
     }
 
     /// An ICMP echo request from an inside host to the outside (no connection yet: started

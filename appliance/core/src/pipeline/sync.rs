@@ -237,19 +237,20 @@ impl PerCore {
             0 => snap.service_of(r.protocol, dst, r.vport),
             m => snap.service_by_mark::<K>(m),
         };
-        let Some(svc) = svc else { return Installed::NoService };
         let Some(forward) = fwd_of(r.flags) else { return Installed::NoService };
-        // A FULLNAT connection is kept with its local end, or not at all.
-        let local = match (forward, r.local) {
-            (Forward::FullNat, Some((a, port))) => match K::of_ip(a) {
-                Some(a) => Some((a, port)),
-                None => return Installed::NoService,
-            },
-            (Forward::FullNat, None) => return Installed::NoService,
-            _ => None,
+        let Some(svc) = svc else {
+            // No service: a SNAT connection's, when a rule here takes it with its pool end.
+            return match super::snat::rule_of_record(snap, r) {
+                Some(rule) if r.flags & conn_flags::TEMPLATE == 0 && forward == Forward::FullNat => {
+                    self.install_conn::<K>(snap, r, now, (rule.svc_id(), None), forward)
+                }
+                _ => Installed::NoService,
+            };
         };
+        // (NAT64's IPv4 real servers come mapped.)
         let dest = svc.dests.iter().find(|d| {
-            d.addr == r.daddr && (d.port == r.dport || !forward.sees_replies() || (svc.is_fwmark() && d.port == 0))
+            K::of_end(d.addr) == Some(daddr)
+                && (d.port == r.dport || !forward.sees_replies() || (svc.is_fwmark() && d.port == 0))
         });
         if r.flags & conn_flags::TEMPLATE != 0 {
             let (Some(d), true) = (dest, svc.persistence > 0) else { return Installed::NoService };
@@ -265,6 +266,31 @@ impl PerCore {
             let t = PersistTemplate { dest: d.id, svc: svc.id, expires, assured, ..PersistTemplate::default() };
             return if self.templates.insert(key, t) { Installed::Created } else { Installed::Full };
         }
+        self.install_conn::<K>(snap, r, now, (svc.id, dest.map(|d| d.id)), forward)
+    }
+
+    /// Installs or refreshes the connection of record `r` (not a template) in service `svc_id`
+    /// to real server `dest` (`None`: one this director does not have, or SNAT's far end).
+    fn install_conn<K: IpPath>(
+        &mut self,
+        snap: &Snapshot,
+        r: &SyncConn,
+        now: u32,
+        (svc_id, dest): (u16, Option<u16>),
+        forward: Forward,
+    ) -> Installed {
+        let (Some(src), Some(dst), Some(daddr)) = (K::of_ip(r.caddr), K::of_ip(r.vaddr), K::of_ip(r.daddr)) else {
+            return Installed::NoService;
+        };
+        // A FULLNAT connection is kept with its local end, or not at all.
+        let local = match (forward, r.local) {
+            (Forward::FullNat, Some((a, port))) => match K::of_ip(a) {
+                Some(a) => Some((a, port)),
+                None => return Installed::NoService,
+            },
+            (Forward::FullNat, None) => return Installed::NoService,
+            _ => None,
+        };
         let state = match r.protocol {
             protocol::TCP => match ConnState::from_ipvs(r.state) {
                 Some(s) => s,
@@ -295,8 +321,8 @@ impl PerCore {
             }
             self.drop_conn::<K>(snap, idx, now);
         }
-        let dest_id = dest.map_or(UNBOUND_DEST, |d| d.id);
-        let mut c = Conn::new(r.protocol, src, r.cport, dst, r.vport, daddr, r.dport, forward, svc.id, dest_id);
+        let dest_id = dest.unwrap_or(UNBOUND_DEST);
+        let mut c = Conn::new(r.protocol, src, r.cport, dst, r.vport, daddr, r.dport, forward, svc_id, dest_id);
         if let Some(end) = local {
             (c.laddr, c.lport) = end;
         }
@@ -319,6 +345,9 @@ impl PerCore {
             l.active += 1;
         }
         self.load_moved(snap, dest_id);
+        if super::snat::is_snat(&c) {
+            self.snat_adopt(snap, &c); // its endpoint-independent mapping, as the master has it
+        }
         Installed::Created
     }
 
