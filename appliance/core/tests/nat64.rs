@@ -259,7 +259,7 @@ fn a_synced_nat64_connection_finds_its_ipv4_real_server_on_the_backup() {
     for _ in 0..3 {
         send(&mut master, 0, from_client6(VIP6_NAT).tcp(40000, 80, ACK, 8, b"data"));
     }
-    let rec = master.drain_sync().last().expect("a record");
+    let rec = master.drain_sync().next_back().expect("a record");
     let mut w = SyncWriter::new(1, 1472);
     assert!(w.push(&rec));
     let got = parse(&w.take().unwrap(), 1).unwrap().conns[0];

@@ -227,7 +227,7 @@ fn a_synced_snat_connection_keeps_its_public_end_and_mapping_on_the_backup() {
     for _ in 0..3 {
         send(&mut master, 1, from_host().tcp(40000, 80, ACK, 2, b"data"));
     }
-    let rec = master.drain_sync().last().expect("a record");
+    let rec = master.drain_sync().next_back().expect("a record");
     let mut w = SyncWriter::new(1, 1472);
     assert!(w.push(&rec));
     let got = parse(&w.take().unwrap(), 1).unwrap().conns[0];

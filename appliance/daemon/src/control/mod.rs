@@ -17,6 +17,7 @@ pub mod proto;
 pub mod rates;
 pub mod real_lifecycle;
 pub mod reload;
+mod request_opts;
 pub mod server;
 pub mod snat_rules;
 pub mod status_page;
