@@ -78,7 +78,7 @@ fn hosts_reach_the_outside_from_the_pool_and_nothing_comes_in() {
     assert!(POOL.iter().any(|a| mapped.starts_with(&format!("{a}:"))), "{mapped}");
 
     // Nothing comes in: not directly, not through the live mapping, not on another port.
-    for url in [format!("http://10.1.0.2:8080/"), format!("http://{mapped}/"), format!("http://{}:8080/", POOL[0])] {
+    for url in ["http://10.1.0.2:8080/".to_string(), format!("http://{mapped}/"), format!("http://{}:8080/", POOL[0])] {
         let out = curl(&server, &["-m", "2", &url]);
         assert_eq!(out.status.code(), Some(28), "{url}: dropped, so curl timed out: {out:?}");
     }
