@@ -49,7 +49,8 @@ fn hosts_reach_the_outside_from_the_pool_and_nothing_comes_in() {
     let toml = conf::dataplane(&[0, 1])
         + &conf::port("out", 0, "p0", "198.18.0.1/24")
         + &conf::port("in", 1, "p1", "10.1.0.1/24")
-        + &format!("[[snat]]\nsource = \"10.1.0.0/24\"\nout_port = \"out\"\npool = [{pool}]\n\n");
+        + &format!("[[snat]]\nsource = \"10.1.0.0/24\"\nout_port = \"out\"\npool = [{pool}]\n\n")
+        + "[control]\nmetrics = \"127.0.0.1:9390\"\n";
     let rvsd = lab.rvsd(&lb, &toml).unwrap();
     let s = rvsd.socket.clone();
     http::wait_ready(&host, &format!("http://{SERVER}/")).unwrap();
@@ -94,6 +95,14 @@ fn hosts_reach_the_outside_from_the_pool_and_nothing_comes_in() {
     assert!(held >= 5, "TIME_WAIT and UDP connections still hold their ports: {r}");
     let listed = ok(&s, &["-L", "--snat"]);
     assert!(listed.contains("10.1.0.0/24 tcp,udp,icmp -> out") && listed.contains("pool 198.18.0.51"), "{listed}");
+    let out = lb.run("curl", &["-s", "http://127.0.0.1:9390/metrics"], Duration::from_secs(10)).unwrap();
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("rvs_snat_connections_total{source=\"10.1.0.0/24\",protocol=\"all\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(line.rsplit(' ').next().unwrap().parse::<u64>().unwrap() >= 7, "{line}");
+    assert!(metrics.contains("rvs_snat_ports_in_use{source=\"10.1.0.0/24\",protocol=\"all\",address=\"198.18.0.50\"}"));
     let saved = ok(&s, &["-S", "-n"]);
     assert!(saved.contains("--add-snat --source 10.1.0.0/24 --pool 198.18.0.50,198.18.0.51 -F out"), "{saved}");
     assert!(!ok(&s, &["--get-laddr"]).contains("198.18.0.50"), "pools are not FULLNAT's local addresses");

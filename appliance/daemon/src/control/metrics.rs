@@ -99,6 +99,35 @@ pub fn render(r: &Report) -> String {
         "New FULLNAT connections that found no free port of a local address (then tried the next; laddr_exhausted drops when none had one).",
         laddr(|l| l.exhausted),
     );
+    // SNAT rules: connections and traffic per rule, ports per pool address.
+    let rule_label = |x: &crate::control::snat_rules::SnatReport| {
+        let p = x.rule.protocol.as_deref().unwrap_or("all");
+        format!("source=\"{}\",protocol=\"{p}\"", x.rule.source)
+    };
+    let per_rule = |f: fn(&crate::control::snat_rules::SnatReport) -> u64| {
+        r.snat.iter().map(|x| (rule_label(x), f(x))).collect::<Vec<_>>()
+    };
+    family("rvs_snat_connections_total", "counter", "Connections a SNAT rule made.", per_rule(|x| x.conns));
+    family("rvs_snat_out_packets_total", "counter", "Inside-to-outside packets of a SNAT rule.", per_rule(|x| x.pkts_out));
+    family("rvs_snat_in_packets_total", "counter", "Outside-to-inside packets of a SNAT rule.", per_rule(|x| x.pkts_in));
+    let per_pool = |f: fn(&crate::control::snat_rules::SnatPoolReport) -> u64| {
+        r.snat
+            .iter()
+            .flat_map(|x| x.pool.iter().map(move |p| (format!("{},address=\"{}\"", rule_label(x), p.address), f(p))))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "rvs_snat_ports_in_use",
+        "gauge",
+        "Pool ports held by SNAT connections, per pool address (all workers).",
+        per_pool(|p| p.ports_in_use),
+    );
+    family(
+        "rvs_snat_exhausted_total",
+        "counter",
+        "New SNAT connections that found no free port of a pool address.",
+        per_pool(|p| p.exhausted),
+    );
     let svc = |s: &crate::stats::ServiceReport| s.labels();
     let per_svc = |f: fn(&crate::stats::ServiceReport) -> u64| r.services.iter().map(|s| (svc(s), f(s))).collect();
     family("rvs_service_connections_total", "counter", "Connections scheduled for a service.", per_svc(|s| s.conns));
