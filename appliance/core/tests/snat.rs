@@ -105,6 +105,15 @@ fn tcp_and_udp_leave_from_the_pool_and_replies_come_back() {
     // A host outside the rule's prefix is not SNAT's.
     let other = PacketBuilder::new(RS1_MAC, IN_MAC, Ipv4Addr::new(198, 19, 1, 5), SERVER).tcp(1, 80, SYN, 1, b"");
     assert_eq!(send(&mut p, 1, other).0, Verdict::Drop(DropReason::NotForUs));
+    // Nor is a packet to the director itself, under a rule for any egress port.
+    let mut any_port = pipeline_on(
+        snap_with(SnatRule { out_port: None, ..rule(SnatMapping::default(), SnatFiltering::default()) }),
+        0,
+        1,
+    );
+    let to_director = PacketBuilder::new(RS1_MAC, IN_MAC, HOST, DIP_IN).tcp(40000, 22, SYN, 1, b"");
+    assert_eq!(send(&mut any_port, 1, to_director).0, Verdict::ToKernel, "the director's own");
+    assert_eq!(send(&mut any_port, 1, from_host().tcp(40000, 80, SYN, 1, b"")).0, Verdict::Forward(0));
     // A segment that starts nothing starts no connection.
     assert_eq!(send(&mut p, 1, from_host().tcp(40001, 80, ACK, 1, b"")).0, Verdict::Drop(DropReason::NoConnection));
 }

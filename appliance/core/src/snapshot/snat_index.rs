@@ -51,10 +51,11 @@ impl Snapshot {
     }
 
     /// The SNAT rule of an outbound packet of `proto` from `src` to `dst`: the first whose
-    /// source prefix, protocol and egress port (`dst`'s route's) match.
+    /// source prefix, protocol and egress port (`dst`'s route's) match. Never one for a packet
+    /// to the director itself (its own addresses, VIPs, local and pool addresses).
     #[inline]
     pub fn snat_rule_of(&self, proto: u8, src: u32, dst: u32) -> Option<&SnatRule> {
-        if self.snat.is_empty() {
+        if self.snat.is_empty() || self.v4.local_port(dst).is_some() || self.v4.answers_for(dst) {
             return None;
         }
         let (route, _) = self.v4.route_with_mac(dst)?;

@@ -108,8 +108,18 @@ pub fn render(r: &Report) -> String {
         r.snat.iter().map(|x| (rule_label(x), f(x))).collect::<Vec<_>>()
     };
     family("rvs_snat_connections_total", "counter", "Connections a SNAT rule made.", per_rule(|x| x.conns));
-    family("rvs_snat_out_packets_total", "counter", "Inside-to-outside packets of a SNAT rule.", per_rule(|x| x.pkts_out));
-    family("rvs_snat_in_packets_total", "counter", "Outside-to-inside packets of a SNAT rule.", per_rule(|x| x.pkts_in));
+    family(
+        "rvs_snat_out_packets_total",
+        "counter",
+        "Inside-to-outside packets of a SNAT rule.",
+        per_rule(|x| x.pkts_out),
+    );
+    family(
+        "rvs_snat_in_packets_total",
+        "counter",
+        "Outside-to-inside packets of a SNAT rule.",
+        per_rule(|x| x.pkts_in),
+    );
     let per_pool = |f: fn(&crate::control::snat_rules::SnatPoolReport) -> u64| {
         r.snat
             .iter()
