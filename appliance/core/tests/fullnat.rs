@@ -479,3 +479,38 @@ fn base_tcp_with(f: impl Fn(&mut rvs_core::service::Service)) -> Vec<Result<Snap
     f(&mut services[0]);
     vec![Snapshot::new(interfaces(), services, neighbours(), Timeouts::default())]
 }
+
+#[test]
+fn the_proxy_protocols_adjustment_is_synced_so_the_stream_holds_after_a_failover() {
+    use rvs_core::conn::SyncPolicy;
+    use rvs_core::pipeline::Installed;
+    use rvs_core::wire::ipvs_sync::{conn_flags, parse, SyncWriter};
+    use rvs_core::wire::proxy_protocol::ProxyProtocol;
+    let base = snap(&[LIP1], LocalPorts::default());
+    let mut services = base.services().to_vec();
+    services[0].proxy_protocol = ProxyProtocol::V2;
+    let base = Snapshot::new(interfaces(), services, neighbours(), Timeouts::default()).unwrap();
+    let mut master = pipeline_on(base.clone().with_sync_master(Some(SyncPolicy::default())), 0, 1);
+    let (_, out) = send(&mut master, 0, from_client(VIP_NAT).tcp(40000, 80, SYN, 1000, b""));
+    let lport = sport(&out);
+    let from_rs = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, LIP1);
+    send(&mut master, 1, with_ack(from_rs.tcp(8080, lport, SYN | ACK, 5000, b""), 1001));
+    send(&mut master, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b""));
+    send(&mut master, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1001, b"GET /"));
+    // The header went in front of the first data: a record says so at once (IPVS's SEQ option).
+    let rec = master.drain_sync().next_back().expect("a record");
+    assert_eq!(rec.seq_in, Some([1001, 28, 0]), "init_seq, delta, previous_delta");
+    assert_ne!(rec.flags & conn_flags::IN_SEQ, 0);
+    let mut w = SyncWriter::new(1, 1472);
+    assert!(w.push(&rec));
+    let got = parse(&w.take().unwrap(), 1).unwrap().conns[0];
+    assert_eq!((got.seq_in, got.local), (rec.seq_in, rec.local), "both options over the wire");
+    let mut backup = pipeline_on(base, 0, 1);
+    assert_eq!(backup.install_synced(&got, NOW), Installed::Created);
+    // After a failover: the client's next data moves by the header, the server's ACK back.
+    let to_rs1 = PacketBuilder { ttl: 63, ..PacketBuilder::new(IN_MAC, RS1_MAC, LIP1, RS1) };
+    let (_, out) = send(&mut backup, 0, from_client(VIP_NAT).tcp(40000, 80, ACK, 1006, b" HTTP/1.0"));
+    assert_eq!(out, to_rs1.tcp(lport, 8080, ACK, 1034, b" HTTP/1.0"));
+    let (_, out) = send(&mut backup, 1, with_ack(from_rs.tcp(8080, lport, ACK, 5001, b"HTTP"), 1043));
+    assert_eq!(seq_ack(&out), (5001, 1015));
+}

@@ -274,6 +274,7 @@ fn dr_record(daddr: Ipv4Addr, flags: u32, state: ConnState) -> SyncConn {
         vaddr: VIP_DR.into(),
         daddr: daddr.into(),
         local: None,
+        seq_in: None,
     }
 }
 

@@ -82,6 +82,11 @@ impl PerCore {
             }
             self.seq_adj[fam][idx as usize].delta = n as u32;
             self.counters.proxy_headers += 1;
+            if snap.sync_master().is_some() {
+                // The backups learn the adjustment now: after a failover it must hold.
+                let r = self.record_with_seq::<K>(snap, idx, c);
+                self.queue_sync(r);
+            }
             let grown = ip.grown(n);
             return self.send_to_real_server(snap, frame, &grown, c, false);
         }

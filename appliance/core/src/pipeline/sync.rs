@@ -94,6 +94,7 @@ pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
         vaddr: c.vaddr.addr().into(),
         daddr: c.daddr.addr().into(),
         local: c.is_fullnat().then(|| (c.laddr.addr().into(), c.lport)),
+        seq_in: None,
     }
 }
 
@@ -144,6 +145,7 @@ fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service, assured: bool) -> Syn
         vaddr,
         daddr: c.daddr.addr().into(),
         local: None,
+        seq_in: None,
     }
 }
 
@@ -179,11 +181,25 @@ impl PerCore {
                 *slot = m;
             }
             K::conns_mut(&mut self.tables).get_mut(idx).synced = c.state;
-            self.queue_sync(conn_record(&c, snap));
+            let r = self.record_with_seq::<K>(snap, idx, &c);
+            self.queue_sync(r);
         }
         if persistent {
             self.sync_template(snap, policy, &c, now);
         }
+    }
+
+    /// The record of connection `idx` (`c`), with its sequence adjustment when it has one
+    /// (the PROXY protocol's: IPVS's SEQ option).
+    pub(super) fn record_with_seq<K: IpPath>(&self, snap: &Snapshot, idx: u32, c: &Conn<K>) -> SyncConn {
+        let mut r = conn_record(c, snap);
+        if c.flags & F_SEQ_ADJ != 0 {
+            if let Some(a) = self.seq_adj[usize::from(K::BITS == 128)].get(idx as usize) {
+                r.seq_in = Some([a.init_seq, a.delta, a.previous_delta]);
+                r.flags |= conn_flags::IN_SEQ;
+            }
+        }
+        r
     }
 
     /// The template controlling `c` (a packet of `c` just arrived): counted, marked ASSURED once
@@ -207,7 +223,7 @@ impl PerCore {
         self.queue_sync(rec);
     }
 
-    fn queue_sync(&mut self, r: SyncConn) {
+    pub(super) fn queue_sync(&mut self, r: SyncConn) {
         if self.sync_out.len() < SYNC_OUTBOX {
             self.sync_out.push(r);
             self.counters.sync_sent += 1;
@@ -311,6 +327,8 @@ impl PerCore {
                 if self.refresh_synced::<K>(idx, state, expires, inactive) {
                     self.load_moved(snap, dest);
                 }
+                let seq = r.seq_in.filter(|_| forward == Forward::FullNat && r.protocol == protocol::TCP);
+                self.adopt_seq::<K>(idx, seq);
                 return Installed::Refreshed;
             }
             if inactive {
@@ -322,6 +340,7 @@ impl PerCore {
             self.drop_conn::<K>(snap, idx, now);
         }
         let dest_id = dest.unwrap_or(UNBOUND_DEST);
+        let seq = r.seq_in.filter(|_| forward == Forward::FullNat && r.protocol == protocol::TCP);
         let mut c = Conn::new(r.protocol, src, r.cport, dst, r.vport, daddr, r.dport, forward, svc_id, dest_id);
         if let Some(end) = local {
             (c.laddr, c.lport) = end;
@@ -335,6 +354,7 @@ impl PerCore {
         let Ok(idx) = K::conns_mut(&mut self.tables).insert(c) else {
             return Installed::Full;
         };
+        self.adopt_seq::<K>(idx, seq);
         if let Some(m) = self.sync_marks[usize::from(K::BITS == 128)].get_mut(idx as usize) {
             *m = 0;
         }
@@ -349,6 +369,17 @@ impl PerCore {
             self.snat_adopt(snap, &c); // its endpoint-independent mapping, as the master has it
         }
         Installed::Created
+    }
+
+    /// A synced connection `idx` takes the master's sequence adjustment `seq` (IPVS's in_seq),
+    /// if it has one and this director keeps adjustments (a service here sends the PROXY
+    /// protocol).
+    fn adopt_seq<K: IpPath>(&mut self, idx: u32, seq: Option<[u32; 3]>) {
+        let Some([init_seq, delta, previous_delta]) = seq else { return };
+        if let Some(a) = self.seq_adj[usize::from(K::BITS == 128)].get_mut(idx as usize) {
+            *a = crate::conn::seq_adjust::SeqAdjust { init_seq, delta, previous_delta };
+            K::conns_mut(&mut self.tables).get_mut(idx).flags |= F_SEQ_ADJ;
+        }
     }
 
     /// A record refreshed connection `idx`: its state, expiry and activity as the master has

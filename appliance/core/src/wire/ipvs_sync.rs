@@ -84,6 +84,8 @@ pub mod conn_flags {
     pub const INACTIVE: u32 = 0x0100;
     /// Sequence adjustment (application helpers): the SEQ option follows.
     pub const SEQ_MASK: u32 = 0x0600;
+    /// The client direction's sequence numbers are adjusted (`IP_VS_CONN_F_IN_SEQ`).
+    pub const IN_SEQ: u32 = 0x0200;
     /// No client port yet.
     pub const NO_CPORT: u32 = 0x0800;
     /// A persistence template, not a connection.
@@ -142,6 +144,10 @@ pub struct SyncConn {
     pub daddr: IpAddr,
     /// A FULLNAT connection's local address and port (rvs's option [`opt::LOCAL_END`]).
     pub local: Option<(IpAddr, u16)>,
+    /// The client direction's sequence adjustment, IPVS's `in_seq` (`init_seq`, `delta`,
+    /// `previous_delta`), from the SEQ option (its `out_seq` is not kept: rvs adjusts only
+    /// the client's direction).
+    pub seq_in: Option<[u32; 3]>,
 }
 
 /// Why a whole message was dropped.
@@ -236,6 +242,7 @@ fn parse_v0(msg: &[u8]) -> Received {
             vaddr: IpAddr::V4(Ipv4Addr::from(be32(r, 12))),
             daddr: IpAddr::V4(Ipv4Addr::from(be32(r, 16))),
             local: None,
+            seq_in: None,
         };
         let states = match c.protocol {
             crate::wire::ipv4::protocol::TCP => TCP_STATES,
@@ -274,6 +281,7 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
     let (mut p, mut seen) = (fixed, 0u8);
     let mut skip = false;
     let mut local = None;
+    let mut seq_in = None;
     while p < r.len() {
         if p + 2 > r.len() {
             return Err(Malformed);
@@ -284,7 +292,12 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
             return Err(Malformed);
         }
         let (bit, ok) = match ty & !opt::F_PARAM {
-            opt::SEQ_DATA => (1, len == opt::SEQ_LEN),
+            opt::SEQ_DATA => {
+                if len == opt::SEQ_LEN {
+                    seq_in = Some([be32(r, p), be32(r, p + 4), be32(r, p + 8)]);
+                }
+                (1, len == opt::SEQ_LEN)
+            }
             opt::PE_DATA => (2, len <= opt::PE_DATA_MAX),
             opt::PE_NAME => (4, len <= opt::PE_NAME_MAX),
             opt::LOCAL_END => {
@@ -321,6 +334,7 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
         vaddr: addr_at(r, if ipv6 { 40 } else { 28 }, ipv6),
         daddr: addr_at(r, if ipv6 { 56 } else { 32 }, ipv6),
         local,
+        seq_in,
     };
     // As `ip_vs_proc_sync_conn`: a connection's protocol must be known and its state one of
     // that protocol's; a template's protocol and state are not read (a firewall-mark
@@ -401,13 +415,14 @@ impl SyncWriter {
         let fixed = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
         let local = c.local.filter(|(a, _)| a.is_ipv6() == ipv6);
         let opt_len = if ipv6 { opt::LOCAL_END_LEN6 } else { opt::LOCAL_END_LEN4 };
-        let len = fixed + local.map_or(0, |_| 2 + opt_len);
+        let seq_len = c.seq_in.map_or(0, |_| 2 + opt::SEQ_LEN);
+        let len = fixed + seq_len + local.map_or(0, |_| 2 + opt_len);
         let pad = (4 - self.buf.len() % 4) % 4;
         if self.buf.len() + pad + len > self.maxlen || self.count() == u8::MAX {
             return false;
         }
         self.buf.resize(self.buf.len() + pad, 0);
-        let mut r = [0u8; V6_RECORD_LEN + 2 + opt::LOCAL_END_LEN6];
+        let mut r = [0u8; V6_RECORD_LEN + 2 + opt::SEQ_LEN + 2 + opt::LOCAL_END_LEN6];
         r[0] = u8::from(ipv6); // STYPE_F_INET6
         r[1] = c.protocol;
         r[2..4].copy_from_slice(&(len as u16).to_be_bytes()); // version 0 in the top nibble
@@ -425,6 +440,15 @@ impl SyncWriter {
                 IpAddr::V6(a) => r[at..at + 16].copy_from_slice(&a.octets()),
             }
             at += if ipv6 { 16 } else { 4 };
+        }
+        if let Some(seq) = c.seq_in {
+            // IPVS's `ip_vs_sync_conn_options`: in_seq, then out_seq (none here), network order.
+            r[at] = opt::SEQ_DATA;
+            r[at + 1] = opt::SEQ_LEN as u8;
+            for (k, v) in seq.iter().enumerate() {
+                r[at + 2 + 4 * k..at + 6 + 4 * k].copy_from_slice(&v.to_be_bytes());
+            }
+            at += 2 + opt::SEQ_LEN;
         }
         if let Some((a, port)) = local {
             r[at] = opt::LOCAL_END | opt::F_PARAM;
@@ -497,6 +521,7 @@ mod tests {
             vaddr: Ipv4Addr::new(198, 18, 0, 100).into(),
             daddr: Ipv4Addr::new(198, 18, 0, 21).into(),
             local: None,
+            seq_in: None,
         }
     }
 

@@ -204,6 +204,7 @@ fn sync_seed() -> Vec<(u8, Vec<u8>)> {
         vaddr: VIP_NAT.into(),
         daddr: RS1.into(),
         local: None,
+        seq_in: None,
     };
     let dr = SyncConn {
         flags: conn_flags::DROUTE | conn_flags::NOOUTPUT,
