@@ -55,30 +55,9 @@ pub(super) trait IpPath: Family + NeighKey {
         t: Tunnel,
         icmp_error: bool,
     ) -> Result<(), Verdict>;
-    /// A reply to a local address of this family that found no connection: a NAT64
-    /// connection's (IPv4 only), translated and sent on ([`super::nat64`]); `None` if not.
-    #[inline(always)]
-    fn nat64_reply<F: Frame>(
-        _core: &mut PerCore,
-        _snap: &Snapshot,
-        _now: u32,
-        _frame: &mut F,
-        _ip: &Ip<Self>,
-    ) -> Option<Verdict> {
-        None
-    }
-    /// An ICMP error quoting a packet from a local address of this family that found no
-    /// connection: a NAT64 connection's (IPv4 only), translated and sent on; `None` if not.
-    #[inline(always)]
-    fn nat64_icmp_error<F: Frame>(
-        _core: &mut PerCore,
-        _snap: &Snapshot,
-        _now: u32,
-        _frame: &mut F,
-        _ip: &Ip<Self>,
-    ) -> Option<Verdict> {
-        None
-    }
+    /// The packet as IPv4's, if it is one: what only IPv4 has (SNAT, a NAT64 connection's
+    /// IPv4 end) is looked for through it, out of line.
+    fn as_v4(ip: &Ip<Self>) -> Option<&Ip<u32>>;
     /// Sends a client packet (or an ICMP error about the flow) of a NAT64 connection, whose
     /// real server is IPv4 (mapped), out translated ([`super::nat64`]). IPv6 only: an IPv4
     /// connection's real server is never mapped.
@@ -90,29 +69,6 @@ pub(super) trait IpPath: Family + NeighKey {
         c: &Conn<Self>,
         icmp_error: bool,
     ) -> Verdict;
-    /// An outbound packet of no connection and no service: a SNAT rule's (IPv4 only).
-    #[inline(always)]
-    fn snat_out<F: Frame>(
-        _core: &mut PerCore,
-        _snap: &Snapshot,
-        _now: u32,
-        _frame: &mut F,
-        _ip: &Ip<Self>,
-    ) -> Option<Verdict> {
-        None
-    }
-    /// A packet to a SNAT pool address of no connection: let in by its mapping's filtering
-    /// (IPv4 only).
-    #[inline(always)]
-    fn snat_in<F: Frame>(
-        _core: &mut PerCore,
-        _snap: &Snapshot,
-        _now: u32,
-        _frame: &mut F,
-        _ip: &Ip<Self>,
-    ) -> Option<Verdict> {
-        None
-    }
     /// Queues the connection for the backups when the sync master role runs.
     #[inline(always)]
     fn sync_after_input(core: &mut PerCore, snap: &Snapshot, idx: u32, now: u32) {
@@ -123,49 +79,13 @@ pub(super) trait IpPath: Family + NeighKey {
 }
 
 impl IpPath for u32 {
-    #[inline(never)]
-    fn snat_out<F: Frame>(
-        core: &mut PerCore,
-        snap: &Snapshot,
-        now: u32,
-        frame: &mut F,
-        ip: &Ip<u32>,
-    ) -> Option<Verdict> {
-        core.snat_out(snap, now, frame, ip)
-    }
-    #[inline(never)]
-    fn snat_in<F: Frame>(
-        core: &mut PerCore,
-        snap: &Snapshot,
-        now: u32,
-        frame: &mut F,
-        ip: &Ip<u32>,
-    ) -> Option<Verdict> {
-        core.snat_in(snap, now, frame, ip)
+    #[inline(always)]
+    fn as_v4(ip: &Ip<u32>) -> Option<&Ip<u32>> {
+        Some(ip)
     }
     #[inline(always)]
     fn nat64_out<F: Frame>(_: &mut PerCore, _: &Snapshot, _: &mut F, _: &Ip<u32>, _: &Conn<u32>, _: bool) -> Verdict {
         Verdict::Drop(DropReason::Nat64Untranslatable) // never called: `is_mapped_v4` is false
-    }
-    #[inline(never)]
-    fn nat64_reply<F: Frame>(
-        core: &mut PerCore,
-        snap: &Snapshot,
-        now: u32,
-        frame: &mut F,
-        ip: &Ip<u32>,
-    ) -> Option<Verdict> {
-        core.nat64_reply(snap, now, frame, ip)
-    }
-    #[inline(never)]
-    fn nat64_icmp_error<F: Frame>(
-        core: &mut PerCore,
-        snap: &Snapshot,
-        now: u32,
-        frame: &mut F,
-        ip: &Ip<u32>,
-    ) -> Option<Verdict> {
-        core.nat64_icmp_error(snap, now, frame, ip)
     }
     #[inline(always)]
     fn iface_addr(itf: &Interface) -> Option<u32> {
@@ -250,6 +170,10 @@ impl IpPath for u32 {
 }
 
 impl IpPath for u128 {
+    #[inline(always)]
+    fn as_v4(_: &Ip<u128>) -> Option<&Ip<u32>> {
+        None
+    }
     #[inline(never)]
     fn nat64_out<F: Frame>(
         core: &mut PerCore,

@@ -132,18 +132,18 @@ impl PerCore {
             return Verdict::Drop(DropReason::NoService);
         }
         if fam.is_laddr(ip.dst) {
-            // An IPv4 local address's replies may be NAT64 connections' (kept in IPv6's table).
-            if let Some(v) = K::nat64_reply(self, snap, now, frame, ip) {
-                return v;
-            }
-            // A SNAT mapping's port, which endpoint-independent filtering lets anyone reach.
-            if let Some(v) = K::snat_in(self, snap, now, frame, ip) {
-                return v;
+            // An IPv4 local address's replies may be NAT64 connections' (kept in IPv6's
+            // table); a SNAT mapping's port may let anyone in (endpoint-independent filtering).
+            if let Some(ip4) = K::as_v4(ip) {
+                if let Some(v) = self.nat64_reply(snap, now, frame, ip4).or_else(|| self.snat_in(snap, now, frame, ip4))
+                {
+                    return v;
+                }
             }
             return Verdict::Drop(DropReason::NoConnection); // a reply that outlived its connection
         }
         // An inside host's first packet to the outside (SNAT).
-        if let Some(v) = K::snat_out(self, snap, now, frame, ip) {
+        if let Some(v) = K::as_v4(ip).and_then(|ip4| self.snat_out(snap, now, frame, ip4)) {
             return v;
         }
         Self::not_ours(snap, ip.dst)

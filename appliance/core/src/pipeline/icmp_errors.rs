@@ -101,7 +101,7 @@ impl PerCore {
         }
         if snap.family::<K>().is_laddr(qsrc) {
             // Quoting LIP:lport -> RIP:rport of an IPv4 local address: maybe a NAT64 connection's.
-            if let Some(v) = K::nat64_icmp_error(self, snap, now, frame, ip) {
+            if let Some(v) = K::as_v4(ip).and_then(|ip4| self.nat64_icmp_error(snap, now, frame, ip4)) {
                 return v;
             }
         }

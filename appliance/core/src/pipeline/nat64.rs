@@ -15,6 +15,8 @@ impl PerCore {
     /// A client packet of NAT64 connection `c` (or, `icmp_error`, an ICMPv6 error about one of
     /// its replies) out to its IPv4 real server: rewritten to LIP:lport -> RIP:rport (mapped),
     /// then translated, TOA and MSS written for the IPv4 path.
+    #[cold]
+    #[inline(never)]
     pub(super) fn nat64_out<F: Frame>(
         &mut self,
         snap: &Snapshot,
@@ -78,6 +80,8 @@ impl PerCore {
     /// An IPv4 packet to a local address that found no IPv4 connection: a NAT64 connection's
     /// reply when IPv6's reply index has its mapped 5-tuple; translated and sent back to the
     /// client as any IPv6 FULLNAT reply is. `None` when it is no connection's.
+    #[cold]
+    #[inline(never)]
     pub(super) fn nat64_reply<F: Frame>(
         &mut self,
         snap: &Snapshot,
@@ -106,6 +110,8 @@ impl PerCore {
     /// An ICMP error from the real servers' side quoting a packet LIP:lport -> RIP:rport of no
     /// IPv4 connection: a NAT64 connection's when IPv6's reply index has the mapped quote;
     /// translated to ICMPv6 and sent to the client as IPv6 FULLNAT's errors are.
+    #[cold]
+    #[inline(never)]
     pub(super) fn nat64_icmp_error<F: Frame>(
         &mut self,
         snap: &Snapshot,

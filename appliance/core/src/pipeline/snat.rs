@@ -73,6 +73,15 @@ pub(super) fn rule_of_record<'s>(snap: &'s Snapshot, r: &crate::wire::ipvs_sync:
     snap.snat_rule_of(r.protocol, u32::from(host), u32::from(far)).filter(|rule| rule.pool.contains(&public))
 }
 
+/// True for a packet that may start a SNAT connection: a TCP SYN, any UDP datagram.
+fn starts_flow(ip: &Ip<u32>) -> bool {
+    match ip.proto {
+        protocol::TCP => ip.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
+        protocol::UDP => true,
+        _ => false,
+    }
+}
+
 /// True for a connection of a SNAT rule.
 #[inline]
 pub(super) fn is_snat<K>(c: &Conn<K>) -> bool {
@@ -82,6 +91,8 @@ pub(super) fn is_snat<K>(c: &Conn<K>) -> bool {
 impl PerCore {
     /// An outbound IPv4 TCP or UDP packet of no connection here: its SNAT rule's, started on
     /// its host's owner core (handed there from another). `None`: no rule matches.
+    #[cold]
+    #[inline(never)]
     pub(super) fn snat_out<F: Frame>(
         &mut self,
         snap: &Snapshot,
@@ -96,12 +107,7 @@ impl PerCore {
                 return Some(Verdict::Redirect(owner));
             }
         }
-        let starts = match ip.proto {
-            protocol::TCP => ip.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
-            protocol::UDP => true,
-            _ => false,
-        };
-        if !starts {
+        if !starts_flow(ip) {
             return Some(Verdict::Drop(DropReason::NoConnection));
         }
         let idx = match self.snat_connect(snap, rule, ip.proto, (ip.src, ip.sport), (ip.dst, ip.dport), now) {
@@ -114,6 +120,8 @@ impl PerCore {
     /// A packet to a pool address and port of no connection: under endpoint-independent
     /// filtering, a connection to the host of the live mapping there (started by a TCP SYN or
     /// any UDP datagram). `None`: not let in.
+    #[cold]
+    #[inline(never)]
     pub(super) fn snat_in<F: Frame>(
         &mut self,
         snap: &Snapshot,
@@ -128,12 +136,7 @@ impl PerCore {
         if rule.filtering != SnatFiltering::EndpointIndependent {
             return None;
         }
-        let starts = match ip.proto {
-            protocol::TCP => ip.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
-            protocol::UDP => true,
-            _ => false,
-        };
-        if !starts {
+        if !starts_flow(ip) {
             return None;
         }
         let (host, hport) = ((host_key >> 16) as u32, host_key as u16);
