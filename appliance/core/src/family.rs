@@ -41,6 +41,8 @@ pub trait AddrKey: Copy + Eq + Ord + Default + Hash + Debug + Send + Sync + Into
     fn of_end(a: IpAddr) -> Option<Self>;
     /// True for an IPv4 end held in IPv6's tables ([`mapped`]): a NAT64 connection's.
     fn is_mapped_v4(self) -> bool;
+    /// The key of the low [`AddrKey::BITS`] bits of `b` (the inverse of `Into<u128>`).
+    fn from_bits(b: u128) -> Self;
 }
 
 /// The IPv4-mapped IPv6 address of `a` (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2): how NAT64's IPv4
@@ -113,6 +115,10 @@ impl AddrKey for u32 {
     fn is_mapped_v4(self) -> bool {
         false
     }
+    #[inline(always)]
+    fn from_bits(b: u128) -> u32 {
+        b as u32
+    }
 }
 
 impl AddrKey for u128 {
@@ -171,6 +177,10 @@ impl AddrKey for u128 {
     #[inline(always)]
     fn is_mapped_v4(self) -> bool {
         unmapped(self).is_some()
+    }
+    #[inline(always)]
+    fn from_bits(b: u128) -> u128 {
+        b
     }
 }
 

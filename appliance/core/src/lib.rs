@@ -6,6 +6,7 @@
 //! drive it over [`frame::VecFrame`].
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod conn;
 pub mod encap;
 pub mod family;
@@ -15,6 +16,7 @@ pub mod knobs;
 pub mod neigh;
 pub mod neigh_cache;
 pub mod pipeline;
+pub mod prefix_set;
 pub mod sched;
 pub mod seqlock;
 pub mod service;

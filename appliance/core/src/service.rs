@@ -229,6 +229,8 @@ pub struct Service {
     /// FULLNAT UDP over IPv4: the client's address and port to the real server as UOA (an IP
     /// option, [`crate::xmit::uoa`]) on a flow's first datagrams.
     pub uoa: bool,
+    /// The service's own allow and deny lists ([`crate::access`]), beside the director's.
+    pub access: crate::access::Access,
 }
 
 /// A range of local ports (FULLNAT), inclusive. Port `p` belongs to worker `p % workers`, so a

@@ -128,6 +128,12 @@ drop_reasons! {
     LaddrExhausted = "laddr_exhausted",
     /// A new FULLNAT connection's service has no local address of its family (all deleted).
     NoLocalAddr = "no_local_addr",
+    /// A new connection from a client of a deny list (the director's or its service's).
+    AccessDenied = "access_denied",
+    /// A new connection from a client no allow list of its scope covers.
+    AccessNotAllowed = "access_not_allowed",
+    /// A packet from a source of the global deny list under `blackhole` (before any table).
+    Blackholed = "blackholed",
     /// A NAT64 packet with no counterpart in the other family (an ICMP type RFC 7915 does not
     /// translate, or an address that is not IPv4-mapped where one must be).
     Nat64Untranslatable = "nat64_untranslatable",

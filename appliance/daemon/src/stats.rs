@@ -288,6 +288,9 @@ pub struct Report {
     /// SNAT rules with their counts.
     #[serde(default)]
     pub snat: Vec<crate::control::snat_rules::SnatReport>,
+    /// Allow and deny lists with their counts.
+    #[serde(default)]
+    pub access: Vec<crate::control::access_lists::AccessReport>,
 }
 
 /// Counter values `-Z` set aside, by service id and real-server id: listings show the
@@ -551,6 +554,7 @@ impl Report {
             services,
             laddrs,
             snat: Vec::new(),
+            access: Vec::new(),
         }
     }
 }

@@ -60,6 +60,13 @@ impl PerCore {
             }
         }
         if let Some(svc) = svc {
+            // A client the allow and deny lists refuse opens nothing (packets of a connection
+            // never come here: established flows pay nothing).
+            if snap.access_any() {
+                if let Some(v) = self.access_check(snap, svc.id, ip.src) {
+                    return v;
+                }
+            }
             if svc.ops && ip.proto == protocol::UDP {
                 return self.forward_one_packet(snap, frame, ip, svc, now); // out of line
             }
@@ -147,6 +154,17 @@ impl PerCore {
             return v;
         }
         Self::not_ours(snap, ip.dst)
+    }
+
+    /// The allow and deny lists' answer for a client `src` of service `svc` with no connection:
+    /// a refusal, counted by the list that made it.
+    #[cold]
+    #[inline(never)]
+    fn access_check<K: IpPath>(&mut self, snap: &Snapshot, svc: u16, src: K) -> Option<Verdict> {
+        let (r, by_service) = snap.access_refuses(svc, src)?;
+        let slot = if by_service { usize::from(svc) } else { MAX_SERVICES };
+        self.access_hits[slot][usize::from(r == DropReason::AccessNotAllowed)] += 1;
+        Some(Verdict::Drop(r))
     }
 
     /// `sloppy_sctp`: an SCTP packet other than an INIT or ABORT may start an association of a

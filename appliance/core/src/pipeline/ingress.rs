@@ -368,6 +368,10 @@ impl PerCore {
 
     #[inline(always)]
     fn dispatch_kind<F: Frame>(&mut self, snap: &Snapshot, now: u32, port: u16, frame: &mut F, kind: &Kind) -> Verdict {
+        // An attack in progress: the director's deny list drops its sources before any table.
+        if snap.blackholes() && Self::blackholed(snap, kind) {
+            return Verdict::Drop(DropReason::Blackholed);
+        }
         match *kind {
             Kind::Drop(r) => Verdict::Drop(r),
             Kind::Arp { l2 } => self.arp(snap, port, frame, l2),
@@ -412,6 +416,17 @@ impl PerCore {
                 self.fragment(snap, now, frame, ip, f)
             }
             Kind::Unread => Verdict::Drop(DropReason::EthernetTruncated), // parse never leaves it
+        }
+    }
+
+    /// True for an IP packet whose source the director's deny list holds.
+    #[cold]
+    #[inline(never)]
+    fn blackholed(snap: &Snapshot, kind: &Kind) -> bool {
+        match kind {
+            Kind::Ipv4(ip) | Kind::Frag4(ip) => snap.denied(ip.src),
+            Kind::Ipv6(ip) | Kind::Frag6(ip) => snap.denied(ip.src),
+            _ => false,
         }
     }
 

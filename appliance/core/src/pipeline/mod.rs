@@ -212,6 +212,9 @@ struct PerCore {
     seq_adj: [Vec<crate::conn::seq_adjust::SeqAdjust>; 2],
     /// SNAT's endpoint-independent mappings, made when a rule first needs them ([`snat`]).
     snat_maps: Option<Box<snat::SnatMaps>>,
+    /// Connections the allow and deny lists refused, by service id (the director's lists:
+    /// `MAX_SERVICES`): [denied, not allowed].
+    access_hits: Vec<[u64; 2]>,
 }
 
 /// One worker's dataplane.
@@ -275,6 +278,7 @@ impl Pipeline {
             laddr_turn: 0,
             seq_adj: [Vec::new(), Vec::new()],
             snat_maps: None,
+            access_hits: vec![[0; 2]; MAX_SERVICES + 1],
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -309,6 +313,12 @@ impl Pipeline {
             (a, r.in_use, r.exhausted)
         });
         v4.chain(v6)
+    }
+
+    /// Connections the allow and deny lists refused on this core, by service id (the
+    /// director's own lists' at `MAX_SERVICES`): [denied, not allowed].
+    pub fn access_hits(&self) -> &[[u64; 2]] {
+        &self.core.access_hits
     }
 
     /// SNAT's endpoint-independent mappings this core holds.

@@ -2,6 +2,7 @@
 //! plus the lookup indexes built once on the control path. Workers swap to a new snapshot at
 //! a burst boundary (`Pipeline::apply`); nothing in it changes while packets are processed.
 
+mod access_index;
 mod family_index;
 mod served;
 mod snat_index;
@@ -75,6 +76,13 @@ pub struct Snapshot {
     draining_laddrs: Vec<IpAddr>,
     /// SNAT rules, in order (the first that matches a packet is its rule).
     snat: Vec<crate::snat::SnatRule>,
+    /// Allow and deny lists ([`crate::access`]): the director's, then by service id.
+    access: crate::access::Access,
+    svc_access: Vec<crate::access::Access>,
+    /// Some list is set: a new connection's client is looked up.
+    access_any: bool,
+    /// The director's deny list drops every packet from its sources, before any table.
+    blackhole: bool,
 }
 
 /// An address family as the snapshot indexes it: [`Snapshot::family`] selects its part.
@@ -248,8 +256,12 @@ impl Snapshot {
             knobs: crate::knobs::Knobs::default(),
             draining_laddrs: Vec::new(),
             snat: Vec::new(),
+            access: crate::access::Access::default(),
+            svc_access: Vec::new(),
+            access_any: false,
+            blackhole: false,
         };
-        Ok(snap.with_held_vips(None))
+        Ok(snap.with_access(crate::access::Access::default(), false).with_held_vips(None))
     }
 
     /// Family `K`'s indexes (`u32`: IPv4, `u128`: IPv6).

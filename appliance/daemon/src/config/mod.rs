@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+mod access_conf;
 mod fwmark_conf;
 pub mod laddr_conf;
 pub use laddr_conf::parse_lports;
@@ -135,6 +136,10 @@ pub struct Config {
     pub mark_rules: Vec<rvs_core::fwmark::MarkRule>,
     /// `[[snat]]`: SNAT rules, in order.
     pub snat: Vec<rvs_core::snat::SnatRule>,
+    /// `[access]`: the director's allow and deny lists.
+    pub access: rvs_core::access::Access,
+    /// `[access] blackhole`: the deny list drops every packet of its sources.
+    pub blackhole: bool,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -219,6 +224,13 @@ impl Config {
         let (services, checks, slow_start) = cx.services(&raw.service)?;
         let neighbours = cx.neighbours(&raw.neighbour)?;
         let mark_rules = cx.mark_rules(&raw.fwmark)?;
+        let (access, blackhole) = match &raw.access {
+            None => (Default::default(), false),
+            Some(a) => (
+                cx.access_lists([(&a.allow, &a.allow_files), (&a.deny, &a.deny_files)], &|k| format!("access.{k}"))?,
+                a.blackhole,
+            ),
+        };
         let specs: Vec<_> = raw.snat.iter().map(|s| s.get_ref().clone()).collect();
         let snat = crate::control::snat_rules::rules_of(&specs, &ports)
             .map_err(|(i, e)| cx.err(raw.snat[i].span(), format!("snat[{i}]"), e.to_string()))?;
@@ -248,6 +260,8 @@ impl Config {
             slow_start,
             mark_rules,
             snat,
+            access,
+            blackhole,
         };
         // The dataplane's own checks (ids, duplicates) with the file named.
         cfg.snapshot(&[]).map_err(|e| cx.err(0..0, "service", e.to_string()))?;
@@ -286,6 +300,7 @@ impl Config {
         Snapshot::new(interfaces, self.services.clone(), self.neighbours.clone(), self.timeouts)
             .and_then(|s| s.with_mark_rules(&self.mark_rules))
             .and_then(|s| s.with_snat(self.snat.clone()))
+            .map(|s| s.with_access(self.access.clone(), self.blackhole))
             .map(|s| {
                 s.with_kernel_exception(self.ports.iter().any(|p| p.exception_iface.is_some()))
                     .with_steer_prefix(self.steer_prefix)

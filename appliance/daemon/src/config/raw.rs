@@ -23,6 +23,8 @@ pub(super) struct RawConfig {
     /// `[[fwmark]]`: the firewall-mark classifier's rules, in order.
     #[serde(default)]
     pub(super) fwmark: Vec<RawMarkRule>,
+    /// `[access]`: the director's allow and deny lists.
+    pub(super) access: Option<RawAccess>,
     /// `[[snat]]`: SNAT rules, in order (the control protocol's spec, positions kept).
     #[serde(default)]
     pub(super) snat: Vec<Spanned<crate::control::snat_rules::SnatRuleSpec>>,
@@ -169,8 +171,26 @@ pub(super) struct RawService {
     /// FULLNAT UDP (IPv4): the client's address to the real server as UOA.
     #[serde(default)]
     pub(super) uoa: bool,
+    /// The service's allow and deny lists: prefixes, and files of prefixes.
+    pub(super) allow: Option<Spanned<Vec<String>>>,
+    pub(super) allow_files: Option<Spanned<Vec<String>>>,
+    pub(super) deny: Option<Spanned<Vec<String>>>,
+    pub(super) deny_files: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     pub(super) real: Vec<RawReal>,
+}
+
+/// `[access]`: the director's allow and deny lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccess {
+    pub(super) allow: Option<Spanned<Vec<String>>>,
+    pub(super) allow_files: Option<Spanned<Vec<String>>>,
+    pub(super) deny: Option<Spanned<Vec<String>>>,
+    pub(super) deny_files: Option<Spanned<Vec<String>>>,
+    /// Drop every packet from the deny list's sources before any table.
+    #[serde(default)]
+    pub(super) blackhole: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -205,6 +205,10 @@ pub struct LiveConfig {
     pub snat: Vec<rvs_core::snat::SnatRule>,
     /// The last SNAT rule id given (the next rule takes the next free one).
     pub(super) snat_next_id: u16,
+    /// The director's allow and deny lists (`[access]`; services carry their own).
+    pub access: rvs_core::access::Access,
+    /// `[access] blackhole`.
+    pub blackhole: bool,
 }
 
 pub(super) fn check_thresholds(upper: u32, lower: u32) -> Result<(), OpError> {
@@ -261,6 +265,8 @@ impl LiveConfig {
             draining_laddrs: BTreeSet::new(),
             snat: cfg.snat.clone(),
             snat_next_id: cfg.snat.len().saturating_sub(1) as u16,
+            access: cfg.access.clone(),
+            blackhole: cfg.blackhole,
         }
     }
 
@@ -364,6 +370,7 @@ impl LiveConfig {
         Snapshot::new(interfaces, self.effective_services(), self.neighbours.clone(), self.timeouts)
             .and_then(|s| s.with_mark_rules(&self.mark_rules))
             .and_then(|s| s.with_snat(self.snat.clone()))
+            .map(|s| s.with_access(self.access.clone(), self.blackhole))
             .map(|s| {
                 s.with_kernel_exception(self.kernel_exception)
                     .with_steer_prefix(self.steer_prefix)

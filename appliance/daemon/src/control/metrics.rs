@@ -99,6 +99,17 @@ pub fn render(r: &Report) -> String {
         "New FULLNAT connections that found no free port of a local address (then tried the next; laddr_exhausted drops when none had one).",
         laddr(|l| l.exhausted),
     );
+    // Allow and deny lists: size and refusals per list.
+    let access = |f: fn(&crate::control::access_lists::AccessReport) -> u64| {
+        r.access.iter().map(|l| (format!("scope=\"{}\",list=\"{}\"", l.scope, l.list), f(l))).collect::<Vec<_>>()
+    };
+    family("rvs_access_prefixes", "gauge", "Prefixes in an allow or deny list.", access(|l| l.prefixes));
+    family(
+        "rvs_access_refused_total",
+        "counter",
+        "New connections an allow or deny list refused.",
+        access(|l| l.refused),
+    );
     // SNAT rules: connections and traffic per rule, ports per pool address.
     let rule_label = |x: &crate::control::snat_rules::SnatReport| {
         let p = x.rule.protocol.as_deref().unwrap_or("all");

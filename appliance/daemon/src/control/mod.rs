@@ -6,6 +6,7 @@
 //! the workers as one immutable snapshot, built once per change (weights included), which they
 //! pick up at their next burst boundary.
 
+pub mod access_lists;
 pub mod health;
 pub mod ids;
 pub mod live_config;

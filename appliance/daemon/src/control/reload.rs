@@ -25,6 +25,8 @@ impl LiveConfig {
         next.neighbours = cfg.neighbours.clone();
         next.mark_rules = cfg.mark_rules.clone();
         next.snat = cfg.snat.clone();
+        next.access = cfg.access.clone();
+        next.blackhole = cfg.blackhole;
         let old = std::mem::take(&mut next.services);
         let key = |s: &Service| SvcKey::of(s);
         let (mut added, mut changed) = (0, 0);

@@ -27,6 +27,9 @@ pub struct WorkerReport {
     pub gen: u64,
     /// FULLNAT local addresses: (address, ports held, times exhausted).
     pub laddrs: Vec<(std::net::IpAddr, u32, u64)>,
+    /// Connections the allow and deny lists refused: (service id, or `MAX_SERVICES` for the
+    /// director's lists; [denied, not allowed]), the scopes that refused any.
+    pub access_hits: Vec<(u16, [u64; 2])>,
 }
 
 /// Counters of the worker loop itself (beyond the pipeline's verdicts).
@@ -98,6 +101,9 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
             r.io = self.io;
             r.laddrs.clear();
             r.laddrs.extend(p.local_addr_uses());
+            r.access_hits.clear();
+            let hits = p.access_hits().iter().enumerate().filter(|(_, h)| h[0] + h[1] > 0);
+            r.access_hits.extend(hits.map(|(i, h)| (i as u16, *h)));
         }
     }
 }

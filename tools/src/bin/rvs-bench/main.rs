@@ -90,6 +90,10 @@ pub(crate) struct Args {
     /// section compares the established packets' median rates.
     #[arg(long)]
     pub(crate) flood: bool,
+    /// A director deny list of this many IPv4 prefixes (single addresses that do not merge,
+    /// none a bench client's), looked up for every new connection: its cost.
+    #[arg(long, default_value = "0")]
+    pub(crate) deny_prefixes: u32,
 }
 
 fn main() -> Result<()> {

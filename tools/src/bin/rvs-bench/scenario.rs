@@ -173,6 +173,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         toa: false,
         proxy_protocol: Default::default(),
         uoa: false,
+        access: Default::default(),
     };
     let mut neighbours: Vec<(std::net::IpAddr, Mac)> = (0..reals).map(|i| (rs_addr(i).into(), rs_mac(i))).collect();
     neighbours.extend((0..reals).map(|i| (rs_addr6(i).into(), rs_mac(i))));
@@ -205,6 +206,19 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         Timeouts::default(),
     )
     .map_err(|e| anyhow::anyhow!("bench config: {e}"))
+}
+
+/// `snap` with a director deny list of `n` single IPv4 addresses: every other one from just
+/// past the new clients' first addresses, so none merge, none is a bench client, and a new
+/// client's look-up searches a full bucket (its /16 holds 32 K of them); `n` = 0: unchanged.
+pub(crate) fn with_deny_list(snap: Snapshot, n: u32) -> Snapshot {
+    if n == 0 {
+        return snap;
+    }
+    let base = NEW_CLIENTS + (1 << 12) + 1;
+    let prefixes: Vec<(std::net::IpAddr, u8)> = (0..n).map(|i| (Ipv4Addr::from(base + 2 * i).into(), 32)).collect();
+    let deny = Some(Arc::new(rvs_core::access::AccessList::new(&prefixes)));
+    snap.with_access(rvs_core::access::Access { allow: None, deny }, false)
 }
 
 /// Wire sizes (with FCS) of a size spec.

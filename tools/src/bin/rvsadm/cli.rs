@@ -309,6 +309,10 @@ pub struct Cli {
     /// With -L: the SNAT rules, in order, with their counts.
     #[arg(long = "snat")]
     pub snat: bool,
+    /// With -L: the allow and deny lists (the director's, each service's), with how many new
+    /// connections each refused.
+    #[arg(long = "access")]
+    pub access: bool,
     /// Scheduler flags: sh-fallback,sh-port for sh; mh-fallback,mh-port for mh; flag-1..3.
     #[arg(short = 'b', long = "sched-flags", value_name = "FLAGS")]
     pub sched_flags: Option<String>,

@@ -464,3 +464,12 @@ pub(crate) fn snat_lines(rules: &[SnatReport]) -> String {
 pub(crate) fn save_snat(rules: &[SnatReport]) -> String {
     rules.iter().map(|r| format!("--add-snat {}\n", snat_options(&r.rule))).collect()
 }
+
+/// `-L --access`: each allow or deny list, its scope, size and refusals.
+pub(crate) fn access_lines(lists: &[rvsd::control::access_lists::AccessReport]) -> String {
+    let mut out = String::from("Access lists\n  Scope                          List   Prefixes   Refused\n");
+    for l in lists {
+        out += &format!("  {:<30} {:<6} {:<10} {}\n", l.scope, l.list, l.prefixes, l.refused);
+    }
+    out
+}

@@ -413,6 +413,14 @@ fn run(cli: &Cli) -> Result<String> {
             k.iter().map(|(n, v)| format!("{n} = {v}\n")).collect()
         });
     }
+    if cli.list && cli.access {
+        let list: Report = c.call(&Request::List { service: None })?.context("no listing in the answer")?;
+        return Ok(if json_out {
+            format!("{}\n", serde_json::to_string(&list.access)?)
+        } else {
+            access_lines(&list.access)
+        });
+    }
     if cli.list && cli.snat {
         let rules: Vec<SnatReport> = c.call(&Request::Snat)?.unwrap_or_default();
         return Ok(if json_out { format!("{}\n", serde_json::to_string(&rules)?) } else { snat_lines(&rules) });
