@@ -30,6 +30,7 @@ run --section rvs_bench_newconn --modes dr,tun,nat-in,fnat-in --syn-percent 100 
 # A million-prefix deny list: new connections without it, then with it.
 run --section rvs_bench_access_off --modes nat-in --syn-percent 100 --flows 1000 --seconds 2
 run --section rvs_bench_access_on --modes nat-in --syn-percent 100 --flows 1000 --seconds 2 --deny-prefixes 1000000
+run --section rvs_bench_blackhole --modes nat-in --flows 1000,1000000 --seconds 2 --deny-prefixes 1000000 --blackhole
 run --section rvs_bench_scale --modes dr,nat-in --flows 1000,100000,1000000,10000000 --seconds 2
 run --section rvs_bench_cores --modes dr,nat --cores 1,2 --flows 1000,1000000 --seconds 2
 # A SYN flood (10% of the frames) on a full table: established packets' rate with and without it.

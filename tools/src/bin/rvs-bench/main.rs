@@ -94,6 +94,9 @@ pub(crate) struct Args {
     /// none a bench client's), looked up for every new connection: its cost.
     #[arg(long, default_value = "0")]
     pub(crate) deny_prefixes: u32,
+    /// With --deny-prefixes: the list is a blackhole (every packet's source looked up first).
+    #[arg(long, requires = "deny_prefixes")]
+    pub(crate) blackhole: bool,
 }
 
 fn main() -> Result<()> {

@@ -51,7 +51,7 @@ pub(crate) fn run(args: &Args, eal: &Eal, pool: &Mempool<'_>, lcores: &[u32], sp
         lcores.len()
     );
     ensure!(args.syn_percent == 0 || spec.mode.client_side(), "--syn-percent needs a mode with client traffic");
-    let snap = Arc::new(with_deny_list(snapshot(&args.scheduler, args.reals)?, args.deny_prefixes));
+    let snap = Arc::new(with_deny_list(snapshot(&args.scheduler, args.reals)?, args.deny_prefixes, args.blackhole));
     let mut prepared = Vec::new();
     for w in 0..spec.cores {
         prepared.push(prepare(args, spec, &snap, w)?);

@@ -211,14 +211,15 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
 /// `snap` with a director deny list of `n` single IPv4 addresses: every other one from just
 /// past the new clients' first addresses, so none merge, none is a bench client, and a new
 /// client's look-up searches a full bucket (its /16 holds 32 K of them); `n` = 0: unchanged.
-pub(crate) fn with_deny_list(snap: Snapshot, n: u32) -> Snapshot {
+/// `blackhole`: every packet's source is looked up first (an attack in progress).
+pub(crate) fn with_deny_list(snap: Snapshot, n: u32, blackhole: bool) -> Snapshot {
     if n == 0 {
         return snap;
     }
     let base = NEW_CLIENTS + (1 << 12) + 1;
     let prefixes: Vec<(std::net::IpAddr, u8)> = (0..n).map(|i| (Ipv4Addr::from(base + 2 * i).into(), 32)).collect();
     let deny = Some(Arc::new(rvs_core::access::AccessList::new(&prefixes)));
-    snap.with_access(rvs_core::access::Access { allow: None, deny }, false)
+    snap.with_access(rvs_core::access::Access { allow: None, deny }, blackhole)
 }
 
 /// Wire sizes (with FCS) of a size spec.
