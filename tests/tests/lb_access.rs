@@ -8,10 +8,12 @@
 //! - .2 (allowed) is served; .33 (the service's deny list) is refused (`access_denied`); .40
 //!   (outside the service's allow list) is refused (`access_not_allowed`); .66 (the director's
 //!   deny list) gets nothing at all, not even an answer to ping (`blackholed`).
+//! - Live: `--add-deny` refuses .2 at once, `--del-deny` serves it again; deleting a prefix the
+//!   list does not hold is refused and changes nothing.
 //! - `-L --access` shows each list's size and refusals; the million-prefix list loads at start
 //!   (the time it took is printed, not asserted).
 
-use rvs_lab::admin::ok;
+use rvs_lab::admin::{ok, rvsadm};
 use rvs_lab::conf::Real;
 use rvs_lab::{conf, http, require_lab, Lab};
 use std::time::{Duration, Instant};
@@ -80,6 +82,15 @@ fn lists_refuse_whom_they_name_and_serve_the_rest() {
     assert_eq!(find("director", "deny")["prefixes"], 1_000_001);
     assert!(find(VIP, "allow")["refused"].as_u64().unwrap() >= 1, "{lists:?}");
     assert!(find(VIP, "deny")["refused"].as_u64().unwrap() >= 1, "{lists:?}");
+    // Live: the service denies .2 too, then takes it back; a bad edit changes nothing.
+    let svc = format!("{VIP}:80");
+    ok(&s, &["--add-deny", "198.18.0.2", "-t", &svc]);
+    assert_eq!(get("198.18.0.2").status.code(), Some(28), "denied live");
+    let (code, _, err) = rvsadm(&s, &["--del-deny", "198.18.0.2,198.18.0.99", "-t", &svc], "");
+    assert!(code != 0 && err.contains("198.18.0.99/32 is not in the list"), "{err}");
+    assert_eq!(get("198.18.0.2").status.code(), Some(28), "the refused edit changed nothing");
+    ok(&s, &["--del-deny", "198.18.0.2", "-t", &svc]);
+    assert_eq!(String::from_utf8_lossy(&get("198.18.0.2").stdout).trim(), "rs1", "served again");
     let listed = ok(&s, &["-L", "--access"]);
     assert!(listed.contains("director") && listed.contains("1000001"), "{listed}");
     let stats = lab.stop_rvsd(rvsd).unwrap();

@@ -11,21 +11,27 @@ use crate::verdict::DropReason;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// One list: prefixes of both families.
+/// One list: prefixes of both families, as given (for live edits) and as looked up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessList {
-    /// IPv4 prefixes.
+    /// The prefixes, sorted, each once.
+    pub prefixes: Vec<(IpAddr, u8)>,
+    /// IPv4 prefixes, for look-ups.
     pub v4: PrefixSet<u32>,
-    /// IPv6 prefixes.
+    /// IPv6 prefixes, for look-ups.
     pub v6: PrefixSet<u128>,
 }
 
 impl AccessList {
     /// The list of `prefixes` (address, length).
     pub fn new(prefixes: &[(IpAddr, u8)]) -> Self {
-        let v4 = prefixes.iter().filter_map(|&(a, l)| u32::of_ip(a).map(|a| (a, l)));
-        let v6 = prefixes.iter().filter_map(|&(a, l)| u128::of_ip(a).map(|a| (a, l)));
-        AccessList { v4: PrefixSet::new(v4), v6: PrefixSet::new(v6) }
+        let mut given = prefixes.to_vec();
+        given.sort_unstable();
+        given.dedup();
+        let v4 = given.iter().filter_map(|&(a, l)| u32::of_ip(a).map(|a| (a, l)));
+        let v6 = given.iter().filter_map(|&(a, l)| u128::of_ip(a).map(|a| (a, l)));
+        let (v4, v6) = (PrefixSet::new(v4), PrefixSet::new(v6));
+        AccessList { prefixes: given, v4, v6 }
     }
 
     /// True when the list covers `a`.

@@ -41,3 +41,82 @@ pub fn reports(st: &LiveConfig, workers: &[crate::worker::WorkerReport]) -> Vec<
     }
     out
 }
+
+/// Which list of a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// Only these clients.
+    Allow,
+    /// Never these clients.
+    Deny,
+}
+
+impl LiveConfig {
+    /// `--add-allow/--del-allow/--add-deny/--del-deny`: adds `prefixes` to (`add`) or takes them
+    /// from list `kind` of service `svc` (`None`: the director's). Deleting a prefix the list
+    /// does not hold is refused, changing nothing; a list left empty is gone (an allow list
+    /// then restricts no one).
+    pub fn edit_access(
+        &mut self,
+        svc: Option<super::live_config::SvcKey>,
+        kind: ListKind,
+        add: bool,
+        prefixes: &[String],
+    ) -> Result<(), super::live_config::OpError> {
+        use super::live_config::OpError;
+        let mut parsed = Vec::with_capacity(prefixes.len());
+        for p in prefixes {
+            parsed.push(rvs_core::access::parse_prefix(p).map_err(|msg| OpError::Invalid { field: "prefix", msg })?);
+        }
+        let access = match svc {
+            None => &mut self.access,
+            Some(k) => {
+                let i = self.find(&k).ok_or_else(|| OpError::NoService(k.to_string()))?;
+                &mut self.services[i].access
+            }
+        };
+        let slot = match kind {
+            ListKind::Allow => &mut access.allow,
+            ListKind::Deny => &mut access.deny,
+        };
+        let mut list: Vec<(std::net::IpAddr, u8)> = slot.as_ref().map(|l| l.prefixes.clone()).unwrap_or_default();
+        if add {
+            list.extend(parsed);
+        } else {
+            if let Some((a, l)) = parsed.iter().find(|p| list.binary_search(p).is_err()) {
+                return Err(OpError::Invalid { field: "prefix", msg: format!("{a}/{l} is not in the list") });
+            }
+            list.retain(|p| !parsed.contains(p));
+        }
+        *slot = (!list.is_empty()).then(|| std::sync::Arc::new(rvs_core::access::AccessList::new(&list)));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use rvs_core::service::Protocol;
+
+    #[test]
+    fn lists_are_edited_live_and_a_bad_edit_changes_nothing() {
+        let text = "[[port]]\nname = \"p\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n\
+            [access]\ndeny = [\"192.0.2.0/24\"]\n\
+            [[service]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
+        let mut s = LiveConfig::from_config(&Config::parse("t.toml", text).unwrap(), vec![]);
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        s.edit_access(None, ListKind::Deny, true, &p(&["198.51.100.7", "2001:db8::/32"])).unwrap();
+        assert_eq!(s.access.deny.as_ref().unwrap().len(), 3);
+        let before = s.access.clone();
+        let e = s.edit_access(None, ListKind::Deny, false, &p(&["198.51.100.7", "203.0.113.0/24"])).unwrap_err();
+        assert!(e.to_string().contains("203.0.113.0/24 is not in the list"), "{e}");
+        assert_eq!(s.access, before, "nothing changed");
+        assert!(s.edit_access(None, ListKind::Deny, true, &p(&["x"])).unwrap_err().to_string().starts_with("prefix:"));
+        let k = super::super::live_config::SvcKey::addr(Protocol::Tcp, "10.0.0.100".parse().unwrap(), 80);
+        s.edit_access(Some(k), ListKind::Allow, true, &p(&["10.1.0.0/16"])).unwrap();
+        assert!(s.snapshot().unwrap().access_any());
+        s.edit_access(Some(k), ListKind::Allow, false, &p(&["10.1.0.0/16"])).unwrap();
+        assert_eq!(s.services[0].access.allow, None, "an emptied list is gone");
+    }
+}

@@ -220,6 +220,18 @@ pub enum Request {
     },
     /// `-L --snat`: the SNAT rules in order, with their counts.
     Snat,
+    /// `--add-allow/--del-allow/--add-deny/--del-deny`: edits an allow or deny list.
+    EditAccess {
+        /// The service whose list it is (absent: the director's).
+        #[serde(default)]
+        service: Option<SvcSpec>,
+        /// `allow` or `deny`.
+        list: String,
+        /// Add (else delete).
+        add: bool,
+        /// Prefixes (`ADDR/LEN`, or an address).
+        prefixes: Vec<String>,
+    },
     /// `--add-laddr`: a FULLNAT local address for a service (DPVS's `-z ADDR [-F PORT]`).
     AddLaddr {
         /// The service.

@@ -380,6 +380,17 @@ impl Control<'_> {
             Request::AddMarkRule { rule } => next.add_mark_rule(rule)?,
             Request::DelMarkRule { rule } => next.del_mark_rule(rule)?,
             Request::AddSnat { rule } => next.add_snat(rule)?,
+            Request::EditAccess { service, list, add, prefixes } => {
+                let kind = match list.as_str() {
+                    "allow" => super::access_lists::ListKind::Allow,
+                    "deny" => super::access_lists::ListKind::Deny,
+                    other => {
+                        let msg = format!("{other:?}: allow or deny");
+                        return Err(OpError::Invalid { field: "list", msg }.into());
+                    }
+                };
+                next.edit_access(service.as_ref().map(|s| s.key()).transpose()?, kind, *add, prefixes)?
+            }
             Request::DelSnat { rule } => next.del_snat(rule)?,
             Request::Reload => {
                 let cfg = crate::config::Config::load(&self.config_path)?;

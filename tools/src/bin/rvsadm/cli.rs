@@ -9,7 +9,8 @@ use std::path::PathBuf;
     "add_service", "edit_service", "delete_service", "clear", "add_server", "edit_server",
     "delete_server", "list", "zero", "set", "set_knob", "save", "restore", "version", "reload", "start_daemon",
     "stop_daemon", "import_keepalived", "pause_worker", "pause_thread", "man_page", "completions", "check_host",
-    "add_mark_rule", "del_mark_rule", "add_laddr", "del_laddr", "get_laddr", "add_snat", "del_snat"
+    "add_mark_rule", "del_mark_rule", "add_laddr", "del_laddr", "get_laddr", "add_snat", "del_snat",
+    "add_allow", "del_allow", "add_deny", "del_deny"
 ])))]
 #[command(group(ArgGroup::new("pause").args(["pause_worker", "pause_thread"])))]
 pub struct Cli {
@@ -309,6 +310,22 @@ pub struct Cli {
     /// With -L: the SNAT rules, in order, with their counts.
     #[arg(long = "snat")]
     pub snat: bool,
+    /// Add prefixes (comma-separated; or --from-file) to the allow list of -t/-u/-f's service,
+    /// or the director's without one.
+    #[arg(long = "add-allow", value_name = "PREFIXES", num_args = 0..=1, default_missing_value = "")]
+    pub add_allow: Option<String>,
+    /// Take prefixes from an allow list (as --add-allow).
+    #[arg(long = "del-allow", value_name = "PREFIXES", num_args = 0..=1, default_missing_value = "")]
+    pub del_allow: Option<String>,
+    /// Add prefixes to a deny list (as --add-allow).
+    #[arg(long = "add-deny", value_name = "PREFIXES", num_args = 0..=1, default_missing_value = "")]
+    pub add_deny: Option<String>,
+    /// Take prefixes from a deny list (as --add-allow).
+    #[arg(long = "del-deny", value_name = "PREFIXES", num_args = 0..=1, default_missing_value = "")]
+    pub del_deny: Option<String>,
+    /// With --add/--del-allow/-deny: also the prefixes of this file (one a line, # comments).
+    #[arg(long = "from-file", value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
     /// With -L: the allow and deny lists (the director's, each service's), with how many new
     /// connections each refused.
     #[arg(long = "access")]

@@ -122,6 +122,30 @@ fn mark_rule(cli: &Cli) -> Result<MarkRuleSpec> {
     })
 }
 
+/// The allow or deny list edit that --add/--del-allow/-deny asks for: (list, add, prefixes),
+/// the prefixes given and those of --from-file (read and checked here, the line named).
+fn access_edit(cli: &Cli) -> Result<Option<(&'static str, bool, Vec<String>)>> {
+    let (list, add, given) = match (&cli.add_allow, &cli.del_allow, &cli.add_deny, &cli.del_deny) {
+        (Some(p), None, None, None) => ("allow", true, p),
+        (None, Some(p), None, None) => ("allow", false, p),
+        (None, None, Some(p), None) => ("deny", true, p),
+        (None, None, None, Some(p)) => ("deny", false, p),
+        (None, None, None, None) => return Ok(None),
+        _ => bail!("--add-allow, --del-allow, --add-deny, --del-deny: one at a time"),
+    };
+    let mut prefixes: Vec<String> =
+        given.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if let Some(f) = &cli.from_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("--from-file {}", f.display()))?;
+        let list = rvs_core::access::parse_list(&text).map_err(|(line, e)| anyhow!("{}:{line}: {e}", f.display()))?;
+        prefixes.extend(list.into_iter().map(|(a, l)| format!("{a}/{l}")));
+    }
+    if prefixes.is_empty() {
+        bail!("no prefix given: --{}-{list} PREFIXES, or --from-file FILE", if add { "add" } else { "del" });
+    }
+    Ok(Some((list, add, prefixes)))
+}
+
 /// The SNAT rule `--add-snat`/`--del-snat` name.
 fn snat_rule(cli: &Cli) -> Result<SnatRuleSpec> {
     Ok(SnatRuleSpec {
@@ -255,6 +279,8 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Request::AddMarkRule { rule: mark_rule(cli)? }
     } else if cli.del_mark_rule {
         Request::DelMarkRule { rule: mark_rule(cli)? }
+    } else if let Some((list, add, prefixes)) = access_edit(cli)? {
+        Request::EditAccess { service: service(cli)?, list: list.into(), add, prefixes }
     } else if cli.add_snat {
         Request::AddSnat { rule: snat_rule(cli)? }
     } else if cli.del_snat {
@@ -301,6 +327,11 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
             "--pool/--mapping/--filtering: only with --add-snat",
         ),
         (cli.source.is_some() && !(cli.add_snat || cli.del_snat), "--source: only with --add-snat or --del-snat"),
+        (
+            cli.from_file.is_some()
+                && [&cli.add_allow, &cli.del_allow, &cli.add_deny, &cli.del_deny].iter().all(|o| o.is_none()),
+            "--from-file: only with --add/--del-allow or --add/--del-deny",
+        ),
         (cli.fullnat && !real_edit, "--fullnat: only with -a or -e"),
         (
             (cli.laddr.is_some() && !(cli.add_laddr || cli.del_laddr))

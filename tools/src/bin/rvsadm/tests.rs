@@ -578,3 +578,33 @@ fn fullnat_verbs_parse_save_and_list() {
     assert!(l.contains("TCP 10.0.0.1:80\n  -> 10.0.0.201                   4          1\n"), "{l}");
     assert!(l.contains("deleted, draining\n  -> 10.0.0.202"), "{l}");
 }
+
+/// Allow and deny lists: one edit at a time, prefixes given or read from a file (its bad line
+/// named), for a service or the director.
+#[test]
+fn access_list_edits_parse_to_their_request() {
+    match request(&parse("--add-deny 192.0.2.0/24,198.51.100.7 -t 10.0.0.1:80").unwrap()).unwrap() {
+        Some(Request::EditAccess { service, list, add, prefixes }) => {
+            assert!(service.is_some() && list == "deny" && add);
+            assert_eq!(prefixes, ["192.0.2.0/24", "198.51.100.7"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let dir = std::env::temp_dir().join(format!("rvsadm-access-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("list.txt");
+    std::fs::write(&f, "# list\n10.0.0.0/8\n2001:db8::1\n").unwrap();
+    match request(&parse(&format!("--del-allow --from-file {}", f.display())).unwrap()).unwrap() {
+        Some(Request::EditAccess { service, list, add, prefixes }) => {
+            assert!(service.is_none() && list == "allow" && !add);
+            assert_eq!(prefixes, ["10.0.0.0/8", "2001:db8::1/128"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(&f, "10.0.0.0/8\nbogus\n").unwrap();
+    let e = request(&parse(&format!("--add-deny --from-file {}", f.display())).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("list.txt:2:") && e.contains("bogus"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(parse("--add-deny 1.2.3.4 --del-deny 1.2.3.4").is_err(), "one at a time");
+    assert!(request(&parse("--add-deny").unwrap()).unwrap_err().to_string().contains("no prefix given"));
+}
