@@ -8,7 +8,9 @@
 //! the backup pipeline parses and installs. The pipelines live for the whole input, so later
 //! frames meet the connections earlier ones made.
 //!
-//! The pipelines run the dual-stack test network ([`super::v6`]): IPv4 and IPv6 services. Every
+//! The pipelines run the dual-stack test network ([`super::v6`]): IPv4 and IPv6 services, and
+//! this round's modes beside them ([`harness_snapshot`]: NAT64 with the PROXY protocol, SNAT
+//! with endpoint-independent mapping and filtering, a deny list). Every
 //! frame goes to an everyday pipeline (64 connections, the sync master role: after each frame
 //! its records travel as sync datagrams to the backup), a tiny one (4 connections, 2
 //! templates, expiry budget 1: a full table, budget stops and put-back timer lists are the
@@ -67,7 +69,7 @@ pub fn run(data: &[u8]) {
         expire_budget: 1,
         ..Default::default()
     };
-    let snap = || super::v6::snapshot6();
+    let snap = harness_snapshot;
     let mut p = Pipes {
         master: rvs_core::Pipeline::new(everyday, Arc::new(snap().with_sync_master(Some(SyncPolicy::default()))), NOW),
         tiny: rvs_core::Pipeline::new(tiny, Arc::new(snap()), NOW),
@@ -123,6 +125,50 @@ pub fn run(data: &[u8]) {
         let c = q.counters();
         assert_eq!(c.rx, c.forwarded + c.replied + c.to_kernel + c.pending + c.redirected + c.total_drops());
     }
+}
+
+/// The NAT64 services' IPv4 local address.
+pub const LIP64: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 19, 0, 210);
+/// The SNAT pool's address.
+pub const POOL: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 50);
+/// A source the director's deny list holds.
+pub const DENIED: std::net::Ipv4Addr = std::net::Ipv4Addr::new(203, 0, 113, 99);
+
+/// The dual-stack test network and: tcp [VIP6_NAT]:64 and udp [VIP6_NAT]:5364 to RS1 over
+/// NAT64 (the TCP one with the PROXY protocol v2), local address [`LIP64`]; SNAT of
+/// 198.19.0.0/24 from [`POOL`] (endpoint-independent mapping and filtering); the director
+/// denies [`DENIED`].
+pub fn harness_snapshot() -> rvs_core::Snapshot {
+    use rvs_core::service::{Dest, Forward, Protocol};
+    use std::sync::Arc;
+    let mut services = super::v6::services6();
+    let mut tcp = super::service(20, Protocol::Tcp, super::VIP_NAT, "rr", &[], Forward::FullNat, 20);
+    tcp.vip = super::v6::VIP6_NAT.into();
+    tcp.port = 64;
+    tcp.persistence_prefix = 128;
+    tcp.dests = vec![Dest::new(20, super::RS1, 8080, 1, Forward::FullNat)];
+    tcp.laddrs = vec![LIP64.into()];
+    tcp.proxy_protocol = rvs_core::wire::proxy_protocol::ProxyProtocol::V2;
+    let mut udp = tcp.clone();
+    (udp.id, udp.protocol, udp.port, udp.proxy_protocol) = (21, Protocol::Udp, 5364, Default::default());
+    udp.dests = vec![Dest::new(21, super::RS1, 5353, 1, Forward::FullNat)];
+    services.extend([tcp, udp]);
+    let snat = rvs_core::snat::SnatRule {
+        id: 0,
+        source: std::net::Ipv4Addr::new(198, 19, 0, 0),
+        prefix_len: 24,
+        protocol: None,
+        out_port: Some(0),
+        pool: vec![POOL],
+        ports: Default::default(),
+        mapping: rvs_core::snat::SnatMapping::EndpointIndependent,
+        filtering: rvs_core::snat::SnatFiltering::EndpointIndependent,
+    };
+    let deny = Some(Arc::new(rvs_core::access::AccessList::new(&[(DENIED.into(), 32)])));
+    super::v6::snapshot6_with(services, 1500)
+        .with_snat(vec![snat])
+        .expect("a valid SNAT rule")
+        .with_access(rvs_core::access::Access { allow: None, deny }, false)
 }
 
 /// The clock (ms) the pipelines start at.

@@ -180,10 +180,67 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("vlan", enc(&[(0, PacketBuilder { vlan: Some(7), ..from_client(VIP_DR) }.tcp(3, 80, SYN, 1, b""))])),
         ("sync", enc(&sync_seed())),
+        ("nat64", enc(&nat64_seed())),
+        ("snat", enc(&snat_seed())),
     ]
     .into_iter()
     .chain(v6::seeds6())
     .collect()
+}
+
+/// NAT64 ([`harness::harness_snapshot`]): a handshake and the PROXY header's first data, the
+/// server's answer to the local address, ICMP errors both ways, a UDP datagram and its answer.
+fn nat64_seed() -> Vec<(u8, Vec<u8>)> {
+    use rvs_core::wire::build::{ip_part, PacketBuilder6};
+    use rvs_core::wire::icmp::IcmpRepr;
+    use rvs_core::wire::tcp::flags::{ACK, SYN};
+    let c = v6::from_client6(v6::VIP6_NAT);
+    let rs = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, harness::LIP64);
+    let to_rs = PacketBuilder::new(IN_MAC, RS1_MAC, harness::LIP64, RS1).tcp(1024, 8080, ACK, 2, b"");
+    let to_client = PacketBuilder6::new(OUT_MAC, ROUTER_MAC, v6::VIP6_NAT, v6::CLIENT6).tcp(64, 40000, ACK, 9, b"");
+    vec![
+        (0, c.tcp(40000, 64, SYN, 1, b"")),
+        (1, rs.tcp(8080, 1024, SYN | ACK, 9, b"")),
+        (0, c.tcp(40000, 64, ACK, 2, b"")),
+        (0, c.tcp(40000, 64, ACK, 2, b"GET / HTTP/1.0\r\n\r\n")),
+        (1, rs.tcp(8080, 1024, ACK, 10, b"HTTP/1.0 200 OK\r\n\r\n")),
+        (
+            1,
+            PacketBuilder::new(RS1_MAC, IN_MAC, RS1, harness::LIP64)
+                .icmp(IcmpRepr::frag_needed(1400), &ip_part(&to_rs)[..28]),
+        ),
+        (
+            0,
+            PacketBuilder6::new(ROUTER_MAC, OUT_MAC, v6::DIP6_OUT, v6::VIP6_NAT).icmpv6(
+                2,
+                0,
+                1300,
+                &ip_part(&to_client)[..48],
+            ),
+        ),
+        (0, c.udp(5000, 5364, b"q")),
+        (1, rs.udp(5353, 1025, b"a", false)),
+    ]
+}
+
+/// SNAT ([`harness::harness_snapshot`]): an inside host's SYN out, the answer to the pool, a
+/// stranger let in by endpoint-independent filtering, an echo out and back, a denied client.
+fn snat_seed() -> Vec<(u8, Vec<u8>)> {
+    use rvs_core::wire::icmp::IcmpRepr;
+    use rvs_core::wire::tcp::flags::{ACK, SYN};
+    let host = PacketBuilder::new(RS1_MAC, IN_MAC, RS1, CLIENT);
+    let outside = PacketBuilder::new(ROUTER_MAC, OUT_MAC, CLIENT, harness::POOL);
+    let echo = IcmpRepr { msg_type: 8, code: 0, rest: [0, 7, 0, 1] };
+    let reply = IcmpRepr { msg_type: 0, code: 0, rest: [4, 2, 0, 1] }; // ports 1024-1026 taken in turn
+    vec![
+        (1, host.tcp(40000, 80, SYN, 1, b"")),
+        (0, outside.tcp(80, 1024, SYN | ACK, 9, b"")),
+        (1, host.udp(5000, 53, b"q", true)),
+        (0, PacketBuilder::new(ROUTER_MAC, OUT_MAC, ROUTER, harness::POOL).udp(999, 1025, b"in", true)),
+        (1, host.icmp(echo, b"ping")),
+        (0, outside.icmp(reply, b"ping")),
+        (0, PacketBuilder::new(ROUTER_MAC, OUT_MAC, harness::DENIED, VIP_NAT).tcp(1, 80, SYN, 1, b"")),
+    ]
 }
 
 /// A sync seed (harness records of `ctl` bit 7): a datagram installing a NAT connection, a DR
