@@ -8,6 +8,8 @@
 //! - .2 (allowed) is served; .33 (the service's deny list) is refused (`access_denied`); .40
 //!   (outside the service's allow list) is refused (`access_not_allowed`); .66 (the director's
 //!   deny list) gets nothing at all, not even an answer to ping (`blackholed`).
+//! - Per-client limit (tcp VIP:81, 10 connections, resets over it): .2 tries 50 and holds 10;
+//!   .3 is served meanwhile; `-L --clients` shows .2 first with its 10.
 //! - Live: `--add-deny` refuses .2 at once, `--del-deny` serves it again; deleting a prefix the
 //!   list does not hold is refused and changes nothing.
 //! - `-L --access` shows each list's size and refusals; the million-prefix list loads at start
@@ -29,7 +31,7 @@ fn lists_refuse_whom_they_name_and_serve_the_rest() {
     let rs = lab.host("rs").unwrap();
     lab.veth(&client, "eth0", &lb, "p0").unwrap();
     lab.veth(&rs, "eth0", &lb, "p1").unwrap();
-    for a in ["198.18.0.2", "198.18.0.33", "198.18.0.40", "198.18.0.66"] {
+    for a in ["198.18.0.2", "198.18.0.3", "198.18.0.33", "198.18.0.40", "198.18.0.66"] {
         client.addr("eth0", &format!("{a}/24")).unwrap();
     }
     client.route(&["default", "via", "198.18.0.1"]).unwrap();
@@ -54,7 +56,15 @@ fn lists_refuse_whom_they_name_and_serve_the_rest() {
             .replace(
                 "scheduler = \"rr\"\n",
                 "scheduler = \"rr\"\nallow = [\"198.18.0.0/27\", \"198.18.0.33\"]\ndeny = [\"198.18.0.33\"]\n",
-            );
+            )
+        + &conf::service(
+            "tcp",
+            VIP,
+            81,
+            "rr",
+            &[Real { addr: "198.19.0.11", port: Some(80), weight: 1, forward: "nat" }],
+        )
+        .replace("scheduler = \"rr\"\n", "scheduler = \"rr\"\nclient_limit = { max_conns = 10, over = \"rst\" }\n");
     let started = Instant::now();
     let rvsd = lab.rvsd(&lb, &toml).unwrap();
     println!("rvsd with a 1,000,001-prefix deny list ready in {:.2} s", started.elapsed().as_secs_f64());
@@ -75,6 +85,24 @@ fn lists_refuse_whom_they_name_and_serve_the_rest() {
     assert!(ping("198.18.0.2"), "the VIP answers ping");
     assert!(!ping("198.18.0.66"), "a blackholed source gets nothing, not even an echo reply");
 
+    // Per-client limit: .2 tries 50 connections to :81 and holds 10 (the rest get resets);
+    // .3 is served meanwhile.
+    let hold = "import socket,sys,time\nok=0\nsocks=[]\nfor i in range(50):\n    s=socket.socket()\n    s.settimeout(2)\n    s.bind((sys.argv[1],0))\n    try:\n        s.connect((sys.argv[2],81))\n        socks.append(s)\n        ok+=1\n    except Exception:\n        s.close()\nprint(f'held {ok}',flush=True)\ntime.sleep(10)\n";
+    let h = lab.spawn(&client, "python3", &["-c", hold, "198.18.0.2", VIP]).unwrap();
+    let line = lab.wait_for_line(h, "held", Duration::from_secs(60)).unwrap();
+    assert_eq!(line.trim(), "held 10", "a client holds its limit");
+    let other = client
+        .run(
+            "curl",
+            &["-s", "-m", "3", "--interface", "198.18.0.3", &format!("http://{VIP}:81/")],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&other.stdout).trim(), "rs1", "another client is unaffected");
+    let top: Vec<serde_json::Value> = serde_json::from_str(&ok(&s, &["-L", "--clients", "--json"])).unwrap();
+    assert_eq!((top[0]["client"].as_str(), top[0]["conns"].as_u64()), (Some("198.18.0.2/32"), Some(10)), "{top:?}");
+    assert!(ok(&s, &["-L", "--clients"]).contains("198.18.0.2/32"));
+    lab.stop(h, Duration::from_secs(3)).unwrap();
     let lists: Vec<serde_json::Value> = serde_json::from_str(&ok(&s, &["-L", "--access", "--json"])).unwrap();
     let find = |scope: &str, list: &str| {
         lists.iter().find(|l| l["scope"].as_str().unwrap().contains(scope) && l["list"] == list).cloned().unwrap()
@@ -94,6 +122,7 @@ fn lists_refuse_whom_they_name_and_serve_the_rest() {
     let listed = ok(&s, &["-L", "--access"]);
     assert!(listed.contains("director") && listed.contains("1000001"), "{listed}");
     let stats = lab.stop_rvsd(rvsd).unwrap();
+    assert!(stats["dataplane"]["client_resets"].as_u64().unwrap_or(0) >= 40, "{}", stats["dataplane"]);
     for reason in ["access_denied", "access_not_allowed", "blackholed"] {
         assert!(stats["drops"][reason].as_u64().unwrap_or(0) >= 1, "{reason}: {}", stats["drops"]);
     }

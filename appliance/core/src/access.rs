@@ -55,19 +55,52 @@ impl AccessList {
     }
 }
 
-/// The lists of one scope (the director, or a service).
+/// A service's limits per client prefix: concurrent connections and new connections a second,
+/// counted per worker (exact where the service's clients are steered to one worker: NAT,
+/// persistence; otherwise a client may hold up to the limit on each worker). 0: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientLimit {
+    /// Most connections a client prefix holds at once.
+    pub max_conns: u32,
+    /// Most new connections a client prefix opens a second.
+    pub rate: u32,
+    /// The prefix an IPv4 client is counted by (32: each address).
+    pub prefix4: u8,
+    /// The prefix an IPv6 client is counted by (64 by default).
+    pub prefix6: u8,
+    /// Over the limit a TCP SYN gets a RST (else it is dropped).
+    pub reset: bool,
+}
+
+impl ClientLimit {
+    /// True when a limit is set.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.max_conns > 0 || self.rate > 0
+    }
+
+    /// The network `src` is counted by.
+    #[inline]
+    pub fn network<K: AddrKey>(&self, src: K) -> K {
+        src.masked(if K::BITS == 32 { self.prefix4 } else { self.prefix6 })
+    }
+}
+
+/// The lists of one scope (the director, or a service), and a service's per-client limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Access {
     /// Only these clients (when given).
     pub allow: Option<Arc<AccessList>>,
     /// Never these clients.
     pub deny: Option<Arc<AccessList>>,
+    /// Per client prefix (a service's only).
+    pub limit: ClientLimit,
 }
 
 impl Access {
-    /// True when the scope has a list.
+    /// True when the scope has a list or a limit.
     pub fn is_set(&self) -> bool {
-        self.allow.is_some() || self.deny.is_some()
+        self.allow.is_some() || self.deny.is_some() || self.limit.is_set()
     }
 
     /// Whether a client `src` may open a connection in this scope: the reason it may not.
@@ -126,7 +159,8 @@ mod tests {
         let list = |p: &[&str]| {
             Some(Arc::new(AccessList::new(&p.iter().map(|s| parse_prefix(s).unwrap()).collect::<Vec<_>>())))
         };
-        let a = Access { allow: list(&["10.0.0.0/8", "2001:db8::/32"]), deny: list(&["10.6.6.0/24"]) };
+        let a =
+            Access { allow: list(&["10.0.0.0/8", "2001:db8::/32"]), deny: list(&["10.6.6.0/24"]), ..Access::default() };
         let v4 = |s: &str| u32::from(s.parse::<std::net::Ipv4Addr>().unwrap());
         assert_eq!(a.refuses(v4("10.1.2.3")), None);
         assert_eq!(a.refuses(v4("10.6.6.6")), Some(DropReason::AccessDenied));

@@ -471,6 +471,7 @@ fn build_report(
     let mut r = stats::Report::build(&inputs, &st.services, &health, base);
     r.snat = crate::control::snat_rules::reports(st, &reports);
     r.access = crate::control::access_lists::reports(st, &reports);
+    r.top_clients = crate::control::access_lists::top_clients(st, &reports, 20);
     // SNAT's pools hold ports as local addresses do: they are listed with their rules.
     let pools: Vec<String> = st.snat_pools().map(|a| a.to_string()).collect();
     r.laddrs.retain(|l| !pools.contains(&l.address));

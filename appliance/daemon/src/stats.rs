@@ -291,6 +291,9 @@ pub struct Report {
     /// Allow and deny lists with their counts.
     #[serde(default)]
     pub access: Vec<crate::control::access_lists::AccessReport>,
+    /// Under per-client limits: the client prefixes with the most connections.
+    #[serde(default)]
+    pub top_clients: Vec<crate::control::access_lists::ClientReport>,
 }
 
 /// Counter values `-Z` set aside, by service id and real-server id: listings show the
@@ -499,6 +502,7 @@ impl Report {
             ("proxy_headers", c.proxy_headers),
             ("uoa_added", c.uoa_added),
             ("snat_inbound", c.snat_inbound),
+            ("client_resets", c.client_resets),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),
@@ -555,6 +559,7 @@ impl Report {
             laddrs,
             snat: Vec::new(),
             access: Vec::new(),
+            top_clients: Vec::new(),
         }
     }
 }

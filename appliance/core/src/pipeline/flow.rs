@@ -94,6 +94,11 @@ impl PerCore {
                     DropReason::NoConnection
                 });
             }
+            if svc.access.limit.is_set() {
+                if let Some(v) = self.client_over(svc, frame, ip, now) {
+                    return v;
+                }
+            }
             let dialog = if svc.pe_sip {
                 match Self::dialog_of(svc, frame.data(), ip) {
                     Ok(d) => d,
@@ -223,6 +228,9 @@ impl PerCore {
         self.note_new_conn(now);
         if c.is_fullnat() {
             self.start_seq_adjust::<K>(svc, idx);
+        }
+        if svc.access.limit.is_set() {
+            self.client_counted(svc, ip.src, now);
         }
         if let Some(m) = self.sync_marks[usize::from(K::BITS == 128)].get_mut(idx as usize) {
             *m = 0; // never sent

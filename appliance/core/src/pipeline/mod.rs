@@ -55,6 +55,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 mod balancer;
+mod client_limits;
 mod egress;
 mod family;
 mod flow;
@@ -73,6 +74,7 @@ mod proxy_header;
 mod snat;
 mod sync;
 
+pub use client_limits::{ClientUse, CLIENT_TABLE};
 use family::IpPath;
 pub use fragments::{FRAGMENT_HOLD_MS, FRAGMENT_TABLE, FRAGMENT_TIMEOUT_S};
 use ingress::Ip;
@@ -215,6 +217,8 @@ struct PerCore {
     /// Connections the allow and deny lists refused, by service id (the director's lists:
     /// `MAX_SERVICES`): [denied, not allowed].
     access_hits: Vec<[u64; 2]>,
+    /// Per-client limits' counts, made when a service first has a limit ([`client_limits`]).
+    client_counts: Option<Box<FixedMap<client_limits::ClientCount>>>,
 }
 
 /// One worker's dataplane.
@@ -279,6 +283,7 @@ impl Pipeline {
             seq_adj: [Vec::new(), Vec::new()],
             snat_maps: None,
             access_hits: vec![[0; 2]; MAX_SERVICES + 1],
+            client_counts: None,
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -319,6 +324,11 @@ impl Pipeline {
     /// director's own lists' at `MAX_SERVICES`): [denied, not allowed].
     pub fn access_hits(&self) -> &[[u64; 2]] {
         &self.core.access_hits
+    }
+
+    /// The `n` client prefixes with the most connections on this core, under per-client limits.
+    pub fn top_clients(&self, n: usize) -> Vec<ClientUse> {
+        client_limits::top_clients(&self.core.client_counts, n)
     }
 
     /// SNAT's endpoint-independent mappings this core holds.
@@ -419,10 +429,12 @@ impl Pipeline {
             templates,
             thr,
             snat_maps,
+            client_counts,
             ..
         } = &mut self.core;
         let mut n = conns.expire(now, *expire_budget, |c| {
             PerCore::release_load(snap, scheds, weights, loads, thr, c);
+            client_limits::client_release(client_counts, snap, c, now);
             if let Some(m) = snat_maps.as_mut().filter(|_| snat::is_snat(c)) {
                 m.release(c);
             }
@@ -432,6 +444,7 @@ impl Pipeline {
         });
         n += conns6.expire(now, expire_budget.saturating_sub(n).max(1), |c| {
             PerCore::release_load(snap, scheds, weights, loads, thr, c);
+            client_limits::client_release(client_counts, snap, c, now);
             if c.flags & F_PERSIST != 0 {
                 PerCore::unpin(snap, templates, c, now);
             }

@@ -210,6 +210,7 @@ impl PerCore {
         if let Some(m) = self.snat_maps.as_mut().filter(|_| K::BITS == 32 && super::snat::is_snat(&c)) {
             m.release(&c);
         }
+        super::client_limits::client_release(&mut self.client_counts, snap, &c, now);
         if c.flags & F_PERSIST != 0 {
             Self::unpin(snap, &mut self.templates, &c, now);
         }

@@ -13,6 +13,7 @@ pub mod icmp;
 pub mod icmpv6;
 pub mod nat;
 pub mod nat64;
+pub mod reset;
 pub mod route;
 pub mod toa;
 pub mod tunnel;

@@ -168,7 +168,7 @@ pub fn harness_snapshot() -> rvs_core::Snapshot {
     super::v6::snapshot6_with(services, 1500)
         .with_snat(vec![snat])
         .expect("a valid SNAT rule")
-        .with_access(rvs_core::access::Access { allow: None, deny }, false)
+        .with_access(rvs_core::access::Access { allow: None, deny, ..Default::default() }, false)
 }
 
 /// The clock (ms) the pipelines start at.

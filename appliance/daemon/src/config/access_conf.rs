@@ -20,7 +20,37 @@ impl Ctx<'_> {
         [allow, deny]: [Keys<'_>; 2],
         key: &dyn Fn(&str) -> String,
     ) -> Result<Access, ConfigFileError> {
-        Ok(Access { allow: self.access_list(allow, "allow", key)?, deny: self.access_list(deny, "deny", key)? })
+        Ok(Access {
+            allow: self.access_list(allow, "allow", key)?,
+            deny: self.access_list(deny, "deny", key)?,
+            ..Default::default()
+        })
+    }
+
+    /// A service's `client_limit` (`max_conns`, `rate`, `prefix` (32), `prefix6` (64), `over`:
+    /// `drop` or `rst`); absent: none.
+    pub(super) fn client_limit(
+        &self,
+        raw: Option<&Spanned<super::raw::RawClientLimit>>,
+        si: usize,
+    ) -> Result<rvs_core::access::ClientLimit, ConfigFileError> {
+        let Some(raw) = raw else { return Ok(Default::default()) };
+        let (r, span) = (raw.get_ref(), raw.span());
+        let key = format!("service[{si}].client_limit");
+        let bad = |msg: String| Err(self.err(span.clone(), key.clone(), msg));
+        if r.max_conns == 0 && r.rate == 0 {
+            return bad("give max_conns, rate or both (each above 0)".into());
+        }
+        let (prefix4, prefix6) = (r.prefix.unwrap_or(32), r.prefix6.unwrap_or(64));
+        if prefix4 > 32 || prefix6 > 128 {
+            return bad(format!("prefix /{prefix4} or prefix6 /{prefix6} is longer than the address"));
+        }
+        let reset = match r.over.as_deref() {
+            None | Some("drop") => false,
+            Some("rst") => true,
+            Some(o) => return bad(format!("over = {o:?}: drop or rst")),
+        };
+        Ok(rvs_core::access::ClientLimit { max_conns: r.max_conns, rate: r.rate, prefix4, prefix6, reset })
     }
 
     fn access_list(

@@ -176,8 +176,23 @@ pub(super) struct RawService {
     pub(super) allow_files: Option<Spanned<Vec<String>>>,
     pub(super) deny: Option<Spanned<Vec<String>>>,
     pub(super) deny_files: Option<Spanned<Vec<String>>>,
+    /// Per client prefix: most connections, new connections a second.
+    pub(super) client_limit: Option<Spanned<RawClientLimit>>,
     #[serde(default)]
     pub(super) real: Vec<RawReal>,
+}
+
+/// A service's `client_limit = { ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClientLimit {
+    #[serde(default)]
+    pub(super) max_conns: u32,
+    #[serde(default)]
+    pub(super) rate: u32,
+    pub(super) prefix: Option<u8>,
+    pub(super) prefix6: Option<u8>,
+    pub(super) over: Option<String>,
 }
 
 /// `[access]`: the director's allow and deny lists.

@@ -533,9 +533,12 @@ impl Ctx<'_> {
                 lports,
                 toa: s.toa,
                 uoa: s.uoa,
-                access: self.access_lists([(&s.allow, &s.allow_files), (&s.deny, &s.deny_files)], &|k| {
-                    format!("service[{si}].{k}")
-                })?,
+                access: rvs_core::access::Access {
+                    limit: self.client_limit(s.client_limit.as_ref(), si)?,
+                    ..self.access_lists([(&s.allow, &s.allow_files), (&s.deny, &s.deny_files)], &|k| {
+                        format!("service[{si}].{k}")
+                    })?
+                },
                 proxy_protocol: match &s.proxy_protocol {
                     None => Default::default(),
                     Some(p) => {

@@ -42,6 +42,39 @@ pub fn reports(st: &LiveConfig, workers: &[crate::worker::WorkerReport]) -> Vec<
     out
 }
 
+/// A client prefix with many connections, as `-L --clients` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientReport {
+    /// The service (`tcp 198.18.0.100:81`).
+    pub service: String,
+    /// The client network (`198.18.0.0/24` style, at the service's prefix).
+    pub client: String,
+    /// Its connections over every worker.
+    pub conns: u64,
+    /// The service's limit.
+    pub max_conns: u32,
+}
+
+/// The client prefixes with the most connections under per-client limits, over every worker.
+pub fn top_clients(st: &LiveConfig, workers: &[crate::worker::WorkerReport], n: usize) -> Vec<ClientReport> {
+    let mut sums: std::collections::BTreeMap<(u16, std::net::IpAddr), u64> = Default::default();
+    for u in workers.iter().flat_map(|w| w.top_clients.iter()) {
+        *sums.entry((u.svc, u.net)).or_default() += u64::from(u.conns);
+    }
+    let mut out: Vec<ClientReport> = sums
+        .into_iter()
+        .filter_map(|((svc, net), conns)| {
+            let s = st.services.iter().find(|s| s.id == svc)?;
+            let l = s.access.limit;
+            let len = if net.is_ipv4() { l.prefix4 } else { l.prefix6 };
+            Some(ClientReport { service: s.name(), client: format!("{net}/{len}"), conns, max_conns: l.max_conns })
+        })
+        .collect();
+    out.sort_by(|a, b| b.conns.cmp(&a.conns).then_with(|| a.client.cmp(&b.client)));
+    out.truncate(n);
+    out
+}
+
 /// Which list of a scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListKind {

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Client prefixes each worker reports (those with the most connections).
+pub const TOP_CLIENTS: usize = 10;
+
 /// What one worker reports to the control plane (a copy, refreshed every few hundred ms and at
 /// exit), so that stats never touch the workers' own memory.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +33,8 @@ pub struct WorkerReport {
     /// Connections the allow and deny lists refused: (service id, or `MAX_SERVICES` for the
     /// director's lists; [denied, not allowed]), the scopes that refused any.
     pub access_hits: Vec<(u16, [u64; 2])>,
+    /// Under per-client limits: the client prefixes with the most connections here.
+    pub top_clients: Vec<rvs_core::pipeline::ClientUse>,
 }
 
 /// Counters of the worker loop itself (beyond the pipeline's verdicts).
@@ -85,6 +90,10 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
         let p = &self.worker.pipeline;
         let asked = self.worker.shared.report_req.load(Ordering::Acquire);
         if let Ok(mut r) = self.worker.shared.reports[self.worker.index].try_lock() {
+            // The top clients scan the per-client table: only for a listing that asked.
+            if asked != self.reported {
+                r.top_clients = p.top_clients(TOP_CLIENTS);
+            }
             r.gen = asked;
             self.reported = asked;
             r.counters.clone_from(p.counters());

@@ -219,7 +219,7 @@ pub(crate) fn with_deny_list(snap: Snapshot, n: u32, blackhole: bool) -> Snapsho
     let base = NEW_CLIENTS + (1 << 12) + 1;
     let prefixes: Vec<(std::net::IpAddr, u8)> = (0..n).map(|i| (Ipv4Addr::from(base + 2 * i).into(), 32)).collect();
     let deny = Some(Arc::new(rvs_core::access::AccessList::new(&prefixes)));
-    snap.with_access(rvs_core::access::Access { allow: None, deny }, blackhole)
+    snap.with_access(rvs_core::access::Access { allow: None, deny, ..Default::default() }, blackhole)
 }
 
 /// Wire sizes (with FCS) of a size spec.

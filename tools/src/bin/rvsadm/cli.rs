@@ -326,6 +326,9 @@ pub struct Cli {
     /// With --add/--del-allow/-deny: also the prefixes of this file (one a line, # comments).
     #[arg(long = "from-file", value_name = "FILE")]
     pub from_file: Option<PathBuf>,
+    /// With -L: the client prefixes with the most connections, under services' per-client limits.
+    #[arg(long = "clients")]
+    pub clients: bool,
     /// With -L: the allow and deny lists (the director's, each service's), with how many new
     /// connections each refused.
     #[arg(long = "access")]

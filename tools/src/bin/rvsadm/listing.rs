@@ -473,3 +473,14 @@ pub(crate) fn access_lines(lists: &[rvsd::control::access_lists::AccessReport]) 
     }
     out
 }
+
+/// `-L --clients`: the client prefixes with the most connections, under per-client limits.
+pub(crate) fn client_lines(top: &[rvsd::control::access_lists::ClientReport]) -> String {
+    let mut out =
+        String::from("Top clients\n  Service                        Client                      Conns      Limit\n");
+    for c in top {
+        let limit = if c.max_conns > 0 { c.max_conns.to_string() } else { "-".into() };
+        out += &format!("  {:<30} {:<27} {:<10} {}\n", c.service, c.client, c.conns, limit);
+    }
+    out
+}

@@ -444,6 +444,14 @@ fn run(cli: &Cli) -> Result<String> {
             k.iter().map(|(n, v)| format!("{n} = {v}\n")).collect()
         });
     }
+    if cli.list && cli.clients {
+        let list: Report = c.call(&Request::List { service: None })?.context("no listing in the answer")?;
+        return Ok(if json_out {
+            format!("{}\n", serde_json::to_string(&list.top_clients)?)
+        } else {
+            client_lines(&list.top_clients)
+        });
+    }
     if cli.list && cli.access {
         let list: Report = c.call(&Request::List { service: None })?.context("no listing in the answer")?;
         return Ok(if json_out {
