@@ -77,6 +77,8 @@ impl PerCore {
     }
 
     /// Client `src` opened a connection to `svc`: counted.
+    #[cold]
+    #[inline(never)]
     pub(super) fn client_counted<K: AddrKey>(&mut self, svc: &Service, src: K, now: u32) {
         let Some(t) = self.client_counts.as_mut() else { return };
         let k = key(svc, src);

@@ -63,7 +63,7 @@ impl PerCore {
             // A client the allow and deny lists refuse opens nothing (packets of a connection
             // never come here: established flows pay nothing).
             if snap.access_any() {
-                if let Some(v) = self.access_check(snap, svc.id, ip.src) {
+                if let Some(v) = self.access_check(snap, svc, frame, ip, now) {
                     return v;
                 }
             }
@@ -93,11 +93,6 @@ impl PerCore {
                 } else {
                     DropReason::NoConnection
                 });
-            }
-            if svc.access.limit.is_set() {
-                if let Some(v) = self.client_over(svc, frame, ip, now) {
-                    return v;
-                }
             }
             let dialog = if svc.pe_sip {
                 match Self::dialog_of(svc, frame.data(), ip) {
@@ -161,15 +156,33 @@ impl PerCore {
         Self::not_ours(snap, ip.dst)
     }
 
-    /// The allow and deny lists' answer for a client `src` of service `svc` with no connection:
-    /// a refusal, counted by the list that made it.
+    /// The allow and deny lists' answer for a packet of service `svc` with no connection (a
+    /// refusal, counted by the list that made it), then the service's per-client limit's for
+    /// one that would start a connection.
     #[cold]
     #[inline(never)]
-    fn access_check<K: IpPath>(&mut self, snap: &Snapshot, svc: u16, src: K) -> Option<Verdict> {
-        let (r, by_service) = snap.access_refuses(svc, src)?;
-        let slot = if by_service { usize::from(svc) } else { MAX_SERVICES };
-        self.access_hits[slot][usize::from(r == DropReason::AccessNotAllowed)] += 1;
-        Some(Verdict::Drop(r))
+    fn access_check<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        svc: &Service,
+        frame: &mut F,
+        ip: &Ip<K>,
+        now: u32,
+    ) -> Option<Verdict> {
+        if let Some((r, by_service)) = snap.access_refuses(svc.id, ip.src) {
+            let slot = if by_service { usize::from(svc.id) } else { MAX_SERVICES };
+            self.access_hits[slot][usize::from(r == DropReason::AccessNotAllowed)] += 1;
+            return Some(Verdict::Drop(r));
+        }
+        let starts = match ip.proto {
+            protocol::TCP => ip.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
+            protocol::SCTP => ip.tcp_flags == sctp_event::INIT,
+            _ => true,
+        };
+        if svc.access.limit.is_set() && starts {
+            return self.client_over(svc, frame, ip, now);
+        }
+        None
     }
 
     /// `sloppy_sctp`: an SCTP packet other than an INIT or ABORT may start an association of a
