@@ -43,6 +43,8 @@ pub trait AddrKey: Copy + Eq + Ord + Default + Hash + Debug + Send + Sync + Into
     fn is_mapped_v4(self) -> bool;
     /// The key of the low [`AddrKey::BITS`] bits of `b` (the inverse of `Into<u128>`).
     fn from_bits(b: u128) -> Self;
+    /// The address as 128 bits (an IPv4 one in the low 32).
+    fn into_bits(self) -> u128;
 }
 
 /// The IPv4-mapped IPv6 address of `a` (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2): how NAT64's IPv4
@@ -116,6 +118,9 @@ impl AddrKey for u32 {
         false
     }
     #[inline(always)]
+    fn into_bits(self) -> u128 {
+        u128::from(self)
+    }
     fn from_bits(b: u128) -> u32 {
         b as u32
     }
@@ -179,6 +184,9 @@ impl AddrKey for u128 {
         unmapped(self).is_some()
     }
     #[inline(always)]
+    fn into_bits(self) -> u128 {
+        self
+    }
     fn from_bits(b: u128) -> u128 {
         b
     }

@@ -19,6 +19,9 @@ pub trait Frame {
     fn trim(&mut self, len: usize) -> bool;
     /// Bytes that can still be prepended.
     fn headroom(&self) -> usize;
+    /// Grows the packet at the end by `len` bytes (contents unspecified) and returns them, or
+    /// `None` when the buffer has no room (the frame is unchanged then).
+    fn append(&mut self, len: usize) -> Option<&mut [u8]>;
 
     /// Packet length in bytes.
     fn len(&self) -> usize {
@@ -109,6 +112,11 @@ impl Frame for VecFrame {
     }
     fn headroom(&self) -> usize {
         self.start
+    }
+    fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        let at = self.buf.len();
+        self.buf.resize(at + len, 0);
+        Some(&mut self.buf[at..])
     }
 }
 

@@ -22,6 +22,8 @@ pub mod seqlock;
 pub mod service;
 pub mod snapshot;
 pub mod snat;
+pub mod syncookie;
+pub mod synproxy;
 pub mod threshold;
 pub mod verdict;
 pub mod wire;

@@ -229,6 +229,10 @@ pub struct Service {
     /// FULLNAT UDP over IPv4: the client's address and port to the real server as UOA (an IP
     /// option, [`crate::xmit::uoa`]) on a flow's first datagrams.
     pub uoa: bool,
+    /// TCP: rvsd answers SYNs itself with SYN cookies and opens the connection to the real
+    /// server only for a client that completed the handshake (DPVS's `--synproxy`,
+    /// [`crate::synproxy`]). NAT and FULLNAT real servers only.
+    pub synproxy: bool,
     /// The service's own allow and deny lists ([`crate::access`]), beside the director's.
     pub access: crate::access::Access,
 }
@@ -466,6 +470,14 @@ pub enum ConfigError {
         /// What is wrong.
         msg: String,
     },
+    /// A SYN proxy that cannot work on this service.
+    #[error("service {svc}: synproxy: {msg}")]
+    BadSynProxy {
+        /// The service.
+        svc: String,
+        /// What is wrong.
+        msg: String,
+    },
     /// A FULLNAT service's local addresses or ports that cannot work.
     #[error("service {svc}: {msg}")]
     BadLocalAddr {
@@ -519,6 +531,9 @@ impl Service {
         }
         if self.uoa && (self.vip.is_ipv6() || !(self.protocol == Protocol::Udp || self.is_fwmark())) {
             return bad("uoa goes with IPv4 UDP services (IPv6's, DPVS's option protocol, is not written)".into());
+        }
+        if self.synproxy {
+            crate::synproxy::check_service(self)?;
         }
         if self.lports.lo == 0 || self.lports.lo > self.lports.hi {
             return bad(format!(

@@ -117,6 +117,19 @@ drop_reasons! {
     NotForUs = "not_for_us",
     /// A TCP segment other than a SYN for a VIP, with no connection.
     NoConnection = "no_connection",
+    /// An ACK to a SYN-proxied service whose cookie does not validate (forged, stale, or a
+    /// blind guess): nothing is made of it.
+    SynproxyBadCookie = "synproxy_bad_cookie",
+    /// A proxied connection's segment while its real server has not answered the SYN (the
+    /// client sends it again).
+    SynproxyWaiting = "synproxy_waiting",
+    /// A proxied connection's first data, held until its real server answers (sent then).
+    SynproxyHeld = "synproxy_held",
+    /// An identical pure ACK repeated past `ack_storm_thresh` on a proxied connection.
+    SynproxyAckStorm = "synproxy_ack_storm",
+    /// A valid cookie while the core already has its most connections waiting for a real
+    /// server's SYN-ACK: the client sends its ACK again.
+    SynproxyBusy = "synproxy_busy",
     /// The service has no real server that may take a new connection (all weight 0).
     NoDest = "no_dest",
     /// A packet of a connection whose real server was deleted (`expire_nodest_conn` 0 or 1).
@@ -217,6 +230,18 @@ pub struct Counters {
     pub snat_inbound: u64,
     /// SYNs over a per-client limit answered with a reset (each also counted as replied).
     pub client_resets: u64,
+    /// SYN proxy: SYN-ACKs with a cookie sent.
+    pub synproxy_cookies_sent: u64,
+    /// SYN proxy: ACKs whose cookie validated.
+    pub synproxy_cookies_valid: u64,
+    /// SYN proxy: ACKs whose cookie did not (also dropped as `synproxy_bad_cookie`).
+    pub synproxy_cookies_bad: u64,
+    /// SYN proxy: SYNs sent again to a real server that had not answered.
+    pub synproxy_syn_retries: u64,
+    /// SYN proxy: connections ended with a reset to the client after the retries.
+    pub synproxy_rs_timeouts: u64,
+    /// SYN proxy: ACK storms detected (their packets dropped as `synproxy_ack_storm`).
+    pub synproxy_ack_storms: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).
     pub nat_icmp_sent: u64,
@@ -264,6 +289,12 @@ impl Default for Counters {
             uoa_added: 0,
             snat_inbound: 0,
             client_resets: 0,
+            synproxy_cookies_sent: 0,
+            synproxy_cookies_valid: 0,
+            synproxy_cookies_bad: 0,
+            synproxy_syn_retries: 0,
+            synproxy_rs_timeouts: 0,
+            synproxy_ack_storms: 0,
             nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,
@@ -329,6 +360,12 @@ impl Counters {
         self.uoa_added += o.uoa_added;
         self.snat_inbound += o.snat_inbound;
         self.client_resets += o.client_resets;
+        self.synproxy_cookies_sent += o.synproxy_cookies_sent;
+        self.synproxy_cookies_valid += o.synproxy_cookies_valid;
+        self.synproxy_cookies_bad += o.synproxy_cookies_bad;
+        self.synproxy_syn_retries += o.synproxy_syn_retries;
+        self.synproxy_rs_timeouts += o.synproxy_rs_timeouts;
+        self.synproxy_ack_storms += o.synproxy_ack_storms;
         self.nat_icmp_sent += o.nat_icmp_sent;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;

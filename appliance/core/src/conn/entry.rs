@@ -39,6 +39,10 @@ pub const F_REPLIED: u8 = 0x20;
 /// Flag: the connection's sequence numbers are adjusted (the PROXY protocol header was or will
 /// be put in front of its first data: [`crate::conn::seq_adjust`]).
 pub const F_SEQ_ADJ: u8 = 0x40;
+/// Flag: a SYN proxy's connection ([`crate::synproxy`]): its segments are shifted between what
+/// the client was told and what the real server chose (it carries [`F_SEQ_ADJ`] too, so the
+/// established path tests one bit).
+pub const F_SYNPROXY: u8 = 0x80;
 
 /// Client packets after which a connection whose replies rvs never sees (DR, TUN) counts as a
 /// live peer's: IPVS's `todrop_entry` drops an entry of at most 8 incoming packets.

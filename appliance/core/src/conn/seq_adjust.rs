@@ -107,6 +107,69 @@ pub fn fix_ack_of(seg: &mut [u8], adj: &SeqAdjust) {
     }
 }
 
+/// How the SYN proxy moves one direction's segments of a proxied connection: the sequence
+/// number forward by `seq_add`, the acknowledgment number and SACK edges back by `ack_sub`,
+/// TSval forward by `tsval_add`, TSecr back by `tsecr_sub`, and the window from one scale to
+/// another (RFC 7323 §2.3: a window the receiver reads at its own shift).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SegmentShift {
+    /// Added to the sequence number.
+    pub seq_add: u32,
+    /// Taken from the acknowledgment number (when ACK is set) and SACK edges.
+    pub ack_sub: u32,
+    /// Added to the timestamp value.
+    pub tsval_add: u32,
+    /// Taken from the echoed timestamp.
+    pub tsecr_sub: u32,
+    /// (The sender's window shift, the receiver's reading of it), when they differ.
+    pub window: Option<(u8, u8)>,
+}
+
+/// Applies `m` to TCP segment `seg` (header and data), patching its checksum.
+pub fn shift_segment(seg: &mut [u8], m: &SegmentShift) {
+    if m.seq_add != 0 {
+        let seq = be32(seg, 4);
+        set32_patched(seg, 4, seq.wrapping_add(m.seq_add));
+    }
+    if m.ack_sub != 0 && seg[13] & crate::wire::tcp::flags::ACK != 0 {
+        let ack = be32(seg, 8);
+        set32_patched(seg, 8, ack.wrapping_sub(m.ack_sub));
+    }
+    if let Some((from, to)) = m.window {
+        let w = u16::from_be_bytes([seg[14], seg[15]]);
+        let scaled = ((u64::from(w) << from) >> to).min(0xffff) as u16;
+        if scaled != w {
+            seg[14..16].copy_from_slice(&scaled.to_be_bytes());
+            let c = crate::wire::checksum::update16(u16::from_be_bytes([seg[16], seg[17]]), w, scaled);
+            put16(seg, 16, c);
+        }
+    }
+    if m.ack_sub == 0 && m.tsval_add == 0 && m.tsecr_sub == 0 {
+        return;
+    }
+    // 40 bytes of options hold at most 8 fields to change (4 SACK blocks, or 3 and a timestamp).
+    let mut edits = [(0usize, 0u32); 8];
+    let mut n = 0;
+    crate::wire::tcp_options::walk(seg, |kind, at, len| match kind {
+        crate::wire::tcp_options::kind::TIMESTAMP if len == 10 && n + 2 <= edits.len() => {
+            let (v, e) = (be32(seg, at + 2), be32(seg, at + 6));
+            edits[n] = (at + 2, v.wrapping_add(m.tsval_add));
+            edits[n + 1] = (at + 6, e.wrapping_sub(m.tsecr_sub));
+            n += 2;
+        }
+        crate::wire::tcp_options::kind::SACK if (len - 2) % 8 == 0 && m.ack_sub != 0 => {
+            for edge in (at + 2..at + len).step_by(4).take(edits.len() - n) {
+                edits[n] = (edge, be32(seg, edge).wrapping_sub(m.ack_sub));
+                n += 1;
+            }
+        }
+        _ => {}
+    });
+    for &(at, v) in &edits[..n] {
+        set32_patched(seg, at, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +200,32 @@ mod tests {
             assert_eq!(a.fix_ack(init.wrapping_add(10)), init, "part of the header");
             assert_eq!(a.fix_ack(init), init);
         }
+    }
+
+    #[test]
+    fn a_shift_moves_seq_ack_sack_timestamps_and_window_with_the_checksum() {
+        // NOP NOP TS(100, 200) NOP NOP SACK(1 block)
+        let mut opts = vec![1, 1, 8, 10];
+        opts.extend_from_slice(&100u32.to_be_bytes());
+        opts.extend_from_slice(&200u32.to_be_bytes());
+        opts.extend_from_slice(&[1, 1, 5, 10]);
+        opts.extend_from_slice(&5000u32.to_be_bytes());
+        opts.extend_from_slice(&6000u32.to_be_bytes());
+        let mut s = seg(1000, 3000, &opts);
+        s[14..16].copy_from_slice(&512u16.to_be_bytes());
+        s.extend_from_slice(b"data!"); // odd length: the checksum covers it
+        let c = { s[16] = 0; s[17] = 0; !fold(sum(&s)) };
+        put16(&mut s, 16, c);
+        let m = SegmentShift { seq_add: 10, ack_sub: 1000, tsval_add: 7, tsecr_sub: 50, window: Some((7, 9)) };
+        shift_segment(&mut s, &m);
+        assert_eq!((be32(&s, 4), be32(&s, 8)), (1010, 2000));
+        assert_eq!((be32(&s, 24), be32(&s, 28)), (107, 150));
+        assert_eq!((be32(&s, 36), be32(&s, 40)), (4000, 5000));
+        assert_eq!(u16::from_be_bytes([s[14], s[15]]), 128, "512 << 7 read at >> 9");
+        assert_eq!(fold(sum(&s)), 0xffff, "checksum right");
+        let mut t = seg(1, 2, &[]);
+        shift_segment(&mut t, &SegmentShift { window: Some((0, 0)), ..SegmentShift::default() });
+        assert_eq!(fold(sum(&t)), 0xffff);
     }
 
     #[test]

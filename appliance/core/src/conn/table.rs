@@ -241,6 +241,11 @@ impl<K: AddrKey> ConnTable<K> {
         &self.entries[idx as usize]
     }
 
+    /// True when `idx` holds a connection (not a free entry).
+    pub fn is_live(&self, idx: u32) -> bool {
+        self.entries.get(idx as usize).is_some_and(|e| e.timer_prev != FREE)
+    }
+
     /// The connection at `idx`, writable. Changing key fields through this breaks the
     /// indexes; use [`ConnTable::rebind`] to move a connection to another real server.
     #[inline]

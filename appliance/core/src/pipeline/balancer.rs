@@ -20,6 +20,7 @@ impl PerCore {
         self.calm_below6 = (self.tables.v6.capacity() * usize::from(snap.overload().pressure_percent)).div_ceil(100);
         self.provide_seq_adjust(snap);
         self.provide_client_counts(snap);
+        self.provide_synproxy(snap);
         if snap.sync_master().is_some_and(|p| p.refresh_period() > 0) && self.sync_marks[0].is_empty() {
             // Control path: the refresh rule's per-connection marks, per family's table.
             self.sync_marks = [vec![0; cap], vec![0; self.tables.v6.capacity()]];

@@ -67,6 +67,9 @@ impl PerCore {
                     return v;
                 }
             }
+            if svc.synproxy && ip.proto == protocol::TCP {
+                return self.synproxy_open(snap, now, frame, ip, svc); // out of line
+            }
             if svc.ops && ip.proto == protocol::UDP {
                 return self.forward_one_packet(snap, frame, ip, svc, now); // out of line
             }
@@ -433,7 +436,7 @@ impl PerCore {
             K::sync_after_input(self, snap, idx, now);
         }
         if c.flags & F_SEQ_ADJ != 0 {
-            return self.follow_adjusted(snap, frame, ip, idx, &c, dir);
+            return self.follow_adjusted(snap, now, frame, ip, idx, &c, dir);
         }
         if dir == Direction::Output {
             self.send_to_client(snap, frame, ip, &c, false)

@@ -73,6 +73,7 @@ mod persistence;
 mod proxy_header;
 mod snat;
 mod sync;
+mod synproxy;
 
 pub use client_limits::{ClientUse, CLIENT_TABLE};
 use family::IpPath;
@@ -85,6 +86,7 @@ use overload::Thresholds;
 pub use overload::{PressureLevel, EVICT_SCAN};
 pub use persistence::PersistTemplate;
 pub use sync::{conn_record, record_owner, Installed, SYNC_OUTBOX};
+pub use synproxy::{SYNPROXY_BUFFERS, SYNPROXY_WAITING};
 
 /// The millisecond a worker's pipeline clock reads when the worker starts. Not 0: connection
 /// expiry seconds then never sit at the wheel's origin, and a test that starts a pipeline at
@@ -110,6 +112,8 @@ pub struct PipelineConfig {
     /// Workers in the dataplane: with more than one, connections that need both directions
     /// (NAT) or persistence are steered to an owner core ([`Snapshot::owner`]).
     pub cores: u16,
+    /// The SYN proxy's cookie secret (random in the daemon, the same on every worker).
+    pub cookie_secret: crate::syncookie::CookieSecret,
 }
 
 impl Default for PipelineConfig {
@@ -122,6 +126,7 @@ impl Default for PipelineConfig {
             template_capacity: 16384,
             core: 0,
             cores: 1,
+            cookie_secret: crate::syncookie::CookieSecret::new([0x5eed, 0xc00c, 0x1e5, 0xa11]),
         }
     }
 }
@@ -219,6 +224,10 @@ struct PerCore {
     access_hits: Vec<[u64; 2]>,
     /// Per-client limits' counts, made when a service first has a limit ([`client_limits`]).
     client_counts: Option<Box<FixedMap<client_limits::ClientCount>>>,
+    /// The SYN proxy's connections, held data and retries, made when a service first asks
+    /// for it ([`synproxy`]).
+    synproxy: Option<Box<synproxy::SynProxyState>>,
+    cookie_secret: crate::syncookie::CookieSecret,
 }
 
 /// One worker's dataplane.
@@ -284,6 +293,8 @@ impl Pipeline {
             snat_maps: None,
             access_hits: vec![[0; 2]; MAX_SERVICES + 1],
             client_counts: None,
+            synproxy: None,
+            cookie_secret: cfg.cookie_secret,
         };
         core.rebuild_schedulers(&snap, None);
         Pipeline { snap, core }
@@ -458,6 +469,24 @@ impl Pipeline {
         self.core.update_level(snap, false);
         self.core.follow_overload_marks(snap);
         n
+    }
+
+    /// The SYN proxy's timers at `now_ms` (burst boundary): a real server that has not
+    /// answered a proxied connection's SYN gets it again (a second apart, up to the policy's
+    /// retries), then the client gets a reset. `new_frame` gives an empty frame to write a
+    /// packet into; `out` takes it with its verdict (forward, or pending a neighbour).
+    /// Returns how many timers came due.
+    pub fn poll_synproxy<F: Frame>(
+        &mut self,
+        now_ms: u64,
+        mut new_frame: impl FnMut() -> Option<F>,
+        mut out: impl FnMut(F, Verdict),
+    ) -> usize {
+        if self.core.synproxy.is_none() {
+            return 0;
+        }
+        let snap = Arc::clone(&self.snap);
+        self.core.synproxy_poll(&snap, secs(now_ms), &mut new_frame, &mut out)
     }
 
     /// Packet counters of this core.

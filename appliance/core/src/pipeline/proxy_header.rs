@@ -7,7 +7,7 @@
 //! never come here.
 
 use super::*;
-use crate::conn::entry::F_SEQ_ADJ;
+use crate::conn::entry::{F_SEQ_ADJ, F_SYNPROXY};
 use crate::conn::seq_adjust::{fix_ack_of, fix_seq_of, SeqAdjust};
 use crate::wire::proxy_protocol::{header, ProxyProtocol, MAX_HEADER};
 
@@ -37,11 +37,29 @@ impl PerCore {
     }
 
     /// A segment of connection `idx` (`c`, just stepped) that carries [`F_SEQ_ADJ`], travelling
-    /// `dir`: adjusted, the header put in front of the client's first data, then sent on.
+    /// `dir`: a SYN proxy's ([`super::synproxy`]) or the PROXY protocol's.
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn follow_adjusted<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<K>,
+        idx: u32,
+        c: &Conn<K>,
+        dir: Direction,
+    ) -> Verdict {
+        if c.flags & F_SYNPROXY != 0 {
+            return self.synproxy_follow(snap, now, frame, ip, idx, c, dir);
+        }
+        self.proxy_adjusted(snap, frame, ip, idx, c, dir)
+    }
+
+    /// A segment of a PROXY protocol connection travelling `dir`: adjusted, the header put in
+    /// front of the client's first data, then sent on.
+    pub(super) fn proxy_adjusted<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,
         frame: &mut F,

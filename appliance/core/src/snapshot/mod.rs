@@ -45,6 +45,8 @@ pub struct Snapshot {
     steer_prefix6: u8,
     /// How cores defend their tables.
     overload: OverloadPolicy,
+    /// How the SYN proxy answers and gives up (rvs.toml `[synproxy]`).
+    synproxy: crate::synproxy::SynProxyPolicy,
     /// Service id -> may forward without an entry (see [`OverloadPolicy::stateless_fallback`]).
     stateless: Vec<bool>,
     /// Ids of the real servers with an upper connection threshold.
@@ -243,6 +245,7 @@ impl Snapshot {
             timeouts,
             kernel_exception: false,
             overload: OverloadPolicy::default(),
+            synproxy: crate::synproxy::SynProxyPolicy::default(),
             stateless,
             thresholded,
             load_followed,
@@ -304,6 +307,16 @@ impl Snapshot {
     #[inline]
     pub fn overload(&self) -> &OverloadPolicy {
         &self.overload
+    }
+    /// The SYN proxy's options and limits (rvs.toml `[synproxy]`).
+    pub fn with_synproxy(mut self, policy: crate::synproxy::SynProxyPolicy) -> Self {
+        self.synproxy = policy;
+        self
+    }
+    /// The SYN proxy's options and limits in force.
+    #[inline]
+    pub fn synproxy(&self) -> &crate::synproxy::SynProxyPolicy {
+        &self.synproxy
     }
     /// True when service `id` forwards flows without an entry by its hash under overload
     /// (a hash scheduler, no persistence, only DR/TUN real servers, and the policy allows it).

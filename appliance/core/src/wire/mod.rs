@@ -20,6 +20,7 @@ pub mod proxy_protocol;
 pub mod sctp;
 pub mod sip;
 pub mod tcp;
+pub mod tcp_options;
 pub mod udp;
 
 pub use ethernet::{EtherType, Mac};

@@ -15,6 +15,7 @@ pub mod nat;
 pub mod nat64;
 pub mod reset;
 pub mod route;
+pub mod segment;
 pub mod toa;
 pub mod tunnel;
 pub mod tunnel6;

@@ -64,6 +64,7 @@ fn svc(id: u16, protocol: Protocol, vip: Ipv4Addr, port: u16, dests: Vec<Dest>) 
         toa: false,
         proxy_protocol: Default::default(),
         uoa: false,
+        synproxy: false,
         access: Default::default(),
     }
 }
@@ -352,6 +353,7 @@ pub fn service(
         toa: false,
         proxy_protocol: Default::default(),
         uoa: false,
+        synproxy: false,
         access: Default::default(),
     }
 }

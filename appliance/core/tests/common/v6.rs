@@ -42,6 +42,7 @@ fn svc6(id: u16, protocol: Protocol, vip: Ipv6Addr, port: u16, dests: Vec<Dest>)
         toa: false,
         proxy_protocol: Default::default(),
         uoa: false,
+        synproxy: false,
         access: Default::default(),
     }
 }

@@ -149,6 +149,7 @@ impl LiveConfig {
             toa: false,
             proxy_protocol: Default::default(),
             uoa: false,
+            synproxy: false,
             access: Default::default(),
         };
         Self::apply_opts(&mut s, o)?;

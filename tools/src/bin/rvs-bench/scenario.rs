@@ -173,6 +173,7 @@ pub(crate) fn snapshot(scheduler: &str, reals: u16) -> Result<Snapshot> {
         toa: false,
         proxy_protocol: Default::default(),
         uoa: false,
+        synproxy: false,
         access: Default::default(),
     };
     let mut neighbours: Vec<(std::net::IpAddr, Mac)> = (0..reals).map(|i| (rs_addr(i).into(), rs_mac(i))).collect();

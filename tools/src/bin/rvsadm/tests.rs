@@ -151,6 +151,7 @@ fn svc(protocol: &str, vip: &str, reals: &[(&str, u16)]) -> ServiceReport {
         toa: false,
         proxy_protocol: String::new(),
         uoa: false,
+        synproxy: false,
         conns: 0,
         pkts_in: 0,
         pkts_out: 0,

@@ -125,6 +125,11 @@ impl Frame for Mbuf<'_> {
     }
 
     #[inline]
+    fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        Mbuf::append(self, len)
+    }
+
+    #[inline]
     fn headroom(&self) -> usize {
         // SAFETY: valid mbuf.
         usize::from(unsafe { dpdk_sys::rvs_pktmbuf_headroom(self.ptr.as_ptr()) })
