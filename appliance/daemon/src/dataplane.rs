@@ -115,6 +115,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                 self.0.store(true, Ordering::SeqCst);
             }
         }
+        let cookie_secret = cookie_secret()?;
         let (control, results) = eal.scope(|s| -> Result<()> {
             let _stop_workers = StopOnDrop(&shared.stop);
             for (w, (queues, exceptions)) in per_worker.into_iter().zip(exc_per_worker).enumerate() {
@@ -124,6 +125,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                     hash_seed: seed(w),
                     core: w as u16,
                     cores: workers as u16,
+                    cookie_secret,
                     ..PipelineConfig::default()
                 };
                 let (snap, neighbours) = (Arc::clone(&snap), Arc::clone(&neighbours));
@@ -303,6 +305,18 @@ fn queues_per_worker<'a, 'p>(
         }
     }
     Ok((per_worker, exc_per_worker))
+}
+
+/// The SYN proxy's cookie secret: 256 bits from the kernel's random source, the same for every
+/// worker (a client's ACK validates wherever it lands).
+fn cookie_secret() -> Result<rvs_core::syncookie::CookieSecret> {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| anyhow::anyhow!("/dev/urandom: {e}"))?;
+    let word = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap_or_default());
+    Ok(rvs_core::syncookie::CookieSecret::new([word(0), word(1), word(2), word(3)]))
 }
 
 fn seed(w: usize) -> u64 {

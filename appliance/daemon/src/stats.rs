@@ -163,6 +163,9 @@ pub struct ServiceReport {
     /// TOA for FULLNAT TCP.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub toa: bool,
+    /// The SYN proxy.
+    #[serde(default)]
+    pub synproxy: bool,
     /// The PROXY protocol for FULLNAT TCP: `v1`, `v2`, or empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub proxy_protocol: String,
@@ -404,6 +407,7 @@ impl Report {
                     pe: if s.pe_sip { "sip".into() } else { String::new() },
                     laddrs: s.laddrs.iter().map(ToString::to_string).collect(),
                     toa: s.toa,
+                    synproxy: s.synproxy,
                     uoa: s.uoa,
                     proxy_protocol: match s.proxy_protocol {
                         rvs_core::wire::proxy_protocol::ProxyProtocol::Off => String::new(),
@@ -503,6 +507,12 @@ impl Report {
             ("uoa_added", c.uoa_added),
             ("snat_inbound", c.snat_inbound),
             ("client_resets", c.client_resets),
+            ("synproxy_cookies_sent", c.synproxy_cookies_sent),
+            ("synproxy_cookies_valid", c.synproxy_cookies_valid),
+            ("synproxy_cookies_bad", c.synproxy_cookies_bad),
+            ("synproxy_syn_retries", c.synproxy_syn_retries),
+            ("synproxy_rs_timeouts", c.synproxy_rs_timeouts),
+            ("synproxy_ack_storms", c.synproxy_ack_storms),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),

@@ -534,47 +534,67 @@ impl PerCore {
             if due > now {
                 break;
             }
+            let live = if fam == 0 { self.synproxy_pending::<u32>(idx, tag) } else { self.synproxy_pending::<u128>(idx, tag) };
+            // A connection still waiting needs a frame; without one it waits for the next poll.
+            let frame = if live {
+                match new_frame() {
+                    Some(f) => Some(f),
+                    None => break,
+                }
+            } else {
+                None
+            };
             if let Some(st) = self.synproxy.as_mut() {
                 st.due.pop_front();
             }
             n += 1;
-            if fam == 0 {
-                self.synproxy_due::<u32, F>(snap, now, idx, tag, new_frame, out);
-            } else {
-                self.synproxy_due::<u128, F>(snap, now, idx, tag, new_frame, out);
+            if let Some(frame) = frame {
+                if fam == 0 {
+                    self.synproxy_due::<u32, F>(snap, now, idx, frame, out);
+                } else {
+                    self.synproxy_due::<u128, F>(snap, now, idx, frame, out);
+                }
             }
         }
         n
     }
 
+    /// True when connection `idx` is the proxied connection `tag` names and still waits for
+    /// its real server; the leftovers of one that went are released.
+    fn synproxy_pending<K: IpPath>(&mut self, idx: u32, tag: u32) -> bool {
+        let fam = usize::from(K::BITS == 128);
+        let Some(st) = self.synproxy.as_mut() else { return false };
+        let p = st.conns[fam][idx as usize];
+        if p.cookie_isn != tag || !p.waiting {
+            return false; // answered, or the index holds another connection now
+        }
+        let t = K::conns(&self.tables);
+        if !t.is_live(idx) || t.get(idx).flags & F_SYNPROXY == 0 {
+            st.release(fam, idx); // the connection went (evicted)
+            return false;
+        }
+        true
+    }
+
+    /// A waiting connection's timer, with `frame` to write into: the SYN again, or the reset.
     fn synproxy_due<K: IpPath, F: Frame>(
         &mut self,
         snap: &Snapshot,
         now: u32,
         idx: u32,
-        tag: u32,
-        new_frame: &mut impl FnMut() -> Option<F>,
+        mut frame: F,
         out: &mut impl FnMut(F, Verdict),
     ) {
         let fam = usize::from(K::BITS == 128);
         let Some(st) = self.synproxy.as_mut() else { return };
         let p = st.conns[fam][idx as usize];
-        if p.cookie_isn != tag || !p.waiting {
-            return; // answered, or the index holds another connection now
-        }
-        let t = K::conns(&self.tables);
-        if !t.is_live(idx) || t.get(idx).flags & F_SYNPROXY == 0 {
-            st.release(fam, idx); // the connection went (evicted)
+        let c = *K::conns(&self.tables).get(idx);
+        if frame.append(14).is_none() {
             return;
         }
-        let c = *t.get(idx);
         if p.retries < snap.synproxy().rs_syn_max_retry {
             st.conns[fam][idx as usize].retries += 1;
-            st.due.push_back((fam as u8, idx, tag, now + 1));
-            let Some(mut frame) = new_frame() else { return };
-            if frame.append(14).is_none() {
-                return;
-            }
+            st.due.push_back((fam as u8, idx, p.cookie_isn, now + 1));
             self.counters.synproxy_syn_retries += 1;
             let v = self.synproxy_syn(snap, now, &mut frame, idx, &c);
             out(frame, v);
@@ -583,10 +603,6 @@ impl PerCore {
         // The server never answered: the client hears so now rather than hanging.
         st.release(fam, idx);
         self.counters.synproxy_rs_timeouts += 1;
-        let Some(mut frame) = new_frame() else {
-            self.drop_conn::<K>(snap, idx, now);
-            return;
-        };
         let s = Segment {
             v6: K::BITS == 128,
             src: c.vaddr.into_bits(),
@@ -601,7 +617,7 @@ impl PerCore {
             options: &[],
             payload: &[],
         };
-        let written = if frame.append(14).is_some() { write_segment(&mut frame, 14, &s) } else { None };
+        let written = write_segment(&mut frame, 14, &s);
         self.drop_conn::<K>(snap, idx, now);
         if let Some(at) = written {
             let ip = built::<K>(at, &c, flags::RST, Direction::Output);

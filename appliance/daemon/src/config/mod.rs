@@ -16,6 +16,7 @@ pub mod laddr_conf;
 pub use laddr_conf::parse_lports;
 mod raw;
 mod sections;
+mod synproxy_conf;
 pub mod sync_conf;
 use raw::RawConfig;
 pub use sync_conf::{HaConf, HaMode, SyncConf};
@@ -117,6 +118,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The connection table's defences (`[overload]`).
     pub overload: OverloadPolicy,
+    /// The SYN proxy's answers and limits (`[synproxy]`).
+    pub synproxy: rvs_core::synproxy::SynProxyPolicy,
     /// IPVS's knobs that act on packets (`[ipvs]`).
     pub knobs: rvs_core::knobs::Knobs,
     /// The connection sync daemon (`[sync]`), if configured.
@@ -215,6 +218,7 @@ impl Config {
         let (socket, metrics) = cx.control(raw.control)?;
         let timeouts = cx.timeouts(raw.timeouts.as_ref())?;
         let overload = cx.overload(raw.overload.as_ref())?;
+        let synproxy = cx.synproxy(raw.synproxy.as_ref())?;
         let ha = cx.ha(raw.ha.as_ref(), &ports)?;
         let knobs = cx.knobs(raw.ipvs.as_ref())?;
         let mut sync = cx.sync(raw.sync.as_ref(), &ports)?;
@@ -251,6 +255,7 @@ impl Config {
             metrics,
             timeouts,
             overload,
+            synproxy,
             knobs,
             sync,
             ha,
@@ -306,6 +311,7 @@ impl Config {
                     .with_steer_prefix(self.steer_prefix)
                     .with_steer_prefix6(self.steer_prefix6)
                     .with_overload(self.overload)
+                    .with_synproxy(self.synproxy)
                     // Following VRRP, the master role waits for a VIP (none is held at start).
                     .with_sync_master(
                         self.sync.as_ref().filter(|s| s.master && !(s.follow_vrrp && self.vrrp())).map(|s| s.policy),

@@ -13,6 +13,8 @@ pub(super) struct RawConfig {
     pub(super) control: Option<RawControl>,
     pub(super) timeouts: Option<RawTimeouts>,
     pub(super) overload: Option<RawOverload>,
+    /// `[synproxy]`: the SYN proxy's answers and limits.
+    pub(super) synproxy: Option<Spanned<super::synproxy_conf::RawSynProxy>>,
     pub(super) sync: Option<RawSync>,
     pub(super) ha: Option<RawHa>,
     pub(super) ipvs: Option<RawIpvs>,
@@ -171,6 +173,9 @@ pub(super) struct RawService {
     /// FULLNAT UDP (IPv4): the client's address to the real server as UOA.
     #[serde(default)]
     pub(super) uoa: bool,
+    /// TCP: the SYN proxy answers SYNs with cookies (NAT and FULLNAT real servers).
+    #[serde(default)]
+    pub(super) synproxy: bool,
     /// The service's allow and deny lists: prefixes, and files of prefixes.
     pub(super) allow: Option<Spanned<Vec<String>>>,
     pub(super) allow_files: Option<Spanned<Vec<String>>>,

@@ -533,6 +533,7 @@ impl Ctx<'_> {
                 lports,
                 toa: s.toa,
                 uoa: s.uoa,
+                synproxy: s.synproxy,
                 access: rvs_core::access::Access {
                     limit: self.client_limit(s.client_limit.as_ref(), si)?,
                     ..self.access_lists([(&s.allow, &s.allow_files), (&s.deny, &s.deny_files)], &|k| {

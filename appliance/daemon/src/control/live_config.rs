@@ -111,6 +111,8 @@ pub struct SvcOpts {
     pub proxy_protocol: Option<rvs_core::wire::proxy_protocol::ProxyProtocol>,
     /// UOA for FULLNAT UDP (`--uoa`).
     pub uoa: Option<bool>,
+    /// The SYN proxy (`--synproxy`).
+    pub synproxy: Option<bool>,
 }
 
 /// Real-server options (`-m -g -i -w -x -y`).
@@ -146,6 +148,8 @@ pub struct LiveConfig {
     pub timeouts: Timeouts,
     /// The connection table's defences (`[overload]`).
     pub overload: rvs_core::service::OverloadPolicy,
+    /// The SYN proxy's answers and limits (`[synproxy]`).
+    pub synproxy: rvs_core::synproxy::SynProxyPolicy,
     /// IPVS's knobs that act on packets (`[ipvs]`, `--set-knob`).
     pub knobs: rvs_core::knobs::Knobs,
     /// The sync daemon's settings and running roles (`[sync]`, `--start-daemon`).
@@ -233,6 +237,7 @@ impl LiveConfig {
             neighbours: cfg.neighbours.clone(),
             timeouts: cfg.timeouts,
             overload: cfg.overload,
+            synproxy: cfg.synproxy,
             knobs: cfg.knobs,
             sync: cfg.sync.clone(),
             steer_all: cfg.steer_all(),
@@ -376,6 +381,7 @@ impl LiveConfig {
                     .with_steer_prefix(self.steer_prefix)
                     .with_steer_prefix6(self.steer_prefix6)
                     .with_overload(self.overload)
+                    .with_synproxy(self.synproxy)
                     .with_sync_master(self.effective_sync().filter(|s| s.master).map(|s| s.policy))
                     .with_steer_all(self.steer_all)
                     .with_draining_laddrs(self.draining_laddrs.iter().copied().collect())

@@ -118,6 +118,9 @@ impl LiveConfig {
         if let Some(u) = o.uoa {
             s.uoa = u;
         }
+        if let Some(on) = o.synproxy {
+            s.synproxy = on;
+        }
         Ok(())
     }
 

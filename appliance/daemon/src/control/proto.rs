@@ -58,6 +58,9 @@ pub enum Request {
         /// `--uoa on|off`: FULLNAT UDP tells the real server the client as UOA (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         uoa: Option<bool>,
+        /// `--synproxy on|off`: the SYN proxy (None: unchanged; off on `-A`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        synproxy: Option<bool>,
     },
     /// `-E`.
     EditService {
@@ -90,6 +93,9 @@ pub enum Request {
         /// `--uoa on|off`: FULLNAT UDP tells the real server the client as UOA (None: unchanged).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         uoa: Option<bool>,
+        /// `--synproxy on|off`: the SYN proxy (None: unchanged; off on `-A`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        synproxy: Option<bool>,
     },
     /// `-D`.
     DelService {

@@ -44,6 +44,7 @@ pub fn svc_opts(
         toa: None,
         proxy_protocol: None,
         uoa: None,
+        synproxy: None,
     })
 }
 

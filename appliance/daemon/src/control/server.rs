@@ -296,6 +296,7 @@ impl Control<'_> {
                 toa,
                 proxy_protocol,
                 uoa,
+                synproxy,
             }
             | Request::EditService {
                 service,
@@ -309,12 +310,14 @@ impl Control<'_> {
                 toa,
                 proxy_protocol,
                 uoa,
+                synproxy,
             } => {
                 let o = svc_opts(scheduler, sched_flags, *persistence, netmask, *ops, pe, lports)?;
                 let o = super::live_config::SvcOpts {
                     toa: *toa,
                     proxy_protocol: Self::proxy(proxy_protocol)?,
                     uoa: *uoa,
+                    synproxy: *synproxy,
                     ..o
                 };
                 if matches!(req, Request::AddService { .. }) {

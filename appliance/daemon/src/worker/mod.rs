@@ -33,6 +33,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Most packets the SYN proxy's timers write in one poll (the rest wait for the next).
+const GENERATED_MAX: usize = 64;
+
 /// A worker's rx/tx queue pair on one port. rvsd's is a DPDK [`Queue`]; `rvs-bench` drives the
 /// same loop through a replay port. The loop is generic over it, so each use is monomorphised
 /// and the DPDK one costs nothing extra.
@@ -94,6 +97,8 @@ struct Running<'a, 'p, Q: QueuePair<'p>> {
     reported: u64,
     /// Progress through the current connection listing.
     listing: crate::conn_list::WorkerListing,
+    /// Packets the SYN proxy's timers wrote, with their verdicts (sent after the poll).
+    generated: Vec<(Mbuf<'p>, Verdict)>,
 }
 
 impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
@@ -110,6 +115,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             io: IoCounters::default(),
             reported: 0,
             listing: Default::default(),
+            generated: Vec::with_capacity(GENERATED_MAX),
         };
         let mut idle = IdleBackoff::new(!l.worker.busy_poll);
         let mut rx = Burst::new();
@@ -163,6 +169,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             }
             if now - last_timers >= 10 {
                 l.worker.pipeline.poll_timers(now);
+                l.poll_synproxy(now);
                 last_timers = now;
             }
             let (table, table6) = (l.worker.pipeline.connections(), l.worker.pipeline.connections6());
@@ -213,6 +220,29 @@ impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
                 }
             }
         }
+    }
+
+    /// The SYN proxy's due timers: the SYNs it sends again and the resets it gives up with.
+    fn poll_synproxy(&mut self, now: u64) {
+        let pool = self.worker.pool;
+        let generated = &mut self.generated;
+        // Frames up to the batch's room; the rest of the timers wait for the next poll.
+        let room = std::cell::Cell::new(GENERATED_MAX);
+        let alloc = || {
+            let r = room.get().checked_sub(1)?;
+            room.set(r);
+            pool.alloc()
+        };
+        self.worker.pipeline.poll_synproxy(now, alloc, |m, v| generated.push((m, v)));
+        let mut g = std::mem::take(&mut self.generated);
+        for (m, v) in g.drain(..) {
+            match v {
+                Verdict::Forward(p) => self.tx(p, m),
+                Verdict::Pending { port, next_hop } => self.hold(port, next_hop, m, now),
+                _ => {}
+            }
+        }
+        self.generated = g;
     }
 
     #[inline]

@@ -116,6 +116,11 @@ pub struct Cli {
     /// option, read by DPVS's uoa kernel module): on or off.
     #[arg(long = "uoa", value_name = "on|off")]
     pub uoa: Option<String>,
+    /// With -A/-E: the SYN proxy (TCP; NAT and FULLNAT real servers): rvsd answers SYNs with
+    /// cookies and opens the connection to the real server only for a client that completed
+    /// the handshake. on or off (DPVS's enable or disable too).
+    #[arg(short = 'j', long = "synproxy", value_name = "on|off")]
+    pub synproxy: Option<String>,
     /// With -A/-E: FULLNAT's local port range, LO-HI (1024-65535 by default).
     #[arg(long = "lports", value_name = "LO-HI")]
     pub lports: Option<String>,

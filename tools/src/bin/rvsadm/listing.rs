@@ -250,7 +250,18 @@ pub(crate) fn defences(r: &Report) -> String {
         n("refused"),
         n("level_changes"),
         if r.per_core_pressure.is_empty() { "-".to_owned() } else { r.per_core_pressure.join(",") }
-    )
+    ) + &synproxy_line(r)
+}
+
+/// What the SYN proxy did, summed over workers (only once it did something).
+fn synproxy_line(r: &Report) -> String {
+    let keys = ["cookies_sent", "cookies_valid", "cookies_bad", "syn_retries", "rs_timeouts", "ack_storms"];
+    let v: Vec<u64> = keys.iter().map(|k| r.dataplane.get(&format!("synproxy_{k}")).copied().unwrap_or(0)).collect();
+    if v.iter().all(|&n| n == 0) {
+        return String::new();
+    }
+    let fields: Vec<String> = keys.iter().zip(&v).map(|(k, n)| format!("{k} {n}")).collect();
+    format!("SYN proxy: {}\n", fields.join(" "))
 }
 
 /// `-L -n --rate`: smoothed per-second rates, as ipvsadm's columns.
@@ -305,6 +316,9 @@ pub(crate) fn save(services: &[ServiceReport]) -> String {
         }
         if s.uoa {
             o += " --uoa on";
+        }
+        if s.synproxy {
+            o += " --synproxy on";
         }
         o += "\n";
         for a in &s.laddrs {

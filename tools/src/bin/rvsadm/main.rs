@@ -200,6 +200,11 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
         Some(v) => Err(anyhow!("--{name} {v}: on or off")),
     };
     let (toa, uoa) = (on_off(cli.toa.as_deref(), "toa")?, on_off(cli.uoa.as_deref(), "uoa")?);
+    let synproxy = match cli.synproxy.as_deref() {
+        Some("enable") => Some(true),
+        Some("disable") => Some(false),
+        v => on_off(v, "synproxy")?,
+    };
     let laddr = || cli.laddr.clone().ok_or_else(|| anyhow!("a local address is needed: -z ADDR"));
     Ok(Some(if cli.add_service {
         Request::AddService {
@@ -214,6 +219,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             toa,
             proxy_protocol: cli.proxy_protocol.clone(),
             uoa,
+            synproxy,
         }
     } else if cli.edit_service {
         Request::EditService {
@@ -228,6 +234,7 @@ fn request(cli: &Cli) -> Result<Option<Request>> {
             toa,
             proxy_protocol: cli.proxy_protocol.clone(),
             uoa,
+            synproxy,
         }
     } else if cli.add_laddr {
         Request::AddLaddr { service: need_service(cli)?, laddr: laddr()?, ifname: cli.ifname.clone() }
@@ -318,8 +325,9 @@ fn misplaced(cli: &Cli) -> Option<&'static str> {
         (cli.ops.is_some() && !svc_edit, "-o/--ops: only with -A or -E"),
         (cli.pe.is_some() && !svc_edit, "--pe: only with -A or -E"),
         (
-            (cli.toa.is_some() || cli.uoa.is_some() || cli.proxy_protocol.is_some()) && !svc_edit,
-            "--toa/--uoa/--proxy-protocol: only with -A or -E",
+            (cli.toa.is_some() || cli.uoa.is_some() || cli.proxy_protocol.is_some() || cli.synproxy.is_some())
+                && !svc_edit,
+            "--toa/--uoa/--proxy-protocol/--synproxy: only with -A or -E",
         ),
         (cli.lports.is_some() && !(svc_edit || cli.add_snat), "--lports: only with -A, -E or --add-snat"),
         (
