@@ -182,7 +182,9 @@ mod tests {
 
     #[test]
     fn timestamps_carry_the_options_and_never_run_ahead() {
-        for (w, sack, ecn) in [(Some(7), true, false), (None, false, true), (Some(0), true, true), (Some(14), false, false)] {
+        for (w, sack, ecn) in
+            [(Some(7), true, false), (None, false, true), (Some(0), true, true), (Some(14), false, false)]
+        {
             let o = TsOptions { wscale: w, sack, ecn };
             let ts = encode_ts(1_000_003, o);
             assert!(ts <= 1_000_003 && 1_000_003 - ts < 64);

@@ -30,7 +30,17 @@ fn proxied_pipeline() -> Pipeline {
 
 /// A TCP segment between MACs `macs`, with `opts` and `data`.
 #[allow(clippy::too_many_arguments)]
-fn seg(macs: (Mac, Mac), src: Ipv4Addr, dst: Ipv4Addr, ports: (u16, u16), seq: u32, ack: u32, flags: u8, opts: &[u8], data: &[u8]) -> VecFrame {
+fn seg(
+    macs: (Mac, Mac),
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    opts: &[u8],
+    data: &[u8],
+) -> VecFrame {
     let mut f = VecFrame::new(&[0u8; 14]);
     f.data_mut()[0..6].copy_from_slice(&macs.1 .0);
     f.data_mut()[6..12].copy_from_slice(&macs.0 .0);
@@ -141,7 +151,10 @@ fn a_proxied_connection_runs_through_the_real_server_with_every_number_shifted()
     let s = read(&ack);
     assert_eq!(ip_dst(&ack), RS1);
     assert_eq!((s.flags, s.seq, s.ports), (SYN, isn, (CPORT, 8080)));
-    assert_eq!((s.opts.mss, s.opts.wscale, s.opts.sack_perm, s.opts.timestamp), (Some(1460), Some(7), true, Some((1001, 0))));
+    assert_eq!(
+        (s.opts.mss, s.opts.wscale, s.opts.sack_perm, s.opts.timestamp),
+        (Some(1460), Some(7), true, Some((1001, 0)))
+    );
     assert!(s.data.is_empty());
 
     // Meanwhile the client's pure ACK waits.
@@ -163,7 +176,17 @@ fn a_proxied_connection_runs_through_the_real_server_with_every_number_shifted()
 
     // The server's answer reaches the client in the client's sequence space and clock, with
     // its window read at the scale the client was told (9 -> 7).
-    let mut resp = seg((RS1_MAC, IN_MAC), RS1, CLIENT, (8080, CPORT), srv_isn + 1, isn + 19, ACK, &ts_opt(777_010, 1001), b"HTTP/1.0 200 OK\r\n");
+    let mut resp = seg(
+        (RS1_MAC, IN_MAC),
+        RS1,
+        CLIENT,
+        (8080, CPORT),
+        srv_isn + 1,
+        isn + 19,
+        ACK,
+        &ts_opt(777_010, 1001),
+        b"HTTP/1.0 200 OK\r\n",
+    );
     assert_eq!(p.process(NOW, 1, &mut resp), Verdict::Forward(0));
     let r = read(&resp);
     assert_eq!((r.seq, r.ack, r.ports), (cookie + 1, isn + 19, (80, CPORT)));

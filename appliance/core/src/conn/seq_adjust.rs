@@ -214,7 +214,11 @@ mod tests {
         let mut s = seg(1000, 3000, &opts);
         s[14..16].copy_from_slice(&512u16.to_be_bytes());
         s.extend_from_slice(b"data!"); // odd length: the checksum covers it
-        let c = { s[16] = 0; s[17] = 0; !fold(sum(&s)) };
+        let c = {
+            s[16] = 0;
+            s[17] = 0;
+            !fold(sum(&s))
+        };
         put16(&mut s, 16, c);
         let m = SegmentShift { seq_add: 10, ack_sub: 1000, tsval_add: 7, tsecr_sub: 50, window: Some((7, 9)) };
         shift_segment(&mut s, &m);

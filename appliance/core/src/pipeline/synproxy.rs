@@ -236,7 +236,13 @@ impl PerCore {
     }
 
     /// Answers a SYN with the cookie SYN-ACK, in place.
-    fn synproxy_answer<K: IpPath, F: Frame>(&mut self, snap: &Snapshot, now: u32, frame: &mut F, ip: &Ip<K>) -> Verdict {
+    fn synproxy_answer<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        ip: &Ip<K>,
+    ) -> Verdict {
         let policy = *snap.synproxy();
         let v6 = K::BITS == 128;
         let d = frame.data();
@@ -252,9 +258,13 @@ impl PerCore {
         });
         let mut o = [0u8; SYN_OPTIONS_MAX];
         let n = match ts {
-            Some((tsval, tsecr, t)) => {
-                tcp_options::write_syn(&mut o, policy.mss, t.wscale.map(|_| policy.wscale), t.sack, Some((tsval, tsecr)))
-            }
+            Some((tsval, tsecr, t)) => tcp_options::write_syn(
+                &mut o,
+                policy.mss,
+                t.wscale.map(|_| policy.wscale),
+                t.sack,
+                Some((tsval, tsecr)),
+            ),
             None => tcp_options::write_syn(&mut o, policy.mss, None, false, None),
         };
         let ours = crate::wire::ethernet::EthernetFrame::new_unchecked(frame.data()).dst();
@@ -471,8 +481,12 @@ impl PerCore {
             ..SegmentShift::default()
         };
         let c2s = (client_reads.and(p.client_ws).unwrap_or(0), server_ws.and(p.client_ws).unwrap_or(0));
-        let to_server =
-            SegmentShift { ack_sub: isn_delta, tsecr_sub: ts_delta, window: pair(c2s.0, c2s.1), ..SegmentShift::default() };
+        let to_server = SegmentShift {
+            ack_sub: isn_delta,
+            tsecr_sub: ts_delta,
+            window: pair(c2s.0, c2s.1),
+            ..SegmentShift::default()
+        };
         let server_tsval = so.timestamp.map_or(0, |t| t.0);
         {
             let q = &mut st.conns[fam][idx as usize];
@@ -534,7 +548,8 @@ impl PerCore {
             if due > now {
                 break;
             }
-            let live = if fam == 0 { self.synproxy_pending::<u32>(idx, tag) } else { self.synproxy_pending::<u128>(idx, tag) };
+            let live =
+                if fam == 0 { self.synproxy_pending::<u32>(idx, tag) } else { self.synproxy_pending::<u128>(idx, tag) };
             // A connection still waiting needs a frame; without one it waits for the next poll.
             let frame = if live {
                 match new_frame() {
@@ -644,7 +659,12 @@ fn frame_l3<F: Frame>(frame: &F) -> usize {
 
 /// The headers of a segment rvsd wrote for connection `c` (`Input`: client to VIP; `Output`:
 /// VIP to client).
-fn built<K: AddrKey>((l3, l4, end): crate::xmit::segment::Offsets, c: &Conn<K>, tcp_flags: u8, dir: Direction) -> Ip<K> {
+fn built<K: AddrKey>(
+    (l3, l4, end): crate::xmit::segment::Offsets,
+    c: &Conn<K>,
+    tcp_flags: u8,
+    dir: Direction,
+) -> Ip<K> {
     let (src, dst, sport, dport) = if dir == Direction::Input {
         (c.caddr, c.vaddr, c.cport, c.vport)
     } else {

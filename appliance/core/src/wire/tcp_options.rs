@@ -83,7 +83,13 @@ pub fn parse(seg: &[u8]) -> TcpOptions {
 /// Writes a SYN's or SYN-ACK's options into `out` as Linux lays them out: MSS; SACK-permitted
 /// with the timestamps (or NOP NOP before either alone); NOP and the window scale. Returns
 /// their length, a multiple of 4.
-pub fn write_syn(out: &mut [u8; SYN_OPTIONS_MAX], mss: u16, wscale: Option<u8>, sack: bool, ts: Option<(u32, u32)>) -> usize {
+pub fn write_syn(
+    out: &mut [u8; SYN_OPTIONS_MAX],
+    mss: u16,
+    wscale: Option<u8>,
+    sack: bool,
+    ts: Option<(u32, u32)>,
+) -> usize {
     let mut n = 0;
     let mut put = |b: &[u8]| {
         out[n..n + b.len()].copy_from_slice(b);

@@ -107,11 +107,13 @@ mod tests {
     fn verifies(d: &[u8], (l3, l4, end): Offsets, v6: bool) {
         let len = end - l4;
         let pseudo = if v6 {
-            let (a, b): ([u8; 16], [u8; 16]) = (d[l3 + 8..l3 + 24].try_into().unwrap(), d[l3 + 24..l3 + 40].try_into().unwrap());
+            let (a, b): ([u8; 16], [u8; 16]) =
+                (d[l3 + 8..l3 + 24].try_into().unwrap(), d[l3 + 24..l3 + 40].try_into().unwrap());
             checksum::pseudo_header_sum_v6(a, b, 6, len as u32)
         } else {
             assert_eq!(checksum::fold(checksum::sum(&d[l3..l4])), 0xffff, "IPv4 header checksum");
-            let (a, b): ([u8; 4], [u8; 4]) = (d[l3 + 12..l3 + 16].try_into().unwrap(), d[l3 + 16..l3 + 20].try_into().unwrap());
+            let (a, b): ([u8; 4], [u8; 4]) =
+                (d[l3 + 12..l3 + 16].try_into().unwrap(), d[l3 + 16..l3 + 20].try_into().unwrap());
             checksum::pseudo_header_sum(a, b, 6, len as u16)
         };
         assert_eq!(checksum::fold(pseudo + checksum::sum(&d[l4..end])), 0xffff, "TCP checksum");

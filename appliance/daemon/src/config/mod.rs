@@ -16,8 +16,8 @@ pub mod laddr_conf;
 pub use laddr_conf::parse_lports;
 mod raw;
 mod sections;
-mod synproxy_conf;
 pub mod sync_conf;
+mod synproxy_conf;
 use raw::RawConfig;
 pub use sync_conf::{HaConf, HaMode, SyncConf};
 
