@@ -3,7 +3,7 @@
 //! reader gives back (flags masked, SYNC set).
 
 use proptest::prelude::*;
-use rvs_core::wire::ipvs_sync::{conn_flags, parse, SyncConn, SyncWriter, HEADER_LEN, V4_RECORD_LEN, V6_RECORD_LEN};
+use rvs_core::wire::ipvs_sync::{conn_flags, parse, ProxyShift, SyncConn, SyncWriter, HEADER_LEN, V4_RECORD_LEN, V6_RECORD_LEN};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Records of either family (IPv4's 36 bytes, IPv6's 72).
@@ -13,11 +13,14 @@ fn sync_conn() -> impl Strategy<Value = SyncConn> {
         any::<[u128; 3]>().prop_map(|a| a.map(|x| IpAddr::V6(Ipv6Addr::from(x)))),
     ];
     let seq = proptest::option::of(any::<[u32; 3]>());
-    (prop_oneof![Just(6u8), Just(17u8)], any::<u32>(), 0u16..11, any::<[u16; 3]>(), any::<u32>(), addrs, seq).prop_map(
-        |(protocol, flags, state, ports, timeout, addrs, seq_in)| SyncConn {
+    let seq_out = proptest::option::of(any::<[u32; 3]>());
+    let shift = proptest::option::of(any::<(u32, [u8; 4])>()).prop_map(|s| s.map(|(ts_delta, windows)| ProxyShift { ts_delta, windows }));
+    (prop_oneof![Just(6u8), Just(17u8)], any::<u32>(), 0u16..11, any::<[u16; 3]>(), any::<u32>(), addrs, (seq, seq_out, shift)).prop_map(
+        |(protocol, flags, state, ports, timeout, addrs, (seq_in, seq_out, proxy_shift))| SyncConn {
             protocol,
             flags: flags & conn_flags::BACKUP_MASK & !conn_flags::SEQ_MASK
-                | if seq_in.is_some() { conn_flags::IN_SEQ } else { 0 },
+                | if seq_in.is_some() { conn_flags::IN_SEQ } else { 0 }
+                | if seq_out.is_some() { conn_flags::OUT_SEQ } else { 0 },
             state: if protocol == 17 { 0 } else { state },
             cport: ports[0],
             vport: ports[1],
@@ -29,6 +32,8 @@ fn sync_conn() -> impl Strategy<Value = SyncConn> {
             daddr: addrs[2],
             local: None,
             seq_in,
+            seq_out,
+            proxy_shift,
         },
     )
 }
@@ -65,7 +70,8 @@ proptest! {
                 for c in &conns {
                     end = end.div_ceil(4) * 4; // records start 4-aligned
                     end += if c.vaddr.is_ipv6() { V6_RECORD_LEN } else { V4_RECORD_LEN };
-                    end += if c.seq_in.is_some() { 2 + 24 } else { 0 }; // the SEQ option
+                    end += if c.seq_in.is_some() || c.seq_out.is_some() { 2 + 24 } else { 0 }; // the SEQ option
+                    end += if c.proxy_shift.is_some() { 2 + 8 } else { 0 };
                     if end > i {
                         break;
                     }

@@ -275,6 +275,8 @@ fn dr_record(daddr: Ipv4Addr, flags: u32, state: ConnState) -> SyncConn {
         daddr: daddr.into(),
         local: None,
         seq_in: None,
+        seq_out: None,
+        proxy_shift: None,
     }
 }
 

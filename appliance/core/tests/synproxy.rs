@@ -273,3 +273,47 @@ fn a_synproxy_needs_replies_through_rvsd() {
     let e = Snapshot::new(interfaces(), services, neighbours(), Default::default()).unwrap_err().to_string();
     assert!(e.contains("synproxy") && e.contains("DR"), "{e}");
 }
+
+#[test]
+fn a_proxied_connection_survives_a_failover_with_its_shifts() {
+    use rvs_core::conn::SyncPolicy;
+    use rvs_core::pipeline::Installed;
+    use rvs_core::wire::ipvs_sync::{conn_flags, parse, SyncWriter};
+    let mut services = services();
+    services[0].synproxy = true;
+    let base = Snapshot::new(interfaces(), services, neighbours(), Default::default()).unwrap();
+    let cfg = PipelineConfig { conn_capacity: 1024, ..PipelineConfig::default() };
+    let mut master = Pipeline::new(cfg, Arc::new(base.clone().with_sync_master(Some(SyncPolicy::default()))), NOW);
+    let (cookie, our_ts) = handshake(&mut master, VIP_NAT, 300);
+    let mut ack = client(VIP_NAT, 301, cookie + 1, ACK, &ts_opt(1001, our_ts), b"");
+    assert_eq!(master.process(NOW, 0, &mut ack), Verdict::Forward(1));
+    let srv_opts = [vec![2, 4, 5, 180], ts_opt(50_000, 1001), vec![1, 3, 3, 9]].concat();
+    let mut sa = seg((RS1_MAC, IN_MAC), RS1, CLIENT, (8080, CPORT), 70_000, 301, SYN | ACK, &srv_opts, b"");
+    assert_eq!(master.process(NOW, 1, &mut sa), Verdict::Forward(1));
+    // The handoff's record carries the server direction's shift (IPVS's out_seq) and the
+    // timestamp and window shifts.
+    let rec = master.drain_sync().next_back().expect("a record");
+    let d = cookie.wrapping_sub(70_000);
+    assert_eq!(rec.seq_out, Some([70_000, d, d]));
+    assert_ne!(rec.flags & conn_flags::OUT_SEQ, 0);
+    assert_eq!(rec.seq_in, None, "no PROXY protocol here");
+    let shift = rec.proxy_shift.expect("the shifts");
+    assert_eq!(shift.ts_delta, our_ts.wrapping_sub(50_000));
+    assert_eq!(shift.windows, [0xff, 0xff, 9, 7], "the server's windows read at scale 9, told at 7");
+    let mut w = SyncWriter::new(1, 1472);
+    assert!(w.push(&rec));
+    let got = parse(&w.take().unwrap(), 1).unwrap().conns[0];
+    assert_eq!((got.seq_out, got.proxy_shift), (rec.seq_out, rec.proxy_shift), "over the wire");
+    let mut backup = Pipeline::new(cfg, Arc::new(base), NOW);
+    assert_eq!(backup.install_synced(&got, NOW), Installed::Created);
+    // After a failover the backup shifts the server's data and the client's ACK as the master did.
+    let mut resp =
+        seg((RS1_MAC, IN_MAC), RS1, CLIENT, (8080, CPORT), 70_001, 301, ACK, &ts_opt(50_020, 1001), b"data");
+    assert_eq!(backup.process(NOW, 1, &mut resp), Verdict::Forward(0));
+    let r = read(&resp);
+    assert_eq!((r.seq, r.opts.timestamp, r.window), (cookie + 1, Some((our_ts + 20, 1001)), 502 * 4));
+    let mut cack = client(VIP_NAT, 301, cookie + 5, ACK, &ts_opt(1002, our_ts + 20), b"");
+    assert_eq!(backup.process(NOW, 0, &mut cack), Verdict::Forward(1));
+    let c = read(&cack);
+    assert_eq!((c.ack, c.opts.timestamp), (70_005, Some((1002, 50_020))));
+}

@@ -95,6 +95,8 @@ pub fn conn_record<K: AddrKey>(c: &Conn<K>, snap: &Snapshot) -> SyncConn {
         daddr: c.daddr.addr().into(),
         local: c.is_fullnat().then(|| (c.laddr.addr().into(), c.lport)),
         seq_in: None,
+        seq_out: None,
+        proxy_shift: None,
     }
 }
 
@@ -146,6 +148,8 @@ fn template_record<K: AddrKey>(c: &Conn<K>, svc: &Service, assured: bool) -> Syn
         daddr: c.daddr.addr().into(),
         local: None,
         seq_in: None,
+        seq_out: None,
+        proxy_shift: None,
     }
 }
 
@@ -193,6 +197,9 @@ impl PerCore {
     /// (the PROXY protocol's: IPVS's SEQ option).
     pub(super) fn record_with_seq<K: IpPath>(&self, snap: &Snapshot, idx: u32, c: &Conn<K>) -> SyncConn {
         let mut r = conn_record(c, snap);
+        if c.flags & crate::conn::entry::F_SYNPROXY != 0 && !self.synproxy_record::<K>(idx, &mut r) {
+            return r; // no PROXY protocol under this SYN proxy
+        }
         if c.flags & F_SEQ_ADJ != 0 {
             if let Some(a) = self.seq_adj[usize::from(K::BITS == 128)].get(idx as usize) {
                 r.seq_in = Some([a.init_seq, a.delta, a.previous_delta]);
@@ -329,6 +336,7 @@ impl PerCore {
                 }
                 let seq = r.seq_in.filter(|_| forward == Forward::FullNat && r.protocol == protocol::TCP);
                 self.adopt_seq::<K>(idx, seq);
+                self.adopt_synproxy::<K>(idx, r);
                 return Installed::Refreshed;
             }
             if inactive {
@@ -355,6 +363,7 @@ impl PerCore {
             return Installed::Full;
         };
         self.adopt_seq::<K>(idx, seq);
+        self.adopt_synproxy::<K>(idx, r);
         if let Some(m) = self.sync_marks[usize::from(K::BITS == 128)].get_mut(idx as usize) {
             *m = 0;
         }

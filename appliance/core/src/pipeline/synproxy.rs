@@ -642,6 +642,51 @@ impl PerCore {
     }
 }
 
+impl PerCore {
+    /// The SYN proxy's part of proxied connection `idx`'s sync record, once its real server
+    /// answered: the server direction's shift as IPVS's `out_seq` (a constant: `delta` and
+    /// `previous_delta` alike), the timestamp and window shifts as rvs's option. True when
+    /// the connection runs the PROXY protocol's adjustment too.
+    pub(super) fn synproxy_record<K: IpPath>(&self, idx: u32, r: &mut crate::wire::ipvs_sync::SyncConn) -> bool {
+        let Some(p) = self.synproxy.as_ref().and_then(|st| st.conns[usize::from(K::BITS == 128)].get(idx as usize))
+        else {
+            return false;
+        };
+        if !p.waiting {
+            let d = p.to_client.seq_add;
+            r.seq_out = Some([p.cookie_isn.wrapping_sub(d), d, d]);
+            r.flags |= crate::wire::ipvs_sync::conn_flags::OUT_SEQ;
+            let w = |s: Option<(u8, u8)>| s.map_or([0xff, 0xff], |(a, b)| [a, b]);
+            let (a, b) = (w(p.to_server.window), w(p.to_client.window));
+            r.proxy_shift =
+                Some(crate::wire::ipvs_sync::ProxyShift { ts_delta: p.to_client.tsval_add, windows: [a[0], a[1], b[0], b[1]] });
+        }
+        p.proxy
+    }
+
+    /// A synced connection `idx` takes the master's SYN proxy shifts from record `r`, when it
+    /// has them and a service here runs the proxy.
+    pub(super) fn adopt_synproxy<K: IpPath>(&mut self, idx: u32, r: &crate::wire::ipvs_sync::SyncConn) {
+        let (Some([init, d, _]), Some(shift)) = (r.seq_out, r.proxy_shift) else { return };
+        let fam = usize::from(K::BITS == 128);
+        let Some(st) = self.synproxy.as_mut() else { return };
+        if idx as usize >= st.conns[fam].len() {
+            return;
+        }
+        st.release(fam, idx);
+        let w = |a: u8, b: u8| (a != 0xff && b != 0xff && a <= syncookie::MAX_WSCALE && b <= syncookie::MAX_WSCALE).then_some((a, b));
+        let [a, b, c, e] = shift.windows;
+        st.conns[fam][idx as usize] = Proxied {
+            cookie_isn: init.wrapping_add(d),
+            proxy: r.seq_in.is_some(),
+            to_client: SegmentShift { seq_add: d, tsval_add: shift.ts_delta, window: w(c, e), ..SegmentShift::default() },
+            to_server: SegmentShift { ack_sub: d, tsecr_sub: shift.ts_delta, window: w(a, b), ..SegmentShift::default() },
+            ..Proxied::default()
+        };
+        K::conns_mut(&mut self.tables).get_mut(idx).flags |= F_SEQ_ADJ | F_SYNPROXY;
+    }
+}
+
 /// The client's window field as the real server reads it.
 fn c2s_window(w: u16, shift: Option<(u8, u8)>) -> u16 {
     shift.map_or(w, |s| rescale(w, s))

@@ -86,6 +86,8 @@ pub mod conn_flags {
     pub const SEQ_MASK: u32 = 0x0600;
     /// The client direction's sequence numbers are adjusted (`IP_VS_CONN_F_IN_SEQ`).
     pub const IN_SEQ: u32 = 0x0200;
+    /// The server direction's sequence numbers are adjusted (`IP_VS_CONN_F_OUT_SEQ`).
+    pub const OUT_SEQ: u32 = 0x0400;
     /// No client port yet.
     pub const NO_CPORT: u32 = 0x0800;
     /// A persistence template, not a connection.
@@ -105,6 +107,10 @@ mod opt {
     pub const LOCAL_END: u8 = 0x20;
     pub const LOCAL_END_LEN4: usize = 6;
     pub const LOCAL_END_LEN6: usize = 18;
+    /// rvs's SYN proxy shifts ([`super::ProxyShift`]), with [`F_PARAM`] set as
+    /// [`LOCAL_END`] is.
+    pub const PROXY_SHIFT: u8 = 0x21;
+    pub const PROXY_SHIFT_LEN: usize = 8;
     pub const SEQ_LEN: usize = 24;
     pub const PE_DATA_MAX: usize = 255;
     pub const PE_NAME_MAX: usize = 16;
@@ -145,9 +151,23 @@ pub struct SyncConn {
     /// A FULLNAT connection's local address and port (rvs's option [`opt::LOCAL_END`]).
     pub local: Option<(IpAddr, u16)>,
     /// The client direction's sequence adjustment, IPVS's `in_seq` (`init_seq`, `delta`,
-    /// `previous_delta`), from the SEQ option (its `out_seq` is not kept: rvs adjusts only
-    /// the client's direction).
+    /// `previous_delta`), from the SEQ option when the flags say `IN_SEQ`.
     pub seq_in: Option<[u32; 3]>,
+    /// The server direction's, IPVS's `out_seq` (a SYN proxy's), when they say `OUT_SEQ`.
+    pub seq_out: Option<[u32; 3]>,
+    /// A SYN proxy's timestamp and window shifts (rvs's option).
+    pub proxy_shift: Option<ProxyShift>,
+}
+
+/// What a SYN-proxied connection shifts besides sequence numbers: the real server's timestamps
+/// (`ts_delta` is added to its TSval and taken from the client's TSecr) and the windows' scales
+/// (`windows`: client -> server from, to; server -> client from, to; 0xff when unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyShift {
+    /// Added to the server's TSval.
+    pub ts_delta: u32,
+    /// Window shifts, 0xff for none.
+    pub windows: [u8; 4],
 }
 
 /// Why a whole message was dropped.
@@ -243,6 +263,8 @@ fn parse_v0(msg: &[u8]) -> Received {
             daddr: IpAddr::V4(Ipv4Addr::from(be32(r, 16))),
             local: None,
             seq_in: None,
+            seq_out: None,
+            proxy_shift: None,
         };
         let states = match c.protocol {
             crate::wire::ipv4::protocol::TCP => TCP_STATES,
@@ -281,7 +303,8 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
     let (mut p, mut seen) = (fixed, 0u8);
     let mut skip = false;
     let mut local = None;
-    let mut seq_in = None;
+    let mut seq = None;
+    let mut proxy_shift = None;
     while p < r.len() {
         if p + 2 > r.len() {
             return Err(Malformed);
@@ -294,12 +317,20 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
         let (bit, ok) = match ty & !opt::F_PARAM {
             opt::SEQ_DATA => {
                 if len == opt::SEQ_LEN {
-                    seq_in = Some([be32(r, p), be32(r, p + 4), be32(r, p + 8)]);
+                    let w = |k: usize| be32(r, p + 4 * k);
+                    seq = Some([[w(0), w(1), w(2)], [w(3), w(4), w(5)]]);
                 }
                 (1, len == opt::SEQ_LEN)
             }
             opt::PE_DATA => (2, len <= opt::PE_DATA_MAX),
             opt::PE_NAME => (4, len <= opt::PE_NAME_MAX),
+            opt::PROXY_SHIFT => {
+                if len == opt::PROXY_SHIFT_LEN {
+                    let windows = [r[p + 4], r[p + 5], r[p + 6], r[p + 7]];
+                    proxy_shift = Some(ProxyShift { ts_delta: be32(r, p), windows });
+                }
+                (16, len == opt::PROXY_SHIFT_LEN)
+            }
             opt::LOCAL_END => {
                 let want = if ipv6 { opt::LOCAL_END_LEN6 } else { opt::LOCAL_END_LEN4 };
                 if len == want {
@@ -321,9 +352,10 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
     if skip {
         return Ok(None);
     }
+    let flags = (be32(r, 4) & conn_flags::BACKUP_MASK) | conn_flags::SYNC;
     let c = SyncConn {
         protocol: r[1],
-        flags: (be32(r, 4) & conn_flags::BACKUP_MASK) | conn_flags::SYNC,
+        flags,
         state: be16(r, 8),
         cport: be16(r, 10),
         vport: be16(r, 12),
@@ -334,7 +366,9 @@ fn record(r: &[u8]) -> Result<Option<SyncConn>, Malformed> {
         vaddr: addr_at(r, if ipv6 { 40 } else { 28 }, ipv6),
         daddr: addr_at(r, if ipv6 { 56 } else { 32 }, ipv6),
         local,
-        seq_in,
+        seq_in: seq.filter(|_| flags & conn_flags::IN_SEQ != 0).map(|s| s[0]),
+        seq_out: seq.filter(|_| flags & conn_flags::OUT_SEQ != 0).map(|s| s[1]),
+        proxy_shift,
     };
     // As `ip_vs_proc_sync_conn`: a connection's protocol must be known and its state one of
     // that protocol's; a template's protocol and state are not read (a firewall-mark
@@ -415,18 +449,27 @@ impl SyncWriter {
         let fixed = if ipv6 { V6_RECORD_LEN } else { V4_RECORD_LEN };
         let local = c.local.filter(|(a, _)| a.is_ipv6() == ipv6);
         let opt_len = if ipv6 { opt::LOCAL_END_LEN6 } else { opt::LOCAL_END_LEN4 };
-        let seq_len = c.seq_in.map_or(0, |_| 2 + opt::SEQ_LEN);
-        let len = fixed + seq_len + local.map_or(0, |_| 2 + opt_len);
+        let has_seq = c.seq_in.is_some() || c.seq_out.is_some();
+        let seq_len = if has_seq { 2 + opt::SEQ_LEN } else { 0 };
+        let shift_len = c.proxy_shift.map_or(0, |_| 2 + opt::PROXY_SHIFT_LEN);
+        let len = fixed + seq_len + shift_len + local.map_or(0, |_| 2 + opt_len);
         let pad = (4 - self.buf.len() % 4) % 4;
         if self.buf.len() + pad + len > self.maxlen || self.count() == u8::MAX {
             return false;
         }
         self.buf.resize(self.buf.len() + pad, 0);
-        let mut r = [0u8; V6_RECORD_LEN + 2 + opt::SEQ_LEN + 2 + opt::LOCAL_END_LEN6];
+        let mut r = [0u8; V6_RECORD_LEN + 2 + opt::SEQ_LEN + 2 + opt::PROXY_SHIFT_LEN + 2 + opt::LOCAL_END_LEN6];
         r[0] = u8::from(ipv6); // STYPE_F_INET6
         r[1] = c.protocol;
         r[2..4].copy_from_slice(&(len as u16).to_be_bytes()); // version 0 in the top nibble
-        r[4..8].copy_from_slice(&(c.flags & !conn_flags::HASHED).to_be_bytes());
+        let mut flags = c.flags & !conn_flags::HASHED & !conn_flags::SEQ_MASK;
+        if c.seq_in.is_some() {
+            flags |= conn_flags::IN_SEQ;
+        }
+        if c.seq_out.is_some() {
+            flags |= conn_flags::OUT_SEQ;
+        }
+        r[4..8].copy_from_slice(&flags.to_be_bytes());
         r[8..10].copy_from_slice(&c.state.to_be_bytes());
         r[10..12].copy_from_slice(&c.cport.to_be_bytes());
         r[12..14].copy_from_slice(&c.vport.to_be_bytes());
@@ -441,14 +484,23 @@ impl SyncWriter {
             }
             at += if ipv6 { 16 } else { 4 };
         }
-        if let Some(seq) = c.seq_in {
-            // IPVS's `ip_vs_sync_conn_options`: in_seq, then out_seq (none here), network order.
+        if has_seq {
+            // IPVS's `ip_vs_sync_conn_options`: in_seq, then out_seq, network order (zeros for
+            // a direction the flags do not name).
             r[at] = opt::SEQ_DATA;
             r[at + 1] = opt::SEQ_LEN as u8;
-            for (k, v) in seq.iter().enumerate() {
+            let both = [c.seq_in.unwrap_or_default(), c.seq_out.unwrap_or_default()];
+            for (k, v) in both.iter().flatten().enumerate() {
                 r[at + 2 + 4 * k..at + 6 + 4 * k].copy_from_slice(&v.to_be_bytes());
             }
             at += 2 + opt::SEQ_LEN;
+        }
+        if let Some(s) = c.proxy_shift {
+            r[at] = opt::PROXY_SHIFT | opt::F_PARAM;
+            r[at + 1] = opt::PROXY_SHIFT_LEN as u8;
+            r[at + 2..at + 6].copy_from_slice(&s.ts_delta.to_be_bytes());
+            r[at + 6..at + 10].copy_from_slice(&s.windows);
+            at += 2 + opt::PROXY_SHIFT_LEN;
         }
         if let Some((a, port)) = local {
             r[at] = opt::LOCAL_END | opt::F_PARAM;
@@ -522,6 +574,8 @@ mod tests {
             daddr: Ipv4Addr::new(198, 18, 0, 21).into(),
             local: None,
             seq_in: None,
+            seq_out: None,
+            proxy_shift: None,
         }
     }
 

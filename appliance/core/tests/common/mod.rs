@@ -264,6 +264,8 @@ fn sync_seed() -> Vec<(u8, Vec<u8>)> {
         daddr: RS1.into(),
         local: None,
         seq_in: None,
+        seq_out: None,
+        proxy_shift: None,
     };
     let dr = SyncConn {
         flags: conn_flags::DROUTE | conn_flags::NOOUTPUT,
