@@ -57,3 +57,37 @@ fn nat64_and_snat_seeds_reach_their_paths() {
     assert_eq!(v[6], Verdict::Drop(DropReason::AccessDenied));
     assert_eq!(p.counters().snat_inbound, 1);
 }
+
+/// The SYN proxy's seed reaches its paths: the cookie SYN-ACK, the validated ACK sent on as
+/// the SYN, the held data after the server's SYN-ACK, shifted segments both ways, the ACK-storm
+/// guard, a forged cookie; with the clock moving, the silent server's retries and the reset.
+#[test]
+fn synproxy_seed_reaches_its_paths() {
+    use rvs_core::{DropReason, Pipeline, PipelineConfig, VecFrame, Verdict};
+    let (_, input) = common::seeds().into_iter().find(|(n, _)| *n == "synproxy").unwrap();
+    let mut p =
+        Pipeline::new(PipelineConfig::default(), std::sync::Arc::new(common::harness::harness_snapshot()), 1_000_000);
+    let mut now = 1_000_000;
+    let mut v = Vec::new();
+    let mut data = &input[..];
+    while data.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([data[1], data[2]]));
+        if data[0] >> 1 != 0 {
+            now += 1000 * u64::from(data[0] >> 1);
+            p.poll_synproxy(now, || Some(VecFrame::new(&[])), |_, _| {});
+        }
+        let mut frame = VecFrame::new(&data[3..3 + len]);
+        v.push(p.process(now, u16::from(data[0] & 1), &mut frame));
+        data = &data[3 + len..];
+    }
+    assert_eq!(v[0], Verdict::Reply, "{v:?}");
+    assert!(v[1..5].iter().all(|v| matches!(v, Verdict::Forward(_))), "{v:?}");
+    // The SACK's ACK and the storm's first nine repeat it; the tenth repeat on is dropped.
+    assert!(v[5..14].iter().all(|v| *v == Verdict::Forward(1)), "{v:?}");
+    assert_eq!(&v[14..17], &[Verdict::Drop(DropReason::SynproxyAckStorm); 3]);
+    assert_eq!(v[17], Verdict::Drop(DropReason::SynproxyBadCookie));
+    assert_eq!((v[18], v[19]), (Verdict::Reply, Verdict::Forward(1)));
+    let c = p.counters();
+    assert_eq!((c.synproxy_cookies_valid, c.synproxy_ack_storms), (2, 1));
+    assert_eq!((c.synproxy_syn_retries, c.synproxy_rs_timeouts), (3, 1), "retries, then the reset");
+}

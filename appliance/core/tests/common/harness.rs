@@ -10,7 +10,8 @@
 //!
 //! The pipelines run the dual-stack test network ([`super::v6`]): IPv4 and IPv6 services, and
 //! this round's modes beside them ([`harness_snapshot`]: NAT64 with the PROXY protocol, SNAT
-//! with endpoint-independent mapping and filtering, a deny list). Every
+//! with endpoint-independent mapping and filtering, a deny list, a SYN-proxied service whose
+//! timers are polled whenever the clock moves). Every
 //! frame goes to an everyday pipeline (64 connections, the sync master role: after each frame
 //! its records travel as sync datagrams to the backup), a tiny one (4 connections, 2
 //! templates, expiry budget 1: a full table, budget stops and put-back timer lists are the
@@ -89,6 +90,8 @@ pub fn run(data: &[u8]) {
             for (q, cap) in [(&mut p.master, 64), (&mut p.tiny, 4), (&mut p.backup, 64)] {
                 q.poll_timers(now);
                 check_loads(q, cap);
+                q.poll_synproxy(now, || Some(VecFrame::with_headroom(&[], 128)), |f, v| check_verdict(v, &f));
+                check_loads(q, cap);
             }
         }
         if ctl & 0x80 != 0 {
@@ -137,7 +140,7 @@ pub const DENIED: std::net::Ipv4Addr = std::net::Ipv4Addr::new(203, 0, 113, 99);
 /// The dual-stack test network and: tcp [VIP6_NAT]:64 and udp [VIP6_NAT]:5364 to RS1 over
 /// NAT64 (the TCP one with the PROXY protocol v2), local address [`LIP64`]; SNAT of
 /// 198.19.0.0/24 from [`POOL`] (endpoint-independent mapping and filtering); the director
-/// denies [`DENIED`].
+/// denies [`DENIED`]; tcp VIP_NAT:[`SYNPROXY_PORT`] to RS1:80 behind the SYN proxy.
 pub fn harness_snapshot() -> rvs_core::Snapshot {
     use rvs_core::service::{Dest, Forward, Protocol};
     use std::sync::Arc;
@@ -152,7 +155,10 @@ pub fn harness_snapshot() -> rvs_core::Snapshot {
     let mut udp = tcp.clone();
     (udp.id, udp.protocol, udp.port, udp.proxy_protocol) = (21, Protocol::Udp, 5364, Default::default());
     udp.dests = vec![Dest::new(21, super::RS1, 5353, 1, Forward::FullNat)];
-    services.extend([tcp, udp]);
+    let mut proxied = super::service(22, Protocol::Tcp, super::VIP_NAT, "rr", &[(super::RS1, 1)], Forward::Nat, 22);
+    proxied.port = SYNPROXY_PORT;
+    proxied.synproxy = true;
+    services.extend([tcp, udp, proxied]);
     let snat = rvs_core::snat::SnatRule {
         id: 0,
         source: std::net::Ipv4Addr::new(198, 19, 0, 0),
@@ -170,6 +176,9 @@ pub fn harness_snapshot() -> rvs_core::Snapshot {
         .expect("a valid SNAT rule")
         .with_access(rvs_core::access::Access { allow: None, deny, ..Default::default() }, false)
 }
+
+/// The SYN-proxied NAT service's port (on `VIP_NAT`, to RS1:80).
+pub const SYNPROXY_PORT: u16 = 82;
 
 /// The clock (ms) the pipelines start at.
 const NOW: u64 = 1_000_000;

@@ -183,6 +183,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("sync", enc(&sync_seed())),
         ("nat64", enc(&nat64_seed())),
         ("snat", enc(&snat_seed())),
+        ("synproxy", enc(&synproxy_seed())),
     ]
     .into_iter()
     .chain(v6::seeds6())
@@ -226,6 +227,98 @@ fn nat64_seed() -> Vec<(u8, Vec<u8>)> {
 
 /// SNAT ([`harness::harness_snapshot`]): an inside host's SYN out, the answer to the pool, a
 /// stranger let in by endpoint-independent filtering, an echo out and back, a denied client.
+/// A TCP segment with options from `macs.0` to `macs.1` (IPv4).
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_with_options(
+    macs: (Mac, Mac),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    (sport, dport): (u16, u16),
+    (seq, ack, flags): (u32, u32, u8),
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    use rvs_core::Frame;
+    let mut f = VecFrame::new(&[0u8; 14]);
+    f.data_mut()[0..6].copy_from_slice(&macs.1 .0);
+    f.data_mut()[6..12].copy_from_slice(&macs.0 .0);
+    let s = rvs_core::xmit::segment::Segment {
+        v6: false,
+        src: u128::from(u32::from(src)),
+        dst: u128::from(u32::from(dst)),
+        sport,
+        dport,
+        seq,
+        ack,
+        flags,
+        window: 502,
+        ttl: 64,
+        options,
+        payload,
+    };
+    rvs_core::xmit::segment::write_segment(&mut f, 14, &s).expect("room");
+    f.data().to_vec()
+}
+
+/// Timestamps option (NOP NOP TS).
+pub fn ts_option(val: u32, ecr: u32) -> Vec<u8> {
+    [&[1u8, 1, 8, 10][..], &val.to_be_bytes(), &ecr.to_be_bytes()].concat()
+}
+
+/// A client's life through the SYN proxy of the harness's service (the cookie read from the
+/// SYN-ACK a pipeline of the harness's configuration gives): its SYN, its ACK with data, the
+/// server's SYN-ACK and answer, a SACK, an ACK storm, a forged cookie; then a second client
+/// whose server never answers while the clock moves a second at a time (retries, then the
+/// reset).
+fn synproxy_seed() -> Vec<(u8, Vec<u8>)> {
+    use rvs_core::wire::tcp::flags::{ACK, SYN};
+    use rvs_core::Frame;
+    let port = harness::SYNPROXY_PORT;
+    let c = |sport: u16, (seq, ack, flags): (u32, u32, u8), opts: &[u8], data: &[u8]| {
+        tcp_with_options((ROUTER_MAC, OUT_MAC), (CLIENT, VIP_NAT), (sport, port), (seq, ack, flags), opts, data)
+    };
+    let s = |(seq, ack, flags): (u32, u32, u8), opts: &[u8], data: &[u8]| {
+        tcp_with_options((RS1_MAC, IN_MAC), (RS1, CLIENT), (80, 41000), (seq, ack, flags), opts, data)
+    };
+    let syn_opts = [&[2u8, 4, 5, 180, 4, 2, 8, 10][..], &1000u32.to_be_bytes(), &[0, 0, 0, 0, 1, 3, 3, 7]].concat();
+    let mut p = Pipeline::new(PipelineConfig::default(), Arc::new(harness::harness_snapshot()), 1_000_000);
+    let mut cookie = |sport: u16, isn: u32, syn: &[u8]| {
+        let mut f = VecFrame::new(syn);
+        assert_eq!(p.process(1_000_000, 0, &mut f), Verdict::Reply, "the SYN answered");
+        let d = f.data();
+        let ack = u32::from_be_bytes(d[38..42].try_into().unwrap());
+        let tsval = u32::from_be_bytes(d[34 + 28..34 + 32].try_into().unwrap()); // MSS, SACK_PERM, TS
+        let _ = (sport, isn);
+        (ack, tsval)
+    };
+    let syn1 = c(41000, (500, 0, SYN), &syn_opts, b"");
+    let (k1, ts1) = cookie(41000, 500, &syn1);
+    let syn2 = c(41001, (800, 0, SYN), &syn_opts, b"");
+    let (k2, ts2) = cookie(41001, 800, &syn2);
+    let srv_opts = [&[2u8, 4, 5, 180, 4, 2][..], &ts_option(5000, 1001)[2..], &[1, 3, 3, 9]].concat();
+    let mut sack = ts_option(1003, ts1 + 10);
+    sack.extend_from_slice(&[1, 1, 5, 10]);
+    sack.extend_from_slice(&(k1 + 100).to_be_bytes());
+    sack.extend_from_slice(&(k1 + 200).to_be_bytes());
+    let mut out = vec![
+        (0u8, syn1),
+        (0, c(41000, (501, k1 + 1, ACK), &ts_option(1001, ts1), b"GET /")),
+        (1, s((9000, 501, SYN | ACK), &srv_opts, b"")),
+        (1, s((9001, 506, ACK), &ts_option(5010, 1001), b"HTTP/1.0 200 OK\r\n")),
+        (0, c(41000, (506, k1 + 18, ACK), &sack, b"")),
+    ];
+    for _ in 0..12 {
+        out.push((0, c(41000, (506, k1 + 18, ACK), &[], b"")));
+    }
+    out.push((0, c(41002, (77, 12345, ACK), &[], b"")));
+    out.push((0, syn2));
+    out.push((0, c(41001, (801, k2 + 1, ACK), &ts_option(1001, ts2), b"")));
+    for k in 0..5u32 {
+        // A second a record: the silent server's SYN again each time, then the reset.
+        out.push((1 << 1, c(41003 + k as u16, (77, 12345, ACK), &[], b"")));
+    }
+    out
+}
+
 fn snat_seed() -> Vec<(u8, Vec<u8>)> {
     use rvs_core::wire::icmp::IcmpRepr;
     use rvs_core::wire::tcp::flags::{ACK, SYN};
