@@ -91,3 +91,16 @@ fn synproxy_seed_reaches_its_paths() {
     assert_eq!((c.synproxy_cookies_valid, c.synproxy_ack_storms), (2, 1));
     assert_eq!((c.synproxy_syn_retries, c.synproxy_rs_timeouts), (3, 1), "retries, then the reset");
 }
+
+/// Inputs the fuzzer once failed on (`fuzz/regressions/process/`) pass the harness.
+#[test]
+fn past_fuzz_failures_pass() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/process");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("the regressions directory") {
+        let path = e.unwrap().path();
+        common::harness::run(&std::fs::read(&path).unwrap());
+        n += 1;
+    }
+    assert!(n > 0, "no regression inputs in {}", dir.display());
+}

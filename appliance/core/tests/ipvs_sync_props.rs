@@ -3,7 +3,9 @@
 //! reader gives back (flags masked, SYNC set).
 
 use proptest::prelude::*;
-use rvs_core::wire::ipvs_sync::{conn_flags, parse, ProxyShift, SyncConn, SyncWriter, HEADER_LEN, V4_RECORD_LEN, V6_RECORD_LEN};
+use rvs_core::wire::ipvs_sync::{
+    conn_flags, parse, ProxyShift, SyncConn, SyncWriter, HEADER_LEN, V4_RECORD_LEN, V6_RECORD_LEN,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Records of either family (IPv4's 36 bytes, IPv6's 72).
@@ -14,9 +16,18 @@ fn sync_conn() -> impl Strategy<Value = SyncConn> {
     ];
     let seq = proptest::option::of(any::<[u32; 3]>());
     let seq_out = proptest::option::of(any::<[u32; 3]>());
-    let shift = proptest::option::of(any::<(u32, [u8; 4])>()).prop_map(|s| s.map(|(ts_delta, windows)| ProxyShift { ts_delta, windows }));
-    (prop_oneof![Just(6u8), Just(17u8)], any::<u32>(), 0u16..11, any::<[u16; 3]>(), any::<u32>(), addrs, (seq, seq_out, shift)).prop_map(
-        |(protocol, flags, state, ports, timeout, addrs, (seq_in, seq_out, proxy_shift))| SyncConn {
+    let shift = proptest::option::of(any::<(u32, [u8; 4])>())
+        .prop_map(|s| s.map(|(ts_delta, windows)| ProxyShift { ts_delta, windows }));
+    (
+        prop_oneof![Just(6u8), Just(17u8)],
+        any::<u32>(),
+        0u16..11,
+        any::<[u16; 3]>(),
+        any::<u32>(),
+        addrs,
+        (seq, seq_out, shift),
+    )
+        .prop_map(|(protocol, flags, state, ports, timeout, addrs, (seq_in, seq_out, proxy_shift))| SyncConn {
             protocol,
             flags: flags & conn_flags::BACKUP_MASK & !conn_flags::SEQ_MASK
                 | if seq_in.is_some() { conn_flags::IN_SEQ } else { 0 }
@@ -34,8 +45,7 @@ fn sync_conn() -> impl Strategy<Value = SyncConn> {
             seq_in,
             seq_out,
             proxy_shift,
-        },
-    )
+        })
 }
 
 proptest! {

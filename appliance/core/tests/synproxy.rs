@@ -307,8 +307,7 @@ fn a_proxied_connection_survives_a_failover_with_its_shifts() {
     let mut backup = Pipeline::new(cfg, Arc::new(base), NOW);
     assert_eq!(backup.install_synced(&got, NOW), Installed::Created);
     // After a failover the backup shifts the server's data and the client's ACK as the master did.
-    let mut resp =
-        seg((RS1_MAC, IN_MAC), RS1, CLIENT, (8080, CPORT), 70_001, 301, ACK, &ts_opt(50_020, 1001), b"data");
+    let mut resp = seg((RS1_MAC, IN_MAC), RS1, CLIENT, (8080, CPORT), 70_001, 301, ACK, &ts_opt(50_020, 1001), b"data");
     assert_eq!(backup.process(NOW, 1, &mut resp), Verdict::Forward(0));
     let r = read(&resp);
     assert_eq!((r.seq, r.opts.timestamp, r.window), (cookie + 1, Some((our_ts + 20, 1001)), 502 * 4));

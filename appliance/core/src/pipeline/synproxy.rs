@@ -658,8 +658,10 @@ impl PerCore {
             r.flags |= crate::wire::ipvs_sync::conn_flags::OUT_SEQ;
             let w = |s: Option<(u8, u8)>| s.map_or([0xff, 0xff], |(a, b)| [a, b]);
             let (a, b) = (w(p.to_server.window), w(p.to_client.window));
-            r.proxy_shift =
-                Some(crate::wire::ipvs_sync::ProxyShift { ts_delta: p.to_client.tsval_add, windows: [a[0], a[1], b[0], b[1]] });
+            r.proxy_shift = Some(crate::wire::ipvs_sync::ProxyShift {
+                ts_delta: p.to_client.tsval_add,
+                windows: [a[0], a[1], b[0], b[1]],
+            });
         }
         p.proxy
     }
@@ -674,13 +676,25 @@ impl PerCore {
             return;
         }
         st.release(fam, idx);
-        let w = |a: u8, b: u8| (a != 0xff && b != 0xff && a <= syncookie::MAX_WSCALE && b <= syncookie::MAX_WSCALE).then_some((a, b));
+        let w = |a: u8, b: u8| {
+            (a != 0xff && b != 0xff && a <= syncookie::MAX_WSCALE && b <= syncookie::MAX_WSCALE).then_some((a, b))
+        };
         let [a, b, c, e] = shift.windows;
         st.conns[fam][idx as usize] = Proxied {
             cookie_isn: init.wrapping_add(d),
             proxy: r.seq_in.is_some(),
-            to_client: SegmentShift { seq_add: d, tsval_add: shift.ts_delta, window: w(c, e), ..SegmentShift::default() },
-            to_server: SegmentShift { ack_sub: d, tsecr_sub: shift.ts_delta, window: w(a, b), ..SegmentShift::default() },
+            to_client: SegmentShift {
+                seq_add: d,
+                tsval_add: shift.ts_delta,
+                window: w(c, e),
+                ..SegmentShift::default()
+            },
+            to_server: SegmentShift {
+                ack_sub: d,
+                tsecr_sub: shift.ts_delta,
+                window: w(a, b),
+                ..SegmentShift::default()
+            },
             ..Proxied::default()
         };
         K::conns_mut(&mut self.tables).get_mut(idx).flags |= F_SEQ_ADJ | F_SYNPROXY;

@@ -16,6 +16,7 @@ pub mod laddr_conf;
 pub use laddr_conf::parse_lports;
 mod raw;
 mod sections;
+mod service_conf;
 pub mod sync_conf;
 mod synproxy_conf;
 use raw::RawConfig;
@@ -465,6 +466,9 @@ port = 53
                 "address family",
             ),
             ("udp = 300", "udp = 300\n[ipvs]\nconn_reuse_mode = 4", "ipvs.conn_reuse_mode", "0..=3"),
+            ("udp = 300", "udp = 300\n[synproxy]\nwscale = 15", "synproxy.wscale", "at most 14"),
+            ("udp = 300", "udp = 300\n[synproxy]\nmss = 100", "synproxy.mss", "at least 536"),
+            ("udp = 300", "udp = 300\n[synproxy]\nretries = 3", "retries", "unknown field"),
         ];
         for (from, to, key, msg) in cases {
             let text = GOOD.replace(from, to);
@@ -498,6 +502,19 @@ port = 53
         assert!(e.contains("dataplane.steer_prefix") && e.contains("/24"), "{e}");
         let bad = two.replace("lcores = [1, 2]", "lcores = [1, 2]\nsteer_prefix = 33");
         assert!(Config::parse("rvs.toml", &bad).unwrap_err().to_string().contains("0..=32"));
+    }
+
+    #[test]
+    fn a_synproxy_over_dr_real_servers_is_refused_at_its_key() {
+        let text = GOOD
+            .replace("persistence = 0", "persistence = 0\nsynproxy = true")
+            .replace("forward = \"nat\"", "forward = \"dr\"");
+        let e = Config::parse("rvs.toml", &text).unwrap_err();
+        assert_eq!(e.key, "service[0].synproxy", "{e}");
+        assert!(e.msg.contains("is DR") && e.msg.contains("NAT or FULLNAT"), "{e}");
+        let ok = GOOD.replace("persistence = 0", "persistence = 0\nsynproxy = true");
+        let c = Config::parse("rvs.toml", &ok).unwrap();
+        assert!(c.services[0].synproxy);
     }
 
     #[test]

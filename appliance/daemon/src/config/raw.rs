@@ -174,8 +174,7 @@ pub(super) struct RawService {
     #[serde(default)]
     pub(super) uoa: bool,
     /// TCP: the SYN proxy answers SYNs with cookies (NAT and FULLNAT real servers).
-    #[serde(default)]
-    pub(super) synproxy: bool,
+    pub(super) synproxy: Option<Spanned<bool>>,
     /// The service's allow and deny lists: prefixes, and files of prefixes.
     pub(super) allow: Option<Spanned<Vec<String>>>,
     pub(super) allow_files: Option<Spanned<Vec<String>>>,

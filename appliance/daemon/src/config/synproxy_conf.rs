@@ -10,13 +10,13 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSynProxy {
-    mss: Option<u16>,
-    ttl: Option<u8>,
-    wscale: Option<u8>,
+    mss: Option<Spanned<u16>>,
+    ttl: Option<Spanned<u8>>,
+    wscale: Option<Spanned<u8>>,
     sack: Option<bool>,
     timestamps: Option<bool>,
-    window: Option<u16>,
-    rs_syn_max_retry: Option<u8>,
+    window: Option<Spanned<u16>>,
+    rs_syn_max_retry: Option<Spanned<u8>>,
     ack_storm_thresh: Option<u16>,
 }
 
@@ -26,18 +26,32 @@ impl Ctx<'_> {
         let mut p = SynProxyPolicy::default();
         let Some(r) = raw else { return Ok(p) };
         let (span, r) = (r.span(), r.get_ref());
-        p.mss = r.mss.unwrap_or(p.mss);
-        p.ttl = r.ttl.unwrap_or(p.ttl);
-        p.wscale = r.wscale.unwrap_or(p.wscale);
+        p.mss = val(&r.mss, p.mss);
+        p.ttl = val(&r.ttl, p.ttl);
+        p.wscale = val(&r.wscale, p.wscale);
         p.sack = r.sack.unwrap_or(p.sack);
         p.timestamps = r.timestamps.unwrap_or(p.timestamps);
-        p.window = r.window.unwrap_or(p.window);
-        p.rs_syn_max_retry = r.rs_syn_max_retry.unwrap_or(p.rs_syn_max_retry);
+        p.window = val(&r.window, p.window);
+        p.rs_syn_max_retry = val(&r.rs_syn_max_retry, p.rs_syn_max_retry);
         p.ack_storm_thresh = r.ack_storm_thresh.unwrap_or(p.ack_storm_thresh);
         p.check().map_err(|msg| {
+            // The message starts with the field's name: the error points at its value.
             let field = msg.split(' ').next().unwrap_or("").to_owned();
-            self.err(span, format!("synproxy.{field}"), msg)
+            let at = match field.as_str() {
+                "mss" => r.mss.as_ref().map(|x| x.span()),
+                "ttl" => r.ttl.as_ref().map(|x| x.span()),
+                "wscale" => r.wscale.as_ref().map(|x| x.span()),
+                "window" => r.window.as_ref().map(|x| x.span()),
+                "rs_syn_max_retry" => r.rs_syn_max_retry.as_ref().map(|x| x.span()),
+                _ => None,
+            };
+            self.err(at.unwrap_or(span), format!("synproxy.{field}"), msg)
         })?;
         Ok(p)
     }
+}
+
+/// A key's value, or `default` without it.
+fn val<T: Copy>(f: &Option<Spanned<T>>, default: T) -> T {
+    f.as_ref().map_or(default, |x| *x.get_ref())
 }
