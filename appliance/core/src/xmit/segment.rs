@@ -46,7 +46,7 @@ pub type Offsets = (usize, usize, usize);
 /// EtherType is set) with `s`. `None` when the frame is shorter than `l3` or has no room for
 /// the segment (the frame is then cut at `l3`).
 pub fn write_segment<F: Frame>(frame: &mut F, l3: usize, s: &Segment) -> Option<Offsets> {
-    debug_assert!(s.options.len() % 4 == 0 && s.options.len() <= 40);
+    debug_assert!(s.options.len().is_multiple_of(4) && s.options.len() <= 40);
     let l4 = l3 + if s.v6 { 40 } else { 20 };
     let tcp_len = 20 + s.options.len() + s.payload.len();
     let end = l4 + tcp_len;
