@@ -242,6 +242,8 @@ pub struct Counters {
     pub synproxy_rs_timeouts: u64,
     /// SYN proxy: ACK storms detected (their packets dropped as `synproxy_ack_storm`).
     pub synproxy_ack_storms: u64,
+    /// SYN proxy: validated ACKs no real server could take (answered with a reset).
+    pub synproxy_refused: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).
     pub nat_icmp_sent: u64,
@@ -295,6 +297,7 @@ impl Default for Counters {
             synproxy_syn_retries: 0,
             synproxy_rs_timeouts: 0,
             synproxy_ack_storms: 0,
+            synproxy_refused: 0,
             nat_icmp_sent: 0,
             level_changes: 0,
             too_big_sent: 0,
@@ -366,6 +369,7 @@ impl Counters {
         self.synproxy_syn_retries += o.synproxy_syn_retries;
         self.synproxy_rs_timeouts += o.synproxy_rs_timeouts;
         self.synproxy_ack_storms += o.synproxy_ack_storms;
+        self.synproxy_refused += o.synproxy_refused;
         self.nat_icmp_sent += o.nat_icmp_sent;
         self.level_changes += o.level_changes;
         self.sync_sent += o.sync_sent;

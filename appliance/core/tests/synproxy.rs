@@ -316,3 +316,45 @@ fn a_proxied_connection_survives_a_failover_with_its_shifts() {
     let c = read(&cack);
     assert_eq!((c.ack, c.opts.timestamp), (70_005, Some((1002, 50_020))));
 }
+
+#[test]
+fn a_repeated_server_syn_ack_gets_the_ack_again_and_a_refused_client_a_reset() {
+    let mut services = services();
+    services[0].synproxy = true;
+    services[4].synproxy = true; // VIP_NAT:81, its one real server at weight 0
+    let snap = Snapshot::new(interfaces(), services, neighbours(), Default::default()).unwrap();
+    let mut p = Pipeline::new(PipelineConfig { conn_capacity: 1024, ..PipelineConfig::default() }, Arc::new(snap), NOW);
+    let (cookie, our_ts) = handshake(&mut p, VIP_NAT, 10);
+    let mut ack = client(VIP_NAT, 11, cookie + 1, ACK, &ts_opt(1001, our_ts), b"");
+    assert_eq!(p.process(NOW, 0, &mut ack), Verdict::Forward(1));
+    let sa = || seg((RS1_MAC, IN_MAC), RS1, CLIENT, (8080, CPORT), 4000, 11, SYN | ACK, &[2, 4, 5, 180], b"");
+    assert_eq!(p.process(NOW, 1, &mut sa()), Verdict::Forward(1), "the handoff's ACK");
+    // Our ACK was lost: the server's SYN-ACK again is answered to the server, never the client.
+    let mut again = sa();
+    assert_eq!(p.process(NOW, 1, &mut again), Verdict::Forward(1));
+    let a = read(&again);
+    assert_eq!((ip_dst(&again), a.flags, a.seq, a.ack), (RS1, ACK, 11, 4001));
+
+    // A validated ACK that no real server can take: the client is reset at once.
+    let mut syn = seg((ROUTER_MAC, OUT_MAC), CLIENT, VIP_NAT, (CPORT, 81), 70, 0, SYN, &[2, 4, 5, 180], b"");
+    assert_eq!(p.process(NOW, 0, &mut syn), Verdict::Reply);
+    let k = read(&syn).seq;
+    let mut ack = seg((ROUTER_MAC, OUT_MAC), CLIENT, VIP_NAT, (CPORT, 81), 71, k + 1, ACK, &[], b"");
+    assert_eq!(p.process(NOW, 0, &mut ack), Verdict::Reply);
+    let r = read(&ack);
+    assert_eq!((r.flags, r.seq, ip_dst(&ack)), (RST, k + 1, CLIENT));
+    assert_eq!(p.counters().synproxy_refused, 1);
+}
+
+#[test]
+fn without_timestamps_a_syn_ack_offers_the_mss_alone() {
+    let mut services = services();
+    services[0].synproxy = true;
+    let policy = rvs_core::synproxy::SynProxyPolicy { timestamps: false, ..Default::default() };
+    let snap = Snapshot::new(interfaces(), services, neighbours(), Default::default()).unwrap().with_synproxy(policy);
+    let mut p = Pipeline::new(PipelineConfig::default(), Arc::new(snap), NOW);
+    let mut syn = client(VIP_NAT, 1, 0, SYN, &linux_syn_opts(1000), b"");
+    assert_eq!(p.process(NOW, 0, &mut syn), Verdict::Reply);
+    let o = read(&syn).opts;
+    assert_eq!((o.mss, o.wscale, o.sack_perm, o.timestamp), (Some(1452), None, false, None));
+}

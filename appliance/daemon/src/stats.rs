@@ -513,6 +513,7 @@ impl Report {
             ("synproxy_syn_retries", c.synproxy_syn_retries),
             ("synproxy_rs_timeouts", c.synproxy_rs_timeouts),
             ("synproxy_ack_storms", c.synproxy_ack_storms),
+            ("synproxy_refused", c.synproxy_refused),
             ("nat_icmp_sent", c.nat_icmp_sent),
             ("refused", c.drops(DropReason::TableFull)),
             ("level_changes", c.level_changes),

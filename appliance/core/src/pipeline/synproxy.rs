@@ -187,16 +187,19 @@ impl PerCore {
         }
         let d = frame.data();
         let hlen = usize::from(d[ip.l4() + 12] >> 4) * 4;
-        let opts = tcp_options::parse(&d[ip.l4()..ip.l4() + hlen]);
+        let mut opts = tcp_options::parse(&d[ip.l4()..ip.l4() + hlen]);
+        if !snap.synproxy().timestamps {
+            opts.timestamp = None; // the SYN-ACK offered none: what an ACK echoes means nothing
+        }
         let ts = opts.timestamp.map(|(_, ecr)| syncookie::decode_ts(ecr)).unwrap_or_default();
         let client_window = crate::wire::be16(d, ip.l4() + 14);
         let idx = match self.schedule(snap, svc, ip, (ip.sport, ip.dport), None, now) {
             Ok(i) => i,
-            Err(r) => {
-                // The client believes it is connected: tell it at once.
+            Err(_) => {
+                // No real server takes it (all quiesced, the table full, no local port): the
+                // client believes it is connected, so it is told at once.
                 crate::xmit::reset::reset_reply(frame, ip.l3(), ip.l4(), K::BITS == 128);
-                self.counters.client_resets += 1;
-                let _ = r;
+                self.counters.synproxy_refused += 1;
                 return Verdict::Reply;
             }
         };
@@ -380,6 +383,11 @@ impl PerCore {
         if p.waiting {
             return self.synproxy_waiting(snap, now, frame, ip, idx, c, dir, payload);
         }
+        if dir == Direction::Output && f & flags::SYN != 0 {
+            // The server's SYN-ACK again: our ACK was lost. The client must not see it; the
+            // server gets the ACK again.
+            return self.synproxy_ack_again(snap, frame, ip, idx, c, &p);
+        }
         // The ACK-storm guard: identical pure ACKs in a row.
         let thresh = snap.synproxy().ack_storm_thresh;
         if thresh > 0 && payload == 0 && f & (flags::SYN | flags::FIN | flags::RST | flags::ACK) == flags::ACK {
@@ -531,6 +539,40 @@ impl PerCore {
             self.queue_sync(r);
         }
         self.synproxy_to_server(snap, frame, &ip, idx, &c)
+    }
+
+    /// Answers a real server's repeated SYN-ACK with the handshake's ACK, in its frame.
+    fn synproxy_ack_again<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut F,
+        ip: &Ip<K>,
+        idx: u32,
+        c: &Conn<K>,
+        p: &Proxied,
+    ) -> Verdict {
+        let d = frame.data();
+        let seq = be32(d, ip.l4() + 4);
+        if seq != p.cookie_isn.wrapping_sub(p.to_client.seq_add) {
+            return Verdict::Drop(DropReason::SynproxyWaiting); // not this connection's
+        }
+        let s = Segment {
+            v6: K::BITS == 128,
+            src: c.caddr.into_bits(),
+            dst: c.vaddr.into_bits(),
+            sport: c.cport,
+            dport: c.vport,
+            seq: p.client_isn.wrapping_add(1),
+            ack: seq.wrapping_add(1),
+            flags: flags::ACK,
+            window: c2s_window(p.client_window, p.to_server.window),
+            ttl: FORWARD_TTL,
+            options: &[],
+            payload: &[],
+        };
+        let Some(at) = write_segment(frame, ip.l3(), &s) else { return Verdict::Drop(DropReason::L4Truncated) };
+        let ip = built::<K>(at, c, flags::ACK, Direction::Input);
+        self.synproxy_to_server(snap, frame, &ip, idx, c)
     }
 
     /// The proxied connections whose real server's SYN-ACK is due by `now`: each gets its SYN

@@ -255,7 +255,7 @@ pub(crate) fn defences(r: &Report) -> String {
 
 /// What the SYN proxy did, summed over workers (only once it did something).
 fn synproxy_line(r: &Report) -> String {
-    let keys = ["cookies_sent", "cookies_valid", "cookies_bad", "syn_retries", "rs_timeouts", "ack_storms"];
+    let keys = ["cookies_sent", "cookies_valid", "cookies_bad", "syn_retries", "rs_timeouts", "ack_storms", "refused"];
     let v: Vec<u64> = keys.iter().map(|k| r.dataplane.get(&format!("synproxy_{k}")).copied().unwrap_or(0)).collect();
     if v.iter().all(|&n| n == 0) {
         return String::new();
