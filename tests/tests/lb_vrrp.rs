@@ -188,8 +188,8 @@ fn a_vrrp_pair_fails_over_and_back_without_losing_a_connection() {
 }
 
 /// The NAT pair's rvs.toml for director `k`; with `fullnat`, its real servers are FULLNAT from
-/// the floating local address 198.19.0.201 instead.
-fn nat_config(out_addr: &str, in_addr: &str, k: u32, fullnat: bool) -> String {
+/// the floating local address 198.19.0.201 instead; with `synproxy`, behind the SYN proxy.
+fn nat_config(out_addr: &str, in_addr: &str, k: u32, (fullnat, synproxy): (bool, bool)) -> String {
     let forward = if fullnat { "fullnat" } else { "nat" };
     let exc = |iface: &str| format!("exception = true\nexception_iface = \"{iface}\"\naddress = ");
     conf::dataplane(&[1])
@@ -206,6 +206,10 @@ fn nat_config(out_addr: &str, in_addr: &str, k: u32, fullnat: bool) -> String {
         .replace(
             "scheduler = \"wlc\"\n",
             if fullnat { "scheduler = \"wlc\"\nladdrs = [\"198.19.0.201\"]\n" } else { "scheduler = \"wlc\"\n" },
+        )
+        .replace(
+            "scheduler = \"wlc\"\n",
+            if synproxy { "scheduler = \"wlc\"\nsynproxy = true\n" } else { "scheduler = \"wlc\"\n" },
         )
         + "[sync]\ninterface = \"out\"\nsyncid = 8\n\n"
 }
@@ -261,10 +265,15 @@ fn pair(lab: &mut Lab) -> Pair {
 /// 20 connections held through it and synced to lb2 (`synced` checks lb2 then), lb1 killed:
 /// new connections through lb2 within 5 s, and the 20 carry on, both directions through lb2.
 /// Returns lb2's report.
-fn fail_over(lab: &mut Lab, p: &Pair, fullnat: bool, synced: impl Fn(&Rvsd)) -> serde_json::Value {
-    let (what, floating) = if fullnat { ("FULLNAT", "198.19.0.201") } else { ("NAT", "198.19.0.254") };
-    let r1 = lab.rvsd(&p.lb1, &nat_config("198.18.0.1", "198.19.0.1", 1, fullnat)).unwrap();
-    let r2 = lab.rvsd(&p.lb2, &nat_config("198.18.0.3", "198.19.0.2", 2, fullnat)).unwrap();
+fn fail_over(lab: &mut Lab, p: &Pair, mode: (bool, bool), synced: impl Fn(&Rvsd)) -> serde_json::Value {
+    let fullnat = mode.0;
+    let (what, floating) = match mode {
+        (true, _) => ("FULLNAT", "198.19.0.201"),
+        (false, true) => ("SYN-proxied NAT", "198.19.0.254"),
+        (false, false) => ("NAT", "198.19.0.254"),
+    };
+    let r1 = lab.rvsd(&p.lb1, &nat_config("198.18.0.1", "198.19.0.1", 1, mode)).unwrap();
+    let r2 = lab.rvsd(&p.lb2, &nat_config("198.18.0.3", "198.19.0.2", 2, mode)).unwrap();
     nat_keepalived(lab, &p.lb1, 1, 150, floating);
     nat_keepalived(lab, &p.lb2, 2, 100, floating);
     wait_held(&r1, true, Duration::from_secs(15));
@@ -301,7 +310,28 @@ fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
         let rs = topo::real_server(&mut lab, &mut p.inside, name, &a, "198.19.0.254").unwrap();
         topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
-    fail_over(&mut lab, &p, false, |_| {});
+    fail_over(&mut lab, &p, (false, false), |_| {});
+}
+
+/// The NAT pair with the SYN proxy: the held connections' records carry the proxy's shifts
+/// (sequence numbers as IPVS's out_seq, timestamps and windows as rvs's option), so after the
+/// master is killed lb2 moves every segment as lb1 did and the 20 carry on.
+#[test]
+fn a_synproxy_pair_keeps_proxied_connections_through_a_failover() {
+    require_lab!();
+    let mut lab = Lab::new().unwrap();
+    let mut p = pair(&mut lab);
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        let rs = topo::real_server(&mut lab, &mut p.inside, name, &a, "198.19.0.254").unwrap();
+        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
+    }
+    let report = fail_over(&mut lab, &p, (false, true), |_| {});
+    assert!(
+        report["dataplane"]["synproxy_cookies_valid"].as_u64().unwrap() >= 1,
+        "lb2 proxied: {}",
+        report["dataplane"]
+    );
 }
 
 /// FULLNAT pair: the real servers have no gateway at all (they answer the local address on
@@ -319,7 +349,7 @@ fn a_fullnat_pair_keeps_its_connections_and_local_ports_through_a_failover() {
         rs.addr("eth0", &format!("{a}/24")).unwrap(); // no route beyond its own subnet
         topo::echo_server(&mut lab, &rs, name, &a).unwrap();
     }
-    let report = fail_over(&mut lab, &p, true, |r2| {
+    let report = fail_over(&mut lab, &p, (true, false), |r2| {
         let on_lb2: Vec<serde_json::Value> =
             serde_json::from_str(&ok(&r2.socket, &["-L", "-n", "-c", "--json"])).unwrap();
         let local = |c: &&serde_json::Value| c["local"].as_str().is_some_and(|l| l.starts_with("198.19.0.201:"));
