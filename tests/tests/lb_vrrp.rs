@@ -266,7 +266,6 @@ fn pair(lab: &mut Lab) -> Pair {
 /// new connections through lb2 within 5 s, and the 20 carry on, both directions through lb2.
 /// Returns lb2's report.
 fn fail_over(lab: &mut Lab, p: &Pair, mode: (bool, bool), synced: impl Fn(&Rvsd)) -> serde_json::Value {
-    let fullnat = mode.0;
     let (what, floating) = match mode {
         (true, _) => ("FULLNAT", "198.19.0.201"),
         (false, true) => ("SYN-proxied NAT", "198.19.0.254"),
