@@ -13,6 +13,7 @@
 //!   timestamp and window shifts hold through retransmissions.
 //! - A real server that never answers (nft drops its SYNs): rvsd sends the SYN again, then the
 //!   client gets a reset within seconds rather than hanging.
+//! - `rvsadm -E --synproxy off` / `-j enable` turn it off and on live.
 //! - The counters reach `-L --stats` and `/metrics`.
 
 use rvs_lab::admin::ok;
@@ -201,6 +202,24 @@ fn spoofed_syns_never_reach_the_server_and_proxied_connections_carry_every_byte(
     assert!(proxy_figure(&s, "syn_retries") >= 3);
     assert!(proxy_figure(&s, "rs_timeouts") >= 1);
     assert!(counted(&rs, "silent") >= 4, "the SYN and its retries reached the silent server");
+
+    // Live: the proxy off on port 80 answers no more SYNs itself (the client's SYN reaches the
+    // server); on again, it does.
+    let get = |src: &str| {
+        let out = client
+            .run("curl", &["-s", "-m", "5", "--interface", src, &format!("http://{VIP}/")], Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "rs1");
+    };
+    ok(&s, &["-E", "-t", &format!("{VIP}:80"), "-s", "rr", "--synproxy", "off"]);
+    let (cookies, syns) = (proxy_figure(&s, "cookies_sent"), counted(&rs, "clients"));
+    get(&sources[5]);
+    assert_eq!(proxy_figure(&s, "cookies_sent"), cookies, "no cookie with the proxy off");
+    assert!(!ok(&s, &["-S", "-n"]).contains(&format!("-A -t {VIP}:80 -s rr --synproxy on")));
+    ok(&s, &["-E", "-t", &format!("{VIP}:80",), "-j", "enable"]);
+    get(&sources[5]);
+    assert_eq!(proxy_figure(&s, "cookies_sent"), cookies + 1, "a cookie again");
+    assert_eq!(counted(&rs, "clients"), syns + 2, "each connection's SYN reached the server once");
 
     let metrics = lb.exec("curl", &["-s", "-m", "5", "http://127.0.0.1:9390/metrics"]).unwrap();
     let line = metrics.lines().find(|l| l.contains("kind=\"synproxy_cookies_sent\"")).expect(&metrics);

@@ -609,3 +609,18 @@ fn access_list_edits_parse_to_their_request() {
     assert!(parse("--add-deny 1.2.3.4 --del-deny 1.2.3.4").is_err(), "one at a time");
     assert!(request(&parse("--add-deny").unwrap()).unwrap_err().to_string().contains("no prefix given"));
 }
+
+#[test]
+fn the_syn_proxy_parses_as_dpvs_and_saves() {
+    for (arg, want) in [("--synproxy on", true), ("-j enable", true), ("--synproxy off", false), ("-j disable", false)] {
+        match request(&parse(&format!("-E -t 10.0.0.1:80 {arg}")).unwrap()).unwrap() {
+            Some(Request::EditService { synproxy, .. }) => assert_eq!(synproxy, Some(want), "{arg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(request(&parse("-A -t 10.0.0.1:80 --synproxy maybe").unwrap()).is_err());
+    assert!(misplaced(&parse("-a -t 10.0.0.1:80 -r 10.1.0.11 --synproxy on").unwrap()).is_some());
+    let mut s = svc("tcp", "10.0.0.1", &[("10.1.0.11", 8080)]);
+    s.synproxy = true;
+    assert!(save(&[s]).starts_with("-A -t 10.0.0.1:80 -s wlc --synproxy on\n"));
+}
