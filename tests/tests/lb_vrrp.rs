@@ -298,17 +298,22 @@ fn fail_over(lab: &mut Lab, p: &Pair, mode: (bool, bool), synced: impl Fn(&Rvsd)
     r2_report
 }
 
+/// The NAT pair's real servers, echo servers routing through the pair's floating gateway,
+/// wherever it is.
+fn nat_servers(lab: &mut Lab, p: &mut Pair) {
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        let a = format!("198.19.0.{}", 11 + i);
+        let rs = topo::real_server(lab, &mut p.inside, name, &a, "198.19.0.254").unwrap();
+        topo::echo_server(lab, &rs, name, &a).unwrap();
+    }
+}
+
 #[test]
 fn a_nat_pair_moves_the_vip_and_the_real_servers_gateway_together() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
     let mut p = pair(&mut lab);
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let a = format!("198.19.0.{}", 11 + i);
-        // The real servers route through the pair's floating gateway, wherever it is.
-        let rs = topo::real_server(&mut lab, &mut p.inside, name, &a, "198.19.0.254").unwrap();
-        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
-    }
+    nat_servers(&mut lab, &mut p);
     fail_over(&mut lab, &p, (false, false), |_| {});
 }
 
@@ -320,11 +325,7 @@ fn a_synproxy_pair_keeps_proxied_connections_through_a_failover() {
     require_lab!();
     let mut lab = Lab::new().unwrap();
     let mut p = pair(&mut lab);
-    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
-        let a = format!("198.19.0.{}", 11 + i);
-        let rs = topo::real_server(&mut lab, &mut p.inside, name, &a, "198.19.0.254").unwrap();
-        topo::echo_server(&mut lab, &rs, name, &a).unwrap();
-    }
+    nat_servers(&mut lab, &mut p);
     let report = fail_over(&mut lab, &p, (false, true), |_| {});
     assert!(
         report["dataplane"]["synproxy_cookies_valid"].as_u64().unwrap() >= 1,

@@ -326,9 +326,28 @@ impl PerCore {
         };
         let l3 = frame_l3(frame);
         let Some(at) = write_segment(frame, l3, &s) else { return Verdict::Drop(DropReason::L4Truncated) };
-        let ip = built::<K>(at, c, flags::SYN, Direction::Input);
-        let c = self.step::<K>(snap, idx, protocol::TCP, Direction::Input, flags::SYN, ip.len(), now);
+        self.synproxy_step_in(snap, now, frame, (at, idx, c), flags::SYN, false)
+    }
+
+    /// A segment rvsd wrote for connection `idx` (`c`) towards its real server (at `at`, with
+    /// `tcp_flags`): the connection steps as for a client's packet, and the segment goes on
+    /// (`record`: the backups hear of the connection at once).
+    fn synproxy_step_in<K: IpPath, F: Frame>(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut F,
+        (at, idx, c): (crate::xmit::segment::Offsets, u32, &Conn<K>),
+        tcp_flags: u8,
+        record: bool,
+    ) -> Verdict {
+        let ip = built::<K>(at, c, tcp_flags, Direction::Input);
+        let c = self.step::<K>(snap, idx, protocol::TCP, Direction::Input, tcp_flags, ip.len(), now);
         K::sync_after_input(self, snap, idx, now);
+        if record && snap.sync_master().is_some() {
+            let r = self.record_with_seq::<K>(snap, idx, &c);
+            self.queue_sync(r);
+        }
         self.synproxy_to_server(snap, frame, &ip, idx, &c)
     }
 
@@ -531,14 +550,7 @@ impl PerCore {
         let tcp_flags = s.flags;
         st.release(fam, idx);
         let Some(at) = written else { return Verdict::Drop(DropReason::L4Truncated) };
-        let ip = built::<K>(at, c, tcp_flags, Direction::Input);
-        let c = self.step::<K>(snap, idx, protocol::TCP, Direction::Input, tcp_flags, ip.len(), now);
-        K::sync_after_input(self, snap, idx, now);
-        if snap.sync_master().is_some() {
-            let r = self.record_with_seq::<K>(snap, idx, &c);
-            self.queue_sync(r);
-        }
-        self.synproxy_to_server(snap, frame, &ip, idx, &c)
+        self.synproxy_step_in(snap, now, frame, (at, idx, c), tcp_flags, true)
     }
 
     /// Answers a real server's repeated SYN-ACK with the handshake's ACK, in its frame.

@@ -612,7 +612,8 @@ fn access_list_edits_parse_to_their_request() {
 
 #[test]
 fn the_syn_proxy_parses_as_dpvs_and_saves() {
-    for (arg, want) in [("--synproxy on", true), ("-j enable", true), ("--synproxy off", false), ("-j disable", false)] {
+    for (arg, want) in [("--synproxy on", true), ("-j enable", true), ("--synproxy off", false), ("-j disable", false)]
+    {
         match request(&parse(&format!("-E -t 10.0.0.1:80 {arg}")).unwrap()).unwrap() {
             Some(Request::EditService { synproxy, .. }) => assert_eq!(synproxy, Some(want), "{arg}"),
             other => panic!("{other:?}"),
