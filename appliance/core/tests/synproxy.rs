@@ -358,3 +358,71 @@ fn without_timestamps_a_syn_ack_offers_the_mss_alone() {
     let o = read(&syn).opts;
     assert_eq!((o.mss, o.wscale, o.sack_perm, o.timestamp), (Some(1452), None, false, None));
 }
+
+#[test]
+fn ipv6_proxies_as_ipv4_does() {
+    use common::v6::*;
+    use std::net::Ipv6Addr;
+    let mut services = services6();
+    services[6].synproxy = true; // tcp [VIP6_NAT]:80, NAT
+    let snap = snapshot6_with(services, 1500);
+    let cfg = PipelineConfig { conn_capacity: 64, conn6_capacity: 64, ..PipelineConfig::default() };
+    let mut p = Pipeline::new(cfg, Arc::new(snap), NOW);
+    let seg6 = |macs: (Mac, Mac),
+                src: Ipv6Addr,
+                dst: Ipv6Addr,
+                ports: (u16, u16),
+                seq: u32,
+                ack: u32,
+                flags: u8,
+                opts: &[u8],
+                data: &[u8]| {
+        let mut f = VecFrame::new(&[0u8; 14]);
+        f.data_mut()[0..6].copy_from_slice(&macs.1 .0);
+        f.data_mut()[6..12].copy_from_slice(&macs.0 .0);
+        let s = Segment {
+            v6: true,
+            src: u128::from(src),
+            dst: u128::from(dst),
+            sport: ports.0,
+            dport: ports.1,
+            seq,
+            ack,
+            flags,
+            window: 502,
+            ttl: 64,
+            options: opts,
+            payload: data,
+        };
+        write_segment(&mut f, 14, &s).unwrap();
+        f
+    };
+    let read6 = |f: &VecFrame| {
+        let d = f.data();
+        let mut again = d.to_vec();
+        rvs_core::xmit::toa::fill_tcp_checksum(&mut again, 14, 54, true);
+        assert_eq!(again, d, "TCP checksum right");
+        let t = TcpPacket::new_checked(&d[54..]).unwrap();
+        let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&d[38..54]).unwrap());
+        (t.seq(), t.ack(), t.flags(), tcp_options::parse(&d[54..]), dst, d[54 + t.header_len()..].to_vec())
+    };
+    let mss1440 = [&[2u8, 4, 5, 160, 4, 2][..], &ts_opt(1000, 0)[2..], &[1, 3, 3, 7]].concat();
+    let mut syn = seg6((ROUTER_MAC, OUT_MAC), CLIENT6, VIP6_NAT, (CPORT, 80), 900, 0, SYN, &mss1440, b"");
+    assert_eq!(p.process(NOW, 0, &mut syn), Verdict::Reply);
+    let (cookie, ack, fl, o, dst, _) = read6(&syn);
+    assert_eq!((ack, fl, dst, o.mss, o.wscale), (901, SYN | ACK, CLIENT6, Some(1452), Some(7)));
+    let our_ts = o.timestamp.unwrap().0;
+    let mut a =
+        seg6((ROUTER_MAC, OUT_MAC), CLIENT6, VIP6_NAT, (CPORT, 80), 901, cookie + 1, ACK, &ts_opt(1001, our_ts), b"hi");
+    assert_eq!(p.process(NOW, 0, &mut a), Verdict::Forward(1));
+    let (seq, _, fl, o, dst, _) = read6(&a);
+    assert_eq!((seq, fl, dst, o.mss, o.timestamp), (900, SYN, RS6_1, Some(1440), Some((1001, 0))), "IPv6's MSS table");
+    let mut sa = seg6((RS1_MAC, IN_MAC), RS6_1, CLIENT6, (8080, CPORT), 3000, 901, SYN | ACK, &[2, 4, 5, 160], b"");
+    assert_eq!(p.process(NOW, 1, &mut sa), Verdict::Forward(1));
+    let (seq, ack, _, _, dst, data) = read6(&sa);
+    assert_eq!((seq, ack, dst, data), (901, 3001, RS6_1, b"hi".to_vec()), "the held data");
+    let mut r = seg6((RS1_MAC, IN_MAC), RS6_1, CLIENT6, (8080, CPORT), 3001, 903, ACK, &[], b"ok");
+    assert_eq!(p.process(NOW, 1, &mut r), Verdict::Forward(0));
+    let (seq, ack, _, _, dst, _) = read6(&r);
+    assert_eq!((seq, ack, dst), (cookie + 1, 903, CLIENT6));
+}
