@@ -242,7 +242,8 @@ pub struct Counters {
     pub synproxy_rs_timeouts: u64,
     /// SYN proxy: ACK storms detected (their packets dropped as `synproxy_ack_storm`).
     pub synproxy_ack_storms: u64,
-    /// SYN proxy: validated ACKs no real server could take (answered with a reset).
+    /// SYN proxy: validated ACKs no real server could take (dropped with the reason, as a SYN
+    /// would be).
     pub synproxy_refused: u64,
     /// Port unreachable sent to NAT real servers for packets no connection expects
     /// (`nat_icmp_send`; each also counted as replied).

@@ -195,12 +195,13 @@ impl PerCore {
         let client_window = crate::wire::be16(d, ip.l4() + 14);
         let idx = match self.schedule(snap, svc, ip, (ip.sport, ip.dport), None, now) {
             Ok(i) => i,
-            Err(_) => {
-                // No real server takes it (all quiesced, the table full, no local port): the
-                // client believes it is connected, so it is told at once.
-                crate::xmit::reset::reset_reply(frame, ip.l3(), ip.l4(), K::BITS == 128);
+            Err(r) => {
+                // No real server takes it now (all quiesced, the table full, no local port):
+                // dropped as a SYN would be. The client sends its ACK or data again, which
+                // validates again while the cookie lives, so a passing condition costs a
+                // retransmission, not the connection.
                 self.counters.synproxy_refused += 1;
-                return Verdict::Reply;
+                return Verdict::Drop(r);
             }
         };
         let fam = usize::from(K::BITS == 128);
