@@ -169,7 +169,8 @@ pub struct Switch {
 /// A running rvsd, started by [`Lab::rvsd`]: its process and its control socket.
 #[derive(Debug, Clone)]
 pub struct Rvsd {
-    handle: usize,
+    /// Its process handle in the lab ([`Lab::pid`], [`Lab::stop`]).
+    pub handle: usize,
     /// The control socket (unique per lab run).
     pub socket: PathBuf,
     /// The configuration file rvsd runs on (rewrite it, then reload).
@@ -279,6 +280,11 @@ impl Lab {
         Ok(Rvsd { handle: h, socket, config: path, ns: ns.clone() })
     }
 
+    /// The process id of `h` (rvsd's own: `ip netns exec` execs it), while it runs.
+    pub fn pid(&self, h: usize) -> Option<u32> {
+        self.procs.get(h)?.child.as_ref().map(Child::id)
+    }
+
     /// Waits (bounded) until rvsd logs a line containing `needle`; returns that line.
     pub fn rvsd_line(&mut self, r: &Rvsd, needle: &str, limit: Duration) -> Result<String> {
         self.wait_for_line(r.handle, needle, limit)
@@ -355,6 +361,15 @@ impl Lab {
         }
         self.procs.push(Proc { desc, child: Some(child), lines: rx, seen: Vec::new() });
         Ok(self.procs.len() - 1)
+    }
+
+    /// Everything process `h` printed so far (stdout and stderr, by line), without waiting.
+    pub fn lines(&mut self, h: usize) -> Vec<String> {
+        let p = &mut self.procs[h];
+        while let Ok(line) = p.lines.try_recv() {
+            p.seen.push(line);
+        }
+        p.seen.clone()
     }
 
     /// Waits (bounded) until process `h` prints a line containing `needle`; returns that line.
@@ -506,5 +521,7 @@ pub mod conf;
 pub mod topo;
 
 pub mod admin;
+pub mod keepalived;
 mod ns;
+pub mod soak;
 pub use ns::Ns;

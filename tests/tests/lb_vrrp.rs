@@ -51,29 +51,7 @@ fn keepalived(lab: &mut Lab, ns: &Ns, iface: &str, priority: u32) -> usize {
 
 /// Starts keepalived (VRRP only) in `ns` with configuration text `conf`.
 fn keepalived_with(lab: &mut Lab, ns: &Ns, conf: &str) -> usize {
-    let dir = lab.scratch_dir(&format!("keepalived-{}", ns.name())).unwrap();
-    let path = dir.join("keepalived.conf");
-    std::fs::write(&path, conf).unwrap();
-    let (pid, vrrp_pid) = (dir.join("keepalived.pid"), dir.join("vrrp.pid"));
-    // A killed keepalived leaves its pid files; a new one must not take them for a live daemon.
-    let _ = std::fs::remove_file(&pid);
-    let _ = std::fs::remove_file(&vrrp_pid);
-    lab.spawn(
-        ns,
-        "keepalived",
-        &[
-            "-n",
-            "-l",
-            "-P",
-            "-f",
-            path.to_str().unwrap(),
-            "-p",
-            pid.to_str().unwrap(),
-            "-r",
-            vrrp_pid.to_str().unwrap(),
-        ],
-    )
-    .unwrap()
+    rvs_lab::keepalived::start(lab, ns, conf).unwrap()
 }
 
 /// Tries a new connection from `fresh[1..]` every 100 ms (bounded) until one succeeds after the

@@ -1,0 +1,340 @@
+//! What a soak run found: the load's events matched against the faults, resources over time,
+//! the end's invariants, failover times; and `docs/RELIABILITY.md` written from them.
+//!
+//! A failed request is *explained* when a fault that can cause it was under way: a real server
+//! killed (for requests to a service it belongs to, until it has been back for its health
+//! checks' rise, 3 s), the VRRP master killed (every service, until the first request that
+//! succeeded after the kill, plus 1 s), `-C` before `-R` (every service, until 1 s after), a
+//! paused worker (every service, until 1 s after). Anything else is listed as unexplained. A
+//! long-lived connection lost is explained only by its own real server's kill.
+
+use super::faults::{Fault, FaultKind};
+use super::topology::{HTTP_SERVICES, UDP_PORT, VIP};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A sample of a director's rvsd process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Resident memory, KiB.
+    pub rss_kib: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// Threads.
+    pub threads: u64,
+}
+
+impl Resources {
+    /// Reads process `pid`'s figures from /proc.
+    pub fn of(pid: u32) -> Option<Resources> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field =
+            |k: &str| status.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+        Some(Resources { rss_kib: field("VmRSS:")?, fds, threads: field("Threads:")? })
+    }
+}
+
+/// One process's samples: at start, after the warm-up, at the end.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSamples {
+    /// Which director, and which of its starts.
+    pub who: String,
+    /// The samples, in order (label, figures).
+    pub samples: Vec<(&'static str, Resources)>,
+}
+
+/// The whole run's findings.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// The seed.
+    pub seed: u64,
+    /// The run's length, seconds.
+    pub seconds: u64,
+    /// Faults, in order.
+    pub faults: Vec<Fault>,
+    /// Requests (HTTP and UDP) by service: (made, failed, explained).
+    pub requests: BTreeMap<String, (u64, u64, u64)>,
+    /// Unexplained failed requests: (time since start, service, error).
+    pub unexplained: Vec<(f64, String, String)>,
+    /// Long-lived connections lost, by the fault under way (or "none"): (lost, explained).
+    pub long_lost: BTreeMap<String, (u64, u64)>,
+    /// Unexplained long-lived losses: (time since start, source, server, error).
+    pub long_unexplained: Vec<(f64, String, String, String)>,
+    /// Downloads: (made, failed, failed and explained, corrupted).
+    pub downloads: (u64, u64, u64, u64),
+    /// rvsd's resources.
+    pub resources: Vec<ProcessSamples>,
+    /// The end's invariants: what was checked and whether it held.
+    pub invariants: Vec<(String, bool)>,
+    /// Failover times (kill to the first request served after it), seconds.
+    pub failovers: Vec<f64>,
+    /// Faults that could not be done (no master at that moment, a command that failed).
+    pub fault_errors: Vec<String>,
+    /// Each director's drops by reason and dataplane counters at the end (its last start's).
+    pub counters: Vec<(String, Value, Value)>,
+    /// rvsd's warnings and errors (health transitions among them), each director's last start.
+    pub daemon_log: Vec<String>,
+}
+
+impl Findings {
+    /// Total unexplained failures (requests, downloads) and losses of long-lived connections.
+    pub fn unexplained_total(&self) -> usize {
+        self.unexplained.len() + self.long_unexplained.len()
+    }
+
+    /// Corrupted downloads.
+    pub fn corrupted(&self) -> u64 {
+        self.downloads.3
+    }
+
+    /// True when every invariant held.
+    pub fn invariants_hold(&self) -> bool {
+        self.invariants.iter().all(|(_, ok)| *ok)
+    }
+}
+
+/// The services a real server belongs to (by port).
+fn services_of(server: &str) -> Vec<u16> {
+    match server {
+        "rs1" | "rs2" => vec![80, 81, 84, 7, UDP_PORT],
+        "rs3" | "rs4" => vec![82],
+        "rs5" | "rs6" => vec![83],
+        _ => vec![],
+    }
+}
+
+/// The windows in which each fault explains a failure to `port` (start, end), given the
+/// failover ends measured from the load.
+fn explains(f: &Fault, port: u16, failover_end: Option<f64>) -> Option<(f64, f64)> {
+    match f.kind {
+        FaultKind::KillServer if services_of(&f.target).contains(&port) => Some((f.start, f.end + 3.0)),
+        FaultKind::KillMaster => Some((f.start, failover_end.unwrap_or(f.end) + 1.0)),
+        FaultKind::SaveClearRestore | FaultKind::PauseWorker => Some((f.start, f.end + 1.0)),
+        _ => None,
+    }
+}
+
+/// Matches the load's `events` (its JSON lines) against the faults; `t0` is the run's start.
+pub fn analyse(f: &mut Findings, events: &[Value], t0: f64) {
+    let port_of = |target: &str| target.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+    // Failover: the first request started after each master kill that was served (its answer's
+    // time: a request started at once waits for the new master).
+    let served: Vec<(f64, f64)> = events
+        .iter()
+        .filter(|e| e["k"] == "http" && e["ok"] == true)
+        .filter_map(|e| Some((e["t"].as_f64()?, e["t"].as_f64()? + e["d"].as_f64().unwrap_or(0.0))))
+        .collect();
+    let failover_end: Vec<Option<f64>> = f
+        .faults
+        .iter()
+        .map(|x| {
+            (x.kind == FaultKind::KillMaster)
+                .then(|| served.iter().find(|(t, _)| *t > x.effective).map(|(_, done)| *done))
+                .flatten()
+        })
+        .collect();
+    f.failovers = f
+        .faults
+        .iter()
+        .zip(&failover_end)
+        .filter(|(x, _)| x.kind == FaultKind::KillMaster && x.error.is_none())
+        .filter_map(|(x, e)| e.map(|e| e - x.effective))
+        .collect();
+    let explained_by = |t: f64, port: u16| {
+        f.faults
+            .iter()
+            .zip(&failover_end)
+            .any(|(x, fe)| explains(x, port, *fe).is_some_and(|(a, b)| t >= a - 0.5 && t <= b))
+    };
+    let fault_at = |t: f64| {
+        f.faults
+            .iter()
+            .zip(&failover_end)
+            .find(|(x, fe)| t >= x.start - 0.5 && t <= fe.unwrap_or(x.end).max(x.end) + 3.0)
+            .map(|(x, _)| x)
+    };
+    let mut requests: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    let mut unexplained = Vec::new();
+    let mut long_lost: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut long_unexplained = Vec::new();
+    let mut dl = (0, 0, 0, 0);
+    for e in events {
+        let t = e["t"].as_f64().unwrap_or(0.0);
+        let ok = e["ok"] == true;
+        let err = e["err"].as_str().unwrap_or("").to_owned();
+        match e["k"].as_str().unwrap_or("") {
+            k @ ("http" | "udp") => {
+                let port = if k == "udp" { UDP_PORT } else { port_of(e["target"].as_str().unwrap_or("")) };
+                let name = service_name(k, port);
+                let r = requests.entry(name.clone()).or_default();
+                r.0 += 1;
+                if !ok {
+                    r.1 += 1;
+                    if explained_by(t, port) {
+                        r.2 += 1;
+                    } else {
+                        unexplained.push((t - t0, name, err));
+                    }
+                }
+            }
+            "long" if e["event"] == "lost" => {
+                let server = e["server"].as_str().unwrap_or("").to_owned();
+                let by = fault_at(t);
+                let key = by.map_or("none".to_owned(), |x| x.kind.name().to_owned());
+                let own = by.is_some_and(|x| x.kind == FaultKind::KillServer && x.target == server);
+                let l = long_lost.entry(key).or_default();
+                l.0 += 1;
+                if own {
+                    l.1 += 1;
+                } else {
+                    long_unexplained.push((t - t0, e["src"].as_str().unwrap_or("").to_owned(), server, err));
+                }
+            }
+            "dl" => {
+                dl.0 += 1;
+                if !ok {
+                    dl.1 += 1;
+                    if explained_by(t, 80) {
+                        dl.2 += 1;
+                    } else {
+                        unexplained.push((t - t0, "download (NAT :80)".into(), err));
+                    }
+                } else if e["intact"] != true {
+                    dl.3 += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    f.requests = requests;
+    f.unexplained = unexplained;
+    f.long_lost = long_lost;
+    f.long_unexplained = long_unexplained;
+    f.downloads = dl;
+    f.fault_errors = f
+        .faults
+        .iter()
+        .filter_map(|x| x.error.as_ref().map(|e| format!("{:.0} s {}: {e}", x.start - t0, x.kind.name())))
+        .collect();
+}
+
+fn service_name(kind: &str, port: u16) -> String {
+    if kind == "udp" {
+        return format!("udp {VIP}:{port} (NAT)");
+    }
+    let what = HTTP_SERVICES.iter().find(|(p, _)| *p == port).map_or("?", |(_, w)| w);
+    format!("http {VIP}:{port} ({what})")
+}
+
+/// The findings as `docs/RELIABILITY.md`.
+pub fn markdown(f: &Findings, machine: &str, t0: f64) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Reliability: soak and chaos\n");
+    let _ = writeln!(
+        o,
+        "Generated by `tools/soak.sh --minutes {}` (seed {}; rerun with `--seed {}` for the same faults at the same moments). Machine: {machine}.\n",
+        f.seconds / 60,
+        f.seed,
+        f.seed
+    );
+    let _ = writeln!(
+        o,
+        "A keepalived VRRP pair of rvsd (one worker each, connection sync) serves NAT, FULLNAT, DR, TUN and SYN-proxied HTTP, a NAT line-echo service and NAT UDP on one VIP. The client keeps steady load: an HTTP request every 50 ms round-robin over the five HTTP services, a UDP request every 200 ms, 100 long-lived TCP connections that echo every second, and a 4 MiB download again and again (sha256 checked). Faults come at random times from the seed. How failures are explained: `tests/src/soak/report.rs`.\n"
+    );
+    let _ = writeln!(o, "## Faults injected\n\n| kind | times |\n|---|---|");
+    for k in FaultKind::ALL {
+        let n = f.faults.iter().filter(|x| x.kind == k).count();
+        let _ = writeln!(o, "| {} | {n} |", k.name());
+    }
+    if !f.fault_errors.is_empty() {
+        let _ = writeln!(o, "\nFaults that could not be done as planned:\n");
+        for e in &f.fault_errors {
+            let _ = writeln!(o, "- {e}");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n## Requests\n\n| service | made | failed | explained by a fault | unexplained |\n|---|---|---|---|---|"
+    );
+    for (name, (made, failed, expl)) in &f.requests {
+        let _ = writeln!(o, "| {name} | {made} | {failed} | {expl} | {} |", failed - expl);
+    }
+    let (d, dfail, dexpl, corrupt) = f.downloads;
+    let _ = writeln!(o, "| download (NAT :80) | {d} | {dfail} | {dexpl} | {} |", dfail - dexpl);
+    let _ = writeln!(o, "\nDownloads corrupted (complete, wrong sha256): **{corrupt}**.\n");
+    if f.unexplained.is_empty() {
+        let _ = writeln!(o, "Unexplained failures: **none**.\n");
+    } else {
+        let _ = writeln!(o, "Unexplained failures: **{}**\n", f.unexplained.len());
+        for (t, what, err) in f.unexplained.iter().take(50) {
+            let _ = writeln!(o, "- {t:.1} s, {what}: {err}");
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(
+        o,
+        "## Long-lived connections lost\n\n| under fault | lost | to their own server's kill |\n|---|---|---|"
+    );
+    for (k, (lost, own)) in &f.long_lost {
+        let _ = writeln!(o, "| {k} | {lost} | {own} |");
+    }
+    if f.long_lost.is_empty() {
+        let _ = writeln!(o, "| (none lost) | 0 | 0 |");
+    }
+    let _ = writeln!(o, "\nLost outside their own server's kill: **{}**.\n", f.long_unexplained.len());
+    for (t, src, server, err) in f.long_unexplained.iter().take(50) {
+        let _ = writeln!(o, "- {t:.1} s, from {src} on {server}: {err}");
+    }
+    let _ =
+        writeln!(o, "## rvsd's resources\n\n| process | sample | RSS (MiB) | fds | threads |\n|---|---|---|---|---|");
+    for p in &f.resources {
+        for (label, r) in &p.samples {
+            let _ =
+                writeln!(o, "| {} | {label} | {:.1} | {} | {} |", p.who, r.rss_kib as f64 / 1024.0, r.fds, r.threads);
+        }
+    }
+    let _ = writeln!(o, "\n## rvsd's drops at the end (each director's last start)\n");
+    for (who, drops, dp) in &f.counters {
+        let _ = writeln!(o, "- {who}: drops {drops}");
+        let sp: Vec<String> = dp
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with("synproxy") || k.starts_with("sync"))
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = writeln!(o, "  - {}", sp.join(", "));
+    }
+    let _ = writeln!(o, "\n## rvsd's warnings and errors ({})\n", f.daemon_log.len());
+    for l in f.daemon_log.iter().take(60) {
+        let _ = writeln!(o, "- `{l}`");
+    }
+    let _ = writeln!(o, "\n## Invariants at the end\n");
+    for (what, ok) in &f.invariants {
+        let _ = writeln!(o, "- {}: {what}", if *ok { "holds" } else { "**FAILS**" });
+    }
+    let _ = writeln!(o, "\n## Failover times (master killed to the first request served)\n");
+    if f.failovers.is_empty() {
+        let _ = writeln!(o, "No master was killed in this run.");
+    } else {
+        let mut v = f.failovers.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let _ = writeln!(
+            o,
+            "{} failovers: min {:.2} s, median {:.2} s, max {:.2} s.",
+            v.len(),
+            v[0],
+            v[v.len() / 2],
+            v[v.len() - 1]
+        );
+    }
+    let _ = writeln!(o, "\n## Fault log\n\n| at (s) | fault | target | lasted (s) |\n|---|---|---|---|");
+    for x in &f.faults {
+        let _ = writeln!(o, "| {:.1} | {} | {} | {:.1} |", x.start - t0, x.kind.name(), x.target, x.end - x.start);
+    }
+    o
+}
