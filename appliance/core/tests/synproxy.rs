@@ -41,13 +41,27 @@ fn seg(
     opts: &[u8],
     data: &[u8],
 ) -> VecFrame {
+    let addrs = (u128::from(u32::from(src)), u128::from(u32::from(dst)));
+    seg_of(macs, false, addrs, ports, (seq, ack, flags), opts, data)
+}
+
+/// [`seg`] for either family (addresses as 128 bits, IPv4's in the low 32).
+fn seg_of(
+    macs: (Mac, Mac),
+    v6: bool,
+    (src, dst): (u128, u128),
+    ports: (u16, u16),
+    (seq, ack, flags): (u32, u32, u8),
+    opts: &[u8],
+    data: &[u8],
+) -> VecFrame {
     let mut f = VecFrame::new(&[0u8; 14]);
     f.data_mut()[0..6].copy_from_slice(&macs.1 .0);
     f.data_mut()[6..12].copy_from_slice(&macs.0 .0);
     let s = Segment {
-        v6: false,
-        src: u128::from(u32::from(src)),
-        dst: u128::from(u32::from(dst)),
+        v6,
+        src,
+        dst,
         sport: ports.0,
         dport: ports.1,
         seq,
@@ -370,34 +384,8 @@ fn ipv6_proxies_as_ipv4_does() {
     let snap = snapshot6_with(services, 1500);
     let cfg = PipelineConfig { conn_capacity: 64, conn6_capacity: 64, ..PipelineConfig::default() };
     let mut p = Pipeline::new(cfg, Arc::new(snap), NOW);
-    let seg6 = |macs: (Mac, Mac),
-                src: Ipv6Addr,
-                dst: Ipv6Addr,
-                ports: (u16, u16),
-                seq: u32,
-                ack: u32,
-                flags: u8,
-                opts: &[u8],
-                data: &[u8]| {
-        let mut f = VecFrame::new(&[0u8; 14]);
-        f.data_mut()[0..6].copy_from_slice(&macs.1 .0);
-        f.data_mut()[6..12].copy_from_slice(&macs.0 .0);
-        let s = Segment {
-            v6: true,
-            src: u128::from(src),
-            dst: u128::from(dst),
-            sport: ports.0,
-            dport: ports.1,
-            seq,
-            ack,
-            flags,
-            window: 502,
-            ttl: 64,
-            options: opts,
-            payload: data,
-        };
-        write_segment(&mut f, 14, &s).unwrap();
-        f
+    let seg6 = |macs: (Mac, Mac), src: Ipv6Addr, dst: Ipv6Addr, ports, seq, ack, flags, opts: &[u8], data: &[u8]| {
+        seg_of(macs, true, (u128::from(src), u128::from(dst)), ports, (seq, ack, flags), opts, data)
     };
     let read6 = |f: &VecFrame| {
         let d = f.data();
