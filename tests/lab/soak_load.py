@@ -3,7 +3,8 @@
 stdout (every line flushed; times are time.time()):
 
 - http: a GET every PERIOD seconds, round-robin over the HTTP targets (VIP:PORT/path), each on a
-  fresh connection from the next source address, 2 s timeout:
+  fresh connection from the next source address, 5 s timeout (a lost SYN costs 1 s, a second
+  one 3 s: a request that takes longer failed); slots missed while one waited are skipped:
   {"k":"http","t":T,"d":SECONDS,"target":"VIP:PORT","src":SRC,"ok":bool,"server":NAME,"err":TEXT}
 - udp: a datagram every 0.2 s to the UDP target, 1 s timeout:
   {"k":"udp","t":T,"ok":bool,"server":NAME,"err":TEXT}
@@ -55,7 +56,10 @@ def addr(target):
 
 def http_get(target, path, src, timeout):
     host, port = addr(target)
-    s = socket.create_connection((host, port), timeout=timeout, source_address=(src, 0))
+    try:
+        s = socket.create_connection((host, port), timeout=timeout, source_address=(src, 0))
+    except OSError as e:
+        raise OSError(f"connect: {e}") from e
     try:
         s.settimeout(timeout)
         s.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
@@ -84,13 +88,13 @@ def http_loop():
         hostport, _, path = target.partition("/")
         t = time.time()
         try:
-            body = http_get(hostport, "/" + path, src, 2.0)
+            body = http_get(hostport, "/" + path, src, 5.0)
             emit(k="http", t=t, d=time.time() - t, target=hostport, src=src, ok=True,
                  server=body.decode(errors="replace").strip())
         except Exception as e:  # noqa: BLE001 - every failure is data
             emit(k="http", t=t, d=time.time() - t, target=hostport, src=src, ok=False, server="", err=str(e)[:80])
         i += 1
-        next_at += period
+        next_at = max(next_at + period, time.time() - period)
         time.sleep(max(0.0, next_at - time.time()))
 
 

@@ -45,6 +45,23 @@ pub struct ProcessSamples {
     pub samples: Vec<(&'static str, Resources)>,
 }
 
+/// One service's requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Made.
+    pub made: u64,
+    /// Failed (an error or no answer within the client's timeout).
+    pub failed: u64,
+    /// Failed while a fault that explains it was under way.
+    pub explained: u64,
+    /// Served, but slower than [`SLOW_SECONDS`]: a retransmitted SYN or segment on the way.
+    pub slow: u64,
+}
+
+/// A request served in more than this many seconds counts as slow (TCP's first SYN
+/// retransmission comes after 1 s).
+pub const SLOW_SECONDS: f64 = 1.0;
+
 /// The whole run's findings.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -54,8 +71,8 @@ pub struct Findings {
     pub seconds: u64,
     /// Faults, in order.
     pub faults: Vec<Fault>,
-    /// Requests (HTTP and UDP) by service: (made, failed, explained).
-    pub requests: BTreeMap<String, (u64, u64, u64)>,
+    /// Requests (HTTP and UDP) by service.
+    pub requests: BTreeMap<String, RequestCounts>,
     /// Unexplained failed requests: (time since start, service, error).
     pub unexplained: Vec<(f64, String, String)>,
     /// Long-lived connections lost, by the fault under way (or "none"): (lost, explained).
@@ -155,7 +172,7 @@ pub fn analyse(f: &mut Findings, events: &[Value], t0: f64) {
             .find(|(x, fe)| t >= x.start - 0.5 && t <= fe.unwrap_or(x.end).max(x.end) + 3.0)
             .map(|(x, _)| x)
     };
-    let mut requests: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    let mut requests: BTreeMap<String, RequestCounts> = BTreeMap::new();
     let mut unexplained = Vec::new();
     let mut long_lost: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut long_unexplained = Vec::new();
@@ -169,11 +186,14 @@ pub fn analyse(f: &mut Findings, events: &[Value], t0: f64) {
                 let port = if k == "udp" { UDP_PORT } else { port_of(e["target"].as_str().unwrap_or("")) };
                 let name = service_name(k, port);
                 let r = requests.entry(name.clone()).or_default();
-                r.0 += 1;
+                r.made += 1;
+                if ok && e["d"].as_f64().is_some_and(|d| d > SLOW_SECONDS) {
+                    r.slow += 1;
+                }
                 if !ok {
-                    r.1 += 1;
+                    r.failed += 1;
                     if explained_by(t, port) {
-                        r.2 += 1;
+                        r.explained += 1;
                     } else {
                         unexplained.push((t - t0, name, err));
                     }
@@ -256,13 +276,21 @@ pub fn markdown(f: &Findings, machine: &str, t0: f64) -> String {
     }
     let _ = writeln!(
         o,
-        "\n## Requests\n\n| service | made | failed | explained by a fault | unexplained |\n|---|---|---|---|---|"
+        "\n## Requests\n\n| service | made | failed | explained by a fault | unexplained | served in over {SLOW_SECONDS:.0} s |\n|---|---|---|---|---|---|"
     );
-    for (name, (made, failed, expl)) in &f.requests {
-        let _ = writeln!(o, "| {name} | {made} | {failed} | {expl} | {} |", failed - expl);
+    for (name, r) in &f.requests {
+        let slow = if name.starts_with("http") { r.slow.to_string() } else { "-".into() };
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {slow} |",
+            r.made,
+            r.failed,
+            r.explained,
+            r.failed - r.explained
+        );
     }
     let (d, dfail, dexpl, corrupt) = f.downloads;
-    let _ = writeln!(o, "| download (NAT :80) | {d} | {dfail} | {dexpl} | {} |", dfail - dexpl);
+    let _ = writeln!(o, "| download (NAT :80) | {d} | {dfail} | {dexpl} | {} | - |", dfail - dexpl);
     let _ = writeln!(o, "\nDownloads corrupted (complete, wrong sha256): **{corrupt}**.\n");
     if f.unexplained.is_empty() {
         let _ = writeln!(o, "Unexplained failures: **none**.\n");
@@ -337,4 +365,50 @@ pub fn markdown(f: &Findings, machine: &str, t0: f64) -> String {
         let _ = writeln!(o, "| {:.1} | {} | {} | {:.1} |", x.start - t0, x.kind.name(), x.target, x.end - x.start);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fault(kind: FaultKind, target: &str, start: f64, end: f64) -> Fault {
+        Fault { kind, start, end, target: target.into(), error: None, effective: start }
+    }
+
+    #[test]
+    fn a_failure_is_explained_only_by_a_fault_that_can_cause_it() {
+        let mut f = Findings {
+            faults: vec![
+                fault(FaultKind::KillServer, "rs3", 100.0, 106.0),
+                fault(FaultKind::KillMaster, "lb1", 200.0, 210.0),
+            ],
+            ..Findings::default()
+        };
+        let http = |t: f64, port: u16, ok: bool, d: f64| json!({"k": "http", "t": t, "d": d, "target": format!("{VIP}:{port}"), "ok": ok, "err": "timed out"});
+        let events = vec![
+            http(101.0, 82, false, 5.0), // DR, rs3 killed: explained
+            http(101.5, 80, false, 5.0), // NAT does not use rs3: unexplained
+            http(108.5, 82, false, 5.0), // rs3 back for 2.5 s, within its rise: explained
+            http(150.0, 83, true, 1.5),  // served, slowly
+            http(200.5, 81, false, 5.0), // the master killed: explained
+            http(203.0, 81, true, 0.9),  // the first served after the kill: failover 3.9 s
+            http(205.0, 84, false, 5.0), // past the failover's end + 1 s: unexplained
+            json!({"k": "long", "t": 102.0, "event": "lost", "src": "a", "server": "rs3", "err": "x"}),
+            json!({"k": "long", "t": 102.0, "event": "lost", "src": "b", "server": "rs1", "err": "x"}),
+            json!({"k": "dl", "t": 50.0, "ok": true, "intact": false}),
+        ];
+        analyse(&mut f, &events, 0.0);
+        let dr = f.requests[&service_name("http", 82)];
+        assert_eq!((dr.made, dr.failed, dr.explained), (2, 2, 2));
+        assert_eq!(f.requests[&service_name("http", 83)].slow, 1);
+        let unexplained: Vec<f64> = f.unexplained.iter().map(|u| u.0).collect();
+        assert_eq!(unexplained, [101.5, 205.0]);
+        assert_eq!(f.failovers.len(), 1);
+        assert!((f.failovers[0] - 3.9).abs() < 1e-9, "{:?}", f.failovers);
+        assert_eq!(f.long_lost["kill real server"], (2, 1));
+        assert_eq!(f.long_unexplained.len(), 1);
+        assert_eq!(f.long_unexplained[0].2, "rs1");
+        assert_eq!(f.corrupted(), 1);
+    }
 }
