@@ -9,8 +9,9 @@
 //! without set-up (it includes copying each frame into the reused buffer, ~10 instructions).
 //! `tools/bench.sh` does this for every mode. Modes: nat_in, nat_out, dr, tun, fnat_in, fnat_out
 //! (or with `-`).
-//! With `--burst` (third argument) it runs what rvsd's worker runs per packet: the look-ahead
-//! over a burst of 32, then the processing of each frame.
+//! With `--burst` it runs what rvsd's worker runs per packet: the look-ahead over a burst of
+//! 32, then the processing of each frame. With `--rx-checksum` every frame comes as from a NIC
+//! that checked its IPv4 header (`RTE_MBUF_F_RX_IP_CKSUM_GOOD`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -27,7 +28,9 @@ fn main() {
         std::process::exit(2);
     };
     let (mut p, frames) = common::established(&mode.replace('-', "_"));
-    if args.get(3).map(String::as_str) == Some("--burst") {
+    let flag = |f: &str| args.iter().skip(3).any(|a| a == f);
+    let nic_checked = flag("--rx-checksum");
+    if flag("--burst") {
         // As rvsd's worker loop: a burst of 32 (one port) looked ahead over, then processed.
         let mut burst: Vec<VecFrame> = (0..LOOKAHEAD).map(|_| VecFrame::new(&frames[0].1)).collect();
         let mut i = 0;
@@ -36,6 +39,7 @@ fn main() {
             let k = (n - i).min(LOOKAHEAD);
             for (j, f) in burst.iter_mut().take(k).enumerate() {
                 f.reset(&frames[(i + j) % frames.len()].1, DEFAULT_HEADROOM);
+                f.ipv4_checksum_good = nic_checked;
             }
             let mut parsed = [Parsed::default(); LOOKAHEAD];
             p.lookahead(port, burst.iter().take(k), &mut parsed, |a| {
@@ -51,6 +55,7 @@ fn main() {
         for i in 0..n {
             let (port, bytes) = &frames[i % frames.len()];
             f.reset(bytes, DEFAULT_HEADROOM);
+            f.ipv4_checksum_good = nic_checked;
             black_box(p.process(common::ESTABLISHED_NOW, *port, &mut f));
         }
     }

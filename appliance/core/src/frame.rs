@@ -23,6 +23,14 @@ pub trait Frame {
     /// `None` when the buffer has no room (the frame is unchanged then).
     fn append(&mut self, len: usize) -> Option<&mut [u8]>;
 
+    /// True when the NIC verified this frame's IPv4 header checksum and found it good (DPDK's
+    /// `RTE_MBUF_F_RX_IP_CKSUM_GOOD`, with `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM` on): the parse then
+    /// skips its own check. False (checked in software) when unknown, bad or not asked for.
+    #[inline]
+    fn ipv4_checksum_good(&self) -> bool {
+        false
+    }
+
     /// Packet length in bytes.
     fn len(&self) -> usize {
         self.data().len()
@@ -47,6 +55,8 @@ pub const DEFAULT_HEADROOM: usize = 128;
 pub struct VecFrame {
     buf: Vec<u8>,
     start: usize,
+    /// What [`Frame::ipv4_checksum_good`] answers (a NIC's verdict, for tests).
+    pub ipv4_checksum_good: bool,
 }
 
 impl VecFrame {
@@ -59,7 +69,7 @@ impl VecFrame {
     pub fn with_headroom(bytes: &[u8], headroom: usize) -> Self {
         let mut buf = vec![0u8; headroom + bytes.len()];
         buf[headroom..].copy_from_slice(bytes);
-        VecFrame { buf, start: headroom }
+        VecFrame { buf, start: headroom, ipv4_checksum_good: false }
     }
 
     /// Replaces the contents, keeping the buffer's capacity (for allocation-free reuse).
@@ -68,6 +78,7 @@ impl VecFrame {
         self.buf.resize(headroom, 0);
         self.buf.extend_from_slice(bytes);
         self.start = headroom;
+        self.ipv4_checksum_good = false;
     }
 }
 
@@ -82,6 +93,9 @@ impl core::fmt::Debug for VecFrame {
 }
 
 impl Frame for VecFrame {
+    fn ipv4_checksum_good(&self) -> bool {
+        self.ipv4_checksum_good
+    }
     fn data(&self) -> &[u8] {
         &self.buf[self.start..]
     }

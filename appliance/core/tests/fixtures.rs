@@ -588,3 +588,24 @@ fn a_vip_port_with_no_service_creates_nothing_even_with_a_kernel_exception_port(
     assert_eq!(p.connections().len(), 0, "nothing was created");
     assert_eq!(p.counters().drops(DropReason::NoService), 2);
 }
+
+/// A NIC that checked the IPv4 header (`RTE_MBUF_F_RX_IP_CKSUM_GOOD`) spares the parse its own
+/// check; without its word the header is checked in software, and the lengths always are.
+#[test]
+fn the_nics_checksum_verdict_replaces_the_software_check_and_only_it() {
+    let mut p = pipeline();
+    let c = from_client(VIP_NAT);
+    let mut corrupt = c.tcp(40000, 80, SYN, 1, b"");
+    corrupt[14 + 10] ^= 0xff; // the header checksum
+    let mut soft = VecFrame::new(&corrupt);
+    assert_eq!(p.process(0, 0, &mut soft), Verdict::Drop(DropReason::Ipv4BadChecksum));
+    // The same bytes with the NIC's "good" (what a NIC says is trusted: it checked the wire).
+    let mut offloaded = VecFrame::new(&corrupt);
+    offloaded.ipv4_checksum_good = true;
+    assert!(matches!(p.process(0, 0, &mut offloaded), Verdict::Forward(_)));
+    // Its word covers the checksum only: a bad length is still refused.
+    let good = c.tcp(40001, 80, SYN, 1, b"");
+    let mut short = VecFrame::new(&good[..good.len() - 4]);
+    short.ipv4_checksum_good = true;
+    assert_eq!(p.process(0, 0, &mut short), Verdict::Drop(DropReason::Ipv4Truncated));
+}

@@ -218,7 +218,7 @@ fn start_ports<'p>(eal: &Eal, cfg: &Config, pool: &'p Mempool<'_>, workers: usiz
         let id = Port::attach(eal, &dev).with_context(|| format!("port {}: attach {dev}", p.name))?;
         let port = Port::start(eal, id, &PortConfig { mtu: Some(p.mtu), ..pcfg.clone() }, pool)
             .with_context(|| format!("port {}: start", p.name))?;
-        tracing::info!(port = %p.name, driver = port.driver(), mac = %rvs_core::wire::Mac(port.mac()), rss = port.rss(), queues = workers, "port up");
+        tracing::info!(port = %p.name, driver = port.driver(), mac = %rvs_core::wire::Mac(port.mac()), rss = port.rss(), rx_ipv4_checksum = port.rx_ipv4_checksum(), queues = workers, "port up");
         ports.push(port);
     }
     Ok(ports)

@@ -268,12 +268,13 @@ impl PerCore {
 
     /// Reads a frame that arrived on `port` (no change to it, no counting).
     #[inline(always)]
-    pub(super) fn parse(&self, snap: &Snapshot, port: u16, d: &[u8]) -> Parsed {
-        Parsed { len: d.len() as u32, kind: self.parse_kind(snap, port, d) }
+    pub(super) fn parse<F: Frame>(&self, snap: &Snapshot, port: u16, f: &F) -> Parsed {
+        let d = f.data();
+        Parsed { len: d.len() as u32, kind: self.parse_kind(snap, port, d, f.ipv4_checksum_good()) }
     }
 
     #[inline(always)]
-    fn parse_kind(&self, snap: &Snapshot, port: u16, d: &[u8]) -> Kind {
+    fn parse_kind(&self, snap: &Snapshot, port: u16, d: &[u8], checksum_good: bool) -> Kind {
         let Some(itf) = snap.interfaces().get(usize::from(port)) else {
             return Kind::Drop(DropReason::NotForUs);
         };
@@ -288,14 +289,16 @@ impl PerCore {
         let l2 = eth.header_len();
         match eth.ethertype() {
             EtherType::ARP => Kind::Arp { l2 },
-            EtherType::IPV4 => self.parse_ipv4(d, l2),
+            // One copy each way: the software check's copy stays as it was without the flag.
+            EtherType::IPV4 if checksum_good => self.parse_ipv4::<true>(d, l2),
+            EtherType::IPV4 => self.parse_ipv4::<false>(d, l2),
             EtherType::IPV6 => self.parse_ipv6(d, l2),
             _ => Kind::Drop(DropReason::UnsupportedEthertype),
         }
     }
 
     #[inline(always)]
-    fn parse_ipv4(&self, d: &[u8], l2: usize) -> Kind {
+    fn parse_ipv4<const CHECKSUM_GOOD: bool>(&self, d: &[u8], l2: usize) -> Kind {
         if d.len() > usize::from(u16::MAX) {
             return Kind::Drop(DropReason::Ipv4BadTotalLen); // no IPv4 packet is this long
         }
@@ -303,7 +306,9 @@ impl PerCore {
         if let Err(e) = p.check_len() {
             return Kind::Drop(ip_error(e));
         }
-        if !p.verify_checksum() {
+        // The NIC's verdict when it gave one (the lengths are still checked here).
+        // The NIC's verdict when it gave one (the lengths are still checked here).
+        if !CHECKSUM_GOOD && !p.verify_checksum() {
             return Kind::Drop(DropReason::Ipv4BadChecksum);
         }
         let (l4, end) = (l2 + p.header_len(), l2 + usize::from(p.total_len()));
@@ -360,7 +365,7 @@ impl PerCore {
             }
             _ => {
                 // Read here and handled by value: the kind stays in registers, never a `Parsed`.
-                let kind = self.parse_kind(snap, port, frame.data());
+                let kind = self.parse_kind(snap, port, frame.data(), frame.ipv4_checksum_good());
                 self.dispatch_kind(snap, now, port, frame, &kind)
             }
         }

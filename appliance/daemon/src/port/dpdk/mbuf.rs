@@ -65,7 +65,18 @@ impl Mbuf<'_> {
     }
 }
 
+/// `RTE_MBUF_F_RX_IP_CKSUM_MASK` and its `GOOD` value (bits bindgen cannot evaluate).
+const RX_IP_CKSUM_MASK: u64 = (1 << 4) | (1 << 7);
+const RX_IP_CKSUM_GOOD: u64 = 1 << 7;
+
 impl Frame for Mbuf<'_> {
+    #[inline]
+    fn ipv4_checksum_good(&self) -> bool {
+        // SAFETY: m is a valid mbuf we own; ol_flags is a plain field the PMD set on receive.
+        let flags = unsafe { (*self.ptr.as_ptr()).ol_flags };
+        flags & RX_IP_CKSUM_MASK == RX_IP_CKSUM_GOOD
+    }
+
     #[inline]
     fn data(&self) -> &[u8] {
         let m = self.ptr.as_ptr();

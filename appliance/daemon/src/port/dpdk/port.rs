@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// 4-tuple spread over queues (bits of `RTE_ETH_RSS_*`, which bindgen cannot evaluate).
 const RSS_IPV4: u64 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5);
 
+/// `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM`: the NIC checks received IPv4 header checksums and says so
+/// in each mbuf's flags ([`super::mbuf`]), which spares the parse its own check.
+const RX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
+
 /// How to bring a port up.
 #[derive(Debug, Clone)]
 pub struct PortConfig {
@@ -70,6 +74,7 @@ pub struct Port<'p> {
     name: String,
     queues: u16,
     rss: bool,
+    rx_ipv4_checksum: bool,
     queues_taken: AtomicBool,
     _pool: PhantomData<&'p Mempool<'p>>,
 }
@@ -130,6 +135,11 @@ impl<'p> Port<'p> {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
         }
+        // Asked for where the device has it; without it every header is checked in software.
+        let rx_ipv4_checksum = info.rx_offload_capa & RX_OFFLOAD_IPV4_CKSUM != 0;
+        if rx_ipv4_checksum {
+            conf.rxmode.offloads |= RX_OFFLOAD_IPV4_CKSUM;
+        }
         // SAFETY: id names an attached port (info succeeded); conf is a valid config struct.
         let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf) };
         if rc < 0 {
@@ -175,7 +185,15 @@ impl<'p> Port<'p> {
             // SAFETY: started port. Failure (PMD without the feature) is not fatal.
             let _ = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
         }
-        Ok(Port { id, name: driver, queues: cfg.queues, rss, queues_taken: AtomicBool::new(false), _pool: PhantomData })
+        Ok(Port {
+            id,
+            name: driver,
+            queues: cfg.queues,
+            rss,
+            rx_ipv4_checksum,
+            queues_taken: AtomicBool::new(false),
+            _pool: PhantomData,
+        })
     }
 
     fn info(id: u16) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
@@ -206,6 +224,11 @@ impl<'p> Port<'p> {
     /// True when received packets are spread over the queues by RSS in the NIC.
     pub fn rss(&self) -> bool {
         self.rss
+    }
+
+    /// True when the device checks received IPv4 header checksums (the offload is on).
+    pub fn rx_ipv4_checksum(&self) -> bool {
+        self.rx_ipv4_checksum
     }
 
     /// The port's MAC address.
