@@ -34,34 +34,6 @@ fn asks_for_bucket_and_entry_of_each_established_packet_and_changes_nothing() {
 }
 
 #[test]
-fn the_two_stages_apart_ask_for_what_the_whole_look_ahead_asks_for() {
-    for mode in ["dr", "nat_in", "nat_out"] {
-        let (p, frames) = established(mode);
-        let burst: Vec<VecFrame> = frames.iter().take(32).map(|(_, b)| VecFrame::new(b)).collect();
-        let port = frames[0].0;
-        let whole = std::cell::RefCell::new(Vec::new());
-        let mut parsed = [Parsed::default(); LOOKAHEAD];
-        p.lookahead(port, burst.iter(), &mut parsed, |a| whole.borrow_mut().push(a as usize));
-        // The first stage on this burst, the next burst's first stage between, then the second.
-        let (buckets, entries) = (std::cell::RefCell::new(Vec::new()), std::cell::RefCell::new(Vec::new()));
-        let mut split = [Parsed::default(); LOOKAHEAD];
-        let n = p.lookahead_read(port, burst.iter(), &mut split, &|a| buckets.borrow_mut().push(a as usize));
-        let mut other = [Parsed::default(); LOOKAHEAD];
-        let later: Vec<VecFrame> = frames.iter().skip(32).take(32).map(|(_, b)| VecFrame::new(b)).collect();
-        p.lookahead_read(port, later.iter(), &mut other, &|_| {});
-        p.lookahead_entries(&split[..n], &|a| entries.borrow_mut().push(a as usize));
-        assert_eq!(n, 32);
-        assert_eq!(buckets.borrow().len(), if mode == "nat_out" { 64 } else { 32 }, "{mode}: buckets");
-        assert_eq!(entries.borrow().len(), 32, "{mode}: one entry line each");
-        let mut apart: Vec<usize> = buckets.borrow().iter().chain(entries.borrow().iter()).copied().collect();
-        let mut together = whole.borrow().clone();
-        apart.sort_unstable();
-        together.sort_unstable();
-        assert_eq!(apart, together, "{mode}: the same lines");
-    }
-}
-
-#[test]
 fn skips_what_it_cannot_parse() {
     let (p, frames) = established("dr");
     let good = &frames[0].1;

@@ -32,8 +32,7 @@ pub const F_SYNCED: u8 = 0x08;
 /// Flag: the real server answered this NAT connection with a segment that carried neither SYN
 /// nor RST. A server's TCP sends one only once the client's ACK acknowledged its SYN-ACK, which
 /// a client that never saw the SYN-ACK (a spoofed source) cannot do: the connection is real.
-/// A DR/TUN connection gets it when its client packet count wraps (it was proved long ago;
-/// the count wraps only while sync counts it).
+/// A DR/TUN connection gets it when its client packet count wraps (it was proved long ago).
 pub const F_PROVED: u8 = 0x10;
 /// Flag: the real server has sent at least one packet back through rvs (NAT, FULLNAT).
 pub const F_REPLIED: u8 = 0x20;
@@ -48,11 +47,6 @@ pub const F_SYNPROXY: u8 = 0x80;
 /// Client packets after which a connection whose replies rvs never sees (DR, TUN) counts as a
 /// live peer's: IPVS's `todrop_entry` drops an entry of at most 8 incoming packets.
 pub const PROVED_AFTER_PKTS: u16 = 8;
-
-/// Client packets a connection counts in `pkts_in` when no sync master reads the count: past
-/// [`PROVED_AFTER_PKTS`] and UOA's first datagrams nothing else does, so an established
-/// flow's packets stop writing its entry.
-pub const PKTS_COUNTED: u16 = 64;
 
 /// One connection: for IPv4 (`K = u32`) 64 bytes, aligned to a cache line, so a packet's
 /// lookup and update read and write exactly one line of the table; for IPv6 (`K = u128`) two.
@@ -94,8 +88,8 @@ pub struct Conn<K = u32> {
     pub svc: u16,
     /// Second (core clock) after which the connection expires.
     pub expires: u32,
-    /// Packets client -> server: up to [`PKTS_COUNTED`], or wrapping while this director is a
-    /// sync master (the sync threshold reads it modulo its period, as IPVS's `in_pkts`).
+    /// Packets client -> server, wrapping (the sync threshold reads it modulo its period, as
+    /// IPVS's `in_pkts`).
     pub pkts_in: u16,
     pub(super) next_c: u32,
     pub(super) next_r: u32,

@@ -344,14 +344,12 @@ impl PerCore {
     ) -> Conn<K> {
         let c = K::conns_mut(&mut self.tables).get_mut(idx);
         let dir = if dir == Direction::Output {
+            c.flags &= !F_NO_OUTPUT;
             // The server is past its SYN-ACK: the client is real. (An SCTP event read as flags:
             // INIT ACK carries the SYN bit, COOKIE ACK the RST bit, so an association is proved
             // by the server's first DATA or SACK.)
-            let proved = if tcp_flags & (flags::SYN | flags::RST) == 0 { F_PROVED } else { 0 };
-            let f = (c.flags & !F_NO_OUTPUT) | F_REPLIED | proved;
-            // Written only when it changes: an established flow's entry stays clean.
-            if f != c.flags {
-                c.flags = f;
+            if tcp_flags & (flags::SYN | flags::RST) == 0 {
+                c.flags |= F_PROVED;
             }
             dir
         } else if c.flags & F_NO_OUTPUT != 0 {
@@ -391,25 +389,18 @@ impl PerCore {
         }
         let expires = now + timeout;
         let shortened = expires < c.expires;
-        // Extending is lazy (the timer is refiled when its slot comes due), and written only
-        // when the second moved: the entry's line is not dirtied by every packet.
-        if expires != c.expires {
-            c.expires = expires;
-        }
+        c.expires = expires; // extending is lazy: the timer is refiled when its slot comes due
         let (d, s) = (usize::from(c.dest), usize::from(c.svc));
         if dir == Direction::Output {
+            c.flags |= F_REPLIED;
             for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
                 st.pkts_out += 1;
                 st.bytes_out += bytes;
             }
         } else {
-            // Counted while something reads the count (the handshake's proof, UOA's first
-            // datagrams, the sync threshold), then left alone: no write per packet.
-            if c.pkts_in < PKTS_COUNTED || snap.sync_master().is_some() {
-                c.pkts_in = c.pkts_in.wrapping_add(1);
-                if c.pkts_in == 0 {
-                    c.flags |= F_PROVED; // wrapped: far past any handshake
-                }
+            c.pkts_in = c.pkts_in.wrapping_add(1);
+            if c.pkts_in == 0 {
+                c.flags |= F_PROVED; // wrapped: far past any handshake
             }
             for st in [&mut self.dest_stats[d], &mut self.svc_stats[s]] {
                 st.pkts_in += 1;

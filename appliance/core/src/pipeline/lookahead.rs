@@ -16,11 +16,6 @@ impl Pipeline {
     /// the platform's cache prefetch (the daemon's issues the CPU instruction; this crate has
     /// no `unsafe`), or a no-op. It changes nothing; hand each frame with its [`Parsed`] to
     /// [`Pipeline::process_parsed`]. Returns how many frames it read.
-    ///
-    /// A loop that can hold a burst back splits this in two, one burst apart
-    /// ([`Pipeline::lookahead_read`] on burst t+1, then [`Pipeline::lookahead_entries`] on
-    /// burst t and burst t processed), so that every bucket has a whole burst's processing to
-    /// arrive before it is read.
     pub fn lookahead<'f, F: Frame + 'f>(
         &self,
         port: u16,
@@ -28,63 +23,41 @@ impl Pipeline {
         parsed: &mut [Parsed; LOOKAHEAD],
         prefetch: impl Fn(*const u8),
     ) -> usize {
-        let n = self.lookahead_read(port, frames, parsed, &prefetch);
-        self.lookahead_entries(&parsed[..n], &prefetch);
-        n
-    }
-
-    /// The look-ahead's first stage: reads the frames into `parsed` and prefetches each flow's
-    /// index bucket. Returns how many frames it read.
-    pub fn lookahead_read<'f, F: Frame + 'f>(
-        &self,
-        port: u16,
-        frames: impl Iterator<Item = &'f F>,
-        parsed: &mut [Parsed; LOOKAHEAD],
-        prefetch: &impl Fn(*const u8),
-    ) -> usize {
+        let table = &self.core.tables.v4;
+        let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
         let mut n = 0;
+        let mut flows = 0;
+        let mut flows6 = 0;
         for f in frames.take(LOOKAHEAD) {
             let p = self.core.parse(&self.snap, port, f);
             parsed[n] = p;
             n += 1;
-            if let Some(ip) = p.flow() {
-                bucket_of(&self.core.tables.v4, &self.snap, ip, prefetch);
-            } else if let Some(ip) = p.flow6() {
-                bucket_of(&self.core.tables.v6, &self.snap, ip, prefetch);
-            }
+            let Some(ip) = p.flow() else {
+                flows6 += usize::from(p.flow6().is_some());
+                continue;
+            };
+            buckets[flows] = bucket_of(table, &self.snap, ip, &prefetch);
+            flows += 1;
+        }
+        prefetch_entries(table, &buckets[..flows], &prefetch);
+        if flows6 > 0 {
+            self.lookahead6(&parsed[..n], &prefetch);
         }
         n
     }
 
-    /// The look-ahead's second stage for a burst [`Pipeline::lookahead_read`] read: prefetches
-    /// the entries its flows' buckets lead to (every line of each: an IPv4 entry is one line,
-    /// an IPv6 entry two). The buckets are read here, so the further the first stage ran
-    /// ahead, the fewer of them are still on their way.
-    pub fn lookahead_entries(&self, parsed: &[Parsed], prefetch: &impl Fn(*const u8)) {
-        let mut flows6 = false;
-        for p in parsed {
-            match p.flow() {
-                Some(ip) => prefetch_entry(
-                    &self.core.tables.v4,
-                    bucket_of(&self.core.tables.v4, &self.snap, ip, &|_| {}),
-                    prefetch,
-                ),
-                None => flows6 |= p.flow6().is_some(),
-            }
-        }
-        if flows6 {
-            self.lookahead_entries6(parsed, prefetch);
-        }
-    }
-
-    /// [`Pipeline::lookahead_entries`] for the IPv6 flows of a burst (kept out of line: the
-    /// IPv4 path stays small).
+    /// The look-ahead's two stages for the IPv6 flows of a burst already read (an IPv6 entry
+    /// is two cache lines: both are prefetched).
     #[inline(never)]
-    fn lookahead_entries6(&self, parsed: &[Parsed], prefetch: &impl Fn(*const u8)) {
+    fn lookahead6(&self, parsed: &[Parsed], prefetch: &impl Fn(*const u8)) {
         let table = &self.core.tables.v6;
+        let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
+        let mut flows = 0;
         for ip in parsed.iter().filter_map(Parsed::flow6) {
-            prefetch_entry(table, bucket_of(table, &self.snap, ip, &|_| {}), prefetch);
+            buckets[flows] = bucket_of(table, &self.snap, ip, prefetch);
+            flows += 1;
         }
+        prefetch_entries(table, &buckets[..flows], prefetch);
     }
 }
 
@@ -109,13 +82,16 @@ fn bucket_of<'t, K: Family>(
     reply
 }
 
-/// The second stage for one flow: the entry its bucket leads to, every cache line of it.
+/// The second stage: the entries the buckets lead to, every cache line of each (an IPv4 entry
+/// is one line, an IPv6 entry two).
 #[inline(always)]
-fn prefetch_entry<K: AddrKey>(table: &ConnTable<K>, bucket: &u32, prefetch: &impl Fn(*const u8)) {
-    if let Some(e) = table.entry_ref(*bucket) {
-        let line = std::ptr::from_ref(e).cast::<u8>();
-        for k in 0..std::mem::size_of::<Conn<K>>() / 64 {
-            prefetch(line.wrapping_add(64 * k));
+fn prefetch_entries<K: AddrKey>(table: &ConnTable<K>, buckets: &[&u32], prefetch: &impl Fn(*const u8)) {
+    for b in buckets {
+        if let Some(e) = table.entry_ref(**b) {
+            let line = std::ptr::from_ref(e).cast::<u8>();
+            for k in 0..std::mem::size_of::<Conn<K>>() / 64 {
+                prefetch(line.wrapping_add(64 * k));
+            }
         }
     }
 }

@@ -120,10 +120,6 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
         let mut idle = IdleBackoff::new(!l.worker.busy_poll);
         let mut rx = Burst::new();
         let mut parsed = [Parsed::default(); LOOKAHEAD];
-        // Per port: the burst received last time round, read and its buckets prefetched, to be
-        // processed this time (the look-ahead one burst deep: `process_port`).
-        let mut held: Vec<(Burst<'p>, [Parsed; LOOKAHEAD])> =
-            (0..n_ports).map(|_| (Burst::new(), [Parsed::default(); LOOKAHEAD])).collect();
         let (mut last_timers, mut last_report) = (0u64, 0u64);
         let mut snap_gen = 0u64;
         let base_ms = rvs_core::pipeline::CLOCK_EPOCH_MS;
@@ -132,11 +128,13 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             shared.heartbeats[l.worker.index].honour_pause(&shared.started, &shared.stop);
             let now = base_ms + clock.elapsed().as_millis() as u64;
             let mut got = 0;
-            for (p, (cur, cur_parsed)) in held.iter_mut().enumerate() {
-                got += l.worker.queues[p].rx(&mut rx);
-                l.process_port(p as u16, (&mut rx, &mut parsed), (cur, cur_parsed), now);
-                std::mem::swap(cur, &mut rx);
-                std::mem::swap(cur_parsed, &mut parsed);
+            for p in 0..n_ports {
+                let n = l.worker.queues[p].rx(&mut rx);
+                got += n;
+                l.worker.pipeline.lookahead(p as u16, rx.iter(), &mut parsed, crate::port::dpdk::prefetch);
+                for (m, read) in rx.drain().zip(parsed.iter()) {
+                    l.handle_parsed(p as u16, m, Some(read), now);
+                }
             }
             // The kernel's own traffic leaves through the port its TAP device stands for.
             for p in 0..n_ports {
@@ -168,10 +166,6 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
             if g != snap_gen {
                 snap_gen = g;
                 l.worker.pipeline.apply(l.worker.shared.snapshot.load_full());
-                // The held bursts were read under the old snapshot: read them again.
-                for (p, (cur, cur_parsed)) in held.iter_mut().enumerate() {
-                    l.worker.pipeline.lookahead_read(p as u16, cur.iter(), cur_parsed, &|_| {});
-                }
             }
             if now - last_timers >= 10 {
                 l.worker.pipeline.poll_timers(now);
@@ -195,27 +189,6 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
 }
 
 impl<'p, Q: QueuePair<'p>> Running<'_, 'p, Q> {
-    /// One port's turn, the look-ahead one burst deep (VPP's dual loop across bursts): the
-    /// burst `next` just received is read and its buckets prefetched, then the entries of the
-    /// burst `cur` received last time are prefetched (its buckets had a whole turn to arrive)
-    /// and `cur` is processed. The caller then holds `next` as the next turn's `cur`. When
-    /// nothing new arrives `cur` is processed all the same, so a burst waits at most one turn.
-    #[inline]
-    fn process_port(
-        &mut self,
-        port: u16,
-        (next, next_parsed): (&mut Burst<'p>, &mut [Parsed; LOOKAHEAD]),
-        (cur, cur_parsed): (&mut Burst<'p>, &mut [Parsed; LOOKAHEAD]),
-        now: u64,
-    ) {
-        let prefetch = crate::port::dpdk::prefetch;
-        self.worker.pipeline.lookahead_read(port, next.iter(), next_parsed, &prefetch);
-        self.worker.pipeline.lookahead_entries(&cur_parsed[..cur.len()], &prefetch);
-        for (m, read) in cur.drain().zip(cur_parsed.iter()) {
-            self.handle_parsed(port, m, Some(read), now);
-        }
-    }
-
     #[inline]
     fn handle(&mut self, port: u16, m: Mbuf<'p>, now: u64) {
         self.handle_parsed(port, m, None, now);
