@@ -14,6 +14,13 @@ pub fn port(name: &str, index: usize, iface: &str, address: &str) -> String {
     format!("[[port]]\nname = \"{name}\"\ndevice = \"net_af_packet{index},iface={iface}\"\naddress = \"{address}\"\n\n")
 }
 
+/// A `[[port]]` on DPDK's AF_XDP PMD (`net_af_xdp`) over the veth `iface`: an XDP program
+/// hands the port's frames to rvsd's socket, so the namespace's kernel never sees them (no
+/// reassembly, no copy into an skb), where af_packet only taps them.
+pub fn port_xdp(name: &str, index: usize, iface: &str, address: &str) -> String {
+    format!("[[port]]\nname = \"{name}\"\ndevice = \"net_af_xdp{index},iface={iface}\"\naddress = \"{address}\"\n\n")
+}
+
 /// A dual-stack `[[port]]`: one IPv4 and one IPv6 CIDR.
 pub fn port_dual(name: &str, index: usize, iface: &str, v4: &str, v6: &str) -> String {
     format!(

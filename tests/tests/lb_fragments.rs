@@ -19,11 +19,6 @@ use std::time::Duration;
 
 const VIP: &str = "198.18.0.100";
 
-/// A `[[port]]` on `net_af_xdp` (no reassembly before rvsd).
-fn xdp_port(name: &str, index: usize, iface: &str, address: &str) -> String {
-    conf::port(name, index, iface, address).replace(&format!("net_af_packet{index}"), &format!("net_af_xdp{index}"))
-}
-
 /// Sends three 4,000-byte datagrams from one socket to VIP:53; asserts each answered whole by
 /// rs1 ("rs1:" + the datagram); returns rvsd's `-L --json`.
 fn three_big_datagrams(client: &Ns, s: &std::path::Path) -> serde_json::Value {
@@ -55,8 +50,8 @@ fn a_fragmented_datagram_crosses_nat_whole_both_ways() {
     echo_on(&mut lab, &rs, "198.19.0.11", "5353");
     let reals = [Real { addr: "198.19.0.11", port: Some(5353), weight: 1, forward: "nat" }];
     let config = conf::dataplane(&[1])
-        + &xdp_port("out", 0, "p0", "198.18.0.1/24")
-        + &xdp_port("in", 1, "p1", "198.19.0.1/24")
+        + &conf::port_xdp("out", 0, "p0", "198.18.0.1/24")
+        + &conf::port_xdp("in", 1, "p1", "198.19.0.1/24")
         + &conf::service("udp", VIP, 53, "rr", &reals);
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let json = three_big_datagrams(&client, &rvsd.socket);
@@ -74,7 +69,7 @@ fn a_fragmented_datagram_reaches_a_dr_real_server_whole() {
     echo_on(&mut lab, &rs, VIP, "53");
     let reals = [Real { addr: "198.18.0.11", port: None, weight: 1, forward: "dr" }];
     let config = conf::dataplane(&[1])
-        + &xdp_port("lan", 0, "p0", "198.18.0.1/24")
+        + &conf::port_xdp("lan", 0, "p0", "198.18.0.1/24")
         + &conf::service("udp", VIP, 53, "rr", &reals);
     let rvsd = lab.rvsd(&lb, &config).unwrap();
     let json = three_big_datagrams(&client, &rvsd.socket);

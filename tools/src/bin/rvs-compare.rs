@@ -6,9 +6,14 @@
 //! namespace, two real servers running nginx (answering a short body, keep-alive). Each
 //! contender in turn owns the director's namespace; `wrk` on the client drives
 //! `http://VIP/` over keep-alive connections for the same time with the same connections, so
-//! what differs is only the balancer. Everything shares this machine's CPUs, and rvsd's ports
-//! are `net_af_packet` over veth (each packet crosses the kernel twice more than nftables'
-//! in-kernel path): the figures compare set-ups on this lab, not rvs on a NIC. Needs root.
+//! what differs is only the balancer. Everything shares this machine's CPUs. rvsd runs twice:
+//! on `net_af_packet` ports (`rvsd`: each packet is copied through the kernel's TPACKET rings
+//! both ways, where nftables stays in the kernel) and on `net_af_xdp` ports (`rvsd-xdp`: an XDP
+//! program hands frames to rvsd's socket, no skb), as a host without a DPDK NIC would run it.
+//! The figures compare set-ups on this lab, not rvs on a NIC. rvsd's worker polls, so it holds
+//! one of the machine's CPUs whatever the load, where nftables works in the softirq of whichever
+//! CPU the packet came on; `nftables-cpu` runs nftables again with a busy loop holding rvsd's
+//! worker CPU, the same CPU budget for the client, servers and kernel. Needs root.
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
@@ -31,7 +36,7 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     threads: u32,
     /// Contenders, in order (rvsd first: ratios are against it).
-    #[arg(long, value_delimiter = ',', default_value = "rvsd,nftables,haproxy,nginx")]
+    #[arg(long, value_delimiter = ',', default_value = "rvsd,rvsd-xdp,nftables,nftables-cpu,haproxy,nginx")]
     only: Vec<String>,
     /// Seconds of 64-byte UDP from `rvs-gen` per contender that balances UDP (0: none).
     #[arg(long, default_value_t = 5.0)]
@@ -45,6 +50,8 @@ struct Args {
 }
 
 const VIP: &str = "198.18.0.100";
+/// The CPU rvsd's one worker polls on (`conf::dataplane(&[WORKER_CPU])`).
+const WORKER_CPU: u32 = 1;
 const RS: [&str; 2] = ["198.19.0.11", "198.19.0.12"];
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -110,6 +117,24 @@ fn pps(args: &Args, t: &topo::NatPair) -> Result<Option<(f64, f64)>> {
     let r: serde_json::Value = serde_json::from_str(line)?;
     let secs = r["seconds"].as_f64().context("seconds")?;
     Ok(Some((r["pps"].as_f64().context("pps")?, reached as f64 / secs)))
+}
+
+/// A busy loop pinned to [`WORKER_CPU`], as rvsd's polling worker holds it; killed on drop.
+struct Spinner(std::process::Child);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spin_on_worker_cpu() -> Result<Spinner> {
+    let child = std::process::Command::new("taskset")
+        .args(["-c", &WORKER_CPU.to_string(), "sh", "-c", "while :; do :; done"])
+        .spawn()
+        .context("taskset (util-linux) for the busy loop")?;
+    Ok(Spinner(child))
 }
 
 /// A scratch directory removed on drop.
@@ -216,16 +241,17 @@ fn measure(args: &Args, t: &topo::NatPair, name: &str) -> Result<Figures> {
     http::wait_ready(&t.client, &format!("http://{VIP}/"))?;
     let (rps, p50_ms, p99_ms, errors) = wrk(args, &t.client)?;
     let split = split(&t.client, 20)?;
-    let pps = if matches!(name, "rvsd" | "nftables") { pps(args, t)? } else { None };
+    let pps = if matches!(name, "rvsd" | "rvsd-xdp" | "nftables" | "nftables-cpu") { pps(args, t)? } else { None };
     Ok(Figures { name: name.to_owned(), rps, p50_ms, p99_ms, errors, split, pps })
 }
 
 fn run_one(args: &Args, lab: &mut Lab, t: &topo::NatPair, dir: &Path, name: &str) -> Result<Figures> {
     match name {
-        "rvsd" => {
-            let toml = conf::dataplane(&[1])
-                + &conf::port("out", 0, "p0", "198.18.0.1/24")
-                + &conf::port("in", 1, "p1", "198.19.0.1/24")
+        "rvsd" | "rvsd-xdp" => {
+            let port = if name == "rvsd" { conf::port } else { conf::port_xdp };
+            let toml = conf::dataplane(&[WORKER_CPU])
+                + &port("out", 0, "p0", "198.18.0.1/24")
+                + &port("in", 1, "p1", "198.19.0.1/24")
                 + &conf::service(
                     "tcp",
                     VIP,
@@ -254,7 +280,9 @@ fn run_one(args: &Args, lab: &mut Lab, t: &topo::NatPair, dir: &Path, name: &str
             ensure!(fwd as f64 >= f.rps * f64::from(args.seconds) * 0.5, "rvsd forwarded only {fwd} packets");
             Ok(f)
         }
-        "nftables" => {
+        "nftables" | "nftables-cpu" => {
+            // A busy loop on rvsd's worker CPU for `nftables-cpu`: killed when dropped.
+            let _spinner = (name == "nftables-cpu").then(spin_on_worker_cpu).transpose()?;
             kernel_addresses(&t.lb, true)?;
             t.lb.sysctl("net.ipv4.ip_forward", "1")?;
             let rules = format!(
@@ -307,7 +335,7 @@ fn run_one(args: &Args, lab: &mut Lab, t: &topo::NatPair, dir: &Path, name: &str
             kernel_addresses(&t.lb, false)?;
             f
         }
-        other => bail!("--only: unknown contender {other:?} (rvsd, nftables, haproxy, nginx)"),
+        other => bail!("--only: unknown contender {other:?} (rvsd, rvsd-xdp, nftables, nftables-cpu, haproxy, nginx)"),
     }
 }
 

