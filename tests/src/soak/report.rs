@@ -12,8 +12,8 @@
 //! its own real server's kill, or by a master killed less than [`CATCH_UP_SECONDS`] after the
 //! other director came back: IPVS's sync sends a connection again only every 50th client packet
 //! (`threshold = [3, 50]`), so a backup that has just started lacks the connections not yet
-//! sent again (the limit of the protocol, not of a director; `refresh_period` and a smaller
-//! period shorten it).
+//! sent again (the limit of the protocol, not of a director; a smaller `threshold` period
+//! shortens it).
 
 use super::faults::{Fault, FaultKind};
 use super::topology::{HTTP_SERVICES, UDP_PORT, VIP};
