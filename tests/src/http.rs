@@ -45,3 +45,17 @@ pub fn wait_ready(client: &Ns, url: &str) -> anyhow::Result<u64> {
     }
     anyhow::bail!("{url} never answered")
 }
+
+/// `len` pseudo-random bytes (xorshift64 from `seed`, rounded up to whole 8-byte words): a
+/// download's content that compresses to nothing and repeats nowhere.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.max(1);
+    (0..len.div_ceil(8))
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect()
+}

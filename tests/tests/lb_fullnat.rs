@@ -378,16 +378,7 @@ fn proxy_protocol_v2_to_nginx_survives_loss_and_sack_byte_for_byte() {
     let l = build(&mut lab);
     let www = lab.scratch_dir("www").unwrap();
     let big = www.join("big.bin");
-    let mut data = vec![0u8; 20 << 20];
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for b in data.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
-    std::fs::write(&big, &data).unwrap();
-    drop(data);
+    std::fs::write(&big, rvs_lab::http::random_bytes(20 << 20, 0x9e37_79b9_7f4a_7c15)).unwrap();
     let (h, log) = nginx(&mut lab, &l.rs1, "10.20.0.11", &www);
     let config = config(&[1])
         + &format!("[[service]]\nprotocol = \"tcp\"\nvip = \"{VIP}\"\nport = 8081\nscheduler = \"rr\"\nladdrs = [\"{}\"]\nproxy_protocol = \"v2\"\n  [[service.real]]\n  address = \"10.20.0.11\"\n  port = 8081\n  forward = \"fullnat\"\n\n", LADDRS[0]);

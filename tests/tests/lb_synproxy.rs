@@ -79,15 +79,7 @@ fn spoofed_syns_never_reach_the_server_and_proxied_connections_carry_every_byte(
     http::serve(&mut lab, &rs, "rs1", "198.19.0.11", 80, 1).unwrap();
     // 20 MB of pseudo-random bytes in place of the server's big.bin.
     let big = std::env::temp_dir().join(format!("{}-{}-rs1-80", lab.id(), rs.name())).join("big.bin");
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let bytes: Vec<u8> = (0..20 * 1024 * 1024 / 8)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()
-        })
-        .collect();
+    let bytes = http::random_bytes(20 * 1024 * 1024, 0x2545_f491_4f6c_dd1d);
     std::fs::write(&big, &bytes).unwrap();
     let want = sha256(&rs, big.to_str().unwrap());
 

@@ -43,6 +43,14 @@ pub struct RealServer {
     pub procs: Vec<usize>,
 }
 
+impl RealServer {
+    /// Real server `name` at `addr` in `ns`, serving HTTP on `port` (and echo and UDP when
+    /// `inside`); its processes are started later.
+    fn new(name: &str, ns: Ns, addr: String, port: u16, inside: bool) -> Self {
+        RealServer { name: name.into(), ns, addr, http_ports: vec![port], inside, procs: vec![] }
+    }
+}
+
 /// The soak's lab.
 pub struct SoakLab {
     /// The lab (namespaces and processes).
@@ -156,26 +164,12 @@ impl SoakLab {
         for (i, name) in ["rs1", "rs2"].iter().enumerate() {
             let addr = format!("198.19.0.{}", 11 + i);
             let ns = topo::real_server(&mut lab, &mut inside, name, &addr, "198.19.0.254")?;
-            servers.push(RealServer {
-                name: (*name).into(),
-                ns,
-                addr,
-                http_ports: vec![80],
-                inside: true,
-                procs: vec![],
-            });
+            servers.push(RealServer::new(name, ns, addr, 80, true));
         }
         for (i, name) in ["rs3", "rs4"].iter().enumerate() {
             let addr = format!("198.18.0.{}", 13 + i);
             let ns = topo::dr_real_server(&mut lab, &mut out, name, &format!("{addr}/24"), VIP)?;
-            servers.push(RealServer {
-                name: (*name).into(),
-                ns,
-                addr,
-                http_ports: vec![82],
-                inside: false,
-                procs: vec![],
-            });
+            servers.push(RealServer::new(name, ns, addr, 82, false));
         }
         for (i, name) in ["rs5", "rs6"].iter().enumerate() {
             let addr = format!("198.18.0.{}", 15 + i);
@@ -189,14 +183,7 @@ impl SoakLab {
             rs.ip(&["link", "set", "tun0", "up"])?;
             rs.addr("tun0", &format!("{VIP}/32"))?;
             rs.sysctl("net.ipv4.conf.tun0.rp_filter", "0")?;
-            servers.push(RealServer {
-                name: (*name).into(),
-                ns: rs,
-                addr,
-                http_ports: vec![83],
-                inside: false,
-                procs: vec![],
-            });
+            servers.push(RealServer::new(name, rs, addr, 83, false));
         }
         let mut s = SoakLab {
             lab,
@@ -211,15 +198,7 @@ impl SoakLab {
             download_sha: String::new(),
         };
         // The download: pseudo-random bytes in rs1's and rs2's big.bin.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        s.download = (0..DOWNLOAD_BYTES / 8)
-            .flat_map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()
-            })
-            .collect();
+        s.download = crate::http::random_bytes(DOWNLOAD_BYTES, 0x9e37_79b9_7f4a_7c15);
         let tmp = std::env::temp_dir().join(format!("{}-soak-big.bin", s.lab.id()));
         std::fs::write(&tmp, &s.download)?;
         s.download_sha = sha256_of(&tmp)?;
