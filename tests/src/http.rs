@@ -8,12 +8,9 @@ use std::time::Duration;
 /// Serves `name` (as `index.html`, plus `big.bin` of `big` bytes) on `bind:port` in `ns`,
 /// and waits until it listens; returns the server's handle (for [`Lab::stop`]).
 pub fn serve(lab: &mut Lab, ns: &Ns, name: &str, bind: &str, port: u16, big: usize) -> anyhow::Result<usize> {
-    let dir = std::env::temp_dir().join(format!("{}-{}-{name}-{port}", lab.id(), ns.name()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = lab.scratch_dir(&format!("{}-{name}-{port}", ns.name()))?;
     std::fs::write(dir.join("index.html"), format!("{name}\n"))?;
     std::fs::write(dir.join("big.bin"), vec![b'x'; big])?;
-    lab.files.push(dir.join("index.html"));
-    lab.files.push(dir.join("big.bin"));
     let (p, d) = (port.to_string(), dir.to_string_lossy().into_owned());
     let h = lab.spawn(ns, "python3", &["-u", "-m", "http.server", &p, "--bind", bind, "--directory", &d])?;
     lab.wait_for_line(h, "Serving HTTP", Duration::from_secs(10))?;

@@ -294,7 +294,9 @@ impl Lab {
     pub fn scratch_dir(&mut self, name: &str) -> Result<PathBuf> {
         let dir = std::env::temp_dir().join(format!("{}-{name}", self.id));
         std::fs::create_dir_all(&dir)?;
-        self.dirs.push(dir.clone());
+        if !self.dirs.contains(&dir) {
+            self.dirs.push(dir.clone());
+        }
         Ok(dir)
     }
 

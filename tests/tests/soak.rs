@@ -10,7 +10,7 @@ use rvs_lab::soak::{run, SoakOptions};
 #[test]
 fn two_minutes_of_chaos_lose_nothing_unexplained() {
     require_lab!();
-    let (f, md) = run(&SoakOptions { seconds: 120, seed: 28, gap: (5, 8) }).expect("the soak runs");
+    let (f, md) = run(&SoakOptions { seconds: 120, seed: 28, gap: (5, 8), faults: true }).expect("the soak runs");
     eprintln!("{md}");
     assert!(f.unexplained.is_empty(), "unexplained failures: {:?}", f.unexplained);
     assert!(f.long_unexplained.is_empty(), "long-lived connections lost unexplained: {:?}", f.long_unexplained);

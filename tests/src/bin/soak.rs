@@ -1,4 +1,4 @@
-//! `soak [--minutes N] [--seed S] [--out FILE]`: the soak-and-chaos run (`rvs_lab::soak`), as
+//! `soak [--minutes N] [--seed S] [--no-faults] [--out FILE]`: the soak-and-chaos run (`rvs_lab::soak`), as
 //! root; prints the report and writes it to FILE (`docs/RELIABILITY.md` by default; `-` for
 //! none). Exits 1 when something was unexplained, a download corrupted or an invariant broken.
 
@@ -8,6 +8,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut minutes = 10.0f64;
     let mut seed = None;
+    let mut faults = true;
     let mut out = rvs_lab::workspace_root().join("docs/RELIABILITY.md").to_string_lossy().into_owned();
     while let Some(a) = args.next() {
         let mut val = |name: &str| args.next().ok_or_else(|| anyhow::anyhow!("{name} needs a value"));
@@ -15,9 +16,10 @@ fn main() -> anyhow::Result<()> {
             "--minutes" => minutes = val("--minutes")?.parse()?,
             "--seed" => seed = Some(val("--seed")?.parse()?),
             "--out" => out = val("--out")?,
+            "--no-faults" => faults = false,
             "-h" | "--help" => {
                 println!(
-                    "usage: soak [--minutes N (10)] [--seed S (random)] [--out FILE (docs/RELIABILITY.md); - for none]"
+                    "usage: soak [--minutes N (10)] [--seed S (random)] [--no-faults (the load alone)] [--out FILE (docs/RELIABILITY.md); - for none]"
                 );
                 return Ok(());
             }
@@ -31,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
     let seconds = (minutes * 60.0).round().max(60.0) as u64;
-    let (findings, md) = run(&SoakOptions { seconds, seed, gap: (6, 14) })?;
+    let (findings, md) = run(&SoakOptions { seconds, seed, gap: (6, 14), faults })?;
     println!("{md}");
     if out != "-" {
         std::fs::write(&out, &md)?;

@@ -27,6 +27,8 @@ pub struct SoakOptions {
     pub seed: u64,
     /// Seconds between faults: at least, and at most.
     pub gap: (u64, u64),
+    /// Inject faults (false: the load alone, a baseline).
+    pub faults: bool,
 }
 
 /// Runs the soak; returns its findings and the report's markdown.
@@ -65,7 +67,7 @@ pub fn run(opts: &SoakOptions) -> Result<(Findings, String)> {
             sample(&s, &mut samples, "after warm-up");
             warmed = true;
         }
-        if started.elapsed() < next {
+        if started.elapsed() < next || !opts.faults {
             std::thread::sleep(Duration::from_millis(200));
             continue;
         }
@@ -97,16 +99,14 @@ pub fn run(opts: &SoakOptions) -> Result<(Findings, String)> {
         lines.iter().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect();
     report::analyse(&mut findings, &events, t0);
     findings.resources = samples.into_iter().map(|(_, p)| p).collect();
-    for k in 0..2 {
-        if let Some(h) = s.rvsd[k].as_ref().map(|r| r.handle) {
-            for l in s
-                .lab
-                .lines(h)
-                .iter()
-                .filter(|l| l.contains("health check transition") || l.contains("WARN") || l.contains("ERROR"))
-            {
-                findings.daemon_log.push(format!("lb{}: {l}", k + 1));
-            }
+    for (k, h) in s.rvsd_starts.clone() {
+        for l in s
+            .lab
+            .lines(h)
+            .iter()
+            .filter(|l| l.contains("health check transition") || l.contains("WARN") || l.contains("ERROR"))
+        {
+            findings.daemon_log.push(format!("lb{}: {l}", k + 1));
         }
     }
     findings.counters = (0..2)

@@ -61,6 +61,8 @@ pub struct SoakLab {
     pub lbs: [Ns; 2],
     /// Their rvsd, when running.
     pub rvsd: [Option<Rvsd>; 2],
+    /// Every rvsd started: (director, process handle), so the report reads every start's log.
+    pub rvsd_starts: Vec<(usize, usize)>,
     /// Their keepalived, when running.
     pub keepalived: [Option<usize>; 2],
     /// The real servers.
@@ -190,6 +192,7 @@ impl SoakLab {
             client,
             lbs,
             rvsd: [None, None],
+            rvsd_starts: Vec::new(),
             keepalived: [None, None],
             servers,
             sources,
@@ -251,6 +254,7 @@ impl SoakLab {
     pub fn start_director(&mut self, k: usize) -> Result<()> {
         let ns = self.lbs[k].clone();
         let r = self.lab.rvsd(&ns, &director_config(k))?;
+        self.rvsd_starts.push((k, r.handle));
         self.rvsd[k] = Some(r);
         let conf = keepalived_config(k, ns.name());
         self.keepalived[k] = Some(crate::keepalived::start(&mut self.lab, &ns, &conf)?);

@@ -19,34 +19,57 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// One probe: true when the server answered as expected.
-pub fn probe(addr: IpAddr, port: u16, c: &Check) -> bool {
+/// One probe: `Ok` when the server answered as expected, else why not (logged with a
+/// transition, as keepalived names a failed check's cause).
+pub fn probe(addr: IpAddr, port: u16, c: &Check) -> Result<(), String> {
     let timeout = Duration::from_secs(u64::from(c.timeout));
-    let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::from((addr, port)), timeout) else { return false };
+    let started = Instant::now();
+    let mut s = TcpStream::connect_timeout(&SocketAddr::from((addr, port)), timeout)
+        .map_err(|e| format!("connect: {e} after {} ms", started.elapsed().as_millis()))?;
     if !c.http {
-        return true;
+        return Ok(());
     }
-    let _ = s.set_read_timeout(Some(timeout));
     let _ = s.set_write_timeout(Some(timeout));
     let host = match addr {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"), // RFC 3986 §3.2.2
     };
     let req = format!("GET {} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: rvsd-check\r\nConnection: close\r\n\r\n", c.path);
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
+    s.write_all(req.as_bytes()).map_err(|e| format!("sending the request: {e}"))?;
     let mut head = [0u8; 64];
     let mut n = 0;
+    let mut error = None;
+    let deadline = started + timeout;
     while n < 12 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            error = Some(std::io::Error::from(std::io::ErrorKind::TimedOut));
+            break;
+        }
+        let _ = s.set_read_timeout(Some(left));
         match s.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            // A signal handled in another part of the process (DPDK's TAP driver signals every
+            // frame on its queues) ends a read that has a timeout with EINTR even under
+            // SA_RESTART (signal(7)): not the server's fault, read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
             Ok(k) => n += k,
         }
     }
     // "HTTP/1.x NNN"
     let line = String::from_utf8_lossy(&head[..n]);
-    line.starts_with("HTTP/") && line.get(9..12).and_then(|c| c.parse::<u16>().ok()) == Some(c.expect)
+    match line.get(9..12).and_then(|c| c.parse::<u16>().ok()) {
+        Some(status) if line.starts_with("HTTP/") && status == c.expect => Ok(()),
+        Some(status) if line.starts_with("HTTP/") => Err(format!("status {status}, expected {}", c.expect)),
+        _ => Err(match error {
+            Some(e) => format!("reading the answer: {e} after {} ms", started.elapsed().as_millis()),
+            None => format!("no HTTP status line in {n} bytes"),
+        }),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -55,11 +78,13 @@ struct Track {
     inflight: bool,
     oks: u32,
     fails: u32,
+    /// Why the last probe failed.
+    why: String,
 }
 
 /// Runs the checks of the live state until `stop`.
 pub fn run(ctl: &Control<'_>, beat: &crate::supervision::ThreadBeat, stop: &AtomicBool) {
-    let (tx, rx) = mpsc::channel::<(u16, bool)>();
+    let (tx, rx) = mpsc::channel::<(u16, Result<(), String>)>();
     let mut track: HashMap<u16, Track> = HashMap::new();
     let mut next_tick = Instant::now();
     let _alive = beat.running();
@@ -89,15 +114,20 @@ pub fn run(ctl: &Control<'_>, beat: &crate::supervision::ThreadBeat, stop: &Atom
                 let _ = tx.send((id, probe(addr, port, &check)));
             });
         }
-        while let Ok((id, ok)) = rx.try_recv() {
+        while let Ok((id, result)) = rx.try_recv() {
             let Some(t) = track.get_mut(&id) else { continue };
             t.inflight = false;
-            if ok {
-                t.oks += 1;
-                t.fails = 0;
-            } else {
-                t.fails += 1;
-                t.oks = 0;
+            let ok = result.is_ok();
+            match result {
+                Ok(()) => {
+                    t.oks += 1;
+                    t.fails = 0;
+                }
+                Err(why) => {
+                    t.fails += 1;
+                    t.oks = 0;
+                    t.why = why;
+                }
             }
             transition(ctl, id, t, ok);
         }
@@ -130,17 +160,26 @@ fn transition(ctl: &Control<'_>, id: u16, t: &Track, ok: bool) {
     };
     let Some(now) = change else { return };
     st.health_transitions += 1;
-    let who = st
+    let (service, real) = st
         .services
         .iter()
-        .flat_map(|s| s.dests.iter())
-        .find(|d| d.id == id)
-        .map(|d| std::net::SocketAddr::new(d.addr, d.port).to_string());
+        .find_map(|s| {
+            let d = s.dests.iter().find(|d| d.id == id)?;
+            let service = match s.fwmark {
+                0 => format!("{} {}", s.protocol, std::net::SocketAddr::new(s.vip, s.port)),
+                mark => format!("fwmark {mark}"),
+            };
+            Some((service, std::net::SocketAddr::new(d.addr, d.port).to_string()))
+        })
+        .unwrap_or_else(|| ("?".into(), "?".into()));
+    let why = if ok { "" } else { t.why.as_str() };
     match ctl.publish(&st) {
         Ok(()) => tracing::warn!(
-            real = who.as_deref().unwrap_or("?"),
+            service,
+            real,
             health = now,
             action = if c.remove { "remove" } else { "quiesce" },
+            why,
             "health check transition"
         ),
         Err(e) => tracing::error!(error = %e, "health transition not published"),
@@ -185,11 +224,49 @@ mod tests {
     #[test]
     fn tcp_and_http_probes() {
         let lo = IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
-        assert!(probe(lo, server("200 OK"), &check(false, 200)), "TCP connect");
-        assert!(probe(lo, server("200 OK"), &check(true, 200)), "HTTP 200 as expected");
-        assert!(!probe(lo, server("503 Service Unavailable"), &check(true, 200)), "wrong status");
-        assert!(probe(lo, server("503 Service Unavailable"), &check(true, 503)), "expect is configurable");
+        assert_eq!(probe(lo, server("200 OK"), &check(false, 200)), Ok(()), "TCP connect");
+        assert_eq!(probe(lo, server("200 OK"), &check(true, 200)), Ok(()), "HTTP 200 as expected");
+        assert_eq!(
+            probe(lo, server("503 Service Unavailable"), &check(true, 200)),
+            Err("status 503, expected 200".into()),
+            "wrong status"
+        );
+        assert_eq!(probe(lo, server("503 Service Unavailable"), &check(true, 503)), Ok(()), "expect is configurable");
         let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        assert!(!probe(lo, closed, &check(false, 200)), "nothing listening");
+        let refused = probe(lo, closed, &check(false, 200)).unwrap_err();
+        assert!(refused.starts_with("connect: ") && refused.contains("refused"), "nothing listening: {refused}");
+    }
+
+    /// A signal to the probing thread while it waits for the answer (rvsd's TAP driver signals
+    /// the process on every frame it queues) is not a failed check: the read is retried.
+    #[test]
+    fn a_signal_while_waiting_for_the_answer_is_not_a_failure() {
+        use nix::sys::pthread::{pthread_kill, pthread_self};
+        use nix::sys::signal::Signal;
+        // A handler as DPDK installs its own (SA_RESTART), so the signal does not kill us.
+        let seen = std::sync::Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, std::sync::Arc::clone(&seen)).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().take(1).flatten() {
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf);
+                std::thread::sleep(Duration::from_millis(600)); // a slow server
+                let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        let prober = std::thread::spawn(move || {
+            tx.send(pthread_self()).unwrap();
+            probe(IpAddr::from(std::net::Ipv4Addr::LOCALHOST), port, &check(true, 200))
+        });
+        let thread = rx.recv().unwrap();
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(80));
+            pthread_kill(thread, Signal::SIGUSR1).unwrap();
+        }
+        assert_eq!(prober.join().unwrap(), Ok(()), "the probe waited through the signals");
+        assert!(seen.load(Ordering::Relaxed), "the signals were delivered");
     }
 }
