@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub enum FaultKind {
     /// A real server's serving processes killed (SIGKILL), started again 6 s later.
     KillServer,
-    /// A real server's health checks fail for 6 s (nft drops the directors' probes), then pass.
+    /// A real server's health checks fail for 6 s (nft refuses the directors' probes), then pass.
     FlapHealth,
     /// The NAT service's weights edited live, then set back.
     EditWeights,
@@ -223,13 +223,14 @@ fn admin(sock: &std::path::Path, args: &[&str]) -> Result<String, String> {
     Ok(out)
 }
 
-/// Real server `i` drops the directors' health probes for 6 s (their sources are the
-/// directors' own addresses; clients' and local addresses' traffic passes).
+/// Real server `i` refuses the directors' health probes for 6 s (a reset: their sources are the
+/// directors' own addresses; clients' and local addresses' traffic passes). Refused, not
+/// dropped: a dropped probe fails only at its 3 s timeout, and `fall = 3` of those outlast 6 s.
 fn flap_health(s: &mut SoakLab, i: usize) -> Result<(), String> {
     let ns = s.servers[i].ns.clone();
     let rules = "add table inet flap\n\
         add chain inet flap in { type filter hook input priority 0 ; }\n\
-        add rule inet flap in ip saddr { 198.18.0.1, 198.18.0.3, 198.19.0.1, 198.19.0.2 } tcp dport { 80, 82, 83 } drop\n";
+        add rule inet flap in ip saddr { 198.18.0.1, 198.18.0.3, 198.19.0.1, 198.19.0.2 } tcp dport { 80, 82, 83 } reject with tcp reset\n";
     let path = std::env::temp_dir().join(format!("{}-flap.nft", s.lab.id()));
     std::fs::write(&path, rules).map_err(|e| e.to_string())?;
     ns.exec("nft", &["-f", &path.to_string_lossy()]).map_err(|e| e.to_string())?;

@@ -99,16 +99,21 @@ pub fn run(opts: &SoakOptions) -> Result<(Findings, String)> {
         lines.iter().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect();
     report::analyse(&mut findings, &events, t0);
     findings.resources = samples.into_iter().map(|(_, p)| p).collect();
+    let mut downs = Vec::new();
     for (k, h) in s.rvsd_starts.clone() {
+        let director = format!("lb{}", k + 1);
         for l in s
             .lab
             .lines(h)
             .iter()
             .filter(|l| l.contains("health check transition") || l.contains("WARN") || l.contains("ERROR"))
         {
-            findings.daemon_log.push(format!("lb{}: {l}", k + 1));
+            downs.extend(report::HealthDown::parse(&director, l));
+            findings.daemon_log.push(format!("{director}: {l}"));
         }
     }
+    let servers = s.servers.iter().map(|x| (x.addr.clone(), x.name.clone())).collect();
+    report::explain_health(&mut findings, downs, &servers);
     findings.counters = (0..2)
         .filter_map(|k| s.report(k).map(|r| (format!("lb{}", k + 1), r["drops"].clone(), r["dataplane"].clone())))
         .collect();

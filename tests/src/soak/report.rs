@@ -14,6 +14,9 @@
 //! (`threshold = [3, 50]`), so a backup that has just started lacks the connections not yet
 //! sent again (the limit of the protocol, not of a director; a smaller `threshold` period
 //! shortens it).
+//!
+//! A health check's transition to down (from rvsd's log, every start) is explained by a kill or
+//! health flap of that real server; any other is a working server its checks failed.
 
 use super::faults::{Fault, FaultKind};
 use super::topology::{HTTP_SERVICES, UDP_PORT, VIP};
@@ -107,14 +110,116 @@ pub struct Findings {
     pub fault_errors: Vec<String>,
     /// Each director's drops by reason and dataplane counters at the end (its last start's).
     pub counters: Vec<(String, Value, Value)>,
-    /// rvsd's warnings and errors (health transitions among them), each director's last start.
+    /// rvsd's warnings and errors (health transitions among them), every start of each director.
     pub daemon_log: Vec<String>,
+    /// Health checks' transitions to down (every start of each director), and which of them no
+    /// fault on that server explains.
+    pub health_downs: Vec<HealthDown>,
+    /// The unexplained ones among them.
+    pub health_unexplained: Vec<HealthDown>,
+    /// Health flaps (their start, seconds since the run's start) that took their server down on
+    /// no director: a fault that did nothing.
+    pub flaps_without_effect: Vec<f64>,
+}
+
+/// A health check's transition to down, read from rvsd's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthDown {
+    /// When (Unix seconds).
+    pub t: f64,
+    /// Which director.
+    pub director: String,
+    /// The service (`tcp VIP:PORT`).
+    pub service: String,
+    /// The real server (`ADDR:PORT`).
+    pub real: String,
+    /// Why its last probe failed.
+    pub why: String,
+}
+
+impl HealthDown {
+    /// Reads director `director`'s log line, when it is a transition to down (rvsd's tracing
+    /// format: `TIMESTAMP  WARN target: health check transition service="…" real="…"
+    /// health="down" … why="…"`).
+    pub fn parse(director: &str, line: &str) -> Option<HealthDown> {
+        if !line.contains("health check transition") || !line.contains("health=\"down\"") {
+            return None;
+        }
+        let field = |k: &str| -> Option<String> {
+            let from = line.find(&format!("{k}=\""))? + k.len() + 2;
+            Some(line[from..].split('"').next()?.to_owned())
+        };
+        Some(HealthDown {
+            t: unix_of_rfc3339(line.split_whitespace().next()?)?,
+            director: director.to_owned(),
+            service: field("service")?,
+            real: field("real")?,
+            why: field("why").unwrap_or_default(),
+        })
+    }
+}
+
+/// `2026-12-04T02:29:21.424043Z` as Unix seconds (UTC only, as rvsd logs).
+fn unix_of_rfc3339(ts: &str) -> Option<f64> {
+    let ts = ts.strip_suffix('Z')?;
+    let (date, time) = ts.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let (h, min, sec) =
+        (t.next()?.parse::<f64>().ok()?, t.next()?.parse::<f64>().ok()?, t.next()?.parse::<f64>().ok()?);
+    // Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days inverse).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + sec)
+}
+
+/// How long after a fault on a server ends its checks may still report it down: its last
+/// failing probes (fall 3, interval 1 s, timeout 3 s) end up to this much later.
+pub const HEALTH_AFTER_SECONDS: f64 = 12.0;
+
+/// Matches the health checks' transitions to down against the faults: one is explained by a
+/// kill or health flap of that real server (`servers`: address to name) under way or ended
+/// less than [`HEALTH_AFTER_SECONDS`] before. Anything else is a check that failed a working
+/// server, listed as unexplained.
+pub fn explain_health(f: &mut Findings, downs: Vec<HealthDown>, servers: &BTreeMap<String, String>) {
+    f.health_unexplained = downs
+        .iter()
+        .filter(|d| {
+            let name = d.real.rsplit_once(':').and_then(|(a, _)| servers.get(a));
+            !f.faults.iter().any(|x| {
+                matches!(x.kind, FaultKind::KillServer | FaultKind::FlapHealth)
+                    && Some(&x.target) == name
+                    && x.start <= d.t
+                    && d.t <= x.end + HEALTH_AFTER_SECONDS
+            })
+        })
+        .cloned()
+        .collect();
+    f.flaps_without_effect = f
+        .faults
+        .iter()
+        .filter(|x| x.kind == FaultKind::FlapHealth && x.error.is_none())
+        .filter(|x| {
+            !downs.iter().any(|d| {
+                d.real.rsplit_once(':').and_then(|(a, _)| servers.get(a)) == Some(&x.target)
+                    && x.start <= d.t
+                    && d.t <= x.end
+            })
+        })
+        .map(|x| x.start)
+        .collect();
+    f.health_downs = downs;
 }
 
 impl Findings {
     /// Total unexplained failures (requests, downloads) and losses of long-lived connections.
     pub fn unexplained_total(&self) -> usize {
-        self.unexplained.len() + self.long_unexplained.len()
+        self.unexplained.len() + self.long_unexplained.len() + self.health_unexplained.len()
     }
 
     /// Corrupted downloads.
@@ -345,6 +450,20 @@ pub fn markdown(f: &Findings, machine: &str, t0: f64) -> String {
     for (t, src, server, err) in f.long_unexplained.iter().take(50) {
         let _ = writeln!(o, "- {t:.1} s, from {src} on {server}: {err}");
     }
+    let _ = writeln!(
+        o,
+        "## Health checks\n\nTransitions to down: {}; explained by a kill or health flap of that real server: {}.\n\nUnexplained (a working server failed its checks): **{}**.\n",
+        f.health_downs.len(),
+        f.health_downs.len() - f.health_unexplained.len(),
+        f.health_unexplained.len()
+    );
+    for d in f.health_unexplained.iter().take(50) {
+        let _ = writeln!(o, "- {:.1} s, {} {} real {}: {}", d.t - t0, d.director, d.service, d.real, d.why);
+    }
+    if !f.flaps_without_effect.is_empty() {
+        let at: Vec<String> = f.flaps_without_effect.iter().map(|t| format!("{:.1} s", t - t0)).collect();
+        let _ = writeln!(o, "Health flaps that took their server down nowhere: {}.\n", at.join(", "));
+    }
     let _ =
         writeln!(o, "## rvsd's resources\n\n| process | sample | RSS (MiB) | fds | threads |\n|---|---|---|---|---|");
     for p in &f.resources {
@@ -448,5 +567,42 @@ mod tests {
         let lost: Vec<&str> = f.long_unexplained.iter().map(|l| l.1.as_str()).collect();
         assert_eq!(lost, ["b", "d"]);
         assert_eq!(f.corrupted(), 1);
+    }
+
+    #[test]
+    fn a_health_check_down_is_explained_only_by_a_fault_on_its_server() {
+        let line = |ts: &str, real: &str| {
+            format!("{ts}  WARN rvsd::control::health: health check transition service=\"tcp {VIP}:80\" real=\"{real}\" health=\"down\" action=\"quiesce\" why=\"connect: refused\"")
+        };
+        let t = unix_of_rfc3339("2026-12-04T02:29:21.5Z").unwrap();
+        assert_eq!(t, 1_796_351_361.5, "2026-12-04T02:29:21.5Z (date -d ... +%s)");
+        let up = line("2026-12-04T02:29:21.5Z", "198.19.0.11:80").replace("\"down\"", "\"up\"");
+        assert_eq!(HealthDown::parse("lb1", &up), None, "a transition up is not a down");
+        let d = HealthDown::parse("lb1", &line("2026-12-04T02:29:21.5Z", "198.19.0.11:80")).unwrap();
+        assert_eq!(
+            (d.t, d.service.as_str(), d.real.as_str(), d.why.as_str()),
+            (t, "tcp 198.18.0.100:80", "198.19.0.11:80", "connect: refused")
+        );
+        let mut f = Findings {
+            faults: vec![
+                fault(FaultKind::KillServer, "rs1", t - 5.0, t + 1.0),
+                fault(FaultKind::FlapHealth, "rs1", t - 1.0, t + 0.5), // its down at t
+                fault(FaultKind::FlapHealth, "rs2", t + 100.0, t + 106.0), // no down of rs2 then
+            ],
+            ..Findings::default()
+        };
+        let servers: BTreeMap<String, String> =
+            [("198.19.0.11", "rs1"), ("198.19.0.12", "rs2")].map(|(a, n)| (a.to_owned(), n.to_owned())).into();
+        let downs = vec![
+            d.clone(),                                                           // rs1 killed: explained
+            HealthDown { real: "198.19.0.12:80".into(), ..d.clone() },           // rs2 was not touched
+            HealthDown { t: t + 1.0 + HEALTH_AFTER_SECONDS + 1.0, ..d.clone() }, // long after rs1 came back
+        ];
+        explain_health(&mut f, downs, &servers);
+        assert_eq!(f.health_downs.len(), 3);
+        let unexplained: Vec<(&str, f64)> = f.health_unexplained.iter().map(|d| (d.real.as_str(), d.t - t)).collect();
+        assert_eq!(unexplained, vec![("198.19.0.12:80", 0.0), ("198.19.0.11:80", 14.0)]);
+        assert_eq!(f.unexplained_total(), 2, "they count as unexplained");
+        assert_eq!(f.flaps_without_effect, vec![t + 100.0], "the flap of rs2 took nothing down");
     }
 }
