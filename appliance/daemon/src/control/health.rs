@@ -66,6 +66,10 @@ pub fn probe(addr: IpAddr, port: u16, c: &Check) -> Result<(), String> {
         Some(status) if line.starts_with("HTTP/") && status == c.expect => Ok(()),
         Some(status) if line.starts_with("HTTP/") => Err(format!("status {status}, expected {}", c.expect)),
         _ => Err(match error {
+            // SO_RCVTIMEO's expiry is EAGAIN.
+            Some(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                format!("no answer within {} s", c.timeout)
+            }
             Some(e) => format!("reading the answer: {e} after {} ms", started.elapsed().as_millis()),
             None => format!("no HTTP status line in {n} bytes"),
         }),
@@ -232,6 +236,13 @@ mod tests {
             "wrong status"
         );
         assert_eq!(probe(lo, server("503 Service Unavailable"), &check(true, 503)), Ok(()), "expect is configurable");
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap(); // accepted by the kernel, never answered
+        let port = silent.local_addr().unwrap().port();
+        assert_eq!(
+            probe(lo, port, &check(true, 200)),
+            Err("no answer within 1 s".into()),
+            "a server that says nothing"
+        );
         let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let refused = probe(lo, closed, &check(false, 200)).unwrap_err();
         assert!(refused.starts_with("connect: ") && refused.contains("refused"), "nothing listening: {refused}");
