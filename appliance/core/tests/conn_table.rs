@@ -156,6 +156,30 @@ fn fullnat(i: u32, daddr: u32, (laddr, lport): (u32, u16)) -> Conn {
     c
 }
 
+/// Two starts of rvsd (two seeds) do not hand out the same local ports in the same order: a
+/// director made master just after its start would otherwise reuse, one by one, the ports the
+/// other director used after its own start, still in TIME_WAIT on the real servers.
+#[test]
+fn each_start_searches_local_ports_from_its_own_point_of_the_share() {
+    const LIP: u32 = 0xC000_020A;
+    let rs = 0xAC10_0001;
+    let share = (1024, 64_512);
+    let first_ports = |seed: u64| -> Vec<u16> {
+        let mut t = ConnTable::new(64, 3, 0).with_local_port_seed(seed);
+        (0..20)
+            .map(|i| {
+                let p = t.take_lport(TCP, rs, 80, LIP, share, 1).expect("a free port");
+                t.insert(fullnat(i, rs, (LIP, p))).unwrap();
+                p
+            })
+            .collect()
+    };
+    let (a, b) = (first_ports(0x5EED_0001), first_ports(0x5EED_0002));
+    assert!(a.iter().chain(&b).all(|&p| p >= 1024), "ports of the share: {a:?} {b:?}");
+    assert!(a.iter().all(|p| !b.contains(p)), "two starts share no port of their first 20: {a:?} {b:?}");
+    assert_eq!(first_ports(0x5EED_0001), a, "one seed, one order");
+}
+
 #[test]
 fn local_ports_are_free_per_real_server_and_come_back_when_their_connection_ends() {
     const LIP: u32 = 0xC000_020A;

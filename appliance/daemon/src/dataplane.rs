@@ -123,6 +123,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, hup: Arc<AtomicBool>, ready: imp
                     conn_capacity: cfg.conn_capacity,
                     conn6_capacity: cfg.conn6_capacity,
                     hash_seed: seed(w),
+                    local_port_seed: seed(w).rotate_left(31) | 1,
                     core: w as u16,
                     cores: workers as u16,
                     cookie_secret,

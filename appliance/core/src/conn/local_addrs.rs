@@ -9,6 +9,14 @@
 //! of the range ([`crate::service::LocalPorts::share`]), so no two cores ever hand out one
 //! port and the reply's owner is the port's.
 //!
+//! An address's search starts at a point of its share drawn from a seed (random per rvsd start;
+//! 0 keeps the share's first port, for tests), not at its first port (RFC 6056 §3.3's port
+//! randomization): a director started
+//! a moment ago and made master would otherwise hand out, in order, the very ports the other
+//! director handed out after its own start, whose sockets on the real servers are still in
+//! TIME_WAIT (the server closes HTTP/1.0 first); a SYN meeting one is answered with an ACK, not
+//! a SYN-ACK, and the client waits for a retransmission.
+//!
 //! A fixed-capacity open-addressing map, allocated once: rows of addresses no longer
 //! configured whose ports are all back are dropped when a snapshot is applied.
 
@@ -42,6 +50,8 @@ pub struct LocalAddrUses<K> {
     rows: Vec<LocalAddrUse<K>>,
     spare: Vec<LocalAddrUse<K>>,
     len: usize,
+    /// Where new rows' searches start, mixed with their address.
+    seed: u64,
 }
 
 #[inline]
@@ -51,15 +61,22 @@ fn home<K: AddrKey>(addr: K) -> usize {
 
 impl<K: AddrKey> Default for LocalAddrUses<K> {
     fn default() -> Self {
-        LocalAddrUses {
-            rows: vec![LocalAddrUse::default(); SLOTS],
-            spare: vec![LocalAddrUse::default(); SLOTS],
-            len: 0,
-        }
+        Self::new(0)
     }
 }
 
 impl<K: AddrKey> LocalAddrUses<K> {
+    /// An empty map whose addresses' searches start at points drawn from `seed` (0: at the
+    /// share's first port).
+    pub fn new(seed: u64) -> Self {
+        LocalAddrUses {
+            rows: vec![LocalAddrUse::default(); SLOTS],
+            spare: vec![LocalAddrUse::default(); SLOTS],
+            len: 0,
+            seed,
+        }
+    }
+
     /// The row of `addr`, if it has one.
     #[inline]
     pub fn get(&self, addr: K) -> Option<&LocalAddrUse<K>> {
@@ -86,7 +103,14 @@ impl<K: AddrKey> LocalAddrUses<K> {
                     return None;
                 }
                 self.len += 1;
-                self.rows[i] = LocalAddrUse { addr, used: true, ..LocalAddrUse::default() };
+                let cursor = match self.seed {
+                    0 => 0,
+                    seed => {
+                        let h = (addr.fold64() ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        (h ^ (h >> 32)) as u32
+                    }
+                };
+                self.rows[i] = LocalAddrUse { addr, used: true, cursor, ..LocalAddrUse::default() };
                 return Some(&mut self.rows[i]);
             }
             if self.rows[i].addr == addr {

@@ -91,6 +91,14 @@ impl<K: AddrKey> ConnTable<K> {
         }
     }
 
+    /// The table, with FULLNAT's and SNAT's local-port searches starting at points drawn from
+    /// `seed` (random per rvsd start: RFC 6056 §3.3) instead of each share's first port.
+    /// Before any connection is held.
+    pub fn with_local_port_seed(mut self, seed: u64) -> Self {
+        self.laddrs = LocalAddrUses::new(seed);
+        self
+    }
+
     /// Connections held.
     pub fn len(&self) -> usize {
         self.len

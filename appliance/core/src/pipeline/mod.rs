@@ -114,6 +114,11 @@ pub struct PipelineConfig {
     pub cores: u16,
     /// The SYN proxy's cookie secret (random in the daemon, the same on every worker).
     pub cookie_secret: crate::syncookie::CookieSecret,
+    /// Where FULLNAT's and SNAT's searches for a free local port start in each address's share
+    /// (random per start in the daemon, RFC 6056 §3.3, so a director just started does not
+    /// reuse the ports its peer used just before; [`crate::conn::local_addrs`]); 0: at the
+    /// share's first port.
+    pub local_port_seed: u64,
 }
 
 impl Default for PipelineConfig {
@@ -127,6 +132,7 @@ impl Default for PipelineConfig {
             core: 0,
             cores: 1,
             cookie_secret: crate::syncookie::CookieSecret::new([0x5eed, 0xc00c, 0x1e5, 0xa11]),
+            local_port_seed: 0,
         }
     }
 }
@@ -258,8 +264,10 @@ impl Pipeline {
     ) -> Self {
         let mut core = PerCore {
             tables: ConnTables {
-                v4: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms)),
-                v6: ConnTable::new(cfg.conn6_capacity, cfg.hash_seed.rotate_left(17) ^ 0x6, secs(now_ms)),
+                v4: ConnTable::new(cfg.conn_capacity, cfg.hash_seed, secs(now_ms))
+                    .with_local_port_seed(cfg.local_port_seed),
+                v6: ConnTable::new(cfg.conn6_capacity, cfg.hash_seed.rotate_left(17) ^ 0x6, secs(now_ms))
+                    .with_local_port_seed(cfg.local_port_seed.rotate_left(23)),
             },
             counters: Counters::default(),
             loads: vec![Load::default(); MAX_DESTS],
