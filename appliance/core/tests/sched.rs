@@ -166,7 +166,7 @@ proptest! {
     /// The tree-based picks equal IPVS's scans after every single load change.
     #[test]
     fn tree_picks_equal_ipvs_scans_under_load_changes(
-        weights in proptest::collection::vec(0u32..6, 1..40),
+        weights in proptest::collection::vec(0u32..6, 1..90),
         changes in proptest::collection::vec((any::<prop::sample::Index>(), 0u32..4, 0u32..6), 1..120),
     ) {
         let n = weights.len();
