@@ -10,12 +10,11 @@
 //! port and the reply's owner is the port's.
 //!
 //! An address's search starts at a point of its share drawn from a seed (random per rvsd start;
-//! 0 keeps the share's first port, for tests), not at its first port (RFC 6056 §3.3's port
-//! randomization): a director started
-//! a moment ago and made master would otherwise hand out, in order, the very ports the other
-//! director handed out after its own start, whose sockets on the real servers are still in
-//! TIME_WAIT (the server closes HTTP/1.0 first); a SYN meeting one is answered with an ACK, not
-//! a SYN-ACK, and the client waits for a retransmission.
+//! 0 keeps the share's first port, for tests), as RFC 6056 §3.3 randomizes ports: a director
+//! started a moment ago and made master would otherwise hand out, in order, the very ports the
+//! other director handed out after its own start, whose sockets on the real servers are still
+//! in TIME_WAIT (the server closes HTTP/1.0 first); a SYN meeting one is answered with an ACK,
+//! not a SYN-ACK, and the client waits for a retransmission.
 //!
 //! A fixed-capacity open-addressing map, allocated once: rows of addresses no longer
 //! configured whose ports are all back are dropped when a snapshot is applied.
