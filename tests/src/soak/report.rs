@@ -182,6 +182,11 @@ fn unix_of_rfc3339(ts: &str) -> Option<f64> {
 /// failing probes (fall 3, interval 1 s, timeout 3 s) end up to this much later.
 pub const HEALTH_AFTER_SECONDS: f64 = 12.0;
 
+/// The name of the real server at `real` (`ADDR:PORT`), from `servers` (address to name).
+fn server_of<'a>(real: &str, servers: &'a BTreeMap<String, String>) -> Option<&'a String> {
+    real.rsplit_once(':').and_then(|(a, _)| servers.get(a))
+}
+
 /// Matches the health checks' transitions to down against the faults: one is explained by a
 /// kill or health flap of that real server (`servers`: address to name) under way or ended
 /// less than [`HEALTH_AFTER_SECONDS`] before. Anything else is a check that failed a working
@@ -190,7 +195,7 @@ pub fn explain_health(f: &mut Findings, downs: Vec<HealthDown>, servers: &BTreeM
     f.health_unexplained = downs
         .iter()
         .filter(|d| {
-            let name = d.real.rsplit_once(':').and_then(|(a, _)| servers.get(a));
+            let name = server_of(&d.real, servers);
             !f.faults.iter().any(|x| {
                 matches!(x.kind, FaultKind::KillServer | FaultKind::FlapHealth)
                     && Some(&x.target) == name
@@ -205,11 +210,7 @@ pub fn explain_health(f: &mut Findings, downs: Vec<HealthDown>, servers: &BTreeM
         .iter()
         .filter(|x| x.kind == FaultKind::FlapHealth && x.error.is_none())
         .filter(|x| {
-            !downs.iter().any(|d| {
-                d.real.rsplit_once(':').and_then(|(a, _)| servers.get(a)) == Some(&x.target)
-                    && x.start <= d.t
-                    && d.t <= x.end
-            })
+            !downs.iter().any(|d| server_of(&d.real, servers) == Some(&x.target) && x.start <= d.t && d.t <= x.end)
         })
         .map(|x| x.start)
         .collect();

@@ -76,6 +76,11 @@ impl<K: AddrKey> LocalAddrUses<K> {
         }
     }
 
+    /// Rows made from now on start their searches at points drawn from `seed`.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
     /// The row of `addr`, if it has one.
     #[inline]
     pub fn get(&self, addr: K) -> Option<&LocalAddrUse<K>> {

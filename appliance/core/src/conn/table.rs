@@ -95,7 +95,7 @@ impl<K: AddrKey> ConnTable<K> {
     /// `seed` (random per rvsd start: RFC 6056 §3.3) instead of each share's first port.
     /// Before any connection is held.
     pub fn with_local_port_seed(mut self, seed: u64) -> Self {
-        self.laddrs = LocalAddrUses::new(seed);
+        self.laddrs.set_seed(seed);
         self
     }
 
