@@ -54,7 +54,7 @@ proptest! {
 
     #[test]
     fn the_table_behaves_as_a_map_of_connections_and_expiries(
-        cap in 1usize..12,
+        cap in 1usize..40,
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let mut now = 100u32;

@@ -1,10 +1,11 @@
-//! Connections: one entry ([`entry`]), the per-core table ([`table`], with its timer wheel and
-//! young FIFO), IPVS's TCP and SCTP state machines ([`state`], [`sctp_state`]) and when a master sends a connection to its
+//! Connections: one entry ([`entry`]), the per-core table ([`table`], with its indexes of
+//! signature buckets ([`sig_index`]), timer wheel and young FIFO), IPVS's TCP and SCTP state machines ([`state`], [`sctp_state`]) and when a master sends a connection to its
 //! backups ([`sync_policy`]).
 pub mod entry;
 pub mod local_addrs;
 pub mod sctp_state;
 pub mod seq_adjust;
+pub mod sig_index;
 pub mod state;
 pub mod sync_policy;
 pub mod table;

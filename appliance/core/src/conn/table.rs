@@ -1,5 +1,5 @@
 //! A per-core connection table of fixed capacity: a slab of entries ([`super::entry`]), two
-//! chained hash indexes, a timer wheel (`wheel.rs`) and the FIFO of young entries
+//! hash indexes of signature buckets ([`super::sig_index`]), a timer wheel (`wheel.rs`) and the FIFO of young entries
 //! (`young.rs`), all allocated once at start-up. The indexes, the wheel and the FIFO are
 //! links through the same slab, so every operation (insert, remove, expire, rebind) keeps all
 //! of them consistent at once; each lives in its own file as another `impl ConnTable`.
@@ -18,6 +18,7 @@
 
 use super::entry::{initial_flags, Conn, FREE, NIL, OFF_QUEUE};
 use super::local_addrs::{LocalAddrUses, MAX_PORT_TRIES};
+use super::sig_index::{Bucket, SigIndex};
 use super::state::ConnState;
 use super::wheel::{SLOT_HEAD, WHEEL_SLOTS};
 use crate::family::AddrKey;
@@ -37,9 +38,10 @@ pub struct ConnTable<K = u32> {
     /// First free entry; free entries are linked through `timer_next`.
     pub(super) free_head: u32,
     pub(super) len: usize,
-    pub(super) c_buckets: Vec<u32>,
-    pub(super) r_buckets: Vec<u32>,
-    pub(super) mask: usize,
+    /// Client-side index: (proto, CIP, cport, VIP, vport) -> entry.
+    pub(super) c_index: SigIndex,
+    /// Reply-side index: (proto, RIP, rport, LIP, lport) -> entry (NAT and FULLNAT only).
+    pub(super) r_index: SigIndex,
     pub(super) seed: u64,
     pub(super) wheel: Vec<u32>,
     pub(super) wheel_mask: u32,
@@ -62,14 +64,21 @@ fn mix<K: AddrKey>(proto: u8, a: K, ap: u16, b: K, bp: u16, seed: u64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// The client-side index's overflow link in an entry.
+fn client_link<K>(e: &mut Conn<K>) -> &mut u32 {
+    &mut e.next_c
+}
+
+/// The reply-side index's overflow link in an entry.
+fn reply_link<K>(e: &mut Conn<K>) -> &mut u32 {
+    &mut e.next_r
+}
+
 impl<K: AddrKey> ConnTable<K> {
     /// A table for `capacity` connections, with hash seed `seed`, whose clock starts at
     /// second `now`. Allocates everything it will ever use.
     pub fn new(capacity: usize, seed: u64, now: u32) -> Self {
         let capacity = capacity.clamp(1, MAX_CAPACITY);
-        // One bucket per entry, rounded up: a full table's chains average at most one entry,
-        // and the indexes cost at most 16 bytes a connection.
-        let buckets = capacity.next_power_of_two();
         let proto = Conn::new(0, K::default(), 0, K::default(), 0, K::default(), 0, Forward::Nat, 0, 0);
         let entries = (0..capacity)
             .map(|i| Conn { timer_next: if i + 1 < capacity { (i + 1) as u32 } else { NIL }, ..proto })
@@ -78,9 +87,8 @@ impl<K: AddrKey> ConnTable<K> {
             entries,
             free_head: 0,
             len: 0,
-            c_buckets: vec![NIL; buckets],
-            r_buckets: vec![NIL; buckets],
-            mask: buckets - 1,
+            c_index: SigIndex::new(capacity),
+            r_index: SigIndex::new(capacity),
             seed,
             wheel: vec![NIL; WHEEL_SLOTS as usize],
             wheel_mask: WHEEL_SLOTS - 1,
@@ -118,7 +126,9 @@ impl<K: AddrKey> ConnTable<K> {
     /// timer wheel (all sized at creation, so this never changes).
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Conn<K>>()
-            + (self.c_buckets.capacity() + self.r_buckets.capacity() + self.wheel.capacity()) * 4
+            + self.c_index.memory_bytes()
+            + self.r_index.memory_bytes()
+            + self.wheel.capacity() * 4
     }
 
     /// The hash of a client's packet (src=CIP:cport, dst=VIP:vport) in the client-side index:
@@ -128,11 +138,6 @@ impl<K: AddrKey> ConnTable<K> {
         mix(proto, src, sport, dst, dport, self.seed)
     }
 
-    #[inline]
-    pub(super) fn c_bucket(&self, proto: u8, caddr: K, cport: u16, vaddr: K, vport: u16) -> usize {
-        self.client_hash(proto, caddr, cport, vaddr, vport) as usize & self.mask
-    }
-
     /// The hash of a real server's reply (src=RIP:rport, dst=LIP:lport, the client's own
     /// address and port for NAT) in the reply-side index, for [`ConnTable::lookup_reply_hashed`].
     #[inline]
@@ -140,28 +145,24 @@ impl<K: AddrKey> ConnTable<K> {
         mix(proto, src, sport, dst, dport, !self.seed)
     }
 
-    #[inline]
-    pub(super) fn r_bucket(&self, proto: u8, daddr: K, dport: u16, caddr: K, cport: u16) -> usize {
-        self.reply_hash(proto, daddr, dport, caddr, cport) as usize & self.mask
-    }
-
     /// The client-side index bucket of a packet whose [`ConnTable::client_hash`] is `hash` (the
     /// look-ahead's first stage, [`crate::Pipeline::lookahead`]).
     #[inline]
-    pub fn client_bucket_ref(&self, hash: u64) -> &u32 {
-        &self.c_buckets[hash as usize & self.mask]
+    pub fn client_bucket_ref(&self, hash: u64) -> &Bucket {
+        self.c_index.bucket(hash)
     }
 
     /// The reply-side index bucket of a packet whose [`ConnTable::reply_hash`] is `hash`.
     #[inline]
-    pub fn reply_bucket_ref(&self, hash: u64) -> &u32 {
-        &self.r_buckets[hash as usize & self.mask]
+    pub fn reply_bucket_ref(&self, hash: u64) -> &Bucket {
+        self.r_index.bucket(hash)
     }
 
-    /// The entry a chain starting at `head` begins with, if any (the look-ahead's second stage).
+    /// The entry a hit of hash `hash` in `bucket` most likely is: the first slot signed alike
+    /// (the look-ahead's second stage).
     #[inline]
-    pub fn entry_ref(&self, head: u32) -> Option<&Conn<K>> {
-        self.entries.get(head as usize)
+    pub fn entry_ref(&self, bucket: &Bucket, hash: u64) -> Option<&Conn<K>> {
+        self.entries.get(bucket.first_signed(super::sig_index::signature(hash))? as usize)
     }
 
     /// The connection a client's packet (src=CIP:cport, dst=VIP:vport) belongs to.
@@ -174,15 +175,11 @@ impl<K: AddrKey> ConnTable<K> {
     #[inline]
     #[allow(clippy::too_many_arguments)] // the flow key's fields and its hash
     pub fn lookup_client_hashed(&self, hash: u64, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Option<u32> {
-        let mut i = self.c_buckets[hash as usize & self.mask];
-        while i != NIL {
+        let hit = |i: u32| {
             let e = &self.entries[i as usize];
-            if e.caddr == src && e.vaddr == dst && e.cport == sport && e.vport == dport && e.proto == proto {
-                return Some(i);
-            }
-            i = e.next_c;
-        }
-        None
+            e.caddr == src && e.vaddr == dst && e.cport == sport && e.vport == dport && e.proto == proto
+        };
+        self.c_index.find(hash, hit, |i| self.entries[i as usize].next_c)
     }
 
     /// The NAT or FULLNAT connection a real server's reply (src=RIP:rport, dst=LIP:lport)
@@ -196,15 +193,11 @@ impl<K: AddrKey> ConnTable<K> {
     #[inline]
     #[allow(clippy::too_many_arguments)] // the flow key's fields and its hash
     pub fn lookup_reply_hashed(&self, hash: u64, proto: u8, src: K, sport: u16, dst: K, dport: u16) -> Option<u32> {
-        let mut i = self.r_buckets[hash as usize & self.mask];
-        while i != NIL {
+        let hit = |i: u32| {
             let e = &self.entries[i as usize];
-            if e.daddr == src && e.laddr == dst && e.dport == sport && e.lport == dport && e.proto == proto {
-                return Some(i);
-            }
-            i = e.next_r;
-        }
-        None
+            e.daddr == src && e.laddr == dst && e.dport == sport && e.lport == dport && e.proto == proto
+        };
+        self.r_index.find(hash, hit, |i| self.entries[i as usize].next_r)
     }
 
     /// Adds a connection expiring at `c.expires`; returns its index.
@@ -221,20 +214,16 @@ impl<K: AddrKey> ConnTable<K> {
             return Err(TableFull);
         }
         self.free_head = self.entries[idx as usize].timer_next;
-        let cb = client_hash as usize & self.mask;
-        c.next_c = self.c_buckets[cb];
-        self.c_buckets[cb] = idx;
-        c.next_r = NIL;
+        (c.next_c, c.next_r) = (NIL, NIL);
         (c.young_prev, c.young_next) = (OFF_QUEUE, NIL);
+        self.entries[idx as usize] = c;
+        self.c_index.insert(client_hash, idx, &mut self.entries, client_link);
         if c.has_reply_key() {
-            let rb = self.r_bucket(c.proto, c.daddr, c.dport, c.laddr, c.lport);
-            c.next_r = self.r_buckets[rb];
-            self.r_buckets[rb] = idx;
+            self.link_reply(idx);
         }
         if c.is_fullnat() {
             self.hold_lport(c.laddr, 1);
         }
-        self.entries[idx as usize] = c;
         self.timer_link(idx);
         if c.is_embryonic() {
             self.young_push(idx);
@@ -284,13 +273,10 @@ impl<K: AddrKey> ConnTable<K> {
             e.state = ConnState::None;
             e.flags = initial_flags(forward); // F_PERSIST cleared: the caller re-pins
             e.pkts_in = 0;
-            e.next_r = NIL;
             *e
         };
         if new.has_reply_key() {
-            let rb = self.r_bucket(new.proto, daddr, dport, laddr, lport);
-            self.entries[idx as usize].next_r = self.r_buckets[rb];
-            self.r_buckets[rb] = idx;
+            self.link_reply(idx);
         }
         if new.is_fullnat() {
             self.hold_lport(laddr, 1);
@@ -300,40 +286,27 @@ impl<K: AddrKey> ConnTable<K> {
         }
     }
 
+    /// Files entry `idx` in the reply-side index by its reply key.
+    fn link_reply(&mut self, idx: u32) {
+        let e = &self.entries[idx as usize];
+        let hash = self.reply_hash(e.proto, e.daddr, e.dport, e.laddr, e.lport);
+        self.r_index.insert(hash, idx, &mut self.entries, reply_link);
+    }
+
     pub(super) fn unlink_client(&mut self, idx: u32) {
-        let e = self.entries[idx as usize];
-        let b = self.c_bucket(e.proto, e.caddr, e.cport, e.vaddr, e.vport);
-        let mut cur = self.c_buckets[b];
-        if cur == idx {
-            self.c_buckets[b] = e.next_c;
-            return;
-        }
-        while cur != NIL {
-            let next = self.entries[cur as usize].next_c;
-            if next == idx {
-                self.entries[cur as usize].next_c = e.next_c;
-                return;
-            }
-            cur = next;
-        }
+        let e = &self.entries[idx as usize];
+        let hash = self.client_hash(e.proto, e.caddr, e.cport, e.vaddr, e.vport);
+        let seed = self.seed;
+        let rehash = |e: &Conn<K>| mix(e.proto, e.caddr, e.cport, e.vaddr, e.vport, seed);
+        self.c_index.remove(hash, idx, &mut self.entries, client_link, rehash);
     }
 
     pub(super) fn unlink_reply(&mut self, idx: u32) {
-        let e = self.entries[idx as usize];
-        let b = self.r_bucket(e.proto, e.daddr, e.dport, e.laddr, e.lport);
-        let mut cur = self.r_buckets[b];
-        if cur == idx {
-            self.r_buckets[b] = e.next_r;
-            return;
-        }
-        while cur != NIL {
-            let next = self.entries[cur as usize].next_r;
-            if next == idx {
-                self.entries[cur as usize].next_r = e.next_r;
-                return;
-            }
-            cur = next;
-        }
+        let e = &self.entries[idx as usize];
+        let hash = self.reply_hash(e.proto, e.daddr, e.dport, e.laddr, e.lport);
+        let seed = !self.seed;
+        let rehash = |e: &Conn<K>| mix(e.proto, e.daddr, e.dport, e.laddr, e.lport, seed);
+        self.r_index.remove(hash, idx, &mut self.entries, reply_link, rehash);
     }
 
     /// Returns entry `idx` to the free list (a FULLNAT connection's local port with it).

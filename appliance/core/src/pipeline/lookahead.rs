@@ -3,6 +3,7 @@
 //! is processed, so that on tables larger than the caches the misses of a whole burst overlap.
 
 use super::*;
+use crate::conn::sig_index::Bucket;
 
 /// Packets one [`Pipeline::lookahead`] covers (a burst).
 pub const LOOKAHEAD: usize = 32;
@@ -24,7 +25,7 @@ impl Pipeline {
         prefetch: impl Fn(*const u8),
     ) -> usize {
         let table = &self.core.tables.v4;
-        let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
+        let mut buckets: [(&Bucket, u64); LOOKAHEAD] = [(&Bucket::EMPTY, 0); LOOKAHEAD];
         let mut n = 0;
         let mut flows = 0;
         let mut flows6 = 0;
@@ -51,7 +52,7 @@ impl Pipeline {
     #[inline(never)]
     fn lookahead6(&self, parsed: &[Parsed], prefetch: &impl Fn(*const u8)) {
         let table = &self.core.tables.v6;
-        let mut buckets: [&u32; LOOKAHEAD] = [&NIL; LOOKAHEAD];
+        let mut buckets: [(&Bucket, u64); LOOKAHEAD] = [(&Bucket::EMPTY, 0); LOOKAHEAD];
         let mut flows = 0;
         for ip in parsed.iter().filter_map(Parsed::flow6) {
             buckets[flows] = bucket_of(table, &self.snap, ip, prefetch);
@@ -64,30 +65,31 @@ impl Pipeline {
 /// The first stage for one flow: its client-side bucket prefetched and, for a packet not to a
 /// VIP, its reply-side one too (`process` looks a packet up client-side first, then reply-side:
 /// a packet to a VIP is found client-side; any other, if at all, reply-side). Returns the
-/// bucket a hit would be found through.
+/// bucket a hit would be found through, with the hash it is looked up by.
 #[inline(always)]
 fn bucket_of<'t, K: Family>(
     table: &'t ConnTable<K>,
     snap: &Snapshot,
     ip: &Ip<K>,
     prefetch: &impl Fn(*const u8),
-) -> &'t u32 {
+) -> (&'t Bucket, u64) {
     let client = table.client_bucket_ref(ip.c_hash());
     prefetch(std::ptr::from_ref(client).cast());
     if snap.family::<K>().is_vip(ip.dst) {
-        return client;
+        return (client, ip.c_hash());
     }
-    let reply = table.reply_bucket_ref(table.reply_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport));
+    let hash = table.reply_hash(ip.proto, ip.src, ip.sport, ip.dst, ip.dport);
+    let reply = table.reply_bucket_ref(hash);
     prefetch(std::ptr::from_ref(reply).cast());
-    reply
+    (reply, hash)
 }
 
-/// The second stage: the entries the buckets lead to, every cache line of each (an IPv4 entry
-/// is one line, an IPv6 entry two).
+/// The second stage: the entries the buckets' signatures lead to, every cache line of each
+/// (an IPv4 entry is one line, an IPv6 entry two).
 #[inline(always)]
-fn prefetch_entries<K: AddrKey>(table: &ConnTable<K>, buckets: &[&u32], prefetch: &impl Fn(*const u8)) {
-    for b in buckets {
-        if let Some(e) = table.entry_ref(**b) {
+fn prefetch_entries<K: AddrKey>(table: &ConnTable<K>, buckets: &[(&Bucket, u64)], prefetch: &impl Fn(*const u8)) {
+    for &(b, hash) in buckets {
+        if let Some(e) = table.entry_ref(b, hash) {
             let line = std::ptr::from_ref(e).cast::<u8>();
             for k in 0..std::mem::size_of::<Conn<K>>() / 64 {
                 prefetch(line.wrapping_add(64 * k));

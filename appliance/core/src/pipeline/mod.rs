@@ -33,7 +33,7 @@
 //! loads), [`persistence`] (templates), [`egress`] (forwarding methods, replies), [`icmp_errors`] (echo and errors), [`icmpv6`] (the same for IPv6),
 //! [`lookahead`] (prefetching a burst).
 
-use crate::conn::entry::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_PROVED, F_REPLIED, F_SEQ_ADJ, F_SYNCED, NIL};
+use crate::conn::entry::{F_INACTIVE, F_NO_OUTPUT, F_PERSIST, F_PROVED, F_REPLIED, F_SEQ_ADJ, F_SYNCED};
 use crate::conn::{next_tcp_state, Conn, ConnState, ConnTable, Direction};
 use crate::family::AddrKey;
 use crate::frame::Frame;
