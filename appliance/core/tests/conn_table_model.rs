@@ -1,7 +1,8 @@
 //! Model-based test of the connection table: random inserts, removes, re-arms (longer and
 //! shorter), budgeted `expire` calls, connections growing up (established) and evictions of the
 //! oldest embryonic one, against a plain reference — a map of live connections and their expiry
-//! second, and the insertion order of those still young. Small capacities and budgets 1..4 make
+//! second, and the insertion order of those still young (NAT ones also found by their reply,
+//! whether filed at once or queued for the end of a burst). Small capacities and budgets 1..4 make
 //! budget stops, put-back lists and re-arms of entries on a put-back list common (the case that
 //! once expired entries twice).
 
@@ -12,8 +13,11 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// Insert connection `key` expiring `ttl` seconds from now.
-    Insert { key: u16, ttl: u32 },
+    /// Insert connection `key` expiring `ttl` seconds from now; with `defer`, its reply key
+    /// queued rather than filed (as the pipeline inserts).
+    Insert { key: u16, ttl: u32, defer: bool },
+    /// File the queued reply keys (the worker's end of a burst).
+    File,
     /// Remove the n-th live connection (modulo the count).
     Remove(usize),
     /// Give the n-th live connection a new expiry `ttl` seconds from now (shorter or longer).
@@ -29,7 +33,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u16..64, 0u32..6).prop_map(|(key, ttl)| Op::Insert { key, ttl }),
+        4 => (0u16..64, 0u32..6, any::<bool>()).prop_map(|(key, ttl, defer)| Op::Insert { key, ttl, defer }),
+        1 => Just(Op::File),
         1 => any::<usize>().prop_map(Op::Remove),
         3 => (any::<usize>(), 0u32..6).prop_map(|(n, ttl)| Op::Rearm(n, ttl)),
         3 => (0u32..3, 1usize..=4).prop_map(|(dt, budget)| Op::Tick { dt, budget }),
@@ -47,6 +52,11 @@ fn conn(key: u16, expires: u32) -> Conn {
 
 fn find(t: &ConnTable, key: u16) -> Option<u32> {
     t.lookup_client(6, 0xC612_0000 + u32::from(key), 1000 + key, 0xC612_0164, 80)
+}
+
+/// The connection of `key` as its real server's reply finds it (NAT keys only).
+fn find_reply(t: &ConnTable, key: u16) -> Option<u32> {
+    t.lookup_reply(6, 0xC613_000B, 8080, 0xC612_0000 + u32::from(key), 1000 + key)
 }
 
 proptest! {
@@ -67,11 +77,16 @@ proptest! {
         // Keys expired (or removed) since their last insert: each may expire once per life.
         for op in ops {
             match op {
-                Op::Insert { key, ttl } => {
+                Op::Insert { key, ttl, defer } => {
                     if model.contains_key(&key) {
                         continue;
                     }
-                    let r = t.insert(conn(key, now + ttl));
+                    let c = conn(key, now + ttl);
+                    let r = if defer {
+                        t.insert_deferring_reply(c, t.client_hash(c.proto, c.caddr, c.cport, c.vaddr, c.vport))
+                    } else {
+                        t.insert(c)
+                    };
                     if model.len() < cap {
                         prop_assert!(r.is_ok(), "room left but insert refused");
                         model.insert(key, now + ttl);
@@ -81,6 +96,7 @@ proptest! {
                         prop_assert!(r.is_err(), "full table accepted an insert");
                     }
                 }
+                Op::File => t.file_deferred(|_| {}),
                 Op::Remove(n) => {
                     if model.is_empty() {
                         continue;
@@ -148,6 +164,8 @@ proptest! {
             prop_assert_eq!(t.len(), model.len());
             for key in 0u16..64 {
                 prop_assert_eq!(find(&t, key).is_some(), model.contains_key(&key), "membership of {}", key);
+                let reply = if key % 2 == 0 { find(&t, key) } else { None };
+                prop_assert_eq!(find_reply(&t, key), reply, "reply-side membership of {}", key);
             }
         }
         // Drain: with an ample budget and time, everything expires exactly once, none early.

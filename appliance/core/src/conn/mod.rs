@@ -3,6 +3,7 @@
 //! backups ([`sync_policy`]).
 pub mod entry;
 pub mod local_addrs;
+pub mod reply_defer;
 pub mod sctp_state;
 pub mod seq_adjust;
 pub mod sig_index;

@@ -18,6 +18,7 @@
 
 use super::entry::{initial_flags, Conn, FREE, NIL, OFF_QUEUE};
 use super::local_addrs::{LocalAddrUses, MAX_PORT_TRIES};
+use super::reply_defer::DeferredReplies;
 use super::sig_index::{Bucket, SigIndex};
 use super::state::ConnState;
 use super::wheel::{SLOT_HEAD, WHEEL_SLOTS};
@@ -52,6 +53,8 @@ pub struct ConnTable<K = u32> {
     pub(super) young_tail: u32,
     /// FULLNAT's local addresses: ports held, exhaustion, search cursors.
     pub(super) laddrs: LocalAddrUses<K>,
+    /// New connections waiting to be filed in the reply-side index.
+    pub(super) deferred: DeferredReplies,
 }
 
 #[inline]
@@ -70,7 +73,7 @@ fn client_link<K>(e: &mut Conn<K>) -> &mut u32 {
 }
 
 /// The reply-side index's overflow link in an entry.
-fn reply_link<K>(e: &mut Conn<K>) -> &mut u32 {
+pub(super) fn reply_link<K>(e: &mut Conn<K>) -> &mut u32 {
     &mut e.next_r
 }
 
@@ -96,6 +99,7 @@ impl<K: AddrKey> ConnTable<K> {
             young_head: NIL,
             young_tail: NIL,
             laddrs: LocalAddrUses::default(),
+            deferred: DeferredReplies::default(),
         }
     }
 
@@ -197,7 +201,9 @@ impl<K: AddrKey> ConnTable<K> {
             let e = &self.entries[i as usize];
             e.daddr == src && e.laddr == dst && e.dport == sport && e.lport == dport && e.proto == proto
         };
-        self.r_index.find(hash, hit, |i| self.entries[i as usize].next_r)
+        self.r_index.find(hash, hit, |i| self.entries[i as usize].next_r).or_else(|| {
+            (!self.deferred.is_empty()).then(|| self.find_deferred(proto, src, sport, dst, dport)).flatten()
+        })
     }
 
     /// Adds a connection expiring at `c.expires`; returns its index.
@@ -208,7 +214,12 @@ impl<K: AddrKey> ConnTable<K> {
 
     /// [`ConnTable::insert`] with the connection's [`ConnTable::client_hash`] already known
     /// (the packet's parse computed it).
-    pub fn insert_hashed(&mut self, mut c: Conn<K>, client_hash: u64) -> Result<u32, TableFull> {
+    pub fn insert_hashed(&mut self, c: Conn<K>, client_hash: u64) -> Result<u32, TableFull> {
+        self.insert_entry(c, client_hash, false)
+    }
+
+    /// Inserts; the reply key filed now or, with `defer`, queued ([`super::reply_defer`]).
+    pub(super) fn insert_entry(&mut self, mut c: Conn<K>, client_hash: u64, defer: bool) -> Result<u32, TableFull> {
         let idx = self.free_head;
         if idx == NIL {
             return Err(TableFull);
@@ -219,7 +230,13 @@ impl<K: AddrKey> ConnTable<K> {
         self.entries[idx as usize] = c;
         self.c_index.insert(client_hash, idx, &mut self.entries, client_link);
         if c.has_reply_key() {
-            self.link_reply(idx);
+            // FULLNAT's port search has just read the bucket (every port tried is looked up
+            // reply-side), so it is filed at once: queued, each try would also scan the queue.
+            if defer && !c.is_fullnat() {
+                self.defer_reply(idx, self.reply_hash(c.proto, c.daddr, c.dport, c.laddr, c.lport));
+            } else {
+                self.link_reply(idx);
+            }
         }
         if c.is_fullnat() {
             self.hold_lport(c.laddr, 1);
@@ -302,6 +319,9 @@ impl<K: AddrKey> ConnTable<K> {
     }
 
     pub(super) fn unlink_reply(&mut self, idx: u32) {
+        if !self.deferred.is_empty() && self.undefer(idx) {
+            return;
+        }
         let e = &self.entries[idx as usize];
         let hash = self.reply_hash(e.proto, e.daddr, e.dport, e.laddr, e.lport);
         let seed = !self.seed;

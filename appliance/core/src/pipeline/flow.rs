@@ -229,10 +229,10 @@ impl PerCore {
         if pinned {
             c.flags |= F_PERSIST;
         }
-        let mut inserted = K::conns_mut(&mut self.tables).insert_hashed(c, ip.c_hash());
+        let mut inserted = K::conns_mut(&mut self.tables).insert_deferring_reply(c, ip.c_hash());
         let no_room = inserted.is_err();
         if no_room && self.evict_embryonic::<K>(snap, now) {
-            inserted = K::conns_mut(&mut self.tables).insert_hashed(c, ip.c_hash());
+            inserted = K::conns_mut(&mut self.tables).insert_deferring_reply(c, ip.c_hash());
         }
         self.update_level(snap, no_room);
         let Ok(idx) = inserted else {

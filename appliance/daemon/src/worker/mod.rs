@@ -135,6 +135,7 @@ impl<'a, 'p, Q: QueuePair<'p>> Worker<'a, 'p, Q> {
                 for (m, read) in rx.drain().zip(parsed.iter()) {
                     l.handle_parsed(p as u16, m, Some(read), now);
                 }
+                l.worker.pipeline.file_deferred(crate::port::dpdk::prefetch);
             }
             // The kernel's own traffic leaves through the port its TAP device stands for.
             for p in 0..n_ports {
