@@ -420,13 +420,13 @@ impl Pipeline {
     pub fn process<F: Frame>(&mut self, now_ms: u64, port: u16, frame: &mut F) -> Verdict {
         let v = self.core.dispatch(&self.snap, secs(now_ms), port, frame, None);
         self.core.counters.count(v);
-        self.file_deferred(|_| {});
         v
     }
 
-    /// End-of-burst work after [`Pipeline::process_parsed`]: files the burst's new NAT and
-    /// FULLNAT connections in the reply-side index, their buckets handed to `prefetch` (the
-    /// CPU's prefetch, or a no-op) first ([`crate::conn::reply_defer`]).
+    /// End-of-burst work: files the burst's new NAT connections in the reply-side index, their
+    /// buckets handed to `prefetch` (the CPU's prefetch, or a no-op) first
+    /// ([`crate::conn::reply_defer`]). Only a matter of speed: until then they are found by a
+    /// scan of the queue, which is filed whenever it fills.
     #[inline]
     pub fn file_deferred(&mut self, prefetch: impl Fn(*const u8)) {
         let t = &mut self.core.tables;
