@@ -1,8 +1,9 @@
 //! A per-core connection table of fixed capacity: a slab of entries ([`super::entry`]), two
-//! hash indexes of signature buckets ([`super::sig_index`]), a timer wheel (`wheel.rs`) and the FIFO of young entries
-//! (`young.rs`), all allocated once at start-up. The indexes, the wheel and the FIFO are
-//! links through the same slab, so every operation (insert, remove, expire, rebind) keeps all
-//! of them consistent at once; each lives in its own file as another `impl ConnTable`.
+//! hash indexes of signature buckets ([`super::sig_index`]), a timer wheel (`wheel.rs`) and
+//! the FIFO of young entries (`young.rs`), all allocated once at start-up. The indexes' chains,
+//! the wheel and the FIFO are links through the same slab, so every operation (insert, remove,
+//! expire, rebind) keeps all of them consistent at once; each lives in its own file as another
+//! `impl ConnTable`.
 //!
 //! - The *client-side* index finds a connection from a client's packet
 //!   (proto, CIP, cport, VIP, vport); the *reply-side* index finds a NAT or FULLNAT connection
