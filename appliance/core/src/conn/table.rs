@@ -68,6 +68,18 @@ fn mix<K: AddrKey>(proto: u8, a: K, ap: u16, b: K, bp: u16, seed: u64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// Entry `e`'s hash in the client-side index of a table seeded `seed` ([`ConnTable::client_hash`]).
+#[inline]
+fn client_key_hash<K: AddrKey>(e: &Conn<K>, seed: u64) -> u64 {
+    mix(e.proto, e.caddr, e.cport, e.vaddr, e.vport, seed)
+}
+
+/// Entry `e`'s hash in the reply-side index of a table seeded `seed` ([`ConnTable::reply_hash`]).
+#[inline]
+pub(super) fn reply_key_hash<K: AddrKey>(e: &Conn<K>, seed: u64) -> u64 {
+    mix(e.proto, e.daddr, e.dport, e.laddr, e.lport, !seed)
+}
+
 /// The client-side index's overflow link in an entry.
 fn client_link<K>(e: &mut Conn<K>) -> &mut u32 {
     &mut e.next_c
@@ -209,8 +221,7 @@ impl<K: AddrKey> ConnTable<K> {
 
     /// Adds a connection expiring at `c.expires`; returns its index.
     pub fn insert(&mut self, c: Conn<K>) -> Result<u32, TableFull> {
-        let hash = self.client_hash(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
-        self.insert_hashed(c, hash)
+        self.insert_hashed(c, client_key_hash(&c, self.seed))
     }
 
     /// [`ConnTable::insert`] with the connection's [`ConnTable::client_hash`] already known
@@ -234,7 +245,7 @@ impl<K: AddrKey> ConnTable<K> {
             // FULLNAT's port search has just read the bucket (every port tried is looked up
             // reply-side), so it is filed at once: queued, each try would also scan the queue.
             if defer && !c.is_fullnat() {
-                self.defer_reply(idx, self.reply_hash(c.proto, c.daddr, c.dport, c.laddr, c.lport));
+                self.defer_reply(idx, reply_key_hash(&c, self.seed));
             } else {
                 self.link_reply(idx);
             }
@@ -306,28 +317,23 @@ impl<K: AddrKey> ConnTable<K> {
 
     /// Files entry `idx` in the reply-side index by its reply key.
     fn link_reply(&mut self, idx: u32) {
-        let e = &self.entries[idx as usize];
-        let hash = self.reply_hash(e.proto, e.daddr, e.dport, e.laddr, e.lport);
+        let hash = reply_key_hash(&self.entries[idx as usize], self.seed);
         self.r_index.insert(hash, idx, &mut self.entries, reply_link);
     }
 
     pub(super) fn unlink_client(&mut self, idx: u32) {
-        let e = &self.entries[idx as usize];
-        let hash = self.client_hash(e.proto, e.caddr, e.cport, e.vaddr, e.vport);
         let seed = self.seed;
-        let rehash = |e: &Conn<K>| mix(e.proto, e.caddr, e.cport, e.vaddr, e.vport, seed);
-        self.c_index.remove(hash, idx, &mut self.entries, client_link, rehash);
+        let hash = client_key_hash(&self.entries[idx as usize], seed);
+        self.c_index.remove(hash, idx, &mut self.entries, client_link, |e| client_key_hash(e, seed));
     }
 
     pub(super) fn unlink_reply(&mut self, idx: u32) {
         if !self.deferred.is_empty() && self.undefer(idx) {
             return;
         }
-        let e = &self.entries[idx as usize];
-        let hash = self.reply_hash(e.proto, e.daddr, e.dport, e.laddr, e.lport);
-        let seed = !self.seed;
-        let rehash = |e: &Conn<K>| mix(e.proto, e.daddr, e.dport, e.laddr, e.lport, seed);
-        self.r_index.remove(hash, idx, &mut self.entries, reply_link, rehash);
+        let seed = self.seed;
+        let hash = reply_key_hash(&self.entries[idx as usize], seed);
+        self.r_index.remove(hash, idx, &mut self.entries, reply_link, |e| reply_key_hash(e, seed));
     }
 
     /// Returns entry `idx` to the free list (a FULLNAT connection's local port with it).
