@@ -196,3 +196,34 @@ fn config_errors_name_what_is_wrong_and_kernel_exception_is_opt_in() {
     let stray = from_client(std::net::Ipv4Addr::new(198, 18, 0, 77)).tcp(1, 22, SYN, 1, b"");
     assert_eq!(send(&mut p, secs(0), 0, stray), Verdict::ToKernel);
 }
+
+/// An established flow's entry is written only where a field changes: its client packet count
+/// stops at `PKTS_COUNTED` without a sync master (the sync tests cover counting with one),
+/// and its expiry moves only when the second does. An unchanged line is never dirtied, so at
+/// 10 M flows evicting it costs no write-back.
+#[test]
+fn packets_within_one_second_leave_an_established_entry_unchanged() {
+    use rvs_core::conn::entry::PKTS_COUNTED;
+    for mode in ["dr", "tun", "nat_in", "nat_out", "fnat_in", "fnat_out"] {
+        let (mut p, frames) = established(mode);
+        let (port, frame) = frames[0].clone();
+        let entries = |p: &Pipeline| p.connections().iter().map(|(i, c)| (i, *c)).collect::<Vec<_>>();
+        for _ in 0..=PKTS_COUNTED {
+            assert!(matches!(send(&mut p, ESTABLISHED_NOW, port, frame.clone()), Verdict::Forward(_)), "{mode}");
+        }
+        let before = entries(&p);
+        for ms in 0..40 {
+            assert!(matches!(send(&mut p, ESTABLISHED_NOW + ms * 20, port, frame.clone()), Verdict::Forward(_)));
+        }
+        assert_eq!(entries(&p), before, "{mode}: 40 packets in the same second changed the entry");
+        // The next second moves the expiry, and only that.
+        send(&mut p, ESTABLISHED_NOW + 1000, port, frame.clone());
+        let after = entries(&p);
+        let changed: Vec<_> = before.iter().zip(&after).filter(|(b, a)| b != a).collect();
+        assert_eq!(changed.len(), 1, "{mode}");
+        let (b, a) = changed[0];
+        let mut moved_back = a.1;
+        moved_back.expires = b.1.expires;
+        assert_eq!((a.1.expires - b.1.expires, moved_back), (1, b.1), "{mode}");
+    }
+}

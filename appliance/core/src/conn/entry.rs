@@ -48,6 +48,11 @@ pub const F_SYNPROXY: u8 = 0x80;
 /// live peer's: IPVS's `todrop_entry` drops an entry of at most 8 incoming packets.
 pub const PROVED_AFTER_PKTS: u16 = 8;
 
+/// A connection's client packets are counted up to this many when nothing needs the exact
+/// count (no sync master): past it the proof of a live peer and the UDP option trail read the
+/// same, and an established flow's entry is not written for the count.
+pub const PKTS_COUNTED: u16 = PROVED_AFTER_PKTS + 1;
+
 /// One connection: for IPv4 (`K = u32`) 64 bytes, aligned to a cache line, so a packet's
 /// lookup and update read and write exactly one line of the table; for IPv6 (`K = u128`) two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,8 @@ pub const UOA_KIND: u8 = 31;
 pub const UOA_LEN4: usize = 8;
 /// The first datagrams of a flow that carry it (DPVS's `uoa_max_trail`).
 pub const UOA_TRAIL: u16 = 3;
+// The trail reads a connection's packet count, which stops at `PKTS_COUNTED` without sync.
+const _: () = assert!(UOA_TRAIL < crate::conn::entry::PKTS_COUNTED);
 
 /// Appends UOA (`client`, `port`) to the options of the IPv4 header at `l3`: IHL, total length
 /// and header checksum follow. False, and nothing changed, when the header has no room for
