@@ -190,6 +190,42 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The same at the ends of the ranges: weights up to ipvsadm's 65535 and counts up to
+    /// u32::MAX (overheads near 2^40), where the tree's packed keys and 64-bit products must
+    /// still order, and tie, exactly as IPVS's scan.
+    #[test]
+    fn tree_picks_equal_ipvs_scans_at_the_extremes(
+        weights in proptest::collection::vec(prop_oneof![0u32..4, 65533u32..=65535, Just(32768)], 1..40),
+        changes in proptest::collection::vec(
+            (any::<prop::sample::Index>(), prop_oneof![0u32..3, (u32::MAX - 2)..=u32::MAX],
+             prop_oneof![0u32..3, (u32::MAX - 2)..=u32::MAX]),
+            1..80,
+        ),
+    ) {
+        let n = weights.len();
+        let d = dests(n);
+        let mut w = vec![0u32; MAX_DESTS];
+        w[..n].copy_from_slice(&weights);
+        let mut l = vec![Load::default(); MAX_DESTS];
+        let mut scheds: Vec<Box<dyn Scheduler>> = ["lc", "wlc", "sed", "nq"].iter().map(|s| new_scheduler(s).unwrap()).collect();
+        for s in scheds.iter_mut() {
+            s.rebuild(&View { dests: &d, weights: &w, loads: &l });
+        }
+        for (at, active, inactive) in changes {
+            let i = at.index(n);
+            l[i] = Load { active, inactive };
+            for s in scheds.iter_mut() {
+                s.load_changed(&View { dests: &d, weights: &w, loads: &l }, i);
+                let got = s.pick(&View { dests: &d, weights: &w, loads: &l }, &FLOW, 0);
+                prop_assert_eq!(got, ipvs_reference(s.name(), &weights, &l[..n]), "{}", s.name());
+            }
+        }
+    }
+}
+
 fn view<'a>(d: &'a [Dest], w: &'a [u32], l: &'a [Load]) -> View<'a> {
     View { dests: d, weights: w, loads: l }
 }

@@ -15,6 +15,7 @@ pub struct Lc;
 
 impl LeastKey for Lc {
     const NAME: &'static str = "lc";
+    const WEIGHTED: bool = false;
     #[inline(always)]
     fn key(v: &View<'_>, i: usize) -> Option<(u64, u32)> {
         (v.weight(i) > 0).then(|| (v.load(i).overhead(), 1))

@@ -15,6 +15,7 @@ struct Idle;
 
 impl LeastKey for Idle {
     const NAME: &'static str = "nq";
+    const WEIGHTED: bool = false;
     #[inline(always)]
     fn key(v: &View<'_>, i: usize) -> Option<(u64, u32)> {
         (v.weight(i) > 0).then(|| (u64::from(v.load(i).active > 0), 1))

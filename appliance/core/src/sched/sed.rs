@@ -14,6 +14,7 @@ pub struct Sed;
 
 impl LeastKey for Sed {
     const NAME: &'static str = "sed";
+    const WEIGHTED: bool = true;
     #[inline(always)]
     fn key(v: &View<'_>, i: usize) -> Option<(u64, u32)> {
         let w = v.weight(i);

@@ -14,6 +14,7 @@ pub struct Wlc;
 
 impl LeastKey for Wlc {
     const NAME: &'static str = "wlc";
+    const WEIGHTED: bool = true;
     #[inline(always)]
     fn key(v: &View<'_>, i: usize) -> Option<(u64, u32)> {
         let w = v.weight(i);
