@@ -169,24 +169,7 @@ proptest! {
         weights in proptest::collection::vec(0u32..6, 1..90),
         changes in proptest::collection::vec((any::<prop::sample::Index>(), 0u32..4, 0u32..6), 1..120),
     ) {
-        let n = weights.len();
-        let d = dests(n);
-        let mut w = vec![0u32; MAX_DESTS];
-        w[..n].copy_from_slice(&weights);
-        let mut l = vec![Load::default(); MAX_DESTS];
-        let mut scheds: Vec<Box<dyn Scheduler>> = ["lc", "wlc", "sed", "nq"].iter().map(|s| new_scheduler(s).unwrap()).collect();
-        for s in scheds.iter_mut() {
-            s.rebuild(&View { dests: &d, weights: &w, loads: &l });
-        }
-        for (at, active, inactive) in changes {
-            let i = at.index(n);
-            l[i] = Load { active, inactive };
-            for s in scheds.iter_mut() {
-                s.load_changed(&View { dests: &d, weights: &w, loads: &l }, i);
-                let got = s.pick(&View { dests: &d, weights: &w, loads: &l }, &FLOW, 0);
-                prop_assert_eq!(got, ipvs_reference(s.name(), &weights, &l[..n]), "{}", s.name());
-            }
-        }
+        trees_follow_ipvs(&weights, changes)?;
     }
 }
 
@@ -205,25 +188,36 @@ proptest! {
             1..80,
         ),
     ) {
-        let n = weights.len();
-        let d = dests(n);
-        let mut w = vec![0u32; MAX_DESTS];
-        w[..n].copy_from_slice(&weights);
-        let mut l = vec![Load::default(); MAX_DESTS];
-        let mut scheds: Vec<Box<dyn Scheduler>> = ["lc", "wlc", "sed", "nq"].iter().map(|s| new_scheduler(s).unwrap()).collect();
+        trees_follow_ipvs(&weights, changes)?;
+    }
+}
+
+/// Applies each load change in turn to lc, wlc, sed and nq, and checks every pick against
+/// IPVS's scan ([`ipvs_reference`]).
+fn trees_follow_ipvs(
+    weights: &[u32],
+    changes: Vec<(prop::sample::Index, u32, u32)>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let n = weights.len();
+    let d = dests(n);
+    let mut w = vec![0u32; MAX_DESTS];
+    w[..n].copy_from_slice(weights);
+    let mut l = vec![Load::default(); MAX_DESTS];
+    let mut scheds: Vec<Box<dyn Scheduler>> =
+        ["lc", "wlc", "sed", "nq"].iter().map(|s| new_scheduler(s).unwrap()).collect();
+    for s in scheds.iter_mut() {
+        s.rebuild(&View { dests: &d, weights: &w, loads: &l });
+    }
+    for (at, active, inactive) in changes {
+        let i = at.index(n);
+        l[i] = Load { active, inactive };
         for s in scheds.iter_mut() {
-            s.rebuild(&View { dests: &d, weights: &w, loads: &l });
-        }
-        for (at, active, inactive) in changes {
-            let i = at.index(n);
-            l[i] = Load { active, inactive };
-            for s in scheds.iter_mut() {
-                s.load_changed(&View { dests: &d, weights: &w, loads: &l }, i);
-                let got = s.pick(&View { dests: &d, weights: &w, loads: &l }, &FLOW, 0);
-                prop_assert_eq!(got, ipvs_reference(s.name(), &weights, &l[..n]), "{}", s.name());
-            }
+            s.load_changed(&View { dests: &d, weights: &w, loads: &l }, i);
+            let got = s.pick(&View { dests: &d, weights: &w, loads: &l }, &FLOW, 0);
+            prop_assert_eq!(got, ipvs_reference(s.name(), weights, &l[..n]), "{}", s.name());
         }
     }
+    Ok(())
 }
 
 fn view<'a>(d: &'a [Dest], w: &'a [u32], l: &'a [Load]) -> View<'a> {
