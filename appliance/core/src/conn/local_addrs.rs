@@ -3,7 +3,8 @@
 //! where the next search for a free port starts.
 //!
 //! A local port is free for a connection to RIP:rport when no connection of this core holds
-//! (proto, RIP, rport, LIP, lport) in the reply-side index: ports are reused towards other real
+//! (proto, RIP, rport, LIP, lport) in the reply-side index (most searches are answered by a
+//! counting filter of those keys instead: [`super::held_ports`]): ports are reused towards other real
 //! servers, as a kernel's `connect()` reuses ephemeral ports, and a port comes free only when
 //! its connection's entry expired (TIME_WAIT included). Each core searches only its own share
 //! of the range ([`crate::service::LocalPorts::share`]), so no two cores ever hand out one

@@ -1,8 +1,10 @@
 //! Connections: one entry ([`entry`]), the per-core table ([`table`], with its indexes of
-//! signature buckets ([`sig_index`]), the burst's queue of new reply keys ([`reply_defer`]),
-//! timer wheel and young FIFO), IPVS's TCP and SCTP state machines ([`state`],
-//! [`sctp_state`]) and when a master sends a connection to its backups ([`sync_policy`]).
+//! signature buckets ([`sig_index`]), the burst's queue of new reply keys ([`reply_defer`]), the
+//! local-port search's filter of held keys (`held_ports`), timer wheel and young FIFO), IPVS's
+//! TCP and SCTP state machines ([`state`], [`sctp_state`]) and when a master sends a connection
+//! to its backups ([`sync_policy`]).
 pub mod entry;
+mod held_ports;
 pub mod local_addrs;
 pub mod reply_defer;
 pub mod sctp_state;

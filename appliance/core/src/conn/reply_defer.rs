@@ -1,4 +1,4 @@
-//! New NAT connections filed in the reply-side index a burst at a time.
+//! New NAT and FULLNAT connections filed in the reply-side index a burst at a time.
 //!
 //! A new connection's reply-side bucket is known only once the scheduler has picked the real
 //! server, and on a large table it is a cache miss; filing it means reading that line (for a
@@ -47,9 +47,9 @@ impl Default for DeferredReplies {
 }
 
 impl<K: AddrKey> ConnTable<K> {
-    /// [`ConnTable::insert_hashed`], but a NAT connection's reply key is queued for the
-    /// reply-side index rather than filed in it: [`ConnTable::file_deferred`] files it. (A
-    /// FULLNAT one is filed at once: its local-port search has just read that bucket.)
+    /// [`ConnTable::insert_hashed`], but a NAT or FULLNAT connection's reply key is queued for
+    /// the reply-side index rather than filed in it: [`ConnTable::file_deferred`] files it.
+    /// (FULLNAT's local-port search rarely reads that bucket: [`super::held_ports`].)
     pub fn insert_deferring_reply(&mut self, c: Conn<K>, client_hash: u64) -> Result<u32, TableFull> {
         self.insert_entry(c, client_hash, true)
     }

@@ -10,7 +10,8 @@
 //!   from the real server's reply (proto, RIP, rport, LIP, lport: the client itself for NAT).
 //!   Both are O(1) on average.
 //! - FULLNAT's local ports are handed out here ([`ConnTable::take_lport`]), free by the
-//!   reply-side index, and counted per local address ([`super::local_addrs`]).
+//!   reply-side index (asked only when a counting filter of the held keys cannot tell:
+//!   [`super::held_ports`]), and counted per local address ([`super::local_addrs`]).
 //! - A full table refuses the insert ([`TableFull`]); the pipeline may then make room by
 //!   evicting an *embryonic* entry ([`Conn::is_embryonic`]), the oldest one first.
 //!
@@ -18,13 +19,19 @@
 //! knowing it.
 
 use super::entry::{initial_flags, Conn, FREE, NIL, OFF_QUEUE};
+use super::held_ports::HeldPorts;
 use super::local_addrs::{LocalAddrUses, MAX_PORT_TRIES};
+
 use super::reply_defer::DeferredReplies;
 use super::sig_index::{Bucket, SigIndex};
 use super::state::ConnState;
 use super::wheel::{SLOT_HEAD, WHEEL_SLOTS};
 use crate::family::AddrKey;
 use crate::service::Forward;
+
+/// Ports the local-port search first asks only the held-key filter about: a few slots of one
+/// line, so that the reply-side index is asked only when all of them may be held.
+const SURE_TRIES: u32 = 8;
 
 /// Most entries a table holds: every index must stay below the link sentinels.
 const MAX_CAPACITY: usize = SLOT_HEAD as usize;
@@ -54,6 +61,8 @@ pub struct ConnTable<K = u32> {
     pub(super) young_tail: u32,
     /// FULLNAT's local addresses: ports held, exhaustion, search cursors.
     pub(super) laddrs: LocalAddrUses<K>,
+    /// FULLNAT's and SNAT's held reply keys, counted for the port search.
+    held: HeldPorts,
     /// New connections waiting to be filed in the reply-side index.
     pub(super) deferred: DeferredReplies,
 }
@@ -112,6 +121,7 @@ impl<K: AddrKey> ConnTable<K> {
             young_head: NIL,
             young_tail: NIL,
             laddrs: LocalAddrUses::default(),
+            held: HeldPorts::new(capacity, seed.rotate_left(17) ^ 0x5851_F42D_4C95_7F2D),
             deferred: DeferredReplies::default(),
         }
     }
@@ -146,6 +156,7 @@ impl<K: AddrKey> ConnTable<K> {
             + self.c_index.memory_bytes()
             + self.r_index.memory_bytes()
             + self.wheel.capacity() * 4
+            + self.held.memory_bytes()
     }
 
     /// The hash of a client's packet (src=CIP:cport, dst=VIP:vport) in the client-side index:
@@ -242,16 +253,14 @@ impl<K: AddrKey> ConnTable<K> {
         self.entries[idx as usize] = c;
         self.c_index.insert(client_hash, idx, &mut self.entries, client_link);
         if c.has_reply_key() {
-            // FULLNAT's port search has just read the bucket (every port tried is looked up
-            // reply-side), so it is filed at once: queued, each try would also scan the queue.
-            if defer && !c.is_fullnat() {
+            if defer {
                 self.defer_reply(idx, reply_key_hash(&c, self.seed));
             } else {
                 self.link_reply(idx);
             }
         }
         if c.is_fullnat() {
-            self.hold_lport(c.laddr, 1);
+            self.hold_lport(&c, 1);
         }
         self.timer_link(idx);
         if c.is_embryonic() {
@@ -290,7 +299,7 @@ impl<K: AddrKey> ConnTable<K> {
             self.unlink_reply(idx);
         }
         if old.is_fullnat() {
-            self.hold_lport(old.laddr, -1);
+            self.hold_lport(&old, -1);
         }
         let new = {
             let e = &mut self.entries[idx as usize];
@@ -308,7 +317,7 @@ impl<K: AddrKey> ConnTable<K> {
             self.link_reply(idx);
         }
         if new.is_fullnat() {
-            self.hold_lport(laddr, 1);
+            self.hold_lport(&new, 1);
         }
         if self.entries[idx as usize].young_prev == OFF_QUEUE {
             self.young_push(idx);
@@ -340,7 +349,7 @@ impl<K: AddrKey> ConnTable<K> {
     pub(super) fn free(&mut self, idx: u32) {
         let old = self.entries[idx as usize];
         if old.is_fullnat() {
-            self.hold_lport(old.laddr, -1);
+            self.hold_lport(&old, -1);
         }
         let e = &mut self.entries[idx as usize];
         e.timer_prev = FREE;
@@ -364,9 +373,11 @@ impl<K: AddrKey> ConnTable<K> {
 
     /// A free local port of `laddr` for a new connection (`proto`) to `daddr:dport`, from
     /// this core's share of the range (`first` and every `stride`-th port after it, `count`
-    /// ports): the first the search finds that no connection here holds towards that real
-    /// server. At most [`MAX_PORT_TRIES`] ports are tried; `None` (counted as exhausted for the
-    /// address) when none was free, or when the address has no row left.
+    /// ports), one that no connection here holds towards that real server: the first of the
+    /// next [`SURE_TRIES`] ports from the address's cursor that the held-key filter proves free
+    /// ([`super::held_ports`]), else the first the reply-side index finds free. At most
+    /// [`MAX_PORT_TRIES`] ports are tried; `None` (counted as exhausted for the address) when
+    /// none was free, or when the address has no row left.
     #[allow(clippy::too_many_arguments)] // the connection's reply key and the share
     pub fn take_lport(
         &mut self,
@@ -377,7 +388,16 @@ impl<K: AddrKey> ConnTable<K> {
         share: (u16, u32),
         stride: u16,
     ) -> Option<u16> {
-        self.take_port_if(laddr, share, stride, |t, port| t.lookup_reply(proto, daddr, dport, laddr, port).is_none())
+        let base = self.held.base(proto, daddr, dport, laddr);
+        let start = self.laddrs.row(laddr)?.cursor;
+        let sure = self.scan_ports(start, share, stride, SURE_TRIES, |t, port| t.held.surely_free(base, port));
+        if let Ok((port, next)) = sure {
+            self.laddrs.row(laddr)?.cursor = next;
+            return Some(port);
+        }
+        self.take_port_if(laddr, share, stride, |t, port| {
+            t.held.surely_free(base, port) || t.lookup_reply(proto, daddr, dport, laddr, port).is_none()
+        })
     }
 
     /// [`ConnTable::take_lport`] with the test of a free port given: the first port of the
@@ -386,32 +406,58 @@ impl<K: AddrKey> ConnTable<K> {
     pub fn take_port_if(
         &mut self,
         laddr: K,
-        (first, count): (u16, u32),
+        share: (u16, u32),
         stride: u16,
         free: impl Fn(&Self, u16) -> bool,
     ) -> Option<u16> {
         let start = self.laddrs.row(laddr)?.cursor;
+        let found = self.scan_ports(start, share, stride, MAX_PORT_TRIES, free);
+        let row = self.laddrs.row(laddr)?;
+        match found {
+            Ok((port, next)) => {
+                row.cursor = next;
+                Some(port)
+            }
+            Err(Some(next)) => {
+                row.cursor = next;
+                row.exhausted += 1;
+                None
+            }
+            Err(None) => None,
+        }
+    }
+
+    /// The first of at most `tries` ports of the share from cursor `start` that `free`
+    /// accepts, with the cursor past it; else the cursor past the ports tried (`None`: the
+    /// share is empty).
+    fn scan_ports(
+        &self,
+        start: u32,
+        (first, count): (u16, u32),
+        stride: u16,
+        tries: u32,
+        free: impl Fn(&Self, u16) -> bool,
+    ) -> Result<(u16, u32), Option<u32>> {
         if count == 0 {
-            return None;
+            return Err(None);
         }
         let mut k = start % count;
-        for _ in 0..count.min(MAX_PORT_TRIES) {
+        for _ in 0..count.min(tries) {
             let port = (u32::from(first) + k * u32::from(stride.max(1))) as u16;
             k = if k + 1 == count { 0 } else { k + 1 };
             if free(self, port) {
-                self.laddrs.row(laddr)?.cursor = k;
-                return Some(port);
+                return Ok((port, k));
             }
         }
-        let row = self.laddrs.row(laddr)?;
-        row.cursor = k;
-        row.exhausted += 1;
-        None
+        Err(Some(k))
     }
 
-    /// Counts a FULLNAT connection's port of `laddr` taken (`+1`) or given back (`-1`).
-    fn hold_lport(&mut self, laddr: K, delta: i32) {
-        if let Some(r) = self.laddrs.row(laddr) {
+    /// Counts FULLNAT connection `c`'s local port taken (`+1`) or given back (`-1`): per local
+    /// address, and its reply key in the port search's filter.
+    fn hold_lport(&mut self, c: &Conn<K>, delta: i32) {
+        let base = self.held.base(c.proto, c.daddr, c.dport, c.laddr);
+        self.held.hold(base, c.lport, delta);
+        if let Some(r) = self.laddrs.row(c.laddr) {
             r.in_use = r.in_use.saturating_add_signed(delta);
         }
     }

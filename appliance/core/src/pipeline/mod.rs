@@ -423,7 +423,7 @@ impl Pipeline {
         v
     }
 
-    /// End-of-burst work: files the burst's new NAT connections in the reply-side index, their
+    /// End-of-burst work: files the burst's new NAT and FULLNAT connections in the reply-side index, their
     /// buckets handed to `prefetch` (the CPU's prefetch, or a no-op) first
     /// ([`crate::conn::reply_defer`]). Only a matter of speed: until then they are found by a
     /// scan of the queue, which is filed whenever it fills.
