@@ -9,7 +9,7 @@ use rvs_core::wire::tcp::TcpPacket;
 use rvs_core::wire::udp::UdpPacket;
 use rvs_core::wire::Mac;
 use rvs_core::xmit::dec_ttl;
-use rvs_core::xmit::nat::{rewrite, End};
+use rvs_core::xmit::nat::{rewrite, rewrite_both, End};
 use std::net::Ipv4Addr;
 
 fn addr() -> impl Strategy<Value = Ipv4Addr> {
@@ -86,6 +86,26 @@ proptest! {
             prop_assert_eq!(u.checksum() == 0, !p.udp_csum, "UDP checksum 0 stays 0, and only then");
         } else {
             prop_assert!(TcpPacket::new_checked(ip.payload()).unwrap().verify_checksum(ip.src(), ip.dst()));
+        }
+    }
+
+    /// FULLNAT's rewrite of both ends, every changed word summed and folded once a checksum,
+    /// is byte-identical to the packet built from scratch with full checksums.
+    #[test]
+    fn both_ends_rewritten_at_once_equal_full_recomputation(
+        p in pkt(),
+        (new_src, new_dst) in (addr(), addr()),
+        (new_sport, new_dport) in (any::<u16>(), any::<u16>()),
+    ) {
+        let mut f = build(&p);
+        let proto = if p.udp { 17 } else { 6 };
+        rewrite_both(&mut f, 14, 34, proto, (new_dst.octets(), new_dport), (new_src.octets(), new_sport));
+        let want = build(&Pkt { src: new_src, dst: new_dst, sport: new_sport, dport: new_dport, ..p.clone() });
+        prop_assert_eq!(&f, &want);
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        prop_assert!(ip.verify_checksum());
+        if p.udp {
+            prop_assert_eq!(UdpPacket::new_checked(ip.payload()).unwrap().checksum() == 0, !p.udp_csum);
         }
     }
 

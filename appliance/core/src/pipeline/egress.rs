@@ -70,8 +70,7 @@ impl PerCore {
                         return Verdict::Drop(DropReason::IcmpTruncated);
                     }
                 } else {
-                    K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Dst, c.daddr, c.dport);
-                    K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, c.laddr, c.lport);
+                    K::nat_rewrite_both(d, ip.l3(), ip.l4(), ip.proto, (c.daddr, c.dport), (c.laddr, c.lport));
                 }
                 route::set_macs(d, egress.mac, mac);
                 // The segments before the server's first answer tell it the client (TOA); a
@@ -226,11 +225,10 @@ impl PerCore {
             {
                 return Verdict::Drop(DropReason::IcmpTruncated);
             }
+        } else if c.is_fullnat() {
+            K::nat_rewrite_both(d, ip.l3(), ip.l4(), ip.proto, (c.caddr, c.cport), (c.vaddr, c.vport));
         } else {
             K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Src, c.vaddr, c.vport);
-            if c.is_fullnat() {
-                K::nat_rewrite(d, ip.l3(), ip.l4(), ip.proto, End::Dst, c.caddr, c.cport);
-            }
         }
         route::set_macs(d, egress.mac, known.unwrap_or(Mac::ZERO));
         Self::ready_or_pending(known, rt.port, rt.next_hop)

@@ -24,6 +24,12 @@ pub(super) trait IpPath: Family + NeighKey {
     /// Rewrites one end's address and port (NAT), checksums patched.
     #[allow(clippy::too_many_arguments)]
     fn nat_rewrite(d: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: Self, port: u16);
+    /// Rewrites both ends (FULLNAT): the destination to `dst`, the source to `src`.
+    #[inline(always)]
+    fn nat_rewrite_both(d: &mut [u8], l3: usize, l4: usize, proto: u8, dst: (Self, u16), src: (Self, u16)) {
+        Self::nat_rewrite(d, l3, l4, proto, End::Dst, dst.0, dst.1);
+        Self::nat_rewrite(d, l3, l4, proto, End::Src, src.0, src.1);
+    }
     /// Translates an ICMP error of a NAT connection; false when the quote cannot be read.
     #[allow(clippy::too_many_arguments)]
     fn nat_error(d: &mut [u8], l3: usize, l4: usize, icmp_end: usize, end: End, addr: Self, port: u16) -> bool;
@@ -130,6 +136,10 @@ impl IpPath for u32 {
     #[inline(always)]
     fn nat_rewrite(d: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: u32, port: u16) {
         rewrite(d, l3, l4, proto, end, addr.to_be_bytes(), port, true);
+    }
+    #[inline(always)]
+    fn nat_rewrite_both(d: &mut [u8], l3: usize, l4: usize, proto: u8, dst: (u32, u16), src: (u32, u16)) {
+        crate::xmit::nat::rewrite_both(d, l3, l4, proto, (dst.0.to_be_bytes(), dst.1), (src.0.to_be_bytes(), src.1));
     }
     #[inline]
     fn nat_error(d: &mut [u8], l3: usize, l4: usize, icmp_end: usize, end: End, addr: u32, port: u16) -> bool {

@@ -43,6 +43,38 @@ pub fn rewrite(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: 
     }
 }
 
+/// [`rewrite`] of both ends at once (FULLNAT): destination to `dst`, source to `src`. For a
+/// whole TCP or UDP segment each checksum is patched by one sum of every changed word, folded
+/// once (RFC 1624 eqn. 3 holds for any number of words), instead of one fold a field; anything
+/// else is rewritten an end at a time.
+#[inline(always)]
+pub fn rewrite_both(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, dst: ([u8; 4], u16), src: ([u8; 4], u16)) {
+    use crate::wire::checksum::fold;
+    use crate::wire::{be16, put16};
+    let csum_at = match proto {
+        protocol::TCP => 16,
+        protocol::UDP => 6,
+        _ => {
+            rewrite(pkt, l3, l4, proto, End::Dst, dst.0, dst.1, true);
+            rewrite(pkt, l3, l4, proto, End::Src, src.0, src.1, true);
+            return;
+        }
+    };
+    let (hdr, seg) = pkt.split_at_mut(l4);
+    let addrs = Ipv4Packet::new_unchecked(&mut hdr[l3..]).set_addrs_patched(src.0, dst.0);
+    // ~old + new of a 16-bit word, as RFC 1624 eqn. 3 adds it.
+    let word = |old: u16, new: u16| u64::from(!old) + u64::from(new);
+    let (sport, dport) = (be16(seg, 0), be16(seg, 2));
+    put16(seg, 0, src.1);
+    put16(seg, 2, dst.1);
+    let old = be16(seg, csum_at);
+    if proto == protocol::UDP && old == 0 {
+        return; // no UDP checksum (RFC 768): none to patch
+    }
+    let c = !fold(u64::from(!old) + addrs + word(sport, src.1) + word(dport, dst.1));
+    put16(seg, csum_at, if proto == protocol::UDP && c == 0 { 0xffff } else { c });
+}
+
 /// The port of what is not a whole TCP or UDP segment: an SCTP packet (its CRC32c computed
 /// afresh: it covers no address), a later fragment (no transport header: nothing), or a
 /// transport header quoted in an ICMP error (the port alone; TCP and UDP have their ports in
