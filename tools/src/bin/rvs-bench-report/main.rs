@@ -4,6 +4,7 @@
 //! is left as written. Also prints the figures. With `--targets`, writes the targets table
 //! ([`targets`]) from one run's outputs.
 
+mod ab;
 mod targets;
 
 use anyhow::{Context, Result};
@@ -50,6 +51,10 @@ struct Args {
     /// rvs-compare's JSON lines (`rvs-compare --json`), for `--targets`; absent when it did not run.
     #[arg(long)]
     compare_json: Option<PathBuf>,
+    /// Instead, write the `round_ab` section: every target before and after, from two builds'
+    /// directories as `tools/bench-ab.sh` fills them (`BEFORE,AFTER`; each holds a `label`).
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    ab: Option<Vec<PathBuf>>,
 }
 
 /// JSON lines of a file, each parsed as `T`.
@@ -67,14 +72,7 @@ fn write_targets(args: &Args, spec: &Path) -> Result<()> {
         anyhow::bail!("--targets needs --bench-json and --ipp-file");
     };
     let ipp_text = std::fs::read_to_string(ipp_file).with_context(|| format!("read {}", ipp_file.display()))?;
-    let sched_new_conn = collect(&args.criterion)
-        .unwrap_or_default()
-        .remove("sched_new_conn")
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.param.as_deref() == Some("1000"))
-        .map(|r| (r.function, r.ns / r.elements as f64))
-        .collect();
+    let sched_new_conn = sched_new_conn_at_1000(&args.criterion).into_iter().collect();
     let compare = match &args.compare_json {
         Some(p) if p.exists() => json_lines(p)?,
         _ => Vec::new(),
@@ -89,6 +87,35 @@ fn write_targets(args: &Args, spec: &Path) -> Result<()> {
     let s = targets::section(&m, &spec_text, &rvs_tools::generated_by(&args.command, &rvs_tools::machine()))?;
     let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
     rvs_tools::replace_section(&mut doc, "targets", &s);
+    std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
+    Ok(())
+}
+
+/// ns per new connection by scheduler at 1,000 real servers, from criterion's results in `dir`
+/// (none when it holds none).
+fn sched_new_conn_at_1000(dir: &Path) -> Vec<(String, f64)> {
+    collect(dir)
+        .unwrap_or_default()
+        .remove("sched_new_conn")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.param.as_deref() == Some("1000"))
+        .map(|r| (r.function, r.ns / r.elements as f64))
+        .collect()
+}
+
+fn write_ab(args: &Args, dirs: &[PathBuf]) -> Result<()> {
+    let [before, after] = dirs else { anyhow::bail!("--ab: want BEFORE,AFTER") };
+    let label = |d: &Path| -> Result<String> {
+        let p = d.join("label");
+        Ok(std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?.trim().to_owned())
+    };
+    let ((b, rounds), (a, after_rounds)) = (ab::load(before)?, ab::load(after)?);
+    anyhow::ensure!(rounds == after_rounds, "--ab: {rounds} rounds before, {after_rounds} after");
+    let gen = rvs_tools::generated_by(&args.command, &rvs_tools::machine());
+    let s = ab::section((&label(before)?, &b), (&label(after)?, &a), rounds, &gen);
+    let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
+    rvs_tools::replace_section(&mut doc, "round_ab", &s);
     std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
     Ok(())
 }
@@ -240,6 +267,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(spec) = &args.targets {
         return write_targets(&args, spec);
+    }
+    if let Some(dirs) = &args.ab {
+        return write_ab(&args, dirs);
     }
     if let (Some(name), Some(body)) = (&args.section, &args.body) {
         let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();

@@ -57,9 +57,9 @@ struct Spec {
 
 /// A target's outcome: what was measured, and whether it meets the target (`None`: not
 /// measured in this run).
-struct Outcome {
-    measured: String,
-    met: Option<bool>,
+pub(crate) struct Outcome {
+    pub(crate) measured: String,
+    pub(crate) met: Option<bool>,
 }
 
 fn not_measured(why: &str) -> Outcome {
@@ -224,7 +224,7 @@ fn memory_target(m: &Measured) -> Outcome {
 }
 
 /// The targets: id, wording, outcome.
-fn targets(m: &Measured) -> Vec<(&'static str, &'static str, Outcome)> {
+pub(crate) fn targets(m: &Measured) -> Vec<(&'static str, &'static str, Outcome)> {
     vec![
         ("dr_ns", "DR established, 1 K flows: dataplane + port <= 67 ns/packet", ns_target(m, &["dr"], 67.0)),
         ("tun_ns", "TUN <= 75 ns/packet", ns_target(m, &["tun"], 75.0)),
@@ -242,7 +242,7 @@ fn targets(m: &Measured) -> Vec<(&'static str, &'static str, Outcome)> {
 }
 
 /// Markdown cells hold no pipes or line breaks.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
 }
 
