@@ -53,7 +53,7 @@ struct Args {
     compare_json: Option<PathBuf>,
     /// Instead, write the `round_ab` section: every target before and after, from two builds'
     /// directories as `tools/bench-ab.sh` fills them (`BEFORE,AFTER`; each holds a `label`).
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_delimiter = ',')]
     ab: Option<Vec<PathBuf>>,
 }
 
