@@ -3,7 +3,8 @@
 # state) at one checkout path, so that their callgrind counts compare, then runs rvs-bench and
 # the scheduler bench for both builds in turn, round after round (a shared VM's speed drifts:
 # interleaving gives both builds the same drift), and writes docs/BENCHMARKS.md's `round_ab`
-# section (rvs-bench-report --ab) with each build's medians judged against the targets.
+# section (rvs-bench-report --ab) with each build's medians judged against the targets. As
+# root it also runs rvs-compare (HEAD's lab) on each build's rvsd, against nftables each round.
 #
 #   tools/bench-ab.sh [BASE [ROUNDS]]     BASE: default d1eeb2b (before performance round three)
 #
@@ -37,11 +38,12 @@ build() {
     cd "$src"
     export CARGO_TARGET_DIR=$build_dir
     cargo build --release -q -p rvs-tools --bin rvs-bench
+    cargo build --release -q -p rvsd --bin rvsd
     cargo build --release -q -p rvs-core --example ipp
     cargo bench -p rvs-core --bench sched --no-run 2>&1 |
       sed -n 's/.*Executable.*(\(.*\)).*/\1/p' | head -1 >"$dir/sched-path"
   )
-  cp "$build_dir/release/rvs-bench" "$build_dir/release/examples/ipp" "$dir/"
+  cp "$build_dir/release/rvs-bench" "$build_dir/release/rvsd" "$build_dir/release/examples/ipp" "$dir/"
   cp "$(cat "$dir/sched-path")" "$dir/sched"
   for mode in dr tun nat-in nat-out fnat-in fnat-out; do
     for n in 100000 200000; do
@@ -53,6 +55,10 @@ build() {
 }
 build "$base" before "(before)"
 build "$head" after "(after, HEAD)"
+# The lab and its traffic generator are HEAD's for both builds.
+cargo build --release -q -p rvs-tools --bin rvs-compare --bin rvs-gen
+cp target/release/rvs-gen "$out/before/"
+cp target/release/rvs-gen "$out/after/"
 
 # One round of one build: the targets' rvs-bench runs as bench.sh makes them, and the
 # scheduler bench at 1,000 real servers (criterion writes under CARGO_TARGET_DIR).
@@ -65,6 +71,12 @@ round() {
   "${bench[@]}" --section rvs_bench_cores --modes dr,nat --cores 1,2 --flows 1000 --seconds 2
   CARGO_TARGET_DIR=$dir/criterion-$r "$dir/sched" --bench --noplot 'sched_new_conn/(lc|wlc|sed|nq)/1000$' |
     grep -E '^sched_new_conn|time:'
+  # rvs-compare runs the build's rvsd (RVS_BIN_DIR) on af_packet and AF_XDP, and nftables.
+  if [ "$(id -u)" = 0 ]; then
+    RVS_BIN_DIR=$dir target/release/rvs-compare --only rvsd,rvsd-xdp,nftables --seconds 10 \
+      --json "$dir/compare-$r.jsonl" | grep -E 'requests/s'
+    cat "$dir/compare-$r.jsonl" >>"$dir/compare.jsonl"
+  fi
 }
 for r in $(seq 1 "$rounds"); do
   echo "== round $r of $rounds"

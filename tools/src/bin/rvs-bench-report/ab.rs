@@ -4,15 +4,11 @@
 //! VM's speed drifts between runs; interleaving gives both builds the same drift); callgrind's
 //! counts repeat and are taken once.
 
-use crate::targets::{self, BenchRun, Measured, Outcome};
+use crate::targets::{self, BenchRun, CompareRun, Measured, Outcome};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-
-/// Targets the A/B does not re-measure per build, and why.
-const NOT_IN_AB: &[(&str, &str)] =
-    &[("compare", "not re-run per build: rvs-compare compares its contenders within one run (the targets table)")];
 
 /// The median of `v` (the lower of the two middle values for an even count).
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -41,9 +37,26 @@ fn median_runs(runs: &[BenchRun]) -> Vec<BenchRun> {
         .collect()
 }
 
+/// One row per rvs-compare contender, each figure the median of its rounds'.
+fn median_contenders(runs: &[CompareRun]) -> Vec<CompareRun> {
+    let mut groups: BTreeMap<&str, Vec<&CompareRun>> = BTreeMap::new();
+    for r in runs {
+        groups.entry(&r.name).or_default().push(r);
+    }
+    groups
+        .into_values()
+        .map(|g| {
+            let m = |f: &dyn Fn(&CompareRun) -> Option<f64>| median(g.iter().filter_map(|r| f(r)).collect());
+            let pps = m(&|r| r.pps.map(|p| p.0)).zip(m(&|r| r.pps.map(|p| p.1)));
+            CompareRun { rps: m(&|r| Some(r.rps)).unwrap_or(f64::NAN), pps, ..g[0].clone() }
+        })
+        .collect()
+}
+
 /// A build's figures from its directory: `rvs-bench.jsonl` (every round's runs), `ipp.txt`
-/// (callgrind totals, as for `--ipp-from`) and one criterion directory per round
-/// (`criterion-*`). Returns them with the number of rounds.
+/// (callgrind totals, as for `--ipp-from`), one criterion directory per round (`criterion-*`)
+/// and, when rvs-compare ran (as root), `compare.jsonl` (every round's contenders). Returns
+/// them with the number of rounds.
 pub(crate) fn load(dir: &Path) -> Result<(Measured, usize)> {
     let bench = median_runs(&crate::json_lines(&dir.join("rvs-bench.jsonl"))?);
     let ipp_path = dir.join("ipp.txt");
@@ -60,7 +73,10 @@ pub(crate) fn load(dir: &Path) -> Result<(Measured, usize)> {
         }
     }
     let sched_new_conn = sched.into_iter().filter_map(|(s, v)| Some((s, median(v)?))).collect();
-    let m = Measured { bench, ipp: crate::ipp(&ipp_text)?.into_iter().collect(), sched_new_conn, compare: Vec::new() };
+    let compare_path = dir.join("compare.jsonl");
+    let compare =
+        if compare_path.exists() { median_contenders(&crate::json_lines(&compare_path)?) } else { Vec::new() };
+    let m = Measured { bench, ipp: crate::ipp(&ipp_text)?.into_iter().collect(), sched_new_conn, compare };
     Ok((m, rounds))
 }
 
@@ -74,7 +90,12 @@ fn shown(o: &Outcome) -> String {
 }
 
 /// The `round_ab` section: one row per target, the before build's figures and the after's.
-pub(crate) fn section(before: (&str, &Measured), after: (&str, &Measured), rounds: usize, generated_by: &str) -> String {
+pub(crate) fn section(
+    before: (&str, &Measured),
+    after: (&str, &Measured),
+    rounds: usize,
+    generated_by: &str,
+) -> String {
     let mut s = String::from("<!-- BEGIN round_ab -->\n");
     let _ = writeln!(s, "{generated_by}");
     let _ = writeln!(
@@ -84,10 +105,6 @@ pub(crate) fn section(before: (&str, &Measured), after: (&str, &Measured), round
     let _ = writeln!(s, "| target | before: {} | after: {} |", targets::cell(before.0), targets::cell(after.0));
     s += "|---|---|---|\n";
     for ((id, what, b), (_, _, a)) in targets::targets(before.1).iter().zip(targets::targets(after.1).iter()) {
-        if let Some((_, why)) = NOT_IN_AB.iter().find(|(n, _)| n == id) {
-            let _ = writeln!(s, "| {what} | {why} | - |");
-            continue;
-        }
         println!("{id}: {} -> {}", b.measured, a.measured);
         let _ = writeln!(s, "| {what} | {} | {} |", shown(b), shown(a));
     }
@@ -132,11 +149,28 @@ mod tests {
             sched_new_conn: BTreeMap::new(),
             compare: vec![],
         };
-        let s = section(("old", &side(640.0, 300.0)), ("new", &side(390.0, 140.0)), 3, "gen");
+        let (old, mut new) = (side(640.0, 300.0), side(390.0, 140.0));
+        let contender = |name: &str, rps: f64, pps: f64| CompareRun { name: name.into(), rps, pps: Some((pps, pps)) };
+        new.compare = median_contenders(&[
+            contender("rvsd", 90.0, 200.0),
+            contender("nftables", 75.0, 150.0),
+            contender("rvsd", 70.0, 100.0),
+            contender("nftables", 85.0, 160.0),
+            contender("rvsd", 95.0, 210.0),
+            contender("nftables", 70.0, 140.0),
+        ]);
+        let s = section(("old", &old), ("new", &new), 3, "gen");
         let row = |what: &str| s.lines().find(|l| l.starts_with(&format!("| {what}"))).unwrap().to_owned();
         assert!(row("DR <= 400").contains("| dr 640 (missed) | dr 390 (**met**) |"), "{s}");
         assert!(row("10 M flows").contains("(3.00x)") && row("10 M flows").contains("(1.40x)"), "{s}");
-        assert!(row("end to end").contains("not re-run per build"), "{s}");
+        // The medians: rvsd 90 requests/s and 200 pps against nftables' 75 and 150.
+        let end_to_end = row("end to end");
+        assert!(
+            end_to_end.starts_with("| end to end ahead of nftables (HTTP requests/s and UDP pps) | not measured"),
+            "{s}"
+        );
+        assert!(end_to_end.contains("rvsd 90 requests/s, nftables 75 (1.20x)"), "{s}");
+        assert!(end_to_end.contains("rvsd 200 pps, nftables 150 (1.33x) (**met**) |"), "{s}");
         assert!(s.contains("| target | before: old | after: new |") && s.contains("median of 3 rounds"), "{s}");
     }
 }
