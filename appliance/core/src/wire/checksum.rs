@@ -65,25 +65,31 @@ pub fn update128(hc: u16, old: [u8; 16], new: [u8; 16]) -> u16 {
     !fold(acc)
 }
 
+/// RFC 1624 eqn. 3's term for a 16-bit word changed from `old` to `new`: `~m + m'`. Any
+/// number of such terms add up before one fold: `HC' = ~fold(~HC + terms)`.
+#[inline(always)]
+pub fn delta16(old: u16, new: u16) -> u64 {
+    u64::from(!old) + u64::from(new)
+}
+
+/// The same for a 32-bit field (an IPv4 address), as two words.
+#[inline(always)]
+pub fn delta32(old: [u8; 4], new: [u8; 4]) -> u64 {
+    let (o, n) = (u32::from_be_bytes(old), u32::from_be_bytes(new));
+    delta16((o >> 16) as u16, (n >> 16) as u16) + delta16(o as u16, n as u16)
+}
+
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word changed from `old` to `new`:
 /// `HC' = ~(~HC + ~m + m')`.
 #[inline]
 pub fn update16(hc: u16, old: u16, new: u16) -> u16 {
-    let acc = u64::from(!hc) + u64::from(!old) + u64::from(new);
-    !fold(acc)
+    !fold(u64::from(!hc) + delta16(old, new))
 }
 
 /// The same for a 32-bit field (an IPv4 address), as two words.
 #[inline]
 pub fn update32(hc: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
-    let o = u32::from_be_bytes(old);
-    let n = u32::from_be_bytes(new);
-    let acc = u64::from(!hc)
-        + u64::from(!(o >> 16) as u16)
-        + u64::from(!(o as u16))
-        + u64::from((n >> 16) as u16)
-        + u64::from(n as u16);
-    !fold(acc)
+    !fold(u64::from(!hc) + delta32(old, new))
 }
 
 /// A TCP/UDP checksum after one port changed from `port_was` to `port_now` and an address of

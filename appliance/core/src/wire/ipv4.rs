@@ -199,17 +199,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         old
     }
 
-    /// Sets both addresses, patching the header checksum with one fold; returns the sum of
-    /// the changed words, `~old + new` each (RFC 1624 eqn. 3), which the transport checksum's
-    /// pseudo-header changes by too.
+    /// Sets both addresses, patching the header checksum with one fold; returns their
+    /// [`checksum::delta32`] terms, which the transport checksum's pseudo-header changes by too.
     #[inline(always)]
     pub fn set_addrs_patched(&mut self, src: [u8; 4], dst: [u8; 4]) -> u64 {
         let b = self.buffer.as_mut();
-        let words = |old: [u8; 4], new: [u8; 4]| {
-            let (o, n) = (u32::from_be_bytes(old), u32::from_be_bytes(new));
-            u64::from(!(o >> 16) as u16) + u64::from(!(o as u16)) + u64::from((n >> 16) as u16) + u64::from(n as u16)
-        };
-        let delta = words(get4(b, field::SRC), src) + words(get4(b, field::DST), dst);
+        let delta = checksum::delta32(get4(b, field::SRC), src) + checksum::delta32(get4(b, field::DST), dst);
         b[field::SRC..field::SRC + 4].copy_from_slice(&src);
         b[field::DST..field::DST + 4].copy_from_slice(&dst);
         let hc = be16(b, field::CHECKSUM);

@@ -49,7 +49,7 @@ pub fn rewrite(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, end: End, addr: 
 /// else is rewritten an end at a time.
 #[inline(always)]
 pub fn rewrite_both(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, dst: ([u8; 4], u16), src: ([u8; 4], u16)) {
-    use crate::wire::checksum::fold;
+    use crate::wire::checksum::{delta16, fold, udp_nonzero};
     use crate::wire::{be16, put16};
     let csum_at = match proto {
         protocol::TCP => 16,
@@ -62,8 +62,6 @@ pub fn rewrite_both(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, dst: ([u8; 
     };
     let (hdr, seg) = pkt.split_at_mut(l4);
     let addrs = Ipv4Packet::new_unchecked(&mut hdr[l3..]).set_addrs_patched(src.0, dst.0);
-    // ~old + new of a 16-bit word, as RFC 1624 eqn. 3 adds it.
-    let word = |old: u16, new: u16| u64::from(!old) + u64::from(new);
     let (sport, dport) = (be16(seg, 0), be16(seg, 2));
     put16(seg, 0, src.1);
     put16(seg, 2, dst.1);
@@ -71,8 +69,8 @@ pub fn rewrite_both(pkt: &mut [u8], l3: usize, l4: usize, proto: u8, dst: ([u8; 
     if proto == protocol::UDP && old == 0 {
         return; // no UDP checksum (RFC 768): none to patch
     }
-    let c = !fold(u64::from(!old) + addrs + word(sport, src.1) + word(dport, dst.1));
-    put16(seg, csum_at, if proto == protocol::UDP && c == 0 { 0xffff } else { c });
+    let c = !fold(u64::from(!old) + addrs + delta16(sport, src.1) + delta16(dport, dst.1));
+    put16(seg, csum_at, if proto == protocol::UDP { udp_nonzero(c) } else { c });
 }
 
 /// The port of what is not a whole TCP or UDP segment: an SCTP packet (its CRC32c computed
