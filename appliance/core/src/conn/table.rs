@@ -21,7 +21,6 @@
 use super::entry::{initial_flags, Conn, FREE, NIL, OFF_QUEUE};
 use super::held_ports::HeldPorts;
 use super::local_addrs::{LocalAddrUses, MAX_PORT_TRIES};
-
 use super::reply_defer::DeferredReplies;
 use super::sig_index::{Bucket, SigIndex};
 use super::state::ConnState;
@@ -391,9 +390,8 @@ impl<K: AddrKey> ConnTable<K> {
         let base = self.held.base(proto, daddr, dport, laddr);
         let start = self.laddrs.row(laddr)?.cursor;
         let sure = self.scan_ports(start, share, stride, SURE_TRIES, |t, port| t.held.surely_free(base, port));
-        if let Ok((port, next)) = sure {
-            self.laddrs.row(laddr)?.cursor = next;
-            return Some(port);
+        if sure.is_ok() {
+            return self.settle_scan(laddr, sure);
         }
         self.take_port_if(laddr, share, stride, |t, port| {
             t.held.surely_free(base, port) || t.lookup_reply(proto, daddr, dport, laddr, port).is_none()
@@ -412,6 +410,12 @@ impl<K: AddrKey> ConnTable<K> {
     ) -> Option<u16> {
         let start = self.laddrs.row(laddr)?.cursor;
         let found = self.scan_ports(start, share, stride, MAX_PORT_TRIES, free);
+        self.settle_scan(laddr, found)
+    }
+
+    /// The outcome of a [`ConnTable::scan_ports`] for `laddr`: its cursor moved past the ports
+    /// tried, and the port found; when none was, the address counted as exhausted.
+    fn settle_scan(&mut self, laddr: K, found: Result<(u16, u32), Option<u32>>) -> Option<u16> {
         let row = self.laddrs.row(laddr)?;
         match found {
             Ok((port, next)) => {
