@@ -57,6 +57,13 @@ struct Args {
     ab: Option<Vec<PathBuf>>,
 }
 
+/// Replaces section `name` of the markdown file `path` with `body` (its markers included).
+fn write_section(path: &Path, name: &str, body: &str) -> Result<()> {
+    let mut doc = std::fs::read_to_string(path).unwrap_or_default();
+    rvs_tools::replace_section(&mut doc, name, body);
+    std::fs::write(path, doc).with_context(|| format!("write {}", path.display()))
+}
+
 /// JSON lines of a file, each parsed as `T`.
 fn json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
@@ -85,9 +92,7 @@ fn write_targets(args: &Args, spec: &Path) -> Result<()> {
     };
     let spec_text = std::fs::read_to_string(spec).with_context(|| format!("read {}", spec.display()))?;
     let s = targets::section(&m, &spec_text, &rvs_tools::generated_by(&args.command, &rvs_tools::machine()))?;
-    let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
-    rvs_tools::replace_section(&mut doc, "targets", &s);
-    std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
+    write_section(&args.write, "targets", &s)?;
     Ok(())
 }
 
@@ -114,9 +119,7 @@ fn write_ab(args: &Args, dirs: &[PathBuf]) -> Result<()> {
     anyhow::ensure!(rounds == after_rounds, "--ab: {rounds} rounds before, {after_rounds} after");
     let gen = rvs_tools::generated_by(&args.command, &rvs_tools::machine());
     let s = ab::section((&label(before)?, &b), (&label(after)?, &a), rounds, &gen);
-    let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
-    rvs_tools::replace_section(&mut doc, "round_ab", &s);
-    std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
+    write_section(&args.write, "round_ab", &s)?;
     Ok(())
 }
 
@@ -272,9 +275,7 @@ fn main() -> Result<()> {
         return write_ab(&args, dirs);
     }
     if let (Some(name), Some(body)) = (&args.section, &args.body) {
-        let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
-        rvs_tools::replace_section(&mut doc, name, &format!("<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->\n"));
-        std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
+        write_section(&args.write, name, &format!("<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->\n"))?;
         return Ok(());
     }
     if let Some(path) = &args.ipp_from {
@@ -306,9 +307,7 @@ fn main() -> Result<()> {
             }
         }
         s += "<!-- END ipp -->\n";
-        let mut doc = std::fs::read_to_string(&args.write).unwrap_or_default();
-        rvs_tools::replace_section(&mut doc, "ipp", &s);
-        std::fs::write(&args.write, doc).with_context(|| format!("write {}", args.write.display()))?;
+        write_section(&args.write, "ipp", &s)?;
         return Ok(());
     }
     let groups = collect(&args.criterion)?;
